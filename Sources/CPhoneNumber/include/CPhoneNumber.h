@@ -1,0 +1,56 @@
+// A small C face over Google's libphonenumber (C++), so that Swift never sees C++ types.
+// One call parses one string; everything the pipeline needs comes back in one plain struct.
+#ifndef FERRY_CPHONENUMBER_H
+#define FERRY_CPHONENUMBER_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Mirrors PhoneNumberUtil::ErrorType.
+typedef enum {
+    FERRY_PARSE_OK = 0,
+    FERRY_PARSE_INVALID_COUNTRY_CODE = 1,
+    FERRY_PARSE_NOT_A_NUMBER = 2,
+    FERRY_PARSE_TOO_SHORT_AFTER_IDD = 3,
+    FERRY_PARSE_TOO_SHORT_NSN = 4,
+    FERRY_PARSE_TOO_LONG_NSN = 5,
+} ferry_parse_status;
+
+/// Mirrors PhoneNumberUtil::ValidationResult.
+typedef enum {
+    FERRY_POSSIBLE = 0,
+    FERRY_POSSIBLE_LOCAL_ONLY = 1,
+    FERRY_POSSIBLE_INVALID_COUNTRY_CODE = 2,
+    FERRY_POSSIBLE_TOO_SHORT = 3,
+    FERRY_POSSIBLE_INVALID_LENGTH = 4,
+    FERRY_POSSIBLE_TOO_LONG = 5,
+} ferry_possibility;
+
+typedef struct {
+    int parse_status;     // ferry_parse_status
+    int is_valid;         // 1 when IsValidNumber
+    int possibility;      // ferry_possibility, meaningful when parse_status == OK
+    int number_type;      // PhoneNumberUtil::PhoneNumberType as an int
+    char e164[32];        // "+15551234567" when parse_status == OK
+    char extension[48];   // digits only, "" when none
+    char region[8];       // region the number belongs to, "" when unknown
+} ferry_phone_result;
+
+/// Parses `text` (UTF-8, NUL-terminated) with `default_region` (ISO 3166 alpha-2, or "ZZ").
+void ferry_phone_parse(const char *text, const char *default_region, ferry_phone_result *out);
+
+/// 1 when libphonenumber has metadata for the region code.
+int ferry_phone_region_is_supported(const char *region);
+
+/// 1 when libphonenumber considers the text a vanity (letters-as-digits) number.
+int ferry_phone_is_alpha_number(const char *text);
+
+/// Stable upper-case name of a PhoneNumberType value ("MOBILE", "FIXED_LINE", ...).
+const char *ferry_phone_type_name(int number_type);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,116 @@
+/// Every statement the phones job runs, built from the mapping with every identifier quoted.
+/// Values always travel as parameters or through COPY, never inside the statement text.
+struct PhonesSQL {
+    let mapping: PhonesMapping
+
+    private var source: PhonesMapping.Source { mapping.source }
+    private var phones: PhonesMapping.PhoneNumbersTable { mapping.phoneNumbers }
+    private var types: PhonesMapping.TypeDefinitionsTable { mapping.typeDefinitions }
+    private func q(_ name: String) -> String { quoteIdentifier(name) }
+
+    static let stagingTable = "ferry_phone_stage"
+
+    // MARK: Extract
+
+    /// One keyset page of legacy contacts. `after` is nil for the first page, else ($1 tenant, $2 key); $n is the limit.
+    func extractPage(after: Bool) -> String {
+        let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
+        let values = source.columns.map { "s.\(q($0.name))::text" }.joined(separator: ", ")
+        let keyset = after ? "WHERE (s.\(q(source.tenantColumn)), s.\(q(source.keyColumn))) > ($1, $2)" : ""
+        let limit = after ? "$3" : "$1"
+        return """
+            SELECT s.\(q(source.tenantColumn))::text, s.\(q(source.keyColumn))::text, \(region), \(values),
+                   EXISTS (SELECT 1 FROM \(phones.table.quoted) p
+                           WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn))
+                             AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn))) AS has_phones
+            FROM \(source.table.quoted) s
+            \(keyset)
+            ORDER BY s.\(q(source.tenantColumn)), s.\(q(source.keyColumn))
+            LIMIT \(limit)
+            """
+    }
+
+    /// An estimate for progress and ETA: the planner's row count, or an exact count on a never-analyzed table.
+    var estimatedSourceRows: String {
+        """
+        SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint
+                    ELSE (SELECT count(*) FROM \(source.table.quoted)) END
+        FROM pg_class c WHERE c.oid = $1::regclass
+        """
+    }
+
+    /// Column name and SQL type of a table, for checks and for typing the staging table.
+    static let tableColumns = """
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+        FROM pg_attribute a
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum
+        """
+
+    var existingCustomTypes: String {
+        "SELECT \(q(types.tenant))::text, \(q(types.normalizedLabel)) FROM \(types.table.quoted)"
+    }
+
+    // MARK: Load
+
+    func createStagingTable(tenantType: String, keyType: String) -> String {
+        """
+        CREATE TEMP TABLE IF NOT EXISTS \(q(Self.stagingTable)) (
+            seq integer NOT NULL,
+            tenant \(tenantType) NOT NULL,
+            contact_key \(keyType) NOT NULL,
+            phone_number text NOT NULL,
+            extension text,
+            canonical_type text,
+            custom_label text,
+            custom_normalized text,
+            is_default boolean NOT NULL,
+            display_order integer NOT NULL
+        ) ON COMMIT DELETE ROWS
+        """
+    }
+
+    var copyIntoStaging: String {
+        "COPY \(q(Self.stagingTable)) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order) FROM STDIN"
+    }
+
+    static let setLocalTimeouts = "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
+
+    /// Custom types first seen in this batch; the first spelling wins, existing rows are kept.
+    var insertCustomTypes: String {
+        """
+        WITH created AS (
+            INSERT INTO \(types.table.quoted) (\(q(types.tenant)), \(q(types.label)), \(q(types.normalizedLabel)))
+            SELECT DISTINCT ON (tenant, custom_normalized) tenant, custom_label, custom_normalized
+            FROM \(q(Self.stagingTable))
+            WHERE custom_normalized IS NOT NULL
+            ORDER BY tenant, custom_normalized, seq
+            ON CONFLICT (\(q(types.tenant)), \(q(types.normalizedLabel))) DO NOTHING
+            RETURNING 1
+        )
+        SELECT count(*) FROM created
+        """
+    }
+
+    /// Phone rows for contacts that still have none; returns rows and contacts inserted.
+    var insertPhoneRows: String {
+        """
+        WITH inserted AS (
+            INSERT INTO \(phones.table.quoted) (
+                \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
+                \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder)),
+                \(q(phones.createdAt)), \(q(phones.updatedAt)))
+            SELECT s.tenant, s.contact_key, s.phone_number, s.extension, s.canonical_type, t.\(q(types.id)),
+                   s.is_default, s.display_order, now(), now()
+            FROM \(q(Self.stagingTable)) s
+            LEFT JOIN \(types.table.quoted) t
+                   ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
+            WHERE NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
+                              WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
+            ORDER BY s.seq
+            RETURNING \(q(phones.tenant)) AS tenant, \(q(phones.contactKey)) AS contact_key
+        )
+        SELECT count(*), count(DISTINCT (tenant, contact_key)) FROM inserted
+        """
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Yams
+
+/// A mapping-file problem, named by file and line so a DBA can find it.
+public struct MappingError: Error, CustomStringConvertible, Sendable {
+    public let file: String
+    public let line: Int?
+    public let message: String
+
+    public var description: String {
+        if let line { return "\(file):\(line): \(message)" }
+        return "\(file): \(message)"
+    }
+}
+
+/// A YAML mapping node that knows where it came from and which of its keys were read,
+/// so that a misspelt key is an error instead of a silently ignored setting.
+final class MappingNode {
+    let file: String
+    let path: String
+    private let node: Node
+    private var readKeys = Set<String>()
+
+    init(file: String, text: String) throws {
+        self.file = file
+        self.path = ""
+        do {
+            guard let root = try Yams.compose(yaml: text) else {
+                throw MappingError(file: file, line: nil, message: "the mapping file is empty")
+            }
+            self.node = root
+        } catch let error as MappingError {
+            throw error
+        } catch {
+            throw MappingError(file: file, line: nil, message: "not valid YAML: \(error)")
+        }
+        guard node.mapping != nil else { throw self.error("the top level must be a mapping of keys") }
+    }
+
+    private init(file: String, path: String, node: Node) {
+        self.file = file
+        self.path = path
+        self.node = node
+    }
+
+    var line: Int? { node.mark.map { $0.line } }
+
+    func error(_ message: String) -> MappingError {
+        MappingError(file: file, line: line, message: path.isEmpty ? message : "\(path): \(message)")
+    }
+
+    func child(_ key: String) -> MappingNode? {
+        readKeys.insert(key)
+        guard let value = node.mapping?[Node(key)], value != Node("~"), value.null == nil else { return nil }
+        return MappingNode(file: file, path: path.isEmpty ? key : "\(path).\(key)", node: value)
+    }
+
+    func requiredChild(_ key: String) throws -> MappingNode {
+        guard let value = child(key) else { throw error("missing required key '\(key)'") }
+        return value
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let value = child(key) else { return nil }
+        guard let scalar = value.node.scalar?.string else { throw value.error("must be a single value") }
+        return scalar
+    }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let value = try string(key), !value.isEmpty else { throw error("missing required key '\(key)'") }
+        return value
+    }
+
+    func int(_ key: String) throws -> Int? {
+        guard let text = try string(key) else { return nil }
+        guard let value = Int(text), value > 0 else { throw child(key)!.error("must be a positive whole number, not '\(text)'") }
+        return value
+    }
+
+    var sequence: [MappingNode]? {
+        node.sequence.map { items in
+            items.enumerated().map { MappingNode(file: file, path: "\(path)[\($0.offset)]", node: $0.element) }
+        }
+    }
+
+    /// A mapping of plain strings, e.g. a column-name table or a label dictionary.
+    func stringPairs() throws -> [(String, String)] {
+        guard let mapping = node.mapping else { throw error("must be a mapping of names") }
+        return try mapping.map { key, value in
+            guard let keyText = key.string, let valueText = value.scalar?.string else {
+                throw error("entries must be plain 'name: value' pairs")
+            }
+            return (keyText, valueText)
+        }
+    }
+
+    /// Fails on keys that no reader asked for.
+    func rejectUnknownKeys() throws {
+        guard let mapping = node.mapping else { return }
+        for (key, _) in mapping {
+            guard let name = key.string else { continue }
+            if !readKeys.contains(name) {
+                let known = readKeys.sorted().joined(separator: ", ")
+                throw MappingError(file: file, line: key.mark?.line,
+                                   message: "unknown key '\(path.isEmpty ? name : "\(path).\(name)")' (known here: \(known))")
+            }
+        }
+    }
+}
+
+/// A table named in a mapping file, always quoted when it reaches SQL.
+public struct TableName: Equatable, Sendable, CustomStringConvertible {
+    public let schema: String?
+    public let name: String
+
+    public init(schema: String?, name: String) {
+        self.schema = schema
+        self.name = name
+    }
+
+    public var quoted: String {
+        if let schema { return quoteIdentifier(schema) + "." + quoteIdentifier(name) }
+        return quoteIdentifier(name)
+    }
+
+    /// For regclass lookups and messages.
+    public var description: String { schema.map { "\($0).\(name)" } ?? name }
+}
+
+/// A PostgreSQL duration setting such as "2s", "500ms" or "5min", checked before it is sent.
+public struct DurationSetting: Equatable, Sendable {
+    public let text: String
+
+    public init?(_ text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let digits = trimmed.prefix(while: \.isNumber)
+        let unit = trimmed.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
+        guard !digits.isEmpty, ["", "ms", "s", "min", "h"].contains(unit) else { return nil }
+        self.text = digits + unit
+    }
+}

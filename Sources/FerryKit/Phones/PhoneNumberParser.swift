@@ -1,0 +1,77 @@
+import CPhoneNumber
+
+/// What libphonenumber says about one string. This file is the only code that sees the C shim.
+public struct LibPhoneVerdict: Equatable, Sendable {
+    public enum Outcome: Equatable, Sendable {
+        case valid
+        case notANumber
+        case invalidCountryCode
+        case tooShort
+        case tooLong
+        /// Parsed, of a possible length, but not a number assigned in its region.
+        case invalidForRegion
+    }
+
+    public let outcome: Outcome
+    /// E.164 form when the text parsed (even when not valid).
+    public let e164: String?
+    public let extensionDigits: String?
+    /// libphonenumber's number type, e.g. MOBILE, FIXED_LINE, TOLL_FREE.
+    public let numberType: String
+}
+
+public enum PhoneNumberParser {
+    public static func parse(_ text: String, defaultRegion: String) -> LibPhoneVerdict {
+        var result = ferry_phone_result()
+        text.withCString { textPointer in
+            defaultRegion.withCString { regionPointer in
+                ferry_phone_parse(textPointer, regionPointer, &result)
+            }
+        }
+        let typeName = String(cString: ferry_phone_type_name(result.number_type))
+        switch ferry_parse_status(rawValue: UInt32(result.parse_status)) {
+        case FERRY_PARSE_OK:
+            break
+        case FERRY_PARSE_INVALID_COUNTRY_CODE:
+            return LibPhoneVerdict(outcome: .invalidCountryCode, e164: nil, extensionDigits: nil, numberType: "UNKNOWN")
+        case FERRY_PARSE_TOO_SHORT_AFTER_IDD, FERRY_PARSE_TOO_SHORT_NSN:
+            return LibPhoneVerdict(outcome: .tooShort, e164: nil, extensionDigits: nil, numberType: "UNKNOWN")
+        case FERRY_PARSE_TOO_LONG_NSN:
+            return LibPhoneVerdict(outcome: .tooLong, e164: nil, extensionDigits: nil, numberType: "UNKNOWN")
+        default:
+            return LibPhoneVerdict(outcome: .notANumber, e164: nil, extensionDigits: nil, numberType: "UNKNOWN")
+        }
+        let e164 = fixedString(result.e164)
+        let extensionText = fixedString(result.extension)
+        let outcome: LibPhoneVerdict.Outcome
+        if result.is_valid == 1 {
+            outcome = .valid
+        } else {
+            switch ferry_possibility(rawValue: UInt32(result.possibility)) {
+            case FERRY_POSSIBLE_TOO_SHORT: outcome = .tooShort
+            case FERRY_POSSIBLE_TOO_LONG: outcome = .tooLong
+            case FERRY_POSSIBLE_INVALID_COUNTRY_CODE: outcome = .invalidCountryCode
+            default: outcome = .invalidForRegion
+            }
+        }
+        return LibPhoneVerdict(outcome: outcome, e164: e164, extensionDigits: extensionText.isEmpty ? nil : extensionText,
+                               numberType: typeName)
+    }
+
+    public static func isSupportedRegion(_ region: String) -> Bool {
+        region.withCString { ferry_phone_region_is_supported($0) == 1 }
+    }
+
+    /// libphonenumber's own test for vanity numbers such as 1-800-FLOWERS.
+    public static func isAlphaNumber(_ text: String) -> Bool {
+        text.withCString { ferry_phone_is_alpha_number($0) == 1 }
+    }
+
+    private static func fixedString<T>(_ tuple: T) -> String {
+        withUnsafeBytes(of: tuple) { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let length = bytes.firstIndex(of: 0) ?? bytes.count
+            return String(decoding: bytes.prefix(length), as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,160 @@
+/// A legacy source column holding phones, and the type its numbers get unless an annotation says otherwise.
+public struct PhoneSourceColumn: Equatable, Sendable {
+    public let name: String
+    public let type: PhoneType
+
+    public init(name: String, type: PhoneType) {
+        self.name = name
+        self.type = type
+    }
+}
+
+/// One legacy contact as extracted: its key and the raw values of the mapped columns, in priority order.
+public struct LegacyPhoneContact: Equatable, Sendable {
+    public let tenant: String
+    public let contactKey: String
+    /// Per-row region override (e.g. a country column), nil to use the mapping's default.
+    public let region: String?
+    public let values: [String?]
+    /// The contact already has rows in the target table: the job leaves it alone.
+    public let alreadyHasPhones: Bool
+
+    public init(tenant: String, contactKey: String, region: String? = nil, values: [String?], alreadyHasPhones: Bool = false) {
+        self.tenant = tenant
+        self.contactKey = contactKey
+        self.region = region
+        self.values = values
+        self.alreadyHasPhones = alreadyHasPhones
+    }
+}
+
+/// A phone row to write.
+public struct PhoneRowDraft: Equatable, Sendable {
+    public let tenant: String
+    public let contactKey: String
+    public let e164: String
+    public let extensionDigits: String?
+    public let type: PhoneType
+    public let isDefault: Bool
+    public let displayOrder: Int
+    public let sourceColumn: String
+    public let raw: String
+}
+
+/// The classes of things a DBA wants to see before approving a run.
+public enum PhoneAnomalyClass: String, CaseIterable, Codable, Sendable {
+    case rejected = "value rejected"
+    case fragmentRejected = "part of a value rejected"
+    case splitIntoSeveral = "split into several numbers"
+    case extensionFound = "extension found"
+    case annotationUsedAsType = "annotation used as type"
+    case duplicateWithinContact = "duplicate within contact"
+    case customTypeUsed = "custom type"
+}
+
+public struct PhoneAnomaly: Equatable, Sendable {
+    public let kind: PhoneAnomalyClass
+    public let tenant: String
+    public let contactKey: String
+    public let column: String
+    public let raw: String
+    /// The reason or the detail: "too short", "3 numbers", "custom:Pager".
+    public let detail: String
+    public let rejectionReason: PhoneRejectionReason?
+}
+
+/// What happened to each mapped value of one contact. `read = loaded + rejected + skipped*`.
+public struct PhoneValueCounts: Codable, Equatable, Sendable {
+    public var read = 0
+    public var loaded = 0
+    public var rejected = 0
+    public var skippedEmpty = 0
+    public var skippedExistingPhones = 0
+
+    public var skipped: Int { skippedEmpty + skippedExistingPhones }
+    public var addsUp: Bool { read == loaded + rejected + skipped }
+
+    public static func += (lhs: inout PhoneValueCounts, rhs: PhoneValueCounts) {
+        lhs.read += rhs.read
+        lhs.loaded += rhs.loaded
+        lhs.rejected += rhs.rejected
+        lhs.skippedEmpty += rhs.skippedEmpty
+        lhs.skippedExistingPhones += rhs.skippedExistingPhones
+    }
+}
+
+public struct PhoneContactOutcome: Equatable, Sendable {
+    public var rows: [PhoneRowDraft] = []
+    public var anomalies: [PhoneAnomaly] = []
+    public var counts = PhoneValueCounts()
+}
+
+/// The phones job's transform: pure, no database. Legacy contact in, phone rows and anomalies out.
+public struct PhoneTransform: Sendable {
+    public let columns: [PhoneSourceColumn]
+    public let defaultRegion: String
+    public let parser: PhoneFieldParser
+
+    public init(columns: [PhoneSourceColumn], defaultRegion: String, labels: PhoneLabels = .standard) {
+        self.columns = columns
+        self.defaultRegion = defaultRegion
+        self.parser = PhoneFieldParser(labels: labels)
+    }
+
+    public func transform(_ contact: LegacyPhoneContact) -> PhoneContactOutcome {
+        var outcome = PhoneContactOutcome()
+        var seen = Set<String>()
+        let region = contact.region.map { $0.trimmingWhitespace().uppercased() }.flatMap { $0.isEmpty ? nil : $0 }
+
+        for (column, value) in zip(columns, contact.values) {
+            outcome.counts.read += 1
+            guard let raw = value, !raw.isEmpty else {
+                outcome.counts.skippedEmpty += 1
+                continue
+            }
+            if contact.alreadyHasPhones {
+                outcome.counts.skippedExistingPhones += 1
+                continue
+            }
+            func anomaly(_ kind: PhoneAnomalyClass, _ detail: String, _ reason: PhoneRejectionReason? = nil) {
+                outcome.anomalies.append(PhoneAnomaly(kind: kind, tenant: contact.tenant, contactKey: contact.contactKey,
+                                                      column: column.name, raw: raw, detail: detail, rejectionReason: reason))
+            }
+            if let region, !PhoneNumberParser.isSupportedRegion(region) {
+                outcome.counts.rejected += 1
+                anomaly(.rejected, "\(PhoneRejectionReason.unsupportedRegion.rawValue) \(region)", .unsupportedRegion)
+                continue
+            }
+            let parsed = parser.parse(raw, region: region ?? defaultRegion)
+            if let reason = parsed.fieldRejection {
+                outcome.counts.rejected += 1
+                let detail = parsed.rejected.first?.detail.map { "\(reason.rawValue) (\($0))" } ?? reason.rawValue
+                anomaly(.rejected, detail, reason)
+                continue
+            }
+            outcome.counts.loaded += 1
+            if parsed.wasSplit { anomaly(.splitIntoSeveral, "\(parsed.numbers.count) numbers") }
+            for fragment in parsed.rejected {
+                anomaly(.fragmentRejected, "\(fragment.reason.rawValue): \(fragment.fragment)", fragment.reason)
+            }
+            for number in parsed.numbers {
+                let key = number.e164 + "#" + (number.extensionDigits ?? "")
+                if !seen.insert(key).inserted {
+                    anomaly(.duplicateWithinContact, number.e164)
+                    continue
+                }
+                if let hint = number.typeHint, hint != column.type {
+                    anomaly(.annotationUsedAsType, "\(hint) from \"\(number.fragment)\"")
+                }
+                if let digits = number.extensionDigits { anomaly(.extensionFound, "ext. \(digits)") }
+                let type = number.typeHint ?? column.type
+                if case .custom(let label) = type { anomaly(.customTypeUsed, label) }
+                outcome.rows.append(PhoneRowDraft(
+                    tenant: contact.tenant, contactKey: contact.contactKey, e164: number.e164,
+                    extensionDigits: number.extensionDigits, type: type, isDefault: outcome.rows.isEmpty,
+                    displayOrder: outcome.rows.count, sourceColumn: column.name, raw: raw))
+            }
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,285 @@
+import CLibPQ
+import Foundation
+
+/// An error reported by PostgreSQL or libpq, with the SQLSTATE when the server sent one.
+public struct PostgresError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public let sqlState: String?
+    public let detail: String?
+    public let context: String
+
+    public var description: String {
+        var text = "\(context): \(message)"
+        if let sqlState { text += " [SQLSTATE \(sqlState)]" }
+        if let detail, !detail.isEmpty { text += "\n  detail: \(detail)" }
+        return text
+    }
+
+    /// Errors worth retrying: connection loss, serialization failure, deadlock, lock timeout.
+    public var isTransient: Bool {
+        guard let sqlState else { return true }  // no SQLSTATE means libpq lost the connection
+        return sqlState.hasPrefix("08") || ["40001", "40P01", "55P03", "57P01", "57P02", "57P03"].contains(sqlState)
+    }
+}
+
+/// Rows of one result, in text format, copied out of libpq so no C pointer outlives the call.
+public struct QueryResult: Sendable {
+    public let columns: [String]
+    public let rows: [[String?]]
+    public let affectedRows: Int
+
+    public subscript(row: Int, column: String) -> String? {
+        guard let index = columns.firstIndex(of: column) else { return nil }
+        return rows[row][index]
+    }
+
+    /// The first column of the first row: for `SELECT count(*)` and the like.
+    public var scalar: String? { rows.first?.first ?? nil }
+}
+
+/// Where a session is connected, for reports and logs. It never holds a password.
+public struct ConnectionInfo: Sendable, Codable, Equatable {
+    public let host: String
+    public let port: String
+    public let database: String
+    public let user: String
+    public let serverVersion: String
+}
+
+/// One libpq connection. Like libpq itself, a connection must be used by one thread at a time;
+/// the pipeline gives each stage its own connection.
+public final class PostgresConnection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+
+    /// `conninfo` follows libpq: a key=value string or a postgres:// URI. An empty string means
+    /// PG* environment variables and ~/.pgpass, exactly as for psql.
+    public init(conninfo: String = "", applicationName: String = "ferry") throws {
+        let keys = ["dbname", "application_name", "client_encoding"]
+        let values = [conninfo, applicationName, "UTF8"]
+        handle = withCStringArray(keys) { keyPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keyPointers, valuePointers, 1)
+            }
+        }
+        guard let handle, PQstatus(handle) == CONNECTION_OK else {
+            let message = handle.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            if let handle { PQfinish(handle) }
+            self.handle = nil
+            throw PostgresError(message: message.trimmingCharacters(in: .whitespacesAndNewlines),
+                                sqlState: nil, detail: nil, context: "connecting to PostgreSQL")
+        }
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    public var info: ConnectionInfo {
+        let host = PQhost(handle).map { String(cString: $0) } ?? ""
+        let version = Int(PQserverVersion(handle))
+        return ConnectionInfo(
+            host: host.hasPrefix("/") ? "socket \(host)" : host,
+            port: PQport(handle).map { String(cString: $0) } ?? "",
+            database: PQdb(handle).map { String(cString: $0) } ?? "",
+            user: PQuser(handle).map { String(cString: $0) } ?? "",
+            serverVersion: "\(version / 10000).\(version % 10000)")
+    }
+
+    /// Runs one statement with text parameters ($1, $2, ...). NULL parameters are `nil`.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
+        let result = try execute(sql, parameters)
+        defer { PQclear(result) }
+        return copyResult(result)
+    }
+
+    /// Runs statements without parameters (several may be separated by semicolons).
+    public func execute(script sql: String) throws {
+        let result = PQexec(handle, sql)
+        defer { PQclear(result) }
+        try check(result, context: firstLine(of: sql))
+    }
+
+    /// Runs `body` inside BEGIN/COMMIT; rolls back when it throws.
+    public func transaction<T>(_ begin: String = "BEGIN", _ body: () throws -> T) throws -> T {
+        try execute(script: begin)
+        do {
+            let value = try body()
+            try execute(script: "COMMIT")
+            return value
+        } catch {
+            if isConnected { _ = try? execute(script: "ROLLBACK") }
+            throw error
+        }
+    }
+
+    public var isConnected: Bool { handle != nil && PQstatus(handle) == CONNECTION_OK }
+
+    // MARK: COPY
+
+    /// Streams rows into `COPY ... FROM STDIN` (text format). `write` is called with a sink
+    /// that accepts already-encoded bytes; see `CopyTextEncoder`.
+    public func copyIn(_ copyStatement: String, _ write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Int {
+        let start = PQexec(handle, copyStatement)
+        let status = PQresultStatus(start)
+        if status != PGRES_COPY_IN {
+            defer { PQclear(start) }
+            try check(start, context: firstLine(of: copyStatement))
+            throw PostgresError(message: "server did not enter COPY IN", sqlState: nil, detail: nil,
+                                context: firstLine(of: copyStatement))
+        }
+        PQclear(start)
+        var failure: Error?
+        do {
+            try write { bytes in
+                guard bytes.count > 0 else { return }
+                let sent = PQputCopyData(handle, bytes.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+                if sent != 1 { throw self.connectionError(context: "sending COPY data") }
+            }
+        } catch {
+            failure = error
+        }
+        let endStatus = failure == nil ? PQputCopyEnd(handle, nil) : PQputCopyEnd(handle, "aborted by ferry")
+        if endStatus != 1 { throw connectionError(context: "ending COPY") }
+        var affected = 0
+        var serverError: Error?
+        while let result = PQgetResult(handle) {
+            do {
+                try check(result, context: firstLine(of: copyStatement))
+                affected = Int(String(cString: PQcmdTuples(result))) ?? affected
+            } catch { serverError = serverError ?? error }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+        if let serverError { throw serverError }
+        return affected
+    }
+
+    /// Streams `COPY ... TO STDOUT` and hands each data line (without its newline) to `line`.
+    public func copyOut(_ copyStatement: String, _ line: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let start = PQexec(handle, copyStatement)
+        if PQresultStatus(start) != PGRES_COPY_OUT {
+            defer { PQclear(start) }
+            try check(start, context: firstLine(of: copyStatement))
+            throw PostgresError(message: "server did not enter COPY OUT", sqlState: nil, detail: nil,
+                                context: firstLine(of: copyStatement))
+        }
+        PQclear(start)
+        var callbackError: Error?
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(handle, &buffer, 0)
+            if length == -1 { break }
+            if length == -2 { throw connectionError(context: "reading COPY data") }
+            if let buffer {
+                if callbackError == nil {
+                    var count = Int(length)
+                    if count > 0, buffer[count - 1] == 0x0A { count -= 1 }
+                    do { try line(UnsafeRawBufferPointer(start: buffer, count: count)) } catch { callbackError = error }
+                }
+                PQfreemem(buffer)
+            }
+        }
+        var serverError: Error?
+        while let result = PQgetResult(handle) {
+            do { try check(result, context: firstLine(of: copyStatement)) } catch { serverError = serverError ?? error }
+            PQclear(result)
+        }
+        if let callbackError { throw callbackError }
+        if let serverError { throw serverError }
+    }
+
+    // MARK: Private
+
+    private func execute(_ sql: String, _ parameters: [String?]) throws -> OpaquePointer? {
+        let result: OpaquePointer? = withOptionalCStringArray(parameters) { values in
+            PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        do {
+            try check(result, context: firstLine(of: sql))
+        } catch {
+            PQclear(result)
+            throw error
+        }
+        return result
+    }
+
+    private func check(_ result: OpaquePointer?, context: String) throws {
+        guard let result else { throw connectionError(context: context) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN, PGRES_COPY_OUT:
+            return
+        default:
+            func field(_ code: UInt8) -> String? {
+                PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
+            }
+            throw PostgresError(
+                message: field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result)),
+                sqlState: field(UInt8(ascii: "C")),
+                detail: field(UInt8(ascii: "D")),
+                context: context)
+        }
+    }
+
+    private func connectionError(context: String) -> PostgresError {
+        let message = handle.map { String(cString: PQerrorMessage($0)) } ?? "not connected"
+        return PostgresError(message: message.trimmingCharacters(in: .whitespacesAndNewlines),
+                             sqlState: nil, detail: nil, context: context)
+    }
+
+    private func copyResult(_ result: OpaquePointer?) -> QueryResult {
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var values: [String?] = []
+            values.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                }
+            }
+            rows.append(values)
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return QueryResult(columns: columns, rows: rows, affectedRows: affected)
+    }
+
+    private func firstLine(of sql: String) -> String {
+        let trimmed = sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        let line = trimmed.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? trimmed
+        return line.count > 100 ? String(line.prefix(100)) + "…" : line
+    }
+}
+
+/// Quotes an identifier for SQL the way PostgreSQL's quote_ident does, always quoting,
+/// so names from mapping files can never change the statement's meaning.
+public func quoteIdentifier(_ name: String) -> String {
+    "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { body($0) }
+    }
+}
+
+private func withOptionalCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    if strings.isEmpty { return body(nil) }
+    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { body($0) }
+    }
+}

@@ -1,0 +1,78 @@
+/// The phones summary as plain text for a terminal or a log.
+public enum PhonesTerminalReport {
+    public static func render(_ summary: PhonesSummary) -> String {
+        var lines: [String] = []
+        let title = summary.mode == .plan ? "ferry plan: phones (nothing was changed)" : "ferry apply: phones"
+        lines.append(title)
+        lines.append("  mapping   \(summary.mappingFile) (sha256 \(summary.mappingSHA256.prefix(12))…)")
+        if let db = summary.database {
+            lines.append("  database  \(db.user)@\(db.host):\(db.port)/\(db.database) (PostgreSQL \(db.serverVersion))")
+        }
+        lines.append("")
+        lines.append("Contacts")
+        lines.append(row("scanned", summary.contactsScanned))
+        lines.append(row("with numbers", summary.contactsWithNumbers))
+        lines.append(row("without a usable number", summary.contactsWithoutNumbers))
+        lines.append(row("skipped, already have phone rows", summary.contactsSkippedExisting))
+        lines.append("")
+        let verb = summary.mode == .plan ? "to insert" : "transformed"
+        lines.append("Phone rows \(verb)")
+        lines.append(row("total", summary.rowsToInsert))
+        for type in CanonicalPhoneType.allCases.map(\.rawValue) + ["custom"] {
+            if let count = summary.rowsByType[type] { lines.append(row("  \(type)", count)) }
+        }
+        lines.append(row("defaults (one per contact)", summary.defaults))
+        lines.append(row("custom types to create", summary.customTypesToCreate.count))
+        for label in summary.customTypesToCreate.prefix(10) { lines.append("      \(label)") }
+        if let applied = summary.applied {
+            lines.append("")
+            lines.append("Done in the database")
+            lines.append(row("phone rows inserted", applied.rowsInserted))
+            lines.append(row("contacts given phones", applied.contactsInserted))
+            lines.append(row("custom types created", applied.customTypesCreated))
+            lines.append(row("batches committed", applied.batchesCommitted))
+            if applied.contactsSkippedAtLoad > 0 {
+                lines.append(row("contacts skipped: got phones during the run", applied.contactsSkippedAtLoad))
+            }
+        }
+        if !summary.rejectedByReason.isEmpty {
+            lines.append("")
+            lines.append("Values rejected (left as they are in the legacy column)")
+            for (reason, entry) in summary.rejectedByReason.sorted(by: { $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key) }) {
+                lines.append(row(reason, entry.count))
+                for example in entry.examples.prefix(3) {
+                    lines.append("      \(example.tenant)/\(example.contactKey) \(example.column): \(quoted(example.raw))")
+                }
+            }
+        }
+        let otherAnomalies = summary.anomalies.filter { $0.key != PhoneAnomalyClass.rejected.rawValue }
+        if !otherAnomalies.isEmpty {
+            lines.append("")
+            lines.append("Anomalies")
+            for (kind, entry) in otherAnomalies.sorted(by: { $0.key < $1.key }) {
+                lines.append(row(kind, entry.count))
+                for example in entry.examples.prefix(2) {
+                    lines.append("      \(example.tenant)/\(example.contactKey) \(quoted(example.raw)) → \(example.detail)")
+                }
+            }
+        }
+        let values = summary.values
+        lines.append("")
+        lines.append("Accounting (values of mapped columns)")
+        lines.append("  read \(formatCount(values.read)) = loaded \(formatCount(values.loaded)) + rejected \(formatCount(values.rejected))"
+                     + " + skipped \(formatCount(values.skipped)) (no value \(formatCount(values.skippedEmpty)),"
+                     + " contact already has phones \(formatCount(values.skippedExistingPhones)))"
+                     + (summary.accountingAddsUp ? "  ✓ adds up" : "  ✗ DOES NOT ADD UP"))
+        lines.append("  elapsed \(formatDuration(summary.elapsedSeconds)) (\(String(format: "%.1f", summary.elapsedSeconds)) s)")
+        return lines.joined(separator: "\n")
+    }
+
+    private static func row(_ label: String, _ value: Int) -> String {
+        let padded = label.count < 44 ? label + String(repeating: " ", count: 44 - label.count) : label
+        return "  \(padded) \(formatCount(value))"
+    }
+
+    private static func quoted(_ raw: String) -> String {
+        "\"" + raw.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r") + "\""
+    }
+}

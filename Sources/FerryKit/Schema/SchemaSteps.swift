@@ -1,0 +1,79 @@
+import Crypto
+import Foundation
+
+/// One schema change ferry owns, identified by name and by the checksum of its statement text.
+public struct SchemaStep: Sendable {
+    public let name: String
+    public let sql: String
+
+    /// sha256 of the statement with whitespace and line ends normalized, so re-indenting is not drift.
+    public var checksum: String {
+        let normalized = sql.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        return SHA256.hash(data: Data(normalized.utf8)).hexString
+    }
+}
+
+public enum SchemaStepState: Equatable, Sendable {
+    case pending
+    case applied(at: String, by: String)
+    /// Recorded under the same name with another checksum: the definition changed after it was applied.
+    case drifted(recordedChecksum: String)
+}
+
+public struct SchemaStepStatus: Sendable {
+    public let step: SchemaStep
+    public let state: SchemaStepState
+}
+
+/// Applies schema steps in order, each in its own transaction with its record in `ferry.schema_steps`.
+public struct SchemaMigrator {
+    let connection: PostgresConnection
+
+    public init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    static let bootstrap = SchemaStep(name: "ferry/ledger-schema", sql: """
+        CREATE SCHEMA IF NOT EXISTS ferry;
+        CREATE TABLE IF NOT EXISTS ferry.schema_steps (
+            name text PRIMARY KEY,
+            sha256 text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now(),
+            applied_by text NOT NULL DEFAULT current_user,
+            os_user text
+        );
+        """)
+
+    public func status(_ steps: [SchemaStep]) throws -> [SchemaStepStatus] {
+        let all = [Self.bootstrap] + steps
+        let exists = try connection.query("SELECT to_regclass('ferry.schema_steps') IS NOT NULL").scalar == "t"
+        var recorded: [String: (sha: String, at: String, by: String)] = [:]
+        if exists {
+            let rows = try connection.query("SELECT name, sha256, applied_at::text, applied_by FROM ferry.schema_steps").rows
+            for row in rows { recorded[row[0]!] = (row[1]!, row[2]!, row[3]!) }
+        }
+        return all.map { step in
+            guard let record = recorded[step.name] else { return SchemaStepStatus(step: step, state: .pending) }
+            if record.sha != step.checksum { return SchemaStepStatus(step: step, state: .drifted(recordedChecksum: record.sha)) }
+            return SchemaStepStatus(step: step, state: .applied(at: record.at, by: record.by))
+        }
+    }
+
+    /// Applies pending steps; drifted steps are reported, never re-run. Returns the status after the run
+    /// and the names of the steps applied now.
+    @discardableResult
+    public func apply(_ steps: [SchemaStep]) throws -> (applied: [String], status: [SchemaStepStatus]) {
+        var applied: [String] = []
+        let osUser = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+        for entry in try status(steps) where entry.state == .pending {
+            try connection.transaction {
+                try connection.execute(script: entry.step.sql)
+                try connection.query(
+                    "INSERT INTO ferry.schema_steps (name, sha256, os_user) VALUES ($1, $2, $3)",
+                    [entry.step.name, entry.step.checksum, osUser])
+            }
+            applied.append(entry.step.name)
+        }
+        return (applied, try status(steps))
+    }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster in a temporary folder, on a free local port.
+#   scripts/pg.sh start DIR   creates and starts it, writes DIR/env (source it for PG* variables)
+#   scripts/pg.sh stop DIR    stops it and removes DIR
+# PostgreSQL refuses to run as root: as root, the cluster runs as the unprivileged user `ferrypg`.
+set -euo pipefail
+
+PGBIN=/usr/lib/postgresql/15/bin
+action=${1:?usage: scripts/pg.sh start|stop DIR}
+dir=${2:?usage: scripts/pg.sh start|stop DIR}
+
+as_owner() {
+    if [ "$(id -u)" = 0 ]; then runuser -u ferrypg -- "$@"; else "$@"; fi
+}
+
+free_port() {
+    local port
+    for _ in $(seq 1 200); do
+        port=$(( 20000 + RANDOM % 30000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+case "$action" in
+start)
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then
+        id ferrypg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ferrypg
+        chown ferrypg "$dir"
+    fi
+    as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    port=$(free_port)
+    # A throwaway cluster: durability settings off. Benchmarks compare runs on the same cluster.
+    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
+        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=512MB -c max_wal_senders=4 -c wal_level=replica" \
+        >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    cat >"$dir/env" <<ENV
+export PGHOST=127.0.0.1
+export PGPORT=$port
+export PGUSER=postgres
+export PGDATABASE=postgres
+export FERRY_PG_DIR=$dir
+ENV
+    echo "PostgreSQL 15 running on 127.0.0.1:$port (data in $dir/data)"
+    ;;
+stop)
+    if [ -d "$dir/data" ]; then
+        as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    ;;
+*)
+    echo "usage: scripts/pg.sh start|stop DIR" >&2
+    exit 2
+    ;;
+esac
