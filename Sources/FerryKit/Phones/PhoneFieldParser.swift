@@ -269,7 +269,9 @@ public struct PhoneFieldParser: Sendable {
                 let word = String(characters[index..<end])
                 let meaning = labels.meaning(of: word)
                 let followedByColon = end < characters.count && (characters[end] == ":" || characters[end] == ".")
-                if meaning == .conjunction, digitSeen {
+                let standsAlone = index > 0 && characters[index - 1].isWhitespace
+                    && end < characters.count && characters[end].isWhitespace
+                if meaning == .conjunction, digitSeen, standsAlone {
                     cut()
                     index = end
                     continue

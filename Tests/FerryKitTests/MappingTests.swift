@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+@testable import FerryKit
+
+@Suite("Mapping files")
+struct MappingTests {
+    static let minimal = """
+        job: phones
+        source:
+          columns:
+            - column: phone_number
+              type: work
+        phones:
+          default_region: US
+        """
+
+    @Test func theShippedMappingLoads() throws {
+        let path = Corpus.root.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("main/mappings/phones.yaml").path
+        let packageMapping = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("mappings/phones.yaml").path
+        let mapping = try PhonesMapping.load(path: FileManager.default.fileExists(atPath: packageMapping) ? packageMapping : path)
+        #expect(mapping.source.columns == [PhoneSourceColumn(name: "phone_number", type: work)])
+        #expect(mapping.source.regionColumn == "country")
+        #expect(mapping.load.batchSize == 5000)
+        #expect(mapping.sha256.count == 64)
+    }
+
+    @Test func defaultsFillWhatIsOmitted() throws {
+        let mapping = try PhonesMapping(file: "m.yaml", text: Self.minimal)
+        #expect(mapping.source.table == TableName(schema: nil, name: "contacts"))
+        #expect(mapping.phoneNumbers.table.name == "contact_phone_numbers")
+        #expect(mapping.phoneNumbers.customType == "custom_phone_type_id")
+        #expect(mapping.load.lockTimeout.text == "2s")
+    }
+
+    @Test func unknownKeysAreErrorsWithALine() {
+        let text = Self.minimal + "\nload:\n  batch_sise: 10\n"
+        #expect {
+            try PhonesMapping(file: "m.yaml", text: text)
+        } throws: { error in
+            let message = String(describing: error)
+            return message.contains("m.yaml:9") && message.contains("batch_sise")
+        }
+    }
+
+    @Test(arguments: [
+        ("type: work", "type: cellphone", "not one of work, mobile, home, fax, other"),
+        ("default_region: US", "default_region: XY", "not a region libphonenumber knows"),
+        ("job: phones", "job: customers", "job must be 'phones'"),
+        ("    - column: phone_number\n      type: work", "    []", "at least one phone column"),
+    ])
+    func badValuesAreExplained(_ original: String, _ replacement: String, _ expectedMessage: String) {
+        let text = Self.minimal.replacingOccurrences(of: original, with: replacement)
+        #expect {
+            try PhonesMapping(file: "m.yaml", text: text)
+        } throws: { String(describing: $0).contains(expectedMessage) }
+    }
+
+    @Test func badDurationsAreRejected() {
+        #expect(DurationSetting("2s")?.text == "2s")
+        #expect(DurationSetting("500 ms")?.text == "500ms")
+        #expect(DurationSetting("2 seconds; DROP TABLE x") == nil)
+        #expect(throws: MappingError.self) { try PhonesMapping(file: "m", text: Self.minimal + "\nload:\n  lock_timeout: soon\n") }
+    }
+
+    @Test func renamedTablesAndColumnsAreQuotedInEveryStatement() throws {
+        let text = Self.minimal + """
+
+            target:
+              schema: crm
+              phone_numbers:
+                table: 'Phone "Numbers"'
+                columns:
+                  contact_key: person_id
+            """
+        let mapping = try PhonesMapping(file: "m", text: text)
+        let sql = PhonesSQL(mapping: mapping)
+        #expect(sql.insertPhoneRows.contains("\"crm\".\"Phone \"\"Numbers\"\"\""))
+        #expect(sql.insertPhoneRows.contains("\"person_id\""))
+        #expect(sql.extractPage(after: true).contains("p.\"person_id\" = s.\"contact_name_id\""))
+        #expect(throws: MappingError.self) {
+            try PhonesMapping(file: "m", text: Self.minimal + "\ntarget:\n  phone_numbers:\n    columns:\n      colour: x\n")
+        }
+    }
+
+    @Test func labelsFromTheMappingAreUsed() throws {
+        let mapping = try PhonesMapping(file: "m", text: Self.minimal + "\n  labels:\n    bipper: Pager\n    zentrale: work\n    nebenanschluss: extension\n")
+        let parsed = mapping.transform.parser.parse("Bipper: 650-253-0000", region: "US")
+        #expect(parsed.numbers.first?.typeHint == .custom("Pager"))
+        let ext = mapping.transform.parser.parse("030 123456 Nebenanschluss 12", region: "DE")
+        #expect(ext.numbers.first?.extensionDigits == "12")
+    }
+}
+
+@Suite("COPY text encoding")
+struct CopyTextEncoderTests {
+    @Test func escapesWhatTheFormatReserves() {
+        var encoder = CopyTextEncoder()
+        encoder.appendRow(["a\tb", nil, "line\nbreak\r", "back\\slash", "", "ünï"])
+        #expect(String(decoding: encoder.bytes, as: UTF8.self) == "a\\tb\t\\N\tline\\nbreak\\r\tback\\\\slash\t\tünï\n")
+    }
+
+    @Test func identifiersAreAlwaysQuoted() {
+        #expect(quoteIdentifier("contacts") == "\"contacts\"")
+        #expect(quoteIdentifier("a\"; DROP TABLE x; --") == "\"a\"\"; DROP TABLE x; --\"")
+    }
+}

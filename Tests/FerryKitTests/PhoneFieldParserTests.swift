@@ -1,0 +1,190 @@
+import Testing
+@testable import FerryKit
+
+/// One legacy value and what ferry must make of it.
+struct FieldCase: CustomTestStringConvertible, Sendable {
+    let raw: String
+    let region: String
+    /// (E.164, extension, type hint) for each number expected, in order.
+    let numbers: [(String, String?, PhoneType?)]
+    let rejection: PhoneRejectionReason?
+    let split: Bool
+
+    var testDescription: String { "\"\(raw)\" [\(region)]" }
+
+    static func number(_ raw: String, _ region: String, _ e164: String, ext: String? = nil, type: PhoneType? = nil) -> FieldCase {
+        FieldCase(raw: raw, region: region, numbers: [(e164, ext, type)], rejection: nil, split: false)
+    }
+
+    static func several(_ raw: String, _ region: String, _ numbers: [(String, String?, PhoneType?)]) -> FieldCase {
+        FieldCase(raw: raw, region: region, numbers: numbers, rejection: nil, split: true)
+    }
+
+    static func rejected(_ raw: String, _ region: String, _ reason: PhoneRejectionReason) -> FieldCase {
+        FieldCase(raw: raw, region: region, numbers: [], rejection: reason, split: false)
+    }
+}
+
+let mobile = PhoneType.canonical(.mobile)
+let work = PhoneType.canonical(.work)
+let home = PhoneType.canonical(.home)
+let fax = PhoneType.canonical(.fax)
+
+let fieldCases: [FieldCase] = [
+    // National and international formats
+    .number("(650) 253-0000", "US", "+16502530000"),
+    .number("650.253.0000", "US", "+16502530000"),
+    .number("6502530000", "US", "+16502530000"),
+    .number("+1 650 253 0000", "US", "+16502530000"),
+    .number("1-650-253-0000", "US", "+16502530000"),
+    .number("011 44 20 7946 0958", "US", "+442079460958"),
+    .number("020 7946 0958", "GB", "+442079460958"),
+    .number("+44 (0)20 7946 0958", "GB", "+442079460958"),
+    .number("0044 20 7946 0958", "DE", "+442079460958"),
+    .number("07400 123456", "GB", "+447400123456"),
+    .number("+49 (0) 30 123456", "DE", "+4930123456"),
+    .number("0171 1234567", "DE", "+491711234567"),
+    .number("01 23 45 67 89", "FR", "+33123456789"),
+    .number("+61 (0) 3 9123 4567", "AU", "+61391234567"),
+    .number("(11) 96123-4567", "BR", "+5511961234567"),
+    .number("090(1234)5678", "JP", "+819012345678"),
+    .number("+86 10 1234 5678", "US", "+861012345678"),
+    .number("  650-253-0000  ", "US", "+16502530000"),
+    // One number that looks like two: the whole field wins
+    .number("030/123456", "DE", "+4930123456"),
+    .number("0151/23456789", "DE", "+4915123456789"),
+    .number("650 / 253 0000", "US", "+16502530000"),
+    // Other scripts and punctuation libphonenumber reads
+    .number("０９０１２３４５６７８", "JP", "+819012345678"),
+    .number("650‒253‒0000", "US", "+16502530000"),
+    .number("📞 650-253-0000", "US", "+16502530000"),
+    .number("'6502530000", "US", "+16502530000"),
+    .number("=\"+442079460958\"", "GB", "+442079460958"),
+    .number("tel:+1-650-253-0000", "US", "+16502530000"),
+    .number("tel:650-253-0000;phone-context=+1", "US", "+16502530000"),
+    // Extensions
+    .number("650-253-0000 x12", "US", "+16502530000", ext: "12"),
+    .number("650-253-0000 ext. 5", "US", "+16502530000", ext: "5"),
+    .number("650-253-0000;ext=5", "US", "+16502530000", ext: "5"),
+    .number("(650) 253-0000 #77", "US", "+16502530000", ext: "77"),
+    .number("650-253-0000 (ext 44)", "US", "+16502530000", ext: "44"),
+    .number("020 7946 0958 ext. 201", "GB", "+442079460958", ext: "201"),
+    .number("022 2345 6789 extn 11", "IN", "+912223456789", ext: "11"),
+    // Extension words libphonenumber does not know: never turned into digits
+    .number("+49 30 123456 App. 78", "DE", "+4930123456", ext: "78"),
+    .number("030 123456 Durchwahl 78", "DE", "+4930123456", ext: "78"),
+    .number("+33 1 23 45 67 89 poste 12", "FR", "+33123456789", ext: "12"),
+    .number("(11) 2345-6789 ramal 200", "BR", "+551123456789", ext: "200"),
+    // Labels and annotations become the type
+    .number("650-253-0000 (mobile)", "US", "+16502530000", type: mobile),
+    .number("Cell: 650-253-0000", "US", "+16502530000", type: mobile),
+    .number("M: 650-253-0000", "US", "+16502530000", type: mobile),
+    .number("Fax: 030 123457", "DE", "+4930123457", type: fax),
+    .number("fax 030 123457", "DE", "+4930123457", type: fax),
+    .number("Tel: +44 (0)20 7946 0958", "GB", "+442079460958"),
+    .number("Phone: 650-253-0000", "US", "+16502530000"),
+    .number("Tél : 06 12 34 56 78", "FR", "+33612345678"),
+    .number("Cel: (11) 96123-4567", "BR", "+5511961234567", type: mobile),
+    .number("電話 03-1234-5678", "JP", "+81312345678"),
+    .number("650-253-0000 (home)", "US", "+16502530000", type: home),
+    .number("Office: 650-253-0000", "US", "+16502530000", type: work),
+    .number("Pager: 650 253 0000", "US", "+16502530000", type: .custom("Pager")),
+    .number("650-253-0000 (Assistant)", "US", "+16502530000", type: .custom("Assistant")),
+    // Vanity numbers: letters standing for digits
+    .number("1-800-FLOWERS", "US", "+18003569377"),
+    .number("1-800-CALL-NOW", "US", "+18002255669"),
+    .number("0800 REVERSE", "GB", "+448007383773"),
+    .number("1-800-FLOWERS ext. 12", "US", "+18003569377", ext: "12"),
+    // Several numbers in one field
+    .several("650-253-0000 / 415-555-0132", "US", [("+16502530000", nil, nil), ("+14155550132", nil, nil)]),
+    .several("650-253-0000, 415-555-0132", "US", [("+16502530000", nil, nil), ("+14155550132", nil, nil)]),
+    .several("650-253-0000; 415-555-0132", "US", [("+16502530000", nil, nil), ("+14155550132", nil, nil)]),
+    .several("650-253-0000 | 415-555-0132", "US", [("+16502530000", nil, nil), ("+14155550132", nil, nil)]),
+    .several("650-253-0000 or 415-555-0132", "US", [("+16502530000", nil, nil), ("+14155550132", nil, nil)]),
+    .several("650-253-0000\n415-555-0132", "US", [("+16502530000", nil, nil), ("+14155550132", nil, nil)]),
+    .several("H: 650-253-0000 W: 415-555-0132", "US", [("+16502530000", nil, home), ("+14155550132", nil, work)]),
+    .several("(650) 253-0000 (home), (415) 555-0132 (cell)", "US", [("+16502530000", nil, home), ("+14155550132", nil, mobile)]),
+    .several("Tel. 030 123456, Fax 030 123457", "DE", [("+4930123456", nil, nil), ("+4930123457", nil, fax)]),
+    .several("01 23 45 67 89 ou 06 12 34 56 78", "FR", [("+33123456789", nil, nil), ("+33612345678", nil, nil)]),
+    .several("03-1234-5678、090-1234-5678", "JP", [("+81312345678", nil, nil), ("+819012345678", nil, nil)]),
+    .several("020 7946 0958 / 07700 900123", "GB", [("+442079460958", nil, nil)]),
+    // Rejected, with a reason
+    .rejected("", "US", .emptyToken),
+    .rejected("   ", "US", .emptyToken),
+    .rejected("n/a", "US", .emptyToken),
+    .rejected("N/A", "US", .emptyToken),
+    .rejected("NULL", "US", .emptyToken),
+    .rejected("-", "US", .emptyToken),
+    .rejected("???", "US", .emptyToken),
+    .rejected("()", "US", .emptyToken),
+    .rejected("call me", "US", .notANumber),
+    .rejected("call reception", "US", .notANumber),
+    .rejected("ask reception", "US", .notANumber),
+    .rejected("xxx-xxx-xxxx", "US", .notANumber),
+    .rejected("#ERROR!", "US", .notANumber),
+    .rejected("6.50253E+09", "US", .notANumber),
+    .rejected("000-000-0000", "US", .invalidForRegion),
+    .rejected("123-456-7890", "US", .invalidForRegion),
+    .rejected("555-555-5555", "US", .invalidForRegion),
+    .rejected("07700 900123", "GB", .invalidForRegion),
+    .rejected("911", "US", .tooShort),
+    .rejected("650-253-000", "US", .tooShort),
+    .rejected("+1 650 253 0000 0000", "US", .tooLong),
+    .rejected("+882 13 1234 5678", "US", .invalidForRegion),
+    .rejected("+0 650 253 0000", "US", .invalidCountryCode),
+    .rejected("020 7946 0958", "ZZ", .invalidCountryCode),
+    .rejected("650-253-0000 call after 5pm", "US", .unrecognizedText),
+    .rejected("sip:+16502530000@example.com", "US", .unrecognizedText),
+]
+
+@Suite("Phone field parser")
+struct PhoneFieldParserTests {
+    let parser = PhoneFieldParser()
+
+    @Test(arguments: fieldCases)
+    func parsesField(_ example: FieldCase) {
+        let result = parser.parse(example.raw, region: example.region)
+        #expect(result.numbers.map(\.e164) == example.numbers.map(\.0), "numbers of \(example.raw)")
+        #expect(result.numbers.map(\.extensionDigits) == example.numbers.map(\.1), "extensions of \(example.raw)")
+        #expect(result.numbers.map(\.typeHint) == example.numbers.map(\.2), "types of \(example.raw)")
+        #expect(result.fieldRejection == example.rejection, "rejection of \(example.raw): \(result.rejected)")
+        #expect(result.wasSplit == example.split, "split of \(example.raw)")
+    }
+
+    @Test func annotationLettersNeverBecomeDigits() {
+        // libphonenumber alone reads "App" as 277; ferry must not.
+        let verdict = PhoneNumberParser.parse("+49 30 123456 App. 78", defaultRegion: "DE")
+        #expect(verdict.e164 == "+493012345627778")
+        let result = parser.parse("+49 30 123456 App. 78", region: "DE")
+        #expect(result.numbers.map(\.e164) == ["+4930123456"])
+    }
+
+    @Test func rejectedFragmentsOfASplitFieldAreKept() {
+        let result = parser.parse("+44 20 7946 0958 (w), +44 7700 900123 (m)", region: "GB")
+        #expect(result.numbers.map(\.e164) == ["+442079460958"])
+        #expect(result.rejected.map(\.reason) == [.invalidForRegion])
+        #expect(result.rejected.first?.fragment == "+44 7700 900123 (m)")
+    }
+
+    @Test func mappingLabelsExtendTheDictionary() {
+        let labels = PhoneLabels.standard.adding(["bipper": .type(.custom("Pager")), "zentrale": .type(.canonical(.work))])
+        let custom = PhoneFieldParser(labels: labels)
+        #expect(custom.parse("Bipper: 650-253-0000", region: "US").numbers.first?.typeHint == .custom("Pager"))
+        #expect(custom.parse("030 123456 (Zentrale)", region: "DE").numbers.first?.typeHint == work)
+    }
+}
+
+@Suite("Phone labels")
+struct PhoneLabelTests {
+    @Test(arguments: [
+        ("Pager", "pager"), ("  Direct   Line ", "direct line"), ("ASSISTANT", "assistant"), ("Car\tphone", "car phone"),
+    ])
+    func normalizesLabels(_ label: String, _ normalized: String) {
+        #expect(normalizePhoneLabel(label) == normalized)
+    }
+
+    @Test func canonicalNamesAreNotCustom() {
+        #expect(PhoneType(label: " Mobile ") == .canonical(.mobile))
+        #expect(PhoneType(label: "Pager") == .custom("Pager"))
+    }
+}
