@@ -1,0 +1,31 @@
+# ferry: two commands do everything on a fresh Debian 12 machine.
+#   make demo   install what is missing, build, run the phones job on a throwaway database
+#   make test   install what is missing, build, run all tests against a real PostgreSQL 15
+#   make bench  the 1,000,000-contact benchmark (release build)
+SHELL := /bin/bash
+export PATH := $(PATH):/opt/swift/usr/bin
+
+.PHONY: all deps build release demo test bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release
+
+demo: build
+	scripts/with-cluster.sh scripts/demo.sh
+
+test: deps
+	scripts/with-cluster.sh scripts/test.sh
+
+bench: release
+	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench.sh
+
+clean:
+	rm -rf .build

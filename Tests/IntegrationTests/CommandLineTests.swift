@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+@testable import FerryKit
+
+@Suite("ferry on the command line")
+struct CommandLineTests {
+    func ferry(_ arguments: String, extraEnvironment: [String: String] = [:]) throws -> ProcessResult {
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(extraEnvironment) { $1 }
+        return try runProcess("/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' \(arguments)"],
+                              environment: environment)
+    }
+
+    @Test func aBadMappingExitsOneNamingFileAndLine() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("bad.yaml")
+        try "job: phones\nsource:\n  columns:\n    - column: phone_number\n      type: work\nphones:\n  default_region: US\n  colour: blue\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let result = try ferry("plan '\(file.path)'")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("bad.yaml:8: unknown key 'phones.colour'"), "\(result.stderr)")
+    }
+
+    @Test func aPasswordNeverAppearsInOutput() throws {
+        let result = try ferry("plan mappings/phones.yaml --db 'postgresql://postgres:Sup3rSecret@127.0.0.1:1/nowhere'")
+        #expect(result.status == 1)
+        #expect(!result.stderr.contains("Sup3rSecret") && !result.stdout.contains("Sup3rSecret"))
+        #expect(result.stderr.contains("connecting to PostgreSQL"))
+    }
+
+    @Test func connectsThroughPGVariablesLikePsql() throws {
+        let db = try TestDatabase(samples: 60)
+        _ = try db.applySchema(try db.mapping())
+        let result = try ferry("plan mappings/phones.yaml --no-progress", extraEnvironment: ["PGDATABASE": db.name])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("/\(db.name) (PostgreSQL 15."))
+        #expect(result.stdout.contains("✓ adds up"))
+    }
+
+    @Test func applyPrintsWhatItDidAndSchemaStatusShowsSteps() throws {
+        let db = try TestDatabase(samples: 90)
+        let schema = try ferry("schema apply mappings/phones.yaml --db dbname=\(db.name)")
+        #expect(schema.status == 0, "\(schema.stderr)")
+        let apply = try ferry("apply mappings/phones.yaml --db dbname=\(db.name)")
+        #expect(apply.status == 0, "\(apply.stderr)")
+        let inserted = try db.count("SELECT count(*) FROM contact_phone_numbers")
+        #expect(inserted > 50)
+        #expect(apply.stdout.contains("phone rows inserted                          \(formatCount(inserted))"), "\(apply.stdout)")
+        let status = try ferry("schema status mappings/phones.yaml --db dbname=\(db.name)")
+        #expect(status.stdout.contains("phones/contact_phone_numbers  applied"))
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+@testable import FerryKit
+
+/// A fresh database on the throwaway cluster that `make test` starts (PG* variables point at it).
+/// Each test gets its own, so tests can run in parallel.
+final class TestDatabase: @unchecked Sendable {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let psql = "/usr/lib/postgresql/15/bin/psql"
+
+    let name: String
+    let connection: PostgresConnection
+    var conninfo: String { "dbname=\(name)" }
+
+    init(samples contacts: Int? = nil) throws {
+        guard ProcessInfo.processInfo.environment["PGHOST"] != nil else {
+            throw TestSetupError("no PostgreSQL cluster: run the tests with `make test` (PGHOST is not set)")
+        }
+        name = "ferry_test_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = try PostgresConnection(conninfo: "dbname=postgres")
+        try admin.execute(script: "CREATE DATABASE \(quoteIdentifier(name))")
+        connection = try PostgresConnection(conninfo: "dbname=\(name)")
+        try runPSQL(file: "samples/schema.sql")
+        if let contacts {
+            try runPSQL(file: "samples/generate.sql", variables: ["contacts": String(contacts)])
+        }
+    }
+
+    deinit {
+        connection.close()
+        if let admin = try? PostgresConnection(conninfo: "dbname=postgres") {
+            _ = try? admin.execute(script: "DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)")
+        }
+    }
+
+    func runPSQL(file: String, variables: [String: String] = [:]) throws {
+        var arguments = ["-q", "-X", "-v", "ON_ERROR_STOP=1", "-d", name, "-f", Self.packageRoot.appendingPathComponent(file).path]
+        for (key, value) in variables { arguments += ["-v", "\(key)=\(value)"] }
+        let result = try runProcess(Self.psql, arguments)
+        guard result.status == 0 else { throw TestSetupError("psql \(file) failed: \(result.stderr)") }
+    }
+
+    func scalar(_ sql: String, _ parameters: [String?] = []) throws -> String? {
+        try connection.query(sql, parameters).scalar
+    }
+
+    func count(_ sql: String) throws -> Int {
+        Int(try scalar(sql) ?? "") ?? -1
+    }
+
+    /// An order-independent fingerprint of a table's rows.
+    func checksum(_ table: String) throws -> String {
+        try scalar("SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), 'empty') FROM \(table) t") ?? ""
+    }
+
+    func mapping(_ path: String = "mappings/phones.yaml") throws -> PhonesMapping {
+        try PhonesMapping.load(path: Self.packageRoot.appendingPathComponent(path).path)
+    }
+
+    func applySchema(_ mapping: PhonesMapping) throws -> [String] {
+        let job = PhonesJob(mapping: mapping, conninfo: conninfo)
+        return try SchemaMigrator(connection: connection).apply(try job.schemaSteps(using: connection)).applied
+    }
+}
+
+struct TestSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct ProcessResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// The built `ferry` executable, for tests of exit codes and output.
+var ferryBinary: String {
+    ProcessInfo.processInfo.environment["FERRY_BIN"]
+        ?? TestDatabase.packageRoot.appendingPathComponent(".build/debug/ferry").path
+}

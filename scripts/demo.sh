@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The main job on a throwaway database loaded from samples/: schema, plan, apply, verify.
+set -euo pipefail
+ferry=${FERRY:-.build/debug/ferry}
+psql=/usr/lib/postgresql/15/bin/psql
+export PGDATABASE=ferry_demo
+"$psql" -q -d postgres -c "CREATE DATABASE ferry_demo"
+"$psql" -q -v ON_ERROR_STOP=1 -f samples/schema.sql
+"$psql" -q -v ON_ERROR_STOP=1 -v contacts=2000 -f samples/generate.sql
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+step "$ferry" schema apply mappings/phones.yaml
+step "$ferry" plan mappings/phones.yaml
+step "$ferry" apply mappings/phones.yaml
+step "$ferry" apply mappings/phones.yaml
+printf '\n\033[1mVerification\033[0m\n'
+"$psql" -v ON_ERROR_STOP=1 <<'SQL'
+SELECT count(*) AS contacts_with_phones,
+       count(*) FILTER (WHERE defaults = 1) AS with_exactly_one_default
+FROM (SELECT tenant, contact_name_id, count(*) FILTER (WHERE is_default) AS defaults
+      FROM contact_phone_numbers GROUP BY 1, 2) per_contact;
+SELECT c.phone_number AS legacy_value, p.phone_number, p.extension,
+       coalesce(p.canonical_type, t.label) AS type, p.is_default, p.display_order
+FROM contacts c
+JOIN contact_phone_numbers p USING (tenant, contact_name_id)
+LEFT JOIN contact_phone_type_definitions t
+       ON t.tenant = p.tenant AND t.contact_phone_type_id = p.custom_phone_type_id
+WHERE c.phone_number ~ '[A-Za-z/,]'
+ORDER BY c.contact_name_id, p.display_order
+LIMIT 16;
+SQL
