@@ -25,6 +25,7 @@ test: deps
 	scripts/with-cluster.sh scripts/test.sh
 
 bench: release
+	@scripts/install-deps.sh bc
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench.sh
 
 clean:

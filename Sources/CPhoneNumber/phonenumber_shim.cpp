@@ -29,17 +29,15 @@ extern "C" void ferry_phone_parse(const char *text, const char *default_region, 
         return;
     }
     out->is_valid = util.IsValidNumber(number) ? 1 : 0;
-    out->possibility = static_cast<int>(util.IsPossibleNumberWithReason(number));
-    out->number_type = static_cast<int>(util.GetNumberType(number));
+    if (!out->is_valid) {
+        out->possibility = static_cast<int>(util.IsPossibleNumberWithReason(number));
+    }
     std::string formatted;
     util.Format(number, PhoneNumberUtil::E164, &formatted);
     copy_truncated(out->e164, sizeof(out->e164), formatted);
     if (number.has_extension()) {
         copy_truncated(out->extension, sizeof(out->extension), number.extension());
     }
-    std::string region;
-    util.GetRegionCodeForNumber(number, &region);
-    copy_truncated(out->region, sizeof(out->region), region);
 }
 
 extern "C" int ferry_phone_region_is_supported(const char *region) {
@@ -47,23 +45,3 @@ extern "C" int ferry_phone_region_is_supported(const char *region) {
     return util.GetCountryCodeForRegion(region) != 0 ? 1 : 0;
 }
 
-extern "C" int ferry_phone_is_alpha_number(const char *text) {
-    return PhoneNumberUtil::GetInstance()->IsAlphaNumber(text) ? 1 : 0;
-}
-
-extern "C" const char *ferry_phone_type_name(int number_type) {
-    switch (static_cast<PhoneNumberUtil::PhoneNumberType>(number_type)) {
-        case PhoneNumberUtil::FIXED_LINE: return "FIXED_LINE";
-        case PhoneNumberUtil::MOBILE: return "MOBILE";
-        case PhoneNumberUtil::FIXED_LINE_OR_MOBILE: return "FIXED_LINE_OR_MOBILE";
-        case PhoneNumberUtil::TOLL_FREE: return "TOLL_FREE";
-        case PhoneNumberUtil::PREMIUM_RATE: return "PREMIUM_RATE";
-        case PhoneNumberUtil::SHARED_COST: return "SHARED_COST";
-        case PhoneNumberUtil::VOIP: return "VOIP";
-        case PhoneNumberUtil::PERSONAL_NUMBER: return "PERSONAL_NUMBER";
-        case PhoneNumberUtil::PAGER: return "PAGER";
-        case PhoneNumberUtil::UAN: return "UAN";
-        case PhoneNumberUtil::VOICEMAIL: return "VOICEMAIL";
-        default: return "UNKNOWN";
-    }
-}

@@ -30,11 +30,9 @@ typedef enum {
 typedef struct {
     int parse_status;     // ferry_parse_status
     int is_valid;         // 1 when IsValidNumber
-    int possibility;      // ferry_possibility, meaningful when parse_status == OK
-    int number_type;      // PhoneNumberUtil::PhoneNumberType as an int
+    int possibility;      // ferry_possibility, set only when parsed but not valid (it costs another pass)
     char e164[32];        // "+15551234567" when parse_status == OK
     char extension[48];   // digits only, "" when none
-    char region[8];       // region the number belongs to, "" when unknown
 } ferry_phone_result;
 
 /// Parses `text` (UTF-8, NUL-terminated) with `default_region` (ISO 3166 alpha-2, or "ZZ").
@@ -42,12 +40,6 @@ void ferry_phone_parse(const char *text, const char *default_region, ferry_phone
 
 /// 1 when libphonenumber has metadata for the region code.
 int ferry_phone_region_is_supported(const char *region);
-
-/// 1 when libphonenumber considers the text a vanity (letters-as-digits) number.
-int ferry_phone_is_alpha_number(const char *text);
-
-/// Stable upper-case name of a PhoneNumberType value ("MOBILE", "FIXED_LINE", ...).
-const char *ferry_phone_type_name(int number_type);
 
 #ifdef __cplusplus
 }

@@ -6,8 +6,6 @@ public struct ParsedPhone: Equatable, Sendable {
     public let typeHint: PhoneType?
     /// The piece of the field it came from.
     public let fragment: String
-    /// libphonenumber's number type, for reports.
-    public let numberType: String
 }
 
 /// A piece of a field that did not yield a number, and why.
@@ -80,7 +78,7 @@ public struct PhoneFieldParser: Sendable {
 
     func parseSegment(_ segment: String, region: String) -> SegmentOutcome {
         // An RFC 3966 URI ("tel:+1-650-253-0000;phone-context=...") is libphonenumber's own format.
-        if segment.lowercased().hasPrefix("tel:") {
+        if segment.utf8.count >= 4, segment.prefix(4).lowercased() == "tel:" {
             return verdictOutcome(PhoneNumberParser.parse(segment, defaultRegion: region), segment: segment, typeHint: nil)
         }
         let annotated = stripAnnotations(segment)
@@ -100,7 +98,7 @@ public struct PhoneFieldParser: Sendable {
         switch verdict.outcome {
         case .valid:
             return .number(ParsedPhone(e164: verdict.e164 ?? "", extensionDigits: verdict.extensionDigits,
-                                       typeHint: typeHint, fragment: segment, numberType: verdict.numberType))
+                                       typeHint: typeHint, fragment: segment))
         case .notANumber: reason = .notANumber
         case .invalidCountryCode: reason = .invalidCountryCode
         case .tooShort: reason = .tooShort

@@ -16,8 +16,6 @@ public struct LibPhoneVerdict: Equatable, Sendable {
     /// E.164 form when the text parsed (even when not valid).
     public let e164: String?
     public let extensionDigits: String?
-    /// libphonenumber's number type, e.g. MOBILE, FIXED_LINE, TOLL_FREE.
-    public let numberType: String
 }
 
 public enum PhoneNumberParser {
@@ -28,18 +26,17 @@ public enum PhoneNumberParser {
                 ferry_phone_parse(textPointer, regionPointer, &result)
             }
         }
-        let typeName = String(cString: ferry_phone_type_name(result.number_type))
         switch ferry_parse_status(rawValue: UInt32(result.parse_status)) {
         case FERRY_PARSE_OK:
             break
         case FERRY_PARSE_INVALID_COUNTRY_CODE:
-            return LibPhoneVerdict(outcome: .invalidCountryCode, e164: nil, extensionDigits: nil, numberType: "UNKNOWN")
+            return LibPhoneVerdict(outcome: .invalidCountryCode, e164: nil, extensionDigits: nil)
         case FERRY_PARSE_TOO_SHORT_AFTER_IDD, FERRY_PARSE_TOO_SHORT_NSN:
-            return LibPhoneVerdict(outcome: .tooShort, e164: nil, extensionDigits: nil, numberType: "UNKNOWN")
+            return LibPhoneVerdict(outcome: .tooShort, e164: nil, extensionDigits: nil)
         case FERRY_PARSE_TOO_LONG_NSN:
-            return LibPhoneVerdict(outcome: .tooLong, e164: nil, extensionDigits: nil, numberType: "UNKNOWN")
+            return LibPhoneVerdict(outcome: .tooLong, e164: nil, extensionDigits: nil)
         default:
-            return LibPhoneVerdict(outcome: .notANumber, e164: nil, extensionDigits: nil, numberType: "UNKNOWN")
+            return LibPhoneVerdict(outcome: .notANumber, e164: nil, extensionDigits: nil)
         }
         let e164 = fixedString(result.e164)
         let extensionText = fixedString(result.extension)
@@ -54,17 +51,11 @@ public enum PhoneNumberParser {
             default: outcome = .invalidForRegion
             }
         }
-        return LibPhoneVerdict(outcome: outcome, e164: e164, extensionDigits: extensionText.isEmpty ? nil : extensionText,
-                               numberType: typeName)
+        return LibPhoneVerdict(outcome: outcome, e164: e164, extensionDigits: extensionText.isEmpty ? nil : extensionText)
     }
 
     public static func isSupportedRegion(_ region: String) -> Bool {
         region.withCString { ferry_phone_region_is_supported($0) == 1 }
-    }
-
-    /// libphonenumber's own test for vanity numbers such as 1-800-FLOWERS.
-    public static func isAlphaNumber(_ text: String) -> Bool {
-        text.withCString { ferry_phone_is_alpha_number($0) == 1 }
     }
 
     private static func fixedString<T>(_ tuple: T) -> String {

@@ -39,40 +39,85 @@ final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     }
 }
 
-/// Runs a job's stages on two cores: the producer (extract and transform) on its own thread,
-/// the sink on the calling thread, with at most `depth` batches in between. Plan and apply
-/// differ only in the sink they pass.
+/// Runs a job's stages concurrently: extract on one thread, transform on another (spread over
+/// every core), the sink on the calling thread, with at most `depth` batches between stages so
+/// memory stays flat whatever the table size. Plan and apply differ only in the sink they pass.
 public enum BatchPipeline {
-    public static func run<Batch: Sendable>(
+    public static func run<Raw: Sendable, Batch: Sendable>(
         depth: Int = 2,
-        produce: @escaping @Sendable () throws -> Batch?,
+        extract: @escaping @Sendable () throws -> Raw?,
+        transform: @escaping @Sendable (Raw) -> Batch,
         consume: (Batch) throws -> Void
     ) throws {
-        let channel = BoundedChannel<PipelineMessage<Batch>>(capacity: depth)
-        let finished = DispatchSemaphore(value: 0)
-        let producer = Thread {
-            defer { channel.close(); finished.signal() }
+        let extracted = BoundedChannel<PipelineMessage<Raw>>(capacity: depth)
+        let transformed = BoundedChannel<PipelineMessage<Batch>>(capacity: depth)
+        let stagesDone = DispatchGroup()
+        startThread(stagesDone) {
+            defer { extracted.close() }
             do {
-                while let batch = try produce() {
-                    if !channel.send(.batch(batch)) { return }
+                while let raw = try extract() {
+                    if !extracted.send(.batch(raw)) { return }
                 }
             } catch {
-                _ = channel.send(.failed(SendableError(error)))
+                _ = extracted.send(.failed(SendableError(error)))
             }
         }
-        producer.stackSize = 8 << 20
-        producer.start()
-        defer {
-            channel.close()
-            finished.wait()
+        startThread(stagesDone) {
+            defer { transformed.close() }
+            while let message = extracted.receive() {
+                switch message {
+                case .batch(let raw):
+                    if !transformed.send(.batch(transform(raw))) { extracted.close(); return }
+                case .failed(let error):
+                    _ = transformed.send(.failed(error))
+                    return
+                }
+            }
         }
-        while let message = channel.receive() {
+        defer {
+            // On an early exit, unblock and wait for both stages before their connections go away.
+            transformed.close()
+            extracted.close()
+            stagesDone.wait()
+        }
+        while let message = transformed.receive() {
             switch message {
             case .batch(let batch): try consume(batch)
             case .failed(let error): throw error.underlying
             }
         }
     }
+
+    private static func startThread(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+        group.enter()
+        let thread = Thread {
+            body()
+            group.leave()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+}
+
+/// Maps a batch on every core, keeping order: the transform is pure, so chunks are independent.
+public func parallelMap<Element: Sendable, Result: Sendable>(
+    _ items: [Element], _ transform: @escaping @Sendable (Element) -> Result
+) -> [Result] {
+    let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, items.count / 256))
+    guard workers > 1 else { return items.map(transform) }
+    let chunk = (items.count + workers - 1) / workers
+    let results = UnsafeMutableBufferPointer<Result?>.allocate(capacity: items.count)
+    results.initialize(repeating: nil)
+    defer {
+        results.deinitialize()
+        results.deallocate()
+    }
+    nonisolated(unsafe) let output = results
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        let range = (worker * chunk)..<min(items.count, (worker + 1) * chunk)
+        for index in range { output[index] = transform(items[index]) }
+    }
+    return results.map { $0! }
 }
 
 enum PipelineMessage<Batch: Sendable>: Sendable {

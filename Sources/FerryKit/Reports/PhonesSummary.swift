@@ -43,6 +43,8 @@ public struct PhonesSummary: Codable, Sendable {
     public var anomalies: [String: CountWithExamples] = [:]
     public var applied: Applied?
     public var elapsedSeconds = 0.0
+    /// ferry's own peak resident memory, for the DBA who worries about memory growing with the table.
+    public var peakResidentMegabytes = 0.0
 
     /// Contacts: scanned = with numbers + without + skipped. Values: read = loaded + rejected + skipped.
     public var accountingAddsUp: Bool {

@@ -63,7 +63,8 @@ public enum PhonesTerminalReport {
                      + " + skipped \(formatCount(values.skipped)) (no value \(formatCount(values.skippedEmpty)),"
                      + " contact already has phones \(formatCount(values.skippedExistingPhones)))"
                      + (summary.accountingAddsUp ? "  ✓ adds up" : "  ✗ DOES NOT ADD UP"))
-        lines.append("  elapsed \(formatDuration(summary.elapsedSeconds)) (\(String(format: "%.1f", summary.elapsedSeconds)) s)")
+        lines.append("  elapsed \(formatDuration(summary.elapsedSeconds)) (\(String(format: "%.1f", summary.elapsedSeconds)) s),"
+                     + " peak memory \(String(format: "%.0f", summary.peakResidentMegabytes)) MB")
         return lines.joined(separator: "\n")
     }
 

@@ -76,11 +76,10 @@ public struct PhonesJob {
         let extractor = PhonesExtractor(connection: reader, sql: sql, pageSize: mapping.load.batchSize)
         let transform = mapping.transform
         let batchCounter = Counter()
-        try BatchPipeline.run(produce: { () throws -> PhonesBatch? in
-            guard let contacts = try extractor.nextPage() else { return nil }
-            return PhonesBatch(number: batchCounter.next(), outcomes: contacts.map(transform.transform),
-                               firstKey: "\(contacts[0].tenant)/\(contacts[0].contactKey)",
-                               lastKey: "\(contacts[contacts.count - 1].tenant)/\(contacts[contacts.count - 1].contactKey)")
+        try BatchPipeline.run(extract: { try extractor.nextPage() }, transform: { (contacts: [LegacyPhoneContact]) in
+            PhonesBatch(number: batchCounter.next(), outcomes: parallelMap(contacts, transform.transform),
+                        firstKey: "\(contacts[0].tenant)/\(contacts[0].contactKey)",
+                        lastKey: "\(contacts[contacts.count - 1].tenant)/\(contacts[contacts.count - 1].contactKey)")
         }, consume: { (batch: PhonesBatch) in
             _ = try sink(batch)
             for outcome in batch.outcomes { builder.add(outcome) }
@@ -89,6 +88,7 @@ public struct PhonesJob {
         progress.finish()
         summary = builder.summary
         summary.elapsedSeconds = Date().timeIntervalSince(started)
+        summary.peakResidentMegabytes = peakResidentMegabytes()
         return summary
     }
 
@@ -133,6 +133,13 @@ public struct PhonesJob {
         try require(types.table, [types.tenant, types.id, types.label, types.normalizedLabel], hint: hint)
         if !problems.isEmpty { throw PreflightError(problems: problems) }
     }
+}
+
+/// The process's peak resident set size so far, in MB (Linux reports ru_maxrss in KiB).
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_maxrss) / 1024
 }
 
 /// Numbers batches from the producer thread.
