@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench clean
+.PHONY: all deps build release demo test bench samples clean
 
 all: build
 
@@ -27,6 +27,9 @@ test: deps
 bench: release
 	@scripts/install-deps.sh bc
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench.sh
+
+samples: deps
+	scripts/with-cluster.sh scripts/make-samples.sh
 
 clean:
 	rm -rf .build

@@ -6,7 +6,10 @@ psql=/usr/lib/postgresql/15/bin/psql
 export PGDATABASE=ferry_demo
 "$psql" -q -d postgres -c "CREATE DATABASE ferry_demo"
 "$psql" -q -v ON_ERROR_STOP=1 -f samples/schema.sql
-"$psql" -q -v ON_ERROR_STOP=1 -v contacts=2000 -f samples/generate.sql
+for table in tenants clients contacts; do
+    "$psql" -q -v ON_ERROR_STOP=1 -c "\\copy $table FROM 'samples/small/$table.csv' WITH (FORMAT csv, HEADER)"
+done
+"$psql" -q -c "ANALYZE"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 step "$ferry" schema apply mappings/phones.yaml
 step "$ferry" plan mappings/phones.yaml

@@ -51,3 +51,23 @@ struct CommandLineTests {
         #expect(status.stdout.contains("phones/contact_phone_numbers  applied"))
     }
 }
+
+@Suite("Memory does not grow with the table")
+struct MemoryTests {
+    func peakMegabytes(contacts: Int) throws -> Double {
+        let db = try TestDatabase(samples: contacts)
+        _ = try db.applySchema(try db.mapping())
+        let plan = try runProcess("/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --db 'dbname=\(db.name)' --json"])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let summary = try JSONDecoder().decode(PhonesSummary.self, from: Data(plan.stdout.utf8))
+        #expect(summary.contactsScanned == contacts)
+        return summary.peakResidentMegabytes
+    }
+
+    @Test func peakMemoryIsTheSameForFiveTimesTheRows() throws {
+        let small = try peakMegabytes(contacts: 20_000)
+        let large = try peakMegabytes(contacts: 100_000)
+        print("peak RSS: \(small) MB for 20,000 contacts, \(large) MB for 100,000")
+        #expect(large <= small * 1.2 + 4, "memory grew with the table: \(small) MB → \(large) MB")
+    }
+}
