@@ -1,23 +1,82 @@
 import ArgumentParser
 import FerryKit
+import Foundation
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply a job: write the normalized rows, batch by batch.",
-        discussion: "Each batch is one transaction. Contacts that already have phone rows are skipped, so a re-run inserts nothing.")
+        discussion: """
+            Each batch is one transaction that also records its snapshot (for rollback) and its cursor (for resume).
+            Contacts that already have phone rows are skipped, so a re-run inserts nothing. If an earlier run of the
+            same mapping was interrupted, apply continues it from its last committed batch.
+            """)
 
     @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.")
     var mapping: String
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var pacing: PacingOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         try reportingErrors {
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress
-            let summary = try job.apply()
+            let summary = try job.apply(try pacing.options())
             if output.json { try printJSON(summary) } else { print(PhonesTerminalReport.render(summary)) }
+        }
+    }
+}
+
+/// How apply paces itself on a live database.
+struct PacingOptions: ParsableArguments {
+    @Option(help: "Contacts per batch (default: the mapping's load.batch_size, else 5000).")
+    var batchSize: Int?
+
+    @Option(help: ArgumentHelp("Pause between batches, e.g. 200ms or 1s.", valueName: "duration"))
+    var batchDelay: String?
+
+    @Option(help: ArgumentHelp("Pause while a streaming standby lags more than this, e.g. 5s.", valueName: "duration"))
+    var maxReplicaLag: String?
+
+    @Option(help: ArgumentHelp("lock_timeout for each batch (default: the mapping's, else 2s).", valueName: "duration"))
+    var lockTimeout: String?
+
+    @Option(help: ArgumentHelp("statement_timeout for each batch (default: the mapping's, else 5min).", valueName: "duration"))
+    var statementTimeout: String?
+
+    @Flag(help: "If another apply of this job is running, wait for it instead of exiting.")
+    var wait = false
+
+    func options(resume: Int64? = nil) throws -> ApplyOptions {
+        var options = ApplyOptions()
+        if let batchSize {
+            guard batchSize > 0 else { throw ValidationError("--batch-size must be a positive number") }
+            options.batchSize = batchSize
+        }
+        if let batchDelay { options.batchDelay = try seconds(batchDelay, "--batch-delay") }
+        if let maxReplicaLag { options.maxReplicaLag = try seconds(maxReplicaLag, "--max-replica-lag") }
+        if let lockTimeout {
+            guard let value = DurationSetting(lockTimeout) else { throw ValidationError("--lock-timeout: '\(lockTimeout)' is not a duration such as 2s") }
+            options.lockTimeout = value
+        }
+        if let statementTimeout {
+            guard let value = DurationSetting(statementTimeout) else { throw ValidationError("--statement-timeout: '\(statementTimeout)' is not a duration such as 5min") }
+            options.statementTimeout = value
+        }
+        options.wait = wait
+        options.resumeRunId = resume
+        return options
+    }
+
+    private func seconds(_ text: String, _ flag: String) throws -> Double {
+        guard let setting = DurationSetting(text) else { throw ValidationError("\(flag): '\(text)' is not a duration such as 500ms or 2s") }
+        let digits = Double(setting.text.prefix(while: \.isNumber)) ?? 0
+        switch setting.text.drop(while: \.isNumber) {
+        case "ms": return digits / 1000
+        case "min": return digits * 60
+        case "h": return digits * 3600
+        default: return digits
         }
     }
 }

@@ -12,7 +12,7 @@ struct Ferry: ParsableCommand {
             variables and ~/.pgpass apply, exactly as for psql. Passwords are never printed.
             """,
         version: FerryVersion.current,
-        subcommands: [Plan.self, Apply.self, SchemaCommand.self]
+        subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self]
     )
 }
 

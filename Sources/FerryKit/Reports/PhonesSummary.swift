@@ -24,6 +24,8 @@ public struct PhonesSummary: Codable, Sendable {
         public var batchesCommitted = 0
         /// Contacts that gained phone rows from elsewhere between extract and load: left alone.
         public var contactsSkippedAtLoad = 0
+        /// Source rows inserted or changed by others after the run started: a re-run picks them up.
+        public var sourceRowsChangedDuringRun = 0
     }
 
     public var mode: Mode
@@ -42,6 +44,8 @@ public struct PhonesSummary: Codable, Sendable {
     public var rejectedByReason: [String: CountWithExamples] = [:]
     public var anomalies: [String: CountWithExamples] = [:]
     public var applied: Applied?
+    public var runId: Int64?
+    public var resumedAfterBatch: Int?
     public var elapsedSeconds = 0.0
     /// ferry's own peak resident memory, for the DBA who worries about memory growing with the table.
     public var peakResidentMegabytes = 0.0

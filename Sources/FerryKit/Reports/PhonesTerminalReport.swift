@@ -26,11 +26,15 @@ public enum PhonesTerminalReport {
         for label in summary.customTypesToCreate.prefix(10) { lines.append("      \(label)") }
         if let applied = summary.applied {
             lines.append("")
-            lines.append("Done in the database")
+            lines.append("Done in the database" + (summary.runId.map { " (run \($0)" } ?? "")
+                         + (summary.resumedAfterBatch.map { ", resumed after batch \($0))" } ?? (summary.runId == nil ? "" : ")")))
             lines.append(row("phone rows inserted", applied.rowsInserted))
             lines.append(row("contacts given phones", applied.contactsInserted))
             lines.append(row("custom types created", applied.customTypesCreated))
             lines.append(row("batches committed", applied.batchesCommitted))
+            if applied.sourceRowsChangedDuringRun > 0 {
+                lines.append(row("source rows changed by others during the run (a re-run picks them up)", applied.sourceRowsChangedDuringRun))
+            }
             if applied.contactsSkippedAtLoad > 0 {
                 lines.append(row("contacts skipped: got phones during the run", applied.contactsSkippedAtLoad))
             }

@@ -1,25 +1,42 @@
 /// Streams legacy contacts in keyset order by (tenant, key), one page per batch, so memory stays
 /// flat and every batch boundary is a resumable position.
 final class PhonesExtractor: @unchecked Sendable {
-    private let connection: PostgresConnection
+    private var connection: PostgresConnection
     private let sql: PhonesSQL
     private let pageSize: Int
     private var position: (tenant: String, key: String)?
     private var exhausted = false
 
-    init(connection: PostgresConnection, sql: PhonesSQL, pageSize: Int) {
+    /// `after` resumes after a committed batch's last key; `reconnect` (apply only) replaces a lost session.
+    private let retry: RetryPolicy?
+    private let log: @Sendable (String) -> Void
+    private let reconnect: (() throws -> PostgresConnection)?
+
+    init(connection: PostgresConnection, sql: PhonesSQL, pageSize: Int, after: [String]? = nil,
+         retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
+         reconnect: (() throws -> PostgresConnection)? = nil) {
         self.connection = connection
         self.sql = sql
         self.pageSize = pageSize
+        if let after, after.count == 2 { position = (after[0], after[1]) }
+        self.retry = retry
+        self.log = log
+        self.reconnect = reconnect
     }
 
     func nextPage() throws -> [LegacyPhoneContact]? {
         guard !exhausted else { return nil }
+        let query = { [self] () throws -> QueryResult in
+            if let position {
+                return try connection.query(sql.extractPage(after: true), [position.tenant, position.key, String(pageSize)])
+            }
+            return try connection.query(sql.extractPage(after: false), [String(pageSize)])
+        }
         let result: QueryResult
-        if let position {
-            result = try connection.query(sql.extractPage(after: true), [position.tenant, position.key, String(pageSize)])
+        if let retry, let reconnect {
+            result = try retry.run("reading contacts", reconnect: { [self] in connection = try reconnect() }, log: log, query)
         } else {
-            result = try connection.query(sql.extractPage(after: false), [String(pageSize)])
+            result = try query()
         }
         if result.rows.count < pageSize { exhausted = true }
         guard let last = result.rows.last else { return nil }
@@ -36,6 +53,6 @@ final class PhonesExtractor: @unchecked Sendable {
 struct PhonesBatch: Sendable {
     let number: Int
     let outcomes: [PhoneContactOutcome]
-    let firstKey: String
-    let lastKey: String
+    let firstKey: [String]
+    let lastKey: [String]
 }

@@ -8,9 +8,30 @@ public struct PreflightError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// How `apply` paces itself on a live database. Unset values come from the mapping file.
+public struct ApplyOptions: Sendable {
+    public var batchSize: Int?
+    /// Pause between batches, to leave room for the application.
+    public var batchDelay: Double = 0
+    /// Pause while a streaming standby's replay lag exceeds this many seconds.
+    public var maxReplicaLag: Double?
+    public var lockTimeout: DurationSetting?
+    public var statementTimeout: DurationSetting?
+    /// Queue behind a running apply of the same job instead of exiting at once.
+    public var wait = false
+    /// Resume this run (by default the newest interrupted run of the job with the same mapping).
+    public var resumeRunId: Int64?
+    public var retry = RetryPolicy()
+    /// Where progress notes (retries, pauses) go.
+    public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ferry: \($0)\n".utf8)) }
+
+    public init() {}
+}
+
 /// The phones backfill: extract legacy contacts → transform phones → a sink.
 /// `plan` and `apply` share everything up to the sink.
 public struct PhonesJob {
+    public static let name = "phones"
     public let mapping: PhonesMapping
     public let conninfo: String
     public var showProgress = true
@@ -23,45 +44,106 @@ public struct PhonesJob {
     /// The schema steps of this job, typed after the live source table.
     public func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] {
         let types = try keyTypes(connection)
-        return PhonesSchema.steps(for: mapping, tenantType: types.tenant, keyType: types.key)
+        return [LedgerSchema.step] + PhonesSchema.steps(for: mapping, tenantType: types.tenant, keyType: types.key)
     }
 
-    /// Reads and transforms everything in one READ ONLY snapshot, writes nothing.
+    /// Reads and transforms everything in one READ ONLY snapshot, writes nothing (not even the ledger).
     public func plan() throws -> PhonesSummary {
         let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry plan phones")
         try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         defer { _ = try? reader.execute(script: "ROLLBACK") }
-        return try run(mode: .plan, reader: reader) { _ in nil }
+        try preflight(reader, forApply: false)
+        let extractor = PhonesExtractor(connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: mapping.load.batchSize)
+        return try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { _ in }
     }
 
-    /// Writes the phone rows, one transaction per batch.
-    public func apply() throws -> PhonesSummary {
-        let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones (read)")
-        let writer = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
-        let types = try keyTypes(reader)
-        let loader = try PhonesLoader(connection: writer, sql: PhonesSQL(mapping: mapping), mapping: mapping,
-                                      tenantType: types.tenant, keyType: types.key)
-        var applied = PhonesSummary.Applied()
-        var summary = try run(mode: .apply, reader: reader) { batch in
-            let result = try loader.load(batch)
-            applied.rowsInserted += result.rowsInserted
-            applied.contactsInserted += result.contactsInserted
-            applied.customTypesCreated += result.customTypesCreated
-            applied.batchesCommitted += 1
-            let contactsStaged = batch.outcomes.filter { !$0.rows.isEmpty }.count
-            applied.contactsSkippedAtLoad += contactsStaged - result.contactsInserted
-            return applied
+    /// Writes the phone rows, one transaction per batch, each with its snapshot and cursor; resumes an
+    /// interrupted run of the same mapping; holds the job's lock throughout.
+    public func apply(_ options: ApplyOptions = ApplyOptions()) throws -> PhonesSummary {
+        let lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
+        defer { withExtendedLifetime(lock) {} }
+        let timeouts = ((options.lockTimeout ?? mapping.load.lockTimeout).text,
+                        (options.statementTimeout ?? mapping.load.statementTimeout).text)
+        let conninfo = self.conninfo
+        // The reader never queues behind the application's locks for longer than the writer would.
+        let openReader = { () throws -> PostgresConnection in
+            let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones (read)")
+            try reader.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+                             [timeouts.0, timeouts.1])
+            return reader
         }
-        summary.applied = applied
-        return summary
+        let reader = try openReader()
+        try preflight(reader, forApply: true)
+        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
+        try ledger.markDeadRunsInterrupted(job: Self.name)
+
+        var resume: ResumePoint?
+        if let runId = options.resumeRunId {
+            guard let record = try ledger.run(runId), record.job == Self.name, record.mode == "apply" else {
+                throw LedgerError("run \(runId) is not a phones apply run")
+            }
+            guard record.status == "interrupted" || record.status == "failed" else {
+                throw LedgerError("run \(runId) is \(record.status); only an interrupted or failed run can be resumed")
+            }
+            guard record.mappingSHA256 == mapping.sha256 else {
+                throw LedgerError("run \(runId) used another version of \(mapping.file) (sha256 \(record.mappingSHA256.prefix(12))…); start a new run instead")
+            }
+            resume = try ledger.resumePoint(runId: runId)
+        } else {
+            resume = try ledger.resumePoint(job: Self.name, mode: "apply", mappingSHA256: mapping.sha256)
+        }
+        let runId: Int64
+        if let resume {
+            try ledger.resume(resume)
+            runId = resume.runId
+            options.log("resuming run \(runId) after batch \(resume.lastBatch)")
+        } else {
+            runId = try ledger.start(job: Self.name, mode: "apply", mappingFile: mapping.file, mappingSHA256: mapping.sha256)
+        }
+        let startXid = try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(runId)]).scalar ?? "0"
+
+        do {
+            let types = try keyTypes(reader)
+            let loader = try PhonesLoader(conninfo: conninfo, mapping: mapping, runId: runId, timeouts: timeouts,
+                                          tenantType: types.tenant, keyType: types.key)
+            let extractor = PhonesExtractor(
+                connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: options.batchSize ?? mapping.load.batchSize,
+                after: resume?.lastKey, retry: options.retry, log: options.log, reconnect: openReader)
+            let pacing = ApplyPacing(options: options, connection: reader)
+            var applied = PhonesSummary.Applied()
+            var summary = try run(mode: .apply, reader: reader, extractor: extractor, firstBatch: (resume?.lastBatch ?? 0) + 1) { batch in
+                try pacing.beforeBatch(batch.number)
+                let result = try options.retry.run("batch \(batch.number)", reconnect: loader.reconnect, log: options.log) {
+                    try loader.load(batch)
+                }
+                applied.rowsInserted += result.rowsInserted
+                applied.contactsInserted += result.contactsInserted
+                applied.customTypesCreated += result.customTypesCreated
+                applied.batchesCommitted += 1
+                applied.contactsSkippedAtLoad += batch.outcomes.filter { !$0.rows.isEmpty }.count - result.contactsInserted
+            }
+            applied.sourceRowsChangedDuringRun = Int(try reader.query(PhonesSQL(mapping: mapping).sourceRowsChangedSince, [startXid]).scalar ?? "0") ?? 0
+            summary.applied = applied
+            summary.runId = runId
+            summary.resumedAfterBatch = resume?.lastBatch
+            try ledger.finish(runId: runId, status: "succeeded", countsJSON: try summaryJSON(summary))
+            return summary
+        } catch {
+            let transient = (error as? PostgresError)?.isTransient ?? false
+            try? ledger.finish(runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
+            if transient {
+                throw RunInterrupted(runId: runId, reason: String(describing: error),
+                                     resumeCommand: "ferry apply \(mapping.file)   (or: ferry resume \(runId))")
+            }
+            throw error
+        }
     }
 
     // MARK: The shared run
 
-    private func run(mode: PhonesSummary.Mode, reader: PostgresConnection,
-                     sink: (PhonesBatch) throws -> PhonesSummary.Applied?) throws -> PhonesSummary {
+    private func run(mode: PhonesSummary.Mode, reader: PostgresConnection, extractor: PhonesExtractor, firstBatch: Int,
+                     sink: (PhonesBatch) throws -> Void) throws -> PhonesSummary {
         let started = Date()
-        try preflight(reader)
         let sql = PhonesSQL(mapping: mapping)
         var summary = PhonesSummary(mode: mode, mappingFile: mapping.file, mappingSHA256: mapping.sha256)
         summary.database = reader.info
@@ -72,16 +154,14 @@ public struct PhonesJob {
         let estimate = Int(try reader.query(sql.estimatedSourceRows, [mapping.source.table.quoted]).scalar ?? "")
         let progress = ProgressLine(label: "\(mode.rawValue) phones", total: estimate,
                                     enabled: showProgress && isatty(STDERR_FILENO) == 1)
-
-        let extractor = PhonesExtractor(connection: reader, sql: sql, pageSize: mapping.load.batchSize)
         let transform = mapping.transform
-        let batchCounter = Counter()
+        let batchCounter = Counter(startingAfter: firstBatch - 1)
         try BatchPipeline.run(extract: { try extractor.nextPage() }, transform: { (contacts: [LegacyPhoneContact]) in
             PhonesBatch(number: batchCounter.next(), outcomes: parallelMap(contacts, transform.transform),
-                        firstKey: "\(contacts[0].tenant)/\(contacts[0].contactKey)",
-                        lastKey: "\(contacts[contacts.count - 1].tenant)/\(contacts[contacts.count - 1].contactKey)")
+                        firstKey: [contacts[0].tenant, contacts[0].contactKey],
+                        lastKey: [contacts[contacts.count - 1].tenant, contacts[contacts.count - 1].contactKey])
         }, consume: { (batch: PhonesBatch) in
-            _ = try sink(batch)
+            try sink(batch)
             for outcome in batch.outcomes { builder.add(outcome) }
             progress.update(done: builder.summary.contactsScanned)
         })
@@ -92,10 +172,16 @@ public struct PhonesJob {
         return summary
     }
 
+    private func summaryJSON(_ summary: PhonesSummary) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(summary), as: UTF8.self)
+    }
+
     private func keyTypes(_ connection: PostgresConnection) throws -> (tenant: String, key: String) {
         let columns = try tableColumns(connection, mapping.source.table)
         guard let tenant = columns[mapping.source.tenantColumn], let key = columns[mapping.source.keyColumn] else {
-            try preflight(connection)
+            try preflight(connection, forApply: false)
             throw PreflightError(problems: ["cannot read the key columns of \(mapping.source.table)"])
         }
         return (tenant, key)
@@ -110,8 +196,9 @@ public struct PhonesJob {
     }
 
     /// Checks that every table and column the mapping names exists, before the first batch.
-    func preflight(_ connection: PostgresConnection) throws {
+    func preflight(_ connection: PostgresConnection, forApply: Bool) throws {
         var problems: [String] = []
+        let hint = "; run `ferry schema apply \(mapping.file)` first"
         func require(_ table: TableName, _ names: [String], hint: String) throws {
             let columns = try tableColumns(connection, table)
             if columns.isEmpty {
@@ -126,12 +213,37 @@ public struct PhonesJob {
         try require(source.table, [source.tenantColumn, source.keyColumn] + source.columns.map(\.name)
                     + (source.regionColumn.map { [$0] } ?? []), hint: " (source table in \(mapping.file))")
         let phones = mapping.phoneNumbers
-        let hint = "; run `ferry schema apply \(mapping.file)` first"
         try require(phones.table, [phones.tenant, phones.contactKey, phones.phoneNumber, phones.extensionDigits,
                                    phones.canonicalType, phones.customType, phones.isDefault, phones.displayOrder], hint: hint)
         let types = mapping.typeDefinitions
         try require(types.table, [types.tenant, types.id, types.label, types.normalizedLabel], hint: hint)
+        if forApply {
+            try require(TableName(schema: "ferry", name: "runs"), ["run_id"], hint: " (the run ledger)\(hint)")
+        }
         if !problems.isEmpty { throw PreflightError(problems: problems) }
+    }
+}
+
+/// Batch delay and replica-lag pauses, between batches.
+struct ApplyPacing {
+    let options: ApplyOptions
+    let connection: PostgresConnection
+
+    func beforeBatch(_ number: Int) throws {
+        if options.batchDelay > 0, number > 1 { Thread.sleep(forTimeInterval: options.batchDelay) }
+        guard let bound = options.maxReplicaLag else { return }
+        var announced = false
+        while true {
+            let lag = Double(try connection.query("""
+                SELECT coalesce(max(extract(epoch FROM greatest(replay_lag, write_lag, flush_lag))), 0) FROM pg_stat_replication
+                """).scalar ?? "0") ?? 0
+            if lag <= bound { return }
+            if !announced {
+                options.log(String(format: "replica lag %.1f s exceeds %.1f s: pausing before batch %d", lag, bound, number))
+                announced = true
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
     }
 }
 
@@ -142,8 +254,9 @@ func peakResidentMegabytes() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
-/// Numbers batches from the producer thread.
+/// Numbers batches from the transform thread.
 final class Counter: @unchecked Sendable {
-    private var value = 0
+    private var value: Int
+    init(startingAfter value: Int = 0) { self.value = value }
     func next() -> Int { value += 1; return value }
 }

@@ -1,4 +1,5 @@
-/// The apply sink: COPY a batch into a staging table, then set-based inserts, in one transaction.
+/// The apply sink: COPY a batch into a staging table, then set-based inserts, snapshot rows and the
+/// batch cursor, all in one transaction.
 final class PhonesLoader {
     struct BatchResult {
         var rowsInserted = 0
@@ -6,16 +7,36 @@ final class PhonesLoader {
         var customTypesCreated = 0
     }
 
-    private let connection: PostgresConnection
+    private let conninfo: String
+    private var connection: PostgresConnection
     private let sql: PhonesSQL
     private let mapping: PhonesMapping
+    private let runId: Int64
+    private let timeouts: (lock: String, statement: String)
+    private let phonesTable: SnapshotTable
+    private let typesTable: SnapshotTable
+    private let stagingTypes: (tenant: String, key: String)
     private var encoder = CopyTextEncoder()
 
-    init(connection: PostgresConnection, sql: PhonesSQL, mapping: PhonesMapping, tenantType: String, keyType: String) throws {
-        self.connection = connection
-        self.sql = sql
+    init(conninfo: String, mapping: PhonesMapping, runId: Int64, timeouts: (lock: String, statement: String),
+         tenantType: String, keyType: String) throws {
+        self.conninfo = conninfo
         self.mapping = mapping
+        self.sql = PhonesSQL(mapping: mapping)
+        self.runId = runId
+        self.timeouts = timeouts
+        self.stagingTypes = (tenantType, keyType)
+        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
+        phonesTable = try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection)
+        typesTable = try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection)
         try connection.execute(script: sql.createStagingTable(tenantType: tenantType, keyType: keyType))
+    }
+
+    /// After a lost connection: a new session, and its own staging table.
+    func reconnect() throws {
+        connection.close()
+        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
+        try connection.execute(script: sql.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key))
     }
 
     func load(_ batch: PhonesBatch) throws -> BatchResult {
@@ -32,17 +53,24 @@ final class PhonesLoader {
                 ])
             }
         }
-        guard sequence > 0 else { return BatchResult() }
+        let run = String(runId), number = String(batch.number)
         return try connection.transaction {
-            try connection.query(PhonesSQL.setLocalTimeouts, [mapping.load.lockTimeout.text, mapping.load.statementTimeout.text])
-            _ = try connection.copyIn(sql.copyIntoStaging) { write in
-                try encoder.bytes.withUnsafeBytes { try write($0) }
-            }
+            try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
             var result = BatchResult()
-            result.customTypesCreated = Int(try connection.query(sql.insertCustomTypes).scalar ?? "0") ?? 0
-            let inserted = try connection.query(sql.insertPhoneRows)
-            result.rowsInserted = Int(inserted.rows[0][0] ?? "0") ?? 0
-            result.contactsInserted = Int(inserted.rows[0][1] ?? "0") ?? 0
+            if sequence > 0 {
+                _ = try connection.copyIn(sql.copyIntoStaging) { write in
+                    try encoder.bytes.withUnsafeBytes { try write($0) }
+                }
+                result.customTypesCreated = Int(try connection.query(sql.insertCustomTypes(snapshot: typesTable),
+                                                                     [run, number, typesTable.qualifiedName]).scalar ?? "0") ?? 0
+                let inserted = try connection.query(sql.insertPhoneRows(snapshot: phonesTable), [run, number, phonesTable.qualifiedName])
+                result.rowsInserted = Int(inserted.rows[0][0] ?? "0") ?? 0
+                result.contactsInserted = Int(inserted.rows[0][1] ?? "0") ?? 0
+            }
+            try connection.query(PhonesSQL.recordBatch, [
+                run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
+                String(result.rowsInserted + result.customTypesCreated), String(result.customTypesCreated),
+            ])
             return result
         }
     }

@@ -77,7 +77,8 @@ struct PhonesSQL {
     static let setLocalTimeouts = "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
 
     /// Custom types first seen in this batch; the first spelling wins, existing rows are kept.
-    var insertCustomTypes: String {
+    /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
+    func insertCustomTypes(snapshot: SnapshotTable) -> String {
         """
         WITH created AS (
             INSERT INTO \(types.table.quoted) (\(q(types.tenant)), \(q(types.label)), \(q(types.normalizedLabel)))
@@ -86,14 +87,17 @@ struct PhonesSQL {
             WHERE custom_normalized IS NOT NULL
             ORDER BY tenant, custom_normalized, seq
             ON CONFLICT (\(q(types.tenant)), \(q(types.normalizedLabel))) DO NOTHING
-            RETURNING 1
+            RETURNING *
+        ), snapshot AS (
+            \(snapshot.recordInserts(from: "created", tableOrder: 1, tableNameParameter: "$3"))
         )
         SELECT count(*) FROM created
         """
     }
 
     /// Phone rows for contacts that still have none; returns rows and contacts inserted.
-    var insertPhoneRows: String {
+    /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
+    func insertPhoneRows(snapshot: SnapshotTable) -> String {
         """
         WITH inserted AS (
             INSERT INTO \(phones.table.quoted) (
@@ -108,9 +112,27 @@ struct PhonesSQL {
             WHERE NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                               WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
             ORDER BY s.seq
-            RETURNING \(q(phones.tenant)) AS tenant, \(q(phones.contactKey)) AS contact_key
+            RETURNING *
+        ), snapshot AS (
+            \(snapshot.recordInserts(from: "inserted", tableOrder: 2, tableNameParameter: "$3"))
         )
-        SELECT count(*), count(DISTINCT (tenant, contact_key)) FROM inserted
+        SELECT count(*), count(DISTINCT (\(q(phones.tenant)), \(q(phones.contactKey)))) FROM inserted
         """
+    }
+
+    /// The batch's cursor, committed with its rows: a crash can neither skip nor repeat a batch.
+    static let recordBatch = """
+        WITH batch AS (
+            INSERT INTO ferry.batches (run_id, batch_no, first_key, last_key, rows_inserted)
+            VALUES ($1, $2, $3::text[], $4::text[], $5)
+        )
+        INSERT INTO ferry.events (run_id, kind, detail)
+        VALUES ($1, 'batch committed', jsonb_build_object('batch', $2::int, 'first_key', $3::text[], 'last_key', $4::text[],
+                                                          'rows_inserted', $5::int, 'custom_types_created', $6::int))
+        """
+
+    /// Source rows written after the run started (by the application): a re-run picks them up.
+    var sourceRowsChangedSince: String {
+        "SELECT count(*) FROM \(source.table.quoted) WHERE xmin::text::bigint >= $1::bigint % 4294967296"
     }
 }

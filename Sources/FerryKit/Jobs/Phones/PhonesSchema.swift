@@ -6,8 +6,8 @@ public enum PhonesSchema {
         let source = mapping.source
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let canonical = CanonicalPhoneType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-        let typeDefinitions = SchemaStep(name: "phones/\(types.table)", sql: """
-            CREATE TABLE IF NOT EXISTS \(types.table.quoted) (
+        let typeDefinitions = SchemaStep(name: "phones/\(types.table)", sql: whenMissing(types.table, """
+            CREATE TABLE \(types.table.quoted) (
                 \(q(types.tenant)) \(tenantType) NOT NULL,
                 \(q(types.id)) uuid NOT NULL DEFAULT gen_random_uuid(),
                 \(q(types.label)) text NOT NULL,
@@ -19,9 +19,9 @@ public enum PhonesSchema {
                 CHECK (\(q(types.normalizedLabel)) = lower(btrim(\(q(types.normalizedLabel))))
                        AND \(q(types.normalizedLabel)) <> '')
             );
-            """)
-        let phoneNumbers = SchemaStep(name: "phones/\(phones.table)", sql: """
-            CREATE TABLE IF NOT EXISTS \(phones.table.quoted) (
+            """))
+        let phoneNumbers = SchemaStep(name: "phones/\(phones.table)", sql: whenMissing(phones.table, """
+            CREATE TABLE \(phones.table.quoted) (
                 \(q(phones.tenant)) \(tenantType) NOT NULL,
                 \(q(phones.id)) uuid NOT NULL DEFAULT gen_random_uuid(),
                 \(q(phones.contactKey)) \(keyType) NOT NULL,
@@ -42,13 +42,29 @@ public enum PhonesSchema {
                 FOREIGN KEY (\(q(phones.tenant)), \(q(phones.customType)))
                     REFERENCES \(types.table.quoted) (\(q(types.tenant)), \(q(types.id)))
             );
-            CREATE UNIQUE INDEX IF NOT EXISTS \(q(phones.table.name + "_one_default_per_contact"))
+            CREATE UNIQUE INDEX \(q(phones.table.name + "_one_default_per_contact"))
                 ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey))) WHERE \(q(phones.isDefault));
-            CREATE INDEX IF NOT EXISTS \(q(phones.table.name + "_contact_order"))
+            CREATE INDEX \(q(phones.table.name + "_contact_order"))
                 ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.displayOrder)));
-            CREATE INDEX IF NOT EXISTS \(q(phones.table.name + "_normalized"))
+            CREATE INDEX \(q(phones.table.name + "_normalized"))
                 ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.normalizedPhoneNumber)));
-            """)
+            """))
         return [typeDefinitions, phoneNumbers]
+    }
+
+    /// Runs `statements` only when `table` does not exist yet: an existing app's table (and its
+    /// indexes) is the app's, and is left exactly as it is.
+    static func whenMissing(_ table: TableName, _ statements: String) -> String {
+        var tag = "$ferry$"
+        while statements.contains(tag) { tag = "$ferry\(tag.count)$" }  // a table name may contain "$ferry$"
+        return """
+            DO \(tag)
+            BEGIN
+            IF to_regclass(\(sqlLiteral(table.quoted))) IS NULL THEN
+            \(statements)
+            END IF;
+            END
+            \(tag);
+            """
     }
 }

@@ -1,0 +1,63 @@
+/// The `ferry` schema's own tables: runs, their append-only events, committed batches, and row
+/// snapshots that make every run undoable. Every job's schema steps start with this one.
+public enum LedgerSchema {
+    public static let step = SchemaStep(name: "ferry/ledger-runs", sql: """
+        CREATE TABLE IF NOT EXISTS ferry.runs (
+            run_id bigserial PRIMARY KEY,
+            job text NOT NULL,
+            mode text NOT NULL CHECK (mode IN ('apply', 'rollback', 'import', 'contract')),
+            status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted', 'rolled_back')),
+            mapping_file text NOT NULL,
+            mapping_sha256 text NOT NULL,
+            tool_version text NOT NULL,
+            started_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz,
+            db_user text NOT NULL DEFAULT current_user,
+            os_user text,
+            host text,
+            pid integer,
+            rollback_of bigint REFERENCES ferry.runs (run_id),
+            start_xid bigint,
+            counts jsonb NOT NULL DEFAULT '{}',
+            error text
+        );
+        CREATE INDEX IF NOT EXISTS runs_job ON ferry.runs (job, run_id DESC);
+        CREATE TABLE IF NOT EXISTS ferry.events (
+            event_id bigserial PRIMARY KEY,
+            run_id bigint NOT NULL REFERENCES ferry.runs (run_id),
+            at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            kind text NOT NULL,
+            detail jsonb NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX IF NOT EXISTS events_run ON ferry.events (run_id, event_id);
+        CREATE OR REPLACE FUNCTION ferry.events_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'ferry.events is append-only';
+        END $$;
+        DROP TRIGGER IF EXISTS events_append_only ON ferry.events;
+        CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON ferry.events
+            FOR EACH ROW EXECUTE FUNCTION ferry.events_are_append_only();
+        CREATE TABLE IF NOT EXISTS ferry.batches (
+            run_id bigint NOT NULL REFERENCES ferry.runs (run_id),
+            batch_no integer NOT NULL,
+            first_key text[] NOT NULL,
+            last_key text[] NOT NULL,
+            rows_inserted integer NOT NULL DEFAULT 0,
+            rows_updated integer NOT NULL DEFAULT 0,
+            rows_deleted integer NOT NULL DEFAULT 0,
+            committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (run_id, batch_no)
+        );
+        CREATE TABLE IF NOT EXISTS ferry.snapshot_rows (
+            run_id bigint NOT NULL REFERENCES ferry.runs (run_id),
+            batch_no integer NOT NULL,
+            table_order integer NOT NULL,
+            table_name text NOT NULL,
+            action text NOT NULL CHECK (action IN ('insert', 'update', 'delete')),
+            key jsonb NOT NULL,
+            before jsonb,
+            after_hash text
+        );
+        CREATE INDEX IF NOT EXISTS snapshot_rows_run ON ferry.snapshot_rows (run_id, table_order);
+        """)
+}

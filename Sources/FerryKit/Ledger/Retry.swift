@@ -1,0 +1,38 @@
+import Foundation
+
+/// Retries transient database errors (lost connection, serialization failure, deadlock, lock timeout)
+/// with exponential backoff and jitter, a bounded number of times.
+public struct RetryPolicy: Sendable {
+    public var attempts = 5
+    public var baseDelay = 0.2
+    public var maxDelay = 10.0
+
+    public init() {}
+
+    public func run<T>(_ what: String, reconnect: () throws -> Void = {}, log: (String) -> Void = { _ in },
+                       _ body: () throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try body()
+            } catch let error as PostgresError where error.isTransient && attempt < attempts {
+                let delay = min(maxDelay, baseDelay * pow(2, Double(attempt - 1))) * Double.random(in: 0.5...1.5)
+                log("\(what): \(error.message) [\(error.sqlState ?? "connection")]; retry \(attempt) of \(attempts - 1) in \(String(format: "%.1f", delay)) s")
+                Thread.sleep(forTimeInterval: delay)
+                attempt += 1
+                try? reconnect()
+            }
+        }
+    }
+}
+
+/// A run stopped by errors that did not go away: nothing of the failed batch was committed.
+public struct RunInterrupted: Error, CustomStringConvertible, Sendable {
+    public let runId: Int64
+    public let reason: String
+    public let resumeCommand: String
+
+    public var description: String {
+        "run \(runId) stopped: \(reason)\nEvery batch before this one is committed. Resume with: \(resumeCommand)"
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+
+/// One row of `ferry.runs`.
+public struct RunRecord: Codable, Equatable, Sendable {
+    public let runId: Int64
+    public let job: String
+    public let mode: String
+    public let status: String
+    public let mappingFile: String
+    public let mappingSHA256: String
+    public let toolVersion: String
+    public let startedAt: String
+    public let finishedAt: String?
+    public let databaseUser: String
+    public let osUser: String?
+    public let host: String?
+    public let rollbackOf: Int64?
+    public let counts: String
+    public let error: String?
+}
+
+public struct RunEvent: Codable, Equatable, Sendable {
+    public let at: String
+    public let kind: String
+    public let detail: String
+}
+
+/// Where an unfinished run stopped: the last committed batch and its last key.
+public struct ResumePoint: Equatable, Sendable {
+    public let runId: Int64
+    public let lastBatch: Int
+    public let lastKey: [String]?
+}
+
+/// Reads and writes the run ledger. Statements that must commit with a batch take the batch's connection.
+public struct RunLedger {
+    let connection: PostgresConnection
+
+    public init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    public func start(job: String, mode: String, mappingFile: String, mappingSHA256: String, rollbackOf: Int64? = nil) throws -> Int64 {
+        let runId = try connection.query("""
+            INSERT INTO ferry.runs (job, mode, status, mapping_file, mapping_sha256, tool_version, os_user, host, pid,
+                                    rollback_of, start_xid)
+            VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, pg_current_xact_id()::text::bigint)
+            RETURNING run_id
+            """, [job, mode, mappingFile, mappingSHA256, FerryVersion.current, Self.osUser,
+                  ProcessInfo.processInfo.hostName, String(ProcessInfo.processInfo.processIdentifier),
+                  rollbackOf.map(String.init)]).scalar
+        guard let runId, let id = Int64(runId) else { throw LedgerError("could not record the run") }
+        try event(runId: id, kind: "run started", detail: ["mode": mode, "mapping_sha256": mappingSHA256])
+        return id
+    }
+
+    public func event(runId: Int64, kind: String, detail: [String: String] = [:]) throws {
+        try connection.query("INSERT INTO ferry.events (run_id, kind, detail) VALUES ($1, $2, $3::jsonb)",
+                             [String(runId), kind, jsonObject(detail)])
+    }
+
+    /// Marks a run resumed: running again, from this process.
+    public func resume(_ point: ResumePoint) throws {
+        try connection.query("UPDATE ferry.runs SET status = 'running', finished_at = NULL, error = NULL, pid = $2, host = $3 WHERE run_id = $1",
+                             [String(point.runId), String(ProcessInfo.processInfo.processIdentifier), ProcessInfo.processInfo.hostName])
+        try event(runId: point.runId, kind: "run resumed",
+                  detail: ["after_batch": String(point.lastBatch), "after_key": point.lastKey?.joined(separator: "/") ?? ""])
+    }
+
+    public func finish(runId: Int64, status: String, countsJSON: String = "{}", error: String? = nil) throws {
+        try connection.query("""
+            UPDATE ferry.runs SET status = $2, finished_at = now(), counts = $3::jsonb, error = $4 WHERE run_id = $1
+            """, [String(runId), status, countsJSON, error])
+        try event(runId: runId, kind: "run finished", detail: ["status": status] .merging(error.map { ["error": $0] } ?? [:]) { $1 })
+    }
+
+    /// Runs left `running` by a process that died. Only call while holding the job's lock:
+    /// then nobody else can be running it.
+    public func markDeadRunsInterrupted(job: String) throws {
+        let dead = try connection.query("""
+            UPDATE ferry.runs SET status = 'interrupted', finished_at = now(),
+                   error = coalesce(error, 'the ferry process stopped without finishing the run')
+            WHERE job = $1 AND status = 'running' RETURNING run_id
+            """, [job]).rows
+        for row in dead {
+            try event(runId: Int64(row[0]!)!, kind: "run found interrupted", detail: ["by_pid": String(ProcessInfo.processInfo.processIdentifier)])
+        }
+    }
+
+    /// The newest interrupted apply of this job with the same mapping, if any.
+    public func resumePoint(job: String, mode: String, mappingSHA256: String) throws -> ResumePoint? {
+        let latest = try connection.query("""
+            SELECT run_id, status, mapping_sha256 FROM ferry.runs
+            WHERE job = $1 AND mode = $2 ORDER BY run_id DESC LIMIT 1
+            """, [job, mode]).rows.first
+        guard let latest, latest[1] == "interrupted", latest[2] == mappingSHA256, let runId = Int64(latest[0] ?? "") else { return nil }
+        return try resumePoint(runId: runId)
+    }
+
+    public func resumePoint(runId: Int64) throws -> ResumePoint {
+        let batch = try connection.query("""
+            SELECT batch_no, last_key FROM ferry.batches WHERE run_id = $1 ORDER BY batch_no DESC LIMIT 1
+            """, [String(runId)]).rows.first
+        return ResumePoint(runId: runId, lastBatch: Int(batch?[0] ?? "0") ?? 0, lastKey: batch?[1].map(parseTextArray))
+    }
+
+    public func run(_ runId: Int64) throws -> RunRecord? {
+        try runs(where: "run_id = $1", [String(runId)]).first
+    }
+
+    public func runs(limit: Int = 50) throws -> [RunRecord] {
+        try runs(where: "true ORDER BY run_id DESC LIMIT $1", [String(limit)])
+    }
+
+    public func events(_ runId: Int64) throws -> [RunEvent] {
+        try connection.query("SELECT at::text, kind, detail::text FROM ferry.events WHERE run_id = $1 ORDER BY event_id",
+                             [String(runId)]).rows.map { RunEvent(at: $0[0]!, kind: $0[1]!, detail: $0[2]!) }
+    }
+
+    private func runs(where condition: String, _ parameters: [String?]) throws -> [RunRecord] {
+        try connection.query("""
+            SELECT run_id, job, mode, status, mapping_file, mapping_sha256, tool_version, started_at::text, finished_at::text,
+                   db_user, os_user, host, rollback_of, counts::text, error
+            FROM ferry.runs WHERE \(condition)
+            """, parameters).rows.map { row in
+            RunRecord(runId: Int64(row[0]!)!, job: row[1]!, mode: row[2]!, status: row[3]!, mappingFile: row[4]!,
+                      mappingSHA256: row[5]!, toolVersion: row[6]!, startedAt: row[7]!, finishedAt: row[8],
+                      databaseUser: row[9]!, osUser: row[10], host: row[11], rollbackOf: row[12].flatMap { Int64($0) },
+                      counts: row[13] ?? "{}", error: row[14])
+        }
+    }
+
+    static var osUser: String { ProcessInfo.processInfo.environment["USER"] ?? NSUserName() }
+}
+
+public struct LedgerError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A JSON object of strings, for event details.
+func jsonObject(_ values: [String: String]) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// Reads PostgreSQL's text form of a text[] ({a,"b c"}) into strings.
+func parseTextArray(_ text: String) -> [String] {
+    var values: [String] = []
+    var current = ""
+    var quoted = false
+    var escaped = false
+    for character in text.dropFirst().dropLast() {
+        if escaped { current.append(character); escaped = false; continue }
+        switch character {
+        case "\\" where quoted: escaped = true
+        case "\"": quoted.toggle()
+        case "," where !quoted: values.append(current); current = ""
+        default: current.append(character)
+        }
+    }
+    if !text.isEmpty, text != "{}" { values.append(current) }
+    return values
+}
+
+/// PostgreSQL's text form of a text[] for a parameter.
+func textArrayLiteral(_ values: [String]) -> String {
+    "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        .joined(separator: ",") + "}"
+}
+
+extension RunLedger {
+    /// Deletes snapshot rows of runs finished before `olderThan` ago, keeping the newest run of each job
+    /// (so the last apply can always be undone) unless `all`. Returns the runs pruned.
+    public func pruneSnapshots(olderThan interval: String, all: Bool) throws -> [Int64] {
+        let pruned = try connection.query("""
+            WITH candidates AS (
+                SELECT r.run_id FROM ferry.runs r
+                WHERE r.finished_at < now() - $1::interval
+                  AND ($2 OR r.run_id <> (SELECT max(r2.run_id) FROM ferry.runs r2 WHERE r2.job = r.job AND r2.mode <> 'rollback'))
+                  AND EXISTS (SELECT 1 FROM ferry.snapshot_rows s WHERE s.run_id = r.run_id)
+            ), gone AS (
+                DELETE FROM ferry.snapshot_rows s USING candidates c WHERE s.run_id = c.run_id RETURNING s.run_id
+            )
+            SELECT DISTINCT run_id FROM gone ORDER BY 1
+            """, [interval, all ? "true" : "false"]).rows.compactMap { Int64($0[0] ?? "") }
+        for runId in pruned {
+            try event(runId: runId, kind: "snapshot pruned", detail: ["older_than": interval])
+        }
+        return pruned
+    }
+}
+
+/// "30d", "12h", "90min" → a PostgreSQL interval ("30 days").
+public func intervalSetting(_ text: String) -> String? {
+    let digits = text.prefix(while: \.isNumber)
+    guard let value = Int(digits), value >= 0 else { return nil }
+    switch text.dropFirst(digits.count).lowercased() {
+    case "d", "day", "days": return "\(value) days"
+    case "h", "hour", "hours": return "\(value) hours"
+    case "min", "m", "minutes": return "\(value) minutes"
+    case "s", "sec", "seconds": return "\(value) seconds"
+    default: return nil
+    }
+}

@@ -1,0 +1,46 @@
+/// A table a run writes to, resolved in the catalog: its fully qualified name as PostgreSQL quotes it,
+/// and its primary key, which is how snapshots find rows again.
+public struct SnapshotTable: Sendable {
+    public let qualifiedName: String
+    public let keyColumns: [(name: String, type: String)]
+
+    static let lookup = """
+        SELECT format('%I.%I', n.nspname, c.relname), a.attname, format_type(a.atttypid, a.atttypmod)
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+        WHERE c.oid = to_regclass($1)
+        ORDER BY array_position(i.indkey::int2[], a.attnum)
+        """
+
+    /// `name` is SQL text that names a table (quoted as needed); it is resolved, never spliced.
+    public static func resolve(_ name: String, on connection: PostgresConnection) throws -> SnapshotTable {
+        let rows = try connection.query(lookup, [name]).rows
+        guard let first = rows.first, let qualified = first[0] else {
+            throw LedgerError("table \(name) has no primary key (or does not exist): ferry needs one to snapshot and roll back its rows")
+        }
+        return SnapshotTable(qualifiedName: qualified, keyColumns: rows.map { ($0[1]!, $0[2]!) })
+    }
+
+    /// `jsonb_build_object('k1', alias.k1, ...)`: the key of a row as the snapshot stores it.
+    func keyObject(alias: String) -> String {
+        "jsonb_build_object(" + keyColumns.map { "'\($0.name.replacingOccurrences(of: "'", with: "''"))', \(alias).\(quoteIdentifier($0.name))" }
+            .joined(separator: ", ") + ")"
+    }
+
+    /// Matches a table row (alias `t`) to a snapshot row (alias `s`) by key.
+    func keyMatch(table t: String, snapshot s: String) -> String {
+        keyColumns.map { "\(t).\(quoteIdentifier($0.name)) = (\(s).key ->> '\($0.name.replacingOccurrences(of: "'", with: "''"))')::\($0.type)" }
+            .joined(separator: " AND ")
+    }
+
+    /// A data-modifying CTE that records the rows of CTE `source` as inserted by run $1, batch $2.
+    func recordInserts(from source: String, tableOrder: Int, tableNameParameter: String) -> String {
+        """
+        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, after_hash)
+        SELECT $1, $2, \(tableOrder), \(tableNameParameter), 'insert', \(keyObject(alias: "r")), md5(r::text)
+        FROM \(source) r
+        """
+    }
+}
