@@ -16,6 +16,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CLibCSV", providers: [.apt(["libcsv-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "CPhoneNumber",
             linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("stdc++")]
@@ -23,7 +24,7 @@ let package = Package(
         .target(
             name: "FerryKit",
             dependencies: [
-                "CLibPQ", "CLibCSV", "CPhoneNumber",
+                "CLibPQ", "CLibCSV", "CPhoneNumber", "CZlib",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

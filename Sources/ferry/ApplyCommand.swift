@@ -48,6 +48,9 @@ struct PacingOptions: ParsableArguments {
     @Flag(help: "If another apply of this job is running, wait for it instead of exiting.")
     var wait = false
 
+    @Option(help: ArgumentHelp("Also write the run's snapshot to this file (gzip; FILE.sha256 beside it).", valueName: "path"))
+    var snapshotFile: String?
+
     func options(resume: Int64? = nil) throws -> ApplyOptions {
         var options = ApplyOptions()
         if let batchSize {
@@ -66,6 +69,7 @@ struct PacingOptions: ParsableArguments {
         }
         options.wait = wait
         options.resumeRunId = resume
+        options.snapshotFile = snapshotFile
         return options
     }
 

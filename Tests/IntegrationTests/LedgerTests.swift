@@ -69,6 +69,7 @@ struct LedgerTests {
         #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)]) == "rolled_back")
         #expect(try db.scalar("SELECT mode || ':' || status || ':' || rollback_of FROM ferry.runs WHERE rollback_of IS NOT NULL") == "rollback:succeeded:\(summary.runId!)")
         #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows") == 0)
+        #expect(try db.count("SELECT count(*) FROM ferry.batches WHERE xid IS NULL") == 0)
         // A run is rolled back once.
         #expect(throws: LedgerError.self) { try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: false, force: false) }
     }
@@ -352,5 +353,37 @@ struct TestDatabaseView {
             LEFT JOIN contact_phone_type_definitions t
                    ON t.tenant = p.tenant AND t.contact_phone_type_id = p.custom_phone_type_id
             """).scalar ?? ""
+    }
+}
+
+@Suite("Snapshot files")
+struct SnapshotFileTests {
+    @Test func applyWritesACompressedSnapshotWithAChecksum() throws {
+        let db = try TestDatabase(samples: 300)
+        _ = try db.applySchema(try db.mapping())
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-snap-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("run.snapshot.gz").path
+        var options = db.quietOptions()
+        options.snapshotFile = path
+        let summary = try db.job().apply(options)
+        let written = try #require(summary.snapshotFile)
+        #expect(written.rows == summary.applied!.rowsInserted + summary.applied!.customTypesCreated)
+        // Standard tools read it: the checksum verifies, gzip decompresses, one JSON object per line.
+        let check = try runProcess("/bin/sh", ["-c", "cd '\(directory.path)' && sha256sum -c run.snapshot.gz.sha256"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        let lines = try runProcess("/bin/sh", ["-c", "gzip -dc '\(path)'"]).stdout.split(separator: "\n")
+        #expect(lines.count == written.rows + 1)
+        let header = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: String]
+        #expect(header?["format"] == "ferry-snapshot/1" && header?["run"] == String(summary.runId!))
+        let first = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any]
+        #expect(first?["action"] as? String == "insert")
+        #expect((first?["key"] as? [String: Any])?.keys.contains("tenant") == true)
+        // Corrupt one byte: the checksum says so.
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        try handle.seek(toOffset: 40)
+        try handle.write(contentsOf: Data([0x00, 0xFF]))
+        try handle.close()
+        #expect(try runProcess("/bin/sh", ["-c", "cd '\(directory.path)' && sha256sum -c run.snapshot.gz.sha256"]).status != 0)
     }
 }

@@ -45,6 +45,8 @@ public enum LedgerSchema {
             rows_inserted integer NOT NULL DEFAULT 0,
             rows_updated integer NOT NULL DEFAULT 0,
             rows_deleted integer NOT NULL DEFAULT 0,
+            -- The batch's transaction id: a row it wrote is unchanged since exactly while xmin still equals it.
+            xid bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
             committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             PRIMARY KEY (run_id, batch_no)
         );
@@ -56,8 +58,8 @@ public enum LedgerSchema {
             action text NOT NULL CHECK (action IN ('insert', 'update', 'delete')),
             key jsonb NOT NULL,
             before jsonb,
+            -- For rows not written by a batch transaction: md5 of the row as written.
             after_hash text
         );
-        CREATE INDEX IF NOT EXISTS snapshot_rows_run ON ferry.snapshot_rows (run_id, table_order);
         """)
 }

@@ -107,17 +107,29 @@ public struct Rollback {
 
     // MARK: Per table
 
-    private func currentHash(_ snapshot: SnapshotTable) -> String {
-        "(SELECT md5(t::text) FROM \(snapshot.qualifiedName) t WHERE \(snapshot.keyMatch(table: "t", snapshot: "s")))"
+    /// True while table row `t` is still exactly what snapshot row `s` recorded as written: its xmin is
+    /// the writing batch's transaction (any later UPDATE makes a new row version), or its hash matches.
+    private static let unchangedSinceRun = """
+        CASE WHEN s.after_hash IS NOT NULL THEN md5(t::text) = s.after_hash
+             ELSE t.xmin::text::bigint = (SELECT b.xid % 4294967296 FROM ferry.batches b
+                                          WHERE b.run_id = s.run_id AND b.batch_no = s.batch_no) END
+        """
+
+    /// 'unchanged', 'changed', or NULL when the row is gone.
+    private func rowState(_ snapshot: SnapshotTable) -> String {
+        """
+        (SELECT CASE WHEN \(Self.unchangedSinceRun) THEN 'unchanged' ELSE 'changed' END
+         FROM \(snapshot.qualifiedName) t WHERE \(snapshot.keyMatch(table: "t", snapshot: "s")))
+        """
     }
 
     private func classify(_ snapshot: SnapshotTable, run: Int64, connection: PostgresConnection) throws -> RollbackTableReport {
         let row = try connection.query("""
-            SELECT count(*) FILTER (WHERE x.h IS NOT NULL AND (s.action = 'delete' OR x.h = s.after_hash)),
-                   count(*) FILTER (WHERE x.h IS NOT NULL AND s.action <> 'delete' AND x.h <> s.after_hash),
-                   count(*) FILTER (WHERE x.h IS NULL AND s.action <> 'delete'),
-                   count(*) FILTER (WHERE x.h IS NULL AND s.action = 'delete')
-            FROM ferry.snapshot_rows s, LATERAL (SELECT \(currentHash(snapshot)) AS h) x
+            SELECT count(*) FILTER (WHERE x.state IS NOT NULL AND (s.action = 'delete' OR x.state = 'unchanged')),
+                   count(*) FILTER (WHERE s.action <> 'delete' AND x.state = 'changed'),
+                   count(*) FILTER (WHERE x.state IS NULL AND s.action <> 'delete'),
+                   count(*) FILTER (WHERE x.state IS NULL AND s.action = 'delete')
+            FROM ferry.snapshot_rows s, LATERAL (SELECT \(rowState(snapshot)) AS state) x
             WHERE s.run_id = $1 AND s.table_name = $2
             """, [String(run), snapshot.qualifiedName]).rows[0]
         var report = RollbackTableReport(table: snapshot.qualifiedName)
@@ -129,8 +141,8 @@ public struct Rollback {
 
     private func conflictExamples(_ snapshot: SnapshotTable, run: Int64, connection: PostgresConnection) throws -> [String] {
         try connection.query("""
-            SELECT s.key::text FROM ferry.snapshot_rows s, LATERAL (SELECT \(currentHash(snapshot)) AS h) x
-            WHERE s.run_id = $1 AND s.table_name = $2 AND x.h IS NOT NULL AND s.action <> 'delete' AND x.h <> s.after_hash
+            SELECT s.key::text FROM ferry.snapshot_rows s, LATERAL (SELECT \(rowState(snapshot)) AS state) x
+            WHERE s.run_id = $1 AND s.table_name = $2 AND s.action <> 'delete' AND x.state = 'changed'
             LIMIT 20
             """, [String(run), snapshot.qualifiedName]).rows.map { "\(snapshot.qualifiedName) \($0[0]!): changed since the run" }
     }
@@ -140,7 +152,7 @@ public struct Rollback {
                       stillReferenced: inout Int, conflicts: inout [String]) throws -> Int {
         let table = snapshot.qualifiedName
         let match = snapshot.keyMatch(table: "t", snapshot: "s")
-        let unchanged = force ? "true" : "md5(t::text) = s.after_hash"
+        let unchanged = force ? "true" : Self.unchangedSinceRun
         let columns = try connection.query("""
             SELECT quote_ident(attname) FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum

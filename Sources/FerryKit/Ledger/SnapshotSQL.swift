@@ -35,11 +35,18 @@ public struct SnapshotTable: Sendable {
             .joined(separator: " AND ")
     }
 
-    /// A data-modifying CTE that records the rows of CTE `source` as inserted by run $1, batch $2.
+    /// The RETURNING list a snapshot needs: the key columns, plus `extra` columns.
+    func returning(_ extra: [String] = []) -> String {
+        (keyColumns.map { quoteIdentifier($0.name) } + extra.filter { name in !keyColumns.contains { $0.name == name } }
+            .map(quoteIdentifier)).joined(separator: ", ")
+    }
+
+    /// A data-modifying CTE that records the keys of CTE `source` as inserted by run $1, batch $2.
+    /// What was written needs no copy: the batch's xid (ferry.batches.xid) tells whether a row changed since.
     func recordInserts(from source: String, tableOrder: Int, tableNameParameter: String) -> String {
         """
-        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, after_hash)
-        SELECT $1, $2, \(tableOrder), \(tableNameParameter), 'insert', \(keyObject(alias: "r")), md5(r::text)
+        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key)
+        SELECT $1, $2, \(tableOrder), \(tableNameParameter), 'insert', \(keyObject(alias: "r"))
         FROM \(source) r
         """
     }

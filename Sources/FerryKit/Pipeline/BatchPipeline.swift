@@ -101,9 +101,10 @@ public enum BatchPipeline {
 
 /// Maps a batch on every core, keeping order: the transform is pure, so chunks are independent.
 public func parallelMap<Element: Sendable, Result: Sendable>(
-    _ items: [Element], _ transform: @escaping @Sendable (Element) -> Result
+    _ items: [Element], workers maximum: Int = ProcessInfo.processInfo.activeProcessorCount,
+    _ transform: @escaping @Sendable (Element) -> Result
 ) -> [Result] {
-    let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, items.count / 256))
+    let workers = min(maximum, max(1, items.count / 256))
     guard workers > 1 else { return items.map(transform) }
     let chunk = (items.count + workers - 1) / workers
     let results = UnsafeMutableBufferPointer<Result?>.allocate(capacity: items.count)

@@ -29,3 +29,31 @@ public struct CopyTextEncoder {
 
     public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 }
+
+/// Reads one field of COPY text format back: undoes the backslash escapes.
+public enum CopyTextDecoder {
+    public static func field(_ line: UnsafeRawBufferPointer) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(line.count)
+        var escaped = false
+        for byte in line {
+            if escaped {
+                switch byte {
+                case 0x6E: bytes.append(0x0A)  // \n
+                case 0x74: bytes.append(0x09)  // \t
+                case 0x72: bytes.append(0x0D)  // \r
+                case 0x62: bytes.append(0x08)  // \b
+                case 0x66: bytes.append(0x0C)  // \f
+                case 0x76: bytes.append(0x0B)  // \v
+                default: bytes.append(byte)
+                }
+                escaped = false
+            } else if byte == 0x5C {
+                escaped = true
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return bytes
+    }
+}

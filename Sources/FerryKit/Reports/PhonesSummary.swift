@@ -46,6 +46,7 @@ public struct PhonesSummary: Codable, Sendable {
     public var applied: Applied?
     public var runId: Int64?
     public var resumedAfterBatch: Int?
+    public var snapshotFile: SnapshotFile.Written?
     public var elapsedSeconds = 0.0
     /// ferry's own peak resident memory, for the DBA who worries about memory growing with the table.
     public var peakResidentMegabytes = 0.0

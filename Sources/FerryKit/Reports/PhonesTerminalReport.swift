@@ -32,6 +32,9 @@ public enum PhonesTerminalReport {
             lines.append(row("contacts given phones", applied.contactsInserted))
             lines.append(row("custom types created", applied.customTypesCreated))
             lines.append(row("batches committed", applied.batchesCommitted))
+            if let file = summary.snapshotFile {
+                lines.append("  snapshot file \(file.path) (\(formatCount(file.rows)) rows, sha256 \(file.sha256.prefix(12))…, see \(file.path).sha256)")
+            }
             if applied.sourceRowsChangedDuringRun > 0 {
                 lines.append(row("source rows changed by others during the run (a re-run picks them up)", applied.sourceRowsChangedDuringRun))
             }

@@ -21,6 +21,8 @@ public struct ApplyOptions: Sendable {
     public var wait = false
     /// Resume this run (by default the newest interrupted run of the job with the same mapping).
     public var resumeRunId: Int64?
+    /// Also write the run's snapshot to this file (gzip, with FILE.sha256 beside it).
+    public var snapshotFile: String?
     public var retry = RetryPolicy()
     /// Where progress notes (retries, pauses) go.
     public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ferry: \($0)\n".utf8)) }
@@ -126,6 +128,9 @@ public struct PhonesJob {
             summary.applied = applied
             summary.runId = runId
             summary.resumedAfterBatch = resume?.lastBatch
+            if let path = options.snapshotFile {
+                summary.snapshotFile = try SnapshotFile.write(runId: runId, connection: ledger.connection, path: path)
+            }
             try ledger.finish(runId: runId, status: "succeeded", countsJSON: try summaryJSON(summary))
             return summary
         } catch {

@@ -87,7 +87,7 @@ struct PhonesSQL {
             WHERE custom_normalized IS NOT NULL
             ORDER BY tenant, custom_normalized, seq
             ON CONFLICT (\(q(types.tenant)), \(q(types.normalizedLabel))) DO NOTHING
-            RETURNING *
+            RETURNING \(snapshot.returning())
         ), snapshot AS (
             \(snapshot.recordInserts(from: "created", tableOrder: 1, tableNameParameter: "$3"))
         )
@@ -111,12 +111,12 @@ struct PhonesSQL {
                    ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
             WHERE NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                               WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
-            ORDER BY s.seq
-            RETURNING *
+            RETURNING \(snapshot.returning([phones.isDefault]))
         ), snapshot AS (
             \(snapshot.recordInserts(from: "inserted", tableOrder: 2, tableNameParameter: "$3"))
         )
-        SELECT count(*), count(DISTINCT (\(q(phones.tenant)), \(q(phones.contactKey)))) FROM inserted
+        -- Every contact given phones gets exactly one default row: counting defaults counts contacts.
+        SELECT count(*), count(*) FILTER (WHERE \(q(phones.isDefault))) FROM inserted
         """
     }
 
