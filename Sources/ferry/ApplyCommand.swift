@@ -23,7 +23,7 @@ struct Apply: ParsableCommand {
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress
             let summary = try job.apply(try pacing.options())
-            if output.json { try printJSON(summary) } else { print(PhonesTerminalReport.render(summary)) }
+            try output.print(summary)
         }
     }
 }

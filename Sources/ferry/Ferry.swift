@@ -8,8 +8,10 @@ struct Ferry: ParsableCommand {
         commandName: "ferry",
         abstract: "Migrates legacy contact data inside PostgreSQL: plan it, review it, apply it.",
         discussion: """
-            Connection: --db takes a libpq connection string or URI. Without it, the PG* environment
+            Connection: --db takes a libpq connection string or URI. Without it, the PG* environment \
             variables and ~/.pgpass apply, exactly as for psql. Passwords are never printed.
+
+            Exit codes: 0 success; 1 error; 3 rollback left conflicts.
             """,
         version: FerryVersion.current,
         subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self]
@@ -40,6 +42,12 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
+    }
+}
+
+extension OutputOptions {
+    func print(_ summary: PhonesSummary) throws {
+        if json { try printJSON(summary) } else { Swift.print(PhonesTerminalReport.render(summary)) }
     }
 }
 

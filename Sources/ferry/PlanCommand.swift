@@ -17,7 +17,7 @@ struct Plan: ParsableCommand {
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress
             let summary = try job.plan()
-            if output.json { try printJSON(summary) } else { print(PhonesTerminalReport.render(summary)) }
+            try output.print(summary)
         }
     }
 }

@@ -126,7 +126,7 @@ struct Resume: ParsableCommand {
             var job = PhonesJob(mapping: try PhonesMapping.load(path: record.mappingFile), conninfo: connection.db)
             job.showProgress = !output.noProgress
             let summary = try job.apply(try pacing.options(resume: runId))
-            if output.json { try printJSON(summary) } else { print(PhonesTerminalReport.render(summary)) }
+            try output.print(summary)
         }
     }
 }

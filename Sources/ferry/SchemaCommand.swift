@@ -20,9 +20,8 @@ struct SchemaApply: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
-            let database = try PostgresConnection(conninfo: connection.db, applicationName: "ferry schema apply")
-            let (applied, status) = try SchemaMigrator(connection: database).apply(try job.schemaSteps(using: database))
+            let (database, steps) = try schemaSteps(mapping: mapping, conninfo: connection.db)
+            let (applied, status) = try SchemaMigrator(connection: database).apply(steps)
             print(applied.isEmpty ? "schema: nothing to apply" : "schema: applied \(applied.joined(separator: ", "))")
             print(SchemaStatusReport.render(status))
         }
@@ -39,9 +38,15 @@ struct SchemaStatus: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
-            let database = try PostgresConnection(conninfo: connection.db, applicationName: "ferry schema status")
-            print(SchemaStatusReport.render(try SchemaMigrator(connection: database).status(try job.schemaSteps(using: database))))
+            let (database, steps) = try schemaSteps(mapping: mapping, conninfo: connection.db)
+            print(SchemaStatusReport.render(try SchemaMigrator(connection: database).status(steps)))
         }
     }
+}
+
+/// The schema steps a mapping's job needs, and the connection to apply or inspect them on.
+private func schemaSteps(mapping: String, conninfo: String) throws -> (PostgresConnection, [SchemaStep]) {
+    let job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: conninfo)
+    let database = try PostgresConnection(conninfo: conninfo, applicationName: "ferry schema")
+    return (database, try job.schemaSteps(using: database))
 }

@@ -13,14 +13,7 @@ func ferryCLI(_ arguments: String, database: String) throws -> ProcessResult {
 extension TestDatabase {
     /// A content fingerprint of the phone tables that ignores generated ids and timestamps.
     func phoneContentChecksum() throws -> String {
-        try scalar("""
-            SELECT coalesce(md5(string_agg(concat_ws(',', p.tenant, p.contact_name_id, p.phone_number, p.extension,
-                                                     p.canonical_type, t.label, p.is_default, p.display_order), '|'
-                                           ORDER BY p.tenant, p.contact_name_id, p.display_order)), 'empty')
-            FROM contact_phone_numbers p
-            LEFT JOIN contact_phone_type_definitions t
-                   ON t.tenant = p.tenant AND t.contact_phone_type_id = p.custom_phone_type_id
-            """) ?? ""
+        try TestDatabaseView(connection: connection).phoneContentChecksum()
     }
 
     func touchedTablesChecksum() throws -> [String] {
