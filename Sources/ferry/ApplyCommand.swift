@@ -18,11 +18,20 @@ struct Apply: ParsableCommand {
     @OptionGroup var pacing: PacingOptions
     @OptionGroup var output: OutputOptions
 
+    @Option(help: ArgumentHelp("The approved plan file: refuse to write if the mapping or the data changed since.", valueName: "file"))
+    var plan: String?
+
+    @Flag(help: "With --plan: apply even if things changed since the plan (the ledger records each change).")
+    var allowDrift = false
+
     func run() throws {
         try reportingErrors {
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress
-            let summary = try job.apply(try pacing.options())
+            var options = try pacing.options()
+            options.plan = try plan.map(PlanFile.read)
+            options.allowDrift = allowDrift
+            let summary = try job.apply(options)
             try output.print(summary)
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryKit
+import Foundation
 
 struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,12 +13,27 @@ struct Plan: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
+    @Option(help: ArgumentHelp("Also write a plan file that `apply --plan` checks against (mapping, data fingerprint).", valueName: "file"))
+    var out: String?
+
+    @Flag(help: "Exit 2 when changes are pending, 0 when there is nothing to do (1 is an error), like terraform.")
+    var detailedExitcode = false
+
     func run() throws {
         try reportingErrors {
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress
-            let summary = try job.plan()
+            let summary: PhonesSummary
+            if let out {
+                let plan = try job.planFile()
+                try plan.write(to: out)
+                summary = plan.summary
+            } else {
+                summary = try job.plan()
+            }
             try output.print(summary)
+            if let out { FileHandle.standardError.write(Data("plan written to \(out)\n".utf8)) }
+            if detailedExitcode && summary.rowsToInsert > 0 { throw ExitCode(2) }
         }
     }
 }

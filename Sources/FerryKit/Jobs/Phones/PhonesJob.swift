@@ -23,6 +23,10 @@ public struct ApplyOptions: Sendable {
     public var resumeRunId: Int64?
     /// Also write the run's snapshot to this file (gzip, with FILE.sha256 beside it).
     public var snapshotFile: String?
+    /// The approved plan: apply refuses, before the first batch, if the mapping or the data changed since.
+    public var plan: PlanFile?
+    /// Apply despite drift from the plan; every change is recorded in the ledger.
+    public var allowDrift = false
     public var retry = RetryPolicy()
     /// Where progress notes (retries, pauses) go.
     public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ferry: \($0)\n".utf8)) }
@@ -51,12 +55,29 @@ public struct PhonesJob {
 
     /// Reads and transforms everything in one READ ONLY snapshot, writes nothing (not even the ledger).
     public func plan() throws -> PhonesSummary {
+        try planInSnapshot(fingerprint: false).summary
+    }
+
+    /// The plan, plus the fingerprint of the data it read (from the same snapshot), for `apply --plan`.
+    public func planFile() throws -> PlanFile {
+        let (summary, fingerprint) = try planInSnapshot(fingerprint: true)
+        return PlanFile(job: Self.name, mapping: mapping, fingerprint: fingerprint, summary: summary)
+    }
+
+    private func planInSnapshot(fingerprint: Bool) throws -> (summary: PhonesSummary, fingerprint: [TenantFingerprint]) {
         let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry plan phones")
         try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         defer { _ = try? reader.execute(script: "ROLLBACK") }
         try preflight(reader, forApply: false)
         let extractor = PhonesExtractor(connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: mapping.load.batchSize)
-        return try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { _ in }
+        let summary = try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { _ in }
+        return (summary, fingerprint ? try sourceFingerprint(reader) : [])
+    }
+
+    func sourceFingerprint(_ connection: PostgresConnection) throws -> [TenantFingerprint] {
+        try connection.query(PhonesSQL(mapping: mapping).sourceFingerprint).rows.map {
+            TenantFingerprint(tenant: $0[0] ?? "", rows: Int($0[1] ?? "0") ?? 0, sha: $0[2] ?? "")
+        }
     }
 
     /// Writes the phone rows, one transaction per batch, each with its snapshot and cursor; resumes an
@@ -76,6 +97,11 @@ public struct PhonesJob {
         }
         let reader = try openReader()
         try preflight(reader, forApply: true)
+        var drift: [String] = []
+        if let plan = options.plan {
+            drift = plan.drift(mapping: mapping, now: try sourceFingerprint(reader))
+            if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
+        }
         let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
         try ledger.markDeadRunsInterrupted(job: Self.name)
 
@@ -101,6 +127,10 @@ public struct PhonesJob {
             options.log("resuming run \(runId) after batch \(resume.lastBatch)")
         } else {
             runId = try ledger.start(job: Self.name, mode: "apply", mappingFile: mapping.file, mappingSHA256: mapping.sha256)
+        }
+        if let plan = options.plan {
+            try ledger.event(runId: runId, kind: "plan checked", detail: ["plan_created_at": plan.createdAt, "drift": String(drift.count)])
+            for change in drift { try ledger.event(runId: runId, kind: "drift allowed", detail: ["change": change]) }
         }
         let startXid = try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(runId)]).scalar ?? "0"
 

@@ -131,6 +131,20 @@ struct PhonesSQL {
                                                           'rows_inserted', $5::int, 'custom_types_created', $6::int))
         """
 
+    /// Per tenant: source rows and a hash of every mapped value in key order. plan and apply --plan
+    /// both use it, so they compare like with like.
+    var sourceFingerprint: String {
+        let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
+        let values = ([region] + source.columns.map { "s.\(q($0.name))::text" }).map { "coalesce(\($0), E'\\\\N')" }
+        return """
+            SELECT s.\(q(source.tenantColumn))::text, count(*),
+                   md5(string_agg(md5(concat_ws(E'\\x1f', s.\(q(source.keyColumn))::text, \(values.joined(separator: ", ")))), ''
+                                  ORDER BY s.\(q(source.keyColumn))))
+            FROM \(source.table.quoted) s
+            GROUP BY 1 ORDER BY 1
+            """
+    }
+
     /// Source rows written after the run started (by the application): a re-run picks them up.
     var sourceRowsChangedSince: String {
         "SELECT count(*) FROM \(source.table.quoted) WHERE xmin::text::bigint >= $1::bigint % 4294967296"

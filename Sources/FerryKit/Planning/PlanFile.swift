@@ -1,0 +1,92 @@
+import Foundation
+
+/// What a plan read, per tenant: how many source rows and a hash of their mapped values in key order.
+public struct TenantFingerprint: Codable, Equatable, Sendable {
+    public let tenant: String
+    public let rows: Int
+    public let sha: String
+}
+
+/// `ferry plan --out plan.json`: binds a later `apply --plan` to the mapping, the tool version and
+/// the data the DBA approved.
+public struct PlanFile: Codable, Sendable {
+    public static let format = "ferry-plan/1"
+
+    public let format: String
+    public let job: String
+    public let mappingFile: String
+    public let mappingSHA256: String
+    public let toolVersion: String
+    public let createdAt: String
+    public let database: ConnectionInfo?
+    public let fingerprint: [TenantFingerprint]
+    public let summary: PhonesSummary
+
+    public init(job: String, mapping: PhonesMapping, fingerprint: [TenantFingerprint], summary: PhonesSummary) {
+        format = Self.format
+        self.job = job
+        mappingFile = mapping.file
+        mappingSHA256 = mapping.sha256
+        toolVersion = FerryVersion.current
+        createdAt = ISO8601DateFormatter().string(from: Date())
+        database = summary.database
+        self.fingerprint = fingerprint
+        self.summary = summary
+    }
+
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
+    }
+
+    public static func read(_ path: String) throws -> PlanFile {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DriftError(changes: ["cannot read plan file \(path)"]) }
+        let plan: PlanFile
+        do {
+            plan = try JSONDecoder().decode(PlanFile.self, from: data)
+        } catch {
+            throw DriftError(changes: ["\(path) is not a ferry plan file: \(error)"])
+        }
+        guard plan.format == format else { throw DriftError(changes: ["\(path) has format \(plan.format), expected \(format)"]) }
+        return plan
+    }
+
+    /// Everything that differs between this plan and what apply is about to do, in words.
+    public func drift(mapping: PhonesMapping, now current: [TenantFingerprint]) -> [String] {
+        var changes: [String] = []
+        if mapping.sha256 != mappingSHA256 {
+            changes.append("mapping \(mapping.file) changed since the plan (sha256 \(mappingSHA256.prefix(12))… → \(mapping.sha256.prefix(12))…)")
+        }
+        if toolVersion != FerryVersion.current {
+            changes.append("ferry version changed since the plan (\(toolVersion) → \(FerryVersion.current))")
+        }
+        let before = Dictionary(uniqueKeysWithValues: fingerprint.map { ($0.tenant, $0) })
+        let after = Dictionary(uniqueKeysWithValues: current.map { ($0.tenant, $0) })
+        for tenant in Set(before.keys).union(after.keys).sorted() {
+            switch (before[tenant], after[tenant]) {
+            case let (old?, new?) where old.rows != new.rows:
+                let delta = new.rows - old.rows
+                changes.append("tenant \(tenant): \(formatCount(abs(delta))) contacts \(delta > 0 ? "added" : "removed") since the plan (\(formatCount(old.rows)) → \(formatCount(new.rows)))")
+            case let (old?, new?) where old.sha != new.sha:
+                changes.append("tenant \(tenant): contacts changed since the plan (same count, \(formatCount(new.rows)), different values)")
+            case (nil, let new?):
+                changes.append("tenant \(tenant): \(formatCount(new.rows)) contacts that the plan did not see")
+            case (let old?, nil):
+                changes.append("tenant \(tenant): all \(formatCount(old.rows)) contacts of the plan are gone")
+            default:
+                break
+            }
+        }
+        return changes
+    }
+}
+
+/// Apply refused because the mapping or the data changed since the approved plan.
+public struct DriftError: Error, CustomStringConvertible, Sendable {
+    public let changes: [String]
+    public var description: String {
+        "refusing to apply: what would run is not what was planned\n" + changes.map { "  - \($0)" }.joined(separator: "\n")
+            + "\nMake a new plan, or pass --allow-drift to apply anyway (the ledger records that you did)."
+    }
+}

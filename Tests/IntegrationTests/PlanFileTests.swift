@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+@testable import FerryKit
+
+@Suite("Plan files, drift and plan exit codes")
+struct PlanFileTests {
+    func planFile() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("ferry-plan-\(UUID().uuidString).json").path
+    }
+
+    @Test func applyWithAnUnchangedPlanRuns() throws {
+        let db = try TestDatabase(samples: 200)
+        _ = try db.applySchema(try db.mapping())
+        let path = planFile()
+        let plan = try ferryCLI("plan mappings/phones.yaml --out \(path)", database: db.name)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let file = try PlanFile.read(path)
+        #expect(file.fingerprint.map(\.rows).reduce(0, +) == 200)
+        #expect(file.mappingSHA256 == (try db.mapping().sha256))
+        let apply = try ferryCLI("apply mappings/phones.yaml --plan \(path) --no-progress", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == file.summary.rowsToInsert)
+        #expect(try db.scalar("SELECT detail->>'drift' FROM ferry.events WHERE kind = 'plan checked'") == "0")
+    }
+
+    @Test func changedDataIsRefusedBeforeTheFirstBatchUnlessAllowed() throws {
+        let db = try TestDatabase(samples: 200)
+        _ = try db.applySchema(try db.mapping())
+        let path = planFile()
+        #expect(try ferryCLI("plan mappings/phones.yaml --out \(path)", database: db.name).status == 0)
+        // The application edits one phone and adds one contact after the DBA approved the plan.
+        let tenant = try db.scalar("SELECT tenant::text FROM contacts ORDER BY tenant, contact_name_id LIMIT 1")!
+        try db.connection.execute(script: """
+            UPDATE contacts SET phone_number = '(415) 555-0100'
+            WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1);
+            INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
+            SELECT tenant, gen_random_uuid(), 'New', 'new@x.test', '650 253 0042', 'GB' FROM tenants WHERE country = 'GB';
+            """)
+        let gbTenant = try db.scalar("SELECT tenant::text FROM tenants WHERE country = 'GB'")!
+        let refused = try ferryCLI("apply mappings/phones.yaml --plan \(path)", database: db.name)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("tenant \(tenant): contacts changed since the plan"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("tenant \(gbTenant): 1 contacts added since the plan"), "\(refused.stderr)")
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 0)
+        #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0)
+
+        let allowed = try ferryCLI("apply mappings/phones.yaml --plan \(path) --allow-drift --no-progress", database: db.name)
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(try db.count("SELECT count(*) FROM ferry.events WHERE kind = 'drift allowed'") == 2)
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") > 0)
+    }
+
+    @Test func aChangedMappingIsRefused() throws {
+        let db = try TestDatabase(samples: 50)
+        _ = try db.applySchema(try db.mapping())
+        let path = planFile()
+        #expect(try ferryCLI("plan mappings/phones.yaml --out \(path)", database: db.name).status == 0)
+        let edited = FileManager.default.temporaryDirectory.appendingPathComponent("phones-\(UUID().uuidString).yaml")
+        let text = try String(contentsOf: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml"), encoding: .utf8)
+        try text.replacingOccurrences(of: "batch_size: 5000", with: "batch_size: 100").write(to: edited, atomically: true, encoding: .utf8)
+        let refused = try ferryCLI("apply '\(edited.path)' --plan \(path)", database: db.name)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("changed since the plan (sha256"), "\(refused.stderr)")
+    }
+
+    @Test func detailedExitCodeSaysWhetherChangesArePending() throws {
+        let db = try TestDatabase(samples: 50)
+        _ = try db.applySchema(try db.mapping())
+        #expect(try ferryCLI("plan mappings/phones.yaml --detailed-exitcode", database: db.name).status == 2)
+        #expect(try ferryCLI("apply mappings/phones.yaml --no-progress", database: db.name).status == 0)
+        #expect(try ferryCLI("plan mappings/phones.yaml --detailed-exitcode", database: db.name).status == 0)
+        #expect(try ferryCLI("plan mappings/phones.yaml", database: db.name).status == 0)
+    }
+
+    @Test func planWorksForARoleThatMaySelectOnly() throws {
+        let db = try TestDatabase(samples: 80)
+        _ = try db.applySchema(try db.mapping())
+        let role = "ferry_reader_\(UUID().uuidString.prefix(8).lowercased())"
+        try db.connection.execute(script: """
+            CREATE ROLE \(role) LOGIN;
+            GRANT USAGE ON SCHEMA public, ferry TO \(role);
+            GRANT SELECT ON ALL TABLES IN SCHEMA public, ferry TO \(role);
+            """)
+        defer { _ = try? db.connection.execute(script: "REASSIGN OWNED BY \(role) TO postgres; DROP OWNED BY \(role); DROP ROLE \(role)") }
+        let plan = try ferryCLI("plan mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)' --json", database: db.name)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let summary = try JSONDecoder().decode(PhonesSummary.self, from: Data(plan.stdout.utf8))
+        #expect(summary.database?.user == role)
+        #expect(summary.rowsToInsert > 0)
+        // The same role cannot apply: PostgreSQL, not ferry, enforces it.
+        #expect(try ferryCLI("apply mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)'", database: db.name).status == 1)
+    }
+}
