@@ -2,10 +2,11 @@
 #   make demo   install what is missing, build, run the phones job on a throwaway database
 #   make test   install what is missing, build, run all tests against a real PostgreSQL 15
 #   make bench  the 1,000,000-contact benchmark (release build)
+#   make report-check  render the HTML plan report in headless Chromium and save a screenshot
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench samples clean
+.PHONY: all deps build release demo test bench samples report-check clean
 
 all: build
 
@@ -27,6 +28,10 @@ test: deps
 bench: release
 	@scripts/install-deps.sh bc
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench.sh
+
+report-check: build
+	@scripts/install-deps.sh chromium fonts-dejavu-core
+	scripts/with-cluster.sh scripts/report-check.sh
 
 samples: deps
 	scripts/with-cluster.sh scripts/make-samples.sh

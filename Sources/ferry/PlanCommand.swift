@@ -16,6 +16,12 @@ struct Plan: ParsableCommand {
     @Option(help: ArgumentHelp("Also write a plan file that `apply --plan` checks against (mapping, data fingerprint).", valueName: "file"))
     var out: String?
 
+    @Option(help: ArgumentHelp("Write the review report to this file (format from the extension: .md, .json, .html, else text).", valueName: "file"))
+    var report: String?
+
+    @Option(help: ArgumentHelp("The report's format when the extension does not say: terminal, markdown, json or html.", valueName: "format"))
+    var format: String?
+
     @Flag(help: "Exit 2 when changes are pending, 0 when there is nothing to do (1 is an error), like terraform.")
     var detailedExitcode = false
 
@@ -32,6 +38,21 @@ struct Plan: ParsableCommand {
                 summary = try job.plan()
             }
             try output.print(summary)
+            if let report {
+                let chosen: PlanReport.Format
+                if let format {
+                    guard let value = PlanReport.Format(rawValue: format) else {
+                        throw ValidationError("--format must be one of \(PlanReport.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    chosen = value
+                } else {
+                    chosen = PlanReport.Format(path: report)
+                }
+                let mappingFile = try PhonesMapping.load(path: mapping)
+                let text = try PlanReport(summary: summary, mapping: mappingFile).render(chosen)
+                try text.write(toFile: report, atomically: true, encoding: .utf8)
+                FileHandle.standardError.write(Data("report written to \(report) (\(chosen.rawValue))\n".utf8))
+            }
             if let out { FileHandle.standardError.write(Data("plan written to \(out)\n".utf8)) }
             if detailedExitcode && summary.rowsToInsert > 0 { throw ExitCode(2) }
         }

@@ -91,3 +91,36 @@ struct PlanFileTests {
         #expect(try ferryCLI("apply mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)'", database: db.name).status == 1)
     }
 }
+
+@Suite("Plan reports on a real database")
+struct PlanReportIntegrationTests {
+    @Test func everyFormatIsWrittenAndTheJSONAgreesWithTheData() throws {
+        let db = try TestDatabase(samples: 1500)
+        _ = try db.applySchema(try db.mapping())
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-report-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for name in ["r.md", "r.json", "r.html", "r.txt"] {
+            let result = try ferryCLI("plan mappings/phones.yaml --report '\(directory.path)/\(name)'", database: db.name)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path))
+        }
+        let report = try JSONDecoder().decode(PlanReport.self, from: Data(contentsOf: directory.appendingPathComponent("r.json")))
+        #expect(report.header.database?.database == db.name)
+        #expect(report.tenants.map(\.counts.contactsScanned).reduce(0, +) == 1500)
+        #expect(report.checks.count == 5 && report.checks.allSatisfy { $0.violations == 0 })
+        let sampled = Set(report.samples.flatMap(\.classes))
+        #expect(report.anomalies.allSatisfy { sampled.contains($0.name) })
+        #expect(report.accounting.first?.addsUp == true)
+        // What the report predicts is what apply does.
+        let apply = try ferryCLI("apply mappings/phones.yaml --batch-size 200 --no-progress", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == report.tables[0].insert)
+        #expect(try db.count("SELECT count(*) FROM contact_phone_type_definitions") == report.tables[1].insert)
+        // The ledger now knows this database's load rate, and the next plan's estimate says so.
+        let next = try ferryCLI("plan mappings/phones.yaml --report '\(directory.path)/again.json'", database: db.name)
+        #expect(next.status == 0)
+        let again = try JSONDecoder().decode(PlanReport.self, from: Data(contentsOf: directory.appendingPathComponent("again.json")))
+        #expect(again.header.estimateBasis?.contains("measured on earlier applies") == true, "\(again.header.estimateBasis ?? "")")
+        #expect(again.changesPending == false)
+    }
+}

@@ -12,6 +12,40 @@ public struct CountWithExamples: Codable, Equatable, Sendable {
     public var examples: [ValueExample] = []
 }
 
+/// Per-tenant volumes, for the DBA who asks "which customer does this hit?".
+public struct TenantCounts: Codable, Equatable, Sendable {
+    public var contactsScanned = 0
+    public var contactsWithNumbers = 0
+    public var rowsToInsert = 0
+    public var valuesRejected = 0
+    public var contactsSkippedExisting = 0
+}
+
+/// One contact before → after: its legacy values and the phone rows that would be written.
+public struct ContactSample: Codable, Equatable, Sendable {
+    public struct Row: Codable, Equatable, Sendable {
+        public let phoneNumber: String
+        public let extensionDigits: String?
+        public let type: String
+        public let isDefault: Bool
+        public let displayOrder: Int
+    }
+
+    public let tenant: String
+    public let contactKey: String
+    public let legacyValues: [String: String?]
+    public let rows: [Row]
+    /// The anomaly classes this contact shows (why it was chosen).
+    public let classes: [String]
+}
+
+/// A constraint of the target tables, checked against the rows the plan would write.
+public struct ConstraintCheck: Codable, Equatable, Sendable {
+    public let constraint: String
+    public var violations = 0
+    public var examples: [String] = []
+}
+
 /// What a phones run found and did. `plan` fills the predictions; `apply` also fills the `applied` part
 /// from what PostgreSQL reported.
 public struct PhonesSummary: Codable, Sendable {
@@ -43,6 +77,13 @@ public struct PhonesSummary: Codable, Sendable {
     public var customTypesToCreate: [String] = []
     public var rejectedByReason: [String: CountWithExamples] = [:]
     public var anomalies: [String: CountWithExamples] = [:]
+    public var tenants: [String: TenantCounts] = [:]
+    /// Rows already in each target table (plan): left unchanged.
+    public var targetRowsExisting: [String: Int] = [:]
+    public var estimatedApplySeconds: Double?
+    public var estimateBasis: String?
+    public var samples: [ContactSample] = []
+    public var checks: [ConstraintCheck] = []
     public var applied: Applied?
     public var runId: Int64?
     public var resumedAfterBatch: Int?
@@ -76,6 +117,72 @@ struct PhonesSummaryBuilder {
     }
 
     static func customTypeKey(tenant: String, label: String) -> String { tenant + "\u{1F}" + normalizePhoneLabel(label) }
+
+    private var sampledClasses = Set<String>()
+    private var plainSamples = 0
+    static let plainSampleCount = 3
+
+    mutating func add(_ outcome: PhoneContactOutcome, contact: LegacyPhoneContact, columns: [PhoneSourceColumn]) {
+        add(outcome)
+        var tenant = summary.tenants[contact.tenant, default: TenantCounts()]
+        tenant.contactsScanned += 1
+        tenant.rowsToInsert += outcome.rows.count
+        tenant.valuesRejected += outcome.counts.rejected
+        if outcome.counts.skippedExistingPhones > 0 { tenant.contactsSkippedExisting += 1 }
+        if !outcome.rows.isEmpty { tenant.contactsWithNumbers += 1 }
+        summary.tenants[contact.tenant] = tenant
+        checkConstraints(outcome)
+        sampleIfNew(outcome, contact: contact, columns: columns)
+    }
+
+    /// Keeps the first contact (in key order, so the choice is stable) of every anomaly class, and a few plain ones.
+    private mutating func sampleIfNew(_ outcome: PhoneContactOutcome, contact: LegacyPhoneContact, columns: [PhoneSourceColumn]) {
+        let classes = Array(Set(outcome.anomalies.map { $0.rejectionReason.map { "rejected: \($0.rawValue)" } ?? $0.kind.rawValue })).sorted()
+        let isNew = classes.contains { !sampledClasses.contains($0) }
+        let isPlain = classes.isEmpty && !outcome.rows.isEmpty && plainSamples < Self.plainSampleCount
+        guard isNew || isPlain else { return }
+        if isPlain { plainSamples += 1 }
+        sampledClasses.formUnion(classes)
+        var legacy: [String: String?] = [:]
+        for (column, value) in zip(columns, contact.values) { legacy[column.name] = value }
+        summary.samples.append(ContactSample(
+            tenant: contact.tenant, contactKey: contact.contactKey, legacyValues: legacy,
+            rows: outcome.rows.map { ContactSample.Row(phoneNumber: $0.e164, extensionDigits: $0.extensionDigits,
+                                                       type: $0.type.description, isDefault: $0.isDefault,
+                                                       displayOrder: $0.displayOrder) },
+            classes: classes.isEmpty ? ["no anomaly"] : classes))
+    }
+
+    static let checkNames = [
+        "one default per contact (unique index … WHERE is_default)",
+        "canonical_type IN (work, mobile, home, fax, other) (check)",
+        "exactly one of canonical_type / custom type (check)",
+        "normalized_label lower-cased, trimmed, not empty (check)",
+        "phone_number NOT NULL, E.164",
+    ]
+
+    /// The target's constraints, checked on the rows before anything is written.
+    private mutating func checkConstraints(_ outcome: PhoneContactOutcome) {
+        if summary.checks.isEmpty { summary.checks = Self.checkNames.map { ConstraintCheck(constraint: $0) } }
+        func violation(_ index: Int, _ example: String) {
+            summary.checks[index].violations += 1
+            if summary.checks[index].examples.count < 5 { summary.checks[index].examples.append(example) }
+        }
+        guard let first = outcome.rows.first else { return }
+        let key = "\(first.tenant)/\(first.contactKey)"
+        if outcome.rows.filter(\.isDefault).count != 1 { violation(0, key) }
+        for row in outcome.rows {
+            if case .custom(let label) = row.type {
+                let normalized = normalizePhoneLabel(label)
+                if normalized.isEmpty || normalized != normalized.lowercased().trimmingWhitespace() { violation(3, "\(key) \(label)") }
+            } else if row.type.canonical == nil {
+                violation(2, key)
+            }
+            if !(row.e164.first == "+" && row.e164.dropFirst().allSatisfy(\.isNumber) && row.e164.count <= 16) {
+                violation(4, "\(key) \(row.e164)")
+            }
+        }
+    }
 
     mutating func add(_ outcome: PhoneContactOutcome) {
         summary.contactsScanned += 1

@@ -52,6 +52,7 @@ final class PhonesExtractor: @unchecked Sendable {
 /// One batch as it travels from the transform to a sink.
 struct PhonesBatch: Sendable {
     let number: Int
+    let contacts: [LegacyPhoneContact]
     let outcomes: [PhoneContactOutcome]
     let firstKey: [String]
     let lastKey: [String]

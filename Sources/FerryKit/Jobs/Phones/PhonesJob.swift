@@ -70,8 +70,37 @@ public struct PhonesJob {
         defer { _ = try? reader.execute(script: "ROLLBACK") }
         try preflight(reader, forApply: false)
         let extractor = PhonesExtractor(connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: mapping.load.batchSize)
-        let summary = try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { _ in }
+        var summary = try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { _ in }
+        for table in [mapping.phoneNumbers.table, mapping.typeDefinitions.table] {
+            summary.targetRowsExisting[table.description] = Int(try reader.query("SELECT count(*) FROM \(table.quoted)").scalar ?? "0") ?? 0
+        }
+        try estimateApply(&summary, reader)
         return (summary, fingerprint ? try sourceFingerprint(reader) : [])
+    }
+
+    /// apply's duration, from this plan's measured transform throughput and the load throughput of
+    /// earlier applies on this database (or a conservative default when there are none).
+    private func estimateApply(_ summary: inout PhonesSummary, _ reader: PostgresConnection) throws {
+        var loadRate = 30_000.0
+        var basis = "load rate: a default of 30,000 rows/s (no earlier apply on this database)"
+        // A failed statement would abort the plan's snapshot transaction: look before querying the ledger.
+        let hasLedger = try reader.query("""
+            SELECT CASE WHEN to_regclass('ferry.batches') IS NULL OR to_regclass('ferry.runs') IS NULL THEN false
+                        ELSE has_table_privilege('ferry.batches', 'SELECT') AND has_table_privilege('ferry.runs', 'SELECT') END
+            """).scalar == "t"
+        let history = !hasLedger ? nil : try reader.query("""
+            SELECT sum(b.rows_inserted)::float8 / nullif(extract(epoch FROM max(b.committed_at) - min(b.committed_at)), 0)
+            FROM ferry.batches b JOIN ferry.runs r USING (run_id)
+            WHERE r.job = $1 AND r.mode = 'apply' AND b.rows_inserted > 0
+            HAVING count(*) >= 3
+            """, [Self.name]).scalar.flatMap { Double($0) }
+        if let history, history > 0 {
+            loadRate = history
+            basis = String(format: "load rate: %.0f rows/s measured on earlier applies of this job here", history)
+        }
+        let transformSeconds = summary.elapsedSeconds
+        summary.estimatedApplySeconds = max(transformSeconds, Double(summary.rowsToInsert) / loadRate) * 1.1 + 1
+        summary.estimateBasis = String(format: "an estimate: transform as measured by this plan (%.1f s), ", transformSeconds) + basis + ", plus 10%"
     }
 
     func sourceFingerprint(_ connection: PostgresConnection) throws -> [TenantFingerprint] {
@@ -192,12 +221,14 @@ public struct PhonesJob {
         let transform = mapping.transform
         let batchCounter = Counter(startingAfter: firstBatch - 1)
         try BatchPipeline.run(extract: { try extractor.nextPage() }, transform: { (contacts: [LegacyPhoneContact]) in
-            PhonesBatch(number: batchCounter.next(), outcomes: parallelMap(contacts, transform.transform),
+            PhonesBatch(number: batchCounter.next(), contacts: contacts, outcomes: parallelMap(contacts, transform.transform),
                         firstKey: [contacts[0].tenant, contacts[0].contactKey],
                         lastKey: [contacts[contacts.count - 1].tenant, contacts[contacts.count - 1].contactKey])
         }, consume: { (batch: PhonesBatch) in
             try sink(batch)
-            for outcome in batch.outcomes { builder.add(outcome) }
+            for (contact, outcome) in zip(batch.contacts, batch.outcomes) {
+                builder.add(outcome, contact: contact, columns: mapping.source.columns)
+            }
             progress.update(done: builder.summary.contactsScanned)
         })
         progress.finish()

@@ -1,0 +1,140 @@
+import Foundation
+
+/// The plan as a DBA reviews it: one model, rendered as terminal text, Markdown, JSON or HTML.
+/// The JSON form is this struct; its schema is versioned by `schema` (see README).
+public struct PlanReport: Codable, Sendable {
+    public static let schemaVersion = "ferry-report/1"
+
+    public struct Header: Codable, Sendable {
+        public let job: String
+        public let mappingFile: String
+        public let mappingSHA256: String
+        public let database: ConnectionInfo?
+        public let generatedAt: String
+        public let ferryVersion: String
+        public let locks: [String]
+        public let batches: Int
+        public let batchSize: Int
+        public let estimatedApplySeconds: Double?
+        public let estimateBasis: String?
+    }
+
+    public struct TableCounts: Codable, Sendable {
+        public let table: String
+        public let insert: Int
+        public let update: Int
+        public let delete: Int
+        public let unchanged: Int
+    }
+
+    public struct TenantRow: Codable, Sendable {
+        public let tenant: String
+        public let counts: TenantCounts
+    }
+
+    public struct AnomalyClass: Codable, Sendable {
+        public let name: String
+        public let count: Int
+        public let examples: [ValueExample]
+    }
+
+    public struct Accounting: Codable, Sendable {
+        public let sourceTable: String
+        public let read: Int
+        public let toLoad: Int
+        public let rejected: Int
+        public let skipped: Int
+        public let skippedNoValue: Int
+        public let skippedAlreadyHasPhones: Int
+        public let addsUp: Bool
+    }
+
+    public let schema: String
+    public let header: Header
+    public let tables: [TableCounts]
+    public let tenants: [TenantRow]
+    public let anomalies: [AnomalyClass]
+    public let customTypesToCreate: [String]
+    public let samples: [ContactSample]
+    public let checks: [ConstraintCheck]
+    public let accounting: [Accounting]
+    public let changesPending: Bool
+
+    public init(summary: PhonesSummary, mapping: PhonesMapping, generatedAt: Date = Date()) {
+        schema = Self.schemaVersion
+        let batchSize = mapping.load.batchSize
+        let phones = mapping.phoneNumbers.table.description
+        let types = mapping.typeDefinitions.table.description
+        header = Header(
+            job: "phones", mappingFile: summary.mappingFile, mappingSHA256: summary.mappingSHA256, database: summary.database,
+            generatedAt: ISO8601DateFormatter().string(from: generatedAt), ferryVersion: FerryVersion.current,
+            locks: [
+                "advisory lock ferry:phones (session), so no second apply of this job runs at once",
+                "ROW EXCLUSIVE on \(phones) and \(types), one transaction per batch (lock_timeout \(mapping.load.lockTimeout.text), statement_timeout \(mapping.load.statementTimeout.text))",
+                "FOR KEY SHARE on the \(mapping.source.table) rows a batch references (foreign key checks)",
+                "no lock on \(mapping.source.table) beyond reading it; the legacy column is not changed",
+            ],
+            batches: (summary.contactsScanned + batchSize - 1) / batchSize, batchSize: batchSize,
+            estimatedApplySeconds: summary.estimatedApplySeconds, estimateBasis: summary.estimateBasis)
+        tables = [
+            TableCounts(table: phones, insert: summary.rowsToInsert, update: 0, delete: 0,
+                        unchanged: summary.targetRowsExisting[phones] ?? 0),
+            TableCounts(table: types, insert: summary.customTypesToCreate.count, update: 0, delete: 0,
+                        unchanged: summary.targetRowsExisting[types] ?? 0),
+            TableCounts(table: mapping.source.table.description, insert: 0, update: 0, delete: 0, unchanged: summary.contactsScanned),
+        ]
+        tenants = summary.tenants.sorted { $0.key < $1.key }.map { TenantRow(tenant: $0.key, counts: $0.value) }
+        var classes = summary.rejectedByReason.map { AnomalyClass(name: "rejected: \($0.key)", count: $0.value.count, examples: $0.value.examples) }
+        classes += summary.anomalies.filter { $0.key != PhoneAnomalyClass.rejected.rawValue }
+            .map { AnomalyClass(name: $0.key, count: $0.value.count, examples: $0.value.examples) }
+        anomalies = classes.sorted { ($0.count, $1.name) > ($1.count, $0.name) }
+        customTypesToCreate = summary.customTypesToCreate
+        samples = summary.samples
+        checks = summary.checks
+        let values = summary.values
+        accounting = [Accounting(sourceTable: mapping.source.table.description, read: values.read, toLoad: values.loaded,
+                                 rejected: values.rejected, skipped: values.skipped, skippedNoValue: values.skippedEmpty,
+                                 skippedAlreadyHasPhones: values.skippedExistingPhones, addsUp: summary.accountingAddsUp)]
+        changesPending = summary.rowsToInsert > 0 || !summary.customTypesToCreate.isEmpty
+    }
+
+    public enum Format: String, CaseIterable, Sendable {
+        case terminal, markdown, json, html
+
+        /// From a file name: .md, .json, .html; anything else is plain text.
+        public init(path: String) {
+            switch URL(fileURLWithPath: path).pathExtension.lowercased() {
+            case "md", "markdown": self = .markdown
+            case "json": self = .json
+            case "html", "htm": self = .html
+            default: self = .terminal
+            }
+        }
+    }
+
+    public func render(_ format: Format, colour: Bool = false) throws -> String {
+        switch format {
+        case .terminal: return PlanReportText.render(self, colour: colour)
+        case .markdown: return PlanReportMarkdown.render(self)
+        case .html: return PlanReportHTML.render(self)
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+        }
+    }
+
+    var estimateText: String {
+        guard let seconds = header.estimatedApplySeconds else { return "no estimate" }
+        return "about \(formatDuration(seconds)) (\(header.estimateBasis ?? "an estimate"))"
+    }
+
+    var batchesText: String {
+        "\(formatCount(header.batches)) batch\(header.batches == 1 ? "" : "es") of \(formatCount(header.batchSize)) contacts, one transaction each"
+    }
+
+    var databaseText: String {
+        guard let db = header.database else { return "-" }
+        return "\(db.database) on \(db.host):\(db.port) as \(db.user) (PostgreSQL \(db.serverVersion))"
+    }
+}

@@ -1,0 +1,84 @@
+/// The plan report as plain text, with colour on a terminal.
+enum PlanReportText {
+    static func render(_ report: PlanReport, colour: Bool) -> String {
+        func bold(_ text: String) -> String { colour ? "\u{1B}[1m\(text)\u{1B}[0m" : text }
+        func good(_ text: String) -> String { colour ? "\u{1B}[32m\(text)\u{1B}[0m" : text }
+        func bad(_ text: String) -> String { colour ? "\u{1B}[31m\(text)\u{1B}[0m" : text }
+        var lines: [String] = []
+        let header = report.header
+        lines.append(bold("ferry plan report: \(header.job) (nothing was changed)"))
+        lines.append("  mapping    \(header.mappingFile) (sha256 \(header.mappingSHA256))")
+        lines.append("  database   \(report.databaseText)")
+        lines.append("  generated  \(header.generatedAt) by ferry \(header.ferryVersion)")
+        lines.append("  apply      \(report.batchesText); \(report.estimateText)")
+        for lock in header.locks { lines.append("  lock       \(lock)") }
+        lines.append("")
+        lines.append(bold("Tables") + "                                   insert     update     delete  unchanged")
+        for table in report.tables {
+            lines.append("  " + table.table.padded(38) + [table.insert, table.update, table.delete, table.unchanged]
+                .map { formatCount($0).leftPadded(11) }.joined())
+        }
+        lines.append("")
+        lines.append(bold("Tenants") + "                                  contacts  w/ numbers  rows        rejected    skipped")
+        for row in report.tenants {
+            let counts = row.counts
+            lines.append("  " + row.tenant.padded(38) + [counts.contactsScanned, counts.contactsWithNumbers, counts.rowsToInsert,
+                                                         counts.valuesRejected, counts.contactsSkippedExisting]
+                .map { formatCount($0).leftPadded(11) }.joined())
+        }
+        lines.append("")
+        lines.append(bold("Anomalies"))
+        for anomaly in report.anomalies {
+            lines.append("  " + anomaly.name.padded(44) + formatCount(anomaly.count).leftPadded(9))
+            for example in anomaly.examples.prefix(3) {
+                lines.append("      \(example.tenant)/\(example.contactKey) \(example.column) \(quotedRaw(example.raw)) → \(example.detail)")
+            }
+        }
+        if !report.customTypesToCreate.isEmpty {
+            lines.append("")
+            lines.append(bold("Custom phone types to create"))
+            for label in report.customTypesToCreate { lines.append("  \(label)") }
+        }
+        lines.append("")
+        lines.append(bold("Samples, before → after"))
+        for sample in report.samples {
+            let legacy = sample.legacyValues.sorted { $0.key < $1.key }.map { "\($0.key)=\(quotedRaw($0.value ?? "NULL"))" }.joined(separator: " ")
+            lines.append("  \(sample.tenant)/\(sample.contactKey) [\(sample.classes.joined(separator: ", "))]")
+            lines.append("    before  \(legacy)")
+            if sample.rows.isEmpty { lines.append("    after   (no phone rows)") }
+            for row in sample.rows {
+                lines.append("    after   \(row.phoneNumber)\(row.extensionDigits.map { " ext. \($0)" } ?? "") \(row.type)"
+                             + "\(row.isDefault ? " default" : "") #\(row.displayOrder)")
+            }
+        }
+        lines.append("")
+        lines.append(bold("Constraint checks (on the rows to write, before writing)"))
+        for check in report.checks {
+            lines.append("  " + (check.violations == 0 ? good("✓") : bad("✗")) + " \(check.constraint): \(check.violations) violations"
+                         + (check.examples.isEmpty ? "" : " e.g. \(check.examples.joined(separator: ", "))"))
+        }
+        lines.append("")
+        lines.append(bold("Accounting"))
+        for entry in report.accounting {
+            lines.append("  \(entry.sourceTable): read \(formatCount(entry.read)) = to load \(formatCount(entry.toLoad)) + rejected "
+                         + "\(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped)) (no value \(formatCount(entry.skippedNoValue)), "
+                         + "already have phones \(formatCount(entry.skippedAlreadyHasPhones)))  "
+                         + (entry.addsUp ? good("✓ adds up") : bad("✗ DOES NOT ADD UP")))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+func quotedRaw(_ raw: String) -> String {
+    "\"" + raw.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r") + "\""
+}
+
+extension String {
+    func padded(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? " " + self : String(repeating: " ", count: width - count) + self
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+@testable import FerryKit
+
+@Suite("Plan report rendering")
+struct PlanReportTests {
+    /// A summary built from real transform outcomes, including a hostile legacy value.
+    func report() throws -> PlanReport {
+        let mapping = try PhonesMapping(file: "m.yaml", text: MappingTests.minimal)
+        var builder = PhonesSummaryBuilder(summary: PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256),
+                                           existingCustomTypes: [])
+        let values: [String?] = ["(650) 253-0000", "<script>alert(1)</script> | x", "Pager: 650 253 0001", "650-253-0002 / 415-555-0132",
+                                 nil, "n/a", "650-253-0003 x12"]
+        for (index, value) in values.enumerated() {
+            let contact = LegacyPhoneContact(tenant: index % 2 == 0 ? "tenant-a" : "tenant-b", contactKey: "c\(index)", values: [value])
+            builder.add(mapping.transform.transform(contact), contact: contact, columns: mapping.source.columns)
+        }
+        return PlanReport(summary: builder.summary, mapping: mapping, generatedAt: Date(timeIntervalSince1970: 0))
+    }
+
+    @Test func everyAnomalyClassHasASample() throws {
+        let report = try report()
+        let sampled = Set(report.samples.flatMap(\.classes))
+        for anomaly in report.anomalies {
+            #expect(sampled.contains(anomaly.name), "no sample for \(anomaly.name)")
+        }
+        #expect(report.tenants.map(\.counts.contactsScanned).reduce(0, +) == 7)
+        #expect(report.checks.allSatisfy { $0.violations == 0 })
+        #expect(report.accounting.first?.addsUp == true)
+    }
+
+    @Test func htmlIsSelfContainedAndEscapesLegacyValues() throws {
+        let html = try report().render(.html)
+        #expect(html.hasPrefix("<!DOCTYPE html>"))
+        #expect(html.contains("<svg"))
+        #expect(!html.contains("<script>"))
+        #expect(html.contains("&lt;script&gt;"))
+        #expect(!html.contains("src=") && !html.contains("href=") && !html.contains("@import") && !html.contains("url("))
+    }
+
+    @Test func jsonIsVersionedStableAndReadsBack() throws {
+        let report = try report()
+        let first = try report.render(.json)
+        #expect(first == (try report.render(.json)))
+        #expect(first.contains("\"schema\" : \"ferry-report/1\""))
+        let decoded = try JSONDecoder().decode(PlanReport.self, from: Data(first.utf8))
+        #expect(decoded.tables.first?.insert == report.tables.first?.insert)
+        // Keys are sorted: "accounting" comes before "anomalies" comes before "changesPending".
+        let accounting = try #require(first.range(of: "\"accounting\""))
+        let anomalies = try #require(first.range(of: "\"anomalies\""))
+        #expect(accounting.lowerBound < anomalies.lowerBound)
+    }
+
+    @Test func markdownKeepsTablesIntact() throws {
+        let markdown = try report().render(.markdown)
+        #expect(markdown.contains("| table | insert | update | delete | unchanged |"))
+        #expect(markdown.contains("\\| x"))
+        #expect(markdown.contains("## Samples, before → after"))
+    }
+
+    @Test func textHasColourOnlyWhenAsked() throws {
+        let report = try report()
+        #expect(!(try report.render(.terminal)).contains("\u{1B}["))
+        #expect(try report.render(.terminal, colour: true).contains("\u{1B}[1m"))
+    }
+
+    @Test(arguments: [("r.md", PlanReport.Format.markdown), ("r.JSON", .json), ("r.html", .html), ("r.htm", .html), ("r.txt", .terminal), ("r", .terminal)])
+    func formatFollowsTheExtension(_ path: String, _ format: PlanReport.Format) {
+        #expect(PlanReport.Format(path: path) == format)
+    }
+}
