@@ -15,7 +15,7 @@ struct PlanReportTests {
             let contact = LegacyPhoneContact(tenant: index % 2 == 0 ? "tenant-a" : "tenant-b", contactKey: "c\(index)", values: [value])
             builder.add(mapping.transform.transform(contact), contact: contact, columns: mapping.source.columns)
         }
-        return PlanReport(summary: builder.summary, mapping: mapping, generatedAt: Date(timeIntervalSince1970: 0))
+        return PlanReport(summary: builder.finished, mapping: mapping, generatedAt: Date(timeIntervalSince1970: 0))
     }
 
     @Test func everyAnomalyClassHasASample() throws {

@@ -78,15 +78,17 @@ public struct PhoneFieldParser: Sendable {
 
     func parseSegment(_ segment: String, region: String) -> SegmentOutcome {
         // An RFC 3966 URI ("tel:+1-650-253-0000;phone-context=...") is libphonenumber's own format.
-        if segment.utf8.count >= 4, segment.prefix(4).lowercased() == "tel:" {
+        if segment.utf8.starts(with: "tel:".utf8) || segment.utf8.starts(with: "TEL:".utf8) || segment.utf8.starts(with: "Tel:".utf8) {
             return verdictOutcome(PhoneNumberParser.parse(segment, defaultRegion: region), segment: segment, typeHint: nil)
         }
-        let annotated = stripAnnotations(segment)
+        // Most values are plain digits and punctuation: no annotation to strip.
+        let annotated = segment.mayContainLetters ? stripAnnotations(segment)
+            : Annotated(cleaned: segment, typeHint: nil, unknownWords: [])
         if !annotated.unknownWords.isEmpty {
             return .rejected(RejectedFragment(fragment: segment, reason: .unrecognizedText,
                                               detail: annotated.unknownWords.joined(separator: " ")))
         }
-        guard annotated.cleaned.contains(where: \.isDecimalDigit) else {
+        guard annotated.cleaned.containsDecimalDigit else {
             return .rejected(RejectedFragment(fragment: segment, reason: .notANumber, detail: nil))
         }
         let verdict = PhoneNumberParser.parse(annotated.cleaned, defaultRegion: region)
@@ -298,9 +300,26 @@ public struct PhoneFieldParser: Sendable {
 
     private func rejectionWithoutDigits(_ value: String) -> PhoneRejectionReason? {
         if value.isEmpty { return .emptyToken }
-        if value.contains(where: \.isDecimalDigit) { return nil }
+        if value.containsDecimalDigit { return nil }
         if Self.placeholders.contains(value.lowercased()) { return .emptyToken }
         return value.contains(where: \.isLetter) ? .notANumber : .emptyToken
+    }
+}
+
+extension String {
+    /// Any script's decimal digit; ASCII text is answered from its bytes.
+    var containsDecimalDigit: Bool {
+        var nonASCII = false
+        for byte in utf8 {
+            if byte >= 0x30 && byte <= 0x39 { return true }
+            if byte >= 0x80 { nonASCII = true }
+        }
+        return nonASCII && contains(where: \.isDecimalDigit)
+    }
+
+    /// False only when the text surely has no letter (ASCII without A-Z, a-z).
+    var mayContainLetters: Bool {
+        utf8.contains { ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 >= 0x80 }
     }
 }
 

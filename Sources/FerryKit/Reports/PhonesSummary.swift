@@ -124,23 +124,43 @@ struct PhonesSummaryBuilder {
 
     mutating func add(_ outcome: PhoneContactOutcome, contact: LegacyPhoneContact, columns: [PhoneSourceColumn]) {
         add(outcome)
-        var tenant = summary.tenants[contact.tenant, default: TenantCounts()]
-        tenant.contactsScanned += 1
-        tenant.rowsToInsert += outcome.rows.count
-        tenant.valuesRejected += outcome.counts.rejected
-        if outcome.counts.skippedExistingPhones > 0 { tenant.contactsSkippedExisting += 1 }
-        if !outcome.rows.isEmpty { tenant.contactsWithNumbers += 1 }
-        summary.tenants[contact.tenant] = tenant
+        // Contacts arrive grouped by tenant: count into the current tenant, store it when the tenant changes.
+        if contact.tenant != currentTenant.name {
+            flushTenant()
+            currentTenant = (contact.tenant, summary.tenants[contact.tenant] ?? TenantCounts())
+        }
+        currentTenant.counts.contactsScanned += 1
+        currentTenant.counts.rowsToInsert += outcome.rows.count
+        currentTenant.counts.valuesRejected += outcome.counts.rejected
+        if outcome.counts.skippedExistingPhones > 0 { currentTenant.counts.contactsSkippedExisting += 1 }
+        if !outcome.rows.isEmpty { currentTenant.counts.contactsWithNumbers += 1 }
         checkConstraints(outcome)
         sampleIfNew(outcome, contact: contact, columns: columns)
     }
 
+    private var currentTenant: (name: String, counts: TenantCounts) = ("", TenantCounts())
+
+    private mutating func flushTenant() {
+        if !currentTenant.name.isEmpty { summary.tenants[currentTenant.name] = currentTenant.counts }
+    }
+
+    /// The summary with every tenant's counts stored.
+    var finished: PhonesSummary {
+        var copy = self
+        copy.flushTenant()
+        return copy.summary
+    }
+
+    private static func sampleClass(_ anomaly: PhoneAnomaly) -> String {
+        anomaly.rejectionReason.map { "rejected: \($0.rawValue)" } ?? anomaly.kind.rawValue
+    }
+
     /// Keeps the first contact (in key order, so the choice is stable) of every anomaly class, and a few plain ones.
     private mutating func sampleIfNew(_ outcome: PhoneContactOutcome, contact: LegacyPhoneContact, columns: [PhoneSourceColumn]) {
-        let classes = Array(Set(outcome.anomalies.map { $0.rejectionReason.map { "rejected: \($0.rawValue)" } ?? $0.kind.rawValue })).sorted()
-        let isNew = classes.contains { !sampledClasses.contains($0) }
-        let isPlain = classes.isEmpty && !outcome.rows.isEmpty && plainSamples < Self.plainSampleCount
+        let isPlain = outcome.anomalies.isEmpty && !outcome.rows.isEmpty && plainSamples < Self.plainSampleCount
+        let isNew = outcome.anomalies.contains { !sampledClasses.contains(Self.sampleClass($0)) }
         guard isNew || isPlain else { return }
+        let classes = Array(Set(outcome.anomalies.map(Self.sampleClass))).sorted()
         if isPlain { plainSamples += 1 }
         sampledClasses.formUnion(classes)
         var legacy: [String: String?] = [:]
@@ -178,7 +198,8 @@ struct PhonesSummaryBuilder {
             } else if row.type.canonical == nil {
                 violation(2, key)
             }
-            if !(row.e164.first == "+" && row.e164.dropFirst().allSatisfy(\.isNumber) && row.e164.count <= 16) {
+            let bytes = row.e164.utf8
+            if !(bytes.first == 0x2B && bytes.count <= 16 && bytes.dropFirst().allSatisfy { $0 >= 0x30 && $0 <= 0x39 }) {
                 violation(4, "\(key) \(row.e164)")
             }
         }

@@ -232,7 +232,7 @@ public struct PhonesJob {
             progress.update(done: builder.summary.contactsScanned)
         })
         progress.finish()
-        summary = builder.summary
+        summary = builder.finished
         summary.elapsedSeconds = Date().timeIntervalSince(started)
         summary.peakResidentMegabytes = peakResidentMegabytes()
         return summary
