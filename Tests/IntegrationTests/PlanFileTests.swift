@@ -39,7 +39,7 @@ struct PlanFileTests {
         let gbTenant = try db.scalar("SELECT tenant::text FROM tenants WHERE country = 'GB'")!
         let refused = try ferryCLI("apply mappings/phones.yaml --plan \(path)", database: db.name)
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains("tenant \(tenant): contacts changed since the plan"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("tenant \(tenant): 1 contacts changed since the plan"), "\(refused.stderr)")
         #expect(refused.stderr.contains("tenant \(gbTenant): 1 contacts added since the plan"), "\(refused.stderr)")
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 0)
         #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0)

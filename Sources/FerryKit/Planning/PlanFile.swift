@@ -20,9 +20,11 @@ public struct PlanFile: Codable, Sendable {
     public let createdAt: String
     public let database: ConnectionInfo?
     public let fingerprint: [TenantFingerprint]
+    /// The first transaction id the plan's snapshot did not see: rows with a newer xmin were written after it.
+    public let snapshotXmax: Int64
     public let summary: PhonesSummary
 
-    public init(job: String, mapping: PhonesMapping, fingerprint: [TenantFingerprint], summary: PhonesSummary) {
+    public init(job: String, mapping: PhonesMapping, fingerprint: [TenantFingerprint], snapshotXmax: Int64, summary: PhonesSummary) {
         format = Self.format
         self.job = job
         mappingFile = mapping.file
@@ -31,6 +33,7 @@ public struct PlanFile: Codable, Sendable {
         createdAt = ISO8601DateFormatter().string(from: Date())
         database = summary.database
         self.fingerprint = fingerprint
+        self.snapshotXmax = snapshotXmax
         self.summary = summary
     }
 
@@ -53,7 +56,8 @@ public struct PlanFile: Codable, Sendable {
     }
 
     /// Everything that differs between this plan and what apply is about to do, in words.
-    public func drift(mapping: PhonesMapping, now current: [TenantFingerprint]) -> [String] {
+    /// `writtenSince`: per tenant, source rows written (inserted or updated) after the plan's snapshot.
+    public func drift(mapping: PhonesMapping, now current: [TenantFingerprint], writtenSince: [String: Int] = [:]) -> [String] {
         var changes: [String] = []
         if mapping.sha256 != mappingSHA256 {
             changes.append("mapping \(mapping.file) changed since the plan (sha256 \(mappingSHA256.prefix(12))… → \(mapping.sha256.prefix(12))…)")
@@ -69,7 +73,8 @@ public struct PlanFile: Codable, Sendable {
                 let delta = new.rows - old.rows
                 changes.append("tenant \(tenant): \(formatCount(abs(delta))) contacts \(delta > 0 ? "added" : "removed") since the plan (\(formatCount(old.rows)) → \(formatCount(new.rows)))")
             case let (old?, new?) where old.sha != new.sha:
-                changes.append("tenant \(tenant): contacts changed since the plan (same count, \(formatCount(new.rows)), different values)")
+                let changed = writtenSince[tenant].map { "\(formatCount($0)) contacts changed" } ?? "contacts changed"
+                changes.append("tenant \(tenant): \(changed) since the plan (same count, \(formatCount(new.rows)), different values)")
             case (nil, let new?):
                 changes.append("tenant \(tenant): \(formatCount(new.rows)) contacts that the plan did not see")
             case (let old?, nil):

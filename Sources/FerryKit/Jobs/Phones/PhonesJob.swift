@@ -60,11 +60,11 @@ public struct PhonesJob {
 
     /// The plan, plus the fingerprint of the data it read (from the same snapshot), for `apply --plan`.
     public func planFile() throws -> PlanFile {
-        let (summary, fingerprint) = try planInSnapshot(fingerprint: true)
-        return PlanFile(job: Self.name, mapping: mapping, fingerprint: fingerprint, summary: summary)
+        let (summary, fingerprint, xmax) = try planInSnapshot(fingerprint: true)
+        return PlanFile(job: Self.name, mapping: mapping, fingerprint: fingerprint, snapshotXmax: xmax, summary: summary)
     }
 
-    private func planInSnapshot(fingerprint: Bool) throws -> (summary: PhonesSummary, fingerprint: [TenantFingerprint]) {
+    private func planInSnapshot(fingerprint: Bool) throws -> (summary: PhonesSummary, fingerprint: [TenantFingerprint], xmax: Int64) {
         let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry plan phones")
         try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         defer { _ = try? reader.execute(script: "ROLLBACK") }
@@ -75,7 +75,8 @@ public struct PhonesJob {
             summary.targetRowsExisting[table.description] = Int(try reader.query("SELECT count(*) FROM \(table.quoted)").scalar ?? "0") ?? 0
         }
         try estimateApply(&summary, reader)
-        return (summary, fingerprint ? try sourceFingerprint(reader) : [])
+        let xmax = Int64(try reader.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").scalar ?? "0") ?? 0
+        return (summary, fingerprint ? try sourceFingerprint(reader) : [], xmax)
     }
 
     /// apply's duration, from this plan's measured transform throughput and the load throughput of
@@ -128,7 +129,11 @@ public struct PhonesJob {
         try preflight(reader, forApply: true)
         var drift: [String] = []
         if let plan = options.plan {
-            drift = plan.drift(mapping: mapping, now: try sourceFingerprint(reader))
+            var writtenSince: [String: Int] = [:]
+            for row in try reader.query(PhonesSQL(mapping: mapping).sourceRowsWrittenSincePerTenant, [String(plan.snapshotXmax)]).rows {
+                writtenSince[row[0] ?? ""] = Int(row[1] ?? "0") ?? 0
+            }
+            drift = plan.drift(mapping: mapping, now: try sourceFingerprint(reader), writtenSince: writtenSince)
             if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
         }
         let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))

@@ -145,6 +145,15 @@ struct PhonesSQL {
             """
     }
 
+    /// Per tenant, source rows written after a snapshot whose xmax is $1 (32-bit xid compare; a plan is
+    /// not kept for the four billion transactions it would take to wrap).
+    var sourceRowsWrittenSincePerTenant: String {
+        """
+        SELECT \(q(source.tenantColumn))::text, count(*) FROM \(source.table.quoted)
+        WHERE xmin::text::bigint >= $1::bigint % 4294967296 GROUP BY 1
+        """
+    }
+
     /// Source rows written after the run started (by the application): a re-run picks them up.
     var sourceRowsChangedSince: String {
         "SELECT count(*) FROM \(source.table.quoted) WHERE xmin::text::bigint >= $1::bigint % 4294967296"
