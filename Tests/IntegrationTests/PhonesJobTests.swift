@@ -69,8 +69,7 @@ struct PhonesJobTests {
         let db = try fixture()
         let mapping = try db.mapping()
         _ = try db.applySchema(mapping)
-        var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
-        job.showProgress = false
+        let job = try db.job()
         let summary = try job.apply()
         let rows = try phoneRows(db)
         #expect(rows == Self.expectedRows, "\(rows)")
@@ -91,8 +90,7 @@ struct PhonesJobTests {
         let db = try TestDatabase(samples: 600)
         let mapping = try db.mapping()
         _ = try db.applySchema(mapping)
-        var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
-        job.showProgress = false
+        let job = try db.job()
         let first = try job.apply()
         let checksum = try db.checksum("contact_phone_numbers")
         let second = try job.apply()
@@ -108,8 +106,7 @@ struct PhonesJobTests {
         let db = try TestDatabase(samples: 1500)
         let mapping = try db.mapping()
         _ = try db.applySchema(mapping)
-        var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
-        job.showProgress = false
+        let job = try db.job()
         let summary = try job.apply()
         #expect(try db.count("""
             SELECT count(*) FROM (SELECT tenant, contact_name_id FROM contact_phone_numbers
@@ -158,8 +155,7 @@ struct PhonesJobTests {
         let db = try TestDatabase(samples: 1200)
         let mapping = try db.mapping()
         _ = try db.applySchema(mapping)
-        var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
-        job.showProgress = false
+        let job = try db.job()
         let plan = try job.plan()
         let apply = try job.apply()
         #expect(plan.rowsToInsert == apply.applied?.rowsInserted)
@@ -229,8 +225,7 @@ struct PhonesJobTests {
             INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default)
             VALUES ('\(Self.tenant)', '00000000-0000-4000-8000-000000000001', '+15550000000', 'other', true)
             """)
-        var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
-        job.showProgress = false
+        let job = try db.job()
         let summary = try job.apply()
         #expect(summary.values.skippedExistingPhones == 1)
         #expect(try db.scalar("SELECT string_agg(phone_number, ',') FROM contact_phone_numbers WHERE contact_name_id = '00000000-0000-4000-8000-000000000001'") == "+15550000000")
