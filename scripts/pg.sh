@@ -2,6 +2,8 @@
 # A throwaway PostgreSQL 15 cluster in a temporary folder, on a free local port.
 #   scripts/pg.sh start DIR   creates and starts it, writes DIR/env (source it for PG* variables)
 #   scripts/pg.sh stop DIR    stops it and removes DIR
+#   scripts/pg.sh standby DIR PRIMARY_PORT
+#                             a streaming standby of the cluster on PRIMARY_PORT, started; DIR/env has its port
 # PostgreSQL refuses to run as root: as root, the cluster runs as the unprivileged user `ferrypg`.
 set -euo pipefail
 
@@ -36,10 +38,11 @@ start)
     as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     port=$(free_port)
-    # A throwaway cluster: durability settings off. Benchmarks compare runs on the same cluster.
+    # A throwaway cluster: durability settings off. pg_ctl's stderr goes to a file: the server inherits
+# it, and a caller reading our output through a pipe would otherwise wait for the server to exit. Benchmarks compare runs on the same cluster.
     as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
         "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=512MB -c max_wal_senders=4 -c wal_level=replica" \
-        >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+        >/dev/null 2>"$dir/pg_ctl.log" || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
     cat >"$dir/env" <<ENV
 export PGHOST=127.0.0.1
 export PGPORT=$port
@@ -48,6 +51,20 @@ export PGDATABASE=postgres
 export FERRY_PG_DIR=$dir
 ENV
     echo "PostgreSQL 15 running on 127.0.0.1:$port (data in $dir/data)"
+    ;;
+standby)
+    primary_port=${3:?usage: scripts/pg.sh standby DIR PRIMARY_PORT}
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown ferrypg "$dir"
+    as_owner /usr/lib/postgresql/15/bin/pg_basebackup -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir/data" -R -X stream -c fast \
+        >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; exit 1; }
+    port=$(free_port)
+    # Reports its replay position every second, so the primary sees lag (and its end) promptly.
+    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
+        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c hot_standby=on -c wal_receiver_status_interval=1s" \
+        >/dev/null 2>"$dir/pg_ctl.log" || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
+    echo "export STANDBY_PORT=$port" >"$dir/env"
+    echo "standby running on 127.0.0.1:$port"
     ;;
 stop)
     if [ -d "$dir/data" ]; then

@@ -380,3 +380,4 @@ struct SnapshotFileTests {
         #expect(try runProcess("/bin/sh", ["-c", "cd '\(directory.path)' && sha256sum -c run.snapshot.gz.sha256"]).status != 0)
     }
 }
+

@@ -36,7 +36,7 @@ public struct ApplyOptions: Sendable {
 
 /// The phones backfill: extract legacy contacts → transform phones → a sink.
 /// `plan` and `apply` share everything up to the sink.
-public struct PhonesJob {
+public struct PhonesJob: Sendable {
     public static let name = "phones"
     public let mapping: PhonesMapping
     public let conninfo: String
