@@ -19,8 +19,8 @@ struct Runs: ParsableCommand {
             if json { return try printJSON(runs) }
             print("run  job          mode      status       started                        finished                       mapping")
             for run in runs {
-                print([String(run.runId).padding(4), run.job.padding(12), run.mode.padding(9), run.status.padding(12),
-                       run.startedAt.padding(30), (run.finishedAt ?? "-").padding(30),
+                print([String(run.runId).padded(4), run.job.padded(12), run.mode.padded(9), run.status.padded(12),
+                       run.startedAt.padded(30), (run.finishedAt ?? "-").padded(30),
                        "\(run.mappingFile) (\(run.mappingSHA256.prefix(12))…)"].joined(separator: " "))
             }
         }
@@ -156,11 +156,5 @@ struct Snapshots: ParsableCommand {
                 print(pruned.isEmpty ? "no snapshots to prune" : "pruned the snapshots of runs \(pruned.map(String.init).joined(separator: ", "))")
             }
         }
-    }
-}
-
-extension String {
-    func padding(_ width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }

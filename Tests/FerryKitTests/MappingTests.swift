@@ -15,11 +15,8 @@ struct MappingTests {
         """
 
     @Test func theShippedMappingLoads() throws {
-        let path = Corpus.root.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("main/mappings/phones.yaml").path
-        let packageMapping = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("mappings/phones.yaml").path
-        let mapping = try PhonesMapping.load(path: FileManager.default.fileExists(atPath: packageMapping) ? packageMapping : path)
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let mapping = try PhonesMapping.load(path: packageRoot.appendingPathComponent("mappings/phones.yaml").path)
         #expect(mapping.source.columns == [PhoneSourceColumn(name: "phone_number", type: work)])
         #expect(mapping.source.regionColumn == "country")
         #expect(mapping.load.batchSize == 5000)

@@ -94,10 +94,8 @@ public struct Rollback {
                 try ledger.event(runId: runId, kind: report.complete ? "rollback done" : "rollback left conflicts",
                                  detail: ["rollback_run": String(rollbackRunId), "rows_left": String(remaining)])
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
             try ledger.finish(runId: rollbackRunId, status: "succeeded",
-                              countsJSON: String(decoding: try encoder.encode(report), as: UTF8.self))
+                              countsJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } catch {
             try? ledger.finish(runId: rollbackRunId, status: "failed", error: String(describing: error))
             throw error

@@ -35,11 +35,3 @@ public enum SnapshotFile {
         return Written(path: path, rows: rows, sha256: sha)
     }
 }
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-}

@@ -38,9 +38,7 @@ public struct PlanFile: Codable, Sendable {
     }
 
     public func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
+        try JSONEncoder.prettySorted.encode(self).write(to: URL(fileURLWithPath: path))
     }
 
     public static func read(_ path: String) throws -> PlanFile {

@@ -118,9 +118,7 @@ public struct PlanReport: Codable, Sendable {
         case .markdown: return PlanReportMarkdown.render(self)
         case .html: return PlanReportHTML.render(self)
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+            return String(decoding: try JSONEncoder.prettySorted.encode(self), as: UTF8.self) + "\n"
         }
     }
 

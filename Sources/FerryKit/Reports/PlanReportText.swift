@@ -74,7 +74,8 @@ func quotedRaw(_ raw: String) -> String {
 }
 
 extension String {
-    func padded(_ width: Int) -> String {
+    /// The text and at least one space, left-aligned in `width` columns.
+    public func padded(_ width: Int) -> String {
         count >= width ? self + " " : self + String(repeating: " ", count: width - count)
     }
 

@@ -110,6 +110,15 @@ public struct PhonesJob: Sendable {
         }
     }
 
+    /// Per tenant, source rows inserted or updated by others from transaction `xid` on.
+    func sourceRowsWritten(since xid: Int64, _ connection: PostgresConnection) throws -> [String: Int] {
+        var written: [String: Int] = [:]
+        for row in try connection.query(PhonesSQL(mapping: mapping).sourceRowsWrittenSincePerTenant, [String(xid)]).rows {
+            written[row[0] ?? ""] = Int(row[1] ?? "0") ?? 0
+        }
+        return written
+    }
+
     /// Writes the phone rows, one transaction per batch, each with its snapshot and cursor; resumes an
     /// interrupted run of the same mapping; holds the job's lock throughout.
     public func apply(_ options: ApplyOptions = ApplyOptions()) throws -> PhonesSummary {
@@ -129,11 +138,8 @@ public struct PhonesJob: Sendable {
         try preflight(reader, forApply: true)
         var drift: [String] = []
         if let plan = options.plan {
-            var writtenSince: [String: Int] = [:]
-            for row in try reader.query(PhonesSQL(mapping: mapping).sourceRowsWrittenSincePerTenant, [String(plan.snapshotXmax)]).rows {
-                writtenSince[row[0] ?? ""] = Int(row[1] ?? "0") ?? 0
-            }
-            drift = plan.drift(mapping: mapping, now: try sourceFingerprint(reader), writtenSince: writtenSince)
+            drift = plan.drift(mapping: mapping, now: try sourceFingerprint(reader),
+                               writtenSince: try sourceRowsWritten(since: plan.snapshotXmax, reader))
             if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
         }
         let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
@@ -166,7 +172,7 @@ public struct PhonesJob: Sendable {
             try ledger.event(runId: runId, kind: "plan checked", detail: ["plan_created_at": plan.createdAt, "drift": String(drift.count)])
             for change in drift { try ledger.event(runId: runId, kind: "drift allowed", detail: ["change": change]) }
         }
-        let startXid = try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(runId)]).scalar ?? "0"
+        let startXid = Int64(try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(runId)]).scalar ?? "") ?? 0
 
         do {
             let types = try keyTypes(reader)
@@ -188,7 +194,7 @@ public struct PhonesJob: Sendable {
                 applied.batchesCommitted += 1
                 applied.contactsSkippedAtLoad += batch.outcomes.filter { !$0.rows.isEmpty }.count - result.contactsInserted
             }
-            applied.sourceRowsChangedDuringRun = Int(try reader.query(PhonesSQL(mapping: mapping).sourceRowsChangedSince, [startXid]).scalar ?? "0") ?? 0
+            applied.sourceRowsChangedDuringRun = try sourceRowsWritten(since: startXid, reader).values.reduce(0, +)
             summary.applied = applied
             summary.runId = runId
             summary.resumedAfterBatch = resume?.lastBatch
@@ -244,9 +250,7 @@ public struct PhonesJob: Sendable {
     }
 
     private func summaryJSON(_ summary: PhonesSummary) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(summary), as: UTF8.self)
+        String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self)
     }
 
     private func keyTypes(_ connection: PostgresConnection) throws -> (tenant: String, key: String) {

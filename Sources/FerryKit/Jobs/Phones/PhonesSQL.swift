@@ -145,8 +145,9 @@ struct PhonesSQL {
             """
     }
 
-    /// Per tenant, source rows written after a snapshot whose xmax is $1 (32-bit xid compare; a plan is
-    /// not kept for the four billion transactions it would take to wrap).
+    /// Per tenant, source rows written (inserted or updated) by transactions from id $1 on: after a plan's
+    /// snapshot, or after a run started (32-bit xid compare; nothing is kept for the four billion
+    /// transactions it would take to wrap).
     var sourceRowsWrittenSincePerTenant: String {
         """
         SELECT \(q(source.tenantColumn))::text, count(*) FROM \(source.table.quoted)
@@ -154,8 +155,4 @@ struct PhonesSQL {
         """
     }
 
-    /// Source rows written after the run started (by the application): a re-run picks them up.
-    var sourceRowsChangedSince: String {
-        "SELECT count(*) FROM \(source.table.quoted) WHERE xmin::text::bigint >= $1::bigint % 4294967296"
-    }
 }
