@@ -30,6 +30,7 @@ CREATE TABLE contacts (
     is_inactive boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
+    notes text,
     PRIMARY KEY (tenant, contact_name_id),
     UNIQUE (tenant, email),
     FOREIGN KEY (tenant, client_id) REFERENCES clients (tenant, client_id)

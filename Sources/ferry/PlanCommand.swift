@@ -39,19 +39,7 @@ struct Plan: ParsableCommand {
             }
             try output.print(summary)
             if let report {
-                let chosen: PlanReport.Format
-                if let format {
-                    guard let value = PlanReport.Format(rawValue: format) else {
-                        throw ValidationError("--format must be one of \(PlanReport.Format.allCases.map(\.rawValue).joined(separator: ", "))")
-                    }
-                    chosen = value
-                } else {
-                    chosen = PlanReport.Format(path: report)
-                }
-                let mappingFile = try PhonesMapping.load(path: mapping)
-                let text = try PlanReport(summary: summary, mapping: mappingFile).render(chosen)
-                try text.write(toFile: report, atomically: true, encoding: .utf8)
-                FileHandle.standardError.write(Data("report written to \(report) (\(chosen.rawValue))\n".utf8))
+                try writeReport(PlanReport(summary: summary, mapping: try PhonesMapping.load(path: mapping)), to: report, format: format)
             }
             if let out { FileHandle.standardError.write(Data("plan written to \(out)\n".utf8)) }
             if detailedExitcode && summary.rowsToInsert > 0 { throw ExitCode(2) }

@@ -46,7 +46,11 @@ struct SchemaStatus: ParsableCommand {
 
 /// The schema steps a mapping's job needs, and the connection to apply or inspect them on.
 private func schemaSteps(mapping: String, conninfo: String) throws -> (PostgresConnection, [SchemaStep]) {
-    let job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: conninfo)
     let database = try PostgresConnection(conninfo: conninfo, applicationName: "ferry schema")
-    return (database, try job.schemaSteps(using: database))
+    switch try mappingJob(path: mapping) {
+    case ImportJob.name:
+        return (database, try ImportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: conninfo).schemaSteps(using: database))
+    default:
+        return (database, try PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: conninfo).schemaSteps(using: database))
+    }
 }

@@ -83,6 +83,26 @@ final class MappingNode {
         }
     }
 
+    /// A single string or a list of strings (`Mobile` or `[Mobile, Cell]`).
+    func strings(_ key: String) throws -> [String]? {
+        guard let value = child(key) else { return nil }
+        if let scalar = value.node.scalar?.string { return [scalar] }
+        guard let items = value.node.sequence else { throw value.error("must be a name or a list of names") }
+        return try items.map { item in
+            guard let text = item.scalar?.string else { throw value.error("must be a list of plain names") }
+            return text
+        }
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let text = try string(key) else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw child(key)!.error("must be true or false, not '\(text)'")
+        }
+    }
+
     /// A mapping of plain strings, e.g. a column-name table or a label dictionary.
     func stringPairs() throws -> [(String, String)] {
         guard let mapping = node.mapping else { throw error("must be a mapping of names") }
@@ -106,6 +126,14 @@ final class MappingNode {
             }
         }
     }
+}
+
+/// The `job:` a mapping file declares, so a command can load it with the right model.
+public func mappingJob(path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        throw MappingError(file: path, line: nil, message: "cannot read the mapping file (UTF-8 YAML)")
+    }
+    return try MappingNode(file: path, text: text).requiredString("job")
 }
 
 /// A table named in a mapping file, always quoted when it reaches SQL.

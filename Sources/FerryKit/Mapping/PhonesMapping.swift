@@ -68,11 +68,7 @@ public struct PhonesMapping: Sendable {
         }
         for node in columnNodes {
             let name = try node.requiredString("column")
-            let typeText = try node.requiredString("type")
-            guard let type = CanonicalPhoneType(rawValue: typeText) else {
-                let allowed = CanonicalPhoneType.allCases.map(\.rawValue).joined(separator: ", ")
-                throw node.error("type '\(typeText)' is not one of \(allowed)")
-            }
+            let type = try Self.canonicalType(node)
             try node.rejectUnknownKeys()
             columns.append(PhoneSourceColumn(name: name, type: .canonical(type)))
         }
@@ -85,6 +81,22 @@ public struct PhonesMapping: Sendable {
         try sourceNode.rejectUnknownKeys()
 
         let targetNode = root.child("target")
+        (phoneNumbers, typeDefinitions) = try Self.phoneTargets(targetNode)
+        try targetNode?.rejectUnknownKeys()
+
+        let phonesNode = try root.requiredChild("phones")
+        defaultRegion = try Self.defaultRegion(phonesNode)
+        labels = try Self.labels(phonesNode)
+        try phonesNode.rejectUnknownKeys()
+
+        load = try Self.load(root)
+        try root.rejectUnknownKeys()
+    }
+
+    // MARK: Parts other mappings share
+
+    /// `target.phone_numbers` and `target.type_definitions`, with their column renames.
+    static func phoneTargets(_ targetNode: MappingNode?) throws -> (PhoneNumbersTable, TypeDefinitionsTable) {
         let targetSchema = try targetNode?.string("schema")
         let phoneNode = targetNode?.child("phone_numbers")
         let phoneColumns = try ColumnNames(phoneNode?.child("columns"), defaults: [
@@ -93,7 +105,7 @@ public struct PhonesMapping: Sendable {
             "canonical_type": "canonical_type", "custom_type": "custom_phone_type_id", "is_default": "is_default",
             "display_order": "display_order", "created_at": "created_at", "updated_at": "updated_at",
         ])
-        phoneNumbers = PhoneNumbersTable(
+        let phoneNumbers = PhoneNumbersTable(
             table: TableName(schema: targetSchema, name: try phoneNode?.string("table") ?? "contact_phone_numbers"),
             tenant: phoneColumns["tenant"], id: phoneColumns["id"], contactKey: phoneColumns["contact_key"],
             phoneNumber: phoneColumns["phone_number"], extensionDigits: phoneColumns["extension"],
@@ -107,20 +119,26 @@ public struct PhonesMapping: Sendable {
             "tenant": "tenant", "id": "contact_phone_type_id", "label": "label", "normalized_label": "normalized_label",
             "created_at": "created_at", "updated_at": "updated_at",
         ])
-        typeDefinitions = TypeDefinitionsTable(
+        let typeDefinitions = TypeDefinitionsTable(
             table: TableName(schema: targetSchema, name: try typeNode?.string("table") ?? "contact_phone_type_definitions"),
             tenant: typeColumns["tenant"], id: typeColumns["id"], label: typeColumns["label"],
             normalizedLabel: typeColumns["normalized_label"], createdAt: typeColumns["created_at"],
             updatedAt: typeColumns["updated_at"])
         try typeNode?.rejectUnknownKeys()
-        try targetNode?.rejectUnknownKeys()
+        return (phoneNumbers, typeDefinitions)
+    }
 
-        let phonesNode = try root.requiredChild("phones")
+    /// `phones.default_region` (checked against libphonenumber's regions).
+    static func defaultRegion(_ phonesNode: MappingNode) throws -> String {
         let region = try phonesNode.requiredString("default_region").uppercased()
         guard PhoneNumberParser.isSupportedRegion(region) else {
             throw phonesNode.error("default_region '\(region)' is not a region libphonenumber knows (use ISO codes like US, DE, GB)")
         }
-        defaultRegion = region
+        return region
+    }
+
+    /// `phones.labels`: extra annotation words on top of the standard dictionary.
+    static func labels(_ phonesNode: MappingNode) throws -> PhoneLabels {
         var extraLabels: [String: PhoneLabels.Meaning] = [:]
         if let labelNode = phonesNode.child("labels") {
             for (word, meaning) in try labelNode.stringPairs() {
@@ -131,9 +149,11 @@ public struct PhonesMapping: Sendable {
                 }
             }
         }
-        labels = PhoneLabels.standard.adding(extraLabels)
-        try phonesNode.rejectUnknownKeys()
+        return PhoneLabels.standard.adding(extraLabels)
+    }
 
+    /// `load`: batch size and the timeouts every batch transaction sets.
+    static func load(_ root: MappingNode) throws -> Load {
         let loadNode = root.child("load")
         func duration(_ key: String, _ fallback: String) throws -> DurationSetting {
             let text = try loadNode?.string(key) ?? fallback
@@ -142,13 +162,23 @@ public struct PhonesMapping: Sendable {
             }
             return value
         }
-        load = Load(batchSize: try loadNode?.int("batch_size") ?? 5000,
-                    lockTimeout: try duration("lock_timeout", "2s"),
-                    statementTimeout: try duration("statement_timeout", "5min"))
+        let load = Load(batchSize: try loadNode?.int("batch_size") ?? 5000,
+                        lockTimeout: try duration("lock_timeout", "2s"),
+                        statementTimeout: try duration("statement_timeout", "5min"))
         try loadNode?.rejectUnknownKeys()
-        try root.rejectUnknownKeys()
+        return load
+    }
+
+    static func canonicalType(_ node: MappingNode) throws -> CanonicalPhoneType {
+        let typeText = try node.requiredString("type")
+        guard let type = CanonicalPhoneType(rawValue: typeText) else {
+            let allowed = CanonicalPhoneType.allCases.map(\.rawValue).joined(separator: ", ")
+            throw node.error("type '\(typeText)' is not one of \(allowed)")
+        }
+        return type
     }
 }
+
 
 /// A table's column names: the mapping may rename any of them, and may not invent new ones.
 struct ColumnNames {

@@ -38,15 +38,32 @@ public struct PlanReport: Codable, Sendable {
         public let examples: [ValueExample]
     }
 
+    /// `read = toLoad + rejected + skipped`; the optional parts say what "skipped" is made of for each job.
     public struct Accounting: Codable, Sendable {
         public let sourceTable: String
         public let read: Int
         public let toLoad: Int
         public let rejected: Int
         public let skipped: Int
-        public let skippedNoValue: Int
-        public let skippedAlreadyHasPhones: Int
+        public var skippedNoValue: Int?
+        public var skippedAlreadyHasPhones: Int?
+        public var unchanged: Int?
+        public var skippedOnConflict: Int?
+        /// Blank lines of an input file: counted, outside `read`.
+        public var blankLines: Int?
         public let addsUp: Bool
+
+        /// "no value 3, already have phones 5": the parts of `skipped`, as every renderer prints them.
+        var skippedParts: String {
+            var parts: [String] = []
+            if let skippedNoValue { parts.append("no value \(formatCount(skippedNoValue))") }
+            if let skippedAlreadyHasPhones { parts.append("already have phones \(formatCount(skippedAlreadyHasPhones))") }
+            if let unchanged { parts.append("unchanged \(formatCount(unchanged))") }
+            if let skippedOnConflict { parts.append("existing, left by --on-conflict skip \(formatCount(skippedOnConflict))") }
+            var text = parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
+            if let blankLines { text += "; blank lines \(formatCount(blankLines)), counted apart" }
+            return text
+        }
     }
 
     public let schema: String

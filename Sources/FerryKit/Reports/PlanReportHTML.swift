@@ -56,7 +56,7 @@ enum PlanReportHTML {
         }
         body += "</table><h2>Accounting</h2>"
         for a in report.accounting {
-            body += "<p><code>\(e(a.sourceTable))</code>: read \(formatCount(a.read)) = to load \(formatCount(a.toLoad)) + rejected \(formatCount(a.rejected)) + skipped \(formatCount(a.skipped)) (no value \(formatCount(a.skippedNoValue)), already have phones \(formatCount(a.skippedAlreadyHasPhones))) "
+            body += "<p><code>\(e(a.sourceTable))</code>: read \(formatCount(a.read)) = to load \(formatCount(a.toLoad)) + rejected \(formatCount(a.rejected)) + skipped \(formatCount(a.skipped))\(e(a.skippedParts)) "
                 + (a.addsUp ? "<span class=ok>✓ adds up</span>" : "<span class=bad>✗ does not add up</span>") + "</p>"
         }
         return """

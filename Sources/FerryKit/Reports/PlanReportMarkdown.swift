@@ -39,7 +39,7 @@ enum PlanReportMarkdown {
         for check in report.checks { out += "| \(cell(check.constraint)) | \(check.violations) |\n" }
         out += "\n## Accounting\n\n"
         for entry in report.accounting {
-            out += "`\(cell(entry.sourceTable))`: read \(formatCount(entry.read)) = to load \(formatCount(entry.toLoad)) + rejected \(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped)) (no value \(formatCount(entry.skippedNoValue)), already have phones \(formatCount(entry.skippedAlreadyHasPhones))) — \(entry.addsUp ? "adds up ✓" : "**DOES NOT ADD UP**")\n"
+            out += "`\(cell(entry.sourceTable))`: read \(formatCount(entry.read)) = to load \(formatCount(entry.toLoad)) + rejected \(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped))\(entry.skippedParts) — \(entry.addsUp ? "adds up ✓" : "**DOES NOT ADD UP**")\n"
         }
         return out
     }

@@ -61,8 +61,7 @@ enum PlanReportText {
         lines.append(bold("Accounting"))
         for entry in report.accounting {
             lines.append("  \(entry.sourceTable): read \(formatCount(entry.read)) = to load \(formatCount(entry.toLoad)) + rejected "
-                         + "\(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped)) (no value \(formatCount(entry.skippedNoValue)), "
-                         + "already have phones \(formatCount(entry.skippedAlreadyHasPhones)))  "
+                         + "\(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped))\(entry.skippedParts)  "
                          + (entry.addsUp ? good("✓ adds up") : bad("✗ DOES NOT ADD UP")))
         }
         return lines.joined(separator: "\n") + "\n"

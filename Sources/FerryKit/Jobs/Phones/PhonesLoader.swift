@@ -29,14 +29,14 @@ final class PhonesLoader {
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
         phonesTable = try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection)
         typesTable = try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection)
-        try connection.execute(script: sql.createStagingTable(tenantType: tenantType, keyType: keyType))
+        try connection.execute(script: sql.phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType))
     }
 
     /// After a lost connection: a new session, and its own staging table.
     func reconnect() throws {
         connection.close()
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
-        try connection.execute(script: sql.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key))
+        try connection.execute(script: sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key))
     }
 
     func load(_ batch: PhonesBatch) throws -> BatchResult {
@@ -58,12 +58,12 @@ final class PhonesLoader {
             try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
             var result = BatchResult()
             if sequence > 0 {
-                _ = try connection.copyIn(sql.copyIntoStaging) { write in
+                _ = try connection.copyIn(sql.phoneRows.copyIntoStaging) { write in
                     try encoder.bytes.withUnsafeBytes { try write($0) }
                 }
-                result.customTypesCreated = Int(try connection.query(sql.insertCustomTypes(snapshot: typesTable),
+                result.customTypesCreated = Int(try connection.query(sql.phoneRows.insertCustomTypes(snapshot: typesTable),
                                                                      [run, number, typesTable.qualifiedName]).scalar ?? "0") ?? 0
-                let inserted = try connection.query(sql.insertPhoneRows(snapshot: phonesTable), [run, number, phonesTable.qualifiedName])
+                let inserted = try connection.query(sql.phoneRows.insertPhoneRows(snapshot: phonesTable), [run, number, phonesTable.qualifiedName])
                 result.rowsInserted = Int(inserted.rows[0][0] ?? "0") ?? 0
                 result.contactsInserted = Int(inserted.rows[0][1] ?? "0") ?? 0
             }

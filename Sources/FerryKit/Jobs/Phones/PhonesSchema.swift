@@ -1,9 +1,13 @@
 /// The expand step of the phones job: the normalized tables, created when missing. The legacy column stays.
 public enum PhonesSchema {
     public static func steps(for mapping: PhonesMapping, tenantType: String, keyType: String) -> [SchemaStep] {
-        let phones = mapping.phoneNumbers
-        let types = mapping.typeDefinitions
-        let source = mapping.source
+        steps(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: mapping.source.table,
+              tenantColumn: mapping.source.tenantColumn, keyColumn: mapping.source.keyColumn, tenantType: tenantType, keyType: keyType)
+    }
+
+    /// The phone tables for any job that writes phones of `contacts` rows (the backfill, the CSV import).
+    static func steps(phones: PhonesMapping.PhoneNumbersTable, types: PhonesMapping.TypeDefinitionsTable, contacts: TableName,
+                      tenantColumn: String, keyColumn: String, tenantType: String, keyType: String) -> [SchemaStep] {
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let canonical = CanonicalPhoneType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         let typeDefinitions = SchemaStep(name: "phones/\(types.table)", sql: whenMissing(types.table, """
@@ -38,7 +42,7 @@ public enum PhonesSchema {
                 PRIMARY KEY (\(q(phones.tenant)), \(q(phones.id))),
                 CHECK ((\(q(phones.canonicalType)) IS NULL) <> (\(q(phones.customType)) IS NULL)),
                 FOREIGN KEY (\(q(phones.tenant)), \(q(phones.contactKey)))
-                    REFERENCES \(source.table.quoted) (\(q(source.tenantColumn)), \(q(source.keyColumn))) ON DELETE CASCADE,
+                    REFERENCES \(contacts.quoted) (\(q(tenantColumn)), \(q(keyColumn))) ON DELETE CASCADE,
                 FOREIGN KEY (\(q(phones.tenant)), \(q(phones.customType)))
                     REFERENCES \(types.table.quoted) (\(q(types.tenant)), \(q(types.id)))
             );

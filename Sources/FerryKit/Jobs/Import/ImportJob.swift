@@ -1,0 +1,326 @@
+import Crypto
+import Foundation
+
+public struct ImportOptions: Sendable {
+    public enum OnConflict: String, CaseIterable, Sendable {
+        /// Update the values that differ (empty cells never erase).
+        case update
+        /// Leave an existing contact as it is; the line counts as skipped.
+        case skip
+        /// Reject the line with the differences as its reason.
+        case error
+    }
+
+    public var tenant: String?
+    public var encoding: TextEncoding?
+    public var dryRun = false
+    public var onConflict = OnConflict.update
+    public var deactivateMissing = false
+    /// Where rejected lines go; by default FILE.rejects.csv beside the input.
+    public var rejectFile: String?
+    public var batchSize: Int?
+    public var showProgress = true
+    public var wait = false
+    public var retry = RetryPolicy()
+    public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ferry: \($0)\n".utf8)) }
+
+    public init() {}
+}
+
+/// `ferry import FILE`: a partner's contact file → contacts upserted by (tenant, lower(email)), their
+/// phones normalized by the backfill's transform and merged. Reads the file twice: first to prove it
+/// is well-formed CSV (a broken file is refused before anything is written), then to load it.
+public struct ImportJob: Sendable {
+    public static let name = "contacts-csv"
+    public let mapping: ContactsCSVMapping
+    public let conninfo: String
+
+    public init(mapping: ContactsCSVMapping, conninfo: String) {
+        self.mapping = mapping
+        self.conninfo = conninfo
+    }
+
+    public func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] {
+        let types = try keyTypes(connection)
+        return [LedgerSchema.step]
+            + PhonesSchema.steps(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: mapping.contacts.table,
+                                 tenantColumn: mapping.contacts.tenant, keyColumn: mapping.contacts.key,
+                                 tenantType: types.tenant, keyType: types.contact)
+            + sql(types).lookupIndexes
+    }
+
+    public func run(file: String, _ options: ImportOptions = ImportOptions()) throws -> ImportSummary {
+        let started = Date()
+        let encoding = options.encoding ?? mapping.encoding
+        var summary = ImportSummary(dryRun: options.dryRun, file: file, mapping: mapping, onConflict: options.onConflict.rawValue)
+
+        // Pass 1: the whole file must be CSV, and its header must be usable, before a row is written.
+        let scan = try scanFile(file, encoding: encoding)
+        summary.fileSHA256 = scan.sha256
+        summary.fileBytes = scan.bytes
+        guard let headerRecord = scan.header else {
+            throw ImportFileError(file: file, line: nil, reason: scan.blankLines > 0
+                ? "the file has no header row (only \(scan.blankLines) blank line\(scan.blankLines == 1 ? "" : "s"))"
+                : "the file is empty: no header row")
+        }
+        let reader = try CSVReader(path: file, dialect: mapping.dialect, encoding: encoding)
+        summary.encoding = reader.encoding.rawValue
+        let header = try ImportHeader.resolve(headerRecord, encoding: reader.encoding, mapping: mapping, file: file,
+                                              tenantFromFlag: options.tenant != nil)
+        summary.headerLine = header.line
+        summary.ignoredColumns = header.ignored
+        var tenantFlag: String?
+        if let tenant = options.tenant {
+            guard let uuid = UUID(uuidString: tenant) else { throw ImportFileError(file: file, line: nil, reason: "--tenant '\(tenant)' is not a UUID") }
+            tenantFlag = uuid.uuidString.lowercased()
+        }
+        let transform = ContactImportTransform(header: header, encoding: reader.encoding, tenantFromFlag: tenantFlag, mapping: mapping)
+
+        let connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry import")
+        summary.database = connection.info
+        try preflight(connection, forApply: !options.dryRun)
+        let types = try keyTypes(connection)
+        let timeouts = (mapping.load.lockTimeout.text, mapping.load.statementTimeout.text)
+
+        var lock: RunLock?
+        var ledger: RunLedger?
+        var runId: Int64?
+        if !options.dryRun {
+            lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
+            let runLedger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
+            try runLedger.markDeadRunsInterrupted(job: Self.name)
+            let id = try runLedger.start(job: Self.name, mode: "import", mappingFile: mapping.file, mappingSHA256: mapping.sha256)
+            try runLedger.event(runId: id, kind: "file", detail: [
+                "path": file, "sha256": scan.sha256, "bytes": String(scan.bytes), "records": String(scan.records),
+                "encoding": reader.encoding.rawValue, "on_conflict": options.onConflict.rawValue,
+                "deactivate_missing": String(options.deactivateMissing),
+            ])
+            ledger = runLedger
+            runId = id
+            summary.runId = id
+        }
+        defer { withExtendedLifetime(lock) {} }
+
+        do {
+            let loader = try ImportLoader(connection: connection, sql: sql(types), runId: runId, timeouts: timeouts,
+                                          createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
+            let rejectPath = options.rejectFile ?? file + ".rejects.csv"
+            let rejects = try RejectFile(path: rejectPath, header: headerRecord, dialect: mapping.dialect)
+            summary.rejectFile = rejectPath
+            try load(reader: reader, transform: transform, loader: loader, rejects: rejects, scan: scan, options: options, summary: &summary)
+            if options.deactivateMissing {
+                let unkeyed = summary.rejectsByClass.filter { ["wrong number of fields", "invalid text", "invalid tenant", "invalid email"].contains($0.key) }
+                    .values.reduce(0) { $0 + $1.count }
+                if unkeyed > 0 {
+                    throw ImportFileError(file: file, line: nil, reason: "--deactivate-missing refused: \(unkeyed) rejected line\(unkeyed == 1 ? " has" : "s have") no usable tenant and email, so ferry cannot tell which contacts they are (see \(rejectPath)); the rest of the file was \(options.dryRun ? "checked" : "imported")")
+                }
+                summary.batches += 1
+                summary.contactsDeactivated = try loader.deactivateMissing(batch: summary.batches)
+            }
+            try rejects.close()
+            guard summary.addsUp, summary.rowsRead == scan.records else {
+                throw LedgerError("the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?")
+            }
+            summary.elapsedSeconds = Date().timeIntervalSince(started)
+            summary.peakResidentMegabytes = peakResidentMegabytes()
+            if let ledger, let runId {
+                try ledger.finish(runId: runId, status: "succeeded",
+                                  countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
+            }
+            return summary
+        } catch {
+            if let ledger, let runId { try? ledger.finish(runId: runId, status: "failed", error: String(describing: error)) }
+            throw error
+        }
+    }
+
+    private func load(reader: CSVReader, transform: ContactImportTransform, loader: ImportLoader, rejects: RejectFile,
+                      scan: FileScan, options: ImportOptions, summary: inout ImportSummary) throws {
+        let batchSize = options.batchSize ?? mapping.load.batchSize
+        let progress = ProgressLine(label: options.dryRun ? "import (dry run)" : "import", total: scan.records,
+                                    enabled: options.showProgress && isatty(STDERR_FILENO) == 1)
+        let source = RecordSource(reader: reader, headerLine: scan.header?.line ?? 0, batchSize: batchSize)
+        try BatchPipeline.run(extract: { try source.nextBatch() }, transform: { (records: [CSVRecord]) in
+            (records, parallelMap(records, transform.transform))
+        }, consume: { (records: [CSVRecord], outcomes: [ImportRowOutcome]) in
+            summary.batches += 1
+            summary.rowsRead += records.count
+            let contacts = outcomes.compactMap { outcome -> ImportedContact? in
+                if case .contact(let contact) = outcome { return contact }
+                return nil
+            }
+            let result = try options.retry.run("batch \(summary.batches)", log: options.log) {
+                try loader.load(contacts, batch: summary.batches, firstLine: records.first?.line ?? 0, lastLine: records.last?.line ?? 0)
+            }
+            let decided = Dictionary(uniqueKeysWithValues: result.lines.map { ($0.line, $0) })
+            let byLine = Dictionary(uniqueKeysWithValues: contacts.map { ($0.line, $0) })
+            for (record, outcome) in zip(records, outcomes) {
+                switch outcome {
+                case .rejected(let line, let reason):
+                    summary.reject(line: line, reason: reason)
+                    try rejects.write(record, reason: reason)
+                case .contact(let contact):
+                    guard let line = decided[contact.line] else {
+                        throw LedgerError("line \(contact.line) got no decision from the database")
+                    }
+                    count(line, contact: byLine[contact.line]!, record: record, rejects: rejects, summary: &summary)
+                }
+            }
+            summary.organizationsToCreate += result.organizationsCreated
+            summary.customTypesToCreate += result.customTypesCreated
+            summary.blankLines = source.blankLines
+            progress.update(done: summary.rowsRead)
+        })
+        summary.blankLines = source.blankLines
+        progress.finish()
+    }
+
+    private func count(_ decision: ImportLineResult, contact: ImportedContact, record: CSVRecord, rejects: RejectFile,
+                       summary: inout ImportSummary) {
+        switch decision.action {
+        case "insert": summary.inserted += 1
+        case "update": summary.updated += 1
+        case "unchanged": summary.unchanged += 1
+        case "skip": summary.skipped += 1
+        default:
+            let reason = decision.reason ?? "rejected by the database"
+            summary.reject(line: decision.line, reason: reason)
+            try? rejects.write(record, reason: reason)
+            return
+        }
+        if decision.action == "insert" || decision.action == "update" {
+            summary.phoneRowsToInsert += decision.phoneRows
+            for anomaly in contact.phones.anomalies { summary.phoneAnomalies[anomaly.kind.rawValue, default: 0] += 1 }
+        }
+        if summary.samples.count < 10, decision.action != "unchanged" {
+            summary.samples.append(ImportSummary.Sample(
+                line: contact.line, action: decision.action, tenant: contact.tenant, email: contact.email, fullName: contact.fullName,
+                changed: decision.changed,
+                phones: contact.phones.rows.map { ContactSample.Row(phoneNumber: $0.e164, extensionDigits: $0.extensionDigits,
+                                                                     type: $0.type.description, isDefault: $0.isDefault,
+                                                                     displayOrder: $0.displayOrder) }))
+        }
+    }
+
+    // MARK: Pass 1
+
+    struct FileScan {
+        var header: CSVRecord?
+        var records = 0
+        var blankLines = 0
+        var bytes = 0
+        var sha256 = ""
+    }
+
+    private func scanFile(_ file: String, encoding: TextEncoding?) throws -> FileScan {
+        var scan = FileScan()
+        let reader = try CSVReader(path: file, dialect: mapping.dialect, encoding: encoding)
+        while let item = try reader.next() {
+            switch item {
+            case .blankLine: scan.blankLines += 1
+            case .record(let record):
+                if scan.header == nil { scan.header = record } else { scan.records += 1 }
+            }
+        }
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw ImportFileError(file: file, line: nil, reason: "cannot read the file") }
+        defer { try? handle.close() }
+        var hash = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            hash.update(data: chunk)
+            scan.bytes += chunk.count
+        }
+        scan.sha256 = hash.finalize().hexString
+        return scan
+    }
+
+    // MARK: Catalog
+
+    private func sql(_ types: (tenant: String, contact: String, organization: String)) -> ImportSQL {
+        ImportSQL(mapping: mapping, tenantType: types.tenant, contactKeyType: types.contact, organizationKeyType: types.organization)
+    }
+
+    private func keyTypes(_ connection: PostgresConnection) throws -> (tenant: String, contact: String, organization: String) {
+        let contactColumns = try columns(connection, mapping.contacts.table)
+        let organizationColumns = try columns(connection, mapping.organizations.table)
+        guard let tenant = contactColumns[mapping.contacts.tenant], let key = contactColumns[mapping.contacts.key],
+              let organization = organizationColumns[mapping.organizations.key] else {
+            try preflight(connection, forApply: false)
+            throw PreflightError(problems: ["cannot read the key columns of \(mapping.contacts.table) and \(mapping.organizations.table)"])
+        }
+        return (tenant, key, organization)
+    }
+
+    private func columns(_ connection: PostgresConnection, _ table: TableName) throws -> [String: String] {
+        var columns: [String: String] = [:]
+        for row in try connection.query(PhonesSQL.tableColumns, [table.quoted]).rows { columns[row[0] ?? ""] = row[1] ?? "" }
+        return columns
+    }
+
+    /// Every table and column the mapping names exists, before the first row.
+    func preflight(_ connection: PostgresConnection, forApply: Bool) throws {
+        var problems: [String] = []
+        let hint = "; run `ferry schema apply \(mapping.file)` first"
+        func require(_ table: TableName, _ names: [String], _ hint: String = "") throws {
+            let existing = try columns(connection, table)
+            if existing.isEmpty { return problems.append("table \(table) does not exist\(hint)") }
+            for name in names where existing[name] == nil {
+                problems.append("column \(table).\(name) does not exist (named in \(mapping.file))")
+            }
+        }
+        let c = mapping.contacts, o = mapping.organizations, p = mapping.phoneNumbers, t = mapping.typeDefinitions
+        try require(c.table, [c.tenant, c.key, c.fullName, c.email, c.organization, c.role, c.notes, c.inactive, c.updatedAt])
+        try require(o.table, [o.tenant, o.key, o.name])
+        try require(mapping.tenants.table, [mapping.tenants.key])
+        try require(p.table, [p.tenant, p.contactKey, p.phoneNumber, p.extensionDigits, p.canonicalType, p.customType,
+                              p.isDefault, p.displayOrder], hint)
+        try require(t.table, [t.tenant, t.id, t.label, t.normalizedLabel], hint)
+        if forApply { try require(TableName(schema: "ferry", name: "runs"), ["run_id"], " (the run ledger)\(hint)") }
+        if !problems.isEmpty { throw PreflightError(problems: problems) }
+    }
+}
+
+/// Batches of records after the header, counting blank lines on the way.
+private final class RecordSource: @unchecked Sendable {
+    let reader: CSVReader
+    let headerLine: Int
+    let batchSize: Int
+    private let lock = NSLock()
+    private var blank = 0
+
+    init(reader: CSVReader, headerLine: Int, batchSize: Int) {
+        self.reader = reader
+        self.headerLine = headerLine
+        self.batchSize = batchSize
+    }
+
+    var blankLines: Int { lock.withLock { blank } }
+
+    func nextBatch() throws -> [CSVRecord]? {
+        var records: [CSVRecord] = []
+        records.reserveCapacity(batchSize)
+        while records.count < batchSize, let item = try reader.next() {
+            switch item {
+            case .blankLine: lock.withLock { blank += 1 }
+            case .record(let record): if record.line > headerLine { records.append(record) }
+            }
+        }
+        return records.isEmpty ? nil : records
+    }
+}
+
+/// The reject file: CSV with the original line number, the reason, and the line's original fields
+/// (its own bytes, in the input's encoding; UTF-16 input is written as UTF-8).
+final class RejectFile {
+    private let writer: CSVWriter
+
+    init(path: String, header: CSVRecord, dialect: CSVDialect) throws {
+        writer = try CSVWriter(path: path, dialect: dialect)
+        try writer.writeRow([Array("line".utf8)[...], Array("reason".utf8)[...]] + (0 ..< header.count).map { header[$0] })
+    }
+
+    func write(_ record: CSVRecord, reason: String) throws {
+        try writer.writeRow([Array(String(record.line).utf8)[...], Array(reason.utf8)[...]] + (0 ..< record.count).map { record[$0] })
+    }
+
+    func close() throws { try writer.close() }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// What the database decided for one line of the file.
+struct ImportLineResult {
+    let line: Int
+    let action: String
+    let reason: String?
+    let changed: [String]
+    /// Phone rows this line adds (all of a new contact's, the missing ones of an existing contact's).
+    let phoneRows: Int
+}
+
+struct ImportBatchResult {
+    var lines: [ImportLineResult] = []
+    var organizationsCreated = 0
+    var customTypesCreated = 0
+    var phoneRowsInserted = 0
+}
+
+/// The import's sink: one session with its staging tables. A batch is one transaction; a dry run's is
+/// READ ONLY and writes to the session's temporary tables only.
+final class ImportLoader {
+    private let connection: PostgresConnection
+    private let sql: ImportSQL
+    private let runId: Int64?
+    private let timeouts: (lock: String, statement: String)
+    private let createMissingOrganizations: Bool
+    private let onConflict: String
+    private var rowEncoder = CopyTextEncoder()
+    private var phoneEncoder = CopyTextEncoder()
+    private var tables: (organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable)?
+
+    init(connection: PostgresConnection, sql: ImportSQL, runId: Int64?, timeouts: (lock: String, statement: String),
+         createMissingOrganizations: Bool, onConflict: ImportOptions.OnConflict) throws {
+        self.connection = connection
+        self.sql = sql
+        self.runId = runId
+        self.timeouts = timeouts
+        self.createMissingOrganizations = createMissingOrganizations
+        self.onConflict = onConflict == .error ? "reject" : onConflict.rawValue
+        try connection.execute(script: sql.createSessionTables)
+        try connection.execute(script: "CREATE INDEX IF NOT EXISTS ferry_import_rows_key ON ferry_import_rows (tenant, email)")
+        if runId != nil {
+            try connection.execute(script: sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactKeyType))
+            let mapping = sql.mapping
+            tables = (try SnapshotTable.resolve(mapping.organizations.table.quoted, on: connection),
+                      try SnapshotTable.resolve(mapping.contacts.table.quoted, on: connection),
+                      try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection),
+                      try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection))
+        }
+    }
+
+    func load(_ contacts: [ImportedContact], batch: Int, firstLine: Int, lastLine: Int) throws -> ImportBatchResult {
+        rowEncoder.removeAll()
+        phoneEncoder.removeAll()
+        var sequence = 0
+        for contact in contacts {
+            rowEncoder.appendRow([String(contact.line), contact.tenant, contact.email, contact.fullName,
+                                  contact.organization, contact.role, contact.notes])
+            for row in contact.phones.rows {
+                sequence += 1
+                let label = row.type.customLabel
+                phoneEncoder.appendRow([String(contact.line), String(sequence), row.e164, row.extensionDigits,
+                                        row.type.canonical?.rawValue, label, label.map(normalizePhoneLabel),
+                                        row.isDefault ? "t" : "f", String(row.displayOrder)])
+            }
+        }
+        let begin = runId == nil ? "BEGIN READ ONLY" : "BEGIN"
+        return try connection.transaction(begin) {
+            try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
+            var result = ImportBatchResult()
+            if !contacts.isEmpty {
+                _ = try connection.copyIn(sql.copyRows) { write in try rowEncoder.bytes.withUnsafeBytes { try write($0) } }
+                if sequence > 0 {
+                    _ = try connection.copyIn(sql.copyPhones) { write in try phoneEncoder.bytes.withUnsafeBytes { try write($0) } }
+                }
+                try connection.query(sql.classify, [createMissingOrganizations ? "t" : "f", onConflict])
+                try connection.query(sql.rememberSeen)
+                result.organizationsCreated = try count(sql.countNewOrganizations)
+                result.customTypesCreated = try count(sql.countNewTypes)
+                if let runId, let tables { try write(runId: runId, batch: batch, tables: tables, into: &result) }
+                result.lines = try connection.query(sql.outcomes).rows.map { row in
+                    ImportLineResult(line: Int(row[0]!)!, action: row[1]!, reason: row[2],
+                                     changed: (row[3] ?? "").split(separator: ",").map(String.init),
+                                     phoneRows: Int(row[5] ?? "0") ?? 0)
+                }
+            }
+            if let runId {
+                let inserted = result.lines.filter { $0.action == "insert" }.count
+                let updated = result.lines.filter { $0.action == "update" }.count
+                try connection.query(ImportSQL.recordBatch, [String(runId), String(batch), textArrayLiteral([String(firstLine)]),
+                                                             textArrayLiteral([String(lastLine)]), String(inserted), String(updated)])
+            }
+            return result
+        }
+    }
+
+    private func write(runId: Int64, batch: Int,
+                       tables: (organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable),
+                       into result: inout ImportBatchResult) throws {
+        let run = String(runId), number = String(batch)
+        func parameters(_ table: SnapshotTable) -> [String?] { [run, number, table.qualifiedName] }
+        if createMissingOrganizations {
+            try connection.query(sql.createOrganizations(snapshot: tables.organizations), parameters(tables.organizations))
+        }
+        try connection.query(sql.insertContacts(snapshot: tables.contacts), parameters(tables.contacts))
+        try connection.query(sql.markLostInserts)
+        try connection.query(sql.snapshotUpdatedContacts(snapshot: tables.contacts), parameters(tables.contacts))
+        try connection.query(sql.updateContacts)
+        try connection.query(sql.stagePhones)
+        _ = try connection.query(sql.phoneRows.insertCustomTypes(snapshot: tables.types), parameters(tables.types))
+        let merged = try count(sql.phoneRows.mergePhoneRows(snapshot: tables.phones), parameters(tables.phones))
+        let fresh = try connection.query(sql.phoneRows.insertPhoneRows(snapshot: tables.phones), parameters(tables.phones))
+        result.phoneRowsInserted = merged + (Int(fresh.rows[0][0] ?? "0") ?? 0)
+    }
+
+    /// --deactivate-missing, as one more batch after the file. Returns contacts deactivated (or, in a dry run, to deactivate).
+    func deactivateMissing(batch: Int) throws -> Int {
+        guard let runId, let tables else {
+            return try connection.transaction("BEGIN READ ONLY") { try count(sql.countMissingContacts) }
+        }
+        let parameters = [String(runId), String(batch), tables.contacts.qualifiedName]
+        return try connection.transaction {
+            try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
+            try connection.query(sql.snapshotMissingContacts(snapshot: tables.contacts), parameters)
+            let deactivated = try connection.query(sql.deactivateSnapshotted(snapshot: tables.contacts), parameters).affectedRows
+            try connection.query(ImportSQL.recordBatch, [String(runId), String(batch), "{deactivate-missing}", "{deactivate-missing}", "0",
+                                                         String(deactivated)])
+            return deactivated
+        }
+    }
+
+    private func count(_ statement: String, _ parameters: [String?] = []) throws -> Int {
+        Int(try connection.query(statement, parameters).scalar ?? "0") ?? 0
+    }
+}

@@ -1,0 +1,109 @@
+/// Writing normalized phone rows from a staging table: shared by the phones backfill and the CSV
+/// import. Every identifier comes from a mapping and is quoted; values arrive through COPY.
+struct PhoneRowsSQL {
+    let phones: PhonesMapping.PhoneNumbersTable
+    let types: PhonesMapping.TypeDefinitionsTable
+    /// Where the two tables sit in a run's snapshot order (rollback undoes higher orders first).
+    let typesOrder: Int
+    let phonesOrder: Int
+
+    private func q(_ name: String) -> String { quoteIdentifier(name) }
+
+    static let stagingTable = "ferry_phone_stage"
+
+    func createStagingTable(tenantType: String, keyType: String) -> String {
+        """
+        CREATE TEMP TABLE IF NOT EXISTS \(q(Self.stagingTable)) (
+            seq integer NOT NULL,
+            tenant \(tenantType) NOT NULL,
+            contact_key \(keyType) NOT NULL,
+            phone_number text NOT NULL,
+            extension text,
+            canonical_type text,
+            custom_label text,
+            custom_normalized text,
+            is_default boolean NOT NULL,
+            display_order integer NOT NULL
+        ) ON COMMIT DELETE ROWS
+        """
+    }
+
+    var copyIntoStaging: String {
+        "COPY \(q(Self.stagingTable)) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order) FROM STDIN"
+    }
+
+    /// Custom types first seen in this batch; the first spelling wins, existing rows are kept.
+    /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
+    func insertCustomTypes(snapshot: SnapshotTable) -> String {
+        """
+        WITH created AS (
+            INSERT INTO \(types.table.quoted) (\(q(types.tenant)), \(q(types.label)), \(q(types.normalizedLabel)))
+            SELECT DISTINCT ON (tenant, custom_normalized) tenant, custom_label, custom_normalized
+            FROM \(q(Self.stagingTable))
+            WHERE custom_normalized IS NOT NULL
+            ORDER BY tenant, custom_normalized, seq
+            ON CONFLICT (\(q(types.tenant)), \(q(types.normalizedLabel))) DO NOTHING
+            RETURNING \(snapshot.returning())
+        ), snapshot AS (
+            \(snapshot.recordInserts(from: "created", tableOrder: typesOrder, tableNameParameter: "$3"))
+        )
+        SELECT count(*) FROM created
+        """
+    }
+
+    /// Phone rows for contacts that still have none; returns rows and contacts inserted.
+    /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
+    func insertPhoneRows(snapshot: SnapshotTable) -> String {
+        """
+        WITH inserted AS (
+            INSERT INTO \(phones.table.quoted) (
+                \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
+                \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder)),
+                \(q(phones.createdAt)), \(q(phones.updatedAt)))
+            SELECT s.tenant, s.contact_key, s.phone_number, s.extension, s.canonical_type, t.\(q(types.id)),
+                   s.is_default, s.display_order, now(), now()
+            FROM \(q(Self.stagingTable)) s
+            LEFT JOIN \(types.table.quoted) t
+                   ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
+            WHERE NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
+                              WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
+            RETURNING \(snapshot.returning([phones.isDefault]))
+        ), snapshot AS (
+            \(snapshot.recordInserts(from: "inserted", tableOrder: phonesOrder, tableNameParameter: "$3"))
+        )
+        -- Every contact given phones gets exactly one default row: counting defaults counts contacts.
+        SELECT count(*), count(*) FILTER (WHERE \(q(phones.isDefault))) FROM inserted
+        """
+    }
+
+
+    /// Staged numbers for contacts that already have phones (an import merging into them): numbers
+    /// they lack are added after their existing ones, never as the default; nothing is removed.
+    /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
+    func mergePhoneRows(snapshot: SnapshotTable) -> String {
+        let sameContact = "p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key"
+        return """
+        WITH merged AS (
+            INSERT INTO \(phones.table.quoted) (
+                \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
+                \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder)),
+                \(q(phones.createdAt)), \(q(phones.updatedAt)))
+            SELECT s.tenant, s.contact_key, s.phone_number, s.extension, s.canonical_type, t.\(q(types.id)), false,
+                   (SELECT max(p.\(q(phones.displayOrder))) FROM \(phones.table.quoted) p WHERE \(sameContact))
+                       + row_number() OVER (PARTITION BY s.tenant, s.contact_key ORDER BY s.seq),
+                   now(), now()
+            FROM \(q(Self.stagingTable)) s
+            LEFT JOIN \(types.table.quoted) t
+                   ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
+            WHERE EXISTS (SELECT 1 FROM \(phones.table.quoted) p WHERE \(sameContact))
+              AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
+                              WHERE \(sameContact) AND p.\(q(phones.phoneNumber)) = s.phone_number
+                                AND p.\(q(phones.extensionDigits)) IS NOT DISTINCT FROM s.extension)
+            RETURNING \(snapshot.returning())
+        ), snapshot AS (
+            \(snapshot.recordInserts(from: "merged", tableOrder: phonesOrder, tableNameParameter: "$3"))
+        )
+        SELECT count(*) FROM merged
+        """
+    }
+}

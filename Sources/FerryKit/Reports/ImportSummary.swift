@@ -1,0 +1,80 @@
+import Foundation
+
+/// What an import read, decided and (unless a dry run) wrote. Every data row of the file is in
+/// exactly one of inserted, updated, unchanged, skipped or rejected; blank lines are counted apart.
+public struct ImportSummary: Codable, Sendable {
+    public struct RejectExample: Codable, Equatable, Sendable {
+        public let line: Int
+        public let reason: String
+    }
+
+    public struct Sample: Codable, Equatable, Sendable {
+        public let line: Int
+        public let action: String
+        public let tenant: String
+        public let email: String
+        public let fullName: String
+        public let changed: [String]
+        public let phones: [ContactSample.Row]
+    }
+
+    public var dryRun: Bool
+    public var file: String
+    public var fileSHA256 = ""
+    public var fileBytes = 0
+    public var encoding = ""
+    public var mappingFile: String
+    public var mappingSHA256: String
+    public var database: ConnectionInfo?
+    public var onConflict: String
+    public var headerLine = 0
+    public var ignoredColumns: [String] = []
+
+    public var rowsRead = 0
+    public var blankLines = 0
+    public var inserted = 0
+    public var updated = 0
+    public var unchanged = 0
+    /// Existing contacts that differ, left alone because of `--on-conflict skip`.
+    public var skipped = 0
+    public var rejected = 0
+    public var rejectsByClass: [String: CountWithExamples] = [:]
+    public var rejectExamples: [RejectExample] = []
+
+    public var phoneRowsToInsert = 0
+    public var organizationsToCreate = 0
+    public var customTypesToCreate = 0
+    public var contactsDeactivated = 0
+    public var phoneAnomalies: [String: Int] = [:]
+    public var samples: [Sample] = []
+
+    public var rejectFile: String?
+    public var runId: Int64?
+    public var batches = 0
+    public var elapsedSeconds = 0.0
+    public var peakResidentMegabytes = 0.0
+
+    public var addsUp: Bool { rowsRead == inserted + updated + unchanged + skipped + rejected }
+    public var changes: Int { inserted + updated + contactsDeactivated }
+
+    init(dryRun: Bool, file: String, mapping: ContactsCSVMapping, onConflict: String) {
+        self.dryRun = dryRun
+        self.file = file
+        self.mappingFile = mapping.file
+        self.mappingSHA256 = mapping.sha256
+        self.onConflict = onConflict
+    }
+
+    /// Counts a rejected line under its class (the reason's text before the first ": ").
+    mutating func reject(line: Int, reason: String) {
+        rejected += 1
+        let kind = reason.split(separator: ":", maxSplits: 1).first.map(String.init) ?? reason
+        var entry = rejectsByClass[kind] ?? CountWithExamples()
+        entry.count += 1
+        if entry.examples.count < 5 {
+            entry.examples.append(ValueExample(tenant: "", contactKey: "line \(line)", column: "", raw: "", detail: reason))
+        }
+        rejectsByClass[kind] = entry
+        if rejectExamples.count < 20 { rejectExamples.append(RejectExample(line: line, reason: reason)) }
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import FerryKit
+import Foundation
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import a contacts CSV file: upsert by tenant and email, phones normalized and merged.",
+        discussion: """
+            Every data row ends up inserted, updated, unchanged, skipped or rejected, and the summary shows \
+            that these add up to the rows read. Rejected rows go to the reject file with their original line \
+            number, the reason and their original fields. A file that is not valid CSV (an unbalanced quote, \
+            say) is refused before anything is written. The import is a run: `ferry rollback RUN` undoes it.
+
+            Exit codes: 0 every row loaded or unchanged; 4 finished, but some rows were rejected (see the \
+            reject file); 1 error (nothing of the failing batch was written).
+            """)
+
+    @Argument(help: "The CSV file.")
+    var file: String
+
+    @Option(help: ArgumentHelp("The CSV mapping file.", valueName: "file"))
+    var mapping: String = "mappings/contacts-csv.yaml"
+
+    @Option(help: ArgumentHelp("Every row goes to this tenant (a UUID); rows whose tenant column says otherwise are rejected.", valueName: "uuid"))
+    var tenant: String?
+
+    @Option(help: ArgumentHelp("The file's encoding: \(TextEncoding.names). A byte-order mark wins.", valueName: "name"))
+    var encoding: String?
+
+    @Flag(help: "Read, check and classify every row, write the report and the reject file, and change nothing.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("What happens to an existing contact whose values differ: update, skip or error (reject the row).", valueName: "action"))
+    var onConflict: String = "update"
+
+    @Flag(help: "Set contacts of the file's tenants that the file does not contain inactive (never deleted).")
+    var deactivateMissing = false
+
+    @Option(help: ArgumentHelp("Where rejected rows go (default: FILE.rejects.csv).", valueName: "file"))
+    var rejects: String?
+
+    @Option(help: ArgumentHelp("Write the review report to this file (.md, .json, .html, else text).", valueName: "file"))
+    var report: String?
+
+    @Option(help: ArgumentHelp("Rows per batch (one transaction each); default from the mapping.", valueName: "n"))
+    var batchSize: Int?
+
+    @Flag(help: "Wait for a running import instead of exiting at once.")
+    var wait = false
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let loaded = try ContactsCSVMapping.load(path: mapping)
+            var options = ImportOptions()
+            options.tenant = tenant
+            if let encoding {
+                guard let value = TextEncoding(name: encoding) else {
+                    throw ValidationError("--encoding must be one of \(TextEncoding.names)")
+                }
+                options.encoding = value
+            }
+            guard let conflict = ImportOptions.OnConflict(rawValue: onConflict) else {
+                throw ValidationError("--on-conflict must be update, skip or error")
+            }
+            options.onConflict = conflict
+            options.dryRun = dryRun
+            options.deactivateMissing = deactivateMissing
+            options.rejectFile = rejects
+            options.batchSize = batchSize
+            options.wait = wait
+            options.showProgress = !output.noProgress
+            let summary = try ImportJob(mapping: loaded, conninfo: connection.db).run(file: file, options)
+            if output.json { try printJSON(summary) } else { print(ImportTerminalReport.render(summary)) }
+            if let report { try writeReport(PlanReport(importSummary: summary, mapping: loaded), to: report, format: nil) }
+            if summary.rejected > 0 { throw ExitCode(4) }
+        }
+    }
+}
+
+/// Renders a review report in the format its file name (or `--format`) asks for.
+func writeReport(_ report: PlanReport, to path: String, format: String?) throws {
+    let chosen: PlanReport.Format
+    if let format {
+        guard let value = PlanReport.Format(rawValue: format) else {
+            throw ValidationError("--format must be one of \(PlanReport.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        chosen = value
+    } else {
+        chosen = PlanReport.Format(path: path)
+    }
+    try report.render(chosen).write(toFile: path, atomically: true, encoding: .utf8)
+    FileHandle.standardError.write(Data("report written to \(path) (\(chosen.rawValue))\n".utf8))
+}
