@@ -39,12 +39,13 @@ struct TextDecoder {
     private var carry: [UInt8] = []
     private var pendingHighSurrogate: UInt16?
 
+    /// A byte-order mark wins over the declared encoding: no Latin-1 or UTF-8 file starts with one by accident.
     init(declared: TextEncoding?, head: [UInt8]) {
-        if head.starts(with: [0xEF, 0xBB, 0xBF]), declared == nil || declared == .utf8 {
+        if head.starts(with: [0xEF, 0xBB, 0xBF]) {
             encoding = .utf8; bomToSkip = 3
-        } else if head.starts(with: [0xFF, 0xFE]), declared == nil || declared == .utf16LE || declared == .utf16BE {
+        } else if head.starts(with: [0xFF, 0xFE]) {
             encoding = .utf16LE; bomToSkip = 2
-        } else if head.starts(with: [0xFE, 0xFF]), declared == nil || declared == .utf16LE || declared == .utf16BE {
+        } else if head.starts(with: [0xFE, 0xFF]) {
             encoding = .utf16BE; bomToSkip = 2
         } else {
             encoding = declared ?? .utf8; bomToSkip = 0
