@@ -1,12 +1,12 @@
 # ferry: two commands do everything on a fresh Debian 12 machine.
 #   make demo   install what is missing, build, run the phones job on a throwaway database
 #   make test   install what is missing, build, run all tests against a real PostgreSQL 15
-#   make bench  the 1,000,000-contact benchmark (release build)
+#   make bench  the 1,000,000-contact phones benchmark and the 1,000,000-row CSV import benchmark (release build)
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench samples report-check clean
+.PHONY: all deps build release demo test bench bench-import samples report-check clean
 
 all: build
 
@@ -26,8 +26,13 @@ test: deps
 	scripts/with-cluster.sh scripts/test.sh
 
 bench: release
-	@scripts/install-deps.sh bc
+	@scripts/install-deps.sh bc pgloader
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench.sh
+	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-import.sh
+
+bench-import: release
+	@scripts/install-deps.sh bc pgloader
+	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-import.sh
 
 report-check: build
 	@scripts/install-deps.sh chromium fonts-dejavu-core

@@ -31,3 +31,19 @@ WHERE c.phone_number ~ '[A-Za-z/,]'
 ORDER BY c.contact_name_id, p.display_order
 LIMIT 16;
 SQL
+
+printf '\n\033[1mThe nightly CSV import, and the export\033[0m\n'
+rejects=$(mktemp /tmp/ferry-demo-rejects.XXXXXX.csv)
+export_file=$(mktemp /tmp/ferry-demo-export.XXXXXX.csv)
+status=0
+step "$ferry" schema apply mappings/contacts-csv.yaml
+step "$ferry" import samples/import/partner-contacts.csv --dry-run --rejects "$rejects" || status=$?
+[ "$status" -eq 4 ] || { echo "expected exit 4 (rows rejected), got $status" >&2; exit 1; }
+status=0
+step "$ferry" import samples/import/partner-contacts.csv --rejects "$rejects" || status=$?
+[ "$status" -eq 4 ] || { echo "expected exit 4 (rows rejected), got $status" >&2; exit 1; }
+printf '\n\033[1m$ cat %s\033[0m\n' "$rejects"
+cat "$rejects"
+step "$ferry" export -o "$export_file"
+step "$ferry" import "$export_file" --rejects "$rejects"
+rm -f "$rejects" "$export_file"

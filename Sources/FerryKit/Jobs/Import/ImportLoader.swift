@@ -39,7 +39,6 @@ final class ImportLoader {
         self.createMissingOrganizations = createMissingOrganizations
         self.onConflict = onConflict == .error ? "reject" : onConflict.rawValue
         try connection.execute(script: sql.createSessionTables)
-        try connection.execute(script: "CREATE INDEX IF NOT EXISTS ferry_import_rows_key ON ferry_import_rows (tenant, email)")
         if runId != nil {
             try connection.execute(script: sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactKeyType))
             let mapping = sql.mapping
@@ -74,7 +73,10 @@ final class ImportLoader {
                 if sequence > 0 {
                     _ = try connection.copyIn(sql.copyPhones) { write in try phoneEncoder.bytes.withUnsafeBytes { try write($0) } }
                 }
+                // Fresh statistics on the staging tables keep the planner off quadratic nested loops.
+                if runId != nil { try connection.execute(script: "ANALYZE ferry_import_rows, ferry_import_phones") }
                 try connection.query(sql.classify, [createMissingOrganizations ? "t" : "f", onConflict])
+                if runId != nil { try connection.execute(script: "ANALYZE ferry_import_plan") }
                 try connection.query(sql.rememberSeen)
                 result.organizationsCreated = try count(sql.countNewOrganizations)
                 result.customTypesCreated = try count(sql.countNewTypes)

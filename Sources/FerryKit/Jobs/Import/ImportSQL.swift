@@ -44,6 +44,8 @@ struct ImportSQL {
             is_default boolean NOT NULL,
             display_order integer NOT NULL
         ) ON COMMIT DELETE ROWS;
+        CREATE INDEX IF NOT EXISTS ferry_import_phones_line ON ferry_import_phones (line);
+        CREATE INDEX IF NOT EXISTS ferry_import_rows_key ON ferry_import_rows (tenant, email);
         CREATE TEMP TABLE IF NOT EXISTS ferry_import_plan (
             line integer PRIMARY KEY,
             action text NOT NULL,
@@ -169,9 +171,11 @@ struct ImportSQL {
     }
 
     let outcomes = """
-        SELECT line, action, reason, array_to_string(changed, ','), phones_added,
-               CASE WHEN action = 'insert' THEN (SELECT count(*) FROM ferry_import_phones f WHERE f.line = p.line) ELSE phones_added END
-        FROM ferry_import_plan p ORDER BY line
+        SELECT p.line, p.action, p.reason, array_to_string(p.changed, ','), p.phones_added,
+               CASE WHEN p.action = 'insert' THEN coalesce(f.n, 0) ELSE p.phones_added END
+        FROM ferry_import_plan p
+        LEFT JOIN (SELECT line, count(*) AS n FROM ferry_import_phones GROUP BY line) f USING (line)
+        ORDER BY p.line
         """
 
     // MARK: Write

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The CSV import benchmark. Makes a contacts CSV with the generator's messy phones (default 1,000,000
+# rows, plus a 100,000-row one for the memory comparison), then, in the same script and on the same
+# cluster, times: psql \copy into a flat table, pgloader into the same flat table, and ferry import into
+# the normalized tables (E.164, extensions, splits, types, one default, upsert by tenant and email).
+set -euo pipefail
+ferry=${FERRY:-.build/release/ferry}
+rows=${BENCH_IMPORT_ROWS:-1000000}
+small=$((rows / 10))
+psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
+work=$(mktemp -d /tmp/ferry-bench-import.XXXXXX)
+chmod 755 "$work"
+trap 'rm -rf "$work"' EXIT
+
+now() { date +%s.%N; }
+seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }
+
+make_csv() {  # $1 rows, $2 file
+    $psql -d postgres -c "DROP DATABASE IF EXISTS bench_csv_source" -c "CREATE DATABASE bench_csv_source"
+    PGDATABASE=bench_csv_source $psql -f samples/schema.sql
+    PGDATABASE=bench_csv_source $psql -v contacts="$1" -f samples/generate.sql
+    PGDATABASE=bench_csv_source $psql -c "\\copy (SELECT c.tenant AS \"Tenant\", c.full_name AS \"Full Name\", c.country AS \"Country\", c.email AS \"Email\", cl.client_name AS \"Company\", c.role AS \"Title\", c.phone_number AS \"Office Phone\", NULL AS \"Mobile\", c.notes AS \"Notes\" FROM contacts c LEFT JOIN clients cl USING (tenant, client_id) ORDER BY c.created_at) TO '$2' WITH (FORMAT csv, HEADER)"
+}
+
+target_db() {  # $1 name: tenants and organizations of the generator, the normalized tables, no contacts
+    $psql -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 TEMPLATE bench_csv_source"
+    PGDATABASE=$1 $psql -c "TRUNCATE contacts CASCADE"
+    PGDATABASE=$1 "$ferry" schema apply mappings/contacts-csv.yaml >/dev/null
+    settle "$1"
+}
+
+flat_db() {
+    $psql -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
+    PGDATABASE=$1 $psql -c "CREATE TABLE flat (tenant text, full_name text, country text, email text, company text, title text, office_phone text, mobile text, notes text)"
+}
+
+ferry_import() {  # $1 db, $2 file, $3 json out
+    PGDATABASE=$1 "$ferry" import "$2" --no-progress --json --rejects "$work/rejects.csv" >"$3" || [ $? -eq 4 ]
+}
+
+json_number() { grep -o "\"$1\" : [0-9.]*" "$2" | awk '{printf "%.0f", $3}'; }
+
+echo "bench-import: making a $small-row CSV"
+make_csv "$small" "$work/small.csv"
+target_db bench_import_small
+ferry_import bench_import_small "$work/small.csv" "$work/small.json"
+small_rss=$(json_number peakResidentMegabytes "$work/small.json")
+
+echo "bench-import: making a $rows-row CSV"
+make_csv "$rows" "$work/contacts.csv"
+bytes=$(stat -c %s "$work/contacts.csv")
+
+flat_db bench_flat_psql
+start=$(now)
+PGDATABASE=bench_flat_psql $psql -c "\\copy flat FROM '$work/contacts.csv' WITH (FORMAT csv, HEADER)"
+psql_seconds=$(seconds "$start" "$(now)")
+
+flat_db bench_flat_pgloader
+cat >"$work/load.pgl" <<LOAD
+LOAD CSV FROM '$work/contacts.csv'
+     (tenant, full_name, country, email, company, title, office_phone, mobile, notes)
+INTO postgresql://${PGUSER}@${PGHOST}:${PGPORT}/bench_flat_pgloader?flat
+     (tenant, full_name, country, email, company, title, office_phone, mobile, notes)
+WITH skip header = 1, fields optionally enclosed by '"', fields escaped by double-quote, fields terminated by ','
+SET client_encoding TO 'utf8';
+LOAD
+start=$(now)
+pgloader --quiet "$work/load.pgl" >"$work/pgloader.log" 2>&1
+pgloader_seconds=$(seconds "$start" "$(now)")
+pgloader_rows=$(PGDATABASE=bench_flat_pgloader $psql -Atc "SELECT count(*) FROM flat")
+
+target_db bench_import_ferry
+start=$(now)
+ferry_import bench_import_ferry "$work/contacts.csv" "$work/ferry.json"
+ferry_seconds=$(seconds "$start" "$(now)")
+rss=$(json_number peakResidentMegabytes "$work/ferry.json")
+read=$(json_number rowsRead "$work/ferry.json")
+inserted=$(json_number inserted "$work/ferry.json")
+rejected=$(json_number rejected "$work/ferry.json")
+phones=$(PGDATABASE=bench_import_ferry $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
+
+cat <<REPORT
+
+CSV import benchmark, $rows rows ($bytes bytes), $(nproc) cores
+  psql \\copy into a flat table     $psql_seconds s
+  pgloader into the same table     $pgloader_seconds s ($pgloader_rows rows)
+  ferry import, normalized         $ferry_seconds s (read $read, inserted $inserted, rejected $rejected; $phones phone rows; peak RSS $rss MB)
+  ratio ferry import / pgloader    $(echo "$ferry_seconds / $pgloader_seconds" | bc -l | xargs printf '%.2f')   (issue 6 target <= 1.0)
+  peak RSS $rows rows / $small rows   $rss MB / $small_rss MB   (target <= 100 MB, within 20%)
+REPORT
