@@ -38,6 +38,9 @@ final class ImportLoader {
         self.timeouts = timeouts
         self.createMissingOrganizations = createMissingOrganizations
         self.onConflict = onConflict == .error ? "reject" : onConflict.rawValue
+        // The run's memory of seen keys lives in temporary tables: give them local buffers (the 8 MB default
+        // makes a million-row file thrash). Settable only before the session's first temporary table.
+        try connection.execute(script: "SET temp_buffers = '256MB'")
         try connection.execute(script: sql.createSessionTables)
         if runId != nil {
             try connection.execute(script: sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactKeyType))
