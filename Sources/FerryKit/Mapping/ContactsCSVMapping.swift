@@ -53,13 +53,8 @@ public struct ContactsCSVMapping: Sendable {
     public static let requiredFields: [Field] = [.fullName, .email]
 
     public static func load(path: String) throws -> ContactsCSVMapping {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw MappingError(file: path, line: nil, message: "cannot read the mapping file")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw MappingError(file: path, line: nil, message: "the mapping file is not UTF-8")
-        }
-        return try ContactsCSVMapping(file: path, text: text, sha256: SHA256.hash(data: data).hexString)
+        let (text, sha256) = try readMappingFile(path)
+        return try ContactsCSVMapping(file: path, text: text, sha256: sha256)
     }
 
     public init(file: String, text: String, sha256: String? = nil) throws {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Yams
 
@@ -128,12 +129,20 @@ final class MappingNode {
     }
 }
 
+/// A mapping file's text and the sha256 of its bytes (plans and runs record which mapping they used).
+func readMappingFile(_ path: String) throws -> (text: String, sha256: String) {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw MappingError(file: path, line: nil, message: "cannot read the mapping file")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw MappingError(file: path, line: nil, message: "the mapping file is not UTF-8")
+    }
+    return (text, SHA256.hash(data: data).hexString)
+}
+
 /// The `job:` a mapping file declares, so a command can load it with the right model.
 public func mappingJob(path: String) throws -> String {
-    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-        throw MappingError(file: path, line: nil, message: "cannot read the mapping file (UTF-8 YAML)")
-    }
-    return try MappingNode(file: path, text: text).requiredString("job")
+    try MappingNode(file: path, text: try readMappingFile(path).text).requiredString("job")
 }
 
 /// A table named in a mapping file, always quoted when it reaches SQL.

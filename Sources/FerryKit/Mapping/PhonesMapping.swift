@@ -44,13 +44,8 @@ public struct PhonesMapping: Sendable {
     }
 
     public static func load(path: String) throws -> PhonesMapping {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw MappingError(file: path, line: nil, message: "cannot read the mapping file")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw MappingError(file: path, line: nil, message: "the mapping file is not UTF-8")
-        }
-        return try PhonesMapping(file: path, text: text, sha256: SHA256.hash(data: data).hexString)
+        let (text, sha256) = try readMappingFile(path)
+        return try PhonesMapping(file: path, text: text, sha256: sha256)
     }
 
     public init(file: String, text: String, sha256: String? = nil) throws {
