@@ -190,7 +190,10 @@ public struct ImportJob: Sendable {
         }
         if decision.action == "insert" || decision.action == "update" {
             summary.phoneRowsToInsert += decision.phoneRows
-            for anomaly in contact.phones.anomalies { summary.phoneAnomalies[anomaly.kind.rawValue, default: 0] += 1 }
+            for anomaly in contact.phones.anomalies {
+                let name = anomaly.rejectionReason == .emptyToken ? "no number in the cell (n/a, -, …)" : anomaly.kind.rawValue
+                summary.phoneAnomalies[name, default: 0] += 1
+            }
         }
         if summary.samples.count < 10, decision.action != "unchanged" {
             summary.samples.append(ImportSummary.Sample(
