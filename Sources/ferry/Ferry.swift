@@ -11,10 +11,11 @@ struct Ferry: ParsableCommand {
             Connection: --db takes a libpq connection string or URI. Without it, the PG* environment \
             variables and ~/.pgpass apply, exactly as for psql. Passwords are never printed.
 
-            Exit codes: 0 success; 1 error; 2 plan --detailed-exitcode: changes pending; 3 rollback left conflicts; 4 import finished with rejected rows.
+            Exit codes: 0 success; 1 error; 2 plan --detailed-exitcode: changes pending; 3 rollback left conflicts; 4 import finished with rejected rows; 5 contract refused by its checks.
             """,
         version: FerryVersion.current,
-        subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self, Import.self, Export.self]
+        subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self,
+                      Contract.self, Import.self, Export.self]
     )
 }
 

@@ -63,3 +63,32 @@ public enum LedgerSchema {
         );
         """)
 }
+
+extension LedgerSchema {
+    /// What a contract step dropped: each column's definition with what went with it (indexes,
+    /// constraints), and its values by primary key, so `ferry rollback` re-adds the column with its data.
+    /// Snapshot pruning never touches these: they are the only copy of the data.
+    public static let contractStep = SchemaStep(name: "ferry/ledger-contract", sql: """
+        CREATE TABLE IF NOT EXISTS ferry.dropped_columns (
+            run_id bigint NOT NULL REFERENCES ferry.runs (run_id),
+            table_name text NOT NULL,
+            column_name text NOT NULL,
+            column_type text NOT NULL,
+            not_null boolean NOT NULL,
+            default_expr text,
+            position integer NOT NULL,
+            restore_statements text[] NOT NULL DEFAULT '{}',
+            PRIMARY KEY (run_id, column_name)
+        );
+        CREATE TABLE IF NOT EXISTS ferry.dropped_values (
+            run_id bigint NOT NULL REFERENCES ferry.runs (run_id),
+            table_name text NOT NULL,
+            key jsonb NOT NULL,
+            "values" jsonb NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS dropped_values_run ON ferry.dropped_values (run_id);
+        """)
+
+    /// The ledger, in the order every job applies it.
+    public static let steps = [step, contractStep]
+}

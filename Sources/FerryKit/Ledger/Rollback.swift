@@ -55,6 +55,9 @@ public struct Rollback {
             throw LedgerError("run \(runId) is still running")
         }
 
+        if record.mode == "contract" {
+            return try ContractRollback(connection: connection, ledger: ledger).run(runId, dryRun: dryRun, force: force, record: record)
+        }
         var report = RollbackReport(runId: runId, dryRun: dryRun, force: force)
         let tables = try connection.query("""
             SELECT table_order, table_name FROM ferry.snapshot_rows WHERE run_id = $1

@@ -49,6 +49,7 @@ public struct ContactsCSVMapping: Sendable {
     public let phoneNumbers: PhonesMapping.PhoneNumbersTable
     public let typeDefinitions: PhonesMapping.TypeDefinitionsTable
     public let load: PhonesMapping.Load
+    public let isolation: TenantIsolation
 
     public static let requiredFields: [Field] = [.fullName, .email]
 
@@ -146,6 +147,7 @@ public struct ContactsCSVMapping: Sendable {
         try targetNode?.rejectUnknownKeys()
 
         load = try PhonesMapping.load(root)
+        isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }
 

@@ -38,6 +38,8 @@ public struct PhonesMapping: Sendable {
     public let defaultRegion: String
     public let labels: PhoneLabels
     public let load: Load
+    /// Row-level security on the tables ferry creates.
+    public let isolation: TenantIsolation
 
     public var transform: PhoneTransform {
         PhoneTransform(columns: source.columns, defaultRegion: defaultRegion, labels: labels)
@@ -85,6 +87,7 @@ public struct PhonesMapping: Sendable {
         try phonesNode.rejectUnknownKeys()
 
         load = try Self.load(root)
+        isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }
 

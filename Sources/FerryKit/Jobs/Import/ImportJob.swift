@@ -42,10 +42,10 @@ public struct ImportJob: Sendable {
 
     public func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] {
         let types = try keyTypes(connection)
-        return [LedgerSchema.step]
+        return LedgerSchema.steps
             + PhonesSchema.steps(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: mapping.contacts.table,
                                  tenantColumn: mapping.contacts.tenant, keyColumn: mapping.contacts.key,
-                                 tenantType: types.tenant, keyType: types.contact)
+                                 tenantType: types.tenant, keyType: types.contact, isolation: mapping.isolation)
             + sql(types).lookupIndexes
     }
 

@@ -50,7 +50,7 @@ public struct PhonesJob: Sendable {
     /// The schema steps of this job, typed after the live source table.
     public func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] {
         let types = try keyTypes(connection)
-        return [LedgerSchema.step] + PhonesSchema.steps(for: mapping, tenantType: types.tenant, keyType: types.key)
+        return LedgerSchema.steps + PhonesSchema.steps(for: mapping, tenantType: types.tenant, keyType: types.key)
     }
 
     /// Reads and transforms everything in one READ ONLY snapshot, writes nothing (not even the ledger).

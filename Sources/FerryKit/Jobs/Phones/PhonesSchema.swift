@@ -1,13 +1,16 @@
-/// The expand step of the phones job: the normalized tables, created when missing. The legacy column stays.
+/// The expand step of the phones job: the normalized tables, created when missing (with tenant
+/// row-level security unless the mapping opts out). The legacy column stays.
 public enum PhonesSchema {
     public static func steps(for mapping: PhonesMapping, tenantType: String, keyType: String) -> [SchemaStep] {
         steps(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: mapping.source.table,
-              tenantColumn: mapping.source.tenantColumn, keyColumn: mapping.source.keyColumn, tenantType: tenantType, keyType: keyType)
+              tenantColumn: mapping.source.tenantColumn, keyColumn: mapping.source.keyColumn, tenantType: tenantType, keyType: keyType,
+              isolation: mapping.isolation)
     }
 
     /// The phone tables for any job that writes phones of `contacts` rows (the backfill, the CSV import).
     static func steps(phones: PhonesMapping.PhoneNumbersTable, types: PhonesMapping.TypeDefinitionsTable, contacts: TableName,
-                      tenantColumn: String, keyColumn: String, tenantType: String, keyType: String) -> [SchemaStep] {
+                      tenantColumn: String, keyColumn: String, tenantType: String, keyType: String,
+                      isolation: TenantIsolation) -> [SchemaStep] {
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let canonical = CanonicalPhoneType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         let typeDefinitions = SchemaStep(name: "phones/\(types.table)", sql: whenMissing(types.table, """
@@ -23,6 +26,7 @@ public enum PhonesSchema {
                 CHECK (\(q(types.normalizedLabel)) = lower(btrim(\(q(types.normalizedLabel))))
                        AND \(q(types.normalizedLabel)) <> '')
             );
+            \(isolation.policySQL(types.table, tenantColumn: types.tenant, tenantType: tenantType))
             """))
         let phoneNumbers = SchemaStep(name: "phones/\(phones.table)", sql: whenMissing(phones.table, """
             CREATE TABLE \(phones.table.quoted) (
@@ -52,6 +56,7 @@ public enum PhonesSchema {
                 ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.displayOrder)));
             CREATE INDEX \(q(phones.table.name + "_normalized"))
                 ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.normalizedPhoneNumber)));
+            \(isolation.policySQL(phones.table, tenantColumn: phones.tenant, tenantType: tenantType))
             """))
         return [typeDefinitions, phoneNumbers]
     }

@@ -1,0 +1,94 @@
+/// Every statement of the phones contract step and its rollback. Identifiers from the mapping are quoted;
+/// values travel as parameters.
+struct PhonesContractSQL {
+    let mapping: PhonesMapping
+
+    private var source: PhonesMapping.Source { mapping.source }
+    private var phones: PhonesMapping.PhoneNumbersTable { mapping.phoneNumbers }
+    private func q(_ name: String) -> String { quoteIdentifier(name) }
+    var legacyColumns: [String] { source.columns.map(\.name) }
+
+    /// The newest apply of the job that succeeded (rolled-back runs do not count): what "migrated" refers to.
+    static let lastSuccessfulApply = """
+        SELECT run_id, start_xid, finished_at::text FROM ferry.runs
+        WHERE job = $1 AND mode = 'apply' AND status = 'succeeded' AND start_xid IS NOT NULL
+        ORDER BY run_id DESC LIMIT 1
+        """
+
+    /// The contract run that dropped a column of the table, if one is in force.
+    static let contractInForce = """
+        SELECT r.run_id FROM ferry.runs r JOIN ferry.dropped_columns d USING (run_id)
+        WHERE r.mode = 'contract' AND r.status = 'succeeded' AND d.table_name = $1 AND d.column_name = ANY ($2::text[])
+        ORDER BY r.run_id DESC LIMIT 1
+        """
+
+    /// Contacts with a non-empty legacy value, their phone rows (number#extension), and whether the row
+    /// was written by a transaction from the last apply's start on ($1). $2, when not NULL, keeps only rows
+    /// written from that transaction on (the re-check under the lock). 32-bit xid compare, as for drift.
+    var legacyValues: String {
+        let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
+        let values = source.columns.map { "s.\(q($0.name))::text" }
+        let nonEmpty = values.map { "coalesce(\($0), '') <> ''" }.joined(separator: " OR ")
+        return """
+            SELECT s.\(q(source.tenantColumn))::text, s.\(q(source.keyColumn))::text, \(region), \(values.joined(separator: ", ")),
+                   (SELECT array_agg(p.\(q(phones.phoneNumber)) || '#' || coalesce(p.\(q(phones.extensionDigits)), ''))
+                    FROM \(phones.table.quoted) p
+                    WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn))
+                      AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn)))::text,
+                   s.xmin::text::bigint >= $1::bigint % 4294967296
+            FROM \(source.table.quoted) s
+            WHERE (\(nonEmpty))
+              AND ($2::bigint IS NULL OR s.xmin::text::bigint >= $2::bigint % 4294967296)
+            ORDER BY 1, 2
+            """
+    }
+
+    /// Records each dropped column's definition and what PostgreSQL drops with it (indexes, constraints),
+    /// so a rollback rebuilds all of it. $1 run, $2 table, $3 columns.
+    static let recordColumns = """
+        INSERT INTO ferry.dropped_columns (run_id, table_name, column_name, column_type, not_null, default_expr, position, restore_statements)
+        SELECT $1, $2::text, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attnum,
+               ARRAY(SELECT pg_get_indexdef(dep.objid) FROM pg_depend dep JOIN pg_index i ON i.indexrelid = dep.objid
+                     WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum
+                       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid))
+               || ARRAY(SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s', $2::text, c.conname, pg_get_constraintdef(c.oid))
+                        FROM pg_constraint c WHERE c.conrelid = a.attrelid AND a.attnum = ANY (c.conkey))
+        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = $2::text::regclass AND a.attname = ANY ($3::text[]) AND a.attnum > 0 AND NOT a.attisdropped
+        """
+
+    /// Keeps every non-NULL legacy value by the row's primary key. $1 run, $2 table.
+    func recordValues(_ table: SnapshotTable) -> String {
+        let object = "jsonb_build_object(" + legacyColumns.map { "\(sqlLiteral($0)), s.\(q($0))" }.joined(separator: ", ") + ")"
+        let kept = legacyColumns.map { "s.\(q($0)) IS NOT NULL" }.joined(separator: " OR ")
+        return """
+            INSERT INTO ferry.dropped_values (run_id, table_name, key, "values")
+            SELECT $1, $2, \(table.keyObject(alias: "s")), \(object)
+            FROM \(source.table.quoted) s WHERE \(kept)
+            """
+    }
+
+    var dropColumns: String {
+        "ALTER TABLE \(source.table.quoted) " + legacyColumns.map { "DROP COLUMN \(q($0))" }.joined(separator: ", ")
+    }
+
+    // MARK: Rollback
+
+    static let droppedColumns = """
+        SELECT column_name, column_type, not_null, default_expr, restore_statements::text, table_name
+        FROM ferry.dropped_columns WHERE run_id = $1 ORDER BY position
+        """
+
+    static let existingColumns = """
+        SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY ($2::text[]) AND attnum > 0 AND NOT attisdropped
+        """
+
+    /// Puts the kept values back into the re-added columns, matching rows by primary key. $1 run.
+    static func restoreValues(_ table: SnapshotTable, columns: [String]) -> String {
+        """
+        UPDATE \(table.qualifiedName) t SET \(columns.map { "\(quoteIdentifier($0)) = r.\(quoteIdentifier($0))" }.joined(separator: ", "))
+        FROM ferry.dropped_values v, jsonb_populate_record(NULL::\(table.qualifiedName), v."values") r
+        WHERE v.run_id = $1 AND \(table.keyMatch(table: "t", snapshot: "v"))
+        """
+    }
+}

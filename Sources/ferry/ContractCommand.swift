@@ -1,0 +1,60 @@
+import ArgumentParser
+import FerryKit
+import Foundation
+
+struct Contract: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The contract step: drop a job's legacy columns, once every value in them is proven migrated.",
+        discussion: """
+            For the phones job: drops the mapping's legacy phone columns (contacts.phone_number). Without --confirm it \
+            only checks and reports. It refuses (exit 5, nothing dropped) unless every contact's non-empty legacy value \
+            is in the phone rows, or is named in --accept-rejected FILE (the exact list ferry writes of the contacts \
+            that are not), and no value written since the last successful apply is unmigrated. The table lock is taken \
+            with a short lock_timeout and retried; rows written during the checks are checked again under the lock. \
+            The dropped values are kept in the ledger: `ferry rollback RUN_ID` re-adds the columns with them.
+            """)
+
+    @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.")
+    var mapping: String
+
+    @Flag(help: "Drop the columns when every check passes (without it: check and report only).")
+    var confirm = false
+
+    @Option(help: ArgumentHelp("CSV naming exactly the unmigrated contacts whose values may be dropped (tenant, contact_key columns).",
+                               valueName: "file"))
+    var acceptRejected: String?
+
+    @Option(help: ArgumentHelp("Where to write the list of unmigrated contacts.", valueName: "file"))
+    var unmigratedOut = "ferry-contract-phones-unmigrated.csv"
+
+    @Option(help: ArgumentHelp("lock_timeout for taking the table lock (default: the mapping's, else 2s).", valueName: "duration"))
+    var lockTimeout: String?
+
+    @Flag(help: "If an apply of this job is running, wait for it instead of exiting.")
+    var wait = false
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let mappingFile = try PhonesMapping.load(path: mapping)
+            var options = ContractOptions()
+            options.confirm = confirm
+            options.acceptRejectedFile = acceptRejected
+            options.unmigratedFile = unmigratedOut
+            options.wait = wait
+            if let lockTimeout {
+                guard let value = DurationSetting(lockTimeout) else {
+                    throw ValidationError("--lock-timeout: '\(lockTimeout)' is not a duration such as 500ms or 2s")
+                }
+                options.lockTimeout = value
+            }
+            let report = try PhonesContract(mapping: mappingFile, conninfo: connection.db).run(options)
+            if json { try printJSON(report) } else { print(report.render()) }
+            if report.refused { throw ExitCode(5) }
+        }
+    }
+}
