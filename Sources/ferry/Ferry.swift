@@ -15,7 +15,7 @@ struct Ferry: ParsableCommand {
             """,
         version: FerryVersion.current,
         subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self,
-                      Contract.self, Import.self, Export.self]
+                      Contract.self, DoctorCommand.self, Import.self, Export.self]
     )
 }
 

@@ -16,12 +16,25 @@ struct SchemaApply: ParsableCommand {
     @Argument(help: "The job's mapping file.")
     var mapping: String
 
+    @Option(help: ArgumentHelp("Where the schema-only snapshot of the affected tables goes, before any step runs.", valueName: "dir"))
+    var snapshotDir = "ferry-snapshots"
+
+    @Flag(help: "Write the snapshot with ferry's own catalog query even when pg_dump is installed.")
+    var catalogSnapshot = false
+
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
         try reportingErrors {
             let (database, steps) = try schemaSteps(mapping: mapping, conninfo: connection.db)
-            let (applied, status) = try SchemaMigrator(connection: database).apply(steps)
+            let tables = try affectedTables(mapping: mapping, conninfo: connection.db, database: database)
+            let (applied, status, snapshot) = try SchemaMigrator(connection: database).apply(steps) {
+                try SchemaSnapshot.write(tables: tables, connection: database, conninfo: connection.db, directory: snapshotDir,
+                                         method: catalogSnapshot ? .catalog : nil)
+            }
+            if let snapshot {
+                print("schema snapshot (\(snapshot.method.rawValue)) of \(snapshot.tables.isEmpty ? "no existing table" : snapshot.tables.joined(separator: ", ")): \(snapshot.path)")
+            }
             print(applied.isEmpty ? "schema: nothing to apply" : "schema: applied \(applied.joined(separator: ", "))")
             print(SchemaStatusReport.render(status))
         }
@@ -53,4 +66,18 @@ private func schemaSteps(mapping: String, conninfo: String) throws -> (PostgresC
     default:
         return (database, try PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: conninfo).schemaSteps(using: database))
     }
+}
+
+/// The tables a mapping's schema steps create or reference (those outside ferry's own schema).
+private func affectedTables(mapping: String, conninfo: String, database: PostgresConnection) throws -> [TableName] {
+    let expectations: [TableExpectation]
+    switch try mappingJob(path: mapping) {
+    case ImportJob.name:
+        expectations = try ImportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: conninfo)
+            .expectations(using: database, forApply: false)
+    default:
+        expectations = try PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: conninfo)
+            .expectations(using: database, forApply: false)
+    }
+    return expectations.map(\.table).filter { $0.schema != "ferry" }
 }

@@ -82,13 +82,22 @@ struct PlanFileTests {
             GRANT SELECT ON ALL TABLES IN SCHEMA public, ferry TO \(role);
             """)
         defer { _ = try? db.connection.execute(script: "REASSIGN OWNED BY \(role) TO postgres; DROP OWNED BY \(role); DROP ROLE \(role)") }
+        // Row-level security on the phone tables would hide every row from this role: plan refuses, naming the fix.
+        let hidden = try ferryCLI("plan mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)' --json", database: db.name)
+        #expect(hidden.status == 1)
+        #expect(hidden.stderr.contains("row-level security applies to role \(role) on contact_phone_numbers"), "\(hidden.stderr)")
+        #expect(hidden.stderr.contains("fix: ALTER ROLE \"\(role)\" BYPASSRLS;"), "\(hidden.stderr)")
+        try db.connection.execute(script: "ALTER ROLE \(role) BYPASSRLS")
         let plan = try ferryCLI("plan mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)' --json", database: db.name)
         #expect(plan.status == 0, "\(plan.stderr)")
         let summary = try JSONDecoder().decode(PhonesSummary.self, from: Data(plan.stdout.utf8))
         #expect(summary.database?.user == role)
         #expect(summary.rowsToInsert > 0)
-        // The same role cannot apply: PostgreSQL, not ferry, enforces it.
-        #expect(try ferryCLI("apply mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)'", database: db.name).status == 1)
+        // The same role cannot apply: the preflight names the privileges it lacks, before anything is written.
+        let apply = try ferryCLI("apply mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)'", database: db.name)
+        #expect(apply.status == 1)
+        #expect(apply.stderr.contains("lacks INSERT, UPDATE, DELETE on contact_phone_numbers"), "\(apply.stderr)")
+        #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0)
     }
 }
 

@@ -59,13 +59,17 @@ public struct SchemaMigrator {
         }
     }
 
-    /// Applies pending steps; drifted steps are reported, never re-run. Returns the status after the run
-    /// and the names of the steps applied now.
+    /// Applies pending steps; drifted steps are reported, never re-run. When a step is pending, `snapshot`
+    /// runs first (a schema-only copy of the affected tables). Returns the names of the steps applied now,
+    /// the status after the run, and the snapshot taken.
     @discardableResult
-    public func apply(_ steps: [SchemaStep]) throws -> (applied: [String], status: [SchemaStepStatus]) {
+    public func apply(_ steps: [SchemaStep], snapshot: (() throws -> SchemaSnapshot)? = nil)
+        throws -> (applied: [String], status: [SchemaStepStatus], snapshot: SchemaSnapshot?) {
         var applied: [String] = []
         let osUser = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
-        for entry in try status(steps) where entry.state == .pending {
+        let pending = try status(steps).filter { $0.state == .pending }
+        let taken = pending.isEmpty ? nil : try snapshot?()
+        for entry in pending {
             try connection.transaction {
                 try connection.execute(script: entry.step.sql)
                 try connection.query(
@@ -74,6 +78,6 @@ public struct SchemaMigrator {
             }
             applied.append(entry.step.name)
         }
-        return (applied, try status(steps))
+        return (applied, try status(steps), taken)
     }
 }

@@ -78,7 +78,7 @@ public struct ImportJob: Sendable {
 
         let connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry import")
         summary.database = connection.info
-        try preflight(connection, forApply: !options.dryRun)
+        try preflight(connection, forApply: !options.dryRun, warn: options.log)
         let types = try keyTypes(connection)
         let timeouts = (mapping.load.lockTimeout.text, mapping.load.statementTimeout.text)
 
@@ -259,26 +259,37 @@ public struct ImportJob: Sendable {
         return columns
     }
 
-    /// Every table and column the mapping names exists, before the first row.
-    func preflight(_ connection: PostgresConnection, forApply: Bool) throws {
-        var problems: [String] = []
-        let hint = "; run `ferry schema apply \(mapping.file)` first"
-        func require(_ table: TableName, _ names: [String], _ hint: String = "") throws {
-            let existing = try columns(connection, table)
-            if existing.isEmpty { return problems.append("table \(table) does not exist\(hint)") }
-            for name in names where existing[name] == nil {
-                problems.append("column \(table).\(name) does not exist (named in \(mapping.file))")
-            }
+    /// `ferry doctor`'s checks, before the first row: errors refuse the run, warnings go to `warn`.
+    func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void = { _ in }) throws {
+        try Doctor(connection: connection).check(try expectations(using: connection, forApply: forApply), mappingFile: mapping.file)
+            .requireNoErrors(warn: warn)
+    }
+
+    /// What the import expects of the database; `forApply` adds write privileges and the ledger.
+    public func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation] {
+        let c = mapping.contacts, o = mapping.organizations
+        let use: TableExpectation.Use = forApply ? .write : .read
+        var contacts = TableExpectation(c.table, use: use)
+        for column in [c.tenant, c.key, c.fullName, c.email, c.organization, c.role, c.notes, c.inactive, c.updatedAt] {
+            contacts.column(column)
         }
-        let c = mapping.contacts, o = mapping.organizations, p = mapping.phoneNumbers, t = mapping.typeDefinitions
-        try require(c.table, [c.tenant, c.key, c.fullName, c.email, c.organization, c.role, c.notes, c.inactive, c.updatedAt])
-        try require(o.table, [o.tenant, o.key, o.name])
-        try require(mapping.tenants.table, [mapping.tenants.key])
-        try require(p.table, [p.tenant, p.contactKey, p.phoneNumber, p.extensionDigits, p.canonicalType, p.customType,
-                              p.isDefault, p.displayOrder], hint)
-        try require(t.table, [t.tenant, t.id, t.label, t.normalizedLabel], hint)
-        if forApply { try require(TableName(schema: "ferry", name: "runs"), ["run_id"], " (the run ledger)\(hint)") }
-        if !problems.isEmpty { throw PreflightError(problems: problems) }
+        contacts.needsPrimaryKey = true
+        var organizations = TableExpectation(o.table, use: mapping.createMissingOrganizations ? use : .read)
+        for column in [o.tenant, o.key, o.name] { organizations.column(column) }
+        organizations.needsPrimaryKey = true
+        var tenants = TableExpectation(mapping.tenants.table, use: .read)
+        tenants.column(mapping.tenants.key)
+        let contactColumns = try columns(connection, c.table)
+        let tenantType = contactColumns[c.tenant], keyType = contactColumns[c.key]
+        // schemaSteps reads the same key columns and would come back here through keyTypes if one is missing.
+        let organizationKey = try columns(connection, o.table)[o.key]
+        let keysReadable = tenantType != nil && keyType != nil && organizationKey != nil
+        let steps = keysReadable ? try schemaSteps(using: connection) : []
+        return [contacts, organizations, tenants]
+            + PhonesSchema.expectations(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: c.table,
+                                        tenantColumn: c.tenant, keyColumn: c.key, tenantType: tenantType, keyType: keyType,
+                                        use: use, steps: steps)
+            + (forApply ? PhonesSchema.ledgerExpectations() : [])
     }
 }
 

@@ -135,7 +135,7 @@ public struct PhonesJob: Sendable {
             return reader
         }
         let reader = try openReader()
-        try preflight(reader, forApply: true)
+        try preflight(reader, forApply: true, warn: options.log)
         var drift: [String] = []
         if let plan = options.plan {
             drift = plan.drift(mapping: mapping, now: try sourceFingerprint(reader),
@@ -254,48 +254,27 @@ public struct PhonesJob: Sendable {
     }
 
     private func keyTypes(_ connection: PostgresConnection) throws -> (tenant: String, key: String) {
-        let columns = try tableColumns(connection, mapping.source.table)
-        guard let tenant = columns[mapping.source.tenantColumn], let key = columns[mapping.source.keyColumn] else {
+        guard let types = try sourceKeyTypes(connection) else {
             try preflight(connection, forApply: false)
             throw PreflightError(problems: ["cannot read the key columns of \(mapping.source.table)"])
         }
+        return types
+    }
+
+    /// The SQL types of the source's tenant and key columns; nil when the table or a column is missing.
+    func sourceKeyTypes(_ connection: PostgresConnection) throws -> (tenant: String, key: String)? {
+        var columns: [String: String] = [:]
+        for row in try connection.query(PhonesSQL.tableColumns, [mapping.source.table.quoted]).rows {
+            columns[row[0] ?? ""] = row[1] ?? ""
+        }
+        guard let tenant = columns[mapping.source.tenantColumn], let key = columns[mapping.source.keyColumn] else { return nil }
         return (tenant, key)
     }
 
-    private func tableColumns(_ connection: PostgresConnection, _ table: TableName) throws -> [String: String] {
-        var columns: [String: String] = [:]
-        for row in try connection.query(PhonesSQL.tableColumns, [table.quoted]).rows {
-            columns[row[0] ?? ""] = row[1] ?? ""
-        }
-        return columns
-    }
-
-    /// Checks that every table and column the mapping names exists, before the first batch.
-    func preflight(_ connection: PostgresConnection, forApply: Bool) throws {
-        var problems: [String] = []
-        let hint = "; run `ferry schema apply \(mapping.file)` first"
-        func require(_ table: TableName, _ names: [String], hint: String) throws {
-            let columns = try tableColumns(connection, table)
-            if columns.isEmpty {
-                problems.append("table \(table) does not exist\(hint)")
-                return
-            }
-            for name in names where columns[name] == nil {
-                problems.append("column \(table).\(name) does not exist (named in \(mapping.file))")
-            }
-        }
-        let source = mapping.source
-        try require(source.table, [source.tenantColumn, source.keyColumn] + source.columns.map(\.name)
-                    + (source.regionColumn.map { [$0] } ?? []), hint: " (source table in \(mapping.file))")
-        let phones = mapping.phoneNumbers
-        try require(phones.table, [phones.tenant, phones.contactKey, phones.phoneNumber, phones.extensionDigits,
-                                   phones.canonicalType, phones.customType, phones.isDefault, phones.displayOrder], hint: hint)
-        let types = mapping.typeDefinitions
-        try require(types.table, [types.tenant, types.id, types.label, types.normalizedLabel], hint: hint)
-        if forApply {
-            try require(TableName(schema: "ferry", name: "runs"), ["run_id"], hint: " (the run ledger)\(hint)")
-        }
-        if !problems.isEmpty { throw PreflightError(problems: problems) }
+    /// `ferry doctor`'s checks, before the first batch: errors refuse the run, warnings go to `warn`.
+    func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void = { _ in }) throws {
+        try Doctor(connection: connection).check(try expectations(using: connection, forApply: forApply), mappingFile: mapping.file)
+            .requireNoErrors(warn: warn)
     }
 }
 

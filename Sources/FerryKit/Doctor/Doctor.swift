@@ -1,0 +1,161 @@
+/// Checks that a database matches what a job's mapping expects: tables, columns and their types,
+/// the keys and indexes the job relies on, the current role's privileges, row-level security that would
+/// hide rows from it, and the job's schema steps. Each finding carries the SQL that would fix it.
+public struct Doctor {
+    let connection: PostgresConnection
+
+    public init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    public func check(_ expectations: [TableExpectation], steps: [SchemaStep] = [], mappingFile: String) throws -> [DoctorFinding] {
+        var findings: [DoctorFinding] = []
+        let role = try connection.query("SELECT current_user::text").scalar ?? "current_user"
+        let quotedRole = quoteIdentifier(role)
+        func error(_ problem: String, _ fix: String) { findings.append(DoctorFinding(severity: .error, problem: problem, fix: fix)) }
+        func warning(_ problem: String, _ fix: String) { findings.append(DoctorFinding(severity: .warning, problem: problem, fix: fix)) }
+
+        var missingBySteps: [(step: SchemaStep, tables: [String])] = []
+        for expected in expectations {
+            let table = expected.table
+            // to_regclass itself fails without USAGE on the schema: look at the schema first.
+            if let schema = table.schema {
+                let access = try connection.query("""
+                    SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+                           EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AND has_schema_privilege($1, 'USAGE')
+                    """, [schema]).rows[0]
+                if access[0] == "t", access[1] != "t" {
+                    let problem = "role \(role) lacks USAGE on schema \(schema)"
+                    if !findings.contains(where: { $0.problem == problem }) {
+                        error(problem, "GRANT USAGE ON SCHEMA \(quoteIdentifier(schema)) TO \(quotedRole);")
+                    }
+                    continue
+                }
+            }
+            guard try connection.query("SELECT to_regclass($1) IS NOT NULL", [table.quoted]).scalar == "t" else {
+                if let step = expected.createdBy {
+                    if let index = missingBySteps.firstIndex(where: { $0.step.name == step.name }) {
+                        missingBySteps[index].tables.append(table.description)
+                    } else {
+                        missingBySteps.append((step, [table.description]))
+                    }
+                } else {
+                    error("table \(table) does not exist (named in \(mappingFile))", "name the application's table in \(mappingFile), or create it")
+                }
+                continue
+            }
+            var columns: [String: String] = [:]
+            for row in try connection.query(PhonesSQL.tableColumns, [table.quoted]).rows { columns[row[0] ?? ""] = row[1] ?? "" }
+            for column in expected.columns {
+                guard let actual = columns[column.name] else {
+                    error("column \(table).\(column.name) does not exist (named in \(mappingFile))",
+                          "ALTER TABLE \(table.quoted) ADD COLUMN \(quoteIdentifier(column.name)) \(column.type ?? "text");"
+                          + "   -- or name the right column in \(mappingFile)")
+                    continue
+                }
+                if let type = column.type, actual != type {
+                    error("column \(table).\(column.name) is \(actual), expected \(type)",
+                          "ALTER TABLE \(table.quoted) ALTER COLUMN \(quoteIdentifier(column.name)) TYPE \(type) USING \(quoteIdentifier(column.name))::\(type);")
+                }
+            }
+            if expected.needsPrimaryKey, try connection.query(Self.hasPrimaryKey, [table.quoted]).scalar != "t" {
+                error("table \(table) has no primary key: rollback and resume find rows by it",
+                      "ALTER TABLE \(table.quoted) ADD PRIMARY KEY (…);   -- the columns that identify a row")
+            }
+            let indexes = try connection.query(Self.indexes, [table.quoted]).rows.map {
+                (columns: parseTextArray($0[0] ?? "{}"), unique: $0[1] == "t", partial: $0[2] == "t")
+            }
+            for key in expected.uniqueKeys {
+                let wanted = Set(key.columns)
+                let found = indexes.contains { $0.unique && Set($0.columns) == wanted && $0.partial == (key.predicate != nil) }
+                if !found {
+                    let predicate = key.predicate.map { " WHERE \($0)" } ?? ""
+                    (key.required ? error : warning)("table \(table) has no unique index on (\(key.columns.joined(separator: ", ")))\(predicate): \(key.required ? "the job's ON CONFLICT relies on it" : "it guards an invariant the job keeps")",
+                          "CREATE UNIQUE INDEX CONCURRENTLY ON \(table.quoted) (\(key.columns.map(quoteIdentifier).joined(separator: ", ")))\(predicate);")
+                }
+            }
+            for leading in expected.indexes where !indexes.contains(where: { Array($0.columns.prefix(leading.count)) == leading && !$0.partial }) {
+                warning("table \(table) has no index starting with (\(leading.joined(separator: ", "))): the job's lookups scan the table",
+                        "CREATE INDEX CONCURRENTLY ON \(table.quoted) (\(leading.map(quoteIdentifier).joined(separator: ", ")));")
+            }
+            let foreignKeys = try connection.query(Self.foreignKeys, [table.quoted]).rows.map { (Set(parseTextArray($0[0] ?? "{}")), $0[1] ?? "") }
+            for foreignKey in expected.foreignKeys {
+                let target = try connection.query("SELECT to_regclass($1)::text", [foreignKey.references.quoted]).scalar ?? ""
+                if !foreignKeys.contains(where: { $0.0 == Set(foreignKey.columns) && $0.1 == target }) {
+                    let columns = foreignKey.columns.map(quoteIdentifier).joined(separator: ", ")
+                    let referenced = foreignKey.referencedColumns.map(quoteIdentifier).joined(separator: ", ")
+                    warning("table \(table) has no foreign key (\(foreignKey.columns.joined(separator: ", "))) → \(foreignKey.references)",
+                            "ALTER TABLE \(table.quoted) ADD FOREIGN KEY (\(columns)) REFERENCES \(foreignKey.references.quoted) (\(referenced)) NOT VALID;\n"
+                            + "ALTER TABLE \(table.quoted) VALIDATE CONSTRAINT …;   -- the name PostgreSQL gave it")
+                }
+            }
+            let privileges = expected.use == .write ? ["SELECT", "INSERT", "UPDATE", "DELETE"] : ["SELECT"]
+            let missing = try privileges.filter { try connection.query("SELECT has_table_privilege($1, $2)", [table.quoted, $0]).scalar != "t" }
+            if !missing.isEmpty {
+                error("role \(role) lacks \(missing.joined(separator: ", ")) on \(table)",
+                      "GRANT \(missing.joined(separator: ", ")) ON \(table.quoted) TO \(quotedRole);")
+            }
+            if missing.isEmpty, try connection.query("SELECT row_security_active($1::text::regclass)", [table.quoted]).scalar == "t" {
+                error("row-level security applies to role \(role) on \(table): ferry would see only one tenant's rows",
+                      "ALTER ROLE \(quotedRole) BYPASSRLS;   -- or run ferry as the table's owner")
+            }
+        }
+
+        // A missing table ferry creates: one finding per schema step, with the step's SQL once.
+        var reportedSteps = Set<String>()
+        for (step, tables) in missingBySteps {
+            reportedSteps.insert(step.name)
+            let plural = tables.count == 1 ? "table \(tables[0]) does not exist" : "tables \(tables.joined(separator: ", ")) do not exist"
+            error("\(plural) (schema step \(step.name)); run `ferry schema apply \(mappingFile)` first",
+                  "ferry schema apply \(mappingFile)\n-- which runs:\n" + step.sql.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let canReadStepRecords = try connection.query("""
+            SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ferry') THEN true
+                        WHEN NOT has_schema_privilege('ferry', 'USAGE') THEN false
+                        WHEN to_regclass('ferry.schema_steps') IS NULL THEN true
+                        ELSE has_table_privilege('ferry.schema_steps', 'SELECT') END
+            """).scalar == "t"
+        if !steps.isEmpty, !canReadStepRecords {
+            error("role \(role) cannot read ferry.schema_steps, so the schema steps cannot be checked",
+                  "GRANT USAGE ON SCHEMA ferry TO \(quotedRole); GRANT SELECT ON ferry.schema_steps TO \(quotedRole);")
+        } else if !steps.isEmpty {
+            for status in try SchemaMigrator(connection: connection).status(steps) where !reportedSteps.contains(status.step.name) {
+                switch status.state {
+                case .applied: break
+                case .pending:
+                    error("schema step \(status.step.name) is not applied", "ferry schema apply \(mappingFile)")
+                case .drifted(let recorded):
+                    warning("schema step \(status.step.name) changed since it was applied (recorded sha256 \(recorded.prefix(12))…, now \(status.step.checksum.prefix(12))…); ferry never re-runs it",
+                            "review the difference; apply the change by hand if it is wanted (ferry schema status \(mappingFile))")
+                }
+            }
+        }
+        return findings
+    }
+
+    static let hasPrimaryKey = "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND indisprimary)"
+
+    /// Each index: its key columns in order, unique, partial.
+    static let indexes = """
+        SELECT (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum)::text,
+               i.indisunique, i.indpred IS NOT NULL
+        FROM pg_index i WHERE i.indrelid = to_regclass($1)
+        """
+
+    /// Each foreign key: its columns and the table it references.
+    static let foreignKeys = """
+        SELECT (SELECT array_agg(a.attname) FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey))::text,
+               c.confrelid::regclass::text
+        FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'f'
+        """
+}
+
+extension Array where Element == DoctorFinding {
+    /// Throws the errors as a preflight failure; hands the warnings to `warn`.
+    public func requireNoErrors(warn: (String) -> Void = { _ in }) throws {
+        for finding in self where finding.severity == .warning { warn("warning: " + finding.text) }
+        let errors = filter { $0.severity == .error }
+        if !errors.isEmpty { throw PreflightError(problems: errors.map(\.briefText)) }
+    }
+}

@@ -1,0 +1,65 @@
+extension PhonesSchema {
+    /// What any job that writes phones expects of the two phone tables. `tenantType`/`keyType` are the
+    /// contacts table's key types (nil when it cannot be read: then types are not checked).
+    static func expectations(phones: PhonesMapping.PhoneNumbersTable, types: PhonesMapping.TypeDefinitionsTable,
+                             contacts: TableName, tenantColumn: String, keyColumn: String,
+                             tenantType: String?, keyType: String?, use: TableExpectation.Use,
+                             steps: [SchemaStep]) -> [TableExpectation] {
+        var typeTable = TableExpectation(types.table, use: use)
+        typeTable.column(types.tenant, tenantType)
+        typeTable.column(types.id, "uuid")
+        typeTable.column(types.label, "text")
+        typeTable.column(types.normalizedLabel, "text")
+        typeTable.needsPrimaryKey = true
+        typeTable.uniqueKeys = [.init(columns: [types.tenant, types.normalizedLabel])]
+        typeTable.createdBy = steps.first { $0.name == "phones/\(types.table)" }
+
+        var phoneTable = TableExpectation(phones.table, use: use)
+        phoneTable.column(phones.tenant, tenantType)
+        phoneTable.column(phones.contactKey, keyType)
+        phoneTable.column(phones.phoneNumber, "text")
+        phoneTable.column(phones.extensionDigits, "text")
+        phoneTable.column(phones.canonicalType, "text")
+        phoneTable.column(phones.customType, "uuid")
+        phoneTable.column(phones.isDefault, "boolean")
+        phoneTable.column(phones.displayOrder, "integer")
+        phoneTable.needsPrimaryKey = true
+        phoneTable.uniqueKeys = [.init(columns: [phones.tenant, phones.contactKey], predicate: quoteIdentifier(phones.isDefault), required: false)]
+        phoneTable.indexes = [[phones.tenant, phones.contactKey]]
+        phoneTable.foreignKeys = [
+            .init(columns: [phones.tenant, phones.contactKey], references: contacts, referencedColumns: [tenantColumn, keyColumn]),
+            .init(columns: [phones.tenant, phones.customType], references: types.table, referencedColumns: [types.tenant, types.id]),
+        ]
+        phoneTable.createdBy = steps.first { $0.name == "phones/\(phones.table)" }
+        return [typeTable, phoneTable]
+    }
+
+    /// The run ledger, which every writing job needs.
+    static func ledgerExpectations() -> [TableExpectation] {
+        ["runs", "events", "batches", "snapshot_rows"].map { name in
+            var table = TableExpectation(TableName(schema: "ferry", name: name), use: .write)
+            table.createdBy = LedgerSchema.step
+            return table
+        }
+    }
+}
+
+extension PhonesJob {
+    /// What the phones job expects of the database; `forApply` adds write privileges and the ledger.
+    public func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation] {
+        let source = mapping.source
+        var sourceTable = TableExpectation(source.table, use: .read)
+        sourceTable.column(source.tenantColumn)
+        sourceTable.column(source.keyColumn)
+        if let region = source.regionColumn { sourceTable.column(region) }
+        for column in source.columns { sourceTable.column(column.name) }
+        sourceTable.needsPrimaryKey = true
+        let types = try sourceKeyTypes(connection)
+        let steps = types.map { PhonesSchema.steps(for: mapping, tenantType: $0.tenant, keyType: $0.key) } ?? []
+        return [sourceTable]
+            + PhonesSchema.expectations(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: source.table,
+                                        tenantColumn: source.tenantColumn, keyColumn: source.keyColumn,
+                                        tenantType: types?.tenant, keyType: types?.key, use: forApply ? .write : .read, steps: steps)
+            + (forApply ? PhonesSchema.ledgerExpectations() : [])
+    }
+}
