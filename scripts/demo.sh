@@ -11,7 +11,8 @@ for table in tenants clients contacts; do
 done
 "$psql" -q -c "ANALYZE"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
-step "$ferry" schema apply mappings/phones.yaml
+step "$ferry" schema apply mappings/phones.yaml --snapshot-dir out/snapshots
+step "$ferry" doctor mappings/phones.yaml
 step "$ferry" plan mappings/phones.yaml
 step "$ferry" apply mappings/phones.yaml
 step "$ferry" apply mappings/phones.yaml
@@ -36,7 +37,7 @@ printf '\n\033[1mThe nightly CSV import, and the export\033[0m\n'
 rejects=$(mktemp /tmp/ferry-demo-rejects.XXXXXX.csv)
 export_file=$(mktemp /tmp/ferry-demo-export.XXXXXX.csv)
 status=0
-step "$ferry" schema apply mappings/contacts-csv.yaml
+step "$ferry" schema apply mappings/contacts-csv.yaml --snapshot-dir out/snapshots
 step "$ferry" import samples/import/partner-contacts.csv --dry-run --rejects "$rejects" || status=$?
 [ "$status" -eq 4 ] || { echo "expected exit 4 (rows rejected), got $status" >&2; exit 1; }
 status=0
@@ -47,3 +48,16 @@ cat "$rejects"
 step "$ferry" export -o "$export_file"
 step "$ferry" import "$export_file" --rejects "$rejects"
 rm -f "$rejects" "$export_file"
+
+printf '\n\033[1mThe second half: contract (drop contacts.phone_number once every value is migrated), and its undo\033[0m\n'
+unmigrated=$(mktemp /tmp/ferry-demo-unmigrated.XXXXXX.csv)
+status=0
+step "$ferry" contract mappings/phones.yaml --confirm --unmigrated-out "$unmigrated" || status=$?
+[ "$status" -eq 5 ] || { echo "expected exit 5 (contract refused: unmigrated values), got $status" >&2; exit 1; }
+printf '\n\033[1m$ head -4 %s\033[0m\n' "$unmigrated"
+head -4 "$unmigrated"
+step "$ferry" contract mappings/phones.yaml --confirm --accept-rejected "$unmigrated" --unmigrated-out "$unmigrated.now"
+contract_run=$("$psql" -Atc "SELECT max(run_id) FROM ferry.runs WHERE mode = 'contract' AND status = 'succeeded'")
+step "$ferry" rollback "$contract_run"
+"$psql" -v ON_ERROR_STOP=1 -c "SELECT count(*) FILTER (WHERE phone_number IS NOT NULL) AS legacy_values_restored FROM contacts"
+rm -f "$unmigrated" "$unmigrated.now"
