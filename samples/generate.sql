@@ -1,4 +1,4 @@
--- Deterministic sample data at any size: psql -v contacts=N -f samples/generate.sql
+-- Deterministic sample data at any size: psql -v contacts=N [-v projects=P] -f samples/generate.sql
 -- The same N always gives the same rows (no random(): every choice is a hash of the row number).
 \if :{?contacts}
 \else
@@ -121,13 +121,32 @@ SELECT t.tenant,
        'contact' || ph.g || '@' || (ARRAY['example.com', 'example.org', 'gmail.com', 'northwind.example'])[1 + ph.g % 4],
        ph.phone_number,
        CASE WHEN ph.g % 17 = 0 AND ph.tn = 0 THEN NULL ELSE t.country END,
-       md5('client-' || ph.tn || '-' || (1 + (ph.g / 3) % greatest(1, :contacts / 60)))::uuid,
+       -- One contact in nine has no organization (the customers job must find or make one).
+       CASE WHEN (ph.g / 3) % 9 = 4 THEN NULL
+            ELSE md5('client-' || ph.tn || '-' || (1 + (ph.g / 3) % greatest(1, :contacts / 60)))::uuid END,
        (ARRAY['Buyer', 'Procurement lead', 'Engineer', 'QA manager', 'Office manager', NULL])[1 + ph.g % 6],
-       (ARRAY['customer', 'customer', 'vendor', 'internal'])[1 + ph.g % 4],
+       (ARRAY['customer', 'customer', 'customer', 'vendor', 'internal'])[1 + (ph.g / 7) % 5],
        ph.g % 23 = 0,
        timestamptz '2021-01-01 00:00:00+00' + ph.g * interval '1 minute',
        timestamptz '2022-01-01 00:00:00+00' + ph.g * interval '1 minute'
 FROM phones ph
 JOIN (SELECT tenant, country, row_number() OVER (ORDER BY tenant) - 1 AS n FROM tenants) t ON t.n = ph.tn;
 
-ANALYZE tenants, clients, contacts;
+-- Projects whose customer is a person: a contact of the same tenant (several projects may share one),
+-- one project in ten without a customer. Default: one project per two contacts.
+\if :{?projects}
+\else
+SELECT greatest(1, :contacts / 2) AS projects \gset
+\endif
+INSERT INTO projects (tenant, project_id, title, customer_id, created_at)
+SELECT t.tenant,
+       md5('project-' || g)::uuid,
+       (ARRAY['Roof repair', 'HVAC service', 'Fleet maintenance', 'Network upgrade', 'Office move', 'Audit'])[1 + g % 6] || ' #' || g,
+       CASE WHEN g % 10 = 0 OR :contacts < 3 THEN NULL
+            ELSE md5('contact-' || (CASE WHEN c.pick = 0 THEN 3 ELSE c.pick END))::uuid END,
+       timestamptz '2023-01-01 00:00:00+00' + g * interval '7 minutes'
+FROM generate_series(1, :projects) g
+CROSS JOIN LATERAL (SELECT 3 * (abs(hashint4(g * 31 + 7)) % greatest(1, :contacts / 3)) + g % 3 AS pick) c
+JOIN (SELECT tenant, row_number() OVER (ORDER BY tenant) - 1 AS n FROM tenants) t ON t.n = g % 3;
+
+ANALYZE tenants, clients, contacts, projects;

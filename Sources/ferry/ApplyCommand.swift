@@ -26,6 +26,13 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if try mappingJob(path: mapping) == CustomersJob.name {
+                guard plan == nil else { throw ValidationError("--plan: plan files bind apply for the phones job only so far") }
+                var job = CustomersJob(mapping: try CustomersMapping.load(path: mapping), conninfo: connection.db)
+                job.showProgress = !output.noProgress
+                let summary = try job.apply(try pacing.options())
+                return output.json ? try printJSON(summary) : print(CustomersTerminalReport.render(summary))
+            }
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress
             var options = try pacing.options()

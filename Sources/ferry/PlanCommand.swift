@@ -27,6 +27,7 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if try mappingJob(path: mapping) == CustomersJob.name { return try planCustomers() }
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress
             let summary: PhonesSummary
@@ -44,5 +45,16 @@ struct Plan: ParsableCommand {
             if let out { FileHandle.standardError.write(Data("plan written to \(out)\n".utf8)) }
             if detailedExitcode && summary.rowsToInsert > 0 { throw ExitCode(2) }
         }
+    }
+
+    private func planCustomers() throws {
+        guard out == nil else { throw ValidationError("--out: plan files bind apply for the phones job only so far") }
+        let customers = try CustomersMapping.load(path: mapping)
+        var job = CustomersJob(mapping: customers, conninfo: connection.db)
+        job.showProgress = !output.noProgress
+        let planReport = PlanReport(customersSummary: try job.plan(), mapping: customers)
+        if output.json { try printJSON(planReport) } else { print(try planReport.render(.terminal, colour: isatty(STDOUT_FILENO) == 1)) }
+        if let report { try writeReport(planReport, to: report, format: format) }
+        if detailedExitcode && planReport.changesPending { throw ExitCode(2) }
     }
 }

@@ -61,6 +61,8 @@ struct SchemaStatus: ParsableCommand {
 private func schemaSteps(mapping: String, conninfo: String) throws -> (PostgresConnection, [SchemaStep]) {
     let database = try PostgresConnection(conninfo: conninfo, applicationName: "ferry schema")
     switch try mappingJob(path: mapping) {
+    case CustomersJob.name:
+        return (database, try CustomersJob(mapping: try CustomersMapping.load(path: mapping), conninfo: conninfo).schemaSteps(using: database))
     case ImportJob.name:
         return (database, try ImportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: conninfo).schemaSteps(using: database))
     default:
@@ -72,6 +74,9 @@ private func schemaSteps(mapping: String, conninfo: String) throws -> (PostgresC
 private func affectedTables(mapping: String, conninfo: String, database: PostgresConnection) throws -> [TableName] {
     let expectations: [TableExpectation]
     switch try mappingJob(path: mapping) {
+    case CustomersJob.name:
+        expectations = try CustomersJob(mapping: try CustomersMapping.load(path: mapping), conninfo: conninfo)
+            .expectations(using: database, forApply: false)
     case ImportJob.name:
         expectations = try ImportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: conninfo)
             .expectations(using: database, forApply: false)

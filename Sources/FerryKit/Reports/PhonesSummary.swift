@@ -35,6 +35,8 @@ public struct ContactSample: Codable, Equatable, Sendable {
     public let contactKey: String
     public let legacyValues: [String: String?]
     public let rows: [Row]
+    /// For jobs that write something other than phone rows: what the record looks like after, one line each.
+    public var after: [String]? = nil
     /// The anomaly classes this contact shows (why it was chosen).
     public let classes: [String]
 }

@@ -76,6 +76,16 @@ public struct PlanReport: Codable, Sendable {
     public let checks: [ConstraintCheck]
     public let accounting: [Accounting]
     public let changesPending: Bool
+    /// Labels of the five per-tenant counts when a job's units are not contacts and phone rows.
+    public var tenantColumns: [String]? = nil
+    /// Every organization the run would create (customers job).
+    public var organizationsToCreate: [String]? = nil
+    /// What one batch holds, when not contacts.
+    public var batchUnit: String? = nil
+
+    var tenantLabels: [String] {
+        tenantColumns ?? ["contacts", "with numbers", "rows to insert", "values rejected", "skipped (have phones)"]
+    }
 
     public init(summary: PhonesSummary, mapping: PhonesMapping, generatedAt: Date = Date()) {
         schema = Self.schemaVersion
@@ -139,13 +149,19 @@ public struct PlanReport: Codable, Sendable {
         }
     }
 
+    /// A sample's "after" lines: the job's own description, or its phone rows.
+    static func afterLines(_ sample: ContactSample, phoneRow: (ContactSample.Row) -> String) -> [String] {
+        if let after = sample.after { return after }
+        return sample.rows.isEmpty ? ["(no phone rows)"] : sample.rows.map(phoneRow)
+    }
+
     var estimateText: String {
         guard let seconds = header.estimatedApplySeconds else { return "no estimate" }
         return "about \(formatDuration(seconds)) (\(header.estimateBasis ?? "an estimate"))"
     }
 
     var batchesText: String {
-        "\(formatCount(header.batches)) batch\(header.batches == 1 ? "" : "es") of \(formatCount(header.batchSize)) contacts, one transaction each"
+        "\(formatCount(header.batches)) batch\(header.batches == 1 ? "" : "es") of \(formatCount(header.batchSize)) \(batchUnit ?? "contacts"), one transaction each"
     }
 
     var databaseText: String {

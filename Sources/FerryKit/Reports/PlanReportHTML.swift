@@ -19,8 +19,8 @@ enum PlanReportHTML {
         }
         body += "</table>"
 
-        body += "<h2>Tenants</h2>" + tenantChart(report.tenants)
-        body += "<table><tr><th>tenant<th class=n>contacts<th class=n>with numbers<th class=n>rows to insert<th class=n>values rejected<th class=n>skipped</tr>"
+        body += "<h2>Tenants</h2>" + tenantChart(report.tenants, labels: report.tenantLabels)
+        body += "<table><tr><th>tenant" + report.tenantLabels.map { "<th class=n>\(e($0))" }.joined() + "</tr>"
         for t in report.tenants {
             let c = t.counts
             body += row(["<code>\(e(t.tenant))</code>"] + [c.contactsScanned, c.contactsWithNumbers, c.rowsToInsert, c.valuesRejected,
@@ -35,6 +35,9 @@ enum PlanReportHTML {
             body += row([e(a.name), formatCount(a.count), examples.joined(separator: "<br>")], raw: true, numericFrom: 1, numericTo: 1)
         }
         body += "</table>"
+        if let organizations = report.organizationsToCreate, !organizations.isEmpty {
+            body += "<h2>Organizations to create (\(formatCount(organizations.count)))</h2><ul>" + organizations.map { "<li>\(e($0))" }.joined() + "</ul>"
+        }
         if !report.customTypesToCreate.isEmpty {
             body += "<h2>Custom phone types to create</h2><ul>" + report.customTypesToCreate.map { "<li>\(e($0))" }.joined() + "</ul>"
         }
@@ -42,9 +45,9 @@ enum PlanReportHTML {
         body += "<h2>Samples, before → after</h2><table><tr><th>contact<th>why<th>before<th>after</tr>"
         for s in report.samples {
             let before = s.legacyValues.sorted { $0.key < $1.key }.map { "\(e($0.key)): <code>\(e(quotedRaw($0.value ?? "NULL")))</code>" }
-            let after = s.rows.isEmpty ? ["<i>no phone rows</i>"] : s.rows.map {
+            let after = s.after.map { $0.map(e) } ?? (s.rows.isEmpty ? ["<i>no phone rows</i>"] : s.rows.map {
                 "<code>\(e($0.phoneNumber))</code>\($0.extensionDigits.map { " ext. \(e($0))" } ?? "") \(e($0.type))\($0.isDefault ? " <b>default</b>" : "")"
-            }
+            })
             body += row(["<code>\(e(s.tenant))/\(e(s.contactKey))</code>", e(s.classes.joined(separator: ", ")),
                          before.joined(separator: "<br>"), after.joined(separator: "<br>")], raw: true)
         }
@@ -94,11 +97,11 @@ enum PlanReportHTML {
         return svg + "</svg>"
     }
 
-    /// Per tenant: contacts scanned, rows to insert and values rejected, side by side.
-    static func tenantChart(_ tenants: [PlanReport.TenantRow]) -> String {
+    /// Per tenant: the first, third and fourth counts (for phones: contacts, rows to insert, values rejected), side by side.
+    static func tenantChart(_ tenants: [PlanReport.TenantRow], labels: [String]) -> String {
         let series: [(String, String, (TenantCounts) -> Int)] = [
-            ("contacts", "#9aa5b1", { $0.contactsScanned }), ("rows to insert", "#3d7ea6", { $0.rowsToInsert }),
-            ("values rejected", "#e07a5f", { $0.valuesRejected }),
+            (labels[0], "#9aa5b1", { $0.contactsScanned }), (labels[2], "#3d7ea6", { $0.rowsToInsert }),
+            (labels[3], "#e07a5f", { $0.valuesRejected }),
         ]
         guard let maximum = tenants.flatMap({ t in series.map { $0.2(t.counts) } }).max(), maximum > 0 else { return "" }
         let group = 3 * 18 + 14, labelWidth = 300, barWidth = 760

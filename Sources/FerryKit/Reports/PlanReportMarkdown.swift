@@ -14,7 +14,7 @@ enum PlanReportMarkdown {
         for table in report.tables {
             out += "| `\(cell(table.table))` | \(formatCount(table.insert)) | \(formatCount(table.update)) | \(formatCount(table.delete)) | \(formatCount(table.unchanged)) |\n"
         }
-        out += "\n## Tenants\n\n| tenant | contacts | with numbers | rows to insert | values rejected | skipped (have phones) |\n|---|---:|---:|---:|---:|---:|\n"
+        out += "\n## Tenants\n\n| tenant | " + report.tenantLabels.joined(separator: " | ") + " |\n|---|---:|---:|---:|---:|---:|\n"
         for row in report.tenants {
             let c = row.counts
             out += "| `\(cell(row.tenant))` | \(formatCount(c.contactsScanned)) | \(formatCount(c.contactsWithNumbers)) | \(formatCount(c.rowsToInsert)) | \(formatCount(c.valuesRejected)) | \(formatCount(c.contactsSkippedExisting)) |\n"
@@ -24,15 +24,18 @@ enum PlanReportMarkdown {
             let examples = anomaly.examples.prefix(3).map { "`\(cell($0.contactKey))` \(cell(quotedRaw($0.raw))) → \(cell($0.detail))" }
             out += "| \(cell(anomaly.name)) | \(formatCount(anomaly.count)) | \(examples.joined(separator: "<br>")) |\n"
         }
+        if let organizations = report.organizationsToCreate, !organizations.isEmpty {
+            out += "\n## Organizations to create (\(formatCount(organizations.count)))\n\n" + organizations.map { "- \(cell($0))\n" }.joined()
+        }
         if !report.customTypesToCreate.isEmpty {
             out += "\n## Custom phone types to create\n\n" + report.customTypesToCreate.map { "- \(cell($0))\n" }.joined()
         }
         out += "\n## Samples, before → after\n\n| contact | why | before | after |\n|---|---|---|---|\n"
         for sample in report.samples {
             let before = sample.legacyValues.sorted { $0.key < $1.key }.map { "\($0.key): \(cell(quotedRaw($0.value ?? "NULL")))" }
-            let after = sample.rows.isEmpty ? ["(no phone rows)"] : sample.rows.map {
+            let after = PlanReport.afterLines(sample) {
                 "\($0.phoneNumber)\($0.extensionDigits.map { " ext. \($0)" } ?? "") \($0.type)\($0.isDefault ? " **default**" : "")"
-            }
+            }.map(cell)
             out += "| `\(cell(sample.tenant))/\(cell(sample.contactKey))` | \(cell(sample.classes.joined(separator: ", "))) | \(before.joined(separator: "<br>")) | \(after.joined(separator: "<br>")) |\n"
         }
         out += "\n## Constraint checks\n\n| constraint | violations |\n|---|---:|\n"

@@ -19,7 +19,7 @@ enum PlanReportText {
                 .map { formatCount($0).leftPadded(11) }.joined())
         }
         lines.append("")
-        lines.append(bold("Tenants") + "                                  contacts  w/ numbers  rows        rejected    skipped")
+        lines.append(bold("Tenants".padded(38)) + report.tenantLabels.map { String($0.prefix(10)).leftPadded(11) }.joined())
         for row in report.tenants {
             let counts = row.counts
             lines.append("  " + row.tenant.padded(38) + [counts.contactsScanned, counts.contactsWithNumbers, counts.rowsToInsert,
@@ -34,6 +34,11 @@ enum PlanReportText {
                 lines.append("      \(example.tenant)/\(example.contactKey) \(example.column) \(quotedRaw(example.raw)) → \(example.detail)")
             }
         }
+        if let organizations = report.organizationsToCreate, !organizations.isEmpty {
+            lines.append("")
+            lines.append(bold("Organizations to create (\(formatCount(organizations.count)))"))
+            for organization in organizations { lines.append("  \(organization)") }
+        }
         if !report.customTypesToCreate.isEmpty {
             lines.append("")
             lines.append(bold("Custom phone types to create"))
@@ -45,11 +50,10 @@ enum PlanReportText {
             let legacy = sample.legacyValues.sorted { $0.key < $1.key }.map { "\($0.key)=\(quotedRaw($0.value ?? "NULL"))" }.joined(separator: " ")
             lines.append("  \(sample.tenant)/\(sample.contactKey) [\(sample.classes.joined(separator: ", "))]")
             lines.append("    before  \(legacy)")
-            if sample.rows.isEmpty { lines.append("    after   (no phone rows)") }
-            for row in sample.rows {
-                lines.append("    after   \(row.phoneNumber)\(row.extensionDigits.map { " ext. \($0)" } ?? "") \(row.type)"
-                             + "\(row.isDefault ? " default" : "") #\(row.displayOrder)")
+            let after = PlanReport.afterLines(sample) { row in
+                "\(row.phoneNumber)\(row.extensionDigits.map { " ext. \($0)" } ?? "") \(row.type)\(row.isDefault ? " default" : "") #\(row.displayOrder)"
             }
+            for line in after { lines.append("    after   \(line)") }
         }
         lines.append("")
         lines.append(bold("Constraint checks (on the rows to write, before writing)"))

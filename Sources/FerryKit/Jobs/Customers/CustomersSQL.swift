@@ -1,0 +1,194 @@
+/// The SQL types of the keys the customers job joins on, read from the catalog.
+struct CustomerKeyTypes: Sendable {
+    let tenant: String
+    let project: String
+    let contact: String
+    let organization: String
+}
+
+/// Every statement the customers job runs. Identifiers come from the mapping and are quoted; values
+/// travel as parameters or through COPY.
+struct CustomersSQL {
+    let mapping: CustomersMapping
+    let types: CustomerKeyTypes
+
+    private var p: CustomersMapping.ProjectsTable { mapping.projects }
+    private var c: CustomersMapping.ContactsTable { mapping.contacts }
+    private var o: CustomersMapping.OrganizationsTable { mapping.organizations }
+    private var cp: CustomersMapping.ContactPointsTable { mapping.contactPoints }
+    private func q(_ name: String) -> String { quoteIdentifier(name) }
+
+    // MARK: Extract
+
+    /// One keyset page of projects whose customer is a contact, with that contact. ($1 tenant, $2 key) after, $n limit.
+    func extractPage(after: Bool) -> String {
+        let keyset = after ? "AND (x.\(q(p.tenant)), x.\(q(p.key))) > ($1::\(types.tenant), $2::\(types.project))" : ""
+        return """
+            SELECT x.\(q(p.tenant))::text, x.\(q(p.key))::text, x.\(q(p.customer))::text, x.\(q(p.customerOrganization))::text,
+                   k.\(q(c.fullName))::text, k.\(q(c.contactType))::text, k.\(q(c.email))::text, k.\(q(c.organization))::text,
+                   k.\(q(c.role))::text, coalesce(k.\(q(c.isPrimary)), false),
+                   EXISTS (SELECT 1 FROM \(cp.table.quoted) t WHERE t.\(q(cp.tenant)) = x.\(q(p.tenant))
+                           AND t.\(q(cp.project)) = x.\(q(p.key)) AND t.\(q(cp.contact)) = x.\(q(p.customer))),
+                   (SELECT count(*) FROM \(p.table.quoted) y WHERE y.\(q(p.tenant)) = x.\(q(p.tenant)) AND y.\(q(p.customer)) = x.\(q(p.customer)))
+            FROM \(p.table.quoted) x
+            JOIN \(c.table.quoted) k ON k.\(q(c.tenant)) = x.\(q(p.tenant)) AND k.\(q(c.key)) = x.\(q(p.customer))
+            WHERE x.\(q(p.customer)) IS NOT NULL \(keyset)
+            ORDER BY x.\(q(p.tenant)), x.\(q(p.key))
+            LIMIT \(after ? "$3" : "$1")
+            """
+    }
+
+    /// Projects with a customer contact that the join above cannot see (none while the foreign key holds).
+    var projectsWithMissingCustomer: String {
+        """
+        SELECT count(*) FROM \(p.table.quoted) x WHERE x.\(q(p.customer)) IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM \(c.table.quoted) k WHERE k.\(q(c.tenant)) = x.\(q(p.tenant)) AND k.\(q(c.key)) = x.\(q(p.customer)))
+        """
+    }
+
+    var projectCount: String { "SELECT count(*) FROM \(p.table.quoted) WHERE \(q(p.customer)) IS NOT NULL" }
+
+    /// Organizations that already stand for an email domain, per tenant: the plan predicts reuse with them.
+    var existingDomainOrganizations: String {
+        "SELECT \(q(o.tenant))::text, \(q(o.emailDomain)) FROM \(o.table.quoted) WHERE \(q(o.emailDomain)) IS NOT NULL"
+    }
+
+    // MARK: Load
+
+    static let staging = "ferry_customer_rows"
+
+    var createStagingTable: String {
+        """
+        CREATE TEMP TABLE IF NOT EXISTS \(Self.staging) (
+            seq integer NOT NULL, tenant text NOT NULL, project_key text NOT NULL, contact_key text NOT NULL,
+            org_kind text NOT NULL, org_value text NOT NULL, org_name text, org_key text,
+            role text NOT NULL, sets_project boolean NOT NULL, updates_contact boolean NOT NULL, inserts_point boolean NOT NULL
+        ) ON COMMIT DELETE ROWS
+        """
+    }
+
+    static let copyIntoStaging = """
+        COPY \(staging) (seq, tenant, project_key, contact_key, org_kind, org_value, org_name, role, sets_project, updates_contact, inserts_point) FROM STDIN
+        """
+
+    /// New organizations get a key derived from what they stand for, so a re-run (or a later batch)
+    /// finds the same one; an organization already standing for the email domain is reused.
+    var resolveOrganizations: String {
+        """
+        UPDATE \(Self.staging) r SET org_key = CASE r.org_kind
+            WHEN 'existing' THEN r.org_value
+            WHEN 'domain' THEN coalesce(
+                (SELECT x.\(q(o.key))::text FROM \(o.table.quoted) x
+                 WHERE x.\(q(o.tenant)) = r.tenant::\(types.tenant) AND x.\(q(o.emailDomain)) = r.org_value
+                 ORDER BY x.\(q(o.key)) LIMIT 1),
+                md5('ferry:organization:domain:' || r.tenant || ':' || r.org_value)::uuid::text)
+            ELSE md5('ferry:organization:individual:' || r.tenant || ':' || r.contact_key)::uuid::text END
+        """
+    }
+
+    /// $1 run, $2 batch, $3 the table's qualified name. Returns the count inserted.
+    func insertOrganizations(snapshot: SnapshotTable) -> String {
+        """
+        WITH fresh AS (
+            INSERT INTO \(o.table.quoted) (\(q(o.tenant)), \(q(o.key)), \(q(o.name)), \(q(o.type)), \(q(o.emailDomain)))
+            SELECT DISTINCT ON (r.tenant, r.org_key) r.tenant::\(types.tenant), r.org_key::\(types.organization), r.org_name,
+                   CASE r.org_kind WHEN 'domain' THEN 'company' ELSE 'individual' END,
+                   CASE r.org_kind WHEN 'domain' THEN r.org_value END
+            FROM \(Self.staging) r WHERE r.org_kind IN ('domain', 'individual')
+            ORDER BY r.tenant, r.org_key, r.seq
+            ON CONFLICT DO NOTHING
+            RETURNING \(snapshot.returning())
+        ), recorded AS (
+            \(snapshot.recordInserts(from: "fresh", tableOrder: 1, tableNameParameter: "$3"))
+        ) SELECT count(*) FROM fresh
+        """
+    }
+
+    /// Pre-images of the contacts that change (organization set, marked primary), under row locks.
+    func snapshotContacts(snapshot: SnapshotTable) -> String {
+        """
+        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+        SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
+        FROM \(c.table.quoted) x
+        WHERE (x.\(q(c.tenant)), x.\(q(c.key))) IN (
+            SELECT r.tenant::\(types.tenant), r.contact_key::\(types.contact) FROM \(Self.staging) r WHERE r.updates_contact)
+          AND (x.\(q(c.organization)) IS NULL OR x.\(q(c.isPrimary)) IS NOT TRUE)
+        FOR UPDATE OF x
+        """
+    }
+
+    /// Driven by this batch's snapshot rows: exactly the contacts whose pre-image was taken.
+    func updateContacts(snapshot: SnapshotTable) -> String {
+        """
+        UPDATE \(c.table.quoted) t
+        SET \(q(c.organization)) = coalesce(t.\(q(c.organization)), r.org_key::\(types.organization)), \(q(c.isPrimary)) = true
+        FROM ferry.snapshot_rows s, LATERAL (
+            SELECT x.org_key FROM \(Self.staging) x
+            WHERE x.tenant = s.key ->> \(sqlLiteral(c.tenant)) AND x.contact_key = s.key ->> \(sqlLiteral(c.key)) ORDER BY x.seq LIMIT 1) r
+        WHERE s.run_id = $1 AND s.batch_no = $2 AND s.table_name = $3 AND \(snapshot.keyMatch(table: "t", snapshot: "s"))
+        """
+    }
+
+    func snapshotProjects(snapshot: SnapshotTable) -> String {
+        """
+        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+        SELECT $1, $2, 3, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
+        FROM \(p.table.quoted) x
+        WHERE (x.\(q(p.tenant)), x.\(q(p.key))) IN (
+            SELECT r.tenant::\(types.tenant), r.project_key::\(types.project) FROM \(Self.staging) r WHERE r.sets_project)
+          AND x.\(q(p.customerOrganization)) IS NULL
+        FOR UPDATE OF x
+        """
+    }
+
+    func updateProjects(snapshot: SnapshotTable) -> String {
+        """
+        UPDATE \(p.table.quoted) t SET \(q(p.customerOrganization)) = r.org_key::\(types.organization)
+        FROM ferry.snapshot_rows s, \(Self.staging) r
+        WHERE s.run_id = $1 AND s.batch_no = $2 AND s.table_name = $3 AND \(snapshot.keyMatch(table: "t", snapshot: "s"))
+          AND r.tenant = s.key ->> \(sqlLiteral(p.tenant)) AND r.project_key = s.key ->> \(sqlLiteral(p.key))
+        """
+    }
+
+    func insertContactPoints(snapshot: SnapshotTable) -> String {
+        """
+        WITH fresh AS (
+            INSERT INTO \(cp.table.quoted) (\(q(cp.tenant)), \(q(cp.project)), \(q(cp.contact)), \(q(cp.role)), \(q(cp.isPrimary)))
+            SELECT r.tenant::\(types.tenant), r.project_key::\(types.project), r.contact_key::\(types.contact), r.role, true
+            FROM \(Self.staging) r WHERE r.inserts_point
+            ORDER BY r.seq
+            ON CONFLICT DO NOTHING
+            RETURNING \(snapshot.returning())
+        ), recorded AS (
+            \(snapshot.recordInserts(from: "fresh", tableOrder: 4, tableNameParameter: "$3"))
+        ) SELECT count(*) FROM fresh
+        """
+    }
+
+    static let recordBatch = """
+        WITH batch AS (
+            INSERT INTO ferry.batches (run_id, batch_no, first_key, last_key, rows_inserted, rows_updated)
+            VALUES ($1, $2, $3::text[], $4::text[], $5, $6)
+        )
+        INSERT INTO ferry.events (run_id, kind, detail)
+        VALUES ($1, 'batch committed', jsonb_build_object('batch', $2::int, 'first_key', $3::text[], 'last_key', $4::text[],
+                                                          'rows_inserted', $5::int, 'rows_updated', $6::int))
+        """
+
+    // MARK: Checks after apply (and, in the plan, on the data as it is)
+
+    /// Projects with a customer contact but no customer organization.
+    var projectsWithoutOrganization: String {
+        "SELECT count(*) FROM \(p.table.quoted) WHERE \(q(p.customer)) IS NOT NULL AND \(q(p.customerOrganization)) IS NULL"
+    }
+
+    /// Contact points whose contact does not belong to the project's customer organization.
+    var contactPointsOutsideTheirOrganization: String {
+        """
+        SELECT count(*) FROM \(cp.table.quoted) t
+        JOIN \(p.table.quoted) x ON x.\(q(p.tenant)) = t.\(q(cp.tenant)) AND x.\(q(p.key)) = t.\(q(cp.project))
+        JOIN \(c.table.quoted) k ON k.\(q(c.tenant)) = t.\(q(cp.tenant)) AND k.\(q(c.key)) = t.\(q(cp.contact))
+        WHERE k.\(q(c.organization)) IS DISTINCT FROM x.\(q(p.customerOrganization))
+        """
+    }
+}

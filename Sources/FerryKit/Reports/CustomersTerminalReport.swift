@@ -1,0 +1,33 @@
+/// What `ferry apply` prints for the customers job: what was done, the checks on the data after, accounting.
+public enum CustomersTerminalReport {
+    public static func render(_ summary: CustomersSummary) -> String {
+        var lines = ["customers \(summary.mode.rawValue)\(summary.runId.map { ", run \($0)" } ?? "")"]
+        func row(_ label: String, _ value: Int) { lines.append("  " + label.padded(44) + formatCount(value)) }
+        row("projects read (customer is a contact)", summary.projectsRead)
+        row("  linked to an organization", summary.projectsToLink)
+        row("  rejected (left unchanged)", summary.projectsRejected)
+        row("  already linked", summary.projectsAlreadyLinked)
+        if let applied = summary.applied {
+            row("organizations created", applied.organizationsCreated)
+            row("contacts updated (organization, primary)", applied.contactsUpdated)
+            row("projects updated (customer_organization_id)", applied.projectsUpdated)
+            row("contact points inserted", applied.contactPointsInserted)
+            if applied.contactPointsNotInserted > 0 { row("contact points another writer added first", applied.contactPointsNotInserted) }
+            row("batches committed", applied.batchesCommitted)
+        }
+        for (name, entry) in summary.anomalies.sorted(by: { ($0.value.count, $1.key) > ($1.value.count, $0.key) }) {
+            row("\(name)", entry.count)
+            for example in entry.examples.prefix(2) {
+                lines.append("      \(example.tenant)/project \(example.contactKey) \(quotedRaw(example.raw)) → \(example.detail)")
+            }
+        }
+        lines.append("Checks")
+        for check in summary.checks { lines.append("  \(check.violations == 0 ? "✓" : "✗") \(check.constraint): \(formatCount(check.violations))") }
+        lines.append("Accounting")
+        lines.append("  read \(formatCount(summary.projectsRead)) = linked \(formatCount(summary.projectsToLink)) + rejected "
+                     + "\(formatCount(summary.projectsRejected)) + already linked \(formatCount(summary.projectsAlreadyLinked))  "
+                     + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP"))
+        lines.append(String(format: "  elapsed %.1f s, peak memory %.0f MB", summary.elapsedSeconds, summary.peakResidentMegabytes))
+        return lines.joined(separator: "\n")
+    }
+}
