@@ -1,4 +1,4 @@
--- Deterministic sample data at any size: psql -v contacts=N [-v projects=P] -f samples/generate.sql
+-- Deterministic sample data at any size: psql -v contacts=N [-v projects=P] [-v requests=R] -f samples/generate.sql
 -- The same N always gives the same rows (no random(): every choice is a hash of the row number).
 \if :{?contacts}
 \else
@@ -149,4 +149,48 @@ FROM generate_series(1, :projects) g
 CROSS JOIN LATERAL (SELECT 3 * (abs(hashint4(g * 31 + 7)) % greatest(1, :contacts / 3)) + g % 3 AS pick) c
 JOIN (SELECT tenant, row_number() OVER (ORDER BY tenant) - 1 AS n FROM tenants) t ON t.n = g % 3;
 
-ANALYZE tenants, clients, contacts, projects;
+-- A contact in 400 has a twin whose email differs only in case (the application compared emails
+-- case-sensitively); they have no phone.
+INSERT INTO contacts (tenant, contact_name_id, full_name, email, country, client_id, role, contact_type, created_at, updated_at)
+SELECT c.tenant, md5('contact-twin-' || c.contact_name_id)::uuid, c.full_name, initcap(c.email), c.country, c.client_id, c.role,
+       c.contact_type, c.created_at + interval '1 day', c.updated_at + interval '1 day'
+FROM contacts c WHERE abs(hashtext(c.contact_name_id::text)) % 400 = 0;
+
+-- Service requests name people by email strings: mostly existing contacts (some upper-cased or padded
+-- with spaces), people no contact has yet (drivers and technicians, several requests each), malformed
+-- addresses, none; legacy statuses, a few the mapping does not know. Default: one request per contact.
+\if :{?requests}
+\else
+SELECT :contacts AS requests \gset
+\endif
+INSERT INTO service_requests (tenant, request_id, submitted_by_email, assigned_to_email, status, created_at)
+SELECT t.tenant,
+       md5('request-' || g)::uuid,
+       CASE WHEN g % 50 = 7 THEN NULL
+            WHEN g % 97 = 3 THEN 'not-an-email'
+            WHEN g % 89 = 5 THEN 'someone@'
+            WHEN g % 11 = 2 THEN 'driver' || (g % 200) || '@fleet' || (g % 3 + 1) || '.example'
+            WHEN g % 7 = 1 THEN upper(sub.email)
+            WHEN g % 13 = 4 THEN '  ' || sub.email || ' '
+            ELSE sub.email END,
+       CASE WHEN g % 5 = 0 THEN NULL
+            WHEN g % 9 = 2 THEN 'tech' || (g % 150) || '@repairs' || (g % 3 + 1) || '.example'
+            ELSE asg.email END,
+       CASE WHEN st.pick < 20 THEN 'open' WHEN st.pick < 25 THEN 'Open ' WHEN st.pick < 35 THEN 'new'
+            WHEN st.pick < 42 THEN 'ack' WHEN st.pick < 52 THEN 'in progress' WHEN st.pick < 56 THEN 'WIP'
+            WHEN st.pick < 72 THEN 'done' WHEN st.pick < 85 THEN 'closed' WHEN st.pick < 97 THEN 'declined'
+            ELSE 'on hold' END,
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '3 minutes'
+FROM generate_series(1, :requests) g
+CROSS JOIN LATERAL (SELECT abs(hashint4(g * 17 + 1)) % 100 AS pick) st
+CROSS JOIN LATERAL (
+    SELECT 'contact' || n || '@' || (ARRAY['example.com', 'example.org', 'gmail.com', 'northwind.example'])[1 + n % 4] AS email
+    FROM (SELECT CASE WHEN x = 0 THEN 3 ELSE x END AS n FROM (SELECT 3 * (abs(hashint4(g * 11 + 3)) % greatest(1, :contacts / 3)) + g % 3 AS x) p) q
+) sub
+CROSS JOIN LATERAL (
+    SELECT 'contact' || n || '@' || (ARRAY['example.com', 'example.org', 'gmail.com', 'northwind.example'])[1 + n % 4] AS email
+    FROM (SELECT CASE WHEN x = 0 THEN 3 ELSE x END AS n FROM (SELECT 3 * (abs(hashint4(g * 23 + 9)) % greatest(1, :contacts / 3)) + g % 3 AS x) p) q
+) asg
+JOIN (SELECT tenant, row_number() OVER (ORDER BY tenant) - 1 AS n FROM tenants) t ON t.n = g % 3;
+
+ANALYZE tenants, clients, contacts, projects, service_requests;

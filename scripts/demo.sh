@@ -6,7 +6,7 @@ psql=/usr/lib/postgresql/15/bin/psql
 export PGDATABASE=ferry_demo
 "$psql" -q -d postgres -c "CREATE DATABASE ferry_demo"
 "$psql" -q -v ON_ERROR_STOP=1 -f samples/schema.sql
-for table in tenants clients contacts projects; do
+for table in tenants clients contacts projects service_requests; do
     "$psql" -q -v ON_ERROR_STOP=1 -c "\\copy $table FROM 'samples/small/$table.csv' WITH (FORMAT csv, HEADER)"
 done
 "$psql" -q -c "ANALYZE"

@@ -7,7 +7,7 @@ $psql -d postgres -c "DROP DATABASE IF EXISTS ferry_samples" -c "CREATE DATABASE
 export PGDATABASE=ferry_samples
 $psql -f samples/schema.sql
 $psql -v contacts=2000 -f samples/generate.sql
-for table in tenants clients contacts projects; do
+for table in tenants clients contacts projects service_requests; do
     $psql -c "\\copy (SELECT * FROM $table ORDER BY 1, 2) TO 'samples/small/$table.csv' WITH (FORMAT csv, HEADER)"
 done
 wc -l samples/small/*.csv

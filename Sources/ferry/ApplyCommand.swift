@@ -26,12 +26,11 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            if try mappingJob(path: mapping) == CustomersJob.name {
+            if var job = try tableJob(mapping: mapping, conninfo: connection.db) {
                 guard plan == nil else { throw ValidationError("--plan: plan files bind apply for the phones job only so far") }
-                var job = CustomersJob(mapping: try CustomersMapping.load(path: mapping), conninfo: connection.db)
                 job.showProgress = !output.noProgress
-                let summary = try job.apply(try pacing.options())
-                return output.json ? try printJSON(summary) : print(CustomersTerminalReport.render(summary))
+                let (summary, text) = try job.applyAndReport(try pacing.options())
+                return output.json ? try printJSON(summary) : print(text)
             }
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress

@@ -30,8 +30,8 @@ struct DoctorCommand: ParsableCommand {
             let expectations: [TableExpectation]
             var steps: [SchemaStep] = []
             switch try mappingJob(path: mapping) {
-            case CustomersJob.name:
-                let job = CustomersJob(mapping: try CustomersMapping.load(path: mapping), conninfo: connection.db)
+            case CustomersJob.name, ServiceRequestsJob.name:
+                let job = try tableJob(mapping: mapping, conninfo: connection.db)!
                 expectations = try job.expectations(using: database, forApply: !forPlan)
                 steps = (try? job.schemaSteps(using: database)) ?? []
             case ImportJob.name:

@@ -27,7 +27,10 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            if try mappingJob(path: mapping) == CustomersJob.name { return try planCustomers() }
+            if var job = try tableJob(mapping: mapping, conninfo: connection.db) {
+                job.showProgress = !output.noProgress
+                return try planTableJob(job)
+            }
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress
             let summary: PhonesSummary
@@ -47,12 +50,9 @@ struct Plan: ParsableCommand {
         }
     }
 
-    private func planCustomers() throws {
+    private func planTableJob(_ job: any TableJob) throws {
         guard out == nil else { throw ValidationError("--out: plan files bind apply for the phones job only so far") }
-        let customers = try CustomersMapping.load(path: mapping)
-        var job = CustomersJob(mapping: customers, conninfo: connection.db)
-        job.showProgress = !output.noProgress
-        let planReport = PlanReport(customersSummary: try job.plan(), mapping: customers)
+        let planReport = try job.planReport()
         if output.json { try printJSON(planReport) } else { print(try planReport.render(.terminal, colour: isatty(STDOUT_FILENO) == 1)) }
         if let report { try writeReport(planReport, to: report, format: format) }
         if detailedExitcode && planReport.changesPending { throw ExitCode(2) }

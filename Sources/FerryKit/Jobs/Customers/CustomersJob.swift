@@ -32,36 +32,16 @@ public struct CustomersJob: Sendable {
     }
 
     public func apply(_ options: ApplyOptions = ApplyOptions()) throws -> CustomersSummary {
-        let lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
-        defer { withExtendedLifetime(lock) {} }
-        let timeouts = ((options.lockTimeout ?? mapping.load.lockTimeout).text, (options.statementTimeout ?? mapping.load.statementTimeout).text)
-        let conninfo = self.conninfo
-        let openReader = { () throws -> PostgresConnection in
-            let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply customers (read)")
-            try reader.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", [timeouts.0, timeouts.1])
-            return reader
-        }
-        let reader = try openReader()
-        try preflight(reader, forApply: true, warn: options.log)
-        let sql = CustomersSQL(mapping: mapping, types: try keyTypes(reader))
-        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
-        try ledger.markDeadRunsInterrupted(job: Self.name)
-        let resume = try ledger.resumePoint(job: Self.name, mode: "apply", mappingSHA256: mapping.sha256)
-        let runId: Int64
-        if let resume {
-            try ledger.resume(resume)
-            runId = resume.runId
-            options.log("resuming run \(runId) after batch \(resume.lastBatch)")
-        } else {
-            runId = try ledger.start(job: Self.name, mode: "apply", mappingFile: mapping.file, mappingSHA256: mapping.sha256)
-        }
-        do {
-            let loader = try CustomersLoader(conninfo: conninfo, sql: sql, runId: runId, timeouts: timeouts)
-            let extract = extractor(reader, sql: sql, pageSize: options.batchSize ?? mapping.load.batchSize, after: resume?.lastKey,
-                                    retry: options.retry, log: options.log, reconnect: openReader)
-            let pacing = ApplyPacing(options: options, connection: reader)
+        try LedgerRun.apply(job: Self.name, mappingFile: mapping.file, mappingSHA256: mapping.sha256, load: mapping.load,
+                            conninfo: conninfo, options: options,
+                            preflight: { try preflight($0, forApply: true, warn: options.log) }) { run in
+            let sql = CustomersSQL(mapping: mapping, types: try keyTypes(run.reader))
+            let loader = try CustomersLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
+            let extract = extractor(run.reader, sql: sql, pageSize: options.batchSize ?? mapping.load.batchSize, after: run.resume?.lastKey,
+                                    retry: options.retry, log: options.log, reconnect: run.openReader)
+            let pacing = ApplyPacing(options: options, connection: run.reader)
             var applied = CustomersSummary.Applied()
-            var summary = try run(mode: .apply, reader: reader, sql: sql, extractor: extract, firstBatch: (resume?.lastBatch ?? 0) + 1) { batch in
+            var summary = try self.run(mode: .apply, reader: run.reader, sql: sql, extractor: extract, firstBatch: (run.resume?.lastBatch ?? 0) + 1) { batch in
                 try pacing.beforeBatch(batch.number)
                 let result = try options.retry.run("batch \(batch.number)", reconnect: loader.reconnect, log: options.log) {
                     try loader.load(batch)
@@ -74,17 +54,9 @@ public struct CustomersJob: Sendable {
                 applied.batchesCommitted += 1
             }
             summary.applied = applied
-            summary.runId = runId
-            summary.checks = try checks(reader, sql: sql, summary: summary, predicted: false)
-            try ledger.finish(runId: runId, status: "succeeded", countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
+            summary.runId = run.runId
+            summary.checks = try checks(run.reader, sql: sql, summary: summary, predicted: false)
             return summary
-        } catch {
-            let transient = (error as? PostgresError)?.isTransient ?? false
-            try? ledger.finish(runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
-            if transient {
-                throw RunInterrupted(runId: runId, reason: String(describing: error), resumeCommand: "ferry apply \(mapping.file)")
-            }
-            throw error
         }
     }
 

@@ -1,0 +1,221 @@
+/// The SQL types of the keys the service-requests job joins on, read from the catalog.
+struct ServiceRequestKeyTypes: Sendable {
+    let tenant: String
+    let request: String
+    let contact: String
+    let organization: String
+}
+
+/// Every statement of the service-requests job. Identifiers from the mapping are quoted; values travel
+/// as parameters or through COPY.
+struct ServiceRequestsSQL {
+    let mapping: ServiceRequestsMapping
+    let types: ServiceRequestKeyTypes
+
+    private var r: ServiceRequestsMapping.RequestsTable { mapping.requests }
+    private var c: ServiceRequestsMapping.ContactsTable { mapping.contacts }
+    private func q(_ name: String) -> String { quoteIdentifier(name) }
+
+    /// The contact an email names: its canonical form equals the email; among duplicates, one stored
+    /// canonically first, then the smallest key. Extract and load choose alike.
+    private func matches(_ email: String, alias: String) -> String {
+        """
+        LEFT JOIN LATERAL (
+            SELECT array_agg(k.\(q(c.key))::text ORDER BY (k.\(q(c.email)) = lower(k.\(q(c.email)))) DESC, k.\(q(c.key))) AS keys,
+                   array_agg(k.\(q(c.organization))::text ORDER BY (k.\(q(c.email)) = lower(k.\(q(c.email)))) DESC, k.\(q(c.key))) AS organizations
+            FROM \(c.table.quoted) k
+            WHERE k.\(q(c.tenant)) = s.\(q(r.tenant)) AND lower(k.\(q(c.email))) = lower(btrim(\(email)))) \(alias) ON true
+        """
+    }
+
+    /// One keyset page of requests with the contacts their emails match. ($1 tenant, $2 key) after, $n limit.
+    func extractPage(after: Bool) -> String {
+        let keyset = after ? "WHERE (s.\(q(r.tenant)), s.\(q(r.key))) > ($1::\(types.tenant), $2::\(types.request))" : ""
+        return """
+            SELECT s.\(q(r.tenant))::text, s.\(q(r.key))::text, s.\(q(r.status))::text,
+                   s.\(q(r.submittedByEmail))::text, s.\(q(r.assignedToEmail))::text,
+                   s.\(q(r.submittedByContact))::text, s.\(q(r.assignedToContact))::text,
+                   s.\(q(r.fleetCompany))::text, s.\(q(r.supplierCompany))::text, s.\(q(r.createdAt))::text,
+                   sm.keys[1], sm.organizations[1], cardinality(sm.keys), am.keys[1], am.organizations[1], cardinality(am.keys)
+            FROM \(r.table.quoted) s
+            \(matches("s.\(q(r.submittedByEmail))", alias: "sm"))
+            \(matches("s.\(q(r.assignedToEmail))", alias: "am"))
+            \(keyset)
+            ORDER BY s.\(q(r.tenant)), s.\(q(r.key))
+            LIMIT \(after ? "$3" : "$1")
+            """
+    }
+
+    var requestCount: String { "SELECT count(*) FROM \(r.table.quoted)" }
+
+    // MARK: Load
+
+    static let staging = "ferry_request_rows"
+
+    var createStagingTable: String {
+        """
+        CREATE TEMP TABLE IF NOT EXISTS \(Self.staging) (
+            seq integer NOT NULL, tenant text NOT NULL, request_key text NOT NULL, new_status text NOT NULL,
+            submitted_email text, assigned_email text, seen_at text,
+            submitted_key text, submitted_org text, assigned_key text, assigned_org text
+        ) ON COMMIT DELETE ROWS
+        """
+    }
+
+    static let copyIntoStaging = "COPY \(staging) (seq, tenant, request_key, new_status, submitted_email, assigned_email, seen_at) FROM STDIN"
+
+    /// Contacts for emails no contact has yet, one per tenant and canonical email, their key derived from
+    /// the email so no run or batch can make two. $1 run, $2 batch, $3 table, $4 the emergent contact type.
+    func insertEmergentContacts(snapshot: SnapshotTable) -> String {
+        """
+        WITH wanted AS (
+            SELECT e.tenant, e.email, min(e.seen_at) AS seen_at FROM (
+                SELECT tenant, submitted_email AS email, seen_at FROM \(Self.staging) WHERE submitted_email IS NOT NULL
+                UNION ALL
+                SELECT tenant, assigned_email, seen_at FROM \(Self.staging) WHERE assigned_email IS NOT NULL) e
+            GROUP BY 1, 2
+        ), fresh AS (
+            INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.key)), \(q(c.fullName)), \(q(c.email)), \(q(c.contactType)), \(q(c.firstSeenAt)))
+            SELECT w.tenant::\(types.tenant), md5('ferry:contact:' || w.tenant || ':' || w.email)::uuid::text::\(types.contact),
+                   split_part(w.email, '@', 1), w.email, $4, coalesce(w.seen_at::timestamptz, now())
+            FROM wanted w
+            WHERE NOT EXISTS (SELECT 1 FROM \(c.table.quoted) k WHERE k.\(q(c.tenant)) = w.tenant::\(types.tenant) AND lower(k.\(q(c.email))) = w.email)
+            ORDER BY w.tenant, w.email
+            ON CONFLICT DO NOTHING
+            RETURNING \(snapshot.returning())
+        ), recorded AS (
+            \(snapshot.recordInserts(from: "fresh", tableOrder: 1, tableNameParameter: "$3"))
+        ) SELECT count(*) FROM fresh
+        """
+    }
+
+    /// Each staged email's contact and organization, chosen as extract chose.
+    var resolveActors: String {
+        func pick(_ column: String) -> String {
+            """
+            (SELECT ARRAY[k.\(q(c.key))::text, k.\(q(c.organization))::text] FROM \(c.table.quoted) k
+             WHERE k.\(q(c.tenant)) = y.tenant::\(types.tenant) AND lower(k.\(q(c.email))) = y.\(column)
+             ORDER BY (k.\(q(c.email)) = lower(k.\(q(c.email)))) DESC, k.\(q(c.key)) LIMIT 1)
+            """
+        }
+        return """
+            UPDATE \(Self.staging) x SET submitted_key = m.s[1], submitted_org = m.s[2], assigned_key = m.a[1], assigned_org = m.a[2]
+            FROM (SELECT y.seq, \(pick("submitted_email")) AS s, \(pick("assigned_email")) AS a FROM \(Self.staging) y) m
+            WHERE m.seq = x.seq
+            """
+    }
+
+    /// The target values a request gets, from the staging row `x`.
+    private var differs: String {
+        """
+        (t.\(q(r.status)) IS DISTINCT FROM x.new_status
+         OR t.\(q(r.submittedByContact)) IS DISTINCT FROM x.submitted_key::\(types.contact)
+         OR t.\(q(r.assignedToContact)) IS DISTINCT FROM x.assigned_key::\(types.contact)
+         OR t.\(q(r.fleetCompany)) IS DISTINCT FROM x.submitted_org::\(types.organization)
+         OR t.\(q(r.supplierCompany)) IS DISTINCT FROM x.assigned_org::\(types.organization))
+        """
+    }
+
+    func snapshotRequests(snapshot: SnapshotTable) -> String {
+        """
+        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+        SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "t")), to_jsonb(t)
+        FROM \(r.table.quoted) t JOIN \(Self.staging) x
+          ON t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.request)
+        WHERE \(differs)
+        FOR UPDATE OF t
+        """
+    }
+
+    /// Driven by this batch's snapshot rows: exactly the requests whose pre-image was taken.
+    func updateRequests(snapshot: SnapshotTable) -> String {
+        """
+        UPDATE \(r.table.quoted) t SET
+            \(q(r.status)) = x.new_status,
+            \(q(r.submittedByContact)) = x.submitted_key::\(types.contact),
+            \(q(r.assignedToContact)) = x.assigned_key::\(types.contact),
+            \(q(r.fleetCompany)) = x.submitted_org::\(types.organization),
+            \(q(r.supplierCompany)) = x.assigned_org::\(types.organization)
+        FROM ferry.snapshot_rows s, \(Self.staging) x
+        WHERE s.run_id = $1 AND s.batch_no = $2 AND s.table_name = $3 AND \(snapshot.keyMatch(table: "t", snapshot: "s"))
+          AND t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.request)
+        """
+    }
+
+    // MARK: Checks
+
+    /// Requests with an email but no contact for it.
+    var actorsWithoutContact: String {
+        """
+        SELECT count(*) FROM \(r.table.quoted)
+        WHERE (btrim(coalesce(\(q(r.submittedByEmail)), '')) <> '' AND \(q(r.submittedByContact)) IS NULL)
+           OR (btrim(coalesce(\(q(r.assignedToEmail)), '')) <> '' AND \(q(r.assignedToContact)) IS NULL)
+        """
+    }
+
+    /// Requests whose company columns disagree with their contacts' organizations.
+    var companiesDisagreeing: String {
+        """
+        SELECT count(*) FROM \(r.table.quoted) t
+        LEFT JOIN \(c.table.quoted) sk ON sk.\(q(c.tenant)) = t.\(q(r.tenant)) AND sk.\(q(c.key)) = t.\(q(r.submittedByContact))
+        LEFT JOIN \(c.table.quoted) ak ON ak.\(q(c.tenant)) = t.\(q(r.tenant)) AND ak.\(q(c.key)) = t.\(q(r.assignedToContact))
+        WHERE (t.\(q(r.submittedByContact)) IS NOT NULL AND t.\(q(r.fleetCompany)) IS DISTINCT FROM sk.\(q(c.organization)))
+           OR (t.\(q(r.assignedToContact)) IS NOT NULL AND t.\(q(r.supplierCompany)) IS DISTINCT FROM ak.\(q(c.organization)))
+        """
+    }
+
+    /// Canonical emails that more than one contact of a tenant holds, where one of them was created on first sight.
+    var duplicatedEmergentContacts: String {
+        """
+        SELECT count(*) FROM (
+            SELECT 1 FROM \(c.table.quoted) GROUP BY \(q(c.tenant)), lower(\(q(c.email)))
+            HAVING count(*) > 1 AND count(\(q(c.firstSeenAt))) > 0) d
+        """
+    }
+
+    var statusesOutsideTheNewSet: String {
+        "SELECT count(*) FROM \(r.table.quoted) WHERE \(q(r.status)) NOT IN (\(ServiceRequestsMapping.newStatuses.map(sqlLiteral).joined(separator: ", ")))"
+    }
+}
+
+/// The expand step of the service-requests job: the target columns (the email columns stay), the
+/// contacts' first-seen time, and the lookup by canonical email.
+enum ServiceRequestsSchema {
+    static func steps(for mapping: ServiceRequestsMapping, types: ServiceRequestKeyTypes) -> [SchemaStep] {
+        func q(_ name: String) -> String { quoteIdentifier(name) }
+        let r = mapping.requests, c = mapping.contacts, o = mapping.organizations
+        let contacts = SchemaStep(name: "service-requests/\(c.table)-first-seen", sql: """
+            ALTER TABLE \(c.table.quoted) ADD COLUMN IF NOT EXISTS \(q(c.firstSeenAt)) timestamptz;
+            CREATE INDEX IF NOT EXISTS \(q("ferry_" + c.table.name + "_tenant_lower_email")) ON \(c.table.quoted) (\(q(c.tenant)), lower(\(q(c.email))));
+            """)
+        func foreignKey(_ column: String, _ target: TableName, _ targetTenant: String, _ targetKey: String) -> String {
+            let name = r.table.name + "_" + column + "_fkey"
+            return """
+                IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = \(sqlLiteral(r.table.quoted))::regclass AND conname = \(sqlLiteral(name))) THEN
+                    ALTER TABLE \(r.table.quoted) ADD CONSTRAINT \(q(name))
+                        FOREIGN KEY (\(q(r.tenant)), \(q(column))) REFERENCES \(target.quoted) (\(q(targetTenant)), \(q(targetKey)));
+                END IF;
+                """
+        }
+        let requests = SchemaStep(name: "service-requests/\(r.table)-target-columns", sql: """
+            ALTER TABLE \(r.table.quoted)
+                ADD COLUMN IF NOT EXISTS \(q(r.submittedByContact)) \(types.contact),
+                ADD COLUMN IF NOT EXISTS \(q(r.assignedToContact)) \(types.contact),
+                ADD COLUMN IF NOT EXISTS \(q(r.fleetCompany)) \(types.organization),
+                ADD COLUMN IF NOT EXISTS \(q(r.supplierCompany)) \(types.organization);
+            DO $ferry$
+            BEGIN
+            \(foreignKey(r.submittedByContact, c.table, c.tenant, c.key))
+            \(foreignKey(r.assignedToContact, c.table, c.tenant, c.key))
+            \(foreignKey(r.fleetCompany, o.table, o.tenant, o.key))
+            \(foreignKey(r.supplierCompany, o.table, o.tenant, o.key))
+            END
+            $ferry$;
+            CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_submitted_by")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.submittedByContact)));
+            CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_assigned_to")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.assignedToContact)));
+            CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_fleet_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.fleetCompany)));
+            CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_supplier_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.supplierCompany)));
+            """)
+        return [contacts, requests]
+    }
+}

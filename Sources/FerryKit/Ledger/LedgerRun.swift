@@ -1,0 +1,56 @@
+import Foundation
+
+/// What every writing job does around its batches: take the job's lock, check the database, continue an
+/// interrupted run of the same mapping or start one, and record how the run ended (interrupted runs
+/// print the command that resumes them).
+enum LedgerRun {
+    struct Context {
+        let runId: Int64
+        let resume: ResumePoint?
+        /// The reader session, with the run's timeouts; `openReader` makes another after a lost connection.
+        let reader: PostgresConnection
+        let openReader: () throws -> PostgresConnection
+        let timeouts: (lock: String, statement: String)
+    }
+
+    static func apply<Summary: Encodable>(
+        job: String, mappingFile: String, mappingSHA256: String, load: PhonesMapping.Load, conninfo: String, options: ApplyOptions,
+        preflight: (PostgresConnection) throws -> Void,
+        body: (Context) throws -> Summary
+    ) throws -> Summary {
+        let lock = try RunLock(conninfo: conninfo, job: job, wait: options.wait)
+        defer { withExtendedLifetime(lock) {} }
+        let timeouts = ((options.lockTimeout ?? load.lockTimeout).text, (options.statementTimeout ?? load.statementTimeout).text)
+        // The reader never queues behind the application's locks for longer than the writer would.
+        let openReader = { () throws -> PostgresConnection in
+            let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply \(job) (read)")
+            try reader.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", [timeouts.0, timeouts.1])
+            return reader
+        }
+        let reader = try openReader()
+        try preflight(reader)
+        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
+        try ledger.markDeadRunsInterrupted(job: job)
+        let resume = try ledger.resumePoint(job: job, mode: "apply", mappingSHA256: mappingSHA256)
+        let runId: Int64
+        if let resume {
+            try ledger.resume(resume)
+            runId = resume.runId
+            options.log("resuming run \(runId) after batch \(resume.lastBatch)")
+        } else {
+            runId = try ledger.start(job: job, mode: "apply", mappingFile: mappingFile, mappingSHA256: mappingSHA256)
+        }
+        do {
+            let summary = try body(Context(runId: runId, resume: resume, reader: reader, openReader: openReader, timeouts: timeouts))
+            try ledger.finish(runId: runId, status: "succeeded", countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
+            return summary
+        } catch {
+            let transient = (error as? PostgresError)?.isTransient ?? false
+            try? ledger.finish(runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
+            if transient {
+                throw RunInterrupted(runId: runId, reason: String(describing: error), resumeCommand: "ferry apply \(mappingFile)")
+            }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Crypto
+import Foundation
+
+/// `mappings/service-requests.yaml`: the requests and their actor email columns, the contacts and
+/// organizations they resolve to, and the table that maps legacy statuses to the new set.
+public struct ServiceRequestsMapping: Sendable {
+    public struct RequestsTable: Sendable {
+        public let table: TableName
+        public let tenant, key, submittedByEmail, assignedToEmail, status, createdAt: String
+        public let submittedByContact, assignedToContact, fleetCompany, supplierCompany: String
+    }
+
+    public struct ContactsTable: Sendable {
+        public let table: TableName
+        public let tenant, key, fullName, email, organization, contactType, firstSeenAt: String
+    }
+
+    public struct OrganizationsTable: Sendable {
+        public let table: TableName
+        public let tenant, key: String
+    }
+
+    /// The statuses a request may have after the migration.
+    public static let newStatuses = ["new", "acknowledged", "in_progress", "completed", "declined"]
+
+    public let file: String
+    public let sha256: String
+    public let requests: RequestsTable
+    public let contacts: ContactsTable
+    public let organizations: OrganizationsTable
+    public let emergentContactType: String
+    /// Legacy status, lower-cased and trimmed → new status.
+    public let statuses: [String: String]
+    public let load: PhonesMapping.Load
+    public let isolation: TenantIsolation
+
+    public static func load(path: String) throws -> ServiceRequestsMapping {
+        let (text, sha256) = try readMappingFile(path)
+        return try ServiceRequestsMapping(file: path, text: text, sha256: sha256)
+    }
+
+    public init(file: String, text: String, sha256: String? = nil) throws {
+        self.file = file
+        self.sha256 = sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString
+        let root = try MappingNode(file: file, text: text)
+        let job = try root.requiredString("job")
+        guard job == ServiceRequestsJob.name else { throw root.error("job must be 'service-requests' in a service requests mapping, not '\(job)'") }
+        _ = try root.string("description")
+
+        let source = try root.requiredChild("source")
+        func table(_ node: MappingNode?, _ defaultName: String, _ defaults: [String: String]) throws -> (TableName, ColumnNames) {
+            let name = TableName(schema: try node?.string("schema"), name: try node?.string("table") ?? defaultName)
+            let columns = try ColumnNames(node?.child("columns"), defaults: defaults)
+            try node?.rejectUnknownKeys()
+            return (name, columns)
+        }
+        let (requestsName, r) = try table(source.child("requests"), "service_requests", [
+            "tenant": "tenant", "key": "request_id", "submitted_by_email": "submitted_by_email", "assigned_to_email": "assigned_to_email",
+            "status": "status", "created_at": "created_at", "submitted_by_contact": "submitted_by_contact_id",
+            "assigned_to_contact": "assigned_to_contact_id", "fleet_company": "fleet_company_id", "supplier_company": "supplier_company_id"])
+        requests = RequestsTable(table: requestsName, tenant: r["tenant"], key: r["key"], submittedByEmail: r["submitted_by_email"],
+                                 assignedToEmail: r["assigned_to_email"], status: r["status"], createdAt: r["created_at"],
+                                 submittedByContact: r["submitted_by_contact"], assignedToContact: r["assigned_to_contact"],
+                                 fleetCompany: r["fleet_company"], supplierCompany: r["supplier_company"])
+        let (contactsName, c) = try table(source.child("contacts"), "contacts", [
+            "tenant": "tenant", "key": "contact_name_id", "full_name": "full_name", "email": "email", "organization": "client_id",
+            "contact_type": "contact_type", "first_seen_at": "first_seen_at"])
+        contacts = ContactsTable(table: contactsName, tenant: c["tenant"], key: c["key"], fullName: c["full_name"], email: c["email"],
+                                 organization: c["organization"], contactType: c["contact_type"], firstSeenAt: c["first_seen_at"])
+        let (organizationsName, o) = try table(source.child("organizations"), "clients", ["tenant": "tenant", "key": "client_id"])
+        organizations = OrganizationsTable(table: organizationsName, tenant: o["tenant"], key: o["key"])
+        try source.rejectUnknownKeys()
+
+        let emergent = root.child("emergent_contacts")
+        emergentContactType = try emergent?.string("contact_type") ?? "external"
+        try emergent?.rejectUnknownKeys()
+
+        let statusNode = try root.requiredChild("statuses")
+        var statuses: [String: String] = [:]
+        for (legacy, new) in try statusNode.stringPairs() {
+            guard Self.newStatuses.contains(new) else {
+                throw statusNode.error("'\(legacy): \(new)': \(new) is not one of \(Self.newStatuses.joined(separator: ", "))")
+            }
+            statuses[Self.statusKey(legacy)] = new
+        }
+        self.statuses = statuses
+        load = try PhonesMapping.load(root)
+        isolation = try TenantIsolation.parse(root)
+        try root.rejectUnknownKeys()
+    }
+
+    /// How a legacy status is looked up: trimmed, lower-cased.
+    static func statusKey(_ value: String) -> String { value.trimmingWhitespace().lowercased() }
+}
