@@ -1,12 +1,13 @@
 # ferry: two commands do everything on a fresh Debian 12 machine.
 #   make demo   install what is missing, build, run the phones job on a throwaway database
 #   make test   install what is missing, build, run all tests against a real PostgreSQL 15
-#   make bench  the 1,000,000-contact phones benchmark and the 1,000,000-row CSV import benchmark (release build)
+#   make bench  the 1,000,000-contact phones benchmark, the 1,000,000-row CSV import benchmark, and customers and
+#               service-requests on 500,000 projects and 1,000,000 requests (release build)
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench bench-import samples report-check clean
+.PHONY: all deps build release demo test bench bench-import bench-jobs samples report-check clean
 
 all: build
 
@@ -29,10 +30,15 @@ bench: release
 	@scripts/install-deps.sh bc pgloader
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench.sh
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-import.sh
+	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-jobs.sh
 
 bench-import: release
 	@scripts/install-deps.sh bc pgloader
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-import.sh
+
+bench-jobs: release
+	@scripts/install-deps.sh bc
+	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-jobs.sh
 
 report-check: build
 	@scripts/install-deps.sh chromium fonts-dejavu-core
