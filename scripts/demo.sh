@@ -79,10 +79,9 @@ step "$ferry" apply mappings/customers.yaml
 step "$ferry" apply mappings/service-requests.yaml
 
 printf '\n\033[1mThe second half: contract (drop contacts.phone_number once every value is migrated), and its undo\033[0m\n'
+# The customers and service-requests runs changed contact rows after the phones apply; rows last written
+# by ferry's own batches do not count as changed legacy values.
 unmigrated=$(mktemp /tmp/ferry-demo-unmigrated.XXXXXX.csv)
-# The jobs above changed contact rows after the phones apply; the contract judges a changed row's legacy
-# value as one the apply never saw, so the phones apply runs once more first (it inserts nothing new).
-step "$ferry" apply mappings/phones.yaml
 status=0
 step "$ferry" contract mappings/phones.yaml --confirm --unmigrated-out "$unmigrated" || status=$?
 [ "$status" -eq 5 ] || { echo "expected exit 5 (contract refused: unmigrated values), got $status" >&2; exit 1; }

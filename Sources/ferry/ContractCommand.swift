@@ -6,12 +6,13 @@ struct Contract: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The contract step: drop a job's legacy columns, once every value in them is proven migrated.",
         discussion: """
-            For the phones job: drops the mapping's legacy phone columns (contacts.phone_number). Without --confirm it \
-            only checks and reports. It refuses (exit 5, nothing dropped) unless every contact's non-empty legacy value \
-            is in the phone rows, or is named in --accept-rejected FILE (the exact list ferry writes of the contacts \
-            that are not), and no value written since the last successful apply is unmigrated. The table lock is taken \
-            with a short lock_timeout and retried; rows written during the checks are checked again under the lock. \
-            The dropped values are kept in the ledger: `ferry rollback RUN_ID` re-adds the columns with them.
+            The phones job drops the mapping's legacy phone columns (contacts.phone_number); the customers job drops \
+            projects.customer_id. Without --confirm it only checks and reports. It refuses (exit 5, nothing dropped) \
+            unless every row's non-empty legacy value is migrated, or is named in --accept-rejected FILE (the exact \
+            list ferry writes of the rows that are not), and no value written since the last successful apply is \
+            unmigrated. The table lock is taken with a short lock_timeout and retried; rows written during the checks \
+            are checked again under the lock. The dropped values are kept in the ledger: `ferry rollback RUN_ID` \
+            re-adds the columns with them.
             """)
 
     @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.")
@@ -20,12 +21,12 @@ struct Contract: ParsableCommand {
     @Flag(help: "Drop the columns when every check passes (without it: check and report only).")
     var confirm = false
 
-    @Option(help: ArgumentHelp("CSV naming exactly the unmigrated contacts whose values may be dropped (tenant, contact_key columns).",
+    @Option(help: ArgumentHelp("CSV naming exactly the unmigrated rows whose values may be dropped (tenant and contact_key or project_key columns).",
                                valueName: "file"))
     var acceptRejected: String?
 
-    @Option(help: ArgumentHelp("Where to write the list of unmigrated contacts.", valueName: "file"))
-    var unmigratedOut = "ferry-contract-phones-unmigrated.csv"
+    @Option(help: ArgumentHelp("Where to write the list of unmigrated rows (default: ferry-contract-JOB-unmigrated.csv).", valueName: "file"))
+    var unmigratedOut: String?
 
     @Option(help: ArgumentHelp("lock_timeout for taking the table lock (default: the mapping's, else 2s).", valueName: "duration"))
     var lockTimeout: String?
@@ -40,7 +41,11 @@ struct Contract: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let mappingFile = try PhonesMapping.load(path: mapping)
+            let subject: any ContractSubject = switch try mappingJob(path: mapping) {
+            case PhonesJob.name: PhonesContractSubject(mapping: try PhonesMapping.load(path: mapping))
+            case CustomersJob.name: CustomersContractSubject(mapping: try CustomersMapping.load(path: mapping))
+            case let job: throw ValidationError("the \(job) job has no contract step (phones and customers do)")
+            }
             var options = ContractOptions()
             options.confirm = confirm
             options.acceptRejectedFile = acceptRejected
@@ -52,7 +57,7 @@ struct Contract: ParsableCommand {
                 }
                 options.lockTimeout = value
             }
-            let report = try PhonesContract(mapping: mappingFile, conninfo: connection.db).run(options)
+            let report = try FerryKit.Contract(subject: subject, conninfo: connection.db).run(options)
             if json { try printJSON(report) } else { print(report.render()) }
             if report.refused { throw ExitCode(5) }
         }

@@ -169,6 +169,47 @@ struct CustomersJobTests {
         #expect(summary.accountingAddsUp)
     }
 
+    @Test func contractDropsCustomerIdOnceEveryProjectIsLinkedOrAcceptedAndRollbackBringsItBack() throws {
+        let db = try fixture()
+        let job = try db.customersJob()
+        _ = try job.apply(db.quietOptions())
+        let before = try db.customerTablesChecksum()
+        func contract(_ configure: (inout ContractOptions) -> Void = { _ in }) throws -> ContractReport {
+            var options = ContractOptions()
+            options.unmigratedFile = db.temporaryFile("customers-unmigrated.csv")
+            options.log = { _ in }
+            configure(&options)
+            return try Contract(subject: CustomersContractSubject(mapping: job.mapping), conninfo: db.conninfo).run(options)
+        }
+        // The vendor's project and the project with another organization were rejected: not migrated.
+        let checked = try contract { $0.confirm = true }
+        #expect(checked.refused && !checked.dropped)
+        #expect(checked.checked == 10 && checked.migrated == 8 && checked.unmigrated == 2 && checked.addsUp)
+        #expect(checked.examples.map(\.row.key) == ["b0000000-0000-4000-8000-000000000008", "b0000000-0000-4000-8000-000000000009"])
+        #expect(checked.examples[0].reason == "rejected: contact type 'vendor' is not one of customer")
+        let header = try String(contentsOfFile: checked.unmigratedFile!, encoding: .utf8).split(separator: "\r\n").first
+        #expect(header == "tenant,project_key,reason,legacy_values,changed_since_apply")
+
+        // The application moves a linked project to another customer after the apply: that cannot be accepted.
+        try db.connection.execute(script: "UPDATE projects SET customer_id = 'c0000000-0000-4000-8000-000000000009' WHERE title = 'has org'")
+        let accepted = db.temporaryFile("customers-accepted.csv")
+        try FileManager.default.copyItem(atPath: checked.unmigratedFile!, toPath: accepted)
+        let changed = try contract { $0.confirm = true; $0.acceptRejectedFile = accepted }
+        #expect(changed.changedSinceApply == 1)
+        #expect(changed.problems.contains { $0.contains("1 project changed since apply run") })
+        try db.connection.execute(script: "UPDATE projects SET customer_id = 'c0000000-0000-4000-8000-000000000001' WHERE title = 'has org'")
+
+        let dropped = try contract { $0.confirm = true; $0.acceptRejectedFile = accepted }
+        #expect(dropped.dropped, "\(dropped.problems)")
+        #expect(try !db.hasColumn("projects", "customer_id"))
+        #expect(dropped.valuesKept == 10)
+        let rollback = try Rollback(conninfo: db.conninfo).run(dropped.runId!, dryRun: false, force: false)
+        #expect(rollback.complete)
+        #expect(try db.customerTablesChecksum() == before)
+        // The foreign key to contacts went with the column, and came back with it.
+        #expect(try db.count("SELECT count(*) FROM pg_constraint WHERE conrelid = 'projects'::regclass AND contype = 'f' AND pg_get_constraintdef(oid) LIKE 'FOREIGN KEY (tenant, customer_id)%'") == 1)
+    }
+
     @Test func theCommandLinePlansAndAppliesByTheMappingsJob() throws {
         let db = try fixture()
         let plan = try ferryCLI("plan mappings/customers.yaml --no-progress --detailed-exitcode", database: db.name)

@@ -17,7 +17,7 @@ extension TestDatabase {
         options.unmigratedFile = temporaryFile("unmigrated.csv")
         options.log = { _ in }
         configure(&options)
-        return try PhonesContract(mapping: try mapping(), conninfo: conninfo).run(options)
+        return try Contract(subject: PhonesContractSubject(mapping: try mapping()), conninfo: conninfo).run(options)
     }
 
     func temporaryFile(_ name: String) -> String {
@@ -84,7 +84,7 @@ struct LifecycleTests {
         let short = db.temporaryFile("short.csv")
         try (full.dropLast().joined(separator: "\r\n") + "\r\n").write(toFile: short, atomically: true, encoding: .utf8)
         let missingOne = try db.contract { $0.confirm = true; $0.acceptRejectedFile = short }
-        #expect(missingOne.refused && missingOne.problems.contains { $0.contains("1 unmigrated contact is not named in \(short)") })
+        #expect(missingOne.refused && missingOne.problems.contains { $0.contains("1 contact not migrated is not named in \(short)") })
         let migratedKey = try db.connection.query("SELECT tenant::text, contact_name_id::text FROM contact_phone_numbers LIMIT 1").rows[0]
         let extra = db.temporaryFile("extra.csv")
         try (full.joined(separator: "\r\n") + "\r\n\(migratedKey[0]!),\(migratedKey[1]!),,,\r\n").write(toFile: extra, atomically: true, encoding: .utf8)

@@ -1,46 +1,47 @@
 import Foundation
 
-/// A contact as the contract step names it: tenant and key.
-public struct ContactRef: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
+/// A row as the contract step names it: tenant and key (a contact for phones, a project for customers).
+public struct RowKey: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
     public let tenant: String
-    public let contactKey: String
+    public let key: String
 
-    public var description: String { "\(tenant)/\(contactKey)" }
-
-    public static func < (lhs: ContactRef, rhs: ContactRef) -> Bool {
-        (lhs.tenant, lhs.contactKey) < (rhs.tenant, rhs.contactKey)
+    public init(tenant: String, key: String) {
+        self.tenant = tenant
+        self.key = key
     }
+
+    public var description: String { "\(tenant)/\(key)" }
+
+    public static func < (lhs: RowKey, rhs: RowKey) -> Bool { (lhs.tenant, lhs.key) < (rhs.tenant, rhs.key) }
 }
 
-/// A contact whose legacy values are not (all) in the phone rows.
+/// A row whose legacy values are not (all) in the new model.
 public struct UnmigratedValue: Codable, Equatable, Sendable {
-    public let contact: ContactRef
+    public let row: RowKey
     public let values: String
     public let reason: String
-    /// Written since the last successful apply: the apply never saw this value.
+    /// Written since the last successful apply (and not by ferry): the apply never saw this value.
     public let changedSinceApply: Bool
 }
 
-/// The CSV files of the contract step: the list of unmigrated contacts ferry writes, and the same shape
-/// read back from `--accept-rejected`, where a DBA names exactly the contacts whose values may be lost.
+/// The CSV files of the contract step: the list of unmigrated rows ferry writes, and the same shape read
+/// back from `--accept-rejected`, where a DBA names exactly the rows whose legacy values may be lost.
+/// `keyColumn` is the job's: contact_key (phones) or project_key (customers).
 public enum ContractKeyFile {
-    static let header = ["tenant", "contact_key", "reason", "legacy_values", "changed_since_apply"]
-
-    static func write(_ values: [UnmigratedValue], to path: String) throws {
+    static func write(_ values: [UnmigratedValue], to path: String, keyColumn: String) throws {
         let writer = try CSVWriter(path: path)
-        try writer.writeRow(header)
+        try writer.writeRow(["tenant", keyColumn, "reason", "legacy_values", "changed_since_apply"])
         for value in values {
-            try writer.writeRow([value.contact.tenant, value.contact.contactKey, value.reason, value.values,
-                                 value.changedSinceApply ? "yes" : "no"])
+            try writer.writeRow([value.row.tenant, value.row.key, value.reason, value.values, value.changedSinceApply ? "yes" : "no"])
         }
         try writer.close()
     }
 
-    /// Reads the contacts a file names: a header with `tenant` and `contact_key` columns (others ignored).
-    static func read(_ path: String) throws -> Set<ContactRef> {
+    /// Reads the rows a file names: a header with `tenant` and `keyColumn` columns (others ignored).
+    static func read(_ path: String, keyColumn: String) throws -> Set<RowKey> {
         let reader = try CSVReader(path: path)
         var columns: (tenant: Int, key: Int)?
-        var refs = Set<ContactRef>()
+        var keys = Set<RowKey>()
         while let item = try reader.next() {
             guard case .record(let record) = item else { continue }
             let fields = try (0..<record.count).map { index in
@@ -50,20 +51,20 @@ public enum ContractKeyFile {
             }
             guard let known = columns else {
                 let names = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-                guard let tenant = names.firstIndex(of: "tenant"), let key = names.firstIndex(of: "contact_key") else {
+                guard let tenant = names.firstIndex(of: "tenant"), let key = names.firstIndex(of: keyColumn) else {
                     throw ContractFileError(file: path, line: record.line,
-                                            reason: "the header must name a tenant and a contact_key column (as the file `ferry contract` writes does)")
+                                            reason: "the header must name a tenant and a \(keyColumn) column (as the file `ferry contract` writes does)")
                 }
                 columns = (tenant, key)
                 continue
             }
             guard fields.count > max(known.tenant, known.key) else {
-                throw ContractFileError(file: path, line: record.line, reason: "the row has \(fields.count) fields; tenant and contact_key are missing")
+                throw ContractFileError(file: path, line: record.line, reason: "the row has \(fields.count) fields; tenant and \(keyColumn) are missing")
             }
-            refs.insert(ContactRef(tenant: fields[known.tenant], contactKey: fields[known.key]))
+            keys.insert(RowKey(tenant: fields[known.tenant], key: fields[known.key]))
         }
         guard columns != nil else { throw ContractFileError(file: path, line: nil, reason: "the file is empty: no header row") }
-        return refs
+        return keys
     }
 }
 

@@ -3,16 +3,18 @@ public struct ContractReport: Codable, Sendable {
     public let job: String
     public let table: String
     public let columns: [String]
+    /// What one row is: contact (phones), project (customers).
+    public let rowNoun: String
     public var lastApplyRunId: Int64?
     public var lastApplyFinishedAt: String?
-    /// Contacts with a non-empty legacy value.
+    /// Rows with a non-empty legacy value.
     public var checked = 0
     public var migrated = 0
     public var nothingToMigrate = 0
     public var unmigrated = 0
-    /// Unmigrated contacts written since the last successful apply.
+    /// Unmigrated rows written since the last successful apply.
     public var changedSinceApply = 0
-    /// Unmigrated contacts named by --accept-rejected.
+    /// Unmigrated rows named by --accept-rejected.
     public var accepted = 0
     public var acceptedFile: String?
     public var unmigratedFile: String?
@@ -33,17 +35,17 @@ public struct ContractReport: Codable, Sendable {
         var lines = ["contract \(job): drop \(columns.map { "\(table).\($0)" }.joined(separator: ", "))"]
         func row(_ label: String, _ value: String) { lines.append("  " + label.padded(40) + value) }
         row("last successful apply", lastApplyRunId.map { "run \($0), finished \(lastApplyFinishedAt ?? "?")" } ?? "none")
-        row("contacts with a legacy value", formatCount(checked))
-        row("  migrated (every number in phone rows)", formatCount(migrated))
-        row("  nothing to migrate (empty)", formatCount(nothingToMigrate))
+        row("\(rowNoun)s with a legacy value", formatCount(checked))
+        row("  migrated", formatCount(migrated))
+        row("  nothing to migrate (placeholder)", formatCount(nothingToMigrate))
         row("  not migrated", formatCount(unmigrated) + (unmigratedFile.map { " → \($0)" } ?? ""))
         if changedSinceApply > 0 { row("    of which changed since the apply", formatCount(changedSinceApply)) }
         if let acceptedFile { row("    accepted by --accept-rejected", "\(formatCount(accepted)) (\(acceptedFile))") }
         lines.append("  " + (addsUp ? "✓ adds up" : "✗ does not add up") + ": \(formatCount(checked)) = \(formatCount(migrated)) + \(formatCount(nothingToMigrate)) + \(formatCount(unmigrated))")
         for example in examples.prefix(10) {
-            lines.append("    \(example.contact)  \(quotedRaw(example.values))  \(example.reason)\(example.changedSinceApply ? " (changed since the apply)" : "")")
+            lines.append("    \(example.row)  \(quotedRaw(example.values))  \(example.reason)\(example.changedSinceApply ? " (changed since the apply)" : "")")
         }
-        if rechecked > 0 { lines.append("  re-checked under the table lock: \(formatCount(rechecked)) contacts written after the checks") }
+        if rechecked > 0 { lines.append("  re-checked under the table lock: \(formatCount(rechecked)) \(rowNoun)s written after the checks") }
         if refused {
             lines.append("refused: nothing was dropped")
             lines += problems.map { "  ✗ \($0)" }

@@ -8,12 +8,12 @@ struct ContractRollback {
 
     func run(_ runId: Int64, dryRun: Bool, force: Bool, record: RunRecord) throws -> RollbackReport {
         var report = RollbackReport(runId: runId, dryRun: dryRun, force: force)
-        let columns = try connection.query(PhonesContractSQL.droppedColumns, [String(runId)]).rows
+        let columns = try connection.query(ContractSQL.droppedColumns, [String(runId)]).rows
         guard let tableName = columns.first?[5] else {
             throw LedgerError("contract run \(runId) recorded no dropped column (it failed before dropping anything)")
         }
         let names = columns.map { $0[0]! }
-        let present = try connection.query(PhonesContractSQL.existingColumns, [tableName, textArrayLiteral(names)]).rows.compactMap { $0[0] }
+        let present = try connection.query(ContractSQL.existingColumns, [tableName, textArrayLiteral(names)]).rows.compactMap { $0[0] }
         guard present.isEmpty else {
             throw LedgerError("\(tableName) already has column\(present.count == 1 ? "" : "s") \(present.joined(separator: ", ")) again; "
                               + "ferry will not overwrite it. Drop or rename it first, then roll back run \(runId)")
@@ -36,7 +36,7 @@ struct ContractRollback {
                     "ADD COLUMN \(quoteIdentifier($0[0]!)) \($0[1]!)"
                 }.joined(separator: ", "))
                 let table = try SnapshotTable.resolve(tableName, on: connection)
-                let restored = try connection.query(PhonesContractSQL.restoreValues(table, columns: names), [String(runId)]).affectedRows
+                let restored = try connection.query(ContractSQL.restoreValues(table, columns: names), [String(runId)]).affectedRows
                 tableReport.undone = restored
                 tableReport.alreadyGone = kept - restored
                 var statements: [String] = []

@@ -1,13 +1,6 @@
-/// Every statement of the phones contract step and its rollback. Identifiers from the mapping are quoted;
+/// The statements of the contract step and its rollback that every job shares. Identifiers are quoted;
 /// values travel as parameters.
-struct PhonesContractSQL {
-    let mapping: PhonesMapping
-
-    private var source: PhonesMapping.Source { mapping.source }
-    private var phones: PhonesMapping.PhoneNumbersTable { mapping.phoneNumbers }
-    private func q(_ name: String) -> String { quoteIdentifier(name) }
-    var legacyColumns: [String] { source.columns.map(\.name) }
-
+enum ContractSQL {
     /// The newest apply of the job that succeeded (rolled-back runs do not count): what "migrated" refers to.
     static let lastSuccessfulApply = """
         SELECT run_id, start_xid, finished_at::text FROM ferry.runs
@@ -15,33 +8,15 @@ struct PhonesContractSQL {
         ORDER BY run_id DESC LIMIT 1
         """
 
+    /// The transaction ids of ferry's own batches (32-bit, as xmin shows them), as a bigint[] parameter.
+    static let ferryBatchXids = "SELECT coalesce(array_agg(DISTINCT xid % 4294967296), '{}')::text FROM ferry.batches"
+
     /// The contract run that dropped a column of the table, if one is in force.
     static let contractInForce = """
         SELECT r.run_id FROM ferry.runs r JOIN ferry.dropped_columns d USING (run_id)
         WHERE r.mode = 'contract' AND r.status = 'succeeded' AND d.table_name = $1 AND d.column_name = ANY ($2::text[])
         ORDER BY r.run_id DESC LIMIT 1
         """
-
-    /// Contacts with a non-empty legacy value, their phone rows (number#extension), and whether the row
-    /// was written by a transaction from the last apply's start on ($1). $2, when not NULL, keeps only rows
-    /// written from that transaction on (the re-check under the lock). 32-bit xid compare, as for drift.
-    var legacyValues: String {
-        let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
-        let values = source.columns.map { "s.\(q($0.name))::text" }
-        let nonEmpty = values.map { "coalesce(\($0), '') <> ''" }.joined(separator: " OR ")
-        return """
-            SELECT s.\(q(source.tenantColumn))::text, s.\(q(source.keyColumn))::text, \(region), \(values.joined(separator: ", ")),
-                   (SELECT array_agg(p.\(q(phones.phoneNumber)) || '#' || coalesce(p.\(q(phones.extensionDigits)), ''))
-                    FROM \(phones.table.quoted) p
-                    WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn))
-                      AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn)))::text,
-                   s.xmin::text::bigint >= $1::bigint % 4294967296
-            FROM \(source.table.quoted) s
-            WHERE (\(nonEmpty))
-              AND ($2::bigint IS NULL OR s.xmin::text::bigint >= $2::bigint % 4294967296)
-            ORDER BY 1, 2
-            """
-    }
 
     /// Records each dropped column's definition and what PostgreSQL drops with it (indexes, constraints),
     /// so a rollback rebuilds all of it. $1 run, $2 table, $3 columns.
@@ -58,18 +33,17 @@ struct PhonesContractSQL {
         """
 
     /// Keeps every non-NULL legacy value by the row's primary key. $1 run, $2 table.
-    func recordValues(_ table: SnapshotTable) -> String {
-        let object = "jsonb_build_object(" + legacyColumns.map { "\(sqlLiteral($0)), s.\(q($0))" }.joined(separator: ", ") + ")"
-        let kept = legacyColumns.map { "s.\(q($0)) IS NOT NULL" }.joined(separator: " OR ")
+    static func recordValues(_ table: SnapshotTable, source: TableName, columns: [String]) -> String {
+        let object = "jsonb_build_object(" + columns.map { "\(sqlLiteral($0)), s.\(quoteIdentifier($0))" }.joined(separator: ", ") + ")"
         return """
             INSERT INTO ferry.dropped_values (run_id, table_name, key, "values")
             SELECT $1, $2, \(table.keyObject(alias: "s")), \(object)
-            FROM \(source.table.quoted) s WHERE \(kept)
+            FROM \(source.quoted) s WHERE \(columns.map { "s.\(quoteIdentifier($0)) IS NOT NULL" }.joined(separator: " OR "))
             """
     }
 
-    var dropColumns: String {
-        "ALTER TABLE \(source.table.quoted) " + legacyColumns.map { "DROP COLUMN \(q($0))" }.joined(separator: ", ")
+    static func dropColumns(_ table: TableName, _ columns: [String]) -> String {
+        "ALTER TABLE \(table.quoted) " + columns.map { "DROP COLUMN \(quoteIdentifier($0))" }.joined(separator: ", ")
     }
 
     // MARK: Rollback

@@ -1,4 +1,4 @@
-/// Whether dropping the legacy phone columns would lose anything of one contact.
+/// Whether dropping the legacy columns would lose anything of one row (a contact's phones, a project's customer).
 public enum LegacyValueVerdict: Equatable, Sendable {
     /// Every number the legacy values hold is among the contact's phone rows.
     case migrated
@@ -9,6 +9,8 @@ public enum LegacyValueVerdict: Equatable, Sendable {
     /// Readable numbers that are not among the contact's phone rows (e.g. written after the apply, or
     /// the contact already had other phones and the apply left it alone).
     case missing(numbers: [String])
+    /// Another job's row the apply has not migrated yet.
+    case notMigrated(reason: String)
 
     public var isMigrated: Bool { self == .migrated || self == .nothingToMigrate }
 
@@ -18,6 +20,7 @@ public enum LegacyValueVerdict: Equatable, Sendable {
         case .nothingToMigrate: return "empty"
         case .rejected(let reason): return "rejected: \(reason)"
         case .missing(let numbers): return "not in the phone rows: \(numbers.joined(separator: ", "))"
+        case .notMigrated(let reason): return reason
         }
     }
 }

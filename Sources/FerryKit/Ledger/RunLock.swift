@@ -20,7 +20,12 @@ public final class RunLock {
         }
     }
 
-    deinit { connection.close() }
+    /// Unlocks before closing: a closed session's locks go only when its backend has finished exiting,
+    /// which a command started right after this one could race.
+    deinit {
+        _ = try? connection.query("SELECT pg_advisory_unlock_all()")
+        connection.close()
+    }
 
     private func holderDescription() throws -> String {
         let holder = try connection.query("""

@@ -99,7 +99,7 @@ struct CustomersSummaryBuilder {
                 summary.contactPointsToInsert += 1
                 tenant.rowsToInsert += 1
             }
-            if decision.updatesContact, updatedContacts.insert(ContactRef(tenant: project.tenant, contactKey: project.contactKey).hashValue).inserted {
+            if decision.updatesContact, updatedContacts.insert(RowKey(tenant: project.tenant, key: project.contactKey).hashValue).inserted {
                 summary.contactsToUpdate += 1
             }
             switch organization {
