@@ -40,8 +40,9 @@ struct CommandLineTests {
 
     @Test func applyPrintsWhatItDidAndSchemaStatusShowsSteps() throws {
         let db = try TestDatabase(samples: 90)
-        let schema = try ferry("schema apply mappings/phones.yaml --db dbname=\(db.name)")
+        let schema = try ferry("schema apply mappings/phones.yaml --db dbname=\(db.name) --snapshot-dir '\(FileManager.default.temporaryDirectory.path)/ferry-cli-snapshots'")
         #expect(schema.status == 0, "\(schema.stderr)")
+        #expect(schema.stdout.contains("schema snapshot (pg_dump) of contacts: "), "\(schema.stdout)")
         let apply = try ferry("apply mappings/phones.yaml --db dbname=\(db.name)")
         #expect(apply.status == 0, "\(apply.stderr)")
         let inserted = try db.count("SELECT count(*) FROM contact_phone_numbers")

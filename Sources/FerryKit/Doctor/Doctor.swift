@@ -44,8 +44,7 @@ public struct Doctor {
                 }
                 continue
             }
-            var columns: [String: String] = [:]
-            for row in try connection.query(PhonesSQL.tableColumns, [table.quoted]).rows { columns[row[0] ?? ""] = row[1] ?? "" }
+            let columns = try connection.columnTypes(table)
             for column in expected.columns {
                 guard let actual = columns[column.name] else {
                     error("column \(table).\(column.name) does not exist (named in \(mappingFile))",
@@ -149,6 +148,15 @@ public struct Doctor {
                c.confrelid::regclass::text
         FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'f'
         """
+}
+
+extension PostgresConnection {
+    /// A table's columns and their SQL types, as format_type prints them; empty when the table is missing.
+    func columnTypes(_ table: TableName) throws -> [String: String] {
+        var columns: [String: String] = [:]
+        for row in try query(PhonesSQL.tableColumns, [table.quoted]).rows { columns[row[0] ?? ""] = row[1] ?? "" }
+        return columns
+    }
 }
 
 extension Array where Element == DoctorFinding {

@@ -64,22 +64,16 @@ public struct CustomersMapping: Sendable {
         _ = try root.string("description")
 
         let source = try root.requiredChild("source")
-        func table(_ node: MappingNode?, _ defaultName: String, _ defaults: [String: String]) throws -> (TableName, ColumnNames) {
-            let name = TableName(schema: try node?.string("schema"), name: try node?.string("table") ?? defaultName)
-            let columns = try ColumnNames(node?.child("columns"), defaults: defaults)
-            try node?.rejectUnknownKeys()
-            return (name, columns)
-        }
-        let (projectsName, p) = try table(source.child("projects"), "projects", [
+        let (projectsName, p) = try ColumnNames.table(source.child("projects"), "projects", [
             "tenant": "tenant", "key": "project_id", "customer": "customer_id", "customer_organization": "customer_organization_id"])
         projects = ProjectsTable(table: projectsName, tenant: p["tenant"], key: p["key"], customer: p["customer"],
                                  customerOrganization: p["customer_organization"])
-        let (contactsName, c) = try table(source.child("contacts"), "contacts", [
+        let (contactsName, c) = try ColumnNames.table(source.child("contacts"), "contacts", [
             "tenant": "tenant", "key": "contact_name_id", "full_name": "full_name", "email": "email", "organization": "client_id",
             "role": "role", "contact_type": "contact_type", "is_primary": "is_primary_contact"])
         contacts = ContactsTable(table: contactsName, tenant: c["tenant"], key: c["key"], fullName: c["full_name"], email: c["email"],
                                  organization: c["organization"], role: c["role"], contactType: c["contact_type"], isPrimary: c["is_primary"])
-        let (organizationsName, o) = try table(source.child("organizations"), "clients", [
+        let (organizationsName, o) = try ColumnNames.table(source.child("organizations"), "clients", [
             "tenant": "tenant", "key": "client_id", "name": "client_name", "type": "organization_type", "email_domain": "email_domain"])
         organizations = OrganizationsTable(table: organizationsName, tenant: o["tenant"], key: o["key"], name: o["name"], type: o["type"],
                                            emailDomain: o["email_domain"])
@@ -87,7 +81,7 @@ public struct CustomersMapping: Sendable {
         try source.rejectUnknownKeys()
 
         let target = root.child("target")
-        let (pointsName, t) = try table(target?.child("contact_points"), "project_contact_points", [
+        let (pointsName, t) = try ColumnNames.table(target?.child("contact_points"), "project_contact_points", [
             "tenant": "tenant", "id": "project_contact_point_id", "project": "project_id", "contact": "contact_name_id",
             "role": "role", "is_primary": "is_primary", "created_at": "created_at"])
         contactPoints = ContactPointsTable(table: pointsName, tenant: t["tenant"], id: t["id"], project: t["project"], contact: t["contact"],

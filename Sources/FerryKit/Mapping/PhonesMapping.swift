@@ -194,6 +194,14 @@ struct ColumnNames {
     }
 
     subscript(role: String) -> String { names[role]! }
+
+    /// A mapping's `{table, schema, columns}` node: the table (default `defaultName`) and its column names.
+    static func table(_ node: MappingNode?, _ defaultName: String, _ defaults: [String: String]) throws -> (TableName, ColumnNames) {
+        let name = TableName(schema: try node?.string("schema"), name: try node?.string("table") ?? defaultName)
+        let columns = try ColumnNames(node?.child("columns"), defaults: defaults)
+        try node?.rejectUnknownKeys()
+        return (name, columns)
+    }
 }
 
 extension Sequence where Element == UInt8 {

@@ -48,13 +48,7 @@ public struct ServiceRequestsMapping: Sendable {
         _ = try root.string("description")
 
         let source = try root.requiredChild("source")
-        func table(_ node: MappingNode?, _ defaultName: String, _ defaults: [String: String]) throws -> (TableName, ColumnNames) {
-            let name = TableName(schema: try node?.string("schema"), name: try node?.string("table") ?? defaultName)
-            let columns = try ColumnNames(node?.child("columns"), defaults: defaults)
-            try node?.rejectUnknownKeys()
-            return (name, columns)
-        }
-        let (requestsName, r) = try table(source.child("requests"), "service_requests", [
+        let (requestsName, r) = try ColumnNames.table(source.child("requests"), "service_requests", [
             "tenant": "tenant", "key": "request_id", "submitted_by_email": "submitted_by_email", "assigned_to_email": "assigned_to_email",
             "status": "status", "created_at": "created_at", "submitted_by_contact": "submitted_by_contact_id",
             "assigned_to_contact": "assigned_to_contact_id", "fleet_company": "fleet_company_id", "supplier_company": "supplier_company_id"])
@@ -62,12 +56,12 @@ public struct ServiceRequestsMapping: Sendable {
                                  assignedToEmail: r["assigned_to_email"], status: r["status"], createdAt: r["created_at"],
                                  submittedByContact: r["submitted_by_contact"], assignedToContact: r["assigned_to_contact"],
                                  fleetCompany: r["fleet_company"], supplierCompany: r["supplier_company"])
-        let (contactsName, c) = try table(source.child("contacts"), "contacts", [
+        let (contactsName, c) = try ColumnNames.table(source.child("contacts"), "contacts", [
             "tenant": "tenant", "key": "contact_name_id", "full_name": "full_name", "email": "email", "organization": "client_id",
             "contact_type": "contact_type", "first_seen_at": "first_seen_at"])
         contacts = ContactsTable(table: contactsName, tenant: c["tenant"], key: c["key"], fullName: c["full_name"], email: c["email"],
                                  organization: c["organization"], contactType: c["contact_type"], firstSeenAt: c["first_seen_at"])
-        let (organizationsName, o) = try table(source.child("organizations"), "clients", ["tenant": "tenant", "key": "client_id"])
+        let (organizationsName, o) = try ColumnNames.table(source.child("organizations"), "clients", ["tenant": "tenant", "key": "client_id"])
         organizations = OrganizationsTable(table: organizationsName, tenant: o["tenant"], key: o["key"])
         try source.rejectUnknownKeys()
 

@@ -118,9 +118,7 @@ public struct CustomersJob: Sendable {
     }
 
     func keyTypes(_ connection: PostgresConnection) throws -> CustomerKeyTypes {
-        func column(_ table: TableName, _ name: String) throws -> String? {
-            try connection.query(PhonesSQL.tableColumns, [table.quoted]).rows.first { $0[0] == name }?[1] ?? nil
-        }
+        func column(_ table: TableName, _ name: String) throws -> String? { try connection.columnTypes(table)[name] }
         guard let tenant = try column(mapping.projects.table, mapping.projects.tenant),
               let project = try column(mapping.projects.table, mapping.projects.key),
               let contact = try column(mapping.contacts.table, mapping.contacts.key),
@@ -240,7 +238,7 @@ final class CustomersLoader {
                 result.contactPointsInserted = Int(try connection.query(sql.insertContactPoints(snapshot: points),
                                                                         [run, number, points.qualifiedName]).scalar ?? "0") ?? 0
             }
-            try connection.query(CustomersSQL.recordBatch, [
+            try connection.query(LedgerRun.recordBatch, [
                 run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                 String(result.organizationsCreated + result.contactPointsInserted), String(result.contactsUpdated + result.projectsUpdated),
             ])

@@ -165,16 +165,6 @@ struct CustomersSQL {
         """
     }
 
-    static let recordBatch = """
-        WITH batch AS (
-            INSERT INTO ferry.batches (run_id, batch_no, first_key, last_key, rows_inserted, rows_updated)
-            VALUES ($1, $2, $3::text[], $4::text[], $5, $6)
-        )
-        INSERT INTO ferry.events (run_id, kind, detail)
-        VALUES ($1, 'batch committed', jsonb_build_object('batch', $2::int, 'first_key', $3::text[], 'last_key', $4::text[],
-                                                          'rows_inserted', $5::int, 'rows_updated', $6::int))
-        """
-
     // MARK: Checks after apply (and, in the plan, on the data as it is)
 
     /// Projects with a customer contact but no customer organization.

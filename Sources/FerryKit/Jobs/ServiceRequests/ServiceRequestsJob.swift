@@ -112,9 +112,7 @@ public struct ServiceRequestsJob: Sendable {
     }
 
     func keyTypes(_ connection: PostgresConnection) throws -> ServiceRequestKeyTypes {
-        func column(_ table: TableName, _ name: String) throws -> String? {
-            try connection.query(PhonesSQL.tableColumns, [table.quoted]).rows.first { $0[0] == name }?[1] ?? nil
-        }
+        func column(_ table: TableName, _ name: String) throws -> String? { try connection.columnTypes(table)[name] }
         guard let tenant = try column(mapping.requests.table, mapping.requests.tenant),
               let request = try column(mapping.requests.table, mapping.requests.key),
               let contact = try column(mapping.contacts.table, mapping.contacts.key),
@@ -210,7 +208,7 @@ final class ServiceRequestsLoader {
                 try connection.query(sql.snapshotRequests(snapshot: requests), [run, number, requests.qualifiedName])
                 result.requestsUpdated = try connection.query(sql.updateRequests(snapshot: requests), [run, number, requests.qualifiedName]).affectedRows
             }
-            try connection.query(CustomersSQL.recordBatch, [run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
+            try connection.query(LedgerRun.recordBatch, [run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                                                              String(result.contactsCreated), String(result.requestsUpdated)])
             return result
         }
