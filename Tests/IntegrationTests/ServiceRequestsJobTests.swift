@@ -93,6 +93,53 @@ struct ServiceRequestsJobTests {
         #expect(try tables(db) == before)
     }
 
+    @Test func aKilledApplyResumesToTheSameRowsAsAnUninterruptedOne() throws {
+        let db = try TestDatabase(samples: 30_000)
+        var job = ServiceRequestsJob(mapping: try ServiceRequestsMapping.load(path: TestDatabase.packageRoot.appendingPathComponent("mappings/service-requests.yaml").path),
+                                     conninfo: db.conninfo)
+        job.showProgress = false
+        _ = try SchemaMigrator(connection: db.connection).apply(try job.schemaSteps(using: db.connection))
+        let copy = "\(db.name)_copy"
+        let admin = try PostgresConnection(conninfo: "dbname=postgres")
+        db.connection.close()
+        try admin.execute(script: "CREATE DATABASE \(quoteIdentifier(copy)) TEMPLATE \(quoteIdentifier(db.name))")
+        defer { _ = try? admin.execute(script: "DROP DATABASE IF EXISTS \(quoteIdentifier(copy)) WITH (FORCE)") }
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ferryBinary)
+        process.arguments = ["apply", "mappings/service-requests.yaml", "--db", db.conninfo, "--no-progress", "--batch-size", "500"]
+        process.currentDirectoryURL = TestDatabase.packageRoot
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var committed = 0
+        for _ in 0..<600 where committed < 5 {
+            Thread.sleep(forTimeInterval: 0.02)
+            committed = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let atKill = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
+        #expect(atKill >= 5 && atKill < 60, "killed after \(atKill) of 60 batches")
+
+        let resumed = try ferryCLI("apply mappings/service-requests.yaml --batch-size 500 --wait --no-progress", database: db.name)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("service-requests apply, run 1"), "\(resumed.stdout)")
+        #expect(try watcher.query("SELECT count(*) = max(batch_no) AND max(batch_no) = 60 FROM ferry.batches").scalar == "t")
+        #expect(try watcher.query("SELECT status FROM ferry.runs").scalar == "succeeded")
+
+        let uninterrupted = try ferryCLI("apply mappings/service-requests.yaml --batch-size 500 --no-progress", database: copy)
+        #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
+        let copyConnection = try PostgresConnection(conninfo: "dbname=\(copy)")
+        defer { copyConnection.close() }
+        for table in ["service_requests", "contacts"] {
+            // created_at and updated_at of contacts created on first sight are the time of each run.
+            let sql = "SELECT md5(string_agg(v, '|' ORDER BY v)) FROM (SELECT (to_jsonb(t) - 'created_at' - 'updated_at')::text AS v FROM \(table) t) x"
+            #expect(try watcher.query(sql).scalar == copyConnection.query(sql).scalar, "\(table)")
+        }
+    }
+
     @Test func aMappingStatusOutsideTheNewSetIsAnErrorWithALine() throws {
         let text = try String(contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/service-requests.yaml").path, encoding: .utf8)
             .replacingOccurrences(of: "  wip: in_progress", with: "  wip: working")
