@@ -232,9 +232,9 @@ final class CustomersLoader {
                 result.organizationsCreated = Int(try connection.query(sql.insertOrganizations(snapshot: organizations),
                                                                        [run, number, organizations.qualifiedName]).scalar ?? "0") ?? 0
                 try connection.query(sql.snapshotContacts(snapshot: contacts), [run, number, contacts.qualifiedName])
-                result.contactsUpdated = try connection.query(sql.updateContacts(snapshot: contacts), [run, number, contacts.qualifiedName]).affectedRows
+                result.contactsUpdated = try connection.query(sql.updateContacts).affectedRows
                 try connection.query(sql.snapshotProjects(snapshot: projects), [run, number, projects.qualifiedName])
-                result.projectsUpdated = try connection.query(sql.updateProjects(snapshot: projects), [run, number, projects.qualifiedName]).affectedRows
+                result.projectsUpdated = try connection.query(sql.updateProjects).affectedRows
                 result.contactPointsInserted = Int(try connection.query(sql.insertContactPoints(snapshot: points),
                                                                         [run, number, points.qualifiedName]).scalar ?? "0") ?? 0
             }

@@ -117,15 +117,16 @@ struct CustomersSQL {
         """
     }
 
-    /// Driven by this batch's snapshot rows: exactly the contacts whose pre-image was taken.
-    func updateContacts(snapshot: SnapshotTable) -> String {
+    /// The same rows as the pre-images above (same condition, under the same row locks), driven by the
+    /// staging table: ferry.snapshot_rows has no index, and a lookup there would grow with the run.
+    var updateContacts: String {
         """
         UPDATE \(c.table.quoted) t
         SET \(q(c.organization)) = coalesce(t.\(q(c.organization)), r.org_key::\(types.organization)), \(q(c.isPrimary)) = true
-        FROM ferry.snapshot_rows s, LATERAL (
-            SELECT x.org_key FROM \(Self.staging) x
-            WHERE x.tenant = s.key ->> \(sqlLiteral(c.tenant)) AND x.contact_key = s.key ->> \(sqlLiteral(c.key)) ORDER BY x.seq LIMIT 1) r
-        WHERE s.run_id = $1 AND s.batch_no = $2 AND s.table_name = $3 AND \(snapshot.keyMatch(table: "t", snapshot: "s"))
+        FROM (SELECT DISTINCT ON (tenant, contact_key) tenant, contact_key, org_key FROM \(Self.staging)
+              WHERE updates_contact ORDER BY tenant, contact_key, seq) r
+        WHERE t.\(q(c.tenant)) = r.tenant::\(types.tenant) AND t.\(q(c.key)) = r.contact_key::\(types.contact)
+          AND (t.\(q(c.organization)) IS NULL OR t.\(q(c.isPrimary)) IS NOT TRUE)
         """
     }
 
@@ -141,12 +142,13 @@ struct CustomersSQL {
         """
     }
 
-    func updateProjects(snapshot: SnapshotTable) -> String {
+    /// The same rows as the pre-images above, driven by the staging table.
+    var updateProjects: String {
         """
         UPDATE \(p.table.quoted) t SET \(q(p.customerOrganization)) = r.org_key::\(types.organization)
-        FROM ferry.snapshot_rows s, \(Self.staging) r
-        WHERE s.run_id = $1 AND s.batch_no = $2 AND s.table_name = $3 AND \(snapshot.keyMatch(table: "t", snapshot: "s"))
-          AND r.tenant = s.key ->> \(sqlLiteral(p.tenant)) AND r.project_key = s.key ->> \(sqlLiteral(p.key))
+        FROM \(Self.staging) r
+        WHERE r.sets_project AND t.\(q(p.tenant)) = r.tenant::\(types.tenant) AND t.\(q(p.key)) = r.project_key::\(types.project)
+          AND t.\(q(p.customerOrganization)) IS NULL
         """
     }
 

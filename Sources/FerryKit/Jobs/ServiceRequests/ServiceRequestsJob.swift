@@ -206,7 +206,7 @@ final class ServiceRequestsLoader {
                                                                   [run, number, contacts.qualifiedName, sql.mapping.emergentContactType]).scalar ?? "0") ?? 0
                 try connection.query(sql.resolveActors)
                 try connection.query(sql.snapshotRequests(snapshot: requests), [run, number, requests.qualifiedName])
-                result.requestsUpdated = try connection.query(sql.updateRequests(snapshot: requests), [run, number, requests.qualifiedName]).affectedRows
+                result.requestsUpdated = try connection.query(sql.updateRequests).affectedRows
             }
             try connection.query(LedgerRun.recordBatch, [run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                                                              String(result.contactsCreated), String(result.requestsUpdated)])

@@ -127,8 +127,9 @@ struct ServiceRequestsSQL {
         """
     }
 
-    /// Driven by this batch's snapshot rows: exactly the requests whose pre-image was taken.
-    func updateRequests(snapshot: SnapshotTable) -> String {
+    /// The same rows as the pre-images above (same condition, under the same row locks), driven by the
+    /// staging table: ferry.snapshot_rows has no index, and a lookup there would grow with the run.
+    var updateRequests: String {
         """
         UPDATE \(r.table.quoted) t SET
             \(q(r.status)) = x.new_status,
@@ -136,9 +137,8 @@ struct ServiceRequestsSQL {
             \(q(r.assignedToContact)) = x.assigned_key::\(types.contact),
             \(q(r.fleetCompany)) = x.submitted_org::\(types.organization),
             \(q(r.supplierCompany)) = x.assigned_org::\(types.organization)
-        FROM ferry.snapshot_rows s, \(Self.staging) x
-        WHERE s.run_id = $1 AND s.batch_no = $2 AND s.table_name = $3 AND \(snapshot.keyMatch(table: "t", snapshot: "s"))
-          AND t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.request)
+        FROM \(Self.staging) x
+        WHERE t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.request) AND \(differs)
         """
     }
 
