@@ -103,6 +103,39 @@ struct PlanFileTests {
 
 @Suite("Plan reports on a real database")
 struct PlanReportIntegrationTests {
+    @Test func theLiveConstraintsOfTheTargetAreCheckedBeforeAnythingIsWritten() throws {
+        let db = try TestDatabase(samples: 300)
+        _ = try db.applySchema(try db.mapping())
+        // The application's own constraints, which ferry's schema step knows nothing of.
+        let live = try db.connection.query("SELECT tenant::text, contact_name_id::text FROM contacts ORDER BY 1, 2 LIMIT 1").rows[0]
+        try db.connection.execute(script: """
+            ALTER TABLE contact_phone_numbers ADD CONSTRAINT app_short CHECK (length(phone_number) < 13);
+            CREATE UNIQUE INDEX app_one_owner_per_number ON contact_phone_numbers (tenant, phone_number);
+            """)
+        let summary = try db.job().plan()
+        let short = try #require(summary.checks.first { $0.constraint.hasPrefix("check app_short") })
+        let unique = try #require(summary.checks.first { $0.constraint.hasPrefix("unique index app_one_owner_per_number") })
+        #expect(short.violations > 0)
+        #expect(short.examples.count == min(5, short.violations))
+        #expect(summary.checks.filter { $0.constraint.hasPrefix("foreign key") }.allSatisfy { $0.violations == 0 })
+        // A planned number that a live row already has is a violation too.
+        let taken = try #require(short.examples.first.map { String($0.split(separator: " ").last!) })
+        let uniqueBefore = unique.violations
+        try db.connection.query("INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type) VALUES ($1, $2, $3, 'other')",
+                                [live[0], live[1], "+1" + taken.dropFirst(2).prefix(3) + "0000000"])
+        let withLive = try db.job().plan()
+        #expect(withLive.checks.first { $0.constraint.hasPrefix("unique index app_one_owner_per_number") }!.violations >= uniqueBefore)
+        // The prediction holds: apply fails on the same constraint, and nothing of the failed batch is written.
+        let before = try db.count("SELECT count(*) FROM contact_phone_numbers")
+        #expect { try db.job().apply(db.quietOptions()) } throws: { ["23514", "23505"].contains(($0 as? PostgresError)?.sqlState) }
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == before)
+        // Without the application's constraints, exactly the predicted rows break the rule.
+        try db.connection.execute(script: "ALTER TABLE contact_phone_numbers DROP CONSTRAINT app_short; DROP INDEX app_one_owner_per_number")
+        #expect(try db.scalar("SELECT status FROM ferry.runs ORDER BY run_id DESC LIMIT 1") == "failed")
+        _ = try db.job().apply(db.quietOptions())
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE length(phone_number) >= 13") == short.violations)
+    }
+
     @Test func everyFormatIsWrittenAndTheJSONAgreesWithTheData() throws {
         let db = try TestDatabase(samples: 1500)
         _ = try db.applySchema(try db.mapping())
@@ -116,7 +149,7 @@ struct PlanReportIntegrationTests {
         let report = try JSONDecoder().decode(PlanReport.self, from: Data(contentsOf: directory.appendingPathComponent("r.json")))
         #expect(report.header.database?.database == db.name)
         #expect(report.tenants.map(\.counts.contactsScanned).reduce(0, +) == 1500)
-        #expect(report.checks.count == 5 && report.checks.allSatisfy { $0.violations == 0 })
+        #expect(report.checks.count == 10 && report.checks.allSatisfy { $0.violations == 0 })  // 5 known, 5 from the live catalog
         let sampled = Set(report.samples.flatMap(\.classes))
         #expect(report.anomalies.allSatisfy { sampled.contains($0.name) })
         #expect(report.accounting.first?.addsUp == true)

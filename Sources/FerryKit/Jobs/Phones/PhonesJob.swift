@@ -69,8 +69,13 @@ public struct PhonesJob: Sendable {
         try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         defer { _ = try? reader.execute(script: "ROLLBACK") }
         try preflight(reader, forApply: false)
+        let snapshot = try reader.query("SELECT pg_export_snapshot()").scalar ?? ""
+        let constraints = try LiveConstraintChecks(conninfo: conninfo, snapshot: snapshot, mapping: mapping)
         let extractor = PhonesExtractor(connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: mapping.load.batchSize)
-        var summary = try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { _ in }
+        var summary = try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { batch in
+            try constraints.add(batch.outcomes.flatMap(\.rows))
+        }
+        summary.checks += try constraints.results()
         for table in [mapping.phoneNumbers.table, mapping.typeDefinitions.table] {
             summary.targetRowsExisting[table.description] = Int(try reader.query("SELECT count(*) FROM \(table.quoted)").scalar ?? "0") ?? 0
         }

@@ -1,0 +1,112 @@
+/// Checks the rows a phones plan would write against the target table's constraints as the catalog
+/// lists them now (unique indexes, foreign keys, CHECK constraints, the application's own included),
+/// on live data, before anything is written. The rows go into a temporary table on a second session
+/// that shares the plan's snapshot, so memory stays flat and the answer is the plan's.
+final class LiveConstraintChecks {
+    private let connection: PostgresConnection
+    private let phones: PhonesMapping.PhoneNumbersTable
+    private let types: PhonesMapping.TypeDefinitionsTable
+    private var encoder = CopyTextEncoder()
+    static let planned = "ferry_planned_phones"
+    private static let maximumExamples = 5
+
+    /// `snapshot` is the plan's exported snapshot (pg_export_snapshot).
+    init(conninfo: String, snapshot: String, mapping: PhonesMapping) throws {
+        phones = mapping.phoneNumbers
+        types = mapping.typeDefinitions
+        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry plan phones (constraint checks)")
+        // A READ ONLY transaction may write temporary tables but not create them: create first.
+        try connection.execute(script: """
+            CREATE TEMP TABLE \(Self.planned) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED);
+            ALTER TABLE \(Self.planned) ADD COLUMN ferry_custom_label text, ADD COLUMN ferry_new_custom_type boolean NOT NULL DEFAULT false;
+            """)
+        try connection.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        try connection.query("SET TRANSACTION SNAPSHOT \(sqlLiteral(snapshot))")
+    }
+
+    deinit { connection.close() }
+
+    private func q(_ name: String) -> String { quoteIdentifier(name) }
+
+    func add(_ rows: [PhoneRowDraft]) throws {
+        guard !rows.isEmpty else { return }
+        encoder.removeAll()
+        for row in rows {
+            encoder.appendRow([row.tenant, row.contactKey, row.e164, row.extensionDigits, row.type.canonical?.rawValue,
+                               row.type.customLabel.map(normalizePhoneLabel), row.isDefault ? "t" : "f", String(row.displayOrder)])
+        }
+        _ = try connection.copyIn("""
+            COPY \(Self.planned) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
+                                  \(q(phones.canonicalType)), ferry_custom_label, \(q(phones.isDefault)), \(q(phones.displayOrder))) FROM STDIN
+            """) { write in try encoder.bytes.withUnsafeBytes { try write($0) } }
+    }
+
+    /// One check per unique index, foreign key and CHECK constraint of the phone table.
+    func results() throws -> [ConstraintCheck] {
+        // Custom types: the existing definition's id, or a stand-in for one the apply will create first.
+        try connection.query("""
+            UPDATE \(Self.planned) p SET \(q(phones.customType)) = coalesce(
+                (SELECT t.\(q(types.id)) FROM \(types.table.quoted) t WHERE t.\(q(types.tenant)) = p.\(q(phones.tenant))
+                 AND t.\(q(types.normalizedLabel)) = p.ferry_custom_label), gen_random_uuid()),
+                ferry_new_custom_type = NOT EXISTS (SELECT 1 FROM \(types.table.quoted) t WHERE t.\(q(types.tenant)) = p.\(q(phones.tenant))
+                 AND t.\(q(types.normalizedLabel)) = p.ferry_custom_label)
+            WHERE p.ferry_custom_label IS NOT NULL
+            """)
+        let example = "p.\(q(phones.tenant))::text || '/' || p.\(q(phones.contactKey))::text || ' ' || p.\(q(phones.phoneNumber))"
+        var checks: [ConstraintCheck] = []
+        func check(_ name: String, _ offending: String) throws {
+            let row = try connection.query("""
+                SELECT count(*), (array_agg(e ORDER BY e))[1:\(Self.maximumExamples)]::text FROM (\(offending)) o(e)
+                """).rows[0]
+            var result = ConstraintCheck(constraint: name)
+            result.violations = Int(row[0] ?? "0") ?? 0
+            result.examples = parseTextArray(row[1] ?? "{}")
+            checks.append(result)
+        }
+        let provided = Set([phones.tenant, phones.contactKey, phones.phoneNumber, phones.extensionDigits, phones.canonicalType,
+                            phones.customType, phones.isDefault, phones.displayOrder, phones.normalizedPhoneNumber])
+        // Unique indexes on columns the plan fills (ids come from defaults): duplicates among the planned
+        // rows, and planned rows that equal a live one. NULLs are distinct, as PostgreSQL treats them.
+        for index in try connection.query("""
+            SELECT i.indexrelid::regclass::text, array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)::text, pg_get_expr(i.indpred, i.indrelid)
+            FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique AND 0 <> ALL (i.indkey::int2[])
+            ORDER BY 1
+            """, [phones.table.quoted]).rows {
+            let columns = parseTextArray(index[1] ?? "{}")
+            guard columns.allSatisfy(provided.contains) else { continue }
+            let list = columns.map(q).joined(separator: ", ")
+            let filter = (columns.map { "\(q($0)) IS NOT NULL" } + (index[2].map { ["(\($0))"] } ?? [])).joined(separator: " AND ")
+            try check("unique index \(index[0] ?? "?") (\(columns.joined(separator: ", "))), live", """
+                SELECT \(example) FROM \(Self.planned) p
+                WHERE \(filter) AND ((\(list)) IN (SELECT \(list) FROM \(Self.planned) WHERE \(filter) GROUP BY \(list) HAVING count(*) > 1)
+                   OR (\(list)) IN (SELECT \(list) FROM \(phones.table.quoted) WHERE \(filter)))
+                """)
+        }
+        // Foreign keys: planned rows whose reference does not exist (a custom type the apply creates first is not one).
+        for foreignKey in try connection.query("""
+            SELECT c.conname, c.confrelid::regclass::text,
+                   array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)::text,
+                   array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o)::text
+            FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'f' ORDER BY 1
+            """, [phones.table.quoted]).rows {
+            let columns = parseTextArray(foreignKey[2] ?? "{}"), referenced = parseTextArray(foreignKey[3] ?? "{}")
+            guard columns.allSatisfy(provided.contains), let target = foreignKey[1] else { continue }
+            let match = zip(columns, referenced).map { "r.\(q($1)) = p.\(q($0))" }.joined(separator: " AND ")
+            let present = columns.map { "p.\(q($0)) IS NOT NULL" }.joined(separator: " AND ")
+            let newTypes = columns.contains(phones.customType) ? " AND NOT p.ferry_new_custom_type" : ""
+            try check("foreign key \(foreignKey[0] ?? "?") → \(target), live", """
+                SELECT \(example) FROM \(Self.planned) p
+                WHERE \(present)\(newTypes) AND NOT EXISTS (SELECT 1 FROM \(target) r WHERE \(match))
+                """)
+        }
+        // CHECK constraints, the application's own included: rows for which the expression is false.
+        for constraint in try connection.query("""
+            SELECT conname, pg_get_expr(conbin, conrelid) FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'c' ORDER BY 1
+            """, [phones.table.quoted]).rows {
+            guard let expression = constraint[1] else { continue }
+            try check("check \(constraint[0] ?? "?"): \(expression), live", "SELECT \(example) FROM \(Self.planned) p WHERE (\(expression)) IS FALSE")
+        }
+        return checks
+    }
+}
