@@ -93,6 +93,31 @@ struct ServiceRequestsJobTests {
         #expect(try tables(db) == before)
     }
 
+    @Test func theStatusConstraintComesOnceNoOtherStatusIsLeftAndGoesWithARollback() throws {
+        let (db, plain) = try fixture()
+        let text = try String(contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/service-requests.yaml").path, encoding: .utf8)
+            .replacingOccurrences(of: "status_constraint: false", with: "status_constraint: true")
+        var job = ServiceRequestsJob(mapping: try ServiceRequestsMapping(file: "sr.yaml", text: text), conninfo: plain.conninfo)
+        job.showProgress = false
+        // 'on hold' (unmapped) and 'open' (the request with a malformed email) are left: no constraint.
+        let first = try job.apply(db.quietOptions())
+        #expect(first.statusConstraint == "not added: 2 requests have statuses outside the new set")
+        #expect(try db.count("SELECT count(*) FROM pg_constraint WHERE conname = 'service_requests_status_new_set'") == 0)
+        // The data is fixed by hand; the next apply adds and validates it.
+        try db.connection.execute(script: "UPDATE service_requests SET status = 'declined' WHERE status = 'on hold'; UPDATE service_requests SET status = 'new', submitted_by_email = NULL WHERE status = 'open'")
+        let second = try job.apply(db.quietOptions())
+        #expect(second.statusConstraint == "added: service_requests_status_new_set")
+        #expect(try db.scalar("SELECT convalidated::text FROM pg_constraint WHERE conname = 'service_requests_status_new_set'") == "true")
+        #expect {
+            try db.connection.execute(script: "INSERT INTO service_requests (tenant, request_id, status) VALUES ('\(Self.tenant)', gen_random_uuid(), 'open')")
+        } throws: { ($0 as? PostgresError)?.sqlState == "23514" }
+        #expect(try job.apply(db.quietOptions()).statusConstraint == "already present")
+        // Rolling back the run that added it drops it first, then restores the rows.
+        let rollback = try Rollback(conninfo: db.conninfo).run(second.runId!, dryRun: false, force: false)
+        #expect(rollback.complete)
+        #expect(try db.count("SELECT count(*) FROM pg_constraint WHERE conname = 'service_requests_status_new_set'") == 0)
+    }
+
     @Test func aKilledApplyResumesToTheSameRowsAsAnUninterruptedOne() throws {
         let db = try TestDatabase(samples: 30_000)
         var job = ServiceRequestsJob(mapping: try ServiceRequestsMapping.load(path: TestDatabase.packageRoot.appendingPathComponent("mappings/service-requests.yaml").path),

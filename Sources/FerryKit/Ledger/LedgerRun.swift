@@ -23,6 +23,7 @@ enum LedgerRun {
         let reader: PostgresConnection
         let openReader: () throws -> PostgresConnection
         let timeouts: (lock: String, statement: String)
+        let ledger: RunLedger
     }
 
     static func apply<Summary: Encodable>(
@@ -53,7 +54,7 @@ enum LedgerRun {
             runId = try ledger.start(job: job, mode: "apply", mappingFile: mappingFile, mappingSHA256: mappingSHA256)
         }
         do {
-            let summary = try body(Context(runId: runId, resume: resume, reader: reader, openReader: openReader, timeouts: timeouts))
+            let summary = try body(Context(runId: runId, resume: resume, reader: reader, openReader: openReader, timeouts: timeouts, ledger: ledger))
             try ledger.finish(runId: runId, status: "succeeded", countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
             return summary
         } catch {

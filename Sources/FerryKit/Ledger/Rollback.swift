@@ -80,6 +80,12 @@ public struct Rollback {
         report.rollbackRunId = rollbackRunId
         do {
             try connection.transaction {
+                // Constraints the run added go first: the rows about to be restored may not satisfy them.
+                for added in try connection.query("""
+                    SELECT detail->>'table', detail->>'constraint' FROM ferry.events WHERE run_id = $1 AND kind = 'constraint added'
+                    """, [String(runId)]).rows {
+                    try connection.execute(script: "ALTER TABLE \(added[0] ?? "") DROP CONSTRAINT IF EXISTS \(quoteIdentifier(added[1] ?? ""))")
+                }
                 for table in tables {
                     let snapshot = try SnapshotTable.resolve(table.name, on: connection)
                     var tableReport = try classify(snapshot, run: runId, connection: connection)

@@ -31,6 +31,8 @@ public struct ServiceRequestsMapping: Sendable {
     public let emergentContactType: String
     /// Legacy status, lower-cased and trimmed → new status.
     public let statuses: [String: String]
+    /// Add CHECK (status IN the new set) at the end of an apply that leaves no other status.
+    public let statusConstraint: Bool
     public let load: PhonesMapping.Load
     public let isolation: TenantIsolation
 
@@ -78,6 +80,7 @@ public struct ServiceRequestsMapping: Sendable {
             statuses[Self.statusKey(legacy)] = new
         }
         self.statuses = statuses
+        statusConstraint = try root.bool("status_constraint") ?? false
         load = try PhonesMapping.load(root)
         isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()

@@ -30,6 +30,8 @@ public struct ServiceRequestsSummary: Codable, Sendable {
     public var samples: [ContactSample] = []
     public var checks: [ConstraintCheck] = []
     public var applied: Applied?
+    /// With `status_constraint: true`: whether the CHECK on the new statuses was added, exists, or why not.
+    public var statusConstraint: String?
     public var runId: Int64?
     public var elapsedSeconds = 0.0
     public var peakResidentMegabytes = 0.0

@@ -22,6 +22,7 @@ public enum ServiceRequestsTerminalReport {
             lines.append("Contacts sharing a canonical email (not merged): \(formatCount(summary.duplicateContacts.count))")
             for entry in summary.duplicateContacts.prefix(10) { lines.append("  \(entry)") }
         }
+        if let constraint = summary.statusConstraint { lines.append("Status constraint: \(constraint)") }
         lines.append("Checks")
         for check in summary.checks { lines.append("  \(check.violations == 0 ? "✓" : "✗") \(check.constraint): \(formatCount(check.violations))") }
         lines.append("Accounting")

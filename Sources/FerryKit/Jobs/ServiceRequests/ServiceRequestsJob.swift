@@ -53,8 +53,32 @@ public struct ServiceRequestsJob: Sendable {
             summary.applied = applied
             summary.runId = run.runId
             summary.checks = try checks(run.reader, sql: sql, summary: summary, predicted: false)
+            if mapping.statusConstraint {
+                summary.statusConstraint = try addStatusConstraint(sql: sql, run: run, options: options)
+            }
             return summary
         }
+    }
+
+    /// The CHECK on the new statuses, once no request has another status; recorded in the ledger so a
+    /// rollback of this run drops it before restoring legacy statuses.
+    private func addStatusConstraint(sql: ServiceRequestsSQL, run: LedgerRun.Context, options: ApplyOptions) throws -> String {
+        let connection = try run.openReader()
+        defer { connection.close() }
+        if try connection.query(sql.statusConstraintExists).scalar != "0" { return "already present" }
+        let others = Int(try connection.query(sql.statusesOutsideTheNewSet).scalar ?? "0") ?? 0
+        guard others == 0 else {
+            return "not added: \(formatCount(others)) request\(others == 1 ? " has a status" : "s have statuses") outside the new set"
+        }
+        try options.retry.run("adding \(sql.statusConstraintName)", log: options.log) {
+            try connection.transaction {
+                try connection.query(PhonesSQL.setLocalTimeouts, [run.timeouts.lock, run.timeouts.statement])
+                try connection.execute(script: sql.addStatusConstraint)
+            }
+        }
+        let table = try SnapshotTable.resolve(mapping.requests.table.quoted, on: connection).qualifiedName
+        try run.ledger.event(runId: run.runId, kind: "constraint added", detail: ["table": table, "constraint": sql.statusConstraintName])
+        return "added: \(sql.statusConstraintName)"
     }
 
     private func extractor(_ connection: PostgresConnection, sql: ServiceRequestsSQL, pageSize: Int, after: [String]? = nil,

@@ -173,6 +173,21 @@ struct ServiceRequestsSQL {
         """
     }
 
+    var statusConstraintName: String { r.table.name + "_status_new_set" }
+
+    var statusConstraintExists: String {
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = \(sqlLiteral(r.table.quoted))::regclass AND conname = \(sqlLiteral(statusConstraintName))"
+    }
+
+    /// NOT VALID first (a short ACCESS EXCLUSIVE), then VALIDATE, which scans under SHARE UPDATE EXCLUSIVE only.
+    var addStatusConstraint: String {
+        """
+        ALTER TABLE \(r.table.quoted) ADD CONSTRAINT \(q(statusConstraintName))
+            CHECK (\(q(r.status)) IN (\(ServiceRequestsMapping.newStatuses.map(sqlLiteral).joined(separator: ", ")))) NOT VALID;
+        ALTER TABLE \(r.table.quoted) VALIDATE CONSTRAINT \(q(statusConstraintName));
+        """
+    }
+
     var statusesOutsideTheNewSet: String {
         "SELECT count(*) FROM \(r.table.quoted) WHERE \(q(r.status)) NOT IN (\(ServiceRequestsMapping.newStatuses.map(sqlLiteral).joined(separator: ", ")))"
     }
