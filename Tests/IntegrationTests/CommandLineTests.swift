@@ -38,6 +38,15 @@ struct CommandLineTests {
         #expect(result.stdout.contains("✓ adds up"))
     }
 
+    @Test func runsOnADatabaseWithoutTheLedgerSaysWhatToDo() throws {
+        let db = try TestDatabase()
+        for command in ["runs", "show 1", "rollback 1"] {
+            let result = try ferry("\(command) --db dbname=\(db.name)")
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("this database has no ferry ledger (ferry.runs)"), "\(command): \(result.stderr)")
+        }
+    }
+
     @Test func applyPrintsWhatItDidAndSchemaStatusShowsSteps() throws {
         let db = try TestDatabase(samples: 90)
         let schema = try ferry("schema apply mappings/phones.yaml --db dbname=\(db.name) --snapshot-dir '\(FileManager.default.temporaryDirectory.path)/ferry-cli-snapshots'")

@@ -118,7 +118,14 @@ public struct RunLedger {
     }
 
     private func runs(where condition: String, _ parameters: [String?]) throws -> [RunRecord] {
-        try connection.query("""
+        // Say what to do rather than "relation ferry.runs does not exist" (or a privilege error from to_regclass).
+        let present = try connection.query("""
+            SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'ferry' AND c.relname = 'runs')
+            """).scalar == "t"
+        guard present else {
+            throw LedgerError("this database has no ferry ledger (ferry.runs): no run was recorded here yet; `ferry schema apply MAPPING` creates it")
+        }
+        return try connection.query("""
             SELECT run_id, job, mode, status, mapping_file, mapping_sha256, tool_version, started_at::text, finished_at::text,
                    db_user, os_user, host, rollback_of, counts::text, error
             FROM ferry.runs WHERE \(condition)
