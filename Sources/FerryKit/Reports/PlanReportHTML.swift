@@ -90,7 +90,9 @@ enum PlanReportHTML {
             let y = index * rowHeight + 4
             let width = max(2, bar.1 * barWidth / maximum)
             let colour = bar.0.hasPrefix("rejected") ? "#e07a5f" : "#3d7ea6"
-            svg += "<text x=\"\(labelWidth - 8)\" y=\"\(y + 14)\" text-anchor=\"end\">\(e(bar.0))</text>"
+            // The label column is 300 px: a long class name is cut there, whole in its tooltip and in the table below.
+            let label = bar.0.count > 42 ? String(bar.0.prefix(41)) + "…" : bar.0
+            svg += "<text x=\"\(labelWidth - 8)\" y=\"\(y + 14)\" text-anchor=\"end\"><title>\(e(bar.0))</title>\(e(label))</text>"
             svg += "<rect x=\"\(labelWidth)\" y=\"\(y)\" width=\"\(width)\" height=\"\(rowHeight - 6)\" rx=\"2\" fill=\"\(colour)\"/>"
             svg += "<text x=\"\(labelWidth + width + 6)\" y=\"\(y + 14)\">\(formatCount(bar.1))</text>"
         }
