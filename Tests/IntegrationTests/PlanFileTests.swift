@@ -153,6 +153,8 @@ struct PlanReportIntegrationTests {
         let sampled = Set(report.samples.flatMap(\.classes))
         #expect(report.anomalies.allSatisfy { sampled.contains($0.name) })
         #expect(report.accounting.first?.addsUp == true)
+        // No apply has run here yet: the estimate's load rate comes from the plan's own sample load.
+        #expect(report.header.estimateBasis?.contains("a sample load of \(min(5000, report.tables[0].insert)) rows") == true, "\(report.header.estimateBasis ?? "")")
         // What the report predicts is what apply does.
         let apply = try ferryCLI("apply mappings/phones.yaml --batch-size 200 --no-progress", database: db.name)
         #expect(apply.status == 0, "\(apply.stderr)")

@@ -8,6 +8,8 @@ final class LiveConstraintChecks {
     private let types: PhonesMapping.TypeDefinitionsTable
     private var encoder = CopyTextEncoder()
     static let planned = "ferry_planned_phones"
+    /// A temporary copy of the phone table with its indexes and CHECKs: one batch is loaded into it, timed.
+    static let sample = "ferry_sample_load"
     private static let maximumExamples = 5
 
     /// `snapshot` is the plan's exported snapshot (pg_export_snapshot).
@@ -19,6 +21,7 @@ final class LiveConstraintChecks {
         try connection.execute(script: """
             CREATE TEMP TABLE \(Self.planned) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED);
             ALTER TABLE \(Self.planned) ADD COLUMN ferry_custom_label text, ADD COLUMN ferry_new_custom_type boolean NOT NULL DEFAULT false;
+            CREATE TEMP TABLE \(Self.sample) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS);
             """)
         try connection.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try connection.query("SET TRANSACTION SNAPSHOT \(sqlLiteral(snapshot))")
@@ -39,6 +42,25 @@ final class LiveConstraintChecks {
             COPY \(Self.planned) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
                                   \(q(phones.canonicalType)), ferry_custom_label, \(q(phones.isDefault)), \(q(phones.displayOrder))) FROM STDIN
             """) { write in try encoder.bytes.withUnsafeBytes { try write($0) } }
+    }
+
+    /// Rows per second for loading one batch of the planned rows into the sample table (after `results`,
+    /// which resolves their custom types); nil when there is nothing to load or the rows break a CHECK.
+    func sampleLoad(rows: Int) throws -> (rate: Double, rows: Int)? {
+        let columns = [phones.tenant, phones.contactKey, phones.phoneNumber, phones.extensionDigits, phones.canonicalType,
+                       phones.customType, phones.isDefault, phones.displayOrder].map(q).joined(separator: ", ")
+        try connection.execute(script: "SAVEPOINT ferry_sample_load")
+        let started = ContinuousClock.now
+        do {
+            let loaded = try connection.query("INSERT INTO \(Self.sample) (\(columns)) SELECT \(columns) FROM \(Self.planned) LIMIT $1", [String(rows)]).affectedRows
+            let elapsed = ContinuousClock.now - started
+            try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_sample_load")
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            return loaded > 0 && seconds > 0 ? (Double(loaded) / seconds, loaded) : nil
+        } catch is PostgresError {
+            try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_sample_load")
+            return nil
+        }
     }
 
     /// One check per unique index, foreign key and CHECK constraint of the phone table.
