@@ -17,6 +17,8 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CLibCSV", providers: [.apt(["libcsv-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // glibc's malloc_trim, which Swift's Glibc module leaves out.
+        .systemLibrary(name: "CMalloc"),
         .target(
             name: "CPhoneNumber",
             linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("stdc++")]
@@ -24,7 +26,7 @@ let package = Package(
         .target(
             name: "FerryKit",
             dependencies: [
-                "CLibPQ", "CLibCSV", "CPhoneNumber", "CZlib",
+                "CLibPQ", "CLibCSV", "CPhoneNumber", "CZlib", "CMalloc",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

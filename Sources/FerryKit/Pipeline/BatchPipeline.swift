@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 
 /// A small blocking queue between two threads; `capacity` bounds memory, whatever the input size.
@@ -95,9 +96,7 @@ public enum BatchPipeline {
     /// glibc keeps what the stages' threads free in per-thread arenas, so RSS grew with the input even
     /// though the live heap stays small (measured with heaptrack: 27 MB heap at 82 MB RSS); give it back.
     private static func returnFreedMemory() {
-        #if canImport(Glibc)
         malloc_trim(0)
-        #endif
     }
 
     private static func startThread(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
