@@ -17,8 +17,6 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CLibCSV", providers: [.apt(["libcsv-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
-        // glibc's malloc_trim, which Swift's Glibc module leaves out.
-        .systemLibrary(name: "CMalloc"),
         .target(
             name: "CPhoneNumber",
             linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("stdc++")]
@@ -26,7 +24,7 @@ let package = Package(
         .target(
             name: "FerryKit",
             dependencies: [
-                "CLibPQ", "CLibCSV", "CPhoneNumber", "CZlib", "CMalloc",
+                "CLibPQ", "CLibCSV", "CPhoneNumber", "CZlib",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

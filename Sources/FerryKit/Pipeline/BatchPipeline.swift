@@ -1,4 +1,3 @@
-import CMalloc
 import Foundation
 
 /// A small blocking queue between two threads; `capacity` bounds memory, whatever the input size.
@@ -81,22 +80,12 @@ public enum BatchPipeline {
             extracted.close()
             stagesDone.wait()
         }
-        var consumed = 0
         while let message = transformed.receive() {
             switch message {
-            case .batch(let batch):
-                try consume(batch)
-                consumed += 1
-                if consumed % 8 == 0 { returnFreedMemory() }
+            case .batch(let batch): try consume(batch)
             case .failed(let error): throw error.underlying
             }
         }
-    }
-
-    /// glibc keeps what the stages' threads free in per-thread arenas, so RSS grew with the input even
-    /// though the live heap stays small (measured with heaptrack: 27 MB heap at 82 MB RSS); give it back.
-    private static func returnFreedMemory() {
-        malloc_trim(0)
     }
 
     private static func startThread(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
