@@ -192,30 +192,14 @@ struct ResumeTests {
         let db = try TestDatabase(samples: 120_000)
         _ = try db.applySchema(try db.mapping())
         // An identical copy for the uninterrupted run.
-        let copy = "\(db.name)_copy"
-        let admin = try PostgresConnection(conninfo: "dbname=postgres")
-        db.connection.close()
-        try admin.execute(script: "CREATE DATABASE \(quoteIdentifier(copy)) TEMPLATE \(quoteIdentifier(db.name))")
-        defer { _ = try? admin.execute(script: "DROP DATABASE IF EXISTS \(quoteIdentifier(copy)) WITH (FORCE)") }
+        let copyHolder = try DatabaseCopy(of: db)
+        defer { withExtendedLifetime(copyHolder) {} }
+        let copy = copyHolder.name
         let watcher = try PostgresConnection(conninfo: db.conninfo)
 
         // Start apply with small batches, kill -9 it after a few committed batches.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ferryBinary)
-        process.arguments = ["apply", "mappings/phones.yaml", "--db", db.conninfo, "--no-progress", "--batch-size", "2000"]
-        process.currentDirectoryURL = TestDatabase.packageRoot
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var committed = 0
-        for _ in 0..<600 where committed < 5 {
-            Thread.sleep(forTimeInterval: 0.05)
-            committed = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(committed >= 5)
-        let batchesAtKill = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
+        let batchesAtKill = try killApply("mappings/phones.yaml", conninfo: db.conninfo, batchSize: 2000, after: 5, watcher: watcher)
+        #expect(batchesAtKill >= 5)
         #expect(batchesAtKill < 60, "the run finished before it was killed; nothing was tested")
         #expect(try watcher.query("SELECT status FROM ferry.runs").scalar == "running")
 

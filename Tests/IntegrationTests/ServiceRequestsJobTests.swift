@@ -124,28 +124,11 @@ struct ServiceRequestsJobTests {
                                      conninfo: db.conninfo)
         job.showProgress = false
         _ = try SchemaMigrator(connection: db.connection).apply(try job.schemaSteps(using: db.connection))
-        let copy = "\(db.name)_copy"
-        let admin = try PostgresConnection(conninfo: "dbname=postgres")
-        db.connection.close()
-        try admin.execute(script: "CREATE DATABASE \(quoteIdentifier(copy)) TEMPLATE \(quoteIdentifier(db.name))")
-        defer { _ = try? admin.execute(script: "DROP DATABASE IF EXISTS \(quoteIdentifier(copy)) WITH (FORCE)") }
+        let copyHolder = try DatabaseCopy(of: db)
+        defer { withExtendedLifetime(copyHolder) {} }
+        let copy = copyHolder.name
         let watcher = try PostgresConnection(conninfo: db.conninfo)
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ferryBinary)
-        process.arguments = ["apply", "mappings/service-requests.yaml", "--db", db.conninfo, "--no-progress", "--batch-size", "500"]
-        process.currentDirectoryURL = TestDatabase.packageRoot
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var committed = 0
-        for _ in 0..<600 where committed < 5 {
-            Thread.sleep(forTimeInterval: 0.02)
-            committed = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        let atKill = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
+        let atKill = try killApply("mappings/service-requests.yaml", conninfo: db.conninfo, batchSize: 500, after: 5, watcher: watcher)
         #expect(atKill >= 5 && atKill < 60, "killed after \(atKill) of 60 batches")
 
         let resumed = try ferryCLI("apply mappings/service-requests.yaml --batch-size 500 --wait --no-progress", database: db.name)

@@ -96,3 +96,39 @@ var ferryBinary: String {
     ProcessInfo.processInfo.environment["FERRY_BIN"]
         ?? TestDatabase.packageRoot.appendingPathComponent(".build/debug/ferry").path
 }
+
+/// An identical copy of a test database (for an uninterrupted run to compare with), dropped when released.
+final class DatabaseCopy {
+    let name: String
+    private let admin: PostgresConnection
+
+    /// Closes `db`'s own session: PostgreSQL copies only a database nobody is connected to.
+    init(of db: TestDatabase) throws {
+        name = "\(db.name)_copy"
+        admin = try PostgresConnection(conninfo: "dbname=postgres")
+        db.connection.close()
+        try admin.execute(script: "CREATE DATABASE \(quoteIdentifier(name)) TEMPLATE \(quoteIdentifier(db.name))")
+    }
+
+    deinit { _ = try? admin.execute(script: "DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)") }
+}
+
+/// Starts `ferry apply MAPPING --batch-size N` and kills it with SIGKILL once `batches` batches are
+/// committed (as `watcher` sees ferry.batches); returns how many were committed at the kill.
+func killApply(_ mapping: String, conninfo: String, batchSize: Int, after batches: Int, watcher: PostgresConnection) throws -> Int {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: ferryBinary)
+    process.arguments = ["apply", mapping, "--db", conninfo, "--no-progress", "--batch-size", String(batchSize)]
+    process.currentDirectoryURL = TestDatabase.packageRoot
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var committed = 0
+    for _ in 0..<1500 where committed < batches {
+        Thread.sleep(forTimeInterval: 0.02)
+        committed = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    return Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
+}
