@@ -118,7 +118,7 @@ public struct Contract: Sendable {
             let run = try connection.query(ContractSQL.contractInForce,
                                            [try SnapshotTable.resolve(table.quoted, on: connection).qualifiedName, textArrayLiteral(missing)]).scalar
             throw PreflightError(problems: missing.map { column in
-                "column \(table).\(column) does not exist" + (run.map { " (dropped by contract run \($0 ?? "?"); `ferry rollback \($0 ?? "?")` re-adds it)" } ?? "")
+                "column \(table).\(column) does not exist" + (run.map { " (dropped by contract run \($0); `ferry rollback \($0)` re-adds it)" } ?? "")
             })
         }
     }

@@ -43,7 +43,7 @@ public struct Rollback {
         guard record.mode != "rollback" else { throw LedgerError("run \(runId) is itself a rollback; it cannot be rolled back") }
         if record.status == "rolled_back" {
             let by = try connection.query("SELECT max(run_id) FROM ferry.runs WHERE rollback_of = $1", [String(runId)]).scalar ?? "?"
-            throw LedgerError("run \(runId) was already rolled back (by run \(by ?? "?")); a run is rolled back once")
+            throw LedgerError("run \(runId) was already rolled back (by run \(by)); a run is rolled back once")
         }
         var lock: RunLock?
         if !dryRun {

@@ -105,7 +105,7 @@ public struct ContactsCSVMapping: Sendable {
         labels = try PhonesMapping.labels(phonesNode)
         regionHeaders = try phonesNode.strings("region_header")
         var phoneColumns: [PhoneColumn] = []
-        for node in try phonesNode.child("columns")?.sequence ?? [] {
+        for node in phonesNode.child("columns")?.sequence ?? [] {
             guard let headers = try node.strings("headers"), !headers.isEmpty else { throw node.error("missing required key 'headers'") }
             phoneColumns.append(PhoneColumn(headers: headers, type: .canonical(try PhonesMapping.canonicalType(node))))
             try node.rejectUnknownKeys()

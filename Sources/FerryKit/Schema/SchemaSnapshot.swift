@@ -54,7 +54,9 @@ public struct SchemaSnapshot: Sendable {
             process.executableURL = URL(fileURLWithPath: pgDump)
             // Each name is a pattern: its double quotes (from regclass text, where needed) make it literal.
             process.arguments = ["--schema-only", "--no-password", "--dbname=\(conninfo)"] + patterns.flatMap { ["--table", $0] }
-            FileManager.default.createFile(atPath: path, contents: Data(header.utf8))
+            guard FileManager.default.createFile(atPath: path, contents: Data(header.utf8)) else {
+                throw SchemaSnapshotError("cannot create \(path)")
+            }
             let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             output.seekToEndOfFile()
             let errors = Pipe()
