@@ -6,9 +6,11 @@ struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply a job: write the normalized rows, batch by batch.",
         discussion: """
-            Each batch is one transaction that also records its snapshot (for rollback) and its cursor (for resume).
-            Contacts that already have phone rows are skipped, so a re-run inserts nothing. If an earlier run of the
-            same mapping was interrupted, apply continues it from its last committed batch.
+            The job is the mapping's `job:` (phones, customers, service-requests). Each batch is one transaction that \
+            also records its snapshot (for rollback) and its cursor (for resume). A re-run writes nothing twice: \
+            contacts that already have phone rows, projects already linked, requests already migrated are left as \
+            they are. If an earlier run of the same mapping was interrupted, apply continues it from its last \
+            committed batch. Every job first checks the database as `ferry doctor` does.
             """)
 
     @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.")
