@@ -123,6 +123,11 @@ struct Resume: ParsableCommand {
         try reportingErrors {
             let database = try PostgresConnection(conninfo: connection.db)
             guard let record = try RunLedger(connection: database).run(runId) else { throw LedgerError("there is no run \(runId)") }
+            if var job = try tableJob(mapping: record.mappingFile, conninfo: connection.db) {
+                job.showProgress = !output.noProgress
+                let (summary, text) = try job.applyAndReport(try pacing.options(resume: runId))
+                return output.json ? try printJSON(summary) : print(text)
+            }
             var job = PhonesJob(mapping: try PhonesMapping.load(path: record.mappingFile), conninfo: connection.db)
             job.showProgress = !output.noProgress
             let summary = try job.apply(try pacing.options(resume: runId))

@@ -131,11 +131,15 @@ struct ServiceRequestsJobTests {
         let atKill = try killApply("mappings/service-requests.yaml", conninfo: db.conninfo, batchSize: 500, after: 5, watcher: watcher)
         #expect(atKill >= 5 && atKill < 60, "killed after \(atKill) of 60 batches")
 
-        let resumed = try ferryCLI("apply mappings/service-requests.yaml --batch-size 500 --wait --no-progress", database: db.name)
+        // Resumed by its run id, as the interrupted run's message says.
+        let resumed = try ferryCLI("resume 1 --batch-size 500 --wait --no-progress", database: db.name)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("service-requests apply, run 1"), "\(resumed.stdout)")
         #expect(try watcher.query("SELECT count(*) = max(batch_no) AND max(batch_no) = 60 FROM ferry.batches").scalar == "t")
         #expect(try watcher.query("SELECT status FROM ferry.runs").scalar == "succeeded")
+        let again = try ferryCLI("resume 1 --no-progress", database: db.name)
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("run 1 is succeeded; only an interrupted or failed run can be resumed"), "\(again.stderr)")
 
         let uninterrupted = try ferryCLI("apply mappings/service-requests.yaml --batch-size 500 --no-progress", database: copy)
         #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")

@@ -1,8 +1,8 @@
 import Foundation
 
-/// What every writing job does around its batches: take the job's lock, check the database, continue an
-/// interrupted run of the same mapping or start one, and record how the run ended (interrupted runs
-/// print the command that resumes them).
+/// What every writing job does around its batches: take the job's lock, check the database, continue the
+/// run `options.resumeRunId` names or an interrupted run of the same mapping, or start one, and record how
+/// the run ended (interrupted runs print the command that resumes them).
 enum LedgerRun {
     /// A batch's cursor and counts, committed with its rows (the table jobs': keys as first/last key).
     /// $1 run, $2 batch, $3 first key, $4 last key, $5 rows inserted, $6 rows updated.
@@ -44,7 +44,21 @@ enum LedgerRun {
         try preflight(reader)
         let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
         try ledger.markDeadRunsInterrupted(job: job)
-        let resume = try ledger.resumePoint(job: job, mode: "apply", mappingSHA256: mappingSHA256)
+        let resume: ResumePoint?
+        if let requested = options.resumeRunId {
+            guard let record = try ledger.run(requested), record.job == job, record.mode == "apply" else {
+                throw LedgerError("run \(requested) is not a \(job) apply run")
+            }
+            guard record.status == "interrupted" || record.status == "failed" else {
+                throw LedgerError("run \(requested) is \(record.status); only an interrupted or failed run can be resumed")
+            }
+            guard record.mappingSHA256 == mappingSHA256 else {
+                throw LedgerError("run \(requested) used another version of \(mappingFile) (sha256 \(record.mappingSHA256.prefix(12))…); start a new run instead")
+            }
+            resume = try ledger.resumePoint(runId: requested)
+        } else {
+            resume = try ledger.resumePoint(job: job, mode: "apply", mappingSHA256: mappingSHA256)
+        }
         let runId: Int64
         if let resume {
             try ledger.resume(resume)
@@ -61,7 +75,7 @@ enum LedgerRun {
             let transient = (error as? PostgresError)?.isTransient ?? false
             try? ledger.finish(runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
             if transient {
-                throw RunInterrupted(runId: runId, reason: String(describing: error), resumeCommand: "ferry apply \(mappingFile)")
+                throw RunInterrupted(runId: runId, reason: String(describing: error), resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))")
             }
             throw error
         }

@@ -134,68 +134,31 @@ public struct PhonesJob: Sendable {
     /// Writes the phone rows, one transaction per batch, each with its snapshot and cursor; resumes an
     /// interrupted run of the same mapping; holds the job's lock throughout.
     public func apply(_ options: ApplyOptions = ApplyOptions()) throws -> PhonesSummary {
-        let lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
-        defer { withExtendedLifetime(lock) {} }
-        let timeouts = ((options.lockTimeout ?? mapping.load.lockTimeout).text,
-                        (options.statementTimeout ?? mapping.load.statementTimeout).text)
-        let conninfo = self.conninfo
-        // The reader never queues behind the application's locks for longer than the writer would.
-        let openReader = { () throws -> PostgresConnection in
-            let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones (read)")
-            try reader.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
-                             [timeouts.0, timeouts.1])
-            return reader
-        }
-        let reader = try openReader()
-        try preflight(reader, forApply: true, warn: options.log)
         var drift: [String] = []
-        if let plan = options.plan {
-            drift = plan.drift(mapping: mapping, now: try sourceFingerprint(reader),
-                               writtenSince: try sourceRowsWritten(since: plan.snapshotXmax, reader))
-            if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
-        }
-        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
-        try ledger.markDeadRunsInterrupted(job: Self.name)
-
-        var resume: ResumePoint?
-        if let runId = options.resumeRunId {
-            guard let record = try ledger.run(runId), record.job == Self.name, record.mode == "apply" else {
-                throw LedgerError("run \(runId) is not a phones apply run")
+        return try LedgerRun.apply(job: Self.name, mappingFile: mapping.file, mappingSHA256: mapping.sha256, load: mapping.load,
+                                   conninfo: conninfo, options: options, preflight: { reader in
+            try preflight(reader, forApply: true, warn: options.log)
+            if let plan = options.plan {
+                drift = plan.drift(mapping: mapping, now: try sourceFingerprint(reader),
+                                   writtenSince: try sourceRowsWritten(since: plan.snapshotXmax, reader))
+                if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
             }
-            guard record.status == "interrupted" || record.status == "failed" else {
-                throw LedgerError("run \(runId) is \(record.status); only an interrupted or failed run can be resumed")
+        }) { run in
+            if let plan = options.plan {
+                try run.ledger.event(runId: run.runId, kind: "plan checked", detail: ["plan_created_at": plan.createdAt, "drift": String(drift.count)])
+                for change in drift { try run.ledger.event(runId: run.runId, kind: "drift allowed", detail: ["change": change]) }
             }
-            guard record.mappingSHA256 == mapping.sha256 else {
-                throw LedgerError("run \(runId) used another version of \(mapping.file) (sha256 \(record.mappingSHA256.prefix(12))…); start a new run instead")
-            }
-            resume = try ledger.resumePoint(runId: runId)
-        } else {
-            resume = try ledger.resumePoint(job: Self.name, mode: "apply", mappingSHA256: mapping.sha256)
-        }
-        let runId: Int64
-        if let resume {
-            try ledger.resume(resume)
-            runId = resume.runId
-            options.log("resuming run \(runId) after batch \(resume.lastBatch)")
-        } else {
-            runId = try ledger.start(job: Self.name, mode: "apply", mappingFile: mapping.file, mappingSHA256: mapping.sha256)
-        }
-        if let plan = options.plan {
-            try ledger.event(runId: runId, kind: "plan checked", detail: ["plan_created_at": plan.createdAt, "drift": String(drift.count)])
-            for change in drift { try ledger.event(runId: runId, kind: "drift allowed", detail: ["change": change]) }
-        }
-        let startXid = Int64(try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(runId)]).scalar ?? "") ?? 0
-
-        do {
+            let reader = run.reader
+            let startXid = Int64(try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(run.runId)]).scalar ?? "") ?? 0
             let types = try keyTypes(reader)
-            let loader = try PhonesLoader(conninfo: conninfo, mapping: mapping, runId: runId, timeouts: timeouts,
+            let loader = try PhonesLoader(conninfo: conninfo, mapping: mapping, runId: run.runId, timeouts: run.timeouts,
                                           tenantType: types.tenant, keyType: types.key)
             let extractor = PhonesExtractor(
                 connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: options.batchSize ?? mapping.load.batchSize,
-                after: resume?.lastKey, retry: options.retry, log: options.log, reconnect: openReader)
+                after: run.resume?.lastKey, retry: options.retry, log: options.log, reconnect: run.openReader)
             let pacing = ApplyPacing(options: options, connection: reader)
             var applied = PhonesSummary.Applied()
-            var summary = try run(mode: .apply, reader: reader, extractor: extractor, firstBatch: (resume?.lastBatch ?? 0) + 1) { batch in
+            var summary = try self.run(mode: .apply, reader: reader, extractor: extractor, firstBatch: (run.resume?.lastBatch ?? 0) + 1) { batch in
                 try pacing.beforeBatch(batch.number)
                 let result = try options.retry.run("batch \(batch.number)", reconnect: loader.reconnect, log: options.log) {
                     try loader.load(batch)
@@ -208,21 +171,12 @@ public struct PhonesJob: Sendable {
             }
             applied.sourceRowsChangedDuringRun = try sourceRowsWritten(since: startXid, reader).values.reduce(0, +)
             summary.applied = applied
-            summary.runId = runId
-            summary.resumedAfterBatch = resume?.lastBatch
+            summary.runId = run.runId
+            summary.resumedAfterBatch = run.resume?.lastBatch
             if let path = options.snapshotFile {
-                summary.snapshotFile = try SnapshotFile.write(runId: runId, connection: ledger.connection, path: path)
+                summary.snapshotFile = try SnapshotFile.write(runId: run.runId, connection: run.ledger.connection, path: path)
             }
-            try ledger.finish(runId: runId, status: "succeeded", countsJSON: try summaryJSON(summary))
             return summary
-        } catch {
-            let transient = (error as? PostgresError)?.isTransient ?? false
-            try? ledger.finish(runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
-            if transient {
-                throw RunInterrupted(runId: runId, reason: String(describing: error),
-                                     resumeCommand: "ferry apply \(mapping.file)   (or: ferry resume \(runId))")
-            }
-            throw error
         }
     }
 
@@ -259,10 +213,6 @@ public struct PhonesJob: Sendable {
         summary.elapsedSeconds = Date().timeIntervalSince(started)
         summary.peakResidentMegabytes = peakResidentMegabytes()
         return summary
-    }
-
-    private func summaryJSON(_ summary: PhonesSummary) throws -> String {
-        String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self)
     }
 
     private func keyTypes(_ connection: PostgresConnection) throws -> (tenant: String, key: String) {
