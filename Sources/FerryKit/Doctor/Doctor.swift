@@ -150,15 +150,6 @@ public struct Doctor {
         """
 }
 
-extension PostgresConnection {
-    /// A table's columns and their SQL types, as format_type prints them; empty when the table is missing.
-    func columnTypes(_ table: TableName) throws -> [String: String] {
-        var columns: [String: String] = [:]
-        for row in try query(PhonesSQL.tableColumns, [table.quoted]).rows { columns[row[0] ?? ""] = row[1] ?? "" }
-        return columns
-    }
-}
-
 extension Array where Element == DoctorFinding {
     /// Throws the errors as a preflight failure; hands the warnings to `warn`.
     public func requireNoErrors(warn: (String) -> Void = { _ in }) throws {

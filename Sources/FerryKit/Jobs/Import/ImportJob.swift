@@ -243,20 +243,14 @@ public struct ImportJob: Sendable {
     }
 
     private func keyTypes(_ connection: PostgresConnection) throws -> (tenant: String, contact: String, organization: String) {
-        let contactColumns = try columns(connection, mapping.contacts.table)
-        let organizationColumns = try columns(connection, mapping.organizations.table)
+        let contactColumns = try connection.columnTypes(mapping.contacts.table)
+        let organizationColumns = try connection.columnTypes(mapping.organizations.table)
         guard let tenant = contactColumns[mapping.contacts.tenant], let key = contactColumns[mapping.contacts.key],
               let organization = organizationColumns[mapping.organizations.key] else {
             try preflight(connection, forApply: false)
             throw PreflightError(problems: ["cannot read the key columns of \(mapping.contacts.table) and \(mapping.organizations.table)"])
         }
         return (tenant, key, organization)
-    }
-
-    private func columns(_ connection: PostgresConnection, _ table: TableName) throws -> [String: String] {
-        var columns: [String: String] = [:]
-        for row in try connection.query(PhonesSQL.tableColumns, [table.quoted]).rows { columns[row[0] ?? ""] = row[1] ?? "" }
-        return columns
     }
 
     /// `ferry doctor`'s checks, before the first row: errors refuse the run, warnings go to `warn`.
@@ -279,10 +273,10 @@ public struct ImportJob: Sendable {
         organizations.needsPrimaryKey = true
         var tenants = TableExpectation(mapping.tenants.table, use: .read)
         tenants.column(mapping.tenants.key)
-        let contactColumns = try columns(connection, c.table)
+        let contactColumns = try connection.columnTypes(c.table)
         let tenantType = contactColumns[c.tenant], keyType = contactColumns[c.key]
         // schemaSteps reads the same key columns and would come back here through keyTypes if one is missing.
-        let organizationKey = try columns(connection, o.table)[o.key]
+        let organizationKey = try connection.columnTypes(o.table)[o.key]
         let keysReadable = tenantType != nil && keyType != nil && organizationKey != nil
         let steps = keysReadable ? try schemaSteps(using: connection) : []
         return [contacts, organizations, tenants]

@@ -225,10 +225,7 @@ public struct PhonesJob: Sendable {
 
     /// The SQL types of the source's tenant and key columns; nil when the table or a column is missing.
     func sourceKeyTypes(_ connection: PostgresConnection) throws -> (tenant: String, key: String)? {
-        var columns: [String: String] = [:]
-        for row in try connection.query(PhonesSQL.tableColumns, [mapping.source.table.quoted]).rows {
-            columns[row[0] ?? ""] = row[1] ?? ""
-        }
+        let columns = try connection.columnTypes(mapping.source.table)
         guard let tenant = columns[mapping.source.tenantColumn], let key = columns[mapping.source.keyColumn] else { return nil }
         return (tenant, key)
     }

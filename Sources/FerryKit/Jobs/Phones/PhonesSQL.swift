@@ -37,14 +37,6 @@ struct PhonesSQL {
         """
     }
 
-    /// Column name and SQL type of a table, for checks and for typing the staging table.
-    static let tableColumns = """
-        SELECT a.attname, format_type(a.atttypid, a.atttypmod)
-        FROM pg_attribute a
-        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-        ORDER BY a.attnum
-        """
-
     var existingCustomTypes: String {
         "SELECT \(q(types.tenant))::text, \(q(types.normalizedLabel)) FROM \(types.table.quoted)"
     }
