@@ -26,46 +26,35 @@ struct ContractRollback {
             return report
         }
 
-        let rollbackRunId = try ledger.start(job: record.job, mode: "rollback", mappingFile: record.mappingFile,
-                                             mappingSHA256: record.mappingSHA256, rollbackOf: runId)
-        report.rollbackRunId = rollbackRunId
-        do {
-            try connection.transaction {
-                // Values first, then defaults: a default added with the column would fill rows that were NULL.
-                try connection.execute(script: "ALTER TABLE \(tableName) " + columns.map {
-                    "ADD COLUMN \(quoteIdentifier($0[0]!)) \($0[1]!)"
-                }.joined(separator: ", "))
-                let table = try SnapshotTable.resolve(tableName, on: connection)
-                let restored = try connection.query(ContractSQL.restoreValues(table, columns: names), [String(runId)]).affectedRows
-                tableReport.undone = restored
-                tableReport.alreadyGone = kept - restored
-                var statements: [String] = []
-                for column in columns {
-                    let name = quoteIdentifier(column[0]!)
-                    if let defaultExpression = column[3] { statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET DEFAULT \(defaultExpression)") }
-                    if column[2] == "t" { statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET NOT NULL") }
-                }
-                for column in columns {
-                    for statement in parseTextArray(column[4] ?? "{}") where !statements.contains(statement) { statements.append(statement) }
-                }
-                for statement in statements { try connection.execute(script: statement) }
-                try connection.query("DELETE FROM ferry.dropped_values WHERE run_id = $1", [String(runId)])
-                try connection.query("UPDATE ferry.runs SET status = 'rolled_back' WHERE run_id = $1", [String(runId)])
-                try ledger.event(runId: runId, kind: "rollback done",
-                                 detail: ["rollback_run": String(rollbackRunId), "values_restored": String(restored),
-                                          "rows_gone_since": String(kept - restored)])
+        return try Rollback.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
+            // Values first, then defaults: a default added with the column would fill rows that were NULL.
+            try connection.execute(script: "ALTER TABLE \(tableName) " + columns.map {
+                "ADD COLUMN \(quoteIdentifier($0[0]!)) \($0[1]!)"
+            }.joined(separator: ", "))
+            let table = try SnapshotTable.resolve(tableName, on: connection)
+            let restored = try connection.query(ContractSQL.restoreValues(table, columns: names), [String(runId)]).affectedRows
+            tableReport.undone = restored
+            tableReport.alreadyGone = kept - restored
+            var statements: [String] = []
+            for column in columns {
+                let name = quoteIdentifier(column[0]!)
+                if let defaultExpression = column[3] { statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET DEFAULT \(defaultExpression)") }
+                if column[2] == "t" { statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET NOT NULL") }
             }
+            for column in columns {
+                for statement in parseTextArray(column[4] ?? "{}") where !statements.contains(statement) { statements.append(statement) }
+            }
+            for statement in statements { try connection.execute(script: statement) }
+            try connection.query("DELETE FROM ferry.dropped_values WHERE run_id = $1", [String(runId)])
+            try connection.query("UPDATE ferry.runs SET status = 'rolled_back' WHERE run_id = $1", [String(runId)])
+            try ledger.event(runId: runId, kind: "rollback done",
+                             detail: ["rollback_run": String(rollbackRunId), "values_restored": String(restored),
+                                      "rows_gone_since": String(kept - restored)])
             report.tables = [tableReport]
             report.complete = true
             if tableReport.alreadyGone > 0 {
                 report.conflicts.append("\(tableReport.alreadyGone) rows of \(tableName) were deleted since the contract; their kept values had nowhere to go")
             }
-            try ledger.finish(runId: rollbackRunId, status: "succeeded",
-                              countsJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
-        } catch {
-            try? ledger.finish(runId: rollbackRunId, status: "failed", error: String(describing: error))
-            throw error
         }
-        return report
     }
 }

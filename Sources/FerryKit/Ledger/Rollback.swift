@@ -75,34 +75,42 @@ public struct Rollback {
             return report
         }
 
+        return try Self.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
+            // Constraints the run added go first: the rows about to be restored may not satisfy them.
+            for added in try connection.query("""
+                SELECT detail->>'table', detail->>'constraint' FROM ferry.events WHERE run_id = $1 AND kind = 'constraint added'
+                """, [String(runId)]).rows {
+                try connection.execute(script: "ALTER TABLE \(added[0] ?? "") DROP CONSTRAINT IF EXISTS \(quoteIdentifier(added[1] ?? ""))")
+            }
+            for table in tables {
+                let snapshot = try SnapshotTable.resolve(table.name, on: connection)
+                var tableReport = try classify(snapshot, run: runId, connection: connection)
+                report.conflicts += try force ? [] : conflictExamples(snapshot, run: runId, connection: connection)
+                tableReport.undone = try undo(snapshot, run: runId, force: force, connection: connection,
+                                              stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
+                report.tables.append(tableReport)
+            }
+            let remaining = Int(try connection.query("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1",
+                                                     [String(runId)]).scalar ?? "0") ?? 0
+            report.complete = remaining == 0
+            if report.complete {
+                try connection.query("UPDATE ferry.runs SET status = 'rolled_back' WHERE run_id = $1", [String(runId)])
+            }
+            try ledger.event(runId: runId, kind: report.complete ? "rollback done" : "rollback left conflicts",
+                             detail: ["rollback_run": String(rollbackRunId), "rows_left": String(remaining)])
+        }
+    }
+
+    /// Undoes run `runId` as a run of its own (`mode = rollback`, `rollback_of`): `body` runs in one
+    /// transaction on the ledger's session, and the rollback run ends succeeded with the report, or failed.
+    static func recorded(_ runId: Int64, record: RunRecord, ledger: RunLedger, report: RollbackReport,
+                         _ body: (_ rollbackRunId: Int64, _ report: inout RollbackReport) throws -> Void) throws -> RollbackReport {
+        var report = report
         let rollbackRunId = try ledger.start(job: record.job, mode: "rollback", mappingFile: record.mappingFile,
                                              mappingSHA256: record.mappingSHA256, rollbackOf: runId)
         report.rollbackRunId = rollbackRunId
         do {
-            try connection.transaction {
-                // Constraints the run added go first: the rows about to be restored may not satisfy them.
-                for added in try connection.query("""
-                    SELECT detail->>'table', detail->>'constraint' FROM ferry.events WHERE run_id = $1 AND kind = 'constraint added'
-                    """, [String(runId)]).rows {
-                    try connection.execute(script: "ALTER TABLE \(added[0] ?? "") DROP CONSTRAINT IF EXISTS \(quoteIdentifier(added[1] ?? ""))")
-                }
-                for table in tables {
-                    let snapshot = try SnapshotTable.resolve(table.name, on: connection)
-                    var tableReport = try classify(snapshot, run: runId, connection: connection)
-                    report.conflicts += try force ? [] : conflictExamples(snapshot, run: runId, connection: connection)
-                    tableReport.undone = try undo(snapshot, run: runId, force: force, connection: connection,
-                                                  stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
-                    report.tables.append(tableReport)
-                }
-                let remaining = Int(try connection.query("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1",
-                                                         [String(runId)]).scalar ?? "0") ?? 0
-                report.complete = remaining == 0
-                if report.complete {
-                    try connection.query("UPDATE ferry.runs SET status = 'rolled_back' WHERE run_id = $1", [String(runId)])
-                }
-                try ledger.event(runId: runId, kind: report.complete ? "rollback done" : "rollback left conflicts",
-                                 detail: ["rollback_run": String(rollbackRunId), "rows_left": String(remaining)])
-            }
+            try ledger.connection.transaction { try body(rollbackRunId, &report) }
             try ledger.finish(runId: rollbackRunId, status: "succeeded",
                               countsJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } catch {
