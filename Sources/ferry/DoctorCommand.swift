@@ -27,22 +27,10 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let database = try PostgresConnection(conninfo: connection.db, applicationName: "ferry doctor")
-            let expectations: [TableExpectation]
-            var steps: [SchemaStep] = []
-            switch try mappingJob(path: mapping) {
-            case CustomersJob.name, ServiceRequestsJob.name:
-                let job = try tableJob(mapping: mapping, conninfo: connection.db)!
-                expectations = try job.expectations(using: database, forApply: !forPlan)
-                steps = (try? job.schemaSteps(using: database)) ?? []
-            case ImportJob.name:
-                let job = ImportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: connection.db)
-                expectations = try job.expectations(using: database, forApply: !forPlan)
-                steps = (try? job.schemaSteps(using: database)) ?? []
-            default:
-                let job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
-                expectations = try job.expectations(using: database, forApply: !forPlan)
-                steps = (try? job.schemaSteps(using: database)) ?? []
-            }
+            let job = try jobSchema(mapping: mapping, conninfo: connection.db)
+            let expectations = try job.expectations(using: database, forApply: !forPlan)
+            // Steps are typed after the live key columns; when those are missing, the expectations say so.
+            let steps = (try? job.schemaSteps(using: database)) ?? []
             let findings = try Doctor(connection: database).check(expectations, steps: forPlan ? [] : steps, mappingFile: mapping)
             if json {
                 try printJSON(findings)

@@ -60,28 +60,11 @@ struct SchemaStatus: ParsableCommand {
 /// The schema steps a mapping's job needs, and the connection to apply or inspect them on.
 private func schemaSteps(mapping: String, conninfo: String) throws -> (PostgresConnection, [SchemaStep]) {
     let database = try PostgresConnection(conninfo: conninfo, applicationName: "ferry schema")
-    if let job = try tableJob(mapping: mapping, conninfo: conninfo) { return (database, try job.schemaSteps(using: database)) }
-    switch try mappingJob(path: mapping) {
-    case ImportJob.name:
-        return (database, try ImportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: conninfo).schemaSteps(using: database))
-    default:
-        return (database, try PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: conninfo).schemaSteps(using: database))
-    }
+    return (database, try jobSchema(mapping: mapping, conninfo: conninfo).schemaSteps(using: database))
 }
 
 /// The tables a mapping's schema steps create or reference (those outside ferry's own schema).
 private func affectedTables(mapping: String, conninfo: String, database: PostgresConnection) throws -> [TableName] {
-    let expectations: [TableExpectation]
-    if let job = try tableJob(mapping: mapping, conninfo: conninfo) {
-        return try job.expectations(using: database, forApply: false).map(\.table).filter { $0.schema != "ferry" }
-    }
-    switch try mappingJob(path: mapping) {
-    case ImportJob.name:
-        expectations = try ImportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: conninfo)
-            .expectations(using: database, forApply: false)
-    default:
-        expectations = try PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: conninfo)
-            .expectations(using: database, forApply: false)
-    }
-    return expectations.map(\.table).filter { $0.schema != "ferry" }
+    try jobSchema(mapping: mapping, conninfo: conninfo).expectations(using: database, forApply: false)
+        .map(\.table).filter { $0.schema != "ferry" }
 }
