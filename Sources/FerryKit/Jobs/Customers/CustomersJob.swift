@@ -117,15 +117,10 @@ public struct CustomersJob: Sendable {
         return [withoutOrganization, outside, missing]
     }
 
-    func keyTypes(_ connection: PostgresConnection) throws -> CustomerKeyTypes {
-        func column(_ table: TableName, _ name: String) throws -> String? { try connection.columnTypes(table)[name] }
-        guard let tenant = try column(mapping.projects.table, mapping.projects.tenant),
-              let project = try column(mapping.projects.table, mapping.projects.key),
-              let contact = try column(mapping.contacts.table, mapping.contacts.key),
-              let organization = try column(mapping.organizations.table, mapping.organizations.key) else {
-            throw PreflightError(problems: ["cannot read the key columns of \(mapping.projects.table), \(mapping.contacts.table) and \(mapping.organizations.table) (named in \(mapping.file))"])
-        }
-        return CustomerKeyTypes(tenant: tenant, project: project, contact: contact, organization: organization)
+    func keyTypes(_ connection: PostgresConnection) throws -> TableJobKeyTypes {
+        try TableJobKeyTypes.read(connection, rows: mapping.projects.table, tenant: mapping.projects.tenant, key: mapping.projects.key,
+                                  contacts: mapping.contacts.table, contactKey: mapping.contacts.key,
+                                  organizations: mapping.organizations.table, organizationKey: mapping.organizations.key, mappingFile: mapping.file)
     }
 
     /// What the customers job expects of the database; `forApply` adds write privileges and the ledger.

@@ -1,16 +1,8 @@
-/// The SQL types of the keys the customers job joins on, read from the catalog.
-struct CustomerKeyTypes: Sendable {
-    let tenant: String
-    let project: String
-    let contact: String
-    let organization: String
-}
-
 /// Every statement the customers job runs. Identifiers come from the mapping and are quoted; values
 /// travel as parameters or through COPY.
 struct CustomersSQL {
     let mapping: CustomersMapping
-    let types: CustomerKeyTypes
+    let types: TableJobKeyTypes
 
     private var p: CustomersMapping.ProjectsTable { mapping.projects }
     private var c: CustomersMapping.ContactsTable { mapping.contacts }
@@ -22,7 +14,7 @@ struct CustomersSQL {
 
     /// One keyset page of projects whose customer is a contact, with that contact. ($1 tenant, $2 key) after, $n limit.
     func extractPage(after: Bool) -> String {
-        let keyset = after ? "AND (x.\(q(p.tenant)), x.\(q(p.key))) > ($1::\(types.tenant), $2::\(types.project))" : ""
+        let keyset = after ? "AND (x.\(q(p.tenant)), x.\(q(p.key))) > ($1::\(types.tenant), $2::\(types.row))" : ""
         return """
             SELECT x.\(q(p.tenant))::text, x.\(q(p.key))::text, x.\(q(p.customer))::text, x.\(q(p.customerOrganization))::text,
                    k.\(q(c.fullName))::text, k.\(q(c.contactType))::text, k.\(q(c.email))::text, k.\(q(c.organization))::text,
@@ -136,7 +128,7 @@ struct CustomersSQL {
         SELECT $1, $2, 3, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
         FROM \(p.table.quoted) x
         WHERE (x.\(q(p.tenant)), x.\(q(p.key))) IN (
-            SELECT r.tenant::\(types.tenant), r.project_key::\(types.project) FROM \(Self.staging) r WHERE r.sets_project)
+            SELECT r.tenant::\(types.tenant), r.project_key::\(types.row) FROM \(Self.staging) r WHERE r.sets_project)
           AND x.\(q(p.customerOrganization)) IS NULL
         FOR UPDATE OF x
         """
@@ -147,7 +139,7 @@ struct CustomersSQL {
         """
         UPDATE \(p.table.quoted) t SET \(q(p.customerOrganization)) = r.org_key::\(types.organization)
         FROM \(Self.staging) r
-        WHERE r.sets_project AND t.\(q(p.tenant)) = r.tenant::\(types.tenant) AND t.\(q(p.key)) = r.project_key::\(types.project)
+        WHERE r.sets_project AND t.\(q(p.tenant)) = r.tenant::\(types.tenant) AND t.\(q(p.key)) = r.project_key::\(types.row)
           AND t.\(q(p.customerOrganization)) IS NULL
         """
     }
@@ -156,7 +148,7 @@ struct CustomersSQL {
         """
         WITH fresh AS (
             INSERT INTO \(cp.table.quoted) (\(q(cp.tenant)), \(q(cp.project)), \(q(cp.contact)), \(q(cp.role)), \(q(cp.isPrimary)))
-            SELECT r.tenant::\(types.tenant), r.project_key::\(types.project), r.contact_key::\(types.contact), r.role, true
+            SELECT r.tenant::\(types.tenant), r.project_key::\(types.row), r.contact_key::\(types.contact), r.role, true
             FROM \(Self.staging) r WHERE r.inserts_point
             ORDER BY r.seq
             ON CONFLICT DO NOTHING

@@ -1,7 +1,7 @@
 /// The expand steps of the customers job: target columns on the application's tables (added when
 /// missing; customer_id stays), and the contact points table.
 enum CustomersSchema {
-    static func steps(for mapping: CustomersMapping, types: CustomerKeyTypes) -> [SchemaStep] {
+    static func steps(for mapping: CustomersMapping, types: TableJobKeyTypes) -> [SchemaStep] {
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let p = mapping.projects, c = mapping.contacts, o = mapping.organizations, cp = mapping.contactPoints
         let contacts = SchemaStep(name: "customers/\(c.table)-target-columns", sql: """
@@ -34,7 +34,7 @@ enum CustomersSchema {
             CREATE TABLE \(cp.table.quoted) (
                 \(q(cp.tenant)) \(types.tenant) NOT NULL,
                 \(q(cp.id)) uuid NOT NULL DEFAULT gen_random_uuid(),
-                \(q(cp.project)) \(types.project) NOT NULL,
+                \(q(cp.project)) \(types.row) NOT NULL,
                 \(q(cp.contact)) \(types.contact) NOT NULL,
                 \(q(cp.role)) text NOT NULL,
                 \(q(cp.isPrimary)) boolean NOT NULL DEFAULT false,

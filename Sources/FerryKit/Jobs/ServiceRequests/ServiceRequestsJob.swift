@@ -135,15 +135,10 @@ public struct ServiceRequestsJob: Sendable {
         return [withoutContact, companies, twice, statuses]
     }
 
-    func keyTypes(_ connection: PostgresConnection) throws -> ServiceRequestKeyTypes {
-        func column(_ table: TableName, _ name: String) throws -> String? { try connection.columnTypes(table)[name] }
-        guard let tenant = try column(mapping.requests.table, mapping.requests.tenant),
-              let request = try column(mapping.requests.table, mapping.requests.key),
-              let contact = try column(mapping.contacts.table, mapping.contacts.key),
-              let organization = try column(mapping.organizations.table, mapping.organizations.key) else {
-            throw PreflightError(problems: ["cannot read the key columns of \(mapping.requests.table), \(mapping.contacts.table) and \(mapping.organizations.table) (named in \(mapping.file))"])
-        }
-        return ServiceRequestKeyTypes(tenant: tenant, request: request, contact: contact, organization: organization)
+    func keyTypes(_ connection: PostgresConnection) throws -> TableJobKeyTypes {
+        try TableJobKeyTypes.read(connection, rows: mapping.requests.table, tenant: mapping.requests.tenant, key: mapping.requests.key,
+                                  contacts: mapping.contacts.table, contactKey: mapping.contacts.key,
+                                  organizations: mapping.organizations.table, organizationKey: mapping.organizations.key, mappingFile: mapping.file)
     }
 
     public func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation] {

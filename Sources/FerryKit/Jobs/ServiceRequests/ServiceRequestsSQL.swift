@@ -1,16 +1,8 @@
-/// The SQL types of the keys the service-requests job joins on, read from the catalog.
-struct ServiceRequestKeyTypes: Sendable {
-    let tenant: String
-    let request: String
-    let contact: String
-    let organization: String
-}
-
 /// Every statement of the service-requests job. Identifiers from the mapping are quoted; values travel
 /// as parameters or through COPY.
 struct ServiceRequestsSQL {
     let mapping: ServiceRequestsMapping
-    let types: ServiceRequestKeyTypes
+    let types: TableJobKeyTypes
 
     private var r: ServiceRequestsMapping.RequestsTable { mapping.requests }
     private var c: ServiceRequestsMapping.ContactsTable { mapping.contacts }
@@ -30,7 +22,7 @@ struct ServiceRequestsSQL {
 
     /// One keyset page of requests with the contacts their emails match. ($1 tenant, $2 key) after, $n limit.
     func extractPage(after: Bool) -> String {
-        let keyset = after ? "WHERE (s.\(q(r.tenant)), s.\(q(r.key))) > ($1::\(types.tenant), $2::\(types.request))" : ""
+        let keyset = after ? "WHERE (s.\(q(r.tenant)), s.\(q(r.key))) > ($1::\(types.tenant), $2::\(types.row))" : ""
         return """
             SELECT s.\(q(r.tenant))::text, s.\(q(r.key))::text, s.\(q(r.status))::text,
                    s.\(q(r.submittedByEmail))::text, s.\(q(r.assignedToEmail))::text,
@@ -121,7 +113,7 @@ struct ServiceRequestsSQL {
         INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
         SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "t")), to_jsonb(t)
         FROM \(r.table.quoted) t JOIN \(Self.staging) x
-          ON t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.request)
+          ON t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.row)
         WHERE \(differs)
         FOR UPDATE OF t
         """
@@ -138,7 +130,7 @@ struct ServiceRequestsSQL {
             \(q(r.fleetCompany)) = x.submitted_org::\(types.organization),
             \(q(r.supplierCompany)) = x.assigned_org::\(types.organization)
         FROM \(Self.staging) x
-        WHERE t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.request) AND \(differs)
+        WHERE t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.row) AND \(differs)
         """
     }
 
@@ -196,7 +188,7 @@ struct ServiceRequestsSQL {
 /// The expand step of the service-requests job: the target columns (the email columns stay), the
 /// contacts' first-seen time, and the lookup by canonical email.
 enum ServiceRequestsSchema {
-    static func steps(for mapping: ServiceRequestsMapping, types: ServiceRequestKeyTypes) -> [SchemaStep] {
+    static func steps(for mapping: ServiceRequestsMapping, types: TableJobKeyTypes) -> [SchemaStep] {
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let r = mapping.requests, c = mapping.contacts, o = mapping.organizations
         let contacts = SchemaStep(name: "service-requests/\(c.table)-first-seen", sql: """
