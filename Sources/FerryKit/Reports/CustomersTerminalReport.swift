@@ -2,7 +2,7 @@
 public enum CustomersTerminalReport {
     public static func render(_ summary: CustomersSummary) -> String {
         var lines = ["customers \(summary.mode.rawValue)\(summary.runId.map { ", run \($0)" } ?? "")"]
-        func row(_ label: String, _ value: Int) { lines.append("  " + label.padded(44) + formatCount(value)) }
+        func row(_ label: String, _ value: Int) { lines.append(TableJobTerminalText.row(label, value)) }
         row("projects read (customer is a contact)", summary.projectsRead)
         row("  linked to an organization", summary.projectsToLink)
         row("  rejected (left unchanged)", summary.projectsRejected)
@@ -15,19 +15,13 @@ public enum CustomersTerminalReport {
             if applied.contactPointsNotInserted > 0 { row("contact points another writer added first", applied.contactPointsNotInserted) }
             row("batches committed", applied.batchesCommitted)
         }
-        for (name, entry) in summary.anomalies.sorted(by: { ($0.value.count, $1.key) > ($1.value.count, $0.key) }) {
-            row("\(name)", entry.count)
-            for example in entry.examples.prefix(2) {
-                lines.append("      \(example.tenant)/project \(example.contactKey) \(quotedRaw(example.raw)) → \(example.detail)")
-            }
-        }
-        lines.append("Checks")
-        for check in summary.checks { lines.append("  \(check.violations == 0 ? "✓" : "✗") \(check.constraint): \(formatCount(check.violations))") }
+        lines += TableJobTerminalText.anomalies(summary.anomalies, noun: "project")
+        lines += TableJobTerminalText.checks(summary.checks)
         lines.append("Accounting")
         lines.append("  read \(formatCount(summary.projectsRead)) = linked \(formatCount(summary.projectsToLink)) + rejected "
                      + "\(formatCount(summary.projectsRejected)) + already linked \(formatCount(summary.projectsAlreadyLinked))  "
                      + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP"))
-        lines.append(String(format: "  elapsed %.1f s, peak memory %.0f MB", summary.elapsedSeconds, summary.peakResidentMegabytes))
+        lines.append(TableJobTerminalText.resources(elapsed: summary.elapsedSeconds, peakMegabytes: summary.peakResidentMegabytes))
         return lines.joined(separator: "\n")
     }
 }

@@ -2,7 +2,7 @@
 public enum ServiceRequestsTerminalReport {
     public static func render(_ summary: ServiceRequestsSummary) -> String {
         var lines = ["service-requests \(summary.mode.rawValue)\(summary.runId.map { ", run \($0)" } ?? "")"]
-        func row(_ label: String, _ value: Int) { lines.append("  " + label.padded(44) + formatCount(value)) }
+        func row(_ label: String, _ value: Int) { lines.append(TableJobTerminalText.row(label, value)) }
         row("requests read", summary.requestsRead)
         row("  updated", summary.requestsToUpdate)
         row("  rejected (left unchanged)", summary.requestsRejected)
@@ -12,24 +12,18 @@ public enum ServiceRequestsTerminalReport {
             row("requests written", applied.requestsUpdated)
             row("batches committed", applied.batchesCommitted)
         }
-        for (name, entry) in summary.anomalies.sorted(by: { ($0.value.count, $1.key) > ($1.value.count, $0.key) }) {
-            row(name, entry.count)
-            for example in entry.examples.prefix(2) {
-                lines.append("      \(example.tenant)/request \(example.contactKey) \(quotedRaw(example.raw)) → \(example.detail)")
-            }
-        }
+        lines += TableJobTerminalText.anomalies(summary.anomalies, noun: "request")
         if !summary.duplicateContacts.isEmpty {
             lines.append("Contacts sharing a canonical email (not merged): \(formatCount(summary.duplicateContacts.count))")
             for entry in summary.duplicateContacts.prefix(10) { lines.append("  \(entry)") }
         }
         if let constraint = summary.statusConstraint { lines.append("Status constraint: \(constraint)") }
-        lines.append("Checks")
-        for check in summary.checks { lines.append("  \(check.violations == 0 ? "✓" : "✗") \(check.constraint): \(formatCount(check.violations))") }
+        lines += TableJobTerminalText.checks(summary.checks)
         lines.append("Accounting")
         lines.append("  read \(formatCount(summary.requestsRead)) = updated \(formatCount(summary.requestsToUpdate)) + rejected "
                      + "\(formatCount(summary.requestsRejected)) + unchanged \(formatCount(summary.requestsUnchanged))  "
                      + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP"))
-        lines.append(String(format: "  elapsed %.1f s, peak memory %.0f MB", summary.elapsedSeconds, summary.peakResidentMegabytes))
+        lines.append(TableJobTerminalText.resources(elapsed: summary.elapsedSeconds, peakMegabytes: summary.peakResidentMegabytes))
         return lines.joined(separator: "\n")
     }
 }
