@@ -272,14 +272,19 @@ struct ImportSQL {
         """
     }
 
-    /// The phones of inserted and updated lines, now that their contacts have keys.
+    /// The phones of inserted and updated lines, now that their contacts have keys; returns how many
+    /// belong to contacts that existed before the batch (those alone need comparing with the phone table).
     let stagePhones = """
-        INSERT INTO ferry_phone_stage (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label,
-                                       custom_normalized, is_default, display_order)
-        SELECT f.seq, r.tenant, p.contact_key, f.phone_number, f.extension, f.canonical_type, f.custom_label,
-               f.custom_normalized, f.is_default, f.display_order
-        FROM ferry_import_phones f JOIN ferry_import_plan p USING (line) JOIN ferry_import_rows r USING (line)
-        WHERE p.action IN ('insert', 'update') AND p.contact_key IS NOT NULL
+        WITH staged AS (
+            INSERT INTO ferry_phone_stage (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label,
+                                           custom_normalized, is_default, display_order, contact_is_new)
+            SELECT f.seq, r.tenant, p.contact_key, f.phone_number, f.extension, f.canonical_type, f.custom_label,
+                   f.custom_normalized, f.is_default, f.display_order, p.action = 'insert'
+            FROM ferry_import_phones f JOIN ferry_import_plan p USING (line) JOIN ferry_import_rows r USING (line)
+            WHERE p.action IN ('insert', 'update') AND p.contact_key IS NOT NULL
+            RETURNING contact_is_new
+        )
+        SELECT count(*) FILTER (WHERE NOT contact_is_new), count(*) FILTER (WHERE contact_is_new) FROM staged
         """
 
     static let recordBatch = """

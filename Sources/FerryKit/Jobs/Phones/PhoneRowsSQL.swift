@@ -11,6 +11,15 @@ struct PhoneRowsSQL {
 
     static let stagingTable = "ferry_phone_stage"
 
+    /// Which staged rows a statement writes. A contact the same transaction just created has no phones
+    /// to compare with: checking anyway made the planner hash the whole phone table every batch.
+    enum StagedContacts {
+        /// Contacts created in this batch (the import's inserts): written without a lookup.
+        case new
+        /// Contacts that existed before the batch (the backfill's, the import's updates).
+        case existing
+    }
+
     func createStagingTable(tenantType: String, keyType: String) -> String {
         """
         CREATE TEMP TABLE IF NOT EXISTS \(q(Self.stagingTable)) (
@@ -23,7 +32,8 @@ struct PhoneRowsSQL {
             custom_label text,
             custom_normalized text,
             is_default boolean NOT NULL,
-            display_order integer NOT NULL
+            display_order integer NOT NULL,
+            contact_is_new boolean NOT NULL DEFAULT false
         ) ON COMMIT DELETE ROWS
         """
     }
@@ -53,8 +63,16 @@ struct PhoneRowsSQL {
 
     /// Phone rows for contacts that still have none; returns rows and contacts inserted.
     /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
-    func insertPhoneRows(snapshot: SnapshotTable) -> String {
-        """
+    func insertPhoneRows(snapshot: SnapshotTable, for contacts: StagedContacts = .existing) -> String {
+        let which = switch contacts {
+        case .new: "s.contact_is_new"
+        case .existing: """
+            NOT s.contact_is_new
+              AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
+                              WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
+            """
+        }
+        return """
         WITH inserted AS (
             INSERT INTO \(phones.table.quoted) (
                 \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
@@ -65,8 +83,7 @@ struct PhoneRowsSQL {
             FROM \(q(Self.stagingTable)) s
             LEFT JOIN \(types.table.quoted) t
                    ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
-            WHERE NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
-                              WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
+            WHERE \(which)
             RETURNING \(snapshot.returning([phones.isDefault]))
         ), snapshot AS (
             \(snapshot.recordInserts(from: "inserted", tableOrder: phonesOrder, tableNameParameter: "$3"))
@@ -95,7 +112,7 @@ struct PhoneRowsSQL {
             FROM \(q(Self.stagingTable)) s
             LEFT JOIN \(types.table.quoted) t
                    ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
-            WHERE EXISTS (SELECT 1 FROM \(phones.table.quoted) p WHERE \(sameContact))
+            WHERE NOT s.contact_is_new AND EXISTS (SELECT 1 FROM \(phones.table.quoted) p WHERE \(sameContact))
               AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                               WHERE \(sameContact) AND p.\(q(phones.phoneNumber)) = s.phone_number
                                 AND p.\(q(phones.extensionDigits)) IS NOT DISTINCT FROM s.extension)
