@@ -8,6 +8,7 @@ ferry=${FERRY:-.build/release/ferry}
 rows=${BENCH_IMPORT_ROWS:-1000000}
 small=$((rows / 10))
 psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
+command -v pgloader >/dev/null || { echo "bench-import: pgloader is not installed (make bench-import installs it)" >&2; exit 1; }
 work=$(mktemp -d /tmp/ferry-bench-import.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
@@ -66,7 +67,7 @@ WITH skip header = 1, fields optionally enclosed by '"', fields escaped by doubl
 SET client_encoding TO 'utf8';
 LOAD
 start=$(now)
-pgloader --quiet "$work/load.pgl" >"$work/pgloader.log" 2>&1
+pgloader --quiet "$work/load.pgl" >"$work/pgloader.log" 2>&1 || { echo "bench-import: pgloader failed:" >&2; cat "$work/pgloader.log" >&2; exit 1; }
 pgloader_seconds=$(seconds "$start" "$(now)")
 pgloader_rows=$(PGDATABASE=bench_flat_pgloader $psql -Atc "SELECT count(*) FROM flat")
 
