@@ -80,4 +80,38 @@ struct MemoryTests {
         print("peak RSS: \(small) MB for 20,000 contacts, \(large) MB for 100,000")
         #expect(large <= small * 1.2 + 4, "memory grew with the table: \(small) MB → \(large) MB")
     }
+
+    /// A partner file of `rows` lines: messy phones (each with its country), notes of varying length,
+    /// every email new.
+    func partnerFile(rows: Int) throws -> String {
+        let tenants = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000003"]
+        let phones = [("US", "(206) 555-0%03d"), ("DE", "+49 30 1234%03d"), ("GB", "020 7946 0%03d"), ("US", "206.555.0%03d x12"),
+                      ("US", "n/a"), ("US", "+1 206 555 0%03d / 206 555 1%03d")]
+        var text = "Tenant,Full Name,Country,Email,Company,Title,Office Phone,Mobile,Notes\n"
+        for index in 0 ..< rows {
+            let (country, format) = phones[index % phones.count]
+            let phone = String(format: format, index % 1000, (index + 1) % 1000)
+            let notes = index % 5 == 0 ? "\"called back, " + String(repeating: "x", count: index % 120) + "\"" : ""
+            text += "\(tenants[index % 3]),Contact \(index),\(country),contact\(index)@example.org,,Buyer,\(phone),,\(notes)\n"
+        }
+        return try temporaryFile(text, name: "partner-\(rows).csv")
+    }
+
+    func importPeakMegabytes(rows: Int, database: String) throws -> Double {
+        // Small batches: the few batches in flight between the pipeline's stages are then a small part
+        // of either file, and what is compared is what grows with the file.
+        let result = try ferryCLI("import '\(try partnerFile(rows: rows))' --dry-run --json --no-progress --batch-size 500", database: database)
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try JSONDecoder().decode(ImportSummary.self, from: Data(result.stdout.utf8))
+        #expect(summary.rowsRead == rows && summary.inserted == rows)
+        return summary.peakResidentMegabytes
+    }
+
+    @Test func importPeakMemoryIsTheSameForFiveTimesTheRows() throws {
+        let db = try importDatabase()
+        let small = try importPeakMegabytes(rows: 20_000, database: db.name)
+        let large = try importPeakMegabytes(rows: 100_000, database: db.name)
+        print("import peak RSS: \(small) MB for 20,000 rows, \(large) MB for 100,000")
+        #expect(large <= small * 1.2 + 4, "memory grew with the file: \(small) MB → \(large) MB")
+    }
 }
