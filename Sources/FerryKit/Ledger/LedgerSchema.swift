@@ -89,6 +89,13 @@ extension LedgerSchema {
         CREATE INDEX IF NOT EXISTS dropped_values_run ON ferry.dropped_values (run_id);
         """)
 
+    /// Snapshot rows are written only by ferry, inside the batch transaction that also records the
+    /// batch in `ferry.batches`, whose foreign key checks the run once. Checking every snapshot row
+    /// against `ferry.runs` as well cost 2.7 µs a row: about 9% of a phones apply, 6% of an import.
+    public static let uncheckedSnapshotRowsStep = SchemaStep(name: "ferry/ledger-snapshot-rows-unchecked", sql: """
+        ALTER TABLE ferry.snapshot_rows DROP CONSTRAINT IF EXISTS snapshot_rows_run_id_fkey;
+        """)
+
     /// The ledger, in the order every job applies it.
-    public static let steps = [step, contractStep]
+    public static let steps = [step, contractStep, uncheckedSnapshotRowsStep]
 }
