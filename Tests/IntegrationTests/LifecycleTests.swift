@@ -314,6 +314,28 @@ struct LifecycleTests {
         #expect(try findings().isEmpty)
     }
 
+    @Test func aLedgerFromBeforeTheSnapshotStepStillRunsAndIsWarnedAbout() throws {
+        let db = try TestDatabase(samples: 40)
+        _ = try db.applySchema(try db.mapping())
+        // The ledger as the previous ferry left it: the step not recorded, the per-row foreign key in place.
+        try db.connection.execute(script: """
+            DELETE FROM ferry.schema_steps WHERE name = 'ferry/ledger-snapshot-rows-unchecked';
+            ALTER TABLE ferry.snapshot_rows ADD CONSTRAINT snapshot_rows_run_id_fkey FOREIGN KEY (run_id) REFERENCES ferry.runs (run_id);
+            """)
+        let doctor = try ferryCLI("doctor mappings/phones.yaml", database: db.name)
+        #expect(doctor.status == 0, "\(doctor.stdout)\(doctor.stderr)")
+        #expect(doctor.stdout.contains("warning: schema step ferry/ledger-snapshot-rows-unchecked is not applied"), "\(doctor.stdout)")
+        let apply = try ferryCLI("apply mappings/phones.yaml --no-progress", database: db.name)
+        #expect(apply.status == 0, "\(apply.stdout)\(apply.stderr)")
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") > 0)
+        #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows") > 0)
+        // schema apply then drops the check, and the doctor is content.
+        let schema = try ferryCLI("schema apply mappings/phones.yaml", database: db.name)
+        #expect(schema.status == 0, "\(schema.stdout)\(schema.stderr)")
+        #expect(try db.count("SELECT count(*) FROM pg_constraint WHERE conname = 'snapshot_rows_run_id_fkey'") == 0)
+        #expect(try ferryCLI("doctor mappings/phones.yaml", database: db.name).stdout.contains("✓ no problems found"))
+    }
+
     @Test func doctorOnTheCommandLineExitsOneAndNamesTheGrant() throws {
         let db = try appliedDatabase(contacts: 20)
         let role = "ferry_doc_\(UUID().uuidString.prefix(8).lowercased())"

@@ -121,6 +121,9 @@ public struct Doctor {
             for status in try SchemaMigrator(connection: connection).status(steps) where !reportedSteps.contains(status.step.name) {
                 switch status.state {
                 case .applied: break
+                case .pending where status.step.onlySpeedsUpRuns:
+                    warning("schema step \(status.step.name) is not applied: runs work without it, only slower",
+                            "ferry schema apply \(mappingFile)")
                 case .pending:
                     error("schema step \(status.step.name) is not applied", "ferry schema apply \(mappingFile)")
                 case .drifted(let recorded):

@@ -5,6 +5,9 @@ import Foundation
 public struct SchemaStep: Sendable {
     public let name: String
     public let sql: String
+    /// A step that only makes runs faster. Pending, it is a warning rather than an error, so that
+    /// upgrading ferry does not stop a scheduled job until someone runs `ferry schema apply`.
+    public var onlySpeedsUpRuns = false
 
     /// sha256 of the statement with whitespace and line ends normalized, so re-indenting is not drift.
     public var checksum: String {
