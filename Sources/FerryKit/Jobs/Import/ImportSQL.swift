@@ -272,8 +272,9 @@ struct ImportSQL {
         """
     }
 
-    /// The phones of inserted and updated lines, now that their contacts have keys; returns how many
-    /// belong to contacts that existed before the batch (those alone need comparing with the phone table).
+    /// The phones of inserted and updated lines, now that their contacts have keys. Returns how many
+    /// belong to contacts that existed before the batch (only those need comparing with the phone
+    /// table), then how many to contacts the batch created.
     let stagePhones = """
         WITH staged AS (
             INSERT INTO ferry_phone_stage (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label,

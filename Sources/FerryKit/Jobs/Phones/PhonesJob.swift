@@ -260,10 +260,9 @@ struct ApplyPacing {
     }
 }
 
-/// The process's peak resident set size so far, in MB (Linux reports ru_maxrss in KiB).
-/// This process's own peak RSS. The kernel's VmHWM belongs to the process image; getrusage's maxrss
-/// survives exec, so a ferry started by a large parent (a test runner, a scheduler) reported the
-/// parent's size instead of its own.
+/// This process's own peak resident set size so far, in MB. Read from VmHWM, which belongs to the
+/// process image: getrusage's maxrss survives exec, so a ferry started by a large parent (a test
+/// runner, a scheduler) reported the parent's size instead of its own.
 func peakResidentMegabytes() -> Double {
     if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
