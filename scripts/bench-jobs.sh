@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The customers and service-requests benchmark: generates BENCH_REQUESTS service requests (default
 # 1,000,000), BENCH_PROJECTS projects (default 500,000) and BENCH_JOB_CONTACTS contacts (default 200,000),
-# then times `ferry plan` and `ferry apply` of each job and prints their peak RSS (ferry's own getrusage).
+# then times `ferry plan` and `ferry apply` of each job and prints their peak RSS (as ferry reports it).
 set -euo pipefail
 ferry=${FERRY:-.build/release/ferry}
 requests=${BENCH_REQUESTS:-1000000}

@@ -41,9 +41,6 @@ final class ImportLoader {
         // The run's memory of seen keys lives in temporary tables: give them local buffers (the 8 MB default
         // makes a million-row file thrash). Settable only before the session's first temporary table.
         try connection.execute(script: "SET temp_buffers = '256MB'")
-        // The classify statement's cost estimate crosses jit_above_cost, and compiling it took longer (25 ms)
-        // than running it for a 2,500-line batch: JIT is a loss for statements this size, every batch.
-        try connection.execute(script: "SET jit = off")
         try connection.execute(script: sql.createSessionTables)
         if runId != nil {
             try connection.execute(script: sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactKeyType))
