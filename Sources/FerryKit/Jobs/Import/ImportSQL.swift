@@ -107,11 +107,12 @@ struct ImportSQL {
                END,
                m.key, org.key, r.organization IS NOT NULL AND org.key IS NULL, d.changed, added.n
         FROM ferry_import_rows r
-        -- The first line with this key, in an earlier batch or earlier in this one.
+        -- The first line with this key, in an earlier batch or earlier in this one. OFFSET 0 keeps the
+        -- planner from inlining it into each CASE that reads s.line, which looked it up two or three times.
         CROSS JOIN LATERAL (SELECT coalesce(
                                (SELECT x.line FROM ferry_import_seen x WHERE x.tenant = r.tenant AND x.email = r.email),
                                (SELECT min(x.line) FROM ferry_import_rows x
-                                WHERE x.tenant = r.tenant AND x.email = r.email AND x.line < r.line)) AS line) s
+                                WHERE x.tenant = r.tenant AND x.email = r.email AND x.line < r.line)) AS line OFFSET 0) s
         LEFT JOIN LATERAL (SELECT true AS present FROM \(mapping.tenants.table.quoted) x
                            WHERE x.\(q(mapping.tenants.key)) = r.tenant) t ON true
         LEFT JOIN LATERAL (SELECT count(*) OVER () AS n, x.\(q(c.key)) AS key, x.\(q(c.fullName)) AS full_name,
