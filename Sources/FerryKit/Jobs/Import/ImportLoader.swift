@@ -115,15 +115,14 @@ final class ImportLoader {
         let staged = try connection.query(sql.stagePhones).rows[0]
         let ofExistingContacts = Int(staged[0] ?? "0") ?? 0, ofNewContacts = Int(staged[1] ?? "0") ?? 0
         _ = try connection.query(sql.phoneRows.insertCustomTypes(snapshot: tables.types), parameters(tables.types))
-        func inserted(_ statement: String) throws -> Int { Int(try connection.query(statement, parameters(tables.phones)).rows[0][0] ?? "0") ?? 0 }
         if ofExistingContacts > 0 {
             // The staged rows' statistics keep the planner on index lookups for a handful of contacts.
             try connection.execute(script: "ANALYZE \(PhoneRowsSQL.stagingTable)")
-            result.phoneRowsInserted += try inserted(sql.phoneRows.mergePhoneRows(snapshot: tables.phones))
-            result.phoneRowsInserted += try inserted(sql.phoneRows.insertPhoneRows(snapshot: tables.phones, for: .existing))
+            result.phoneRowsInserted += try count(sql.phoneRows.mergePhoneRows(snapshot: tables.phones), parameters(tables.phones))
+            result.phoneRowsInserted += try count(sql.phoneRows.insertPhoneRows(snapshot: tables.phones, for: .existing), parameters(tables.phones))
         }
         if ofNewContacts > 0 {
-            result.phoneRowsInserted += try inserted(sql.phoneRows.insertPhoneRows(snapshot: tables.phones, for: .new))
+            result.phoneRowsInserted += try count(sql.phoneRows.insertPhoneRows(snapshot: tables.phones, for: .new), parameters(tables.phones))
         }
     }
 
