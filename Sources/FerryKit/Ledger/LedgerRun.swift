@@ -4,17 +4,27 @@ import Foundation
 /// run `options.resumeRunId` names or an interrupted run of the same mapping, or start one, and record how
 /// the run ended (interrupted runs print the command that resumes them).
 enum LedgerRun {
-    /// A batch's cursor and counts, committed with its rows (the table jobs': keys as first/last key).
-    /// $1 run, $2 batch, $3 first key, $4 last key, $5 rows inserted, $6 rows updated.
-    static let recordBatch = """
+    /// What a batch's cursor holds, as its event names it.
+    enum Cursor: String {
+        /// The table jobs: source keys.
+        case key
+        /// The CSV import: file lines.
+        case line
+    }
+
+    /// A batch's cursor and counts, committed with its rows.
+    /// $1 run, $2 batch, $3 first key or line, $4 last, $5 rows inserted, $6 rows updated.
+    static func recordBatch(_ cursor: Cursor) -> String {
+        """
         WITH batch AS (
             INSERT INTO ferry.batches (run_id, batch_no, first_key, last_key, rows_inserted, rows_updated)
             VALUES ($1, $2, $3::text[], $4::text[], $5, $6)
         )
         INSERT INTO ferry.events (run_id, kind, detail)
-        VALUES ($1, 'batch committed', jsonb_build_object('batch', $2::int, 'first_key', $3::text[], 'last_key', $4::text[],
+        VALUES ($1, 'batch committed', jsonb_build_object('batch', $2::int, 'first_\(cursor.rawValue)', $3::text[], 'last_\(cursor.rawValue)', $4::text[],
                                                           'rows_inserted', $5::int, 'rows_updated', $6::int))
         """
+    }
 
     struct Context {
         let runId: Int64

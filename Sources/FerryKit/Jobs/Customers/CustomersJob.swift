@@ -233,7 +233,7 @@ final class CustomersLoader {
                 result.contactPointsInserted = Int(try connection.query(sql.insertContactPoints(snapshot: points),
                                                                         [run, number, points.qualifiedName]).scalar ?? "0") ?? 0
             }
-            try connection.query(LedgerRun.recordBatch, [
+            try connection.query(LedgerRun.recordBatch(.key), [
                 run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                 String(result.organizationsCreated + result.contactPointsInserted), String(result.contactsUpdated + result.projectsUpdated),
             ])

@@ -93,7 +93,7 @@ final class ImportLoader {
             if let runId {
                 let inserted = result.lines.filter { $0.action == "insert" }.count
                 let updated = result.lines.filter { $0.action == "update" }.count
-                try connection.query(ImportSQL.recordBatch, [String(runId), String(batch), textArrayLiteral([String(firstLine)]),
+                try connection.query(LedgerRun.recordBatch(.line), [String(runId), String(batch), textArrayLiteral([String(firstLine)]),
                                                              textArrayLiteral([String(lastLine)]), String(inserted), String(updated)])
             }
             return result
@@ -136,7 +136,7 @@ final class ImportLoader {
             try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
             try connection.query(sql.snapshotMissingContacts(snapshot: tables.contacts), parameters)
             let deactivated = try connection.query(sql.deactivateSnapshotted(snapshot: tables.contacts), parameters).affectedRows
-            try connection.query(ImportSQL.recordBatch, [String(runId), String(batch), "{deactivate-missing}", "{deactivate-missing}", "0",
+            try connection.query(LedgerRun.recordBatch(.line), [String(runId), String(batch), "{deactivate-missing}", "{deactivate-missing}", "0",
                                                          String(deactivated)])
             return deactivated
         }

@@ -289,16 +289,6 @@ struct ImportSQL {
         SELECT count(*) FILTER (WHERE NOT contact_is_new), count(*) FILTER (WHERE contact_is_new) FROM staged
         """
 
-    static let recordBatch = """
-        WITH batch AS (
-            INSERT INTO ferry.batches (run_id, batch_no, first_key, last_key, rows_inserted, rows_updated)
-            VALUES ($1, $2, $3::text[], $4::text[], $5, $6)
-        )
-        INSERT INTO ferry.events (run_id, kind, detail)
-        VALUES ($1, 'batch committed', jsonb_build_object('batch', $2::int, 'first_line', $3::text[], 'last_line', $4::text[],
-                                                          'rows_inserted', $5::int, 'rows_updated', $6::int))
-        """
-
     // MARK: After the file
 
     /// --deactivate-missing: active contacts of the file's tenants whose email no line had.

@@ -227,7 +227,7 @@ final class ServiceRequestsLoader {
                 try connection.query(sql.snapshotRequests(snapshot: requests), [run, number, requests.qualifiedName])
                 result.requestsUpdated = try connection.query(sql.updateRequests).affectedRows
             }
-            try connection.query(LedgerRun.recordBatch, [run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
+            try connection.query(LedgerRun.recordBatch(.key), [run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                                                              String(result.contactsCreated), String(result.requestsUpdated)])
             return result
         }
