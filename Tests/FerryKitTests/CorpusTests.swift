@@ -50,6 +50,18 @@ struct PhoneCorpusTests {
         #expect(disagreements.isEmpty, "\(disagreements.prefix(20))")
     }
 
+    /// The shim gives each thread its own PhoneNumberUtil: verdicts must not depend on which one answered.
+    @Test func verdictsAreTheSameFromEightThreadsAsFromOne() throws {
+        let inputs = try Corpus.tsv("phones/example_numbers.tsv") + Corpus.tsv("phones/messy_phones.dev.tsv")
+        try #require(inputs.count > 3400)
+        let repeated = Array(repeating: inputs, count: 4).flatMap { $0 }
+        let serial = repeated.map { PhoneNumberParser.parse($0[0], defaultRegion: $0[1]) }
+        let concurrent = parallelMap(repeated, workers: 8) { PhoneNumberParser.parse($0[0], defaultRegion: $0[1]) }
+        let differing = zip(repeated, zip(serial, concurrent)).filter { $1.0 != $1.1 }.map { "\($0.0[0]) [\($0.0[1])]" }
+        #expect(differing.isEmpty, "\(differing.prefix(10))")
+        #expect(serial.contains { $0.outcome == .valid } && serial.contains { $0.outcome != .valid })
+    }
+
     @Test func messyPhonesAgreeWithLibphonenumberOnSingleNumberRows() throws {
         let inputs = try Corpus.tsv("phones/messy_phones.dev.tsv")
         let expected = try Corpus.tsv("phones/expected.dev.tsv")
