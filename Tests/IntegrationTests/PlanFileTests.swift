@@ -136,6 +136,33 @@ struct PlanReportIntegrationTests {
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE length(phone_number) >= 13") == short.violations)
     }
 
+    /// The planned rows leave out columns no check reads; a constraint that reads a default or a generated
+    /// column still sees the value the real insert would give it.
+    @Test func checksReadingDefaultsAndGeneratedColumnsSeeTheirValues() throws {
+        let db = try TestDatabase(samples: 300)
+        _ = try db.applySchema(try db.mapping())
+        // Three contacts of one tenant share a number, so the unique index below has something to find.
+        try db.connection.execute(script: """
+            WITH number AS (SELECT tenant, phone_number FROM contacts WHERE phone_number ~ '^[(]?[0-9][0-9 ().-]+$' ORDER BY 1, contact_name_id LIMIT 1)
+            UPDATE contacts c SET phone_number = n.phone_number FROM number n
+            WHERE c.tenant = n.tenant AND c.contact_name_id IN (SELECT contact_name_id FROM contacts WHERE tenant = n.tenant ORDER BY 1 LIMIT 2);
+            ALTER TABLE contact_phone_numbers ADD CONSTRAINT app_created_long_ago CHECK (created_at < '2000-01-01') NOT VALID;
+            CREATE UNIQUE INDEX app_one_row_per_number ON contact_phone_numbers (tenant, normalized_phone_number) WHERE updated_at > '2000-01-01';
+            """)
+        let summary = try db.job().plan()
+        let createdLongAgo = try #require(summary.checks.first { $0.constraint.hasPrefix("check app_created_long_ago") })
+        let onePerNumber = try #require(summary.checks.first { $0.constraint.hasPrefix("unique index app_one_row_per_number") })
+        try db.connection.execute(script: "ALTER TABLE contact_phone_numbers DROP CONSTRAINT app_created_long_ago; DROP INDEX app_one_row_per_number")
+        _ = try db.job().apply(db.quietOptions())
+        #expect(createdLongAgo.violations == summary.rowsToInsert)
+        #expect(createdLongAgo.violations == (try db.count("SELECT count(*) FROM contact_phone_numbers")))
+        let shared = try db.count("""
+            SELECT count(*) FROM (SELECT count(*) OVER (PARTITION BY tenant, normalized_phone_number) AS rows FROM contact_phone_numbers) x WHERE rows > 1
+            """)
+        try #require(shared >= 3)
+        #expect(onePerNumber.violations == shared)
+    }
+
     @Test func everyFormatIsWrittenAndTheJSONAgreesWithTheData() throws {
         let db = try TestDatabase(samples: 1500)
         _ = try db.applySchema(try db.mapping())
