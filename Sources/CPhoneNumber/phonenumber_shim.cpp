@@ -25,19 +25,28 @@ class PhoneNumberUtilTest {
 namespace {
 
 // Every PhoneNumberUtil keeps its compiled patterns in a cache behind one mutex, and each lookup
-// hashes the whole pattern (often over a kilobyte) while holding it. With the singleton, the transform
-// threads queued there: a 200,000-contact plan took 3.35 s on two cores; with one instance per
-// concurrent caller, 2.85 s. Instances are never destroyed: the constructor installs its own logger
-// as the library's global one, so deleting an instance could leave that global dangling. The pool
-// grows to the largest number of threads that parsed at the same time and no further.
+// copies and hashes the whole pattern (often over a kilobyte) while holding it. With the singleton, the
+// transform threads queued there: a 200,000-contact plan took 3.35 s on two cores; with an instance of
+// its own for each parsing thread, 2.5-2.65 s.
+// An instance costs about 2 MB, and up to 10 MB once its cache holds every region's patterns, so at
+// most kMaxOwnInstances are built; threads beyond them share the singleton (and its mutex), which keeps
+// memory bounded on a machine with many cores. Instances are never destroyed: the constructor installs
+// its own logger as the library's global one, so deleting an instance could leave that global dangling.
+constexpr size_t kMaxOwnInstances = 8;
+
 class UtilPool {
  public:
+  // An idle instance, a new one while fewer than kMaxOwnInstances exist, else nullptr.
   const PhoneNumberUtil *Acquire() {
     std::lock_guard<std::mutex> guard(mutex_);
-    if (idle_.empty()) return i18n::phonenumbers::PhoneNumberUtilTest::Create();
-    const PhoneNumberUtil *util = idle_.back();
-    idle_.pop_back();
-    return util;
+    if (!idle_.empty()) {
+      const PhoneNumberUtil *util = idle_.back();
+      idle_.pop_back();
+      return util;
+    }
+    if (built_ == kMaxOwnInstances) return nullptr;
+    ++built_;
+    return i18n::phonenumbers::PhoneNumberUtilTest::Create();
   }
   void Release(const PhoneNumberUtil *util) {
     std::lock_guard<std::mutex> guard(mutex_);
@@ -47,6 +56,7 @@ class UtilPool {
  private:
   std::mutex mutex_;
   std::vector<const PhoneNumberUtil *> idle_;
+  size_t built_ = 0;
 };
 
 UtilPool &Pool() {
@@ -55,15 +65,17 @@ UtilPool &Pool() {
 }
 
 // The calling thread's instance, kept while the thread lives (its caches stay warm on its core) and
-// handed back to the pool when the thread ends.
+// handed back to the pool when the thread ends; the singleton when the pool has none to give.
 class ThreadUtil {
  public:
-  ThreadUtil() : util_(Pool().Acquire()) {}
-  ~ThreadUtil() { Pool().Release(util_); }
-  const PhoneNumberUtil &Get() const { return *util_; }
+  ThreadUtil() : owned_(Pool().Acquire()) {}
+  ~ThreadUtil() {
+    if (owned_ != nullptr) Pool().Release(owned_);
+  }
+  const PhoneNumberUtil &Get() const { return owned_ != nullptr ? *owned_ : *PhoneNumberUtil::GetInstance(); }
 
  private:
-  const PhoneNumberUtil *util_;
+  const PhoneNumberUtil *owned_;
 };
 
 const PhoneNumberUtil &UtilForThisThread() {
