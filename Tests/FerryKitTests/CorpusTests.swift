@@ -62,6 +62,35 @@ struct PhoneCorpusTests {
         #expect(serial.contains { $0.outcome == .valid } && serial.contains { $0.outcome != .valid })
     }
 
+    /// Past the shim's eight own instances, threads share the singleton: twelve threads that all stay
+    /// alive until each has parsed once cover both kinds, and every verdict must match a serial pass.
+    @Test func verdictsAreTheSameFromMoreThreadsThanTheShimBuildsInstancesFor() throws {
+        let inputs = try Corpus.tsv("phones/messy_phones.dev.tsv")
+        let serial = inputs.map { PhoneNumberParser.parse($0[0], defaultRegion: $0[1]) }
+        let threads = 12
+        let allStarted = DispatchGroup(), allDone = DispatchGroup()
+        let results = UnsafeMutableBufferPointer<[LibPhoneVerdict]>.allocate(capacity: threads)
+        results.initialize(repeating: [])
+        defer { results.deinitialize(); results.deallocate() }
+        nonisolated(unsafe) let output = results
+        for thread in 0..<threads {
+            allStarted.enter()
+            allDone.enter()
+            Thread.detachNewThread {
+                var verdicts = [PhoneNumberParser.parse(inputs[0][0], defaultRegion: inputs[0][1])]
+                allStarted.leave()
+                allStarted.wait()  // every thread holds its instance (or the singleton) from here on
+                verdicts += inputs.dropFirst().map { PhoneNumberParser.parse($0[0], defaultRegion: $0[1]) }
+                output[thread] = verdicts
+                allDone.leave()
+            }
+        }
+        allDone.wait()
+        for thread in 0..<threads {
+            #expect(results[thread] == serial, "thread \(thread)")
+        }
+    }
+
     @Test func messyPhonesAgreeWithLibphonenumberOnSingleNumberRows() throws {
         let inputs = try Corpus.tsv("phones/messy_phones.dev.tsv")
         let expected = try Corpus.tsv("phones/expected.dev.tsv")
