@@ -163,6 +163,28 @@ struct PlanReportIntegrationTests {
         #expect(onePerNumber.violations == shared)
     }
 
+    /// A NOT NULL the planned rows would break is reported with its rows, not a failed COPY.
+    @Test func notNullColumnsAreCheckedOnThePlannedRows() throws {
+        let db = try TestDatabase(samples: 300)
+        _ = try db.applySchema(try db.mapping())
+        try db.connection.execute(script: """
+            ALTER TABLE contact_phone_numbers ADD COLUMN app_source text NOT NULL, ALTER COLUMN extension SET NOT NULL;
+            """)
+        let summary = try db.job().plan()
+        let unfilled = try #require(summary.checks.first { $0.constraint.hasPrefix("not null app_source: ferry does not fill it") })
+        let extensions = try #require(summary.checks.first { $0.constraint == "not null extension, live" })
+        #expect(unfilled.violations == summary.rowsToInsert && unfilled.examples.count == 5)
+        #expect(summary.checks.first { $0.constraint == "not null phone_number, live" }?.violations == 0)
+        // The prediction holds: apply fails on it and writes nothing; without the two rules, exactly the
+        // predicted rows have no extension.
+        #expect { try db.job().apply(db.quietOptions()) } throws: { ($0 as? PostgresError)?.sqlState == "23502" }
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 0)
+        try db.connection.execute(script: "ALTER TABLE contact_phone_numbers DROP COLUMN app_source, ALTER COLUMN extension DROP NOT NULL")
+        _ = try db.job().apply(db.quietOptions())
+        try #require(extensions.violations > 0)
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE extension IS NULL") == extensions.violations)
+    }
+
     @Test func everyFormatIsWrittenAndTheJSONAgreesWithTheData() throws {
         let db = try TestDatabase(samples: 1500)
         _ = try db.applySchema(try db.mapping())
@@ -176,7 +198,8 @@ struct PlanReportIntegrationTests {
         let report = try JSONDecoder().decode(PlanReport.self, from: Data(contentsOf: directory.appendingPathComponent("r.json")))
         #expect(report.header.database?.database == db.name)
         #expect(report.tenants.map(\.counts.contactsScanned).reduce(0, +) == 1500)
-        #expect(report.checks.count == 10 && report.checks.allSatisfy { $0.violations == 0 })  // 5 known, 5 from the live catalog
+        // 5 rules ferry knows; from the live catalog 1 unique index, 2 foreign keys, 5 NOT NULL columns, 2 CHECKs.
+        #expect(report.checks.count == 15 && report.checks.allSatisfy { $0.violations == 0 })
         let sampled = Set(report.samples.flatMap(\.classes))
         #expect(report.anomalies.allSatisfy { sampled.contains($0.name) })
         #expect(report.accounting.first?.addsUp == true)

@@ -7,6 +7,8 @@ final class LiveConstraintChecks {
     private let phones: PhonesMapping.PhoneNumbersTable
     private let types: PhonesMapping.TypeDefinitionsTable
     private var encoder = CopyTextEncoder()
+    /// The columns of the planned table after `dropColumnsNoCheckReads`.
+    private var plannedColumns = Set<String>()
     static let planned = "ferry_planned_phones"
     /// A temporary copy of the phone table with its indexes and CHECKs: one batch is loaded into it, timed.
     static let sample = "ferry_sample_load"
@@ -24,6 +26,7 @@ final class LiveConstraintChecks {
             CREATE TEMP TABLE \(Self.sample) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS);
             """)
         try dropColumnsNoCheckReads()
+        try acceptNulls()
         try connection.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try connection.query("SET TRANSACTION SNAPSHOT \(sqlLiteral(snapshot))")
     }
@@ -70,6 +73,20 @@ final class LiveConstraintChecks {
             """, [phones.table.quoted, textArrayLiteral(filledColumns), textArrayLiteral(providedColumns)]).rows.compactMap { $0[0] }
         guard !unread.isEmpty else { return }
         try connection.execute(script: "ALTER TABLE \(Self.planned) " + unread.map { "DROP COLUMN \(q($0))" }.joined(separator: ", "))
+    }
+
+    /// LIKE copies NOT NULL; without it a planned NULL is counted by `results` instead of failing the COPY.
+    /// Also notes the columns the planned table kept: inside the plan's snapshot, which predates the
+    /// table, the catalog would not show them.
+    private func acceptNulls() throws {
+        let columns = try connection.query("""
+            SELECT attname, attnotnull FROM pg_attribute
+            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum
+            """, [Self.planned]).rows
+        plannedColumns = Set(columns.compactMap { $0[0] })
+        let notNull = columns.filter { $0[1] == "t" }.compactMap { $0[0] }
+        guard !notNull.isEmpty else { return }
+        try connection.execute(script: "ALTER TABLE \(Self.planned) " + notNull.map { "ALTER COLUMN \(q($0)) DROP NOT NULL" }.joined(separator: ", "))
     }
 
     private func q(_ name: String) -> String { quoteIdentifier(name) }
@@ -163,6 +180,28 @@ final class LiveConstraintChecks {
                 SELECT \(example) FROM \(Self.planned) p
                 WHERE \(present)\(newTypes) AND NOT EXISTS (SELECT 1 FROM \(target) r WHERE \(match))
                 """)
+        }
+        // NOT NULL columns: one pass over the planned rows counts each column's NULLs; a column ferry does
+        // not fill and PostgreSQL gives no value (no default, identity or expression) fails every row.
+        let notNull = try connection.query("""
+            SELECT attname, atthasdef OR attidentity <> '' OR attgenerated <> '' FROM pg_attribute
+            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attnotnull ORDER BY attnum
+            """, [phones.table.quoted]).rows.compactMap { row in row[0].map { (name: $0, hasValue: row[1] == "t") } }
+        let planned = notNull.map(\.name).filter(plannedColumns.contains)
+        if !planned.isEmpty {
+            let nulls = try connection.query("SELECT " + planned.map { column in
+                let isNull = "FILTER (WHERE p.\(q(column)) IS NULL)"
+                return "count(*) \(isNull), (array_agg(\(example) ORDER BY \(example)) \(isNull))[1:\(Self.maximumExamples)]::text"
+            }.joined(separator: ", ") + " FROM \(Self.planned) p").rows[0]
+            for (offset, column) in planned.enumerated() {
+                var result = ConstraintCheck(constraint: "not null \(column), live")
+                result.violations = Int(nulls[2 * offset] ?? "0") ?? 0
+                result.examples = parseTextArray(nulls[2 * offset + 1] ?? "{}")
+                checks.append(result)
+            }
+        }
+        for column in notNull where !column.hasValue && !plannedColumns.contains(column.name) {
+            try check("not null \(column.name): ferry does not fill it and it has no default, live", "SELECT \(example) FROM \(Self.planned) p")
         }
         // CHECK constraints, the application's own included: rows for which the expression is false.
         for constraint in try connection.query("""
