@@ -148,11 +148,19 @@ struct PlanReportIntegrationTests {
             WHERE c.tenant = n.tenant AND c.contact_name_id IN (SELECT contact_name_id FROM contacts WHERE tenant = n.tenant ORDER BY 1 LIMIT 2);
             ALTER TABLE contact_phone_numbers ADD CONSTRAINT app_created_long_ago CHECK (created_at < '2000-01-01') NOT VALID;
             CREATE UNIQUE INDEX app_one_row_per_number ON contact_phone_numbers (tenant, normalized_phone_number) WHERE updated_at > '2000-01-01';
+            CREATE UNIQUE INDEX app_lower_number ON contact_phone_numbers (tenant, lower(phone_number));
+            ALTER TABLE contact_phone_numbers ADD CONSTRAINT app_no_shared_number EXCLUDE USING btree (phone_number WITH =);
             """)
         let summary = try db.job().plan()
+        // What the planned rows cannot answer is listed as not checked, with the reason.
+        #expect(summary.checks.first { $0.constraint.hasPrefix("unique index app_lower_number") }?.notChecked?.contains("expression") == true)
+        #expect(summary.checks.first { $0.constraint.hasPrefix("exclusion constraint app_no_shared_number") }?.notChecked != nil)
         let createdLongAgo = try #require(summary.checks.first { $0.constraint.hasPrefix("check app_created_long_ago") })
         let onePerNumber = try #require(summary.checks.first { $0.constraint.hasPrefix("unique index app_one_row_per_number") })
-        try db.connection.execute(script: "ALTER TABLE contact_phone_numbers DROP CONSTRAINT app_created_long_ago; DROP INDEX app_one_row_per_number")
+        try db.connection.execute(script: """
+            ALTER TABLE contact_phone_numbers DROP CONSTRAINT app_created_long_ago, DROP CONSTRAINT app_no_shared_number;
+            DROP INDEX app_one_row_per_number, app_lower_number
+            """)
         _ = try db.job().apply(db.quietOptions())
         #expect(createdLongAgo.violations == summary.rowsToInsert)
         #expect(createdLongAgo.violations == (try db.count("SELECT count(*) FROM contact_phone_numbers")))
@@ -198,8 +206,15 @@ struct PlanReportIntegrationTests {
         let report = try JSONDecoder().decode(PlanReport.self, from: Data(contentsOf: directory.appendingPathComponent("r.json")))
         #expect(report.header.database?.database == db.name)
         #expect(report.tenants.map(\.counts.contactsScanned).reduce(0, +) == 1500)
-        // 5 rules ferry knows; from the live catalog 1 unique index, 2 foreign keys, 5 NOT NULL columns, 2 CHECKs.
-        #expect(report.checks.count == 15 && report.checks.allSatisfy { $0.violations == 0 })
+        // 5 rules ferry knows; from the live catalog 2 unique indexes (the primary key not checked: its id
+        // comes from a default), 2 foreign keys, 5 NOT NULL columns, 2 CHECKs.
+        #expect(report.checks.count == 16 && report.checks.allSatisfy { $0.violations == 0 })
+        let primaryKey = try #require(report.checks.first { $0.constraint.hasPrefix("unique index contact_phone_numbers_pkey") })
+        #expect(primaryKey.notChecked?.contains("contact_phone_number_id") == true)
+        for name in ["r.md", "r.html", "r.txt"] {
+            let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            #expect(text.contains("not checked: it reads contact_phone_number_id"), "\(name)")
+        }
         let sampled = Set(report.samples.flatMap(\.classes))
         #expect(report.anomalies.allSatisfy { sampled.contains($0.name) })
         #expect(report.accounting.first?.addsUp == true)

@@ -46,6 +46,24 @@ public struct ConstraintCheck: Codable, Equatable, Sendable {
     public let constraint: String
     public var violations = 0
     public var examples: [String] = []
+    /// Why the plan could not evaluate this constraint on the planned rows; nil when it did.
+    public var notChecked: String?
+
+    public init(constraint: String, violations: Int = 0, examples: [String] = [], notChecked: String? = nil) {
+        self.constraint = constraint
+        self.violations = violations
+        self.examples = examples
+        self.notChecked = notChecked
+    }
+
+    public enum Verdict: String, Sendable {
+        case held = "✓", violated = "✗", notChecked = "–"
+    }
+
+    public var verdict: Verdict { notChecked != nil ? .notChecked : violations == 0 ? .held : .violated }
+
+    /// "3 violations", or "not checked: why".
+    public var outcome: String { notChecked.map { "not checked: \($0)" } ?? "\(formatCount(violations)) violations" }
 }
 
 /// What a phones run found and did. `plan` fills the predictions; `apply` also fills the `applied` part

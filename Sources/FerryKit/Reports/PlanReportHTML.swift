@@ -55,7 +55,8 @@ enum PlanReportHTML {
 
         body += "<h2>Constraint checks</h2><table><tr><th>constraint<th class=n>violations</tr>"
         for c in report.checks {
-            body += "<tr><td>\(c.violations == 0 ? "<span class=ok>✓</span>" : "<span class=bad>✗</span>") \(e(c.constraint))<td class=n>\(c.violations)</tr>"
+            let mark = c.verdict == .held ? "<span class=ok>✓</span>" : c.verdict == .violated ? "<span class=bad>✗</span>" : c.verdict.rawValue
+            body += "<tr><td>\(mark) \(e(c.constraint))<td class=n>\(c.notChecked.map { e("not checked: \($0)") } ?? String(c.violations))</tr>"
         }
         body += "</table><h2>Accounting</h2>"
         for a in report.accounting {

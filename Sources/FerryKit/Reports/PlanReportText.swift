@@ -58,7 +58,8 @@ enum PlanReportText {
         lines.append("")
         lines.append(bold("Constraint checks (on the rows to write, before writing)"))
         for check in report.checks {
-            lines.append("  " + (check.violations == 0 ? good("✓") : bad("✗")) + " \(check.constraint): \(check.violations) violations"
+            let verdict = check.verdict, mark = verdict == .held ? good(verdict.rawValue) : verdict == .violated ? bad(verdict.rawValue) : verdict.rawValue
+            lines.append("  \(mark) \(check.constraint): \(check.outcome)"
                          + (check.examples.isEmpty ? "" : " e.g. \(check.examples.joined(separator: ", "))"))
         }
         lines.append("")
