@@ -149,7 +149,9 @@ final class LiveConstraintChecks {
         // A constraint the planned rows cannot answer is listed with the reason, so the report never
         // implies a check it did not make.
         func notChecked(_ name: String, readingUnwritten columns: [String]) {
-            checks.append(ConstraintCheck(constraint: name, notChecked: "it reads \(columns.joined(separator: ", ")), which ferry does not write (the insert takes their defaults)"))
+            let source = columns.count == 1 ? "which ferry does not write (the insert takes its default)"
+                : "which ferry does not write (the insert takes their defaults)"
+            checks.append(ConstraintCheck(constraint: name, notChecked: "it reads \(columns.joined(separator: ", ")), \(source)"))
         }
         // Unique indexes on columns the plan fills (ids come from defaults): duplicates among the planned
         // rows, and planned rows that equal a live one. NULLs are distinct, as PostgreSQL treats them.
