@@ -62,8 +62,8 @@ public struct ConstraintCheck: Codable, Equatable, Sendable {
 
     public var verdict: Verdict { notChecked != nil ? .notChecked : violations == 0 ? .held : .violated }
 
-    /// "3 violations", or "not checked: why".
-    public var outcome: String { notChecked.map { "not checked: \($0)" } ?? "\(formatCount(violations)) violations" }
+    /// "not checked: why" for a report's violations column; nil when the plan evaluated the constraint.
+    public var notCheckedText: String? { notChecked.map { "not checked: \($0)" } }
 }
 
 /// What a phones run found and did. `plan` fills the predictions; `apply` also fills the `applied` part
