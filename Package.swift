@@ -19,7 +19,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "CPhoneNumber",
-            linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("stdc++")]
+            linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("icui18n"), .linkedLibrary("icuuc"), .linkedLibrary("stdc++")]
         ),
         .target(
             name: "FerryKit",

@@ -62,6 +62,29 @@ struct PhoneCorpusTests {
         #expect(serial.contains { $0.outcome == .valid } && serial.contains { $0.outcome != .valid })
     }
 
+    /// ferry's own instances match numbers against the metadata with a matcher of the shim's, not the
+    /// library's: every verdict must be the library instance's, for each region's example numbers read
+    /// in their region and in two others, and for the messy values read in ten regions.
+    @Test func theShimsMatcherGivesTheLibrarysVerdicts() throws {
+        let examples = try Corpus.tsv("phones/example_numbers.tsv")
+        let messy = try Corpus.tsv("phones/messy_phones.dev.tsv")
+        try #require(examples.count > 3000 && messy.count > 400)
+        var inputs: [(text: String, region: String)] = []
+        for row in examples { inputs += [(row[0], row[1]), (row[0], "US"), (row[0], "DE")] }
+        for row in messy {
+            for region in ["US", "DE", "GB", "FR", "BR", "IN", "JP", "AU", "CH", "ZZ"] { inputs.append((row[0], region)) }
+        }
+        var differing: [String] = []
+        for input in inputs {
+            let library = PhoneNumberParser.parse(input.text, defaultRegion: input.region, instance: .library)
+            let own = PhoneNumberParser.parse(input.text, defaultRegion: input.region, instance: .spareOwn)
+            if own != library { differing.append("\(input.text) [\(input.region)]: library \(library), ferry's \(own)") }
+        }
+        let validCount = inputs.filter { PhoneNumberParser.parse($0.text, defaultRegion: $0.region, instance: .library).outcome == .valid }.count
+        #expect(validCount > 3000 && validCount < inputs.count, "both valid and invalid verdicts are compared")
+        #expect(differing.isEmpty, "\(differing.count) of \(inputs.count) differ: \(differing.prefix(10))")
+    }
+
     /// Past the shim's eight own instances, threads share the singleton: twelve threads that all stay
     /// alive until each has parsed once cover both kinds, and every verdict must match a serial pass.
     @Test func verdictsAreTheSameFromMoreThreadsThanTheShimBuildsInstancesFor() throws {

@@ -38,6 +38,14 @@ typedef struct {
 /// Parses `text` (UTF-8, NUL-terminated) with `default_region` (ISO 3166 alpha-2, or "ZZ").
 void ferry_phone_parse(const char *text, const char *default_region, ferry_phone_result *out);
 
+/// The same with the library's process-wide instance, exactly as the library builds it.
+void ferry_phone_parse_with_library_instance(const char *text, const char *default_region, ferry_phone_result *out);
+
+/// The same with one instance of ferry's own (its faster matcher, as the per-thread instances have) kept
+/// outside the pool and shared behind a lock: with the call above, lets a test compare the two matchers
+/// on any thread, whatever the pool holds.
+void ferry_phone_parse_with_spare_own_instance(const char *text, const char *default_region, ferry_phone_result *out);
+
 /// 1 when libphonenumber has metadata for the region code.
 int ferry_phone_region_is_supported(const char *region);
 

@@ -19,11 +19,27 @@ public struct LibPhoneVerdict: Equatable, Sendable {
 }
 
 public enum PhoneNumberParser {
-    public static func parse(_ text: String, defaultRegion: String) -> LibPhoneVerdict {
+    /// Which PhoneNumberUtil answers.
+    public enum Instance: Sendable {
+        /// The calling thread's own instance while the shim has one to give, else the library's shared
+        /// one: what the pipeline uses.
+        case perThread
+        /// The library's process-wide instance, exactly as the library builds it.
+        case library
+        /// One instance built the way the per-thread ones are (with the shim's own matcher), shared
+        /// behind a lock: tests compare it with `.library`.
+        case spareOwn
+    }
+
+    public static func parse(_ text: String, defaultRegion: String, instance: Instance = .perThread) -> LibPhoneVerdict {
         var result = ferry_phone_result()
         text.withCString { textPointer in
             defaultRegion.withCString { regionPointer in
-                ferry_phone_parse(textPointer, regionPointer, &result)
+                switch instance {
+                case .perThread: ferry_phone_parse(textPointer, regionPointer, &result)
+                case .library: ferry_phone_parse_with_library_instance(textPointer, regionPointer, &result)
+                case .spareOwn: ferry_phone_parse_with_spare_own_instance(textPointer, regionPointer, &result)
+                }
             }
         }
         switch ferry_parse_status(rawValue: UInt32(result.parse_status)) {
