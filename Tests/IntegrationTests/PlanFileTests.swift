@@ -111,13 +111,22 @@ struct PlanReportIntegrationTests {
         try db.connection.execute(script: """
             ALTER TABLE contact_phone_numbers ADD CONSTRAINT app_short CHECK (length(phone_number) < 13);
             CREATE UNIQUE INDEX app_one_owner_per_number ON contact_phone_numbers (tenant, phone_number);
+            CREATE TABLE app_verified_contacts (tenant uuid, contact_name_id uuid, PRIMARY KEY (tenant, contact_name_id));
+            INSERT INTO app_verified_contacts SELECT tenant, contact_name_id FROM contacts WHERE contact_name_id::text < '8';
+            ALTER TABLE contact_phone_numbers ADD CONSTRAINT app_verified FOREIGN KEY (tenant, contact_name_id) REFERENCES app_verified_contacts NOT VALID;
             """)
         let summary = try db.job().plan()
         let short = try #require(summary.checks.first { $0.constraint.hasPrefix("check app_short") })
         let unique = try #require(summary.checks.first { $0.constraint.hasPrefix("unique index app_one_owner_per_number") })
+        let verified = try #require(summary.checks.first { $0.constraint.hasPrefix("foreign key app_verified") })
         #expect(short.violations > 0)
         #expect(short.examples.count == min(5, short.violations))
-        #expect(summary.checks.filter { $0.constraint.hasPrefix("foreign key") }.allSatisfy { $0.violations == 0 })
+        // The key to contacts is the one the plan read each row from: it holds by construction, and the
+        // report says so. The same columns referencing another table are counted row by row.
+        let toContacts = try #require(summary.checks.first { $0.constraint.hasPrefix("foreign key contact_phone_numbers_tenant_contact_name_id_fkey") })
+        #expect(toContacts.violations == 0 && toContacts.heldBecause?.contains("in the plan's snapshot") == true)
+        #expect(toContacts.explanationText?.hasPrefix("none by construction: ") == true)
+        #expect(verified.heldBecause == nil && verified.violations > 0 && verified.examples.count == 5)
         // A planned number that a live row already has is a violation too.
         let taken = try #require(short.examples.first.map { String($0.split(separator: " ").last!) })
         let uniqueBefore = unique.violations
@@ -127,13 +136,19 @@ struct PlanReportIntegrationTests {
         #expect(withLive.checks.first { $0.constraint.hasPrefix("unique index app_one_owner_per_number") }!.violations >= uniqueBefore)
         // The prediction holds: apply fails on the same constraint, and nothing of the failed batch is written.
         let before = try db.count("SELECT count(*) FROM contact_phone_numbers")
-        #expect { try db.job().apply(db.quietOptions()) } throws: { ["23514", "23505"].contains(($0 as? PostgresError)?.sqlState) }
+        #expect { try db.job().apply(db.quietOptions()) } throws: { ["23514", "23505", "23503"].contains(($0 as? PostgresError)?.sqlState) }
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == before)
-        // Without the application's constraints, exactly the predicted rows break the rule.
-        try db.connection.execute(script: "ALTER TABLE contact_phone_numbers DROP CONSTRAINT app_short; DROP INDEX app_one_owner_per_number")
+        // Without the application's constraints, exactly the predicted rows break the rules.
+        try db.connection.execute(script: """
+            ALTER TABLE contact_phone_numbers DROP CONSTRAINT app_short, DROP CONSTRAINT app_verified; DROP INDEX app_one_owner_per_number
+            """)
         #expect(try db.scalar("SELECT status FROM ferry.runs ORDER BY run_id DESC LIMIT 1") == "failed")
         _ = try db.job().apply(db.quietOptions())
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE length(phone_number) >= 13") == short.violations)
+        #expect(try db.count("""
+            SELECT count(*) FROM contact_phone_numbers p
+            WHERE NOT EXISTS (SELECT 1 FROM app_verified_contacts v WHERE v.tenant = p.tenant AND v.contact_name_id = p.contact_name_id)
+            """) == verified.violations)
     }
 
     /// The planned rows leave out columns no check reads; a constraint that reads a default or a generated

@@ -48,12 +48,16 @@ public struct ConstraintCheck: Codable, Equatable, Sendable {
     public var examples: [String] = []
     /// Why the plan could not evaluate this constraint on the planned rows; nil when it did.
     public var notChecked: String?
+    /// Why the planned rows cannot break this constraint, when the plan knows it from how it made them
+    /// instead of counting (violations is then 0); nil when it counted.
+    public var heldBecause: String?
 
-    public init(constraint: String, violations: Int = 0, examples: [String] = [], notChecked: String? = nil) {
+    public init(constraint: String, violations: Int = 0, examples: [String] = [], notChecked: String? = nil, heldBecause: String? = nil) {
         self.constraint = constraint
         self.violations = violations
         self.examples = examples
         self.notChecked = notChecked
+        self.heldBecause = heldBecause
     }
 
     public enum Verdict: String, Sendable {
@@ -62,8 +66,11 @@ public struct ConstraintCheck: Codable, Equatable, Sendable {
 
     public var verdict: Verdict { notChecked != nil ? .notChecked : violations == 0 ? .held : .violated }
 
-    /// "not checked: why" for a report's violations column; nil when the plan evaluated the constraint.
-    public var notCheckedText: String? { notChecked.map { "not checked: \($0)" } }
+    /// What a report's violations column says instead of a count: "not checked: why" or "none by
+    /// construction: why"; nil when the plan counted.
+    public var explanationText: String? {
+        notChecked.map { "not checked: \($0)" } ?? heldBecause.map { "none by construction: \($0)" }
+    }
 }
 
 /// What a phones run found and did. `plan` fills the predictions; `apply` also fills the `applied` part

@@ -56,7 +56,7 @@ enum PlanReportHTML {
         body += "<h2>Constraint checks</h2><table><tr><th>constraint<th class=n>violations</tr>"
         for c in report.checks {
             let mark = c.verdict == .held ? "<span class=ok>✓</span>" : c.verdict == .violated ? "<span class=bad>✗</span>" : c.verdict.rawValue
-            body += "<tr><td>\(mark) \(e(c.constraint))<td class=n>\(c.notCheckedText.map(e) ?? String(c.violations))</tr>"
+            body += "<tr><td>\(mark) \(e(c.constraint))<td class=n>\(c.explanationText.map(e) ?? String(c.violations))</tr>"
         }
         body += "</table><h2>Accounting</h2>"
         for a in report.accounting {

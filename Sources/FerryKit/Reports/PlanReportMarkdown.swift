@@ -39,7 +39,7 @@ enum PlanReportMarkdown {
             out += "| `\(cell(sample.tenant))/\(cell(sample.contactKey))` | \(cell(sample.classes.joined(separator: ", "))) | \(before.joined(separator: "<br>")) | \(after.joined(separator: "<br>")) |\n"
         }
         out += "\n## Constraint checks\n\n| constraint | violations |\n|---|---:|\n"
-        for check in report.checks { out += "| \(cell(check.constraint)) | \(check.notCheckedText.map(cell) ?? String(check.violations)) |\n" }
+        for check in report.checks { out += "| \(cell(check.constraint)) | \(check.explanationText.map(cell) ?? String(check.violations)) |\n" }
         out += "\n## Accounting\n\n"
         for entry in report.accounting {
             out += "`\(cell(entry.sourceTable))`: read \(formatCount(entry.read)) = to load \(formatCount(entry.toLoad)) + rejected \(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped))\(entry.skippedParts) — \(entry.addsUp ? "adds up ✓" : "**DOES NOT ADD UP**")\n"

@@ -59,7 +59,7 @@ enum PlanReportText {
         lines.append(bold("Constraint checks (on the rows to write, before writing)"))
         for check in report.checks {
             let verdict = check.verdict, mark = verdict == .held ? good(verdict.rawValue) : verdict == .violated ? bad(verdict.rawValue) : verdict.rawValue
-            lines.append("  \(mark) \(check.constraint): \(check.notCheckedText ?? "\(formatCount(check.violations)) violations")"
+            lines.append("  \(mark) \(check.constraint): \(check.explanationText ?? "\(formatCount(check.violations)) violations")"
                          + (check.examples.isEmpty ? "" : " e.g. \(check.examples.joined(separator: ", "))"))
         }
         lines.append("")

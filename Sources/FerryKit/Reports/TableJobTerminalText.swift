@@ -12,7 +12,7 @@ enum TableJobTerminalText {
     }
 
     static func checks(_ checks: [ConstraintCheck]) -> [String] {
-        ["Checks"] + checks.map { "  \($0.verdict.rawValue) \($0.constraint): \($0.notCheckedText ?? formatCount($0.violations))" }
+        ["Checks"] + checks.map { "  \($0.verdict.rawValue) \($0.constraint): \($0.explanationText ?? formatCount($0.violations))" }
     }
 
     static func resources(elapsed: Double, peakMegabytes: Double) -> String {
