@@ -314,6 +314,22 @@ struct LifecycleTests {
         #expect(try findings().isEmpty)
     }
 
+    /// The extraction pages by the source's (tenant, key): rows sharing a key at a page boundary would
+    /// be skipped, so without a unique index on it plan and apply refuse, naming it.
+    @Test func aSourceKeyWithoutAUniqueIndexIsRefused() throws {
+        let db = try TestDatabase(samples: 40)
+        _ = try db.applySchema(try db.mapping())
+        try db.connection.execute(script: """
+            ALTER TABLE contacts DROP CONSTRAINT contacts_pkey CASCADE;
+            ALTER TABLE contacts ADD COLUMN row_id bigserial PRIMARY KEY;
+            """)
+        let plan = try ferryCLI("plan mappings/phones.yaml --no-progress", database: db.name)
+        #expect(plan.status == 1)
+        #expect(plan.stderr.contains("no unique index on (tenant, contact_name_id): the extraction pages by it"), "\(plan.stderr)")
+        #expect { try db.job().apply(db.quietOptions()) } throws: { String(describing: $0).contains("the extraction pages by it") }
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 0)
+    }
+
     @Test func aLedgerFromBeforeTheSnapshotStepStillRunsAndIsWarnedAbout() throws {
         let db = try TestDatabase(samples: 40)
         _ = try db.applySchema(try db.mapping())

@@ -69,7 +69,7 @@ public struct Doctor {
                 let found = indexes.contains { $0.unique && Set($0.columns) == wanted && $0.partial == (key.predicate != nil) }
                 if !found {
                     let predicate = key.predicate.map { " WHERE \($0)" } ?? ""
-                    (key.required ? error : warning)("table \(table) has no unique index on (\(key.columns.joined(separator: ", ")))\(predicate): \(key.required ? "the job's ON CONFLICT relies on it" : "it guards an invariant the job keeps")",
+                    (key.required ? error : warning)("table \(table) has no unique index on (\(key.columns.joined(separator: ", ")))\(predicate): \(key.reason ?? (key.required ? "the job's ON CONFLICT relies on it" : "it guards an invariant the job keeps"))",
                           "CREATE UNIQUE INDEX CONCURRENTLY ON \(table.quoted) (\(key.columns.map(quoteIdentifier).joined(separator: ", ")))\(predicate);")
                 }
             }

@@ -20,6 +20,8 @@ public struct TableExpectation: Sendable {
         public var predicate: String?
         /// An ON CONFLICT clause needs it (error when missing); otherwise it guards an invariant (warning).
         public var required = true
+        /// Why the job needs it, when not for ON CONFLICT or an invariant.
+        public var reason: String?
     }
 
     public struct ForeignKey: Sendable {

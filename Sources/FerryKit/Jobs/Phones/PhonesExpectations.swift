@@ -54,6 +54,8 @@ extension PhonesJob {
         if let region = source.regionColumn { sourceTable.column(region) }
         for column in source.columns { sourceTable.column(column.name) }
         sourceTable.needsPrimaryKey = true
+        sourceTable.uniqueKeys = [.init(columns: [source.tenantColumn, source.keyColumn],
+                                        reason: "the extraction pages by it, and rows sharing a key at a page boundary would be skipped")]
         let types = try sourceKeyTypes(connection)
         let steps = types.map { PhonesSchema.steps(for: mapping, tenantType: $0.tenant, keyType: $0.key) } ?? []
         return [sourceTable]
