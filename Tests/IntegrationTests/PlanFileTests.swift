@@ -186,6 +186,29 @@ struct PlanReportIntegrationTests {
         #expect(onePerNumber.violations == shared)
     }
 
+    /// A unique index that includes the contact key can only be broken by two rows of one contact; the
+    /// plan groups just the contacts with several planned rows, and still finds every such pair.
+    @Test func uniqueIndexesOnTheContactKeyFindDuplicatesWithinAContact() throws {
+        let db = try TestDatabase(samples: 300)
+        _ = try db.applySchema(try db.mapping())
+        // Two contacts get two work numbers in one field; the application allows one row per type.
+        try db.connection.execute(script: """
+            UPDATE contacts SET phone_number = '650-253-0000 / 650-253-0001', country = 'US'
+            WHERE (tenant, contact_name_id) IN (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 2);
+            CREATE UNIQUE INDEX app_one_row_per_type ON contact_phone_numbers (tenant, contact_name_id, canonical_type);
+            """)
+        let summary = try db.job().plan()
+        let perType = try #require(summary.checks.first { $0.constraint.hasPrefix("unique index app_one_row_per_type") })
+        #expect(perType.violations >= 4 && perType.examples.count == min(5, perType.violations))
+        #expect { try db.job().apply(db.quietOptions()) } throws: { ($0 as? PostgresError)?.sqlState == "23505" }
+        try db.connection.execute(script: "DROP INDEX app_one_row_per_type")
+        _ = try db.job().apply(db.quietOptions())
+        #expect(try db.count("""
+            SELECT count(*) FROM (SELECT count(*) OVER (PARTITION BY tenant, contact_name_id, canonical_type) AS rows FROM contact_phone_numbers) x
+            WHERE rows > 1
+            """) == perType.violations)
+    }
+
     /// A NOT NULL the planned rows would break is reported with its rows, not a failed COPY.
     @Test func notNullColumnsAreCheckedOnThePlannedRows() throws {
         let db = try TestDatabase(samples: 300)

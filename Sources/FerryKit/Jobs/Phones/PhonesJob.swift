@@ -73,7 +73,7 @@ public struct PhonesJob: Sendable {
         let constraints = try LiveConstraintChecks(conninfo: conninfo, snapshot: snapshot, mapping: mapping)
         let extractor = PhonesExtractor(connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: mapping.load.batchSize)
         var summary = try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { batch in
-            try constraints.add(batch.outcomes.flatMap(\.rows))
+            try constraints.add(batch.outcomes.map(\.rows))
         }
         summary.checks += try constraints.results()
         let sample = try constraints.sampleLoad(rows: mapping.load.batchSize)
