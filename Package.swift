@@ -34,7 +34,11 @@ let package = Package(
             dependencies: [
                 "FerryKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // jemalloc instead of glibc's malloc: libphonenumber builds and frees an ICU matcher for
+            // every pattern it runs, and the plan at 1,000,000 contacts went from 10.0 to 8.7 s
+            // (README, Performance).
+            linkerSettings: [.linkedLibrary("jemalloc")]
         ),
         .testTarget(name: "FerryKitTests", dependencies: ["FerryKit"]),
         .testTarget(name: "IntegrationTests", dependencies: ["FerryKit"]),
