@@ -10,6 +10,17 @@ final class LiveConstraintChecks {
     private var encoder = CopyTextEncoder()
     /// The columns of the planned table after `dropColumnsNoCheckReads`.
     private var plannedColumns = Set<String>()
+    /// The phone table's unique indexes, read once: which of them are checked decides both the columns
+    /// the planned table keeps and the checks `results` runs.
+    private var uniqueIndexes: [UniqueIndex] = []
+
+    private struct UniqueIndex {
+        let name: String
+        let oid: String
+        let columns: [String]
+        let predicate: String?
+        let indexesAnExpression: Bool
+    }
     static let planned = "ferry_planned_phones"
     /// A temporary copy of the phone table with its indexes and CHECKs: one batch is loaded into it, timed.
     static let sample = "ferry_sample_load"
@@ -28,6 +39,17 @@ final class LiveConstraintChecks {
                 ADD COLUMN ferry_contact_has_several boolean NOT NULL;
             CREATE TEMP TABLE \(Self.sample) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS);
             """)
+        uniqueIndexes = try connection.query("""
+            SELECT i.indexrelid::regclass::text, i.indexrelid::oid::text,
+                   array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
+                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)::text,
+                   pg_get_expr(i.indpred, i.indrelid), 0 = ANY (i.indkey::int2[])
+            FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique
+            ORDER BY 1
+            """, [phones.table.quoted]).rows.map {
+            UniqueIndex(name: $0[0] ?? "?", oid: $0[1] ?? "0", columns: parseTextArray($0[2] ?? "{}"),
+                        predicate: $0[3], indexesAnExpression: $0[4] == "t")
+        }
         try dropColumnsNoCheckReads()
         try acceptNulls()
         try connection.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -46,6 +68,14 @@ final class LiveConstraintChecks {
     /// A unique index is checked when it reads only these.
     private var providedColumns: [String] { filledColumns + [phones.normalizedPhoneNumber] }
 
+    /// The columns a unique index reads that the planned rows have no value for; empty when it is checked.
+    private func unwrittenColumns(of index: UniqueIndex) -> [String] {
+        let provided = Set(providedColumns)
+        return index.columns.filter { !provided.contains($0) }
+    }
+
+    private func isChecked(_ index: UniqueIndex) -> Bool { !index.indexesAnExpression && unwrittenColumns(of: index).isEmpty }
+
     /// Drops from the planned table the columns that no check reads: every copied row would otherwise
     /// evaluate their defaults and generated expressions (ids, timestamps; a third of the COPY's time on
     /// the sample schema). Kept: ferry's columns, those of every CHECK constraint, those a checked unique
@@ -56,10 +86,7 @@ final class LiveConstraintChecks {
                 SELECT a.attnum, a.attname FROM pg_attribute a
                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
             ), checked_unique_indexes AS (
-                SELECT i.indexrelid FROM pg_index i
-                WHERE i.indrelid = to_regclass($1) AND i.indisunique AND 0 <> ALL (i.indkey::int2[])
-                  AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) k(n) JOIN columns c ON c.attnum = k.n
-                                  WHERE c.attname <> ALL ($3::text[]))
+                SELECT unnest($3::oid[]) AS indexrelid
             ), read AS (
                 SELECT attnum FROM columns WHERE attname = ANY ($2::text[])
                 UNION SELECT unnest(conkey) FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'c'
@@ -73,7 +100,7 @@ final class LiveConstraintChecks {
                         AND d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass($1) AND d.refobjsubid > 0
             )
             SELECT attname FROM columns WHERE attnum NOT IN (SELECT attnum FROM needed) ORDER BY attnum
-            """, [phones.table.quoted, textArrayLiteral(filledColumns), textArrayLiteral(providedColumns)]).rows.compactMap { $0[0] }
+            """, [phones.table.quoted, textArrayLiteral(filledColumns), textArrayLiteral(uniqueIndexes.filter(isChecked).map(\.oid))]).rows.compactMap { $0[0] }
         guard !unread.isEmpty else { return }
         try connection.execute(script: "ALTER TABLE \(Self.planned) " + unread.map { "DROP COLUMN \(q($0))" }.joined(separator: ", "))
     }
@@ -163,27 +190,21 @@ final class LiveConstraintChecks {
         }
         // Unique indexes on columns the plan fills (ids come from defaults): duplicates among the planned
         // rows, and planned rows that equal a live one. NULLs are distinct, as PostgreSQL treats them.
-        for index in try connection.query("""
-            SELECT i.indexrelid::regclass::text, array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
-                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)::text, pg_get_expr(i.indpred, i.indrelid),
-                   0 = ANY (i.indkey::int2[])
-            FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique
-            ORDER BY 1
-            """, [phones.table.quoted]).rows {
-            let columns = parseTextArray(index[1] ?? "{}")
-            let name = "unique index \(index[0] ?? "?") (\(columns.joined(separator: ", "))), live"
-            if index[3] == "t" {
-                checks.append(ConstraintCheck(constraint: "unique index \(index[0] ?? "?"), live",
+        for index in uniqueIndexes {
+            let columns = index.columns
+            let name = "unique index \(index.name) (\(columns.joined(separator: ", "))), live"
+            if index.indexesAnExpression {
+                checks.append(ConstraintCheck(constraint: "unique index \(index.name), live",
                                               notChecked: "it indexes an expression, which ferry does not evaluate on the planned rows"))
                 continue
             }
-            let unwritten = columns.filter { !provided.contains($0) }
+            let unwritten = unwrittenColumns(of: index)
             guard unwritten.isEmpty else {
                 notChecked(name, readingUnwritten: unwritten)
                 continue
             }
             let list = columns.map(q).joined(separator: ", ")
-            let filter = (columns.map { "\(q($0)) IS NOT NULL" } + (index[2].map { ["(\($0))"] } ?? [])).joined(separator: " AND ")
+            let filter = (columns.map { "\(q($0)) IS NOT NULL" } + (index.predicate.map { ["(\($0))"] } ?? [])).joined(separator: " AND ")
             // Two planned rows equal on an index that includes the source key belong to one contact, and
             // only a contact with several planned rows has two: grouping those few instead of every
             // planned row saves most of the check (0.4 s at 1,000,000 contacts).
