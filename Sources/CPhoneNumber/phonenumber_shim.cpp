@@ -59,9 +59,10 @@ class PatternPerDescMatcher : public MatcherApi {
 
   icu::RegexMatcher *MatcherFor(const PhoneNumberDesc &desc, const std::string &pattern) const {
     Compiled &entry = compiled_[&desc];
-    // The address is only a shortcut: a desc at a reused address with another pattern recompiles.
-    if (entry.regex != nullptr && entry.pattern == pattern) return entry.matcher.get();
-    if (entry.regex == nullptr && !entry.pattern.empty() && entry.pattern == pattern) return nullptr;
+    // The address is only a shortcut: a desc at a reused address with another pattern recompiles. A
+    // new entry's empty text never equals a pattern (the caller skips empty ones); a pattern ICU could
+    // not compile keeps its text and no matcher.
+    if (entry.pattern == pattern) return entry.matcher.get();
     entry.pattern = pattern;
     entry.matcher.reset();
     UParseError parse_error;
@@ -73,11 +74,7 @@ class PatternPerDescMatcher : public MatcherApi {
       return nullptr;
     }
     entry.matcher.reset(entry.regex->matcher(status));
-    if (U_FAILURE(status)) {
-      entry.matcher.reset();
-      entry.regex.reset();
-      return nullptr;
-    }
+    if (U_FAILURE(status)) entry.matcher.reset();
     return entry.matcher.get();
   }
 
@@ -170,10 +167,6 @@ void copy_truncated(char *destination, size_t capacity, const std::string &sourc
     std::memcpy(destination, source.data(), length);
     destination[length] = '\0';
 }
-
-}  // namespace
-
-namespace {
 
 void ParseWith(const PhoneNumberUtil &util, const char *text, const char *default_region, ferry_phone_result *out) {
     std::memset(out, 0, sizeof(*out));
