@@ -68,13 +68,13 @@ final class LiveConstraintChecks {
     /// A unique index is checked when it reads only these.
     private var providedColumns: [String] { filledColumns + [phones.normalizedPhoneNumber] }
 
-    /// The columns a unique index reads that the planned rows have no value for; empty when it is checked.
-    private func unwrittenColumns(of index: UniqueIndex) -> [String] {
+    /// Of a constraint's columns, those the planned rows have no value for; empty when it can be checked.
+    private func unwritten(_ columns: [String]) -> [String] {
         let provided = Set(providedColumns)
-        return index.columns.filter { !provided.contains($0) }
+        return columns.filter { !provided.contains($0) }
     }
 
-    private func isChecked(_ index: UniqueIndex) -> Bool { !index.indexesAnExpression && unwrittenColumns(of: index).isEmpty }
+    private func isChecked(_ index: UniqueIndex) -> Bool { !index.indexesAnExpression && unwritten(index.columns).isEmpty }
 
     /// Drops from the planned table the columns that no check reads: every copied row would otherwise
     /// evaluate their defaults and generated expressions (ids, timestamps; a third of the COPY's time on
@@ -142,8 +142,7 @@ final class LiveConstraintChecks {
     /// Rows per second for loading one batch of the planned rows into the sample table (after `results`,
     /// which resolves their custom types); nil when there is nothing to load or the rows break a CHECK.
     func sampleLoad(rows: Int) throws -> (rate: Double, rows: Int)? {
-        let columns = [phones.tenant, phones.contactKey, phones.phoneNumber, phones.extensionDigits, phones.canonicalType,
-                       phones.customType, phones.isDefault, phones.displayOrder].map(q).joined(separator: ", ")
+        let columns = filledColumns.map(q).joined(separator: ", ")
         try connection.execute(script: "SAVEPOINT ferry_sample_load")
         let started = ContinuousClock.now
         do {
@@ -180,7 +179,6 @@ final class LiveConstraintChecks {
             result.examples = parseTextArray(row[1] ?? "{}")
             checks.append(result)
         }
-        let provided = Set(providedColumns)
         // A constraint the planned rows cannot answer is listed with the reason, so the report never
         // implies a check it did not make.
         func notChecked(_ name: String, readingUnwritten columns: [String]) {
@@ -198,9 +196,9 @@ final class LiveConstraintChecks {
                                               notChecked: "it indexes an expression, which ferry does not evaluate on the planned rows"))
                 continue
             }
-            let unwritten = unwrittenColumns(of: index)
-            guard unwritten.isEmpty else {
-                notChecked(name, readingUnwritten: unwritten)
+            let unwrittenColumns = unwritten(columns)
+            guard unwrittenColumns.isEmpty else {
+                notChecked(name, readingUnwritten: unwrittenColumns)
                 continue
             }
             let list = columns.map(q).joined(separator: ", ")
@@ -225,9 +223,9 @@ final class LiveConstraintChecks {
             """, [phones.table.quoted, source.table.quoted]).rows {
             let columns = parseTextArray(foreignKey[2] ?? "{}"), referenced = parseTextArray(foreignKey[3] ?? "{}")
             let target = foreignKey[1] ?? "?"
-            let unwritten = columns.filter { !provided.contains($0) }
-            guard unwritten.isEmpty else {
-                notChecked("foreign key \(foreignKey[0] ?? "?") → \(target), live", readingUnwritten: unwritten)
+            let unwrittenColumns = unwritten(columns)
+            guard unwrittenColumns.isEmpty else {
+                notChecked("foreign key \(foreignKey[0] ?? "?") → \(target), live", readingUnwritten: unwrittenColumns)
                 continue
             }
             // The key ferry writes into these columns is the key of a source row the plan read in this
