@@ -36,7 +36,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // jemalloc instead of glibc's malloc: libphonenumber builds and frees an ICU matcher for
-            // every pattern it runs, and the plan at 1,000,000 contacts went from 10.0 to 8.7 s
+            // every pattern it runs, and the plan at 1,000,000 contacts went from 10.0–10.6 to 9.1–9.4 s
             // (README, Performance).
             linkerSettings: [.linkedLibrary("jemalloc")]
         ),
