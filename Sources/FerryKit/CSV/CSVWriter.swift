@@ -2,10 +2,9 @@ import CLibCSV
 import Foundation
 
 /// Writes RFC 4180 CSV (CRLF line ends, fields quoted when they need it, quotes doubled by libcsv),
-/// buffered, to a file or standard output.
+/// buffered, to a file or standard output (see `OutputFile` for how each kind of path is written).
 public final class CSVWriter {
-    private let handle: FileHandle
-    private let closesHandle: Bool
+    private let output: OutputFile
     private let dialect: CSVDialect
     private var buffer: [UInt8] = []
     private var scratch: [UInt8] = []
@@ -14,17 +13,7 @@ public final class CSVWriter {
     /// `path` nil or "-" writes to standard output.
     public init(path: String?, dialect: CSVDialect = CSVDialect()) throws {
         self.dialect = dialect
-        if let path, path != "-" {
-            guard FileManager.default.createFile(atPath: path, contents: nil),
-                  let handle = FileHandle(forWritingAtPath: path) else {
-                throw CSVSyntaxError(file: path, line: 0, reason: "cannot create the file")
-            }
-            self.handle = handle
-            closesHandle = true
-        } else {
-            handle = FileHandle.standardOutput
-            closesHandle = false
-        }
+        output = try OutputFile(path: path ?? "-")
         buffer.reserveCapacity(1 << 16)
     }
 
@@ -63,12 +52,13 @@ public final class CSVWriter {
 
     public func flush() throws {
         guard !buffer.isEmpty else { return }
-        try handle.write(contentsOf: buffer)
+        try buffer.withUnsafeBytes { try output.write($0) }
         buffer.removeAll(keepingCapacity: true)
     }
 
+    /// Writes what is buffered and puts the file in place.
     public func close() throws {
         try flush()
-        if closesHandle { try handle.close() }
+        try output.commit()
     }
 }

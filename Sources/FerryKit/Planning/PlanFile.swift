@@ -38,7 +38,7 @@ public struct PlanFile: Codable, Sendable {
     }
 
     public func write(to path: String) throws {
-        try JSONEncoder.prettySorted.encode(self).write(to: URL(fileURLWithPath: path))
+        try OutputFile.write(try JSONEncoder.prettySorted.encode(self), to: path)
     }
 
     public static func read(_ path: String) throws -> PlanFile {

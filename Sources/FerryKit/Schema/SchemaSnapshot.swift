@@ -54,26 +54,23 @@ public struct SchemaSnapshot: Sendable {
             process.executableURL = URL(fileURLWithPath: pgDump)
             // Each name is a pattern: its double quotes (from regclass text, where needed) make it literal.
             process.arguments = ["--schema-only", "--no-password", "--dbname=\(conninfo)"] + patterns.flatMap { ["--table", $0] }
-            guard FileManager.default.createFile(atPath: path, contents: Data(header.utf8)) else {
-                throw SchemaSnapshotError("cannot create \(path)")
-            }
-            let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-            output.seekToEndOfFile()
+            let output = try OutputFile(path: path)
+            try output.write(header)
             let errors = Pipe()
-            process.standardOutput = output
+            process.standardOutput = FileHandle(fileDescriptor: output.descriptor, closeOnDealloc: false)
             process.standardError = errors
             try process.run()
             let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
-            try output.close()
             guard process.terminationStatus == 0 else {
                 throw SchemaSnapshotError("pg_dump failed (exit \(process.terminationStatus)): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
+            try output.commit()
             return SchemaSnapshot(path: path, method: .pgDump, tables: qualified)
         }
         var text = header
         for table in qualified { text += "\n" + (try catalogDefinition(of: table, connection: connection)) }
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        try OutputFile.write(text, to: path)
         return SchemaSnapshot(path: path, method: .catalog, tables: qualified)
     }
 
