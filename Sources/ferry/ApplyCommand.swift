@@ -27,7 +27,7 @@ struct Apply: ParsableCommand {
     var allowDrift = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: output.json) {
             if var job = try tableJob(mapping: mapping, conninfo: connection.db) {
                 guard plan == nil else { throw ValidationError("--plan: plan files bind apply for the phones job only so far") }
                 job.showProgress = !output.noProgress
@@ -92,12 +92,6 @@ struct PacingOptions: ParsableArguments {
 
     private func seconds(_ text: String, _ flag: String) throws -> Double {
         guard let setting = DurationSetting(text) else { throw ValidationError("\(flag): '\(text)' is not a duration such as 500ms or 2s") }
-        let digits = Double(setting.text.prefix(while: \.isNumber)) ?? 0
-        switch setting.text.drop(while: \.isNumber) {
-        case "ms": return digits / 1000
-        case "min": return digits * 60
-        case "h": return digits * 3600
-        default: return digits
-        }
+        return setting.seconds
     }
 }

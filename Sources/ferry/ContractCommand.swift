@@ -40,7 +40,7 @@ struct Contract: ParsableCommand {
     var json = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: json) {
             let subject: any ContractSubject = switch try mappingJob(path: mapping) {
             case PhonesJob.name: PhonesContractSubject(mapping: try PhonesMapping.load(path: mapping))
             case CustomersJob.name: CustomersContractSubject(mapping: try CustomersMapping.load(path: mapping))

@@ -25,7 +25,7 @@ struct DoctorCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: json) {
             let database = try PostgresConnection(conninfo: connection.db, applicationName: "ferry doctor")
             let job = try jobSchema(mapping: mapping, conninfo: connection.db)
             let expectations = try job.expectations(using: database, forApply: !forPlan)

@@ -11,7 +11,7 @@ struct Ferry: ParsableCommand {
             Connection: --db takes a libpq connection string or URI. Without it, the PG* environment \
             variables and ~/.pgpass apply, exactly as for psql. Passwords are never printed.
 
-            Exit codes: 0 success; 1 error; 2 plan --detailed-exitcode: changes pending; 3 rollback left conflicts; 4 import finished with rejected rows; 5 contract refused by its checks.
+            Exit codes: 0 success; 1 error (also an invalid option value); 2 plan --detailed-exitcode: changes pending; 3 rollback left (or, with --dry-run, would leave) conflicts; 4 import finished with rejected rows; 5 contract refused by its checks; 64 usage error (unknown option, missing argument). The exit code is the same with --json.
             """,
         version: FerryVersion.current,
         subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self,
@@ -35,15 +35,23 @@ struct OutputOptions: ParsableArguments {
 }
 
 /// Runs a command body, printing ferry's own errors plainly (file, line, row, reason) and exiting 1.
-func reportingErrors(_ body: () throws -> Void) throws {
+/// With `json`, standard output also gets `{"error": {"message": …, "exitCode": 1}}`, so a script that
+/// reads stdout sees the failure instead of nothing.
+func reportingErrors(json: Bool = false, _ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as ExitCode {
         throw error
     } catch {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        if json { try? printJSON(["error": CommandError(message: String(describing: error), exitCode: 1)]) }
         throw ExitCode(1)
     }
+}
+
+struct CommandError: Encodable {
+    let message: String
+    let exitCode: Int32
 }
 
 extension OutputOptions {

@@ -52,7 +52,7 @@ struct Import: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: output.json) {
             let loaded = try ContactsCSVMapping.load(path: mapping)
             var options = ImportOptions()
             options.tenant = tenant
@@ -91,6 +91,6 @@ func writeReport(_ report: PlanReport, to path: String, format: String?) throws 
     } else {
         chosen = PlanReport.Format(path: path)
     }
-    try report.render(chosen).write(toFile: path, atomically: true, encoding: .utf8)
+    try OutputFile.write(try report.render(chosen), to: path)
     FileHandle.standardError.write(Data("report written to \(path) (\(chosen.rawValue))\n".utf8))
 }

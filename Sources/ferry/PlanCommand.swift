@@ -26,7 +26,7 @@ struct Plan: ParsableCommand {
     var detailedExitcode = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: output.json) {
             if var job = try tableJob(mapping: mapping, conninfo: connection.db) {
                 job.showProgress = !output.noProgress
                 return try planTableJob(job)

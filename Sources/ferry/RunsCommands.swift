@@ -14,15 +14,10 @@ struct Runs: ParsableCommand {
     var json = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: json) {
             let runs = try RunLedger(connection: try PostgresConnection(conninfo: connection.db)).runs(limit: limit)
             if json { return try printJSON(runs) }
-            print("run  job          mode      status       started                        finished                       mapping")
-            for run in runs {
-                print([String(run.runId).padded(4), run.job.padded(12), run.mode.padded(9), run.status.padded(12),
-                       run.startedAt.padded(30), (run.finishedAt ?? "-").padded(30),
-                       "\(run.mappingFile) (\(run.mappingSHA256.prefix(12))…)"].joined(separator: " "))
-            }
+            print(RunsListing.render(runs))
         }
     }
 }
@@ -44,7 +39,7 @@ struct Show: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: json) {
             let ledger = RunLedger(connection: try PostgresConnection(conninfo: connection.db))
             guard let run = try ledger.run(runId) else { throw LedgerError("there is no run \(runId)") }
             let events = try ledger.events(runId)
@@ -53,11 +48,12 @@ struct Show: ParsableCommand {
             print("  mapping   \(run.mappingFile) (sha256 \(run.mappingSHA256))")
             print("  by        \(run.databaseUser) (OS user \(run.osUser ?? "?") on \(run.host ?? "?")), ferry \(run.toolVersion)")
             print("  started   \(run.startedAt)")
-            print("  finished  \(run.finishedAt ?? "-")")
+            print("  finished  \(run.finishedAt ?? "-") (\(RunsListing.duration(run.durationSeconds)))")
+            print("  batches   \(formatCount(run.batches)): rows inserted \(formatCount(run.rowsInserted)), updated \(formatCount(run.rowsUpdated)), deleted \(formatCount(run.rowsDeleted))")
             if let of = run.rollbackOf { print("  rolls back run \(of)") }
             if let error = run.error { print("  error     \(error)") }
             print("  events")
-            for event in events { print("    \(event.at)  \(event.kind)  \(event.detail)") }
+            for event in events { print("    \(event.at)  \(event.kind)  \(event.detail.compactText)") }
         }
     }
 }
@@ -89,22 +85,15 @@ struct RollbackCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: json) {
             let report = try Rollback(conninfo: connection.db).run(runId, dryRun: dryRun, force: force, wait: wait)
-            if json { return try printJSON(report) }
-            print(dryRun ? "ferry rollback \(runId) --dry-run (nothing was changed)" : "ferry rollback \(runId) (run \(report.rollbackRunId ?? 0))")
-            for table in report.tables {
-                print("  \(table.table)")
-                print("    \(dryRun ? "to undo" : "undone")\(String(repeating: " ", count: 30))\(dryRun ? table.unchanged : table.undone)")
-                print("    changed since the run (conflicts)      \(table.changedSince)")
-                print("    already gone                           \(table.alreadyGone)")
-                if table.stillReferenced > 0 { print("    still referenced by newer rows          \(table.stillReferenced)") }
+            // The exit code is the same whatever the format: 3 when conflicts are (or would be) left.
+            if json {
+                try printJSON(report)
+            } else {
+                print(RollbackText.render(report))
             }
-            for conflict in report.conflicts.prefix(20) { print("  conflict: \(conflict)") }
-            if !dryRun {
-                print(report.complete ? "run \(runId) is rolled back." : "run \(runId) is partly rolled back: conflicts are left alone (use --force to undo them too).")
-            }
-            if !report.conflicts.isEmpty && !force { throw ExitCode(dryRun ? 0 : 3) }
+            if !report.conflicts.isEmpty && !force { throw ExitCode(3) }
         }
     }
 }
@@ -120,7 +109,7 @@ struct Resume: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: output.json) {
             let database = try PostgresConnection(conninfo: connection.db)
             guard let record = try RunLedger(connection: database).run(runId) else { throw LedgerError("there is no run \(runId)") }
             if var job = try tableJob(mapping: record.mappingFile, conninfo: connection.db) {
@@ -149,6 +138,9 @@ struct Snapshots: ParsableCommand {
         @Flag(help: "Also prune the newest run of each job.")
         var all = false
 
+        @Flag(help: "List the runs whose snapshots would be pruned, changing nothing.")
+        var dryRun = false
+
         @OptionGroup var connection: ConnectionOptions
 
         func run() throws {
@@ -157,8 +149,17 @@ struct Snapshots: ParsableCommand {
                     throw ValidationError("--older-than: '\(olderThan)' is not an age such as 30d, 12h or 90min")
                 }
                 let pruned = try RunLedger(connection: try PostgresConnection(conninfo: connection.db))
-                    .pruneSnapshots(olderThan: interval, all: all)
-                print(pruned.isEmpty ? "no snapshots to prune" : "pruned the snapshots of runs \(pruned.map(String.init).joined(separator: ", "))")
+                    .pruneSnapshots(olderThan: interval, all: all, dryRun: dryRun)
+                guard !pruned.isEmpty else { return print("no snapshots to prune") }
+                let list = pruned.map { "  run \($0.runId)  \($0.job) \($0.mode), finished \($0.finishedAt), \(formatCount($0.snapshotRows)) snapshot rows" }
+                if dryRun {
+                    print("would prune the snapshots of \(pruned.count) run\(pruned.count == 1 ? "" : "s") (nothing was changed); "
+                          + "\(pruned.count == 1 ? "it" : "they") could then no longer be rolled back:")
+                } else {
+                    print("pruned the snapshots of \(pruned.count) run\(pruned.count == 1 ? "" : "s"); "
+                          + "\(pruned.count == 1 ? "it" : "they") can no longer be rolled back:")
+                }
+                print(list.joined(separator: "\n"))
             }
         }
     }

@@ -87,11 +87,22 @@ struct LedgerTests {
             WHERE contact_phone_number_id = (SELECT contact_phone_number_id FROM contact_phone_numbers
                                              WHERE phone_number <> '+15550001111' ORDER BY 1 LIMIT 1)
             """)
-        let cli = try ferryCLI("rollback \(summary.runId!)", database: db.name)
+        // The exit code says "conflicts" whatever the format, and a dry run predicts it.
+        let predicted = try ferryCLI("rollback \(summary.runId!) --dry-run --json", database: db.name)
+        #expect(predicted.status == 3, "\(predicted.stdout) \(predicted.stderr)")
+        let prediction = try JSONDecoder().decode(RollbackReport.self, from: Data(predicted.stdout.utf8))
+        #expect(prediction.conflicts.count == 1 && prediction.dryRun)
+        let cli = try ferryCLI("rollback \(summary.runId!) --json", database: db.name)
         #expect(cli.status == 3, "\(cli.stdout) \(cli.stderr)")
-        #expect(cli.stdout.contains("changed since the run"))
+        let report = try JSONDecoder().decode(RollbackReport.self, from: Data(cli.stdout.utf8))
+        #expect(report.conflicts.count == 1 && !report.complete)
+        #expect(report.conflicts.first?.contains("changed since the run") == true)
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE extension = '99'") == 1)
-        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)]) == "succeeded")
+        // Recorded as what happened: the apply is partly undone, the rollback run left conflicts.
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)]) == "partially_rolled_back")
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE rollback_of = $1", [String(summary.runId!)]) == "partial")
+        let listed = try ferryCLI("runs", database: db.name)
+        #expect(listed.stdout.contains("partially rolled back"), "\(listed.stdout)")
         let forced = try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: false, force: true)
         #expect(forced.complete)
         #expect(try db.touchedTablesChecksum() == before)
@@ -177,7 +188,9 @@ struct LedgerTests {
             """)
         let second = try db.job().apply(db.quietOptions())
         let ledger = RunLedger(connection: db.connection)
-        #expect(try ledger.pruneSnapshots(olderThan: "0 seconds", all: false) == [first.runId!])
+        #expect(try ledger.pruneSnapshots(olderThan: "0 seconds", all: false, dryRun: true).map(\.runId) == [first.runId!])
+        #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = \(first.runId!)") > 0, "a dry run prunes nothing")
+        #expect(try ledger.pruneSnapshots(olderThan: "0 seconds", all: false).map(\.runId) == [first.runId!])
         #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = \(second.runId!)") > 0)
         let cli = try ferryCLI("snapshots prune --older-than 0d --all", database: db.name)
         #expect(cli.status == 0, "\(cli.stderr)")
@@ -202,6 +215,9 @@ struct ResumeTests {
         #expect(batchesAtKill >= 5)
         #expect(batchesAtKill < 60, "the run finished before it was killed; nothing was tested")
         #expect(try watcher.query("SELECT status FROM ferry.runs").scalar == "running")
+        // The ledger still says running, but nobody holds the job's lock: `ferry runs` tells the truth.
+        let listed = try ferryCLI("runs --json", database: db.name)
+        #expect(try JSONDecoder().decode([RunRecord].self, from: Data(listed.stdout.utf8)).map(\.status) == ["interrupted"], "\(listed.stdout)")
 
         // Run the same apply again: it continues the same run after its last committed batch.
         let resumed = try ferryCLI("apply mappings/phones.yaml --batch-size 2000 --wait --no-progress --json", database: db.name)
@@ -214,6 +230,11 @@ struct ResumeTests {
         // Batches are numbered without gap or repeat.
         #expect(try watcher.query("SELECT count(*) = max(batch_no) FROM ferry.batches").scalar == "t")
         #expect(try watcher.query("SELECT count(*) FROM ferry.events WHERE kind IN ('run found interrupted', 'run resumed')").scalar == "2")
+        // The run's record counts every batch, before the kill and after the resume.
+        let inserted = try watcher.query("SELECT (SELECT count(*) FROM contact_phone_numbers) + (SELECT count(*) FROM contact_phone_type_definitions)").scalar.flatMap { Int($0) } ?? -1
+        let record = try RunLedger(connection: watcher).run(1)!
+        #expect(record.rowsInserted == inserted && record.batches > batchesAtKill)
+        #expect(record.counts["run_totals"]?["rows_inserted"] == .number(Double(inserted)), "\(record.counts)")
 
         let uninterrupted = try ferryCLI("apply mappings/phones.yaml --batch-size 2000 --no-progress", database: copy)
         #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")

@@ -52,7 +52,7 @@ struct PhonesJobTests {
         let db = try TestDatabase()
         let mapping = try db.mapping()
         let first = try db.applySchema(mapping)
-        #expect(first == ["ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract", "ferry/ledger-snapshot-rows-unchecked", "phones/contact_phone_type_definitions", "phones/contact_phone_numbers"])
+        #expect(first == ["ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract", "ferry/ledger-snapshot-rows-unchecked", "ferry/ledger-run-options-partial-statuses", "phones/contact_phone_type_definitions", "phones/contact_phone_numbers"])
         let catalog = "SELECT md5(string_agg(relname || relkind::text, ',' ORDER BY relname)) FROM pg_class WHERE relnamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN ('public', 'ferry'))"
         let before = try db.scalar(catalog)
         let steps = try db.checksum("ferry.schema_steps")
@@ -200,7 +200,7 @@ struct PhonesJobTests {
         let mapping = try PhonesMapping(file: "renamed.yaml", text: text)
         #expect(mapping.phoneNumbers.table.name == "phones")
         // schema apply on an existing app: the ledger is created, the app's own tables are left as they are.
-        #expect(try db.applySchema(mapping) == ["ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract", "ferry/ledger-snapshot-rows-unchecked", "phones/crm.Phone Types", "phones/crm.phones"])
+        #expect(try db.applySchema(mapping) == ["ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract", "ferry/ledger-snapshot-rows-unchecked", "ferry/ledger-run-options-partial-statuses", "phones/crm.Phone Types", "phones/crm.phones"])
         var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
         job.showProgress = false
         let summary = try job.apply()

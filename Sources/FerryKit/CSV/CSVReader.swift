@@ -37,6 +37,17 @@ public struct CSVRecord: Equatable, Sendable {
         self.fieldEnds = ends
     }
 
+    /// The fields as a reviewer reads them in a report: comma-separated, bytes that are not UTF-8 shown
+    /// as U+FFFD, control characters as their Unicode pictures (␀, ␉; PostgreSQL's jsonb refuses a NUL),
+    /// cut after 200 characters.
+    public var displayText: String {
+        let text = (0..<count).map { String(decoding: self[$0], as: UTF8.self) }.joined(separator: ",")
+        let visible = String(String.UnicodeScalarView(text.unicodeScalars.prefix(201).map { scalar in
+            scalar.value < 0x20 ? Unicode.Scalar(0x2400 + scalar.value)! : scalar.value == 0x7F ? "\u{2421}" : scalar
+        }))
+        return visible.unicodeScalars.count > 200 ? String(String.UnicodeScalarView(visible.unicodeScalars.prefix(200))) + "…" : visible
+    }
+
     fileprivate init(line: Int, bytes: [UInt8], fieldEnds: [Int]) {
         self.line = line
         self.bytes = bytes

@@ -6,7 +6,7 @@ public protocol ContractSubject: Sendable {
     var mappingSHA256: String { get }
     var table: TableName { get }
     var legacyColumns: [String] { get }
-    var load: PhonesMapping.Load { get }
+    var load: LoadSettings { get }
     /// What one row is ("contact", "project"): the key files' column is `<noun>_key`.
     var rowNoun: String { get }
     /// Rows holding a legacy value: tenant and key first, `changedSinceApply` last. $1 is the last apply's
@@ -39,7 +39,7 @@ public struct PhonesContractSubject: ContractSubject {
     public var mappingSHA256: String { mapping.sha256 }
     public var table: TableName { mapping.source.table }
     public var legacyColumns: [String] { mapping.source.columns.map(\.name) }
-    public var load: PhonesMapping.Load { mapping.load }
+    public var load: LoadSettings { mapping.load }
     public var rowNoun: String { "contact" }
 
     public var legacyRows: String {
@@ -81,7 +81,7 @@ public struct CustomersContractSubject: ContractSubject {
     public var mappingSHA256: String { mapping.sha256 }
     public var table: TableName { mapping.projects.table }
     public var legacyColumns: [String] { [mapping.projects.customer] }
-    public var load: PhonesMapping.Load { mapping.load }
+    public var load: LoadSettings { mapping.load }
     public var rowNoun: String { "project" }
 
     public var legacyRows: String {

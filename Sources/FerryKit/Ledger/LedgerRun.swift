@@ -29,6 +29,9 @@ enum LedgerRun {
     struct Context {
         let runId: Int64
         let resume: ResumePoint?
+        /// The options in force: the command's, or for a resumed run the ones it was started with, with
+        /// what the command overrides on top.
+        let options: ApplyOptions
         /// The reader session, with the run's timeouts; `openReader` makes another after a lost connection.
         let reader: PostgresConnection
         let openReader: () throws -> PostgresConnection
@@ -37,48 +40,71 @@ enum LedgerRun {
     }
 
     static func apply<Summary: Encodable>(
-        job: String, mappingFile: String, mappingSHA256: String, load: PhonesMapping.Load, conninfo: String, options: ApplyOptions,
+        job: String, mappingFile: String, mappingSHA256: String, load: LoadSettings, conninfo: String, options given: ApplyOptions,
         preflight: (PostgresConnection) throws -> Void,
         body: (Context) throws -> Summary
     ) throws -> Summary {
-        let lock = try RunLock(conninfo: conninfo, job: job, wait: options.wait)
+        let lock = try RunLock(conninfo: conninfo, job: job, wait: given.wait)
         defer { withExtendedLifetime(lock) {} }
-        let timeouts = ((options.lockTimeout ?? load.lockTimeout).text, (options.statementTimeout ?? load.statementTimeout).text)
+        func timeouts(_ options: ApplyOptions) -> (lock: String, statement: String) {
+            ((options.lockTimeout ?? load.lockTimeout).text, (options.statementTimeout ?? load.statementTimeout).text)
+        }
+        var effectiveTimeouts = timeouts(given)
         // The reader never queues behind the application's locks for longer than the writer would.
         let openReader = { () throws -> PostgresConnection in
             let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply \(job) (read)")
-            try reader.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", [timeouts.0, timeouts.1])
+            try reader.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+                             [effectiveTimeouts.lock, effectiveTimeouts.statement])
             return reader
         }
         let reader = try openReader()
         try preflight(reader)
         let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
         try ledger.markDeadRunsInterrupted(job: job)
-        let resume: ResumePoint?
-        if let requested = options.resumeRunId {
-            guard let record = try ledger.run(requested), record.job == job, record.mode == "apply" else {
+        var resume: ResumePoint?
+        var record: RunRecord?
+        if let requested = given.resumeRunId {
+            guard let found = try ledger.run(requested), found.job == job, found.mode == "apply" else {
                 throw LedgerError("run \(requested) is not a \(job) apply run")
             }
-            guard record.status == "interrupted" || record.status == "failed" else {
-                throw LedgerError("run \(requested) is \(record.status); only an interrupted or failed run can be resumed")
+            guard found.status == "interrupted" || found.status == "failed" else {
+                throw LedgerError("run \(requested) is \(found.status); only an interrupted or failed run can be resumed")
             }
-            guard record.mappingSHA256 == mappingSHA256 else {
-                throw LedgerError("run \(requested) used another version of \(mappingFile) (sha256 \(record.mappingSHA256.prefix(12))…); start a new run instead")
+            guard found.mappingSHA256 == mappingSHA256 else {
+                throw LedgerError("run \(requested) used another version of \(mappingFile) (sha256 \(found.mappingSHA256.prefix(12))…, "
+                    + "now \(mappingSHA256.prefix(12))…): the mapping changed since the run; restore it, or start a new run")
             }
             resume = try ledger.resumePoint(runId: requested)
+            record = found
         } else {
             resume = try ledger.resumePoint(job: job, mode: "apply", mappingSHA256: mappingSHA256)
+            record = try resume.flatMap { try ledger.run($0.runId) }
         }
+        var options = given
         let runId: Int64
         if let resume {
+            let (resumed, overridden) = given.resuming(recorded: record?.options ?? .object([:]))
+            options = resumed
             try ledger.resume(resume)
             runId = resume.runId
-            options.log("resuming run \(runId) after batch \(resume.lastBatch)")
+            for (name, change) in overridden.sorted(by: { $0.key < $1.key }) {
+                try ledger.event(runId: runId, kind: "option overridden on resume", detail: ["option": name, "was": change.was, "now": change.now])
+                options.log("resuming run \(runId): --\(name.replacingOccurrences(of: "_", with: "-")) \(change.now) (the run was started with \(change.was))")
+            }
+            options.log("resuming run \(runId) after batch \(resume.lastBatch)"
+                        + (options.recorded.isEmpty ? "" : " with its options: " + options.recorded.sorted { $0.key < $1.key }
+                            .map { "--\($0.key.replacingOccurrences(of: "_", with: "-")) \($0.value)" }.joined(separator: " ")))
+            if timeouts(options) != effectiveTimeouts {
+                effectiveTimeouts = timeouts(options)
+                try reader.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+                                 [effectiveTimeouts.lock, effectiveTimeouts.statement])
+            }
         } else {
-            runId = try ledger.start(job: job, mode: "apply", mappingFile: mappingFile, mappingSHA256: mappingSHA256)
+            runId = try ledger.start(job: job, mode: "apply", mappingFile: mappingFile, mappingSHA256: mappingSHA256, options: given.recorded)
         }
         do {
-            let summary = try body(Context(runId: runId, resume: resume, reader: reader, openReader: openReader, timeouts: timeouts, ledger: ledger))
+            let summary = try body(Context(runId: runId, resume: resume, options: options, reader: reader, openReader: openReader,
+                                           timeouts: effectiveTimeouts, ledger: ledger))
             try ledger.finish(runId: runId, status: "succeeded", countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
             return summary
         } catch {
@@ -89,5 +115,53 @@ enum LedgerRun {
             }
             throw error
         }
+    }
+}
+
+extension ApplyOptions {
+    /// The options the operator set, as the ledger records them for `ferry resume` (defaults are not
+    /// recorded: they come from the mapping, which resume checks is unchanged).
+    var recorded: [String: String] {
+        var values: [String: String] = [:]
+        if let batchSize { values["batch_size"] = String(batchSize) }
+        if let batchDelay { values["batch_delay"] = DurationSetting.seconds(batchDelay) }
+        if let maxReplicaLag { values["max_replica_lag"] = DurationSetting.seconds(maxReplicaLag) }
+        if let lockTimeout { values["lock_timeout"] = lockTimeout.text }
+        if let statementTimeout { values["statement_timeout"] = statementTimeout.text }
+        if let snapshotFile { values["snapshot_file"] = snapshotFile }
+        return values
+    }
+
+    /// These options on top of a run's recorded ones: what this command sets wins (and is returned as
+    /// overridden when it differs), the rest comes from the run.
+    func resuming(recorded: JSONValue) -> (ApplyOptions, overridden: [String: (was: String, now: String)]) {
+        var options = self
+        var overridden: [String: (was: String, now: String)] = [:]
+        let mine = self.recorded
+        for (name, value) in recorded.stringObject {
+            if let now = mine[name] {
+                if now != value { overridden[name] = (value, now) }
+                continue
+            }
+            switch name {
+            case "batch_size": options.batchSize = Int(value)
+            case "batch_delay": options.batchDelay = DurationSetting(value)?.seconds
+            case "max_replica_lag": options.maxReplicaLag = DurationSetting(value)?.seconds
+            case "lock_timeout": options.lockTimeout = DurationSetting(value)
+            case "statement_timeout": options.statementTimeout = DurationSetting(value)
+            case "snapshot_file": options.snapshotFile = value
+            default: break
+            }
+        }
+        for (name, now) in mine where recorded.stringObject[name] == nil { overridden[name] = ("its default", now) }
+        return (options, overridden)
+    }
+}
+
+extension JSONValue {
+    /// An object's string members (the ledger's option and detail objects hold strings).
+    var stringObject: [String: String] {
+        guard case .object(let object) = self else { return [:] }
+        return object.compactMapValues { if case .string(let text) = $0 { return text } else { return nil } }
     }
 }

@@ -96,6 +96,15 @@ extension LedgerSchema {
         ALTER TABLE ferry.snapshot_rows DROP CONSTRAINT IF EXISTS snapshot_rows_run_id_fkey;
         """, onlySpeedsUpRuns: true)
 
+    /// What a run was started with (for `ferry resume`), and the statuses a rollback that left conflicts
+    /// records: the undone run is `partially_rolled_back`, the rollback run itself `partial`.
+    public static let runOptionsAndPartialStatusesStep = SchemaStep(name: "ferry/ledger-run-options-partial-statuses", sql: """
+        ALTER TABLE ferry.runs ADD COLUMN IF NOT EXISTS options jsonb NOT NULL DEFAULT '{}';
+        ALTER TABLE ferry.runs DROP CONSTRAINT IF EXISTS runs_status_check;
+        ALTER TABLE ferry.runs ADD CONSTRAINT runs_status_check CHECK (status IN
+            ('running', 'succeeded', 'failed', 'interrupted', 'rolled_back', 'partially_rolled_back', 'partial'));
+        """)
+
     /// The ledger, in the order every job applies it.
-    public static let steps = [step, contractStep, uncheckedSnapshotRowsStep]
+    public static let steps = [step, contractStep, uncheckedSnapshotRowsStep, runOptionsAndPartialStatusesStep]
 }

@@ -25,6 +25,8 @@ public struct RollbackReport: Codable, Equatable, Sendable {
     public var conflicts: [String] = []
     /// Nothing of the run is left to undo: it is now `rolled_back`.
     public var complete = false
+    /// The run wrote no rows: there was nothing to undo, and no rollback run was recorded.
+    public var nothingToUndo = false
 }
 
 /// Undoes one run from its snapshots: deletes the rows it inserted, restores the rows it updated or
@@ -63,6 +65,12 @@ public struct Rollback {
             SELECT table_order, table_name FROM ferry.snapshot_rows WHERE run_id = $1
             GROUP BY 1, 2 ORDER BY 1 DESC, 2
             """, [String(runId)]).rows.map { (order: $0[0]!, name: $0[1]!) }
+        if tables.isEmpty {
+            try Self.requireUndoRecord(of: record, connection: connection)
+            report.nothingToUndo = true
+            return report
+        }
+        if !dryRun { try Self.requirePartialStatuses(connection) }
 
         if dryRun {
             try connection.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -93,9 +101,8 @@ public struct Rollback {
             let remaining = Int(try connection.query("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1",
                                                      [String(runId)]).scalar ?? "0") ?? 0
             report.complete = remaining == 0
-            if report.complete {
-                try connection.query("UPDATE ferry.runs SET status = 'rolled_back' WHERE run_id = $1", [String(runId)])
-            }
+            try connection.query("UPDATE ferry.runs SET status = $2 WHERE run_id = $1",
+                                 [String(runId), report.complete ? "rolled_back" : "partially_rolled_back"])
             try ledger.event(runId: runId, kind: report.complete ? "rollback done" : "rollback left conflicts",
                              detail: ["rollback_run": String(rollbackRunId), "rows_left": String(remaining)])
         }
@@ -111,13 +118,41 @@ public struct Rollback {
         report.rollbackRunId = rollbackRunId
         do {
             try ledger.connection.transaction { try body(rollbackRunId, &report) }
-            try ledger.finish(runId: rollbackRunId, status: "succeeded",
+            try ledger.finish(runId: rollbackRunId, status: report.complete ? "succeeded" : "partial",
                               countsJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } catch {
             try? ledger.finish(runId: rollbackRunId, status: "failed", error: String(describing: error))
             throw error
         }
         return report
+    }
+
+    /// A run without snapshot rows is undone only if it never wrote a row: a run whose snapshots were
+    /// pruned (or deleted by hand) would otherwise be reported rolled back while its rows stay.
+    static func requireUndoRecord(of record: RunRecord, connection: PostgresConnection) throws {
+        let pruned = try connection.query("""
+            SELECT \(RunLedger.iso8601("at")), detail->>'older_than' FROM ferry.events
+            WHERE run_id = $1 AND kind = 'snapshot pruned' ORDER BY event_id DESC LIMIT 1
+            """, [String(record.runId)]).rows.first
+        if let pruned {
+            throw LedgerError("run \(record.runId) cannot be rolled back: its snapshots were pruned at \(pruned[0] ?? "?") "
+                + "(`ferry snapshots prune --older-than \(pruned[1] ?? "?")`), so ferry no longer knows what it wrote; nothing was changed")
+        }
+        let written = record.rowsInserted + record.rowsUpdated + record.rowsDeleted
+        if written > 0 {
+            throw LedgerError("run \(record.runId) cannot be rolled back: its batches wrote \(written) rows but its snapshot rows "
+                + "(ferry.snapshot_rows) are gone; nothing was changed")
+        }
+    }
+
+    /// The statuses a rollback that leaves conflicts records came with a ledger schema step.
+    static func requirePartialStatuses(_ connection: PostgresConnection) throws {
+        let applied = try connection.query("SELECT EXISTS (SELECT 1 FROM ferry.schema_steps WHERE name = $1)",
+                                           [LedgerSchema.runOptionsAndPartialStatusesStep.name]).scalar == "t"
+        guard applied else {
+            throw LedgerError("the ledger lacks schema step \(LedgerSchema.runOptionsAndPartialStatusesStep.name): "
+                + "run `ferry schema apply MAPPING` first; nothing was changed")
+        }
     }
 
     // MARK: Per table

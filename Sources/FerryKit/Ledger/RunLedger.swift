@@ -1,28 +1,42 @@
 import Foundation
 
-/// One row of `ferry.runs`.
+/// One row of `ferry.runs`, with what its committed batches add up to.
 public struct RunRecord: Codable, Equatable, Sendable {
     public let runId: Int64
     public let job: String
     public let mode: String
+    /// What the run is now: a run recorded `running` whose process no longer holds the job's lock is
+    /// `interrupted` (killed, or its machine lost), whatever the ledger last said.
     public let status: String
     public let mappingFile: String
     public let mappingSHA256: String
     public let toolVersion: String
+    /// ISO 8601, UTC.
     public let startedAt: String
     public let finishedAt: String?
+    /// Until it finished, or until now for a run still going.
+    public let durationSeconds: Double
     public let databaseUser: String
     public let osUser: String?
     public let host: String?
     public let rollbackOf: Int64?
-    public let counts: String
+    /// The summary the run recorded when it ended (an empty object before that).
+    public let counts: JSONValue
+    /// The options the run was started with (batch size, pacing, timeouts), which `resume` reuses.
+    public let options: JSONValue
     public let error: String?
+    /// Every committed batch of the run, across resumes.
+    public let batches: Int
+    public let rowsInserted: Int
+    public let rowsUpdated: Int
+    public let rowsDeleted: Int
 }
 
 public struct RunEvent: Codable, Equatable, Sendable {
+    /// ISO 8601, UTC.
     public let at: String
     public let kind: String
-    public let detail: String
+    public let detail: JSONValue
 }
 
 /// Where an unfinished run stopped: the last committed batch and its last key.
@@ -40,15 +54,17 @@ public struct RunLedger {
         self.connection = connection
     }
 
-    public func start(job: String, mode: String, mappingFile: String, mappingSHA256: String, rollbackOf: Int64? = nil) throws -> Int64 {
+    /// Records a new run. `mappingFile` is stored as an absolute path, so `ferry resume` works from any folder.
+    public func start(job: String, mode: String, mappingFile: String, mappingSHA256: String, rollbackOf: Int64? = nil,
+                      options: [String: String] = [:]) throws -> Int64 {
         let runId = try connection.query("""
             INSERT INTO ferry.runs (job, mode, status, mapping_file, mapping_sha256, tool_version, os_user, host, pid,
-                                    rollback_of, start_xid)
-            VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, pg_current_xact_id()::text::bigint)
+                                    rollback_of, start_xid, options)
+            VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, pg_current_xact_id()::text::bigint, $10::jsonb)
             RETURNING run_id
-            """, [job, mode, mappingFile, mappingSHA256, FerryVersion.current, Self.osUser,
+            """, [job, mode, absolutePath(mappingFile), mappingSHA256, FerryVersion.current, Self.osUser,
                   ProcessInfo.processInfo.hostName, String(ProcessInfo.processInfo.processIdentifier),
-                  rollbackOf.map(String.init)]).scalar
+                  rollbackOf.map(String.init), jsonObject(options)]).scalar
         guard let runId, let id = Int64(runId) else { throw LedgerError("could not record the run") }
         try event(runId: id, kind: "run started", detail: ["mode": mode, "mapping_sha256": mappingSHA256])
         return id
@@ -68,8 +84,15 @@ public struct RunLedger {
     }
 
     public func finish(runId: Int64, status: String, countsJSON: String = "{}", error: String? = nil) throws {
+        // The totals come from the committed batches, so a resumed run counts its earlier parts too.
         try connection.query("""
-            UPDATE ferry.runs SET status = $2, finished_at = now(), counts = $3::jsonb, error = $4 WHERE run_id = $1
+            UPDATE ferry.runs SET status = $2, finished_at = now(), error = $4,
+                   counts = $3::jsonb || jsonb_build_object('run_totals', (
+                       SELECT jsonb_build_object('batches', count(*), 'rows_inserted', coalesce(sum(rows_inserted), 0),
+                                                 'rows_updated', coalesce(sum(rows_updated), 0),
+                                                 'rows_deleted', coalesce(sum(rows_deleted), 0))
+                       FROM ferry.batches WHERE run_id = $1))
+            WHERE run_id = $1
             """, [String(runId), status, countsJSON, error])
         try event(runId: runId, kind: "run finished", detail: ["status": status] .merging(error.map { ["error": $0] } ?? [:]) { $1 })
     }
@@ -105,16 +128,22 @@ public struct RunLedger {
     }
 
     public func run(_ runId: Int64) throws -> RunRecord? {
-        try runs(where: "run_id = $1", [String(runId)]).first
+        try runs(where: "r.run_id = $1", [String(runId)]).first
     }
 
     public func runs(limit: Int = 50) throws -> [RunRecord] {
-        try runs(where: "true ORDER BY run_id DESC LIMIT $1", [String(limit)])
+        try runs(where: "true ORDER BY r.run_id DESC LIMIT $1", [String(limit)])
     }
 
     public func events(_ runId: Int64) throws -> [RunEvent] {
-        try connection.query("SELECT at::text, kind, detail::text FROM ferry.events WHERE run_id = $1 ORDER BY event_id",
-                             [String(runId)]).rows.map { RunEvent(at: $0[0]!, kind: $0[1]!, detail: $0[2]!) }
+        try connection.query("""
+            SELECT \(Self.iso8601("at")), kind, detail::text FROM ferry.events WHERE run_id = $1 ORDER BY event_id
+            """, [String(runId)]).rows.map { RunEvent(at: $0[0]!, kind: $0[1]!, detail: JSONValue(parsing: $0[2]!)) }
+    }
+
+    /// A timestamptz column as ISO 8601 in UTC, to the millisecond.
+    static func iso8601(_ column: String) -> String {
+        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
     }
 
     private func runs(where condition: String, _ parameters: [String?]) throws -> [RunRecord] {
@@ -125,15 +154,32 @@ public struct RunLedger {
         guard present else {
             throw LedgerError("this database has no ferry ledger (ferry.runs): no run was recorded here yet; `ferry schema apply MAPPING` creates it")
         }
+        // A run recorded `running` is really running only while a session holds its job's lock.
         return try connection.query("""
-            SELECT run_id, job, mode, status, mapping_file, mapping_sha256, tool_version, started_at::text, finished_at::text,
-                   db_user, os_user, host, rollback_of, counts::text, error
-            FROM ferry.runs WHERE \(condition)
+            SELECT r.run_id, r.job, r.mode,
+                   CASE WHEN r.status = 'running' AND NOT EXISTS (
+                            SELECT 1 FROM pg_locks l
+                            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                              AND l.classid = \(RunLock.namespace)::oid AND l.objid = hashtext(r.job)::oid)
+                        THEN 'interrupted' ELSE r.status END,
+                   r.mapping_file, r.mapping_sha256, r.tool_version, \(Self.iso8601("r.started_at")), \(Self.iso8601("r.finished_at")),
+                   extract(epoch FROM coalesce(r.finished_at, now()) - r.started_at)::float8,
+                   r.db_user, r.os_user, r.host, r.rollback_of, r.counts::text, r.options::text, r.error,
+                   b.batches, b.inserted, b.updated, b.deleted
+            FROM ferry.runs r
+            CROSS JOIN LATERAL (SELECT count(*), coalesce(sum(rows_inserted), 0), coalesce(sum(rows_updated), 0),
+                                       coalesce(sum(rows_deleted), 0)
+                                FROM ferry.batches WHERE run_id = r.run_id) b (batches, inserted, updated, deleted)
+            WHERE \(condition)
             """, parameters).rows.map { row in
             RunRecord(runId: Int64(row[0]!)!, job: row[1]!, mode: row[2]!, status: row[3]!, mappingFile: row[4]!,
                       mappingSHA256: row[5]!, toolVersion: row[6]!, startedAt: row[7]!, finishedAt: row[8],
-                      databaseUser: row[9]!, osUser: row[10], host: row[11], rollbackOf: row[12].flatMap { Int64($0) },
-                      counts: row[13] ?? "{}", error: row[14])
+                      durationSeconds: Double(row[9] ?? "0") ?? 0, databaseUser: row[10]!, osUser: row[11], host: row[12],
+                      rollbackOf: row[13].flatMap { Int64($0) }, counts: JSONValue(parsing: row[14] ?? "{}"),
+                      options: JSONValue(parsing: row[15] ?? "{}"), error: row[16],
+                      batches: Int(row[17] ?? "0") ?? 0, rowsInserted: Int(row[18] ?? "0") ?? 0,
+                      rowsUpdated: Int(row[19] ?? "0") ?? 0, rowsDeleted: Int(row[20] ?? "0") ?? 0)
         }
     }
 
@@ -143,6 +189,11 @@ public struct RunLedger {
 public struct LedgerError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// `path` made absolute against the current folder.
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : URL(fileURLWithPath: path).standardizedFileURL.path
 }
 
 /// A JSON object of strings, for event details.
@@ -177,24 +228,38 @@ func textArrayLiteral(_ values: [String]) -> String {
 }
 
 extension RunLedger {
+    /// A run whose snapshots a prune removes (or would remove): it can no longer be rolled back.
+    public struct PrunedRun: Codable, Equatable, Sendable {
+        public let runId: Int64
+        public let job: String
+        public let mode: String
+        public let finishedAt: String
+        public let snapshotRows: Int
+    }
+
     /// Deletes snapshot rows of runs finished before `olderThan` ago, keeping the newest run of each job
-    /// (so the last apply can always be undone) unless `all`. Returns the runs pruned.
-    public func pruneSnapshots(olderThan interval: String, all: Bool) throws -> [Int64] {
-        let pruned = try connection.query("""
-            WITH candidates AS (
-                SELECT r.run_id FROM ferry.runs r
-                WHERE r.finished_at < now() - $1::interval
-                  AND ($2 OR r.run_id <> (SELECT max(r2.run_id) FROM ferry.runs r2 WHERE r2.job = r.job AND r2.mode <> 'rollback'))
-                  AND EXISTS (SELECT 1 FROM ferry.snapshot_rows s WHERE s.run_id = r.run_id)
-            ), gone AS (
-                DELETE FROM ferry.snapshot_rows s USING candidates c WHERE s.run_id = c.run_id RETURNING s.run_id
-            )
-            SELECT DISTINCT run_id FROM gone ORDER BY 1
-            """, [interval, all ? "true" : "false"]).rows.compactMap { Int64($0[0] ?? "") }
-        for runId in pruned {
-            try event(runId: runId, kind: "snapshot pruned", detail: ["older_than": interval])
+    /// (so the last apply can always be undone) unless `all`. Returns the runs pruned (or, with
+    /// `dryRun`, those that would be).
+    public func pruneSnapshots(olderThan interval: String, all: Bool, dryRun: Bool = false) throws -> [PrunedRun] {
+        let candidates = try connection.query("""
+            SELECT r.run_id, r.job, r.mode, \(Self.iso8601("r.finished_at")),
+                   (SELECT count(*) FROM ferry.snapshot_rows s WHERE s.run_id = r.run_id)
+            FROM ferry.runs r
+            WHERE r.finished_at < now() - $1::interval
+              AND ($2 OR r.run_id <> (SELECT max(r2.run_id) FROM ferry.runs r2 WHERE r2.job = r.job AND r2.mode <> 'rollback'))
+              AND EXISTS (SELECT 1 FROM ferry.snapshot_rows s WHERE s.run_id = r.run_id)
+            ORDER BY r.run_id
+            """, [interval, all ? "true" : "false"]).rows.map {
+            PrunedRun(runId: Int64($0[0]!)!, job: $0[1]!, mode: $0[2]!, finishedAt: $0[3] ?? "?", snapshotRows: Int($0[4] ?? "0") ?? 0)
         }
-        return pruned
+        guard !dryRun, !candidates.isEmpty else { return candidates }
+        try connection.transaction {
+            for run in candidates {
+                try connection.query("DELETE FROM ferry.snapshot_rows WHERE run_id = $1", [String(run.runId)])
+                try event(runId: run.runId, kind: "snapshot pruned", detail: ["older_than": interval, "rows": String(run.snapshotRows)])
+            }
+        }
+        return candidates
     }
 }
 

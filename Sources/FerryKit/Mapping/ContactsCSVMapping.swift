@@ -48,7 +48,7 @@ public struct ContactsCSVMapping: Sendable {
     public let tenants: TenantsTable
     public let phoneNumbers: PhonesMapping.PhoneNumbersTable
     public let typeDefinitions: PhonesMapping.TypeDefinitionsTable
-    public let load: PhonesMapping.Load
+    public let load: LoadSettings
     public let isolation: TenantIsolation
 
     public static let requiredFields: [Field] = [.fullName, .email]
@@ -146,7 +146,7 @@ public struct ContactsCSVMapping: Sendable {
         (phoneNumbers, typeDefinitions) = try PhonesMapping.phoneTargets(targetNode)
         try targetNode?.rejectUnknownKeys()
 
-        load = try PhonesMapping.load(root)
+        load = try LoadSettings(root)
         isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }

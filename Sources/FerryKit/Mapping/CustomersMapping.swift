@@ -47,7 +47,7 @@ public struct CustomersMapping: Sendable {
     public let defaultRole: String
     public let withoutOrganization: [OrganizationRule]
     public let publicEmailDomains: Set<String>
-    public let load: PhonesMapping.Load
+    public let load: LoadSettings
     public let isolation: TenantIsolation
 
     public static func load(path: String) throws -> CustomersMapping {
@@ -118,7 +118,7 @@ public struct CustomersMapping: Sendable {
             .map { $0.lowercased() })
         try organizationsNode?.rejectUnknownKeys()
 
-        load = try PhonesMapping.load(root)
+        load = try LoadSettings(root)
         isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }

@@ -165,8 +165,54 @@ public struct TableName: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// A PostgreSQL duration setting such as "2s", "500ms" or "5min", checked before it is sent.
+/// How every writing job loads: rows per batch (one transaction each) and the timeouts of each batch.
+public struct LoadSettings: Sendable {
+    public let batchSize: Int
+    public let lockTimeout: DurationSetting
+    public let statementTimeout: DurationSetting
+
+    init(batchSize: Int, lockTimeout: DurationSetting, statementTimeout: DurationSetting) {
+        self.batchSize = batchSize
+        self.lockTimeout = lockTimeout
+        self.statementTimeout = statementTimeout
+    }
+
+    /// The mapping's `load:` section; what it leaves out is 5,000 rows, lock_timeout 2s, statement_timeout 5min.
+    init(_ root: MappingNode) throws {
+        let loadNode = root.child("load")
+        func duration(_ key: String, _ fallback: String) throws -> DurationSetting {
+            let text = try loadNode?.string(key) ?? fallback
+            guard let value = DurationSetting(text) else {
+                throw (loadNode?.child(key) ?? root).error("'\(text)' is not a duration such as 500ms, 2s or 5min")
+            }
+            return value
+        }
+        batchSize = try loadNode?.int("batch_size") ?? 5000
+        lockTimeout = try duration("lock_timeout", "2s")
+        statementTimeout = try duration("statement_timeout", "5min")
+        try loadNode?.rejectUnknownKeys()
+    }
+}
+
 public struct DurationSetting: Equatable, Sendable {
     public let text: String
+
+    /// The duration in seconds, for ferry's own pauses (a bare number counts as seconds here; ferry
+    /// passes timeouts to PostgreSQL as their text, where a bare number is milliseconds).
+    public var seconds: Double {
+        let value = Double(text.prefix(while: \.isNumber)) ?? 0
+        switch text.drop(while: \.isNumber) {
+        case "ms": return value / 1000
+        case "min": return value * 60
+        case "h": return value * 3600
+        default: return value
+        }
+    }
+
+    /// Seconds as the shortest exact setting: 0.2 → "200ms", 5 → "5s".
+    public static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))s" : "\(Int((value * 1000).rounded()))ms"
+    }
 
     public init?(_ text: String) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)

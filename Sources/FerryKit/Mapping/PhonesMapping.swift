@@ -23,12 +23,6 @@ public struct PhonesMapping: Sendable {
         public let tenant, id, label, normalizedLabel, createdAt, updatedAt: String
     }
 
-    public struct Load: Sendable {
-        public let batchSize: Int
-        public let lockTimeout: DurationSetting
-        public let statementTimeout: DurationSetting
-    }
-
     public let file: String
     /// sha256 of the file's bytes: plans and runs record which mapping they used.
     public let sha256: String
@@ -37,7 +31,7 @@ public struct PhonesMapping: Sendable {
     public let typeDefinitions: TypeDefinitionsTable
     public let defaultRegion: String
     public let labels: PhoneLabels
-    public let load: Load
+    public let load: LoadSettings
     /// Row-level security on the tables ferry creates.
     public let isolation: TenantIsolation
 
@@ -86,7 +80,7 @@ public struct PhonesMapping: Sendable {
         labels = try Self.labels(phonesNode)
         try phonesNode.rejectUnknownKeys()
 
-        load = try Self.load(root)
+        load = try LoadSettings(root)
         isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }
@@ -150,22 +144,6 @@ public struct PhonesMapping: Sendable {
         return PhoneLabels.standard.adding(extraLabels)
     }
 
-    /// `load`: batch size and the timeouts every batch transaction sets.
-    static func load(_ root: MappingNode) throws -> Load {
-        let loadNode = root.child("load")
-        func duration(_ key: String, _ fallback: String) throws -> DurationSetting {
-            let text = try loadNode?.string(key) ?? fallback
-            guard let value = DurationSetting(text) else {
-                throw (loadNode?.child(key) ?? root).error("'\(text)' is not a duration such as 500ms, 2s or 5min")
-            }
-            return value
-        }
-        let load = Load(batchSize: try loadNode?.int("batch_size") ?? 5000,
-                        lockTimeout: try duration("lock_timeout", "2s"),
-                        statementTimeout: try duration("statement_timeout", "5min"))
-        try loadNode?.rejectUnknownKeys()
-        return load
-    }
 
     static func canonicalType(_ node: MappingNode) throws -> CanonicalPhoneType {
         let typeText = try node.requiredString("type")

@@ -33,7 +33,7 @@ public struct ServiceRequestsMapping: Sendable {
     public let statuses: [String: String]
     /// Add CHECK (status IN the new set) at the end of an apply that leaves no other status.
     public let statusConstraint: Bool
-    public let load: PhonesMapping.Load
+    public let load: LoadSettings
     public let isolation: TenantIsolation
 
     public static func load(path: String) throws -> ServiceRequestsMapping {
@@ -81,7 +81,7 @@ public struct ServiceRequestsMapping: Sendable {
         }
         self.statuses = statuses
         statusConstraint = try root.bool("status_constraint") ?? false
-        load = try PhonesMapping.load(root)
+        load = try LoadSettings(root)
         isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }

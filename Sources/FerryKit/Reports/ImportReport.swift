@@ -1,8 +1,9 @@
 import Foundation
 
 extension PlanReport {
-    /// The review report of an import (`ferry import --dry-run --report FILE`): the same model, and so
-    /// the same renderers and JSON schema, as `ferry plan` for the other jobs.
+    /// The review report of an import (`ferry import [--dry-run] --report FILE`): the same model, and so
+    /// the same renderers and JSON schema, as `ferry plan` for the other jobs; its kind says whether the
+    /// import was a dry run or a run that wrote.
     public init(importSummary summary: ImportSummary, mapping: ContactsCSVMapping, generatedAt: Date = Date()) {
         schema = Self.schemaVersion
         let batchSize = mapping.load.batchSize
@@ -26,7 +27,11 @@ extension PlanReport {
             TableCounts(table: mapping.organizations.table.description, insert: summary.organizationsToCreate, update: 0, delete: 0, unchanged: 0),
             TableCounts(table: mapping.typeDefinitions.table.description, insert: summary.customTypesToCreate, update: 0, delete: 0, unchanged: 0),
         ]
-        tenants = []
+        header.kind = summary.dryRun ? .dryRun : .run
+        header.runId = summary.runId
+        tenants = summary.tenants.sorted { $0.key < $1.key }.map { TenantRow(tenant: $0.key, counts: $0.value) }
+        tenantColumns = summary.dryRun ? ["rows", "to insert", "to update", "rejected", "unchanged or skipped"]
+                                       : ["rows", "inserted", "updated", "rejected", "unchanged or skipped"]
         var classes = summary.rejectsByClass.map { AnomalyClass(name: "rejected: \($0.key)", count: $0.value.count, examples: $0.value.examples) }
         classes += summary.phoneAnomalies.map { AnomalyClass(name: "phones: \($0.key)", count: $0.value, examples: []) }
         if !summary.ignoredColumns.isEmpty {

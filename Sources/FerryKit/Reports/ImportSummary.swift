@@ -48,6 +48,12 @@ public struct ImportSummary: Codable, Sendable {
     public var phoneAnomalies: [String: Int] = [:]
     public var samples: [Sample] = []
 
+    /// Per tenant: rows read, inserted, updated, rejected, unchanged or skipped (in `TenantCounts`' five
+    /// fields, in that order; `PlanReport` labels them). Lines rejected before their tenant was read are
+    /// under `ImportSummary.unknownTenant`.
+    public var tenants: [String: TenantCounts] = [:]
+    public static let unknownTenant = "(rejected before its tenant was read)"
+
     public var rejectFile: String?
     public var runId: Int64?
     public var batches = 0
@@ -65,16 +71,31 @@ public struct ImportSummary: Codable, Sendable {
         self.onConflict = onConflict
     }
 
-    /// Counts a rejected line under its class (the reason's text before the first ": ").
-    mutating func reject(line: Int, reason: String) {
+    /// Counts a rejected line under its class (the reason's text before the first ": "); `raw` is the
+    /// line's fields as read, for the report's examples.
+    mutating func reject(line: Int, reason: String, raw: String, tenant: String?) {
         rejected += 1
+        tenants[tenant ?? Self.unknownTenant, default: TenantCounts()].contactsScanned += 1
+        tenants[tenant ?? Self.unknownTenant, default: TenantCounts()].valuesRejected += 1
         let kind = reason.split(separator: ":", maxSplits: 1).first.map(String.init) ?? reason
         var entry = rejectsByClass[kind] ?? CountWithExamples()
         entry.count += 1
         if entry.examples.count < 5 {
-            entry.examples.append(ValueExample(tenant: "", contactKey: "line \(line)", column: "", raw: "", detail: reason))
+            entry.examples.append(ValueExample(tenant: tenant ?? "", contactKey: "line \(line)", column: "", raw: raw, detail: reason))
         }
         rejectsByClass[kind] = entry
         if rejectExamples.count < 20 { rejectExamples.append(RejectExample(line: line, reason: reason)) }
+    }
+}
+
+extension TenantCounts {
+    /// An import line's outcome in the five per-tenant fields (see `ImportSummary.tenants`).
+    mutating func count(_ action: String) {
+        contactsScanned += 1
+        switch action {
+        case "insert": contactsWithNumbers += 1
+        case "update": rowsToInsert += 1
+        default: contactsSkippedExisting += 1
+        }
     }
 }

@@ -28,7 +28,9 @@ public enum ImportTerminalReport {
             lines.append("  rejected lines: \(s.rejected == 0 ? "none (\(reject) has the header only)" : reject)")
         }
         if let run = s.runId {
-            lines.append("  run \(run), \(s.batches) batch\(s.batches == 1 ? "" : "es"), \(String(format: "%.1f", s.elapsedSeconds)) s, peak RSS \(Int(s.peakResidentMegabytes)) MB; undo with: ferry rollback \(run)")
+            let wrote = s.inserted + s.updated + s.contactsDeactivated + s.phoneRowsToInsert + s.organizationsToCreate + s.customTypesToCreate > 0
+            lines.append("  run \(run), \(s.batches) batch\(s.batches == 1 ? "" : "es"), \(String(format: "%.1f", s.elapsedSeconds)) s, peak RSS \(Int(s.peakResidentMegabytes)) MB; "
+                         + (wrote ? "undo with: ferry rollback \(run)" : "nothing was written, so there is nothing to undo"))
         } else {
             lines.append(String(format: "  %.1f s, peak RSS %d MB", s.elapsedSeconds, Int(s.peakResidentMegabytes)))
         }

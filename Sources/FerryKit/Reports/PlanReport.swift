@@ -5,7 +5,20 @@ import Foundation
 public struct PlanReport: Codable, Sendable {
     public static let schemaVersion = "ferry-report/1"
 
+    /// What a report describes: only a plan and a dry run changed nothing.
+    public enum Kind: String, Codable, Sendable {
+        /// `ferry plan`: a READ ONLY transaction.
+        case plan
+        /// `ferry import --dry-run`: every row read and classified, nothing written.
+        case dryRun = "dry run"
+        /// A run that wrote (`runId` says which).
+        case run
+    }
+
     public struct Header: Codable, Sendable {
+        public var kind: Kind = .plan
+        /// The run the report describes, for `kind == .run`.
+        public var runId: Int64? = nil
         public let job: String
         public let mappingFile: String
         public let mappingSHA256: String
@@ -67,7 +80,7 @@ public struct PlanReport: Codable, Sendable {
     }
 
     public let schema: String
-    public let header: Header
+    public var header: Header
     public let tables: [TableCounts]
     public let tenants: [TenantRow]
     public let anomalies: [AnomalyClass]
@@ -153,6 +166,27 @@ public struct PlanReport: Codable, Sendable {
     static func afterLines(_ sample: ContactSample, phoneRow: (ContactSample.Row) -> String) -> [String] {
         if let after = sample.after { return after }
         return sample.rows.isEmpty ? ["(no phone rows)"] : sample.rows.map(phoneRow)
+    }
+
+    /// The report's title: what it is, for which job.
+    var title: String {
+        switch header.kind {
+        case .plan: return "ferry plan: \(header.job)"
+        case .dryRun: return "ferry dry run: \(header.job)"
+        case .run: return "ferry run \(header.runId.map(String.init) ?? "?"): \(header.job)"
+        }
+    }
+
+    /// Whether and how the database was changed, said first in every format.
+    var changeNote: String {
+        switch header.kind {
+        case .plan: return "Nothing was changed: the plan ran in a READ ONLY transaction."
+        case .dryRun: return "Nothing was changed: this was a dry run, which reads and classifies every row and writes none."
+        case .run:
+            let run = header.runId.map(String.init) ?? "?"
+            return changesPending ? "This run changed the database as counted below; `ferry rollback \(run)` undoes it."
+                                  : "This run wrote nothing: every row was unchanged, skipped or rejected."
+        }
     }
 
     var estimateText: String {

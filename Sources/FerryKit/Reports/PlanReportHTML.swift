@@ -3,7 +3,7 @@
 enum PlanReportHTML {
     static func render(_ report: PlanReport) -> String {
         let header = report.header
-        var body = "<h1>ferry plan: \(e(header.job))</h1><p class=note>Nothing was changed: the plan ran in a READ ONLY transaction.</p>"
+        var body = "<h1>\(e(report.title))</h1><p class=note>\(e(report.changeNote))</p>"
         body += "<table class=kv>"
         body += row(["mapping", "<code>\(e(header.mappingFile))</code> (sha256 <code>\(e(header.mappingSHA256))</code>)"], raw: true)
         body += row(["database", e(report.databaseText)], raw: true)
@@ -66,7 +66,7 @@ enum PlanReportHTML {
         return """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>ferry plan: \(e(header.job))</title>
+            <title>\(e(report.title))</title>
             <style>
             body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;max-width:1200px;margin:24px auto;padding:0 20px}
             h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d8dde6;padding-bottom:4px}

@@ -2,7 +2,7 @@
 enum PlanReportMarkdown {
     static func render(_ report: PlanReport) -> String {
         let header = report.header
-        var out = "# ferry plan: \(header.job)\n\nNothing was changed: the plan ran in a READ ONLY transaction.\n\n"
+        var out = "# \(report.title)\n\n\(report.changeNote)\n\n"
         out += "| | |\n|---|---|\n"
         out += "| mapping | `\(cell(header.mappingFile))` (sha256 `\(header.mappingSHA256)`) |\n"
         out += "| database | \(cell(report.databaseText)) |\n"

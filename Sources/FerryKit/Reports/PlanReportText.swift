@@ -6,7 +6,8 @@ enum PlanReportText {
         func bad(_ text: String) -> String { colour ? "\u{1B}[31m\(text)\u{1B}[0m" : text }
         var lines: [String] = []
         let header = report.header
-        lines.append(bold("ferry plan report: \(header.job) (nothing was changed)"))
+        lines.append(bold(report.title))
+        lines.append("  \(report.changeNote)")
         lines.append("  mapping    \(header.mappingFile) (sha256 \(header.mappingSHA256))")
         lines.append("  database   \(report.databaseText)")
         lines.append("  generated  \(header.generatedAt) by ferry \(header.ferryVersion)")
@@ -19,12 +20,19 @@ enum PlanReportText {
                 .map { formatCount($0).leftPadded(11) }.joined())
         }
         lines.append("")
-        lines.append(bold("Tenants".padded(38)) + report.tenantLabels.map { String($0.prefix(10)).leftPadded(11) }.joined())
-        for row in report.tenants {
-            let counts = row.counts
-            lines.append("  " + row.tenant.padded(38) + [counts.contactsScanned, counts.contactsWithNumbers, counts.rowsToInsert,
-                                                         counts.valuesRejected, counts.contactsSkippedExisting]
-                .map { formatCount($0).leftPadded(11) }.joined())
+        // Each column as wide as its label (never cut) or its widest number.
+        let tenantCells = report.tenants.map { row in
+            [row.counts.contactsScanned, row.counts.contactsWithNumbers, row.counts.rowsToInsert, row.counts.valuesRejected,
+             row.counts.contactsSkippedExisting].map(formatCount)
+        }
+        let tenantWidths = report.tenantLabels.indices.map { column in
+            max(report.tenantLabels[column].count, tenantCells.map { $0[column].count }.max() ?? 0) + 2
+        }
+        let tenantNameWidth = max(38, (report.tenants.map(\.tenant.count).max() ?? 0) + 2)
+        lines.append(bold("Tenants".padded(tenantNameWidth + 2))
+                     + zip(report.tenantLabels, tenantWidths).map { $0.leftPadded($1) }.joined())
+        for (row, cells) in zip(report.tenants, tenantCells) {
+            lines.append("  " + row.tenant.padded(tenantNameWidth) + zip(cells, tenantWidths).map { $0.leftPadded($1) }.joined())
         }
         lines.append("")
         lines.append(bold("Anomalies"))

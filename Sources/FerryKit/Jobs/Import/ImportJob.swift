@@ -101,11 +101,14 @@ public struct ImportJob: Sendable {
         }
         defer { withExtendedLifetime(lock) {} }
 
+        // Kept on failure too: the lines of batches committed before it were rejected for real.
+        var openRejects: RejectFile?
         do {
             let loader = try ImportLoader(connection: connection, sql: sql(types), runId: runId, timeouts: timeouts,
                                           createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
             let rejectPath = options.rejectFile ?? file + ".rejects.csv"
             let rejects = try RejectFile(path: rejectPath, header: headerRecord, dialect: mapping.dialect)
+            openRejects = rejects
             summary.rejectFile = rejectPath
             try load(reader: reader, transform: transform, loader: loader, rejects: rejects, scan: scan, options: options, summary: &summary)
             if options.deactivateMissing {
@@ -129,6 +132,7 @@ public struct ImportJob: Sendable {
             }
             return summary
         } catch {
+            try? openRejects?.close()
             if let ledger, let runId { try? ledger.finish(runId: runId, status: "failed", error: String(describing: error)) }
             throw error
         }
@@ -157,13 +161,13 @@ public struct ImportJob: Sendable {
             for (record, outcome) in zip(records, outcomes) {
                 switch outcome {
                 case .rejected(let line, let reason):
-                    summary.reject(line: line, reason: reason)
+                    summary.reject(line: line, reason: reason, raw: record.displayText, tenant: nil)
                     try rejects.write(record, reason: reason)
                 case .contact(let contact):
                     guard let line = decided[contact.line] else {
                         throw LedgerError("line \(contact.line) got no decision from the database")
                     }
-                    count(line, contact: byLine[contact.line]!, record: record, rejects: rejects, summary: &summary)
+                    try count(line, contact: byLine[contact.line]!, record: record, rejects: rejects, summary: &summary)
                 }
             }
             summary.organizationsToCreate += result.organizationsCreated
@@ -176,7 +180,7 @@ public struct ImportJob: Sendable {
     }
 
     private func count(_ decision: ImportLineResult, contact: ImportedContact, record: CSVRecord, rejects: RejectFile,
-                       summary: inout ImportSummary) {
+                       summary: inout ImportSummary) throws {
         switch decision.action {
         case "insert": summary.inserted += 1
         case "update": summary.updated += 1
@@ -184,10 +188,11 @@ public struct ImportJob: Sendable {
         case "skip": summary.skipped += 1
         default:
             let reason = decision.reason ?? "rejected by the database"
-            summary.reject(line: decision.line, reason: reason)
-            try? rejects.write(record, reason: reason)
+            summary.reject(line: decision.line, reason: reason, raw: record.displayText, tenant: contact.tenant)
+            try rejects.write(record, reason: reason)
             return
         }
+        summary.tenants[contact.tenant, default: TenantCounts()].count(decision.action)
         if decision.action == "insert" || decision.action == "update" {
             summary.phoneRowsToInsert += decision.phoneRows
             for anomaly in contact.phones.anomalies {

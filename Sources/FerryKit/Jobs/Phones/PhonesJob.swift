@@ -11,8 +11,8 @@ public struct PreflightError: Error, CustomStringConvertible, Sendable {
 /// How `apply` paces itself on a live database. Unset values come from the mapping file.
 public struct ApplyOptions: Sendable {
     public var batchSize: Int?
-    /// Pause between batches, to leave room for the application.
-    public var batchDelay: Double = 0
+    /// Pause between batches, to leave room for the application (seconds; nil when not set).
+    public var batchDelay: Double?
     /// Pause while a streaming standby's replay lag exceeds this many seconds.
     public var maxReplicaLag: Double?
     public var lockTimeout: DurationSetting?
@@ -144,7 +144,7 @@ public struct PhonesJob: Sendable {
                 if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
             }
         }) { run in
-            if let plan = options.plan {
+            if let plan = run.options.plan {
                 try run.ledger.event(runId: run.runId, kind: "plan checked", detail: ["plan_created_at": plan.createdAt, "drift": String(drift.count)])
                 for change in drift { try run.ledger.event(runId: run.runId, kind: "drift allowed", detail: ["change": change]) }
             }
@@ -154,13 +154,13 @@ public struct PhonesJob: Sendable {
             let loader = try PhonesLoader(conninfo: conninfo, mapping: mapping, runId: run.runId, timeouts: run.timeouts,
                                           tenantType: types.tenant, keyType: types.key)
             let extractor = PhonesExtractor(
-                connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: options.batchSize ?? mapping.load.batchSize,
-                after: run.resume?.lastKey, retry: options.retry, log: options.log, reconnect: run.openReader)
-            let pacing = ApplyPacing(options: options, connection: reader)
+                connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: run.options.batchSize ?? mapping.load.batchSize,
+                after: run.resume?.lastKey, retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
+            let pacing = ApplyPacing(options: run.options, connection: reader)
             var applied = PhonesSummary.Applied()
             var summary = try self.run(mode: .apply, reader: reader, extractor: extractor, firstBatch: (run.resume?.lastBatch ?? 0) + 1) { batch in
                 try pacing.beforeBatch(batch.number)
-                let result = try options.retry.run("batch \(batch.number)", reconnect: loader.reconnect, log: options.log) {
+                let result = try run.options.retry.run("batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log) {
                     try loader.load(batch)
                 }
                 applied.rowsInserted += result.rowsInserted
@@ -173,7 +173,7 @@ public struct PhonesJob: Sendable {
             summary.applied = applied
             summary.runId = run.runId
             summary.resumedAfterBatch = run.resume?.lastBatch
-            if let path = options.snapshotFile {
+            if let path = run.options.snapshotFile {
                 summary.snapshotFile = try SnapshotFile.write(runId: run.runId, connection: run.ledger.connection, path: path)
             }
             return summary
@@ -243,7 +243,7 @@ struct ApplyPacing {
     let connection: PostgresConnection
 
     func beforeBatch(_ number: Int) throws {
-        if options.batchDelay > 0, number > 1 { Thread.sleep(forTimeInterval: options.batchDelay) }
+        if let delay = options.batchDelay, delay > 0, number > 1 { Thread.sleep(forTimeInterval: delay) }
         guard let bound = options.maxReplicaLag else { return }
         var announced = false
         while true {

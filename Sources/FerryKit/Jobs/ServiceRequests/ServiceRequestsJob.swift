@@ -37,13 +37,13 @@ public struct ServiceRequestsJob: Sendable {
                             preflight: { try preflight($0, forApply: true, warn: options.log) }) { run in
             let sql = ServiceRequestsSQL(mapping: mapping, types: try keyTypes(run.reader))
             let loader = try ServiceRequestsLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
-            let extract = extractor(run.reader, sql: sql, pageSize: options.batchSize ?? mapping.load.batchSize, after: run.resume?.lastKey,
-                                    retry: options.retry, log: options.log, reconnect: run.openReader)
-            let pacing = ApplyPacing(options: options, connection: run.reader)
+            let extract = extractor(run.reader, sql: sql, pageSize: run.options.batchSize ?? mapping.load.batchSize, after: run.resume?.lastKey,
+                                    retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
+            let pacing = ApplyPacing(options: run.options, connection: run.reader)
             var applied = ServiceRequestsSummary.Applied()
             var summary = try self.run(mode: .apply, reader: run.reader, sql: sql, extractor: extract, firstBatch: (run.resume?.lastBatch ?? 0) + 1) { batch in
                 try pacing.beforeBatch(batch.number)
-                let result = try options.retry.run("batch \(batch.number)", reconnect: loader.reconnect, log: options.log) {
+                let result = try run.options.retry.run("batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log) {
                     try loader.load(batch)
                 }
                 applied.contactsCreated += result.contactsCreated
@@ -54,7 +54,7 @@ public struct ServiceRequestsJob: Sendable {
             summary.runId = run.runId
             summary.checks = try checks(run.reader, sql: sql, summary: summary, predicted: false)
             if mapping.statusConstraint {
-                summary.statusConstraint = try addStatusConstraint(sql: sql, run: run, options: options)
+                summary.statusConstraint = try addStatusConstraint(sql: sql, run: run, options: run.options)
             }
             return summary
         }

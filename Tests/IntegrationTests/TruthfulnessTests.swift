@@ -1,0 +1,184 @@
+import Foundation
+import Glibc
+import Testing
+@testable import FerryKit
+
+/// What ferry says happened is what happened; files it writes replace nothing they must not.
+@Suite("Nothing false, nothing clobbered")
+struct TruthfulnessTests {
+    func shell(_ command: String, database: String) throws -> ProcessResult {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGDATABASE"] = database
+        environment["FERRY"] = ferryBinary
+        return try runProcess("/bin/bash", ["-c", "cd '\(TestDatabase.packageRoot.path)' && \(command)"], environment: environment)
+    }
+
+    @Test func aRunWhoseSnapshotsWerePrunedCannotBeRolledBack() throws {
+        let db = try importDatabase()
+        let first = try db.importFile(try copyOfPartnerFile())
+        let contactsAfterFirst = try db.checksum("contacts")
+        _ = try db.importFile(try temporaryFile("tenant,full name,email\n00000000-0000-4000-8000-000000000002,Kurt,kurt@example.de\n"))
+
+        let dryPrune = try ferryCLI("snapshots prune --older-than 0s --dry-run", database: db.name)
+        #expect(dryPrune.status == 0, "\(dryPrune.stderr)")
+        #expect(dryPrune.stdout.contains("would prune the snapshots of 1 run (nothing was changed)"), "\(dryPrune.stdout)")
+        #expect(dryPrune.stdout.contains("run \(first.runId!)"))
+        #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = \(first.runId!)") > 0)
+
+        let prune = try ferryCLI("snapshots prune --older-than 0s", database: db.name)
+        #expect(prune.status == 0, "\(prune.stderr)")
+        #expect(prune.stdout.contains("can no longer be rolled back"), "\(prune.stdout)")
+
+        for flags in ["--dry-run", ""] {
+            let rollback = try ferryCLI("rollback \(first.runId!) \(flags)", database: db.name)
+            #expect(rollback.status == 1, "\(flags): \(rollback.stdout)")
+            #expect(rollback.stderr.contains("run \(first.runId!) cannot be rolled back: its snapshots were pruned"), "\(rollback.stderr)")
+            #expect(!rollback.stdout.contains("rolled back."))
+        }
+        #expect(try db.checksum("contacts") != contactsAfterFirst, "the second import changed contacts too")
+        #expect(try db.count("SELECT count(*) FROM contacts WHERE email = 'ada@analytical.example'") == 1, "the first import's rows stay")
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(first.runId!)]) == "succeeded")
+        #expect(try db.count("SELECT count(*) FROM ferry.runs WHERE mode = 'rollback'") == 0, "no rollback run was recorded")
+    }
+
+    @Test func aRunThatWroteNothingHasNothingToUndo() throws {
+        let db = try importDatabase()
+        let headerOnly = try temporaryFile("tenant,full name,email\n")
+        let result = try ferryCLI("import '\(headerOnly)' --no-progress", database: db.name)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("nothing was written, so there is nothing to undo"), "\(result.stdout)")
+        #expect(!result.stdout.contains("undo with"))
+        let runId = try db.scalar("SELECT max(run_id) FROM ferry.runs") ?? ""
+        let rollback = try ferryCLI("rollback \(runId)", database: db.name)
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        #expect(rollback.stdout.contains("run \(runId) wrote no rows: there is nothing to undo"), "\(rollback.stdout)")
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [runId]) == "succeeded")
+    }
+
+    @Test func aRealImportsReportSaysItIsARunAndWhatItWrote() throws {
+        let db = try importDatabase()
+        let file = try copyOfPartnerFile()
+        let folder = (file as NSString).deletingLastPathComponent
+        let dry = try ferryCLI("import '\(file)' --dry-run --no-progress --report '\(folder)/dry.md'", database: db.name)
+        #expect(dry.status == 4, "\(dry.stderr)")
+        let dryReport = try String(contentsOfFile: "\(folder)/dry.md", encoding: .utf8)
+        #expect(dryReport.hasPrefix("# ferry dry run: import contacts-csv\n\nNothing was changed: this was a dry run"), "\(dryReport.prefix(200))")
+
+        let real = try ferryCLI("import '\(file)' --no-progress --report '\(folder)/run.json'", database: db.name)
+        #expect(real.status == 4, "\(real.stderr)")
+        let report = try JSONDecoder().decode(PlanReport.self, from: Data(contentsOf: URL(fileURLWithPath: "\(folder)/run.json")))
+        let runId = Int64(try db.scalar("SELECT max(run_id) FROM ferry.runs") ?? "")
+        #expect(report.header.kind == .run && report.header.runId == runId)
+        #expect(try report.render(.markdown).contains("This run changed the database as counted below; `ferry rollback \(runId!)` undoes it."))
+        #expect(!(try report.render(.html).contains("Nothing was changed")))
+        // Tenants are listed, and every line is in one tenant's row.
+        #expect(report.tenants.map(\.counts.contactsScanned).reduce(0, +) == report.accounting[0].read)
+        #expect(report.tenants.contains { $0.tenant == "00000000-0000-4000-8000-000000000001" })
+        // Rejected examples show the line as read, not "".
+        let examples = report.anomalies.flatMap(\.examples)
+        #expect(!examples.isEmpty && examples.allSatisfy { !$0.raw.isEmpty }, "\(examples)")
+    }
+
+    @Test func reportsGoThroughPipesAndDevicesWithoutReplacingThem() throws {
+        let db = try importDatabase()
+        let file = try copyOfPartnerFile()
+        let folder = (file as NSString).deletingLastPathComponent
+        // /dev/stdout: the report arrives on standard output, and /dev/stdout stays a symlink.
+        let stdout = try shell("\"$FERRY\" import '\(file)' --dry-run --no-progress --json --report /dev/stdout > '\(folder)/out.txt'",
+                               database: db.name)
+        #expect(stdout.status == 4, "\(stdout.stderr)")
+        #expect(try String(contentsOfFile: "\(folder)/out.txt", encoding: .utf8).contains("Nothing was changed: this was a dry run"))
+        var info = stat()
+        #expect(lstat("/dev/stdout", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
+        // A process substitution (/dev/fd/N, a pipe).
+        let piped = try shell("\"$FERRY\" import '\(file)' --dry-run --no-progress --report >(wc -c > '\(folder)/bytes.txt') --rejects >(cat > '\(folder)/rejects.csv'); status=$?; sleep 0.5; exit $status",
+                              database: db.name)
+        #expect(piped.status == 4, "\(piped.stderr)")
+        #expect(!piped.stderr.contains("NSCocoaErrorDomain"))
+        let bytes = Int(try String(contentsOfFile: "\(folder)/bytes.txt", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(bytes > 500)
+        #expect(try String(contentsOfFile: "\(folder)/rejects.csv", encoding: .utf8).hasPrefix("line,reason,"))
+        // A symlinked report stays a symlink to the new content.
+        try "old".write(toFile: "\(folder)/target.md", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: "\(folder)/latest.md", withDestinationPath: "target.md")
+        let linked = try ferryCLI("import '\(file)' --dry-run --no-progress --report '\(folder)/latest.md'", database: db.name)
+        #expect(linked.status == 4, "\(linked.stderr)")
+        #expect(lstat("\(folder)/latest.md", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
+        #expect(try String(contentsOfFile: "\(folder)/target.md", encoding: .utf8).hasPrefix("# ferry dry run: import contacts-csv"))
+    }
+
+    @Test func withJSONAnErrorIsJSONOnStandardOutput() throws {
+        let db = try TestDatabase()
+        let missing = try ferryCLI("plan mappings/no-such-mapping.yaml --json", database: db.name)
+        #expect(missing.status == 1)
+        struct Failure: Decodable {
+            struct Body: Decodable { let message: String; let exitCode: Int }
+            let error: Body
+        }
+        let failure = try JSONDecoder().decode(Failure.self, from: Data(missing.stdout.utf8))
+        #expect(failure.error.exitCode == 1)
+        #expect(failure.error.message.contains("no-such-mapping.yaml"), "\(failure.error.message)")
+        // A usage error is not ferry's to format: ArgumentParser exits 64.
+        let usage = try ferryCLI("plan --no-such-flag", database: db.name)
+        #expect(usage.status == 64, "\(usage.stderr)")
+    }
+}
+
+@Suite("Resume keeps what the operator said")
+struct ResumeOptionsTests {
+    @Test func aResumedRunKeepsItsOptionsAndRefusesAChangedMapping() throws {
+        let db = try TestDatabase(samples: 30_000)
+        _ = try db.applySchema(try db.mapping())
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-resume-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let mapping = folder + "/phones.yaml"
+        try FileManager.default.copyItem(atPath: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, toPath: mapping)
+
+        // Started from the mapping's folder with a relative path, small batches and a delay; killed after two batches.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ferryBinary)
+        process.arguments = ["apply", "phones.yaml", "--db", db.conninfo, "--no-progress", "--batch-size", "1000", "--batch-delay", "300ms"]
+        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        for _ in 0..<1500 where (Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0) < 2 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let committed = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
+        #expect(committed >= 2 && committed < 20)
+        let runId = try watcher.query("SELECT run_id FROM ferry.runs").scalar ?? ""
+        #expect(try watcher.query("SELECT mapping_file FROM ferry.runs").scalar == mapping, "the mapping is recorded by its absolute path")
+
+        // Resumed from another folder, naming only the run: same batch size, same delay, and it says so.
+        let resumed = try runProcess("/bin/sh", ["-c", "cd / && '\(ferryBinary)' resume \(runId) --db '\(db.conninfo)' --no-progress"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming run \(runId) after batch \(committed) with its options: --batch-delay 300ms --batch-size 1000"),
+                "\(resumed.stderr)")
+        let contacts = try db.count("SELECT count(*) FROM contacts")
+        #expect(try db.count("SELECT count(*) FROM ferry.batches") == (contacts + 999) / 1000, "every batch held 1,000 contacts")
+        #expect(try db.count("SELECT count(*) FROM ferry.batches WHERE batch_no > \(committed) AND committed_at - (SELECT committed_at FROM ferry.batches b2 WHERE b2.batch_no = ferry.batches.batch_no - 1) < interval '290 ms'") == 0,
+                "the delay was kept between the resumed batches")
+
+        // A flag given on resume overrides, and the ledger records it; a changed mapping is refused by name.
+        try watcher.query("UPDATE ferry.runs SET status = 'interrupted'")
+        try (try String(contentsOfFile: mapping, encoding: .utf8) + "\n# edited\n").write(toFile: mapping, atomically: true, encoding: .utf8)
+        let refused = try runProcess("/bin/sh", ["-c", "cd / && '\(ferryBinary)' resume \(runId) --db '\(db.conninfo)' --no-progress --batch-size 500"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("used another version of \(mapping)") && refused.stderr.contains("the mapping changed since the run"),
+                "\(refused.stderr)")
+        // With the mapping restored, the override is taken and recorded.
+        try FileManager.default.removeItem(atPath: mapping)
+        try FileManager.default.copyItem(atPath: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, toPath: mapping)
+        let overridden = try runProcess("/bin/sh", ["-c", "cd / && '\(ferryBinary)' resume \(runId) --db '\(db.conninfo)' --no-progress --batch-size 500"])
+        #expect(overridden.status == 0, "\(overridden.stderr)")
+        #expect(overridden.stderr.contains("--batch-size 500 (the run was started with 1000)"), "\(overridden.stderr)")
+        #expect(try watcher.query("""
+            SELECT detail->>'was' || ' -> ' || (detail->>'now') FROM ferry.events WHERE kind = 'option overridden on resume' AND detail->>'option' = 'batch_size'
+            """).scalar == "1000 -> 500")
+        watcher.close()
+    }
+}
