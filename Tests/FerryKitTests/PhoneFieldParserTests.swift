@@ -159,6 +159,41 @@ struct PhoneFieldParserTests {
         #expect(result.numbers.map(\.e164) == ["+4930123456"])
     }
 
+    @Test func nothingOutsideE164IsEverANumber() {
+        // Values fuzzing found stored as numbers outside E.164 (16 and 17 digits).
+        for (raw, region) in [("+49 87041009216836", "DE"), ("0049 30 811503 STRASSE", "DE"), ("030/377163 030 746431", "DE")] {
+            let result = parser.parse(raw, region: region)
+            #expect(result.numbers.allSatisfy { isE164($0.e164) }, "\(raw): \(result.numbers)")
+        }
+        #expect(parser.parse("+49 87041009216836", region: "DE").fieldRejection == .tooLong)
+        // A word apart from a complete number is text, not keypad digits; a vanity number still works.
+        let street = parser.parse("0049 30 811503 STRASSE", region: "DE")
+        #expect(street.fieldRejection == .unrecognizedText && street.rejected.first?.detail == "STRASSE", "\(street)")
+        #expect(parser.parse("1 800 FLOWERS", region: "US").numbers.map(\.e164) == ["+18003569377"])
+        #expect(isE164("+989601") && isE164("+442079460958") && !isE164("+4987041009216836") && !isE164("+0123456")
+                && !isE164("+١٢٣٤٥٦٧") && !isE164("4930123456"))
+    }
+
+    @Test func aFieldLongerThanAnyPhoneFieldIsRejectedUnparsed() {
+        let digits = String(repeating: "1234567890", count: 2_000)
+        let clock = ContinuousClock()
+        var result = PhoneFieldResult()
+        let elapsed = clock.measure { result = parser.parse(digits, region: "DE") }
+        #expect(result.fieldRejection == .fieldTooLong)
+        #expect(result.rejected.first?.detail == "20000 bytes; at most 256")
+        #expect(result.rejected.first?.fragment.count == 41, "the report shows the start, not 20,000 digits")
+        #expect(elapsed < .seconds(1), "libphonenumber is never asked about it: \(elapsed)")
+        let longest = "Office: +1 (650) 253-0000 ext. 1234 / Mobile: +1 (650) 555-0132 / Home: +1 (415) 555-0199 / Fax: +1 (650) 253-0001"
+        #expect(longest.utf8.count < PhoneFieldParser.maximumFieldBytes)
+        #expect(parser.parse(longest, region: "US").numbers.count == 4)
+    }
+
+    @Test func extensionsAreStoredInASCIIDigits() {
+        #expect(parser.parse("+1 650 253 0000 ext ٣٣", region: "US").numbers.first?.extensionDigits == "33")
+        #expect(parser.parse("+1 650 253 0000 x １２", region: "US").numbers.first?.extensionDigits == "12")
+        #expect(asciiDigits("٠١٢٣٤٥٦٧٨٩ ０９ १२") == "0123456789 09 12")
+    }
+
     @Test func rejectedFragmentsOfASplitFieldAreKept() {
         let result = parser.parse("+44 20 7946 0958 (w), +44 7700 900123 (m)", region: "GB")
         #expect(result.numbers.map(\.e164) == ["+442079460958"])
@@ -181,6 +216,14 @@ struct PhoneLabelTests {
     ])
     func normalizesLabels(_ label: String, _ normalized: String) {
         #expect(normalizePhoneLabel(label) == normalized)
+    }
+
+    @Test func labelsAreOneTypeWhateverTheirUnicodeForm() {
+        let composed = "Pag\u{E9}", decomposed = "Page\u{301}"
+        #expect(Array(composed.utf8) != Array(decomposed.utf8))
+        #expect(Array(normalizePhoneLabel(composed).utf8) == Array(normalizePhoneLabel(decomposed).utf8))
+        guard case .custom(let label)? = PhoneType(label: decomposed) as PhoneType? else { Issue.record("not custom"); return }
+        #expect(Array(label.utf8) == Array(composed.utf8), "stored in NFC")
     }
 
     @Test func canonicalNamesAreNotCustom() {

@@ -29,6 +29,9 @@ public struct PhoneFieldResult: Equatable, Sendable {
 /// splits fields holding several numbers, and asks libphonenumber about each piece.
 public struct PhoneFieldParser: Sendable {
     public let labels: PhoneLabels
+    /// Longer fields are rejected unparsed: the longest plausible one (several labelled numbers with
+    /// extensions) is far shorter, and parsing time grows with the length.
+    public static let maximumFieldBytes = 256
 
     public init(labels: PhoneLabels = .standard) {
         self.labels = labels
@@ -36,6 +39,12 @@ public struct PhoneFieldParser: Sendable {
 
     public func parse(_ raw: String, region: String) -> PhoneFieldResult {
         var result = PhoneFieldResult()
+        if raw.utf8.count > Self.maximumFieldBytes {
+            let shown = String(raw.prefix(40)) + "…"
+            result.rejected = [RejectedFragment(fragment: shown, reason: .fieldTooLong,
+                                                detail: "\(raw.utf8.count) bytes; at most \(Self.maximumFieldBytes)")]
+            return result
+        }
         let value = raw.trimmingWhitespace()
         if let reason = rejectionWithoutDigits(value) {
             result.rejected = [RejectedFragment(fragment: value, reason: reason, detail: nil)]
@@ -91,6 +100,21 @@ public struct PhoneFieldParser: Sendable {
         guard annotated.cleaned.containsDecimalDigit else {
             return .rejected(RejectedFragment(fragment: segment, reason: .notANumber, detail: nil))
         }
+        // Capitals left in place are a vanity number's letters (1 800 FLOWERS), which libphonenumber reads
+        // as keypad digits. When the digits alone are already a valid number, the capitals are not part of
+        // it ("0049 30 811503 STRASSE"): unrecognized text, never digits.
+        if annotated.cleaned.mayContainLetters {
+            let cleaned = Array(annotated.cleaned)
+            let vanityRuns = letterRuns(in: cleaned[...]).filter { isVanityWord(String(cleaned[$0])) }
+            if !vanityRuns.isEmpty {
+                var withoutVanity = cleaned
+                for run in vanityRuns.reversed() { withoutVanity.removeSubrange(run) }
+                if PhoneNumberParser.parse(String(withoutVanity), defaultRegion: region).outcome == .valid {
+                    return .rejected(RejectedFragment(fragment: segment, reason: .unrecognizedText,
+                                                      detail: vanityRuns.map { String(cleaned[$0]) }.joined(separator: " ")))
+                }
+            }
+        }
         let verdict = PhoneNumberParser.parse(annotated.cleaned, defaultRegion: region)
         return verdictOutcome(verdict, segment: segment, typeHint: annotated.typeHint)
     }
@@ -99,7 +123,14 @@ public struct PhoneFieldParser: Sendable {
         let reason: PhoneRejectionReason
         switch verdict.outcome {
         case .valid:
-            return .number(ParsedPhone(e164: verdict.e164 ?? "", extensionDigits: verdict.extensionDigits,
+            // libphonenumber calls some numbers valid that E.164 does not allow (more than 15 digits, as
+            // when two numbers run together): what the target cannot hold is rejected, never written.
+            guard let e164 = verdict.e164, isE164(e164) else {
+                let digits = verdict.e164?.utf8.dropFirst().count ?? 0
+                return .rejected(RejectedFragment(fragment: segment, reason: digits > 15 ? .tooLong : .notANumber,
+                                                  detail: "\(verdict.e164 ?? "") is not E.164 (at most 15 digits)"))
+            }
+            return .number(ParsedPhone(e164: e164, extensionDigits: verdict.extensionDigits.map(asciiDigits),
                                        typeHint: typeHint, fragment: segment))
         case .notANumber: reason = .notANumber
         case .invalidCountryCode: reason = .invalidCountryCode
@@ -214,7 +245,7 @@ public struct PhoneFieldParser: Sendable {
                 unknownWords = leadingUnknown + unknownWords
             }
         }
-        let hint = typeHint ?? customLabel.map { PhoneType.custom($0) }
+        let hint = typeHint ?? customLabel.map { PhoneType.customLabel($0) }
         return Annotated(cleaned: String(characters).trimmingWhitespace(), typeHint: hint, unknownWords: unknownWords)
     }
 
@@ -321,6 +352,15 @@ extension String {
     var mayContainLetters: Bool {
         utf8.contains { ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 >= 0x80 }
     }
+}
+
+/// Digits of any script as ASCII ("٣٣" → "33", "１２" → "12"): extensions are stored in ASCII.
+func asciiDigits(_ text: String) -> String {
+    String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+        guard !scalar.isASCII, scalar.properties.numericType == .decimal, let value = scalar.properties.numericValue,
+              let ascii = Unicode.Scalar(0x30 + UInt32(value)) else { return scalar }
+        return ascii
+    }))
 }
 
 extension Character {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The phone types every app understands; anything else is a tenant's custom type.
 public enum CanonicalPhoneType: String, CaseIterable, Codable, Sendable {
     case work, mobile, home, fax, other
@@ -13,8 +15,15 @@ public enum PhoneType: Hashable, Sendable, CustomStringConvertible {
         if let canonical = CanonicalPhoneType(rawValue: normalizePhoneLabel(label)) {
             self = .canonical(canonical)
         } else {
-            self = .custom(label.trimmingWhitespace())
+            self = .customLabel(label)
         }
+    }
+
+    /// A custom type as ferry stores it: trimmed, in Unicode NFC, so that "Pagé" typed with a composed é
+    /// and with e + a combining accent is one label in the plan (Swift compares them equal) and in
+    /// PostgreSQL (which compares bytes).
+    public static func customLabel(_ label: String) -> PhoneType {
+        .custom(label.trimmingWhitespace().precomposedStringWithCanonicalMapping)
     }
 
     public var description: String {
@@ -35,9 +44,19 @@ public enum PhoneType: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The deduplication key of a custom type: trimmed, inner whitespace collapsed, lower-cased.
+/// The deduplication key of a custom type: trimmed, inner whitespace collapsed, lower-cased, NFC.
 public func normalizePhoneLabel(_ label: String) -> String {
-    label.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ").lowercased()
+    label.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ").lowercased().precomposedStringWithCanonicalMapping
+}
+
+/// E.164 as the target stores it: "+", a first digit 1-9, at most 15 digits in all, ASCII only. E.164
+/// sets no minimum beyond a country code and a digit: libphonenumber's own examples include six-digit
+/// numbers (+98 9601).
+public func isE164(_ text: String) -> Bool {
+    let bytes = text.utf8
+    guard bytes.first == 0x2B, (3...16).contains(bytes.count) else { return false }
+    let digits = bytes.dropFirst()
+    return digits.first != 0x30 && digits.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
 }
 
 /// Why a value (or a piece of it) is not loaded as a phone.
@@ -50,6 +69,8 @@ public enum PhoneRejectionReason: String, CaseIterable, Codable, Sendable {
     case invalidCountryCode = "invalid country code"
     case invalidForRegion = "invalid for region"
     case unsupportedRegion = "unsupported region"
+    /// Longer than any phone field: rejected before parsing, which costs time with the length.
+    case fieldTooLong = "too long for a phone field"
 }
 
 extension String {

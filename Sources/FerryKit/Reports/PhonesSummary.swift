@@ -225,10 +225,7 @@ struct PhonesSummaryBuilder {
             } else if row.type.canonical == nil {
                 violation(2, key)
             }
-            let bytes = row.e164.utf8
-            if !(bytes.first == 0x2B && bytes.count <= 16 && bytes.dropFirst().allSatisfy { $0 >= 0x30 && $0 <= 0x39 }) {
-                violation(4, "\(key) \(row.e164)")
-            }
+            if !isE164(row.e164) { violation(4, "\(key) \(row.e164)") }
         }
     }
 
