@@ -11,7 +11,7 @@ struct Ferry: ParsableCommand {
             Connection: --db takes a libpq connection string or URI. Without it, the PG* environment \
             variables and ~/.pgpass apply, exactly as for psql. Passwords are never printed.
 
-            Exit codes: 0 success; 1 error (also an invalid option value); 2 plan --detailed-exitcode: changes pending; 3 rollback left (or, with --dry-run, would leave) conflicts; 4 import finished with rejected rows; 5 contract refused by its checks; 64 usage error (unknown option, missing argument). The exit code is the same with --json.
+            Exit codes: 0 success; 1 error (also an invalid option value); 2 plan --detailed-exitcode: changes pending; 3 rollback left (or, with --dry-run, would leave) conflicts; 4 import finished with rejected rows; 5 contract refused by its checks; 6 plan predicts rows that break the target's constraints; 64 usage error (unknown option, missing argument). The exit code is the same with --json.
             """,
         version: FerryVersion.current,
         subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self,

@@ -46,6 +46,7 @@ struct Plan: ParsableCommand {
                 try writeReport(PlanReport(summary: summary, mapping: try PhonesMapping.load(path: mapping)), to: report, format: format)
             }
             if let out { FileHandle.standardError.write(Data("plan written to \(out)\n".utf8)) }
+            try refuseIfViolationsArePredicted(summary.checks)
             if detailedExitcode && summary.rowsToInsert > 0 { throw ExitCode(2) }
         }
     }
@@ -55,6 +56,20 @@ struct Plan: ParsableCommand {
         let planReport = try job.planReport()
         if output.json { try printJSON(planReport) } else { print(try planReport.render(.terminal, colour: isatty(STDOUT_FILENO) == 1)) }
         if let report { try writeReport(planReport, to: report, format: format) }
+        try refuseIfViolationsArePredicted(planReport.checks)
         if detailedExitcode && planReport.changesPending { throw ExitCode(2) }
+    }
+
+    /// A plan whose own checks find rows the target's constraints refuse is not a plan to approve:
+    /// apply would stop at the first batch holding one. Exit 6, whatever the other flags.
+    private func refuseIfViolationsArePredicted(_ checks: [ConstraintCheck]) throws {
+        let violated = checks.filter { $0.violations > 0 }
+        guard !violated.isEmpty else { return }
+        let list = violated.map { "\($0.constraint): \(formatCount($0.violations))" }.joined(separator: "; ")
+        FileHandle.standardError.write(Data("""
+            error: the plan predicts rows that break the target's constraints (\(list)); apply would fail on them. \
+            Fix the data or the mapping, then plan again.\n
+            """.utf8))
+        throw ExitCode(6)
     }
 }

@@ -9,7 +9,9 @@ let csvCorpus = packageRoot.appendingPathComponent("../shared/corpora/csv").stan
 /// that is not text), blank lines as their line number.
 func readAll(_ path: String, encoding: TextEncoding? = nil, dialect: CSVDialect = CSVDialect(),
              maxFieldBytes: Int = 1 << 20) throws -> (records: [(line: Int, fields: [String])], blankLines: [Int]) {
-    let reader = try CSVReader(path: path, dialect: dialect, encoding: encoding, maxFieldBytes: maxFieldBytes)
+    var limits = CSVLimits()
+    limits.maxFieldBytes = maxFieldBytes
+    let reader = try CSVReader(path: path, dialect: dialect, encoding: encoding, limits: limits)
     var records: [(Int, [String])] = []
     var blanks: [Int] = []
     while let item = try reader.next() {
@@ -38,6 +40,39 @@ func temporaryFile(_ text: String, name: String = "input.csv") throws -> String 
 
 @Suite("CSV reader (libcsv, strict)")
 struct CSVReaderTests {
+    @Test func aRecordPastTheLimitsComesOutOversizedWithItsLineAndTheNextLinesStayRight() throws {
+        var limits = CSVLimits()
+        limits.maxFieldsPerRecord = 100
+        limits.maxRecordBytes = 1_000
+        let manyFields = String(repeating: ",", count: 500)
+        let longRecord = "a," + String(repeating: "x", count: 2_000)
+        let path = try temporaryFile("h1,h2\n\(manyFields)\n\"quoted\nbreak\",\(String(repeating: "y", count: 1_500))\n\(longRecord)\nok,row\n")
+        let reader = try CSVReader(path: path, limits: limits)
+        var records: [CSVRecord] = []
+        while let item = try reader.next() { if case .record(let record) = item { records.append(record) } }
+        #expect(records.map(\.line) == [1, 2, 3, 5, 6], "a dropped record's line breaks still count")
+        #expect(records.map { $0.oversized != nil } == [false, true, true, true, false])
+        #expect(records[1].oversized == "the record has more than 100 fields (501 fields, 0 bytes)")
+        #expect(records[1].count == 0, "its fields were not kept")
+        #expect(records[3].oversized == "the record has more than 1,000 bytes (2 fields, 2,001 bytes)")
+        #expect(records[4].count == 2)
+    }
+
+    @Test func blankLinesCostTimeInProportionToTheirNumber() throws {
+        // A complexity guard, not a benchmark: taking items from the front of an array cost the square
+        // of a chunk's blank lines (160,000 took 23 s); 400,000 now take well under a second.
+        let path = try temporaryFile("h\n" + String(repeating: "\n", count: 400_000) + "v\n")
+        let reader = try CSVReader(path: path)
+        var blanks = 0, records = 0
+        let elapsed = try ContinuousClock().measure {
+            while let item = try reader.next() {
+                if case .blankLine = item { blanks += 1 } else { records += 1 }
+            }
+        }
+        #expect(blanks == 400_000 && records == 2)
+        #expect(elapsed < .seconds(10), "\(elapsed)")
+    }
+
     /// Every csv-spectrum case parses to exactly its expected JSON, except the two documented ones.
     @Test(arguments: try FileManager.default.contentsOfDirectory(atPath: csvCorpus.appendingPathComponent("csv-spectrum/csvs").path).sorted()
           + ["unmerged-prs/newlines_cr.csv", "unmerged-prs/null.csv"])

@@ -182,3 +182,54 @@ struct ResumeOptionsTests {
         watcher.close()
     }
 }
+
+@Suite("Plan and apply agree on what fuzzing found")
+struct FuzzFindingsTests {
+    @Test func aLabelInTwoUnicodeFormsIsOneTypeInThePlanAndAfterApply() throws {
+        let db = try TestDatabase(samples: 10)
+        _ = try db.applySchema(try db.mapping())
+        try db.connection.execute(script: """
+            INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
+            SELECT tenant, gen_random_uuid(), 'Composed', 'c@x.test', 'Pag' || U&'\\00E9' || ': 650 253 0000', 'US'
+            FROM tenants WHERE country = 'US' ORDER BY tenant LIMIT 1;
+            INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
+            SELECT tenant, gen_random_uuid(), 'Decomposed', 'd@x.test', 'Page' || U&'\\0301' || ': 650 253 0001', 'US'
+            FROM tenants WHERE country = 'US' ORDER BY tenant LIMIT 1;
+            """)
+        let plan = try db.job().plan()
+        #expect(plan.customTypesToCreate.filter { $0.lowercased().contains("pag") }.count == 1, "\(plan.customTypesToCreate)")
+        _ = try db.job().apply(db.quietOptions())
+        #expect(try db.count("SELECT count(*) FROM contact_phone_type_definitions WHERE normalized_label LIKE 'pag%'") == 1)
+        #expect(try db.count("""
+            SELECT count(*) FROM contact_phone_numbers p JOIN contact_phone_type_definitions t
+              ON t.tenant = p.tenant AND t.contact_phone_type_id = p.custom_phone_type_id WHERE t.normalized_label LIKE 'pag%'
+            """) == 2)
+    }
+
+    @Test func oneRecordOfMillionsOfFieldsIsRejectedWithoutTakingTheMemory() throws {
+        let db = try importDatabase()
+        var bytes = Array("tenant,full name,email\n".utf8)
+        bytes += [UInt8](repeating: UInt8(ascii: ","), count: 8_388_608)
+        bytes += Array("\n00000000-0000-4000-8000-000000000001,Ada,ada@x.test\n".utf8)
+        let path = try temporaryFile(Data(bytes))
+        let result = try ferryCLI("import '\(path)' --dry-run --no-progress --json", database: db.name)
+        #expect(result.status == 4, "\(result.stderr)")
+        let summary = try JSONDecoder().decode(ImportSummary.self, from: Data(result.stdout.utf8))
+        #expect(summary.rowsRead == 2 && summary.rejected == 1 && summary.inserted == 1 && summary.addsUp)
+        #expect(summary.rejectExamples.first?.line == 2)
+        #expect(summary.rejectExamples.first?.reason.hasPrefix("record too large: the record has more than 1,000 fields (8,388,609 fields") == true,
+                "\(summary.rejectExamples)")
+        #expect(summary.peakResidentMegabytes < 150, "peak RSS \(summary.peakResidentMegabytes) MB (693 MB before the cap)")
+    }
+
+    @Test func aPlanThatPredictsAConstraintViolationExitsSix() throws {
+        let db = try TestDatabase(samples: 200)
+        _ = try db.applySchema(try db.mapping())
+        // The application's own rule that ferry's rows break: no mobile numbers.
+        try db.connection.execute(script: "ALTER TABLE contact_phone_numbers ADD CONSTRAINT no_mobiles CHECK (canonical_type IS DISTINCT FROM 'mobile')")
+        let plan = try ferryCLI("plan mappings/phones.yaml --no-progress", database: db.name)
+        #expect(plan.status == 6, "\(plan.stdout)\n\(plan.stderr)")
+        #expect(plan.stderr.contains("the plan predicts") && plan.stderr.contains("no_mobiles"), "\(plan.stderr)")
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 0)
+    }
+}

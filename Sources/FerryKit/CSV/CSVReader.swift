@@ -12,6 +12,17 @@ public struct CSVDialect: Equatable, Sendable {
     }
 }
 
+/// How much of one record the reader keeps: a hostile or broken file cannot take the import's memory
+/// with one endless record. Past a limit the record's fields are dropped as they arrive and the record
+/// comes out `oversized`, to be rejected with its line.
+public struct CSVLimits: Equatable, Sendable {
+    public var maxFieldBytes = 1 << 20
+    public var maxFieldsPerRecord = 1_000
+    public var maxRecordBytes = 4 << 20
+
+    public init() {}
+}
+
 /// One record as it stood in the file: the line it starts on and its fields' bytes, untouched
 /// (no trimming, empty stays empty). Bytes are in the field encoding the `TextDecoder` reports.
 public struct CSVRecord: Equatable, Sendable {
@@ -19,6 +30,8 @@ public struct CSVRecord: Equatable, Sendable {
     public let bytes: [UInt8]
     /// Where each field ends in `bytes`; field i spans fieldEnds[i-1] ..< fieldEnds[i].
     public let fieldEnds: [Int]
+    /// Why the record's fields were not kept (it exceeded a `CSVLimits` limit); it has no fields then.
+    public var oversized: String? = nil
 
     public var count: Int { fieldEnds.count }
 
@@ -66,7 +79,8 @@ public struct CSVSyntaxError: Error, CustomStringConvertible, Sendable {
     public let file: String
     public let line: Int
     public let reason: String
-    public var description: String { "\(file):\(line): \(reason)" }
+    /// Line 0: the file as a whole, before any line was read.
+    public var description: String { line > 0 ? "\(file):\(line): \(reason)" : "\(file): \(reason)" }
 }
 
 /// Streams records out of a CSV file through libcsv in strict mode. Memory stays bounded by one
@@ -80,28 +94,32 @@ public final class CSVReader {
     public let fileSize: Int
 
     private let handle: FileHandle
-    private let maxFieldBytes: Int
+    private let limits: CSVLimits
     private var parser = csv_parser()
     private var decoder: TextDecoder
-    private let state = ParseState()
+    private let state: ParseState
     private var finished = false
     private static let chunkSize = 256 * 1024
 
     public init(path: String, dialect: CSVDialect = CSVDialect(), encoding: TextEncoding? = nil,
-                maxFieldBytes: Int = 1 << 20) throws {
+                limits: CSVLimits = CSVLimits()) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw CSVSyntaxError(file: path, line: 0, reason: "cannot open the file for reading")
+            throw CSVSyntaxError(file: path, line: 0, reason: "cannot open the file: \(fileErrorReason(path))")
         }
         self.path = path
         self.handle = handle
         self.dialect = dialect
-        self.maxFieldBytes = maxFieldBytes
+        self.limits = limits
+        state = ParseState(limits: limits)
         fileSize = Int((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.int64Value ?? 0)
         // The first bytes decide: a byte-order mark wins over the declared encoding.
-        let head = try handle.read(upToCount: 4) ?? Data()
+        let head = [UInt8](try handle.read(upToCount: 8192) ?? Data())
         try handle.seek(toOffset: 0)
-        decoder = TextDecoder(declared: encoding, head: [UInt8](head))
+        decoder = TextDecoder(declared: encoding, head: Array(head.prefix(4)))
         self.encoding = decoder.encoding
+        if let binary = Self.binaryKind(head, encoding: decoder.encoding) {
+            throw CSVSyntaxError(file: path, line: 0, reason: "not a text file: \(binary)")
+        }
         guard csv_init(&parser, UInt8(CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL)) == 0 else {
             throw CSVSyntaxError(file: path, line: 0, reason: "libcsv could not start")
         }
@@ -111,6 +129,21 @@ public final class CSVReader {
         csv_set_space_func(&parser) { _ in 0 }
     }
 
+    /// What makes the file's first bytes binary data rather than text, if anything: a known file
+    /// signature, or NUL bytes in more than a tenth of a sample (UTF-16 text has them by nature).
+    static func binaryKind(_ head: [UInt8], encoding: TextEncoding) -> String? {
+        let signatures: [([UInt8], String)] = [
+            ([0x7F, 0x45, 0x4C, 0x46], "it starts like an ELF executable"), ([0x1F, 0x8B], "it is gzip-compressed"),
+            ([0x50, 0x4B, 0x03, 0x04], "it is a ZIP archive (an .xlsx workbook is one: save it as CSV)"),
+            (Array("%PDF".utf8), "it is a PDF document"), ([0x89, 0x50, 0x4E, 0x47], "it is a PNG image"),
+            ([0xFF, 0xD8, 0xFF], "it is a JPEG image"), ([0xD0, 0xCF, 0x11, 0xE0], "it is an old Office document (.xls)"),
+        ]
+        for (signature, kind) in signatures where head.starts(with: signature) { return kind }
+        guard encoding != .utf16LE, encoding != .utf16BE, head.count >= 64 else { return nil }
+        let nuls = head.filter { $0 == 0 }.count
+        return nuls * 10 > head.count ? "\(nuls) of its first \(head.count) bytes are NUL" : nil
+    }
+
     deinit {
         csv_free(&parser)
         try? handle.close()
@@ -118,11 +151,11 @@ public final class CSVReader {
 
     /// The next record or blank line, nil at the end of the file.
     public func next() throws -> CSVItem? {
-        while state.ready.isEmpty {
+        while !state.hasReady {
             if finished { return nil }
             try feed()
         }
-        return state.ready.removeFirst()
+        return state.takeReady()
     }
 
     private func feed() throws {
@@ -140,9 +173,9 @@ public final class CSVReader {
         }
         bytesRead += chunk.count
         try parse(decoder.decode([UInt8](chunk), final: false), context: context)
-        if csv_get_buffer_size(&parser) > maxFieldBytes {
+        if csv_get_buffer_size(&parser) > limits.maxFieldBytes {
             throw CSVSyntaxError(file: path, line: state.recordLine,
-                                 reason: "a field starting on this line is longer than \(maxFieldBytes / 1024) KiB; most likely a quote opened here is never closed")
+                                 reason: "a field starting on this line is longer than \(limits.maxFieldBytes / 1024) KiB; most likely a quote opened here is never closed")
         }
     }
 
@@ -160,10 +193,7 @@ public final class CSVReader {
 
     private static let fieldEnded: @convention(c) (UnsafeMutableRawPointer?, Int, UnsafeMutableRawPointer?) -> Void = { data, length, context in
         let state = Unmanaged<ParseState>.fromOpaque(context!).takeUnretainedValue()
-        if let data, length > 0 {
-            state.append(UnsafeRawBufferPointer(start: data, count: length))
-        }
-        state.fieldEnds.append(state.bytes.count)
+        state.endField(data.map { UnsafeRawBufferPointer(start: $0, count: length) } ?? UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
     private static let recordEnded: @convention(c) (Int32, UnsafeMutableRawPointer?) -> Void = { terminator, context in
@@ -176,42 +206,89 @@ public final class CSVReader {
 private final class ParseState {
     var bytes: [UInt8] = []
     var fieldEnds: [Int] = []
-    var ready: [CSVItem] = []
+    /// Items parsed but not yet taken, from `readyHead` on: a queue, so that a chunk of many blank
+    /// lines costs time in proportion to them (removing each from the front cost the square).
+    private var ready: [CSVItem] = []
+    private var readyHead = 0
     /// The line the record being read started on.
     var recordLine = 1
     private var breaksInFields = 0
     private var lastTerminator: Int32 = -1
+    private let limits: CSVLimits
+    /// Fields and bytes of the current record, also those no longer kept.
+    private var fieldCount = 0
+    private var byteCount = 0
+    private var overflow: String?
 
-    func append(_ buffer: UnsafeRawBufferPointer) {
+    init(limits: CSVLimits) {
+        self.limits = limits
+    }
+
+    var hasReady: Bool { readyHead < ready.count }
+
+    func takeReady() -> CSVItem {
+        let item = ready[readyHead]
+        readyHead += 1
+        if readyHead == ready.count {
+            ready.removeAll(keepingCapacity: true)
+            readyHead = 0
+        }
+        return item
+    }
+
+    func endField(_ buffer: UnsafeRawBufferPointer) {
         var previous: UInt8 = 0
         for byte in buffer {
             if byte == 0x0A, previous != 0x0D { breaksInFields += 1 }
             if byte == 0x0D { breaksInFields += 1 }
             previous = byte
         }
-        bytes.append(contentsOf: buffer)
+        fieldCount += 1
+        byteCount += buffer.count
+        if overflow == nil {
+            if fieldCount > limits.maxFieldsPerRecord {
+                overflow = "more than \(formatCount(limits.maxFieldsPerRecord)) fields"
+            } else if byteCount > limits.maxRecordBytes {
+                overflow = "more than \(formatCount(limits.maxRecordBytes)) bytes"
+            }
+            if overflow != nil {
+                bytes = []
+                fieldEnds = []
+            }
+        }
+        guard overflow == nil else { return }
+        if buffer.count > 0 { bytes.append(contentsOf: buffer) }
+        fieldEnds.append(bytes.count)
     }
 
     func endRecord(terminator: Int32) {
         defer { lastTerminator = terminator }
-        if fieldEnds.isEmpty {
+        if fieldCount == 0 {
             // libcsv reports the LF of a CRLF as an empty row of its own.
             if terminator == 0x0A, lastTerminator == 0x0D { return }
             ready.append(.blankLine(line: recordLine))
             recordLine += 1
             return
         }
-        // The record gets exact-size copies and the scratch buffers stay the parser's alone. Handing
-        // the scratch over made `removeAll(keepingCapacity:)` allocate a new one at least as large for
-        // every record, and malloc's rounding let that size creep up: after a million rows each
-        // 170-byte record held an 888-byte buffer, so memory grew with the file. (`Array(bytes[...])`
-        // is no copy: a slice of the whole array hands back the same buffer.)
-        let copied = CSVRecord(line: recordLine, bytes: bytes.withUnsafeBufferPointer { Array($0) },
-                               fieldEnds: fieldEnds.withUnsafeBufferPointer { Array($0) })
-        ready.append(.record(copied))
+        if let overflow {
+            var record = CSVRecord(line: recordLine, fields: [])
+            record.oversized = "the record has \(overflow) (\(formatCount(fieldCount)) fields, \(formatCount(byteCount)) bytes)"
+            ready.append(.record(record))
+        } else {
+            // The record gets exact-size copies and the scratch buffers stay the parser's alone. Handing
+            // the scratch over made `removeAll(keepingCapacity:)` allocate a new one at least as large for
+            // every record, and malloc's rounding let that size creep up: after a million rows each
+            // 170-byte record held an 888-byte buffer, so memory grew with the file. (`Array(bytes[...])`
+            // is no copy: a slice of the whole array hands back the same buffer.)
+            ready.append(.record(CSVRecord(line: recordLine, bytes: bytes.withUnsafeBufferPointer { Array($0) },
+                                           fieldEnds: fieldEnds.withUnsafeBufferPointer { Array($0) })))
+        }
         recordLine += breaksInFields + 1
-        bytes.removeAll(keepingCapacity: true)
-        fieldEnds.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: overflow == nil)
+        fieldEnds.removeAll(keepingCapacity: overflow == nil)
         breaksInFields = 0
+        fieldCount = 0
+        byteCount = 0
+        overflow = nil
     }
 }

@@ -32,6 +32,8 @@ public struct ContactsCSVMapping: Sendable {
     public let file: String
     public let sha256: String
     public let dialect: CSVDialect
+    /// How large one record may be before it is rejected unread (`file.max_fields`, `file.max_record_bytes`).
+    public let limits: CSVLimits
     public let encoding: TextEncoding?
     /// Header aliases per field, as written in the mapping.
     public let fields: [Field: [String]]
@@ -84,6 +86,15 @@ public struct ContactsCSVMapping: Sendable {
         } else {
             encoding = nil
         }
+        var limits = CSVLimits()
+        func positive(_ key: String) throws -> Int? {
+            guard let value = try fileNode?.int(key) else { return nil }
+            guard value > 0 else { throw fileNode!.child(key)!.error("\(key) must be a positive number, not \(value)") }
+            return value
+        }
+        limits.maxFieldsPerRecord = try positive("max_fields") ?? limits.maxFieldsPerRecord
+        limits.maxRecordBytes = try positive("max_record_bytes") ?? limits.maxRecordBytes
+        self.limits = limits
         try fileNode?.rejectUnknownKeys()
 
         let fieldsNode = try root.requiredChild("fields")

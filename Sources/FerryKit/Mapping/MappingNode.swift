@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Glibc
 import Yams
 
 /// A mapping-file problem, named by file and line so a DBA can find it.
@@ -32,10 +33,32 @@ final class MappingNode {
             self.node = root
         } catch let error as MappingError {
             throw error
+        } catch let error as YamlError {
+            throw Self.mappingError(error, file: file)
         } catch {
             throw MappingError(file: file, line: nil, message: "not valid YAML: \(error)")
         }
         guard node.mapping != nil else { throw self.error("the top level must be a mapping of keys") }
+    }
+
+    /// Yams's error with its line taken out of its text, where it has one.
+    private static func mappingError(_ error: YamlError, file: String) -> MappingError {
+        switch error {
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return MappingError(file: file, line: context.mark.line,
+                                message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in the mapping that starts here")
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return MappingError(file: file, line: mark.line, message: "not valid YAML: \(problem) (column \(mark.column))")
+        default:
+            return MappingError(file: file, line: nil, message: "not valid YAML: \(error)")
+        }
+    }
+
+    /// A scalar's text; a NUL (a YAML "\0" escape) would reach PostgreSQL inside a name.
+    private func text(of scalar: Node, at owner: MappingNode) throws -> String? {
+        guard let text = scalar.scalar?.string else { return nil }
+        if text.utf8.contains(0) { throw owner.error("must not contain a NUL character") }
+        return text
     }
 
     private init(file: String, path: String, node: Node) {
@@ -63,7 +86,7 @@ final class MappingNode {
 
     func string(_ key: String) throws -> String? {
         guard let value = child(key) else { return nil }
-        guard let scalar = value.node.scalar?.string else { throw value.error("must be a single value") }
+        guard let scalar = try text(of: value.node, at: value) else { throw value.error("must be a single value") }
         return scalar
     }
 
@@ -87,10 +110,10 @@ final class MappingNode {
     /// A single string or a list of strings (`Mobile` or `[Mobile, Cell]`).
     func strings(_ key: String) throws -> [String]? {
         guard let value = child(key) else { return nil }
-        if let scalar = value.node.scalar?.string { return [scalar] }
+        if let scalar = try text(of: value.node, at: value) { return [scalar] }
         guard let items = value.node.sequence else { throw value.error("must be a name or a list of names") }
         return try items.map { item in
-            guard let text = item.scalar?.string else { throw value.error("must be a list of plain names") }
+            guard let text = try text(of: item, at: value) else { throw value.error("must be a list of plain names") }
             return text
         }
     }
@@ -108,7 +131,7 @@ final class MappingNode {
     func stringPairs() throws -> [(String, String)] {
         guard let mapping = node.mapping else { throw error("must be a mapping of names") }
         return try mapping.map { key, value in
-            guard let keyText = key.string, let valueText = value.scalar?.string else {
+            guard let keyText = try text(of: key, at: self), let valueText = try text(of: value, at: self) else {
                 throw error("entries must be plain 'name: value' pairs")
             }
             return (keyText, valueText)
@@ -131,13 +154,52 @@ final class MappingNode {
 
 /// A mapping file's text and the sha256 of its bytes (plans and runs record which mapping they used).
 func readMappingFile(_ path: String) throws -> (text: String, sha256: String) {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw MappingError(file: path, line: nil, message: "cannot read the mapping file")
+    let data: Data
+    do {
+        data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+        throw MappingError(file: path, line: nil, message: "cannot read the mapping file: \(fileErrorReason(path))")
     }
-    guard let text = String(data: data, encoding: .utf8) else {
-        throw MappingError(file: path, line: nil, message: "the mapping file is not UTF-8")
+    if let invalid = firstInvalidUTF8(data) {
+        throw MappingError(file: path, line: invalid.line,
+                           message: "the mapping file is not UTF-8: byte 0x\(String(format: "%02X", invalid.byte)) at offset \(invalid.offset) (column \(invalid.column))")
     }
-    return (text, SHA256.hash(data: data).hexString)
+    if let nul = data.firstIndex(of: 0) {
+        let line = data[..<nul].filter { $0 == 0x0A }.count + 1
+        throw MappingError(file: path, line: line, message: "the mapping file holds a NUL byte at offset \(nul - data.startIndex)")
+    }
+    return (String(decoding: data, as: UTF8.self), SHA256.hash(data: data).hexString)
+}
+
+/// Why a file cannot be read, in the system's words ("No such file or directory").
+func fileErrorReason(_ path: String) -> String {
+    let descriptor = open(path, O_RDONLY)
+    if descriptor >= 0 {
+        defer { close(descriptor) }
+        var info = stat()
+        if fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { return "it is a directory" }
+        return "it could not be read"
+    }
+    return String(cString: strerror(errno))
+}
+
+/// Where the first byte that is not UTF-8 stands: its offset, line and column (both from 1).
+func firstInvalidUTF8(_ data: Data) -> (offset: Int, line: Int, column: Int, byte: UInt8)? {
+    let bytes = [UInt8](data)
+    var parser = Unicode.UTF8.ForwardParser()
+    var iterator = bytes.makeIterator()
+    var offset = 0, line = 1, lineStart = 0
+    while true {
+        switch parser.parseScalar(from: &iterator) {
+        case .valid(let scalar):
+            if scalar.count == 1, scalar.first == 0x0A { line += 1; lineStart = offset + 1 }
+            offset += scalar.count
+        case .error:
+            return (offset, line, offset - lineStart + 1, bytes[offset])
+        case .emptyInput:
+            return nil
+        }
+    }
 }
 
 /// The `job:` a mapping file declares, so a command can load it with the right model.
@@ -164,7 +226,6 @@ public struct TableName: Equatable, Sendable, CustomStringConvertible {
     public var description: String { schema.map { "\($0).\(name)" } ?? name }
 }
 
-/// A PostgreSQL duration setting such as "2s", "500ms" or "5min", checked before it is sent.
 /// How every writing job loads: rows per batch (one transaction each) and the timeouts of each batch.
 public struct LoadSettings: Sendable {
     public let batchSize: Int
@@ -194,6 +255,7 @@ public struct LoadSettings: Sendable {
     }
 }
 
+/// A PostgreSQL duration setting such as "2s", "500ms" or "5min", checked before it is sent.
 public struct DurationSetting: Equatable, Sendable {
     public let text: String
 

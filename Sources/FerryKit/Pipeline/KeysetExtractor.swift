@@ -12,6 +12,8 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
     private let log: @Sendable (String) -> Void
     private let reconnect: (() throws -> PostgresConnection)?
     private let what: String
+    /// The key a resumed run starts after (nil from the start of the table).
+    let startedAfter: [String]?
 
     /// `after` resumes after a committed batch's last key; `reconnect` (apply only) replaces a lost session.
     init(connection: PostgresConnection, what: String, pageSize: Int, after: [String]? = nil,
@@ -22,6 +24,7 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
         self.what = what
         self.pageSize = pageSize
         if let after, after.count == 2 { position = (after[0], after[1]) }
+        startedAfter = after?.count == 2 ? after : nil
         self.retry = retry
         self.log = log
         self.reconnect = reconnect

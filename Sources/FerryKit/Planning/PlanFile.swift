@@ -68,8 +68,10 @@ public struct PlanFile: Codable, Sendable {
         for tenant in Set(before.keys).union(after.keys).sorted() {
             switch (before[tenant], after[tenant]) {
             case let (old?, new?) where old.rows != new.rows:
+                // The count alone hides rows changed in place: say how many were written in all.
                 let delta = new.rows - old.rows
-                changes.append("tenant \(tenant): \(formatCount(abs(delta))) contacts \(delta > 0 ? "added" : "removed") since the plan (\(formatCount(old.rows)) → \(formatCount(new.rows)))")
+                let written = writtenSince[tenant].map { ", \(formatCount($0)) contacts inserted or updated in all" } ?? ""
+                changes.append("tenant \(tenant): \(formatCount(abs(delta))) contacts \(delta > 0 ? "added" : "removed") since the plan (\(formatCount(old.rows)) → \(formatCount(new.rows))\(written))")
             case let (old?, new?) where old.sha != new.sha:
                 let changed = writtenSince[tenant].map { "\(formatCount($0)) contacts changed" } ?? "contacts changed"
                 changes.append("tenant \(tenant): \(changed) since the plan (same count, \(formatCount(new.rows)), different values)")

@@ -137,6 +137,9 @@ public struct ContactImportTransform: Sendable {
     public func transform(_ record: CSVRecord) -> ImportRowOutcome {
         let line = record.line
         func reject(_ reason: String) -> ImportRowOutcome { .rejected(line: line, reason: reason) }
+        if let oversized = record.oversized {
+            return reject("record too large: \(oversized); its fields were not kept (limits: the mapping's file.max_fields and file.max_record_bytes)")
+        }
         guard record.count == header.names.count else {
             return reject("wrong number of fields: has \(record.count) field\(record.count == 1 ? "" : "s"), the header has \(header.names.count)")
         }

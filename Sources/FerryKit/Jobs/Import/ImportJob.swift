@@ -63,7 +63,10 @@ public struct ImportJob: Sendable {
                 ? "the file has no header row (only \(scan.blankLines) blank line\(scan.blankLines == 1 ? "" : "s"))"
                 : "the file is empty: no header row")
         }
-        let reader = try CSVReader(path: file, dialect: mapping.dialect, encoding: encoding)
+        if let oversized = headerRecord.oversized {
+            throw ImportFileError(file: file, line: headerRecord.line, reason: "the header row is too large: \(oversized)")
+        }
+        let reader = try CSVReader(path: file, dialect: mapping.dialect, encoding: encoding, limits: mapping.limits)
         summary.encoding = reader.encoding.rawValue
         let header = try ImportHeader.resolve(headerRecord, encoding: reader.encoding, mapping: mapping, file: file,
                                               tenantFromFlag: options.tenant != nil)
@@ -222,7 +225,7 @@ public struct ImportJob: Sendable {
 
     private func scanFile(_ file: String, encoding: TextEncoding?) throws -> FileScan {
         var scan = FileScan()
-        let reader = try CSVReader(path: file, dialect: mapping.dialect, encoding: encoding)
+        let reader = try CSVReader(path: file, dialect: mapping.dialect, encoding: encoding, limits: mapping.limits)
         while let item = try reader.next() {
             switch item {
             case .blankLine: scan.blankLines += 1

@@ -193,8 +193,12 @@ public struct PhonesJob: Sendable {
         })
         var builder = PhonesSummaryBuilder(summary: summary, existingCustomTypes: existingTypes)
         let estimate = Int(try reader.query(sql.estimatedSourceRows, [mapping.source.table.quoted]).scalar ?? "")
-        let progress = ProgressLine(label: "\(mode.rawValue) phones", total: estimate,
-                                    enabled: showProgress && isatty(STDERR_FILENO) == 1)
+        let enabled = showProgress && isatty(STDERR_FILENO) == 1
+        // A resumed run's progress starts where its earlier part stopped, not at 0.
+        let before = enabled ? try extractor.startedAfter.map { key in
+            Int(try reader.query(sql.contactsThrough, [key.first, key.last]).scalar ?? "0") ?? 0
+        } ?? 0 : 0
+        let progress = ProgressLine(label: "\(mode.rawValue) phones", total: estimate, enabled: enabled, alreadyDone: before)
         let transform = mapping.transform
         let batchCounter = Counter(startingAfter: firstBatch - 1)
         try BatchPipeline.run(extract: { try extractor.nextPage() }, transform: { (contacts: [LegacyPhoneContact]) in

@@ -28,6 +28,14 @@ struct PhonesSQL {
             """
     }
 
+    /// Source rows up to a resumed run's last key ($1 tenant, $2 key), which its earlier part read.
+    var contactsThrough: String {
+        """
+        SELECT count(*) FROM \(source.table.quoted) s
+        WHERE (s.\(q(source.tenantColumn)), s.\(q(source.keyColumn))) <= ($1, $2)
+        """
+    }
+
     /// An estimate for progress and ETA: the planner's row count, or an exact count on a never-analyzed table.
     var estimatedSourceRows: String {
         """
