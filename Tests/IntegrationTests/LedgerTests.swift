@@ -120,7 +120,12 @@ struct LedgerTests {
             """)
         let second = try db.job().apply(db.quietOptions())
         #expect(second.applied?.rowsInserted == 3)
+        // The dry run predicts exactly what the rollback then does, the type still in use included.
+        let predicted = try Rollback(conninfo: db.conninfo).run(first.runId!, dryRun: true, force: false)
         let report = try Rollback(conninfo: db.conninfo).run(first.runId!, dryRun: false, force: false)
+        #expect(predicted.tables.map(\.stillReferenced) == report.tables.map(\.stillReferenced))
+        #expect(predicted.tables.map(\.unchanged) == report.tables.map(\.undone))
+        #expect(predicted.conflicts == report.conflicts)
         #expect(!report.complete)
         #expect(report.tables.map(\.stillReferenced).reduce(0, +) == 1)
         #expect(report.conflicts.contains { $0.contains("still referenced") })
@@ -129,6 +134,40 @@ struct LedgerTests {
         #expect(try Rollback(conninfo: db.conninfo).run(second.runId!, dryRun: false, force: false).complete)
         #expect(try Rollback(conninfo: db.conninfo).run(first.runId!, dryRun: false, force: false).complete)
         #expect(try db.count("SELECT count(*) FROM contact_phone_type_definitions WHERE normalized_label = 'pager'") == 0)
+    }
+
+    @Test func aContactIsNeverLeftWithPhonesButNoDefault() throws {
+        let db = try preparedDatabase(contacts: 300)
+        let summary = try db.job().apply(db.quietOptions())
+        // After the apply, the application adds a second, non-default number to one contact ferry gave phones.
+        let contact = try db.scalar("""
+            SELECT contact_name_id::text FROM contact_phone_numbers WHERE is_default AND phone_number <> '+15550001111'
+            ORDER BY contact_name_id LIMIT 1
+            """)!
+        try db.connection.query("""
+            INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
+            SELECT tenant, contact_name_id, '+16502530099', 'home', false, 9 FROM contact_phone_numbers
+            WHERE contact_name_id = $1::uuid AND is_default
+            """, [contact])
+        let predicted = try ferryCLI("rollback \(summary.runId!) --dry-run --json", database: db.name)
+        #expect(predicted.status == 3, "\(predicted.stderr)")
+        let prediction = try JSONDecoder().decode(RollbackReport.self, from: Data(predicted.stdout.utf8))
+        let real = try ferryCLI("rollback \(summary.runId!) --json", database: db.name)
+        #expect(real.status == 3, "\(real.stderr)")
+        let report = try JSONDecoder().decode(RollbackReport.self, from: Data(real.stdout.utf8))
+        #expect(report.tables.map(\.keptForInvariant).reduce(0, +) == 1)
+        #expect(prediction.tables.map(\.keptForInvariant) == report.tables.map(\.keptForInvariant))
+        #expect(prediction.tables.map(\.unchanged) == report.tables.map(\.undone))
+        #expect(prediction.conflicts == report.conflicts)
+        #expect(report.conflicts.contains { $0.contains("kept: deleting it would leave its group with rows but none marked as the default") })
+        // The contact keeps ferry's default beside the application's number; every other ferry row is gone.
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE contact_name_id = '\(contact)' AND is_default") == 1)
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE contact_name_id = '\(contact)'") == 2)
+        #expect(try db.count("""
+            SELECT count(*) FROM (SELECT tenant, contact_name_id FROM contact_phone_numbers GROUP BY 1, 2
+                                  HAVING count(*) FILTER (WHERE is_default) <> 1) broken
+            """) == 0)
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)]) == "partially_rolled_back")
     }
 
     @Test func restoresUpdatedAndDeletedRowsFromTheirPreImages() throws {

@@ -11,6 +11,9 @@ public struct RollbackTableReport: Codable, Equatable, Sendable {
     public var alreadyGone = 0
     /// Rows that could not be deleted because newer rows still reference them.
     public var stillReferenced = 0
+    /// Rows kept because deleting them would break a rule the job recorded (a contact left with phone
+    /// rows but no default): conflicts, listed.
+    public var keptForInvariant = 0
     public var undone = 0
 
     init(table: String) { self.table = table }
@@ -47,11 +50,9 @@ public struct Rollback {
             let by = try connection.query("SELECT max(run_id) FROM ferry.runs WHERE rollback_of = $1", [String(runId)]).scalar ?? "?"
             throw LedgerError("run \(runId) was already rolled back (by run \(by)); a run is rolled back once")
         }
-        var lock: RunLock?
-        if !dryRun {
-            lock = try RunLock(conninfo: conninfo, job: record.job, wait: wait)
-            try ledger.markDeadRunsInterrupted(job: record.job)
-        }
+        // The dry run deletes too (in a transaction it rolls back): it holds the job's lock like the rollback.
+        let lock = try RunLock(conninfo: conninfo, job: record.job, wait: wait)
+        if !dryRun { try ledger.markDeadRunsInterrupted(job: record.job) }
         defer { withExtendedLifetime(lock) {} }
         if !dryRun, try ledger.run(runId)?.status == "running" {
             throw LedgerError("run \(runId) is still running")
@@ -73,31 +74,17 @@ public struct Rollback {
         if !dryRun { try Self.requirePartialStatuses(connection) }
 
         if dryRun {
-            try connection.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            // The dry run is the rollback itself, in a transaction it then rolls back: what it reports is
+            // exactly what the rollback would do now (rows kept for a rule, or still referenced, included).
+            try connection.execute(script: "BEGIN")
             defer { _ = try? connection.execute(script: "ROLLBACK") }
-            for table in tables {
-                let snapshot = try SnapshotTable.resolve(table.name, on: connection)
-                report.tables.append(try classify(snapshot, run: runId, connection: connection))
-                report.conflicts += try conflictExamples(snapshot, run: runId, connection: connection)
-            }
+            report.conflicts = []
+            try undoTables(runId, tables: tables.map(\.name), report: &report, ledger: ledger)
             return report
         }
 
         return try Self.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
-            // Constraints the run added go first: the rows about to be restored may not satisfy them.
-            for added in try connection.query("""
-                SELECT detail->>'table', detail->>'constraint' FROM ferry.events WHERE run_id = $1 AND kind = 'constraint added'
-                """, [String(runId)]).rows {
-                try connection.execute(script: "ALTER TABLE \(added[0] ?? "") DROP CONSTRAINT IF EXISTS \(quoteIdentifier(added[1] ?? ""))")
-            }
-            for table in tables {
-                let snapshot = try SnapshotTable.resolve(table.name, on: connection)
-                var tableReport = try classify(snapshot, run: runId, connection: connection)
-                report.conflicts += try force ? [] : conflictExamples(snapshot, run: runId, connection: connection)
-                tableReport.undone = try undo(snapshot, run: runId, force: force, connection: connection,
-                                              stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
-                report.tables.append(tableReport)
-            }
+            try undoTables(runId, tables: tables.map(\.name), report: &report, ledger: ledger)
             let remaining = Int(try connection.query("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1",
                                                      [String(runId)]).scalar ?? "0") ?? 0
             report.complete = remaining == 0
@@ -105,6 +92,30 @@ public struct Rollback {
                                  [String(runId), report.complete ? "rolled_back" : "partially_rolled_back"])
             try ledger.event(runId: runId, kind: report.complete ? "rollback done" : "rollback left conflicts",
                              detail: ["rollback_run": String(rollbackRunId), "rows_left": String(remaining)])
+        }
+    }
+
+    /// Undoes every table of the run, newest-written first, inside the caller's transaction.
+    private func undoTables(_ runId: Int64, tables: [String], report: inout RollbackReport, ledger: RunLedger) throws {
+        let connection = ledger.connection
+        // Constraints the run added go first: the rows about to be restored may not satisfy them.
+        for added in try connection.query("""
+            SELECT detail->>'table', detail->>'constraint' FROM ferry.events WHERE run_id = $1 AND kind = 'constraint added'
+            """, [String(runId)]).rows {
+            try connection.execute(script: "ALTER TABLE \(added[0] ?? "") DROP CONSTRAINT IF EXISTS \(quoteIdentifier(added[1] ?? ""))")
+        }
+        let rules = try RollbackRules(run: runId, force: report.force, ledger: ledger)
+        for name in tables {
+            let snapshot = try SnapshotTable.resolve(name, on: connection)
+            let references = try ReferencingKey.all(referencing: snapshot.qualifiedName, on: connection)
+            // Classified just before it is undone: rows of the tables undone before it are gone by then.
+            var tableReport = try classify(snapshot, rules: rules, references: references, connection: connection)
+            if tableReport.changedSince + tableReport.keptForInvariant + tableReport.stillReferenced > 0 {
+                report.conflicts += try conflictExamples(snapshot, rules: rules, references: references, connection: connection)
+            }
+            tableReport.undone = try undo(snapshot, rules: rules, references: references, connection: connection,
+                                          stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
+            report.tables.append(tableReport)
         }
     }
 
@@ -157,52 +168,64 @@ public struct Rollback {
 
     // MARK: Per table
 
-    /// True while table row `t` is still exactly what snapshot row `s` recorded as written: its xmin is
-    /// the writing batch's transaction (any later UPDATE makes a new row version), or its hash matches.
-    private static let unchangedSinceRun = """
-        CASE WHEN s.after_hash IS NOT NULL THEN md5(t::text) = s.after_hash
-             ELSE t.xmin::text::bigint = (SELECT b.xid % 4294967296 FROM ferry.batches b
-                                          WHERE b.run_id = s.run_id AND b.batch_no = s.batch_no) END
+    /// Per snapshot row of the table: 'unchanged', 'changed' or NULL (gone), and for an inserted row
+    /// that stays, why ('invariant' or 'referenced').
+    private func states(_ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey]) -> String {
         """
-
-    /// 'unchanged', 'changed', or NULL when the row is gone.
-    private func rowState(_ snapshot: SnapshotTable) -> String {
-        """
-        (SELECT CASE WHEN \(Self.unchangedSinceRun) THEN 'unchanged' ELSE 'changed' END
-         FROM \(snapshot.qualifiedName) t WHERE \(snapshot.keyMatch(table: "t", snapshot: "s")))
+        WITH \(rules.commonTableExpressions(snapshot, references: references)),
+        states AS (
+            SELECT s.action, s.key,
+                   CASE WHEN t.ctid IS NULL THEN NULL WHEN \(rules.unchanged("t", "s")) THEN 'unchanged' ELSE 'changed' END AS state,
+                   CASE WHEN t.ctid IN (SELECT row_id FROM kept_invariant) THEN 'invariant'
+                        WHEN t.ctid IN (SELECT row_id FROM kept_referenced) THEN 'referenced' END AS kept
+            FROM ferry.snapshot_rows s LEFT JOIN \(snapshot.qualifiedName) t ON \(snapshot.keyMatch(table: "t", snapshot: "s"))
+            WHERE s.run_id = $1 AND s.table_name = $2
+        )
         """
     }
 
-    private func classify(_ snapshot: SnapshotTable, run: Int64, connection: PostgresConnection) throws -> RollbackTableReport {
+    private func classify(_ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey],
+                          connection: PostgresConnection) throws -> RollbackTableReport {
         let row = try connection.query("""
-            SELECT count(*) FILTER (WHERE x.state IS NOT NULL AND (s.action = 'delete' OR x.state = 'unchanged')),
-                   count(*) FILTER (WHERE s.action <> 'delete' AND x.state = 'changed'),
-                   count(*) FILTER (WHERE x.state IS NULL AND s.action <> 'delete'),
-                   count(*) FILTER (WHERE x.state IS NULL AND s.action = 'delete')
-            FROM ferry.snapshot_rows s, LATERAL (SELECT \(rowState(snapshot)) AS state) x
-            WHERE s.run_id = $1 AND s.table_name = $2
-            """, [String(run), snapshot.qualifiedName]).rows[0]
+            \(states(snapshot, rules: rules, references: references))
+            SELECT count(*) FILTER (WHERE state IS NOT NULL AND (action = 'delete' OR (state = 'unchanged' AND kept IS NULL))),
+                   count(*) FILTER (WHERE action <> 'delete' AND state = 'changed'),
+                   count(*) FILTER (WHERE state IS NULL AND action <> 'delete'),
+                   count(*) FILTER (WHERE state IS NULL AND action = 'delete'),
+                   count(*) FILTER (WHERE kept = 'invariant'),
+                   count(*) FILTER (WHERE kept = 'referenced')
+            FROM states
+            """, [String(rules.run), snapshot.qualifiedName]).rows[0]
         var report = RollbackTableReport(table: snapshot.qualifiedName)
         report.unchanged = Int(row[0] ?? "0")! + Int(row[3] ?? "0")!
         report.changedSince = Int(row[1] ?? "0")!
         report.alreadyGone = Int(row[2] ?? "0")!
+        report.keptForInvariant = Int(row[4] ?? "0")!
+        report.stillReferenced = Int(row[5] ?? "0")!
         return report
     }
 
-    private func conflictExamples(_ snapshot: SnapshotTable, run: Int64, connection: PostgresConnection) throws -> [String] {
+    private func conflictExamples(_ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey],
+                                  connection: PostgresConnection) throws -> [String] {
         try connection.query("""
-            SELECT s.key::text FROM ferry.snapshot_rows s, LATERAL (SELECT \(rowState(snapshot)) AS state) x
-            WHERE s.run_id = $1 AND s.table_name = $2 AND s.action <> 'delete' AND x.state = 'changed'
+            \(states(snapshot, rules: rules, references: references))
+            SELECT key::text, CASE WHEN state = 'changed' THEN 'changed since the run'
+                                   WHEN kept = 'invariant' THEN 'kept: deleting it would leave its group with rows but none marked as the default'
+                                   ELSE 'still referenced by newer rows' END
+            FROM states
+            WHERE action <> 'delete' AND (state = 'changed' OR kept IS NOT NULL)
+            ORDER BY state, key::text
             LIMIT 20
-            """, [String(run), snapshot.qualifiedName]).rows.map { "\(snapshot.qualifiedName) \($0[0]!): changed since the run" }
+            """, [String(rules.run), snapshot.qualifiedName]).rows.map { "\(snapshot.qualifiedName) \($0[0]!): \($0[1]!)" }
     }
 
     /// Undoes what can be undone for one table and removes those snapshot rows; returns rows undone.
-    private func undo(_ snapshot: SnapshotTable, run: Int64, force: Bool, connection: PostgresConnection,
+    private func undo(_ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], connection: PostgresConnection,
                       stillReferenced: inout Int, conflicts: inout [String]) throws -> Int {
+        let run = rules.run
         let table = snapshot.qualifiedName
         let match = snapshot.keyMatch(table: "t", snapshot: "s")
-        let unchanged = force ? "true" : Self.unchangedSinceRun
+        let unchanged = rules.unchanged("t", "s")
         let columns = try connection.query("""
             SELECT quote_ident(attname) FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum
@@ -216,15 +239,15 @@ public struct Rollback {
         var undone = 0
         do {
             undone += try connection.query("""
-                WITH gone AS (
-                    DELETE FROM \(table) t USING ferry.snapshot_rows s
-                    WHERE \(scope) AND s.action = 'insert' AND \(match) AND \(unchanged)
-                    RETURNING s.ctid AS snapshot_row
+                WITH \(rules.commonTableExpressions(snapshot, references: references)),
+                gone AS (
+                    DELETE FROM \(table) t USING deletable d WHERE t.ctid = d.row_id
+                    RETURNING d.snapshot_row
                 ) DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM gone)
                 """, parameters).affectedRows
         } catch let error as PostgresError where error.sqlState == "23503" {
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_table")
-            undone += try undoRowByRow(snapshot, run: run, unchanged: unchanged, stillReferenced: &stillReferenced,
+            undone += try undoRowByRow(snapshot, rules: rules, references: references, stillReferenced: &stillReferenced,
                                        conflicts: &conflicts, connection: connection)
         }
         undone += try connection.query("""
@@ -253,32 +276,27 @@ public struct Rollback {
         return undone
     }
 
-    /// Deletes inserted rows one by one, leaving those that newer rows still reference (a custom phone
-    /// type now used by rows another run wrote, say).
-    private func undoRowByRow(_ snapshot: SnapshotTable, run: Int64, unchanged: String, stillReferenced: inout Int,
+    /// Deletes the deletable rows one by one, leaving those that newer rows still reference in a way the
+    /// catalog did not show (a foreign key added while the rollback ran, say).
+    private func undoRowByRow(_ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], stillReferenced: inout Int,
                               conflicts: inout [String], connection: PostgresConnection) throws -> Int {
         let table = snapshot.qualifiedName
         let candidates = try connection.query("""
-            SELECT s.ctid::text, s.key::text FROM ferry.snapshot_rows s
-            WHERE s.run_id = $1 AND s.table_name = $2 AND s.action = 'insert'
-            """, [String(run), table]).rows
+            WITH \(rules.commonTableExpressions(snapshot, references: references))
+            SELECT d.snapshot_row::text, d.row_id::text, s.key::text FROM deletable d JOIN ferry.snapshot_rows s ON s.ctid = d.snapshot_row
+            """, [String(rules.run), table]).rows
         var undone = 0
         for candidate in candidates {
             try connection.execute(script: "SAVEPOINT ferry_rollback_row")
             do {
-                let deleted = try connection.query("""
-                    DELETE FROM \(table) t USING ferry.snapshot_rows s
-                    WHERE s.ctid = $1::tid AND s.run_id = $2 AND \(snapshot.keyMatch(table: "t", snapshot: "s")) AND \(unchanged)
-                    """, [candidate[0], String(run)]).affectedRows
-                if deleted > 0 {
-                    try connection.query("DELETE FROM ferry.snapshot_rows WHERE ctid = $1::tid AND run_id = $2", [candidate[0], String(run)])
-                    undone += deleted
-                }
+                let deleted = try connection.query("DELETE FROM \(table) WHERE ctid = $1::tid", [candidate[1]]).affectedRows
+                try connection.query("DELETE FROM ferry.snapshot_rows WHERE ctid = $1::tid", [candidate[0]])
+                undone += deleted
                 try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
             } catch let error as PostgresError where error.sqlState == "23503" {
                 try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
                 stillReferenced += 1
-                if conflicts.count < 50 { conflicts.append("\(table) \(candidate[1]!): still referenced by newer rows") }
+                if conflicts.count < 50 { conflicts.append("\(table) \(candidate[2]!): still referenced by newer rows") }
             }
         }
         return undone

@@ -15,6 +15,7 @@ public enum RollbackText {
             row("changed since the run (conflicts)", table.changedSince)
             row("already gone", table.alreadyGone)
             if table.stillReferenced > 0 { row("still referenced by newer rows", table.stillReferenced) }
+            if table.keptForInvariant > 0 { row("kept: a contact would lose its default", table.keptForInvariant) }
         }
         for conflict in report.conflicts.prefix(20) { lines.append("  conflict: \(conflict)") }
         if report.conflicts.count > 20 { lines.append("  … and \(report.conflicts.count - 20) more") }

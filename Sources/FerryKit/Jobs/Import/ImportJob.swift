@@ -98,6 +98,7 @@ public struct ImportJob: Sendable {
                 "encoding": reader.encoding.rawValue, "on_conflict": options.onConflict.rawValue,
                 "deactivate_missing": String(options.deactivateMissing),
             ])
+            try runLedger.record(try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: connection), runId: id)
             ledger = runLedger
             runId = id
             summary.runId = id

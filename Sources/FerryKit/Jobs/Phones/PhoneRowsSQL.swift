@@ -11,6 +11,12 @@ struct PhoneRowsSQL {
 
     static let stagingTable = "ferry_phone_stage"
 
+    /// "Exactly one default per contact with phones", for rollback to keep (see `RollbackInvariant`).
+    static func defaultPerContact(_ phones: PhonesMapping.PhoneNumbersTable, on connection: PostgresConnection) throws -> RollbackInvariant {
+        RollbackInvariant(table: try SnapshotTable.resolve(phones.table.quoted, on: connection).qualifiedName,
+                          group: [phones.tenant, phones.contactKey], flag: phones.isDefault)
+    }
+
     /// Which staged rows a statement writes. A contact the same transaction just created has no phones
     /// to compare with: checking anyway made the planner hash the whole phone table every batch.
     enum StagedContacts {

@@ -149,6 +149,7 @@ public struct PhonesJob: Sendable {
                 for change in drift { try run.ledger.event(runId: run.runId, kind: "drift allowed", detail: ["change": change]) }
             }
             let reader = run.reader
+            try run.ledger.record(try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: reader), runId: run.runId)
             let startXid = Int64(try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(run.runId)]).scalar ?? "") ?? 0
             let types = try keyTypes(reader)
             let loader = try PhonesLoader(conninfo: conninfo, mapping: mapping, runId: run.runId, timeouts: run.timeouts,
