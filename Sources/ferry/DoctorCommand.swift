@@ -31,7 +31,7 @@ struct DoctorCommand: ParsableCommand {
             let expectations = try job.expectations(using: database, forApply: !forPlan)
             // Steps are typed after the live key columns; when those are missing, the expectations say so.
             let steps = (try? job.schemaSteps(using: database)) ?? []
-            let findings = try Doctor(connection: database).check(expectations, steps: forPlan ? [] : steps, mappingFile: mapping)
+            let findings = try Doctor(connection: database).check(expectations, steps: forPlan ? [] : steps, ownSteps: steps, mappingFile: mapping)
             if json {
                 try printJSON(findings)
             } else {

@@ -72,7 +72,7 @@ struct RollbackCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Flag(help: "Show what rollback would do, changing nothing.")
+    @Flag(help: "Do the rollback in a transaction that is then rolled back: exactly what it would do now, changing nothing (it holds the job's lock meanwhile).")
     var dryRun = false
 
     @Flag(help: "Also undo rows changed since the run.")

@@ -233,3 +233,28 @@ struct FuzzFindingsTests {
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 0)
     }
 }
+
+@Suite("doctor's fixes never damage the application")
+struct DoctorSuggestionTests {
+    @Test func aMisspeltColumnGetsTheClosestNameNotDDL() throws {
+        let db = try TestDatabase(samples: 20)
+        _ = try db.applySchema(try db.mapping())
+        let original = try String(contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, encoding: .utf8)
+        #expect(original.contains("column: phone_number"))
+        let mapping = try temporaryFile(original.replacingOccurrences(of: "column: phone_number", with: "column: phone_numbr"), name: "phones.yaml")
+        let doctor = try ferryCLI("doctor '\(mapping)'", database: db.name)
+        #expect(doctor.status == 1)
+        #expect(doctor.stdout.contains("column contacts.phone_numbr does not exist (named in \(mapping)) (did you mean phone_number?)"), "\(doctor.stdout)")
+        #expect(!doctor.stdout.contains("ADD COLUMN"), "no DDL for an application's column: \(doctor.stdout)")
+    }
+
+    @Test func aColumnFerryAddsPointsToSchemaApplyWithItsType() throws {
+        let db = try TestDatabase()
+        let doctor = try ferryCLI("doctor mappings/customers.yaml", database: db.name)
+        #expect(doctor.status == 1)
+        #expect(doctor.stdout.contains("column projects.customer_organization_id does not exist (schema step"), "\(doctor.stdout)")
+        #expect(doctor.stdout.contains("ferry schema apply mappings/customers.yaml"))
+        #expect(doctor.stdout.contains("\"customer_organization_id\" uuid"), "the step's own type, not text")
+        #expect(!doctor.stdout.contains("\"customer_organization_id\" text"))
+    }
+}

@@ -8,7 +8,10 @@ public struct Doctor {
         self.connection = connection
     }
 
-    public func check(_ expectations: [TableExpectation], steps: [SchemaStep] = [], mappingFile: String) throws -> [DoctorFinding] {
+    /// `steps` are checked as applied or not; `ownSteps` (the job's steps, whether checked or not) tell a
+    /// column ferry adds from an application column the mapping names wrong.
+    public func check(_ expectations: [TableExpectation], steps: [SchemaStep] = [], ownSteps: [SchemaStep] = [],
+                      mappingFile: String) throws -> [DoctorFinding] {
         var findings: [DoctorFinding] = []
         let role = try connection.query("SELECT current_user::text").scalar ?? "current_user"
         let quotedRole = quoteIdentifier(role)
@@ -47,9 +50,15 @@ public struct Doctor {
             let columns = try connection.columnTypes(table)
             for column in expected.columns {
                 guard let actual = columns[column.name] else {
-                    error("column \(table).\(column.name) does not exist (named in \(mappingFile))",
-                          "ALTER TABLE \(table.quoted) ADD COLUMN \(quoteIdentifier(column.name)) \(column.type ?? "text");"
-                          + "   -- or name the right column in \(mappingFile)")
+                    // DDL only for what ferry's own steps add; an application column is named wrong, not missing.
+                    if let step = (steps + ownSteps).first(where: { Self.step($0, addsColumn: column.name) }) {
+                        error("column \(table).\(column.name) does not exist (schema step \(step.name) adds it)",
+                              "ferry schema apply \(mappingFile)\n-- which runs:\n" + step.sql.trimmingCharacters(in: .whitespacesAndNewlines))
+                    } else {
+                        let guess = Self.closest(to: column.name, among: Array(columns.keys)).map { " (did you mean \($0)?)" } ?? ""
+                        error("column \(table).\(column.name) does not exist (named in \(mappingFile))\(guess)",
+                              "name the table's existing column in \(mappingFile)\(guess.isEmpty ? "" : ": \(Self.closest(to: column.name, among: Array(columns.keys))!)")")
+                    }
                     continue
                 }
                 if let type = column.type, actual != type {
@@ -133,6 +142,36 @@ public struct Doctor {
             }
         }
         return findings
+    }
+
+    /// Whether a step's SQL adds this column (`ADD COLUMN [IF NOT EXISTS] name`, quoted or not).
+    static func step(_ step: SchemaStep, addsColumn name: String) -> Bool {
+        let sql = step.sql.lowercased()
+        let spellings = [quoteIdentifier(name).lowercased(), name.lowercased()]
+        return spellings.contains { spelling in
+            sql.contains("add column if not exists \(spelling) ") || sql.contains("add column \(spelling) ")
+        }
+    }
+
+    /// The existing name nearest to a mistyped one: at most a third of its letters off (edit distance).
+    static func closest(to name: String, among candidates: [String]) -> String? {
+        let scored = candidates.map { ($0, editDistance($0.lowercased(), name.lowercased())) }
+            .filter { $0.1 <= max(1, name.count / 3) }
+        return scored.min { ($0.1, $0.0) < ($1.1, $1.0) }?.0
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty else { return b.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + [Int](repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     static let hasPrimaryKey = "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND indisprimary)"

@@ -160,7 +160,8 @@ public struct ServiceRequestsJob: Sendable {
     }
 
     func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void = { _ in }) throws {
-        try Doctor(connection: connection).check(try expectations(using: connection, forApply: forApply), mappingFile: mapping.file)
+        try Doctor(connection: connection).check(try expectations(using: connection, forApply: forApply),
+                                                 ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file)
             .requireNoErrors(warn: warn)
     }
 }
