@@ -15,6 +15,20 @@ as_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u ferrypg -- "$@"; else "$@"; fi
 }
 
+# The server outlives this script: it must not inherit the caller's descriptors beyond 0-2. Swift's
+# Process learns that its child exited when a socket it passed down closes; a server holding a copy
+# kept a test waiting for the server instead of this script.
+close_inherited_descriptors() {
+    local fd
+    for fd in /proc/$$/fd/*; do
+        fd=${fd##*/}
+        # 255 is the descriptor bash reads this script through.
+        [ "$fd" -gt 2 ] 2>/dev/null && [ "$fd" != 255 ] && eval "exec $fd>&-" 2>/dev/null
+    done
+    return 0
+}
+close_inherited_descriptors
+
 free_port() {
     local port
     for _ in $(seq 1 200); do

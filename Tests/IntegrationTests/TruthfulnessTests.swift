@@ -258,3 +258,66 @@ struct DoctorSuggestionTests {
         #expect(!doctor.stdout.contains("\"customer_organization_id\" text"))
     }
 }
+
+@Suite("Replica-lag throttle against a real standby")
+struct ReplicaLagTests {
+    @Test func applyPausesWhileTheStandbyLagsAndGoesOnWhenItCatchesUp() throws {
+        guard let port = ProcessInfo.processInfo.environment["PGPORT"] else { throw TestSetupError("PGPORT is not set") }
+        let db = try TestDatabase(samples: 40_000)
+        _ = try db.applySchema(try db.mapping())
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-standby-\(UUID().uuidString)").path
+        let script = TestDatabase.packageRoot.appendingPathComponent("scripts/pg.sh").path
+        let started = try runProcess(script, ["standby", folder, port])
+        #expect(started.status == 0, "\(started.stderr)")
+        defer { _ = try? runProcess(script, ["stop", folder]) }
+        let env = try String(contentsOfFile: folder + "/env", encoding: .utf8)
+        let standbyPort = env.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+        let standby = try PostgresConnection(conninfo: "host=127.0.0.1 port=\(standbyPort) dbname=postgres")
+        defer { standby.close() }
+        // Wait until the primary sees the standby streaming.
+        for _ in 0..<200 where try db.count("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") < 1 {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(try db.count("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") >= 1)
+        try standby.query("SELECT pg_wal_replay_pause()")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ferryBinary)
+        process.arguments = ["apply", "mappings/phones.yaml", "--db", db.conninfo, "--no-progress", "--batch-size", "1000",
+                             "--max-replica-lag", "1s"]
+        process.currentDirectoryURL = TestDatabase.packageRoot
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        // While replay is paused the lag only grows: ferry must stop within one batch of passing the bound.
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        func batches() throws -> Int { Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0 }
+        var overBound: Int?
+        var lastCount = 0
+        for _ in 0..<300 {
+            Thread.sleep(forTimeInterval: 0.05)
+            lastCount = try batches()
+            let lag = Double(try watcher.query("""
+                SELECT coalesce(max(extract(epoch FROM greatest(replay_lag, write_lag, flush_lag))), 0) FROM pg_stat_replication
+                """).scalar ?? "0") ?? 0
+            if overBound == nil, lag > 1 { overBound = lastCount }
+            if let overBound, lastCount > overBound + 1 { break }
+        }
+        Thread.sleep(forTimeInterval: 2)
+        let whilePaused = try batches()
+        #expect(overBound != nil, "the lag never passed the bound: nothing was tested")
+        #expect(whilePaused <= (overBound ?? 0) + 1, "batches went on while the standby lagged: \(overBound ?? -1) → \(whilePaused)")
+        #expect(whilePaused < 40, "the run finished while the standby lagged")
+        print("replica-lag test: the lag passed 1 s with \(overBound ?? -1) batches committed; \(whilePaused) while replay stayed paused")
+        #expect(process.isRunning)
+
+        try standby.query("SELECT pg_wal_replay_resume()")
+        process.waitUntilExit()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(stderr)")
+        #expect(stderr.contains("exceeds 1.0 s: pausing before batch"), "\(stderr)")
+        #expect(try batches() == 40, "every batch committed once replay went on")
+    }
+}

@@ -37,6 +37,13 @@ enum LedgerRun {
         let openReader: () throws -> PostgresConnection
         let timeouts: (lock: String, statement: String)
         let ledger: RunLedger
+        let conninfo: String
+        let job: String
+
+        /// A session for the pacing checks between batches (each thread owns its sessions).
+        func openPacingSession() throws -> PostgresConnection {
+            try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply \(job) (pacing)")
+        }
     }
 
     static func apply<Summary: Encodable>(
@@ -104,7 +111,7 @@ enum LedgerRun {
         }
         do {
             let summary = try body(Context(runId: runId, resume: resume, options: options, reader: reader, openReader: openReader,
-                                           timeouts: effectiveTimeouts, ledger: ledger))
+                                           timeouts: effectiveTimeouts, ledger: ledger, conninfo: conninfo, job: job))
             try ledger.finish(runId: runId, status: "succeeded", countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
             return summary
         } catch {

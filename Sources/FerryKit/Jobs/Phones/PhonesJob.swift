@@ -157,7 +157,7 @@ public struct PhonesJob: Sendable {
             let extractor = PhonesExtractor(
                 connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: run.options.batchSize ?? mapping.load.batchSize,
                 after: run.resume?.lastKey, retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
-            let pacing = ApplyPacing(options: run.options, connection: reader)
+            let pacing = ApplyPacing(options: run.options, open: run.openPacingSession)
             var applied = PhonesSummary.Applied()
             var summary = try self.run(mode: .apply, reader: reader, extractor: extractor, firstBatch: (run.resume?.lastBatch ?? 0) + 1) { batch in
                 try pacing.beforeBatch(batch.number)
@@ -243,14 +243,26 @@ public struct PhonesJob: Sendable {
     }
 }
 
-/// Batch delay and replica-lag pauses, between batches.
-struct ApplyPacing {
+/// Batch delay and replica-lag pauses, between batches, on the loading thread. The lag is read on a
+/// session of its own: the reader's belongs to the extract thread, and sharing it (libpq sessions are
+/// not thread-safe) corrupted memory while a standby lagged.
+final class ApplyPacing {
     let options: ApplyOptions
-    let connection: PostgresConnection
+    private let open: () throws -> PostgresConnection
+    private var session: PostgresConnection?
+
+    init(options: ApplyOptions, open: @escaping () throws -> PostgresConnection) {
+        self.options = options
+        self.open = open
+    }
+
+    deinit { session?.close() }
 
     func beforeBatch(_ number: Int) throws {
         if let delay = options.batchDelay, delay > 0, number > 1 { Thread.sleep(forTimeInterval: delay) }
         guard let bound = options.maxReplicaLag else { return }
+        if session == nil { session = try open() }
+        guard let connection = session else { return }
         var announced = false
         while true {
             let lag = Double(try connection.query("""

@@ -39,7 +39,7 @@ public struct ServiceRequestsJob: Sendable {
             let loader = try ServiceRequestsLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
             let extract = extractor(run.reader, sql: sql, pageSize: run.options.batchSize ?? mapping.load.batchSize, after: run.resume?.lastKey,
                                     retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
-            let pacing = ApplyPacing(options: run.options, connection: run.reader)
+            let pacing = ApplyPacing(options: run.options, open: run.openPacingSession)
             var applied = ServiceRequestsSummary.Applied()
             var summary = try self.run(mode: .apply, reader: run.reader, sql: sql, extractor: extract, firstBatch: (run.resume?.lastBatch ?? 0) + 1) { batch in
                 try pacing.beforeBatch(batch.number)
