@@ -4,10 +4,11 @@
 #   make bench  the 1,000,000-contact phones benchmark, the 1,000,000-row CSV import benchmark, and customers and
 #               service-requests on 500,000 projects and 1,000,000 requests (release build)
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
+#   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench bench-import bench-jobs samples report-check clean
+.PHONY: all deps build release demo test bench bench-import bench-jobs samples report-check fuzz clean
 
 all: build
 
@@ -43,6 +44,9 @@ bench-jobs: release
 report-check: build
 	@scripts/install-deps.sh chromium fonts-dejavu-core
 	scripts/with-cluster.sh scripts/report-check.sh
+
+fuzz: deps
+	scripts/fuzz.sh
 
 samples: deps
 	scripts/with-cluster.sh scripts/make-samples.sh

@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -45,3 +46,12 @@ let package = Package(
     ],
     cxxLanguageStandard: .cxx17
 )
+
+// Coverage-guided fuzz targets (libFuzzer), only in `make fuzz`'s build: FERRY_FUZZ=1 adds them, and
+// scripts/fuzz.sh builds each with -sanitize=fuzzer,address.
+if ProcessInfo.processInfo.environment["FERRY_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
+    for name in ["FuzzCSVImport", "FuzzMapping", "FuzzPhones"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FerryKit", "FuzzSupport"], path: "Fuzz/\(name)"))
+    }
+}

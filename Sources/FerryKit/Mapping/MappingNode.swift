@@ -154,10 +154,7 @@ final class MappingNode {
 
 /// A mapping file's text and the sha256 of its bytes (plans and runs record which mapping they used).
 func readMappingFile(_ path: String) throws -> (text: String, sha256: String) {
-    let data: Data
-    do {
-        data = try Data(contentsOf: URL(fileURLWithPath: path))
-    } catch {
+    guard let data = FileManager.default.contents(atPath: path) else {
         throw MappingError(file: path, line: nil, message: "cannot read the mapping file: \(fileErrorReason(path))")
     }
     if let invalid = firstInvalidUTF8(data) {
