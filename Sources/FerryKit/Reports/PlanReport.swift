@@ -1,7 +1,7 @@
 import Foundation
 
 /// The plan as a DBA reviews it: one model, rendered as terminal text, Markdown, JSON or HTML.
-/// The JSON form is this struct; its schema is versioned by `schema` (see README).
+/// The JSON form is this struct; its schema is versioned by `schema` (docs/reports.md).
 public struct PlanReport: Codable, Sendable {
     public static let schemaVersion = "ferry-report/1"
 
