@@ -41,10 +41,10 @@ struct Plan: ParsableCommand {
             } else {
                 summary = try job.plan()
             }
-            try output.print(summary)
-            if let report {
-                try writeReport(PlanReport(summary: summary, mapping: try PhonesMapping.load(path: mapping)), to: report, format: format)
-            }
+            // --json and --report x.json are one document: the report, whatever the job.
+            let planReport = PlanReport(summary: summary, mapping: job.mapping)
+            if output.json { print(try planReport.render(.json), terminator: "") } else { try output.print(summary) }
+            if let report { try writeReport(planReport, to: report, format: format) }
             if let out { FileHandle.standardError.write(Data("plan written to \(out)\n".utf8)) }
             try refuseIfViolationsArePredicted(summary.checks)
             if detailedExitcode && summary.rowsToInsert > 0 { throw ExitCode(2) }
@@ -54,7 +54,7 @@ struct Plan: ParsableCommand {
     private func planTableJob(_ job: any TableJob) throws {
         guard out == nil else { throw ValidationError("--out: plan files bind apply for the phones job only so far") }
         let planReport = try job.planReport()
-        if output.json { try printJSON(planReport) } else { print(try planReport.render(.terminal, colour: isatty(STDOUT_FILENO) == 1)) }
+        if output.json { print(try planReport.render(.json), terminator: "") } else { print(try planReport.render(.terminal, colour: isatty(STDOUT_FILENO) == 1)) }
         if let report { try writeReport(planReport, to: report, format: format) }
         try refuseIfViolationsArePredicted(planReport.checks)
         if detailedExitcode && planReport.changesPending { throw ExitCode(2) }

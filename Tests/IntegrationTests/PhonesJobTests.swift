@@ -132,9 +132,10 @@ struct PhonesJobTests {
         let counters = try tupleCounters(db)
         let plan = try runProcess("/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --db 'dbname=\(db.name)' --json"])
         #expect(plan.status == 0, "\(plan.stderr)")
-        let summary = try JSONDecoder().decode(PhonesSummary.self, from: Data(plan.stdout.utf8))
-        #expect(summary.rowsToInsert > 500)
-        #expect(summary.accountingAddsUp)
+        let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
+        #expect(report.schema == PlanReport.schemaVersion && report.changesPending)
+        #expect(report.tables[0].insert > 500)
+        #expect(report.accounting.allSatisfy { $0.addsUp })
         #expect(try tables.map(db.checksum) == before)
         #expect(try tupleCounters(db) == counters)
     }

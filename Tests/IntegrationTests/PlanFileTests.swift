@@ -90,9 +90,9 @@ struct PlanFileTests {
         try db.connection.execute(script: "ALTER ROLE \(role) BYPASSRLS")
         let plan = try ferryCLI("plan mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)' --json", database: db.name)
         #expect(plan.status == 0, "\(plan.stderr)")
-        let summary = try JSONDecoder().decode(PhonesSummary.self, from: Data(plan.stdout.utf8))
-        #expect(summary.database?.user == role)
-        #expect(summary.rowsToInsert > 0)
+        let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
+        #expect(report.header.database?.user == role)
+        #expect(report.tables[0].insert > 0)
         // The same role cannot apply: the preflight names the privileges it lacks, before anything is written.
         let apply = try ferryCLI("apply mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)'", database: db.name)
         #expect(apply.status == 1)

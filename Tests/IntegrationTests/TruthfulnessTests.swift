@@ -107,6 +107,23 @@ struct TruthfulnessTests {
         #expect(try String(contentsOfFile: "\(folder)/target.md", encoding: .utf8).hasPrefix("# ferry dry run: import contacts-csv"))
     }
 
+    @Test func planJSONOnStdoutAndTheJSONReportAreOneDocument() throws {
+        let db = try TestDatabase(samples: 300)
+        _ = try db.applySchema(try db.mapping())
+        let path = try temporaryFile("", name: "plan.json")
+        let plan = try ferryCLI("plan mappings/phones.yaml --no-progress --json --report '\(path)'", database: db.name)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        func withoutTime(_ text: String) -> String {
+            text.split(separator: "\n").filter { !$0.contains("\"generatedAt\"") }.joined(separator: "\n")
+        }
+        let file = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(withoutTime(plan.stdout) == withoutTime(file))
+        #expect(plan.stdout.contains("\"schema\" : \"ferry-report/1\"") && plan.stdout.contains("\"changesPending\" : true"))
+        #expect(plan.stdout.contains("\"port\" : \(ProcessInfo.processInfo.environment["PGPORT"] ?? "?"),"), "the port is a number")
+        let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
+        #expect(report.anomalies.count > 0, "anomalies are a list in both")
+    }
+
     @Test func withJSONAnErrorIsJSONOnStandardOutput() throws {
         let db = try TestDatabase()
         let missing = try ferryCLI("plan mappings/no-such-mapping.yaml --json", database: db.name)

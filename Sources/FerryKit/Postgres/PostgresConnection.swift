@@ -44,6 +44,35 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
     public let database: String
     public let user: String
     public let serverVersion: String
+
+    init(host: String, port: String, database: String, user: String, serverVersion: String) {
+        (self.host, self.port, self.database, self.user, self.serverVersion) = (host, port, database, user, serverVersion)
+    }
+
+    private enum CodingKeys: String, CodingKey { case host, port, database, user, serverVersion }
+
+    /// JSON has the port as a number (a Unix socket's port is one too); a string is read back as well.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(host, forKey: .host)
+        if let number = Int(port) { try container.encode(number, forKey: .port) } else { try container.encode(port, forKey: .port) }
+        try container.encode(database, forKey: .database)
+        try container.encode(user, forKey: .user)
+        try container.encode(serverVersion, forKey: .serverVersion)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        host = try container.decode(String.self, forKey: .host)
+        if let number = try? container.decode(Int.self, forKey: .port) {
+            port = String(number)
+        } else {
+            port = try container.decode(String.self, forKey: .port)
+        }
+        database = try container.decode(String.self, forKey: .database)
+        user = try container.decode(String.self, forKey: .user)
+        serverVersion = try container.decode(String.self, forKey: .serverVersion)
+    }
 }
 
 /// One libpq connection. Like libpq itself, a connection must be used by one thread at a time;

@@ -30,6 +30,8 @@ public struct PlanReport: Codable, Sendable {
         public let batchSize: Int
         public let estimatedApplySeconds: Double?
         public let estimateBasis: String?
+        /// ferry's own peak resident memory while it made this report (plan, dry run or run).
+        public var peakResidentMegabytes: Double? = nil
     }
 
     public struct TableCounts: Codable, Sendable {
@@ -115,7 +117,8 @@ public struct PlanReport: Codable, Sendable {
                 "no lock on \(mapping.source.table) beyond reading it; the legacy column is not changed",
             ],
             batches: (summary.contactsScanned + batchSize - 1) / batchSize, batchSize: batchSize,
-            estimatedApplySeconds: summary.estimatedApplySeconds, estimateBasis: summary.estimateBasis)
+            estimatedApplySeconds: summary.estimatedApplySeconds, estimateBasis: summary.estimateBasis,
+            peakResidentMegabytes: summary.peakResidentMegabytes)
         tables = [
             TableCounts(table: phones, insert: summary.rowsToInsert, update: 0, delete: 0,
                         unchanged: summary.targetRowsExisting[phones] ?? 0),
