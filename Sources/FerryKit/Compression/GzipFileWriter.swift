@@ -1,5 +1,4 @@
 import CZlib
-import Crypto
 import Foundation
 
 /// Writes a gzip file as it streams (memory stays flat) and keeps the sha256 of the bytes written,

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// `mappings/contacts-csv.yaml`: how a partner's contact file reads (dialect, encoding, header aliases,

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// `mappings/customers.yaml`: where projects, their customer contacts and the organizations are, how a

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// `mappings/phones.yaml`: where the legacy phones are, where the normalized rows go, and how to read them.
@@ -180,8 +179,4 @@ struct ColumnNames {
         try node?.rejectUnknownKeys()
         return (name, columns)
     }
-}
-
-extension Sequence where Element == UInt8 {
-    var hexString: String { map { String(format: "%02x", $0) }.joined() }
 }

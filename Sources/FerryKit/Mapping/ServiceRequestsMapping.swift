@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// `mappings/service-requests.yaml`: the requests and their actor email columns, the contacts and

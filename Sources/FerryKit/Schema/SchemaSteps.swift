@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// One schema change ferry owns, identified by name and by the checksum of its statement text.

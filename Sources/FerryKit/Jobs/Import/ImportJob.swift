@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 public struct ImportOptions: Sendable {
