@@ -73,7 +73,7 @@ SQL
 # so rolling back the customers run alone would leave those (listed as still referenced, exit 3).
 for job in service-requests customers; do
     run=$("$psql" -Atc "SELECT max(run_id) FROM ferry.runs WHERE job = '$job' AND mode = 'apply'")
-    step "$ferry" rollback "$run"
+    step "$ferry" rollback "$run" --yes
 done
 step "$ferry" apply mappings/customers.yaml
 step "$ferry" apply mappings/service-requests.yaml
@@ -89,6 +89,6 @@ printf '\n\033[1m$ head -4 %s\033[0m\n' "$unmigrated"
 head -4 "$unmigrated"
 step "$ferry" contract mappings/phones.yaml --confirm --accept-rejected "$unmigrated" --unmigrated-out "$unmigrated.now"
 contract_run=$("$psql" -Atc "SELECT max(run_id) FROM ferry.runs WHERE mode = 'contract' AND status = 'succeeded'")
-step "$ferry" rollback "$contract_run"
+step "$ferry" rollback "$contract_run" --yes
 "$psql" -v ON_ERROR_STOP=1 -c "SELECT count(*) FILTER (WHERE phone_number IS NOT NULL) AS legacy_values_restored FROM contacts"
 rm -f "$unmigrated" "$unmigrated.now"

@@ -17,6 +17,16 @@ struct Ferry: ParsableCommand {
         subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self,
                       Contract.self, DoctorCommand.self, Import.self, Export.self]
     )
+
+    /// `ferry --version` says more than the static version ArgumentParser would print: the commit, the
+    /// libraries loaded and the server the PG* variables reach.
+    static func main() {
+        if CommandLine.arguments.dropFirst() == ["--version"] {
+            print(VersionReport.text())
+            return
+        }
+        main(nil)
+    }
 }
 
 /// Options every command that talks to a database shares.

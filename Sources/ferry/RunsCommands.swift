@@ -84,9 +84,20 @@ struct RollbackCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(help: "Do not ask for confirmation (required when not run from a terminal).")
+    var yes = false
+
     func run() throws {
         try reportingErrors(json: json) {
-            let report = try Rollback(conninfo: connection.db).run(runId, dryRun: dryRun, force: force, wait: wait)
+            let rollback = Rollback(conninfo: connection.db)
+            if !dryRun && !yes {
+                // Show what will happen (the dry run: exact), then ask.
+                let preview = try rollback.run(runId, dryRun: true, force: force, wait: wait)
+                if !preview.nothingToUndo {
+                    try confirm(RollbackText.render(preview), question: "Roll back run \(runId)\(force ? " with --force" : "")?")
+                }
+            }
+            let report = try rollback.run(runId, dryRun: dryRun, force: force, wait: wait)
             // The exit code is the same whatever the format: 3 when conflicts are (or would be) left.
             if json {
                 try printJSON(report)
@@ -141,6 +152,9 @@ struct Snapshots: ParsableCommand {
         @Flag(help: "List the runs whose snapshots would be pruned, changing nothing.")
         var dryRun = false
 
+        @Flag(help: "Do not ask for confirmation (required when not run from a terminal).")
+        var yes = false
+
         @OptionGroup var connection: ConnectionOptions
 
         func run() throws {
@@ -148,8 +162,15 @@ struct Snapshots: ParsableCommand {
                 guard let interval = intervalSetting(olderThan) else {
                     throw ValidationError("--older-than: '\(olderThan)' is not an age such as 30d, 12h or 90min")
                 }
-                let pruned = try RunLedger(connection: try PostgresConnection(conninfo: connection.db))
-                    .pruneSnapshots(olderThan: interval, all: all, dryRun: dryRun)
+                let ledger = RunLedger(connection: try PostgresConnection(conninfo: connection.db))
+                if !dryRun && !yes {
+                    let candidates = try ledger.pruneSnapshots(olderThan: interval, all: all, dryRun: true)
+                    guard !candidates.isEmpty else { return print("no snapshots to prune") }
+                    try confirm(candidates.map { "  run \($0.runId)  \($0.job) \($0.mode), finished \($0.finishedAt), \(formatCount($0.snapshotRows)) snapshot rows" }
+                                    .joined(separator: "\n"),
+                                question: "Prune these snapshots? These runs can then no longer be rolled back.")
+                }
+                let pruned = try ledger.pruneSnapshots(olderThan: interval, all: all, dryRun: dryRun)
                 guard !pruned.isEmpty else { return print("no snapshots to prune") }
                 let list = pruned.map { "  run \($0.runId)  \($0.job) \($0.mode), finished \($0.finishedAt), \(formatCount($0.snapshotRows)) snapshot rows" }
                 if dryRun {
@@ -162,5 +183,19 @@ struct Snapshots: ParsableCommand {
                 print(list.joined(separator: "\n"))
             }
         }
+    }
+}
+
+/// Asks on the terminal before a destructive step, showing what it will do; without a terminal the
+/// command must say --yes (a cron job cannot answer, and must not proceed by default).
+func confirm(_ preview: String, question: String) throws {
+    guard isatty(STDIN_FILENO) == 1, isatty(STDERR_FILENO) == 1 else {
+        throw ValidationError("this changes the database: pass --yes to confirm when not running on a terminal (or --dry-run to see what it would do)")
+    }
+    FileHandle.standardError.write(Data("\(preview)\n\(question) [y/N] ".utf8))
+    let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+    guard answer == "y" || answer == "yes" else {
+        FileHandle.standardError.write(Data("nothing was changed\n".utf8))
+        throw ExitCode(1)
     }
 }

@@ -25,11 +25,11 @@ struct TruthfulnessTests {
         #expect(dryPrune.stdout.contains("run \(first.runId!)"))
         #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = \(first.runId!)") > 0)
 
-        let prune = try ferryCLI("snapshots prune --older-than 0s", database: db.name)
+        let prune = try ferryCLI("snapshots prune --older-than 0s --yes", database: db.name)
         #expect(prune.status == 0, "\(prune.stderr)")
         #expect(prune.stdout.contains("can no longer be rolled back"), "\(prune.stdout)")
 
-        for flags in ["--dry-run", ""] {
+        for flags in ["--dry-run", "--yes"] {
             let rollback = try ferryCLI("rollback \(first.runId!) \(flags)", database: db.name)
             #expect(rollback.status == 1, "\(flags): \(rollback.stdout)")
             #expect(rollback.stderr.contains("run \(first.runId!) cannot be rolled back: its snapshots were pruned"), "\(rollback.stderr)")
@@ -49,7 +49,7 @@ struct TruthfulnessTests {
         #expect(result.stdout.contains("nothing was written, so there is nothing to undo"), "\(result.stdout)")
         #expect(!result.stdout.contains("undo with"))
         let runId = try db.scalar("SELECT max(run_id) FROM ferry.runs") ?? ""
-        let rollback = try ferryCLI("rollback \(runId)", database: db.name)
+        let rollback = try ferryCLI("rollback \(runId) --yes", database: db.name)
         #expect(rollback.status == 0, "\(rollback.stderr)")
         #expect(rollback.stdout.contains("run \(runId) wrote no rows: there is nothing to undo"), "\(rollback.stdout)")
         #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [runId]) == "succeeded")
@@ -336,5 +336,68 @@ struct ReplicaLagTests {
         #expect(process.terminationStatus == 0, "\(stderr)")
         #expect(stderr.contains("exceeds 1.0 s: pausing before batch"), "\(stderr)")
         #expect(try batches() == 40, "every batch committed once replay went on")
+    }
+}
+
+@Suite("Destructive commands ask first")
+struct ConfirmationTests {
+    /// Runs ferry on a pseudo-terminal (util-linux `script`), typing `answer`.
+    func onTerminal(_ arguments: String, answer: String, database: String) throws -> ProcessResult {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGDATABASE"] = database
+        let command = "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' \(arguments)"
+        return try runProcess("/bin/sh", ["-c", "printf '\(answer)\\n' | script -qec \"\(command)\" /dev/null"], environment: environment)
+    }
+
+    @Test func rollbackAsksOnATerminalAndRefusesWithoutOneUnlessYes() throws {
+        let db = try importDatabase()
+        let run = try db.importFile(try copyOfPartnerFile()).runId!
+        let before = try db.checksum("contacts")
+        let unattended = try ferryCLI("rollback \(run)", database: db.name)
+        #expect(unattended.status == 1)
+        #expect(unattended.stderr.contains("pass --yes to confirm when not running on a terminal"), "\(unattended.stderr)")
+        let pruneUnattended = try ferryCLI("snapshots prune --older-than 0s --all", database: db.name)
+        #expect(pruneUnattended.status == 1 && pruneUnattended.stderr.contains("--yes"), "\(pruneUnattended.stderr)")
+        #expect(try db.checksum("contacts") == before)
+        #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = \(run)") > 0)
+
+        let declined = try onTerminal("rollback \(run)", answer: "n", database: db.name)
+        #expect(declined.stdout.contains("Roll back run \(run)? [y/N]"), "\(declined.stdout)")
+        #expect(declined.stdout.contains("to undo"), "the prompt shows what will happen: \(declined.stdout)")
+        #expect(declined.stdout.contains("nothing was changed"))
+        #expect(try db.checksum("contacts") == before)
+        #expect(try db.count("SELECT count(*) FROM ferry.runs WHERE mode = 'rollback'") == 0)
+
+        let accepted = try onTerminal("rollback \(run)", answer: "y", database: db.name)
+        #expect(accepted.stdout.contains("run \(run) is rolled back."), "\(accepted.stdout)")
+        #expect(try db.checksum("contacts") != before)
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(run)]) == "rolled_back")
+    }
+}
+
+@Suite("What ferry says about itself and its sessions")
+struct IdentityTests {
+    @Test func versionNamesTheCommitTheLibrariesAndTheServer() throws {
+        let db = try TestDatabase()
+        let result = try ferryCLI("--version", database: db.name)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let head = try runProcess("/usr/bin/git", ["-C", TestDatabase.packageRoot.path, "rev-parse", "--short=12", "HEAD"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(lines.first?.hasPrefix("ferry \(FerryVersion.current) (commit \(head)") == true, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("libpq 15.") })
+        #expect(lines.contains("libphonenumber 8.12"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("server PostgreSQL 15.") && $0.contains("(database \(db.name), user ") }, "\(lines)")
+    }
+
+    @Test func theDBAsApplicationNameIsKeptWithFerrysAfterIt() throws {
+        #expect(PostgresConnection.applicationName("ferry apply phones", conninfo: "", environment: [:]) == "ferry apply phones")
+        #expect(PostgresConnection.applicationName("ferry ledger", conninfo: "", environment: ["PGAPPNAME": "nightly-etl"])
+                == "nightly-etl (ferry ledger)")
+        #expect(PostgresConnection.applicationName("ferry ledger", conninfo: "postgresql://h/db?application_name=etl", environment: ["PGAPPNAME": "x"])
+                == "etl (ferry ledger)")
+        let db = try TestDatabase()
+        let connection = try PostgresConnection(conninfo: "dbname=\(db.name) application_name=nightly", applicationName: "ferry apply phones")
+        #expect(try connection.query("SHOW application_name").scalar == "nightly (ferry apply phones)")
     }
 }

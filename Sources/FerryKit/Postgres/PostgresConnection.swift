@@ -84,7 +84,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// PG* environment variables and ~/.pgpass, exactly as for psql.
     public init(conninfo: String = "", applicationName: String = "ferry") throws {
         let keys = ["dbname", "application_name", "client_encoding"]
-        let values = [conninfo, applicationName, "UTF8"]
+        let values = [conninfo, Self.applicationName(applicationName, conninfo: conninfo,
+                                                     environment: ProcessInfo.processInfo.environment), "UTF8"]
         handle = withCStringArray(keys) { keyPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keyPointers, valuePointers, 1)
@@ -106,6 +107,29 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// The libpq this process loaded, e.g. "15.18".
+    public static var libraryVersion: String {
+        let version = Int(PQlibVersion())
+        return "\(version / 10000).\(version % 10000)"
+    }
+
+    /// The name pg_stat_activity shows: the DBA's own (application_name in the connection string, else
+    /// PGAPPNAME) with ferry's session role after it, so a monitoring rule keyed on it still matches.
+    static func applicationName(_ ferry: String, conninfo: String, environment: [String: String]) -> String {
+        var own: String?
+        if !conninfo.isEmpty, let options = PQconninfoParse(conninfo, nil) {
+            var option = options
+            while let keyword = option.pointee.keyword {
+                if String(cString: keyword) == "application_name", let value = option.pointee.val { own = String(cString: value) }
+                option += 1
+            }
+            PQconninfoFree(options)
+        }
+        if own?.isEmpty ?? true { own = environment["PGAPPNAME"] }
+        guard let own, !own.isEmpty else { return ferry }
+        return "\(own) (\(ferry))"
+    }
 
     public func close() {
         if let handle { PQfinish(handle) }
