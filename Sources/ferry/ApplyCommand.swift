@@ -38,6 +38,7 @@ struct Apply: ParsableCommand {
             job.showProgress = !output.noProgress
             var options = try pacing.options()
             options.plan = try plan.map(PlanFile.read)
+            options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))
             options.allowDrift = allowDrift
             let summary = try job.apply(options)
             try output.print(summary)

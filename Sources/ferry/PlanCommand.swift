@@ -34,15 +34,17 @@ struct Plan: ParsableCommand {
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = !output.noProgress
             let summary: PhonesSummary
+            var planFile: PlanReport.PlanFileReference?
             if let out {
                 let plan = try job.planFile()
-                try plan.write(to: out)
+                planFile = PlanReport.PlanFileReference(path: out, sha256: try plan.write(to: out))
                 summary = plan.summary
             } else {
                 summary = try job.plan()
             }
             // --json and --report x.json are one document: the report, whatever the job.
-            let planReport = PlanReport(summary: summary, mapping: job.mapping)
+            var planReport = PlanReport(summary: summary, mapping: job.mapping)
+            planReport.header.planFile = planFile
             if output.json { print(try planReport.render(.json), terminator: "") } else { try output.print(summary) }
             if let report { try writeReport(planReport, to: report, format: format) }
             if let out { FileHandle.standardError.write(Data("plan written to \(out)\n".utf8)) }

@@ -29,6 +29,32 @@ struct PlanReportTests {
         #expect(report.accounting.first?.addsUp == true)
     }
 
+    @Test func everyFormatLeadsWithTheSummaryAndEndsWithTheSignOff() throws {
+        var report = try report()
+        report.header.planFile = PlanReport.PlanFileReference(path: "plan.json", sha256: String(repeating: "ab", count: 32))
+        #expect(report.summaryLines.first == "changes: 6 rows inserted, 0 updated, 0 deleted in 2 tables")
+        #expect(report.summaryLines[1] == "rejected: 2 of 7 read (28.6%), every one accounted for")
+        #expect(report.summaryLines.last?.hasPrefix("constraint checks: ") == true)
+        for format in PlanReport.Format.allCases where format != .json {
+            let text = try report.render(format)
+            let summary = text.range(of: "rows inserted")!.lowerBound, tables = text.range(of: "Tables")!.lowerBound
+            #expect(summary < tables, "\(format): the summary comes first")
+            #expect(text.contains("plan file plan.json, sha256 \(String(repeating: "ab", count: 32))"), "\(format)")
+            #expect(text.contains("reviewed by:"), "\(format)")
+        }
+        let decoded = try JSONDecoder().decode(PlanReport.self, from: Data(try report.render(.json).utf8))
+        #expect(decoded.header.planFile?.sha256 == String(repeating: "ab", count: 32))
+    }
+
+    @Test func repeatedValuesAreOneExampleWithItsCount() {
+        var entry = CountWithExamples()
+        for key in ["a", "b", "c"] { entry.add(ValueExample(tenant: "t", contactKey: key, column: "phone", raw: "n/a", detail: "empty")) }
+        entry.add(ValueExample(tenant: "t", contactKey: "d", column: "phone", raw: "-", detail: "empty"))
+        #expect(entry.count == 4)
+        #expect(entry.examples.map(\.raw) == ["n/a", "-"])
+        #expect(entry.examples.map(\.occurrencesText) == [" (×3)", ""])
+    }
+
     @Test func htmlIsSelfContainedAndEscapesLegacyValues() throws {
         let html = try report().render(.html)
         #expect(html.hasPrefix("<!DOCTYPE html>"))

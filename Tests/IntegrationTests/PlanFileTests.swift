@@ -12,8 +12,11 @@ struct PlanFileTests {
         let db = try TestDatabase(samples: 200)
         _ = try db.applySchema(try db.mapping())
         let path = planFile()
-        let plan = try ferryCLI("plan mappings/phones.yaml --out \(path)", database: db.name)
+        let plan = try ferryCLI("plan mappings/phones.yaml --out \(path) --json", database: db.name)
         #expect(plan.status == 0, "\(plan.stderr)")
+        // The report names the plan file by the sha256 of its bytes, and the apply bound to it records the same.
+        let sha = String(try runProcess("/usr/bin/sha256sum", [path]).stdout.prefix(64))
+        #expect(try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8)).header.planFile?.sha256 == sha)
         let file = try PlanFile.read(path)
         #expect(file.fingerprint.map(\.rows).reduce(0, +) == 200)
         #expect(file.mappingSHA256 == (try db.mapping().sha256))
@@ -21,6 +24,7 @@ struct PlanFileTests {
         #expect(apply.status == 0, "\(apply.stderr)")
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == file.summary.rowsToInsert)
         #expect(try db.scalar("SELECT detail->>'drift' FROM ferry.events WHERE kind = 'plan checked'") == "0")
+        #expect(try db.scalar("SELECT detail->>'plan_sha256' FROM ferry.events WHERE kind = 'plan checked'") == sha)
     }
 
     @Test func changedDataIsRefusedBeforeTheFirstBatchUnlessAllowed() throws {

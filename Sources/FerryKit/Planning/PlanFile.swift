@@ -37,8 +37,17 @@ public struct PlanFile: Codable, Sendable {
         self.summary = summary
     }
 
-    public func write(to path: String) throws {
-        try OutputFile.write(try JSONEncoder.prettySorted.encode(self), to: path)
+    /// Writes the plan file; returns the sha256 of its bytes, which the report names for sign-off.
+    @discardableResult
+    public func write(to path: String) throws -> String {
+        let bytes = try JSONEncoder.prettySorted.encode(self)
+        try OutputFile.write(bytes, to: path)
+        return SHA256.hash(data: bytes).hexString
+    }
+
+    /// The sha256 of a plan file as it is on disk, to record what an apply was bound to.
+    public static func sha256(of path: String) -> String? {
+        FileManager.default.contents(atPath: path).map { SHA256.hash(data: $0).hexString }
     }
 
     public static func read(_ path: String) throws -> PlanFile {

@@ -59,7 +59,6 @@ struct CustomersSummaryBuilder {
     /// Contacts counted as updated (a contact may be the customer of several projects), hashed to stay small.
     private var updatedContacts = Set<Int>()
     private var sampledClasses = Set<String>()
-    static let examplesPerClass = 5
     static let maximumSamples = 16
 
     init(summary: CustomersSummary, existingDomains: Set<String>) {
@@ -75,13 +74,8 @@ struct CustomersSummaryBuilder {
         tenant.contactsScanned += 1
         let who = "\(project.contactName) <\(project.email ?? "no email")>"
         for anomaly in decision.anomalies {
-            var entry = summary.anomalies[anomaly.kind.rawValue] ?? CountWithExamples()
-            entry.count += 1
-            if entry.examples.count < Self.examplesPerClass {
-                entry.examples.append(ValueExample(tenant: project.tenant, contactKey: project.projectKey, column: "customer_id",
-                                                   raw: who, detail: anomaly.detail))
-            }
-            summary.anomalies[anomaly.kind.rawValue] = entry
+            summary.anomalies[anomaly.kind.rawValue, default: CountWithExamples()].add(ValueExample(
+                tenant: project.tenant, contactKey: project.projectKey, column: "customer_id", raw: who, detail: anomaly.detail))
         }
         switch decision.action {
         case .alreadyLinked:

@@ -78,12 +78,8 @@ public struct ImportSummary: Codable, Sendable {
         tenants[tenant ?? Self.unknownTenant, default: TenantCounts()].contactsScanned += 1
         tenants[tenant ?? Self.unknownTenant, default: TenantCounts()].valuesRejected += 1
         let kind = reason.split(separator: ":", maxSplits: 1).first.map(String.init) ?? reason
-        var entry = rejectsByClass[kind] ?? CountWithExamples()
-        entry.count += 1
-        if entry.examples.count < 5 {
-            entry.examples.append(ValueExample(tenant: tenant ?? "", contactKey: "line \(line)", column: "", raw: raw, detail: reason))
-        }
-        rejectsByClass[kind] = entry
+        rejectsByClass[kind, default: CountWithExamples()].add(
+            ValueExample(tenant: tenant ?? "", contactKey: "line \(line)", column: "", raw: raw, detail: reason))
         if rejectExamples.count < 20 { rejectExamples.append(RejectExample(line: line, reason: reason)) }
     }
 }

@@ -5,11 +5,31 @@ public struct ValueExample: Codable, Equatable, Sendable {
     public let column: String
     public let raw: String
     public let detail: String
+    /// How many values of the class had this same raw value and reason (nil: one).
+    public var occurrences: Int? = nil
+
+    /// " (×3)" when the same value occurred more than once, for the renderers.
+    public var occurrencesText: String { (occurrences ?? 1) > 1 ? " (×\(formatCount(occurrences!)))" : "" }
+
+    /// "n/a" three times is one example seen three times, not three examples.
+    func sameCase(as other: ValueExample) -> Bool { raw == other.raw && detail == other.detail && column == other.column }
 }
 
 public struct CountWithExamples: Codable, Equatable, Sendable {
+    public static let examplesKept = 5
+
     public var count = 0
+    /// Up to `examplesKept` distinct examples, each with how often it occurred.
     public var examples: [ValueExample] = []
+
+    mutating func add(_ example: ValueExample) {
+        count += 1
+        if let index = examples.firstIndex(where: { $0.sameCase(as: example) }) {
+            examples[index].occurrences = (examples[index].occurrences ?? 1) + 1
+        } else if examples.count < Self.examplesKept {
+            examples.append(example)
+        }
+    }
 }
 
 /// Per-tenant volumes, for the DBA who asks "which customer does this hit?".
@@ -133,7 +153,6 @@ public struct PhonesSummary: Codable, Sendable {
 
 /// Folds transform outcomes into a summary, keeping a few examples per class.
 struct PhonesSummaryBuilder {
-    static let examplesPerClass = 5
 
     private(set) var summary: PhonesSummary
     private var knownCustomTypes: Set<String>
@@ -259,7 +278,6 @@ struct PhonesSummaryBuilder {
     }
 
     private static func record(_ example: ValueExample, in entry: inout CountWithExamples) {
-        entry.count += 1
-        if entry.examples.count < examplesPerClass { entry.examples.append(example) }
+        entry.add(example)
     }
 }

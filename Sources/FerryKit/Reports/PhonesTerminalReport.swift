@@ -48,7 +48,7 @@ public enum PhonesTerminalReport {
             for (reason, entry) in summary.rejectedByReason.sorted(by: { $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key) }) {
                 lines.append(row(reason, entry.count))
                 for example in entry.examples.prefix(3) {
-                    lines.append("      \(example.tenant)/\(example.contactKey) \(example.column): \(quotedRaw(example.raw))")
+                    lines.append("      \(example.tenant)/\(example.contactKey) \(example.column): \(quotedRaw(example.raw))\(example.occurrencesText)")
                 }
             }
         }
@@ -59,7 +59,7 @@ public enum PhonesTerminalReport {
             for (kind, entry) in otherAnomalies.sorted(by: { $0.key < $1.key }) {
                 lines.append(row(kind, entry.count))
                 for example in entry.examples.prefix(2) {
-                    lines.append("      \(example.tenant)/\(example.contactKey) \(quotedRaw(example.raw)) → \(example.detail)")
+                    lines.append("      \(example.tenant)/\(example.contactKey) \(quotedRaw(example.raw)) → \(example.detail)\(example.occurrencesText)")
                 }
             }
         }

@@ -32,6 +32,18 @@ public struct PlanReport: Codable, Sendable {
         public let estimateBasis: String?
         /// ferry's own peak resident memory while it made this report (plan, dry run or run).
         public var peakResidentMegabytes: Double? = nil
+        /// The plan file written with this report (`plan --out`), which `apply --plan` checks.
+        public var planFile: PlanFileReference? = nil
+    }
+
+    public struct PlanFileReference: Codable, Sendable {
+        public let path: String
+        public let sha256: String
+
+        public init(path: String, sha256: String) {
+            self.path = path
+            self.sha256 = sha256
+        }
     }
 
     public struct TableCounts: Codable, Sendable {
@@ -190,6 +202,36 @@ public struct PlanReport: Codable, Sendable {
             return changesPending ? "This run changed the database as counted below; `ferry rollback \(run)` undoes it."
                                   : "This run wrote nothing: every row was unchanged, skipped or rejected."
         }
+    }
+
+    /// What a reviewer reads first: what changes, how much is rejected, how long, which locks, and
+    /// whether the constraints hold.
+    var summaryLines: [String] {
+        let inserted = tables.map(\.insert).reduce(0, +), updated = tables.map(\.update).reduce(0, +)
+        let deleted = tables.map(\.delete).reduce(0, +)
+        let touched = tables.filter { $0.insert + $0.update + $0.delete > 0 }.count
+        let verb = header.kind == .run ? "changed" : "changes"
+        var lines = [changesPending || inserted + updated + deleted > 0
+            ? "\(verb): \(formatCount(inserted)) rows inserted, \(formatCount(updated)) updated, \(formatCount(deleted)) deleted in \(touched) table\(touched == 1 ? "" : "s")"
+            : "\(verb): none"]
+        let read = accounting.map(\.read).reduce(0, +), rejected = accounting.map(\.rejected).reduce(0, +)
+        let share = read > 0 ? String(format: "%.1f%%", Double(rejected) * 100 / Double(read)) : "0%"
+        lines.append("rejected: \(formatCount(rejected)) of \(formatCount(read)) read (\(share))"
+                     + (accounting.allSatisfy(\.addsUp) ? ", every one accounted for" : ", THE COUNTS DO NOT ADD UP"))
+        if header.kind != .run { lines.append("duration: \(estimateText)") }
+        lines.append("locks: \(header.locks.count) (\(header.locks.first.map { String($0.prefix(60)) } ?? "none")\(header.locks.count > 1 ? ", …" : ""))")
+        let violated = checks.filter { $0.violations > 0 }.count, unchecked = checks.filter { $0.notChecked != nil }.count
+        lines.append(checks.isEmpty ? "constraint checks: none for this job"
+                     : violated > 0 ? "constraint checks: \(violated) VIOLATED of \(checks.count) (apply would fail)"
+                     : "constraint checks: \(checks.count - unchecked) held\(unchecked > 0 ? ", \(unchecked) not checked (see below)" : "")")
+        return lines
+    }
+
+    /// The block a reviewer fills in; it names what the signature approves.
+    var signOffLines: [String] {
+        let binding = header.planFile.map { "plan file \($0.path), sha256 \($0.sha256) (apply --plan refuses anything else)" }
+            ?? "no plan file: this report binds no apply (write one with plan --out)"
+        return ["approves: \(binding)", "mapping sha256: \(header.mappingSHA256)", "reviewed by: ______________________", "date: ______________"]
     }
 
     var estimateText: String {

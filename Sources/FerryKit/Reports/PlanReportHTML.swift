@@ -4,6 +4,7 @@ enum PlanReportHTML {
     static func render(_ report: PlanReport) -> String {
         let header = report.header
         var body = "<h1>\(e(report.title))</h1><p class=note>\(e(report.changeNote))</p>"
+        body += "<div class=summary>" + report.summaryLines.map { "<div>\(e($0))</div>" }.joined() + "</div>"
         body += "<table class=kv>"
         body += row(["mapping", "<code>\(e(header.mappingFile))</code> (sha256 <code>\(e(header.mappingSHA256))</code>)"], raw: true)
         body += row(["database", e(report.databaseText)], raw: true)
@@ -31,7 +32,7 @@ enum PlanReportHTML {
         body += "<h2>Anomalies</h2>" + barChart(report.anomalies.map { ($0.name, $0.count) })
         body += "<table><tr><th>class<th class=n>count<th>examples</tr>"
         for a in report.anomalies {
-            let examples = a.examples.prefix(3).map { "<code>\(e($0.contactKey))</code> \(e(quotedRaw($0.raw))) → \(e($0.detail))" }
+            let examples = a.examples.prefix(3).map { "<code>\(e($0.contactKey))</code> \(e(quotedRaw($0.raw))) → \(e($0.detail))\(e($0.occurrencesText))" }
             body += row([e(a.name), formatCount(a.count), examples.joined(separator: "<br>")], raw: true, numericFrom: 1, numericTo: 1)
         }
         body += "</table>"
@@ -63,13 +64,15 @@ enum PlanReportHTML {
             body += "<p><code>\(e(a.sourceTable))</code>: read \(formatCount(a.read)) = to load \(formatCount(a.toLoad)) + rejected \(formatCount(a.rejected)) + skipped \(formatCount(a.skipped))\(e(a.skippedParts)) "
                 + (a.addsUp ? "<span class=ok>✓ adds up</span>" : "<span class=bad>✗ does not add up</span>") + "</p>"
         }
+        body += "<h2>Sign-off</h2><div class=signoff>" + report.signOffLines.map { "<div>\(e($0))</div>" }.joined() + "</div>"
         return """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(e(report.title))</title>
             <style>
             body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;max-width:1200px;margin:24px auto;padding:0 20px}
-            h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d8dde6;padding-bottom:4px}
+            h1{font-size:24px;margin:0 0 4px}.summary{border:2px solid #1d2330;border-radius:6px;padding:10px 14px;margin:12px 0;font-weight:600;background:#f8fafc}
+            .signoff{border:1px dashed #8a93a5;padding:10px 14px;line-height:2}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d8dde6;padding-bottom:4px}
             table{border-collapse:collapse;width:100%;margin:6px 0}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eceff4;vertical-align:top}
             th{background:#f4f6f9;font-weight:600}.n{text-align:right;font-variant-numeric:tabular-nums}
             code{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f4f6f9;padding:1px 4px;border-radius:3px;word-break:break-all}

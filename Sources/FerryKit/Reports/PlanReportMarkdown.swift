@@ -3,6 +3,7 @@ enum PlanReportMarkdown {
     static func render(_ report: PlanReport) -> String {
         let header = report.header
         var out = "# \(report.title)\n\n\(report.changeNote)\n\n"
+        out += report.summaryLines.map { "> \(cell($0))  \n" }.joined() + "\n"
         out += "| | |\n|---|---|\n"
         out += "| mapping | `\(cell(header.mappingFile))` (sha256 `\(header.mappingSHA256)`) |\n"
         out += "| database | \(cell(report.databaseText)) |\n"
@@ -21,7 +22,7 @@ enum PlanReportMarkdown {
         }
         out += "\n## Anomalies\n\n| class | count | examples |\n|---|---:|---|\n"
         for anomaly in report.anomalies {
-            let examples = anomaly.examples.prefix(3).map { "`\(cell($0.contactKey))` \(cell(quotedRaw($0.raw))) → \(cell($0.detail))" }
+            let examples = anomaly.examples.prefix(3).map { "`\(cell($0.contactKey))` \(cell(quotedRaw($0.raw))) → \(cell($0.detail))\($0.occurrencesText)" }
             out += "| \(cell(anomaly.name)) | \(formatCount(anomaly.count)) | \(examples.joined(separator: "<br>")) |\n"
         }
         if let organizations = report.organizationsToCreate, !organizations.isEmpty {
@@ -44,6 +45,7 @@ enum PlanReportMarkdown {
         for entry in report.accounting {
             out += "`\(cell(entry.sourceTable))`: read \(formatCount(entry.read)) = to load \(formatCount(entry.toLoad)) + rejected \(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped))\(entry.skippedParts) — \(entry.addsUp ? "adds up ✓" : "**DOES NOT ADD UP**")\n"
         }
+        out += "\n## Sign-off\n\n" + report.signOffLines.map { "- \(cell($0))\n" }.joined()
         return out
     }
 

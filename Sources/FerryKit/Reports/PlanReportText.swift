@@ -8,6 +8,7 @@ enum PlanReportText {
         let header = report.header
         lines.append(bold(report.title))
         lines.append("  \(report.changeNote)")
+        for line in report.summaryLines { lines.append("  │ " + line) }
         lines.append("  mapping    \(header.mappingFile) (sha256 \(header.mappingSHA256))")
         lines.append("  database   \(report.databaseText)")
         lines.append("  generated  \(header.generatedAt) by ferry \(header.ferryVersion)")
@@ -39,7 +40,7 @@ enum PlanReportText {
         for anomaly in report.anomalies {
             lines.append("  " + anomaly.name.padded(44) + formatCount(anomaly.count).leftPadded(9))
             for example in anomaly.examples.prefix(3) {
-                lines.append("      \(example.tenant)/\(example.contactKey) \(example.column) \(quotedRaw(example.raw)) → \(example.detail)")
+                lines.append("      \(example.tenant)/\(example.contactKey) \(example.column) \(quotedRaw(example.raw)) → \(example.detail)\(example.occurrencesText)")
             }
         }
         if let organizations = report.organizationsToCreate, !organizations.isEmpty {
@@ -77,6 +78,9 @@ enum PlanReportText {
                          + "\(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped))\(entry.skippedParts)  "
                          + (entry.addsUp ? good("✓ adds up") : bad("✗ DOES NOT ADD UP")))
         }
+        lines.append("")
+        lines.append(bold("Sign-off"))
+        for line in report.signOffLines { lines.append("  " + line) }
         return lines.joined(separator: "\n") + "\n"
     }
 }

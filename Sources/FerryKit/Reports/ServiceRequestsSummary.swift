@@ -60,14 +60,9 @@ struct ServiceRequestsSummaryBuilder {
         var tenant = summary.tenants[request.tenant] ?? TenantCounts()
         tenant.contactsScanned += 1
         for anomaly in decision.anomalies {
-            var entry = summary.anomalies[anomaly.kind.rawValue] ?? CountWithExamples()
-            entry.count += 1
-            if entry.examples.count < CustomersSummaryBuilder.examplesPerClass {
-                entry.examples.append(ValueExample(tenant: request.tenant, contactKey: request.requestKey, column: "request",
-                                                   raw: "\(request.status) | \(request.submittedByEmail ?? "-") | \(request.assignedToEmail ?? "-")",
-                                                   detail: anomaly.detail))
-            }
-            summary.anomalies[anomaly.kind.rawValue] = entry
+            summary.anomalies[anomaly.kind.rawValue, default: CountWithExamples()].add(ValueExample(
+                tenant: request.tenant, contactKey: request.requestKey, column: "request",
+                raw: "\(request.status) | \(request.submittedByEmail ?? "-") | \(request.assignedToEmail ?? "-")", detail: anomaly.detail))
         }
         switch decision.action {
         case .unchanged:

@@ -6,7 +6,7 @@ enum TableJobTerminalText {
     static func anomalies(_ anomalies: [String: CountWithExamples], noun: String) -> [String] {
         anomalies.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.flatMap { name, entry in
             [row(name, entry.count)] + entry.examples.prefix(2).map {
-                "      \($0.tenant)/\(noun) \($0.contactKey) \(quotedRaw($0.raw)) → \($0.detail)"
+                "      \($0.tenant)/\(noun) \($0.contactKey) \(quotedRaw($0.raw)) → \($0.detail)\($0.occurrencesText)"
             }
         }
     }

@@ -25,6 +25,8 @@ public struct ApplyOptions: Sendable {
     public var snapshotFile: String?
     /// The approved plan: apply refuses, before the first batch, if the mapping or the data changed since.
     public var plan: PlanFile?
+    /// The sha256 of the plan file's bytes, recorded with the run (the report a reviewer signed names it).
+    public var planSHA256: String?
     /// Apply despite drift from the plan; every change is recorded in the ledger.
     public var allowDrift = false
     public var retry = RetryPolicy()
@@ -145,7 +147,9 @@ public struct PhonesJob: Sendable {
             }
         }) { run in
             if let plan = run.options.plan {
-                try run.ledger.event(runId: run.runId, kind: "plan checked", detail: ["plan_created_at": plan.createdAt, "drift": String(drift.count)])
+                try run.ledger.event(runId: run.runId, kind: "plan checked",
+                                     detail: ["plan_created_at": plan.createdAt, "drift": String(drift.count),
+                                              "plan_sha256": run.options.planSHA256 ?? ""])
                 for change in drift { try run.ledger.event(runId: run.runId, kind: "drift allowed", detail: ["change": change]) }
             }
             let reader = run.reader
