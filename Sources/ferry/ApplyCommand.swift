@@ -30,13 +30,13 @@ struct Apply: ParsableCommand {
         try reportingErrors(json: output.json) {
             if var job = try tableJob(mapping: mapping, conninfo: connection.db) {
                 guard plan == nil else { throw ValidationError("--plan: plan files bind apply for the phones job only so far") }
-                job.showProgress = !output.noProgress
-                let (summary, text) = try job.applyAndReport(try pacing.options())
-                return output.json ? try printJSON(summary) : print(text)
+                job.showProgress = output.showProgress
+                let (summary, text) = try job.applyAndReport(try pacing.options(output))
+                return output.json ? try printJSON(summary) : output.printText(text)
             }
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
-            job.showProgress = !output.noProgress
-            var options = try pacing.options()
+            job.showProgress = output.showProgress
+            var options = try pacing.options(output)
             options.plan = try plan.map(PlanFile.read)
             options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))
             options.allowDrift = allowDrift
@@ -69,8 +69,10 @@ struct PacingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Also write the run's snapshot to this file (gzip; FILE.sha256 beside it).", valueName: "path"))
     var snapshotFile: String?
 
-    func options(resume: Int64? = nil) throws -> ApplyOptions {
+    func options(_ output: OutputOptions, resume: Int64? = nil) throws -> ApplyOptions {
         var options = ApplyOptions()
+        options.log = output.log
+        options.verbose = output.verbose
         if let batchSize {
             guard batchSize > 0 else { throw ValidationError("--batch-size must be a positive number") }
             options.batchSize = batchSize

@@ -37,11 +37,48 @@ struct ConnectionOptions: ParsableArguments {
 }
 
 struct OutputOptions: ParsableArguments {
+    enum ColourChoice: String, ExpressibleByArgument, CaseIterable {
+        case auto, always, never
+    }
+
     @Flag(name: .long, help: "Do not draw the progress line (it is drawn only on a terminal anyway).")
     var noProgress = false
 
     @Flag(name: .long, help: "Print the summary as JSON instead of text.")
     var json = false
+
+    @Option(name: .customLong("color"), help: ArgumentHelp("Colour in text output: auto (on a terminal, unless NO_COLOR is set), always or never.",
+                                                            valueName: "when"))
+    var colour: ColourChoice = .auto
+
+    @Flag(name: .shortAndLong, help: "Print nothing but errors (and --json output): for cron. The exit code still tells.")
+    var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Also note every committed batch on stderr.")
+    var verbose = false
+
+    /// Whether text output gets ANSI colour: NO_COLOR (any non-empty value) turns the automatic choice off.
+    var useColour: Bool {
+        switch colour {
+        case .always: return true
+        case .never: return false
+        case .auto:
+            return isatty(STDOUT_FILENO) == 1 && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        }
+    }
+
+    var showProgress: Bool { !noProgress && !quiet }
+
+    /// Where a job's notes (retries, pauses, resumes, batches with --verbose) go.
+    var log: @Sendable (String) -> Void {
+        if quiet { return { _ in } }
+        return { message in FileHandle.standardError.write(Data("ferry: \(message)\n".utf8)) }
+    }
+
+    /// The human summary on stdout, unless --quiet; --json output is always printed.
+    func printText(_ text: String) {
+        if !quiet { Swift.print(text) }
+    }
 }
 
 /// Runs a command body, printing ferry's own errors plainly (file, line, row, reason) and exiting 1.
@@ -66,7 +103,7 @@ struct CommandError: Encodable {
 
 extension OutputOptions {
     func print(_ summary: PhonesSummary) throws {
-        if json { try printJSON(summary) } else { Swift.print(PhonesTerminalReport.render(summary)) }
+        if json { try printJSON(summary) } else { printText(PhonesTerminalReport.render(summary, colour: useColour)) }
     }
 }
 

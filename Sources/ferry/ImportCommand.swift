@@ -71,9 +71,11 @@ struct Import: ParsableCommand {
             options.rejectFile = rejects
             options.batchSize = batchSize
             options.wait = wait
-            options.showProgress = !output.noProgress
+            options.showProgress = output.showProgress
+            options.log = output.log
+            options.verbose = output.verbose
             let summary = try ImportJob(mapping: loaded, conninfo: connection.db).run(file: file, options)
-            if output.json { try printJSON(summary) } else { print(ImportTerminalReport.render(summary)) }
+            if output.json { try printJSON(summary) } else { output.printText(ImportTerminalReport.render(summary)) }
             if let report { try writeReport(PlanReport(importSummary: summary, mapping: loaded), to: report, format: nil) }
             if summary.rejected > 0 { throw ExitCode(4) }
         }

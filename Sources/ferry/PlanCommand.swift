@@ -28,11 +28,11 @@ struct Plan: ParsableCommand {
     func run() throws {
         try reportingErrors(json: output.json) {
             if var job = try tableJob(mapping: mapping, conninfo: connection.db) {
-                job.showProgress = !output.noProgress
+                job.showProgress = output.showProgress
                 return try planTableJob(job)
             }
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
-            job.showProgress = !output.noProgress
+            job.showProgress = output.showProgress
             let summary: PhonesSummary
             var planFile: PlanReport.PlanFileReference?
             if let out {
@@ -56,7 +56,7 @@ struct Plan: ParsableCommand {
     private func planTableJob(_ job: any TableJob) throws {
         guard out == nil else { throw ValidationError("--out: plan files bind apply for the phones job only so far") }
         let planReport = try job.planReport()
-        if output.json { print(try planReport.render(.json), terminator: "") } else { print(try planReport.render(.terminal, colour: isatty(STDOUT_FILENO) == 1)) }
+        if output.json { print(try planReport.render(.json), terminator: "") } else { output.printText(try planReport.render(.terminal, colour: output.useColour)) }
         if let report { try writeReport(planReport, to: report, format: format) }
         try refuseIfViolationsArePredicted(planReport.checks)
         if detailedExitcode && planReport.changesPending { throw ExitCode(2) }

@@ -124,13 +124,13 @@ struct Resume: ParsableCommand {
             let database = try PostgresConnection(conninfo: connection.db)
             guard let record = try RunLedger(connection: database).run(runId) else { throw LedgerError("there is no run \(runId)") }
             if var job = try tableJob(mapping: record.mappingFile, conninfo: connection.db) {
-                job.showProgress = !output.noProgress
-                let (summary, text) = try job.applyAndReport(try pacing.options(resume: runId))
-                return output.json ? try printJSON(summary) : print(text)
+                job.showProgress = output.showProgress
+                let (summary, text) = try job.applyAndReport(try pacing.options(output, resume: runId))
+                return output.json ? try printJSON(summary) : output.printText(text)
             }
             var job = PhonesJob(mapping: try PhonesMapping.load(path: record.mappingFile), conninfo: connection.db)
-            job.showProgress = !output.noProgress
-            let summary = try job.apply(try pacing.options(resume: runId))
+            job.showProgress = output.showProgress
+            let summary = try job.apply(try pacing.options(output, resume: runId))
             try output.print(summary)
         }
     }

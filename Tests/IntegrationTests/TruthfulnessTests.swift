@@ -401,3 +401,30 @@ struct IdentityTests {
         #expect(try connection.query("SHOW application_name").scalar == "nightly (ferry apply phones)")
     }
 }
+
+@Suite("Output conventions: quiet, verbose, colour")
+struct OutputConventionTests {
+    @Test func quietPrintsNothingVerboseNotesEveryBatchAndColourFollowsTheFlagAndNoColor() throws {
+        let db = try TestDatabase(samples: 3_000)
+        _ = try db.applySchema(try db.mapping())
+        let quiet = try ferryCLI("plan mappings/phones.yaml -q", database: db.name)
+        #expect(quiet.status == 0 && quiet.stdout.isEmpty && quiet.stderr.isEmpty, "\(quiet.stdout)\(quiet.stderr)")
+        let verbose = try ferryCLI("apply mappings/phones.yaml --batch-size 1000 -v --no-progress", database: db.name)
+        #expect(verbose.status == 0, "\(verbose.stderr)")
+        #expect(verbose.stderr.components(separatedBy: "ferry: batch ").count - 1 == 3, "\(verbose.stderr)")
+        #expect(verbose.stderr.contains("ferry: batch 1 committed: 1,000 contacts, "))
+        #expect(!verbose.stdout.contains("\u{1B}["), "no colour when stdout is not a terminal")
+        let coloured = try ferryCLI("plan mappings/phones.yaml --color always --no-progress", database: db.name)
+        #expect(coloured.stdout.contains("\u{1B}[1mContacts\u{1B}[0m"), "\(coloured.stdout.prefix(300))")
+        // On a terminal colour is on by default, and NO_COLOR turns it off.
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGDATABASE"] = db.name
+        environment.removeValue(forKey: "NO_COLOR")
+        let command = "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --no-progress"
+        let onTerminal = try runProcess("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment)
+        #expect(onTerminal.stdout.contains("\u{1B}[1mContacts"))
+        environment["NO_COLOR"] = "1"
+        let noColour = try runProcess("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment)
+        #expect(noColour.stdout.contains("Contacts") && !noColour.stdout.contains("\u{1B}[1m"), "\(noColour.stdout.prefix(300))")
+    }
+}

@@ -1,7 +1,8 @@
 /// The phones summary as plain text for a terminal or a log.
 public enum PhonesTerminalReport {
-    public static func render(_ summary: PhonesSummary) -> String {
+    public static func render(_ summary: PhonesSummary, colour: Bool = false) -> String {
         var lines: [String] = []
+        func heading(_ text: String) -> String { colour ? "\u{1B}[1m\(text)\u{1B}[0m" : text }
         let title = summary.mode == .plan ? "ferry plan: phones (nothing was changed)" : "ferry apply: phones"
         lines.append(title)
         lines.append("  mapping   \(summary.mappingFile) (sha256 \(summary.mappingSHA256.prefix(12))…)")
@@ -9,14 +10,14 @@ public enum PhonesTerminalReport {
             lines.append("  database  \(db.user)@\(db.host):\(db.port)/\(db.database) (PostgreSQL \(db.serverVersion))")
         }
         lines.append("")
-        lines.append("Contacts")
+        lines.append(heading("Contacts"))
         lines.append(row("scanned", summary.contactsScanned))
         lines.append(row("with numbers", summary.contactsWithNumbers))
         lines.append(row("without a usable number", summary.contactsWithoutNumbers))
         lines.append(row("skipped, already have phone rows", summary.contactsSkippedExisting))
         lines.append("")
         let verb = summary.mode == .plan ? "to insert" : "transformed"
-        lines.append("Phone rows \(verb)")
+        lines.append(heading("Phone rows \(verb)"))
         lines.append(row("total", summary.rowsToInsert))
         for type in CanonicalPhoneType.allCases.map(\.rawValue) + ["custom"] {
             if let count = summary.rowsByType[type] { lines.append(row("  \(type)", count)) }
@@ -26,8 +27,8 @@ public enum PhonesTerminalReport {
         for label in summary.customTypesToCreate.prefix(10) { lines.append("      \(label)") }
         if let applied = summary.applied {
             lines.append("")
-            lines.append("Done in the database" + (summary.runId.map { " (run \($0)" } ?? "")
-                         + (summary.resumedAfterBatch.map { ", resumed after batch \($0))" } ?? (summary.runId == nil ? "" : ")")))
+            lines.append(heading("Done in the database" + (summary.runId.map { " (run \($0)" } ?? "")
+                         + (summary.resumedAfterBatch.map { ", resumed after batch \($0))" } ?? (summary.runId == nil ? "" : ")"))))
             lines.append(row("phone rows inserted", applied.rowsInserted))
             lines.append(row("contacts given phones", applied.contactsInserted))
             lines.append(row("custom types created", applied.customTypesCreated))
@@ -44,7 +45,7 @@ public enum PhonesTerminalReport {
         }
         if !summary.rejectedByReason.isEmpty {
             lines.append("")
-            lines.append("Values rejected (left as they are in the legacy column)")
+            lines.append(heading("Values rejected (left as they are in the legacy column)"))
             for (reason, entry) in summary.rejectedByReason.sorted(by: { $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key) }) {
                 lines.append(row(reason, entry.count))
                 for example in entry.examples.prefix(3) {
@@ -55,7 +56,7 @@ public enum PhonesTerminalReport {
         let otherAnomalies = summary.anomalies.filter { $0.key != PhoneAnomalyClass.rejected.rawValue }
         if !otherAnomalies.isEmpty {
             lines.append("")
-            lines.append("Anomalies")
+            lines.append(heading("Anomalies"))
             for (kind, entry) in otherAnomalies.sorted(by: { $0.key < $1.key }) {
                 lines.append(row(kind, entry.count))
                 for example in entry.examples.prefix(2) {
@@ -65,11 +66,12 @@ public enum PhonesTerminalReport {
         }
         let values = summary.values
         lines.append("")
-        lines.append("Accounting (values of mapped columns)")
+        lines.append(heading("Accounting (values of mapped columns)"))
         lines.append("  read \(formatCount(values.read)) = loaded \(formatCount(values.loaded)) + rejected \(formatCount(values.rejected))"
                      + " + skipped \(formatCount(values.skipped)) (no value \(formatCount(values.skippedEmpty)),"
                      + " contact already has phones \(formatCount(values.skippedExistingPhones)))"
-                     + (summary.accountingAddsUp ? "  ✓ adds up" : "  ✗ DOES NOT ADD UP"))
+                     + (summary.accountingAddsUp ? (colour ? "  \u{1B}[32m✓ adds up\u{1B}[0m" : "  ✓ adds up")
+                                                    : (colour ? "  \u{1B}[31m✗ DOES NOT ADD UP\u{1B}[0m" : "  ✗ DOES NOT ADD UP")))
         lines.append("  elapsed \(formatDuration(summary.elapsedSeconds)) (\(String(format: "%.1f", summary.elapsedSeconds)) s),"
                      + " peak memory \(String(format: "%.0f", summary.peakResidentMegabytes)) MB")
         return lines.joined(separator: "\n")

@@ -52,6 +52,7 @@ public struct CustomersJob: Sendable {
                 applied.contactPointsInserted += result.contactPointsInserted
                 applied.contactPointsNotInserted += batch.decisions.filter(\.insertsContactPoint).count - result.contactPointsInserted
                 applied.batchesCommitted += 1
+                if run.options.verbose { run.options.log("batch \(batch.number) committed") }
             }
             summary.applied = applied
             summary.runId = run.runId

@@ -19,6 +19,8 @@ public struct ImportOptions: Sendable {
     public var rejectFile: String?
     public var batchSize: Int?
     public var showProgress = true
+    /// Also note every committed batch through `log`.
+    public var verbose = false
     public var wait = false
     public var retry = RetryPolicy()
     public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ferry: \($0)\n".utf8)) }
@@ -176,6 +178,9 @@ public struct ImportJob: Sendable {
             summary.organizationsToCreate += result.organizationsCreated
             summary.customTypesToCreate += result.customTypesCreated
             summary.blankLines = source.blankLines
+            if options.verbose {
+                options.log("batch \(summary.batches) \(options.dryRun ? "classified" : "committed"): lines \(records.first?.line ?? 0)–\(records.last?.line ?? 0), \(formatCount(records.count)) rows")
+            }
             progress.update(done: summary.rowsRead)
         })
         summary.blankLines = source.blankLines

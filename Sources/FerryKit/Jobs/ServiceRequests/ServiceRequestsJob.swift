@@ -49,6 +49,7 @@ public struct ServiceRequestsJob: Sendable {
                 applied.contactsCreated += result.contactsCreated
                 applied.requestsUpdated += result.requestsUpdated
                 applied.batchesCommitted += 1
+                if run.options.verbose { run.options.log("batch \(batch.number) committed") }
             }
             summary.applied = applied
             summary.runId = run.runId
