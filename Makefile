@@ -5,10 +5,11 @@
 #               service-requests on 500,000 projects and 1,000,000 requests (release build)
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
 #   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
+#   make man    regenerate docs/man/ferry.1 from the command definitions (ArgumentParser's generate-manual)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench bench-import bench-jobs samples report-check fuzz clean
+.PHONY: all deps build release demo test bench bench-import bench-jobs samples report-check fuzz man clean
 
 all: build
 
@@ -47,6 +48,10 @@ report-check: build
 
 fuzz: deps
 	scripts/fuzz.sh
+
+man: build
+	swift package --allow-writing-to-package-directory generate-manual --configuration debug --date "$$(git log -1 --format=%cs)"
+	mkdir -p docs/man && cp .build/plugins/GenerateManual/outputs/ferry/ferry.1 docs/man/ferry.1
 
 samples: deps
 	scripts/with-cluster.sh scripts/make-samples.sh

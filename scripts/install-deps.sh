@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ferry needs from Debian's packages, only when missing.
 set -euo pipefail
-packages=(libpq-dev libssl-dev libcsv-dev libphonenumber-dev libjemalloc-dev zlib1g-dev postgresql-15 postgresql-client-15 pkg-config "$@")
+packages=(libpq-dev libssl-dev libcsv-dev libphonenumber-dev libjemalloc-dev zlib1g-dev postgresql-15 postgresql-client-15 pkg-config groff-base "$@")
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

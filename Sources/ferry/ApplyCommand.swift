@@ -13,7 +13,7 @@ struct Apply: ParsableCommand {
             committed batch. Every job first checks the database as `ferry doctor` does.
             """)
 
-    @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.")
+    @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.", completion: .file(extensions: ["yaml", "yml"]))
     var mapping: String
 
     @OptionGroup var connection: ConnectionOptions

@@ -17,7 +17,8 @@ struct Export: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write to this file (default: standard output).", valueName: "file"))
     var output: String?
 
-    @Option(help: ArgumentHelp("default (one row per contact) or all (one row per phone).", valueName: "which"))
+    @Option(help: ArgumentHelp("default (one row per contact) or all (one row per phone).", valueName: "which"),
+            completion: .list(["default", "all"]))
     var phones: String = "default"
 
     @Option(help: ArgumentHelp("Only this tenant's contacts.", valueName: "uuid"))

@@ -11,7 +11,14 @@ struct Ferry: ParsableCommand {
             Connection: --db takes a libpq connection string or URI. Without it, the PG* environment \
             variables and ~/.pgpass apply, exactly as for psql. Passwords are never printed.
 
-            Exit codes: 0 success; 1 error (also an invalid option value); 2 plan --detailed-exitcode: changes pending; 3 rollback left (or, with --dry-run, would leave) conflicts; 4 import finished with rejected rows; 5 contract refused by its checks; 6 plan predicts rows that break the target's constraints; 64 usage error (unknown option, missing argument). The exit code is the same with --json.
+            Exit codes: 0 success; 1 error (also an invalid option value); 2 plan --detailed-exitcode: \
+            changes pending; 3 rollback left (or, with --dry-run, would leave) conflicts; 4 import finished \
+            with rejected rows; 5 contract refused by its checks; 6 plan predicts rows that break the \
+            target's constraints; 64 usage error (unknown option, missing argument). The exit code is the \
+            same with --json.
+
+            Shell completion: `ferry --generate-completion-script bash|zsh|fish` prints a script that \
+            completes commands, options and their values (see docs/operations.md).
             """,
         version: FerryVersion.current,
         subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self,

@@ -15,7 +15,7 @@ struct Import: ParsableCommand {
             reject file); 1 error (nothing of the failing batch was written).
             """)
 
-    @Argument(help: "The CSV file.")
+    @Argument(help: "The CSV file.", completion: .file(extensions: ["csv", "tsv", "txt"]))
     var file: String
 
     @Option(help: ArgumentHelp("The CSV mapping file.", valueName: "file"))
@@ -24,13 +24,15 @@ struct Import: ParsableCommand {
     @Option(help: ArgumentHelp("Every row goes to this tenant (a UUID); rows whose tenant column says otherwise are rejected.", valueName: "uuid"))
     var tenant: String?
 
-    @Option(help: ArgumentHelp("The file's encoding: \(TextEncoding.names). A byte-order mark wins.", valueName: "name"))
+    @Option(help: ArgumentHelp("The file's encoding: \(TextEncoding.names). A byte-order mark wins.", valueName: "name"),
+            completion: .list(TextEncoding.allCases.map(\.rawValue)))
     var encoding: String?
 
     @Flag(help: "Read, check and classify every row, write the report and the reject file, and change nothing.")
     var dryRun = false
 
-    @Option(help: ArgumentHelp("What happens to an existing contact whose values differ: update, skip or error (reject the row).", valueName: "action"))
+    @Option(help: ArgumentHelp("What happens to an existing contact whose values differ: update, skip or error (reject the row).", valueName: "action"),
+            completion: .list(ImportOptions.OnConflict.allCases.map(\.rawValue)))
     var onConflict: String = "update"
 
     @Flag(help: "Set contacts of the file's tenants that the file does not contain inactive (never deleted).")

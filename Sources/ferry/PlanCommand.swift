@@ -7,7 +7,7 @@ struct Plan: ParsableCommand {
         abstract: "Show what `apply` would do, changing nothing.",
         discussion: "Runs the same extract and transform as apply inside a READ ONLY transaction.")
 
-    @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.")
+    @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.", completion: .file(extensions: ["yaml", "yml"]))
     var mapping: String
 
     @OptionGroup var connection: ConnectionOptions
@@ -19,7 +19,8 @@ struct Plan: ParsableCommand {
     @Option(help: ArgumentHelp("Write the review report to this file (format from the extension: .md, .json, .html, else text).", valueName: "file"))
     var report: String?
 
-    @Option(help: ArgumentHelp("The report's format when the extension does not say: terminal, markdown, json or html.", valueName: "format"))
+    @Option(help: ArgumentHelp("The report's format when the extension does not say: terminal, markdown, json or html.", valueName: "format"),
+            completion: .list(PlanReport.Format.allCases.map(\.rawValue)))
     var format: String?
 
     @Flag(help: "Exit 2 when changes are pending, 0 when there is nothing to do (1 is an error), like terraform.")

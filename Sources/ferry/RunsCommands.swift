@@ -63,8 +63,11 @@ struct RollbackCommand: ParsableCommand {
         commandName: "rollback",
         abstract: "Undo one run exactly: delete the rows it inserted, restore the rows it changed.",
         discussion: """
-            Rows changed since the run (by the application) are conflicts: they are listed and left alone
-            unless --force. The rollback is recorded as a run of its own; a run is rolled back once.
+            Rows changed since the run (by the application) are conflicts: they are listed and left alone \
+            unless --force. So are rows that rows left in place still reference, and a contact's default \
+            phone row whose deletion would leave the contact with phones but no default. The rollback is \
+            recorded as a run of its own; a run is rolled back once. On a terminal it shows what it will do \
+            and asks; elsewhere it needs --yes.
             """)
 
     @Argument(help: "The run id (see `ferry runs`).")

@@ -428,3 +428,19 @@ struct OutputConventionTests {
         #expect(noColour.stdout.contains("Contacts") && !noColour.stdout.contains("\u{1B}[1m"), "\(noColour.stdout.prefix(300))")
     }
 }
+
+@Suite("The manual page")
+struct ManualPageTests {
+    @Test func theCommittedManPageRendersAndCoversEveryCommand() throws {
+        let page = TestDatabase.packageRoot.appendingPathComponent("docs/man/ferry.1").path
+        let rendered = try runProcess("/usr/bin/groff", ["-man", "-Tutf8", "-P", "-c", "-P", "-b", "-P", "-u", page])
+        #expect(rendered.status == 0, "\(rendered.stderr)")
+        let help = try runProcess(ferryBinary, ["--help"]).stdout
+        // Every subcommand `ferry --help` lists is in the page (regenerate with `make man` when one is added).
+        let commands = help.components(separatedBy: "SUBCOMMANDS:").last?.split(separator: "\n")
+            .compactMap { $0.split(separator: " ").first.map(String.init) }.filter { !$0.isEmpty && $0 != "See" } ?? []
+        #expect(commands.count >= 12, "\(commands)")
+        for command in commands { #expect(rendered.stdout.contains(command), "\(command) is missing from docs/man/ferry.1") }
+        #expect(rendered.stdout.contains("--yes"), "the page predates rollback's --yes: run make man")
+    }
+}
