@@ -71,8 +71,6 @@ struct PacingOptions: ParsableArguments {
 
     func options(_ output: OutputOptions, resume: Int64? = nil) throws -> ApplyOptions {
         var options = ApplyOptions()
-        options.log = output.log
-        options.verbose = output.verbose
         if let batchSize {
             guard batchSize > 0 else { throw ValidationError("--batch-size must be a positive number") }
             options.batchSize = batchSize

@@ -39,7 +39,7 @@ struct Export: ParsableCommand {
             options.output = output
             let summary = try ExportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: connection.db).run(options)
             let without = summary.contactsWithoutEmail > 0 ? "; \(summary.contactsWithoutEmail) without an email (they cannot be imported back)" : ""
-            FileHandle.standardError.write(Data("exported \(summary.rows) rows to \(summary.output)\(without)\n".utf8))
+            FerryLog.note("exported \(summary.rows) rows to \(summary.output)\(without)")
         }
     }
 }

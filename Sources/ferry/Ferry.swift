@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryKit
 import Foundation
+import Logging
 
 @main
 struct Ferry: ParsableCommand {
@@ -32,7 +33,26 @@ struct Ferry: ParsableCommand {
             print(VersionReport.text())
             return
         }
+        bootstrapLogging(CommandLine.arguments)
         main(nil)
+    }
+
+    /// Installed before parsing, so that every command (and a parse error) logs the same way; the flags
+    /// themselves are declared in OutputOptions, which documents and validates them.
+    static func bootstrapLogging(_ arguments: [String]) {
+        var format = FerryLogHandler.Format.text
+        if let index = arguments.firstIndex(of: "--log-format"), index + 1 < arguments.count,
+           let chosen = FerryLogHandler.Format(rawValue: arguments[index + 1]) {
+            format = chosen
+        } else if let inline = arguments.first(where: { $0.hasPrefix("--log-format=") }),
+                  let chosen = FerryLogHandler.Format(rawValue: String(inline.dropFirst("--log-format=".count))) {
+            format = chosen
+        }
+        let quiet = arguments.contains("-q") || arguments.contains("--quiet")
+        let verbose = arguments.contains("-v") || arguments.contains("--verbose")
+        // JSON is for machines: every event (runs, batches) unless --quiet; text shows notes, and batches with -v.
+        let level: Logger.Level = quiet ? .error : (verbose || format == .json) ? .info : .notice
+        LoggingSystem.bootstrap { _ in FerryLogHandler(format: format, level: level) }
     }
 }
 
@@ -64,6 +84,11 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Also note every committed batch on stderr.")
     var verbose = false
 
+    @Option(help: ArgumentHelp("How events (runs, batches, retries, pauses, errors) are written to stderr: text, or json (one object per line).",
+                               valueName: "format"),
+            completion: .list(FerryLogHandler.Format.allCases.map(\.rawValue)))
+    var logFormat: FerryLogHandler.Format = .text
+
     /// Whether text output gets ANSI colour: NO_COLOR (any non-empty value) turns the automatic choice off.
     var useColour: Bool {
         switch colour {
@@ -76,11 +101,6 @@ struct OutputOptions: ParsableArguments {
 
     var showProgress: Bool { !noProgress && !quiet }
 
-    /// Where a job's notes (retries, pauses, resumes, batches with --verbose) go.
-    var log: @Sendable (String) -> Void {
-        if quiet { return { _ in } }
-        return { message in FileHandle.standardError.write(Data("ferry: \(message)\n".utf8)) }
-    }
 
     /// The human summary on stdout, unless --quiet; --json output is always printed.
     func printText(_ text: String) {
@@ -97,7 +117,7 @@ func reportingErrors(json: Bool = false, _ body: () throws -> Void) throws {
     } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        FerryLog.logger.error("\(error)")
         if json { try? printJSON(["error": CommandError(message: String(describing: error), exitCode: 1)]) }
         throw ExitCode(1)
     }
@@ -120,3 +140,5 @@ func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
+
+extension FerryLogHandler.Format: ExpressibleByArgument {}

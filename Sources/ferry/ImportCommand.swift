@@ -74,8 +74,6 @@ struct Import: ParsableCommand {
             options.batchSize = batchSize
             options.wait = wait
             options.showProgress = output.showProgress
-            options.log = output.log
-            options.verbose = output.verbose
             let summary = try ImportJob(mapping: loaded, conninfo: connection.db).run(file: file, options)
             if output.json { try printJSON(summary) } else { output.printText(ImportTerminalReport.render(summary)) }
             if let report { try writeReport(PlanReport(importSummary: summary, mapping: loaded), to: report, format: nil) }
@@ -96,5 +94,5 @@ func writeReport(_ report: PlanReport, to path: String, format: String?) throws 
         chosen = PlanReport.Format(path: path)
     }
     try OutputFile.write(try report.render(chosen), to: path)
-    FileHandle.standardError.write(Data("report written to \(path) (\(chosen.rawValue))\n".utf8))
+    FerryLog.note("report written to \(path) (\(chosen.rawValue))")
 }

@@ -48,7 +48,7 @@ struct Plan: ParsableCommand {
             planReport.header.planFile = planFile
             if output.json { print(try planReport.render(.json), terminator: "") } else { try output.print(summary) }
             if let report { try writeReport(planReport, to: report, format: format) }
-            if let out { FileHandle.standardError.write(Data("plan written to \(out)\n".utf8)) }
+            if let out { FerryLog.note("plan written to \(out)") }
             try refuseIfViolationsArePredicted(summary.checks)
             if detailedExitcode && summary.rowsToInsert > 0 { throw ExitCode(2) }
         }
@@ -69,10 +69,10 @@ struct Plan: ParsableCommand {
         let violated = checks.filter { $0.violations > 0 }
         guard !violated.isEmpty else { return }
         let list = violated.map { "\($0.constraint): \(formatCount($0.violations))" }.joined(separator: "; ")
-        FileHandle.standardError.write(Data("""
-            error: the plan predicts rows that break the target's constraints (\(list)); apply would fail on them. \
-            Fix the data or the mapping, then plan again.\n
-            """.utf8))
+        FerryLog.logger.error("""
+            the plan predicts rows that break the target's constraints (\(list)); apply would fail on them. \
+            Fix the data or the mapping, then plan again.
+            """)
         throw ExitCode(6)
     }
 }

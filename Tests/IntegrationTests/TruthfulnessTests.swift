@@ -402,8 +402,27 @@ struct IdentityTests {
     }
 }
 
-@Suite("Output conventions: quiet, verbose, colour")
+@Suite("Output conventions: quiet, verbose, colour, JSON logs")
 struct OutputConventionTests {
+    @Test func jsonLogsAreOneObjectPerEventOnStderr() throws {
+        let db = try TestDatabase(samples: 2_500)
+        _ = try db.applySchema(try db.mapping())
+        let apply = try ferryCLI("apply mappings/phones.yaml --batch-size 1000 --no-progress --log-format json", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        let events = try apply.stderr.split(separator: "\n").map { line in
+            try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+        }
+        #expect(events.map { $0["event"] as? String ?? "?" } == ["run started", "batch committed", "batch committed", "batch committed", "run finished"],
+                "\(apply.stderr)")
+        #expect(events.allSatisfy { $0["time"] is String && $0["level"] is String })
+        #expect(events[1]["batch"] as? String == "1" && events[1]["run"] as? String == "1" && events[1]["rows_inserted"] != nil)
+        #expect(events.last?["status"] as? String == "succeeded")
+        let failed = try ferryCLI("plan mappings/no-such.yaml --log-format json", database: db.name)
+        #expect(failed.status == 1)
+        let error = try JSONSerialization.jsonObject(with: Data(failed.stderr.utf8)) as? [String: Any]
+        #expect(error?["level"] as? String == "error" && (error?["event"] as? String ?? "").contains("no-such.yaml"), "\(failed.stderr)")
+    }
+
     @Test func quietPrintsNothingVerboseNotesEveryBatchAndColourFollowsTheFlagAndNoColor() throws {
         let db = try TestDatabase(samples: 3_000)
         _ = try db.applySchema(try db.mapping())
@@ -411,8 +430,8 @@ struct OutputConventionTests {
         #expect(quiet.status == 0 && quiet.stdout.isEmpty && quiet.stderr.isEmpty, "\(quiet.stdout)\(quiet.stderr)")
         let verbose = try ferryCLI("apply mappings/phones.yaml --batch-size 1000 -v --no-progress", database: db.name)
         #expect(verbose.status == 0, "\(verbose.stderr)")
-        #expect(verbose.stderr.components(separatedBy: "ferry: batch ").count - 1 == 3, "\(verbose.stderr)")
-        #expect(verbose.stderr.contains("ferry: batch 1 committed: 1,000 contacts, "))
+        #expect(verbose.stderr.components(separatedBy: "ferry: batch committed (").count - 1 == 3, "\(verbose.stderr)")
+        #expect(verbose.stderr.contains("ferry: batch committed (batch=1 contacts=1000 job=phones "), "\(verbose.stderr)")
         #expect(!verbose.stdout.contains("\u{1B}["), "no colour when stdout is not a terminal")
         let coloured = try ferryCLI("plan mappings/phones.yaml --color always --no-progress", database: db.name)
         #expect(coloured.stdout.contains("\u{1B}[1mContacts\u{1B}[0m"), "\(coloured.stdout.prefix(300))")

@@ -10,7 +10,7 @@ public struct ContractOptions: Sendable {
     public var lockTimeout: DurationSetting?
     public var wait = false
     public var retry = RetryPolicy()
-    public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ferry: \($0)\n".utf8)) }
+    public var log: @Sendable (String) -> Void = FerryLog.note
 
     public init() {}
 }

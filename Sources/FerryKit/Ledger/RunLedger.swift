@@ -67,6 +67,7 @@ public struct RunLedger {
                   rollbackOf.map(String.init), jsonObject(options)]).scalar
         guard let runId, let id = Int64(runId) else { throw LedgerError("could not record the run") }
         try event(runId: id, kind: "run started", detail: ["mode": mode, "mapping_sha256": mappingSHA256])
+        FerryLog.logger.info("run started", metadata: ["run": "\(id)", "job": "\(job)", "mode": "\(mode)"])
         return id
     }
 
@@ -95,6 +96,7 @@ public struct RunLedger {
             WHERE run_id = $1
             """, [String(runId), status, countsJSON, error])
         try event(runId: runId, kind: "run finished", detail: ["status": status] .merging(error.map { ["error": $0] } ?? [:]) { $1 })
+        FerryLog.logger.info("run finished", metadata: ["run": "\(runId)", "status": "\(status)"])
     }
 
     /// Runs left `running` by a process that died. Only call while holding the job's lock:

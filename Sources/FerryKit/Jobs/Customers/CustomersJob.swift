@@ -52,7 +52,7 @@ public struct CustomersJob: Sendable {
                 applied.contactPointsInserted += result.contactPointsInserted
                 applied.contactPointsNotInserted += batch.decisions.filter(\.insertsContactPoint).count - result.contactPointsInserted
                 applied.batchesCommitted += 1
-                if run.options.verbose { run.options.log("batch \(batch.number) committed") }
+                FerryLog.logger.info("batch committed", metadata: ["run": "\(run.runId)", "job": "\(Self.name)", "batch": "\(batch.number)"])
             }
             summary.applied = applied
             summary.runId = run.runId

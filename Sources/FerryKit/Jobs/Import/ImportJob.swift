@@ -19,11 +19,9 @@ public struct ImportOptions: Sendable {
     public var rejectFile: String?
     public var batchSize: Int?
     public var showProgress = true
-    /// Also note every committed batch through `log`.
-    public var verbose = false
     public var wait = false
     public var retry = RetryPolicy()
-    public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ferry: \($0)\n".utf8)) }
+    public var log: @Sendable (String) -> Void = FerryLog.note
 
     public init() {}
 }
@@ -178,9 +176,9 @@ public struct ImportJob: Sendable {
             summary.organizationsToCreate += result.organizationsCreated
             summary.customTypesToCreate += result.customTypesCreated
             summary.blankLines = source.blankLines
-            if options.verbose {
-                options.log("batch \(summary.batches) \(options.dryRun ? "classified" : "committed"): lines \(records.first?.line ?? 0)–\(records.last?.line ?? 0), \(formatCount(records.count)) rows")
-            }
+            FerryLog.logger.info(options.dryRun ? "batch classified" : "batch committed", metadata: [
+                "run": "\(summary.runId.map(String.init) ?? "")", "job": "\(Self.name)", "batch": "\(summary.batches)",
+                "first_line": "\(records.first?.line ?? 0)", "last_line": "\(records.last?.line ?? 0)", "rows": "\(records.count)"])
             progress.update(done: summary.rowsRead)
         })
         summary.blankLines = source.blankLines

@@ -30,10 +30,8 @@ public struct ApplyOptions: Sendable {
     /// Apply despite drift from the plan; every change is recorded in the ledger.
     public var allowDrift = false
     public var retry = RetryPolicy()
-    /// Also note every committed batch through `log`.
-    public var verbose = false
     /// Where progress notes (retries, pauses) go.
-    public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ferry: \($0)\n".utf8)) }
+    public var log: @Sendable (String) -> Void = FerryLog.note
 
     public init() {}
 }
@@ -174,9 +172,8 @@ public struct PhonesJob: Sendable {
                 applied.contactsInserted += result.contactsInserted
                 applied.customTypesCreated += result.customTypesCreated
                 applied.batchesCommitted += 1
-                if run.options.verbose {
-                    run.options.log("batch \(batch.number) committed: \(formatCount(batch.contacts.count)) contacts, \(formatCount(result.rowsInserted)) rows inserted")
-                }
+                FerryLog.logger.info("batch committed", metadata: ["run": "\(run.runId)", "job": "\(Self.name)", "batch": "\(batch.number)",
+                                                                   "contacts": "\(batch.contacts.count)", "rows_inserted": "\(result.rowsInserted)"])
                 applied.contactsSkippedAtLoad += batch.outcomes.filter { !$0.rows.isEmpty }.count - result.contactsInserted
             }
             applied.sourceRowsChangedDuringRun = try sourceRowsWritten(since: startXid, reader).values.reduce(0, +)

@@ -49,7 +49,7 @@ public struct ServiceRequestsJob: Sendable {
                 applied.contactsCreated += result.contactsCreated
                 applied.requestsUpdated += result.requestsUpdated
                 applied.batchesCommitted += 1
-                if run.options.verbose { run.options.log("batch \(batch.number) committed") }
+                FerryLog.logger.info("batch committed", metadata: ["run": "\(run.runId)", "job": "\(Self.name)", "batch": "\(batch.number)"])
             }
             summary.applied = applied
             summary.runId = run.runId
