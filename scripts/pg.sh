@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 15 cluster in a temporary folder, on a free local port.
-#   scripts/pg.sh start DIR   creates and starts it, writes DIR/env (source it for PG* variables)
+#   scripts/pg.sh start DIR   creates and starts it, writes DIR/env (source it for PG* variables);
+#                             with FERRY_PG_PASSWORD set, connections need that password (scram-sha-256)
 #   scripts/pg.sh stop DIR    stops it and removes DIR
 #   scripts/pg.sh standby DIR PRIMARY_PORT
 #                             a streaming standby of the cluster on PRIMARY_PORT, started; DIR/env has its port
@@ -49,7 +50,15 @@ start)
         id ferrypg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ferrypg
         chown ferrypg "$dir"
     fi
-    as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    # FERRY_PG_PASSWORD: the superuser gets this password and every connection must give one (tests of
+    # ferry's password prompt); otherwise the throwaway cluster trusts local connections.
+    auth=(--auth=trust)
+    if [ -n "${FERRY_PG_PASSWORD:-}" ]; then
+        printf '%s\n' "$FERRY_PG_PASSWORD" >"$dir/pwfile"
+        [ "$(id -u)" = 0 ] && chown ferrypg "$dir/pwfile"
+        auth=(--auth=scram-sha-256 "--pwfile=$dir/pwfile")
+    fi
+    as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres "${auth[@]}" -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     port=$(free_port)
     # A throwaway cluster: durability settings off. pg_ctl's stderr goes to a file: the server inherits

@@ -33,13 +33,14 @@ struct Ferry: ParsableCommand {
             print(VersionReport.text())
             return
         }
-        bootstrapLogging(CommandLine.arguments)
+        configureProcess(CommandLine.arguments)
         main(nil)
     }
 
-    /// Installed before parsing, so that every command (and a parse error) logs the same way; the flags
-    /// themselves are declared in OutputOptions, which documents and validates them.
-    static func bootstrapLogging(_ arguments: [String]) {
+    /// Logging and the password prompt, set before parsing so that every command (and a parse error)
+    /// behaves the same way; the flags themselves are declared in OutputOptions and ConnectionOptions,
+    /// which document and validate them.
+    static func configureProcess(_ arguments: [String]) {
         var format = FerryLogHandler.Format.text
         if let index = arguments.firstIndex(of: "--log-format"), index + 1 < arguments.count,
            let chosen = FerryLogHandler.Format(rawValue: arguments[index + 1]) {
@@ -48,6 +49,8 @@ struct Ferry: ParsableCommand {
                   let chosen = FerryLogHandler.Format(rawValue: String(inline.dropFirst("--log-format=".count))) {
             format = chosen
         }
+        // -W is declared in ConnectionOptions; the prompt must be armed before the first session opens.
+        PostgresConnection.PasswordPrompt.forced = arguments.contains("-W") || arguments.contains("--password")
         let quiet = arguments.contains("-q") || arguments.contains("--quiet")
         let verbose = arguments.contains("-v") || arguments.contains("--verbose")
         // JSON is for machines: every event (runs, batches) unless --quiet; text shows notes, and batches with -v.
@@ -61,6 +64,10 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("libpq connection string or URI (default: PG* variables and ~/.pgpass).",
                                             valueName: "conninfo"))
     var db: String = ""
+
+    @Flag(name: [.customShort("W"), .customLong("password")],
+          help: "Ask for the password on the terminal before connecting (as psql -W); without it ferry asks only when the server wants one.")
+    var askPassword = false
 }
 
 struct OutputOptions: ParsableArguments {

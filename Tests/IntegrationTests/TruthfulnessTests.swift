@@ -463,3 +463,42 @@ struct ManualPageTests {
         #expect(rendered.stdout.contains("--yes"), "the page predates rollback's --yes: run make man")
     }
 }
+
+@Suite("The password prompt")
+struct PasswordPromptTests {
+    @Test func aPasswordIsAskedOnATerminalNeverEchoedAndRequiredElsewhere() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pwpg-\(UUID().uuidString)").path
+        let script = TestDatabase.packageRoot.appendingPathComponent("scripts/pg.sh").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["FERRY_PG_PASSWORD"] = "s3cret pw"
+        let started = try runProcess(script, ["start", folder], environment: environment)
+        #expect(started.status == 0, "\(started.stderr)")
+        defer { _ = try? runProcess(script, ["stop", folder]) }
+        let env = try String(contentsOfFile: folder + "/env", encoding: .utf8)
+        let port = env.split(separator: "\n").first { $0.contains("PGPORT=") }?.split(separator: "=").last.map(String.init) ?? ""
+        environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "FERRY_PG_PASSWORD")
+        environment.removeValue(forKey: "PGPASSWORD")
+        environment["PGPORT"] = port
+        environment["PGDATABASE"] = "postgres"
+        environment["PGHOST"] = "127.0.0.1"
+
+        let unattended = try runProcess(ferryBinary, ["runs"], environment: environment)
+        #expect(unattended.status == 1)
+        #expect(unattended.stderr.contains("the server wants a password: put it in ~/.pgpass or PGPASSWORD"), "\(unattended.stderr)")
+
+        func typed(_ answer: String, _ arguments: String = "runs") throws -> ProcessResult {
+            // Typed after the prompt is up, as a person would (typed-ahead input would be echoed by the pty).
+            try runProcess("/bin/sh", ["-c", "(sleep 1; printf '\(answer)\\n') | script -qec \"'\(ferryBinary)' \(arguments)\" /dev/null"],
+                           environment: environment)
+        }
+        let right = try typed("s3cret pw")
+        #expect(right.stdout.contains("Password for user postgres: "), "\(right.stdout)")
+        #expect(!right.stdout.contains("s3cret"), "the password was echoed: \(right.stdout)")
+        #expect(right.stdout.contains("this database has no ferry ledger"), "connected: \(right.stdout)")
+        let wrong = try typed("nope")
+        #expect(wrong.stdout.contains("password authentication failed") && !wrong.stdout.contains("nope"), "\(wrong.stdout)")
+        let forced = try typed("s3cret pw", "runs -W")
+        #expect(forced.stdout.contains("Password: ") && forced.stdout.contains("this database has no ferry ledger"), "\(forced.stdout)")
+    }
+}

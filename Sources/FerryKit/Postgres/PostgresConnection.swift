@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Glibc
 
 /// An error reported by PostgreSQL or libpq, with the SQLSTATE when the server sent one.
 public struct PostgresError: Error, CustomStringConvertible, Sendable {
@@ -83,16 +84,33 @@ public final class PostgresConnection: @unchecked Sendable {
     /// `conninfo` follows libpq: a key=value string or a postgres:// URI. An empty string means
     /// PG* environment variables and ~/.pgpass, exactly as for psql.
     public init(conninfo: String = "", applicationName: String = "ferry") throws {
-        let keys = ["dbname", "application_name", "client_encoding"]
-        let values = [conninfo, Self.applicationName(applicationName, conninfo: conninfo,
-                                                     environment: ProcessInfo.processInfo.environment), "UTF8"]
-        handle = withCStringArray(keys) { keyPointers in
-            withCStringArray(values) { valuePointers in
-                PQconnectdbParams(keyPointers, valuePointers, 1)
+        let name = Self.applicationName(applicationName, conninfo: conninfo, environment: ProcessInfo.processInfo.environment)
+        func connect(password: String?) -> OpaquePointer? {
+            let keys = ["dbname", "application_name", "client_encoding"] + (password == nil ? [] : ["password"])
+            let values = [conninfo, name, "UTF8"] + (password.map { [$0] } ?? [])
+            return withCStringArray(keys) { keyPointers in
+                withCStringArray(values) { valuePointers in
+                    PQconnectdbParams(keyPointers, valuePointers, 1)
+                }
             }
         }
+        if PasswordPrompt.forced, PasswordPrompt.cached == nil { PasswordPrompt.ask(user: nil) }
+        handle = connect(password: PasswordPrompt.cached)
+        // As psql does: when the server asks for a password and none was given, ask on the terminal
+        // (once: every later session of this process uses the same answer).
+        if let failed = handle, PQstatus(failed) != CONNECTION_OK, PQconnectionNeedsPassword(failed) == 1,
+           PasswordPrompt.cached == nil, PasswordPrompt.canAsk {
+            let user = PQuser(failed).map { String(cString: $0) }
+            PQfinish(failed)
+            PasswordPrompt.ask(user: user)
+            handle = connect(password: PasswordPrompt.cached)
+        }
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
-            let message = handle.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            var message = handle.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            if let handle, PQconnectionNeedsPassword(handle) == 1 {
+                message = message.trimmingCharacters(in: .whitespacesAndNewlines)
+                    + " (the server wants a password: put it in ~/.pgpass or PGPASSWORD, or run ferry on a terminal to be asked, or pass -W)"
+            }
             if let handle { PQfinish(handle) }
             self.handle = nil
             throw PostgresError(message: message.trimmingCharacters(in: .whitespacesAndNewlines),
@@ -107,6 +125,44 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// The password typed at ferry's prompt, for every session of the process; never printed or stored.
+    public enum PasswordPrompt {
+        private static let lock = NSLock()
+        nonisolated(unsafe) private static var answer: String?
+        /// -W: ask before the first connection, whatever the server would say.
+        nonisolated(unsafe) public static var forced = false
+
+        static var cached: String? { lock.withLock { answer } }
+
+        /// A terminal to ask on: standard input and /dev/tty.
+        static var canAsk: Bool { isatty(STDIN_FILENO) == 1 }
+
+        /// Reads the password from the terminal with echo off.
+        static func ask(user: String?) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard answer == nil else { return }
+            let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
+            guard tty >= 0 else { return }
+            defer { Glibc.close(tty) }
+            var saved = termios()
+            let hasTermios = tcgetattr(tty, &saved) == 0
+            if hasTermios {
+                var quiet = saved
+                quiet.c_lflag &= ~tcflag_t(ECHO)
+                tcsetattr(tty, TCSANOW, &quiet)
+            }
+            let prompt = "Password\(user.map { " for user \($0)" } ?? ""): "
+            _ = prompt.withCString { write(tty, $0, strlen($0)) }
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            while read(tty, &byte, 1) == 1, byte != 0x0A, byte != 0x0D { bytes.append(byte) }
+            if hasTermios { tcsetattr(tty, TCSANOW, &saved) }
+            _ = write(tty, "\n", 1)
+            answer = String(decoding: bytes, as: UTF8.self)
+        }
+    }
 
     /// The libpq this process loaded, e.g. "15.18".
     public static var libraryVersion: String {
