@@ -76,7 +76,11 @@ struct Import: ParsableCommand {
             options.showProgress = output.showProgress
             let summary = try ImportJob(mapping: loaded, conninfo: connection.db).run(file: file, options)
             if output.json { try printJSON(summary) } else { output.printText(ImportTerminalReport.render(summary)) }
-            if let report { try writeReport(PlanReport(importSummary: summary, mapping: loaded), to: report, format: nil) }
+            if let report {
+                var planReport = PlanReport(importSummary: summary, mapping: loaded)
+                try planReport.nameTenants(from: loaded.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
+                try writeReport(planReport, to: report, format: nil)
+            }
             if summary.rejected > 0 { throw ExitCode(4) }
         }
     }

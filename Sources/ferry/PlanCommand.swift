@@ -46,6 +46,7 @@ struct Plan: ParsableCommand {
             // --json and --report x.json are one document: the report, whatever the job.
             var planReport = PlanReport(summary: summary, mapping: job.mapping)
             planReport.header.planFile = planFile
+            try planReport.nameTenants(from: job.mapping.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
             if output.json { print(try planReport.render(.json), terminator: "") } else { try output.print(summary) }
             if let report { try writeReport(planReport, to: report, format: format) }
             if let out { FerryLog.note("plan written to \(out)") }
@@ -56,7 +57,8 @@ struct Plan: ParsableCommand {
 
     private func planTableJob(_ job: any TableJob) throws {
         guard out == nil else { throw ValidationError("--out: plan files bind apply for the phones job only so far") }
-        let planReport = try job.planReport()
+        var planReport = try job.planReport()
+        try planReport.nameTenants(from: job.tenantNames, using: try PostgresConnection(conninfo: connection.db))
         if output.json { print(try planReport.render(.json), terminator: "") } else { output.printText(try planReport.render(.terminal, colour: output.useColour)) }
         if let report { try writeReport(planReport, to: report, format: format) }
         try refuseIfViolationsArePredicted(planReport.checks)

@@ -122,6 +122,9 @@ struct TruthfulnessTests {
         #expect(plan.stdout.contains("\"port\" : \(ProcessInfo.processInfo.environment["PGPORT"] ?? "?"),"), "the port is a number")
         let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
         #expect(report.anomalies.count > 0, "anomalies are a list in both")
+        // The mapping's report.tenant_names names every tenant.
+        #expect(report.tenants.map(\.name) == ["Acme Field Services", "Berliner Anlagenbau GmbH", "Thames Facilities Ltd"], "\(report.tenants)")
+        #expect(try report.render(.terminal).contains("Acme Field Services (00000000-0000-4000-8000-000000000001)"))
     }
 
     @Test func withJSONAnErrorIsJSONOnStandardOutput() throws {

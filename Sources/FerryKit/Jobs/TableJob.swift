@@ -21,6 +21,8 @@ public func jobSchema(mapping path: String, conninfo: String) throws -> any JobS
 public protocol TableJob: JobSchema {
     var mappingFile: String { get }
     var showProgress: Bool { get set }
+    /// Where reports find tenant names (the mapping's `report: tenant_names:`).
+    var tenantNames: TenantNameSource? { get }
     /// The plan, as the report every format renders.
     func planReport() throws -> PlanReport
     /// Applies the job; returns the summary (for --json) and its terminal text.
@@ -29,6 +31,7 @@ public protocol TableJob: JobSchema {
 
 extension CustomersJob: TableJob {
     public var mappingFile: String { mapping.file }
+    public var tenantNames: TenantNameSource? { mapping.report.tenantNames }
     public func planReport() throws -> PlanReport { PlanReport(customersSummary: try plan(), mapping: mapping) }
     public func applyAndReport(_ options: ApplyOptions) throws -> (summary: any Encodable & Sendable, text: String) {
         let summary = try apply(options)
@@ -38,6 +41,7 @@ extension CustomersJob: TableJob {
 
 extension ServiceRequestsJob: TableJob {
     public var mappingFile: String { mapping.file }
+    public var tenantNames: TenantNameSource? { mapping.report.tenantNames }
     public func planReport() throws -> PlanReport { PlanReport(serviceRequestsSummary: try plan(), mapping: mapping) }
     public func applyAndReport(_ options: ApplyOptions) throws -> (summary: any Encodable & Sendable, text: String) {
         let summary = try apply(options)

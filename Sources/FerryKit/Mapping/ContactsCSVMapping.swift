@@ -50,6 +50,8 @@ public struct ContactsCSVMapping: Sendable {
     public let phoneNumbers: PhonesMapping.PhoneNumbersTable
     public let typeDefinitions: PhonesMapping.TypeDefinitionsTable
     public let load: LoadSettings
+    /// How reports name tenants (`report:`).
+    public let report: ReportSettings
     public let isolation: TenantIsolation
 
     public static let requiredFields: [Field] = [.fullName, .email]
@@ -157,6 +159,7 @@ public struct ContactsCSVMapping: Sendable {
         try targetNode?.rejectUnknownKeys()
 
         load = try LoadSettings(root)
+        report = try ReportSettings(root)
         isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }

@@ -47,6 +47,8 @@ public struct CustomersMapping: Sendable {
     public let withoutOrganization: [OrganizationRule]
     public let publicEmailDomains: Set<String>
     public let load: LoadSettings
+    /// How reports name tenants (`report:`).
+    public let report: ReportSettings
     public let isolation: TenantIsolation
 
     public static func load(path: String) throws -> CustomersMapping {
@@ -118,6 +120,7 @@ public struct CustomersMapping: Sendable {
         try organizationsNode?.rejectUnknownKeys()
 
         load = try LoadSettings(root)
+        report = try ReportSettings(root)
         isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }

@@ -251,6 +251,31 @@ public struct LoadSettings: Sendable {
     }
 }
 
+/// Where reports find a tenant's name (`report: tenant_names: {table, key, name}`), so a reviewer reads
+/// "Acme" instead of a UUID.
+public struct TenantNameSource: Sendable {
+    public let table: TableName
+    public let key: String
+    public let name: String
+}
+
+/// The mapping's `report:` section.
+public struct ReportSettings: Sendable {
+    public let tenantNames: TenantNameSource?
+
+    init(_ root: MappingNode) throws {
+        let reportNode = root.child("report")
+        if let names = reportNode?.child("tenant_names") {
+            tenantNames = TenantNameSource(table: TableName(schema: try names.string("schema"), name: try names.requiredString("table")),
+                                           key: try names.requiredString("key"), name: try names.requiredString("name"))
+            try names.rejectUnknownKeys()
+        } else {
+            tenantNames = nil
+        }
+        try reportNode?.rejectUnknownKeys()
+    }
+}
+
 /// A PostgreSQL duration setting such as "2s", "500ms" or "5min", checked before it is sent.
 public struct DurationSetting: Equatable, Sendable {
     public let text: String

@@ -31,6 +31,8 @@ public struct PhonesMapping: Sendable {
     public let defaultRegion: String
     public let labels: PhoneLabels
     public let load: LoadSettings
+    /// How reports name tenants (`report:`).
+    public let report: ReportSettings
     /// Row-level security on the tables ferry creates.
     public let isolation: TenantIsolation
 
@@ -80,6 +82,7 @@ public struct PhonesMapping: Sendable {
         try phonesNode.rejectUnknownKeys()
 
         load = try LoadSettings(root)
+        report = try ReportSettings(root)
         isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }

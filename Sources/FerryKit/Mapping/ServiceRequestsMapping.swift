@@ -33,6 +33,8 @@ public struct ServiceRequestsMapping: Sendable {
     /// Add CHECK (status IN the new set) at the end of an apply that leaves no other status.
     public let statusConstraint: Bool
     public let load: LoadSettings
+    /// How reports name tenants (`report:`).
+    public let report: ReportSettings
     public let isolation: TenantIsolation
 
     public static func load(path: String) throws -> ServiceRequestsMapping {
@@ -81,6 +83,7 @@ public struct ServiceRequestsMapping: Sendable {
         self.statuses = statuses
         statusConstraint = try root.bool("status_constraint") ?? false
         load = try LoadSettings(root)
+        report = try ReportSettings(root)
         isolation = try TenantIsolation.parse(root)
         try root.rejectUnknownKeys()
     }

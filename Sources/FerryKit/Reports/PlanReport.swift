@@ -56,7 +56,12 @@ public struct PlanReport: Codable, Sendable {
 
     public struct TenantRow: Codable, Sendable {
         public let tenant: String
+        /// The tenant's name, when the mapping says where names are (`report: tenant_names:`).
+        public var name: String? = nil
         public let counts: TenantCounts
+
+        /// "Acme (00000000-…-0001)", or the key alone.
+        var label: String { name.map { "\($0) (\(tenant))" } ?? tenant }
     }
 
     public struct AnomalyClass: Codable, Sendable {
@@ -96,7 +101,7 @@ public struct PlanReport: Codable, Sendable {
     public let schema: String
     public var header: Header
     public let tables: [TableCounts]
-    public let tenants: [TenantRow]
+    public var tenants: [TenantRow]
     public let anomalies: [AnomalyClass]
     public let customTypesToCreate: [String]
     public let samples: [ContactSample]
@@ -181,6 +186,17 @@ public struct PlanReport: Codable, Sendable {
     static func afterLines(_ sample: ContactSample, phoneRow: (ContactSample.Row) -> String) -> [String] {
         if let after = sample.after { return after }
         return sample.rows.isEmpty ? ["(no phone rows)"] : sample.rows.map(phoneRow)
+    }
+
+    /// Names the tenants from the table the mapping names; a tenant without a row there keeps its key.
+    public mutating func nameTenants(from source: TenantNameSource?, using connection: PostgresConnection) throws {
+        guard let source, !tenants.isEmpty else { return }
+        let names = Dictionary(try connection.query("""
+            SELECT \(quoteIdentifier(source.key))::text, \(quoteIdentifier(source.name))::text FROM \(source.table.quoted)
+            WHERE \(quoteIdentifier(source.key))::text = ANY ($1::text[])
+            """, [textArrayLiteral(tenants.map(\.tenant))]).rows.compactMap { row in row[0].flatMap { key in row[1].map { (key, $0) } } },
+            uniquingKeysWith: { first, _ in first })
+        for index in tenants.indices { tenants[index].name = names[tenants[index].tenant] }
     }
 
     /// The report's title: what it is, for which job.

@@ -24,7 +24,7 @@ enum PlanReportHTML {
         body += "<table><tr><th>tenant" + report.tenantLabels.map { "<th class=n>\(e($0))" }.joined() + "</tr>"
         for t in report.tenants {
             let c = t.counts
-            body += row(["<code>\(e(t.tenant))</code>"] + [c.contactsScanned, c.contactsWithNumbers, c.rowsToInsert, c.valuesRejected,
+            body += row([(t.name.map { "\(e($0)) " } ?? "") + "<code>\(e(t.tenant))</code>"] + [c.contactsScanned, c.contactsWithNumbers, c.rowsToInsert, c.valuesRejected,
                                                            c.contactsSkippedExisting].map { formatCount($0) }, raw: true, numericFrom: 1)
         }
         body += "</table>"
@@ -117,7 +117,7 @@ enum PlanReportHTML {
         }
         for (index, tenant) in tenants.enumerated() {
             let top = 26 + index * group
-            svg += "<text x=\"\(labelWidth - 8)\" y=\"\(top + 30)\" text-anchor=\"end\">\(e(String(tenant.tenant.suffix(36))))</text>"
+            svg += "<text x=\"\(labelWidth - 8)\" y=\"\(top + 30)\" text-anchor=\"end\">\(e(String((tenant.name ?? tenant.tenant).suffix(36))))</text>"
             for (offset, entry) in series.enumerated() {
                 let value = entry.2(tenant.counts)
                 let width = max(2, value * barWidth / maximum)

@@ -18,7 +18,7 @@ enum PlanReportMarkdown {
         out += "\n## Tenants\n\n| tenant | " + report.tenantLabels.joined(separator: " | ") + " |\n|---|---:|---:|---:|---:|---:|\n"
         for row in report.tenants {
             let c = row.counts
-            out += "| `\(cell(row.tenant))` | \(formatCount(c.contactsScanned)) | \(formatCount(c.contactsWithNumbers)) | \(formatCount(c.rowsToInsert)) | \(formatCount(c.valuesRejected)) | \(formatCount(c.contactsSkippedExisting)) |\n"
+            out += "| \(row.name.map { "\(cell($0)) " } ?? "")`\(cell(row.tenant))` | \(formatCount(c.contactsScanned)) | \(formatCount(c.contactsWithNumbers)) | \(formatCount(c.rowsToInsert)) | \(formatCount(c.valuesRejected)) | \(formatCount(c.contactsSkippedExisting)) |\n"
         }
         out += "\n## Anomalies\n\n| class | count | examples |\n|---|---:|---|\n"
         for anomaly in report.anomalies {

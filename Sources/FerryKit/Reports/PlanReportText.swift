@@ -29,11 +29,11 @@ enum PlanReportText {
         let tenantWidths = report.tenantLabels.indices.map { column in
             max(report.tenantLabels[column].count, tenantCells.map { $0[column].count }.max() ?? 0) + 2
         }
-        let tenantNameWidth = max(38, (report.tenants.map(\.tenant.count).max() ?? 0) + 2)
+        let tenantNameWidth = max(38, (report.tenants.map(\.label.count).max() ?? 0) + 2)
         lines.append(bold("Tenants".padded(tenantNameWidth + 2))
                      + zip(report.tenantLabels, tenantWidths).map { $0.leftPadded($1) }.joined())
         for (row, cells) in zip(report.tenants, tenantCells) {
-            lines.append("  " + row.tenant.padded(tenantNameWidth) + zip(cells, tenantWidths).map { $0.leftPadded($1) }.joined())
+            lines.append("  " + row.label.padded(tenantNameWidth) + zip(cells, tenantWidths).map { $0.leftPadded($1) }.joined())
         }
         lines.append("")
         lines.append(bold("Anomalies"))
