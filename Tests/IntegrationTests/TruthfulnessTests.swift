@@ -125,6 +125,10 @@ struct TruthfulnessTests {
         // The mapping's report.tenant_names names every tenant.
         #expect(report.tenants.map(\.name) == ["Acme Field Services", "Berliner Anlagenbau GmbH", "Thames Facilities Ltd"], "\(report.tenants)")
         #expect(try report.render(.terminal).contains("Acme Field Services (00000000-0000-4000-8000-000000000001)"))
+        // The appendix holds the statements apply runs, the same builders the loader uses.
+        let statements = report.statements ?? []
+        #expect(statements.contains { $0.contains("INSERT INTO \"contact_phone_numbers\"") } && statements.contains("COMMIT"), "\(statements)")
+        #expect(try report.render(.markdown).contains("## Appendix: the SQL apply runs"))
     }
 
     @Test func withJSONAnErrorIsJSONOnStandardOutput() throws {

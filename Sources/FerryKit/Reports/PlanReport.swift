@@ -114,6 +114,8 @@ public struct PlanReport: Codable, Sendable {
     public var organizationsToCreate: [String]? = nil
     /// What one batch holds, when not contacts.
     public var batchUnit: String? = nil
+    /// The SQL apply would run (once per session, then per batch), as the appendix a reviewer reads.
+    public var statements: [String]? = nil
 
     var tenantLabels: [String] {
         tenantColumns ?? ["contacts", "with numbers", "rows to insert", "values rejected", "skipped (have phones)"]
@@ -156,6 +158,7 @@ public struct PlanReport: Codable, Sendable {
                                  rejected: values.rejected, skipped: values.skipped, skippedNoValue: values.skippedEmpty,
                                  skippedAlreadyHasPhones: values.skippedExistingPhones, addsUp: summary.accountingAddsUp)]
         changesPending = summary.rowsToInsert > 0 || !summary.customTypesToCreate.isEmpty
+        statements = summary.applyStatements
     }
 
     public enum Format: String, CaseIterable, Sendable {

@@ -64,6 +64,10 @@ enum PlanReportHTML {
             body += "<p><code>\(e(a.sourceTable))</code>: read \(formatCount(a.read)) = to load \(formatCount(a.toLoad)) + rejected \(formatCount(a.rejected)) + skipped \(formatCount(a.skipped))\(e(a.skippedParts)) "
                 + (a.addsUp ? "<span class=ok>✓ adds up</span>" : "<span class=bad>✗ does not add up</span>") + "</p>"
         }
+        if let statements = report.statements {
+            body += "<h2>Appendix: the SQL apply runs (once per session, then per batch)</h2>"
+                + statements.map { "<pre class=sql>\(e($0))</pre>" }.joined()
+        }
         body += "<h2>Sign-off</h2><div class=signoff>" + report.signOffLines.map { "<div>\(e($0))</div>" }.joined() + "</div>"
         return """
             <!DOCTYPE html>
@@ -72,7 +76,8 @@ enum PlanReportHTML {
             <style>
             body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;max-width:1200px;margin:24px auto;padding:0 20px}
             h1{font-size:24px;margin:0 0 4px}.summary{border:2px solid #1d2330;border-radius:6px;padding:10px 14px;margin:12px 0;font-weight:600;background:#f8fafc}
-            .signoff{border:1px dashed #8a93a5;padding:10px 14px;line-height:2}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d8dde6;padding-bottom:4px}
+            .signoff{border:1px dashed #8a93a5;padding:10px 14px;line-height:2}
+            pre.sql{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f4f6f9;padding:8px 10px;border-radius:4px;white-space:pre-wrap}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d8dde6;padding-bottom:4px}
             table{border-collapse:collapse;width:100%;margin:6px 0}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eceff4;vertical-align:top}
             th{background:#f4f6f9;font-weight:600}.n{text-align:right;font-variant-numeric:tabular-nums}
             code{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f4f6f9;padding:1px 4px;border-radius:3px;word-break:break-all}

@@ -45,6 +45,10 @@ enum PlanReportMarkdown {
         for entry in report.accounting {
             out += "`\(cell(entry.sourceTable))`: read \(formatCount(entry.read)) = to load \(formatCount(entry.toLoad)) + rejected \(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped))\(entry.skippedParts) — \(entry.addsUp ? "adds up ✓" : "**DOES NOT ADD UP**")\n"
         }
+        if let statements = report.statements {
+            out += "\n## Appendix: the SQL apply runs (once per session, then per batch)\n\n"
+            out += statements.map { "```sql\n\($0)\n```\n" }.joined(separator: "\n")
+        }
         out += "\n## Sign-off\n\n" + report.signOffLines.map { "- \(cell($0))\n" }.joined()
         return out
     }

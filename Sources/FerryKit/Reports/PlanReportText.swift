@@ -78,6 +78,11 @@ enum PlanReportText {
                          + "\(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped))\(entry.skippedParts)  "
                          + (entry.addsUp ? good("✓ adds up") : bad("✗ DOES NOT ADD UP")))
         }
+        if let statements = report.statements {
+            lines.append("")
+            lines.append(bold("Appendix: the SQL apply runs (once per session, then per batch)"))
+            for statement in statements { lines.append(statement.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
+        }
         lines.append("")
         lines.append(bold("Sign-off"))
         for line in report.signOffLines { lines.append("  " + line) }

@@ -78,6 +78,10 @@ public struct PhonesJob: Sendable {
             try constraints.add(batch.outcomes.map(\.rows))
         }
         summary.checks += try constraints.results()
+        let keys = try keyTypes(reader)
+        summary.applyStatements = PhonesSQL(mapping: mapping).applyStatements(
+            types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: reader),
+            phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: reader), tenantType: keys.tenant, keyType: keys.key)
         let sample = try constraints.sampleLoad(rows: mapping.load.batchSize)
         for table in [mapping.phoneNumbers.table, mapping.typeDefinitions.table] {
             summary.targetRowsExisting[table.description] = Int(try reader.query("SELECT count(*) FROM \(table.quoted)").scalar ?? "0") ?? 0
