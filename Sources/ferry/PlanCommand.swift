@@ -34,6 +34,8 @@ struct Plan: ParsableCommand {
             }
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = output.showProgress
+            // Beside a report file, every anomaly (the report shows a few examples per class).
+            if let report, OutputFile.isFileOnDisk(report) { job.anomalyFile = anomalyListPath(report) }
             let summary: PhonesSummary
             var planFile: PlanReport.PlanFileReference?
             if let out {
@@ -50,6 +52,7 @@ struct Plan: ParsableCommand {
             if output.json { print(try planReport.render(.json), terminator: "") } else { try output.print(summary) }
             if let report { try writeReport(planReport, to: report, format: format) }
             if let out { FerryLog.note("plan written to \(out)") }
+            if let list = job.anomalyFile { FerryLog.note("every anomaly written to \(list)") }
             try refuseIfViolationsArePredicted(summary.checks)
             if detailedExitcode && summary.rowsToInsert > 0 { throw ExitCode(2) }
         }
@@ -77,4 +80,10 @@ struct Plan: ParsableCommand {
             """)
         throw ExitCode(6)
     }
+}
+
+/// report.html → report.anomalies.csv, beside it.
+func anomalyListPath(_ report: String) -> String {
+    let url = URL(fileURLWithPath: report)
+    return url.deletingPathExtension().path + ".anomalies.csv"
 }

@@ -146,6 +146,15 @@ public final class OutputFile {
 
     // MARK: Paths
 
+    /// Whether `path` names a regular file or a new one (written atomically), so that a file "beside
+    /// it" makes sense; not for `-`, a descriptor, a pipe or a device.
+    public static func isFileOnDisk(_ path: String) -> Bool {
+        guard path != "-", inheritedDescriptor(path) == nil else { return false }
+        var info = stat()
+        if stat(path, &info) != 0 { return errno == ENOENT }
+        return info.st_mode & S_IFMT == S_IFREG
+    }
+
     /// The descriptor a path names inside the process: /dev/stdout, /dev/fd/3, /proc/self/fd/3.
     static func inheritedDescriptor(_ path: String) -> Int32? {
         switch path {

@@ -43,6 +43,9 @@ public struct PhonesJob: Sendable {
     public let mapping: PhonesMapping
     public let conninfo: String
     public var showProgress = true
+    /// Every anomaly of every contact, as the plan finds it (the report keeps a few examples per class):
+    /// `plan --report FILE` writes them all to FILE.anomalies.csv.
+    public var anomalyFile: String?
 
     public init(mapping: PhonesMapping, conninfo: String) {
         self.mapping = mapping
@@ -212,6 +215,8 @@ public struct PhonesJob: Sendable {
         let progress = ProgressLine(label: "\(mode.rawValue) phones", total: estimate, enabled: enabled, alreadyDone: before)
         let transform = mapping.transform
         let batchCounter = Counter(startingAfter: firstBatch - 1)
+        let anomalies = try anomalyFile.map { try CSVWriter(path: $0) }
+        try anomalies?.writeRow(["tenant", "contact_key", "column", "raw", "class", "detail"])
         try BatchPipeline.run(extract: { try extractor.nextPage() }, transform: { (contacts: [LegacyPhoneContact]) in
             PhonesBatch(number: batchCounter.next(), contacts: contacts, outcomes: parallelMap(contacts, transform.transform),
                         firstKey: [contacts[0].tenant, contacts[0].contactKey],
@@ -220,10 +225,16 @@ public struct PhonesJob: Sendable {
             try sink(batch)
             for (contact, outcome) in zip(batch.contacts, batch.outcomes) {
                 builder.add(outcome, contact: contact, columns: mapping.source.columns)
+                for anomaly in outcome.anomalies {
+                    // Opened in a spreadsheet for review: a legacy value must not run as a formula there.
+                    try anomalies?.writeRow([anomaly.tenant, anomaly.contactKey, anomaly.column, FormulaGuard.guarded(anomaly.raw),
+                                             anomaly.kind.rawValue, FormulaGuard.guarded(anomaly.detail)])
+                }
             }
             progress.update(done: builder.summary.contactsScanned)
         })
         progress.finish()
+        try anomalies?.close()
         summary = builder.finished
         summary.elapsedSeconds = Date().timeIntervalSince(started)
         summary.peakResidentMegabytes = peakResidentMegabytes()
