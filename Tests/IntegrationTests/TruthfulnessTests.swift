@@ -138,6 +138,20 @@ struct TruthfulnessTests {
         #expect(list.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count - 1 == report.anomalies.map(\.count).reduce(0, +))
     }
 
+    @Test func theGrowthEstimateIsNearWhatTheApplyTakes() throws {
+        let db = try TestDatabase(samples: 20_000)
+        _ = try db.applySchema(try db.mapping())
+        let plan = try ferryCLI("plan mappings/phones.yaml --no-progress --json", database: db.name)
+        let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
+        let estimate = Double(report.header.estimatedGrowthBytes ?? 0)
+        #expect(try report.render(.terminal).contains("growth: about "))
+        let before = Double(try db.scalar("SELECT pg_total_relation_size('contact_phone_numbers')") ?? "0") ?? 0
+        #expect(try ferryCLI("apply mappings/phones.yaml --no-progress", database: db.name).status == 0)
+        let after = Double(try db.scalar("SELECT pg_total_relation_size('contact_phone_numbers')") ?? "0") ?? 0
+        print("growth estimate \(Int(estimate)) bytes, measured \(Int(after - before)) bytes")
+        #expect(estimate > (after - before) / 2 && estimate < (after - before) * 2, "estimate \(estimate), grew \(after - before)")
+    }
+
     @Test func withJSONAnErrorIsJSONOnStandardOutput() throws {
         let db = try TestDatabase()
         let missing = try ferryCLI("plan mappings/no-such-mapping.yaml --json", database: db.name)

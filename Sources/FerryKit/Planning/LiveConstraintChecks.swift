@@ -141,16 +141,20 @@ final class LiveConstraintChecks {
 
     /// Rows per second for loading one batch of the planned rows into the sample table (after `results`,
     /// which resolves their custom types); nil when there is nothing to load or the rows break a CHECK.
-    func sampleLoad(rows: Int) throws -> (rate: Double, rows: Int)? {
+    func sampleLoad(rows: Int) throws -> (rate: Double, rows: Int, bytesPerRow: Double)? {
         let columns = filledColumns.map(q).joined(separator: ", ")
+        let sizeQuery = "SELECT pg_total_relation_size('\(Self.sample)'::regclass)"
+        let emptySize = Double(try connection.query(sizeQuery).scalar ?? "0") ?? 0
         try connection.execute(script: "SAVEPOINT ferry_sample_load")
         let started = ContinuousClock.now
         do {
             let loaded = try connection.query("INSERT INTO \(Self.sample) (\(columns)) SELECT \(columns) FROM \(Self.planned) LIMIT $1", [String(rows)]).affectedRows
             let elapsed = ContinuousClock.now - started
+            // What the rows take with the table's indexes: the basis of the growth estimate.
+            let loadedSize = Double(try connection.query(sizeQuery).scalar ?? "0") ?? 0
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_sample_load")
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            return loaded > 0 && seconds > 0 ? (Double(loaded) / seconds, loaded) : nil
+            return loaded > 0 && seconds > 0 ? (Double(loaded) / seconds, loaded, max(0, loadedSize - emptySize) / Double(loaded)) : nil
         } catch is PostgresError {
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_sample_load")
             return nil

@@ -138,7 +138,10 @@ public struct PhonesSummary: Codable, Sendable {
     public var elapsedSeconds = 0.0
     /// ferry's own peak resident memory, for the DBA who worries about memory growing with the table.
     public var peakResidentMegabytes = 0.0
-    /// (plan) The SQL apply would run, for the report's appendix.
+    /// (plan) What the rows to insert will take in the phone table with its indexes, measured on the
+    /// plan's sample load.
+    public var estimatedGrowthBytes: Int? = nil
+        /// (plan) The SQL apply would run, for the report's appendix.
     public var applyStatements: [String]? = nil
 
     /// Contacts: scanned = with numbers + without + skipped. Values: read = loaded + rejected + skipped.

@@ -32,6 +32,8 @@ public struct PlanReport: Codable, Sendable {
         public let estimateBasis: String?
         /// ferry's own peak resident memory while it made this report (plan, dry run or run).
         public var peakResidentMegabytes: Double? = nil
+        /// What the written rows take on disk with the table's indexes (measured on a sample load).
+        public var estimatedGrowthBytes: Int? = nil
         /// The plan file written with this report (`plan --out`), which `apply --plan` checks.
         public var planFile: PlanFileReference? = nil
     }
@@ -137,7 +139,7 @@ public struct PlanReport: Codable, Sendable {
             ],
             batches: (summary.contactsScanned + batchSize - 1) / batchSize, batchSize: batchSize,
             estimatedApplySeconds: summary.estimatedApplySeconds, estimateBasis: summary.estimateBasis,
-            peakResidentMegabytes: summary.peakResidentMegabytes)
+            peakResidentMegabytes: summary.peakResidentMegabytes, estimatedGrowthBytes: summary.estimatedGrowthBytes)
         tables = [
             TableCounts(table: phones, insert: summary.rowsToInsert, update: 0, delete: 0,
                         unchanged: summary.targetRowsExisting[phones] ?? 0),
@@ -238,6 +240,10 @@ public struct PlanReport: Codable, Sendable {
         lines.append("rejected: \(formatCount(rejected)) of \(formatCount(read)) read (\(share))"
                      + (accounting.allSatisfy(\.addsUp) ? ", every one accounted for" : ", THE COUNTS DO NOT ADD UP"))
         if header.kind != .run { lines.append("duration: \(estimateText)") }
+        if let growth = header.estimatedGrowthBytes {
+            // Inserts log about what they write; full-page images after a checkpoint can double it.
+            lines.append("growth: about \(formatBytes(growth)) of table and indexes; WAL about \(formatBytes(growth)) to \(formatBytes(growth * 2))")
+        }
         lines.append("locks: \(header.locks.count) (\(header.locks.first.map { String($0.prefix(60)) } ?? "none")\(header.locks.count > 1 ? ", …" : ""))")
         let violated = checks.filter { $0.violations > 0 }.count, unchecked = checks.filter { $0.notChecked != nil }.count
         lines.append(checks.isEmpty ? "constraint checks: none for this job"
@@ -266,4 +272,12 @@ public struct PlanReport: Codable, Sendable {
         guard let db = header.database else { return "-" }
         return "\(db.database) on \(db.host):\(db.port) as \(db.user) (PostgreSQL \(db.serverVersion))"
     }
+}
+
+/// 1.2 MB, 340 kB: for estimates.
+func formatBytes(_ bytes: Int) -> String {
+    let value = Double(bytes)
+    if value >= 1e9 { return String(format: "%.1f GB", value / 1e9) }
+    if value >= 1e6 { return String(format: "%.1f MB", value / 1e6) }
+    return String(format: "%.0f kB", value / 1e3)
 }

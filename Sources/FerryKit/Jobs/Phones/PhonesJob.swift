@@ -97,7 +97,9 @@ public struct PhonesJob: Sendable {
     /// apply's duration, from this plan's measured transform throughput and a load rate: measured on
     /// earlier applies of this job here when there are some, else this plan's sample load (one batch into
     /// a temporary copy of the table with its indexes), else a conservative default.
-    private func estimateApply(_ summary: inout PhonesSummary, _ reader: PostgresConnection, sample: (rate: Double, rows: Int)?) throws {
+    private func estimateApply(_ summary: inout PhonesSummary, _ reader: PostgresConnection,
+                               sample: (rate: Double, rows: Int, bytesPerRow: Double)?) throws {
+        if let sample { summary.estimatedGrowthBytes = Int(sample.bytesPerRow * Double(summary.rowsToInsert)) }
         var loadRate = 30_000.0
         var basis = "load rate: a default of 30,000 rows/s (no earlier apply on this database, no sample load)"
         if let sample {
