@@ -18,8 +18,8 @@ for job in phones customers service-requests; do
     "$ferry" schema apply "mappings/$job.yaml" --snapshot-dir out/snapshots >/dev/null
     "$ferry" plan "mappings/$job.yaml" --report "out/$name.html" >/dev/null
     # Chromium's sandbox needs user namespaces that a root CI shell may not have.
-    # Tall enough for the whole phones report (its constraint checks and accounting come last).
-    "$chromium" --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,3600 \
+    # Tall enough for the whole phones report (its SQL appendix and sign-off block come last).
+    "$chromium" --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,7000 \
         --screenshot="$PWD/out/$name.png" "file://$PWD/out/$name.html" >/dev/null 2>&1
     test -s "out/$name.png"
     echo "report: out/$name.html, screenshot: out/$name.png ($(stat -c %s "out/$name.png") bytes)"

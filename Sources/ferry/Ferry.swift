@@ -14,8 +14,8 @@ struct Ferry: ParsableCommand {
 
             Exit codes: 0 success; 1 error (also an invalid option value); 2 plan --detailed-exitcode: \
             changes pending; 3 rollback left (or, with --dry-run, would leave) conflicts; 4 import finished \
-            with rejected rows; 5 contract refused by its checks; 6 plan predicts rows that break the \
-            target's constraints; 64 usage error (unknown option, missing argument). The exit code is the \
+            with rejected rows; 5 contract refused by its checks; 6 the phones plan predicts rows that break \
+            the phone table's constraints; 64 usage error (unknown option, missing argument). The exit code is the \
             same with --json.
 
             Shell completion: `ferry --generate-completion-script bash|zsh|fish` prints a script that \

@@ -239,7 +239,9 @@ public struct PlanReport: Codable, Sendable {
         let share = read > 0 ? String(format: "%.1f%%", Double(rejected) * 100 / Double(read)) : "0%"
         lines.append("rejected: \(formatCount(rejected)) of \(formatCount(read)) read (\(share))"
                      + (accounting.allSatisfy(\.addsUp) ? ", every one accounted for" : ", THE COUNTS DO NOT ADD UP"))
-        if header.kind != .run { lines.append("duration: \(estimateText)") }
+        if header.kind != .run {
+            lines.append("duration: " + (header.estimatedApplySeconds.map { "about \(formatDuration($0)) (the basis is below)" } ?? "no estimate"))
+        }
         if let growth = header.estimatedGrowthBytes {
             // Inserts log about what they write; full-page images after a checkpoint can double it.
             lines.append("growth: about \(formatBytes(growth)) of table and indexes; WAL about \(formatBytes(growth)) to \(formatBytes(growth * 2))")
