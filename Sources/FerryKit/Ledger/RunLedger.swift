@@ -139,8 +139,10 @@ public struct RunLedger {
 
     public func events(_ runId: Int64) throws -> [RunEvent] {
         try connection.query("""
-            SELECT \(Self.iso8601("at")), kind, detail::text FROM ferry.events WHERE run_id = $1 ORDER BY event_id
-            """, [String(runId)]).rows.map { RunEvent(at: $0[0]!, kind: $0[1]!, detail: JSONValue(parsing: $0[2]!)) }
+            SELECT event_id, \(Self.iso8601("at")) AS at, kind, detail::text AS detail FROM ferry.events WHERE run_id = $1 ORDER BY event_id
+            """, [String(runId)]).decoded("ferry.events", key: "event_id").map { row in
+            RunEvent(at: try row.required("at"), kind: try row.required("kind"), detail: JSONValue(parsing: try row.required("detail")))
+        }
     }
 
     /// A timestamptz column as ISO 8601 in UTC, to the millisecond.
@@ -164,24 +166,27 @@ public struct RunLedger {
                             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
                               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                               AND l.classid = \(RunLock.namespace)::oid AND l.objid = hashtext(r.job)::oid)
-                        THEN 'interrupted' ELSE r.status END,
-                   r.mapping_file, r.mapping_sha256, r.tool_version, \(Self.iso8601("r.started_at")), \(Self.iso8601("r.finished_at")),
-                   extract(epoch FROM coalesce(r.finished_at, now()) - r.started_at)::float8,
-                   r.db_user, r.os_user, r.host, r.rollback_of, r.counts::text, r.options::text, r.error,
+                        THEN 'interrupted' ELSE r.status END AS status,
+                   r.mapping_file, r.mapping_sha256, r.tool_version, \(Self.iso8601("r.started_at")) AS started_at,
+                   \(Self.iso8601("r.finished_at")) AS finished_at,
+                   extract(epoch FROM coalesce(r.finished_at, now()) - r.started_at)::float8 AS duration,
+                   r.db_user, r.os_user, r.host, r.rollback_of, r.counts::text AS counts, r.options::text AS options, r.error,
                    b.batches, b.inserted, b.updated, b.deleted
             FROM ferry.runs r
             CROSS JOIN LATERAL (SELECT count(*), coalesce(sum(rows_inserted), 0), coalesce(sum(rows_updated), 0),
                                        coalesce(sum(rows_deleted), 0)
                                 FROM ferry.batches WHERE run_id = r.run_id) b (batches, inserted, updated, deleted)
             WHERE \(condition)
-            """, parameters).rows.map { row in
-            RunRecord(runId: Int64(row[0]!)!, job: row[1]!, mode: row[2]!, status: row[3]!, mappingFile: row[4]!,
-                      mappingSHA256: row[5]!, toolVersion: row[6]!, startedAt: row[7]!, finishedAt: row[8],
-                      durationSeconds: Double(row[9] ?? "0") ?? 0, databaseUser: row[10]!, osUser: row[11], host: row[12],
-                      rollbackOf: row[13].flatMap { Int64($0) }, counts: JSONValue(parsing: row[14] ?? "{}"),
-                      options: JSONValue(parsing: row[15] ?? "{}"), error: row[16],
-                      batches: Int(row[17] ?? "0") ?? 0, rowsInserted: Int(row[18] ?? "0") ?? 0,
-                      rowsUpdated: Int(row[19] ?? "0") ?? 0, rowsDeleted: Int(row[20] ?? "0") ?? 0)
+            """, parameters).decoded("ferry.runs", key: "run_id").map { row in
+            RunRecord(runId: try row.required("run_id"), job: try row.required("job"), mode: try row.required("mode"),
+                      status: try row.required("status"), mappingFile: try row.required("mapping_file"),
+                      mappingSHA256: try row.required("mapping_sha256"), toolVersion: try row.required("tool_version"),
+                      startedAt: try row.required("started_at"), finishedAt: try row.optional("finished_at"),
+                      durationSeconds: try row.required("duration"), databaseUser: try row.required("db_user"),
+                      osUser: try row.optional("os_user"), host: try row.optional("host"), rollbackOf: try row.optional("rollback_of"),
+                      counts: JSONValue(parsing: try row.required("counts")), options: JSONValue(parsing: try row.required("options")),
+                      error: try row.optional("error"), batches: try row.required("batches"), rowsInserted: try row.required("inserted"),
+                      rowsUpdated: try row.required("updated"), rowsDeleted: try row.required("deleted"))
         }
     }
 
@@ -244,15 +249,16 @@ extension RunLedger {
     /// `dryRun`, those that would be).
     public func pruneSnapshots(olderThan interval: String, all: Bool, dryRun: Bool = false) throws -> [PrunedRun] {
         let candidates = try connection.query("""
-            SELECT r.run_id, r.job, r.mode, \(Self.iso8601("r.finished_at")),
-                   (SELECT count(*) FROM ferry.snapshot_rows s WHERE s.run_id = r.run_id)
+            SELECT r.run_id, r.job, r.mode, \(Self.iso8601("r.finished_at")) AS finished_at,
+                   (SELECT count(*) FROM ferry.snapshot_rows s WHERE s.run_id = r.run_id) AS snapshot_rows
             FROM ferry.runs r
             WHERE r.finished_at < now() - $1::interval
               AND ($2 OR r.run_id <> (SELECT max(r2.run_id) FROM ferry.runs r2 WHERE r2.job = r.job AND r2.mode <> 'rollback'))
               AND EXISTS (SELECT 1 FROM ferry.snapshot_rows s WHERE s.run_id = r.run_id)
             ORDER BY r.run_id
-            """, [interval, all ? "true" : "false"]).rows.map {
-            PrunedRun(runId: Int64($0[0]!)!, job: $0[1]!, mode: $0[2]!, finishedAt: $0[3] ?? "?", snapshotRows: Int($0[4] ?? "0") ?? 0)
+            """, [interval, all ? "true" : "false"]).decoded("ferry.runs to prune", key: "run_id").map { row in
+            PrunedRun(runId: try row.required("run_id"), job: try row.required("job"), mode: try row.required("mode"),
+                      finishedAt: try row.required("finished_at"), snapshotRows: try row.required("snapshot_rows"))
         }
         guard !dryRun, !candidates.isEmpty else { return candidates }
         try connection.transaction {
