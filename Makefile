@@ -6,10 +6,11 @@
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
 #   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
 #   make man    regenerate docs/man/ferry.1 from the command definitions (ArgumentParser's generate-manual)
+#   make format format the Swift code with the toolchain's swift-format (.swift-format: 120 columns)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench bench-import bench-jobs samples report-check fuzz man clean
+.PHONY: all deps build release demo test bench bench-import bench-jobs samples report-check fuzz man format clean
 
 all: build
 
@@ -48,6 +49,9 @@ report-check: build
 
 fuzz: deps
 	scripts/fuzz.sh
+
+format:
+	swift format format --in-place --parallel --recursive Sources Tests Fuzz Package.swift
 
 man: build
 	swift package --allow-writing-to-package-directory generate-manual --configuration debug --date "$$(git log -1 --format=%cs)"

@@ -23,7 +23,10 @@ let package = Package(
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "CPhoneNumber",
-            linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("icui18n"), .linkedLibrary("icuuc"), .linkedLibrary("stdc++")]
+            linkerSettings: [
+                .linkedLibrary("phonenumber"), .linkedLibrary("icui18n"), .linkedLibrary("icuuc"),
+                .linkedLibrary("stdc++"),
+            ]
         ),
         .target(
             name: "FerryKit",
@@ -55,6 +58,7 @@ let package = Package(
 if ProcessInfo.processInfo.environment["FERRY_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
     for name in ["FuzzCSVImport", "FuzzMapping", "FuzzPhones"] {
-        package.targets.append(.executableTarget(name: name, dependencies: ["FerryKit", "FuzzSupport"], path: "Fuzz/\(name)"))
+        package.targets.append(
+            .executableTarget(name: name, dependencies: ["FerryKit", "FuzzSupport"], path: "Fuzz/\(name)"))
     }
 }

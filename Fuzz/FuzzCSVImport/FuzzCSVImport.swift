@@ -55,8 +55,10 @@ public func fuzzCSVImport(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             lastLine = line
         }
         guard let header else { return 0 }
-        let resolved = try ImportHeader.resolve(header, encoding: reader.encoding, mapping: mapping, file: path, tenantFromFlag: false)
-        let transform = ContactImportTransform(header: resolved, encoding: reader.encoding, tenantFromFlag: nil, mapping: mapping)
+        let resolved = try ImportHeader.resolve(
+            header, encoding: reader.encoding, mapping: mapping, file: path, tenantFromFlag: false)
+        let transform = ContactImportTransform(
+            header: resolved, encoding: reader.encoding, tenantFromFlag: nil, mapping: mapping)
         for record in records {
             switch transform.transform(record) {
             case .rejected(let line, let reason):

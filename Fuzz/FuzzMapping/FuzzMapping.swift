@@ -12,11 +12,13 @@ public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzMapping(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // Bytes that are not UTF-8 are refused before YAML sees them (a unit test covers where).
-    guard size > 0, let text = String(validating: UnsafeBufferPointer(start: data + 1, count: size - 1), as: UTF8.self) else { return 0 }
+    guard size > 0, let text = String(validating: UnsafeBufferPointer(start: data + 1, count: size - 1), as: UTF8.self)
+    else { return 0 }
     let file = "fuzz.yaml"
     let loaders: [() throws -> Void] = [
         { _ = try PhonesMapping(file: file, text: text) }, { _ = try ContactsCSVMapping(file: file, text: text) },
-        { _ = try CustomersMapping(file: file, text: text) }, { _ = try ServiceRequestsMapping(file: file, text: text) },
+        { _ = try CustomersMapping(file: file, text: text) },
+        { _ = try ServiceRequestsMapping(file: file, text: text) },
     ]
     do {
         try loaders[Int(data[0]) % loaders.count]()

@@ -31,22 +31,31 @@ public struct FerryLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-                    file: String, function: String, line: UInt) {
+    public func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+        file: String, function: String, line: UInt
+    ) {
         let fields = metadata.merging(explicit ?? [:]) { $1 }
-        FileHandle.standardError.write(Data((Self.line(level: level, message: "\(message)", fields: fields, format: format) + "\n").utf8))
+        FileHandle.standardError.write(
+            Data((Self.line(level: level, message: "\(message)", fields: fields, format: format) + "\n").utf8))
     }
 
-    static func line(level: Logger.Level, message: String, fields: Logger.Metadata, format: Format, now: Date = Date()) -> String {
+    static func line(
+        level: Logger.Level, message: String, fields: Logger.Metadata, format: Format, now: Date = Date()
+    ) -> String {
         switch format {
         case .text:
             let prefix = level >= .error ? "error: " : level >= .warning ? "ferry: warning: " : "ferry: "
             let extra = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             return prefix + message + (extra.isEmpty ? "" : " (\(extra))")
         case .json:
-            var object: [String: Any] = ["time": ISO8601DateFormatter().string(from: now), "level": level.rawValue, "event": message]
+            var object: [String: Any] = [
+                "time": ISO8601DateFormatter().string(from: now), "level": level.rawValue, "event": message,
+            ]
             for (key, value) in fields { object[key] = "\(value)" }
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            let data =
+                (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+                ?? Data()
             return String(decoding: data, as: UTF8.self)
         }
     }

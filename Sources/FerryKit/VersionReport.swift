@@ -10,17 +10,23 @@ public enum VersionReport {
         do {
             let connection = try PostgresConnection(conninfo: "connect_timeout=3", applicationName: "ferry --version")
             let info = connection.info
-            lines.append("server PostgreSQL \(info.serverVersion) at \(info.host):\(info.port) (database \(info.database), user \(info.user))")
+            lines.append(
+                "server PostgreSQL \(info.serverVersion) at \(info.host):\(info.port) (database \(info.database), user \(info.user))"
+            )
             connection.close()
         } catch {
-            lines.append("server not reached with the PG* variables: \(String(describing: error).split(separator: "\n").first ?? "")")
+            lines.append(
+                "server not reached with the PG* variables: \(String(describing: error).split(separator: "\n").first ?? "")"
+            )
         }
         return lines.joined(separator: "\n")
     }
 
     /// The commit of the checkout the executable was built in (it lives in its .build folder).
     static func commit() -> String? {
-        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            return nil
+        }
         var folder = URL(fileURLWithPath: executable).deletingLastPathComponent()
         while folder.path != "/" {
             if FileManager.default.fileExists(atPath: folder.appendingPathComponent(".git").path) { break }

@@ -13,14 +13,17 @@ struct Apply: ParsableCommand {
             committed batch. Every job first checks the database as `ferry doctor` does.
             """)
 
-    @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.", completion: .file(extensions: ["yaml", "yml"]))
+    @Argument(
+        help: "The job's mapping file, e.g. mappings/phones.yaml.", completion: .file(extensions: ["yaml", "yml"]))
     var mapping: String
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var pacing: PacingOptions
     @OptionGroup var output: OutputOptions
 
-    @Option(help: ArgumentHelp("The approved plan file: refuse to write if the mapping or the data changed since.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "The approved plan file: refuse to write if the mapping or the data changed since.", valueName: "file"))
     var plan: String?
 
     @Flag(help: "With --plan: apply even if things changed since the plan (the ledger records each change).")
@@ -29,7 +32,9 @@ struct Apply: ParsableCommand {
     func run() throws {
         try reportingErrors(json: output.json) {
             if var job = try tableJob(mapping: mapping, conninfo: connection.db) {
-                guard plan == nil else { throw ValidationError("--plan: plan files bind apply for the phones job only so far") }
+                guard plan == nil else {
+                    throw ValidationError("--plan: plan files bind apply for the phones job only so far")
+                }
                 job.showProgress = output.showProgress
                 let (summary, text) = try job.applyAndReport(try pacing.options(output))
                 return output.json ? try printJSON(summary) : output.printText(text)
@@ -60,13 +65,17 @@ struct PacingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("lock_timeout for each batch (default: the mapping's, else 2s).", valueName: "duration"))
     var lockTimeout: String?
 
-    @Option(help: ArgumentHelp("statement_timeout for each batch (default: the mapping's, else 5min).", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "statement_timeout for each batch (default: the mapping's, else 5min).", valueName: "duration"))
     var statementTimeout: String?
 
     @Flag(help: "If another apply of this job is running, wait for it instead of exiting.")
     var wait = false
 
-    @Option(help: ArgumentHelp("Also write the run's snapshot to this file (gzip; FILE.sha256 beside it).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Also write the run's snapshot to this file (gzip; FILE.sha256 beside it).", valueName: "path"))
     var snapshotFile: String?
 
     func options(_ output: OutputOptions, resume: Int64? = nil) throws -> ApplyOptions {
@@ -78,11 +87,15 @@ struct PacingOptions: ParsableArguments {
         if let batchDelay { options.batchDelay = try seconds(batchDelay, "--batch-delay") }
         if let maxReplicaLag { options.maxReplicaLag = try seconds(maxReplicaLag, "--max-replica-lag") }
         if let lockTimeout {
-            guard let value = DurationSetting(lockTimeout) else { throw ValidationError("--lock-timeout: '\(lockTimeout)' is not a duration such as 2s") }
+            guard let value = DurationSetting(lockTimeout) else {
+                throw ValidationError("--lock-timeout: '\(lockTimeout)' is not a duration such as 2s")
+            }
             options.lockTimeout = value
         }
         if let statementTimeout {
-            guard let value = DurationSetting(statementTimeout) else { throw ValidationError("--statement-timeout: '\(statementTimeout)' is not a duration such as 5min") }
+            guard let value = DurationSetting(statementTimeout) else {
+                throw ValidationError("--statement-timeout: '\(statementTimeout)' is not a duration such as 5min")
+            }
             options.statementTimeout = value
         }
         options.wait = wait
@@ -92,7 +105,9 @@ struct PacingOptions: ParsableArguments {
     }
 
     private func seconds(_ text: String, _ flag: String) throws -> Double {
-        guard let setting = DurationSetting(text) else { throw ValidationError("\(flag): '\(text)' is not a duration such as 500ms or 2s") }
+        guard let setting = DurationSetting(text) else {
+            throw ValidationError("\(flag): '\(text)' is not a duration such as 500ms or 2s")
+        }
         return setting.seconds
     }
 }

@@ -21,14 +21,21 @@ struct Contract: ParsableCommand {
     @Flag(help: "Drop the columns when every check passes (without it: check and report only).")
     var confirm = false
 
-    @Option(help: ArgumentHelp("CSV naming exactly the unmigrated rows whose values may be dropped (tenant and contact_key or project_key columns).",
-                               valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "CSV naming exactly the unmigrated rows whose values may be dropped (tenant and contact_key or project_key columns).",
+            valueName: "file"))
     var acceptRejected: String?
 
-    @Option(help: ArgumentHelp("Where to write the list of unmigrated rows (default: ferry-contract-JOB-unmigrated.csv).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Where to write the list of unmigrated rows (default: ferry-contract-JOB-unmigrated.csv).",
+            valueName: "file"))
     var unmigratedOut: String?
 
-    @Option(help: ArgumentHelp("lock_timeout for taking the table lock (default: the mapping's, else 2s).", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "lock_timeout for taking the table lock (default: the mapping's, else 2s).", valueName: "duration"))
     var lockTimeout: String?
 
     @Flag(help: "If an apply of this job is running, wait for it instead of exiting.")
@@ -41,11 +48,12 @@ struct Contract: ParsableCommand {
 
     func run() throws {
         try reportingErrors(json: json) {
-            let subject: any ContractSubject = switch try mappingJob(path: mapping) {
-            case PhonesJob.name: PhonesContractSubject(mapping: try PhonesMapping.load(path: mapping))
-            case CustomersJob.name: CustomersContractSubject(mapping: try CustomersMapping.load(path: mapping))
-            case let job: throw ValidationError("the \(job) job has no contract step (phones and customers do)")
-            }
+            let subject: any ContractSubject =
+                switch try mappingJob(path: mapping) {
+                case PhonesJob.name: PhonesContractSubject(mapping: try PhonesMapping.load(path: mapping))
+                case CustomersJob.name: CustomersContractSubject(mapping: try CustomersMapping.load(path: mapping))
+                case let job: throw ValidationError("the \(job) job has no contract step (phones and customers do)")
+                }
             var options = ContractOptions()
             options.confirm = confirm
             options.acceptRejectedFile = acceptRejected

@@ -31,15 +31,24 @@ struct DoctorCommand: ParsableCommand {
             let expectations = try job.expectations(using: database, forApply: !forPlan)
             // Steps are typed after the live key columns; when those are missing, the expectations say so.
             let steps = (try? job.schemaSteps(using: database)) ?? []
-            let findings = try Doctor(connection: database).check(expectations, steps: forPlan ? [] : steps, ownSteps: steps, mappingFile: mapping)
+            let findings = try Doctor(connection: database).check(
+                expectations, steps: forPlan ? [] : steps, ownSteps: steps, mappingFile: mapping)
             if json {
                 try printJSON(findings)
             } else {
                 let info = database.info
-                print("ferry doctor \(mapping) on \(info.database) at \(info.host):\(info.port) as \(info.user) (checks for \(forPlan ? "plan" : "apply"))")
-                for finding in findings { print("  \(finding.severity == .error ? "✗ error" : "! warning"): \(finding.text)") }
+                print(
+                    "ferry doctor \(mapping) on \(info.database) at \(info.host):\(info.port) as \(info.user) (checks for \(forPlan ? "plan" : "apply"))"
+                )
+                for finding in findings {
+                    print("  \(finding.severity == .error ? "✗ error" : "! warning"): \(finding.text)")
+                }
                 let errors = findings.filter { $0.severity == .error }.count
-                print(findings.isEmpty ? "✓ no problems found" : "\(errors) error\(errors == 1 ? "" : "s"), \(findings.count - errors) warning\(findings.count - errors == 1 ? "" : "s")")
+                print(
+                    findings.isEmpty
+                        ? "✓ no problems found"
+                        : "\(errors) error\(errors == 1 ? "" : "s"), \(findings.count - errors) warning\(findings.count - errors == 1 ? "" : "s")"
+                )
             }
             if findings.contains(where: { $0.severity == .error }) { throw ExitCode(1) }
         }

@@ -14,11 +14,14 @@ struct Export: ParsableCommand {
     @Option(help: ArgumentHelp("The CSV mapping file.", valueName: "file"))
     var mapping: String = "mappings/contacts-csv.yaml"
 
-    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write to this file (default: standard output).", valueName: "file"))
+    @Option(
+        name: [.short, .customLong("output")],
+        help: ArgumentHelp("Write to this file (default: standard output).", valueName: "file"))
     var output: String?
 
-    @Option(help: ArgumentHelp("default (one row per contact) or all (one row per phone).", valueName: "which"),
-            completion: .list(["default", "all"]))
+    @Option(
+        help: ArgumentHelp("default (one row per contact) or all (one row per phone).", valueName: "which"),
+        completion: .list(["default", "all"]))
     var phones: String = "default"
 
     @Option(help: ArgumentHelp("Only this tenant's contacts.", valueName: "uuid"))
@@ -32,13 +35,18 @@ struct Export: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var options = ExportOptions()
-            guard let which = ExportOptions.Phones(rawValue: phones) else { throw ValidationError("--phones must be default or all") }
+            guard let which = ExportOptions.Phones(rawValue: phones) else {
+                throw ValidationError("--phones must be default or all")
+            }
             options.phones = which
             options.tenant = tenant
             options.includeInactive = includeInactive
             options.output = output
-            let summary = try ExportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: connection.db).run(options)
-            let without = summary.contactsWithoutEmail > 0 ? "; \(summary.contactsWithoutEmail) without an email (they cannot be imported back)" : ""
+            let summary = try ExportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: connection.db)
+                .run(options)
+            let without =
+                summary.contactsWithoutEmail > 0
+                ? "; \(summary.contactsWithoutEmail) without an email (they cannot be imported back)" : ""
             FerryLog.note("exported \(summary.rows) rows to \(summary.output)\(without)")
         }
     }

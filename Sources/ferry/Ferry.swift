@@ -22,8 +22,11 @@ struct Ferry: ParsableCommand {
             completes commands, options and their values (see docs/operations.md).
             """,
         version: FerryVersion.current,
-        subcommands: [Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self, SchemaCommand.self,
-                      Contract.self, DoctorCommand.self, Import.self, Export.self]
+        subcommands: [
+            Plan.self, Apply.self, Resume.self, Runs.self, Show.self, RollbackCommand.self, Snapshots.self,
+            SchemaCommand.self,
+            Contract.self, DoctorCommand.self, Import.self, Export.self,
+        ]
     )
 
     /// `ferry --version` says more than the static version ArgumentParser would print: the commit, the
@@ -43,10 +46,12 @@ struct Ferry: ParsableCommand {
     static func configureProcess(_ arguments: [String]) {
         var format = FerryLogHandler.Format.text
         if let index = arguments.firstIndex(of: "--log-format"), index + 1 < arguments.count,
-           let chosen = FerryLogHandler.Format(rawValue: arguments[index + 1]) {
+            let chosen = FerryLogHandler.Format(rawValue: arguments[index + 1])
+        {
             format = chosen
         } else if let inline = arguments.first(where: { $0.hasPrefix("--log-format=") }),
-                  let chosen = FerryLogHandler.Format(rawValue: String(inline.dropFirst("--log-format=".count))) {
+            let chosen = FerryLogHandler.Format(rawValue: String(inline.dropFirst("--log-format=".count)))
+        {
             format = chosen
         }
         // -W is declared in ConnectionOptions; the prompt must be armed before the first session opens.
@@ -61,12 +66,18 @@ struct Ferry: ParsableCommand {
 
 /// Options every command that talks to a database shares.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("libpq connection string or URI (default: PG* variables and ~/.pgpass).",
-                                            valueName: "conninfo"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "libpq connection string or URI (default: PG* variables and ~/.pgpass).",
+            valueName: "conninfo"))
     var db: String = ""
 
-    @Flag(name: [.customShort("W"), .customLong("password")],
-          help: "Ask for the password on the terminal before connecting (as psql -W); without it ferry asks only when the server wants one.")
+    @Flag(
+        name: [.customShort("W"), .customLong("password")],
+        help:
+            "Ask for the password on the terminal before connecting (as psql -W); without it ferry asks only when the server wants one."
+    )
     var askPassword = false
 }
 
@@ -81,19 +92,25 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print the summary as JSON instead of text.")
     var json = false
 
-    @Option(name: .customLong("color"), help: ArgumentHelp("Colour in text output: auto (on a terminal, unless NO_COLOR is set), always or never.",
-                                                            valueName: "when"))
+    @Option(
+        name: .customLong("color"),
+        help: ArgumentHelp(
+            "Colour in text output: auto (on a terminal, unless NO_COLOR is set), always or never.",
+            valueName: "when"))
     var colour: ColourChoice = .auto
 
-    @Flag(name: .shortAndLong, help: "Print nothing but errors (and --json output): for cron. The exit code still tells.")
+    @Flag(
+        name: .shortAndLong, help: "Print nothing but errors (and --json output): for cron. The exit code still tells.")
     var quiet = false
 
     @Flag(name: .shortAndLong, help: "Also note every committed batch on stderr.")
     var verbose = false
 
-    @Option(help: ArgumentHelp("How events (runs, batches, retries, pauses, errors) are written to stderr: text, or json (one object per line).",
-                               valueName: "format"),
-            completion: .list(FerryLogHandler.Format.allCases.map(\.rawValue)))
+    @Option(
+        help: ArgumentHelp(
+            "How events (runs, batches, retries, pauses, errors) are written to stderr: text, or json (one object per line).",
+            valueName: "format"),
+        completion: .list(FerryLogHandler.Format.allCases.map(\.rawValue)))
     var logFormat: FerryLogHandler.Format = .text
 
     /// Whether text output gets ANSI colour: NO_COLOR (any non-empty value) turns the automatic choice off.
@@ -107,7 +124,6 @@ struct OutputOptions: ParsableArguments {
     }
 
     var showProgress: Bool { !noProgress && !quiet }
-
 
     /// The human summary on stdout, unless --quiet; --json output is always printed.
     func printText(_ text: String) {
@@ -146,6 +162,5 @@ func printJSON<T: Encodable>(_ value: T) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
-
 
 extension FerryLogHandler.Format: ExpressibleByArgument {}

@@ -21,18 +21,25 @@ struct Import: ParsableCommand {
     @Option(help: ArgumentHelp("The CSV mapping file.", valueName: "file"))
     var mapping: String = "mappings/contacts-csv.yaml"
 
-    @Option(help: ArgumentHelp("Every row goes to this tenant (a UUID); rows whose tenant column says otherwise are rejected.", valueName: "uuid"))
+    @Option(
+        help: ArgumentHelp(
+            "Every row goes to this tenant (a UUID); rows whose tenant column says otherwise are rejected.",
+            valueName: "uuid"))
     var tenant: String?
 
-    @Option(help: ArgumentHelp("The file's encoding: \(TextEncoding.names). A byte-order mark wins.", valueName: "name"),
-            completion: .list(TextEncoding.allCases.map(\.rawValue)))
+    @Option(
+        help: ArgumentHelp("The file's encoding: \(TextEncoding.names). A byte-order mark wins.", valueName: "name"),
+        completion: .list(TextEncoding.allCases.map(\.rawValue)))
     var encoding: String?
 
     @Flag(help: "Read, check and classify every row, write the report and the reject file, and change nothing.")
     var dryRun = false
 
-    @Option(help: ArgumentHelp("What happens to an existing contact whose values differ: update, skip or error (reject the row).", valueName: "action"),
-            completion: .list(ImportOptions.OnConflict.allCases.map(\.rawValue)))
+    @Option(
+        help: ArgumentHelp(
+            "What happens to an existing contact whose values differ: update, skip or error (reject the row).",
+            valueName: "action"),
+        completion: .list(ImportOptions.OnConflict.allCases.map(\.rawValue)))
     var onConflict: String = "update"
 
     @Flag(help: "Set contacts of the file's tenants that the file does not contain inactive (never deleted).")
@@ -41,7 +48,8 @@ struct Import: ParsableCommand {
     @Option(help: ArgumentHelp("Where rejected rows go (default: FILE.rejects.csv).", valueName: "file"))
     var rejects: String?
 
-    @Option(help: ArgumentHelp("Write the review report to this file (.md, .json, .html, else text).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp("Write the review report to this file (.md, .json, .html, else text).", valueName: "file"))
     var report: String?
 
     @Option(help: ArgumentHelp("Rows per batch (one transaction each); default from the mapping.", valueName: "n"))
@@ -78,7 +86,8 @@ struct Import: ParsableCommand {
             if output.json { try printJSON(summary) } else { output.printText(ImportTerminalReport.render(summary)) }
             if let report {
                 var planReport = PlanReport(importSummary: summary, mapping: loaded)
-                try planReport.nameTenants(from: loaded.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
+                try planReport.nameTenants(
+                    from: loaded.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
                 try writeReport(planReport, to: report, format: nil)
             }
             if summary.rejected > 0 { throw ExitCode(4) }
@@ -91,7 +100,8 @@ func writeReport(_ report: PlanReport, to path: String, format: String?) throws 
     let chosen: PlanReport.Format
     if let format {
         guard let value = PlanReport.Format(rawValue: format) else {
-            throw ValidationError("--format must be one of \(PlanReport.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--format must be one of \(PlanReport.Format.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         chosen = value
     } else {

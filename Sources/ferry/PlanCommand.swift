@@ -7,20 +7,30 @@ struct Plan: ParsableCommand {
         abstract: "Show what `apply` would do, changing nothing.",
         discussion: "Runs the same extract and transform as apply inside a READ ONLY transaction.")
 
-    @Argument(help: "The job's mapping file, e.g. mappings/phones.yaml.", completion: .file(extensions: ["yaml", "yml"]))
+    @Argument(
+        help: "The job's mapping file, e.g. mappings/phones.yaml.", completion: .file(extensions: ["yaml", "yml"]))
     var mapping: String
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
-    @Option(help: ArgumentHelp("Also write a plan file that `apply --plan` checks against (mapping, data fingerprint).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Also write a plan file that `apply --plan` checks against (mapping, data fingerprint).", valueName: "file")
+    )
     var out: String?
 
-    @Option(help: ArgumentHelp("Write the review report to this file (format from the extension: .md, .json, .html, else text).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Write the review report to this file (format from the extension: .md, .json, .html, else text).",
+            valueName: "file"))
     var report: String?
 
-    @Option(help: ArgumentHelp("The report's format when the extension does not say: terminal, markdown, json or html.", valueName: "format"),
-            completion: .list(PlanReport.Format.allCases.map(\.rawValue)))
+    @Option(
+        help: ArgumentHelp(
+            "The report's format when the extension does not say: terminal, markdown, json or html.",
+            valueName: "format"),
+        completion: .list(PlanReport.Format.allCases.map(\.rawValue)))
     var format: String?
 
     @Flag(help: "Exit 2 when changes are pending, 0 when there is nothing to do (1 is an error), like terraform.")
@@ -48,7 +58,8 @@ struct Plan: ParsableCommand {
             // --json and --report x.json are one document: the report, whatever the job.
             var planReport = PlanReport(summary: summary, mapping: job.mapping)
             planReport.header.planFile = planFile
-            try planReport.nameTenants(from: job.mapping.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
+            try planReport.nameTenants(
+                from: job.mapping.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
             if output.json { print(try planReport.render(.json), terminator: "") } else { try output.print(summary) }
             if let report { try writeReport(planReport, to: report, format: format) }
             if let out { FerryLog.note("plan written to \(out)") }
@@ -62,7 +73,11 @@ struct Plan: ParsableCommand {
         guard out == nil else { throw ValidationError("--out: plan files bind apply for the phones job only so far") }
         var planReport = try job.planReport()
         try planReport.nameTenants(from: job.tenantNames, using: try PostgresConnection(conninfo: connection.db))
-        if output.json { print(try planReport.render(.json), terminator: "") } else { output.printText(try planReport.render(.terminal, colour: output.useColour)) }
+        if output.json {
+            print(try planReport.render(.json), terminator: "")
+        } else {
+            output.printText(try planReport.render(.terminal, colour: output.useColour))
+        }
         if let report { try writeReport(planReport, to: report, format: format) }
         // The table jobs' checks describe what they will leave alone (listed, not merged), not constraints
         // their apply would fail on; only the phones plan's checks are the target's constraints.
@@ -75,7 +90,8 @@ struct Plan: ParsableCommand {
         let violated = checks.filter { $0.violations > 0 }
         guard !violated.isEmpty else { return }
         let list = violated.map { "\($0.constraint): \(formatCount($0.violations))" }.joined(separator: "; ")
-        FerryLog.logger.error("""
+        FerryLog.logger.error(
+            """
             the plan predicts rows that break the target's constraints (\(list)); apply would fail on them. \
             Fix the data or the mapping, then plan again.
             """)

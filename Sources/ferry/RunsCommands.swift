@@ -46,10 +46,14 @@ struct Show: ParsableCommand {
             if json { return try printJSON(Detail(run: run, events: events)) }
             print("run \(run.runId): \(run.job) \(run.mode), \(run.status)")
             print("  mapping   \(run.mappingFile) (sha256 \(run.mappingSHA256))")
-            print("  by        \(run.databaseUser) (OS user \(run.osUser ?? "?") on \(run.host ?? "?")), ferry \(run.toolVersion)")
+            print(
+                "  by        \(run.databaseUser) (OS user \(run.osUser ?? "?") on \(run.host ?? "?")), ferry \(run.toolVersion)"
+            )
             print("  started   \(run.startedAt)")
             print("  finished  \(run.finishedAt ?? "-") (\(RunsListing.duration(run.durationSeconds)))")
-            print("  batches   \(formatCount(run.batches)): rows inserted \(formatCount(run.rowsInserted)), updated \(formatCount(run.rowsUpdated)), deleted \(formatCount(run.rowsDeleted))")
+            print(
+                "  batches   \(formatCount(run.batches)): rows inserted \(formatCount(run.rowsInserted)), updated \(formatCount(run.rowsUpdated)), deleted \(formatCount(run.rowsDeleted))"
+            )
             if let of = run.rollbackOf { print("  rolls back run \(of)") }
             if let error = run.error { print("  error     \(error)") }
             print("  events")
@@ -75,7 +79,10 @@ struct RollbackCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Flag(help: "Do the rollback in a transaction that is then rolled back: exactly what it would do now, changing nothing (it holds the job's lock meanwhile).")
+    @Flag(
+        help:
+            "Do the rollback in a transaction that is then rolled back: exactly what it would do now, changing nothing (it holds the job's lock meanwhile)."
+    )
     var dryRun = false
 
     @Flag(help: "Also undo rows changed since the run.")
@@ -97,7 +104,9 @@ struct RollbackCommand: ParsableCommand {
                 // Show what will happen (the dry run: exact), then ask.
                 let preview = try rollback.run(runId, dryRun: true, force: force, wait: wait)
                 if !preview.nothingToUndo {
-                    try confirm(RollbackText.render(preview), question: "Roll back run \(runId)\(force ? " with --force" : "")?")
+                    try confirm(
+                        RollbackText.render(preview), question: "Roll back run \(runId)\(force ? " with --force" : "")?"
+                    )
                 }
             }
             let report = try rollback.run(runId, dryRun: dryRun, force: force, wait: wait)
@@ -113,7 +122,8 @@ struct RollbackCommand: ParsableCommand {
 }
 
 struct Resume: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Continue an interrupted apply from its last committed batch.")
+    static let configuration = CommandConfiguration(
+        abstract: "Continue an interrupted apply from its last committed batch.")
 
     @Argument(help: "The run id (see `ferry runs`).")
     var runId: Int64
@@ -125,7 +135,9 @@ struct Resume: ParsableCommand {
     func run() throws {
         try reportingErrors(json: output.json) {
             let database = try PostgresConnection(conninfo: connection.db)
-            guard let record = try RunLedger(connection: database).run(runId) else { throw LedgerError("there is no run \(runId)") }
+            guard let record = try RunLedger(connection: database).run(runId) else {
+                throw LedgerError("there is no run \(runId)")
+            }
             if var job = try tableJob(mapping: record.mappingFile, conninfo: connection.db) {
                 job.showProgress = output.showProgress
                 let (summary, text) = try job.applyAndReport(try pacing.options(output, resume: runId))
@@ -144,7 +156,9 @@ struct Snapshots: ParsableCommand {
 
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete snapshots of old runs (never the newest run of a job, unless --all). Pruned runs cannot be rolled back.")
+            abstract:
+                "Delete snapshots of old runs (never the newest run of a job, unless --all). Pruned runs cannot be rolled back."
+        )
 
         @Option(help: ArgumentHelp("Runs finished longer ago than this, e.g. 30d or 12h.", valueName: "age"))
         var olderThan: String
@@ -169,19 +183,26 @@ struct Snapshots: ParsableCommand {
                 if !dryRun && !yes {
                     let candidates = try ledger.pruneSnapshots(olderThan: interval, all: all, dryRun: true)
                     guard !candidates.isEmpty else { return print("no snapshots to prune") }
-                    try confirm(candidates.map { "  run \($0.runId)  \($0.job) \($0.mode), finished \($0.finishedAt), \(formatCount($0.snapshotRows)) snapshot rows" }
-                                    .joined(separator: "\n"),
-                                question: "Prune these snapshots? These runs can then no longer be rolled back.")
+                    try confirm(
+                        candidates.map {
+                            "  run \($0.runId)  \($0.job) \($0.mode), finished \($0.finishedAt), \(formatCount($0.snapshotRows)) snapshot rows"
+                        }
+                        .joined(separator: "\n"),
+                        question: "Prune these snapshots? These runs can then no longer be rolled back.")
                 }
                 let pruned = try ledger.pruneSnapshots(olderThan: interval, all: all, dryRun: dryRun)
                 guard !pruned.isEmpty else { return print("no snapshots to prune") }
-                let list = pruned.map { "  run \($0.runId)  \($0.job) \($0.mode), finished \($0.finishedAt), \(formatCount($0.snapshotRows)) snapshot rows" }
+                let list = pruned.map {
+                    "  run \($0.runId)  \($0.job) \($0.mode), finished \($0.finishedAt), \(formatCount($0.snapshotRows)) snapshot rows"
+                }
                 if dryRun {
-                    print("would prune the snapshots of \(pruned.count) run\(pruned.count == 1 ? "" : "s") (nothing was changed); "
-                          + "\(pruned.count == 1 ? "it" : "they") could then no longer be rolled back:")
+                    print(
+                        "would prune the snapshots of \(pruned.count) run\(pruned.count == 1 ? "" : "s") (nothing was changed); "
+                            + "\(pruned.count == 1 ? "it" : "they") could then no longer be rolled back:")
                 } else {
-                    print("pruned the snapshots of \(pruned.count) run\(pruned.count == 1 ? "" : "s"); "
-                          + "\(pruned.count == 1 ? "it" : "they") can no longer be rolled back:")
+                    print(
+                        "pruned the snapshots of \(pruned.count) run\(pruned.count == 1 ? "" : "s"); "
+                            + "\(pruned.count == 1 ? "it" : "they") can no longer be rolled back:")
                 }
                 print(list.joined(separator: "\n"))
             }
@@ -193,7 +214,9 @@ struct Snapshots: ParsableCommand {
 /// command must say --yes (a cron job cannot answer, and must not proceed by default).
 func confirm(_ preview: String, question: String) throws {
     guard isatty(STDIN_FILENO) == 1, isatty(STDERR_FILENO) == 1 else {
-        throw ValidationError("this changes the database: pass --yes to confirm when not running on a terminal (or --dry-run to see what it would do)")
+        throw ValidationError(
+            "this changes the database: pass --yes to confirm when not running on a terminal (or --dry-run to see what it would do)"
+        )
     }
     FileHandle.standardError.write(Data("\(preview)\n\(question) [y/N] ".utf8))
     let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""

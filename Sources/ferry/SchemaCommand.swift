@@ -16,7 +16,9 @@ struct SchemaApply: ParsableCommand {
     @Argument(help: "The job's mapping file.")
     var mapping: String
 
-    @Option(help: ArgumentHelp("Where the schema-only snapshot of the affected tables goes, before any step runs.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Where the schema-only snapshot of the affected tables goes, before any step runs.", valueName: "dir"))
     var snapshotDir = "ferry-snapshots"
 
     @Flag(help: "Write the snapshot with ferry's own catalog query even when pg_dump is installed.")
@@ -29,11 +31,14 @@ struct SchemaApply: ParsableCommand {
             let (database, steps) = try schemaSteps(mapping: mapping, conninfo: connection.db)
             let tables = try affectedTables(mapping: mapping, conninfo: connection.db, database: database)
             let (applied, status, snapshot) = try SchemaMigrator(connection: database).apply(steps) {
-                try SchemaSnapshot.write(tables: tables, connection: database, conninfo: connection.db, directory: snapshotDir,
-                                         method: catalogSnapshot ? .catalog : nil)
+                try SchemaSnapshot.write(
+                    tables: tables, connection: database, conninfo: connection.db, directory: snapshotDir,
+                    method: catalogSnapshot ? .catalog : nil)
             }
             if let snapshot {
-                print("schema snapshot (\(snapshot.method.rawValue)) of \(snapshot.tables.isEmpty ? "no existing table" : snapshot.tables.joined(separator: ", ")): \(snapshot.path)")
+                print(
+                    "schema snapshot (\(snapshot.method.rawValue)) of \(snapshot.tables.isEmpty ? "no existing table" : snapshot.tables.joined(separator: ", ")): \(snapshot.path)"
+                )
             }
             print(applied.isEmpty ? "schema: nothing to apply" : "schema: applied \(applied.joined(separator: ", "))")
             print(SchemaStatusReport.render(status))
@@ -42,7 +47,8 @@ struct SchemaApply: ParsableCommand {
 }
 
 struct SchemaStatus: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show which schema steps are applied, pending or drifted.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show which schema steps are applied, pending or drifted.")
 
     @Argument(help: "The job's mapping file.")
     var mapping: String

@@ -2,13 +2,16 @@ import Foundation
 import Testing
 @testable import FerryKit
 
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 let csvCorpus = packageRoot.appendingPathComponent("../shared/corpora/csv").standardizedFileURL
 
 /// Reads a whole file into decoded items: records as arrays of strings (or "!<reason>" for a field
 /// that is not text), blank lines as their line number.
-func readAll(_ path: String, encoding: TextEncoding? = nil, dialect: CSVDialect = CSVDialect(),
-             maxFieldBytes: Int = 1 << 20) throws -> (records: [(line: Int, fields: [String])], blankLines: [Int]) {
+func readAll(
+    _ path: String, encoding: TextEncoding? = nil, dialect: CSVDialect = CSVDialect(),
+    maxFieldBytes: Int = 1 << 20
+) throws -> (records: [(line: Int, fields: [String])], blankLines: [Int]) {
     var limits = CSVLimits()
     limits.maxFieldBytes = maxFieldBytes
     let reader = try CSVReader(path: path, dialect: dialect, encoding: encoding, limits: limits)
@@ -18,9 +21,15 @@ func readAll(_ path: String, encoding: TextEncoding? = nil, dialect: CSVDialect 
         switch item {
         case .blankLine(let line): blanks.append(line)
         case .record(let record):
-            records.append((record.line, (0 ..< record.count).map { index in
-                do { return try FieldText.decode(record[index], as: reader.encoding) } catch let error as FieldDecodingError { return "!" + error.reason } catch { return "!" }
-            }))
+            records.append(
+                (
+                    record.line,
+                    (0..<record.count).map { index in
+                        do { return try FieldText.decode(record[index], as: reader.encoding) } catch let error
+                            as FieldDecodingError
+                        { return "!" + error.reason } catch { return "!" }
+                    }
+                ))
         }
     }
     return (records, blanks)
@@ -46,7 +55,8 @@ struct CSVReaderTests {
         limits.maxRecordBytes = 1_000
         let manyFields = String(repeating: ",", count: 500)
         let longRecord = "a," + String(repeating: "x", count: 2_000)
-        let path = try temporaryFile("h1,h2\n\(manyFields)\n\"quoted\nbreak\",\(String(repeating: "y", count: 1_500))\n\(longRecord)\nok,row\n")
+        let path = try temporaryFile(
+            "h1,h2\n\(manyFields)\n\"quoted\nbreak\",\(String(repeating: "y", count: 1_500))\n\(longRecord)\nok,row\n")
         let reader = try CSVReader(path: path, limits: limits)
         var records: [CSVRecord] = []
         while let item = try reader.next() { if case .record(let record) = item { records.append(record) } }
@@ -74,14 +84,19 @@ struct CSVReaderTests {
     }
 
     /// Every csv-spectrum case parses to exactly its expected JSON, except the two documented ones.
-    @Test(arguments: try FileManager.default.contentsOfDirectory(atPath: csvCorpus.appendingPathComponent("csv-spectrum/csvs").path).sorted()
-          + ["unmerged-prs/newlines_cr.csv", "unmerged-prs/null.csv"])
+    @Test(
+        arguments: try FileManager.default.contentsOfDirectory(
+            atPath: csvCorpus.appendingPathComponent("csv-spectrum/csvs").path
+        ).sorted()
+            + ["unmerged-prs/newlines_cr.csv", "unmerged-prs/null.csv"])
     func csvSpectrum(_ name: String) throws {
         let base = csvCorpus.appendingPathComponent("csv-spectrum")
-        let csvPath = name.hasPrefix("unmerged-prs/")
+        let csvPath =
+            name.hasPrefix("unmerged-prs/")
             ? base.appendingPathComponent("unmerged-prs/csvs/" + name.dropFirst("unmerged-prs/".count)).path
             : base.appendingPathComponent("csvs/" + name).path
-        let jsonPath = csvPath.replacingOccurrences(of: "/csvs/", with: "/json/").replacingOccurrences(of: ".csv", with: ".json")
+        let jsonPath = csvPath.replacingOccurrences(of: "/csvs/", with: "/json/").replacingOccurrences(
+            of: ".csv", with: ".json")
         if name == "location_coordinates.csv" {
             // Known upstream defect (SOURCE.txt): the expected JSON does not match the CSV. The CSV also has
             // bare quotes inside an unquoted field, which strict mode refuses, naming the line.
@@ -94,7 +109,9 @@ struct CSVReaderTests {
         let actual = parsed.records.dropFirst().map { record in
             Dictionary(uniqueKeysWithValues: zip(header, record.fields))
         }
-        var expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: jsonPath))) as! [[String: String]]
+        var expected =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: jsonPath)))
+            as! [[String: String]]
         if name == "unmerged-prs/null.csv" {
             // A dialect choice of that unmerged PR: unquoted NULL → "". ferry never turns a token into NULL.
             #expect(expected[2]["b"] == "")
@@ -144,7 +161,7 @@ struct CSVReaderTests {
     @Test func recordsAcrossReadChunksKeepTheirLines() throws {
         // 300,000 lines with CRLF ends: many 256 KiB chunks, CR and LF split across chunk ends.
         var text = "n,value\r\n"
-        for index in 1 ... 300_000 { text += "\(index),\"v\(index)\"\r\n" }
+        for index in 1...300_000 { text += "\(index),\"v\(index)\"\r\n" }
         let reader = try CSVReader(path: try temporaryFile(text))
         var count = 0, lastLine = 0, mismatches = 0
         while let item = try reader.next() {
@@ -163,13 +180,17 @@ struct CSVReaderTests {
         // least as large as the last one: by a million rows a 170-byte record held 888 bytes, and an
         // import's memory grew with the file. Records read late must be as small as records read early.
         var text = "name,phone,notes\n"
-        for index in 1 ... 200_000 { text += "contact \(index),+1 206 555 \(index % 10_000),\(index % 7 == 0 ? "long note " + String(repeating: "n", count: index % 90) : "")\n" }
+        for index in 1...200_000 {
+            text +=
+                "contact \(index),+1 206 555 \(index % 10_000),\(index % 7 == 0 ? "long note " + String(repeating: "n", count: index % 90) : "")\n"
+        }
         let reader = try CSVReader(path: try temporaryFile(text))
         var largestOverhead = 0
         while let item = try reader.next() {
             guard case .record(let record) = item else { continue }
-            largestOverhead = max(largestOverhead, record.bytes.capacity - record.bytes.count,
-                                  (record.fieldEnds.capacity - record.fieldEnds.count) * MemoryLayout<Int>.stride)
+            largestOverhead = max(
+                largestOverhead, record.bytes.capacity - record.bytes.count,
+                (record.fieldEnds.capacity - record.fieldEnds.count) * MemoryLayout<Int>.stride)
         }
         // malloc rounds each allocation up to 16 bytes; anything beyond that grew with the file.
         #expect(largestOverhead < 32, "a record held \(largestOverhead) bytes it does not use")
@@ -187,14 +208,19 @@ struct CSVReaderTests {
         #expect(parsed.records[2].fields[0].hasPrefix("!byte 0x81 is not a character in windows-1252"))
         // UTF-16LE with a BOM and a lone surrogate on line 3: only that field fails.
         var utf16: [UInt8] = [0xFF, 0xFE]
-        for unit in Array("a,b\nä,c\n".utf16) + [0xD800, 0x2C, 0x64, 0x0A] { utf16 += [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+        for unit in Array("a,b\nä,c\n".utf16) + [0xD800, 0x2C, 0x64, 0x0A] {
+            utf16 += [UInt8(unit & 0xFF), UInt8(unit >> 8)]
+        }
         let utf16Parsed = try readAll(try temporaryFile(utf16))
         #expect(utf16Parsed.records.map(\.line) == [1, 2, 3])
         #expect(utf16Parsed.records[1].fields == ["ä", "c"])
         #expect(utf16Parsed.records[2].fields[0].hasPrefix("!byte 0xFF"))
         #expect(utf16Parsed.records[2].fields[1] == "d")
         // A UTF-8 BOM is not part of the first header name.
-        #expect(try readAll(try temporaryFile([0xEF, 0xBB, 0xBF] + Array("id,name\n".utf8))).records[0].fields == ["id", "name"])
+        #expect(
+            try readAll(try temporaryFile([0xEF, 0xBB, 0xBF] + Array("id,name\n".utf8))).records[0].fields == [
+                "id", "name",
+            ])
     }
 
     @Test func nulByteRejectsTheField() throws {
@@ -204,18 +230,23 @@ struct CSVReaderTests {
     }
 
     @Test func otherDelimiterAndQuote() throws {
-        let parsed = try readAll(try temporaryFile("a;b\n'x;y';z\n"), dialect: CSVDialect(delimiter: UInt8(ascii: ";"), quote: UInt8(ascii: "'")))
+        let parsed = try readAll(
+            try temporaryFile("a;b\n'x;y';z\n"),
+            dialect: CSVDialect(delimiter: UInt8(ascii: ";"), quote: UInt8(ascii: "'")))
         #expect(parsed.records[1].fields == ["x;y", "z"])
     }
 
     @Test func writerOutputReadsBackToTheSameFields() throws {
-        let rows: [[String?]] = [["plain", "with,comma", "with \"quotes\"", "multi\nline", " padded ", nil, "ümlaut", "CR\r"]]
+        let rows: [[String?]] = [
+            ["plain", "with,comma", "with \"quotes\"", "multi\nline", " padded ", nil, "ümlaut", "CR\r"]
+        ]
         let path = try temporaryFile("")
         let writer = try CSVWriter(path: path)
         for row in rows { try writer.writeRow(row) }
         try writer.close()
         let bytes = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(bytes == "plain,\"with,comma\",\"with \"\"quotes\"\"\",\"multi\nline\",\" padded \",,ümlaut,\"CR\r\"\r\n")
+        #expect(
+            bytes == "plain,\"with,comma\",\"with \"\"quotes\"\"\",\"multi\nline\",\" padded \",,ümlaut,\"CR\r\"\r\n")
         #expect(try readAll(path).records[0].fields == rows[0].map { $0 ?? "" })
     }
 

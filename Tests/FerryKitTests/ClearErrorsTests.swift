@@ -17,7 +17,9 @@ struct ClearErrorsTests {
             _ = try PhonesMapping.load(path: "/nonexistent/phones.yaml")
             Issue.record("expected an error")
         } catch let error as MappingError {
-            #expect(error.description == "/nonexistent/phones.yaml: cannot read the mapping file: No such file or directory")
+            #expect(
+                error.description == "/nonexistent/phones.yaml: cannot read the mapping file: No such file or directory"
+            )
         }
     }
 
@@ -26,7 +28,8 @@ struct ClearErrorsTests {
         do { _ = try CSVReader(path: "/bin/ls") } catch let error as CSVSyntaxError {
             #expect(error.description == "/bin/ls: not a text file: it starts like an ELF executable")
         }
-        let nuls = try temporaryFile([UInt8](repeating: 0, count: 50) + Array("a,b\n1,2\n".utf8) + [UInt8](repeating: 0, count: 50))
+        let nuls = try temporaryFile(
+            [UInt8](repeating: 0, count: 50) + Array("a,b\n1,2\n".utf8) + [UInt8](repeating: 0, count: 50))
         do { _ = try CSVReader(path: nuls); Issue.record("expected an error") } catch let error as CSVSyntaxError {
             #expect(error.reason == "not a text file: 100 of its first 108 bytes are NUL")
         }
@@ -37,33 +40,48 @@ struct ClearErrorsTests {
 
     @Test func aDuplicatedKeyNamesBothLines() throws {
         let path = try mappingFile(Array("job: phones\nsource:\n  table: contacts\n  table: people\n".utf8))
-        do { _ = try PhonesMapping.load(path: path); Issue.record("expected an error") } catch let error as MappingError {
+        do { _ = try PhonesMapping.load(path: path); Issue.record("expected an error") } catch let error as MappingError
+        {
             #expect(error.description == "\(path):3: duplicate key 'table' in the mapping that starts here")
         }
     }
 
     @Test func aNulInANameIsAMappingErrorWithItsLine() throws {
-        let path = try mappingFile(Array("job: phones\nsource:\n  table: \"con\\0tacts\"\n  columns:\n    - column: phone_number\n      type: work\nphones:\n  default_region: US\n".utf8))
-        do { _ = try PhonesMapping.load(path: path); Issue.record("expected an error") } catch let error as MappingError {
+        let path = try mappingFile(
+            Array(
+                "job: phones\nsource:\n  table: \"con\\0tacts\"\n  columns:\n    - column: phone_number\n      type: work\nphones:\n  default_region: US\n"
+                    .utf8))
+        do { _ = try PhonesMapping.load(path: path); Issue.record("expected an error") } catch let error as MappingError
+        {
             #expect(error.description == "\(path):3: source.table: must not contain a NUL character")
         }
     }
 
     @Test func aMappingThatIsNotUTF8SaysWhere() throws {
         let path = try mappingFile(Array("job: phones\nsource:\n  table: caf".utf8) + [0xE9] + Array("\n".utf8))
-        do { _ = try PhonesMapping.load(path: path); Issue.record("expected an error") } catch let error as MappingError {
+        do { _ = try PhonesMapping.load(path: path); Issue.record("expected an error") } catch let error as MappingError
+        {
             #expect(error.description == "\(path):3: the mapping file is not UTF-8: byte 0xE9 at offset 32 (column 13)")
         }
     }
 
     @Test func driftNamesChangedRowsAlsoWhenRowsWereAdded() {
         let tenant = "00000000-0000-4000-8000-000000000001"
-        let mapping = try? PhonesMapping(file: "m.yaml", text: "job: phones\nsource:\n  columns:\n    - column: phone_number\n      type: work\nphones:\n  default_region: US\n")
+        let mapping = try? PhonesMapping(
+            file: "m.yaml",
+            text:
+                "job: phones\nsource:\n  columns:\n    - column: phone_number\n      type: work\nphones:\n  default_region: US\n"
+        )
         guard let mapping else { Issue.record("mapping did not load"); return }
-        let plan = PlanFile(job: "phones", mapping: mapping, fingerprint: [TenantFingerprint(tenant: tenant, rows: 12, sha: "a")],
-                            snapshotXmax: 1, summary: PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256))
-        let changes = plan.drift(mapping: mapping, now: [TenantFingerprint(tenant: tenant, rows: 15, sha: "b")], writtenSince: [tenant: 15])
-        #expect(changes == ["tenant \(tenant): 3 contacts added since the plan (12 → 15, 15 contacts inserted or updated in all)"])
+        let plan = PlanFile(
+            job: "phones", mapping: mapping, fingerprint: [TenantFingerprint(tenant: tenant, rows: 12, sha: "a")],
+            snapshotXmax: 1, summary: PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256))
+        let changes = plan.drift(
+            mapping: mapping, now: [TenantFingerprint(tenant: tenant, rows: 15, sha: "b")], writtenSince: [tenant: 15])
+        #expect(
+            changes == [
+                "tenant \(tenant): 3 contacts added since the plan (12 → 15, 15 contacts inserted or updated in all)"
+            ])
     }
 
     @Test func theProgressLineFitsTheTerminalAndCountsAResumedRunsEarlierPart() {

@@ -5,7 +5,8 @@ import Testing
 /// The shared corpora live beside the project: ../shared/corpora (CI has them there too).
 enum Corpus {
     static let root: URL = {
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/corpora")
     }()
 
@@ -44,7 +45,9 @@ struct PhoneCorpusTests {
         for (input, verdict) in zip(inputs, expected) {
             let result = parser.parse(input[0], region: input[1])
             let got = result.numbers.count == 1 ? result.numbers[0].e164 : "INVALID"
-            if got != verdict[1] { disagreements.append("\(input[0]) [\(input[1])]: expected \(verdict[1]), got \(got)") }
+            if got != verdict[1] {
+                disagreements.append("\(input[0]) [\(input[1])]: expected \(verdict[1]), got \(got)")
+            }
         }
         print("example_numbers: \(inputs.count - disagreements.count)/\(inputs.count) agree")
         #expect(disagreements.isEmpty, "\(disagreements.prefix(20))")
@@ -72,15 +75,21 @@ struct PhoneCorpusTests {
         var inputs: [(text: String, region: String)] = []
         for row in examples { inputs += [(row[0], row[1]), (row[0], "US"), (row[0], "DE")] }
         for row in messy {
-            for region in ["US", "DE", "GB", "FR", "BR", "IN", "JP", "AU", "CH", "ZZ"] { inputs.append((row[0], region)) }
+            for region in ["US", "DE", "GB", "FR", "BR", "IN", "JP", "AU", "CH", "ZZ"] {
+                inputs.append((row[0], region))
+            }
         }
         var differing: [String] = []
         for input in inputs {
             let library = PhoneNumberParser.parse(input.text, defaultRegion: input.region, instance: .library)
             let own = PhoneNumberParser.parse(input.text, defaultRegion: input.region, instance: .spareOwn)
-            if own != library { differing.append("\(input.text) [\(input.region)]: library \(library), ferry's \(own)") }
+            if own != library {
+                differing.append("\(input.text) [\(input.region)]: library \(library), ferry's \(own)")
+            }
         }
-        let validCount = inputs.filter { PhoneNumberParser.parse($0.text, defaultRegion: $0.region, instance: .library).outcome == .valid }.count
+        let validCount = inputs.filter {
+            PhoneNumberParser.parse($0.text, defaultRegion: $0.region, instance: .library).outcome == .valid
+        }.count
         #expect(validCount > 3000 && validCount < inputs.count, "both valid and invalid verdicts are compared")
         #expect(differing.isEmpty, "\(differing.count) of \(inputs.count) differ: \(differing.prefix(10))")
     }
@@ -143,19 +152,25 @@ struct PhoneCorpusTests {
         }
         let rawAgreement = Double(agree) / Double(single)
         let explainedAgreement = Double(agree + explained.count) / Double(single)
-        print(String(format: "messy_phones: %d single-number rows, %d agree (%.2f%%); with the %d explained disagreements %.2f%%; %d split rows",
-                     single, agree, rawAgreement * 100, explained.count, explainedAgreement * 100, splitRows))
+        print(
+            String(
+                format:
+                    "messy_phones: %d single-number rows, %d agree (%.2f%%); with the %d explained disagreements %.2f%%; %d split rows",
+                single, agree, rawAgreement * 100, explained.count, explainedAgreement * 100, splitRows))
         #expect(unexplained.isEmpty, "\(unexplained)")
         #expect(explainedAgreement >= 0.99)
         #expect(rawAgreement >= 0.985)
-        #expect(Set(explained) == Set(acceptedDisagreements.keys), "an accepted disagreement no longer occurs: update the list")
+        #expect(
+            Set(explained) == Set(acceptedDisagreements.keys),
+            "an accepted disagreement no longer occurs: update the list")
     }
 
     @Test func everyMessyValueIsAccountedFor() throws {
         let transform = PhoneTransform(columns: [PhoneSourceColumn(name: "phone", type: work)], defaultRegion: "US")
         var counts = PhoneValueCounts()
         for (index, input) in try Corpus.tsv("phones/messy_phones.dev.tsv").enumerated() {
-            let outcome = transform.transform(LegacyPhoneContact(tenant: "t", contactKey: String(index), region: input[1], values: [input[0]]))
+            let outcome = transform.transform(
+                LegacyPhoneContact(tenant: "t", contactKey: String(index), region: input[1], values: [input[0]]))
             counts += outcome.counts
             #expect(outcome.rows.filter(\.isDefault).count == (outcome.rows.isEmpty ? 0 : 1))
         }

@@ -15,7 +15,8 @@ struct MappingTests {
         """
 
     @Test func theShippedMappingLoads() throws {
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let mapping = try PhonesMapping.load(path: packageRoot.appendingPathComponent("mappings/phones.yaml").path)
         #expect(mapping.source.columns == [PhoneSourceColumn(name: "phone_number", type: work)])
         #expect(mapping.source.regionColumn == "country")
@@ -58,19 +59,22 @@ struct MappingTests {
         #expect(DurationSetting("2s")?.text == "2s")
         #expect(DurationSetting("500 ms")?.text == "500ms")
         #expect(DurationSetting("2 seconds; DROP TABLE x") == nil)
-        #expect(throws: MappingError.self) { try PhonesMapping(file: "m", text: Self.minimal + "\nload:\n  lock_timeout: soon\n") }
+        #expect(throws: MappingError.self) {
+            try PhonesMapping(file: "m", text: Self.minimal + "\nload:\n  lock_timeout: soon\n")
+        }
     }
 
     @Test func renamedTablesAndColumnsAreQuotedInEveryStatement() throws {
-        let text = Self.minimal + """
+        let text =
+            Self.minimal + """
 
-            target:
-              schema: crm
-              phone_numbers:
-                table: 'Phone "Numbers"'
-                columns:
-                  contact_key: person_id
-            """
+                target:
+                  schema: crm
+                  phone_numbers:
+                    table: 'Phone "Numbers"'
+                    columns:
+                      contact_key: person_id
+                """
         let mapping = try PhonesMapping(file: "m", text: text)
         let sql = PhonesSQL(mapping: mapping)
         let snapshot = SnapshotTable(qualifiedName: "crm.phones", keyColumns: [("id", "uuid")])
@@ -78,12 +82,15 @@ struct MappingTests {
         #expect(sql.phoneRows.insertPhoneRows(snapshot: snapshot).contains("\"person_id\""))
         #expect(sql.extractPage(after: true).contains("p.\"person_id\" = s.\"contact_name_id\""))
         #expect(throws: MappingError.self) {
-            try PhonesMapping(file: "m", text: Self.minimal + "\ntarget:\n  phone_numbers:\n    columns:\n      colour: x\n")
+            try PhonesMapping(
+                file: "m", text: Self.minimal + "\ntarget:\n  phone_numbers:\n    columns:\n      colour: x\n")
         }
     }
 
     @Test func labelsFromTheMappingAreUsed() throws {
-        let mapping = try PhonesMapping(file: "m", text: Self.minimal + "\n  labels:\n    bipper: Pager\n    zentrale: work\n    nebenanschluss: extension\n")
+        let mapping = try PhonesMapping(
+            file: "m",
+            text: Self.minimal + "\n  labels:\n    bipper: Pager\n    zentrale: work\n    nebenanschluss: extension\n")
         let parsed = mapping.transform.parser.parse("Bipper: 650-253-0000", region: "US")
         #expect(parsed.numbers.first?.typeHint == .custom("Pager"))
         let ext = mapping.transform.parser.parse("030 123456 Nebenanschluss 12", region: "DE")

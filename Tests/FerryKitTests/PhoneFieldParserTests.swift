@@ -12,7 +12,9 @@ struct FieldCase: CustomTestStringConvertible, Sendable {
 
     var testDescription: String { "\"\(raw)\" [\(region)]" }
 
-    static func number(_ raw: String, _ region: String, _ e164: String, ext: String? = nil, type: PhoneType? = nil) -> FieldCase {
+    static func number(
+        _ raw: String, _ region: String, _ e164: String, ext: String? = nil, type: PhoneType? = nil
+    ) -> FieldCase {
         FieldCase(raw: raw, region: region, numbers: [(e164, ext, type)], rejection: nil, split: false)
     }
 
@@ -103,7 +105,9 @@ let fieldCases: [FieldCase] = [
     .several("650-253-0000 or 415-555-0132", "US", [("+16502530000", nil, nil), ("+14155550132", nil, nil)]),
     .several("650-253-0000\n415-555-0132", "US", [("+16502530000", nil, nil), ("+14155550132", nil, nil)]),
     .several("H: 650-253-0000 W: 415-555-0132", "US", [("+16502530000", nil, home), ("+14155550132", nil, work)]),
-    .several("(650) 253-0000 (home), (415) 555-0132 (cell)", "US", [("+16502530000", nil, home), ("+14155550132", nil, mobile)]),
+    .several(
+        "(650) 253-0000 (home), (415) 555-0132 (cell)", "US",
+        [("+16502530000", nil, home), ("+14155550132", nil, mobile)]),
     .several("Tel. 030 123456, Fax 030 123457", "DE", [("+4930123456", nil, nil), ("+4930123457", nil, fax)]),
     .several("01 23 45 67 89 ou 06 12 34 56 78", "FR", [("+33123456789", nil, nil), ("+33612345678", nil, nil)]),
     .several("03-1234-5678、090-1234-5678", "JP", [("+81312345678", nil, nil), ("+819012345678", nil, nil)]),
@@ -161,7 +165,9 @@ struct PhoneFieldParserTests {
 
     @Test func nothingOutsideE164IsEverANumber() {
         // Values fuzzing found stored as numbers outside E.164 (16 and 17 digits).
-        for (raw, region) in [("+49 87041009216836", "DE"), ("0049 30 811503 STRASSE", "DE"), ("030/377163 030 746431", "DE")] {
+        for (raw, region) in [
+            ("+49 87041009216836", "DE"), ("0049 30 811503 STRASSE", "DE"), ("030/377163 030 746431", "DE"),
+        ] {
             let result = parser.parse(raw, region: region)
             #expect(result.numbers.allSatisfy { isE164($0.e164) }, "\(raw): \(result.numbers)")
         }
@@ -170,7 +176,8 @@ struct PhoneFieldParserTests {
         let street = parser.parse("0049 30 811503 STRASSE", region: "DE")
         #expect(street.fieldRejection == .unrecognizedText && street.rejected.first?.detail == "STRASSE", "\(street)")
         #expect(parser.parse("1 800 FLOWERS", region: "US").numbers.map(\.e164) == ["+18003569377"])
-        #expect(isE164("+989601") && isE164("+442079460958") && !isE164("+4987041009216836") && !isE164("+0123456")
+        #expect(
+            isE164("+989601") && isE164("+442079460958") && !isE164("+4987041009216836") && !isE164("+0123456")
                 && !isE164("+١٢٣٤٥٦٧") && !isE164("4930123456"))
     }
 
@@ -183,7 +190,8 @@ struct PhoneFieldParserTests {
         #expect(result.rejected.first?.detail == "20000 bytes; at most 256")
         #expect(result.rejected.first?.fragment.count == 41, "the report shows the start, not 20,000 digits")
         #expect(elapsed < .seconds(1), "libphonenumber is never asked about it: \(elapsed)")
-        let longest = "Office: +1 (650) 253-0000 ext. 1234 / Mobile: +1 (650) 555-0132 / Home: +1 (415) 555-0199 / Fax: +1 (650) 253-0001"
+        let longest =
+            "Office: +1 (650) 253-0000 ext. 1234 / Mobile: +1 (650) 555-0132 / Home: +1 (415) 555-0199 / Fax: +1 (650) 253-0001"
         #expect(longest.utf8.count < PhoneFieldParser.maximumFieldBytes)
         #expect(parser.parse(longest, region: "US").numbers.count == 4)
     }
@@ -202,7 +210,9 @@ struct PhoneFieldParserTests {
     }
 
     @Test func mappingLabelsExtendTheDictionary() {
-        let labels = PhoneLabels.standard.adding(["bipper": .type(.custom("Pager")), "zentrale": .type(.canonical(.work))])
+        let labels = PhoneLabels.standard.adding([
+            "bipper": .type(.custom("Pager")), "zentrale": .type(.canonical(.work)),
+        ])
         let custom = PhoneFieldParser(labels: labels)
         #expect(custom.parse("Bipper: 650-253-0000", region: "US").numbers.first?.typeHint == .custom("Pager"))
         #expect(custom.parse("030 123456 (Zentrale)", region: "DE").numbers.first?.typeHint == work)
@@ -212,7 +222,8 @@ struct PhoneFieldParserTests {
 @Suite("Phone labels")
 struct PhoneLabelTests {
     @Test(arguments: [
-        ("Pager", "pager"), ("  Direct   Line ", "direct line"), ("ASSISTANT", "assistant"), ("Car\tphone", "car phone"),
+        ("Pager", "pager"), ("  Direct   Line ", "direct line"), ("ASSISTANT", "assistant"),
+        ("Car\tphone", "car phone"),
     ])
     func normalizesLabels(_ label: String, _ normalized: String) {
         #expect(normalizePhoneLabel(label) == normalized)
@@ -222,7 +233,9 @@ struct PhoneLabelTests {
         let composed = "Pag\u{E9}", decomposed = "Page\u{301}"
         #expect(Array(composed.utf8) != Array(decomposed.utf8))
         #expect(Array(normalizePhoneLabel(composed).utf8) == Array(normalizePhoneLabel(decomposed).utf8))
-        guard case .custom(let label)? = PhoneType(label: decomposed) as PhoneType? else { Issue.record("not custom"); return }
+        guard case .custom(let label)? = PhoneType(label: decomposed) as PhoneType? else {
+            Issue.record("not custom"); return
+        }
         #expect(Array(label.utf8) == Array(composed.utf8), "stored in NFC")
     }
 

@@ -4,7 +4,9 @@ import Testing
 @Suite("Phone transform (contact level)")
 struct PhoneTransformTests {
     let twoColumns = PhoneTransform(
-        columns: [PhoneSourceColumn(name: "phone_number", type: work), PhoneSourceColumn(name: "mobile_phone", type: mobile)],
+        columns: [
+            PhoneSourceColumn(name: "phone_number", type: work), PhoneSourceColumn(name: "mobile_phone", type: mobile),
+        ],
         defaultRegion: "US")
 
     func contact(_ values: [String?], region: String? = nil, hasPhones: Bool = false) -> LegacyPhoneContact {
@@ -23,7 +25,9 @@ struct PhoneTransformTests {
         let outcome = twoColumns.transform(contact(["n/a", "(201) 555-0123"]))
         #expect(outcome.rows.count == 1)
         #expect(outcome.rows[0].isDefault && outcome.rows[0].type == mobile)
-        #expect(outcome.counts == PhoneValueCounts(read: 2, loaded: 1, rejected: 1, skippedEmpty: 0, skippedExistingPhones: 0))
+        #expect(
+            outcome.counts
+                == PhoneValueCounts(read: 2, loaded: 1, rejected: 1, skippedEmpty: 0, skippedExistingPhones: 0))
     }
 
     @Test func theSameNumberTwiceBecomesOneRow() {
@@ -46,15 +50,17 @@ struct PhoneTransformTests {
     @Test func customLabelsAreReportedAndKeptAsFirstSpelled() {
         let outcome = twoColumns.transform(contact(["Pager: 650-253-0000", "PAGER: 415-555-0132"]))
         #expect(outcome.rows.map(\.type) == [.custom("Pager"), .custom("PAGER")])
-        var builder = PhonesSummaryBuilder(summary: PhonesSummary(mode: .plan, mappingFile: "m", mappingSHA256: "x"),
-                                           existingCustomTypes: [])
+        var builder = PhonesSummaryBuilder(
+            summary: PhonesSummary(mode: .plan, mappingFile: "m", mappingSHA256: "x"),
+            existingCustomTypes: [])
         builder.add(outcome)
         #expect(builder.summary.customTypesToCreate == ["t1: Pager"])
     }
 
     @Test func existingCustomTypesAreNotCreatedAgain() {
-        var builder = PhonesSummaryBuilder(summary: PhonesSummary(mode: .plan, mappingFile: "m", mappingSHA256: "x"),
-                                           existingCustomTypes: [PhonesSummaryBuilder.customTypeKey(tenant: "t1", label: " pager ")])
+        var builder = PhonesSummaryBuilder(
+            summary: PhonesSummary(mode: .plan, mappingFile: "m", mappingSHA256: "x"),
+            existingCustomTypes: [PhonesSummaryBuilder.customTypeKey(tenant: "t1", label: " pager ")])
         builder.add(twoColumns.transform(contact(["Pager: 650-253-0000", nil])))
         #expect(builder.summary.customTypesToCreate.isEmpty)
     }
@@ -62,7 +68,9 @@ struct PhoneTransformTests {
     @Test func nullAndEmptyAreSkippedButBlanksAreRejected() {
         let outcome = twoColumns.transform(contact([nil, "   "]))
         #expect(outcome.rows.isEmpty)
-        #expect(outcome.counts == PhoneValueCounts(read: 2, loaded: 0, rejected: 1, skippedEmpty: 1, skippedExistingPhones: 0))
+        #expect(
+            outcome.counts
+                == PhoneValueCounts(read: 2, loaded: 0, rejected: 1, skippedEmpty: 1, skippedExistingPhones: 0))
         let empty = twoColumns.transform(contact(["", nil]))
         #expect(empty.counts.skippedEmpty == 2)
     }
@@ -87,8 +95,10 @@ struct PhoneTransformTests {
 
     @Test func partlyRejectedFieldsLoadWhatIsValidAndReportTheRest() {
         let transform = PhoneTransform(columns: [PhoneSourceColumn(name: "phone", type: work)], defaultRegion: "GB")
-        let outcome = transform.transform(LegacyPhoneContact(tenant: "t", contactKey: "k",
-                                                             values: ["020 7946 0958 / 07700 900123"]))
+        let outcome = transform.transform(
+            LegacyPhoneContact(
+                tenant: "t", contactKey: "k",
+                values: ["020 7946 0958 / 07700 900123"]))
         #expect(outcome.rows.count == 1)
         #expect(outcome.counts.loaded == 1)
         #expect(outcome.anomalies.map(\.kind).contains(.fragmentRejected))

@@ -7,12 +7,16 @@ struct PlanReportTests {
     /// A summary built from real transform outcomes, including a hostile legacy value.
     func report() throws -> PlanReport {
         let mapping = try PhonesMapping(file: "m.yaml", text: MappingTests.minimal)
-        var builder = PhonesSummaryBuilder(summary: PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256),
-                                           existingCustomTypes: [])
-        let values: [String?] = ["(650) 253-0000", "<script>alert(1)</script> | x", "Pager: 650 253 0001", "650-253-0002 / 415-555-0132",
-                                 nil, "n/a", "650-253-0003 x12"]
+        var builder = PhonesSummaryBuilder(
+            summary: PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256),
+            existingCustomTypes: [])
+        let values: [String?] = [
+            "(650) 253-0000", "<script>alert(1)</script> | x", "Pager: 650 253 0001", "650-253-0002 / 415-555-0132",
+            nil, "n/a", "650-253-0003 x12",
+        ]
         for (index, value) in values.enumerated() {
-            let contact = LegacyPhoneContact(tenant: index % 2 == 0 ? "tenant-a" : "tenant-b", contactKey: "c\(index)", values: [value])
+            let contact = LegacyPhoneContact(
+                tenant: index % 2 == 0 ? "tenant-a" : "tenant-b", contactKey: "c\(index)", values: [value])
             builder.add(mapping.transform.transform(contact), contact: contact, columns: mapping.source.columns)
         }
         return PlanReport(summary: builder.finished, mapping: mapping, generatedAt: Date(timeIntervalSince1970: 0))
@@ -31,7 +35,8 @@ struct PlanReportTests {
 
     @Test func everyFormatLeadsWithTheSummaryAndEndsWithTheSignOff() throws {
         var report = try report()
-        report.header.planFile = PlanReport.PlanFileReference(path: "plan.json", sha256: String(repeating: "ab", count: 32))
+        report.header.planFile = PlanReport.PlanFileReference(
+            path: "plan.json", sha256: String(repeating: "ab", count: 32))
         #expect(report.summaryLines.first == "changes: 6 rows inserted, 0 updated, 0 deleted in 2 tables")
         #expect(report.summaryLines[1] == "rejected: 2 of 7 read (28.6%), every one accounted for")
         #expect(report.summaryLines.last?.hasPrefix("constraint checks: ") == true)
@@ -48,7 +53,9 @@ struct PlanReportTests {
 
     @Test func repeatedValuesAreOneExampleWithItsCount() {
         var entry = CountWithExamples()
-        for key in ["a", "b", "c"] { entry.add(ValueExample(tenant: "t", contactKey: key, column: "phone", raw: "n/a", detail: "empty")) }
+        for key in ["a", "b", "c"] {
+            entry.add(ValueExample(tenant: "t", contactKey: key, column: "phone", raw: "n/a", detail: "empty"))
+        }
         entry.add(ValueExample(tenant: "t", contactKey: "d", column: "phone", raw: "-", detail: "empty"))
         #expect(entry.count == 4)
         #expect(entry.examples.map(\.raw) == ["n/a", "-"])
@@ -61,7 +68,8 @@ struct PlanReportTests {
         #expect(html.contains("<svg"))
         #expect(!html.contains("<script>"))
         #expect(html.contains("&lt;script&gt;"))
-        #expect(!html.contains("src=") && !html.contains("href=") && !html.contains("@import") && !html.contains("url("))
+        #expect(
+            !html.contains("src=") && !html.contains("href=") && !html.contains("@import") && !html.contains("url("))
     }
 
     @Test func jsonIsVersionedStableAndReadsBack() throws {
@@ -90,7 +98,10 @@ struct PlanReportTests {
         #expect(try report.render(.terminal, colour: true).contains("\u{1B}[1m"))
     }
 
-    @Test(arguments: [("r.md", PlanReport.Format.markdown), ("r.JSON", .json), ("r.html", .html), ("r.htm", .html), ("r.txt", .terminal), ("r", .terminal)])
+    @Test(arguments: [
+        ("r.md", PlanReport.Format.markdown), ("r.JSON", .json), ("r.html", .html), ("r.htm", .html),
+        ("r.txt", .terminal), ("r", .terminal),
+    ])
     func formatFollowsTheExtension(_ path: String, _ format: PlanReport.Format) {
         #expect(PlanReport.Format(path: path) == format)
     }

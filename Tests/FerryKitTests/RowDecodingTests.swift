@@ -3,7 +3,8 @@ import Testing
 
 @Suite("Rows read by column name")
 struct RowDecodingTests {
-    let result = QueryResult(columns: ["run_id", "job", "finished_at", "rows"], rows: [["7", "phones", nil, "x12"]], affectedRows: 0)
+    let result = QueryResult(
+        columns: ["run_id", "job", "finished_at", "rows"], rows: [["7", "phones", nil, "x12"]], affectedRows: 0)
 
     @Test func valuesAreReadByNameIntoTypes() throws {
         let row = result.decoded("ferry.runs", key: "run_id")[0]

@@ -7,15 +7,17 @@ struct CommandLineTests {
     func ferry(_ arguments: String, extraEnvironment: [String: String] = [:]) throws -> ProcessResult {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(extraEnvironment) { $1 }
-        return try runProcess("/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' \(arguments)"],
-                              environment: environment)
+        return try runProcess(
+            "/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' \(arguments)"],
+            environment: environment)
     }
 
     @Test func aBadMappingExitsOneNamingFileAndLine() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = directory.appendingPathComponent("bad.yaml")
-        try "job: phones\nsource:\n  columns:\n    - column: phone_number\n      type: work\nphones:\n  default_region: US\n  colour: blue\n"
+        try
+            "job: phones\nsource:\n  columns:\n    - column: phone_number\n      type: work\nphones:\n  default_region: US\n  colour: blue\n"
             .write(to: file, atomically: true, encoding: .utf8)
         let result = try ferry("plan '\(file.path)'")
         #expect(result.status == 1)
@@ -43,20 +45,26 @@ struct CommandLineTests {
         for command in ["runs", "show 1", "rollback 1"] {
             let result = try ferry("\(command) --db dbname=\(db.name)")
             #expect(result.status == 1)
-            #expect(result.stderr.contains("this database has no ferry ledger (ferry.runs)"), "\(command): \(result.stderr)")
+            #expect(
+                result.stderr.contains("this database has no ferry ledger (ferry.runs)"), "\(command): \(result.stderr)"
+            )
         }
     }
 
     @Test func applyPrintsWhatItDidAndSchemaStatusShowsSteps() throws {
         let db = try TestDatabase(samples: 90)
-        let schema = try ferry("schema apply mappings/phones.yaml --db dbname=\(db.name) --snapshot-dir '\(FileManager.default.temporaryDirectory.path)/ferry-cli-snapshots'")
+        let schema = try ferry(
+            "schema apply mappings/phones.yaml --db dbname=\(db.name) --snapshot-dir '\(FileManager.default.temporaryDirectory.path)/ferry-cli-snapshots'"
+        )
         #expect(schema.status == 0, "\(schema.stderr)")
         #expect(schema.stdout.contains("schema snapshot (pg_dump) of contacts: "), "\(schema.stdout)")
         let apply = try ferry("apply mappings/phones.yaml --db dbname=\(db.name)")
         #expect(apply.status == 0, "\(apply.stderr)")
         let inserted = try db.count("SELECT count(*) FROM contact_phone_numbers")
         #expect(inserted > 50)
-        #expect(apply.stdout.contains("phone rows inserted                          \(formatCount(inserted))"), "\(apply.stdout)")
+        #expect(
+            apply.stdout.contains("phone rows inserted                          \(formatCount(inserted))"),
+            "\(apply.stdout)")
         let status = try ferry("schema status mappings/phones.yaml --db dbname=\(db.name)")
         #expect(status.stdout.contains("phones/contact_phone_numbers  applied"))
     }
@@ -67,7 +75,12 @@ struct MemoryTests {
     func peakMegabytes(contacts: Int) throws -> Double {
         let db = try TestDatabase(samples: contacts)
         _ = try db.applySchema(try db.mapping())
-        let plan = try runProcess("/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --db 'dbname=\(db.name)' --json"])
+        let plan = try runProcess(
+            "/bin/sh",
+            [
+                "-c",
+                "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --db 'dbname=\(db.name)' --json",
+            ])
         #expect(plan.status == 0, "\(plan.stderr)")
         let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
         #expect(report.tenants.map(\.counts.contactsScanned).reduce(0, +) == contacts)
@@ -84,15 +97,21 @@ struct MemoryTests {
     /// A partner file of `rows` lines: messy phones (each with its country), notes of varying length,
     /// every email new.
     func partnerFile(rows: Int) throws -> String {
-        let tenants = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000003"]
-        let phones = [("US", "(206) 555-0%03d"), ("DE", "+49 30 1234%03d"), ("GB", "020 7946 0%03d"), ("US", "206.555.0%03d x12"),
-                      ("US", "n/a"), ("US", "+1 206 555 0%03d / 206 555 1%03d")]
+        let tenants = [
+            "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002",
+            "00000000-0000-4000-8000-000000000003",
+        ]
+        let phones = [
+            ("US", "(206) 555-0%03d"), ("DE", "+49 30 1234%03d"), ("GB", "020 7946 0%03d"), ("US", "206.555.0%03d x12"),
+            ("US", "n/a"), ("US", "+1 206 555 0%03d / 206 555 1%03d"),
+        ]
         var text = "Tenant,Full Name,Country,Email,Company,Title,Office Phone,Mobile,Notes\n"
-        for index in 0 ..< rows {
+        for index in 0..<rows {
             let (country, format) = phones[index % phones.count]
             let phone = String(format: format, index % 1000, (index + 1) % 1000)
             let notes = index % 5 == 0 ? "\"called back, " + String(repeating: "x", count: index % 120) + "\"" : ""
-            text += "\(tenants[index % 3]),Contact \(index),\(country),contact\(index)@example.org,,Buyer,\(phone),,\(notes)\n"
+            text +=
+                "\(tenants[index % 3]),Contact \(index),\(country),contact\(index)@example.org,,Buyer,\(phone),,\(notes)\n"
         }
         return try temporaryFile(text, name: "partner-\(rows).csv")
     }
@@ -100,7 +119,9 @@ struct MemoryTests {
     func importPeakMegabytes(rows: Int, database: String) throws -> Double {
         // Small batches: the few batches in flight between the pipeline's stages are then a small part
         // of either file, and what is compared is what grows with the file.
-        let result = try ferryCLI("import '\(try partnerFile(rows: rows))' --dry-run --json --no-progress --batch-size 500", database: database)
+        let result = try ferryCLI(
+            "import '\(try partnerFile(rows: rows))' --dry-run --json --no-progress --batch-size 500",
+            database: database)
         #expect(result.status == 0, "\(result.stderr)")
         let summary = try JSONDecoder().decode(ImportSummary.self, from: Data(result.stdout.utf8))
         #expect(summary.rowsRead == rows && summary.inserted == rows)

@@ -5,20 +5,23 @@ import Testing
 /// A database with the sample schema, three tenants and a few organizations, ready for imports.
 func importDatabase() throws -> TestDatabase {
     let db = try TestDatabase()
-    try db.connection.execute(script: """
-        INSERT INTO tenants VALUES ('00000000-0000-4000-8000-000000000001', 'Acme', 'US'),
-                                   ('00000000-0000-4000-8000-000000000002', 'Berlin', 'DE'),
-                                   ('00000000-0000-4000-8000-000000000003', 'Thames', 'GB');
-        INSERT INTO clients (tenant, client_id, client_name) VALUES
-            ('00000000-0000-4000-8000-000000000001', 'aaaaaaaa-0000-4000-8000-000000000001', 'Analytical Engines');
-        """)
+    try db.connection.execute(
+        script: """
+            INSERT INTO tenants VALUES ('00000000-0000-4000-8000-000000000001', 'Acme', 'US'),
+                                       ('00000000-0000-4000-8000-000000000002', 'Berlin', 'DE'),
+                                       ('00000000-0000-4000-8000-000000000003', 'Thames', 'GB');
+            INSERT INTO clients (tenant, client_id, client_name) VALUES
+                ('00000000-0000-4000-8000-000000000001', 'aaaaaaaa-0000-4000-8000-000000000001', 'Analytical Engines');
+            """)
     let mapping = try importMapping()
-    _ = try SchemaMigrator(connection: db.connection).apply(try ImportJob(mapping: mapping, conninfo: db.conninfo).schemaSteps(using: db.connection))
+    _ = try SchemaMigrator(connection: db.connection).apply(
+        try ImportJob(mapping: mapping, conninfo: db.conninfo).schemaSteps(using: db.connection))
     return db
 }
 
 func importMapping() throws -> ContactsCSVMapping {
-    try ContactsCSVMapping.load(path: TestDatabase.packageRoot.appendingPathComponent("mappings/contacts-csv.yaml").path)
+    try ContactsCSVMapping.load(
+        path: TestDatabase.packageRoot.appendingPathComponent("mappings/contacts-csv.yaml").path)
 }
 
 extension TestDatabase {
@@ -70,24 +73,38 @@ struct ImportTests {
         let summary = try db.importFile(file)
         #expect(summary.rowsRead == 12)
         #expect(summary.blankLines == 1)
-        #expect((summary.inserted, summary.updated, summary.unchanged, summary.skipped, summary.rejected) == (6, 0, 0, 0, 6))
+        #expect(
+            (summary.inserted, summary.updated, summary.unchanged, summary.skipped, summary.rejected) == (6, 0, 0, 0, 6)
+        )
         #expect(summary.addsUp)
         #expect(try db.count("SELECT count(*) FROM contacts") == 6)
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 9)
         // Organizations: found by name (any case) or created once per tenant and name.
         #expect(try db.count("SELECT count(*) FROM clients") == 4)
-        #expect(try db.scalar("SELECT c.client_name FROM contacts JOIN clients c USING (tenant, client_id) WHERE email = 'ada@analytical.example'") == "Analytical Engines")
+        #expect(
+            try db.scalar(
+                "SELECT c.client_name FROM contacts JOIN clients c USING (tenant, client_id) WHERE email = 'ada@analytical.example'"
+            ) == "Analytical Engines")
         // Spaces are data; the email is the canonical key; exactly one default each.
         #expect(try db.scalar("SELECT full_name FROM contacts WHERE email = 'spaced@example.com'") == "  Spaced Name  ")
         #expect(try db.count("SELECT count(*) FROM contacts WHERE email = 'grace.hopper@navy.example'") == 1)
-        #expect(try db.count("SELECT count(*) FROM (SELECT 1 FROM contact_phone_numbers GROUP BY tenant, contact_name_id HAVING count(*) FILTER (WHERE is_default) <> 1) x") == 0)
-        #expect(try db.scalar("SELECT string_agg(p.phone_number || coalesce('x' || p.extension, ''), ' ' ORDER BY p.display_order) FROM contact_phone_numbers p JOIN contacts USING (tenant, contact_name_id) WHERE email = 'klaus@anlagen.example'") == "+49301234567x78 +491712345678")
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM (SELECT 1 FROM contact_phone_numbers GROUP BY tenant, contact_name_id HAVING count(*) FILTER (WHERE is_default) <> 1) x"
+            ) == 0)
+        #expect(
+            try db.scalar(
+                "SELECT string_agg(p.phone_number || coalesce('x' || p.extension, ''), ' ' ORDER BY p.display_order) FROM contact_phone_numbers p JOIN contacts USING (tenant, contact_name_id) WHERE email = 'klaus@anlagen.example'"
+            ) == "+49301234567x78 +491712345678")
 
         // The reject file: original line numbers, reasons and the original fields, byte for byte.
         let rejects = try String(contentsOfFile: file + ".rejects.csv", encoding: .utf8)
         let lines = rejects.components(separatedBy: "\r\n")
         #expect(lines[0] == "line,reason,Tenant,Full Name,Country,Email,Company,Title,Office Phone,Mobile,Notes")
-        #expect(lines[1] == "5,duplicate in file: same email as line 2 (the first one is imported),00000000-0000-4000-8000-000000000001,Duplicate Ada,US,ADA@analytical.example,,,,,the same email as line 2")
+        #expect(
+            lines[1]
+                == "5,duplicate in file: same email as line 2 (the first one is imported),00000000-0000-4000-8000-000000000001,Duplicate Ada,US,ADA@analytical.example,,,,,the same email as line 2"
+        )
         #expect(lines.dropFirst().compactMap { Int($0.prefix { $0 != "," }) } == [5, 6, 7, 8, 10, 12])
         #expect(lines[5].hasSuffix(",00000000-0000-4000-8000-000000000002,Too Many,DE,too.many@example.com,,,,,,extra"))
 
@@ -106,8 +123,15 @@ struct ImportTests {
         #expect(try db.importedTablesChecksum() == before)
         #expect(try db.count("SELECT count(*) FROM ferry.runs") == runs)
         let applied = try db.importFile(file)
-        #expect((predicted.inserted, predicted.updated, predicted.rejected, predicted.phoneRowsToInsert, predicted.organizationsToCreate)
-                == (applied.inserted, applied.updated, applied.rejected, applied.phoneRowsToInsert, applied.organizationsToCreate))
+        #expect(
+            (
+                predicted.inserted, predicted.updated, predicted.rejected, predicted.phoneRowsToInsert,
+                predicted.organizationsToCreate
+            )
+                == (
+                    applied.inserted, applied.updated, applied.rejected, applied.phoneRowsToInsert,
+                    applied.organizationsToCreate
+                ))
         // The dry run's report is the plan report: same model, same renderers.
         let report = PlanReport(importSummary: predicted, mapping: try importMapping())
         #expect(report.accounting[0].addsUp)
@@ -117,15 +141,17 @@ struct ImportTests {
 
     @Test func updatesOnlyWhatDiffersMergesPhonesAndRollsBackExactly() throws {
         let db = try importDatabase()
-        try db.connection.execute(script: """
-            INSERT INTO contacts (tenant, contact_name_id, full_name, email, role, notes, client_id) VALUES
-                ('00000000-0000-4000-8000-000000000001', 'cccccccc-0000-4000-8000-000000000001', 'Ada Lovelace', 'Ada@Analytical.example',
-                 'Countess', 'keep me', 'aaaaaaaa-0000-4000-8000-000000000001');
-            INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
-            VALUES ('00000000-0000-4000-8000-000000000001', 'cccccccc-0000-4000-8000-000000000001', '+12125550199', 'home', true, 0);
-            """)
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, role, notes, client_id) VALUES
+                    ('00000000-0000-4000-8000-000000000001', 'cccccccc-0000-4000-8000-000000000001', 'Ada Lovelace', 'Ada@Analytical.example',
+                     'Countess', 'keep me', 'aaaaaaaa-0000-4000-8000-000000000001');
+                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
+                VALUES ('00000000-0000-4000-8000-000000000001', 'cccccccc-0000-4000-8000-000000000001', '+12125550199', 'home', true, 0);
+                """)
         let before = try db.importedTablesChecksum()
-        let file = try temporaryFile("""
+        let file = try temporaryFile(
+            """
             Tenant,Full Name,Email,Title,Notes,Office Phone,Mobile
             00000000-0000-4000-8000-000000000001,Ada Lovelace,ada@analytical.example,Buyer,,212-555-0199,650-253-0000
             00000000-0000-4000-8000-000000000001,New Person,new@example.com,,,,
@@ -134,21 +160,32 @@ struct ImportTests {
         let summary = try db.importFile(file)
         #expect((summary.inserted, summary.updated, summary.unchanged, summary.rejected) == (1, 1, 0, 0))
         // role changed; notes kept (an empty cell never erases); the existing phone and default kept, the new one appended.
-        #expect(try db.scalar("SELECT role || '|' || notes FROM contacts WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'") == "Buyer|keep me")
-        #expect(try db.scalar("""
-            SELECT string_agg(phone_number || ':' || is_default || ':' || display_order, ' ' ORDER BY display_order)
-            FROM contact_phone_numbers WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'
-            """) == "+12125550199:true:0 +16502530000:false:1")
+        #expect(
+            try db.scalar(
+                "SELECT role || '|' || notes FROM contacts WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'"
+            ) == "Buyer|keep me")
+        #expect(
+            try db.scalar(
+                """
+                SELECT string_agg(phone_number || ':' || is_default || ':' || display_order, ' ' ORDER BY display_order)
+                FROM contact_phone_numbers WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'
+                """) == "+12125550199:true:0 +16502530000:false:1")
 
         // --on-conflict skip and error leave the contact alone; a second import is a no-op.
-        try db.connection.execute(script: "UPDATE contacts SET role = 'Changed by app' WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'")
+        try db.connection.execute(
+            script:
+                "UPDATE contacts SET role = 'Changed by app' WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'"
+        )
         let skipped = try db.importFile(file) { $0.onConflict = .skip }
         #expect((skipped.skipped, skipped.unchanged, skipped.updated) == (1, 1, 0))
         let refused = try db.importFile(file) { $0.onConflict = .error }
         #expect(refused.rejected == 1)
         #expect(refused.rejectExamples.first?.reason.hasPrefix("conflict: contact exists and differs (role)") == true)
-        #expect(try db.scalar("SELECT role FROM contacts WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'") == "Changed by app")
-        try db.connection.execute(script: "UPDATE contacts SET role = 'Buyer' WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'")
+        #expect(
+            try db.scalar("SELECT role FROM contacts WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'")
+                == "Changed by app")
+        try db.connection.execute(
+            script: "UPDATE contacts SET role = 'Buyer' WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000001'")
 
         // Rollback of the first import: conflicts where the app changed the row since (the role edit above)…
         let report = try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: false, force: false)
@@ -161,17 +198,20 @@ struct ImportTests {
 
     @Test func deactivateMissingSetsInactiveAndRollsBack() throws {
         let db = try importDatabase()
-        try db.connection.execute(script: """
-            INSERT INTO contacts (tenant, contact_name_id, full_name, email) VALUES
-                ('00000000-0000-4000-8000-000000000001', 'dddddddd-0000-4000-8000-000000000001', 'Gone Person', 'gone@example.com'),
-                ('00000000-0000-4000-8000-000000000001', 'dddddddd-0000-4000-8000-000000000002', 'Kept Person', 'KEPT@example.com'),
-                ('00000000-0000-4000-8000-000000000002', 'dddddddd-0000-4000-8000-000000000003', 'Other Tenant', 'other@example.com');
-            """)
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email) VALUES
+                    ('00000000-0000-4000-8000-000000000001', 'dddddddd-0000-4000-8000-000000000001', 'Gone Person', 'gone@example.com'),
+                    ('00000000-0000-4000-8000-000000000001', 'dddddddd-0000-4000-8000-000000000002', 'Kept Person', 'KEPT@example.com'),
+                    ('00000000-0000-4000-8000-000000000002', 'dddddddd-0000-4000-8000-000000000003', 'Other Tenant', 'other@example.com');
+                """)
         let before = try db.importedTablesChecksum()
-        let file = try temporaryFile("Tenant,Full Name,Email\n00000000-0000-4000-8000-000000000001,Kept Person,kept@example.com\n")
+        let file = try temporaryFile(
+            "Tenant,Full Name,Email\n00000000-0000-4000-8000-000000000001,Kept Person,kept@example.com\n")
         let summary = try db.importFile(file) { $0.deactivateMissing = true }
         #expect(summary.contactsDeactivated == 1)
-        #expect(try db.scalar("SELECT string_agg(email || ':' || is_inactive, ' ' ORDER BY email) FROM contacts")
+        #expect(
+            try db.scalar("SELECT string_agg(email || ':' || is_inactive, ' ' ORDER BY email) FROM contacts")
                 == "KEPT@example.com:false gone@example.com:true other@example.com:false")
         _ = try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: false, force: false)
         #expect(try db.importedTablesChecksum() == before)
@@ -188,7 +228,8 @@ struct ImportTests {
         let header = "Tenant,Full Name,Email,Office Phone\n"
         let tenant = "00000000-0000-4000-8000-000000000001"
         // An unbalanced quote: the whole file is refused before anything is written, naming the line.
-        let unbalanced = try temporaryFile(header + "\(tenant),Ada,ada@example.com,\n\(tenant),\"Bob,bob@example.com,\n\(tenant),Cy,cy@example.com,\n")
+        let unbalanced = try temporaryFile(
+            header + "\(tenant),Ada,ada@example.com,\n\(tenant),\"Bob,bob@example.com,\n\(tenant),Cy,cy@example.com,\n")
         let result = try ferryCLI("import '\(unbalanced)' --no-progress", database: db.name)
         #expect(result.status == 1)
         #expect(result.stderr.contains("\(unbalanced):3: a quoted field opened on this line is never closed"))
@@ -197,41 +238,64 @@ struct ImportTests {
 
         // Latin-1 bytes in a UTF-8 file reject that row only; a NUL byte rejects its row; the rest loads.
         var bytes = Array((header + "\(tenant),Ada,ada@example.com,\n\(tenant),Caf").utf8) + [0xE9]
-        bytes += Array(",cafe@example.com,\n\(tenant),Nul".utf8) + [0x00] + Array(",nul@example.com,\n\(tenant),Zed,zed@example.com,\n".utf8)
+        bytes +=
+            Array(",cafe@example.com,\n\(tenant),Nul".utf8) + [0x00]
+            + Array(",nul@example.com,\n\(tenant),Zed,zed@example.com,\n".utf8)
         let mixed = try temporaryFile(Data(bytes))
         let cli = try ferryCLI("import '\(mixed)' --no-progress", database: db.name)
         #expect(cli.status == 4)
-        #expect(cli.stdout.contains("rows read 4 = inserted 2 + updated 0 + unchanged 0 + skipped 0 + rejected 2  ✓ adds up"))
+        #expect(
+            cli.stdout.contains(
+                "rows read 4 = inserted 2 + updated 0 + unchanged 0 + skipped 0 + rejected 2  ✓ adds up"))
         let rejects = try Data(contentsOf: URL(fileURLWithPath: mixed + ".rejects.csv"))
-        #expect(rejects.range(of: Data("3,\"invalid text: column 'Full Name' byte 0xE9 at position 4 is not valid UTF-8".utf8)) != nil)
+        #expect(
+            rejects.range(
+                of: Data("3,\"invalid text: column 'Full Name' byte 0xE9 at position 4 is not valid UTF-8".utf8)) != nil
+        )
         #expect(rejects.range(of: Data([0x43, 0x61, 0x66, 0xE9])) != nil)  // the original bytes, not a replacement
         #expect(rejects.range(of: Data("4,\"invalid text: column 'Full Name' contains a NUL byte".utf8)) != nil)
 
         // Declared as Latin-1, the same kind of row imports with its é.
-        let latin1 = try temporaryFile(Data(Array((header + "\(tenant),Caf").utf8) + [0xE9] + Array(",cafe@example.com,\n".utf8)))
+        let latin1 = try temporaryFile(
+            Data(Array((header + "\(tenant),Caf").utf8) + [0xE9] + Array(",cafe@example.com,\n".utf8)))
         #expect(try ferryCLI("import '\(latin1)' --encoding latin1 --no-progress", database: db.name).status == 0)
         #expect(try db.scalar("SELECT full_name FROM contacts WHERE email = 'cafe@example.com'") == "Café")
     }
 
     /// csvkit's edge cases: each file is imported, or refused with a reason naming it, or its bad rows
     /// rejected; never a crash, and the counts always add up.
-    @Test(arguments: try FileManager.default.contentsOfDirectory(
-        atPath: TestDatabase.packageRoot.appendingPathComponent("../shared/corpora/csv/csvkit-examples-edge").standardizedFileURL.path)
+    @Test(
+        arguments: try FileManager.default.contentsOfDirectory(
+            atPath: TestDatabase.packageRoot.appendingPathComponent("../shared/corpora/csv/csvkit-examples-edge")
+                .standardizedFileURL.path
+        )
         .filter { $0.hasSuffix(".csv") || $0.hasSuffix(".tsv") }.sorted())
     func csvkitEdgeCases(_ name: String) throws {
         let db = try importDatabase()
         // A mapping that reads these files' own headers: a, b, c (and csvkit's foo/bar/baz).
-        let mappingPath = try temporaryFile(try String(contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/contacts-csv.yaml").path, encoding: .utf8)
-            .replacingOccurrences(of: "full_name: [Full Name, Name, Contact Name]", with: "full_name: [a, foo, column_a]")
+        let mappingPath = try temporaryFile(
+            try String(
+                contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/contacts-csv.yaml").path,
+                encoding: .utf8
+            )
+            .replacingOccurrences(
+                of: "full_name: [Full Name, Name, Contact Name]", with: "full_name: [a, foo, column_a]"
+            )
             .replacingOccurrences(of: "email: [Email, E-mail, Email Address]", with: "email: [b, bar, column_b]")
-            .replacingOccurrences(of: "notes: [Notes, Comments]", with: "notes: [c, baz, column_c]"), name: "mapping.yaml")
-        let source = TestDatabase.packageRoot.appendingPathComponent("../shared/corpora/csv/csvkit-examples-edge/\(name)").standardizedFileURL.path
+            .replacingOccurrences(of: "notes: [Notes, Comments]", with: "notes: [c, baz, column_c]"),
+            name: "mapping.yaml")
+        let source = TestDatabase.packageRoot.appendingPathComponent(
+            "../shared/corpora/csv/csvkit-examples-edge/\(name)"
+        ).standardizedFileURL.path
         let file = try temporaryFile(try Data(contentsOf: URL(fileURLWithPath: source)), name: name)
-        let result = try ferryCLI("import '\(file)' --mapping '\(mappingPath)' --tenant 00000000-0000-4000-8000-000000000001 --json --no-progress",
-                                  database: db.name)
+        let result = try ferryCLI(
+            "import '\(file)' --mapping '\(mappingPath)' --tenant 00000000-0000-4000-8000-000000000001 --json --no-progress",
+            database: db.name)
         #expect([0, 1, 4].contains(result.status), "\(name): exit \(result.status) \(result.stderr)")
         // Refused as a whole, with the reason: no usable header (another delimiter, none at all, an empty file).
-        let refused: Set = ["dummy.tsv", "empty.csv", "no_header_row.csv", "sniff_limit.csv", "test_header_newline.csv"]
+        let refused: Set = [
+            "dummy.tsv", "empty.csv", "no_header_row.csv", "sniff_limit.csv", "test_header_newline.csv",
+        ]
         #expect((result.status == 1) == refused.contains(name), "\(name): exit \(result.status) \(result.stderr)")
         if result.status == 1 {
             #expect(result.stderr.hasPrefix("error: \(file)"), "\(name): \(result.stderr)")
@@ -244,7 +308,8 @@ struct ImportTests {
         // Reject rows keep the input's bytes (not necessarily UTF-8); rows end in CRLF, fields may hold bare LF or CR.
         let rejects = try Data(contentsOf: URL(fileURLWithPath: file + ".rejects.csv"))
         let rows = try readAllRecords(file + ".rejects.csv")
-        #expect(rows == summary.rejected + 1, "\(name): the reject file holds every rejected row (\(rejects.count) bytes)")
+        #expect(
+            rows == summary.rejected + 1, "\(name): the reject file holds every rejected row (\(rejects.count) bytes)")
     }
 
     @Test func exportGuardsFormulasAndReimportsWithNoChanges() throws {
@@ -255,8 +320,11 @@ struct ImportTests {
         #expect(export.status == 0, "\(export.stderr)")
         let text = try String(contentsOfFile: out, encoding: .utf8)
         #expect(text.hasPrefix("Tenant,Full Name,Email,Company,Role,Notes,Office Phone,Mobile,Home Phone,Fax\r\n"))
-        #expect(text.contains(",Formula Guy,formula@example.com,'=HYPERLINK(1),Office manager,'-not a formula,+442079460123,,,\r\n"))
-        #expect(text.contains(",Ada Lovelace,ada@analytical.example,Analytical Engines,Buyer,,+12125550100 ext. 12,,,\r\n"))
+        #expect(
+            text.contains(
+                ",Formula Guy,formula@example.com,'=HYPERLINK(1),Office manager,'-not a formula,+442079460123,,,\r\n"))
+        #expect(
+            text.contains(",Ada Lovelace,ada@analytical.example,Analytical Engines,Buyer,,+12125550100 ext. 12,,,\r\n"))
         #expect(text.contains(",\"  Spaced Name  \",spaced@example.com,"))
         let again = try ferryCLI("import '\(out)' --no-progress", database: db.name)
         #expect(again.status == 0)
@@ -264,9 +332,12 @@ struct ImportTests {
 
         let all = try ferryCLI("export --phones all -o '\(out)'", database: db.name)
         #expect(all.status == 0)
-        let rows = try String(contentsOfFile: out, encoding: .utf8).components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        let rows = try String(contentsOfFile: out, encoding: .utf8).components(separatedBy: "\r\n").filter {
+            !$0.isEmpty
+        }
         #expect(rows.count == 1 + 9)
         #expect(rows[0] == "Tenant,Email,phone_number,extension,type,is_default,display_order")
-        #expect(rows.contains("00000000-0000-4000-8000-000000000001,ada@analytical.example,+16502530000,,mobile,false,1"))
+        #expect(
+            rows.contains("00000000-0000-4000-8000-000000000001,ada@analytical.example,+16502530000,,mobile,false,1"))
     }
 }

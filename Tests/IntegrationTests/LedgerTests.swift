@@ -6,8 +6,9 @@ import Testing
 func ferryCLI(_ arguments: String, database: String) throws -> ProcessResult {
     var environment = ProcessInfo.processInfo.environment
     environment["PGDATABASE"] = database
-    return try runProcess("/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && exec '\(ferryBinary)' \(arguments)"],
-                          environment: environment)
+    return try runProcess(
+        "/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && exec '\(ferryBinary)' \(arguments)"],
+        environment: environment)
 }
 
 extension TestDatabase {
@@ -39,13 +40,14 @@ struct LedgerTests {
     func preparedDatabase(contacts: Int = 400) throws -> TestDatabase {
         let db = try TestDatabase(samples: contacts)
         _ = try db.applySchema(try db.mapping())
-        try db.connection.execute(script: """
-            WITH first AS (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 3),
-                 kind AS (INSERT INTO contact_phone_type_definitions (tenant, label, normalized_label)
-                          SELECT DISTINCT tenant, 'Boat', 'boat' FROM first RETURNING tenant, contact_phone_type_id)
-            INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, custom_phone_type_id, is_default)
-            SELECT f.tenant, f.contact_name_id, '+15550001111', k.contact_phone_type_id, true FROM first f JOIN kind k USING (tenant);
-            """)
+        try db.connection.execute(
+            script: """
+                WITH first AS (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 3),
+                     kind AS (INSERT INTO contact_phone_type_definitions (tenant, label, normalized_label)
+                              SELECT DISTINCT tenant, 'Boat', 'boat' FROM first RETURNING tenant, contact_phone_type_id)
+                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, custom_phone_type_id, is_default)
+                SELECT f.tenant, f.contact_name_id, '+15550001111', k.contact_phone_type_id, true FROM first f JOIN kind k USING (tenant);
+                """)
         return db
     }
 
@@ -59,22 +61,33 @@ struct LedgerTests {
         #expect(report.complete)
         #expect(report.conflicts.isEmpty)
         #expect(try db.touchedTablesChecksum() == before)
-        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)]) == "rolled_back")
-        #expect(try db.scalar("SELECT mode || ':' || status || ':' || rollback_of FROM ferry.runs WHERE rollback_of IS NOT NULL") == "rollback:succeeded:\(summary.runId!)")
+        #expect(
+            try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)]) == "rolled_back")
+        #expect(
+            try db.scalar(
+                "SELECT mode || ':' || status || ':' || rollback_of FROM ferry.runs WHERE rollback_of IS NOT NULL")
+                == "rollback:succeeded:\(summary.runId!)")
         #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows") == 0)
         #expect(try db.count("SELECT count(*) FROM ferry.batches WHERE xid IS NULL") == 0)
         // A run is rolled back once.
-        #expect(throws: LedgerError.self) { try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: false, force: false) }
+        #expect(throws: LedgerError.self) {
+            try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: false, force: false)
+        }
     }
 
     @Test func dryRunChangesNothingNotEvenTheLedger() throws {
         let db = try preparedDatabase()
         let summary = try db.job().apply(db.quietOptions())
-        let tables = try db.touchedTablesChecksum() + ["ferry.runs", "ferry.events", "ferry.snapshot_rows"].map(db.checksum)
+        let tables =
+            try db.touchedTablesChecksum() + ["ferry.runs", "ferry.events", "ferry.snapshot_rows"].map(db.checksum)
         let report = try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: true, force: false)
-        #expect(report.tables.map(\.unchanged).reduce(0, +) == summary.applied!.rowsInserted + summary.applied!.customTypesCreated)
+        #expect(
+            report.tables.map(\.unchanged).reduce(0, +) == summary.applied!.rowsInserted
+                + summary.applied!.customTypesCreated)
         #expect(report.rollbackRunId == nil)
-        #expect(try db.touchedTablesChecksum() + ["ferry.runs", "ferry.events", "ferry.snapshot_rows"].map(db.checksum) == tables)
+        #expect(
+            try db.touchedTablesChecksum() + ["ferry.runs", "ferry.events", "ferry.snapshot_rows"].map(db.checksum)
+                == tables)
     }
 
     @Test func rowsChangedSinceTheRunAreConflictsUntilForced() throws {
@@ -82,7 +95,8 @@ struct LedgerTests {
         let before = try db.touchedTablesChecksum()
         let summary = try db.job().apply(db.quietOptions())
         // The application edits one row ferry wrote.
-        try db.connection.query("""
+        try db.connection.query(
+            """
             UPDATE contact_phone_numbers SET extension = '99'
             WHERE contact_phone_number_id = (SELECT contact_phone_number_id FROM contact_phone_numbers
                                              WHERE phone_number <> '+15550001111' ORDER BY 1 LIMIT 1)
@@ -99,8 +113,12 @@ struct LedgerTests {
         #expect(report.conflicts.first?.contains("changed since the run") == true)
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE extension = '99'") == 1)
         // Recorded as what happened: the apply is partly undone, the rollback run left conflicts.
-        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)]) == "partially_rolled_back")
-        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE rollback_of = $1", [String(summary.runId!)]) == "partial")
+        #expect(
+            try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)])
+                == "partially_rolled_back")
+        #expect(
+            try db.scalar("SELECT status FROM ferry.runs WHERE rollback_of = $1", [String(summary.runId!)]) == "partial"
+        )
         let listed = try ferryCLI("runs", database: db.name)
         #expect(listed.stdout.contains("partially rolled back"), "\(listed.stdout)")
         let forced = try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: false, force: true)
@@ -113,11 +131,12 @@ struct LedgerTests {
         let first = try db.job().apply(db.quietOptions())
         #expect((first.applied?.customTypesCreated ?? 0) > 0)
         // New legacy contacts arrive, and a later run gives them phones of the same custom type.
-        try db.connection.execute(script: """
-            INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
-            SELECT tenant, gen_random_uuid(), 'Late', 'late' || n || '@x.test', 'Pager: 650 253 00' || lpad(n::text, 2, '0'), 'US'
-            FROM tenants, generate_series(10, 12) n WHERE country = 'US';
-            """)
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
+                SELECT tenant, gen_random_uuid(), 'Late', 'late' || n || '@x.test', 'Pager: 650 253 00' || lpad(n::text, 2, '0'), 'US'
+                FROM tenants, generate_series(10, 12) n WHERE country = 'US';
+                """)
         let second = try db.job().apply(db.quietOptions())
         #expect(second.applied?.rowsInserted == 3)
         // The dry run predicts exactly what the rollback then does, the type still in use included.
@@ -129,22 +148,28 @@ struct LedgerTests {
         #expect(!report.complete)
         #expect(report.tables.map(\.stillReferenced).reduce(0, +) == 1)
         #expect(report.conflicts.contains { $0.contains("still referenced") })
-        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers p JOIN contact_phone_type_definitions t ON t.contact_phone_type_id = p.custom_phone_type_id WHERE t.normalized_label = 'pager'") == 3)
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM contact_phone_numbers p JOIN contact_phone_type_definitions t ON t.contact_phone_type_id = p.custom_phone_type_id WHERE t.normalized_label = 'pager'"
+            ) == 3)
         // Rolling back the later run frees the type; then the first run's rollback completes.
         #expect(try Rollback(conninfo: db.conninfo).run(second.runId!, dryRun: false, force: false).complete)
         #expect(try Rollback(conninfo: db.conninfo).run(first.runId!, dryRun: false, force: false).complete)
-        #expect(try db.count("SELECT count(*) FROM contact_phone_type_definitions WHERE normalized_label = 'pager'") == 0)
+        #expect(
+            try db.count("SELECT count(*) FROM contact_phone_type_definitions WHERE normalized_label = 'pager'") == 0)
     }
 
     @Test func aContactIsNeverLeftWithPhonesButNoDefault() throws {
         let db = try preparedDatabase(contacts: 300)
         let summary = try db.job().apply(db.quietOptions())
         // After the apply, the application adds a second, non-default number to one contact ferry gave phones.
-        let contact = try db.scalar("""
+        let contact = try db.scalar(
+            """
             SELECT contact_name_id::text FROM contact_phone_numbers WHERE is_default AND phone_number <> '+15550001111'
             ORDER BY contact_name_id LIMIT 1
             """)!
-        try db.connection.query("""
+        try db.connection.query(
+            """
             INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
             SELECT tenant, contact_name_id, '+16502530099', 'home', false, 9 FROM contact_phone_numbers
             WHERE contact_name_id = $1::uuid AND is_default
@@ -159,15 +184,24 @@ struct LedgerTests {
         #expect(prediction.tables.map(\.keptForInvariant) == report.tables.map(\.keptForInvariant))
         #expect(prediction.tables.map(\.unchanged) == report.tables.map(\.undone))
         #expect(prediction.conflicts == report.conflicts)
-        #expect(report.conflicts.contains { $0.contains("kept: deleting it would leave its group with rows but none marked as the default") })
+        #expect(
+            report.conflicts.contains {
+                $0.contains("kept: deleting it would leave its group with rows but none marked as the default")
+            })
         // The contact keeps ferry's default beside the application's number; every other ferry row is gone.
-        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE contact_name_id = '\(contact)' AND is_default") == 1)
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM contact_phone_numbers WHERE contact_name_id = '\(contact)' AND is_default") == 1)
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE contact_name_id = '\(contact)'") == 2)
-        #expect(try db.count("""
-            SELECT count(*) FROM (SELECT tenant, contact_name_id FROM contact_phone_numbers GROUP BY 1, 2
-                                  HAVING count(*) FILTER (WHERE is_default) <> 1) broken
-            """) == 0)
-        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)]) == "partially_rolled_back")
+        #expect(
+            try db.count(
+                """
+                SELECT count(*) FROM (SELECT tenant, contact_name_id FROM contact_phone_numbers GROUP BY 1, 2
+                                      HAVING count(*) FILTER (WHERE is_default) <> 1) broken
+                """) == 0)
+        #expect(
+            try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(summary.runId!)])
+                == "partially_rolled_back")
     }
 
     @Test func restoresUpdatedAndDeletedRowsFromTheirPreImages() throws {
@@ -176,24 +210,27 @@ struct LedgerTests {
         let db = try TestDatabase(samples: 30)
         _ = try db.applySchema(try db.mapping())
         let before = try db.checksum("contacts")
-        let runId = try RunLedger(connection: db.connection).start(job: "test", mode: "apply", mappingFile: "t", mappingSHA256: "t")
+        let runId = try RunLedger(connection: db.connection).start(
+            job: "test", mode: "apply", mappingFile: "t", mappingSHA256: "t")
         // Record pre-images, then change the rows, recording the hash of what was written.
-        try db.connection.query("""
+        try db.connection.query(
+            """
             INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
             SELECT $1, 1, 1, 'public.contacts', CASE WHEN n = 1 THEN 'update' ELSE 'delete' END,
                    jsonb_build_object('tenant', tenant, 'contact_name_id', contact_name_id), to_jsonb(c)
             FROM (SELECT c, row_number() OVER (ORDER BY tenant, contact_name_id) AS n, tenant, contact_name_id
                   FROM contacts c ORDER BY tenant, contact_name_id LIMIT 2) c
             """, [String(runId)])
-        try db.connection.execute(script: """
-            UPDATE contacts SET role = 'changed by the run'
-            WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1);
-            UPDATE ferry.snapshot_rows s SET after_hash = (SELECT md5(c::text) FROM contacts c
-                WHERE c.tenant = (s.key->>'tenant')::uuid AND c.contact_name_id = (s.key->>'contact_name_id')::uuid)
-            WHERE action = 'update';
-            DELETE FROM contacts
-            WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 OFFSET 1 LIMIT 1);
-            """)
+        try db.connection.execute(
+            script: """
+                UPDATE contacts SET role = 'changed by the run'
+                WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1);
+                UPDATE ferry.snapshot_rows s SET after_hash = (SELECT md5(c::text) FROM contacts c
+                    WHERE c.tenant = (s.key->>'tenant')::uuid AND c.contact_name_id = (s.key->>'contact_name_id')::uuid)
+                WHERE action = 'update';
+                DELETE FROM contacts
+                WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 OFFSET 1 LIMIT 1);
+                """)
         try RunLedger(connection: db.connection).finish(runId: runId, status: "succeeded")
         #expect(try db.checksum("contacts") != before)
         let report = try Rollback(conninfo: db.conninfo).run(runId, dryRun: false, force: false)
@@ -214,21 +251,29 @@ struct LedgerTests {
         let sha = try db.mapping().sha256
         #expect(records.first?.status == "succeeded" && records.first?.mappingSHA256 == sha)
         let show = try ferryCLI("show \(summary.runId!)", database: db.name)
-        #expect(show.stdout.contains("run started") && show.stdout.contains("batch committed") && show.stdout.contains("run finished"))
-        #expect(try db.count("SELECT count(*) FROM ferry.batches WHERE run_id = \(summary.runId!)") == summary.applied?.batchesCommitted)
+        #expect(
+            show.stdout.contains("run started") && show.stdout.contains("batch committed")
+                && show.stdout.contains("run finished"))
+        #expect(
+            try db.count("SELECT count(*) FROM ferry.batches WHERE run_id = \(summary.runId!)")
+                == summary.applied?.batchesCommitted)
     }
 
     @Test func pruneKeepsTheNewestRunUnlessAll() throws {
         let db = try preparedDatabase(contacts: 60)
         let first = try db.job().apply(db.quietOptions())
-        try db.connection.execute(script: """
-            INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
-            SELECT tenant, gen_random_uuid(), 'Late', 'late@x.test', '650 253 0077', 'US' FROM tenants WHERE country = 'US';
-            """)
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
+                SELECT tenant, gen_random_uuid(), 'Late', 'late@x.test', '650 253 0077', 'US' FROM tenants WHERE country = 'US';
+                """)
         let second = try db.job().apply(db.quietOptions())
         let ledger = RunLedger(connection: db.connection)
-        #expect(try ledger.pruneSnapshots(olderThan: "0 seconds", all: false, dryRun: true).map(\.runId) == [first.runId!])
-        #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = \(first.runId!)") > 0, "a dry run prunes nothing")
+        #expect(
+            try ledger.pruneSnapshots(olderThan: "0 seconds", all: false, dryRun: true).map(\.runId) == [first.runId!])
+        #expect(
+            try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = \(first.runId!)") > 0,
+            "a dry run prunes nothing")
         #expect(try ledger.pruneSnapshots(olderThan: "0 seconds", all: false).map(\.runId) == [first.runId!])
         #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = \(second.runId!)") > 0)
         let cli = try ferryCLI("snapshots prune --older-than 0d --all --yes", database: db.name)
@@ -250,16 +295,20 @@ struct ResumeTests {
         let watcher = try PostgresConnection(conninfo: db.conninfo)
 
         // Start apply with small batches, kill -9 it after a few committed batches.
-        let batchesAtKill = try killApply("mappings/phones.yaml", conninfo: db.conninfo, batchSize: 2000, after: 5, watcher: watcher)
+        let batchesAtKill = try killApply(
+            "mappings/phones.yaml", conninfo: db.conninfo, batchSize: 2000, after: 5, watcher: watcher)
         #expect(batchesAtKill >= 5)
         #expect(batchesAtKill < 60, "the run finished before it was killed; nothing was tested")
         #expect(try watcher.query("SELECT status FROM ferry.runs").scalar == "running")
         // The ledger still says running, but nobody holds the job's lock: `ferry runs` tells the truth.
         let listed = try ferryCLI("runs --json", database: db.name)
-        #expect(try JSONDecoder().decode([RunRecord].self, from: Data(listed.stdout.utf8)).map(\.status) == ["interrupted"], "\(listed.stdout)")
+        #expect(
+            try JSONDecoder().decode([RunRecord].self, from: Data(listed.stdout.utf8)).map(\.status) == ["interrupted"],
+            "\(listed.stdout)")
 
         // Run the same apply again: it continues the same run after its last committed batch.
-        let resumed = try ferryCLI("apply mappings/phones.yaml --batch-size 2000 --wait --no-progress --json", database: db.name)
+        let resumed = try ferryCLI(
+            "apply mappings/phones.yaml --batch-size 2000 --wait --no-progress --json", database: db.name)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let summary = try JSONDecoder().decode(PhonesSummary.self, from: Data(resumed.stdout.utf8))
         #expect(summary.runId == 1)
@@ -268,9 +317,15 @@ struct ResumeTests {
         #expect(try watcher.query("SELECT status FROM ferry.runs").scalar == "succeeded")
         // Batches are numbered without gap or repeat.
         #expect(try watcher.query("SELECT count(*) = max(batch_no) FROM ferry.batches").scalar == "t")
-        #expect(try watcher.query("SELECT count(*) FROM ferry.events WHERE kind IN ('run found interrupted', 'run resumed')").scalar == "2")
+        #expect(
+            try watcher.query(
+                "SELECT count(*) FROM ferry.events WHERE kind IN ('run found interrupted', 'run resumed')"
+            ).scalar == "2")
         // The run's record counts every batch, before the kill and after the resume.
-        let inserted = try watcher.query("SELECT (SELECT count(*) FROM contact_phone_numbers) + (SELECT count(*) FROM contact_phone_type_definitions)").scalar.flatMap { Int($0) } ?? -1
+        let inserted =
+            try watcher.query(
+                "SELECT (SELECT count(*) FROM contact_phone_numbers) + (SELECT count(*) FROM contact_phone_type_definitions)"
+            ).scalar.flatMap { Int($0) } ?? -1
         let record = try RunLedger(connection: watcher).run(1)!
         #expect(record.rowsInserted == inserted && record.batches > batchesAtKill)
         #expect(record.counts["run_totals"]?["rows_inserted"] == .number(Double(inserted)), "\(record.counts)")
@@ -280,7 +335,8 @@ struct ResumeTests {
         let copyDatabase = try PostgresConnection(conninfo: "dbname=\(copy)")
         let reference = TestDatabaseView(connection: copyDatabase)
         #expect(try TestDatabaseView(connection: watcher).phoneContentChecksum() == reference.phoneContentChecksum())
-        #expect(try watcher.query("SELECT count(*) FROM contact_phone_numbers").scalar
+        #expect(
+            try watcher.query("SELECT count(*) FROM contact_phone_numbers").scalar
                 == copyDatabase.query("SELECT count(*) FROM contact_phone_numbers").scalar)
         copyDatabase.close()
         watcher.close()
@@ -290,7 +346,9 @@ struct ResumeTests {
         let db = try TestDatabase(samples: 60)
         _ = try db.applySchema(try db.mapping())
         let holder = try PostgresConnection(conninfo: db.conninfo)
-        try holder.query("INSERT INTO ferry.runs (job, mode, status, mapping_file, mapping_sha256, tool_version) VALUES ('phones', 'apply', 'running', 'm', 'x', 'test')")
+        try holder.query(
+            "INSERT INTO ferry.runs (job, mode, status, mapping_file, mapping_sha256, tool_version) VALUES ('phones', 'apply', 'running', 'm', 'x', 'test')"
+        )
         try holder.query("SELECT pg_advisory_lock($1, hashtext('phones'))", [String(RunLock.namespace)])
         let started = Date()
         let second = try ferryCLI("apply mappings/phones.yaml", database: db.name)
@@ -300,7 +358,9 @@ struct ResumeTests {
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 0)
 
         // With --wait it queues, and runs once the holder is gone (its dead run is marked interrupted).
-        let release = Thread { Thread.sleep(forTimeInterval: 1.0); holder.close() }
+        let release = Thread {
+            Thread.sleep(forTimeInterval: 1.0); holder.close()
+        }
         release.start()
         let waited = try ferryCLI("apply mappings/phones.yaml --wait --no-progress", database: db.name)
         #expect(waited.status == 0, "\(waited.stderr)")
@@ -313,7 +373,9 @@ struct ResumeTests {
         // The application holds a lock on the target table for a moment: batches wait, time out, retry.
         let blocker = try PostgresConnection(conninfo: db.conninfo)
         try blocker.execute(script: "BEGIN; LOCK TABLE contact_phone_numbers IN ACCESS EXCLUSIVE MODE")
-        let release = Thread { Thread.sleep(forTimeInterval: 1.2); _ = try? blocker.execute(script: "COMMIT") }
+        let release = Thread {
+            Thread.sleep(forTimeInterval: 1.2); _ = try? blocker.execute(script: "COMMIT")
+        }
         release.start()
         var options = db.quietOptions()
         options.lockTimeout = DurationSetting("100ms")
@@ -337,7 +399,8 @@ struct ResumeTests {
             try second.job().apply(impatient)
         } throws: { error in
             let text = String(describing: error)
-            return text.contains("Resume with: ferry apply ") && text.contains("ferry resume 1") && text.contains("55P03")
+            return text.contains("Resume with: ferry apply ") && text.contains("ferry resume 1")
+                && text.contains("55P03")
         }
         #expect(try second.scalar("SELECT status FROM ferry.runs") == "interrupted")
         try longBlocker.execute(script: "COMMIT")
@@ -352,12 +415,13 @@ struct ResumeTests {
         let app = try PostgresConnection(conninfo: db.conninfo)
         let writer = Thread {
             Thread.sleep(forTimeInterval: 0.4)
-            _ = try? app.execute(script: """
-                INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
-                SELECT tenant, ('ffffffff-ffff-4fff-8fff-' || lpad(n::text, 12, '0'))::uuid, 'New', 'new' || n || '@x.test',
-                       '650 253 ' || (1000 + n), 'US'
-                FROM tenants, generate_series(1, 5) n WHERE country = 'US';
-                """)
+            _ = try? app.execute(
+                script: """
+                    INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
+                    SELECT tenant, ('ffffffff-ffff-4fff-8fff-' || lpad(n::text, 12, '0'))::uuid, 'New', 'new' || n || '@x.test',
+                           '650 253 ' || (1000 + n), 'US'
+                    FROM tenants, generate_series(1, 5) n WHERE country = 'US';
+                    """)
         }
         writer.start()
         var options = db.quietOptions()
@@ -366,7 +430,9 @@ struct ResumeTests {
         let first = try db.job().apply(options)
         #expect(first.applied?.sourceRowsChangedDuringRun == 5)
         let second = try db.job().apply(db.quietOptions())
-        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE contact_name_id::text LIKE 'ffffffff%'") == 5)
+        #expect(
+            try db.count("SELECT count(*) FROM contact_phone_numbers WHERE contact_name_id::text LIKE 'ffffffff%'") == 5
+        )
         #expect(second.applied?.sourceRowsChangedDuringRun == 0)
     }
 }
@@ -382,14 +448,16 @@ final class MessageLog: @unchecked Sendable {
 struct TestDatabaseView {
     let connection: PostgresConnection
     func phoneContentChecksum() throws -> String {
-        try connection.query("""
+        try connection.query(
+            """
             SELECT coalesce(md5(string_agg(concat_ws(',', p.tenant, p.contact_name_id, p.phone_number, p.extension,
                                                      p.canonical_type, t.label, p.is_default, p.display_order), '|'
                                            ORDER BY p.tenant, p.contact_name_id, p.display_order)), 'empty')
             FROM contact_phone_numbers p
             LEFT JOIN contact_phone_type_definitions t
                    ON t.tenant = p.tenant AND t.contact_phone_type_id = p.custom_phone_type_id
-            """).scalar ?? ""
+            """
+        ).scalar ?? ""
     }
 }
 
@@ -421,7 +489,8 @@ struct SnapshotFileTests {
         try handle.seek(toOffset: 40)
         try handle.write(contentsOf: Data([0x00, 0xFF]))
         try handle.close()
-        #expect(try runProcess("/bin/sh", ["-c", "cd '\(directory.path)' && sha256sum -c run.snapshot.gz.sha256"]).status != 0)
+        #expect(
+            try runProcess("/bin/sh", ["-c", "cd '\(directory.path)' && sha256sum -c run.snapshot.gz.sha256"]).status
+                != 0)
     }
 }
-

@@ -5,11 +5,15 @@ import Testing
 extension TestDatabase {
     /// Every row of a table as JSON by column name: equal after a column is dropped and re-added at the end.
     func rowsByName(_ table: String) throws -> String {
-        try scalar("SELECT coalesce(md5(string_agg(to_jsonb(t)::text, '|' ORDER BY to_jsonb(t)::text)), 'empty') FROM \(table) t") ?? ""
+        try scalar(
+            "SELECT coalesce(md5(string_agg(to_jsonb(t)::text, '|' ORDER BY to_jsonb(t)::text)), 'empty') FROM \(table) t"
+        ) ?? ""
     }
 
     func hasColumn(_ table: String, _ column: String) throws -> Bool {
-        try scalar("SELECT count(*) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped", [table, column]) == "1"
+        try scalar(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped",
+            [table, column]) == "1"
     }
 
     func contract(_ configure: (inout ContractOptions) -> Void = { _ in }) throws -> ContractReport {
@@ -48,13 +52,15 @@ struct LifecycleTests {
     @Test func contractRefusesUntilTheExactUnmigratedListIsAcceptedThenRollbackRestoresTheValues() throws {
         let db = try appliedDatabase()
         // Things PostgreSQL drops with the column, which the rollback must rebuild.
-        try db.connection.execute(script: """
-            CREATE INDEX contacts_legacy_phone ON contacts (tenant, phone_number);
-            ALTER TABLE contacts ALTER COLUMN phone_number SET DEFAULT 'unknown';
-            ALTER TABLE contacts ADD CONSTRAINT legacy_phone_short CHECK (length(phone_number) < 200);
-            """)
+        try db.connection.execute(
+            script: """
+                CREATE INDEX contacts_legacy_phone ON contacts (tenant, phone_number);
+                ALTER TABLE contacts ALTER COLUMN phone_number SET DEFAULT 'unknown';
+                ALTER TABLE contacts ADD CONSTRAINT legacy_phone_short CHECK (length(phone_number) < 200);
+                """)
         let before = try db.rowsByName("contacts")
-        let expectedUnmigrated = try db.count("""
+        let expectedUnmigrated = try db.count(
+            """
             SELECT count(*) FROM contacts c WHERE coalesce(c.phone_number, '') <> ''
               AND NOT EXISTS (SELECT 1 FROM contact_phone_numbers p WHERE (p.tenant, p.contact_name_id) = (c.tenant, c.contact_name_id))
               AND btrim(lower(c.phone_number)) NOT IN ('', 'n/a', '-', 'none', 'unknown', 'tbd', '?')
@@ -64,7 +70,9 @@ struct LifecycleTests {
         let checked = try db.contract()
         #expect(checked.refused)
         #expect(checked.addsUp)
-        #expect(try checked.migrated == db.count("SELECT count(DISTINCT (tenant, contact_name_id)) FROM contact_phone_numbers"))
+        #expect(
+            try checked.migrated
+                == db.count("SELECT count(DISTINCT (tenant, contact_name_id)) FROM contact_phone_numbers"))
         #expect(checked.unmigrated > 0)
         #expect(checked.unmigrated <= expectedUnmigrated)
         let listed = try contractKeyFile(checked.unmigratedFile!)
@@ -80,40 +88,67 @@ struct LifecycleTests {
         #expect(try db.hasColumn("contacts", "phone_number"))
 
         // An accepted list that misses one key, or names one that is migrated: refused, naming the difference.
-        let full = try String(contentsOfFile: checked.unmigratedFile!, encoding: .utf8).split(separator: "\r\n").map(String.init)
+        let full = try String(contentsOfFile: checked.unmigratedFile!, encoding: .utf8).split(separator: "\r\n").map(
+            String.init)
         let short = db.temporaryFile("short.csv")
         try (full.dropLast().joined(separator: "\r\n") + "\r\n").write(toFile: short, atomically: true, encoding: .utf8)
-        let missingOne = try db.contract { $0.confirm = true; $0.acceptRejectedFile = short }
-        #expect(missingOne.refused && missingOne.problems.contains { $0.contains("1 contact not migrated is not named in \(short)") })
-        let migratedKey = try db.connection.query("SELECT tenant::text, contact_name_id::text FROM contact_phone_numbers LIMIT 1").rows[0]
+        let missingOne = try db.contract {
+            $0.confirm = true; $0.acceptRejectedFile = short
+        }
+        #expect(
+            missingOne.refused
+                && missingOne.problems.contains { $0.contains("1 contact not migrated is not named in \(short)") })
+        let migratedKey = try db.connection.query(
+            "SELECT tenant::text, contact_name_id::text FROM contact_phone_numbers LIMIT 1"
+        ).rows[0]
         let extra = db.temporaryFile("extra.csv")
-        try (full.joined(separator: "\r\n") + "\r\n\(migratedKey[0]!),\(migratedKey[1]!),,,\r\n").write(toFile: extra, atomically: true, encoding: .utf8)
-        let extraOne = try db.contract { $0.confirm = true; $0.acceptRejectedFile = extra }
-        #expect(extraOne.refused && extraOne.problems.contains { $0.contains("that is not an unmigrated one") && $0.contains(migratedKey[1]!) })
+        try (full.joined(separator: "\r\n") + "\r\n\(migratedKey[0]!),\(migratedKey[1]!),,,\r\n").write(
+            toFile: extra, atomically: true, encoding: .utf8)
+        let extraOne = try db.contract {
+            $0.confirm = true; $0.acceptRejectedFile = extra
+        }
+        #expect(
+            extraOne.refused
+                && extraOne.problems.contains {
+                    $0.contains("that is not an unmigrated one") && $0.contains(migratedKey[1]!)
+                })
         #expect(try db.hasColumn("contacts", "phone_number"))
 
         // The exact list: the column is dropped, its values kept in the ledger.
         let accepted = db.temporaryFile("accepted.csv")
         try FileManager.default.copyItem(atPath: checked.unmigratedFile!, toPath: accepted)
-        let dropped = try db.contract { $0.confirm = true; $0.acceptRejectedFile = accepted }
+        let dropped = try db.contract {
+            $0.confirm = true; $0.acceptRejectedFile = accepted
+        }
         #expect(!dropped.refused, "\(dropped.problems)")
         #expect(dropped.dropped)
         #expect(dropped.accepted == checked.unmigrated)
         #expect(try !db.hasColumn("contacts", "phone_number"))
-        #expect(try db.count("SELECT count(*) FROM ferry.dropped_values WHERE run_id = \(dropped.runId!)") == dropped.valuesKept)
+        #expect(
+            try db.count("SELECT count(*) FROM ferry.dropped_values WHERE run_id = \(dropped.runId!)")
+                == dropped.valuesKept)
         #expect(dropped.valuesKept > 0)
-        #expect(try db.scalar("SELECT mode || ':' || status FROM ferry.runs WHERE run_id = \(dropped.runId!)") == "contract:succeeded")
+        #expect(
+            try db.scalar("SELECT mode || ':' || status FROM ferry.runs WHERE run_id = \(dropped.runId!)")
+                == "contract:succeeded")
         // The phones job itself now refuses before reading: its legacy column is gone.
-        #expect { try db.job().plan() } throws: { String(describing: $0).contains("column contacts.phone_number does not exist") }
+        #expect { try db.job().plan() } throws: {
+            String(describing: $0).contains("column contacts.phone_number does not exist")
+        }
         // A second contract says where the column went.
-        #expect { try db.contract() } throws: { String(describing: $0).contains("dropped by contract run \(dropped.runId!)") }
+        #expect { try db.contract() } throws: {
+            String(describing: $0).contains("dropped by contract run \(dropped.runId!)")
+        }
 
         // Rollback re-adds the column with every value, its default, check constraint and index.
         let report = try Rollback(conninfo: db.conninfo).run(dropped.runId!, dryRun: false, force: false)
         #expect(report.complete)
         #expect(report.tables.first?.undone == dropped.valuesKept)
         #expect(try db.rowsByName("contacts") == before)
-        #expect(try db.scalar("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'contacts'::regclass AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'contacts'::regclass AND attname = 'phone_number')") == "'unknown'::text")
+        #expect(
+            try db.scalar(
+                "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'contacts'::regclass AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'contacts'::regclass AND attname = 'phone_number')"
+            ) == "'unknown'::text")
         #expect(try db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 'contacts_legacy_phone'") == 1)
         #expect(try db.count("SELECT count(*) FROM pg_constraint WHERE conname = 'legacy_phone_short'") == 1)
         #expect(try db.count("SELECT count(*) FROM ferry.dropped_values") == 0)
@@ -124,9 +159,12 @@ struct LifecycleTests {
 
     @Test func aLegacyValueChangedSinceTheApplyMustBeMigratedNotAccepted() throws {
         let db = try appliedDatabase(contacts: 200)
-        let contact = try db.connection.query("SELECT tenant::text, contact_name_id::text FROM contact_phone_numbers ORDER BY 1, 2 LIMIT 1").rows[0]
-        try db.connection.query("UPDATE contacts SET phone_number = '+1 415 555 0199' WHERE tenant = $1 AND contact_name_id = $2",
-                                [contact[0], contact[1]])
+        let contact = try db.connection.query(
+            "SELECT tenant::text, contact_name_id::text FROM contact_phone_numbers ORDER BY 1, 2 LIMIT 1"
+        ).rows[0]
+        try db.connection.query(
+            "UPDATE contacts SET phone_number = '+1 415 555 0199' WHERE tenant = $1 AND contact_name_id = $2",
+            [contact[0], contact[1]])
         let first = try db.contract()
         #expect(first.changedSinceApply == 1)
         let changedLine = try contractKeyFile(first.unmigratedFile!).first { $0.key == "\(contact[0]!)/\(contact[1]!)" }
@@ -134,9 +172,14 @@ struct LifecycleTests {
         // Even a list that names it cannot accept it: the apply never saw this value.
         let accepted = db.temporaryFile("accept-all.csv")
         try FileManager.default.copyItem(atPath: first.unmigratedFile!, toPath: accepted)
-        let refused = try db.contract { $0.confirm = true; $0.acceptRejectedFile = accepted }
+        let refused = try db.contract {
+            $0.confirm = true; $0.acceptRejectedFile = accepted
+        }
         #expect(refused.refused && !refused.dropped)
-        #expect(refused.problems.contains { $0.contains("1 contact changed since apply run") && $0.contains("+14155550199") })
+        #expect(
+            refused.problems.contains {
+                $0.contains("1 contact changed since apply run") && $0.contains("+14155550199")
+            })
         #expect(try db.hasColumn("contacts", "phone_number"))
 
         // After another apply the value has been seen (the contact keeps its phones, so it stays unmigrated):
@@ -146,28 +189,42 @@ struct LifecycleTests {
         #expect(second.changedSinceApply == 0)
         let exact = db.temporaryFile("exact.csv")
         try FileManager.default.copyItem(atPath: second.unmigratedFile!, toPath: exact)
-        let dropped = try db.contract { $0.confirm = true; $0.acceptRejectedFile = exact }
+        let dropped = try db.contract {
+            $0.confirm = true; $0.acceptRejectedFile = exact
+        }
         #expect(dropped.dropped, "\(dropped.problems)")
-        #expect(try db.scalar("SELECT \"values\"->>'phone_number' FROM ferry.dropped_values WHERE key->>'contact_name_id' = $1", [contact[1]]) == "+1 415 555 0199")
+        #expect(
+            try db.scalar(
+                "SELECT \"values\"->>'phone_number' FROM ferry.dropped_values WHERE key->>'contact_name_id' = $1",
+                [contact[1]]) == "+1 415 555 0199")
     }
 
     @Test func contractWithoutASuccessfulApplyIsRefused() throws {
         let db = try TestDatabase(samples: 50)
         _ = try db.applySchema(try db.mapping())
         let report = try db.contract { $0.confirm = true }
-        #expect(report.refused && report.problems == ["no successful `ferry apply` of the phones job on this database: apply first, then contract"])
+        #expect(
+            report.refused
+                && report.problems == [
+                    "no successful `ferry apply` of the phones job on this database: apply first, then contract"
+                ])
         #expect(try db.hasColumn("contacts", "phone_number"))
     }
 
     @Test func theTableLockIsRetriedWithinItsTimeoutAndGivesUpCleanly() throws {
         let db = try appliedDatabase(contacts: 120)
-        try db.connection.execute(script: "UPDATE contacts SET phone_number = NULL WHERE NOT EXISTS (SELECT 1 FROM contact_phone_numbers p WHERE (p.tenant, p.contact_name_id) = (contacts.tenant, contacts.contact_name_id))")
+        try db.connection.execute(
+            script:
+                "UPDATE contacts SET phone_number = NULL WHERE NOT EXISTS (SELECT 1 FROM contact_phone_numbers p WHERE (p.tenant, p.contact_name_id) = (contacts.tenant, contacts.contact_name_id))"
+        )
         _ = try db.job().apply(db.quietOptions())  // the NULLs are now older than the newest apply
 
         // The application reads the table for 1.5 s: the contract's lock attempts time out after 200 ms and are retried.
         let app = try PostgresConnection(conninfo: db.conninfo)
         try app.execute(script: "BEGIN; LOCK TABLE contacts IN ACCESS SHARE MODE")
-        let release = Thread { Thread.sleep(forTimeInterval: 1.5); _ = try? app.execute(script: "COMMIT") }
+        let release = Thread {
+            Thread.sleep(forTimeInterval: 1.5); _ = try? app.execute(script: "COMMIT")
+        }
         release.start()
         let messages = MessageLog()
         let report = try db.contract {
@@ -193,38 +250,51 @@ struct LifecycleTests {
             }
         }
         #expect(try db.hasColumn("contacts", "phone_number"))
-        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE mode = 'contract' ORDER BY run_id DESC LIMIT 1") == "failed")
+        #expect(
+            try db.scalar("SELECT status FROM ferry.runs WHERE mode = 'contract' ORDER BY run_id DESC LIMIT 1")
+                == "failed")
     }
 
     @Test func eachTenantSeesOnlyItsOwnRowsInTheNewTablesAndNoneWithoutTheSetting() throws {
         let db = try appliedDatabase(contacts: 300)
         let role = "ferry_app_\(UUID().uuidString.prefix(8).lowercased())"
-        try db.connection.execute(script: """
-            CREATE ROLE \(role) LOGIN;
-            GRANT SELECT, INSERT ON contact_phone_numbers, contact_phone_type_definitions, contacts TO \(role);
-            """)
+        try db.connection.execute(
+            script: """
+                CREATE ROLE \(role) LOGIN;
+                GRANT SELECT, INSERT ON contact_phone_numbers, contact_phone_type_definitions, contacts TO \(role);
+                """)
         defer { _ = try? db.connection.execute(script: "DROP OWNED BY \(role); DROP ROLE \(role)") }
         let app = try PostgresConnection(conninfo: "dbname=\(db.name) user=\(role)")
         defer { app.close() }
-        let tenants = try db.connection.query("SELECT DISTINCT tenant::text FROM contact_phone_numbers ORDER BY 1").rows.map { $0[0]! }
+        let tenants = try db.connection.query("SELECT DISTINCT tenant::text FROM contact_phone_numbers ORDER BY 1").rows
+            .map { $0[0]! }
         #expect(tenants.count >= 2)
         for table in ["contact_phone_numbers", "contact_phone_type_definitions"] {
             #expect(try app.query("SELECT count(*) FROM \(table)").scalar == "0", "\(table) without the setting")
         }
         for tenant in tenants {
             try app.query("SELECT set_config('app.current_tenant', $1, false)", [tenant])
-            let seen = try app.query("SELECT count(*), count(*) FILTER (WHERE tenant::text <> $1) FROM contact_phone_numbers", [tenant]).rows[0]
-            #expect(seen[0] == String(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE tenant = '\(tenant)'")))
+            let seen = try app.query(
+                "SELECT count(*), count(*) FILTER (WHERE tenant::text <> $1) FROM contact_phone_numbers", [tenant]
+            ).rows[0]
+            #expect(
+                seen[0] == String(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE tenant = '\(tenant)'"))
+            )
             #expect(seen[1] == "0")
-            let types = try app.query("SELECT count(*) FILTER (WHERE tenant::text <> $1) FROM contact_phone_type_definitions", [tenant]).scalar
+            let types = try app.query(
+                "SELECT count(*) FILTER (WHERE tenant::text <> $1) FROM contact_phone_type_definitions", [tenant]
+            ).scalar
             #expect(types == "0")
         }
         // Writing another tenant's row is refused by the policy.
         try app.query("SELECT set_config('app.current_tenant', $1, false)", [tenants[0]])
-        let other = try db.connection.query("SELECT contact_name_id::text FROM contacts WHERE tenant = $1 LIMIT 1", [tenants[1]]).rows[0][0]!
+        let other = try db.connection.query(
+            "SELECT contact_name_id::text FROM contacts WHERE tenant = $1 LIMIT 1", [tenants[1]]
+        ).rows[0][0]!
         #expect {
-            try app.query("INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type) VALUES ($1, $2, '+14155550100', 'work')",
-                          [tenants[1], other])
+            try app.query(
+                "INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type) VALUES ($1, $2, '+14155550100', 'work')",
+                [tenants[1], other])
         } throws: { ($0 as? PostgresError)?.sqlState == "42501" }
         // An empty setting sees nothing, like no setting.
         try app.query("SELECT set_config('app.current_tenant', '', false)")
@@ -235,29 +305,42 @@ struct LifecycleTests {
 
     @Test func aMappingCanOptOutOfRowLevelSecurity() throws {
         let db = try TestDatabase(samples: 20)
-        let text = try String(contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, encoding: .utf8)
-            .replacingOccurrences(of: "row_level_security: true", with: "row_level_security: false")
+        let text = try String(
+            contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path,
+            encoding: .utf8
+        )
+        .replacingOccurrences(of: "row_level_security: true", with: "row_level_security: false")
         let mapping = try PhonesMapping(file: "opt-out.yaml", text: text)
         _ = try db.applySchema(mapping)
-        #expect(try db.count("SELECT count(*) FROM pg_class WHERE relname LIKE 'contact_phone%' AND relkind = 'r' AND relrowsecurity") == 0)
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM pg_class WHERE relname LIKE 'contact_phone%' AND relkind = 'r' AND relrowsecurity"
+            ) == 0)
         #expect(try db.count("SELECT count(*) FROM pg_policy") == 0)
     }
 
     @Test func aChangedStepIsReportedAsDriftAndNeverReRun() throws {
         let db = try TestDatabase(samples: 20)
         _ = try db.applySchema(try db.mapping())
-        let text = try String(contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, encoding: .utf8)
-            .replacingOccurrences(of: "tenant_setting: app.current_tenant", with: "tenant_setting: crm.tenant")
+        let text = try String(
+            contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path,
+            encoding: .utf8
+        )
+        .replacingOccurrences(of: "tenant_setting: app.current_tenant", with: "tenant_setting: crm.tenant")
         let changed = PhonesJob(mapping: try PhonesMapping(file: "changed.yaml", text: text), conninfo: db.conninfo)
         let migrator = SchemaMigrator(connection: db.connection)
         let result = try migrator.apply(try changed.schemaSteps(using: db.connection))
         #expect(result.applied.isEmpty)
-        let drifted = result.status.filter { if case .drifted = $0.state { return true } else { return false } }.map(\.step.name)
+        let drifted = result.status.filter { if case .drifted = $0.state { return true } else { return false } }.map(
+            \.step.name)
         #expect(drifted == ["phones/contact_phone_type_definitions", "phones/contact_phone_numbers"])
         // Not re-run: the policies still read the setting they were created with.
-        #expect(try db.count("SELECT count(*) FROM pg_policy WHERE pg_get_expr(polqual, polrelid) LIKE '%app.current_tenant%'") == 2)
-        let findings = try Doctor(connection: db.connection).check(try changed.expectations(using: db.connection, forApply: true),
-                                                                   steps: try changed.schemaSteps(using: db.connection), mappingFile: "changed.yaml")
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM pg_policy WHERE pg_get_expr(polqual, polrelid) LIKE '%app.current_tenant%'") == 2)
+        let findings = try Doctor(connection: db.connection).check(
+            try changed.expectations(using: db.connection, forApply: true),
+            steps: try changed.schemaSteps(using: db.connection), mappingFile: "changed.yaml")
         #expect(findings.filter { $0.problem.contains("changed since it was applied") }.count == 2)
         #expect(findings.allSatisfy { $0.severity == .warning })
     }
@@ -270,13 +353,19 @@ struct LifecycleTests {
             let job = try db.job()
             let steps = try job.schemaSteps(using: db.connection)
             let tables = try job.expectations(using: db.connection, forApply: false).map(\.table)
-            let take = { try SchemaSnapshot.write(tables: tables, connection: db.connection, conninfo: db.conninfo, directory: directory, method: method) }
+            let take = {
+                try SchemaSnapshot.write(
+                    tables: tables, connection: db.connection, conninfo: db.conninfo, directory: directory,
+                    method: method)
+            }
             let first = try SchemaMigrator(connection: db.connection).apply(steps, snapshot: take)
             let snapshot = try #require(first.snapshot)
             #expect(snapshot.method == method)
             #expect(snapshot.tables == ["contacts"])  // the phone tables did not exist yet
             let text = try String(contentsOfFile: snapshot.path, encoding: .utf8)
-            #expect(text.contains("CREATE TABLE public.contacts (") || text.contains("CREATE TABLE contacts ("), "\(text.prefix(400))")
+            #expect(
+                text.contains("CREATE TABLE public.contacts (") || text.contains("CREATE TABLE contacts ("),
+                "\(text.prefix(400))")
             #expect(text.contains("contacts_by_name"))
             #expect(text.contains("PRIMARY KEY (tenant, contact_name_id)"))
             #expect(!text.contains("contact_phone_numbers"))
@@ -293,22 +382,28 @@ struct LifecycleTests {
         let db = try appliedDatabase(contacts: 40)
         let job = try db.job()
         func findings() throws -> [DoctorFinding] {
-            try Doctor(connection: db.connection).check(try job.expectations(using: db.connection, forApply: true),
-                                                        steps: try job.schemaSteps(using: db.connection), mappingFile: "mappings/phones.yaml")
+            try Doctor(connection: db.connection).check(
+                try job.expectations(using: db.connection, forApply: true),
+                steps: try job.schemaSteps(using: db.connection), mappingFile: "mappings/phones.yaml")
         }
         #expect(try findings().isEmpty)
-        try db.connection.execute(script: """
-            ALTER TABLE contact_phone_type_definitions DROP CONSTRAINT contact_phone_type_definitions_tenant_normalized_label_key;
-            DROP INDEX contact_phone_numbers_contact_order;
-            ALTER TABLE contact_phone_numbers ALTER COLUMN display_order TYPE bigint;
-            """)
+        try db.connection.execute(
+            script: """
+                ALTER TABLE contact_phone_type_definitions DROP CONSTRAINT contact_phone_type_definitions_tenant_normalized_label_key;
+                DROP INDEX contact_phone_numbers_contact_order;
+                ALTER TABLE contact_phone_numbers ALTER COLUMN display_order TYPE bigint;
+                """)
         let broken = try findings()
         #expect(broken.map(\.severity) == [.error, .error, .warning], "\(broken.map(\.problem))")
         #expect(broken[0].problem.contains("no unique index on (tenant, normalized_label)"))
         #expect(broken[1].problem == "column contact_phone_numbers.display_order is bigint, expected integer")
-        #expect(broken[2].fix.hasPrefix("CREATE INDEX CONCURRENTLY ON \"contact_phone_numbers\" (\"tenant\", \"contact_name_id\")"))
+        #expect(
+            broken[2].fix.hasPrefix(
+                "CREATE INDEX CONCURRENTLY ON \"contact_phone_numbers\" (\"tenant\", \"contact_name_id\")"))
         // The apply refuses before its first batch, naming the problems.
-        #expect { try job.apply(db.quietOptions()) } throws: { String(describing: $0).contains("no unique index on (tenant, normalized_label)") }
+        #expect { try job.apply(db.quietOptions()) } throws: {
+            String(describing: $0).contains("no unique index on (tenant, normalized_label)")
+        }
         // Running the printed fixes repairs the database.
         for finding in broken { try db.connection.execute(script: finding.fix) }
         #expect(try findings().isEmpty)
@@ -319,14 +414,19 @@ struct LifecycleTests {
     @Test func aSourceKeyWithoutAUniqueIndexIsRefused() throws {
         let db = try TestDatabase(samples: 40)
         _ = try db.applySchema(try db.mapping())
-        try db.connection.execute(script: """
-            ALTER TABLE contacts DROP CONSTRAINT contacts_pkey CASCADE;
-            ALTER TABLE contacts ADD COLUMN row_id bigserial PRIMARY KEY;
-            """)
+        try db.connection.execute(
+            script: """
+                ALTER TABLE contacts DROP CONSTRAINT contacts_pkey CASCADE;
+                ALTER TABLE contacts ADD COLUMN row_id bigserial PRIMARY KEY;
+                """)
         let plan = try ferryCLI("plan mappings/phones.yaml --no-progress", database: db.name)
         #expect(plan.status == 1)
-        #expect(plan.stderr.contains("no unique index on (tenant, contact_name_id): the extraction pages by it"), "\(plan.stderr)")
-        #expect { try db.job().apply(db.quietOptions()) } throws: { String(describing: $0).contains("the extraction pages by it") }
+        #expect(
+            plan.stderr.contains("no unique index on (tenant, contact_name_id): the extraction pages by it"),
+            "\(plan.stderr)")
+        #expect { try db.job().apply(db.quietOptions()) } throws: {
+            String(describing: $0).contains("the extraction pages by it")
+        }
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 0)
     }
 
@@ -334,13 +434,16 @@ struct LifecycleTests {
         let db = try TestDatabase(samples: 40)
         _ = try db.applySchema(try db.mapping())
         // The ledger as the previous ferry left it: the step not recorded, the per-row foreign key in place.
-        try db.connection.execute(script: """
-            DELETE FROM ferry.schema_steps WHERE name = 'ferry/ledger-snapshot-rows-unchecked';
-            ALTER TABLE ferry.snapshot_rows ADD CONSTRAINT snapshot_rows_run_id_fkey FOREIGN KEY (run_id) REFERENCES ferry.runs (run_id);
-            """)
+        try db.connection.execute(
+            script: """
+                DELETE FROM ferry.schema_steps WHERE name = 'ferry/ledger-snapshot-rows-unchecked';
+                ALTER TABLE ferry.snapshot_rows ADD CONSTRAINT snapshot_rows_run_id_fkey FOREIGN KEY (run_id) REFERENCES ferry.runs (run_id);
+                """)
         let doctor = try ferryCLI("doctor mappings/phones.yaml", database: db.name)
         #expect(doctor.status == 0, "\(doctor.stdout)\(doctor.stderr)")
-        #expect(doctor.stdout.contains("warning: schema step ferry/ledger-snapshot-rows-unchecked is not applied"), "\(doctor.stdout)")
+        #expect(
+            doctor.stdout.contains("warning: schema step ferry/ledger-snapshot-rows-unchecked is not applied"),
+            "\(doctor.stdout)")
         let apply = try ferryCLI("apply mappings/phones.yaml --no-progress", database: db.name)
         #expect(apply.status == 0, "\(apply.stdout)\(apply.stderr)")
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") > 0)
@@ -355,24 +458,31 @@ struct LifecycleTests {
     @Test func doctorOnTheCommandLineExitsOneAndNamesTheGrant() throws {
         let db = try appliedDatabase(contacts: 20)
         let role = "ferry_doc_\(UUID().uuidString.prefix(8).lowercased())"
-        try db.connection.execute(script: "CREATE ROLE \(role) LOGIN BYPASSRLS; GRANT SELECT ON contacts, contact_phone_numbers TO \(role)")
+        try db.connection.execute(
+            script: "CREATE ROLE \(role) LOGIN BYPASSRLS; GRANT SELECT ON contacts, contact_phone_numbers TO \(role)")
         defer { _ = try? db.connection.execute(script: "DROP OWNED BY \(role); DROP ROLE \(role)") }
         let healthy = try ferryCLI("doctor mappings/phones.yaml", database: db.name)
         #expect(healthy.status == 0, "\(healthy.stdout)\(healthy.stderr)")
         #expect(healthy.stdout.contains("✓ no problems found"))
-        let plan = try ferryCLI("doctor mappings/phones.yaml --for-plan --db 'dbname=\(db.name) user=\(role)'", database: db.name)
+        let plan = try ferryCLI(
+            "doctor mappings/phones.yaml --for-plan --db 'dbname=\(db.name) user=\(role)'", database: db.name)
         #expect(plan.status == 1)
-        #expect(plan.stdout.contains("fix: GRANT SELECT ON \"contact_phone_type_definitions\" TO \"\(role)\";"), "\(plan.stdout)")
+        #expect(
+            plan.stdout.contains("fix: GRANT SELECT ON \"contact_phone_type_definitions\" TO \"\(role)\";"),
+            "\(plan.stdout)")
         #expect(plan.stdout.contains("1 error, 0 warnings"), "\(plan.stdout)")
     }
 
     @Test func contractOnTheCommandLineExitsFiveWhenRefused() throws {
         let db = try appliedDatabase(contacts: 60)
         let list = db.temporaryFile("cli-unmigrated.csv")
-        let result = try ferryCLI("contract mappings/phones.yaml --confirm --unmigrated-out '\(list)'", database: db.name)
+        let result = try ferryCLI(
+            "contract mappings/phones.yaml --confirm --unmigrated-out '\(list)'", database: db.name)
         #expect(result.status == 5, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("refused: nothing was dropped"))
-        let dropped = try ferryCLI("contract mappings/phones.yaml --confirm --accept-rejected '\(list)' --unmigrated-out '\(list).again'", database: db.name)
+        let dropped = try ferryCLI(
+            "contract mappings/phones.yaml --confirm --accept-rejected '\(list)' --unmigrated-out '\(list).again'",
+            database: db.name)
         #expect(dropped.status == 0, "\(dropped.stdout)\(dropped.stderr)")
         #expect(dropped.stdout.contains("undo with: ferry rollback"))
         #expect(try !db.hasColumn("contacts", "phone_number"))

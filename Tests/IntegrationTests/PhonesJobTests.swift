@@ -9,20 +9,21 @@ struct PhonesJobTests {
     /// A handful of contacts whose outcome is known exactly.
     func fixture() throws -> TestDatabase {
         let db = try TestDatabase()
-        try db.connection.execute(script: """
-            INSERT INTO tenants VALUES ('\(Self.tenant)', 'Fixture', 'US');
-            INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country) VALUES
-              ('\(Self.tenant)', '00000000-0000-4000-8000-000000000001', 'Plain', 'a@x.test', '(650) 253-0000', 'US'),
-              ('\(Self.tenant)', '00000000-0000-4000-8000-000000000002', 'Two', 'b@x.test', 'H: 650-253-0001 W: 415-555-0132 x7', NULL),
-              ('\(Self.tenant)', '00000000-0000-4000-8000-000000000003', 'German', 'c@x.test', '+49 30 123456 App. 78', 'DE'),
-              ('\(Self.tenant)', '00000000-0000-4000-8000-000000000004', 'Pager', 'd@x.test', 'Pager: 650 253 0002', 'US'),
-              ('\(Self.tenant)', '00000000-0000-4000-8000-000000000005', 'Pager2', 'e@x.test', ' PAGER : 650 253 0003', 'US'),
-              ('\(Self.tenant)', '00000000-0000-4000-8000-000000000006', 'Garbage', 'f@x.test', 'call reception', 'US'),
-              ('\(Self.tenant)', '00000000-0000-4000-8000-000000000007', 'Blank', 'g@x.test', '   ', 'US'),
-              ('\(Self.tenant)', '00000000-0000-4000-8000-000000000008', 'Null', 'h@x.test', NULL, 'US'),
-              ('\(Self.tenant)', '00000000-0000-4000-8000-000000000009', 'Dupes', 'i@x.test', '650-253-0004 / (650) 253-0004', 'US'),
-              ('\(Self.tenant)', '00000000-0000-4000-8000-00000000000a', 'Mobile', 'j@x.test', '650-253-0005 (mobile)', 'US');
-            """)
+        try db.connection.execute(
+            script: """
+                INSERT INTO tenants VALUES ('\(Self.tenant)', 'Fixture', 'US');
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country) VALUES
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-000000000001', 'Plain', 'a@x.test', '(650) 253-0000', 'US'),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-000000000002', 'Two', 'b@x.test', 'H: 650-253-0001 W: 415-555-0132 x7', NULL),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-000000000003', 'German', 'c@x.test', '+49 30 123456 App. 78', 'DE'),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-000000000004', 'Pager', 'd@x.test', 'Pager: 650 253 0002', 'US'),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-000000000005', 'Pager2', 'e@x.test', ' PAGER : 650 253 0003', 'US'),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-000000000006', 'Garbage', 'f@x.test', 'call reception', 'US'),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-000000000007', 'Blank', 'g@x.test', '   ', 'US'),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-000000000008', 'Null', 'h@x.test', NULL, 'US'),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-000000000009', 'Dupes', 'i@x.test', '650-253-0004 / (650) 253-0004', 'US'),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-00000000000a', 'Mobile', 'j@x.test', '650-253-0005 (mobile)', 'US');
+                """)
         return db
     }
 
@@ -38,22 +39,30 @@ struct PhonesJobTests {
     ]
 
     func phoneRows(_ db: TestDatabase) throws -> [[String?]] {
-        try db.connection.query("""
+        try db.connection.query(
+            """
             SELECT right(p.contact_name_id::text, 2), p.phone_number, p.extension, p.canonical_type, t.label,
                    p.is_default, p.display_order
             FROM contact_phone_numbers p
             LEFT JOIN contact_phone_type_definitions t
                    ON t.tenant = p.tenant AND t.contact_phone_type_id = p.custom_phone_type_id
             ORDER BY p.contact_name_id, p.display_order
-            """).rows
+            """
+        ).rows
     }
 
     @Test func schemaApplyTwiceIsANoOp() throws {
         let db = try TestDatabase()
         let mapping = try db.mapping()
         let first = try db.applySchema(mapping)
-        #expect(first == ["ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract", "ferry/ledger-snapshot-rows-unchecked", "ferry/ledger-run-options-partial-statuses", "phones/contact_phone_type_definitions", "phones/contact_phone_numbers"])
-        let catalog = "SELECT md5(string_agg(relname || relkind::text, ',' ORDER BY relname)) FROM pg_class WHERE relnamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN ('public', 'ferry'))"
+        #expect(
+            first == [
+                "ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract",
+                "ferry/ledger-snapshot-rows-unchecked", "ferry/ledger-run-options-partial-statuses",
+                "phones/contact_phone_type_definitions", "phones/contact_phone_numbers",
+            ])
+        let catalog =
+            "SELECT md5(string_agg(relname || relkind::text, ',' ORDER BY relname)) FROM pg_class WHERE relnamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN ('public', 'ferry'))"
         let before = try db.scalar(catalog)
         let steps = try db.checksum("ferry.schema_steps")
         #expect(try db.applySchema(mapping).isEmpty)
@@ -61,7 +70,9 @@ struct PhonesJobTests {
         #expect(try db.checksum("ferry.schema_steps") == steps)
         // The constraints the issue names are really there.
         #expect(throws: PostgresError.self) {
-            try db.connection.query("INSERT INTO contact_phone_type_definitions (tenant, label, normalized_label) VALUES ('\(Self.tenant)', 'X', ' X ')")
+            try db.connection.query(
+                "INSERT INTO contact_phone_type_definitions (tenant, label, normalized_label) VALUES ('\(Self.tenant)', 'X', ' X ')"
+            )
         }
     }
 
@@ -74,16 +85,23 @@ struct PhonesJobTests {
         let rows = try phoneRows(db)
         #expect(rows == Self.expectedRows, "\(rows)")
         #expect(try db.count("SELECT count(*) FROM contact_phone_type_definitions") == 1)
-        #expect(try db.scalar("SELECT label || '|' || normalized_label FROM contact_phone_type_definitions") == "Pager|pager")
+        #expect(
+            try db.scalar("SELECT label || '|' || normalized_label FROM contact_phone_type_definitions")
+                == "Pager|pager")
         #expect(summary.applied?.rowsInserted == Self.expectedRows.count)
         #expect(summary.applied?.customTypesCreated == 1)
         #expect(summary.rowsToInsert == Self.expectedRows.count)
-        #expect(summary.values == PhoneValueCounts(read: 10, loaded: 7, rejected: 2, skippedEmpty: 1, skippedExistingPhones: 0))
+        #expect(
+            summary.values
+                == PhoneValueCounts(read: 10, loaded: 7, rejected: 2, skippedEmpty: 1, skippedExistingPhones: 0))
         #expect(summary.accountingAddsUp)
         // The legacy column is untouched.
-        #expect(try db.scalar("SELECT phone_number FROM contacts WHERE full_name = 'German'") == "+49 30 123456 App. 78")
+        #expect(
+            try db.scalar("SELECT phone_number FROM contacts WHERE full_name = 'German'") == "+49 30 123456 App. 78")
         // normalized_phone_number is generated by the database.
-        #expect(try db.scalar("SELECT normalized_phone_number FROM contact_phone_numbers WHERE extension = '78'") == "4930123456")
+        #expect(
+            try db.scalar("SELECT normalized_phone_number FROM contact_phone_numbers WHERE extension = '78'")
+                == "4930123456")
     }
 
     @Test func secondApplyInsertsNothing() throws {
@@ -108,11 +126,14 @@ struct PhonesJobTests {
         _ = try db.applySchema(mapping)
         let job = try db.job()
         let summary = try job.apply()
-        #expect(try db.count("""
-            SELECT count(*) FROM (SELECT tenant, contact_name_id FROM contact_phone_numbers
-                                  GROUP BY 1, 2 HAVING count(*) FILTER (WHERE is_default) <> 1) bad
-            """) == 0)
-        let contactsWithPhones = try db.count("SELECT count(DISTINCT (tenant, contact_name_id)) FROM contact_phone_numbers")
+        #expect(
+            try db.count(
+                """
+                SELECT count(*) FROM (SELECT tenant, contact_name_id FROM contact_phone_numbers
+                                      GROUP BY 1, 2 HAVING count(*) FILTER (WHERE is_default) <> 1) bad
+                """) == 0)
+        let contactsWithPhones = try db.count(
+            "SELECT count(DISTINCT (tenant, contact_name_id)) FROM contact_phone_numbers")
         #expect(contactsWithPhones == summary.contactsWithNumbers)
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == summary.applied?.rowsInserted)
         #expect(summary.rowsToInsert == summary.applied?.rowsInserted)
@@ -130,7 +151,12 @@ struct PhonesJobTests {
         let tables = ["contacts", "contact_phone_numbers", "contact_phone_type_definitions", "ferry.schema_steps"]
         let before = try tables.map(db.checksum)
         let counters = try tupleCounters(db)
-        let plan = try runProcess("/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --db 'dbname=\(db.name)' --json"])
+        let plan = try runProcess(
+            "/bin/sh",
+            [
+                "-c",
+                "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --db 'dbname=\(db.name)' --json",
+            ])
         #expect(plan.status == 0, "\(plan.stderr)")
         let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
         #expect(report.schema == PlanReport.schemaVersion && report.changesPending)
@@ -143,14 +169,16 @@ struct PhonesJobTests {
     /// Inserted/updated/deleted tuple counters of every table of the test database (its own and ferry's), after every other session has flushed.
     func tupleCounters(_ db: TestDatabase) throws -> String {
         for _ in 0..<50 {
-            let others = try db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            let others = try db.count(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
             if others == 0 { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
         try db.connection.query("SELECT pg_stat_force_next_flush()")
         try db.connection.query("SELECT pg_stat_clear_snapshot()")
         // Every table but the plan session's own temporary one (the planned rows it checks constraints on).
-        return try db.scalar("""
+        return try db.scalar(
+            """
             SELECT sum(n_tup_ins) || '/' || sum(n_tup_upd) || '/' || sum(n_tup_del) FROM pg_stat_user_tables
             WHERE schemaname NOT LIKE 'pg\\_temp\\_%' AND schemaname NOT LIKE 'pg\\_toast\\_temp\\_%'
             """) ?? ""
@@ -171,23 +199,28 @@ struct PhonesJobTests {
 
     @Test func worksOnAnExistingAppWithOtherTableAndColumnNames() throws {
         let db = try fixture()
-        try db.connection.execute(script: """
-            CREATE SCHEMA crm;
-            CREATE TABLE crm."Phone Types" (tid uuid NOT NULL, type_id uuid NOT NULL DEFAULT gen_random_uuid(),
-                name text NOT NULL, name_key text NOT NULL, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now(),
-                PRIMARY KEY (tid, type_id), UNIQUE (tid, name_key));
-            CREATE TABLE crm.phones (tid uuid NOT NULL, phone_id uuid NOT NULL DEFAULT gen_random_uuid(), person uuid NOT NULL,
-                number text NOT NULL, ext text, kind text, custom_kind uuid, is_default boolean NOT NULL, position int NOT NULL,
-                created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now(), PRIMARY KEY (tid, phone_id));
-            """)
-        let text = try String(contentsOf: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: """
+        try db.connection.execute(
+            script: """
+                CREATE SCHEMA crm;
+                CREATE TABLE crm."Phone Types" (tid uuid NOT NULL, type_id uuid NOT NULL DEFAULT gen_random_uuid(),
+                    name text NOT NULL, name_key text NOT NULL, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now(),
+                    PRIMARY KEY (tid, type_id), UNIQUE (tid, name_key));
+                CREATE TABLE crm.phones (tid uuid NOT NULL, phone_id uuid NOT NULL DEFAULT gen_random_uuid(), person uuid NOT NULL,
+                    number text NOT NULL, ext text, kind text, custom_kind uuid, is_default boolean NOT NULL, position int NOT NULL,
+                    created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now(), PRIMARY KEY (tid, phone_id));
+                """)
+        let text = try String(
+            contentsOf: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml"), encoding: .utf8
+        )
+        .replacingOccurrences(
+            of: """
                 target:                        # the defaults shown; rename to fit an existing app
                   phone_numbers:
                     table: contact_phone_numbers
                   type_definitions:
                     table: contact_phone_type_definitions
-                """, with: """
+                """,
+            with: """
                 target:
                   schema: crm
                   phone_numbers:
@@ -201,7 +234,12 @@ struct PhonesJobTests {
         let mapping = try PhonesMapping(file: "renamed.yaml", text: text)
         #expect(mapping.phoneNumbers.table.name == "phones")
         // schema apply on an existing app: the ledger is created, the app's own tables are left as they are.
-        #expect(try db.applySchema(mapping) == ["ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract", "ferry/ledger-snapshot-rows-unchecked", "ferry/ledger-run-options-partial-statuses", "phones/crm.Phone Types", "phones/crm.phones"])
+        #expect(
+            try db.applySchema(mapping) == [
+                "ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract",
+                "ferry/ledger-snapshot-rows-unchecked", "ferry/ledger-run-options-partial-statuses",
+                "phones/crm.Phone Types", "phones/crm.phones",
+            ])
         var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
         job.showProgress = false
         let summary = try job.apply()
@@ -226,14 +264,18 @@ struct PhonesJobTests {
         let db = try fixture()
         let mapping = try db.mapping()
         _ = try db.applySchema(mapping)
-        try db.connection.execute(script: """
-            INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default)
-            VALUES ('\(Self.tenant)', '00000000-0000-4000-8000-000000000001', '+15550000000', 'other', true)
-            """)
+        try db.connection.execute(
+            script: """
+                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default)
+                VALUES ('\(Self.tenant)', '00000000-0000-4000-8000-000000000001', '+15550000000', 'other', true)
+                """)
         let job = try db.job()
         let summary = try job.apply()
         #expect(summary.values.skippedExistingPhones == 1)
-        #expect(try db.scalar("SELECT string_agg(phone_number, ',') FROM contact_phone_numbers WHERE contact_name_id = '00000000-0000-4000-8000-000000000001'") == "+15550000000")
+        #expect(
+            try db.scalar(
+                "SELECT string_agg(phone_number, ',') FROM contact_phone_numbers WHERE contact_name_id = '00000000-0000-4000-8000-000000000001'"
+            ) == "+15550000000")
         #expect(summary.accountingAddsUp)
     }
 }

@@ -35,7 +35,9 @@ final class TestDatabase: @unchecked Sendable {
     }
 
     func runPSQL(file: String, variables: [String: String] = [:]) throws {
-        var arguments = ["-q", "-X", "-v", "ON_ERROR_STOP=1", "-d", name, "-f", Self.packageRoot.appendingPathComponent(file).path]
+        var arguments = [
+            "-q", "-X", "-v", "ON_ERROR_STOP=1", "-d", name, "-f", Self.packageRoot.appendingPathComponent(file).path,
+        ]
         for (key, value) in variables { arguments += ["-v", "\(key)=\(value)"] }
         let result = try runProcess(Self.psql, arguments)
         guard result.status == 0 else { throw TestSetupError("psql \(file) failed: \(result.stderr)") }
@@ -75,7 +77,9 @@ struct ProcessResult {
     let stderr: String
 }
 
-func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil
+) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -87,8 +91,9 @@ func runProcess(_ executable: String, _ arguments: [String], environment: [Strin
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    return ProcessResult(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
 }
 
 /// The built `ferry` executable, for tests of exit codes and output.
@@ -115,7 +120,9 @@ final class DatabaseCopy {
 
 /// Starts `ferry apply MAPPING --batch-size N` and kills it with SIGKILL once `batches` batches are
 /// committed (as `watcher` sees ferry.batches); returns how many were committed at the kill.
-func killApply(_ mapping: String, conninfo: String, batchSize: Int, after batches: Int, watcher: PostgresConnection) throws -> Int {
+func killApply(
+    _ mapping: String, conninfo: String, batchSize: Int, after batches: Int, watcher: PostgresConnection
+) throws -> Int {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: ferryBinary)
     process.arguments = ["apply", mapping, "--db", conninfo, "--no-progress", "--batch-size", String(batchSize)]

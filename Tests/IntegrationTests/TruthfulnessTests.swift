@@ -5,7 +5,9 @@ import Testing
 
 /// What ferry says happened is what happened; files it writes replace nothing they must not.
 /// Where `ferry plan --report FILE` puts every anomaly (as the CLI names it).
-func anomalyListPath(_ report: String) -> String { URL(fileURLWithPath: report).deletingPathExtension().path + ".anomalies.csv" }
+func anomalyListPath(_ report: String) -> String {
+    URL(fileURLWithPath: report).deletingPathExtension().path + ".anomalies.csv"
+}
 
 @Suite("Nothing false, nothing clobbered")
 struct TruthfulnessTests {
@@ -13,18 +15,21 @@ struct TruthfulnessTests {
         var environment = ProcessInfo.processInfo.environment
         environment["PGDATABASE"] = database
         environment["FERRY"] = ferryBinary
-        return try runProcess("/bin/bash", ["-c", "cd '\(TestDatabase.packageRoot.path)' && \(command)"], environment: environment)
+        return try runProcess(
+            "/bin/bash", ["-c", "cd '\(TestDatabase.packageRoot.path)' && \(command)"], environment: environment)
     }
 
     @Test func aRunWhoseSnapshotsWerePrunedCannotBeRolledBack() throws {
         let db = try importDatabase()
         let first = try db.importFile(try copyOfPartnerFile())
         let contactsAfterFirst = try db.checksum("contacts")
-        _ = try db.importFile(try temporaryFile("tenant,full name,email\n00000000-0000-4000-8000-000000000002,Kurt,kurt@example.de\n"))
+        _ = try db.importFile(
+            try temporaryFile("tenant,full name,email\n00000000-0000-4000-8000-000000000002,Kurt,kurt@example.de\n"))
 
         let dryPrune = try ferryCLI("snapshots prune --older-than 0s --dry-run", database: db.name)
         #expect(dryPrune.status == 0, "\(dryPrune.stderr)")
-        #expect(dryPrune.stdout.contains("would prune the snapshots of 1 run (nothing was changed)"), "\(dryPrune.stdout)")
+        #expect(
+            dryPrune.stdout.contains("would prune the snapshots of 1 run (nothing was changed)"), "\(dryPrune.stdout)")
         #expect(dryPrune.stdout.contains("run \(first.runId!)"))
         #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = \(first.runId!)") > 0)
 
@@ -35,13 +40,19 @@ struct TruthfulnessTests {
         for flags in ["--dry-run", "--yes"] {
             let rollback = try ferryCLI("rollback \(first.runId!) \(flags)", database: db.name)
             #expect(rollback.status == 1, "\(flags): \(rollback.stdout)")
-            #expect(rollback.stderr.contains("run \(first.runId!) cannot be rolled back: its snapshots were pruned"), "\(rollback.stderr)")
+            #expect(
+                rollback.stderr.contains("run \(first.runId!) cannot be rolled back: its snapshots were pruned"),
+                "\(rollback.stderr)")
             #expect(!rollback.stdout.contains("rolled back."))
         }
         #expect(try db.checksum("contacts") != contactsAfterFirst, "the second import changed contacts too")
-        #expect(try db.count("SELECT count(*) FROM contacts WHERE email = 'ada@analytical.example'") == 1, "the first import's rows stay")
+        #expect(
+            try db.count("SELECT count(*) FROM contacts WHERE email = 'ada@analytical.example'") == 1,
+            "the first import's rows stay")
         #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(first.runId!)]) == "succeeded")
-        #expect(try db.count("SELECT count(*) FROM ferry.runs WHERE mode = 'rollback'") == 0, "no rollback run was recorded")
+        #expect(
+            try db.count("SELECT count(*) FROM ferry.runs WHERE mode = 'rollback'") == 0, "no rollback run was recorded"
+        )
     }
 
     @Test func aRunThatWroteNothingHasNothingToUndo() throws {
@@ -62,17 +73,23 @@ struct TruthfulnessTests {
         let db = try importDatabase()
         let file = try copyOfPartnerFile()
         let folder = (file as NSString).deletingLastPathComponent
-        let dry = try ferryCLI("import '\(file)' --dry-run --no-progress --report '\(folder)/dry.md'", database: db.name)
+        let dry = try ferryCLI(
+            "import '\(file)' --dry-run --no-progress --report '\(folder)/dry.md'", database: db.name)
         #expect(dry.status == 4, "\(dry.stderr)")
         let dryReport = try String(contentsOfFile: "\(folder)/dry.md", encoding: .utf8)
-        #expect(dryReport.hasPrefix("# ferry dry run: import contacts-csv\n\nNothing was changed: this was a dry run"), "\(dryReport.prefix(200))")
+        #expect(
+            dryReport.hasPrefix("# ferry dry run: import contacts-csv\n\nNothing was changed: this was a dry run"),
+            "\(dryReport.prefix(200))")
 
         let real = try ferryCLI("import '\(file)' --no-progress --report '\(folder)/run.json'", database: db.name)
         #expect(real.status == 4, "\(real.stderr)")
-        let report = try JSONDecoder().decode(PlanReport.self, from: Data(contentsOf: URL(fileURLWithPath: "\(folder)/run.json")))
+        let report = try JSONDecoder().decode(
+            PlanReport.self, from: Data(contentsOf: URL(fileURLWithPath: "\(folder)/run.json")))
         let runId = Int64(try db.scalar("SELECT max(run_id) FROM ferry.runs") ?? "")
         #expect(report.header.kind == .run && report.header.runId == runId)
-        #expect(try report.render(.markdown).contains("This run changed the database as counted below; `ferry rollback \(runId!)` undoes it."))
+        #expect(
+            try report.render(.markdown).contains(
+                "This run changed the database as counted below; `ferry rollback \(runId!)` undoes it."))
         #expect(!(try report.render(.html).contains("Nothing was changed")))
         // Tenants are listed, and every line is in one tenant's row.
         #expect(report.tenants.map(\.counts.contactsScanned).reduce(0, +) == report.accounting[0].read)
@@ -87,27 +104,37 @@ struct TruthfulnessTests {
         let file = try copyOfPartnerFile()
         let folder = (file as NSString).deletingLastPathComponent
         // /dev/stdout: the report arrives on standard output, and /dev/stdout stays a symlink.
-        let stdout = try shell("\"$FERRY\" import '\(file)' --dry-run --no-progress --json --report /dev/stdout > '\(folder)/out.txt'",
-                               database: db.name)
+        let stdout = try shell(
+            "\"$FERRY\" import '\(file)' --dry-run --no-progress --json --report /dev/stdout > '\(folder)/out.txt'",
+            database: db.name)
         #expect(stdout.status == 4, "\(stdout.stderr)")
-        #expect(try String(contentsOfFile: "\(folder)/out.txt", encoding: .utf8).contains("Nothing was changed: this was a dry run"))
+        #expect(
+            try String(contentsOfFile: "\(folder)/out.txt", encoding: .utf8).contains(
+                "Nothing was changed: this was a dry run"))
         var info = stat()
         #expect(lstat("/dev/stdout", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
         // A process substitution (/dev/fd/N, a pipe).
-        let piped = try shell("\"$FERRY\" import '\(file)' --dry-run --no-progress --report >(wc -c > '\(folder)/bytes.txt') --rejects >(cat > '\(folder)/rejects.csv'); status=$?; sleep 0.5; exit $status",
-                              database: db.name)
+        let piped = try shell(
+            "\"$FERRY\" import '\(file)' --dry-run --no-progress --report >(wc -c > '\(folder)/bytes.txt') --rejects >(cat > '\(folder)/rejects.csv'); status=$?; sleep 0.5; exit $status",
+            database: db.name)
         #expect(piped.status == 4, "\(piped.stderr)")
         #expect(!piped.stderr.contains("NSCocoaErrorDomain"))
-        let bytes = Int(try String(contentsOfFile: "\(folder)/bytes.txt", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let bytes =
+            Int(
+                try String(contentsOfFile: "\(folder)/bytes.txt", encoding: .utf8).trimmingCharacters(
+                    in: .whitespacesAndNewlines)) ?? 0
         #expect(bytes > 500)
         #expect(try String(contentsOfFile: "\(folder)/rejects.csv", encoding: .utf8).hasPrefix("line,reason,"))
         // A symlinked report stays a symlink to the new content.
         try "old".write(toFile: "\(folder)/target.md", atomically: false, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: "\(folder)/latest.md", withDestinationPath: "target.md")
-        let linked = try ferryCLI("import '\(file)' --dry-run --no-progress --report '\(folder)/latest.md'", database: db.name)
+        let linked = try ferryCLI(
+            "import '\(file)' --dry-run --no-progress --report '\(folder)/latest.md'", database: db.name)
         #expect(linked.status == 4, "\(linked.stderr)")
         #expect(lstat("\(folder)/latest.md", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
-        #expect(try String(contentsOfFile: "\(folder)/target.md", encoding: .utf8).hasPrefix("# ferry dry run: import contacts-csv"))
+        #expect(
+            try String(contentsOfFile: "\(folder)/target.md", encoding: .utf8).hasPrefix(
+                "# ferry dry run: import contacts-csv"))
     }
 
     @Test func planJSONOnStdoutAndTheJSONReportAreOneDocument() throws {
@@ -121,21 +148,31 @@ struct TruthfulnessTests {
         }
         let file = try String(contentsOfFile: path, encoding: .utf8)
         #expect(withoutTime(plan.stdout) == withoutTime(file))
-        #expect(plan.stdout.contains("\"schema\" : \"ferry-report/1\"") && plan.stdout.contains("\"changesPending\" : true"))
-        #expect(plan.stdout.contains("\"port\" : \(ProcessInfo.processInfo.environment["PGPORT"] ?? "?"),"), "the port is a number")
+        #expect(
+            plan.stdout.contains("\"schema\" : \"ferry-report/1\"") && plan.stdout.contains("\"changesPending\" : true")
+        )
+        #expect(
+            plan.stdout.contains("\"port\" : \(ProcessInfo.processInfo.environment["PGPORT"] ?? "?"),"),
+            "the port is a number")
         let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
         #expect(report.anomalies.count > 0, "anomalies are a list in both")
         // The mapping's report.tenant_names names every tenant.
-        #expect(report.tenants.map(\.name) == ["Acme Field Services", "Berliner Anlagenbau GmbH", "Thames Facilities Ltd"], "\(report.tenants)")
+        #expect(
+            report.tenants.map(\.name) == ["Acme Field Services", "Berliner Anlagenbau GmbH", "Thames Facilities Ltd"],
+            "\(report.tenants)")
         #expect(try report.render(.terminal).contains("Acme Field Services (00000000-0000-4000-8000-000000000001)"))
         // The appendix holds the statements apply runs, the same builders the loader uses.
         let statements = report.statements ?? []
-        #expect(statements.contains { $0.contains("INSERT INTO \"contact_phone_numbers\"") } && statements.contains("COMMIT"), "\(statements)")
+        #expect(
+            statements.contains { $0.contains("INSERT INTO \"contact_phone_numbers\"") }
+                && statements.contains("COMMIT"), "\(statements)")
         #expect(try report.render(.markdown).contains("## Appendix: the SQL apply runs"))
         // Beside the report, every anomaly: as many rows as the classes count.
         let list = try String(contentsOfFile: anomalyListPath(path), encoding: .utf8)
         #expect(list.hasPrefix("tenant,contact_key,column,raw,class,detail\r\n"))
-        #expect(list.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count - 1 == report.anomalies.map(\.count).reduce(0, +))
+        #expect(
+            list.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count - 1
+                == report.anomalies.map(\.count).reduce(0, +))
     }
 
     @Test func theGrowthEstimateIsNearWhatTheApplyTakes() throws {
@@ -149,7 +186,9 @@ struct TruthfulnessTests {
         #expect(try ferryCLI("apply mappings/phones.yaml --no-progress", database: db.name).status == 0)
         let after = Double(try db.scalar("SELECT pg_total_relation_size('contact_phone_numbers')") ?? "0") ?? 0
         print("growth estimate \(Int(estimate)) bytes, measured \(Int(after - before)) bytes")
-        #expect(estimate > (after - before) / 2 && estimate < (after - before) * 2, "estimate \(estimate), grew \(after - before)")
+        #expect(
+            estimate > (after - before) / 2 && estimate < (after - before) * 2,
+            "estimate \(estimate), grew \(after - before)")
     }
 
     @Test func withJSONAnErrorIsJSONOnStandardOutput() throws {
@@ -174,15 +213,20 @@ struct ResumeOptionsTests {
     @Test func aResumedRunKeepsItsOptionsAndRefusesAChangedMapping() throws {
         let db = try TestDatabase(samples: 30_000)
         _ = try db.applySchema(try db.mapping())
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-resume-\(UUID().uuidString)").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-resume-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let mapping = folder + "/phones.yaml"
-        try FileManager.default.copyItem(atPath: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, toPath: mapping)
+        try FileManager.default.copyItem(
+            atPath: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, toPath: mapping)
 
         // Started from the mapping's folder with a relative path, small batches and a delay; killed after two batches.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ferryBinary)
-        process.arguments = ["apply", "phones.yaml", "--db", db.conninfo, "--no-progress", "--batch-size", "1000", "--batch-delay", "300ms"]
+        process.arguments = [
+            "apply", "phones.yaml", "--db", db.conninfo, "--no-progress", "--batch-size", "1000", "--batch-delay",
+            "300ms",
+        ]
         process.currentDirectoryURL = URL(fileURLWithPath: folder)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -196,34 +240,56 @@ struct ResumeOptionsTests {
         let committed = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
         #expect(committed >= 2 && committed < 20)
         let runId = try watcher.query("SELECT run_id FROM ferry.runs").scalar ?? ""
-        #expect(try watcher.query("SELECT mapping_file FROM ferry.runs").scalar == mapping, "the mapping is recorded by its absolute path")
+        #expect(
+            try watcher.query("SELECT mapping_file FROM ferry.runs").scalar == mapping,
+            "the mapping is recorded by its absolute path")
 
         // Resumed from another folder, naming only the run: same batch size, same delay, and it says so.
-        let resumed = try runProcess("/bin/sh", ["-c", "cd / && '\(ferryBinary)' resume \(runId) --db '\(db.conninfo)' --no-progress"])
+        let resumed = try runProcess(
+            "/bin/sh", ["-c", "cd / && '\(ferryBinary)' resume \(runId) --db '\(db.conninfo)' --no-progress"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(resumed.stderr.contains("resuming run \(runId) after batch \(committed) with its options: --batch-delay 300ms --batch-size 1000"),
-                "\(resumed.stderr)")
+        #expect(
+            resumed.stderr.contains(
+                "resuming run \(runId) after batch \(committed) with its options: --batch-delay 300ms --batch-size 1000"
+            ),
+            "\(resumed.stderr)")
         let contacts = try db.count("SELECT count(*) FROM contacts")
-        #expect(try db.count("SELECT count(*) FROM ferry.batches") == (contacts + 999) / 1000, "every batch held 1,000 contacts")
-        #expect(try db.count("SELECT count(*) FROM ferry.batches WHERE batch_no > \(committed) AND committed_at - (SELECT committed_at FROM ferry.batches b2 WHERE b2.batch_no = ferry.batches.batch_no - 1) < interval '290 ms'") == 0,
-                "the delay was kept between the resumed batches")
+        #expect(
+            try db.count("SELECT count(*) FROM ferry.batches") == (contacts + 999) / 1000,
+            "every batch held 1,000 contacts")
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM ferry.batches WHERE batch_no > \(committed) AND committed_at - (SELECT committed_at FROM ferry.batches b2 WHERE b2.batch_no = ferry.batches.batch_no - 1) < interval '290 ms'"
+            ) == 0,
+            "the delay was kept between the resumed batches")
 
         // A flag given on resume overrides, and the ledger records it; a changed mapping is refused by name.
         try watcher.query("UPDATE ferry.runs SET status = 'interrupted'")
-        try (try String(contentsOfFile: mapping, encoding: .utf8) + "\n# edited\n").write(toFile: mapping, atomically: true, encoding: .utf8)
-        let refused = try runProcess("/bin/sh", ["-c", "cd / && '\(ferryBinary)' resume \(runId) --db '\(db.conninfo)' --no-progress --batch-size 500"])
+        try (try String(contentsOfFile: mapping, encoding: .utf8) + "\n# edited\n").write(
+            toFile: mapping, atomically: true, encoding: .utf8)
+        let refused = try runProcess(
+            "/bin/sh",
+            ["-c", "cd / && '\(ferryBinary)' resume \(runId) --db '\(db.conninfo)' --no-progress --batch-size 500"])
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains("used another version of \(mapping)") && refused.stderr.contains("the mapping changed since the run"),
-                "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("used another version of \(mapping)")
+                && refused.stderr.contains("the mapping changed since the run"),
+            "\(refused.stderr)")
         // With the mapping restored, the override is taken and recorded.
         try FileManager.default.removeItem(atPath: mapping)
-        try FileManager.default.copyItem(atPath: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, toPath: mapping)
-        let overridden = try runProcess("/bin/sh", ["-c", "cd / && '\(ferryBinary)' resume \(runId) --db '\(db.conninfo)' --no-progress --batch-size 500"])
+        try FileManager.default.copyItem(
+            atPath: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, toPath: mapping)
+        let overridden = try runProcess(
+            "/bin/sh",
+            ["-c", "cd / && '\(ferryBinary)' resume \(runId) --db '\(db.conninfo)' --no-progress --batch-size 500"])
         #expect(overridden.status == 0, "\(overridden.stderr)")
         #expect(overridden.stderr.contains("--batch-size 500 (the run was started with 1000)"), "\(overridden.stderr)")
-        #expect(try watcher.query("""
-            SELECT detail->>'was' || ' -> ' || (detail->>'now') FROM ferry.events WHERE kind = 'option overridden on resume' AND detail->>'option' = 'batch_size'
-            """).scalar == "1000 -> 500")
+        #expect(
+            try watcher.query(
+                """
+                SELECT detail->>'was' || ' -> ' || (detail->>'now') FROM ferry.events WHERE kind = 'option overridden on resume' AND detail->>'option' = 'batch_size'
+                """
+            ).scalar == "1000 -> 500")
         watcher.close()
     }
 }
@@ -233,22 +299,28 @@ struct FuzzFindingsTests {
     @Test func aLabelInTwoUnicodeFormsIsOneTypeInThePlanAndAfterApply() throws {
         let db = try TestDatabase(samples: 10)
         _ = try db.applySchema(try db.mapping())
-        try db.connection.execute(script: """
-            INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
-            SELECT tenant, gen_random_uuid(), 'Composed', 'c@x.test', 'Pag' || U&'\\00E9' || ': 650 253 0000', 'US'
-            FROM tenants WHERE country = 'US' ORDER BY tenant LIMIT 1;
-            INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
-            SELECT tenant, gen_random_uuid(), 'Decomposed', 'd@x.test', 'Page' || U&'\\0301' || ': 650 253 0001', 'US'
-            FROM tenants WHERE country = 'US' ORDER BY tenant LIMIT 1;
-            """)
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
+                SELECT tenant, gen_random_uuid(), 'Composed', 'c@x.test', 'Pag' || U&'\\00E9' || ': 650 253 0000', 'US'
+                FROM tenants WHERE country = 'US' ORDER BY tenant LIMIT 1;
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country)
+                SELECT tenant, gen_random_uuid(), 'Decomposed', 'd@x.test', 'Page' || U&'\\0301' || ': 650 253 0001', 'US'
+                FROM tenants WHERE country = 'US' ORDER BY tenant LIMIT 1;
+                """)
         let plan = try db.job().plan()
-        #expect(plan.customTypesToCreate.filter { $0.lowercased().contains("pag") }.count == 1, "\(plan.customTypesToCreate)")
+        #expect(
+            plan.customTypesToCreate.filter { $0.lowercased().contains("pag") }.count == 1,
+            "\(plan.customTypesToCreate)")
         _ = try db.job().apply(db.quietOptions())
-        #expect(try db.count("SELECT count(*) FROM contact_phone_type_definitions WHERE normalized_label LIKE 'pag%'") == 1)
-        #expect(try db.count("""
-            SELECT count(*) FROM contact_phone_numbers p JOIN contact_phone_type_definitions t
-              ON t.tenant = p.tenant AND t.contact_phone_type_id = p.custom_phone_type_id WHERE t.normalized_label LIKE 'pag%'
-            """) == 2)
+        #expect(
+            try db.count("SELECT count(*) FROM contact_phone_type_definitions WHERE normalized_label LIKE 'pag%'") == 1)
+        #expect(
+            try db.count(
+                """
+                SELECT count(*) FROM contact_phone_numbers p JOIN contact_phone_type_definitions t
+                  ON t.tenant = p.tenant AND t.contact_phone_type_id = p.custom_phone_type_id WHERE t.normalized_label LIKE 'pag%'
+                """) == 2)
     }
 
     @Test func oneRecordOfMillionsOfFieldsIsRejectedWithoutTakingTheMemory() throws {
@@ -262,16 +334,22 @@ struct FuzzFindingsTests {
         let summary = try JSONDecoder().decode(ImportSummary.self, from: Data(result.stdout.utf8))
         #expect(summary.rowsRead == 2 && summary.rejected == 1 && summary.inserted == 1 && summary.addsUp)
         #expect(summary.rejectExamples.first?.line == 2)
-        #expect(summary.rejectExamples.first?.reason.hasPrefix("record too large: the record has more than 1,000 fields (8,388,609 fields") == true,
-                "\(summary.rejectExamples)")
-        #expect(summary.peakResidentMegabytes < 150, "peak RSS \(summary.peakResidentMegabytes) MB (693 MB before the cap)")
+        #expect(
+            summary.rejectExamples.first?.reason.hasPrefix(
+                "record too large: the record has more than 1,000 fields (8,388,609 fields") == true,
+            "\(summary.rejectExamples)")
+        #expect(
+            summary.peakResidentMegabytes < 150, "peak RSS \(summary.peakResidentMegabytes) MB (693 MB before the cap)")
     }
 
     @Test func aPlanThatPredictsAConstraintViolationExitsSix() throws {
         let db = try TestDatabase(samples: 200)
         _ = try db.applySchema(try db.mapping())
         // The application's own rule that ferry's rows break: no mobile numbers.
-        try db.connection.execute(script: "ALTER TABLE contact_phone_numbers ADD CONSTRAINT no_mobiles CHECK (canonical_type IS DISTINCT FROM 'mobile')")
+        try db.connection.execute(
+            script:
+                "ALTER TABLE contact_phone_numbers ADD CONSTRAINT no_mobiles CHECK (canonical_type IS DISTINCT FROM 'mobile')"
+        )
         let plan = try ferryCLI("plan mappings/phones.yaml --no-progress", database: db.name)
         #expect(plan.status == 6, "\(plan.stdout)\n\(plan.stderr)")
         #expect(plan.stderr.contains("the plan predicts") && plan.stderr.contains("no_mobiles"), "\(plan.stderr)")
@@ -284,12 +362,18 @@ struct DoctorSuggestionTests {
     @Test func aMisspeltColumnGetsTheClosestNameNotDDL() throws {
         let db = try TestDatabase(samples: 20)
         _ = try db.applySchema(try db.mapping())
-        let original = try String(contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, encoding: .utf8)
+        let original = try String(
+            contentsOfFile: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path,
+            encoding: .utf8)
         #expect(original.contains("column: phone_number"))
-        let mapping = try temporaryFile(original.replacingOccurrences(of: "column: phone_number", with: "column: phone_numbr"), name: "phones.yaml")
+        let mapping = try temporaryFile(
+            original.replacingOccurrences(of: "column: phone_number", with: "column: phone_numbr"), name: "phones.yaml")
         let doctor = try ferryCLI("doctor '\(mapping)'", database: db.name)
         #expect(doctor.status == 1)
-        #expect(doctor.stdout.contains("column contacts.phone_numbr does not exist (named in \(mapping)) (did you mean phone_number?)"), "\(doctor.stdout)")
+        #expect(
+            doctor.stdout.contains(
+                "column contacts.phone_numbr does not exist (named in \(mapping)) (did you mean phone_number?)"),
+            "\(doctor.stdout)")
         #expect(!doctor.stdout.contains("ADD COLUMN"), "no DDL for an application's column: \(doctor.stdout)")
     }
 
@@ -297,7 +381,9 @@ struct DoctorSuggestionTests {
         let db = try TestDatabase()
         let doctor = try ferryCLI("doctor mappings/customers.yaml", database: db.name)
         #expect(doctor.status == 1)
-        #expect(doctor.stdout.contains("column projects.customer_organization_id does not exist (schema step"), "\(doctor.stdout)")
+        #expect(
+            doctor.stdout.contains("column projects.customer_organization_id does not exist (schema step"),
+            "\(doctor.stdout)")
         #expect(doctor.stdout.contains("ferry schema apply mappings/customers.yaml"))
         #expect(doctor.stdout.contains("\"customer_organization_id\" uuid"), "the step's own type, not text")
         #expect(!doctor.stdout.contains("\"customer_organization_id\" text"))
@@ -307,16 +393,20 @@ struct DoctorSuggestionTests {
 @Suite("Replica-lag throttle against a real standby")
 struct ReplicaLagTests {
     @Test func applyPausesWhileTheStandbyLagsAndGoesOnWhenItCatchesUp() throws {
-        guard let port = ProcessInfo.processInfo.environment["PGPORT"] else { throw TestSetupError("PGPORT is not set") }
+        guard let port = ProcessInfo.processInfo.environment["PGPORT"] else {
+            throw TestSetupError("PGPORT is not set")
+        }
         let db = try TestDatabase(samples: 40_000)
         _ = try db.applySchema(try db.mapping())
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-standby-\(UUID().uuidString)").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-standby-\(UUID().uuidString)")
+            .path
         let script = TestDatabase.packageRoot.appendingPathComponent("scripts/pg.sh").path
         let started = try runProcess(script, ["standby", folder, port])
         #expect(started.status == 0, "\(started.stderr)")
         defer { _ = try? runProcess(script, ["stop", folder]) }
         let env = try String(contentsOfFile: folder + "/env", encoding: .utf8)
-        let standbyPort = env.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+        let standbyPort =
+            env.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
         let standby = try PostgresConnection(conninfo: "host=127.0.0.1 port=\(standbyPort) dbname=postgres")
         defer { standby.close() }
         // Wait until the primary sees the standby streaming.
@@ -328,8 +418,10 @@ struct ReplicaLagTests {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ferryBinary)
-        process.arguments = ["apply", "mappings/phones.yaml", "--db", db.conninfo, "--no-progress", "--batch-size", "1000",
-                             "--max-replica-lag", "1s"]
+        process.arguments = [
+            "apply", "mappings/phones.yaml", "--db", db.conninfo, "--no-progress", "--batch-size", "1000",
+            "--max-replica-lag", "1s",
+        ]
         process.currentDirectoryURL = TestDatabase.packageRoot
         let errors = Pipe()
         process.standardOutput = FileHandle.nullDevice
@@ -344,18 +436,26 @@ struct ReplicaLagTests {
         for _ in 0..<300 {
             Thread.sleep(forTimeInterval: 0.05)
             lastCount = try batches()
-            let lag = Double(try watcher.query("""
-                SELECT coalesce(max(extract(epoch FROM greatest(replay_lag, write_lag, flush_lag))), 0) FROM pg_stat_replication
-                """).scalar ?? "0") ?? 0
+            let lag =
+                Double(
+                    try watcher.query(
+                        """
+                        SELECT coalesce(max(extract(epoch FROM greatest(replay_lag, write_lag, flush_lag))), 0) FROM pg_stat_replication
+                        """
+                    ).scalar ?? "0") ?? 0
             if overBound == nil, lag > 1 { overBound = lastCount }
             if let overBound, lastCount > overBound + 1 { break }
         }
         Thread.sleep(forTimeInterval: 2)
         let whilePaused = try batches()
         #expect(overBound != nil, "the lag never passed the bound: nothing was tested")
-        #expect(whilePaused <= (overBound ?? 0) + 1, "batches went on while the standby lagged: \(overBound ?? -1) → \(whilePaused)")
+        #expect(
+            whilePaused <= (overBound ?? 0) + 1,
+            "batches went on while the standby lagged: \(overBound ?? -1) → \(whilePaused)")
         #expect(whilePaused < 40, "the run finished while the standby lagged")
-        print("replica-lag test: the lag passed 1 s with \(overBound ?? -1) batches committed; \(whilePaused) while replay stayed paused")
+        print(
+            "replica-lag test: the lag passed 1 s with \(overBound ?? -1) batches committed; \(whilePaused) while replay stayed paused"
+        )
         #expect(process.isRunning)
 
         try standby.query("SELECT pg_wal_replay_resume()")
@@ -374,7 +474,8 @@ struct ConfirmationTests {
         var environment = ProcessInfo.processInfo.environment
         environment["PGDATABASE"] = database
         let command = "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' \(arguments)"
-        return try runProcess("/bin/sh", ["-c", "printf '\(answer)\\n' | script -qec \"\(command)\" /dev/null"], environment: environment)
+        return try runProcess(
+            "/bin/sh", ["-c", "printf '\(answer)\\n' | script -qec \"\(command)\" /dev/null"], environment: environment)
     }
 
     @Test func rollbackAsksOnATerminalAndRefusesWithoutOneUnlessYes() throws {
@@ -383,7 +484,8 @@ struct ConfirmationTests {
         let before = try db.checksum("contacts")
         let unattended = try ferryCLI("rollback \(run)", database: db.name)
         #expect(unattended.status == 1)
-        #expect(unattended.stderr.contains("pass --yes to confirm when not running on a terminal"), "\(unattended.stderr)")
+        #expect(
+            unattended.stderr.contains("pass --yes to confirm when not running on a terminal"), "\(unattended.stderr)")
         let pruneUnattended = try ferryCLI("snapshots prune --older-than 0s --all", database: db.name)
         #expect(pruneUnattended.status == 1 && pruneUnattended.stderr.contains("--yes"), "\(pruneUnattended.stderr)")
         #expect(try db.checksum("contacts") == before)
@@ -410,22 +512,32 @@ struct IdentityTests {
         let result = try ferryCLI("--version", database: db.name)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        let head = try runProcess("/usr/bin/git", ["-C", TestDatabase.packageRoot.path, "rev-parse", "--short=12", "HEAD"]).stdout
+        let head = try runProcess(
+            "/usr/bin/git", ["-C", TestDatabase.packageRoot.path, "rev-parse", "--short=12", "HEAD"]
+        ).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(lines.first?.hasPrefix("ferry \(FerryVersion.current) (commit \(head)") == true, "\(lines)")
         #expect(lines.contains { $0.hasPrefix("libpq 15.") })
         #expect(lines.contains("libphonenumber 8.12"), "\(lines)")
-        #expect(lines.contains { $0.hasPrefix("server PostgreSQL 15.") && $0.contains("(database \(db.name), user ") }, "\(lines)")
+        #expect(
+            lines.contains { $0.hasPrefix("server PostgreSQL 15.") && $0.contains("(database \(db.name), user ") },
+            "\(lines)")
     }
 
     @Test func theDBAsApplicationNameIsKeptWithFerrysAfterIt() throws {
-        #expect(PostgresConnection.applicationName("ferry apply phones", conninfo: "", environment: [:]) == "ferry apply phones")
-        #expect(PostgresConnection.applicationName("ferry ledger", conninfo: "", environment: ["PGAPPNAME": "nightly-etl"])
+        #expect(
+            PostgresConnection.applicationName("ferry apply phones", conninfo: "", environment: [:])
+                == "ferry apply phones")
+        #expect(
+            PostgresConnection.applicationName("ferry ledger", conninfo: "", environment: ["PGAPPNAME": "nightly-etl"])
                 == "nightly-etl (ferry ledger)")
-        #expect(PostgresConnection.applicationName("ferry ledger", conninfo: "postgresql://h/db?application_name=etl", environment: ["PGAPPNAME": "x"])
+        #expect(
+            PostgresConnection.applicationName(
+                "ferry ledger", conninfo: "postgresql://h/db?application_name=etl", environment: ["PGAPPNAME": "x"])
                 == "etl (ferry ledger)")
         let db = try TestDatabase()
-        let connection = try PostgresConnection(conninfo: "dbname=\(db.name) application_name=nightly", applicationName: "ferry apply phones")
+        let connection = try PostgresConnection(
+            conninfo: "dbname=\(db.name) application_name=nightly", applicationName: "ferry apply phones")
         #expect(try connection.query("SHOW application_name").scalar == "nightly (ferry apply phones)")
     }
 }
@@ -435,20 +547,28 @@ struct OutputConventionTests {
     @Test func jsonLogsAreOneObjectPerEventOnStderr() throws {
         let db = try TestDatabase(samples: 2_500)
         _ = try db.applySchema(try db.mapping())
-        let apply = try ferryCLI("apply mappings/phones.yaml --batch-size 1000 --no-progress --log-format json", database: db.name)
+        let apply = try ferryCLI(
+            "apply mappings/phones.yaml --batch-size 1000 --no-progress --log-format json", database: db.name)
         #expect(apply.status == 0, "\(apply.stderr)")
         let events = try apply.stderr.split(separator: "\n").map { line in
             try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
         }
-        #expect(events.map { $0["event"] as? String ?? "?" } == ["run started", "batch committed", "batch committed", "batch committed", "run finished"],
-                "\(apply.stderr)")
+        #expect(
+            events.map { $0["event"] as? String ?? "?" } == [
+                "run started", "batch committed", "batch committed", "batch committed", "run finished",
+            ],
+            "\(apply.stderr)")
         #expect(events.allSatisfy { $0["time"] is String && $0["level"] is String })
-        #expect(events[1]["batch"] as? String == "1" && events[1]["run"] as? String == "1" && events[1]["rows_inserted"] != nil)
+        #expect(
+            events[1]["batch"] as? String == "1" && events[1]["run"] as? String == "1"
+                && events[1]["rows_inserted"] != nil)
         #expect(events.last?["status"] as? String == "succeeded")
         let failed = try ferryCLI("plan mappings/no-such.yaml --log-format json", database: db.name)
         #expect(failed.status == 1)
         let error = try JSONSerialization.jsonObject(with: Data(failed.stderr.utf8)) as? [String: Any]
-        #expect(error?["level"] as? String == "error" && (error?["event"] as? String ?? "").contains("no-such.yaml"), "\(failed.stderr)")
+        #expect(
+            error?["level"] as? String == "error" && (error?["event"] as? String ?? "").contains("no-such.yaml"),
+            "\(failed.stderr)")
     }
 
     @Test func quietPrintsNothingVerboseNotesEveryBatchAndColourFollowsTheFlagAndNoColor() throws {
@@ -459,7 +579,8 @@ struct OutputConventionTests {
         let verbose = try ferryCLI("apply mappings/phones.yaml --batch-size 1000 -v --no-progress", database: db.name)
         #expect(verbose.status == 0, "\(verbose.stderr)")
         #expect(verbose.stderr.components(separatedBy: "ferry: batch committed (").count - 1 == 3, "\(verbose.stderr)")
-        #expect(verbose.stderr.contains("ferry: batch committed (batch=1 contacts=1000 job=phones "), "\(verbose.stderr)")
+        #expect(
+            verbose.stderr.contains("ferry: batch committed (batch=1 contacts=1000 job=phones "), "\(verbose.stderr)")
         #expect(!verbose.stdout.contains("\u{1B}["), "no colour when stdout is not a terminal")
         let coloured = try ferryCLI("plan mappings/phones.yaml --color always --no-progress", database: db.name)
         #expect(coloured.stdout.contains("\u{1B}[1mContacts\u{1B}[0m"), "\(coloured.stdout.prefix(300))")
@@ -467,12 +588,15 @@ struct OutputConventionTests {
         var environment = ProcessInfo.processInfo.environment
         environment["PGDATABASE"] = db.name
         environment.removeValue(forKey: "NO_COLOR")
-        let command = "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --no-progress"
+        let command =
+            "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --no-progress"
         let onTerminal = try runProcess("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment)
         #expect(onTerminal.stdout.contains("\u{1B}[1mContacts"))
         environment["NO_COLOR"] = "1"
         let noColour = try runProcess("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment)
-        #expect(noColour.stdout.contains("Contacts") && !noColour.stdout.contains("\u{1B}[1m"), "\(noColour.stdout.prefix(300))")
+        #expect(
+            noColour.stdout.contains("Contacts") && !noColour.stdout.contains("\u{1B}[1m"),
+            "\(noColour.stdout.prefix(300))")
     }
 }
 
@@ -484,10 +608,13 @@ struct ManualPageTests {
         #expect(rendered.status == 0, "\(rendered.stderr)")
         let help = try runProcess(ferryBinary, ["--help"]).stdout
         // Every subcommand `ferry --help` lists is in the page (regenerate with `make man` when one is added).
-        let commands = help.components(separatedBy: "SUBCOMMANDS:").last?.split(separator: "\n")
+        let commands =
+            help.components(separatedBy: "SUBCOMMANDS:").last?.split(separator: "\n")
             .compactMap { $0.split(separator: " ").first.map(String.init) }.filter { !$0.isEmpty && $0 != "See" } ?? []
         #expect(commands.count >= 12, "\(commands)")
-        for command in commands { #expect(rendered.stdout.contains(command), "\(command) is missing from docs/man/ferry.1") }
+        for command in commands {
+            #expect(rendered.stdout.contains(command), "\(command) is missing from docs/man/ferry.1")
+        }
         #expect(rendered.stdout.contains("--yes"), "the page predates rollback's --yes: run make man")
     }
 }
@@ -495,7 +622,8 @@ struct ManualPageTests {
 @Suite("The password prompt")
 struct PasswordPromptTests {
     @Test func aPasswordIsAskedOnATerminalNeverEchoedAndRequiredElsewhere() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pwpg-\(UUID().uuidString)").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pwpg-\(UUID().uuidString)")
+            .path
         let script = TestDatabase.packageRoot.appendingPathComponent("scripts/pg.sh").path
         var environment = ProcessInfo.processInfo.environment
         environment["FERRY_PG_PASSWORD"] = "s3cret pw"
@@ -503,7 +631,9 @@ struct PasswordPromptTests {
         #expect(started.status == 0, "\(started.stderr)")
         defer { _ = try? runProcess(script, ["stop", folder]) }
         let env = try String(contentsOfFile: folder + "/env", encoding: .utf8)
-        let port = env.split(separator: "\n").first { $0.contains("PGPORT=") }?.split(separator: "=").last.map(String.init) ?? ""
+        let port =
+            env.split(separator: "\n").first { $0.contains("PGPORT=") }?.split(separator: "=").last.map(String.init)
+            ?? ""
         environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "FERRY_PG_PASSWORD")
         environment.removeValue(forKey: "PGPASSWORD")
@@ -513,20 +643,28 @@ struct PasswordPromptTests {
 
         let unattended = try runProcess(ferryBinary, ["runs"], environment: environment)
         #expect(unattended.status == 1)
-        #expect(unattended.stderr.contains("the server wants a password: put it in ~/.pgpass or PGPASSWORD"), "\(unattended.stderr)")
+        #expect(
+            unattended.stderr.contains("the server wants a password: put it in ~/.pgpass or PGPASSWORD"),
+            "\(unattended.stderr)")
 
         func typed(_ answer: String, _ arguments: String = "runs") throws -> ProcessResult {
             // Typed after the prompt is up, as a person would (typed-ahead input would be echoed by the pty).
-            try runProcess("/bin/sh", ["-c", "(sleep 1; printf '\(answer)\\n') | script -qec \"'\(ferryBinary)' \(arguments)\" /dev/null"],
-                           environment: environment)
+            try runProcess(
+                "/bin/sh",
+                ["-c", "(sleep 1; printf '\(answer)\\n') | script -qec \"'\(ferryBinary)' \(arguments)\" /dev/null"],
+                environment: environment)
         }
         let right = try typed("s3cret pw")
         #expect(right.stdout.contains("Password for user postgres: "), "\(right.stdout)")
         #expect(!right.stdout.contains("s3cret"), "the password was echoed: \(right.stdout)")
         #expect(right.stdout.contains("this database has no ferry ledger"), "connected: \(right.stdout)")
         let wrong = try typed("nope")
-        #expect(wrong.stdout.contains("password authentication failed") && !wrong.stdout.contains("nope"), "\(wrong.stdout)")
+        #expect(
+            wrong.stdout.contains("password authentication failed") && !wrong.stdout.contains("nope"), "\(wrong.stdout)"
+        )
         let forced = try typed("s3cret pw", "runs -W")
-        #expect(forced.stdout.contains("Password: ") && forced.stdout.contains("this database has no ferry ledger"), "\(forced.stdout)")
+        #expect(
+            forced.stdout.contains("Password: ") && forced.stdout.contains("this database has no ferry ledger"),
+            "\(forced.stdout)")
     }
 }

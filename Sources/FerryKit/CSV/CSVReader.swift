@@ -36,7 +36,7 @@ public struct CSVRecord: Equatable, Sendable {
     public var count: Int { fieldEnds.count }
 
     public subscript(index: Int) -> ArraySlice<UInt8> {
-        bytes[(index == 0 ? 0 : fieldEnds[index - 1]) ..< fieldEnds[index]]
+        bytes[(index == 0 ? 0 : fieldEnds[index - 1])..<fieldEnds[index]]
     }
 
     public init(line: Int, fields: [[UInt8]]) {
@@ -55,10 +55,14 @@ public struct CSVRecord: Equatable, Sendable {
     /// cut after 200 characters.
     public var displayText: String {
         let text = (0..<count).map { String(decoding: self[$0], as: UTF8.self) }.joined(separator: ",")
-        let visible = String(String.UnicodeScalarView(text.unicodeScalars.prefix(201).map { scalar in
-            scalar.value < 0x20 ? Unicode.Scalar(0x2400 + scalar.value)! : scalar.value == 0x7F ? "\u{2421}" : scalar
-        }))
-        return visible.unicodeScalars.count > 200 ? String(String.UnicodeScalarView(visible.unicodeScalars.prefix(200))) + "…" : visible
+        let visible = String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.prefix(201).map { scalar in
+                    scalar.value < 0x20
+                        ? Unicode.Scalar(0x2400 + scalar.value)! : scalar.value == 0x7F ? "\u{2421}" : scalar
+                }))
+        return visible.unicodeScalars.count > 200
+            ? String(String.UnicodeScalarView(visible.unicodeScalars.prefix(200))) + "…" : visible
     }
 
     fileprivate init(line: Int, bytes: [UInt8], fieldEnds: [Int]) {
@@ -101,8 +105,10 @@ public final class CSVReader {
     private var finished = false
     private static let chunkSize = 256 * 1024
 
-    public init(path: String, dialect: CSVDialect = CSVDialect(), encoding: TextEncoding? = nil,
-                limits: CSVLimits = CSVLimits()) throws {
+    public init(
+        path: String, dialect: CSVDialect = CSVDialect(), encoding: TextEncoding? = nil,
+        limits: CSVLimits = CSVLimits()
+    ) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw CSVSyntaxError(file: path, line: 0, reason: "cannot open the file: \(fileErrorReason(path))")
         }
@@ -136,7 +142,8 @@ public final class CSVReader {
             ([0x7F, 0x45, 0x4C, 0x46], "it starts like an ELF executable"), ([0x1F, 0x8B], "it is gzip-compressed"),
             ([0x50, 0x4B, 0x03, 0x04], "it is a ZIP archive (an .xlsx workbook is one: save it as CSV)"),
             (Array("%PDF".utf8), "it is a PDF document"), ([0x89, 0x50, 0x4E, 0x47], "it is a PNG image"),
-            ([0xFF, 0xD8, 0xFF], "it is a JPEG image"), ([0xD0, 0xCF, 0x11, 0xE0], "it is an old Office document (.xls)"),
+            ([0xFF, 0xD8, 0xFF], "it is a JPEG image"),
+            ([0xD0, 0xCF, 0x11, 0xE0], "it is an old Office document (.xls)"),
         ]
         for (signature, kind) in signatures where head.starts(with: signature) { return kind }
         guard encoding != .utf16LE, encoding != .utf16BE, head.count >= 64 else { return nil }
@@ -166,16 +173,22 @@ public final class CSVReader {
             let status = csv_fini(&parser, CSVReader.fieldEnded, CSVReader.recordEnded, context)
             finished = true
             if status != 0 {
-                throw CSVSyntaxError(file: path, line: state.recordLine,
-                                     reason: "a quoted field opened on this line is never closed (unbalanced quote; the file ends inside it)")
+                throw CSVSyntaxError(
+                    file: path, line: state.recordLine,
+                    reason:
+                        "a quoted field opened on this line is never closed (unbalanced quote; the file ends inside it)"
+                )
             }
             return
         }
         bytesRead += chunk.count
         try parse(decoder.decode([UInt8](chunk), final: false), context: context)
         if csv_get_buffer_size(&parser) > limits.maxFieldBytes {
-            throw CSVSyntaxError(file: path, line: state.recordLine,
-                                 reason: "a field starting on this line is longer than \(limits.maxFieldBytes / 1024) KiB; most likely a quote opened here is never closed")
+            throw CSVSyntaxError(
+                file: path, line: state.recordLine,
+                reason:
+                    "a field starting on this line is longer than \(limits.maxFieldBytes / 1024) KiB; most likely a quote opened here is never closed"
+            )
         }
     }
 
@@ -184,16 +197,21 @@ public final class CSVReader {
             csv_parse(&parser, buffer.baseAddress, buffer.count, CSVReader.fieldEnded, CSVReader.recordEnded, context)
         }
         if parsed != bytes.count {
-            let reason = csv_error(&parser) == CSV_EPARSE
+            let reason =
+                csv_error(&parser) == CSV_EPARSE
                 ? "malformed quoting: a quote inside a quoted field must be doubled, and a closing quote must be followed by the delimiter or a line end"
                 : String(cString: csv_strerror(csv_error(&parser)))
-            throw CSVSyntaxError(file: path, line: state.recordLine, reason: "in the record starting on this line: " + reason)
+            throw CSVSyntaxError(
+                file: path, line: state.recordLine, reason: "in the record starting on this line: " + reason)
         }
     }
 
-    private static let fieldEnded: @convention(c) (UnsafeMutableRawPointer?, Int, UnsafeMutableRawPointer?) -> Void = { data, length, context in
+    private static let fieldEnded: @convention(c) (UnsafeMutableRawPointer?, Int, UnsafeMutableRawPointer?) -> Void = {
+        data, length, context in
         let state = Unmanaged<ParseState>.fromOpaque(context!).takeUnretainedValue()
-        state.endField(data.map { UnsafeRawBufferPointer(start: $0, count: length) } ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        state.endField(
+            data.map { UnsafeRawBufferPointer(start: $0, count: length) }
+                ?? UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
     private static let recordEnded: @convention(c) (Int32, UnsafeMutableRawPointer?) -> Void = { terminator, context in
@@ -272,7 +290,8 @@ private final class ParseState {
         }
         if let overflow {
             var record = CSVRecord(line: recordLine, fields: [])
-            record.oversized = "the record has \(overflow) (\(formatCount(fieldCount)) fields, \(formatCount(byteCount)) bytes)"
+            record.oversized =
+                "the record has \(overflow) (\(formatCount(fieldCount)) fields, \(formatCount(byteCount)) bytes)"
             ready.append(.record(record))
         } else {
             // The record gets exact-size copies and the scratch buffers stay the parser's alone. Handing
@@ -280,8 +299,11 @@ private final class ParseState {
             // every record, and malloc's rounding let that size creep up: after a million rows each
             // 170-byte record held an 888-byte buffer, so memory grew with the file. (`Array(bytes[...])`
             // is no copy: a slice of the whole array hands back the same buffer.)
-            ready.append(.record(CSVRecord(line: recordLine, bytes: bytes.withUnsafeBufferPointer { Array($0) },
-                                           fieldEnds: fieldEnds.withUnsafeBufferPointer { Array($0) })))
+            ready.append(
+                .record(
+                    CSVRecord(
+                        line: recordLine, bytes: bytes.withUnsafeBufferPointer { Array($0) },
+                        fieldEnds: fieldEnds.withUnsafeBufferPointer { Array($0) })))
         }
         recordLine += breaksInFields + 1
         bytes.removeAll(keepingCapacity: overflow == nil)

@@ -31,7 +31,8 @@ public final class CSVWriter {
                 scratch = [UInt8](repeating: 0, count: field.count * 2 + 2)
                 let written = field.withUnsafeBytes { source in
                     scratch.withUnsafeMutableBytes { destination in
-                        csv_write2(destination.baseAddress, destination.count, source.baseAddress, source.count, dialect.quote)
+                        csv_write2(
+                            destination.baseAddress, destination.count, source.baseAddress, source.count, dialect.quote)
                     }
                 }
                 buffer.append(contentsOf: scratch[..<written])

@@ -66,8 +66,10 @@ struct TextDecoder {
         output.reserveCapacity(input.count)
         var index = 0
         while index + 1 < input.count {
-            let unit = encoding == .utf16LE ? UInt16(input[index]) | UInt16(input[index + 1]) << 8
-                                            : UInt16(input[index]) << 8 | UInt16(input[index + 1])
+            let unit =
+                encoding == .utf16LE
+                ? UInt16(input[index]) | UInt16(input[index + 1]) << 8
+                : UInt16(input[index]) << 8 | UInt16(input[index + 1])
             index += 2
             if let high = pendingHighSurrogate {
                 pendingHighSurrogate = nil
@@ -107,7 +109,9 @@ public struct FieldDecodingError: Error, Equatable, Sendable {
 
 /// The field side: bytes in the field encoding → String, or the reason it cannot be.
 public enum FieldText {
-    public static func decode(_ bytes: ArraySlice<UInt8>, as encoding: TextEncoding) throws(FieldDecodingError) -> String {
+    public static func decode(
+        _ bytes: ArraySlice<UInt8>, as encoding: TextEncoding
+    ) throws(FieldDecodingError) -> String {
         if bytes.contains(0) {
             throw FieldDecodingError(reason: "contains a NUL byte (0x00), which PostgreSQL text cannot store")
         }
@@ -119,7 +123,8 @@ public enum FieldText {
             var scalars = String.UnicodeScalarView()
             for byte in bytes {
                 guard let scalar = windows1252Scalar(byte) else {
-                    throw FieldDecodingError(reason: String(format: "byte 0x%02X is not a character in windows-1252", byte))
+                    throw FieldDecodingError(
+                        reason: String(format: "byte 0x%02X is not a character in windows-1252", byte))
                 }
                 scalars.append(scalar)
             }
@@ -128,8 +133,11 @@ public enum FieldText {
             if let text = String(validating: bytes, as: UTF8.self) { return text }
             let offset = firstInvalidUTF8Offset(bytes)
             let byte = bytes[bytes.startIndex + offset]
-            let hint = byte == 0xFF ? " (invalid UTF-16 in the file)" : " (if the file is Latin-1 or windows-1252, say so with --encoding)"
-            throw FieldDecodingError(reason: String(format: "byte 0x%02X at position %d is not valid UTF-8", byte, offset + 1) + hint)
+            let hint =
+                byte == 0xFF
+                ? " (invalid UTF-16 in the file)" : " (if the file is Latin-1 or windows-1252, say so with --encoding)"
+            throw FieldDecodingError(
+                reason: String(format: "byte 0x%02X at position %d is not valid UTF-8", byte, offset + 1) + hint)
         }
     }
 
@@ -149,8 +157,10 @@ public enum FieldText {
     private static func windows1252Scalar(_ byte: UInt8) -> Unicode.Scalar? {
         guard (0x80...0x9F).contains(byte) else { return Unicode.Scalar(byte) }
         let table: [UInt32] = [
-            0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
-            0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178,
+            0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0,
+            0x017D, 0,
+            0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,
+            0x017E, 0x0178,
         ]
         let value = table[Int(byte - 0x80)]
         return value == 0 ? nil : Unicode.Scalar(value)

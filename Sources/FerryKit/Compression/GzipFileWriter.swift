@@ -14,8 +14,9 @@ public final class GzipFileWriter {
         self.path = path
         output = try OutputFile(path: path)
         // windowBits 15 + 16: a gzip header and trailer, not a bare zlib stream.
-        let status = deflateInit2_(&stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
-                                   ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        let status = deflateInit2_(
+            &stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else { throw LedgerError("zlib could not start (\(status))") }
     }
 

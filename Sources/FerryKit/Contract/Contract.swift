@@ -32,7 +32,9 @@ public struct Contract: Sendable {
 
     public func run(_ options: ContractOptions = ContractOptions()) throws -> ContractReport {
         let connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry contract \(subject.job)")
-        var report = ContractReport(job: subject.job, table: subject.table.description, columns: subject.legacyColumns, rowNoun: subject.rowNoun)
+        var report = ContractReport(
+            job: subject.job, table: subject.table.description, columns: subject.legacyColumns, rowNoun: subject.rowNoun
+        )
         report.confirmed = options.confirm
         let unmigratedFile = options.unmigratedFile ?? "ferry-contract-\(subject.job)-unmigrated.csv"
         try preflight(connection)
@@ -40,8 +42,10 @@ public struct Contract: Sendable {
         defer { withExtendedLifetime(lock) {} }
 
         guard let apply = try connection.query(ContractSQL.lastSuccessfulApply, [subject.job]).rows.first,
-              let applyRun = Int64(apply[0] ?? ""), let applyXid = apply[1] else {
-            report.problems.append("no successful `ferry apply` of the \(subject.job) job on this database: apply first, then contract")
+            let applyRun = Int64(apply[0] ?? ""), let applyXid = apply[1]
+        else {
+            report.problems.append(
+                "no successful `ferry apply` of the \(subject.job) job on this database: apply first, then contract")
             return report
         }
         report.lastApplyRunId = applyRun
@@ -49,8 +53,9 @@ public struct Contract: Sendable {
         let keyColumn = "\(subject.rowNoun)_key"
         let accepted = try options.acceptRejectedFile.map { try ContractKeyFile.read($0, keyColumn: keyColumn) }
         report.acceptedFile = options.acceptRejectedFile
-        let judgement = Judgement(unmigratedFile: unmigratedFile, acceptedFile: options.acceptRejectedFile, keyColumn: keyColumn,
-                                  accepted: accepted)
+        let judgement = Judgement(
+            unmigratedFile: unmigratedFile, acceptedFile: options.acceptRejectedFile, keyColumn: keyColumn,
+            accepted: accepted)
 
         // The checks read one consistent snapshot and take no lock.
         var verification = Verification(subject: subject)
@@ -63,7 +68,8 @@ public struct Contract: Sendable {
         guard !report.refused, options.confirm else { return report }
 
         let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
-        let runId = try ledger.start(job: subject.job, mode: "contract", mappingFile: subject.mappingFile, mappingSHA256: subject.mappingSHA256)
+        let runId = try ledger.start(
+            job: subject.job, mode: "contract", mappingFile: subject.mappingFile, mappingSHA256: subject.mappingSHA256)
         report.runId = runId
         let source = subject.table
         let table = try SnapshotTable.resolve(source.quoted, on: connection)
@@ -73,16 +79,21 @@ public struct Contract: Sendable {
             try options.retry.run("locking \(source)", log: options.log) {
                 do {
                     try connection.transaction {
-                        try connection.query(PhonesSQL.setLocalTimeouts, [lockTimeout, subject.load.statementTimeout.text])
+                        try connection.query(
+                            PhonesSQL.setLocalTimeouts, [lockTimeout, subject.load.statementTimeout.text])
                         try connection.execute(script: "LOCK TABLE \(source.quoted) IN ACCESS EXCLUSIVE MODE")
                         // Rows written since the checks' snapshot are judged again, now that nobody can write.
                         var recheck = verification
                         report.rechecked = try recheck.read(connection, applyXid: applyXid, writtenSince: snapshotXmin)
                         recheck.judge(into: &report, judgement)
                         if report.refused { throw RecheckFailed() }
-                        try connection.query(ContractSQL.recordColumns, [String(runId), table.qualifiedName, textArrayLiteral(subject.legacyColumns)])
-                        report.valuesKept = try connection.query(ContractSQL.recordValues(table, source: source, columns: subject.legacyColumns),
-                                                                 [String(runId), table.qualifiedName]).affectedRows
+                        try connection.query(
+                            ContractSQL.recordColumns,
+                            [String(runId), table.qualifiedName, textArrayLiteral(subject.legacyColumns)])
+                        report.valuesKept = try connection.query(
+                            ContractSQL.recordValues(table, source: source, columns: subject.legacyColumns),
+                            [String(runId), table.qualifiedName]
+                        ).affectedRows
                         try connection.execute(script: ContractSQL.dropColumns(source, subject.legacyColumns))
                     }
                 } catch let error as PostgresError where error.sqlState == "55P03" {
@@ -98,10 +109,15 @@ public struct Contract: Sendable {
             throw error
         }
         report.dropped = true
-        try ledger.event(runId: runId, kind: "columns dropped",
-                         detail: ["table": table.qualifiedName, "columns": subject.legacyColumns.joined(separator: ","),
-                                  "values_kept": String(report.valuesKept), "accepted_unmigrated": String(report.accepted)])
-        try ledger.finish(runId: runId, status: "succeeded", countsJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+        try ledger.event(
+            runId: runId, kind: "columns dropped",
+            detail: [
+                "table": table.qualifiedName, "columns": subject.legacyColumns.joined(separator: ","),
+                "values_kept": String(report.valuesKept), "accepted_unmigrated": String(report.accepted),
+            ])
+        try ledger.finish(
+            runId: runId, status: "succeeded",
+            countsJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         return report
     }
 
@@ -109,17 +125,24 @@ public struct Contract: Sendable {
         let table = subject.table
         let hasLedger = try connection.query("SELECT to_regclass('ferry.dropped_values') IS NOT NULL").scalar == "t"
         guard hasLedger else {
-            throw PreflightError(problems: ["the contract ledger (ferry.dropped_values) does not exist; run `ferry schema apply \(subject.mappingFile)` first"])
+            throw PreflightError(problems: [
+                "the contract ledger (ferry.dropped_values) does not exist; run `ferry schema apply \(subject.mappingFile)` first"
+            ])
         }
-        let existing = Set(try connection.query(ContractSQL.existingColumns, [table.quoted, textArrayLiteral(subject.legacyColumns)])
-            .rows.compactMap { $0[0] })
+        let existing = Set(
+            try connection.query(ContractSQL.existingColumns, [table.quoted, textArrayLiteral(subject.legacyColumns)])
+                .rows.compactMap { $0[0] })
         let missing = subject.legacyColumns.filter { !existing.contains($0) }
         guard missing.isEmpty else {
-            let run = try connection.query(ContractSQL.contractInForce,
-                                           [try SnapshotTable.resolve(table.quoted, on: connection).qualifiedName, textArrayLiteral(missing)]).scalar
-            throw PreflightError(problems: missing.map { column in
-                "column \(table).\(column) does not exist" + (run.map { " (dropped by contract run \($0); `ferry rollback \($0)` re-adds it)" } ?? "")
-            })
+            let run = try connection.query(
+                ContractSQL.contractInForce,
+                [try SnapshotTable.resolve(table.quoted, on: connection).qualifiedName, textArrayLiteral(missing)]
+            ).scalar
+            throw PreflightError(
+                problems: missing.map { column in
+                    "column \(table).\(column) does not exist"
+                        + (run.map { " (dropped by contract run \($0); `ferry rollback \($0)` re-adds it)" } ?? "")
+                })
         }
     }
 }
@@ -151,7 +174,8 @@ private struct Verification {
     mutating func read(_ connection: PostgresConnection, applyXid: String, writtenSince: String?) throws -> Int {
         let ferryBatches = try connection.query(ContractSQL.ferryBatchXids).scalar ?? "{}"
         let cursor = "ferry_contract_rows"
-        try connection.query("DECLARE \(cursor) NO SCROLL CURSOR FOR \(subject.legacyRows)", [applyXid, writtenSince, ferryBatches])
+        try connection.query(
+            "DECLARE \(cursor) NO SCROLL CURSOR FOR \(subject.legacyRows)", [applyXid, writtenSince, ferryBatches])
         defer { _ = try? connection.execute(script: "CLOSE \(cursor)") }
         var read = 0
         while true {
@@ -159,14 +183,17 @@ private struct Verification {
             if rows.isEmpty { break }
             for row in rows {
                 let (verdict, values) = subject.judge(row)
-                record(RowKey(tenant: row[0] ?? "", key: row[1] ?? ""), verdict, values: values, changedSinceApply: row[row.count - 1] == "t")
+                record(
+                    RowKey(tenant: row[0] ?? "", key: row[1] ?? ""), verdict, values: values,
+                    changedSinceApply: row[row.count - 1] == "t")
             }
             read += rows.count
         }
         return read
     }
 
-    private mutating func record(_ row: RowKey, _ verdict: LegacyValueVerdict, values: String, changedSinceApply: Bool) {
+    private mutating func record(_ row: RowKey, _ verdict: LegacyValueVerdict, values: String, changedSinceApply: Bool)
+    {
         let hash = row.hashValue
         if !seen.insert(hash).inserted {
             if unmigrated.removeValue(forKey: row) == nil, empty.remove(hash) == nil { migrated -= 1 }
@@ -175,7 +202,8 @@ private struct Verification {
         case .migrated: migrated += 1
         case .nothingToMigrate: empty.insert(hash)
         case .rejected, .missing, .notMigrated:
-            unmigrated[row] = UnmigratedValue(row: row, values: values, reason: verdict.reason, changedSinceApply: changedSinceApply)
+            unmigrated[row] = UnmigratedValue(
+                row: row, values: values, reason: verdict.reason, changedSinceApply: changedSinceApply)
         }
     }
 
@@ -197,18 +225,23 @@ private struct Verification {
                 try ContractKeyFile.write(unmigrated, to: judgement.unmigratedFile, keyColumn: judgement.keyColumn)
                 report.unmigratedFile = judgement.unmigratedFile
             } catch {
-                report.problems.append("cannot write the list of unmigrated \(noun)s to \(judgement.unmigratedFile): \(error)")
+                report.problems.append(
+                    "cannot write the list of unmigrated \(noun)s to \(judgement.unmigratedFile): \(error)")
             }
         }
         let changed = unmigrated.filter(\.changedSinceApply)
         report.changedSinceApply = changed.count
         if !changed.isEmpty {
-            report.problems.append("\(plural(changed.count)) changed since apply run \(report.lastApplyRunId ?? 0) hold legacy values that are not migrated (e.g. \(changed[0].row): \(changed[0].reason)): run `ferry apply \(subject.mappingFile)` again, then contract")
+            report.problems.append(
+                "\(plural(changed.count)) changed since apply run \(report.lastApplyRunId ?? 0) hold legacy values that are not migrated (e.g. \(changed[0].row): \(changed[0].reason)): run `ferry apply \(subject.mappingFile)` again, then contract"
+            )
         }
         let acceptable = Set(unmigrated.filter { !$0.changedSinceApply }.map(\.row))
         guard let accepted = judgement.accepted else {
             if !acceptable.isEmpty {
-                report.problems.append("\(plural(acceptable.count)) with legacy values that are not migrated (listed in \(judgement.unmigratedFile)): migrate them, or accept losing exactly these with --accept-rejected FILE")
+                report.problems.append(
+                    "\(plural(acceptable.count)) with legacy values that are not migrated (listed in \(judgement.unmigratedFile)): migrate them, or accept losing exactly these with --accept-rejected FILE"
+                )
             }
             return
         }
@@ -217,10 +250,14 @@ private struct Verification {
         let notUnmigrated = accepted.subtracting(acceptable).sorted()
         let file = judgement.acceptedFile ?? "--accept-rejected"
         if !notAccepted.isEmpty {
-            report.problems.append("\(plural(notAccepted.count)) not migrated \(notAccepted.count == 1 ? "is" : "are") not named in \(file) (e.g. \(notAccepted[0]))")
+            report.problems.append(
+                "\(plural(notAccepted.count)) not migrated \(notAccepted.count == 1 ? "is" : "are") not named in \(file) (e.g. \(notAccepted[0]))"
+            )
         }
         if !notUnmigrated.isEmpty {
-            report.problems.append("\(file) names \(plural(notUnmigrated.count)) that \(notUnmigrated.count == 1 ? "is" : "are") not an unmigrated one (e.g. \(notUnmigrated[0])): the list must be exact")
+            report.problems.append(
+                "\(file) names \(plural(notUnmigrated.count)) that \(notUnmigrated.count == 1 ? "is" : "are") not an unmigrated one (e.g. \(notUnmigrated[0])): the list must be exact"
+            )
         }
     }
 }

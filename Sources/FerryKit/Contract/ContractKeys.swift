@@ -32,7 +32,9 @@ public enum ContractKeyFile {
         let writer = try CSVWriter(path: path)
         try writer.writeRow(["tenant", keyColumn, "reason", "legacy_values", "changed_since_apply"])
         for value in values {
-            try writer.writeRow([value.row.tenant, value.row.key, value.reason, value.values, value.changedSinceApply ? "yes" : "no"])
+            try writer.writeRow([
+                value.row.tenant, value.row.key, value.reason, value.values, value.changedSinceApply ? "yes" : "no",
+            ])
         }
         try writer.close()
     }
@@ -46,24 +48,32 @@ public enum ContractKeyFile {
             guard case .record(let record) = item else { continue }
             let fields = try (0..<record.count).map { index in
                 do { return try FieldText.decode(record[index], as: .utf8) } catch {
-                    throw ContractFileError(file: path, line: record.line, reason: "field \(index + 1) is not UTF-8 text")
+                    throw ContractFileError(
+                        file: path, line: record.line, reason: "field \(index + 1) is not UTF-8 text")
                 }
             }
             guard let known = columns else {
                 let names = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
                 guard let tenant = names.firstIndex(of: "tenant"), let key = names.firstIndex(of: keyColumn) else {
-                    throw ContractFileError(file: path, line: record.line,
-                                            reason: "the header must name a tenant and a \(keyColumn) column (as the file `ferry contract` writes does)")
+                    throw ContractFileError(
+                        file: path, line: record.line,
+                        reason:
+                            "the header must name a tenant and a \(keyColumn) column (as the file `ferry contract` writes does)"
+                    )
                 }
                 columns = (tenant, key)
                 continue
             }
             guard fields.count > max(known.tenant, known.key) else {
-                throw ContractFileError(file: path, line: record.line, reason: "the row has \(fields.count) fields; tenant and \(keyColumn) are missing")
+                throw ContractFileError(
+                    file: path, line: record.line,
+                    reason: "the row has \(fields.count) fields; tenant and \(keyColumn) are missing")
             }
             keys.insert(RowKey(tenant: fields[known.tenant], key: fields[known.key]))
         }
-        guard columns != nil else { throw ContractFileError(file: path, line: nil, reason: "the file is empty: no header row") }
+        guard columns != nil else {
+            throw ContractFileError(file: path, line: nil, reason: "the file is empty: no header row")
+        }
         return keys
     }
 }

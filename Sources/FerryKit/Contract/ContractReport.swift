@@ -34,18 +34,28 @@ public struct ContractReport: Codable, Sendable {
     public func render() -> String {
         var lines = ["contract \(job): drop \(columns.map { "\(table).\($0)" }.joined(separator: ", "))"]
         func row(_ label: String, _ value: String) { lines.append("  " + label.padded(40) + value) }
-        row("last successful apply", lastApplyRunId.map { "run \($0), finished \(lastApplyFinishedAt ?? "?")" } ?? "none")
+        row(
+            "last successful apply",
+            lastApplyRunId.map { "run \($0), finished \(lastApplyFinishedAt ?? "?")" } ?? "none")
         row("\(rowNoun)s with a legacy value", formatCount(checked))
         row("  migrated", formatCount(migrated))
         row("  nothing to migrate (placeholder)", formatCount(nothingToMigrate))
         row("  not migrated", formatCount(unmigrated) + (unmigratedFile.map { " → \($0)" } ?? ""))
         if changedSinceApply > 0 { row("    of which changed since the apply", formatCount(changedSinceApply)) }
         if let acceptedFile { row("    accepted by --accept-rejected", "\(formatCount(accepted)) (\(acceptedFile))") }
-        lines.append("  " + (addsUp ? "✓ adds up" : "✗ does not add up") + ": \(formatCount(checked)) = \(formatCount(migrated)) + \(formatCount(nothingToMigrate)) + \(formatCount(unmigrated))")
+        lines.append(
+            "  " + (addsUp ? "✓ adds up" : "✗ does not add up")
+                + ": \(formatCount(checked)) = \(formatCount(migrated)) + \(formatCount(nothingToMigrate)) + \(formatCount(unmigrated))"
+        )
         for example in examples.prefix(10) {
-            lines.append("    \(example.row)  \(quotedRaw(example.values))  \(example.reason)\(example.changedSinceApply ? " (changed since the apply)" : "")")
+            lines.append(
+                "    \(example.row)  \(quotedRaw(example.values))  \(example.reason)\(example.changedSinceApply ? " (changed since the apply)" : "")"
+            )
         }
-        if rechecked > 0 { lines.append("  re-checked under the table lock: \(formatCount(rechecked)) \(rowNoun)s written after the checks") }
+        if rechecked > 0 {
+            lines.append(
+                "  re-checked under the table lock: \(formatCount(rechecked)) \(rowNoun)s written after the checks")
+        }
         if refused {
             lines.append("refused: nothing was dropped")
             lines += problems.map { "  ✗ \($0)" }

@@ -13,12 +13,17 @@ struct ContractRollback {
             throw LedgerError("contract run \(runId) recorded no dropped column (it failed before dropping anything)")
         }
         let names = columns.map { $0[0]! }
-        let present = try connection.query(ContractSQL.existingColumns, [tableName, textArrayLiteral(names)]).rows.compactMap { $0[0] }
+        let present = try connection.query(ContractSQL.existingColumns, [tableName, textArrayLiteral(names)]).rows
+            .compactMap { $0[0] }
         guard present.isEmpty else {
-            throw LedgerError("\(tableName) already has column\(present.count == 1 ? "" : "s") \(present.joined(separator: ", ")) again; "
-                              + "ferry will not overwrite it. Drop or rename it first, then roll back run \(runId)")
+            throw LedgerError(
+                "\(tableName) already has column\(present.count == 1 ? "" : "s") \(present.joined(separator: ", ")) again; "
+                    + "ferry will not overwrite it. Drop or rename it first, then roll back run \(runId)")
         }
-        let kept = Int(try connection.query("SELECT count(*) FROM ferry.dropped_values WHERE run_id = $1", [String(runId)]).scalar ?? "0") ?? 0
+        let kept =
+            Int(
+                try connection.query("SELECT count(*) FROM ferry.dropped_values WHERE run_id = $1", [String(runId)])
+                    .scalar ?? "0") ?? 0
         var tableReport = RollbackTableReport(table: "\(tableName) (columns \(names.joined(separator: ", ")))")
         tableReport.unchanged = kept
         if dryRun {
@@ -28,32 +33,44 @@ struct ContractRollback {
 
         return try Rollback.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
             // Values first, then defaults: a default added with the column would fill rows that were NULL.
-            try connection.execute(script: "ALTER TABLE \(tableName) " + columns.map {
-                "ADD COLUMN \(quoteIdentifier($0[0]!)) \($0[1]!)"
-            }.joined(separator: ", "))
+            try connection.execute(
+                script: "ALTER TABLE \(tableName) "
+                    + columns.map {
+                        "ADD COLUMN \(quoteIdentifier($0[0]!)) \($0[1]!)"
+                    }.joined(separator: ", "))
             let table = try SnapshotTable.resolve(tableName, on: connection)
-            let restored = try connection.query(ContractSQL.restoreValues(table, columns: names), [String(runId)]).affectedRows
+            let restored = try connection.query(ContractSQL.restoreValues(table, columns: names), [String(runId)])
+                .affectedRows
             tableReport.undone = restored
             tableReport.alreadyGone = kept - restored
             var statements: [String] = []
             for column in columns {
                 let name = quoteIdentifier(column[0]!)
-                if let defaultExpression = column[3] { statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET DEFAULT \(defaultExpression)") }
+                if let defaultExpression = column[3] {
+                    statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET DEFAULT \(defaultExpression)")
+                }
                 if column[2] == "t" { statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET NOT NULL") }
             }
             for column in columns {
-                for statement in parseTextArray(column[4] ?? "{}") where !statements.contains(statement) { statements.append(statement) }
+                for statement in parseTextArray(column[4] ?? "{}") where !statements.contains(statement) {
+                    statements.append(statement)
+                }
             }
             for statement in statements { try connection.execute(script: statement) }
             try connection.query("DELETE FROM ferry.dropped_values WHERE run_id = $1", [String(runId)])
             try connection.query("UPDATE ferry.runs SET status = 'rolled_back' WHERE run_id = $1", [String(runId)])
-            try ledger.event(runId: runId, kind: "rollback done",
-                             detail: ["rollback_run": String(rollbackRunId), "values_restored": String(restored),
-                                      "rows_gone_since": String(kept - restored)])
+            try ledger.event(
+                runId: runId, kind: "rollback done",
+                detail: [
+                    "rollback_run": String(rollbackRunId), "values_restored": String(restored),
+                    "rows_gone_since": String(kept - restored),
+                ])
             report.tables = [tableReport]
             report.complete = true
             if tableReport.alreadyGone > 0 {
-                report.conflicts.append("\(tableReport.alreadyGone) rows of \(tableName) were deleted since the contract; their kept values had nowhere to go")
+                report.conflicts.append(
+                    "\(tableReport.alreadyGone) rows of \(tableName) were deleted since the contract; their kept values had nowhere to go"
+                )
             }
         }
     }

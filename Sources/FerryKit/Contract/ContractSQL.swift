@@ -34,7 +34,9 @@ enum ContractSQL {
 
     /// Keeps every non-NULL legacy value by the row's primary key. $1 run, $2 table.
     static func recordValues(_ table: SnapshotTable, source: TableName, columns: [String]) -> String {
-        let object = "jsonb_build_object(" + columns.map { "\(sqlLiteral($0)), s.\(quoteIdentifier($0))" }.joined(separator: ", ") + ")"
+        let object =
+            "jsonb_build_object("
+            + columns.map { "\(sqlLiteral($0)), s.\(quoteIdentifier($0))" }.joined(separator: ", ") + ")"
         return """
             INSERT INTO ferry.dropped_values (run_id, table_name, key, "values")
             SELECT $1, $2, \(table.keyObject(alias: "s")), \(object)

@@ -61,8 +61,10 @@ public struct PhonesContractSubject: ContractSubject {
 
     public func judge(_ row: [String?]) -> (verdict: LegacyValueVerdict, values: String) {
         let count = mapping.source.columns.count
-        let contact = LegacyPhoneContact(tenant: row[0] ?? "", contactKey: row[1] ?? "", region: row[2], values: Array(row[3..<(3 + count)]))
-        let verdict = mapping.transform.contractVerdict(contact, existing: Set(row[3 + count].map(parseTextArray) ?? []))
+        let contact = LegacyPhoneContact(
+            tenant: row[0] ?? "", contactKey: row[1] ?? "", region: row[2], values: Array(row[3..<(3 + count)]))
+        let verdict = mapping.transform.contractVerdict(
+            contact, existing: Set(row[3 + count].map(parseTextArray) ?? []))
         return (verdict, contact.values.map { $0 ?? "" }.joined(separator: " | "))
     }
 }
@@ -101,14 +103,16 @@ public struct CustomersContractSubject: ContractSubject {
     }
 
     public func judge(_ row: [String?]) -> (verdict: LegacyValueVerdict, values: String) {
-        let project = LegacyProjectCustomer(tenant: row[0] ?? "", projectKey: row[1] ?? "", contactKey: row[2] ?? "", customerOrganization: row[3],
-                                            contactName: row[4] ?? "", contactType: row[5], email: row[6], organization: row[7],
-                                            roleText: row[8], hasContactPoint: row[9] == "t")
+        let project = LegacyProjectCustomer(
+            tenant: row[0] ?? "", projectKey: row[1] ?? "", contactKey: row[2] ?? "", customerOrganization: row[3],
+            contactName: row[4] ?? "", contactType: row[5], email: row[6], organization: row[7],
+            roleText: row[8], hasContactPoint: row[9] == "t")
         let values = "customer_id \(project.contactKey) (\(project.contactName))"
         if project.customerOrganization != nil, project.hasContactPoint { return (.migrated, values) }
         switch CustomerTransform(mapping: mapping).decide(project).action {
         case .rejected(let reason): return (.rejected(reason: reason), values)
-        case .alreadyLinked, .link: return (.notMigrated(reason: "not linked yet: run `ferry apply \(mapping.file)`"), values)
+        case .alreadyLinked, .link:
+            return (.notMigrated(reason: "not linked yet: run `ferry apply \(mapping.file)`"), values)
         }
     }
 }

@@ -29,8 +29,9 @@ extension PhoneTransform {
     /// Judges a contact's legacy values against the phone rows it has now. `existing` holds each row as
     /// `phoneRowKey(e164:extension:)`. The same transform as the apply decides what the values mean.
     public func contractVerdict(_ contact: LegacyPhoneContact, existing: Set<String>) -> LegacyValueVerdict {
-        let fresh = LegacyPhoneContact(tenant: contact.tenant, contactKey: contact.contactKey, region: contact.region,
-                                       values: contact.values, alreadyHasPhones: false)
+        let fresh = LegacyPhoneContact(
+            tenant: contact.tenant, contactKey: contact.contactKey, region: contact.region,
+            values: contact.values, alreadyHasPhones: false)
         let outcome = transform(fresh)
         // A placeholder ("n/a", "-", blanks) holds no number: dropping it loses nothing.
         let losses = outcome.anomalies.filter {
@@ -41,8 +42,10 @@ extension PhoneTransform {
             return .rejected(reason: "\(part)\(rejected.column) '\(rejected.raw)': \(rejected.detail)")
         }
         if outcome.rows.isEmpty { return .nothingToMigrate }
-        let missing = outcome.rows.filter { !existing.contains(Self.phoneRowKey(e164: $0.e164, extension: $0.extensionDigits)) }
-            .map { row in row.extensionDigits.map { "\(row.e164) ext. \($0)" } ?? row.e164 }
+        let missing = outcome.rows.filter {
+            !existing.contains(Self.phoneRowKey(e164: $0.e164, extension: $0.extensionDigits))
+        }
+        .map { row in row.extensionDigits.map { "\(row.e164) ext. \($0)" } ?? row.e164 }
         return missing.isEmpty ? .migrated : .missing(numbers: missing)
     }
 

@@ -10,23 +10,31 @@ public struct Doctor {
 
     /// `steps` are checked as applied or not; `ownSteps` (the job's steps, whether checked or not) tell a
     /// column ferry adds from an application column the mapping names wrong.
-    public func check(_ expectations: [TableExpectation], steps: [SchemaStep] = [], ownSteps: [SchemaStep] = [],
-                      mappingFile: String) throws -> [DoctorFinding] {
+    public func check(
+        _ expectations: [TableExpectation], steps: [SchemaStep] = [], ownSteps: [SchemaStep] = [],
+        mappingFile: String
+    ) throws -> [DoctorFinding] {
         var findings: [DoctorFinding] = []
         let role = try connection.query("SELECT current_user::text").scalar ?? "current_user"
         let quotedRole = quoteIdentifier(role)
-        func error(_ problem: String, _ fix: String) { findings.append(DoctorFinding(severity: .error, problem: problem, fix: fix)) }
-        func warning(_ problem: String, _ fix: String) { findings.append(DoctorFinding(severity: .warning, problem: problem, fix: fix)) }
+        func error(_ problem: String, _ fix: String) {
+            findings.append(DoctorFinding(severity: .error, problem: problem, fix: fix))
+        }
+        func warning(_ problem: String, _ fix: String) {
+            findings.append(DoctorFinding(severity: .warning, problem: problem, fix: fix))
+        }
 
         var missingBySteps: [(step: SchemaStep, tables: [String])] = []
         for expected in expectations {
             let table = expected.table
             // to_regclass itself fails without USAGE on the schema: look at the schema first.
             if let schema = table.schema {
-                let access = try connection.query("""
+                let access = try connection.query(
+                    """
                     SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
                            EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AND has_schema_privilege($1, 'USAGE')
-                    """, [schema]).rows[0]
+                    """, [schema]
+                ).rows[0]
                 if access[0] == "t", access[1] != "t" {
                     let problem = "role \(role) lacks USAGE on schema \(schema)"
                     if !findings.contains(where: { $0.problem == problem }) {
@@ -43,7 +51,9 @@ public struct Doctor {
                         missingBySteps.append((step, [table.description]))
                     }
                 } else {
-                    error("table \(table) does not exist (named in \(mappingFile))", "name the application's table in \(mappingFile), or create it")
+                    error(
+                        "table \(table) does not exist (named in \(mappingFile))",
+                        "name the application's table in \(mappingFile), or create it")
                 }
                 continue
             }
@@ -52,60 +62,86 @@ public struct Doctor {
                 guard let actual = columns[column.name] else {
                     // DDL only for what ferry's own steps add; an application column is named wrong, not missing.
                     if let step = (steps + ownSteps).first(where: { Self.step($0, addsColumn: column.name) }) {
-                        error("column \(table).\(column.name) does not exist (schema step \(step.name) adds it)",
-                              "ferry schema apply \(mappingFile)\n-- which runs:\n" + step.sql.trimmingCharacters(in: .whitespacesAndNewlines))
+                        error(
+                            "column \(table).\(column.name) does not exist (schema step \(step.name) adds it)",
+                            "ferry schema apply \(mappingFile)\n-- which runs:\n"
+                                + step.sql.trimmingCharacters(in: .whitespacesAndNewlines))
                     } else {
-                        let guess = Self.closest(to: column.name, among: Array(columns.keys)).map { " (did you mean \($0)?)" } ?? ""
-                        error("column \(table).\(column.name) does not exist (named in \(mappingFile))\(guess)",
-                              "name the table's existing column in \(mappingFile)\(guess.isEmpty ? "" : ": \(Self.closest(to: column.name, among: Array(columns.keys))!)")")
+                        let guess =
+                            Self.closest(to: column.name, among: Array(columns.keys)).map { " (did you mean \($0)?)" }
+                            ?? ""
+                        error(
+                            "column \(table).\(column.name) does not exist (named in \(mappingFile))\(guess)",
+                            "name the table's existing column in \(mappingFile)\(guess.isEmpty ? "" : ": \(Self.closest(to: column.name, among: Array(columns.keys))!)")"
+                        )
                     }
                     continue
                 }
                 if let type = column.type, actual != type {
-                    error("column \(table).\(column.name) is \(actual), expected \(type)",
-                          "ALTER TABLE \(table.quoted) ALTER COLUMN \(quoteIdentifier(column.name)) TYPE \(type) USING \(quoteIdentifier(column.name))::\(type);")
+                    error(
+                        "column \(table).\(column.name) is \(actual), expected \(type)",
+                        "ALTER TABLE \(table.quoted) ALTER COLUMN \(quoteIdentifier(column.name)) TYPE \(type) USING \(quoteIdentifier(column.name))::\(type);"
+                    )
                 }
             }
             if expected.needsPrimaryKey, try connection.query(Self.hasPrimaryKey, [table.quoted]).scalar != "t" {
-                error("table \(table) has no primary key: rollback and resume find rows by it",
-                      "ALTER TABLE \(table.quoted) ADD PRIMARY KEY (…);   -- the columns that identify a row")
+                error(
+                    "table \(table) has no primary key: rollback and resume find rows by it",
+                    "ALTER TABLE \(table.quoted) ADD PRIMARY KEY (…);   -- the columns that identify a row")
             }
             let indexes = try connection.query(Self.indexes, [table.quoted]).rows.map {
                 (columns: parseTextArray($0[0] ?? "{}"), unique: $0[1] == "t", partial: $0[2] == "t")
             }
             for key in expected.uniqueKeys {
                 let wanted = Set(key.columns)
-                let found = indexes.contains { $0.unique && Set($0.columns) == wanted && $0.partial == (key.predicate != nil) }
+                let found = indexes.contains {
+                    $0.unique && Set($0.columns) == wanted && $0.partial == (key.predicate != nil)
+                }
                 if !found {
                     let predicate = key.predicate.map { " WHERE \($0)" } ?? ""
-                    (key.required ? error : warning)("table \(table) has no unique index on (\(key.columns.joined(separator: ", ")))\(predicate): \(key.reason ?? (key.required ? "the job's ON CONFLICT relies on it" : "it guards an invariant the job keeps"))",
-                          "CREATE UNIQUE INDEX CONCURRENTLY ON \(table.quoted) (\(key.columns.map(quoteIdentifier).joined(separator: ", ")))\(predicate);")
+                    (key.required ? error : warning)(
+                        "table \(table) has no unique index on (\(key.columns.joined(separator: ", ")))\(predicate): \(key.reason ?? (key.required ? "the job's ON CONFLICT relies on it" : "it guards an invariant the job keeps"))",
+                        "CREATE UNIQUE INDEX CONCURRENTLY ON \(table.quoted) (\(key.columns.map(quoteIdentifier).joined(separator: ", ")))\(predicate);"
+                    )
                 }
             }
-            for leading in expected.indexes where !indexes.contains(where: { Array($0.columns.prefix(leading.count)) == leading && !$0.partial }) {
-                warning("table \(table) has no index starting with (\(leading.joined(separator: ", "))): the job's lookups scan the table",
-                        "CREATE INDEX CONCURRENTLY ON \(table.quoted) (\(leading.map(quoteIdentifier).joined(separator: ", ")));")
+            for leading in expected.indexes
+            where !indexes.contains(where: { Array($0.columns.prefix(leading.count)) == leading && !$0.partial }) {
+                warning(
+                    "table \(table) has no index starting with (\(leading.joined(separator: ", "))): the job's lookups scan the table",
+                    "CREATE INDEX CONCURRENTLY ON \(table.quoted) (\(leading.map(quoteIdentifier).joined(separator: ", ")));"
+                )
             }
-            let foreignKeys = try connection.query(Self.foreignKeys, [table.quoted]).rows.map { (Set(parseTextArray($0[0] ?? "{}")), $0[1] ?? "") }
+            let foreignKeys = try connection.query(Self.foreignKeys, [table.quoted]).rows.map {
+                (Set(parseTextArray($0[0] ?? "{}")), $0[1] ?? "")
+            }
             for foreignKey in expected.foreignKeys {
-                let target = try connection.query("SELECT to_regclass($1)::text", [foreignKey.references.quoted]).scalar ?? ""
+                let target =
+                    try connection.query("SELECT to_regclass($1)::text", [foreignKey.references.quoted]).scalar ?? ""
                 if !foreignKeys.contains(where: { $0.0 == Set(foreignKey.columns) && $0.1 == target }) {
                     let columns = foreignKey.columns.map(quoteIdentifier).joined(separator: ", ")
                     let referenced = foreignKey.referencedColumns.map(quoteIdentifier).joined(separator: ", ")
-                    warning("table \(table) has no foreign key (\(foreignKey.columns.joined(separator: ", "))) → \(foreignKey.references)",
-                            "ALTER TABLE \(table.quoted) ADD FOREIGN KEY (\(columns)) REFERENCES \(foreignKey.references.quoted) (\(referenced)) NOT VALID;\n"
+                    warning(
+                        "table \(table) has no foreign key (\(foreignKey.columns.joined(separator: ", "))) → \(foreignKey.references)",
+                        "ALTER TABLE \(table.quoted) ADD FOREIGN KEY (\(columns)) REFERENCES \(foreignKey.references.quoted) (\(referenced)) NOT VALID;\n"
                             + "ALTER TABLE \(table.quoted) VALIDATE CONSTRAINT …;   -- the name PostgreSQL gave it")
                 }
             }
             let privileges = expected.use == .write ? ["SELECT", "INSERT", "UPDATE", "DELETE"] : ["SELECT"]
-            let missing = try privileges.filter { try connection.query("SELECT has_table_privilege($1, $2)", [table.quoted, $0]).scalar != "t" }
-            if !missing.isEmpty {
-                error("role \(role) lacks \(missing.joined(separator: ", ")) on \(table)",
-                      "GRANT \(missing.joined(separator: ", ")) ON \(table.quoted) TO \(quotedRole);")
+            let missing = try privileges.filter {
+                try connection.query("SELECT has_table_privilege($1, $2)", [table.quoted, $0]).scalar != "t"
             }
-            if missing.isEmpty, try connection.query("SELECT row_security_active($1::text::regclass)", [table.quoted]).scalar == "t" {
-                error("row-level security applies to role \(role) on \(table): ferry would see only one tenant's rows",
-                      "ALTER ROLE \(quotedRole) BYPASSRLS;   -- or run ferry as the table's owner")
+            if !missing.isEmpty {
+                error(
+                    "role \(role) lacks \(missing.joined(separator: ", ")) on \(table)",
+                    "GRANT \(missing.joined(separator: ", ")) ON \(table.quoted) TO \(quotedRole);")
+            }
+            if missing.isEmpty,
+                try connection.query("SELECT row_security_active($1::text::regclass)", [table.quoted]).scalar == "t"
+            {
+                error(
+                    "row-level security applies to role \(role) on \(table): ferry would see only one tenant's rows",
+                    "ALTER ROLE \(quotedRole) BYPASSRLS;   -- or run ferry as the table's owner")
             }
         }
 
@@ -113,31 +149,43 @@ public struct Doctor {
         var reportedSteps = Set<String>()
         for (step, tables) in missingBySteps {
             reportedSteps.insert(step.name)
-            let plural = tables.count == 1 ? "table \(tables[0]) does not exist" : "tables \(tables.joined(separator: ", ")) do not exist"
-            error("\(plural) (schema step \(step.name)); run `ferry schema apply \(mappingFile)` first",
-                  "ferry schema apply \(mappingFile)\n-- which runs:\n" + step.sql.trimmingCharacters(in: .whitespacesAndNewlines))
+            let plural =
+                tables.count == 1
+                ? "table \(tables[0]) does not exist" : "tables \(tables.joined(separator: ", ")) do not exist"
+            error(
+                "\(plural) (schema step \(step.name)); run `ferry schema apply \(mappingFile)` first",
+                "ferry schema apply \(mappingFile)\n-- which runs:\n"
+                    + step.sql.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        let canReadStepRecords = try connection.query("""
-            SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ferry') THEN true
-                        WHEN NOT has_schema_privilege('ferry', 'USAGE') THEN false
-                        WHEN to_regclass('ferry.schema_steps') IS NULL THEN true
-                        ELSE has_table_privilege('ferry.schema_steps', 'SELECT') END
-            """).scalar == "t"
+        let canReadStepRecords =
+            try connection.query(
+                """
+                SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ferry') THEN true
+                            WHEN NOT has_schema_privilege('ferry', 'USAGE') THEN false
+                            WHEN to_regclass('ferry.schema_steps') IS NULL THEN true
+                            ELSE has_table_privilege('ferry.schema_steps', 'SELECT') END
+                """
+            ).scalar == "t"
         if !steps.isEmpty, !canReadStepRecords {
-            error("role \(role) cannot read ferry.schema_steps, so the schema steps cannot be checked",
-                  "GRANT USAGE ON SCHEMA ferry TO \(quotedRole); GRANT SELECT ON ferry.schema_steps TO \(quotedRole);")
+            error(
+                "role \(role) cannot read ferry.schema_steps, so the schema steps cannot be checked",
+                "GRANT USAGE ON SCHEMA ferry TO \(quotedRole); GRANT SELECT ON ferry.schema_steps TO \(quotedRole);")
         } else if !steps.isEmpty {
-            for status in try SchemaMigrator(connection: connection).status(steps) where !reportedSteps.contains(status.step.name) {
+            for status in try SchemaMigrator(connection: connection).status(steps)
+            where !reportedSteps.contains(status.step.name) {
                 switch status.state {
                 case .applied: break
                 case .pending where status.step.onlySpeedsUpRuns:
-                    warning("schema step \(status.step.name) is not applied: runs work without it, only slower",
-                            "ferry schema apply \(mappingFile)")
+                    warning(
+                        "schema step \(status.step.name) is not applied: runs work without it, only slower",
+                        "ferry schema apply \(mappingFile)")
                 case .pending:
                     error("schema step \(status.step.name) is not applied", "ferry schema apply \(mappingFile)")
                 case .drifted(let recorded):
-                    warning("schema step \(status.step.name) changed since it was applied (recorded sha256 \(recorded.prefix(12))…, now \(status.step.checksum.prefix(12))…); ferry never re-runs it",
-                            "review the difference; apply the change by hand if it is wanted (ferry schema status \(mappingFile))")
+                    warning(
+                        "schema step \(status.step.name) changed since it was applied (recorded sha256 \(recorded.prefix(12))…, now \(status.step.checksum.prefix(12))…); ferry never re-runs it",
+                        "review the difference; apply the change by hand if it is wanted (ferry schema status \(mappingFile))"
+                    )
                 }
             }
         }
@@ -174,7 +222,8 @@ public struct Doctor {
         return previous[b.count]
     }
 
-    static let hasPrimaryKey = "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND indisprimary)"
+    static let hasPrimaryKey =
+        "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND indisprimary)"
 
     /// Each index: its key columns in order, unique, partial.
     static let indexes = """

@@ -62,11 +62,13 @@ public final class OutputFile {
         // A regular file (through any symlinks) or a new path: replace the real file, keep its permissions.
         let target = Self.resolvedTarget(path)
         let folder = (target as NSString).deletingLastPathComponent
-        var template = Array(((folder.isEmpty ? "." : folder) as NSString)
-            .appendingPathComponent(".\((target as NSString).lastPathComponent).ferry-XXXXXX").utf8CString)
+        var template = Array(
+            ((folder.isEmpty ? "." : folder) as NSString)
+                .appendingPathComponent(".\((target as NSString).lastPathComponent).ferry-XXXXXX").utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard created >= 0 else {
-            throw OutputFileError(path: path, reason: "cannot create a file in \(folder.isEmpty ? "." : folder): \(Self.lastError)")
+            throw OutputFileError(
+                path: path, reason: "cannot create a file in \(folder.isEmpty ? "." : folder): \(Self.lastError)")
         }
         let existingMode = stat(target, &info) == 0 ? info.st_mode & 0o7777 : 0o666 & ~Self.umaskValue
         fchmod(created, existingMode)
@@ -174,8 +176,11 @@ public final class OutputFile {
         for _ in 0..<40 {
             var info = stat()
             guard lstat(current, &info) == 0, info.st_mode & S_IFMT == S_IFLNK,
-                  let link = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return current }
-            current = link.hasPrefix("/") ? link : ((current as NSString).deletingLastPathComponent as NSString).appendingPathComponent(link)
+                let link = try? FileManager.default.destinationOfSymbolicLink(atPath: current)
+            else { return current }
+            current =
+                link.hasPrefix("/")
+                ? link : ((current as NSString).deletingLastPathComponent as NSString).appendingPathComponent(link)
         }
         return current
     }

@@ -53,7 +53,8 @@ extension ServiceRequestsJob: TableJob {
 public func tableJob(mapping path: String, conninfo: String) throws -> (any TableJob)? {
     switch try mappingJob(path: path) {
     case CustomersJob.name: return CustomersJob(mapping: try CustomersMapping.load(path: path), conninfo: conninfo)
-    case ServiceRequestsJob.name: return ServiceRequestsJob(mapping: try ServiceRequestsMapping.load(path: path), conninfo: conninfo)
+    case ServiceRequestsJob.name:
+        return ServiceRequestsJob(mapping: try ServiceRequestsMapping.load(path: path), conninfo: conninfo)
     default: return nil
     }
 }
@@ -66,13 +67,19 @@ struct TableJobKeyTypes: Sendable {
     let contact: String
     let organization: String
 
-    static func read(_ connection: PostgresConnection, rows: TableName, tenant: String, key: String, contacts: TableName, contactKey: String,
-                     organizations: TableName, organizationKey: String, mappingFile: String) throws -> TableJobKeyTypes {
+    static func read(
+        _ connection: PostgresConnection, rows: TableName, tenant: String, key: String, contacts: TableName,
+        contactKey: String,
+        organizations: TableName, organizationKey: String, mappingFile: String
+    ) throws -> TableJobKeyTypes {
         let rowColumns = try connection.columnTypes(rows)
         guard let tenantType = rowColumns[tenant], let rowType = rowColumns[key],
-              let contactType = try connection.columnTypes(contacts)[contactKey],
-              let organizationType = try connection.columnTypes(organizations)[organizationKey] else {
-            throw PreflightError(problems: ["cannot read the key columns of \(rows), \(contacts) and \(organizations) (named in \(mappingFile))"])
+            let contactType = try connection.columnTypes(contacts)[contactKey],
+            let organizationType = try connection.columnTypes(organizations)[organizationKey]
+        else {
+            throw PreflightError(problems: [
+                "cannot read the key columns of \(rows), \(contacts) and \(organizations) (named in \(mappingFile))"
+            ])
         }
         return TableJobKeyTypes(tenant: tenantType, row: rowType, contact: contactType, organization: organizationType)
     }

@@ -47,7 +47,8 @@ enum LedgerRun {
     }
 
     static func apply<Summary: Encodable>(
-        job: String, mappingFile: String, mappingSHA256: String, load: LoadSettings, conninfo: String, options given: ApplyOptions,
+        job: String, mappingFile: String, mappingSHA256: String, load: LoadSettings, conninfo: String,
+        options given: ApplyOptions,
         preflight: (PostgresConnection) throws -> Void,
         body: (Context) throws -> Summary
     ) throws -> Summary {
@@ -60,8 +61,9 @@ enum LedgerRun {
         // The reader never queues behind the application's locks for longer than the writer would.
         let openReader = { () throws -> PostgresConnection in
             let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply \(job) (read)")
-            try reader.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
-                             [effectiveTimeouts.lock, effectiveTimeouts.statement])
+            try reader.query(
+                "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+                [effectiveTimeouts.lock, effectiveTimeouts.statement])
             return reader
         }
         let reader = try openReader()
@@ -75,11 +77,14 @@ enum LedgerRun {
                 throw LedgerError("run \(requested) is not a \(job) apply run")
             }
             guard found.status == "interrupted" || found.status == "failed" else {
-                throw LedgerError("run \(requested) is \(found.status); only an interrupted or failed run can be resumed")
+                throw LedgerError(
+                    "run \(requested) is \(found.status); only an interrupted or failed run can be resumed")
             }
             guard found.mappingSHA256 == mappingSHA256 else {
-                throw LedgerError("run \(requested) used another version of \(mappingFile) (sha256 \(found.mappingSHA256.prefix(12))…, "
-                    + "now \(mappingSHA256.prefix(12))…): the mapping changed since the run; restore it, or start a new run")
+                throw LedgerError(
+                    "run \(requested) used another version of \(mappingFile) (sha256 \(found.mappingSHA256.prefix(12))…, "
+                        + "now \(mappingSHA256.prefix(12))…): the mapping changed since the run; restore it, or start a new run"
+                )
             }
             resume = try ledger.resumePoint(runId: requested)
             record = found
@@ -95,30 +100,49 @@ enum LedgerRun {
             try ledger.resume(resume)
             runId = resume.runId
             for (name, change) in overridden.sorted(by: { $0.key < $1.key }) {
-                try ledger.event(runId: runId, kind: "option overridden on resume", detail: ["option": name, "was": change.was, "now": change.now])
-                options.log("resuming run \(runId): --\(name.replacingOccurrences(of: "_", with: "-")) \(change.now) (the run was started with \(change.was))")
+                try ledger.event(
+                    runId: runId, kind: "option overridden on resume",
+                    detail: ["option": name, "was": change.was, "now": change.now])
+                options.log(
+                    "resuming run \(runId): --\(name.replacingOccurrences(of: "_", with: "-")) \(change.now) (the run was started with \(change.was))"
+                )
             }
-            options.log("resuming run \(runId) after batch \(resume.lastBatch)"
-                        + (options.recorded.isEmpty ? "" : " with its options: " + options.recorded.sorted { $0.key < $1.key }
-                            .map { "--\($0.key.replacingOccurrences(of: "_", with: "-")) \($0.value)" }.joined(separator: " ")))
+            options.log(
+                "resuming run \(runId) after batch \(resume.lastBatch)"
+                    + (options.recorded.isEmpty
+                        ? ""
+                        : " with its options: "
+                            + options.recorded.sorted { $0.key < $1.key }
+                            .map { "--\($0.key.replacingOccurrences(of: "_", with: "-")) \($0.value)" }.joined(
+                                separator: " ")))
             if timeouts(options) != effectiveTimeouts {
                 effectiveTimeouts = timeouts(options)
-                try reader.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
-                                 [effectiveTimeouts.lock, effectiveTimeouts.statement])
+                try reader.query(
+                    "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+                    [effectiveTimeouts.lock, effectiveTimeouts.statement])
             }
         } else {
-            runId = try ledger.start(job: job, mode: "apply", mappingFile: mappingFile, mappingSHA256: mappingSHA256, options: given.recorded)
+            runId = try ledger.start(
+                job: job, mode: "apply", mappingFile: mappingFile, mappingSHA256: mappingSHA256, options: given.recorded
+            )
         }
         do {
-            let summary = try body(Context(runId: runId, resume: resume, options: options, reader: reader, openReader: openReader,
-                                           timeouts: effectiveTimeouts, ledger: ledger, conninfo: conninfo, job: job))
-            try ledger.finish(runId: runId, status: "succeeded", countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
+            let summary = try body(
+                Context(
+                    runId: runId, resume: resume, options: options, reader: reader, openReader: openReader,
+                    timeouts: effectiveTimeouts, ledger: ledger, conninfo: conninfo, job: job))
+            try ledger.finish(
+                runId: runId, status: "succeeded",
+                countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
             return summary
         } catch {
             let transient = (error as? PostgresError)?.isTransient ?? false
-            try? ledger.finish(runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
+            try? ledger.finish(
+                runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
             if transient {
-                throw RunInterrupted(runId: runId, reason: String(describing: error), resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))")
+                throw RunInterrupted(
+                    runId: runId, reason: String(describing: error),
+                    resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))")
             }
             throw error
         }

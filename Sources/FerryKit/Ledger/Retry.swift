@@ -9,15 +9,19 @@ public struct RetryPolicy: Sendable {
 
     public init() {}
 
-    public func run<T>(_ what: String, reconnect: () throws -> Void = {}, log: (String) -> Void = { _ in },
-                       _ body: () throws -> T) throws -> T {
+    public func run<T>(
+        _ what: String, reconnect: () throws -> Void = {}, log: (String) -> Void = { _ in },
+        _ body: () throws -> T
+    ) throws -> T {
         var attempt = 1
         while true {
             do {
                 return try body()
             } catch let error as PostgresError where error.isTransient && attempt < attempts {
                 let delay = min(maxDelay, baseDelay * pow(2, Double(attempt - 1))) * Double.random(in: 0.5...1.5)
-                log("\(what): \(error.message) [\(error.sqlState ?? "connection")]; retry \(attempt) of \(attempts - 1) in \(String(format: "%.1f", delay)) s")
+                log(
+                    "\(what): \(error.message) [\(error.sqlState ?? "connection")]; retry \(attempt) of \(attempts - 1) in \(String(format: "%.1f", delay)) s"
+                )
                 Thread.sleep(forTimeInterval: delay)
                 attempt += 1
                 try? reconnect()

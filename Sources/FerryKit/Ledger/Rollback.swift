@@ -45,9 +45,13 @@ public struct Rollback {
         let connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry rollback")
         let ledger = RunLedger(connection: connection)
         guard let record = try ledger.run(runId) else { throw LedgerError("there is no run \(runId)") }
-        guard record.mode != "rollback" else { throw LedgerError("run \(runId) is itself a rollback; it cannot be rolled back") }
+        guard record.mode != "rollback" else {
+            throw LedgerError("run \(runId) is itself a rollback; it cannot be rolled back")
+        }
         if record.status == "rolled_back" {
-            let by = try connection.query("SELECT max(run_id) FROM ferry.runs WHERE rollback_of = $1", [String(runId)]).scalar ?? "?"
+            let by =
+                try connection.query("SELECT max(run_id) FROM ferry.runs WHERE rollback_of = $1", [String(runId)])
+                .scalar ?? "?"
             throw LedgerError("run \(runId) was already rolled back (by run \(by)); a run is rolled back once")
         }
         // The dry run deletes too (in a transaction it rolls back): it holds the job's lock like the rollback.
@@ -59,13 +63,16 @@ public struct Rollback {
         }
 
         if record.mode == "contract" {
-            return try ContractRollback(connection: connection, ledger: ledger).run(runId, dryRun: dryRun, force: force, record: record)
+            return try ContractRollback(connection: connection, ledger: ledger).run(
+                runId, dryRun: dryRun, force: force, record: record)
         }
         var report = RollbackReport(runId: runId, dryRun: dryRun, force: force)
-        let tables = try connection.query("""
+        let tables = try connection.query(
+            """
             SELECT table_order, table_name FROM ferry.snapshot_rows WHERE run_id = $1
             GROUP BY 1, 2 ORDER BY 1 DESC, 2
-            """, [String(runId)]).rows.map { (order: $0[0]!, name: $0[1]!) }
+            """, [String(runId)]
+        ).rows.map { (order: $0[0]!, name: $0[1]!) }
         if tables.isEmpty {
             try Self.requireUndoRecord(of: record, connection: connection)
             report.nothingToUndo = true
@@ -85,13 +92,19 @@ public struct Rollback {
 
         return try Self.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
             try undoTables(runId, tables: tables.map(\.name), report: &report, ledger: ledger)
-            let remaining = Int(try connection.query("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1",
-                                                     [String(runId)]).scalar ?? "0") ?? 0
+            let remaining =
+                Int(
+                    try connection.query(
+                        "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1",
+                        [String(runId)]
+                    ).scalar ?? "0") ?? 0
             report.complete = remaining == 0
-            try connection.query("UPDATE ferry.runs SET status = $2 WHERE run_id = $1",
-                                 [String(runId), report.complete ? "rolled_back" : "partially_rolled_back"])
-            try ledger.event(runId: runId, kind: report.complete ? "rollback done" : "rollback left conflicts",
-                             detail: ["rollback_run": String(rollbackRunId), "rows_left": String(remaining)])
+            try connection.query(
+                "UPDATE ferry.runs SET status = $2 WHERE run_id = $1",
+                [String(runId), report.complete ? "rolled_back" : "partially_rolled_back"])
+            try ledger.event(
+                runId: runId, kind: report.complete ? "rollback done" : "rollback left conflicts",
+                detail: ["rollback_run": String(rollbackRunId), "rows_left": String(remaining)])
         }
     }
 
@@ -99,10 +112,13 @@ public struct Rollback {
     private func undoTables(_ runId: Int64, tables: [String], report: inout RollbackReport, ledger: RunLedger) throws {
         let connection = ledger.connection
         // Constraints the run added go first: the rows about to be restored may not satisfy them.
-        for added in try connection.query("""
+        for added in try connection.query(
+            """
             SELECT detail->>'table', detail->>'constraint' FROM ferry.events WHERE run_id = $1 AND kind = 'constraint added'
-            """, [String(runId)]).rows {
-            try connection.execute(script: "ALTER TABLE \(added[0] ?? "") DROP CONSTRAINT IF EXISTS \(quoteIdentifier(added[1] ?? ""))")
+            """, [String(runId)]
+        ).rows {
+            try connection.execute(
+                script: "ALTER TABLE \(added[0] ?? "") DROP CONSTRAINT IF EXISTS \(quoteIdentifier(added[1] ?? ""))")
         }
         let rules = try RollbackRules(run: runId, force: report.force, ledger: ledger)
         for name in tables {
@@ -111,26 +127,32 @@ public struct Rollback {
             // Classified just before it is undone: rows of the tables undone before it are gone by then.
             var tableReport = try classify(snapshot, rules: rules, references: references, connection: connection)
             if tableReport.changedSince + tableReport.keptForInvariant + tableReport.stillReferenced > 0 {
-                report.conflicts += try conflictExamples(snapshot, rules: rules, references: references, connection: connection)
+                report.conflicts += try conflictExamples(
+                    snapshot, rules: rules, references: references, connection: connection)
             }
-            tableReport.undone = try undo(snapshot, rules: rules, references: references, connection: connection,
-                                          stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
+            tableReport.undone = try undo(
+                snapshot, rules: rules, references: references, connection: connection,
+                stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
             report.tables.append(tableReport)
         }
     }
 
     /// Undoes run `runId` as a run of its own (`mode = rollback`, `rollback_of`): `body` runs in one
     /// transaction on the ledger's session, and the rollback run ends succeeded with the report, or failed.
-    static func recorded(_ runId: Int64, record: RunRecord, ledger: RunLedger, report: RollbackReport,
-                         _ body: (_ rollbackRunId: Int64, _ report: inout RollbackReport) throws -> Void) throws -> RollbackReport {
+    static func recorded(
+        _ runId: Int64, record: RunRecord, ledger: RunLedger, report: RollbackReport,
+        _ body: (_ rollbackRunId: Int64, _ report: inout RollbackReport) throws -> Void
+    ) throws -> RollbackReport {
         var report = report
-        let rollbackRunId = try ledger.start(job: record.job, mode: "rollback", mappingFile: record.mappingFile,
-                                             mappingSHA256: record.mappingSHA256, rollbackOf: runId)
+        let rollbackRunId = try ledger.start(
+            job: record.job, mode: "rollback", mappingFile: record.mappingFile,
+            mappingSHA256: record.mappingSHA256, rollbackOf: runId)
         report.rollbackRunId = rollbackRunId
         do {
             try ledger.connection.transaction { try body(rollbackRunId, &report) }
-            try ledger.finish(runId: rollbackRunId, status: report.complete ? "succeeded" : "partial",
-                              countsJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+            try ledger.finish(
+                runId: rollbackRunId, status: report.complete ? "succeeded" : "partial",
+                countsJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } catch {
             try? ledger.finish(runId: rollbackRunId, status: "failed", error: String(describing: error))
             throw error
@@ -141,28 +163,37 @@ public struct Rollback {
     /// A run without snapshot rows is undone only if it never wrote a row: a run whose snapshots were
     /// pruned (or deleted by hand) would otherwise be reported rolled back while its rows stay.
     static func requireUndoRecord(of record: RunRecord, connection: PostgresConnection) throws {
-        let pruned = try connection.query("""
+        let pruned = try connection.query(
+            """
             SELECT \(RunLedger.iso8601("at")), detail->>'older_than' FROM ferry.events
             WHERE run_id = $1 AND kind = 'snapshot pruned' ORDER BY event_id DESC LIMIT 1
-            """, [String(record.runId)]).rows.first
+            """, [String(record.runId)]
+        ).rows.first
         if let pruned {
-            throw LedgerError("run \(record.runId) cannot be rolled back: its snapshots were pruned at \(pruned[0] ?? "?") "
-                + "(`ferry snapshots prune --older-than \(pruned[1] ?? "?")`), so ferry no longer knows what it wrote; nothing was changed")
+            throw LedgerError(
+                "run \(record.runId) cannot be rolled back: its snapshots were pruned at \(pruned[0] ?? "?") "
+                    + "(`ferry snapshots prune --older-than \(pruned[1] ?? "?")`), so ferry no longer knows what it wrote; nothing was changed"
+            )
         }
         let written = record.rowsInserted + record.rowsUpdated + record.rowsDeleted
         if written > 0 {
-            throw LedgerError("run \(record.runId) cannot be rolled back: its batches wrote \(written) rows but its snapshot rows "
-                + "(ferry.snapshot_rows) are gone; nothing was changed")
+            throw LedgerError(
+                "run \(record.runId) cannot be rolled back: its batches wrote \(written) rows but its snapshot rows "
+                    + "(ferry.snapshot_rows) are gone; nothing was changed")
         }
     }
 
     /// The statuses a rollback that leaves conflicts records came with a ledger schema step.
     static func requirePartialStatuses(_ connection: PostgresConnection) throws {
-        let applied = try connection.query("SELECT EXISTS (SELECT 1 FROM ferry.schema_steps WHERE name = $1)",
-                                           [LedgerSchema.runOptionsAndPartialStatusesStep.name]).scalar == "t"
+        let applied =
+            try connection.query(
+                "SELECT EXISTS (SELECT 1 FROM ferry.schema_steps WHERE name = $1)",
+                [LedgerSchema.runOptionsAndPartialStatusesStep.name]
+            ).scalar == "t"
         guard applied else {
-            throw LedgerError("the ledger lacks schema step \(LedgerSchema.runOptionsAndPartialStatusesStep.name): "
-                + "run `ferry schema apply MAPPING` first; nothing was changed")
+            throw LedgerError(
+                "the ledger lacks schema step \(LedgerSchema.runOptionsAndPartialStatusesStep.name): "
+                    + "run `ferry schema apply MAPPING` first; nothing was changed")
         }
     }
 
@@ -184,9 +215,12 @@ public struct Rollback {
         """
     }
 
-    private func classify(_ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey],
-                          connection: PostgresConnection) throws -> RollbackTableReport {
-        let row = try connection.query("""
+    private func classify(
+        _ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey],
+        connection: PostgresConnection
+    ) throws -> RollbackTableReport {
+        let row = try connection.query(
+            """
             \(states(snapshot, rules: rules, references: references))
             SELECT count(*) FILTER (WHERE state IS NOT NULL AND (action = 'delete' OR (state = 'unchanged' AND kept IS NULL))),
                    count(*) FILTER (WHERE action <> 'delete' AND state = 'changed'),
@@ -195,7 +229,8 @@ public struct Rollback {
                    count(*) FILTER (WHERE kept = 'invariant'),
                    count(*) FILTER (WHERE kept = 'referenced')
             FROM states
-            """, [String(rules.run), snapshot.qualifiedName]).rows[0]
+            """, [String(rules.run), snapshot.qualifiedName]
+        ).rows[0]
         var report = RollbackTableReport(table: snapshot.qualifiedName)
         report.unchanged = Int(row[0] ?? "0")! + Int(row[3] ?? "0")!
         report.changedSince = Int(row[1] ?? "0")!
@@ -205,9 +240,12 @@ public struct Rollback {
         return report
     }
 
-    private func conflictExamples(_ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey],
-                                  connection: PostgresConnection) throws -> [String] {
-        try connection.query("""
+    private func conflictExamples(
+        _ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey],
+        connection: PostgresConnection
+    ) throws -> [String] {
+        try connection.query(
+            """
             \(states(snapshot, rules: rules, references: references))
             SELECT key::text, CASE WHEN state = 'changed' THEN 'changed since the run'
                                    WHEN kept = 'invariant' THEN 'kept: deleting it would leave its group with rows but none marked as the default'
@@ -216,20 +254,25 @@ public struct Rollback {
             WHERE action <> 'delete' AND (state = 'changed' OR kept IS NOT NULL)
             ORDER BY state, key::text
             LIMIT 20
-            """, [String(rules.run), snapshot.qualifiedName]).rows.map { "\(snapshot.qualifiedName) \($0[0]!): \($0[1]!)" }
+            """, [String(rules.run), snapshot.qualifiedName]
+        ).rows.map { "\(snapshot.qualifiedName) \($0[0]!): \($0[1]!)" }
     }
 
     /// Undoes what can be undone for one table and removes those snapshot rows; returns rows undone.
-    private func undo(_ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], connection: PostgresConnection,
-                      stillReferenced: inout Int, conflicts: inout [String]) throws -> Int {
+    private func undo(
+        _ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], connection: PostgresConnection,
+        stillReferenced: inout Int, conflicts: inout [String]
+    ) throws -> Int {
         let run = rules.run
         let table = snapshot.qualifiedName
         let match = snapshot.keyMatch(table: "t", snapshot: "s")
         let unchanged = rules.unchanged("t", "s")
-        let columns = try connection.query("""
+        let columns = try connection.query(
+            """
             SELECT quote_ident(attname) FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum
-            """, [table]).rows.map { $0[0]! }
+            """, [table]
+        ).rows.map { $0[0]! }
         let columnList = columns.joined(separator: ", ")
         let recordColumns = columns.map { "r.\($0)" }.joined(separator: ", ")
         let parameters = [String(run), table]
@@ -238,37 +281,46 @@ public struct Rollback {
         try connection.execute(script: "SAVEPOINT ferry_rollback_table")
         var undone = 0
         do {
-            undone += try connection.query("""
+            undone += try connection.query(
+                """
                 WITH \(rules.commonTableExpressions(snapshot, references: references)),
                 gone AS (
                     DELETE FROM \(table) t USING deletable d WHERE t.ctid = d.row_id
                     RETURNING d.snapshot_row
                 ) DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM gone)
-                """, parameters).affectedRows
+                """, parameters
+            ).affectedRows
         } catch let error as PostgresError where error.sqlState == "23503" {
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_table")
-            undone += try undoRowByRow(snapshot, rules: rules, references: references, stillReferenced: &stillReferenced,
-                                       conflicts: &conflicts, connection: connection)
+            undone += try undoRowByRow(
+                snapshot, rules: rules, references: references, stillReferenced: &stillReferenced,
+                conflicts: &conflicts, connection: connection)
         }
-        undone += try connection.query("""
+        undone += try connection.query(
+            """
             WITH restored AS (
                 UPDATE \(table) t SET (\(columnList)) = (SELECT \(recordColumns))
                 FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
                 WHERE \(scope) AND s.action = 'update' AND \(match) AND \(unchanged)
                 RETURNING s.ctid AS snapshot_row
             ) DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM restored)
-            """, parameters).affectedRows
-        undone += try connection.query("""
-            WITH restored AS (
-                INSERT INTO \(table) (\(columnList))
-                SELECT \(recordColumns) FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
-                WHERE \(scope) AND s.action = 'delete'
-                  AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
-                RETURNING 1
-            ) SELECT count(*) FROM restored
-            """, parameters).rows.first.flatMap { Int($0[0] ?? "0") } ?? 0
+            """, parameters
+        ).affectedRows
+        undone +=
+            try connection.query(
+                """
+                WITH restored AS (
+                    INSERT INTO \(table) (\(columnList))
+                    SELECT \(recordColumns) FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
+                    WHERE \(scope) AND s.action = 'delete'
+                      AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
+                    RETURNING 1
+                ) SELECT count(*) FROM restored
+                """, parameters
+            ).rows.first.flatMap { Int($0[0] ?? "0") } ?? 0
         // Deleted rows now restored, and inserted rows that are already gone: nothing left to undo.
-        try connection.query("""
+        try connection.query(
+            """
             DELETE FROM ferry.snapshot_rows s
             WHERE \(scope) AND (s.action = 'delete' OR NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match)))
             """, parameters)
@@ -278,25 +330,32 @@ public struct Rollback {
 
     /// Deletes the deletable rows one by one, leaving those that newer rows still reference in a way the
     /// catalog did not show (a foreign key added while the rollback ran, say).
-    private func undoRowByRow(_ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], stillReferenced: inout Int,
-                              conflicts: inout [String], connection: PostgresConnection) throws -> Int {
+    private func undoRowByRow(
+        _ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], stillReferenced: inout Int,
+        conflicts: inout [String], connection: PostgresConnection
+    ) throws -> Int {
         let table = snapshot.qualifiedName
-        let candidates = try connection.query("""
+        let candidates = try connection.query(
+            """
             WITH \(rules.commonTableExpressions(snapshot, references: references))
             SELECT d.snapshot_row::text, d.row_id::text, s.key::text FROM deletable d JOIN ferry.snapshot_rows s ON s.ctid = d.snapshot_row
-            """, [String(rules.run), table]).rows
+            """, [String(rules.run), table]
+        ).rows
         var undone = 0
         for candidate in candidates {
             try connection.execute(script: "SAVEPOINT ferry_rollback_row")
             do {
-                let deleted = try connection.query("DELETE FROM \(table) WHERE ctid = $1::tid", [candidate[1]]).affectedRows
+                let deleted = try connection.query("DELETE FROM \(table) WHERE ctid = $1::tid", [candidate[1]])
+                    .affectedRows
                 try connection.query("DELETE FROM ferry.snapshot_rows WHERE ctid = $1::tid", [candidate[0]])
                 undone += deleted
                 try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
             } catch let error as PostgresError where error.sqlState == "23503" {
                 try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
                 stillReferenced += 1
-                if conflicts.count < 50 { conflicts.append("\(table) \(candidate[2]!): still referenced by newer rows") }
+                if conflicts.count < 50 {
+                    conflicts.append("\(table) \(candidate[2]!): still referenced by newer rows")
+                }
             }
         }
         return undone

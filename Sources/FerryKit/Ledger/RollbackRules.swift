@@ -24,15 +24,21 @@ extension RunLedger {
     /// and rollback reads each rule once).
     public func record(_ invariant: RollbackInvariant, runId: Int64) throws {
         let group = String(decoding: try JSONEncoder.sorted.encode(invariant.group), as: UTF8.self)
-        try event(runId: runId, kind: Self.invariantEvent, detail: ["table": invariant.table, "group": group, "flag": invariant.flag])
+        try event(
+            runId: runId, kind: Self.invariantEvent,
+            detail: ["table": invariant.table, "group": group, "flag": invariant.flag])
     }
 
     func invariants(runId: Int64) throws -> [RollbackInvariant] {
-        try connection.query("""
+        try connection.query(
+            """
             SELECT DISTINCT detail->>'table', detail->>'group', detail->>'flag' FROM ferry.events WHERE run_id = $1 AND kind = $2
-            """, [String(runId), Self.invariantEvent]).rows.compactMap { row in
-            guard let table = row[0], let group = row[1].flatMap({ try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }),
-                  let flag = row[2] else { return nil }
+            """, [String(runId), Self.invariantEvent]
+        ).rows.compactMap { row in
+            guard let table = row[0],
+                let group = row[1].flatMap({ try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }),
+                let flag = row[2]
+            else { return nil }
             return RollbackInvariant(table: table, group: group, flag: flag)
         }
     }
@@ -45,7 +51,8 @@ struct ReferencingKey: Sendable {
     let referencedColumns: [String]
 
     static func all(referencing table: String, on connection: PostgresConnection) throws -> [ReferencingKey] {
-        try connection.query("""
+        try connection.query(
+            """
             SELECT format('%I.%I', n.nspname, c.relname),
                    (SELECT array_agg(a.attname ORDER BY u.ord) FROM unnest(k.conkey) WITH ORDINALITY u (attnum, ord)
                     JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum),
@@ -54,8 +61,11 @@ struct ReferencingKey: Sendable {
             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE k.contype = 'f' AND k.confrelid = to_regclass($1)
             ORDER BY 1
-            """, [table]).rows.map { row in
-            ReferencingKey(table: row[0] ?? "", columns: parseTextArray(row[1] ?? "{}"), referencedColumns: parseTextArray(row[2] ?? "{}"))
+            """, [table]
+        ).rows.map { row in
+            ReferencingKey(
+                table: row[0] ?? "", columns: parseTextArray(row[1] ?? "{}"),
+                referencedColumns: parseTextArray(row[2] ?? "{}"))
         }
     }
 }
@@ -93,7 +103,9 @@ struct RollbackRules {
 
     func commonTableExpressions(_ table: SnapshotTable, references: [ReferencingKey]) -> String {
         let rules = force ? [] : invariants.filter { $0.table == table.qualifiedName }
-        let groupColumns = Array(Set(rules.flatMap(\.group) + rules.map(\.flag) + references.flatMap(\.referencedColumns))).sorted()
+        let groupColumns = Array(
+            Set(rules.flatMap(\.group) + rules.map(\.flag) + references.flatMap(\.referencedColumns))
+        ).sorted()
         let carried = groupColumns.map { ", t.\(quoteIdentifier($0))" }.joined()
         var sql = """
             candidates AS MATERIALIZED (
@@ -105,7 +117,8 @@ struct RollbackRules {
         var invariantKept: [String] = []
         for (index, rule) in rules.enumerated() {
             let group = rule.group.map(quoteIdentifier).joined(separator: ", ")
-            let sameGroup = rule.group.map { "o.\(quoteIdentifier($0)) = c.\(quoteIdentifier($0))" }.joined(separator: " AND ")
+            let sameGroup = rule.group.map { "o.\(quoteIdentifier($0)) = c.\(quoteIdentifier($0))" }.joined(
+                separator: " AND ")
             // A flagged candidate stays when its group holds more rows now than the rollback deletes from it.
             sql += """
                 , deleted_per_group_\(index) AS (
@@ -118,7 +131,8 @@ struct RollbackRules {
                 """
             invariantKept.append("SELECT row_id FROM kept_invariant_\(index)")
         }
-        sql += ", kept_invariant AS (\(invariantKept.isEmpty ? "SELECT NULL::tid AS row_id WHERE false" : invariantKept.joined(separator: " UNION ")))"
+        sql +=
+            ", kept_invariant AS (\(invariantKept.isEmpty ? "SELECT NULL::tid AS row_id WHERE false" : invariantKept.joined(separator: " UNION ")))"
         let referenced = references.map { key in
             let joined = zip(key.columns, key.referencedColumns)
                 .map { "r.\(quoteIdentifier($0)) = c.\(quoteIdentifier($1))" }.joined(separator: " AND ")

@@ -55,16 +55,23 @@ public struct RunLedger {
     }
 
     /// Records a new run. `mappingFile` is stored as an absolute path, so `ferry resume` works from any folder.
-    public func start(job: String, mode: String, mappingFile: String, mappingSHA256: String, rollbackOf: Int64? = nil,
-                      options: [String: String] = [:]) throws -> Int64 {
-        let runId = try connection.query("""
+    public func start(
+        job: String, mode: String, mappingFile: String, mappingSHA256: String, rollbackOf: Int64? = nil,
+        options: [String: String] = [:]
+    ) throws -> Int64 {
+        let runId = try connection.query(
+            """
             INSERT INTO ferry.runs (job, mode, status, mapping_file, mapping_sha256, tool_version, os_user, host, pid,
                                     rollback_of, start_xid, options)
             VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, pg_current_xact_id()::text::bigint, $10::jsonb)
             RETURNING run_id
-            """, [job, mode, absolutePath(mappingFile), mappingSHA256, FerryVersion.current, Self.osUser,
-                  ProcessInfo.processInfo.hostName, String(ProcessInfo.processInfo.processIdentifier),
-                  rollbackOf.map(String.init), jsonObject(options)]).scalar
+            """,
+            [
+                job, mode, absolutePath(mappingFile), mappingSHA256, FerryVersion.current, Self.osUser,
+                ProcessInfo.processInfo.hostName, String(ProcessInfo.processInfo.processIdentifier),
+                rollbackOf.map(String.init), jsonObject(options),
+            ]
+        ).scalar
         guard let runId, let id = Int64(runId) else { throw LedgerError("could not record the run") }
         try event(runId: id, kind: "run started", detail: ["mode": mode, "mapping_sha256": mappingSHA256])
         FerryLog.logger.info("run started", metadata: ["run": "\(id)", "job": "\(job)", "mode": "\(mode)"])
@@ -72,21 +79,25 @@ public struct RunLedger {
     }
 
     public func event(runId: Int64, kind: String, detail: [String: String] = [:]) throws {
-        try connection.query("INSERT INTO ferry.events (run_id, kind, detail) VALUES ($1, $2, $3::jsonb)",
-                             [String(runId), kind, jsonObject(detail)])
+        try connection.query(
+            "INSERT INTO ferry.events (run_id, kind, detail) VALUES ($1, $2, $3::jsonb)",
+            [String(runId), kind, jsonObject(detail)])
     }
 
     /// Marks a run resumed: running again, from this process.
     public func resume(_ point: ResumePoint) throws {
-        try connection.query("UPDATE ferry.runs SET status = 'running', finished_at = NULL, error = NULL, pid = $2, host = $3 WHERE run_id = $1",
-                             [String(point.runId), String(ProcessInfo.processInfo.processIdentifier), ProcessInfo.processInfo.hostName])
-        try event(runId: point.runId, kind: "run resumed",
-                  detail: ["after_batch": String(point.lastBatch), "after_key": point.lastKey?.joined(separator: "/") ?? ""])
+        try connection.query(
+            "UPDATE ferry.runs SET status = 'running', finished_at = NULL, error = NULL, pid = $2, host = $3 WHERE run_id = $1",
+            [String(point.runId), String(ProcessInfo.processInfo.processIdentifier), ProcessInfo.processInfo.hostName])
+        try event(
+            runId: point.runId, kind: "run resumed",
+            detail: ["after_batch": String(point.lastBatch), "after_key": point.lastKey?.joined(separator: "/") ?? ""])
     }
 
     public func finish(runId: Int64, status: String, countsJSON: String = "{}", error: String? = nil) throws {
         // The totals come from the committed batches, so a resumed run counts its earlier parts too.
-        try connection.query("""
+        try connection.query(
+            """
             UPDATE ferry.runs SET status = $2, finished_at = now(), error = $4,
                    counts = $3::jsonb || jsonb_build_object('run_totals', (
                        SELECT jsonb_build_object('batches', count(*), 'rows_inserted', coalesce(sum(rows_inserted), 0),
@@ -95,37 +106,48 @@ public struct RunLedger {
                        FROM ferry.batches WHERE run_id = $1))
             WHERE run_id = $1
             """, [String(runId), status, countsJSON, error])
-        try event(runId: runId, kind: "run finished", detail: ["status": status] .merging(error.map { ["error": $0] } ?? [:]) { $1 })
+        try event(
+            runId: runId, kind: "run finished",
+            detail: ["status": status].merging(error.map { ["error": $0] } ?? [:]) { $1 })
         FerryLog.logger.info("run finished", metadata: ["run": "\(runId)", "status": "\(status)"])
     }
 
     /// Runs left `running` by a process that died. Only call while holding the job's lock:
     /// then nobody else can be running it.
     public func markDeadRunsInterrupted(job: String) throws {
-        let dead = try connection.query("""
+        let dead = try connection.query(
+            """
             UPDATE ferry.runs SET status = 'interrupted', finished_at = now(),
                    error = coalesce(error, 'the ferry process stopped without finishing the run')
             WHERE job = $1 AND status = 'running' RETURNING run_id
-            """, [job]).rows
+            """, [job]
+        ).rows
         for row in dead {
-            try event(runId: Int64(row[0]!)!, kind: "run found interrupted", detail: ["by_pid": String(ProcessInfo.processInfo.processIdentifier)])
+            try event(
+                runId: Int64(row[0]!)!, kind: "run found interrupted",
+                detail: ["by_pid": String(ProcessInfo.processInfo.processIdentifier)])
         }
     }
 
     /// The newest interrupted apply of this job with the same mapping, if any.
     public func resumePoint(job: String, mode: String, mappingSHA256: String) throws -> ResumePoint? {
-        let latest = try connection.query("""
+        let latest = try connection.query(
+            """
             SELECT run_id, status, mapping_sha256 FROM ferry.runs
             WHERE job = $1 AND mode = $2 ORDER BY run_id DESC LIMIT 1
-            """, [job, mode]).rows.first
-        guard let latest, latest[1] == "interrupted", latest[2] == mappingSHA256, let runId = Int64(latest[0] ?? "") else { return nil }
+            """, [job, mode]
+        ).rows.first
+        guard let latest, latest[1] == "interrupted", latest[2] == mappingSHA256, let runId = Int64(latest[0] ?? "")
+        else { return nil }
         return try resumePoint(runId: runId)
     }
 
     public func resumePoint(runId: Int64) throws -> ResumePoint {
-        let batch = try connection.query("""
+        let batch = try connection.query(
+            """
             SELECT batch_no, last_key FROM ferry.batches WHERE run_id = $1 ORDER BY batch_no DESC LIMIT 1
-            """, [String(runId)]).rows.first
+            """, [String(runId)]
+        ).rows.first
         return ResumePoint(runId: runId, lastBatch: Int(batch?[0] ?? "0") ?? 0, lastKey: batch?[1].map(parseTextArray))
     }
 
@@ -138,10 +160,14 @@ public struct RunLedger {
     }
 
     public func events(_ runId: Int64) throws -> [RunEvent] {
-        try connection.query("""
+        try connection.query(
+            """
             SELECT event_id, \(Self.iso8601("at")) AS at, kind, detail::text AS detail FROM ferry.events WHERE run_id = $1 ORDER BY event_id
-            """, [String(runId)]).decoded("ferry.events", key: "event_id").map { row in
-            RunEvent(at: try row.required("at"), kind: try row.required("kind"), detail: JSONValue(parsing: try row.required("detail")))
+            """, [String(runId)]
+        ).decoded("ferry.events", key: "event_id").map { row in
+            RunEvent(
+                at: try row.required("at"), kind: try row.required("kind"),
+                detail: JSONValue(parsing: try row.required("detail")))
         }
     }
 
@@ -152,14 +178,20 @@ public struct RunLedger {
 
     private func runs(where condition: String, _ parameters: [String?]) throws -> [RunRecord] {
         // Say what to do rather than "relation ferry.runs does not exist" (or a privilege error from to_regclass).
-        let present = try connection.query("""
-            SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'ferry' AND c.relname = 'runs')
-            """).scalar == "t"
+        let present =
+            try connection.query(
+                """
+                SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'ferry' AND c.relname = 'runs')
+                """
+            ).scalar == "t"
         guard present else {
-            throw LedgerError("this database has no ferry ledger (ferry.runs): no run was recorded here yet; `ferry schema apply MAPPING` creates it")
+            throw LedgerError(
+                "this database has no ferry ledger (ferry.runs): no run was recorded here yet; `ferry schema apply MAPPING` creates it"
+            )
         }
         // A run recorded `running` is really running only while a session holds its job's lock.
-        return try connection.query("""
+        return try connection.query(
+            """
             SELECT r.run_id, r.job, r.mode,
                    CASE WHEN r.status = 'running' AND NOT EXISTS (
                             SELECT 1 FROM pg_locks l
@@ -177,16 +209,21 @@ public struct RunLedger {
                                        coalesce(sum(rows_deleted), 0)
                                 FROM ferry.batches WHERE run_id = r.run_id) b (batches, inserted, updated, deleted)
             WHERE \(condition)
-            """, parameters).decoded("ferry.runs", key: "run_id").map { row in
-            RunRecord(runId: try row.required("run_id"), job: try row.required("job"), mode: try row.required("mode"),
-                      status: try row.required("status"), mappingFile: try row.required("mapping_file"),
-                      mappingSHA256: try row.required("mapping_sha256"), toolVersion: try row.required("tool_version"),
-                      startedAt: try row.required("started_at"), finishedAt: try row.optional("finished_at"),
-                      durationSeconds: try row.required("duration"), databaseUser: try row.required("db_user"),
-                      osUser: try row.optional("os_user"), host: try row.optional("host"), rollbackOf: try row.optional("rollback_of"),
-                      counts: JSONValue(parsing: try row.required("counts")), options: JSONValue(parsing: try row.required("options")),
-                      error: try row.optional("error"), batches: try row.required("batches"), rowsInserted: try row.required("inserted"),
-                      rowsUpdated: try row.required("updated"), rowsDeleted: try row.required("deleted"))
+            """, parameters
+        ).decoded("ferry.runs", key: "run_id").map { row in
+            RunRecord(
+                runId: try row.required("run_id"), job: try row.required("job"), mode: try row.required("mode"),
+                status: try row.required("status"), mappingFile: try row.required("mapping_file"),
+                mappingSHA256: try row.required("mapping_sha256"), toolVersion: try row.required("tool_version"),
+                startedAt: try row.required("started_at"), finishedAt: try row.optional("finished_at"),
+                durationSeconds: try row.required("duration"), databaseUser: try row.required("db_user"),
+                osUser: try row.optional("os_user"), host: try row.optional("host"),
+                rollbackOf: try row.optional("rollback_of"),
+                counts: JSONValue(parsing: try row.required("counts")),
+                options: JSONValue(parsing: try row.required("options")),
+                error: try row.optional("error"), batches: try row.required("batches"),
+                rowsInserted: try row.required("inserted"),
+                rowsUpdated: try row.required("updated"), rowsDeleted: try row.required("deleted"))
         }
     }
 
@@ -230,7 +267,10 @@ func parseTextArray(_ text: String) -> [String] {
 
 /// PostgreSQL's text form of a text[] for a parameter.
 func textArrayLiteral(_ values: [String]) -> String {
-    "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+    "{"
+        + values.map {
+            "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
         .joined(separator: ",") + "}"
 }
 
@@ -248,7 +288,8 @@ extension RunLedger {
     /// (so the last apply can always be undone) unless `all`. Returns the runs pruned (or, with
     /// `dryRun`, those that would be).
     public func pruneSnapshots(olderThan interval: String, all: Bool, dryRun: Bool = false) throws -> [PrunedRun] {
-        let candidates = try connection.query("""
+        let candidates = try connection.query(
+            """
             SELECT r.run_id, r.job, r.mode, \(Self.iso8601("r.finished_at")) AS finished_at,
                    (SELECT count(*) FROM ferry.snapshot_rows s WHERE s.run_id = r.run_id) AS snapshot_rows
             FROM ferry.runs r
@@ -256,15 +297,19 @@ extension RunLedger {
               AND ($2 OR r.run_id <> (SELECT max(r2.run_id) FROM ferry.runs r2 WHERE r2.job = r.job AND r2.mode <> 'rollback'))
               AND EXISTS (SELECT 1 FROM ferry.snapshot_rows s WHERE s.run_id = r.run_id)
             ORDER BY r.run_id
-            """, [interval, all ? "true" : "false"]).decoded("ferry.runs to prune", key: "run_id").map { row in
-            PrunedRun(runId: try row.required("run_id"), job: try row.required("job"), mode: try row.required("mode"),
-                      finishedAt: try row.required("finished_at"), snapshotRows: try row.required("snapshot_rows"))
+            """, [interval, all ? "true" : "false"]
+        ).decoded("ferry.runs to prune", key: "run_id").map { row in
+            PrunedRun(
+                runId: try row.required("run_id"), job: try row.required("job"), mode: try row.required("mode"),
+                finishedAt: try row.required("finished_at"), snapshotRows: try row.required("snapshot_rows"))
         }
         guard !dryRun, !candidates.isEmpty else { return candidates }
         try connection.transaction {
             for run in candidates {
                 try connection.query("DELETE FROM ferry.snapshot_rows WHERE run_id = $1", [String(run.runId)])
-                try event(runId: run.runId, kind: "snapshot pruned", detail: ["older_than": interval, "rows": String(run.snapshotRows)])
+                try event(
+                    runId: run.runId, kind: "snapshot pruned",
+                    detail: ["older_than": interval, "rows": String(run.snapshotRows)])
             }
         }
         return candidates

@@ -14,7 +14,9 @@ public final class RunLock {
             try connection.query("SELECT pg_advisory_lock($1, hashtext($2))", [String(Self.namespace), job])
             return
         }
-        let acquired = try connection.query("SELECT pg_try_advisory_lock($1, hashtext($2))", [String(Self.namespace), job]).scalar == "t"
+        let acquired =
+            try connection.query("SELECT pg_try_advisory_lock($1, hashtext($2))", [String(Self.namespace), job]).scalar
+            == "t"
         if !acquired {
             throw LedgerError(try holderDescription())
         }
@@ -28,15 +30,19 @@ public final class RunLock {
     }
 
     private func holderDescription() throws -> String {
-        let holder = try connection.query("""
+        let holder = try connection.query(
+            """
             SELECT a.pid::text, a.usename::text, a.application_name, a.backend_start::text,
                    (SELECT run_id::text FROM ferry.runs WHERE job = $2 AND status = 'running' ORDER BY run_id DESC LIMIT 1)
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND l.objid = hashtext($2)::oid AND l.objsubid = 2 AND l.granted
             LIMIT 1
-            """, [String(Self.namespace), job]).rows.first
+            """, [String(Self.namespace), job]
+        ).rows.first
         let run = holder?[4].map { "run \($0)" } ?? "a run"
-        let who = holder.map { "PostgreSQL pid \($0[0] ?? "?"), user \($0[1] ?? "?"), since \($0[3] ?? "?")" } ?? "another session"
+        let who =
+            holder.map { "PostgreSQL pid \($0[0] ?? "?"), user \($0[1] ?? "?"), since \($0[3] ?? "?")" }
+            ?? "another session"
         return "job '\(job)' is already running in this database: \(run) (\(who)). "
             + "Wait for it, or pass --wait to queue behind it."
     }

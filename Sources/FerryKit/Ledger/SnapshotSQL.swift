@@ -18,26 +18,34 @@ public struct SnapshotTable: Sendable {
     public static func resolve(_ name: String, on connection: PostgresConnection) throws -> SnapshotTable {
         let rows = try connection.query(lookup, [name]).rows
         guard let first = rows.first, let qualified = first[0] else {
-            throw LedgerError("table \(name) has no primary key (or does not exist): ferry needs one to snapshot and roll back its rows")
+            throw LedgerError(
+                "table \(name) has no primary key (or does not exist): ferry needs one to snapshot and roll back its rows"
+            )
         }
         return SnapshotTable(qualifiedName: qualified, keyColumns: rows.map { ($0[1]!, $0[2]!) })
     }
 
     /// `jsonb_build_object('k1', alias.k1, ...)`: the key of a row as the snapshot stores it.
     func keyObject(alias: String) -> String {
-        "jsonb_build_object(" + keyColumns.map { "'\($0.name.replacingOccurrences(of: "'", with: "''"))', \(alias).\(quoteIdentifier($0.name))" }
+        "jsonb_build_object("
+            + keyColumns.map {
+                "'\($0.name.replacingOccurrences(of: "'", with: "''"))', \(alias).\(quoteIdentifier($0.name))"
+            }
             .joined(separator: ", ") + ")"
     }
 
     /// Matches a table row (alias `t`) to a snapshot row (alias `s`) by key.
     func keyMatch(table t: String, snapshot s: String) -> String {
-        keyColumns.map { "\(t).\(quoteIdentifier($0.name)) = (\(s).key ->> '\($0.name.replacingOccurrences(of: "'", with: "''"))')::\($0.type)" }
-            .joined(separator: " AND ")
+        keyColumns.map {
+            "\(t).\(quoteIdentifier($0.name)) = (\(s).key ->> '\($0.name.replacingOccurrences(of: "'", with: "''"))')::\($0.type)"
+        }
+        .joined(separator: " AND ")
     }
 
     /// The RETURNING list a snapshot needs: the key columns, plus `extra` columns.
     func returning(_ extra: [String] = []) -> String {
-        (keyColumns.map { quoteIdentifier($0.name) } + extra.filter { name in !keyColumns.contains { $0.name == name } }
+        (keyColumns.map { quoteIdentifier($0.name) }
+            + extra.filter { name in !keyColumns.contains { $0.name == name } }
             .map(quoteIdentifier)).joined(separator: ", ")
     }
 

@@ -66,7 +66,9 @@ public struct ContactsCSVMapping: Sendable {
         self.sha256 = sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString
         let root = try MappingNode(file: file, text: text)
         let job = try root.requiredString("job")
-        guard job == "contacts-csv" else { throw root.error("job must be 'contacts-csv' in a CSV contacts mapping, not '\(job)'") }
+        guard job == "contacts-csv" else {
+            throw root.error("job must be 'contacts-csv' in a CSV contacts mapping, not '\(job)'")
+        }
         _ = try root.string("description")
 
         let fileNode = root.child("file")
@@ -74,7 +76,8 @@ public struct ContactsCSVMapping: Sendable {
             let text = try fileNode?.string(key) ?? fallback
             let value = text == "\\t" ? "\t" : text
             guard value.utf8.count == 1, let byte = value.utf8.first, byte != 0x0A, byte != 0x0D else {
-                throw (fileNode?.child(key) ?? root).error("\(key) must be one ASCII character (\\t for tab), not '\(text)'")
+                throw (fileNode?.child(key) ?? root).error(
+                    "\(key) must be one ASCII character (\\t for tab), not '\(text)'")
             }
             return byte
         }
@@ -118,7 +121,9 @@ public struct ContactsCSVMapping: Sendable {
         regionHeaders = try phonesNode.strings("region_header")
         var phoneColumns: [PhoneColumn] = []
         for node in phonesNode.child("columns")?.sequence ?? [] {
-            guard let headers = try node.strings("headers"), !headers.isEmpty else { throw node.error("missing required key 'headers'") }
+            guard let headers = try node.strings("headers"), !headers.isEmpty else {
+                throw node.error("missing required key 'headers'")
+            }
             phoneColumns.append(PhoneColumn(headers: headers, type: .canonical(try PhonesMapping.canonicalType(node))))
             try node.rejectUnknownKeys()
         }
@@ -132,28 +137,35 @@ public struct ContactsCSVMapping: Sendable {
         let targetNode = root.child("target")
         let schema = try targetNode?.string("schema")
         let contactsNode = targetNode?.child("contacts")
-        let contactColumns = try ColumnNames(contactsNode?.child("columns"), defaults: [
-            "tenant": "tenant", "key": "contact_name_id", "full_name": "full_name", "email": "email",
-            "organization": "client_id", "role": "role", "notes": "notes", "inactive": "is_inactive", "updated_at": "updated_at",
-        ])
+        let contactColumns = try ColumnNames(
+            contactsNode?.child("columns"),
+            defaults: [
+                "tenant": "tenant", "key": "contact_name_id", "full_name": "full_name", "email": "email",
+                "organization": "client_id", "role": "role", "notes": "notes", "inactive": "is_inactive",
+                "updated_at": "updated_at",
+            ])
         contacts = ContactsTable(
             table: TableName(schema: schema, name: try contactsNode?.string("table") ?? "contacts"),
             tenant: contactColumns["tenant"], key: contactColumns["key"], fullName: contactColumns["full_name"],
             email: contactColumns["email"], organization: contactColumns["organization"], role: contactColumns["role"],
-            notes: contactColumns["notes"], inactive: contactColumns["inactive"], updatedAt: contactColumns["updated_at"])
+            notes: contactColumns["notes"], inactive: contactColumns["inactive"],
+            updatedAt: contactColumns["updated_at"])
         try contactsNode?.rejectUnknownKeys()
         let organizationsTableNode = targetNode?.child("organizations")
-        let organizationColumns = try ColumnNames(organizationsTableNode?.child("columns"), defaults: [
-            "tenant": "tenant", "key": "client_id", "name": "client_name",
-        ])
+        let organizationColumns = try ColumnNames(
+            organizationsTableNode?.child("columns"),
+            defaults: [
+                "tenant": "tenant", "key": "client_id", "name": "client_name",
+            ])
         organizations = OrganizationsTable(
             table: TableName(schema: schema, name: try organizationsTableNode?.string("table") ?? "clients"),
             tenant: organizationColumns["tenant"], key: organizationColumns["key"], name: organizationColumns["name"])
         try organizationsTableNode?.rejectUnknownKeys()
         let tenantsNode = targetNode?.child("tenants")
         let tenantColumns = try ColumnNames(tenantsNode?.child("columns"), defaults: ["key": "tenant"])
-        tenants = TenantsTable(table: TableName(schema: schema, name: try tenantsNode?.string("table") ?? "tenants"),
-                               key: tenantColumns["key"])
+        tenants = TenantsTable(
+            table: TableName(schema: schema, name: try tenantsNode?.string("table") ?? "tenants"),
+            key: tenantColumns["key"])
         try tenantsNode?.rejectUnknownKeys()
         (phoneNumbers, typeDefinitions) = try PhonesMapping.phoneTargets(targetNode)
         try targetNode?.rejectUnknownKeys()

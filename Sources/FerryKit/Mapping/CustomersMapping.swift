@@ -61,44 +61,74 @@ public struct CustomersMapping: Sendable {
         self.sha256 = sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString
         let root = try MappingNode(file: file, text: text)
         let job = try root.requiredString("job")
-        guard job == CustomersJob.name else { throw root.error("job must be 'customers' in a customers mapping, not '\(job)'") }
+        guard job == CustomersJob.name else {
+            throw root.error("job must be 'customers' in a customers mapping, not '\(job)'")
+        }
         _ = try root.string("description")
 
         let source = try root.requiredChild("source")
-        let (projectsName, p) = try ColumnNames.table(source.child("projects"), "projects", [
-            "tenant": "tenant", "key": "project_id", "customer": "customer_id", "customer_organization": "customer_organization_id"])
-        projects = ProjectsTable(table: projectsName, tenant: p["tenant"], key: p["key"], customer: p["customer"],
-                                 customerOrganization: p["customer_organization"])
-        let (contactsName, c) = try ColumnNames.table(source.child("contacts"), "contacts", [
-            "tenant": "tenant", "key": "contact_name_id", "full_name": "full_name", "email": "email", "organization": "client_id",
-            "role": "role", "contact_type": "contact_type", "is_primary": "is_primary_contact"])
-        contacts = ContactsTable(table: contactsName, tenant: c["tenant"], key: c["key"], fullName: c["full_name"], email: c["email"],
-                                 organization: c["organization"], role: c["role"], contactType: c["contact_type"], isPrimary: c["is_primary"])
-        let (organizationsName, o) = try ColumnNames.table(source.child("organizations"), "clients", [
-            "tenant": "tenant", "key": "client_id", "name": "client_name", "type": "organization_type", "email_domain": "email_domain"])
-        organizations = OrganizationsTable(table: organizationsName, tenant: o["tenant"], key: o["key"], name: o["name"], type: o["type"],
-                                           emailDomain: o["email_domain"])
+        let (projectsName, p) = try ColumnNames.table(
+            source.child("projects"), "projects",
+            [
+                "tenant": "tenant", "key": "project_id", "customer": "customer_id",
+                "customer_organization": "customer_organization_id",
+            ])
+        projects = ProjectsTable(
+            table: projectsName, tenant: p["tenant"], key: p["key"], customer: p["customer"],
+            customerOrganization: p["customer_organization"])
+        let (contactsName, c) = try ColumnNames.table(
+            source.child("contacts"), "contacts",
+            [
+                "tenant": "tenant", "key": "contact_name_id", "full_name": "full_name", "email": "email",
+                "organization": "client_id",
+                "role": "role", "contact_type": "contact_type", "is_primary": "is_primary_contact",
+            ])
+        contacts = ContactsTable(
+            table: contactsName, tenant: c["tenant"], key: c["key"], fullName: c["full_name"], email: c["email"],
+            organization: c["organization"], role: c["role"], contactType: c["contact_type"], isPrimary: c["is_primary"]
+        )
+        let (organizationsName, o) = try ColumnNames.table(
+            source.child("organizations"), "clients",
+            [
+                "tenant": "tenant", "key": "client_id", "name": "client_name", "type": "organization_type",
+                "email_domain": "email_domain",
+            ])
+        organizations = OrganizationsTable(
+            table: organizationsName, tenant: o["tenant"], key: o["key"], name: o["name"], type: o["type"],
+            emailDomain: o["email_domain"])
         customerContactTypes = try source.strings("customer_contact_types") ?? ["customer"]
         try source.rejectUnknownKeys()
 
         let target = root.child("target")
-        let (pointsName, t) = try ColumnNames.table(target?.child("contact_points"), "project_contact_points", [
-            "tenant": "tenant", "id": "project_contact_point_id", "project": "project_id", "contact": "contact_name_id",
-            "role": "role", "is_primary": "is_primary", "created_at": "created_at"])
-        contactPoints = ContactPointsTable(table: pointsName, tenant: t["tenant"], id: t["id"], project: t["project"], contact: t["contact"],
-                                           role: t["role"], isPrimary: t["is_primary"], createdAt: t["created_at"])
+        let (pointsName, t) = try ColumnNames.table(
+            target?.child("contact_points"), "project_contact_points",
+            [
+                "tenant": "tenant", "id": "project_contact_point_id", "project": "project_id",
+                "contact": "contact_name_id",
+                "role": "role", "is_primary": "is_primary", "created_at": "created_at",
+            ])
+        contactPoints = ContactPointsTable(
+            table: pointsName, tenant: t["tenant"], id: t["id"], project: t["project"], contact: t["contact"],
+            role: t["role"], isPrimary: t["is_primary"], createdAt: t["created_at"])
         try target?.rejectUnknownKeys()
 
         var rules: [RoleRule] = []
         var fallback = "general"
         if let rolesNode = root.child("roles") {
-            guard let items = rolesNode.sequence else { throw rolesNode.error("roles must be a list of {role, match} and a final {default: ROLE}") }
+            guard let items = rolesNode.sequence else {
+                throw rolesNode.error("roles must be a list of {role, match} and a final {default: ROLE}")
+            }
             for item in items {
                 if let role = try item.string("default") {
                     fallback = role
                 } else {
-                    guard let words = try item.strings("match"), !words.isEmpty else { throw item.error("missing required key 'match'") }
-                    rules.append(RoleRule(role: try item.requiredString("role"), match: words.map { Self.words(of: $0).joined(separator: " ") }))
+                    guard let words = try item.strings("match"), !words.isEmpty else {
+                        throw item.error("missing required key 'match'")
+                    }
+                    rules.append(
+                        RoleRule(
+                            role: try item.requiredString("role"),
+                            match: words.map { Self.words(of: $0).joined(separator: " ") }))
                 }
                 try item.rejectUnknownKeys()
             }
@@ -107,7 +137,8 @@ public struct CustomersMapping: Sendable {
         defaultRole = fallback
 
         let organizationsNode = root.child("organizations")
-        let ruleNames = try organizationsNode?.strings("without_organization") ?? ["create_from_email_domain", "create_individual"]
+        let ruleNames =
+            try organizationsNode?.strings("without_organization") ?? ["create_from_email_domain", "create_individual"]
         withoutOrganization = try ruleNames.map { name in
             guard let rule = OrganizationRule(rawValue: name) else {
                 throw (organizationsNode?.child("without_organization") ?? root).error(
@@ -115,7 +146,10 @@ public struct CustomersMapping: Sendable {
             }
             return rule
         }
-        publicEmailDomains = Set((try organizationsNode?.strings("public_email_domains") ?? ["gmail.com", "outlook.com", "yahoo.com", "hotmail.com"])
+        publicEmailDomains = Set(
+            (try organizationsNode?.strings("public_email_domains") ?? [
+                "gmail.com", "outlook.com", "yahoo.com", "hotmail.com",
+            ])
             .map { $0.lowercased() })
         try organizationsNode?.rejectUnknownKeys()
 

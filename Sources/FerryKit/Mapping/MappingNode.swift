@@ -44,10 +44,15 @@ final class MappingNode {
     private static func mappingError(_ error: YamlError, file: String) -> MappingError {
         switch error {
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return MappingError(file: file, line: context.mark.line,
-                                message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in the mapping that starts here")
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return MappingError(file: file, line: mark.line, message: "not valid YAML: \(problem) (column \(mark.column))")
+            return MappingError(
+                file: file, line: context.mark.line,
+                message:
+                    "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in the mapping that starts here"
+            )
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return MappingError(
+                file: file, line: mark.line, message: "not valid YAML: \(problem) (column \(mark.column))")
         default:
             return MappingError(file: file, line: nil, message: "not valid YAML: \(error)")
         }
@@ -96,7 +101,9 @@ final class MappingNode {
 
     func int(_ key: String) throws -> Int? {
         guard let text = try string(key) else { return nil }
-        guard let value = Int(text), value > 0 else { throw child(key)!.error("must be a positive whole number, not '\(text)'") }
+        guard let value = Int(text), value > 0 else {
+            throw child(key)!.error("must be a positive whole number, not '\(text)'")
+        }
         return value
     }
 
@@ -144,8 +151,9 @@ final class MappingNode {
             guard let name = key.string else { continue }
             if !readKeys.contains(name) {
                 let known = readKeys.sorted().joined(separator: ", ")
-                throw MappingError(file: file, line: key.mark?.line,
-                                   message: "unknown key '\(path.isEmpty ? name : "\(path).\(name)")' (known here: \(known))")
+                throw MappingError(
+                    file: file, line: key.mark?.line,
+                    message: "unknown key '\(path.isEmpty ? name : "\(path).\(name)")' (known here: \(known))")
             }
         }
     }
@@ -157,12 +165,16 @@ func readMappingFile(_ path: String) throws -> (text: String, sha256: String) {
         throw MappingError(file: path, line: nil, message: "cannot read the mapping file: \(fileErrorReason(path))")
     }
     if let invalid = firstInvalidUTF8(data) {
-        throw MappingError(file: path, line: invalid.line,
-                           message: "the mapping file is not UTF-8: byte 0x\(String(format: "%02X", invalid.byte)) at offset \(invalid.offset) (column \(invalid.column))")
+        throw MappingError(
+            file: path, line: invalid.line,
+            message:
+                "the mapping file is not UTF-8: byte 0x\(String(format: "%02X", invalid.byte)) at offset \(invalid.offset) (column \(invalid.column))"
+        )
     }
     if let nul = data.firstIndex(of: 0) {
         let line = data[..<nul].filter { $0 == 0x0A }.count + 1
-        throw MappingError(file: path, line: line, message: "the mapping file holds a NUL byte at offset \(nul - data.startIndex)")
+        throw MappingError(
+            file: path, line: line, message: "the mapping file holds a NUL byte at offset \(nul - data.startIndex)")
     }
     return (String(decoding: data, as: UTF8.self), SHA256.hash(data: data).hexString)
 }
@@ -266,8 +278,9 @@ public struct ReportSettings: Sendable {
     init(_ root: MappingNode) throws {
         let reportNode = root.child("report")
         if let names = reportNode?.child("tenant_names") {
-            tenantNames = TenantNameSource(table: TableName(schema: try names.string("schema"), name: try names.requiredString("table")),
-                                           key: try names.requiredString("key"), name: try names.requiredString("name"))
+            tenantNames = TenantNameSource(
+                table: TableName(schema: try names.string("schema"), name: try names.requiredString("table")),
+                key: try names.requiredString("key"), name: try names.requiredString("name"))
             try names.rejectUnknownKeys()
         } else {
             tenantNames = nil

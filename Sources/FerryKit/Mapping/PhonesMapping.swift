@@ -65,7 +65,8 @@ public struct PhonesMapping: Sendable {
             columns.append(PhoneSourceColumn(name: name, type: .canonical(type)))
         }
         source = Source(
-            table: TableName(schema: try sourceNode.string("schema"), name: try sourceNode.string("table") ?? "contacts"),
+            table: TableName(
+                schema: try sourceNode.string("schema"), name: try sourceNode.string("table") ?? "contacts"),
             tenantColumn: try sourceNode.string("tenant_column") ?? "tenant",
             keyColumn: try sourceNode.string("key_column") ?? "contact_name_id",
             regionColumn: try sourceNode.string("region_column"),
@@ -93,28 +94,36 @@ public struct PhonesMapping: Sendable {
     static func phoneTargets(_ targetNode: MappingNode?) throws -> (PhoneNumbersTable, TypeDefinitionsTable) {
         let targetSchema = try targetNode?.string("schema")
         let phoneNode = targetNode?.child("phone_numbers")
-        let phoneColumns = try ColumnNames(phoneNode?.child("columns"), defaults: [
-            "tenant": "tenant", "id": "contact_phone_number_id", "contact_key": "contact_name_id",
-            "phone_number": "phone_number", "extension": "extension", "normalized_phone_number": "normalized_phone_number",
-            "canonical_type": "canonical_type", "custom_type": "custom_phone_type_id", "is_default": "is_default",
-            "display_order": "display_order", "created_at": "created_at", "updated_at": "updated_at",
-        ])
+        let phoneColumns = try ColumnNames(
+            phoneNode?.child("columns"),
+            defaults: [
+                "tenant": "tenant", "id": "contact_phone_number_id", "contact_key": "contact_name_id",
+                "phone_number": "phone_number", "extension": "extension",
+                "normalized_phone_number": "normalized_phone_number",
+                "canonical_type": "canonical_type", "custom_type": "custom_phone_type_id", "is_default": "is_default",
+                "display_order": "display_order", "created_at": "created_at", "updated_at": "updated_at",
+            ])
         let phoneNumbers = PhoneNumbersTable(
             table: TableName(schema: targetSchema, name: try phoneNode?.string("table") ?? "contact_phone_numbers"),
             tenant: phoneColumns["tenant"], id: phoneColumns["id"], contactKey: phoneColumns["contact_key"],
             phoneNumber: phoneColumns["phone_number"], extensionDigits: phoneColumns["extension"],
-            normalizedPhoneNumber: phoneColumns["normalized_phone_number"], canonicalType: phoneColumns["canonical_type"],
+            normalizedPhoneNumber: phoneColumns["normalized_phone_number"],
+            canonicalType: phoneColumns["canonical_type"],
             customType: phoneColumns["custom_type"], isDefault: phoneColumns["is_default"],
             displayOrder: phoneColumns["display_order"], createdAt: phoneColumns["created_at"],
             updatedAt: phoneColumns["updated_at"])
         try phoneNode?.rejectUnknownKeys()
         let typeNode = targetNode?.child("type_definitions")
-        let typeColumns = try ColumnNames(typeNode?.child("columns"), defaults: [
-            "tenant": "tenant", "id": "contact_phone_type_id", "label": "label", "normalized_label": "normalized_label",
-            "created_at": "created_at", "updated_at": "updated_at",
-        ])
+        let typeColumns = try ColumnNames(
+            typeNode?.child("columns"),
+            defaults: [
+                "tenant": "tenant", "id": "contact_phone_type_id", "label": "label",
+                "normalized_label": "normalized_label",
+                "created_at": "created_at", "updated_at": "updated_at",
+            ])
         let typeDefinitions = TypeDefinitionsTable(
-            table: TableName(schema: targetSchema, name: try typeNode?.string("table") ?? "contact_phone_type_definitions"),
+            table: TableName(
+                schema: targetSchema, name: try typeNode?.string("table") ?? "contact_phone_type_definitions"),
             tenant: typeColumns["tenant"], id: typeColumns["id"], label: typeColumns["label"],
             normalizedLabel: typeColumns["normalized_label"], createdAt: typeColumns["created_at"],
             updatedAt: typeColumns["updated_at"])
@@ -126,7 +135,8 @@ public struct PhonesMapping: Sendable {
     static func defaultRegion(_ phonesNode: MappingNode) throws -> String {
         let region = try phonesNode.requiredString("default_region").uppercased()
         guard PhoneNumberParser.isSupportedRegion(region) else {
-            throw phonesNode.error("default_region '\(region)' is not a region libphonenumber knows (use ISO codes like US, DE, GB)")
+            throw phonesNode.error(
+                "default_region '\(region)' is not a region libphonenumber knows (use ISO codes like US, DE, GB)")
         }
         return region
     }
@@ -146,7 +156,6 @@ public struct PhonesMapping: Sendable {
         return PhoneLabels.standard.adding(extraLabels)
     }
 
-
     static func canonicalType(_ node: MappingNode) throws -> CanonicalPhoneType {
         let typeText = try node.requiredString("type")
         guard let type = CanonicalPhoneType(rawValue: typeText) else {
@@ -157,7 +166,6 @@ public struct PhonesMapping: Sendable {
     }
 }
 
-
 /// A table's column names: the mapping may rename any of them, and may not invent new ones.
 struct ColumnNames {
     private var names: [String: String]
@@ -167,7 +175,8 @@ struct ColumnNames {
         guard let node else { return }
         for (role, column) in try node.stringPairs() {
             guard defaults[role] != nil else {
-                throw node.error("unknown column role '\(role)' (known: \(defaults.keys.sorted().joined(separator: ", ")))")
+                throw node.error(
+                    "unknown column role '\(role)' (known: \(defaults.keys.sorted().joined(separator: ", ")))")
             }
             names[role] = column
         }
@@ -176,7 +185,9 @@ struct ColumnNames {
     subscript(role: String) -> String { names[role]! }
 
     /// A mapping's `{table, schema, columns}` node: the table (default `defaultName`) and its column names.
-    static func table(_ node: MappingNode?, _ defaultName: String, _ defaults: [String: String]) throws -> (TableName, ColumnNames) {
+    static func table(
+        _ node: MappingNode?, _ defaultName: String, _ defaults: [String: String]
+    ) throws -> (TableName, ColumnNames) {
         let name = TableName(schema: try node?.string("schema"), name: try node?.string("table") ?? defaultName)
         let columns = try ColumnNames(node?.child("columns"), defaults: defaults)
         try node?.rejectUnknownKeys()

@@ -47,24 +47,38 @@ public struct ServiceRequestsMapping: Sendable {
         self.sha256 = sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString
         let root = try MappingNode(file: file, text: text)
         let job = try root.requiredString("job")
-        guard job == ServiceRequestsJob.name else { throw root.error("job must be 'service-requests' in a service requests mapping, not '\(job)'") }
+        guard job == ServiceRequestsJob.name else {
+            throw root.error("job must be 'service-requests' in a service requests mapping, not '\(job)'")
+        }
         _ = try root.string("description")
 
         let source = try root.requiredChild("source")
-        let (requestsName, r) = try ColumnNames.table(source.child("requests"), "service_requests", [
-            "tenant": "tenant", "key": "request_id", "submitted_by_email": "submitted_by_email", "assigned_to_email": "assigned_to_email",
-            "status": "status", "created_at": "created_at", "submitted_by_contact": "submitted_by_contact_id",
-            "assigned_to_contact": "assigned_to_contact_id", "fleet_company": "fleet_company_id", "supplier_company": "supplier_company_id"])
-        requests = RequestsTable(table: requestsName, tenant: r["tenant"], key: r["key"], submittedByEmail: r["submitted_by_email"],
-                                 assignedToEmail: r["assigned_to_email"], status: r["status"], createdAt: r["created_at"],
-                                 submittedByContact: r["submitted_by_contact"], assignedToContact: r["assigned_to_contact"],
-                                 fleetCompany: r["fleet_company"], supplierCompany: r["supplier_company"])
-        let (contactsName, c) = try ColumnNames.table(source.child("contacts"), "contacts", [
-            "tenant": "tenant", "key": "contact_name_id", "full_name": "full_name", "email": "email", "organization": "client_id",
-            "contact_type": "contact_type", "first_seen_at": "first_seen_at"])
-        contacts = ContactsTable(table: contactsName, tenant: c["tenant"], key: c["key"], fullName: c["full_name"], email: c["email"],
-                                 organization: c["organization"], contactType: c["contact_type"], firstSeenAt: c["first_seen_at"])
-        let (organizationsName, o) = try ColumnNames.table(source.child("organizations"), "clients", ["tenant": "tenant", "key": "client_id"])
+        let (requestsName, r) = try ColumnNames.table(
+            source.child("requests"), "service_requests",
+            [
+                "tenant": "tenant", "key": "request_id", "submitted_by_email": "submitted_by_email",
+                "assigned_to_email": "assigned_to_email",
+                "status": "status", "created_at": "created_at", "submitted_by_contact": "submitted_by_contact_id",
+                "assigned_to_contact": "assigned_to_contact_id", "fleet_company": "fleet_company_id",
+                "supplier_company": "supplier_company_id",
+            ])
+        requests = RequestsTable(
+            table: requestsName, tenant: r["tenant"], key: r["key"], submittedByEmail: r["submitted_by_email"],
+            assignedToEmail: r["assigned_to_email"], status: r["status"], createdAt: r["created_at"],
+            submittedByContact: r["submitted_by_contact"], assignedToContact: r["assigned_to_contact"],
+            fleetCompany: r["fleet_company"], supplierCompany: r["supplier_company"])
+        let (contactsName, c) = try ColumnNames.table(
+            source.child("contacts"), "contacts",
+            [
+                "tenant": "tenant", "key": "contact_name_id", "full_name": "full_name", "email": "email",
+                "organization": "client_id",
+                "contact_type": "contact_type", "first_seen_at": "first_seen_at",
+            ])
+        contacts = ContactsTable(
+            table: contactsName, tenant: c["tenant"], key: c["key"], fullName: c["full_name"], email: c["email"],
+            organization: c["organization"], contactType: c["contact_type"], firstSeenAt: c["first_seen_at"])
+        let (organizationsName, o) = try ColumnNames.table(
+            source.child("organizations"), "clients", ["tenant": "tenant", "key": "client_id"])
         organizations = OrganizationsTable(table: organizationsName, tenant: o["tenant"], key: o["key"])
         try source.rejectUnknownKeys()
 
@@ -76,7 +90,8 @@ public struct ServiceRequestsMapping: Sendable {
         var statuses: [String: String] = [:]
         for (legacy, new) in try statusNode.stringPairs() {
             guard Self.newStatuses.contains(new) else {
-                throw statusNode.error("'\(legacy): \(new)': \(new) is not one of \(Self.newStatuses.joined(separator: ", "))")
+                throw statusNode.error(
+                    "'\(legacy): \(new)': \(new) is not one of \(Self.newStatuses.joined(separator: ", "))")
             }
             statuses[Self.statusKey(legacy)] = new
         }

@@ -19,8 +19,12 @@ public struct TenantIsolation: Equatable, Sendable {
         try node?.rejectUnknownKeys()
         // A custom setting needs a prefix ("app.") and is spliced into policy text: only plain names pass.
         let plain = setting.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { part in
-            guard let first = part.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
-            return part.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0) }
+            guard let first = part.unicodeScalars.first,
+                first == "_" || (first.isASCII && first.properties.isAlphabetic)
+            else { return false }
+            return part.unicodeScalars.allSatisfy {
+                $0 == "_" || ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0)
+            }
         }
         guard plain, setting.contains(".") else {
             throw (node?.child("tenant_setting") ?? root).error(

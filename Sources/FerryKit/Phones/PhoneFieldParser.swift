@@ -41,8 +41,11 @@ public struct PhoneFieldParser: Sendable {
         var result = PhoneFieldResult()
         if raw.utf8.count > Self.maximumFieldBytes {
             let shown = String(raw.prefix(40)) + "…"
-            result.rejected = [RejectedFragment(fragment: shown, reason: .fieldTooLong,
-                                                detail: "\(raw.utf8.count) bytes; at most \(Self.maximumFieldBytes)")]
+            result.rejected = [
+                RejectedFragment(
+                    fragment: shown, reason: .fieldTooLong,
+                    detail: "\(raw.utf8.count) bytes; at most \(Self.maximumFieldBytes)")
+            ]
             return result
         }
         let value = raw.trimmingWhitespace()
@@ -87,15 +90,22 @@ public struct PhoneFieldParser: Sendable {
 
     func parseSegment(_ segment: String, region: String) -> SegmentOutcome {
         // An RFC 3966 URI ("tel:+1-650-253-0000;phone-context=...") is libphonenumber's own format.
-        if segment.utf8.starts(with: "tel:".utf8) || segment.utf8.starts(with: "TEL:".utf8) || segment.utf8.starts(with: "Tel:".utf8) {
-            return verdictOutcome(PhoneNumberParser.parse(segment, defaultRegion: region), segment: segment, typeHint: nil)
+        if segment.utf8.starts(with: "tel:".utf8) || segment.utf8.starts(with: "TEL:".utf8)
+            || segment.utf8.starts(with: "Tel:".utf8)
+        {
+            return verdictOutcome(
+                PhoneNumberParser.parse(segment, defaultRegion: region), segment: segment, typeHint: nil)
         }
         // Most values are plain digits and punctuation: no annotation to strip.
-        let annotated = segment.mayContainLetters ? stripAnnotations(segment)
+        let annotated =
+            segment.mayContainLetters
+            ? stripAnnotations(segment)
             : Annotated(cleaned: segment, typeHint: nil, unknownWords: [])
         if !annotated.unknownWords.isEmpty {
-            return .rejected(RejectedFragment(fragment: segment, reason: .unrecognizedText,
-                                              detail: annotated.unknownWords.joined(separator: " ")))
+            return .rejected(
+                RejectedFragment(
+                    fragment: segment, reason: .unrecognizedText,
+                    detail: annotated.unknownWords.joined(separator: " ")))
         }
         guard annotated.cleaned.containsDecimalDigit else {
             return .rejected(RejectedFragment(fragment: segment, reason: .notANumber, detail: nil))
@@ -110,8 +120,10 @@ public struct PhoneFieldParser: Sendable {
                 var withoutVanity = cleaned
                 for run in vanityRuns.reversed() { withoutVanity.removeSubrange(run) }
                 if PhoneNumberParser.parse(String(withoutVanity), defaultRegion: region).outcome == .valid {
-                    return .rejected(RejectedFragment(fragment: segment, reason: .unrecognizedText,
-                                                      detail: vanityRuns.map { String(cleaned[$0]) }.joined(separator: " ")))
+                    return .rejected(
+                        RejectedFragment(
+                            fragment: segment, reason: .unrecognizedText,
+                            detail: vanityRuns.map { String(cleaned[$0]) }.joined(separator: " ")))
                 }
             }
         }
@@ -127,11 +139,15 @@ public struct PhoneFieldParser: Sendable {
             // when two numbers run together): what the target cannot hold is rejected, never written.
             guard let e164 = verdict.e164, isE164(e164) else {
                 let digits = verdict.e164?.utf8.dropFirst().count ?? 0
-                return .rejected(RejectedFragment(fragment: segment, reason: digits > 15 ? .tooLong : .notANumber,
-                                                  detail: "\(verdict.e164 ?? "") is not E.164 (at most 15 digits)"))
+                return .rejected(
+                    RejectedFragment(
+                        fragment: segment, reason: digits > 15 ? .tooLong : .notANumber,
+                        detail: "\(verdict.e164 ?? "") is not E.164 (at most 15 digits)"))
             }
-            return .number(ParsedPhone(e164: e164, extensionDigits: verdict.extensionDigits.map(asciiDigits),
-                                       typeHint: typeHint, fragment: segment))
+            return .number(
+                ParsedPhone(
+                    e164: e164, extensionDigits: verdict.extensionDigits.map(asciiDigits),
+                    typeHint: typeHint, fragment: segment))
         case .notANumber: reason = .notANumber
         case .invalidCountryCode: reason = .invalidCountryCode
         case .tooShort: reason = .tooShort
@@ -198,7 +214,8 @@ public struct PhoneFieldParser: Sendable {
                 end += 1
             }
             // 1-800-CALL-NOW: upper-case letters joined to the number are a vanity number, not a label.
-            let joinedToNumber = run.lowerBound > 0
+            let joinedToNumber =
+                run.lowerBound > 0
                 && (characters[run.lowerBound - 1].isDecimalDigit || characters[run.lowerBound - 1] == "-")
             if !isLeading, joinedToNumber, !labelPunctuationFollows, isVanityWord(word) {
                 continue
@@ -300,7 +317,8 @@ public struct PhoneFieldParser: Sendable {
                 let word = String(characters[index..<end])
                 let meaning = labels.meaning(of: word)
                 let followedByColon = end < characters.count && (characters[end] == ":" || characters[end] == ".")
-                let standsAlone = index > 0 && characters[index - 1].isWhitespace
+                let standsAlone =
+                    index > 0 && characters[index - 1].isWhitespace
                     && end < characters.count && characters[end].isWhitespace
                 if meaning == .conjunction, digitSeen, standsAlone {
                     cut()
@@ -356,11 +374,15 @@ extension String {
 
 /// Digits of any script as ASCII ("٣٣" → "33", "１２" → "12"): extensions are stored in ASCII.
 func asciiDigits(_ text: String) -> String {
-    String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
-        guard !scalar.isASCII, scalar.properties.numericType == .decimal, let value = scalar.properties.numericValue,
-              let ascii = Unicode.Scalar(0x30 + UInt32(value)) else { return scalar }
-        return ascii
-    }))
+    String(
+        String.UnicodeScalarView(
+            text.unicodeScalars.map { scalar in
+                guard !scalar.isASCII, scalar.properties.numericType == .decimal,
+                    let value = scalar.properties.numericValue,
+                    let ascii = Unicode.Scalar(0x30 + UInt32(value))
+                else { return scalar }
+                return ascii
+            }))
 }
 
 extension Character {

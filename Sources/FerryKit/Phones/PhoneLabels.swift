@@ -39,20 +39,28 @@ public struct PhoneLabels: Sendable {
 
     private static let standardMeanings: [String: Meaning] = {
         var table: [String: Meaning] = [:]
-        for word in ["tel", "tél", "tele", "telephone", "téléphone", "telefon", "telefone", "teléfono", "telefono",
-                     "phone", "ph", "fon", "fone", "nr", "no", "num", "number", "nummer", "numéro",
-                     "電話", "电话", "tel-no"] {
+        for word in [
+            "tel", "tél", "tele", "telephone", "téléphone", "telefon", "telefone", "teléfono", "telefono",
+            "phone", "ph", "fon", "fone", "nr", "no", "num", "number", "nummer", "numéro",
+            "電話", "电话", "tel-no",
+        ] {
             table[word] = .generic
         }
-        for word in ["mobile", "mob", "mobil", "cell", "cellular", "cellphone", "cel", "celular", "handy", "portable",
-                     "móvil", "movil", "gsm", "携帯", "m", "c"] {
+        for word in [
+            "mobile", "mob", "mobil", "cell", "cellular", "cellphone", "cel", "celular", "handy", "portable",
+            "móvil", "movil", "gsm", "携帯", "m", "c",
+        ] {
             table[word] = .type(.canonical(.mobile))
         }
-        for word in ["home", "h", "privat", "private", "priv", "residence", "res", "casa", "domicile", "maison", "zuhause"] {
+        for word in [
+            "home", "h", "privat", "private", "priv", "residence", "res", "casa", "domicile", "maison", "zuhause",
+        ] {
             table[word] = .type(.canonical(.home))
         }
-        for word in ["work", "w", "office", "o", "business", "bus", "büro", "buero", "bureau", "geschäftlich",
-                     "dienstlich", "trabalho", "travail", "direct", "main"] {
+        for word in [
+            "work", "w", "office", "o", "business", "bus", "büro", "buero", "bureau", "geschäftlich",
+            "dienstlich", "trabalho", "travail", "direct", "main",
+        ] {
             table[word] = .type(.canonical(.work))
         }
         for word in ["fax", "f", "telefax", "facsimile"] {
@@ -64,8 +72,10 @@ public struct PhoneLabels: Sendable {
         for word in ["ext", "extn", "extension", "xt", "x", "int", "anexo"] {
             table[word] = .libraryExtension
         }
-        for word in ["durchwahl", "dw", "durchw", "app", "apparat", "nebenstelle", "nst", "poste", "ramal", "interno",
-                     "toestel", "tst", "wewn"] {
+        for word in [
+            "durchwahl", "dw", "durchw", "app", "apparat", "nebenstelle", "nst", "poste", "ramal", "interno",
+            "toestel", "tst", "wewn",
+        ] {
             table[word] = .localExtension
         }
         for word in ["or", "ou", "oder", "o", "y", "and", "und", "et", "e"] where table[word] == nil {

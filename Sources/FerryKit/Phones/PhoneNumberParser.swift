@@ -31,7 +31,8 @@ public enum PhoneNumberParser {
         case spareOwn
     }
 
-    public static func parse(_ text: String, defaultRegion: String, instance: Instance = .perThread) -> LibPhoneVerdict {
+    public static func parse(_ text: String, defaultRegion: String, instance: Instance = .perThread) -> LibPhoneVerdict
+    {
         var result = ferry_phone_result()
         text.withCString { textPointer in
             defaultRegion.withCString { regionPointer in
@@ -67,7 +68,8 @@ public enum PhoneNumberParser {
             default: outcome = .invalidForRegion
             }
         }
-        return LibPhoneVerdict(outcome: outcome, e164: e164, extensionDigits: extensionText.isEmpty ? nil : extensionText)
+        return LibPhoneVerdict(
+            outcome: outcome, e164: e164, extensionDigits: extensionText.isEmpty ? nil : extensionText)
     }
 
     public static func isSupportedRegion(_ region: String) -> Bool {

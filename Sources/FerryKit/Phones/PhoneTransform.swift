@@ -19,7 +19,9 @@ public struct LegacyPhoneContact: Equatable, Sendable {
     /// The contact already has rows in the target table: the job leaves it alone.
     public let alreadyHasPhones: Bool
 
-    public init(tenant: String, contactKey: String, region: String? = nil, values: [String?], alreadyHasPhones: Bool = false) {
+    public init(
+        tenant: String, contactKey: String, region: String? = nil, values: [String?], alreadyHasPhones: Bool = false
+    ) {
         self.tenant = tenant
         self.contactKey = contactKey
         self.region = region
@@ -117,8 +119,10 @@ public struct PhoneTransform: Sendable {
                 continue
             }
             func anomaly(_ kind: PhoneAnomalyClass, _ detail: String, _ reason: PhoneRejectionReason? = nil) {
-                outcome.anomalies.append(PhoneAnomaly(kind: kind, tenant: contact.tenant, contactKey: contact.contactKey,
-                                                      column: column.name, raw: raw, detail: detail, rejectionReason: reason))
+                outcome.anomalies.append(
+                    PhoneAnomaly(
+                        kind: kind, tenant: contact.tenant, contactKey: contact.contactKey,
+                        column: column.name, raw: raw, detail: detail, rejectionReason: reason))
             }
             if let region, !PhoneNumberParser.isSupportedRegion(region) {
                 outcome.counts.rejected += 1
@@ -149,10 +153,11 @@ public struct PhoneTransform: Sendable {
                 if let digits = number.extensionDigits { anomaly(.extensionFound, "ext. \(digits)") }
                 let type = number.typeHint ?? column.type
                 if case .custom(let label) = type { anomaly(.customTypeUsed, label) }
-                outcome.rows.append(PhoneRowDraft(
-                    tenant: contact.tenant, contactKey: contact.contactKey, e164: number.e164,
-                    extensionDigits: number.extensionDigits, type: type, isDefault: outcome.rows.isEmpty,
-                    displayOrder: outcome.rows.count, sourceColumn: column.name, raw: raw))
+                outcome.rows.append(
+                    PhoneRowDraft(
+                        tenant: contact.tenant, contactKey: contact.contactKey, e164: number.e164,
+                        extensionDigits: number.extensionDigits, type: type, isDefault: outcome.rows.isEmpty,
+                        displayOrder: outcome.rows.count, sourceColumn: column.name, raw: raw))
             }
         }
         return outcome

@@ -46,7 +46,8 @@ public enum PhoneType: Hashable, Sendable, CustomStringConvertible {
 
 /// The deduplication key of a custom type: trimmed, inner whitespace collapsed, lower-cased, NFC.
 public func normalizePhoneLabel(_ label: String) -> String {
-    label.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ").lowercased().precomposedStringWithCanonicalMapping
+    label.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ").lowercased()
+        .precomposedStringWithCanonicalMapping
 }
 
 /// E.164 as the target stores it: "+", a first digit 1-9, at most 15 digits in all, ASCII only. E.164

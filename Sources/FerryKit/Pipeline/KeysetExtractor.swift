@@ -16,10 +16,12 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
     let startedAfter: [String]?
 
     /// `after` resumes after a committed batch's last key; `reconnect` (apply only) replaces a lost session.
-    init(connection: PostgresConnection, what: String, pageSize: Int, after: [String]? = nil,
-         retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
-         reconnect: (() throws -> PostgresConnection)? = nil,
-         query: @escaping (_ after: Bool) -> String, record: @escaping ([String?]) -> Record) {
+    init(
+        connection: PostgresConnection, what: String, pageSize: Int, after: [String]? = nil,
+        retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
+        reconnect: (() throws -> PostgresConnection)? = nil,
+        query: @escaping (_ after: Bool) -> String, record: @escaping ([String?]) -> Record
+    ) {
         self.connection = connection
         self.what = what
         self.pageSize = pageSize
@@ -42,7 +44,8 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
         }
         let result: QueryResult
         if let retry, let reconnect {
-            result = try retry.run("reading \(what)", reconnect: { [self] in connection = try reconnect() }, log: log, run)
+            result = try retry.run(
+                "reading \(what)", reconnect: { [self] in connection = try reconnect() }, log: log, run)
         } else {
             result = try run()
         }

@@ -23,7 +23,10 @@ public final class ProgressLine {
         guard force || now.timeIntervalSince(lastDraw) >= 0.25 else { return }
         lastDraw = now
         let elapsed = max(now.timeIntervalSince(start), 0.001)
-        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + Self.fitted(text(done: done, elapsed: elapsed), columns: Self.terminalColumns())).utf8))
+        FileHandle.standardError.write(
+            Data(
+                ("\r\u{1B}[2K" + Self.fitted(text(done: done, elapsed: elapsed), columns: Self.terminalColumns())).utf8)
+        )
     }
 
     /// "phones: 12,000 / ~50,000 (24%), ETA 0:31, 1,200/s"; `done` counts this process's rows only.

@@ -31,24 +31,29 @@ final class LiveConstraintChecks {
         source = mapping.source
         phones = mapping.phoneNumbers
         types = mapping.typeDefinitions
-        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry plan phones (constraint checks)")
+        connection = try PostgresConnection(
+            conninfo: conninfo, applicationName: "ferry plan phones (constraint checks)")
         // A READ ONLY transaction may write temporary tables but not create them: create first.
-        try connection.execute(script: """
-            CREATE TEMP TABLE \(Self.planned) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED);
-            ALTER TABLE \(Self.planned) ADD COLUMN ferry_custom_label text, ADD COLUMN ferry_new_custom_type boolean NOT NULL DEFAULT false,
-                ADD COLUMN ferry_contact_has_several boolean NOT NULL;
-            CREATE TEMP TABLE \(Self.sample) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS);
-            """)
-        uniqueIndexes = try connection.query("""
+        try connection.execute(
+            script: """
+                CREATE TEMP TABLE \(Self.planned) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED);
+                ALTER TABLE \(Self.planned) ADD COLUMN ferry_custom_label text, ADD COLUMN ferry_new_custom_type boolean NOT NULL DEFAULT false,
+                    ADD COLUMN ferry_contact_has_several boolean NOT NULL;
+                CREATE TEMP TABLE \(Self.sample) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS);
+                """)
+        uniqueIndexes = try connection.query(
+            """
             SELECT i.indexrelid::regclass::text, i.indexrelid::oid::text,
                    array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)::text,
                    pg_get_expr(i.indpred, i.indrelid), 0 = ANY (i.indkey::int2[])
             FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique
             ORDER BY 1
-            """, [phones.table.quoted]).rows.map {
-            UniqueIndex(name: $0[0] ?? "?", oid: $0[1] ?? "0", columns: parseTextArray($0[2] ?? "{}"),
-                        predicate: $0[3], indexesAnExpression: $0[4] == "t")
+            """, [phones.table.quoted]
+        ).rows.map {
+            UniqueIndex(
+                name: $0[0] ?? "?", oid: $0[1] ?? "0", columns: parseTextArray($0[2] ?? "{}"),
+                predicate: $0[3], indexesAnExpression: $0[4] == "t")
         }
         try dropColumnsNoCheckReads()
         try acceptNulls()
@@ -60,8 +65,10 @@ final class LiveConstraintChecks {
 
     /// The columns ferry fills in a planned row.
     private var filledColumns: [String] {
-        [phones.tenant, phones.contactKey, phones.phoneNumber, phones.extensionDigits, phones.canonicalType,
-         phones.customType, phones.isDefault, phones.displayOrder]
+        [
+            phones.tenant, phones.contactKey, phones.phoneNumber, phones.extensionDigits, phones.canonicalType,
+            phones.customType, phones.isDefault, phones.displayOrder,
+        ]
     }
 
     /// The columns whose value a planned row has: ferry's, and the one PostgreSQL computes from its number.
@@ -74,14 +81,17 @@ final class LiveConstraintChecks {
         return columns.filter { !provided.contains($0) }
     }
 
-    private func isChecked(_ index: UniqueIndex) -> Bool { !index.indexesAnExpression && unwritten(index.columns).isEmpty }
+    private func isChecked(_ index: UniqueIndex) -> Bool {
+        !index.indexesAnExpression && unwritten(index.columns).isEmpty
+    }
 
     /// Drops from the planned table the columns that no check reads: every copied row would otherwise
     /// evaluate their defaults and generated expressions (ids, timestamps; a third of the COPY's time on
     /// the sample schema). Kept: ferry's columns, those of every CHECK constraint, those a checked unique
     /// index reads (its predicate included), and those a kept generated column is computed from.
     private func dropColumnsNoCheckReads() throws {
-        let unread = try connection.query("""
+        let unread = try connection.query(
+            """
             WITH columns AS (
                 SELECT a.attnum, a.attname FROM pg_attribute a
                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
@@ -100,23 +110,33 @@ final class LiveConstraintChecks {
                         AND d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass($1) AND d.refobjsubid > 0
             )
             SELECT attname FROM columns WHERE attnum NOT IN (SELECT attnum FROM needed) ORDER BY attnum
-            """, [phones.table.quoted, textArrayLiteral(filledColumns), textArrayLiteral(uniqueIndexes.filter(isChecked).map(\.oid))]).rows.compactMap { $0[0] }
+            """,
+            [
+                phones.table.quoted, textArrayLiteral(filledColumns),
+                textArrayLiteral(uniqueIndexes.filter(isChecked).map(\.oid)),
+            ]
+        ).rows.compactMap { $0[0] }
         guard !unread.isEmpty else { return }
-        try connection.execute(script: "ALTER TABLE \(Self.planned) " + unread.map { "DROP COLUMN \(q($0))" }.joined(separator: ", "))
+        try connection.execute(
+            script: "ALTER TABLE \(Self.planned) " + unread.map { "DROP COLUMN \(q($0))" }.joined(separator: ", "))
     }
 
     /// LIKE copies NOT NULL; without it a planned NULL is counted by `results` instead of failing the COPY.
     /// Also notes the columns the planned table kept: inside the plan's snapshot, which predates the
     /// table, the catalog would not show them.
     private func acceptNulls() throws {
-        let columns = try connection.query("""
+        let columns = try connection.query(
+            """
             SELECT attname, attnotnull FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum
-            """, [Self.planned]).rows
+            """, [Self.planned]
+        ).rows
         plannedColumns = Set(columns.compactMap { $0[0] })
         let notNull = columns.filter { $0[1] == "t" }.compactMap { $0[0] }
         guard !notNull.isEmpty else { return }
-        try connection.execute(script: "ALTER TABLE \(Self.planned) " + notNull.map { "ALTER COLUMN \(q($0)) DROP NOT NULL" }.joined(separator: ", "))
+        try connection.execute(
+            script: "ALTER TABLE \(Self.planned) "
+                + notNull.map { "ALTER COLUMN \(q($0)) DROP NOT NULL" }.joined(separator: ", "))
     }
 
     private func q(_ name: String) -> String { quoteIdentifier(name) }
@@ -127,16 +147,21 @@ final class LiveConstraintChecks {
         for rows in rowsPerContact {
             let several = rows.count > 1 ? "t" : "f"
             for row in rows {
-                encoder.appendRow([row.tenant, row.contactKey, row.e164, row.extensionDigits, row.type.canonical?.rawValue,
-                                   row.type.customLabel.map(normalizePhoneLabel), row.isDefault ? "t" : "f", String(row.displayOrder), several])
+                encoder.appendRow([
+                    row.tenant, row.contactKey, row.e164, row.extensionDigits, row.type.canonical?.rawValue,
+                    row.type.customLabel.map(normalizePhoneLabel), row.isDefault ? "t" : "f", String(row.displayOrder),
+                    several,
+                ])
             }
         }
         guard !encoder.bytes.isEmpty else { return }
-        _ = try connection.copyIn("""
+        _ = try connection.copyIn(
+            """
             COPY \(Self.planned) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
                                   \(q(phones.canonicalType)), ferry_custom_label, \(q(phones.isDefault)), \(q(phones.displayOrder)),
                                   ferry_contact_has_several) FROM STDIN
-            """) { write in try encoder.bytes.withUnsafeBytes { try write($0) } }
+            """
+        ) { write in try encoder.bytes.withUnsafeBytes { try write($0) } }
     }
 
     /// Rows per second for loading one batch of the planned rows into the sample table (after `results`,
@@ -148,13 +173,17 @@ final class LiveConstraintChecks {
         try connection.execute(script: "SAVEPOINT ferry_sample_load")
         let started = ContinuousClock.now
         do {
-            let loaded = try connection.query("INSERT INTO \(Self.sample) (\(columns)) SELECT \(columns) FROM \(Self.planned) LIMIT $1", [String(rows)]).affectedRows
+            let loaded = try connection.query(
+                "INSERT INTO \(Self.sample) (\(columns)) SELECT \(columns) FROM \(Self.planned) LIMIT $1",
+                [String(rows)]
+            ).affectedRows
             let elapsed = ContinuousClock.now - started
             // What the rows take with the table's indexes: the basis of the growth estimate.
             let loadedSize = Double(try connection.query(sizeQuery).scalar ?? "0") ?? 0
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_sample_load")
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            return loaded > 0 && seconds > 0 ? (Double(loaded) / seconds, loaded, max(0, loadedSize - emptySize) / Double(loaded)) : nil
+            return loaded > 0 && seconds > 0
+                ? (Double(loaded) / seconds, loaded, max(0, loadedSize - emptySize) / Double(loaded)) : nil
         } catch is PostgresError {
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_sample_load")
             return nil
@@ -164,7 +193,8 @@ final class LiveConstraintChecks {
     /// One check per unique index, foreign key and CHECK constraint of the phone table.
     func results() throws -> [ConstraintCheck] {
         // Custom types: the existing definition's id, or a stand-in for one the apply will create first.
-        try connection.query("""
+        try connection.query(
+            """
             UPDATE \(Self.planned) p SET \(q(phones.customType)) = coalesce(
                 (SELECT t.\(q(types.id)) FROM \(types.table.quoted) t WHERE t.\(q(types.tenant)) = p.\(q(phones.tenant))
                  AND t.\(q(types.normalizedLabel)) = p.ferry_custom_label), gen_random_uuid()),
@@ -172,12 +202,15 @@ final class LiveConstraintChecks {
                  AND t.\(q(types.normalizedLabel)) = p.ferry_custom_label)
             WHERE p.ferry_custom_label IS NOT NULL
             """)
-        let example = "p.\(q(phones.tenant))::text || '/' || p.\(q(phones.contactKey))::text || ' ' || p.\(q(phones.phoneNumber))"
+        let example =
+            "p.\(q(phones.tenant))::text || '/' || p.\(q(phones.contactKey))::text || ' ' || p.\(q(phones.phoneNumber))"
         var checks: [ConstraintCheck] = []
         func check(_ name: String, _ offending: String) throws {
-            let row = try connection.query("""
+            let row = try connection.query(
+                """
                 SELECT count(*), (array_agg(e ORDER BY e))[1:\(Self.maximumExamples)]::text FROM (\(offending)) o(e)
-                """).rows[0]
+                """
+            ).rows[0]
             var result = ConstraintCheck(constraint: name)
             result.violations = Int(row[0] ?? "0") ?? 0
             result.examples = parseTextArray(row[1] ?? "{}")
@@ -186,9 +219,12 @@ final class LiveConstraintChecks {
         // A constraint the planned rows cannot answer is listed with the reason, so the report never
         // implies a check it did not make.
         func notChecked(_ name: String, readingUnwritten columns: [String]) {
-            let source = columns.count == 1 ? "which ferry does not write (the insert takes its default)"
+            let source =
+                columns.count == 1
+                ? "which ferry does not write (the insert takes its default)"
                 : "which ferry does not write (the insert takes their defaults)"
-            checks.append(ConstraintCheck(constraint: name, notChecked: "it reads \(columns.joined(separator: ", ")), \(source)"))
+            checks.append(
+                ConstraintCheck(constraint: name, notChecked: "it reads \(columns.joined(separator: ", ")), \(source)"))
         }
         // Unique indexes on columns the plan fills (ids come from defaults): duplicates among the planned
         // rows, and planned rows that equal a live one. NULLs are distinct, as PostgreSQL treats them.
@@ -196,8 +232,10 @@ final class LiveConstraintChecks {
             let columns = index.columns
             let name = "unique index \(index.name) (\(columns.joined(separator: ", "))), live"
             if index.indexesAnExpression {
-                checks.append(ConstraintCheck(constraint: "unique index \(index.name), live",
-                                              notChecked: "it indexes an expression, which ferry does not evaluate on the planned rows"))
+                checks.append(
+                    ConstraintCheck(
+                        constraint: "unique index \(index.name), live",
+                        notChecked: "it indexes an expression, which ferry does not evaluate on the planned rows"))
                 continue
             }
             let unwrittenColumns = unwritten(columns)
@@ -206,25 +244,32 @@ final class LiveConstraintChecks {
                 continue
             }
             let list = columns.map(q).joined(separator: ", ")
-            let filter = (columns.map { "\(q($0)) IS NOT NULL" } + (index.predicate.map { ["(\($0))"] } ?? [])).joined(separator: " AND ")
+            let filter = (columns.map { "\(q($0)) IS NOT NULL" } + (index.predicate.map { ["(\($0))"] } ?? [])).joined(
+                separator: " AND ")
             // Two planned rows equal on an index that includes the source key belong to one contact, and
             // only a contact with several planned rows has two: grouping those few instead of every
             // planned row saves most of the check (0.4 s at 1,000,000 contacts).
-            let sharing = columns.contains(phones.tenant) && columns.contains(phones.contactKey) ? " AND ferry_contact_has_several" : ""
-            try check(name, """
+            let sharing =
+                columns.contains(phones.tenant) && columns.contains(phones.contactKey)
+                ? " AND ferry_contact_has_several" : ""
+            try check(
+                name,
+                """
                 SELECT \(example) FROM \(Self.planned) p
                 WHERE \(filter) AND ((\(list)) IN (SELECT \(list) FROM \(Self.planned) WHERE \(filter)\(sharing) GROUP BY \(list) HAVING count(*) > 1)
                    OR (\(list)) IN (SELECT \(list) FROM \(phones.table.quoted) WHERE \(filter)))
                 """)
         }
         // Foreign keys: planned rows whose reference does not exist (a custom type the apply creates first is not one).
-        for foreignKey in try connection.query("""
+        for foreignKey in try connection.query(
+            """
             SELECT c.conname, c.confrelid::regclass::text,
                    array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)::text,
                    array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o)::text,
                    c.confrelid = to_regclass($2)
             FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'f' ORDER BY 1
-            """, [phones.table.quoted, source.table.quoted]).rows {
+            """, [phones.table.quoted, source.table.quoted]
+        ).rows {
             let columns = parseTextArray(foreignKey[2] ?? "{}"), referenced = parseTextArray(foreignKey[3] ?? "{}")
             let target = foreignKey[1] ?? "?"
             let unwrittenColumns = unwritten(columns)
@@ -239,16 +284,22 @@ final class LiveConstraintChecks {
             let sourceKey = [(phones.tenant, source.tenantColumn), (phones.contactKey, source.keyColumn)]
             let pairs = Array(zip(columns, referenced))
             if foreignKey[4] == "t", pairs.count == sourceKey.count,
-               sourceKey.allSatisfy({ key in pairs.contains { $0 == key.0 && $1 == key.1 } }) {
-                checks.append(ConstraintCheck(
-                    constraint: "foreign key \(foreignKey[0] ?? "?") → \(target), live",
-                    heldBecause: "each planned row's (\(columns.joined(separator: ", "))) is the key of the \(target) row it was read from, in the plan's snapshot"))
+                sourceKey.allSatisfy({ key in pairs.contains { $0 == key.0 && $1 == key.1 } })
+            {
+                checks.append(
+                    ConstraintCheck(
+                        constraint: "foreign key \(foreignKey[0] ?? "?") → \(target), live",
+                        heldBecause:
+                            "each planned row's (\(columns.joined(separator: ", "))) is the key of the \(target) row it was read from, in the plan's snapshot"
+                    ))
                 continue
             }
             let match = zip(columns, referenced).map { "r.\(q($1)) = p.\(q($0))" }.joined(separator: " AND ")
             let present = columns.map { "p.\(q($0)) IS NOT NULL" }.joined(separator: " AND ")
             let newTypes = columns.contains(phones.customType) ? " AND NOT p.ferry_new_custom_type" : ""
-            try check("foreign key \(foreignKey[0] ?? "?") → \(target), live", """
+            try check(
+                "foreign key \(foreignKey[0] ?? "?") → \(target), live",
+                """
                 SELECT \(example) FROM \(Self.planned) p
                 WHERE \(present)\(newTypes) AND NOT EXISTS (SELECT 1 FROM \(target) r WHERE \(match))
                 """)
@@ -258,37 +309,51 @@ final class LiveConstraintChecks {
         // PostgreSQL gives no value (no default, identity or expression), and the rows for which a CHECK
         // constraint, the application's own included, is false.
         var rowRules: [(constraint: String, offending: String)] = []
-        let notNull = try connection.query("""
+        let notNull = try connection.query(
+            """
             SELECT attname, atthasdef OR attidentity <> '' OR attgenerated <> '' FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attnotnull ORDER BY attnum
-            """, [phones.table.quoted]).rows.compactMap { row in row[0].map { (name: $0, hasValue: row[1] == "t") } }
+            """, [phones.table.quoted]
+        ).rows.compactMap { row in row[0].map { (name: $0, hasValue: row[1] == "t") } }
         for column in notNull where plannedColumns.contains(column.name) {
             rowRules.append(("not null \(column.name), live", "p.\(q(column.name)) IS NULL"))
         }
         for column in notNull where !column.hasValue && !plannedColumns.contains(column.name) {
             rowRules.append(("not null \(column.name): ferry does not fill it and it has no default, live", "true"))
         }
-        for constraint in try connection.query("""
+        for constraint in try connection.query(
+            """
             SELECT conname, pg_get_expr(conbin, conrelid) FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'c' ORDER BY 1
-            """, [phones.table.quoted]).rows {
+            """, [phones.table.quoted]
+        ).rows {
             guard let expression = constraint[1] else { continue }
             rowRules.append(("check \(constraint[0] ?? "?"): \(expression), live", "(\(expression)) IS FALSE"))
         }
         if !rowRules.isEmpty {
-            let counted = try connection.query("SELECT " + rowRules.map { rule in
-                let offending = "FILTER (WHERE \(rule.offending))"
-                return "count(*) \(offending), (array_agg(\(example) ORDER BY \(example)) \(offending))[1:\(Self.maximumExamples)]::text"
-            }.joined(separator: ", ") + " FROM \(Self.planned) p").rows[0]
+            let counted = try connection.query(
+                "SELECT "
+                    + rowRules.map { rule in
+                        let offending = "FILTER (WHERE \(rule.offending))"
+                        return
+                            "count(*) \(offending), (array_agg(\(example) ORDER BY \(example)) \(offending))[1:\(Self.maximumExamples)]::text"
+                    }.joined(separator: ", ") + " FROM \(Self.planned) p"
+            ).rows[0]
             for (offset, rule) in rowRules.enumerated() {
-                checks.append(ConstraintCheck(constraint: rule.constraint, violations: Int(counted[2 * offset] ?? "0") ?? 0,
-                                              examples: parseTextArray(counted[2 * offset + 1] ?? "{}")))
+                checks.append(
+                    ConstraintCheck(
+                        constraint: rule.constraint, violations: Int(counted[2 * offset] ?? "0") ?? 0,
+                        examples: parseTextArray(counted[2 * offset + 1] ?? "{}")))
             }
         }
-        for exclusion in try connection.query("""
+        for exclusion in try connection.query(
+            """
             SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'x' ORDER BY 1
-            """, [phones.table.quoted]).rows {
-            checks.append(ConstraintCheck(constraint: "exclusion constraint \(exclusion[0] ?? "?"), live",
-                                          notChecked: "ferry does not evaluate exclusion operators on the planned rows"))
+            """, [phones.table.quoted]
+        ).rows {
+            checks.append(
+                ConstraintCheck(
+                    constraint: "exclusion constraint \(exclusion[0] ?? "?"), live",
+                    notChecked: "ferry does not evaluate exclusion operators on the planned rows"))
         }
         return checks
     }

@@ -24,7 +24,10 @@ public struct PlanFile: Codable, Sendable {
     public let snapshotXmax: Int64
     public let summary: PhonesSummary
 
-    public init(job: String, mapping: PhonesMapping, fingerprint: [TenantFingerprint], snapshotXmax: Int64, summary: PhonesSummary) {
+    public init(
+        job: String, mapping: PhonesMapping, fingerprint: [TenantFingerprint], snapshotXmax: Int64,
+        summary: PhonesSummary
+    ) {
         format = Self.format
         self.job = job
         mappingFile = mapping.file
@@ -51,23 +54,31 @@ public struct PlanFile: Codable, Sendable {
     }
 
     public static func read(_ path: String) throws -> PlanFile {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DriftError(changes: ["cannot read plan file \(path)"]) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DriftError(changes: ["cannot read plan file \(path)"])
+        }
         let plan: PlanFile
         do {
             plan = try JSONDecoder().decode(PlanFile.self, from: data)
         } catch {
             throw DriftError(changes: ["\(path) is not a ferry plan file: \(error)"])
         }
-        guard plan.format == format else { throw DriftError(changes: ["\(path) has format \(plan.format), expected \(format)"]) }
+        guard plan.format == format else {
+            throw DriftError(changes: ["\(path) has format \(plan.format), expected \(format)"])
+        }
         return plan
     }
 
     /// Everything that differs between this plan and what apply is about to do, in words.
     /// `writtenSince`: per tenant, source rows written (inserted or updated) after the plan's snapshot.
-    public func drift(mapping: PhonesMapping, now current: [TenantFingerprint], writtenSince: [String: Int] = [:]) -> [String] {
+    public func drift(
+        mapping: PhonesMapping, now current: [TenantFingerprint], writtenSince: [String: Int] = [:]
+    ) -> [String] {
         var changes: [String] = []
         if mapping.sha256 != mappingSHA256 {
-            changes.append("mapping \(mapping.file) changed since the plan (sha256 \(mappingSHA256.prefix(12))… → \(mapping.sha256.prefix(12))…)")
+            changes.append(
+                "mapping \(mapping.file) changed since the plan (sha256 \(mappingSHA256.prefix(12))… → \(mapping.sha256.prefix(12))…)"
+            )
         }
         if toolVersion != FerryVersion.current {
             changes.append("ferry version changed since the plan (\(toolVersion) → \(FerryVersion.current))")
@@ -79,11 +90,16 @@ public struct PlanFile: Codable, Sendable {
             case let (old?, new?) where old.rows != new.rows:
                 // The count alone hides rows changed in place: say how many were written in all.
                 let delta = new.rows - old.rows
-                let written = writtenSince[tenant].map { ", \(formatCount($0)) contacts inserted or updated in all" } ?? ""
-                changes.append("tenant \(tenant): \(formatCount(abs(delta))) contacts \(delta > 0 ? "added" : "removed") since the plan (\(formatCount(old.rows)) → \(formatCount(new.rows))\(written))")
+                let written =
+                    writtenSince[tenant].map { ", \(formatCount($0)) contacts inserted or updated in all" } ?? ""
+                changes.append(
+                    "tenant \(tenant): \(formatCount(abs(delta))) contacts \(delta > 0 ? "added" : "removed") since the plan (\(formatCount(old.rows)) → \(formatCount(new.rows))\(written))"
+                )
             case let (old?, new?) where old.sha != new.sha:
                 let changed = writtenSince[tenant].map { "\(formatCount($0)) contacts changed" } ?? "contacts changed"
-                changes.append("tenant \(tenant): \(changed) since the plan (same count, \(formatCount(new.rows)), different values)")
+                changes.append(
+                    "tenant \(tenant): \(changed) since the plan (same count, \(formatCount(new.rows)), different values)"
+                )
             case (nil, let new?):
                 changes.append("tenant \(tenant): \(formatCount(new.rows)) contacts that the plan did not see")
             case (let old?, nil):
@@ -100,7 +116,8 @@ public struct PlanFile: Codable, Sendable {
 public struct DriftError: Error, CustomStringConvertible, Sendable {
     public let changes: [String]
     public var description: String {
-        "refusing to apply: what would run is not what was planned\n" + changes.map { "  - \($0)" }.joined(separator: "\n")
+        "refusing to apply: what would run is not what was planned\n"
+            + changes.map { "  - \($0)" }.joined(separator: "\n")
             + "\nMake a new plan, or pass --allow-drift to apply anyway (the ledger records that you did)."
     }
 }

@@ -47,7 +47,9 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
     public let serverVersion: String
 
     init(host: String, port: String, database: String, user: String, serverVersion: String) {
-        (self.host, self.port, self.database, self.user, self.serverVersion) = (host, port, database, user, serverVersion)
+        (self.host, self.port, self.database, self.user, self.serverVersion) = (
+            host, port, database, user, serverVersion
+        )
     }
 
     private enum CodingKeys: String, CodingKey { case host, port, database, user, serverVersion }
@@ -56,7 +58,11 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(host, forKey: .host)
-        if let number = Int(port) { try container.encode(number, forKey: .port) } else { try container.encode(port, forKey: .port) }
+        if let number = Int(port) {
+            try container.encode(number, forKey: .port)
+        } else {
+            try container.encode(port, forKey: .port)
+        }
         try container.encode(database, forKey: .database)
         try container.encode(user, forKey: .user)
         try container.encode(serverVersion, forKey: .serverVersion)
@@ -84,7 +90,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// `conninfo` follows libpq: a key=value string or a postgres:// URI. An empty string means
     /// PG* environment variables and ~/.pgpass, exactly as for psql.
     public init(conninfo: String = "", applicationName: String = "ferry") throws {
-        let name = Self.applicationName(applicationName, conninfo: conninfo, environment: ProcessInfo.processInfo.environment)
+        let name = Self.applicationName(
+            applicationName, conninfo: conninfo, environment: ProcessInfo.processInfo.environment)
         func connect(password: String?) -> OpaquePointer? {
             let keys = ["dbname", "application_name", "client_encoding"] + (password == nil ? [] : ["password"])
             let values = [conninfo, name, "UTF8"] + (password.map { [$0] } ?? [])
@@ -99,7 +106,8 @@ public final class PostgresConnection: @unchecked Sendable {
         // As psql does: when the server asks for a password and none was given, ask on the terminal
         // (once: every later session of this process uses the same answer).
         if let failed = handle, PQstatus(failed) != CONNECTION_OK, PQconnectionNeedsPassword(failed) == 1,
-           PasswordPrompt.cached == nil, PasswordPrompt.canAsk {
+            PasswordPrompt.cached == nil, PasswordPrompt.canAsk
+        {
             let user = PQuser(failed).map { String(cString: $0) }
             PQfinish(failed)
             PasswordPrompt.ask(user: user)
@@ -108,13 +116,15 @@ public final class PostgresConnection: @unchecked Sendable {
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
             var message = handle.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
             if let handle, PQconnectionNeedsPassword(handle) == 1 {
-                message = message.trimmingCharacters(in: .whitespacesAndNewlines)
+                message =
+                    message.trimmingCharacters(in: .whitespacesAndNewlines)
                     + " (the server wants a password: put it in ~/.pgpass or PGPASSWORD, or run ferry on a terminal to be asked, or pass -W)"
             }
             if let handle { PQfinish(handle) }
             self.handle = nil
-            throw PostgresError(message: message.trimmingCharacters(in: .whitespacesAndNewlines),
-                                sqlState: nil, detail: nil, context: "connecting to PostgreSQL")
+            throw PostgresError(
+                message: message.trimmingCharacters(in: .whitespacesAndNewlines),
+                sqlState: nil, detail: nil, context: "connecting to PostgreSQL")
         }
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         // ferry's statements work a batch at a time, yet some cost estimates cross jit_above_cost:
@@ -177,7 +187,9 @@ public final class PostgresConnection: @unchecked Sendable {
         if !conninfo.isEmpty, let options = PQconninfoParse(conninfo, nil) {
             var option = options
             while let keyword = option.pointee.keyword {
-                if String(cString: keyword) == "application_name", let value = option.pointee.val { own = String(cString: value) }
+                if String(cString: keyword) == "application_name", let value = option.pointee.val {
+                    own = String(cString: value)
+                }
                 option += 1
             }
             PQconninfoFree(options)
@@ -237,21 +249,25 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Streams rows into `COPY ... FROM STDIN` (text format). `write` is called with a sink
     /// that accepts already-encoded bytes; see `CopyTextEncoder`.
-    public func copyIn(_ copyStatement: String, _ write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Int {
+    public func copyIn(
+        _ copyStatement: String, _ write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    ) throws -> Int {
         let start = PQexec(handle, copyStatement)
         let status = PQresultStatus(start)
         if status != PGRES_COPY_IN {
             defer { PQclear(start) }
             try check(start, context: firstLine(of: copyStatement))
-            throw PostgresError(message: "server did not enter COPY IN", sqlState: nil, detail: nil,
-                                context: firstLine(of: copyStatement))
+            throw PostgresError(
+                message: "server did not enter COPY IN", sqlState: nil, detail: nil,
+                context: firstLine(of: copyStatement))
         }
         PQclear(start)
         var failure: Error?
         do {
             try write { bytes in
                 guard bytes.count > 0 else { return }
-                let sent = PQputCopyData(handle, bytes.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+                let sent = PQputCopyData(
+                    handle, bytes.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
                 if sent != 1 { throw self.connectionError(context: "sending COPY data") }
             }
         } catch {
@@ -279,8 +295,9 @@ public final class PostgresConnection: @unchecked Sendable {
         if PQresultStatus(start) != PGRES_COPY_OUT {
             defer { PQclear(start) }
             try check(start, context: firstLine(of: copyStatement))
-            throw PostgresError(message: "server did not enter COPY OUT", sqlState: nil, detail: nil,
-                                context: firstLine(of: copyStatement))
+            throw PostgresError(
+                message: "server did not enter COPY OUT", sqlState: nil, detail: nil,
+                context: firstLine(of: copyStatement))
         }
         PQclear(start)
         var callbackError: Error?
@@ -341,8 +358,9 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func connectionError(context: String) -> PostgresError {
         let message = handle.map { String(cString: PQerrorMessage($0)) } ?? "not connected"
-        return PostgresError(message: message.trimmingCharacters(in: .whitespacesAndNewlines),
-                             sqlState: nil, detail: nil, context: context)
+        return PostgresError(
+            message: message.trimmingCharacters(in: .whitespacesAndNewlines),
+            sqlState: nil, detail: nil, context: context)
     }
 
     private func copyResult(_ result: OpaquePointer?) -> QueryResult {
@@ -394,7 +412,9 @@ private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<Uns
     }
 }
 
-private func withOptionalCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+private func withOptionalCStringArray<R>(
+    _ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R
+) -> R {
     if strings.isEmpty { return body(nil) }
     let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
     defer { pointers.forEach { free($0) } }

@@ -74,8 +74,10 @@ struct CustomersSummaryBuilder {
         tenant.contactsScanned += 1
         let who = "\(project.contactName) <\(project.email ?? "no email")>"
         for anomaly in decision.anomalies {
-            summary.anomalies[anomaly.kind.rawValue, default: CountWithExamples()].add(ValueExample(
-                tenant: project.tenant, contactKey: project.projectKey, column: "customer_id", raw: who, detail: anomaly.detail))
+            summary.anomalies[anomaly.kind.rawValue, default: CountWithExamples()].add(
+                ValueExample(
+                    tenant: project.tenant, contactKey: project.projectKey, column: "customer_id", raw: who,
+                    detail: anomaly.detail))
         }
         switch decision.action {
         case .alreadyLinked:
@@ -93,7 +95,9 @@ struct CustomersSummaryBuilder {
                 summary.contactPointsToInsert += 1
                 tenant.rowsToInsert += 1
             }
-            if decision.updatesContact, updatedContacts.insert(RowKey(tenant: project.tenant, key: project.contactKey).hashValue).inserted {
+            if decision.updatesContact,
+                updatedContacts.insert(RowKey(tenant: project.tenant, key: project.contactKey).hashValue).inserted
+            {
                 summary.contactsToUpdate += 1
             }
             switch organization {
@@ -107,7 +111,8 @@ struct CustomersSummaryBuilder {
                 }
             case .individual(let name):
                 if plannedOrganizations.insert(project.tenant + "\u{1F}contact:" + project.contactKey).inserted {
-                    summary.organizationsToCreate.append("\(project.tenant): \(name) (individual, contact \(project.contactKey))")
+                    summary.organizationsToCreate.append(
+                        "\(project.tenant): \(name) (individual, contact \(project.contactKey))")
                 }
             }
         }
@@ -120,23 +125,31 @@ struct CustomersSummaryBuilder {
     private mutating func sample(_ decision: ProjectCustomerDecision, project: LegacyProjectCustomer) {
         let classes = decision.anomalies.map(\.kind.rawValue)
         let new = classes.filter { !sampledClasses.contains($0) }
-        guard !new.isEmpty || (classes.isEmpty && summary.samples.count < 3), summary.samples.count < Self.maximumSamples else { return }
+        guard !new.isEmpty || (classes.isEmpty && summary.samples.count < 3),
+            summary.samples.count < Self.maximumSamples
+        else { return }
         sampledClasses.formUnion(classes)
         let after: [String]
         switch decision.action {
         case .alreadyLinked: after = ["unchanged (already linked)"]
         case .rejected(let reason): after = ["unchanged: \(reason)"]
         case .link(let organization, let role):
-            after = ["project.customer_organization_id = \(CustomerTransform.describe(organization))",
-                     "contact point: \(project.contactName), role \(role), primary"]
+            after =
+                [
+                    "project.customer_organization_id = \(CustomerTransform.describe(organization))",
+                    "contact point: \(project.contactName), role \(role), primary",
+                ]
                 + (project.organization == nil ? ["contact.client_id = the same organization"] : [])
         }
-        summary.samples.append(ContactSample(
-            tenant: project.tenant, contactKey: "project \(project.projectKey)",
-            legacyValues: ["customer_id": project.contactKey, "contact": "\(project.contactName) <\(project.email ?? "")>",
-                           "contact_type": project.contactType, "client_id": project.organization, "role": project.roleText,
-                           "customer_organization_id": project.customerOrganization],
-            rows: [], after: after, classes: classes.isEmpty ? ["linked"] : classes))
+        summary.samples.append(
+            ContactSample(
+                tenant: project.tenant, contactKey: "project \(project.projectKey)",
+                legacyValues: [
+                    "customer_id": project.contactKey, "contact": "\(project.contactName) <\(project.email ?? "")>",
+                    "contact_type": project.contactType, "client_id": project.organization, "role": project.roleText,
+                    "customer_organization_id": project.customerOrganization,
+                ],
+                rows: [], after: after, classes: classes.isEmpty ? ["linked"] : classes))
     }
 
     var finished: CustomersSummary {
@@ -152,7 +165,8 @@ extension PlanReport {
         schema = Self.schemaVersion
         let batchSize = mapping.load.batchSize
         header = Header(
-            job: CustomersJob.name, mappingFile: summary.mappingFile, mappingSHA256: summary.mappingSHA256, database: summary.database,
+            job: CustomersJob.name, mappingFile: summary.mappingFile, mappingSHA256: summary.mappingSHA256,
+            database: summary.database,
             generatedAt: ISO8601DateFormatter().string(from: generatedAt), ferryVersion: FerryVersion.current,
             locks: [
                 "advisory lock ferry:\(CustomersJob.name) (session), so no second apply of this job runs at once",
@@ -162,23 +176,39 @@ extension PlanReport {
             ],
             batches: (summary.projectsRead + batchSize - 1) / batchSize, batchSize: batchSize,
             estimatedApplySeconds: summary.elapsedSeconds * 3 + 1,
-            estimateBasis: String(format: "an estimate: this plan took %.1f s to read and decide; writing takes about twice that again", summary.elapsedSeconds))
+            estimateBasis: String(
+                format: "an estimate: this plan took %.1f s to read and decide; writing takes about twice that again",
+                summary.elapsedSeconds))
         tables = [
-            TableCounts(table: mapping.organizations.table.description, insert: summary.organizationsToCreate.count, update: 0, delete: 0, unchanged: 0),
-            TableCounts(table: mapping.contacts.table.description, insert: 0, update: summary.contactsToUpdate, delete: 0, unchanged: 0),
-            TableCounts(table: mapping.projects.table.description, insert: 0, update: summary.projectsToUpdate, delete: 0,
-                        unchanged: summary.projectsRead - summary.projectsToUpdate),
-            TableCounts(table: mapping.contactPoints.table.description, insert: summary.contactPointsToInsert, update: 0, delete: 0, unchanged: 0),
+            TableCounts(
+                table: mapping.organizations.table.description, insert: summary.organizationsToCreate.count, update: 0,
+                delete: 0, unchanged: 0),
+            TableCounts(
+                table: mapping.contacts.table.description, insert: 0, update: summary.contactsToUpdate, delete: 0,
+                unchanged: 0),
+            TableCounts(
+                table: mapping.projects.table.description, insert: 0, update: summary.projectsToUpdate, delete: 0,
+                unchanged: summary.projectsRead - summary.projectsToUpdate),
+            TableCounts(
+                table: mapping.contactPoints.table.description, insert: summary.contactPointsToInsert, update: 0,
+                delete: 0, unchanged: 0),
         ]
         tenants = summary.tenants.sorted { $0.key < $1.key }.map { TenantRow(tenant: $0.key, counts: $0.value) }
-        anomalies = summary.anomalies.map { AnomalyClass(name: $0.key, count: $0.value.count, examples: $0.value.examples) }
-            .sorted { ($0.count, $1.name) > ($1.count, $0.name) }
+        anomalies = summary.anomalies.map {
+            AnomalyClass(name: $0.key, count: $0.value.count, examples: $0.value.examples)
+        }
+        .sorted { ($0.count, $1.name) > ($1.count, $0.name) }
         customTypesToCreate = []
         samples = summary.samples
         checks = summary.checks
-        accounting = [Accounting(sourceTable: "\(mapping.projects.table) (projects whose customer is a contact)", read: summary.projectsRead,
-                                 toLoad: summary.projectsToLink, rejected: summary.projectsRejected, skipped: summary.projectsAlreadyLinked,
-                                 addsUp: summary.accountingAddsUp)]
+        accounting = [
+            Accounting(
+                sourceTable: "\(mapping.projects.table) (projects whose customer is a contact)",
+                read: summary.projectsRead,
+                toLoad: summary.projectsToLink, rejected: summary.projectsRejected,
+                skipped: summary.projectsAlreadyLinked,
+                addsUp: summary.accountingAddsUp)
+        ]
         changesPending = summary.changesPending
         tenantColumns = ["projects", "to link", "contact points", "rejected", "already linked"]
         batchUnit = "projects"

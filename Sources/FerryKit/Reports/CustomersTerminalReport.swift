@@ -12,16 +12,21 @@ public enum CustomersTerminalReport {
             row("contacts updated (organization, primary)", applied.contactsUpdated)
             row("projects updated (customer_organization_id)", applied.projectsUpdated)
             row("contact points inserted", applied.contactPointsInserted)
-            if applied.contactPointsNotInserted > 0 { row("contact points another writer added first", applied.contactPointsNotInserted) }
+            if applied.contactPointsNotInserted > 0 {
+                row("contact points another writer added first", applied.contactPointsNotInserted)
+            }
             row("batches committed", applied.batchesCommitted)
         }
         lines += TableJobTerminalText.anomalies(summary.anomalies, noun: "project")
         lines += TableJobTerminalText.checks(summary.checks)
         lines.append("Accounting")
-        lines.append("  read \(formatCount(summary.projectsRead)) = linked \(formatCount(summary.projectsToLink)) + rejected "
-                     + "\(formatCount(summary.projectsRejected)) + already linked \(formatCount(summary.projectsAlreadyLinked))  "
-                     + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP"))
-        lines.append(TableJobTerminalText.resources(elapsed: summary.elapsedSeconds, peakMegabytes: summary.peakResidentMegabytes))
+        lines.append(
+            "  read \(formatCount(summary.projectsRead)) = linked \(formatCount(summary.projectsToLink)) + rejected "
+                + "\(formatCount(summary.projectsRejected)) + already linked \(formatCount(summary.projectsAlreadyLinked))  "
+                + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP"))
+        lines.append(
+            TableJobTerminalText.resources(
+                elapsed: summary.elapsedSeconds, peakMegabytes: summary.peakResidentMegabytes))
         return lines.joined(separator: "\n")
     }
 }

@@ -6,31 +6,43 @@ public enum ImportTerminalReport {
         var lines: [String] = []
         let db = s.database.map { " → \($0.database) on \($0.host):\($0.port) as \($0.user)" } ?? ""
         lines.append("ferry import\(s.dryRun ? " (dry run: nothing written)" : "") \(s.file)\(db)")
-        lines.append("  file: \(formatCount(s.fileBytes)) bytes, sha256 \(s.fileSHA256.prefix(16))…, \(s.encoding), header on line \(s.headerLine)"
-                     + (s.ignoredColumns.isEmpty ? "" : "; ignored columns: \(s.ignoredColumns.joined(separator: ", "))"))
+        lines.append(
+            "  file: \(formatCount(s.fileBytes)) bytes, sha256 \(s.fileSHA256.prefix(16))…, \(s.encoding), header on line \(s.headerLine)"
+                + (s.ignoredColumns.isEmpty ? "" : "; ignored columns: \(s.ignoredColumns.joined(separator: ", "))"))
         let verb = s.dryRun ? "would be " : ""
-        lines.append("  rows read \(formatCount(s.rowsRead)) = \(verb)inserted \(formatCount(s.inserted)) + \(verb)updated \(formatCount(s.updated))"
-                     + " + unchanged \(formatCount(s.unchanged)) + skipped \(formatCount(s.skipped)) + rejected \(formatCount(s.rejected))"
-                     + (s.addsUp ? "  ✓ adds up" : "  ✗ DOES NOT ADD UP")
-                     + (s.blankLines > 0 ? "  (blank lines: \(formatCount(s.blankLines)), counted apart)" : ""))
-        lines.append("  phone rows \(s.dryRun ? "to insert" : "inserted") \(formatCount(s.phoneRowsToInsert)); organizations \(s.dryRun ? "to create" : "created") \(formatCount(s.organizationsToCreate)); "
-                     + "custom phone types \(formatCount(s.customTypesToCreate)); contacts \(s.dryRun ? "to deactivate" : "deactivated") \(formatCount(s.contactsDeactivated))")
+        lines.append(
+            "  rows read \(formatCount(s.rowsRead)) = \(verb)inserted \(formatCount(s.inserted)) + \(verb)updated \(formatCount(s.updated))"
+                + " + unchanged \(formatCount(s.unchanged)) + skipped \(formatCount(s.skipped)) + rejected \(formatCount(s.rejected))"
+                + (s.addsUp ? "  ✓ adds up" : "  ✗ DOES NOT ADD UP")
+                + (s.blankLines > 0 ? "  (blank lines: \(formatCount(s.blankLines)), counted apart)" : ""))
+        lines.append(
+            "  phone rows \(s.dryRun ? "to insert" : "inserted") \(formatCount(s.phoneRowsToInsert)); organizations \(s.dryRun ? "to create" : "created") \(formatCount(s.organizationsToCreate)); "
+                + "custom phone types \(formatCount(s.customTypesToCreate)); contacts \(s.dryRun ? "to deactivate" : "deactivated") \(formatCount(s.contactsDeactivated))"
+        )
         if !s.phoneAnomalies.isEmpty {
-            lines.append("  phones: " + s.phoneAnomalies.sorted { $0.key < $1.key }.map { "\($0.key) \(formatCount($0.value))" }.joined(separator: ", "))
+            lines.append(
+                "  phones: "
+                    + s.phoneAnomalies.sorted { $0.key < $1.key }.map { "\($0.key) \(formatCount($0.value))" }.joined(
+                        separator: ", "))
         }
         if !s.rejectsByClass.isEmpty {
             lines.append("  rejected, by reason:")
             for (kind, entry) in s.rejectsByClass.sorted(by: { ($0.value.count, $1.key) > ($1.value.count, $0.key) }) {
-                lines.append("    \(kind.padded(24)) \(formatCount(entry.count).padded(8))  e.g. \(entry.examples.first.map { "\($0.contactKey): \($0.detail)" } ?? "")")
+                lines.append(
+                    "    \(kind.padded(24)) \(formatCount(entry.count).padded(8))  e.g. \(entry.examples.first.map { "\($0.contactKey): \($0.detail)" } ?? "")"
+                )
             }
         }
         if let reject = s.rejectFile {
             lines.append("  rejected lines: \(s.rejected == 0 ? "none (\(reject) has the header only)" : reject)")
         }
         if let run = s.runId {
-            let wrote = s.inserted + s.updated + s.contactsDeactivated + s.phoneRowsToInsert + s.organizationsToCreate + s.customTypesToCreate > 0
-            lines.append("  run \(run), \(s.batches) batch\(s.batches == 1 ? "" : "es"), \(String(format: "%.1f", s.elapsedSeconds)) s, peak RSS \(Int(s.peakResidentMegabytes)) MB; "
-                         + (wrote ? "undo with: ferry rollback \(run)" : "nothing was written, so there is nothing to undo"))
+            let wrote =
+                s.inserted + s.updated + s.contactsDeactivated + s.phoneRowsToInsert + s.organizationsToCreate
+                + s.customTypesToCreate > 0
+            lines.append(
+                "  run \(run), \(s.batches) batch\(s.batches == 1 ? "" : "es"), \(String(format: "%.1f", s.elapsedSeconds)) s, peak RSS \(Int(s.peakResidentMegabytes)) MB; "
+                    + (wrote ? "undo with: ferry rollback \(run)" : "nothing was written, so there is nothing to undo"))
         } else {
             lines.append(String(format: "  %.1f s, peak RSS %d MB", s.elapsedSeconds, Int(s.peakResidentMegabytes)))
         }

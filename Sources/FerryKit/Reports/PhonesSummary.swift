@@ -12,7 +12,9 @@ public struct ValueExample: Codable, Equatable, Sendable {
     public var occurrencesText: String { (occurrences ?? 1) > 1 ? " (×\(formatCount(occurrences!)))" : "" }
 
     /// "n/a" three times is one example seen three times, not three examples.
-    func sameCase(as other: ValueExample) -> Bool { raw == other.raw && detail == other.detail && column == other.column }
+    func sameCase(as other: ValueExample) -> Bool {
+        raw == other.raw && detail == other.detail && column == other.column
+    }
 }
 
 public struct CountWithExamples: Codable, Equatable, Sendable {
@@ -72,7 +74,10 @@ public struct ConstraintCheck: Codable, Equatable, Sendable {
     /// instead of counting (violations is then 0); nil when it counted.
     public var heldBecause: String?
 
-    public init(constraint: String, violations: Int = 0, examples: [String] = [], notChecked: String? = nil, heldBecause: String? = nil) {
+    public init(
+        constraint: String, violations: Int = 0, examples: [String] = [], notChecked: String? = nil,
+        heldBecause: String? = nil
+    ) {
         self.constraint = constraint
         self.violations = violations
         self.examples = examples
@@ -141,7 +146,7 @@ public struct PhonesSummary: Codable, Sendable {
     /// (plan) What the rows to insert will take in the phone table with its indexes, measured on the
     /// plan's sample load.
     public var estimatedGrowthBytes: Int? = nil
-        /// (plan) The SQL apply would run, for the report's appendix.
+    /// (plan) The SQL apply would run, for the report's appendix.
     public var applyStatements: [String]? = nil
 
     /// Contacts: scanned = with numbers + without + skipped. Values: read = loaded + rejected + skipped.
@@ -167,7 +172,9 @@ struct PhonesSummaryBuilder {
         self.knownCustomTypes = existingCustomTypes
     }
 
-    static func customTypeKey(tenant: String, label: String) -> String { tenant + "\u{1F}" + normalizePhoneLabel(label) }
+    static func customTypeKey(tenant: String, label: String) -> String {
+        tenant + "\u{1F}" + normalizePhoneLabel(label)
+    }
 
     private var sampledClasses = Set<String>()
     private var plainSamples = 0
@@ -207,7 +214,9 @@ struct PhonesSummaryBuilder {
     }
 
     /// Keeps the first contact (in key order, so the choice is stable) of every anomaly class, and a few plain ones.
-    private mutating func sampleIfNew(_ outcome: PhoneContactOutcome, contact: LegacyPhoneContact, columns: [PhoneSourceColumn]) {
+    private mutating func sampleIfNew(
+        _ outcome: PhoneContactOutcome, contact: LegacyPhoneContact, columns: [PhoneSourceColumn]
+    ) {
         let isPlain = outcome.anomalies.isEmpty && !outcome.rows.isEmpty && plainSamples < Self.plainSampleCount
         let isNew = outcome.anomalies.contains { !sampledClasses.contains(Self.sampleClass($0)) }
         guard isNew || isPlain else { return }
@@ -216,12 +225,16 @@ struct PhonesSummaryBuilder {
         sampledClasses.formUnion(classes)
         var legacy: [String: String?] = [:]
         for (column, value) in zip(columns, contact.values) { legacy[column.name] = value }
-        summary.samples.append(ContactSample(
-            tenant: contact.tenant, contactKey: contact.contactKey, legacyValues: legacy,
-            rows: outcome.rows.map { ContactSample.Row(phoneNumber: $0.e164, extensionDigits: $0.extensionDigits,
-                                                       type: $0.type.description, isDefault: $0.isDefault,
-                                                       displayOrder: $0.displayOrder) },
-            classes: classes.isEmpty ? ["no anomaly"] : classes))
+        summary.samples.append(
+            ContactSample(
+                tenant: contact.tenant, contactKey: contact.contactKey, legacyValues: legacy,
+                rows: outcome.rows.map {
+                    ContactSample.Row(
+                        phoneNumber: $0.e164, extensionDigits: $0.extensionDigits,
+                        type: $0.type.description, isDefault: $0.isDefault,
+                        displayOrder: $0.displayOrder)
+                },
+                classes: classes.isEmpty ? ["no anomaly"] : classes))
     }
 
     static let checkNames = [
@@ -245,7 +258,9 @@ struct PhonesSummaryBuilder {
         for row in outcome.rows {
             if case .custom(let label) = row.type {
                 let normalized = normalizePhoneLabel(label)
-                if normalized.isEmpty || normalized != normalized.lowercased().trimmingWhitespace() { violation(3, "\(key) \(label)") }
+                if normalized.isEmpty || normalized != normalized.lowercased().trimmingWhitespace() {
+                    violation(3, "\(key) \(label)")
+                }
             } else if row.type.canonical == nil {
                 violation(2, key)
             }
@@ -268,13 +283,15 @@ struct PhonesSummaryBuilder {
             if row.isDefault { summary.defaults += 1 }
             summary.rowsByType[row.type.canonical?.rawValue ?? "custom", default: 0] += 1
             if let label = row.type.customLabel,
-               knownCustomTypes.insert(Self.customTypeKey(tenant: row.tenant, label: label)).inserted {
+                knownCustomTypes.insert(Self.customTypeKey(tenant: row.tenant, label: label)).inserted
+            {
                 summary.customTypesToCreate.append("\(row.tenant): \(label)")
             }
         }
         for anomaly in outcome.anomalies {
-            let example = ValueExample(tenant: anomaly.tenant, contactKey: anomaly.contactKey, column: anomaly.column,
-                                       raw: anomaly.raw, detail: anomaly.detail)
+            let example = ValueExample(
+                tenant: anomaly.tenant, contactKey: anomaly.contactKey, column: anomaly.column,
+                raw: anomaly.raw, detail: anomaly.detail)
             if anomaly.kind == .rejected, let reason = anomaly.rejectionReason {
                 Self.record(example, in: &summary.rejectedByReason[reason.rawValue, default: CountWithExamples()])
             }

@@ -27,17 +27,25 @@ public enum PhonesTerminalReport {
         for label in summary.customTypesToCreate.prefix(10) { lines.append("      \(label)") }
         if let applied = summary.applied {
             lines.append("")
-            lines.append(heading("Done in the database" + (summary.runId.map { " (run \($0)" } ?? "")
-                         + (summary.resumedAfterBatch.map { ", resumed after batch \($0))" } ?? (summary.runId == nil ? "" : ")"))))
+            lines.append(
+                heading(
+                    "Done in the database" + (summary.runId.map { " (run \($0)" } ?? "")
+                        + (summary.resumedAfterBatch.map { ", resumed after batch \($0))" }
+                            ?? (summary.runId == nil ? "" : ")"))))
             lines.append(row("phone rows inserted", applied.rowsInserted))
             lines.append(row("contacts given phones", applied.contactsInserted))
             lines.append(row("custom types created", applied.customTypesCreated))
             lines.append(row("batches committed", applied.batchesCommitted))
             if let file = summary.snapshotFile {
-                lines.append("  snapshot file \(file.path) (\(formatCount(file.rows)) rows, sha256 \(file.sha256.prefix(12))…, see \(file.path).sha256)")
+                lines.append(
+                    "  snapshot file \(file.path) (\(formatCount(file.rows)) rows, sha256 \(file.sha256.prefix(12))…, see \(file.path).sha256)"
+                )
             }
             if applied.sourceRowsChangedDuringRun > 0 {
-                lines.append(row("source rows changed by others during the run (a re-run picks them up)", applied.sourceRowsChangedDuringRun))
+                lines.append(
+                    row(
+                        "source rows changed by others during the run (a re-run picks them up)",
+                        applied.sourceRowsChangedDuringRun))
             }
             if applied.contactsSkippedAtLoad > 0 {
                 lines.append(row("contacts skipped: got phones during the run", applied.contactsSkippedAtLoad))
@@ -46,10 +54,14 @@ public enum PhonesTerminalReport {
         if !summary.rejectedByReason.isEmpty {
             lines.append("")
             lines.append(heading("Values rejected (left as they are in the legacy column)"))
-            for (reason, entry) in summary.rejectedByReason.sorted(by: { $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key) }) {
+            for (reason, entry) in summary.rejectedByReason.sorted(by: {
+                $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key)
+            }) {
                 lines.append(row(reason, entry.count))
                 for example in entry.examples.prefix(3) {
-                    lines.append("      \(example.tenant)/\(example.contactKey) \(example.column): \(quotedRaw(example.raw))\(example.occurrencesText)")
+                    lines.append(
+                        "      \(example.tenant)/\(example.contactKey) \(example.column): \(quotedRaw(example.raw))\(example.occurrencesText)"
+                    )
                 }
             }
         }
@@ -60,20 +72,25 @@ public enum PhonesTerminalReport {
             for (kind, entry) in otherAnomalies.sorted(by: { $0.key < $1.key }) {
                 lines.append(row(kind, entry.count))
                 for example in entry.examples.prefix(2) {
-                    lines.append("      \(example.tenant)/\(example.contactKey) \(quotedRaw(example.raw)) → \(example.detail)\(example.occurrencesText)")
+                    lines.append(
+                        "      \(example.tenant)/\(example.contactKey) \(quotedRaw(example.raw)) → \(example.detail)\(example.occurrencesText)"
+                    )
                 }
             }
         }
         let values = summary.values
         lines.append("")
         lines.append(heading("Accounting (values of mapped columns)"))
-        lines.append("  read \(formatCount(values.read)) = loaded \(formatCount(values.loaded)) + rejected \(formatCount(values.rejected))"
-                     + " + skipped \(formatCount(values.skipped)) (no value \(formatCount(values.skippedEmpty)),"
-                     + " contact already has phones \(formatCount(values.skippedExistingPhones)))"
-                     + (summary.accountingAddsUp ? (colour ? "  \u{1B}[32m✓ adds up\u{1B}[0m" : "  ✓ adds up")
-                                                    : (colour ? "  \u{1B}[31m✗ DOES NOT ADD UP\u{1B}[0m" : "  ✗ DOES NOT ADD UP")))
-        lines.append("  elapsed \(formatDuration(summary.elapsedSeconds)) (\(String(format: "%.1f", summary.elapsedSeconds)) s),"
-                     + " peak memory \(String(format: "%.0f", summary.peakResidentMegabytes)) MB")
+        lines.append(
+            "  read \(formatCount(values.read)) = loaded \(formatCount(values.loaded)) + rejected \(formatCount(values.rejected))"
+                + " + skipped \(formatCount(values.skipped)) (no value \(formatCount(values.skippedEmpty)),"
+                + " contact already has phones \(formatCount(values.skippedExistingPhones)))"
+                + (summary.accountingAddsUp
+                    ? (colour ? "  \u{1B}[32m✓ adds up\u{1B}[0m" : "  ✓ adds up")
+                    : (colour ? "  \u{1B}[31m✗ DOES NOT ADD UP\u{1B}[0m" : "  ✗ DOES NOT ADD UP")))
+        lines.append(
+            "  elapsed \(formatDuration(summary.elapsedSeconds)) (\(String(format: "%.1f", summary.elapsedSeconds)) s),"
+                + " peak memory \(String(format: "%.0f", summary.peakResidentMegabytes)) MB")
         return lines.joined(separator: "\n")
     }
 

@@ -91,9 +91,13 @@ public struct PlanReport: Codable, Sendable {
         var skippedParts: String {
             var parts: [String] = []
             if let skippedNoValue { parts.append("no value \(formatCount(skippedNoValue))") }
-            if let skippedAlreadyHasPhones { parts.append("already have phones \(formatCount(skippedAlreadyHasPhones))") }
+            if let skippedAlreadyHasPhones {
+                parts.append("already have phones \(formatCount(skippedAlreadyHasPhones))")
+            }
             if let unchanged { parts.append("unchanged \(formatCount(unchanged))") }
-            if let skippedOnConflict { parts.append("existing, left by --on-conflict skip \(formatCount(skippedOnConflict))") }
+            if let skippedOnConflict {
+                parts.append("existing, left by --on-conflict skip \(formatCount(skippedOnConflict))")
+            }
             var text = parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
             if let blankLines { text += "; blank lines \(formatCount(blankLines)), counted apart" }
             return text
@@ -129,7 +133,8 @@ public struct PlanReport: Codable, Sendable {
         let phones = mapping.phoneNumbers.table.description
         let types = mapping.typeDefinitions.table.description
         header = Header(
-            job: "phones", mappingFile: summary.mappingFile, mappingSHA256: summary.mappingSHA256, database: summary.database,
+            job: "phones", mappingFile: summary.mappingFile, mappingSHA256: summary.mappingSHA256,
+            database: summary.database,
             generatedAt: ISO8601DateFormatter().string(from: generatedAt), ferryVersion: FerryVersion.current,
             locks: [
                 "advisory lock ferry:phones (session), so no second apply of this job runs at once",
@@ -141,14 +146,20 @@ public struct PlanReport: Codable, Sendable {
             estimatedApplySeconds: summary.estimatedApplySeconds, estimateBasis: summary.estimateBasis,
             peakResidentMegabytes: summary.peakResidentMegabytes, estimatedGrowthBytes: summary.estimatedGrowthBytes)
         tables = [
-            TableCounts(table: phones, insert: summary.rowsToInsert, update: 0, delete: 0,
-                        unchanged: summary.targetRowsExisting[phones] ?? 0),
-            TableCounts(table: types, insert: summary.customTypesToCreate.count, update: 0, delete: 0,
-                        unchanged: summary.targetRowsExisting[types] ?? 0),
-            TableCounts(table: mapping.source.table.description, insert: 0, update: 0, delete: 0, unchanged: summary.contactsScanned),
+            TableCounts(
+                table: phones, insert: summary.rowsToInsert, update: 0, delete: 0,
+                unchanged: summary.targetRowsExisting[phones] ?? 0),
+            TableCounts(
+                table: types, insert: summary.customTypesToCreate.count, update: 0, delete: 0,
+                unchanged: summary.targetRowsExisting[types] ?? 0),
+            TableCounts(
+                table: mapping.source.table.description, insert: 0, update: 0, delete: 0,
+                unchanged: summary.contactsScanned),
         ]
         tenants = summary.tenants.sorted { $0.key < $1.key }.map { TenantRow(tenant: $0.key, counts: $0.value) }
-        var classes = summary.rejectedByReason.map { AnomalyClass(name: "rejected: \($0.key)", count: $0.value.count, examples: $0.value.examples) }
+        var classes = summary.rejectedByReason.map {
+            AnomalyClass(name: "rejected: \($0.key)", count: $0.value.count, examples: $0.value.examples)
+        }
         classes += summary.anomalies.filter { $0.key != PhoneAnomalyClass.rejected.rawValue }
             .map { AnomalyClass(name: $0.key, count: $0.value.count, examples: $0.value.examples) }
         anomalies = classes.sorted { ($0.count, $1.name) > ($1.count, $0.name) }
@@ -156,9 +167,12 @@ public struct PlanReport: Codable, Sendable {
         samples = summary.samples
         checks = summary.checks
         let values = summary.values
-        accounting = [Accounting(sourceTable: mapping.source.table.description, read: values.read, toLoad: values.loaded,
-                                 rejected: values.rejected, skipped: values.skipped, skippedNoValue: values.skippedEmpty,
-                                 skippedAlreadyHasPhones: values.skippedExistingPhones, addsUp: summary.accountingAddsUp)]
+        accounting = [
+            Accounting(
+                sourceTable: mapping.source.table.description, read: values.read, toLoad: values.loaded,
+                rejected: values.rejected, skipped: values.skipped, skippedNoValue: values.skippedEmpty,
+                skippedAlreadyHasPhones: values.skippedExistingPhones, addsUp: summary.accountingAddsUp)
+        ]
         changesPending = summary.rowsToInsert > 0 || !summary.customTypesToCreate.isEmpty
         statements = summary.applyStatements
     }
@@ -196,10 +210,13 @@ public struct PlanReport: Codable, Sendable {
     /// Names the tenants from the table the mapping names; a tenant without a row there keeps its key.
     public mutating func nameTenants(from source: TenantNameSource?, using connection: PostgresConnection) throws {
         guard let source, !tenants.isEmpty else { return }
-        let names = Dictionary(try connection.query("""
-            SELECT \(quoteIdentifier(source.key))::text, \(quoteIdentifier(source.name))::text FROM \(source.table.quoted)
-            WHERE \(quoteIdentifier(source.key))::text = ANY ($1::text[])
-            """, [textArrayLiteral(tenants.map(\.tenant))]).rows.compactMap { row in row[0].flatMap { key in row[1].map { (key, $0) } } },
+        let names = Dictionary(
+            try connection.query(
+                """
+                SELECT \(quoteIdentifier(source.key))::text, \(quoteIdentifier(source.name))::text FROM \(source.table.quoted)
+                WHERE \(quoteIdentifier(source.key))::text = ANY ($1::text[])
+                """, [textArrayLiteral(tenants.map(\.tenant))]
+            ).rows.compactMap { row in row[0].flatMap { key in row[1].map { (key, $0) } } },
             uniquingKeysWith: { first, _ in first })
         for index in tenants.indices { tenants[index].name = names[tenants[index].tenant] }
     }
@@ -217,11 +234,13 @@ public struct PlanReport: Codable, Sendable {
     var changeNote: String {
         switch header.kind {
         case .plan: return "Nothing was changed: the plan ran in a READ ONLY transaction."
-        case .dryRun: return "Nothing was changed: this was a dry run, which reads and classifies every row and writes none."
+        case .dryRun:
+            return "Nothing was changed: this was a dry run, which reads and classifies every row and writes none."
         case .run:
             let run = header.runId.map(String.init) ?? "?"
-            return changesPending ? "This run changed the database as counted below; `ferry rollback \(run)` undoes it."
-                                  : "This run wrote nothing: every row was unchanged, skipped or rejected."
+            return changesPending
+                ? "This run changed the database as counted below; `ferry rollback \(run)` undoes it."
+                : "This run wrote nothing: every row was unchanged, skipped or rejected."
         }
     }
 
@@ -232,33 +251,52 @@ public struct PlanReport: Codable, Sendable {
         let deleted = tables.map(\.delete).reduce(0, +)
         let touched = tables.filter { $0.insert + $0.update + $0.delete > 0 }.count
         let verb = header.kind == .run ? "changed" : "changes"
-        var lines = [changesPending || inserted + updated + deleted > 0
-            ? "\(verb): \(formatCount(inserted)) rows inserted, \(formatCount(updated)) updated, \(formatCount(deleted)) deleted in \(touched) table\(touched == 1 ? "" : "s")"
-            : "\(verb): none"]
+        var lines = [
+            changesPending || inserted + updated + deleted > 0
+                ? "\(verb): \(formatCount(inserted)) rows inserted, \(formatCount(updated)) updated, \(formatCount(deleted)) deleted in \(touched) table\(touched == 1 ? "" : "s")"
+                : "\(verb): none"
+        ]
         let read = accounting.map(\.read).reduce(0, +), rejected = accounting.map(\.rejected).reduce(0, +)
         let share = read > 0 ? String(format: "%.1f%%", Double(rejected) * 100 / Double(read)) : "0%"
-        lines.append("rejected: \(formatCount(rejected)) of \(formatCount(read)) read (\(share))"
-                     + (accounting.allSatisfy(\.addsUp) ? ", every one accounted for" : ", THE COUNTS DO NOT ADD UP"))
+        lines.append(
+            "rejected: \(formatCount(rejected)) of \(formatCount(read)) read (\(share))"
+                + (accounting.allSatisfy(\.addsUp) ? ", every one accounted for" : ", THE COUNTS DO NOT ADD UP"))
         if header.kind != .run {
-            lines.append("duration: " + (header.estimatedApplySeconds.map { "about \(formatDuration($0)) (the basis is below)" } ?? "no estimate"))
+            lines.append(
+                "duration: "
+                    + (header.estimatedApplySeconds.map { "about \(formatDuration($0)) (the basis is below)" }
+                        ?? "no estimate"))
         }
         if let growth = header.estimatedGrowthBytes {
             // Inserts log about what they write; full-page images after a checkpoint can double it.
-            lines.append("growth: about \(formatBytes(growth)) of table and indexes; WAL about \(formatBytes(growth)) to \(formatBytes(growth * 2))")
+            lines.append(
+                "growth: about \(formatBytes(growth)) of table and indexes; WAL about \(formatBytes(growth)) to \(formatBytes(growth * 2))"
+            )
         }
-        lines.append("locks: \(header.locks.count) (\(header.locks.first.map { String($0.prefix(60)) } ?? "none")\(header.locks.count > 1 ? ", …" : ""))")
-        let violated = checks.filter { $0.violations > 0 }.count, unchecked = checks.filter { $0.notChecked != nil }.count
-        lines.append(checks.isEmpty ? "constraint checks: none for this job"
-                     : violated > 0 ? "constraint checks: \(violated) VIOLATED of \(checks.count) (apply would fail)"
-                     : "constraint checks: \(checks.count - unchecked) held\(unchecked > 0 ? ", \(unchecked) not checked (see below)" : "")")
+        lines.append(
+            "locks: \(header.locks.count) (\(header.locks.first.map { String($0.prefix(60)) } ?? "none")\(header.locks.count > 1 ? ", …" : ""))"
+        )
+        let violated = checks.filter { $0.violations > 0 }.count,
+            unchecked = checks.filter { $0.notChecked != nil }.count
+        lines.append(
+            checks.isEmpty
+                ? "constraint checks: none for this job"
+                : violated > 0
+                    ? "constraint checks: \(violated) VIOLATED of \(checks.count) (apply would fail)"
+                    : "constraint checks: \(checks.count - unchecked) held\(unchecked > 0 ? ", \(unchecked) not checked (see below)" : "")"
+        )
         return lines
     }
 
     /// The block a reviewer fills in; it names what the signature approves.
     var signOffLines: [String] {
-        let binding = header.planFile.map { "plan file \($0.path), sha256 \($0.sha256) (apply --plan refuses anything else)" }
+        let binding =
+            header.planFile.map { "plan file \($0.path), sha256 \($0.sha256) (apply --plan refuses anything else)" }
             ?? "no plan file: this report binds no apply (write one with plan --out)"
-        return ["approves: \(binding)", "mapping sha256: \(header.mappingSHA256)", "reviewed by: ______________________", "date: ______________"]
+        return [
+            "approves: \(binding)", "mapping sha256: \(header.mappingSHA256)", "reviewed by: ______________________",
+            "date: ______________",
+        ]
     }
 
     var estimateText: String {

@@ -17,30 +17,39 @@ enum PlanReportText {
         lines.append("")
         lines.append(bold("Tables") + "                                   insert     update     delete  unchanged")
         for table in report.tables {
-            lines.append("  " + table.table.padded(38) + [table.insert, table.update, table.delete, table.unchanged]
-                .map { formatCount($0).leftPadded(11) }.joined())
+            lines.append(
+                "  " + table.table.padded(38)
+                    + [table.insert, table.update, table.delete, table.unchanged]
+                    .map { formatCount($0).leftPadded(11) }.joined())
         }
         lines.append("")
         // Each column as wide as its label (never cut) or its widest number.
         let tenantCells = report.tenants.map { row in
-            [row.counts.contactsScanned, row.counts.contactsWithNumbers, row.counts.rowsToInsert, row.counts.valuesRejected,
-             row.counts.contactsSkippedExisting].map(formatCount)
+            [
+                row.counts.contactsScanned, row.counts.contactsWithNumbers, row.counts.rowsToInsert,
+                row.counts.valuesRejected,
+                row.counts.contactsSkippedExisting,
+            ].map(formatCount)
         }
         let tenantWidths = report.tenantLabels.indices.map { column in
             max(report.tenantLabels[column].count, tenantCells.map { $0[column].count }.max() ?? 0) + 2
         }
         let tenantNameWidth = max(38, (report.tenants.map(\.label.count).max() ?? 0) + 2)
-        lines.append(bold("Tenants".padded(tenantNameWidth + 2))
-                     + zip(report.tenantLabels, tenantWidths).map { $0.leftPadded($1) }.joined())
+        lines.append(
+            bold("Tenants".padded(tenantNameWidth + 2))
+                + zip(report.tenantLabels, tenantWidths).map { $0.leftPadded($1) }.joined())
         for (row, cells) in zip(report.tenants, tenantCells) {
-            lines.append("  " + row.label.padded(tenantNameWidth) + zip(cells, tenantWidths).map { $0.leftPadded($1) }.joined())
+            lines.append(
+                "  " + row.label.padded(tenantNameWidth) + zip(cells, tenantWidths).map { $0.leftPadded($1) }.joined())
         }
         lines.append("")
         lines.append(bold("Anomalies"))
         for anomaly in report.anomalies {
             lines.append("  " + anomaly.name.padded(44) + formatCount(anomaly.count).leftPadded(9))
             for example in anomaly.examples.prefix(3) {
-                lines.append("      \(example.tenant)/\(example.contactKey) \(example.column) \(quotedRaw(example.raw)) → \(example.detail)\(example.occurrencesText)")
+                lines.append(
+                    "      \(example.tenant)/\(example.contactKey) \(example.column) \(quotedRaw(example.raw)) → \(example.detail)\(example.occurrencesText)"
+                )
             }
         }
         if let organizations = report.organizationsToCreate, !organizations.isEmpty {
@@ -56,7 +65,9 @@ enum PlanReportText {
         lines.append("")
         lines.append(bold("Samples, before → after"))
         for sample in report.samples {
-            let legacy = sample.legacyValues.sorted { $0.key < $1.key }.map { "\($0.key)=\(quotedRaw($0.value ?? "NULL"))" }.joined(separator: " ")
+            let legacy = sample.legacyValues.sorted { $0.key < $1.key }.map {
+                "\($0.key)=\(quotedRaw($0.value ?? "NULL"))"
+            }.joined(separator: " ")
             lines.append("  \(sample.tenant)/\(sample.contactKey) [\(sample.classes.joined(separator: ", "))]")
             lines.append("    before  \(legacy)")
             let after = PlanReport.afterLines(sample) { row in
@@ -67,21 +78,28 @@ enum PlanReportText {
         lines.append("")
         lines.append(bold("Constraint checks (on the rows to write, before writing)"))
         for check in report.checks {
-            let verdict = check.verdict, mark = verdict == .held ? good(verdict.rawValue) : verdict == .violated ? bad(verdict.rawValue) : verdict.rawValue
-            lines.append("  \(mark) \(check.constraint): \(check.explanationText ?? "\(formatCount(check.violations)) violations")"
-                         + (check.examples.isEmpty ? "" : " e.g. \(check.examples.joined(separator: ", "))"))
+            let verdict = check.verdict,
+                mark =
+                    verdict == .held
+                    ? good(verdict.rawValue) : verdict == .violated ? bad(verdict.rawValue) : verdict.rawValue
+            lines.append(
+                "  \(mark) \(check.constraint): \(check.explanationText ?? "\(formatCount(check.violations)) violations")"
+                    + (check.examples.isEmpty ? "" : " e.g. \(check.examples.joined(separator: ", "))"))
         }
         lines.append("")
         lines.append(bold("Accounting"))
         for entry in report.accounting {
-            lines.append("  \(entry.sourceTable): read \(formatCount(entry.read)) = to load \(formatCount(entry.toLoad)) + rejected "
-                         + "\(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped))\(entry.skippedParts)  "
-                         + (entry.addsUp ? good("✓ adds up") : bad("✗ DOES NOT ADD UP")))
+            lines.append(
+                "  \(entry.sourceTable): read \(formatCount(entry.read)) = to load \(formatCount(entry.toLoad)) + rejected "
+                    + "\(formatCount(entry.rejected)) + skipped \(formatCount(entry.skipped))\(entry.skippedParts)  "
+                    + (entry.addsUp ? good("✓ adds up") : bad("✗ DOES NOT ADD UP")))
         }
         if let statements = report.statements {
             lines.append("")
             lines.append(bold("Appendix: the SQL apply runs (once per session, then per batch)"))
-            for statement in statements { lines.append(statement.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
+            for statement in statements {
+                lines.append(statement.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+            }
         }
         lines.append("")
         lines.append(bold("Sign-off"))

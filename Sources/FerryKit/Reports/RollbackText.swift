@@ -6,9 +6,14 @@ public enum RollbackText {
         if report.nothingToUndo {
             return "run \(run) wrote no rows: there is nothing to undo (nothing was changed)."
         }
-        var lines = [report.dryRun ? "ferry rollback \(run) --dry-run (nothing was changed)"
-                                   : "ferry rollback \(run) (recorded as run \(report.rollbackRunId.map(String.init) ?? "?"))"]
-        func row(_ label: String, _ value: Int) { lines.append("    " + label.padded(40) + formatCount(value).leftPadded(12)) }
+        var lines = [
+            report.dryRun
+                ? "ferry rollback \(run) --dry-run (nothing was changed)"
+                : "ferry rollback \(run) (recorded as run \(report.rollbackRunId.map(String.init) ?? "?"))"
+        ]
+        func row(_ label: String, _ value: Int) {
+            lines.append("    " + label.padded(40) + formatCount(value).leftPadded(12))
+        }
         for table in report.tables {
             lines.append("  \(table.table)")
             row(report.dryRun ? "to undo" : "undone", report.dryRun ? table.unchanged : table.undone)
@@ -21,13 +26,15 @@ public enum RollbackText {
         if report.conflicts.count > 20 { lines.append("  … and \(report.conflicts.count - 20) more") }
         let leaveConflicts = !report.conflicts.isEmpty && !report.force
         if report.dryRun {
-            lines.append(leaveConflicts
-                ? "a rollback would leave \(report.conflicts.count) conflict\(report.conflicts.count == 1 ? "" : "s") alone (--force undoes them too)."
-                : "a rollback would undo run \(run) completely.")
+            lines.append(
+                leaveConflicts
+                    ? "a rollback would leave \(report.conflicts.count) conflict\(report.conflicts.count == 1 ? "" : "s") alone (--force undoes them too)."
+                    : "a rollback would undo run \(run) completely.")
         } else {
-            lines.append(report.complete
-                ? "run \(run) is rolled back."
-                : "run \(run) is partially rolled back: conflicts are left alone (use --force to undo them too).")
+            lines.append(
+                report.complete
+                    ? "run \(run) is rolled back."
+                    : "run \(run) is partially rolled back: conflicts are left alone (use --force to undo them too).")
         }
         return lines.joined(separator: "\n")
     }

@@ -1,19 +1,26 @@
 /// `ferry runs` as a table, like `flyway info`: one line a run, numbers grouped, times to the second.
 public enum RunsListing {
     public static func render(_ runs: [RunRecord]) -> String {
-        let header = ["run", "job", "mode", "status", "started (UTC)", "duration", "inserted", "updated", "deleted", "rollback of", "mapping"]
+        let header = [
+            "run", "job", "mode", "status", "started (UTC)", "duration", "inserted", "updated", "deleted",
+            "rollback of", "mapping",
+        ]
         let rows = runs.map { run -> [String] in
-            [String(run.runId), run.job, run.mode, run.status.replacingOccurrences(of: "_", with: " "),
-             run.startedAt.prefix(19).replacingOccurrences(of: "T", with: " "), duration(run.durationSeconds),
-             formatCount(run.rowsInserted), formatCount(run.rowsUpdated), formatCount(run.rowsDeleted),
-             run.rollbackOf.map(String.init) ?? "", run.mappingFile]
+            [
+                String(run.runId), run.job, run.mode, run.status.replacingOccurrences(of: "_", with: " "),
+                run.startedAt.prefix(19).replacingOccurrences(of: "T", with: " "), duration(run.durationSeconds),
+                formatCount(run.rowsInserted), formatCount(run.rowsUpdated), formatCount(run.rowsDeleted),
+                run.rollbackOf.map(String.init) ?? "", run.mappingFile,
+            ]
         }
         let numeric: Set<Int> = [0, 5, 6, 7, 8, 9]
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
             cells.indices.map { column in
-                column == cells.count - 1 ? cells[column]
-                    : numeric.contains(column) ? cells[column].leftPadded(widths[column]) : cells[column].padded(widths[column])
+                column == cells.count - 1
+                    ? cells[column]
+                    : numeric.contains(column)
+                        ? cells[column].leftPadded(widths[column]) : cells[column].padded(widths[column])
             }.joined(separator: "  ")
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")

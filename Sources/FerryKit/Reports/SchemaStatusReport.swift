@@ -6,7 +6,8 @@ public enum SchemaStatusReport {
             case .pending: state = "pending"
             case .applied(let at, let by): state = "applied \(at) by \(by)"
             case .drifted(let recorded):
-                state = "DRIFT: changed since it was applied (recorded sha256 \(recorded.prefix(12))…, now \(entry.step.checksum.prefix(12))…); not re-run"
+                state =
+                    "DRIFT: changed since it was applied (recorded sha256 \(recorded.prefix(12))…, now \(entry.step.checksum.prefix(12))…); not re-run"
             }
             return "  \(entry.step.name)  \(state)"
         }.joined(separator: "\n")

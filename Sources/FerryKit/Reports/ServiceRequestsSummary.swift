@@ -60,9 +60,11 @@ struct ServiceRequestsSummaryBuilder {
         var tenant = summary.tenants[request.tenant] ?? TenantCounts()
         tenant.contactsScanned += 1
         for anomaly in decision.anomalies {
-            summary.anomalies[anomaly.kind.rawValue, default: CountWithExamples()].add(ValueExample(
-                tenant: request.tenant, contactKey: request.requestKey, column: "request",
-                raw: "\(request.status) | \(request.submittedByEmail ?? "-") | \(request.assignedToEmail ?? "-")", detail: anomaly.detail))
+            summary.anomalies[anomaly.kind.rawValue, default: CountWithExamples()].add(
+                ValueExample(
+                    tenant: request.tenant, contactKey: request.requestKey, column: "request",
+                    raw: "\(request.status) | \(request.submittedByEmail ?? "-") | \(request.assignedToEmail ?? "-")",
+                    detail: anomaly.detail))
         }
         switch decision.action {
         case .unchanged:
@@ -70,7 +72,9 @@ struct ServiceRequestsSummaryBuilder {
             tenant.contactsSkippedExisting += 1
         case .rejected:
             summary.requestsRejected += 1
-            if !ServiceRequestsMapping.newStatuses.contains(request.status) { summary.requestsRejectedWithLegacyStatus += 1 }
+            if !ServiceRequestsMapping.newStatuses.contains(request.status) {
+                summary.requestsRejectedWithLegacyStatus += 1
+            }
             tenant.valuesRejected += 1
         case .update:
             summary.requestsToUpdate += 1
@@ -78,14 +82,19 @@ struct ServiceRequestsSummaryBuilder {
             if let status = decision.newStatus, status != request.status {
                 summary.statusesMapped["\(request.status) → \(status)", default: 0] += 1
             }
-            for (actor, match) in [(decision.submitted, request.submittedMatch), (decision.assigned, request.assignedMatch)] {
-                if case .emergent(let email)? = actor, emergent.insert((request.tenant + "\u{1F}" + email).hashValue).inserted {
+            for (actor, match) in [
+                (decision.submitted, request.submittedMatch), (decision.assigned, request.assignedMatch),
+            ] {
+                if case .emergent(let email)? = actor,
+                    emergent.insert((request.tenant + "\u{1F}" + email).hashValue).inserted
+                {
                     summary.contactsToCreate += 1
                     tenant.rowsToInsert += 1
                 }
                 if let match, match.candidates > 1, case .existing? = actor {
                     let email = actor == decision.submitted ? decision.submittedEmail : decision.assignedEmail
-                    let entry = "\(request.tenant): \(email ?? "?") (\(match.candidates) contacts; \(match.key) is used)"
+                    let entry =
+                        "\(request.tenant): \(email ?? "?") (\(match.candidates) contacts; \(match.key) is used)"
                     if duplicates.insert(entry).inserted { summary.duplicateContacts.append(entry) }
                 }
             }
@@ -97,7 +106,9 @@ struct ServiceRequestsSummaryBuilder {
     private mutating func sample(_ decision: ServiceRequestDecision, request: LegacyServiceRequest) {
         let classes = decision.anomalies.map(\.kind.rawValue)
         let new = classes.filter { !sampledClasses.contains($0) }
-        guard !new.isEmpty || (classes.isEmpty && summary.samples.count < 3), summary.samples.count < CustomersSummaryBuilder.maximumSamples else { return }
+        guard !new.isEmpty || (classes.isEmpty && summary.samples.count < 3),
+            summary.samples.count < CustomersSummaryBuilder.maximumSamples
+        else { return }
         sampledClasses.formUnion(classes)
         func describe(_ actor: RequestActor?) -> String {
             switch actor {
@@ -106,16 +117,24 @@ struct ServiceRequestsSummaryBuilder {
             case .emergent(let email)?: return "new contact \(email) (no organization)"
             }
         }
-        let after: [String] = switch decision.action {
-        case .unchanged: ["unchanged"]
-        case .rejected(let reason): ["unchanged: \(reason)"]
-        case .update: ["status = \(decision.newStatus ?? "?")", "submitted by: \(describe(decision.submitted))",
-                       "assigned to: \(describe(decision.assigned))"]
-        }
-        summary.samples.append(ContactSample(
-            tenant: request.tenant, contactKey: "request \(request.requestKey)",
-            legacyValues: ["status": request.status, "submitted_by_email": request.submittedByEmail, "assigned_to_email": request.assignedToEmail],
-            rows: [], after: after, classes: classes.isEmpty ? ["updated"] : classes))
+        let after: [String] =
+            switch decision.action {
+            case .unchanged: ["unchanged"]
+            case .rejected(let reason): ["unchanged: \(reason)"]
+            case .update:
+                [
+                    "status = \(decision.newStatus ?? "?")", "submitted by: \(describe(decision.submitted))",
+                    "assigned to: \(describe(decision.assigned))",
+                ]
+            }
+        summary.samples.append(
+            ContactSample(
+                tenant: request.tenant, contactKey: "request \(request.requestKey)",
+                legacyValues: [
+                    "status": request.status, "submitted_by_email": request.submittedByEmail,
+                    "assigned_to_email": request.assignedToEmail,
+                ],
+                rows: [], after: after, classes: classes.isEmpty ? ["updated"] : classes))
     }
 
     var finished: ServiceRequestsSummary {
@@ -126,11 +145,15 @@ struct ServiceRequestsSummaryBuilder {
 }
 
 extension PlanReport {
-    public init(serviceRequestsSummary summary: ServiceRequestsSummary, mapping: ServiceRequestsMapping, generatedAt: Date = Date()) {
+    public init(
+        serviceRequestsSummary summary: ServiceRequestsSummary, mapping: ServiceRequestsMapping,
+        generatedAt: Date = Date()
+    ) {
         schema = Self.schemaVersion
         let batchSize = mapping.load.batchSize
         header = Header(
-            job: ServiceRequestsJob.name, mappingFile: summary.mappingFile, mappingSHA256: summary.mappingSHA256, database: summary.database,
+            job: ServiceRequestsJob.name, mappingFile: summary.mappingFile, mappingSHA256: summary.mappingSHA256,
+            database: summary.database,
             generatedAt: ISO8601DateFormatter().string(from: generatedAt), ferryVersion: FerryVersion.current,
             locks: [
                 "advisory lock ferry:\(ServiceRequestsJob.name) (session), so no second apply of this job runs at once",
@@ -140,24 +163,37 @@ extension PlanReport {
             ],
             batches: (summary.requestsRead + batchSize - 1) / batchSize, batchSize: batchSize,
             estimatedApplySeconds: summary.elapsedSeconds * 3 + 1,
-            estimateBasis: String(format: "an estimate: this plan took %.1f s to read and decide; writing takes about twice that again", summary.elapsedSeconds))
+            estimateBasis: String(
+                format: "an estimate: this plan took %.1f s to read and decide; writing takes about twice that again",
+                summary.elapsedSeconds))
         tables = [
-            TableCounts(table: mapping.contacts.table.description, insert: summary.contactsToCreate, update: 0, delete: 0, unchanged: 0),
-            TableCounts(table: mapping.requests.table.description, insert: 0, update: summary.requestsToUpdate, delete: 0,
-                        unchanged: summary.requestsUnchanged + summary.requestsRejected),
+            TableCounts(
+                table: mapping.contacts.table.description, insert: summary.contactsToCreate, update: 0, delete: 0,
+                unchanged: 0),
+            TableCounts(
+                table: mapping.requests.table.description, insert: 0, update: summary.requestsToUpdate, delete: 0,
+                unchanged: summary.requestsUnchanged + summary.requestsRejected),
         ]
         tenants = summary.tenants.sorted { $0.key < $1.key }.map { TenantRow(tenant: $0.key, counts: $0.value) }
-        anomalies = summary.anomalies.map { AnomalyClass(name: $0.key, count: $0.value.count, examples: $0.value.examples) }
-            .sorted { ($0.count, $1.name) > ($1.count, $0.name) }
+        anomalies = summary.anomalies.map {
+            AnomalyClass(name: $0.key, count: $0.value.count, examples: $0.value.examples)
+        }
+        .sorted { ($0.count, $1.name) > ($1.count, $0.name) }
         customTypesToCreate = []
         samples = summary.samples
-        var duplicates = ConstraintCheck(constraint: "contacts that share a canonical email within a tenant (listed; not merged)")
+        var duplicates = ConstraintCheck(
+            constraint: "contacts that share a canonical email within a tenant (listed; not merged)")
         duplicates.violations = summary.duplicateContacts.count
         duplicates.examples = Array(summary.duplicateContacts.prefix(50))
         checks = summary.checks + [duplicates]
-        accounting = [Accounting(sourceTable: mapping.requests.table.description, read: summary.requestsRead, toLoad: summary.requestsToUpdate,
-                                 rejected: summary.requestsRejected, skipped: summary.requestsUnchanged, unchanged: summary.requestsUnchanged,
-                                 addsUp: summary.accountingAddsUp)]
+        accounting = [
+            Accounting(
+                sourceTable: mapping.requests.table.description, read: summary.requestsRead,
+                toLoad: summary.requestsToUpdate,
+                rejected: summary.requestsRejected, skipped: summary.requestsUnchanged,
+                unchanged: summary.requestsUnchanged,
+                addsUp: summary.accountingAddsUp)
+        ]
         changesPending = summary.requestsToUpdate > 0
         tenantColumns = ["requests", "to update", "contacts to create", "rejected", "unchanged"]
         batchUnit = "requests"

@@ -14,16 +14,20 @@ public enum ServiceRequestsTerminalReport {
         }
         lines += TableJobTerminalText.anomalies(summary.anomalies, noun: "request")
         if !summary.duplicateContacts.isEmpty {
-            lines.append("Contacts sharing a canonical email (not merged): \(formatCount(summary.duplicateContacts.count))")
+            lines.append(
+                "Contacts sharing a canonical email (not merged): \(formatCount(summary.duplicateContacts.count))")
             for entry in summary.duplicateContacts.prefix(10) { lines.append("  \(entry)") }
         }
         if let constraint = summary.statusConstraint { lines.append("Status constraint: \(constraint)") }
         lines += TableJobTerminalText.checks(summary.checks)
         lines.append("Accounting")
-        lines.append("  read \(formatCount(summary.requestsRead)) = updated \(formatCount(summary.requestsToUpdate)) + rejected "
-                     + "\(formatCount(summary.requestsRejected)) + unchanged \(formatCount(summary.requestsUnchanged))  "
-                     + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP"))
-        lines.append(TableJobTerminalText.resources(elapsed: summary.elapsedSeconds, peakMegabytes: summary.peakResidentMegabytes))
+        lines.append(
+            "  read \(formatCount(summary.requestsRead)) = updated \(formatCount(summary.requestsToUpdate)) + rejected "
+                + "\(formatCount(summary.requestsRejected)) + unchanged \(formatCount(summary.requestsUnchanged))  "
+                + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP"))
+        lines.append(
+            TableJobTerminalText.resources(
+                elapsed: summary.elapsedSeconds, peakMegabytes: summary.peakResidentMegabytes))
         return lines.joined(separator: "\n")
     }
 }

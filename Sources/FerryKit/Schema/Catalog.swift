@@ -3,12 +3,14 @@ extension PostgresConnection {
     /// Jobs type their staging tables and new columns after these, and the doctor checks them.
     func columnTypes(_ table: TableName) throws -> [String: String] {
         var columns: [String: String] = [:]
-        for row in try query("""
+        for row in try query(
+            """
             SELECT a.attname, format_type(a.atttypid, a.atttypmod)
             FROM pg_attribute a
             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
-            """, [table.quoted]).rows {
+            """, [table.quoted]
+        ).rows {
             columns[row[0] ?? ""] = row[1] ?? ""
         }
         return columns

@@ -15,25 +15,31 @@ public struct SchemaSnapshot: Sendable {
 
     /// Writes `DIRECTORY/schema-DATABASE-TIMESTAMP.sql` for the tables that exist (missing ones are skipped).
     /// `method` nil: pg_dump when available.
-    public static func write(tables: [TableName], connection: PostgresConnection, conninfo: String,
-                             directory: String, method: Method? = nil, now: Date = Date()) throws -> SchemaSnapshot {
+    public static func write(
+        tables: [TableName], connection: PostgresConnection, conninfo: String,
+        directory: String, method: Method? = nil, now: Date = Date()
+    ) throws -> SchemaSnapshot {
         var qualified: [String] = []
         var patterns: [String] = []
         for table in tables {
-            let row = try connection.query("""
+            let row = try connection.query(
+                """
                 SELECT c.oid::regclass::text, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE c.oid = to_regclass($1)
-                """, [table.quoted]).rows.first
+                """, [table.quoted]
+            ).rows.first
             if let row, let name = row[0], !qualified.contains(name) {
                 qualified.append(name)
                 // pg_dump reads --table as a pattern: quoting each part makes *, ? and capitals literal.
-                patterns.append([row[1] ?? "", row[2] ?? ""].map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-                    .joined(separator: "."))
+                patterns.append(
+                    [row[1] ?? "", row[2] ?? ""].map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+                        .joined(separator: "."))
             }
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let stamp = ISO8601DateFormatter.string(from: now, timeZone: TimeZone(identifier: "UTC")!,
-                                                formatOptions: [.withYear, .withMonth, .withDay, .withTime, .withTimeZone])
+        let stamp = ISO8601DateFormatter.string(
+            from: now, timeZone: TimeZone(identifier: "UTC")!,
+            formatOptions: [.withYear, .withMonth, .withDay, .withTime, .withTimeZone])
         // A snapshot is never overwritten: two applies within one second get -2, -3, ….
         let base = (directory as NSString).appendingPathComponent("schema-\(connection.info.database)-\(stamp)")
         var path = base + ".sql"
@@ -47,13 +53,15 @@ public struct SchemaSnapshot: Sendable {
         if method == .pgDump, pgDump == nil {
             throw SchemaSnapshotError("no pg_dump for PostgreSQL \(serverMajor) is installed")
         }
-        let header = "-- ferry schema snapshot of \(connection.info.database), \(ISO8601DateFormatter().string(from: now))\n"
+        let header =
+            "-- ferry schema snapshot of \(connection.info.database), \(ISO8601DateFormatter().string(from: now))\n"
             + "-- tables: \(qualified.isEmpty ? "none of the affected tables exist yet" : qualified.joined(separator: ", "))\n"
         if let pgDump, !qualified.isEmpty {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: pgDump)
             // Each name is a pattern: its double quotes (from regclass text, where needed) make it literal.
-            process.arguments = ["--schema-only", "--no-password", "--dbname=\(conninfo)"] + patterns.flatMap { ["--table", $0] }
+            process.arguments =
+                ["--schema-only", "--no-password", "--dbname=\(conninfo)"] + patterns.flatMap { ["--table", $0] }
             let output = try OutputFile(path: path)
             try output.write(header)
             let errors = Pipe()
@@ -63,7 +71,9 @@ public struct SchemaSnapshot: Sendable {
             let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
-                throw SchemaSnapshotError("pg_dump failed (exit \(process.terminationStatus)): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+                throw SchemaSnapshotError(
+                    "pg_dump failed (exit \(process.terminationStatus)): \(message.trimmingCharacters(in: .whitespacesAndNewlines))"
+                )
             }
             try output.commit()
             return SchemaSnapshot(path: path, method: .pgDump, tables: qualified)
@@ -89,15 +99,18 @@ public struct SchemaSnapshot: Sendable {
     /// CREATE TABLE with columns, defaults and generated columns, then constraints, indexes, row-level
     /// security with its policies, and triggers: what pg_dump --schema-only would say about the table.
     static func catalogDefinition(of table: String, connection: PostgresConnection) throws -> String {
-        let columns = try connection.query("""
+        let columns = try connection.query(
+            """
             SELECT format('    %I %s', a.attname, format_type(a.atttypid, a.atttypmod))
                    || CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED'
                            WHEN d.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid) ELSE '' END
                    || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
-            """, [table]).rows.compactMap { $0[0] }
-        let rest = try connection.query("""
+            """, [table]
+        ).rows.compactMap { $0[0] }
+        let rest = try connection.query(
+            """
             SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s;', $1::regclass, conname, pg_get_constraintdef(oid)) FROM pg_constraint
             WHERE conrelid = $1::regclass
             UNION ALL
@@ -118,8 +131,10 @@ public struct SchemaSnapshot: Sendable {
              FROM pg_policy p WHERE p.polrelid = $1::regclass ORDER BY p.polname)
             UNION ALL
             (SELECT pg_get_triggerdef(oid) || ';' FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY tgname)
-            """, [table]).rows.compactMap { $0[0] }
-        return "CREATE TABLE \(table) (\n" + columns.joined(separator: ",\n") + "\n);\n" + rest.map { $0 + "\n" }.joined()
+            """, [table]
+        ).rows.compactMap { $0[0] }
+        return "CREATE TABLE \(table) (\n" + columns.joined(separator: ",\n") + "\n);\n"
+            + rest.map { $0 + "\n" }.joined()
     }
 }
 

@@ -35,28 +35,33 @@ public struct SchemaMigrator {
         self.connection = connection
     }
 
-    static let bootstrap = SchemaStep(name: "ferry/ledger-schema", sql: """
-        CREATE SCHEMA IF NOT EXISTS ferry;
-        CREATE TABLE IF NOT EXISTS ferry.schema_steps (
-            name text PRIMARY KEY,
-            sha256 text NOT NULL,
-            applied_at timestamptz NOT NULL DEFAULT now(),
-            applied_by text NOT NULL DEFAULT current_user,
-            os_user text
-        );
-        """)
+    static let bootstrap = SchemaStep(
+        name: "ferry/ledger-schema",
+        sql: """
+            CREATE SCHEMA IF NOT EXISTS ferry;
+            CREATE TABLE IF NOT EXISTS ferry.schema_steps (
+                name text PRIMARY KEY,
+                sha256 text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                applied_by text NOT NULL DEFAULT current_user,
+                os_user text
+            );
+            """)
 
     public func status(_ steps: [SchemaStep]) throws -> [SchemaStepStatus] {
         let all = [Self.bootstrap] + steps
         let exists = try connection.query("SELECT to_regclass('ferry.schema_steps') IS NOT NULL").scalar == "t"
         var recorded: [String: (sha: String, at: String, by: String)] = [:]
         if exists {
-            let rows = try connection.query("SELECT name, sha256, applied_at::text, applied_by FROM ferry.schema_steps").rows
+            let rows = try connection.query("SELECT name, sha256, applied_at::text, applied_by FROM ferry.schema_steps")
+                .rows
             for row in rows { recorded[row[0]!] = (row[1]!, row[2]!, row[3]!) }
         }
         return all.map { step in
             guard let record = recorded[step.name] else { return SchemaStepStatus(step: step, state: .pending) }
-            if record.sha != step.checksum { return SchemaStepStatus(step: step, state: .drifted(recordedChecksum: record.sha)) }
+            if record.sha != step.checksum {
+                return SchemaStepStatus(step: step, state: .drifted(recordedChecksum: record.sha))
+            }
             return SchemaStepStatus(step: step, state: .applied(at: record.at, by: record.by))
         }
     }
@@ -65,8 +70,11 @@ public struct SchemaMigrator {
     /// runs first (a schema-only copy of the affected tables). Returns the names of the steps applied now,
     /// the status after the run, and the snapshot taken.
     @discardableResult
-    public func apply(_ steps: [SchemaStep], snapshot: (() throws -> SchemaSnapshot)? = nil)
-        throws -> (applied: [String], status: [SchemaStepStatus], snapshot: SchemaSnapshot?) {
+    public func apply(
+        _ steps: [SchemaStep], snapshot: (() throws -> SchemaSnapshot)? = nil
+    )
+        throws -> (applied: [String], status: [SchemaStepStatus], snapshot: SchemaSnapshot?)
+    {
         var applied: [String] = []
         let osUser = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
         let pending = try status(steps).filter { $0.state == .pending }

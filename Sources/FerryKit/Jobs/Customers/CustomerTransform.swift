@@ -18,9 +18,12 @@ public struct LegacyProjectCustomer: Equatable, Sendable {
     /// The contact is already marked as a primary contact.
     public let isPrimaryContact: Bool
 
-    public init(tenant: String, projectKey: String, contactKey: String, customerOrganization: String? = nil, contactName: String,
-                contactType: String? = "customer", email: String? = nil, organization: String? = nil, roleText: String? = nil,
-                hasContactPoint: Bool = false, projectsOfContact: Int = 1, isPrimaryContact: Bool = false) {
+    public init(
+        tenant: String, projectKey: String, contactKey: String, customerOrganization: String? = nil,
+        contactName: String,
+        contactType: String? = "customer", email: String? = nil, organization: String? = nil, roleText: String? = nil,
+        hasContactPoint: Bool = false, projectsOfContact: Int = 1, isPrimaryContact: Bool = false
+    ) {
         self.tenant = tenant
         self.projectKey = projectKey
         self.contactKey = contactKey
@@ -94,16 +97,23 @@ public struct CustomerTransform: Sendable {
 
     public func decide(_ project: LegacyProjectCustomer) -> ProjectCustomerDecision {
         var anomalies: [CustomerAnomaly] = []
-        if project.projectsOfContact > 1 { anomalies.append(.init(kind: .severalProjects, detail: "\(project.projectsOfContact) projects")) }
+        if project.projectsOfContact > 1 {
+            anomalies.append(.init(kind: .severalProjects, detail: "\(project.projectsOfContact) projects"))
+        }
         func rejected(_ kind: CustomerAnomalyClass, _ reason: String) -> ProjectCustomerDecision {
-            ProjectCustomerDecision(action: .rejected(reason: reason), anomalies: anomalies + [.init(kind: kind, detail: reason)])
+            ProjectCustomerDecision(
+                action: .rejected(reason: reason), anomalies: anomalies + [.init(kind: kind, detail: reason)])
         }
         if project.customerOrganization != nil, project.hasContactPoint {
-            return ProjectCustomerDecision(action: .alreadyLinked, anomalies: anomalies + [.init(kind: .alreadyLinked, detail: "contact point exists")])
+            return ProjectCustomerDecision(
+                action: .alreadyLinked,
+                anomalies: anomalies + [.init(kind: .alreadyLinked, detail: "contact point exists")])
         }
         let type = project.contactType ?? ""
         guard mapping.customerContactTypes.contains(type) else {
-            return rejected(.notACustomerContact, "contact type '\(type)' is not one of \(mapping.customerContactTypes.joined(separator: ", "))")
+            return rejected(
+                .notACustomerContact,
+                "contact type '\(type)' is not one of \(mapping.customerContactTypes.joined(separator: ", "))")
         }
 
         var chosen: CustomerOrganization?
@@ -114,7 +124,8 @@ public struct CustomerTransform: Sendable {
                 switch rule {
                 case .createFromEmailDomain:
                     guard let raw = project.email, case .success(let email) = EmailAddress.canonical(raw) else {
-                        anomalies.append(.init(kind: .unusableEmail, detail: project.email.map { "'\($0)'" } ?? "no email"))
+                        anomalies.append(
+                            .init(kind: .unusableEmail, detail: project.email.map { "'\($0)'" } ?? "no email"))
                         continue
                     }
                     let domain = String(email[email.index(after: email.firstIndex(of: "@")!)...])
@@ -135,16 +146,25 @@ public struct CustomerTransform: Sendable {
             }
         }
         guard let organization = chosen else {
-            return rejected(.rejectedNoOrganization, "the contact has no organization, and no rule of \(mapping.withoutOrganization.map(\.rawValue).joined(separator: ", ")) applies")
+            return rejected(
+                .rejectedNoOrganization,
+                "the contact has no organization, and no rule of \(mapping.withoutOrganization.map(\.rawValue).joined(separator: ", ")) applies"
+            )
         }
         if let current = project.customerOrganization, organization != .existing(key: current) {
-            return rejected(.conflictingOrganization, "the project's customer organization is \(current), the contact's is \(Self.describe(organization))")
+            return rejected(
+                .conflictingOrganization,
+                "the project's customer organization is \(current), the contact's is \(Self.describe(organization))")
         }
         let role = self.role(for: project.roleText)
         if role == mapping.defaultRole, mapping.roleRules.contains(where: { $0.role == role }) == false {
-            anomalies.append(.init(kind: .defaultRole, detail: project.roleText.map { "'\($0)' → \(role)" } ?? "no role text → \(role)"))
+            anomalies.append(
+                .init(
+                    kind: .defaultRole, detail: project.roleText.map { "'\($0)' → \(role)" } ?? "no role text → \(role)"
+                ))
         }
-        var decision = ProjectCustomerDecision(action: .link(organization: organization, role: role), anomalies: anomalies)
+        var decision = ProjectCustomerDecision(
+            action: .link(organization: organization, role: role), anomalies: anomalies)
         decision.setsProjectOrganization = project.customerOrganization == nil
         decision.insertsContactPoint = !project.hasContactPoint
         decision.updatesContact = project.organization == nil || !project.isPrimaryContact
@@ -165,12 +185,16 @@ public struct CustomerTransform: Sendable {
     public static func organizationName(fromDomain domain: String) -> String {
         var labels = domain.split(separator: ".").map(String.init)
         if labels.count > 1 { labels.removeLast() }
-        if labels.count > 1, let last = labels.last, ["co", "com", "org", "net", "ac", "gov", "ltd", "plc"].contains(last),
-           domain.split(separator: ".").last?.count == 2 {
+        if labels.count > 1, let last = labels.last,
+            ["co", "com", "org", "net", "ac", "gov", "ltd", "plc"].contains(last),
+            domain.split(separator: ".").last?.count == 2
+        {
             labels.removeLast()
         }
         let label = labels.last ?? domain
-        return label.split(whereSeparator: { $0 == "-" || $0 == "_" }).map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: " ")
+        return label.split(whereSeparator: { $0 == "-" || $0 == "_" }).map {
+            $0.prefix(1).uppercased() + $0.dropFirst()
+        }.joined(separator: " ")
     }
 
     static func describe(_ organization: CustomerOrganization) -> String {

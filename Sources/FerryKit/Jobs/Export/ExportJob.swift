@@ -67,15 +67,18 @@ public struct ExportJob: Sendable {
         try connection.copyOut(copyStatement(options, tenant: tenantLiteral)) { line in
             var cells: [String?] = []
             var start = 0
-            for index in 0 ... line.count where index == line.count || line[index] == 0x09 {
-                let field = UnsafeRawBufferPointer(rebasing: line[start ..< index])
-                cells.append(field.elementsEqual([0x5C, 0x4E]) ? nil : String(decoding: CopyTextDecoder.field(field), as: UTF8.self))
+            for index in 0...line.count where index == line.count || line[index] == 0x09 {
+                let field = UnsafeRawBufferPointer(rebasing: line[start..<index])
+                cells.append(
+                    field.elementsEqual([0x5C, 0x4E])
+                        ? nil : String(decoding: CopyTextDecoder.field(field), as: UTF8.self))
                 start = index + 1
             }
             if cells[columns.firstIndex { $0.role == .email }!] == nil { summary.contactsWithoutEmail += 1 }
-            try writer.writeRow(zip(columns, cells).map { column, cell in
-                column.role == .text || column.role == .email ? cell.map(FormulaGuard.guarded) : cell
-            })
+            try writer.writeRow(
+                zip(columns, cells).map { column, cell in
+                    column.role == .text || column.role == .email ? cell.map(FormulaGuard.guarded) : cell
+                })
             summary.rows += 1
         }
         try writer.close()
@@ -99,7 +102,10 @@ public struct ExportJob: Sendable {
             }
             return [tenant] + fields + mapping.phoneColumns.map { OutputColumn(header: $0.headers[0], role: .exact) }
         case .all:
-            return [tenant, email] + ["phone_number", "extension", "type", "is_default", "display_order"].map { OutputColumn(header: $0, role: .exact) }
+            return [tenant, email]
+                + ["phone_number", "extension", "type", "is_default", "display_order"].map {
+                    OutputColumn(header: $0, role: .exact)
+                }
         }
     }
 
@@ -122,11 +128,14 @@ public struct ExportJob: Sendable {
                 .fullName: "c.\(q(c.fullName))", .email: "c.\(q(c.email))", .organization: "o.\(q(o.name))",
                 .role: "c.\(q(c.role))", .notes: "c.\(q(c.notes))",
             ]
-            let fields = ContactsCSVMapping.Field.allCases.filter { mapping.fields[$0] != nil }.map { fieldColumns[$0]! }
+            let fields = ContactsCSVMapping.Field.allCases.filter { mapping.fields[$0] != nil }.map {
+                fieldColumns[$0]!
+            }
             // The default phone goes to the column for its type, else to the first phone column.
             let types = mapping.phoneColumns.map { $0.type.canonical?.rawValue ?? "" }
             let phoneCells = mapping.phoneColumns.indices.map { index -> String in
-                let matches = index == 0
+                let matches =
+                    index == 0
                     ? "(d.kind = \(sqlLiteral(types[0])) OR d.kind IS NULL OR d.kind NOT IN (\(types.map(sqlLiteral).joined(separator: ", "))))"
                     : "d.kind = \(sqlLiteral(types[index]))"
                 return "CASE WHEN \(matches) THEN d.number END"

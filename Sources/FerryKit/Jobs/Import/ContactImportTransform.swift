@@ -23,17 +23,21 @@ public struct ImportHeader: Sendable {
 
     /// Aliases match with case and spacing ignored: "E-Mail Address" ≠ "email", "Office  phone" = "office phone".
     static func normalized(_ header: String) -> String {
-        header.unicodeScalars.filter { !$0.properties.isWhitespace && $0 != "\u{FEFF}" }.map(String.init).joined().lowercased()
+        header.unicodeScalars.filter { !$0.properties.isWhitespace && $0 != "\u{FEFF}" }.map(String.init).joined()
+            .lowercased()
     }
 
-    public static func resolve(_ record: CSVRecord, encoding: TextEncoding, mapping: ContactsCSVMapping, file: String,
-                               tenantFromFlag: Bool) throws(ImportFileError) -> ImportHeader {
+    public static func resolve(
+        _ record: CSVRecord, encoding: TextEncoding, mapping: ContactsCSVMapping, file: String,
+        tenantFromFlag: Bool
+    ) throws(ImportFileError) -> ImportHeader {
         var names: [String] = []
-        for index in 0 ..< record.count {
+        for index in 0..<record.count {
             do {
                 names.append(try FieldText.decode(record[index], as: encoding))
             } catch {
-                throw ImportFileError(file: file, line: record.line, reason: "header column \(index + 1): \(error.reason)")
+                throw ImportFileError(
+                    file: file, line: record.line, reason: "header column \(index + 1): \(error.reason)")
             }
         }
         var positions: [String: Int] = [:]
@@ -41,8 +45,11 @@ public struct ImportHeader: Sendable {
             let key = normalized(name)
             if key.isEmpty { continue }
             if let first = positions[key] {
-                throw ImportFileError(file: file, line: record.line,
-                                      reason: "header '\(name)' appears twice (columns \(first + 1) and \(index + 1)); ferry will not guess which one to use")
+                throw ImportFileError(
+                    file: file, line: record.line,
+                    reason:
+                        "header '\(name)' appears twice (columns \(first + 1) and \(index + 1)); ferry will not guess which one to use"
+                )
             }
             positions[key] = index
         }
@@ -52,7 +59,8 @@ public struct ImportHeader: Sendable {
             let unique = Set(hits)
             if unique.count > 1 {
                 let columns = unique.sorted().map { "'\(names[$0])'" }.joined(separator: " and ")
-                throw ImportFileError(file: file, line: record.line, reason: "\(what): both \(columns) match its aliases; keep one")
+                throw ImportFileError(
+                    file: file, line: record.line, reason: "\(what): both \(columns) match its aliases; keep one")
             }
             if let hit = unique.first { used.insert(hit) }
             return unique.first
@@ -77,17 +85,23 @@ public struct ImportHeader: Sendable {
             throw ImportFileError(file: file, line: nil, reason: "the mapping has no tenant header: pass --tenant")
         }
         if !missing.isEmpty {
-            throw ImportFileError(file: file, line: record.line,
-                                  reason: "missing required header\(missing.count == 1 ? "" : "s"): \(missing.joined(separator: "; ")); the file has: \(names.map { "'\($0)'" }.joined(separator: ", "))")
+            throw ImportFileError(
+                file: file, line: record.line,
+                reason:
+                    "missing required header\(missing.count == 1 ? "" : "s"): \(missing.joined(separator: "; ")); the file has: \(names.map { "'\($0)'" }.joined(separator: ", "))"
+            )
         }
-        let regionIndex = try mapping.regionHeaders.flatMap { (aliases) throws(ImportFileError) in try find(aliases, "phone region") }
+        let regionIndex = try mapping.regionHeaders.flatMap { (aliases) throws(ImportFileError) in
+            try find(aliases, "phone region")
+        }
         var phoneIndexes: [Int?] = []
         for column in mapping.phoneColumns {
             phoneIndexes.append(try find(column.headers, "phone column \(column.headers[0])"))
         }
         let ignored = names.indices.filter { !used.contains($0) }.map { names[$0] }
-        return ImportHeader(line: record.line, names: names, fieldIndex: fieldIndex, tenantIndex: tenantIndex,
-                            regionIndex: regionIndex, phoneIndexes: phoneIndexes, ignored: ignored)
+        return ImportHeader(
+            line: record.line, names: names, fieldIndex: fieldIndex, tenantIndex: tenantIndex,
+            regionIndex: regionIndex, phoneIndexes: phoneIndexes, ignored: ignored)
     }
 }
 
@@ -138,14 +152,18 @@ public struct ContactImportTransform: Sendable {
         let line = record.line
         func reject(_ reason: String) -> ImportRowOutcome { .rejected(line: line, reason: reason) }
         if let oversized = record.oversized {
-            return reject("record too large: \(oversized); its fields were not kept (limits: the mapping's file.max_fields and file.max_record_bytes)")
+            return reject(
+                "record too large: \(oversized); its fields were not kept (limits: the mapping's file.max_fields and file.max_record_bytes)"
+            )
         }
         guard record.count == header.names.count else {
-            return reject("wrong number of fields: has \(record.count) field\(record.count == 1 ? "" : "s"), the header has \(header.names.count)")
+            return reject(
+                "wrong number of fields: has \(record.count) field\(record.count == 1 ? "" : "s"), the header has \(header.names.count)"
+            )
         }
         var text: [String] = []
         text.reserveCapacity(record.count)
-        for index in 0 ..< record.count {
+        for index in 0..<record.count {
             do {
                 text.append(try FieldText.decode(record[index], as: encoding))
             } catch {
@@ -169,14 +187,16 @@ public struct ContactImportTransform: Sendable {
             }
         }
         guard let uuid = UUID(uuidString: tenant) else {
-            return reject(tenant.isEmpty ? "invalid tenant: tenant is empty" : "invalid tenant: '\(tenant)' is not a UUID")
+            return reject(
+                tenant.isEmpty ? "invalid tenant: tenant is empty" : "invalid tenant: '\(tenant)' is not a UUID")
         }
         tenant = uuid.uuidString.lowercased()
 
         let email: String
         switch EmailAddress.canonical(value(.email) ?? "") {
         case .success(let canonical): email = canonical
-        case .failure(let rejection): return reject("invalid email: " + rejection.reason + (value(.email).map { ": '\($0)'" } ?? ""))
+        case .failure(let rejection):
+            return reject("invalid email: " + rejection.reason + (value(.email).map { ": '\($0)'" } ?? ""))
         }
         guard let fullName = value(.fullName), !fullName.trimmingWhitespace().isEmpty else {
             return reject("missing full_name: full_name is empty")
@@ -184,14 +204,19 @@ public struct ContactImportTransform: Sendable {
 
         let region = header.regionIndex.map { text[$0] }
         let phoneValues = header.phoneIndexes.map { index in index.map { text[$0] } }
-        let outcome = phones.transform(LegacyPhoneContact(tenant: tenant, contactKey: email, region: region, values: phoneValues))
+        let outcome = phones.transform(
+            LegacyPhoneContact(tenant: tenant, contactKey: email, region: region, values: phoneValues))
         // A value that is not a phone would be lost if the contact loaded without it: the row goes back whole.
         // "n/a", "-", "keine" hold no number: the contact loads without a phone from that cell.
-        if let bad = outcome.anomalies.first(where: { ($0.kind == .rejected || $0.kind == .fragmentRejected) && $0.rejectionReason != .emptyToken }) {
+        if let bad = outcome.anomalies.first(where: {
+            ($0.kind == .rejected || $0.kind == .fragmentRejected) && $0.rejectionReason != .emptyToken
+        }) {
             return reject("invalid phone: column '\(bad.column)': '\(bad.raw)' is not a phone number (\(bad.detail))")
         }
-        return .contact(ImportedContact(line: line, tenant: tenant, email: email, fullName: fullName,
-                                        organization: value(.organization), role: value(.role), notes: value(.notes),
-                                        phones: outcome))
+        return .contact(
+            ImportedContact(
+                line: line, tenant: tenant, email: email, fullName: fullName,
+                organization: value(.organization), role: value(.role), notes: value(.notes),
+                phones: outcome))
     }
 }

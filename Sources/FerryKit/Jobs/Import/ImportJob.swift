@@ -42,41 +42,50 @@ public struct ImportJob: Sendable {
     public func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] {
         let types = try keyTypes(connection)
         return LedgerSchema.steps
-            + PhonesSchema.steps(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: mapping.contacts.table,
-                                 tenantColumn: mapping.contacts.tenant, keyColumn: mapping.contacts.key,
-                                 tenantType: types.tenant, keyType: types.contact, isolation: mapping.isolation)
+            + PhonesSchema.steps(
+                phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: mapping.contacts.table,
+                tenantColumn: mapping.contacts.tenant, keyColumn: mapping.contacts.key,
+                tenantType: types.tenant, keyType: types.contact, isolation: mapping.isolation)
             + sql(types).lookupIndexes
     }
 
     public func run(file: String, _ options: ImportOptions = ImportOptions()) throws -> ImportSummary {
         let started = Date()
         let encoding = options.encoding ?? mapping.encoding
-        var summary = ImportSummary(dryRun: options.dryRun, file: file, mapping: mapping, onConflict: options.onConflict.rawValue)
+        var summary = ImportSummary(
+            dryRun: options.dryRun, file: file, mapping: mapping, onConflict: options.onConflict.rawValue)
 
         // Pass 1: the whole file must be CSV, and its header must be usable, before a row is written.
         let scan = try scanFile(file, encoding: encoding)
         summary.fileSHA256 = scan.sha256
         summary.fileBytes = scan.bytes
         guard let headerRecord = scan.header else {
-            throw ImportFileError(file: file, line: nil, reason: scan.blankLines > 0
-                ? "the file has no header row (only \(scan.blankLines) blank line\(scan.blankLines == 1 ? "" : "s"))"
-                : "the file is empty: no header row")
+            throw ImportFileError(
+                file: file, line: nil,
+                reason: scan.blankLines > 0
+                    ? "the file has no header row (only \(scan.blankLines) blank line\(scan.blankLines == 1 ? "" : "s"))"
+                    : "the file is empty: no header row")
         }
         if let oversized = headerRecord.oversized {
-            throw ImportFileError(file: file, line: headerRecord.line, reason: "the header row is too large: \(oversized)")
+            throw ImportFileError(
+                file: file, line: headerRecord.line, reason: "the header row is too large: \(oversized)")
         }
         let reader = try CSVReader(path: file, dialect: mapping.dialect, encoding: encoding, limits: mapping.limits)
         summary.encoding = reader.encoding.rawValue
-        let header = try ImportHeader.resolve(headerRecord, encoding: reader.encoding, mapping: mapping, file: file,
-                                              tenantFromFlag: options.tenant != nil)
+        let header = try ImportHeader.resolve(
+            headerRecord, encoding: reader.encoding, mapping: mapping, file: file,
+            tenantFromFlag: options.tenant != nil)
         summary.headerLine = header.line
         summary.ignoredColumns = header.ignored
         var tenantFlag: String?
         if let tenant = options.tenant {
-            guard let uuid = UUID(uuidString: tenant) else { throw ImportFileError(file: file, line: nil, reason: "--tenant '\(tenant)' is not a UUID") }
+            guard let uuid = UUID(uuidString: tenant) else {
+                throw ImportFileError(file: file, line: nil, reason: "--tenant '\(tenant)' is not a UUID")
+            }
             tenantFlag = uuid.uuidString.lowercased()
         }
-        let transform = ContactImportTransform(header: header, encoding: reader.encoding, tenantFromFlag: tenantFlag, mapping: mapping)
+        let transform = ContactImportTransform(
+            header: header, encoding: reader.encoding, tenantFromFlag: tenantFlag, mapping: mapping)
 
         let connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry import")
         summary.database = connection.info
@@ -89,14 +98,18 @@ public struct ImportJob: Sendable {
         var runId: Int64?
         if !options.dryRun {
             lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
-            let runLedger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
+            let runLedger = RunLedger(
+                connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
             try runLedger.markDeadRunsInterrupted(job: Self.name)
-            let id = try runLedger.start(job: Self.name, mode: "import", mappingFile: mapping.file, mappingSHA256: mapping.sha256)
-            try runLedger.event(runId: id, kind: "file", detail: [
-                "path": file, "sha256": scan.sha256, "bytes": String(scan.bytes), "records": String(scan.records),
-                "encoding": reader.encoding.rawValue, "on_conflict": options.onConflict.rawValue,
-                "deactivate_missing": String(options.deactivateMissing),
-            ])
+            let id = try runLedger.start(
+                job: Self.name, mode: "import", mappingFile: mapping.file, mappingSHA256: mapping.sha256)
+            try runLedger.event(
+                runId: id, kind: "file",
+                detail: [
+                    "path": file, "sha256": scan.sha256, "bytes": String(scan.bytes), "records": String(scan.records),
+                    "encoding": reader.encoding.rawValue, "on_conflict": options.onConflict.rawValue,
+                    "deactivate_missing": String(options.deactivateMissing),
+                ])
             try runLedger.record(try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: connection), runId: id)
             ledger = runLedger
             runId = id
@@ -107,86 +120,116 @@ public struct ImportJob: Sendable {
         // Kept on failure too: the lines of batches committed before it were rejected for real.
         var openRejects: RejectFile?
         do {
-            let loader = try ImportLoader(connection: connection, sql: sql(types), runId: runId, timeouts: timeouts,
-                                          createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
+            let loader = try ImportLoader(
+                connection: connection, sql: sql(types), runId: runId, timeouts: timeouts,
+                createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
             let rejectPath = options.rejectFile ?? file + ".rejects.csv"
             let rejects = try RejectFile(path: rejectPath, header: headerRecord, dialect: mapping.dialect)
             openRejects = rejects
             summary.rejectFile = rejectPath
-            try load(reader: reader, transform: transform, loader: loader, rejects: rejects, scan: scan, options: options, summary: &summary)
+            try load(
+                reader: reader, transform: transform, loader: loader, rejects: rejects, scan: scan, options: options,
+                summary: &summary)
             if options.deactivateMissing {
-                let unkeyed = summary.rejectsByClass.filter { ["wrong number of fields", "invalid text", "invalid tenant", "invalid email"].contains($0.key) }
-                    .values.reduce(0) { $0 + $1.count }
+                let unkeyed = summary.rejectsByClass.filter {
+                    ["wrong number of fields", "invalid text", "invalid tenant", "invalid email"].contains($0.key)
+                }
+                .values.reduce(0) { $0 + $1.count }
                 if unkeyed > 0 {
-                    throw ImportFileError(file: file, line: nil, reason: "--deactivate-missing refused: \(unkeyed) rejected line\(unkeyed == 1 ? " has" : "s have") no usable tenant and email, so ferry cannot tell which contacts they are (see \(rejectPath)); the rest of the file was \(options.dryRun ? "checked" : "imported")")
+                    throw ImportFileError(
+                        file: file, line: nil,
+                        reason:
+                            "--deactivate-missing refused: \(unkeyed) rejected line\(unkeyed == 1 ? " has" : "s have") no usable tenant and email, so ferry cannot tell which contacts they are (see \(rejectPath)); the rest of the file was \(options.dryRun ? "checked" : "imported")"
+                    )
                 }
                 summary.batches += 1
                 summary.contactsDeactivated = try loader.deactivateMissing(batch: summary.batches)
             }
             try rejects.close()
             guard summary.addsUp, summary.rowsRead == scan.records else {
-                throw LedgerError("the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?")
+                throw LedgerError(
+                    "the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?"
+                )
             }
             summary.elapsedSeconds = Date().timeIntervalSince(started)
             summary.peakResidentMegabytes = peakResidentMegabytes()
             if let ledger, let runId {
-                try ledger.finish(runId: runId, status: "succeeded",
-                                  countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
+                try ledger.finish(
+                    runId: runId, status: "succeeded",
+                    countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
             }
             return summary
         } catch {
             try? openRejects?.close()
-            if let ledger, let runId { try? ledger.finish(runId: runId, status: "failed", error: String(describing: error)) }
+            if let ledger, let runId {
+                try? ledger.finish(runId: runId, status: "failed", error: String(describing: error))
+            }
             throw error
         }
     }
 
-    private func load(reader: CSVReader, transform: ContactImportTransform, loader: ImportLoader, rejects: RejectFile,
-                      scan: FileScan, options: ImportOptions, summary: inout ImportSummary) throws {
+    private func load(
+        reader: CSVReader, transform: ContactImportTransform, loader: ImportLoader, rejects: RejectFile,
+        scan: FileScan, options: ImportOptions, summary: inout ImportSummary
+    ) throws {
         let batchSize = options.batchSize ?? mapping.load.batchSize
-        let progress = ProgressLine(label: options.dryRun ? "import (dry run)" : "import", total: scan.records,
-                                    enabled: options.showProgress && isatty(STDERR_FILENO) == 1)
+        let progress = ProgressLine(
+            label: options.dryRun ? "import (dry run)" : "import", total: scan.records,
+            enabled: options.showProgress && isatty(STDERR_FILENO) == 1)
         let source = RecordSource(reader: reader, headerLine: scan.header?.line ?? 0, batchSize: batchSize)
-        try BatchPipeline.run(extract: { try source.nextBatch() }, transform: { (records: [CSVRecord]) in
-            (records, parallelMap(records, transform.transform))
-        }, consume: { (records: [CSVRecord], outcomes: [ImportRowOutcome]) in
-            summary.batches += 1
-            summary.rowsRead += records.count
-            let contacts = outcomes.compactMap { outcome -> ImportedContact? in
-                if case .contact(let contact) = outcome { return contact }
-                return nil
-            }
-            let result = try options.retry.run("batch \(summary.batches)", log: options.log) {
-                try loader.load(contacts, batch: summary.batches, firstLine: records.first?.line ?? 0, lastLine: records.last?.line ?? 0)
-            }
-            let decided = Dictionary(uniqueKeysWithValues: result.lines.map { ($0.line, $0) })
-            let byLine = Dictionary(uniqueKeysWithValues: contacts.map { ($0.line, $0) })
-            for (record, outcome) in zip(records, outcomes) {
-                switch outcome {
-                case .rejected(let line, let reason):
-                    summary.reject(line: line, reason: reason, raw: record.displayText, tenant: nil)
-                    try rejects.write(record, reason: reason)
-                case .contact(let contact):
-                    guard let line = decided[contact.line] else {
-                        throw LedgerError("line \(contact.line) got no decision from the database")
-                    }
-                    try count(line, contact: byLine[contact.line]!, record: record, rejects: rejects, summary: &summary)
+        try BatchPipeline.run(
+            extract: { try source.nextBatch() },
+            transform: { (records: [CSVRecord]) in
+                (records, parallelMap(records, transform.transform))
+            },
+            consume: { (records: [CSVRecord], outcomes: [ImportRowOutcome]) in
+                summary.batches += 1
+                summary.rowsRead += records.count
+                let contacts = outcomes.compactMap { outcome -> ImportedContact? in
+                    if case .contact(let contact) = outcome { return contact }
+                    return nil
                 }
-            }
-            summary.organizationsToCreate += result.organizationsCreated
-            summary.customTypesToCreate += result.customTypesCreated
-            summary.blankLines = source.blankLines
-            FerryLog.logger.info(options.dryRun ? "batch classified" : "batch committed", metadata: [
-                "run": "\(summary.runId.map(String.init) ?? "")", "job": "\(Self.name)", "batch": "\(summary.batches)",
-                "first_line": "\(records.first?.line ?? 0)", "last_line": "\(records.last?.line ?? 0)", "rows": "\(records.count)"])
-            progress.update(done: summary.rowsRead)
-        })
+                let result = try options.retry.run("batch \(summary.batches)", log: options.log) {
+                    try loader.load(
+                        contacts, batch: summary.batches, firstLine: records.first?.line ?? 0,
+                        lastLine: records.last?.line ?? 0)
+                }
+                let decided = Dictionary(uniqueKeysWithValues: result.lines.map { ($0.line, $0) })
+                let byLine = Dictionary(uniqueKeysWithValues: contacts.map { ($0.line, $0) })
+                for (record, outcome) in zip(records, outcomes) {
+                    switch outcome {
+                    case .rejected(let line, let reason):
+                        summary.reject(line: line, reason: reason, raw: record.displayText, tenant: nil)
+                        try rejects.write(record, reason: reason)
+                    case .contact(let contact):
+                        guard let line = decided[contact.line] else {
+                            throw LedgerError("line \(contact.line) got no decision from the database")
+                        }
+                        try count(
+                            line, contact: byLine[contact.line]!, record: record, rejects: rejects, summary: &summary)
+                    }
+                }
+                summary.organizationsToCreate += result.organizationsCreated
+                summary.customTypesToCreate += result.customTypesCreated
+                summary.blankLines = source.blankLines
+                FerryLog.logger.info(
+                    options.dryRun ? "batch classified" : "batch committed",
+                    metadata: [
+                        "run": "\(summary.runId.map(String.init) ?? "")", "job": "\(Self.name)",
+                        "batch": "\(summary.batches)",
+                        "first_line": "\(records.first?.line ?? 0)", "last_line": "\(records.last?.line ?? 0)",
+                        "rows": "\(records.count)",
+                    ])
+                progress.update(done: summary.rowsRead)
+            })
         summary.blankLines = source.blankLines
         progress.finish()
     }
 
-    private func count(_ decision: ImportLineResult, contact: ImportedContact, record: CSVRecord, rejects: RejectFile,
-                       summary: inout ImportSummary) throws {
+    private func count(
+        _ decision: ImportLineResult, contact: ImportedContact, record: CSVRecord, rejects: RejectFile,
+        summary: inout ImportSummary
+    ) throws {
         switch decision.action {
         case "insert": summary.inserted += 1
         case "update": summary.updated += 1
@@ -202,17 +245,23 @@ public struct ImportJob: Sendable {
         if decision.action == "insert" || decision.action == "update" {
             summary.phoneRowsToInsert += decision.phoneRows
             for anomaly in contact.phones.anomalies {
-                let name = anomaly.rejectionReason == .emptyToken ? "no number in the cell (n/a, -, …)" : anomaly.kind.rawValue
+                let name =
+                    anomaly.rejectionReason == .emptyToken ? "no number in the cell (n/a, -, …)" : anomaly.kind.rawValue
                 summary.phoneAnomalies[name, default: 0] += 1
             }
         }
         if summary.samples.count < 10, decision.action != "unchanged" {
-            summary.samples.append(ImportSummary.Sample(
-                line: contact.line, action: decision.action, tenant: contact.tenant, email: contact.email, fullName: contact.fullName,
-                changed: decision.changed,
-                phones: contact.phones.rows.map { ContactSample.Row(phoneNumber: $0.e164, extensionDigits: $0.extensionDigits,
-                                                                     type: $0.type.description, isDefault: $0.isDefault,
-                                                                     displayOrder: $0.displayOrder) }))
+            summary.samples.append(
+                ImportSummary.Sample(
+                    line: contact.line, action: decision.action, tenant: contact.tenant, email: contact.email,
+                    fullName: contact.fullName,
+                    changed: decision.changed,
+                    phones: contact.phones.rows.map {
+                        ContactSample.Row(
+                            phoneNumber: $0.e164, extensionDigits: $0.extensionDigits,
+                            type: $0.type.description, isDefault: $0.isDefault,
+                            displayOrder: $0.displayOrder)
+                    }))
         }
     }
 
@@ -236,7 +285,9 @@ public struct ImportJob: Sendable {
                 if scan.header == nil { scan.header = record } else { scan.records += 1 }
             }
         }
-        guard let handle = FileHandle(forReadingAtPath: file) else { throw ImportFileError(file: file, line: nil, reason: "cannot read the file") }
+        guard let handle = FileHandle(forReadingAtPath: file) else {
+            throw ImportFileError(file: file, line: nil, reason: "cannot read the file")
+        }
         defer { try? handle.close() }
         var hash = SHA256()
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
@@ -250,25 +301,34 @@ public struct ImportJob: Sendable {
     // MARK: Catalog
 
     private func sql(_ types: (tenant: String, contact: String, organization: String)) -> ImportSQL {
-        ImportSQL(mapping: mapping, tenantType: types.tenant, contactKeyType: types.contact, organizationKeyType: types.organization)
+        ImportSQL(
+            mapping: mapping, tenantType: types.tenant, contactKeyType: types.contact,
+            organizationKeyType: types.organization)
     }
 
-    private func keyTypes(_ connection: PostgresConnection) throws -> (tenant: String, contact: String, organization: String) {
+    private func keyTypes(
+        _ connection: PostgresConnection
+    ) throws -> (tenant: String, contact: String, organization: String) {
         let contactColumns = try connection.columnTypes(mapping.contacts.table)
         let organizationColumns = try connection.columnTypes(mapping.organizations.table)
         guard let tenant = contactColumns[mapping.contacts.tenant], let key = contactColumns[mapping.contacts.key],
-              let organization = organizationColumns[mapping.organizations.key] else {
+            let organization = organizationColumns[mapping.organizations.key]
+        else {
             try preflight(connection, forApply: false)
-            throw PreflightError(problems: ["cannot read the key columns of \(mapping.contacts.table) and \(mapping.organizations.table)"])
+            throw PreflightError(problems: [
+                "cannot read the key columns of \(mapping.contacts.table) and \(mapping.organizations.table)"
+            ])
         }
         return (tenant, key, organization)
     }
 
     /// `ferry doctor`'s checks, before the first row: errors refuse the run, warnings go to `warn`.
     func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void = { _ in }) throws {
-        try Doctor(connection: connection).check(try expectations(using: connection, forApply: forApply),
-                                                 ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file)
-            .requireNoErrors(warn: warn)
+        try Doctor(connection: connection).check(
+            try expectations(using: connection, forApply: forApply),
+            ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file
+        )
+        .requireNoErrors(warn: warn)
     }
 
     /// What the import expects of the database; `forApply` adds write privileges and the ledger.
@@ -292,9 +352,10 @@ public struct ImportJob: Sendable {
         let keysReadable = tenantType != nil && keyType != nil && organizationKey != nil
         let steps = keysReadable ? try schemaSteps(using: connection) : []
         return [contacts, organizations, tenants]
-            + PhonesSchema.expectations(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: c.table,
-                                        tenantColumn: c.tenant, keyColumn: c.key, tenantType: tenantType, keyType: keyType,
-                                        use: use, steps: steps)
+            + PhonesSchema.expectations(
+                phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: c.table,
+                tenantColumn: c.tenant, keyColumn: c.key, tenantType: tenantType, keyType: keyType,
+                use: use, steps: steps)
             + (forApply ? PhonesSchema.ledgerExpectations() : [])
     }
 }
@@ -335,11 +396,13 @@ final class RejectFile {
 
     init(path: String, header: CSVRecord, dialect: CSVDialect) throws {
         writer = try CSVWriter(path: path, dialect: dialect)
-        try writer.writeRow([Array("line".utf8)[...], Array("reason".utf8)[...]] + (0 ..< header.count).map { header[$0] })
+        try writer.writeRow(
+            [Array("line".utf8)[...], Array("reason".utf8)[...]] + (0..<header.count).map { header[$0] })
     }
 
     func write(_ record: CSVRecord, reason: String) throws {
-        try writer.writeRow([Array(String(record.line).utf8)[...], Array(reason.utf8)[...]] + (0 ..< record.count).map { record[$0] })
+        try writer.writeRow(
+            [Array(String(record.line).utf8)[...], Array(reason.utf8)[...]] + (0..<record.count).map { record[$0] })
     }
 
     func close() throws { try writer.close() }

@@ -28,10 +28,13 @@ final class ImportLoader {
     private let onConflict: String
     private var rowEncoder = CopyTextEncoder()
     private var phoneEncoder = CopyTextEncoder()
-    private var tables: (organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable)?
+    private var tables:
+        (organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable)?
 
-    init(connection: PostgresConnection, sql: ImportSQL, runId: Int64?, timeouts: (lock: String, statement: String),
-         createMissingOrganizations: Bool, onConflict: ImportOptions.OnConflict) throws {
+    init(
+        connection: PostgresConnection, sql: ImportSQL, runId: Int64?, timeouts: (lock: String, statement: String),
+        createMissingOrganizations: Bool, onConflict: ImportOptions.OnConflict
+    ) throws {
         self.connection = connection
         self.sql = sql
         self.runId = runId
@@ -43,12 +46,15 @@ final class ImportLoader {
         try connection.execute(script: "SET temp_buffers = '256MB'")
         try connection.execute(script: sql.createSessionTables)
         if runId != nil {
-            try connection.execute(script: sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactKeyType))
+            try connection.execute(
+                script: sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactKeyType))
             let mapping = sql.mapping
-            tables = (try SnapshotTable.resolve(mapping.organizations.table.quoted, on: connection),
-                      try SnapshotTable.resolve(mapping.contacts.table.quoted, on: connection),
-                      try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection),
-                      try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection))
+            tables = (
+                try SnapshotTable.resolve(mapping.organizations.table.quoted, on: connection),
+                try SnapshotTable.resolve(mapping.contacts.table.quoted, on: connection),
+                try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection),
+                try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection)
+            )
         }
     }
 
@@ -57,14 +63,18 @@ final class ImportLoader {
         phoneEncoder.removeAll()
         var sequence = 0
         for contact in contacts {
-            rowEncoder.appendRow([String(contact.line), contact.tenant, contact.email, contact.fullName,
-                                  contact.organization, contact.role, contact.notes])
+            rowEncoder.appendRow([
+                String(contact.line), contact.tenant, contact.email, contact.fullName,
+                contact.organization, contact.role, contact.notes,
+            ])
             for row in contact.phones.rows {
                 sequence += 1
                 let label = row.type.customLabel
-                phoneEncoder.appendRow([String(contact.line), String(sequence), row.e164, row.extensionDigits,
-                                        row.type.canonical?.rawValue, label, label.map(normalizePhoneLabel),
-                                        row.isDefault ? "t" : "f", String(row.displayOrder)])
+                phoneEncoder.appendRow([
+                    String(contact.line), String(sequence), row.e164, row.extensionDigits,
+                    row.type.canonical?.rawValue, label, label.map(normalizePhoneLabel),
+                    row.isDefault ? "t" : "f", String(row.displayOrder),
+                ])
             }
         }
         let begin = runId == nil ? "BEGIN READ ONLY" : "BEGIN"
@@ -72,9 +82,13 @@ final class ImportLoader {
             try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
             var result = ImportBatchResult()
             if !contacts.isEmpty {
-                _ = try connection.copyIn(sql.copyRows) { write in try rowEncoder.bytes.withUnsafeBytes { try write($0) } }
+                _ = try connection.copyIn(sql.copyRows) { write in
+                    try rowEncoder.bytes.withUnsafeBytes { try write($0) }
+                }
                 if sequence > 0 {
-                    _ = try connection.copyIn(sql.copyPhones) { write in try phoneEncoder.bytes.withUnsafeBytes { try write($0) } }
+                    _ = try connection.copyIn(sql.copyPhones) { write in
+                        try phoneEncoder.bytes.withUnsafeBytes { try write($0) }
+                    }
                 }
                 // Fresh statistics on the staging tables keep the planner off quadratic nested loops.
                 if runId != nil { try connection.execute(script: "ANALYZE ferry_import_rows, ferry_import_phones") }
@@ -85,28 +99,36 @@ final class ImportLoader {
                 result.customTypesCreated = try count(sql.countNewTypes)
                 if let runId, let tables { try write(runId: runId, batch: batch, tables: tables, into: &result) }
                 result.lines = try connection.query(sql.outcomes).rows.map { row in
-                    ImportLineResult(line: Int(row[0]!)!, action: row[1]!, reason: row[2],
-                                     changed: (row[3] ?? "").split(separator: ",").map(String.init),
-                                     phoneRows: Int(row[5] ?? "0") ?? 0)
+                    ImportLineResult(
+                        line: Int(row[0]!)!, action: row[1]!, reason: row[2],
+                        changed: (row[3] ?? "").split(separator: ",").map(String.init),
+                        phoneRows: Int(row[5] ?? "0") ?? 0)
                 }
             }
             if let runId {
                 let inserted = result.lines.filter { $0.action == "insert" }.count
                 let updated = result.lines.filter { $0.action == "update" }.count
-                try connection.query(LedgerRun.recordBatch(.line), [String(runId), String(batch), textArrayLiteral([String(firstLine)]),
-                                                             textArrayLiteral([String(lastLine)]), String(inserted), String(updated)])
+                try connection.query(
+                    LedgerRun.recordBatch(.line),
+                    [
+                        String(runId), String(batch), textArrayLiteral([String(firstLine)]),
+                        textArrayLiteral([String(lastLine)]), String(inserted), String(updated),
+                    ])
             }
             return result
         }
     }
 
-    private func write(runId: Int64, batch: Int,
-                       tables: (organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable),
-                       into result: inout ImportBatchResult) throws {
+    private func write(
+        runId: Int64, batch: Int,
+        tables: (organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable),
+        into result: inout ImportBatchResult
+    ) throws {
         let run = String(runId), number = String(batch)
         func parameters(_ table: SnapshotTable) -> [String?] { [run, number, table.qualifiedName] }
         if createMissingOrganizations {
-            try connection.query(sql.createOrganizations(snapshot: tables.organizations), parameters(tables.organizations))
+            try connection.query(
+                sql.createOrganizations(snapshot: tables.organizations), parameters(tables.organizations))
         }
         try connection.query(sql.insertContacts(snapshot: tables.contacts), parameters(tables.contacts))
         try connection.query(sql.markLostInserts)
@@ -118,11 +140,14 @@ final class ImportLoader {
         if ofExistingContacts > 0 {
             // The staged rows' statistics keep the planner on index lookups for a handful of contacts.
             try connection.execute(script: "ANALYZE \(PhoneRowsSQL.stagingTable)")
-            result.phoneRowsInserted += try count(sql.phoneRows.mergePhoneRows(snapshot: tables.phones), parameters(tables.phones))
-            result.phoneRowsInserted += try count(sql.phoneRows.insertPhoneRows(snapshot: tables.phones, for: .existing), parameters(tables.phones))
+            result.phoneRowsInserted += try count(
+                sql.phoneRows.mergePhoneRows(snapshot: tables.phones), parameters(tables.phones))
+            result.phoneRowsInserted += try count(
+                sql.phoneRows.insertPhoneRows(snapshot: tables.phones, for: .existing), parameters(tables.phones))
         }
         if ofNewContacts > 0 {
-            result.phoneRowsInserted += try count(sql.phoneRows.insertPhoneRows(snapshot: tables.phones, for: .new), parameters(tables.phones))
+            result.phoneRowsInserted += try count(
+                sql.phoneRows.insertPhoneRows(snapshot: tables.phones, for: .new), parameters(tables.phones))
         }
     }
 
@@ -135,9 +160,14 @@ final class ImportLoader {
         return try connection.transaction {
             try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
             try connection.query(sql.snapshotMissingContacts(snapshot: tables.contacts), parameters)
-            let deactivated = try connection.query(sql.deactivateSnapshotted(snapshot: tables.contacts), parameters).affectedRows
-            try connection.query(LedgerRun.recordBatch(.line), [String(runId), String(batch), "{deactivate-missing}", "{deactivate-missing}", "0",
-                                                         String(deactivated)])
+            let deactivated = try connection.query(sql.deactivateSnapshotted(snapshot: tables.contacts), parameters)
+                .affectedRows
+            try connection.query(
+                LedgerRun.recordBatch(.line),
+                [
+                    String(runId), String(batch), "{deactivate-missing}", "{deactivate-missing}", "0",
+                    String(deactivated),
+                ])
             return deactivated
         }
     }

@@ -88,54 +88,54 @@ struct ImportSQL {
         let c = contacts
         let o = organizations
         return """
-        INSERT INTO ferry_import_plan (line, action, reason, contact_key, organization_key, new_organization, changed, phones_added)
-        SELECT r.line,
-               CASE WHEN s.line IS NOT NULL OR t.present IS NULL OR m.n > 1 OR org.n > 1
-                         OR (r.organization IS NOT NULL AND org.key IS NULL AND NOT $1) THEN 'reject'
-                    WHEN m.key IS NULL THEN 'insert'
-                    WHEN cardinality(d.changed) = 0 AND added.n = 0 THEN 'unchanged'
-                    ELSE $2 END,
-               CASE WHEN s.line IS NOT NULL THEN format('duplicate in file: same email as line %s (the first one is imported)', s.line)
-                    WHEN t.present IS NULL THEN format('unknown tenant: tenant %s does not exist', r.tenant)
-                    WHEN m.n > 1 THEN format('ambiguous contact: %s contacts of this tenant have this email (ignoring case); ferry will not pick one', m.n)
-                    WHEN org.n > 1 THEN format('ambiguous organization: %s organizations of this tenant are named %L (ignoring case)', org.n, r.organization)
-                    WHEN r.organization IS NOT NULL AND org.key IS NULL AND NOT $1
-                         THEN format('unknown organization: %L does not exist in this tenant (the mapping does not create organizations)', r.organization)
-                    WHEN m.key IS NOT NULL AND (cardinality(d.changed) > 0 OR added.n > 0) AND $2 = 'reject'
-                         THEN format('conflict: contact exists and differs (%s) and --on-conflict is error',
-                                     array_to_string(d.changed || CASE WHEN added.n > 0 THEN ARRAY[added.n || ' new phone(s)'] ELSE '{}' END, ', '))
-               END,
-               m.key, org.key, r.organization IS NOT NULL AND org.key IS NULL, d.changed, added.n
-        FROM ferry_import_rows r
-        -- The first line with this key, in an earlier batch or earlier in this one. OFFSET 0 keeps the
-        -- planner from inlining it into each CASE that reads s.line, which looked it up two or three times.
-        CROSS JOIN LATERAL (SELECT coalesce(
-                               (SELECT x.line FROM ferry_import_seen x WHERE x.tenant = r.tenant AND x.email = r.email),
-                               (SELECT min(x.line) FROM ferry_import_rows x
-                                WHERE x.tenant = r.tenant AND x.email = r.email AND x.line < r.line)) AS line OFFSET 0) s
-        LEFT JOIN LATERAL (SELECT true AS present FROM \(mapping.tenants.table.quoted) x
-                           WHERE x.\(q(mapping.tenants.key)) = r.tenant) t ON true
-        LEFT JOIN LATERAL (SELECT count(*) OVER () AS n, x.\(q(c.key)) AS key, x.\(q(c.fullName)) AS full_name,
-                                  x.\(q(c.organization)) AS organization_key, x.\(q(c.role)) AS role, x.\(q(c.notes)) AS notes,
-                                  x.\(q(c.inactive)) AS inactive
-                           FROM \(c.table.quoted) x
-                           WHERE x.\(q(c.tenant)) = r.tenant AND lower(x.\(q(c.email))) = r.email LIMIT 1) m ON true
-        LEFT JOIN LATERAL (SELECT count(*) OVER () AS n, x.\(q(o.key)) AS key FROM \(o.table.quoted) x
-                           WHERE r.organization IS NOT NULL AND x.\(q(o.tenant)) = r.tenant
-                             AND lower(x.\(q(o.name))) = lower(r.organization) LIMIT 1) org ON true
-        CROSS JOIN LATERAL (SELECT array_remove(ARRAY[
-                               CASE WHEN m.full_name IS DISTINCT FROM r.full_name THEN 'full_name' END,
-                               CASE WHEN r.organization IS NOT NULL AND m.organization_key IS DISTINCT FROM org.key THEN 'organization' END,
-                               CASE WHEN r.role IS NOT NULL AND m.role IS DISTINCT FROM r.role THEN 'role' END,
-                               CASE WHEN r.notes IS NOT NULL AND m.notes IS DISTINCT FROM r.notes THEN 'notes' END,
-                               CASE WHEN m.inactive THEN 'reactivated' END], NULL) AS changed) d
-        CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM ferry_import_phones f
-                            WHERE f.line = r.line AND m.key IS NOT NULL
-                              AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
-                                              WHERE p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.contactKey)) = m.key
-                                                AND p.\(q(phones.phoneNumber)) = f.phone_number
-                                                AND p.\(q(phones.extensionDigits)) IS NOT DISTINCT FROM f.extension)) added
-        """
+            INSERT INTO ferry_import_plan (line, action, reason, contact_key, organization_key, new_organization, changed, phones_added)
+            SELECT r.line,
+                   CASE WHEN s.line IS NOT NULL OR t.present IS NULL OR m.n > 1 OR org.n > 1
+                             OR (r.organization IS NOT NULL AND org.key IS NULL AND NOT $1) THEN 'reject'
+                        WHEN m.key IS NULL THEN 'insert'
+                        WHEN cardinality(d.changed) = 0 AND added.n = 0 THEN 'unchanged'
+                        ELSE $2 END,
+                   CASE WHEN s.line IS NOT NULL THEN format('duplicate in file: same email as line %s (the first one is imported)', s.line)
+                        WHEN t.present IS NULL THEN format('unknown tenant: tenant %s does not exist', r.tenant)
+                        WHEN m.n > 1 THEN format('ambiguous contact: %s contacts of this tenant have this email (ignoring case); ferry will not pick one', m.n)
+                        WHEN org.n > 1 THEN format('ambiguous organization: %s organizations of this tenant are named %L (ignoring case)', org.n, r.organization)
+                        WHEN r.organization IS NOT NULL AND org.key IS NULL AND NOT $1
+                             THEN format('unknown organization: %L does not exist in this tenant (the mapping does not create organizations)', r.organization)
+                        WHEN m.key IS NOT NULL AND (cardinality(d.changed) > 0 OR added.n > 0) AND $2 = 'reject'
+                             THEN format('conflict: contact exists and differs (%s) and --on-conflict is error',
+                                         array_to_string(d.changed || CASE WHEN added.n > 0 THEN ARRAY[added.n || ' new phone(s)'] ELSE '{}' END, ', '))
+                   END,
+                   m.key, org.key, r.organization IS NOT NULL AND org.key IS NULL, d.changed, added.n
+            FROM ferry_import_rows r
+            -- The first line with this key, in an earlier batch or earlier in this one. OFFSET 0 keeps the
+            -- planner from inlining it into each CASE that reads s.line, which looked it up two or three times.
+            CROSS JOIN LATERAL (SELECT coalesce(
+                                   (SELECT x.line FROM ferry_import_seen x WHERE x.tenant = r.tenant AND x.email = r.email),
+                                   (SELECT min(x.line) FROM ferry_import_rows x
+                                    WHERE x.tenant = r.tenant AND x.email = r.email AND x.line < r.line)) AS line OFFSET 0) s
+            LEFT JOIN LATERAL (SELECT true AS present FROM \(mapping.tenants.table.quoted) x
+                               WHERE x.\(q(mapping.tenants.key)) = r.tenant) t ON true
+            LEFT JOIN LATERAL (SELECT count(*) OVER () AS n, x.\(q(c.key)) AS key, x.\(q(c.fullName)) AS full_name,
+                                      x.\(q(c.organization)) AS organization_key, x.\(q(c.role)) AS role, x.\(q(c.notes)) AS notes,
+                                      x.\(q(c.inactive)) AS inactive
+                               FROM \(c.table.quoted) x
+                               WHERE x.\(q(c.tenant)) = r.tenant AND lower(x.\(q(c.email))) = r.email LIMIT 1) m ON true
+            LEFT JOIN LATERAL (SELECT count(*) OVER () AS n, x.\(q(o.key)) AS key FROM \(o.table.quoted) x
+                               WHERE r.organization IS NOT NULL AND x.\(q(o.tenant)) = r.tenant
+                                 AND lower(x.\(q(o.name))) = lower(r.organization) LIMIT 1) org ON true
+            CROSS JOIN LATERAL (SELECT array_remove(ARRAY[
+                                   CASE WHEN m.full_name IS DISTINCT FROM r.full_name THEN 'full_name' END,
+                                   CASE WHEN r.organization IS NOT NULL AND m.organization_key IS DISTINCT FROM org.key THEN 'organization' END,
+                                   CASE WHEN r.role IS NOT NULL AND m.role IS DISTINCT FROM r.role THEN 'role' END,
+                                   CASE WHEN r.notes IS NOT NULL AND m.notes IS DISTINCT FROM r.notes THEN 'notes' END,
+                                   CASE WHEN m.inactive THEN 'reactivated' END], NULL) AS changed) d
+            CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM ferry_import_phones f
+                                WHERE f.line = r.line AND m.key IS NOT NULL
+                                  AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
+                                                  WHERE p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.contactKey)) = m.key
+                                                    AND p.\(q(phones.phoneNumber)) = f.phone_number
+                                                    AND p.\(q(phones.extensionDigits)) IS NOT DISTINCT FROM f.extension)) added
+            """
     }
 
     /// Remembers every line's key (rejected ones too, so --deactivate-missing never hits their contacts).
@@ -159,16 +159,16 @@ struct ImportSQL {
     var countNewTypes: String {
         let types = mapping.typeDefinitions
         return """
-        WITH fresh AS (
-            INSERT INTO ferry_import_new_types (tenant, normalized)
-            SELECT DISTINCT r.tenant, f.custom_normalized
-            FROM ferry_import_phones f JOIN ferry_import_plan p USING (line) JOIN ferry_import_rows r USING (line)
-            WHERE f.custom_normalized IS NOT NULL AND p.action IN ('insert', 'update')
-              AND NOT EXISTS (SELECT 1 FROM \(types.table.quoted) t
-                              WHERE t.\(q(types.tenant)) = r.tenant AND t.\(q(types.normalizedLabel)) = f.custom_normalized)
-            ON CONFLICT DO NOTHING RETURNING 1
-        ) SELECT count(*) FROM fresh
-        """
+            WITH fresh AS (
+                INSERT INTO ferry_import_new_types (tenant, normalized)
+                SELECT DISTINCT r.tenant, f.custom_normalized
+                FROM ferry_import_phones f JOIN ferry_import_plan p USING (line) JOIN ferry_import_rows r USING (line)
+                WHERE f.custom_normalized IS NOT NULL AND p.action IN ('insert', 'update')
+                  AND NOT EXISTS (SELECT 1 FROM \(types.table.quoted) t
+                                  WHERE t.\(q(types.tenant)) = r.tenant AND t.\(q(types.normalizedLabel)) = f.custom_normalized)
+                ON CONFLICT DO NOTHING RETURNING 1
+            ) SELECT count(*) FROM fresh
+            """
     }
 
     let outcomes = """
@@ -192,22 +192,22 @@ struct ImportSQL {
         let o = organizations
         let key = keyColumn(o.key, type: organizationKeyType)
         return """
-        WITH created AS (
-            INSERT INTO \(o.table.quoted) (\(q(o.tenant)), \(q(o.name))\(key?.column ?? ""))
-            SELECT DISTINCT ON (r.tenant, lower(r.organization)) r.tenant, r.organization\(key?.value ?? "")
-            FROM ferry_import_plan p JOIN ferry_import_rows r USING (line)
-            WHERE p.new_organization AND p.action IN ('insert', 'update')
-            ORDER BY r.tenant, lower(r.organization), r.line
-            RETURNING \(snapshot.returning([o.tenant, o.key, o.name]))
-        ), snapshot AS (
-            \(snapshot.recordInserts(from: "created", tableOrder: 1, tableNameParameter: "$3"))
-        ), linked AS (
-            UPDATE ferry_import_plan p SET organization_key = c.\(q(o.key))
-            FROM created c, ferry_import_rows r
-            WHERE r.line = p.line AND p.new_organization AND c.\(q(o.tenant)) = r.tenant AND lower(c.\(q(o.name))) = lower(r.organization)
-        )
-        SELECT count(*) FROM created
-        """
+            WITH created AS (
+                INSERT INTO \(o.table.quoted) (\(q(o.tenant)), \(q(o.name))\(key?.column ?? ""))
+                SELECT DISTINCT ON (r.tenant, lower(r.organization)) r.tenant, r.organization\(key?.value ?? "")
+                FROM ferry_import_plan p JOIN ferry_import_rows r USING (line)
+                WHERE p.new_organization AND p.action IN ('insert', 'update')
+                ORDER BY r.tenant, lower(r.organization), r.line
+                RETURNING \(snapshot.returning([o.tenant, o.key, o.name]))
+            ), snapshot AS (
+                \(snapshot.recordInserts(from: "created", tableOrder: 1, tableNameParameter: "$3"))
+            ), linked AS (
+                UPDATE ferry_import_plan p SET organization_key = c.\(q(o.key))
+                FROM created c, ferry_import_rows r
+                WHERE r.line = p.line AND p.new_organization AND c.\(q(o.tenant)) = r.tenant AND lower(c.\(q(o.name))) = lower(r.organization)
+            )
+            SELECT count(*) FROM created
+            """
     }
 
     /// New contacts. A contact the application inserted meanwhile wins (ON CONFLICT): that line is then
@@ -216,23 +216,23 @@ struct ImportSQL {
         let c = contacts
         let key = keyColumn(c.key, type: contactKeyType)
         return """
-        WITH inserted AS (
-            INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.fullName)), \(q(c.email)), \(q(c.organization)), \(q(c.role)), \(q(c.notes))\(key?.column ?? ""))
-            SELECT r.tenant, r.full_name, r.email, p.organization_key, r.role, r.notes\(key?.value ?? "")
-            FROM ferry_import_plan p JOIN ferry_import_rows r USING (line)
-            WHERE p.action = 'insert'
-            ORDER BY r.line
-            ON CONFLICT DO NOTHING
-            RETURNING \(snapshot.returning([c.tenant, c.key, c.email]))
-        ), snapshot AS (
-            \(snapshot.recordInserts(from: "inserted", tableOrder: 2, tableNameParameter: "$3"))
-        ), linked AS (
-            UPDATE ferry_import_plan p SET contact_key = i.\(q(c.key))
-            FROM inserted i, ferry_import_rows r
-            WHERE r.line = p.line AND p.action = 'insert' AND i.\(q(c.tenant)) = r.tenant AND i.\(q(c.email)) = r.email
-        )
-        SELECT count(*) FROM inserted
-        """
+            WITH inserted AS (
+                INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.fullName)), \(q(c.email)), \(q(c.organization)), \(q(c.role)), \(q(c.notes))\(key?.column ?? ""))
+                SELECT r.tenant, r.full_name, r.email, p.organization_key, r.role, r.notes\(key?.value ?? "")
+                FROM ferry_import_plan p JOIN ferry_import_rows r USING (line)
+                WHERE p.action = 'insert'
+                ORDER BY r.line
+                ON CONFLICT DO NOTHING
+                RETURNING \(snapshot.returning([c.tenant, c.key, c.email]))
+            ), snapshot AS (
+                \(snapshot.recordInserts(from: "inserted", tableOrder: 2, tableNameParameter: "$3"))
+            ), linked AS (
+                UPDATE ferry_import_plan p SET contact_key = i.\(q(c.key))
+                FROM inserted i, ferry_import_rows r
+                WHERE r.line = p.line AND p.action = 'insert' AND i.\(q(c.tenant)) = r.tenant AND i.\(q(c.email)) = r.email
+            )
+            SELECT count(*) FROM inserted
+            """
     }
 
     /// Lines whose insert lost to a concurrent writer become rejects with a reason.
@@ -246,31 +246,31 @@ struct ImportSQL {
     func snapshotUpdatedContacts(snapshot: SnapshotTable) -> String {
         let c = contacts
         return """
-        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
-        SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
-        FROM \(c.table.quoted) x
-        WHERE (x.\(q(c.tenant)), x.\(q(c.key))) IN (
-            SELECT r.tenant, p.contact_key FROM ferry_import_plan p JOIN ferry_import_rows r USING (line)
-            WHERE p.action = 'update' AND cardinality(p.changed) > 0)
-        FOR UPDATE OF x
-        """
+            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+            SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
+            FROM \(c.table.quoted) x
+            WHERE (x.\(q(c.tenant)), x.\(q(c.key))) IN (
+                SELECT r.tenant, p.contact_key FROM ferry_import_plan p JOIN ferry_import_rows r USING (line)
+                WHERE p.action = 'update' AND cardinality(p.changed) > 0)
+            FOR UPDATE OF x
+            """
     }
 
     /// Only values the file has and the contact lacks or holds differently; an empty cell never erases.
     var updateContacts: String {
         let c = contacts
         return """
-        UPDATE \(c.table.quoted) x SET
-            \(q(c.fullName)) = r.full_name,
-            \(q(c.organization)) = coalesce(p.organization_key, x.\(q(c.organization))),
-            \(q(c.role)) = coalesce(r.role, x.\(q(c.role))),
-            \(q(c.notes)) = coalesce(r.notes, x.\(q(c.notes))),
-            \(q(c.inactive)) = false,
-            \(q(c.updatedAt)) = now()
-        FROM ferry_import_plan p JOIN ferry_import_rows r USING (line)
-        WHERE p.action = 'update' AND cardinality(p.changed) > 0
-          AND x.\(q(c.tenant)) = r.tenant AND x.\(q(c.key)) = p.contact_key
-        """
+            UPDATE \(c.table.quoted) x SET
+                \(q(c.fullName)) = r.full_name,
+                \(q(c.organization)) = coalesce(p.organization_key, x.\(q(c.organization))),
+                \(q(c.role)) = coalesce(r.role, x.\(q(c.role))),
+                \(q(c.notes)) = coalesce(r.notes, x.\(q(c.notes))),
+                \(q(c.inactive)) = false,
+                \(q(c.updatedAt)) = now()
+            FROM ferry_import_plan p JOIN ferry_import_rows r USING (line)
+            WHERE p.action = 'update' AND cardinality(p.changed) > 0
+              AND x.\(q(c.tenant)) = r.tenant AND x.\(q(c.key)) = p.contact_key
+            """
     }
 
     /// The phones of inserted and updated lines, now that their contacts have keys. Returns how many
@@ -317,24 +317,28 @@ struct ImportSQL {
     func deactivateSnapshotted(snapshot: SnapshotTable) -> String {
         let c = contacts
         return """
-        UPDATE \(c.table.quoted) t SET \(q(c.inactive)) = true, \(q(c.updatedAt)) = now()
-        FROM ferry.snapshot_rows s
-        WHERE s.run_id = $1 AND s.batch_no = $2 AND s.table_name = $3 AND \(snapshot.keyMatch(table: "t", snapshot: "s"))
-        """
+            UPDATE \(c.table.quoted) t SET \(q(c.inactive)) = true, \(q(c.updatedAt)) = now()
+            FROM ferry.snapshot_rows s
+            WHERE s.run_id = $1 AND s.batch_no = $2 AND s.table_name = $3 AND \(snapshot.keyMatch(table: "t", snapshot: "s"))
+            """
     }
 
     /// Index the import's lookups need: by tenant and lower-cased email, and organizations by lower-cased name.
     var lookupIndexes: [SchemaStep] {
         let c = contacts, o = organizations
         return [
-            SchemaStep(name: "contacts-csv/contacts-email-lookup", sql: """
-                CREATE INDEX IF NOT EXISTS \(q("ferry_" + c.table.name + "_tenant_lower_email"))
-                    ON \(c.table.quoted) (\(q(c.tenant)), lower(\(q(c.email))))
-                """),
-            SchemaStep(name: "contacts-csv/organizations-name-lookup", sql: """
-                CREATE INDEX IF NOT EXISTS \(q("ferry_" + o.table.name + "_tenant_lower_name"))
-                    ON \(o.table.quoted) (\(q(o.tenant)), lower(\(q(o.name))))
-                """),
+            SchemaStep(
+                name: "contacts-csv/contacts-email-lookup",
+                sql: """
+                    CREATE INDEX IF NOT EXISTS \(q("ferry_" + c.table.name + "_tenant_lower_email"))
+                        ON \(c.table.quoted) (\(q(c.tenant)), lower(\(q(c.email))))
+                    """),
+            SchemaStep(
+                name: "contacts-csv/organizations-name-lookup",
+                sql: """
+                    CREATE INDEX IF NOT EXISTS \(q("ferry_" + o.table.name + "_tenant_lower_name"))
+                        ON \(o.table.quoted) (\(q(o.tenant)), lower(\(q(o.name))))
+                    """),
         ]
     }
 }

@@ -12,9 +12,12 @@ struct PhoneRowsSQL {
     static let stagingTable = "ferry_phone_stage"
 
     /// "Exactly one default per contact with phones", for rollback to keep (see `RollbackInvariant`).
-    static func defaultPerContact(_ phones: PhonesMapping.PhoneNumbersTable, on connection: PostgresConnection) throws -> RollbackInvariant {
-        RollbackInvariant(table: try SnapshotTable.resolve(phones.table.quoted, on: connection).qualifiedName,
-                          group: [phones.tenant, phones.contactKey], flag: phones.isDefault)
+    static func defaultPerContact(
+        _ phones: PhonesMapping.PhoneNumbersTable, on connection: PostgresConnection
+    ) throws -> RollbackInvariant {
+        RollbackInvariant(
+            table: try SnapshotTable.resolve(phones.table.quoted, on: connection).qualifiedName,
+            group: [phones.tenant, phones.contactKey], flag: phones.isDefault)
     }
 
     /// Which staged rows a statement writes. A contact the same transaction just created has no phones
@@ -70,35 +73,36 @@ struct PhoneRowsSQL {
     /// Phone rows for contacts that still have none; returns rows and contacts inserted.
     /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
     func insertPhoneRows(snapshot: SnapshotTable, for contacts: StagedContacts = .existing) -> String {
-        let which = switch contacts {
-        case .new: "s.contact_is_new"
-        case .existing: """
-            NOT s.contact_is_new
-              AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
-                              WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
-            """
-        }
+        let which =
+            switch contacts {
+            case .new: "s.contact_is_new"
+            case .existing:
+                """
+                NOT s.contact_is_new
+                  AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
+                                  WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
+                """
+            }
         return """
-        WITH inserted AS (
-            INSERT INTO \(phones.table.quoted) (
-                \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
-                \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder)),
-                \(q(phones.createdAt)), \(q(phones.updatedAt)))
-            SELECT s.tenant, s.contact_key, s.phone_number, s.extension, s.canonical_type, t.\(q(types.id)),
-                   s.is_default, s.display_order, now(), now()
-            FROM \(q(Self.stagingTable)) s
-            LEFT JOIN \(types.table.quoted) t
-                   ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
-            WHERE \(which)
-            RETURNING \(snapshot.returning([phones.isDefault]))
-        ), snapshot AS (
-            \(snapshot.recordInserts(from: "inserted", tableOrder: phonesOrder, tableNameParameter: "$3"))
-        )
-        -- Every contact given phones gets exactly one default row: counting defaults counts contacts.
-        SELECT count(*), count(*) FILTER (WHERE \(q(phones.isDefault))) FROM inserted
-        """
+            WITH inserted AS (
+                INSERT INTO \(phones.table.quoted) (
+                    \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
+                    \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder)),
+                    \(q(phones.createdAt)), \(q(phones.updatedAt)))
+                SELECT s.tenant, s.contact_key, s.phone_number, s.extension, s.canonical_type, t.\(q(types.id)),
+                       s.is_default, s.display_order, now(), now()
+                FROM \(q(Self.stagingTable)) s
+                LEFT JOIN \(types.table.quoted) t
+                       ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
+                WHERE \(which)
+                RETURNING \(snapshot.returning([phones.isDefault]))
+            ), snapshot AS (
+                \(snapshot.recordInserts(from: "inserted", tableOrder: phonesOrder, tableNameParameter: "$3"))
+            )
+            -- Every contact given phones gets exactly one default row: counting defaults counts contacts.
+            SELECT count(*), count(*) FILTER (WHERE \(q(phones.isDefault))) FROM inserted
+            """
     }
-
 
     /// Staged numbers for contacts that already have phones (an import merging into them): numbers
     /// they lack are added after their existing ones, never as the default; nothing is removed.
@@ -106,27 +110,27 @@ struct PhoneRowsSQL {
     func mergePhoneRows(snapshot: SnapshotTable) -> String {
         let sameContact = "p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key"
         return """
-        WITH merged AS (
-            INSERT INTO \(phones.table.quoted) (
-                \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
-                \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder)),
-                \(q(phones.createdAt)), \(q(phones.updatedAt)))
-            SELECT s.tenant, s.contact_key, s.phone_number, s.extension, s.canonical_type, t.\(q(types.id)), false,
-                   (SELECT max(p.\(q(phones.displayOrder))) FROM \(phones.table.quoted) p WHERE \(sameContact))
-                       + row_number() OVER (PARTITION BY s.tenant, s.contact_key ORDER BY s.seq),
-                   now(), now()
-            FROM \(q(Self.stagingTable)) s
-            LEFT JOIN \(types.table.quoted) t
-                   ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
-            WHERE NOT s.contact_is_new AND EXISTS (SELECT 1 FROM \(phones.table.quoted) p WHERE \(sameContact))
-              AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
-                              WHERE \(sameContact) AND p.\(q(phones.phoneNumber)) = s.phone_number
-                                AND p.\(q(phones.extensionDigits)) IS NOT DISTINCT FROM s.extension)
-            RETURNING \(snapshot.returning())
-        ), snapshot AS (
-            \(snapshot.recordInserts(from: "merged", tableOrder: phonesOrder, tableNameParameter: "$3"))
-        )
-        SELECT count(*) FROM merged
-        """
+            WITH merged AS (
+                INSERT INTO \(phones.table.quoted) (
+                    \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
+                    \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder)),
+                    \(q(phones.createdAt)), \(q(phones.updatedAt)))
+                SELECT s.tenant, s.contact_key, s.phone_number, s.extension, s.canonical_type, t.\(q(types.id)), false,
+                       (SELECT max(p.\(q(phones.displayOrder))) FROM \(phones.table.quoted) p WHERE \(sameContact))
+                           + row_number() OVER (PARTITION BY s.tenant, s.contact_key ORDER BY s.seq),
+                       now(), now()
+                FROM \(q(Self.stagingTable)) s
+                LEFT JOIN \(types.table.quoted) t
+                       ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
+                WHERE NOT s.contact_is_new AND EXISTS (SELECT 1 FROM \(phones.table.quoted) p WHERE \(sameContact))
+                  AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
+                                  WHERE \(sameContact) AND p.\(q(phones.phoneNumber)) = s.phone_number
+                                    AND p.\(q(phones.extensionDigits)) IS NOT DISTINCT FROM s.extension)
+                RETURNING \(snapshot.returning())
+            ), snapshot AS (
+                \(snapshot.recordInserts(from: "merged", tableOrder: phonesOrder, tableNameParameter: "$3"))
+            )
+            SELECT count(*) FROM merged
+            """
     }
 }

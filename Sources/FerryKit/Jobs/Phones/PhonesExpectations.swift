@@ -1,10 +1,12 @@
 extension PhonesSchema {
     /// What any job that writes phones expects of the two phone tables. `tenantType`/`keyType` are the
     /// contacts table's key types (nil when it cannot be read: then types are not checked).
-    static func expectations(phones: PhonesMapping.PhoneNumbersTable, types: PhonesMapping.TypeDefinitionsTable,
-                             contacts: TableName, tenantColumn: String, keyColumn: String,
-                             tenantType: String?, keyType: String?, use: TableExpectation.Use,
-                             steps: [SchemaStep]) -> [TableExpectation] {
+    static func expectations(
+        phones: PhonesMapping.PhoneNumbersTable, types: PhonesMapping.TypeDefinitionsTable,
+        contacts: TableName, tenantColumn: String, keyColumn: String,
+        tenantType: String?, keyType: String?, use: TableExpectation.Use,
+        steps: [SchemaStep]
+    ) -> [TableExpectation] {
         var typeTable = TableExpectation(types.table, use: use)
         typeTable.column(types.tenant, tenantType)
         typeTable.column(types.id, "uuid")
@@ -24,11 +26,19 @@ extension PhonesSchema {
         phoneTable.column(phones.isDefault, "boolean")
         phoneTable.column(phones.displayOrder, "integer")
         phoneTable.needsPrimaryKey = true
-        phoneTable.uniqueKeys = [.init(columns: [phones.tenant, phones.contactKey], predicate: quoteIdentifier(phones.isDefault), required: false)]
+        phoneTable.uniqueKeys = [
+            .init(
+                columns: [phones.tenant, phones.contactKey], predicate: quoteIdentifier(phones.isDefault),
+                required: false)
+        ]
         phoneTable.indexes = [[phones.tenant, phones.contactKey]]
         phoneTable.foreignKeys = [
-            .init(columns: [phones.tenant, phones.contactKey], references: contacts, referencedColumns: [tenantColumn, keyColumn]),
-            .init(columns: [phones.tenant, phones.customType], references: types.table, referencedColumns: [types.tenant, types.id]),
+            .init(
+                columns: [phones.tenant, phones.contactKey], references: contacts,
+                referencedColumns: [tenantColumn, keyColumn]),
+            .init(
+                columns: [phones.tenant, phones.customType], references: types.table,
+                referencedColumns: [types.tenant, types.id]),
         ]
         phoneTable.createdBy = steps.first { $0.name == "phones/\(phones.table)" }
         return [typeTable, phoneTable]
@@ -54,14 +64,18 @@ extension PhonesJob {
         if let region = source.regionColumn { sourceTable.column(region) }
         for column in source.columns { sourceTable.column(column.name) }
         sourceTable.needsPrimaryKey = true
-        sourceTable.uniqueKeys = [.init(columns: [source.tenantColumn, source.keyColumn],
-                                        reason: "the extraction pages by it, and rows sharing a key at a page boundary would be skipped")]
+        sourceTable.uniqueKeys = [
+            .init(
+                columns: [source.tenantColumn, source.keyColumn],
+                reason: "the extraction pages by it, and rows sharing a key at a page boundary would be skipped")
+        ]
         let types = try sourceKeyTypes(connection)
         let steps = types.map { PhonesSchema.steps(for: mapping, tenantType: $0.tenant, keyType: $0.key) } ?? []
         return [sourceTable]
-            + PhonesSchema.expectations(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: source.table,
-                                        tenantColumn: source.tenantColumn, keyColumn: source.keyColumn,
-                                        tenantType: types?.tenant, keyType: types?.key, use: forApply ? .write : .read, steps: steps)
+            + PhonesSchema.expectations(
+                phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: source.table,
+                tenantColumn: source.tenantColumn, keyColumn: source.keyColumn,
+                tenantType: types?.tenant, keyType: types?.key, use: forApply ? .write : .read, steps: steps)
             + (forApply ? PhonesSchema.ledgerExpectations() : [])
     }
 }

@@ -2,14 +2,19 @@
 typealias PhonesExtractor = KeysetExtractor<LegacyPhoneContact>
 
 extension KeysetExtractor where Record == LegacyPhoneContact {
-    convenience init(connection: PostgresConnection, sql: PhonesSQL, pageSize: Int, after: [String]? = nil,
-                     retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
-                     reconnect: (() throws -> PostgresConnection)? = nil) {
-        self.init(connection: connection, what: "contacts", pageSize: pageSize, after: after, retry: retry, log: log,
-                  reconnect: reconnect, query: sql.extractPage(after:)) { row in
+    convenience init(
+        connection: PostgresConnection, sql: PhonesSQL, pageSize: Int, after: [String]? = nil,
+        retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
+        reconnect: (() throws -> PostgresConnection)? = nil
+    ) {
+        self.init(
+            connection: connection, what: "contacts", pageSize: pageSize, after: after, retry: retry, log: log,
+            reconnect: reconnect, query: sql.extractPage(after:)
+        ) { row in
             let valueCount = row.count - 4
-            return LegacyPhoneContact(tenant: row[0] ?? "", contactKey: row[1] ?? "", region: row[2],
-                                      values: Array(row[3..<(3 + valueCount)]), alreadyHasPhones: row[3 + valueCount] == "t")
+            return LegacyPhoneContact(
+                tenant: row[0] ?? "", contactKey: row[1] ?? "", region: row[2],
+                values: Array(row[3..<(3 + valueCount)]), alreadyHasPhones: row[3 + valueCount] == "t")
         }
     }
 }

@@ -66,17 +66,21 @@ public struct PhonesJob: Sendable {
     /// The plan, plus the fingerprint of the data it read (from the same snapshot), for `apply --plan`.
     public func planFile() throws -> PlanFile {
         let (summary, fingerprint, xmax) = try planInSnapshot(fingerprint: true)
-        return PlanFile(job: Self.name, mapping: mapping, fingerprint: fingerprint, snapshotXmax: xmax, summary: summary)
+        return PlanFile(
+            job: Self.name, mapping: mapping, fingerprint: fingerprint, snapshotXmax: xmax, summary: summary)
     }
 
-    private func planInSnapshot(fingerprint: Bool) throws -> (summary: PhonesSummary, fingerprint: [TenantFingerprint], xmax: Int64) {
+    private func planInSnapshot(
+        fingerprint: Bool
+    ) throws -> (summary: PhonesSummary, fingerprint: [TenantFingerprint], xmax: Int64) {
         let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry plan phones")
         try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         defer { _ = try? reader.execute(script: "ROLLBACK") }
         try preflight(reader, forApply: false)
         let snapshot = try reader.query("SELECT pg_export_snapshot()").scalar ?? ""
         let constraints = try LiveConstraintChecks(conninfo: conninfo, snapshot: snapshot, mapping: mapping)
-        let extractor = PhonesExtractor(connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: mapping.load.batchSize)
+        let extractor = PhonesExtractor(
+            connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: mapping.load.batchSize)
         var summary = try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { batch in
             try constraints.add(batch.outcomes.map(\.rows))
         }
@@ -84,10 +88,12 @@ public struct PhonesJob: Sendable {
         let keys = try keyTypes(reader)
         summary.applyStatements = PhonesSQL(mapping: mapping).applyStatements(
             types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: reader),
-            phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: reader), tenantType: keys.tenant, keyType: keys.key)
+            phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: reader), tenantType: keys.tenant,
+            keyType: keys.key)
         let sample = try constraints.sampleLoad(rows: mapping.load.batchSize)
         for table in [mapping.phoneNumbers.table, mapping.typeDefinitions.table] {
-            summary.targetRowsExisting[table.description] = Int(try reader.query("SELECT count(*) FROM \(table.quoted)").scalar ?? "0") ?? 0
+            summary.targetRowsExisting[table.description] =
+                Int(try reader.query("SELECT count(*) FROM \(table.quoted)").scalar ?? "0") ?? 0
         }
         try estimateApply(&summary, reader, sample: sample)
         let xmax = Int64(try reader.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").scalar ?? "0") ?? 0
@@ -97,34 +103,49 @@ public struct PhonesJob: Sendable {
     /// apply's duration, from this plan's measured transform throughput and a load rate: measured on
     /// earlier applies of this job here when there are some, else this plan's sample load (one batch into
     /// a temporary copy of the table with its indexes), else a conservative default.
-    private func estimateApply(_ summary: inout PhonesSummary, _ reader: PostgresConnection,
-                               sample: (rate: Double, rows: Int, bytesPerRow: Double)?) throws {
+    private func estimateApply(
+        _ summary: inout PhonesSummary, _ reader: PostgresConnection,
+        sample: (rate: Double, rows: Int, bytesPerRow: Double)?
+    ) throws {
         if let sample { summary.estimatedGrowthBytes = Int(sample.bytesPerRow * Double(summary.rowsToInsert)) }
         var loadRate = 30_000.0
         var basis = "load rate: a default of 30,000 rows/s (no earlier apply on this database, no sample load)"
         if let sample {
             // A temporary table writes no WAL and checks no foreign keys, and the real batch also writes snapshot rows.
             loadRate = sample.rate / 3
-            basis = String(format: "load rate: a sample load of %d rows into a temporary copy of the table with its indexes ran at %.0f rows/s; a third of that is assumed for the real table (WAL, foreign keys, snapshot rows)", sample.rows, sample.rate)
+            basis = String(
+                format:
+                    "load rate: a sample load of %d rows into a temporary copy of the table with its indexes ran at %.0f rows/s; a third of that is assumed for the real table (WAL, foreign keys, snapshot rows)",
+                sample.rows, sample.rate)
         }
         // A failed statement would abort the plan's snapshot transaction: look before querying the ledger.
-        let hasLedger = try reader.query("""
-            SELECT CASE WHEN to_regclass('ferry.batches') IS NULL OR to_regclass('ferry.runs') IS NULL THEN false
-                        ELSE has_table_privilege('ferry.batches', 'SELECT') AND has_table_privilege('ferry.runs', 'SELECT') END
-            """).scalar == "t"
-        let history = !hasLedger ? nil : try reader.query("""
-            SELECT sum(b.rows_inserted)::float8 / nullif(extract(epoch FROM max(b.committed_at) - min(b.committed_at)), 0)
-            FROM ferry.batches b JOIN ferry.runs r USING (run_id)
-            WHERE r.job = $1 AND r.mode = 'apply' AND b.rows_inserted > 0
-            HAVING count(*) >= 3
-            """, [Self.name]).scalar.flatMap { Double($0) }
+        let hasLedger =
+            try reader.query(
+                """
+                SELECT CASE WHEN to_regclass('ferry.batches') IS NULL OR to_regclass('ferry.runs') IS NULL THEN false
+                            ELSE has_table_privilege('ferry.batches', 'SELECT') AND has_table_privilege('ferry.runs', 'SELECT') END
+                """
+            ).scalar == "t"
+        let history =
+            !hasLedger
+            ? nil
+            : try reader.query(
+                """
+                SELECT sum(b.rows_inserted)::float8 / nullif(extract(epoch FROM max(b.committed_at) - min(b.committed_at)), 0)
+                FROM ferry.batches b JOIN ferry.runs r USING (run_id)
+                WHERE r.job = $1 AND r.mode = 'apply' AND b.rows_inserted > 0
+                HAVING count(*) >= 3
+                """, [Self.name]
+            ).scalar.flatMap { Double($0) }
         if let history, history > 0 {
             loadRate = history
             basis = String(format: "load rate: %.0f rows/s measured on earlier applies of this job here", history)
         }
         let transformSeconds = summary.elapsedSeconds
         summary.estimatedApplySeconds = max(transformSeconds, Double(summary.rowsToInsert) / loadRate) * 1.1 + 1
-        summary.estimateBasis = String(format: "an estimate: transform as measured by this plan (%.1f s), ", transformSeconds) + basis + ", plus 10%"
+        summary.estimateBasis =
+            String(format: "an estimate: transform as measured by this plan (%.1f s), ", transformSeconds) + basis
+            + ", plus 10%"
     }
 
     func sourceFingerprint(_ connection: PostgresConnection) throws -> [TenantFingerprint] {
@@ -136,7 +157,8 @@ public struct PhonesJob: Sendable {
     /// Per tenant, source rows inserted or updated by others from transaction `xid` on.
     func sourceRowsWritten(since xid: Int64, _ connection: PostgresConnection) throws -> [String: Int] {
         var written: [String: Int] = [:]
-        for row in try connection.query(PhonesSQL(mapping: mapping).sourceRowsWrittenSincePerTenant, [String(xid)]).rows {
+        for row in try connection.query(PhonesSQL(mapping: mapping).sourceRowsWrittenSincePerTenant, [String(xid)]).rows
+        {
             written[row[0] ?? ""] = Int(row[1] ?? "0") ?? 0
         }
         return written
@@ -146,51 +168,76 @@ public struct PhonesJob: Sendable {
     /// interrupted run of the same mapping; holds the job's lock throughout.
     public func apply(_ options: ApplyOptions = ApplyOptions()) throws -> PhonesSummary {
         var drift: [String] = []
-        return try LedgerRun.apply(job: Self.name, mappingFile: mapping.file, mappingSHA256: mapping.sha256, load: mapping.load,
-                                   conninfo: conninfo, options: options, preflight: { reader in
-            try preflight(reader, forApply: true, warn: options.log)
-            if let plan = options.plan {
-                drift = plan.drift(mapping: mapping, now: try sourceFingerprint(reader),
-                                   writtenSince: try sourceRowsWritten(since: plan.snapshotXmax, reader))
-                if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
+        return try LedgerRun.apply(
+            job: Self.name, mappingFile: mapping.file, mappingSHA256: mapping.sha256, load: mapping.load,
+            conninfo: conninfo, options: options,
+            preflight: { reader in
+                try preflight(reader, forApply: true, warn: options.log)
+                if let plan = options.plan {
+                    drift = plan.drift(
+                        mapping: mapping, now: try sourceFingerprint(reader),
+                        writtenSince: try sourceRowsWritten(since: plan.snapshotXmax, reader))
+                    if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
+                }
             }
-        }) { run in
+        ) { run in
             if let plan = run.options.plan {
-                try run.ledger.event(runId: run.runId, kind: "plan checked",
-                                     detail: ["plan_created_at": plan.createdAt, "drift": String(drift.count),
-                                              "plan_sha256": run.options.planSHA256 ?? ""])
-                for change in drift { try run.ledger.event(runId: run.runId, kind: "drift allowed", detail: ["change": change]) }
+                try run.ledger.event(
+                    runId: run.runId, kind: "plan checked",
+                    detail: [
+                        "plan_created_at": plan.createdAt, "drift": String(drift.count),
+                        "plan_sha256": run.options.planSHA256 ?? "",
+                    ])
+                for change in drift {
+                    try run.ledger.event(runId: run.runId, kind: "drift allowed", detail: ["change": change])
+                }
             }
             let reader = run.reader
-            try run.ledger.record(try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: reader), runId: run.runId)
-            let startXid = Int64(try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(run.runId)]).scalar ?? "") ?? 0
+            try run.ledger.record(
+                try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: reader), runId: run.runId)
+            let startXid =
+                Int64(
+                    try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(run.runId)]).scalar
+                        ?? "") ?? 0
             let types = try keyTypes(reader)
-            let loader = try PhonesLoader(conninfo: conninfo, mapping: mapping, runId: run.runId, timeouts: run.timeouts,
-                                          tenantType: types.tenant, keyType: types.key)
+            let loader = try PhonesLoader(
+                conninfo: conninfo, mapping: mapping, runId: run.runId, timeouts: run.timeouts,
+                tenantType: types.tenant, keyType: types.key)
             let extractor = PhonesExtractor(
-                connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: run.options.batchSize ?? mapping.load.batchSize,
+                connection: reader, sql: PhonesSQL(mapping: mapping),
+                pageSize: run.options.batchSize ?? mapping.load.batchSize,
                 after: run.resume?.lastKey, retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
             let pacing = ApplyPacing(options: run.options, open: run.openPacingSession)
             var applied = PhonesSummary.Applied()
-            var summary = try self.run(mode: .apply, reader: reader, extractor: extractor, firstBatch: (run.resume?.lastBatch ?? 0) + 1) { batch in
+            var summary = try self.run(
+                mode: .apply, reader: reader, extractor: extractor, firstBatch: (run.resume?.lastBatch ?? 0) + 1
+            ) { batch in
                 try pacing.beforeBatch(batch.number)
-                let result = try run.options.retry.run("batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log) {
+                let result = try run.options.retry.run(
+                    "batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log
+                ) {
                     try loader.load(batch)
                 }
                 applied.rowsInserted += result.rowsInserted
                 applied.contactsInserted += result.contactsInserted
                 applied.customTypesCreated += result.customTypesCreated
                 applied.batchesCommitted += 1
-                FerryLog.logger.info("batch committed", metadata: ["run": "\(run.runId)", "job": "\(Self.name)", "batch": "\(batch.number)",
-                                                                   "contacts": "\(batch.contacts.count)", "rows_inserted": "\(result.rowsInserted)"])
-                applied.contactsSkippedAtLoad += batch.outcomes.filter { !$0.rows.isEmpty }.count - result.contactsInserted
+                FerryLog.logger.info(
+                    "batch committed",
+                    metadata: [
+                        "run": "\(run.runId)", "job": "\(Self.name)", "batch": "\(batch.number)",
+                        "contacts": "\(batch.contacts.count)", "rows_inserted": "\(result.rowsInserted)",
+                    ])
+                applied.contactsSkippedAtLoad +=
+                    batch.outcomes.filter { !$0.rows.isEmpty }.count - result.contactsInserted
             }
             applied.sourceRowsChangedDuringRun = try sourceRowsWritten(since: startXid, reader).values.reduce(0, +)
             summary.applied = applied
             summary.runId = run.runId
             summary.resumedAfterBatch = run.resume?.lastBatch
             if let path = run.options.snapshotFile {
-                summary.snapshotFile = try SnapshotFile.write(runId: run.runId, connection: run.ledger.connection, path: path)
+                summary.snapshotFile = try SnapshotFile.write(
+                    runId: run.runId, connection: run.ledger.connection, path: path)
             }
             return summary
         }
@@ -198,43 +245,56 @@ public struct PhonesJob: Sendable {
 
     // MARK: The shared run
 
-    private func run(mode: PhonesSummary.Mode, reader: PostgresConnection, extractor: PhonesExtractor, firstBatch: Int,
-                     sink: (PhonesBatch) throws -> Void) throws -> PhonesSummary {
+    private func run(
+        mode: PhonesSummary.Mode, reader: PostgresConnection, extractor: PhonesExtractor, firstBatch: Int,
+        sink: (PhonesBatch) throws -> Void
+    ) throws -> PhonesSummary {
         let started = Date()
         let sql = PhonesSQL(mapping: mapping)
         var summary = PhonesSummary(mode: mode, mappingFile: mapping.file, mappingSHA256: mapping.sha256)
         summary.database = reader.info
-        let existingTypes = Set(try reader.query(sql.existingCustomTypes).rows.map {
-            PhonesSummaryBuilder.customTypeKey(tenant: $0[0] ?? "", label: $0[1] ?? "")
-        })
+        let existingTypes = Set(
+            try reader.query(sql.existingCustomTypes).rows.map {
+                PhonesSummaryBuilder.customTypeKey(tenant: $0[0] ?? "", label: $0[1] ?? "")
+            })
         var builder = PhonesSummaryBuilder(summary: summary, existingCustomTypes: existingTypes)
         let estimate = Int(try reader.query(sql.estimatedSourceRows, [mapping.source.table.quoted]).scalar ?? "")
         let enabled = showProgress && isatty(STDERR_FILENO) == 1
         // A resumed run's progress starts where its earlier part stopped, not at 0.
-        let before = enabled ? try extractor.startedAfter.map { key in
-            Int(try reader.query(sql.contactsThrough, [key.first, key.last]).scalar ?? "0") ?? 0
-        } ?? 0 : 0
-        let progress = ProgressLine(label: "\(mode.rawValue) phones", total: estimate, enabled: enabled, alreadyDone: before)
+        let before =
+            enabled
+            ? try extractor.startedAfter.map { key in
+                Int(try reader.query(sql.contactsThrough, [key.first, key.last]).scalar ?? "0") ?? 0
+            } ?? 0 : 0
+        let progress = ProgressLine(
+            label: "\(mode.rawValue) phones", total: estimate, enabled: enabled, alreadyDone: before)
         let transform = mapping.transform
         let batchCounter = Counter(startingAfter: firstBatch - 1)
         let anomalies = try anomalyFile.map { try CSVWriter(path: $0) }
         try anomalies?.writeRow(["tenant", "contact_key", "column", "raw", "class", "detail"])
-        try BatchPipeline.run(extract: { try extractor.nextPage() }, transform: { (contacts: [LegacyPhoneContact]) in
-            PhonesBatch(number: batchCounter.next(), contacts: contacts, outcomes: parallelMap(contacts, transform.transform),
-                        firstKey: [contacts[0].tenant, contacts[0].contactKey],
-                        lastKey: [contacts[contacts.count - 1].tenant, contacts[contacts.count - 1].contactKey])
-        }, consume: { (batch: PhonesBatch) in
-            try sink(batch)
-            for (contact, outcome) in zip(batch.contacts, batch.outcomes) {
-                builder.add(outcome, contact: contact, columns: mapping.source.columns)
-                for anomaly in outcome.anomalies {
-                    // Opened in a spreadsheet for review: a legacy value must not run as a formula there.
-                    try anomalies?.writeRow([anomaly.tenant, anomaly.contactKey, anomaly.column, FormulaGuard.guarded(anomaly.raw),
-                                             anomaly.kind.rawValue, FormulaGuard.guarded(anomaly.detail)])
+        try BatchPipeline.run(
+            extract: { try extractor.nextPage() },
+            transform: { (contacts: [LegacyPhoneContact]) in
+                PhonesBatch(
+                    number: batchCounter.next(), contacts: contacts,
+                    outcomes: parallelMap(contacts, transform.transform),
+                    firstKey: [contacts[0].tenant, contacts[0].contactKey],
+                    lastKey: [contacts[contacts.count - 1].tenant, contacts[contacts.count - 1].contactKey])
+            },
+            consume: { (batch: PhonesBatch) in
+                try sink(batch)
+                for (contact, outcome) in zip(batch.contacts, batch.outcomes) {
+                    builder.add(outcome, contact: contact, columns: mapping.source.columns)
+                    for anomaly in outcome.anomalies {
+                        // Opened in a spreadsheet for review: a legacy value must not run as a formula there.
+                        try anomalies?.writeRow([
+                            anomaly.tenant, anomaly.contactKey, anomaly.column, FormulaGuard.guarded(anomaly.raw),
+                            anomaly.kind.rawValue, FormulaGuard.guarded(anomaly.detail),
+                        ])
+                    }
                 }
-            }
-            progress.update(done: builder.summary.contactsScanned)
-        })
+                progress.update(done: builder.summary.contactsScanned)
+            })
         progress.finish()
         try anomalies?.close()
         summary = builder.finished
@@ -254,15 +314,19 @@ public struct PhonesJob: Sendable {
     /// The SQL types of the source's tenant and key columns; nil when the table or a column is missing.
     func sourceKeyTypes(_ connection: PostgresConnection) throws -> (tenant: String, key: String)? {
         let columns = try connection.columnTypes(mapping.source.table)
-        guard let tenant = columns[mapping.source.tenantColumn], let key = columns[mapping.source.keyColumn] else { return nil }
+        guard let tenant = columns[mapping.source.tenantColumn], let key = columns[mapping.source.keyColumn] else {
+            return nil
+        }
         return (tenant, key)
     }
 
     /// `ferry doctor`'s checks, before the first batch: errors refuse the run, warnings go to `warn`.
     func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void = { _ in }) throws {
-        try Doctor(connection: connection).check(try expectations(using: connection, forApply: forApply),
-                                                 ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file)
-            .requireNoErrors(warn: warn)
+        try Doctor(connection: connection).check(
+            try expectations(using: connection, forApply: forApply),
+            ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file
+        )
+        .requireNoErrors(warn: warn)
     }
 }
 
@@ -288,12 +352,17 @@ final class ApplyPacing {
         guard let connection = session else { return }
         var announced = false
         while true {
-            let lag = Double(try connection.query("""
-                SELECT coalesce(max(extract(epoch FROM greatest(replay_lag, write_lag, flush_lag))), 0) FROM pg_stat_replication
-                """).scalar ?? "0") ?? 0
+            let lag =
+                Double(
+                    try connection.query(
+                        """
+                        SELECT coalesce(max(extract(epoch FROM greatest(replay_lag, write_lag, flush_lag))), 0) FROM pg_stat_replication
+                        """
+                    ).scalar ?? "0") ?? 0
             if lag <= bound { return }
             if !announced {
-                options.log(String(format: "replica lag %.1f s exceeds %.1f s: pausing before batch %d", lag, bound, number))
+                options.log(
+                    String(format: "replica lag %.1f s exceeds %.1f s: pausing before batch %d", lag, bound, number))
                 announced = true
             }
             Thread.sleep(forTimeInterval: 0.5)
@@ -306,8 +375,9 @@ final class ApplyPacing {
 /// runner, a scheduler) reported the parent's size instead of its own.
 func peakResidentMegabytes() -> Double {
     if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-       let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") {
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+    {
         return kilobytes / 1024
     }
     var usage = rusage()

@@ -18,8 +18,10 @@ final class PhonesLoader {
     private let stagingTypes: (tenant: String, key: String)
     private var encoder = CopyTextEncoder()
 
-    init(conninfo: String, mapping: PhonesMapping, runId: Int64, timeouts: (lock: String, statement: String),
-         tenantType: String, keyType: String) throws {
+    init(
+        conninfo: String, mapping: PhonesMapping, runId: Int64, timeouts: (lock: String, statement: String),
+        tenantType: String, keyType: String
+    ) throws {
         self.conninfo = conninfo
         self.mapping = mapping
         self.sql = PhonesSQL(mapping: mapping)
@@ -36,7 +38,8 @@ final class PhonesLoader {
     func reconnect() throws {
         connection.close()
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
-        try connection.execute(script: sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key))
+        try connection.execute(
+            script: sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key))
     }
 
     func load(_ batch: PhonesBatch) throws -> BatchResult {
@@ -61,16 +64,23 @@ final class PhonesLoader {
                 _ = try connection.copyIn(sql.phoneRows.copyIntoStaging) { write in
                     try encoder.bytes.withUnsafeBytes { try write($0) }
                 }
-                result.customTypesCreated = Int(try connection.query(sql.phoneRows.insertCustomTypes(snapshot: typesTable),
-                                                                     [run, number, typesTable.qualifiedName]).scalar ?? "0") ?? 0
-                let inserted = try connection.query(sql.phoneRows.insertPhoneRows(snapshot: phonesTable), [run, number, phonesTable.qualifiedName])
+                result.customTypesCreated =
+                    Int(
+                        try connection.query(
+                            sql.phoneRows.insertCustomTypes(snapshot: typesTable),
+                            [run, number, typesTable.qualifiedName]
+                        ).scalar ?? "0") ?? 0
+                let inserted = try connection.query(
+                    sql.phoneRows.insertPhoneRows(snapshot: phonesTable), [run, number, phonesTable.qualifiedName])
                 result.rowsInserted = Int(inserted.rows[0][0] ?? "0") ?? 0
                 result.contactsInserted = Int(inserted.rows[0][1] ?? "0") ?? 0
             }
-            try connection.query(PhonesSQL.recordBatch, [
-                run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                String(result.rowsInserted + result.customTypesCreated), String(result.customTypesCreated),
-            ])
+            try connection.query(
+                PhonesSQL.recordBatch,
+                [
+                    run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
+                    String(result.rowsInserted + result.customTypesCreated), String(result.customTypesCreated),
+                ])
             return result
         }
     }

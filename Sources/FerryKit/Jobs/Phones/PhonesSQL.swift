@@ -58,12 +58,16 @@ struct PhonesSQL {
     /// What apply runs, in order: once per session, then for every batch in one transaction ($1 run,
     /// $2 batch, $3 the table's name for its snapshot rows). For the plan report's appendix.
     func applyStatements(types: SnapshotTable, phones: SnapshotTable, tenantType: String, keyType: String) -> [String] {
-        [phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType), "BEGIN", Self.setLocalTimeouts,
-         phoneRows.copyIntoStaging, phoneRows.insertCustomTypes(snapshot: types), phoneRows.insertPhoneRows(snapshot: phones),
-         Self.recordBatch, "COMMIT"]
+        [
+            phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType), "BEGIN", Self.setLocalTimeouts,
+            phoneRows.copyIntoStaging, phoneRows.insertCustomTypes(snapshot: types),
+            phoneRows.insertPhoneRows(snapshot: phones),
+            Self.recordBatch, "COMMIT",
+        ]
     }
 
-    static let setLocalTimeouts = "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
+    static let setLocalTimeouts =
+        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
 
     /// The batch's cursor, committed with its rows: a crash can neither skip nor repeat a batch.
     static let recordBatch = """

@@ -2,62 +2,74 @@
 /// row-level security unless the mapping opts out). The legacy column stays.
 public enum PhonesSchema {
     public static func steps(for mapping: PhonesMapping, tenantType: String, keyType: String) -> [SchemaStep] {
-        steps(phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: mapping.source.table,
-              tenantColumn: mapping.source.tenantColumn, keyColumn: mapping.source.keyColumn, tenantType: tenantType, keyType: keyType,
-              isolation: mapping.isolation)
+        steps(
+            phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: mapping.source.table,
+            tenantColumn: mapping.source.tenantColumn, keyColumn: mapping.source.keyColumn, tenantType: tenantType,
+            keyType: keyType,
+            isolation: mapping.isolation)
     }
 
     /// The phone tables for any job that writes phones of `contacts` rows (the backfill, the CSV import).
-    static func steps(phones: PhonesMapping.PhoneNumbersTable, types: PhonesMapping.TypeDefinitionsTable, contacts: TableName,
-                      tenantColumn: String, keyColumn: String, tenantType: String, keyType: String,
-                      isolation: TenantIsolation) -> [SchemaStep] {
+    static func steps(
+        phones: PhonesMapping.PhoneNumbersTable, types: PhonesMapping.TypeDefinitionsTable, contacts: TableName,
+        tenantColumn: String, keyColumn: String, tenantType: String, keyType: String,
+        isolation: TenantIsolation
+    ) -> [SchemaStep] {
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let canonical = CanonicalPhoneType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-        let typeDefinitions = SchemaStep(name: "phones/\(types.table)", sql: whenMissing(types.table, """
-            CREATE TABLE \(types.table.quoted) (
-                \(q(types.tenant)) \(tenantType) NOT NULL,
-                \(q(types.id)) uuid NOT NULL DEFAULT gen_random_uuid(),
-                \(q(types.label)) text NOT NULL,
-                \(q(types.normalizedLabel)) text NOT NULL,
-                \(q(types.createdAt)) timestamptz NOT NULL DEFAULT now(),
-                \(q(types.updatedAt)) timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (\(q(types.tenant)), \(q(types.id))),
-                UNIQUE (\(q(types.tenant)), \(q(types.normalizedLabel))),
-                CHECK (\(q(types.normalizedLabel)) = lower(btrim(\(q(types.normalizedLabel))))
-                       AND \(q(types.normalizedLabel)) <> '')
-            );
-            \(isolation.policySQL(types.table, tenantColumn: types.tenant, tenantType: tenantType))
-            """))
-        let phoneNumbers = SchemaStep(name: "phones/\(phones.table)", sql: whenMissing(phones.table, """
-            CREATE TABLE \(phones.table.quoted) (
-                \(q(phones.tenant)) \(tenantType) NOT NULL,
-                \(q(phones.id)) uuid NOT NULL DEFAULT gen_random_uuid(),
-                \(q(phones.contactKey)) \(keyType) NOT NULL,
-                \(q(phones.phoneNumber)) text NOT NULL,
-                \(q(phones.extensionDigits)) text,
-                \(q(phones.normalizedPhoneNumber)) text
-                    GENERATED ALWAYS AS (regexp_replace(\(q(phones.phoneNumber)), '[^0-9]', '', 'g')) STORED,
-                \(q(phones.canonicalType)) text CHECK (\(q(phones.canonicalType)) IN (\(canonical))),
-                \(q(phones.customType)) uuid,
-                \(q(phones.isDefault)) boolean NOT NULL DEFAULT false,
-                \(q(phones.displayOrder)) integer NOT NULL DEFAULT 0,
-                \(q(phones.createdAt)) timestamptz NOT NULL DEFAULT now(),
-                \(q(phones.updatedAt)) timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (\(q(phones.tenant)), \(q(phones.id))),
-                CHECK ((\(q(phones.canonicalType)) IS NULL) <> (\(q(phones.customType)) IS NULL)),
-                FOREIGN KEY (\(q(phones.tenant)), \(q(phones.contactKey)))
-                    REFERENCES \(contacts.quoted) (\(q(tenantColumn)), \(q(keyColumn))) ON DELETE CASCADE,
-                FOREIGN KEY (\(q(phones.tenant)), \(q(phones.customType)))
-                    REFERENCES \(types.table.quoted) (\(q(types.tenant)), \(q(types.id)))
-            );
-            CREATE UNIQUE INDEX \(q(phones.table.name + "_one_default_per_contact"))
-                ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey))) WHERE \(q(phones.isDefault));
-            CREATE INDEX \(q(phones.table.name + "_contact_order"))
-                ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.displayOrder)));
-            CREATE INDEX \(q(phones.table.name + "_normalized"))
-                ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.normalizedPhoneNumber)));
-            \(isolation.policySQL(phones.table, tenantColumn: phones.tenant, tenantType: tenantType))
-            """))
+        let typeDefinitions = SchemaStep(
+            name: "phones/\(types.table)",
+            sql: whenMissing(
+                types.table,
+                """
+                CREATE TABLE \(types.table.quoted) (
+                    \(q(types.tenant)) \(tenantType) NOT NULL,
+                    \(q(types.id)) uuid NOT NULL DEFAULT gen_random_uuid(),
+                    \(q(types.label)) text NOT NULL,
+                    \(q(types.normalizedLabel)) text NOT NULL,
+                    \(q(types.createdAt)) timestamptz NOT NULL DEFAULT now(),
+                    \(q(types.updatedAt)) timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (\(q(types.tenant)), \(q(types.id))),
+                    UNIQUE (\(q(types.tenant)), \(q(types.normalizedLabel))),
+                    CHECK (\(q(types.normalizedLabel)) = lower(btrim(\(q(types.normalizedLabel))))
+                           AND \(q(types.normalizedLabel)) <> '')
+                );
+                \(isolation.policySQL(types.table, tenantColumn: types.tenant, tenantType: tenantType))
+                """))
+        let phoneNumbers = SchemaStep(
+            name: "phones/\(phones.table)",
+            sql: whenMissing(
+                phones.table,
+                """
+                CREATE TABLE \(phones.table.quoted) (
+                    \(q(phones.tenant)) \(tenantType) NOT NULL,
+                    \(q(phones.id)) uuid NOT NULL DEFAULT gen_random_uuid(),
+                    \(q(phones.contactKey)) \(keyType) NOT NULL,
+                    \(q(phones.phoneNumber)) text NOT NULL,
+                    \(q(phones.extensionDigits)) text,
+                    \(q(phones.normalizedPhoneNumber)) text
+                        GENERATED ALWAYS AS (regexp_replace(\(q(phones.phoneNumber)), '[^0-9]', '', 'g')) STORED,
+                    \(q(phones.canonicalType)) text CHECK (\(q(phones.canonicalType)) IN (\(canonical))),
+                    \(q(phones.customType)) uuid,
+                    \(q(phones.isDefault)) boolean NOT NULL DEFAULT false,
+                    \(q(phones.displayOrder)) integer NOT NULL DEFAULT 0,
+                    \(q(phones.createdAt)) timestamptz NOT NULL DEFAULT now(),
+                    \(q(phones.updatedAt)) timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (\(q(phones.tenant)), \(q(phones.id))),
+                    CHECK ((\(q(phones.canonicalType)) IS NULL) <> (\(q(phones.customType)) IS NULL)),
+                    FOREIGN KEY (\(q(phones.tenant)), \(q(phones.contactKey)))
+                        REFERENCES \(contacts.quoted) (\(q(tenantColumn)), \(q(keyColumn))) ON DELETE CASCADE,
+                    FOREIGN KEY (\(q(phones.tenant)), \(q(phones.customType)))
+                        REFERENCES \(types.table.quoted) (\(q(types.tenant)), \(q(types.id)))
+                );
+                CREATE UNIQUE INDEX \(q(phones.table.name + "_one_default_per_contact"))
+                    ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey))) WHERE \(q(phones.isDefault));
+                CREATE INDEX \(q(phones.table.name + "_contact_order"))
+                    ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.displayOrder)));
+                CREATE INDEX \(q(phones.table.name + "_normalized"))
+                    ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.normalizedPhoneNumber)));
+                \(isolation.policySQL(phones.table, tenantColumn: phones.tenant, tenantType: tenantType))
+                """))
         return [typeDefinitions, phoneNumbers]
     }
 

@@ -26,9 +26,13 @@ public struct LegacyServiceRequest: Equatable, Sendable {
     public let submittedContact, assignedContact, fleetCompany, supplierCompany: String?
     public let createdAt: String?
 
-    public init(tenant: String, requestKey: String, status: String, submittedByEmail: String? = nil, assignedToEmail: String? = nil,
-                submittedMatch: ActorMatch? = nil, assignedMatch: ActorMatch? = nil, submittedContact: String? = nil,
-                assignedContact: String? = nil, fleetCompany: String? = nil, supplierCompany: String? = nil, createdAt: String? = nil) {
+    public init(
+        tenant: String, requestKey: String, status: String, submittedByEmail: String? = nil,
+        assignedToEmail: String? = nil,
+        submittedMatch: ActorMatch? = nil, assignedMatch: ActorMatch? = nil, submittedContact: String? = nil,
+        assignedContact: String? = nil, fleetCompany: String? = nil, supplierCompany: String? = nil,
+        createdAt: String? = nil
+    ) {
         self.tenant = tenant
         self.requestKey = requestKey
         self.status = status
@@ -50,7 +54,9 @@ public enum RequestActor: Equatable, Sendable {
     /// No contact has this canonical email: one is created on first sight.
     case emergent(email: String)
 
-    var organization: String? { if case .existing(_, let organization) = self { return organization } else { return nil } }
+    var organization: String? {
+        if case .existing(_, let organization) = self { return organization } else { return nil }
+    }
 }
 
 public enum ServiceRequestAnomalyClass: String, CaseIterable, Codable, Sendable {
@@ -93,11 +99,16 @@ public struct ServiceRequestTransform: Sendable {
         var anomalies: [ServiceRequestAnomaly] = []
         guard let status = mapping.statuses[ServiceRequestsMapping.statusKey(request.status)] else {
             let reason = "status '\(request.status)' is not in the mapping's statuses"
-            return ServiceRequestDecision(action: .rejected(reason: reason), anomalies: [.init(kind: .unmappedStatus, detail: reason)])
+            return ServiceRequestDecision(
+                action: .rejected(reason: reason), anomalies: [.init(kind: .unmappedStatus, detail: reason)])
         }
-        if status != request.status { anomalies.append(.init(kind: .statusMapped, detail: "'\(request.status)' → \(status)")) }
+        if status != request.status {
+            anomalies.append(.init(kind: .statusMapped, detail: "'\(request.status)' → \(status)"))
+        }
 
-        func actor(_ raw: String?, _ match: ActorMatch?, column: String) -> Result<(email: String, actor: RequestActor)?, EmailRejection> {
+        func actor(
+            _ raw: String?, _ match: ActorMatch?, column: String
+        ) -> Result<(email: String, actor: RequestActor)?, EmailRejection> {
             guard let raw, !raw.trimmingWhitespace().isEmpty else { return .success(nil) }
             switch EmailAddress.canonical(raw) {
             case .failure(let rejection):
@@ -109,32 +120,48 @@ public struct ServiceRequestTransform: Sendable {
                     return .success((email, .emergent(email: email)))
                 }
                 if match.candidates > 1 {
-                    anomalies.append(.init(kind: .duplicateContacts, detail: "\(email): \(match.candidates) contacts, \(match.key) used"))
+                    anomalies.append(
+                        .init(
+                            kind: .duplicateContacts,
+                            detail: "\(email): \(match.candidates) contacts, \(match.key) used"))
                 }
-                if match.organization == nil { anomalies.append(.init(kind: .actorWithoutOrganization, detail: "\(column) \(email)")) }
+                if match.organization == nil {
+                    anomalies.append(.init(kind: .actorWithoutOrganization, detail: "\(column) \(email)"))
+                }
                 return .success((email, .existing(key: match.key, organization: match.organization)))
             }
         }
         let submitted: (email: String, actor: RequestActor)?
         let assigned: (email: String, actor: RequestActor)?
-        switch (actor(request.submittedByEmail, request.submittedMatch, column: "submitted_by_email"),
-                actor(request.assignedToEmail, request.assignedMatch, column: "assigned_to_email")) {
+        switch (
+            actor(request.submittedByEmail, request.submittedMatch, column: "submitted_by_email"),
+            actor(request.assignedToEmail, request.assignedMatch, column: "assigned_to_email")
+        ) {
         case (.failure(let rejection), _), (_, .failure(let rejection)):
-            return ServiceRequestDecision(action: .rejected(reason: rejection.reason),
-                                          anomalies: [.init(kind: .malformedEmail, detail: rejection.reason)])
+            return ServiceRequestDecision(
+                action: .rejected(reason: rejection.reason),
+                anomalies: [.init(kind: .malformedEmail, detail: rejection.reason)])
         case (.success(let s), .success(let a)):
             submitted = s
             assigned = a
         }
-        func key(_ actor: RequestActor?) -> String? { if case .existing(let key, _)? = actor { return key } else { return nil } }
-        let emergent = [submitted?.actor, assigned?.actor].contains { if case .emergent? = $0 { return true } else { return false } }
-        let unchanged = !emergent && status == request.status
-            && key(submitted?.actor) == request.submittedContact && key(assigned?.actor) == request.assignedContact
-            && submitted?.actor.organization == request.fleetCompany && assigned?.actor.organization == request.supplierCompany
-        if unchanged {
-            return ServiceRequestDecision(action: .unchanged, anomalies: [.init(kind: .unchanged, detail: "nothing differs")])
+        func key(_ actor: RequestActor?) -> String? {
+            if case .existing(let key, _)? = actor { return key } else { return nil }
         }
-        return ServiceRequestDecision(action: .update, newStatus: status, submitted: submitted?.actor, assigned: assigned?.actor,
-                                      submittedEmail: submitted?.email, assignedEmail: assigned?.email, anomalies: anomalies)
+        let emergent = [submitted?.actor, assigned?.actor].contains {
+            if case .emergent? = $0 { return true } else { return false }
+        }
+        let unchanged =
+            !emergent && status == request.status
+            && key(submitted?.actor) == request.submittedContact && key(assigned?.actor) == request.assignedContact
+            && submitted?.actor.organization == request.fleetCompany
+            && assigned?.actor.organization == request.supplierCompany
+        if unchanged {
+            return ServiceRequestDecision(
+                action: .unchanged, anomalies: [.init(kind: .unchanged, detail: "nothing differs")])
+        }
+        return ServiceRequestDecision(
+            action: .update, newStatus: status, submitted: submitted?.actor, assigned: assigned?.actor,
+            submittedEmail: submitted?.email, assignedEmail: assigned?.email, anomalies: anomalies)
     }
 }

@@ -54,7 +54,8 @@ struct ServiceRequestsSQL {
         """
     }
 
-    static let copyIntoStaging = "COPY \(staging) (seq, tenant, request_key, new_status, submitted_email, assigned_email, seen_at) FROM STDIN"
+    static let copyIntoStaging =
+        "COPY \(staging) (seq, tenant, request_key, new_status, submitted_email, assigned_email, seen_at) FROM STDIN"
 
     /// Contacts for emails no contact has yet, one per tenant and canonical email, their key derived from
     /// the email so no run or batch can make two. $1 run, $2 batch, $3 table, $4 the emergent contact type.
@@ -191,10 +192,12 @@ enum ServiceRequestsSchema {
     static func steps(for mapping: ServiceRequestsMapping, types: TableJobKeyTypes) -> [SchemaStep] {
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let r = mapping.requests, c = mapping.contacts, o = mapping.organizations
-        let contacts = SchemaStep(name: "service-requests/\(c.table)-first-seen", sql: """
-            ALTER TABLE \(c.table.quoted) ADD COLUMN IF NOT EXISTS \(q(c.firstSeenAt)) timestamptz;
-            CREATE INDEX IF NOT EXISTS \(q("ferry_" + c.table.name + "_tenant_lower_email")) ON \(c.table.quoted) (\(q(c.tenant)), lower(\(q(c.email))));
-            """)
+        let contacts = SchemaStep(
+            name: "service-requests/\(c.table)-first-seen",
+            sql: """
+                ALTER TABLE \(c.table.quoted) ADD COLUMN IF NOT EXISTS \(q(c.firstSeenAt)) timestamptz;
+                CREATE INDEX IF NOT EXISTS \(q("ferry_" + c.table.name + "_tenant_lower_email")) ON \(c.table.quoted) (\(q(c.tenant)), lower(\(q(c.email))));
+                """)
         func foreignKey(_ column: String, _ target: TableName, _ targetTenant: String, _ targetKey: String) -> String {
             let name = r.table.name + "_" + column + "_fkey"
             return """
@@ -204,25 +207,27 @@ enum ServiceRequestsSchema {
                 END IF;
                 """
         }
-        let requests = SchemaStep(name: "service-requests/\(r.table)-target-columns", sql: """
-            ALTER TABLE \(r.table.quoted)
-                ADD COLUMN IF NOT EXISTS \(q(r.submittedByContact)) \(types.contact),
-                ADD COLUMN IF NOT EXISTS \(q(r.assignedToContact)) \(types.contact),
-                ADD COLUMN IF NOT EXISTS \(q(r.fleetCompany)) \(types.organization),
-                ADD COLUMN IF NOT EXISTS \(q(r.supplierCompany)) \(types.organization);
-            DO $ferry$
-            BEGIN
-            \(foreignKey(r.submittedByContact, c.table, c.tenant, c.key))
-            \(foreignKey(r.assignedToContact, c.table, c.tenant, c.key))
-            \(foreignKey(r.fleetCompany, o.table, o.tenant, o.key))
-            \(foreignKey(r.supplierCompany, o.table, o.tenant, o.key))
-            END
-            $ferry$;
-            CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_submitted_by")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.submittedByContact)));
-            CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_assigned_to")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.assignedToContact)));
-            CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_fleet_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.fleetCompany)));
-            CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_supplier_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.supplierCompany)));
-            """)
+        let requests = SchemaStep(
+            name: "service-requests/\(r.table)-target-columns",
+            sql: """
+                ALTER TABLE \(r.table.quoted)
+                    ADD COLUMN IF NOT EXISTS \(q(r.submittedByContact)) \(types.contact),
+                    ADD COLUMN IF NOT EXISTS \(q(r.assignedToContact)) \(types.contact),
+                    ADD COLUMN IF NOT EXISTS \(q(r.fleetCompany)) \(types.organization),
+                    ADD COLUMN IF NOT EXISTS \(q(r.supplierCompany)) \(types.organization);
+                DO $ferry$
+                BEGIN
+                \(foreignKey(r.submittedByContact, c.table, c.tenant, c.key))
+                \(foreignKey(r.assignedToContact, c.table, c.tenant, c.key))
+                \(foreignKey(r.fleetCompany, o.table, o.tenant, o.key))
+                \(foreignKey(r.supplierCompany, o.table, o.tenant, o.key))
+                END
+                $ferry$;
+                CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_submitted_by")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.submittedByContact)));
+                CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_assigned_to")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.assignedToContact)));
+                CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_fleet_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.fleetCompany)));
+                CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_supplier_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.supplierCompany)));
+                """)
         return [contacts, requests]
     }
 }
