@@ -105,6 +105,10 @@ struct CustomersJobTests {
         let sampled = Set(summary.samples.flatMap(\.classes))
         #expect(classes.isSubset(of: sampled), "\(classes.subtracting(sampled))")
         let report = PlanReport(customersSummary: summary, mapping: try db.customersJob().mapping)
+        // The appendix lists what apply runs, from the loader's own builders.
+        #expect(
+            report.statements?.contains { $0.contains("UPDATE \"projects\"") } == true, "\(report.statements ?? [])")
+        #expect(report.statements?.last == "COMMIT")
         for format in PlanReport.Format.allCases {
             let text = try report.render(format)
             #expect(text.contains("Acme Tools"), "\(format)")

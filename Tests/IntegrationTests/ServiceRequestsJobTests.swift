@@ -61,6 +61,9 @@ struct ServiceRequestsJobTests {
             summary.anomalies[ServiceRequestAnomalyClass.malformedEmail.rawValue]?.examples.first?.detail
                 == "submitted_by_email 'dana@': email domain '' is not a domain name")
         let report = PlanReport(serviceRequestsSummary: summary, mapping: job.mapping)
+        #expect(
+            report.statements?.contains { $0.contains("UPDATE \"service_requests\"") } == true,
+            "\(report.statements ?? [])")
         for format in PlanReport.Format.allCases {
             #expect(try report.render(format).contains("tom@repair.example"), "\(format)")
         }

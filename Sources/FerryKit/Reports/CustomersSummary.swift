@@ -38,6 +38,8 @@ public struct CustomersSummary: Codable, Sendable {
     public var applied: Applied?
     public var runId: Int64?
     public var elapsedSeconds = 0.0
+    /// (plan) The SQL apply would run, for the report's appendix.
+    public var applyStatements: [String]? = nil
     public var peakResidentMegabytes = 0.0
 
     public var accountingAddsUp: Bool { projectsRead == projectsToLink + projectsRejected + projectsAlreadyLinked }
@@ -210,6 +212,7 @@ extension PlanReport {
                 addsUp: summary.accountingAddsUp)
         ]
         changesPending = summary.changesPending
+        statements = summary.applyStatements
         tenantColumns = ["projects", "to link", "contact points", "rejected", "already linked"]
         batchUnit = "projects"
         organizationsToCreate = summary.organizationsToCreate

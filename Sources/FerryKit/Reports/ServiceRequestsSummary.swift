@@ -34,6 +34,8 @@ public struct ServiceRequestsSummary: Codable, Sendable {
     public var statusConstraint: String?
     public var runId: Int64?
     public var elapsedSeconds = 0.0
+    /// (plan) The SQL apply would run, for the report's appendix.
+    public var applyStatements: [String]? = nil
     public var peakResidentMegabytes = 0.0
 
     public var accountingAddsUp: Bool { requestsRead == requestsToUpdate + requestsRejected + requestsUnchanged }
@@ -195,6 +197,7 @@ extension PlanReport {
                 addsUp: summary.accountingAddsUp)
         ]
         changesPending = summary.requestsToUpdate > 0
+        statements = summary.applyStatements
         tenantColumns = ["requests", "to update", "contacts to create", "rejected", "unchanged"]
         batchUnit = "requests"
     }

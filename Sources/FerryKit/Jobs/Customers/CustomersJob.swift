@@ -31,6 +31,11 @@ public struct CustomersJob: Sendable {
             firstBatch: 1
         ) { _ in }
         summary.checks = try checks(reader, sql: sql, summary: summary, predicted: true)
+        summary.applyStatements = sql.applyStatements(
+            organizations: try SnapshotTable.resolve(mapping.organizations.table.quoted, on: reader),
+            contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: reader),
+            projects: try SnapshotTable.resolve(mapping.projects.table.quoted, on: reader),
+            points: try SnapshotTable.resolve(mapping.contactPoints.table.quoted, on: reader))
         return summary
     }
 

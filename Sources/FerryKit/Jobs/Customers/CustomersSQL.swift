@@ -175,4 +175,18 @@ struct CustomersSQL {
         WHERE k.\(q(c.organization)) IS DISTINCT FROM x.\(q(p.customerOrganization))
         """
     }
+
+    /// What apply runs, in order: once per session, then for every batch in one transaction. For the
+    /// plan report's appendix; the loader runs these same builders.
+    func applyStatements(
+        organizations: SnapshotTable, contacts: SnapshotTable, projects: SnapshotTable,
+        points: SnapshotTable
+    ) -> [String] {
+        [
+            createStagingTable, "BEGIN", PhonesSQL.setLocalTimeouts, Self.copyIntoStaging, resolveOrganizations,
+            insertOrganizations(snapshot: organizations), snapshotContacts(snapshot: contacts), updateContacts,
+            snapshotProjects(snapshot: projects), updateProjects, insertContactPoints(snapshot: points),
+            LedgerRun.recordBatch(.key), "COMMIT",
+        ]
+    }
 }

@@ -31,6 +31,9 @@ public struct ServiceRequestsJob: Sendable {
             firstBatch: 1
         ) { _ in }
         summary.checks = try checks(reader, sql: sql, summary: summary, predicted: true)
+        summary.applyStatements = sql.applyStatements(
+            contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: reader),
+            requests: try SnapshotTable.resolve(mapping.requests.table.quoted, on: reader))
         return summary
     }
 

@@ -184,6 +184,16 @@ struct ServiceRequestsSQL {
     var statusesOutsideTheNewSet: String {
         "SELECT count(*) FROM \(r.table.quoted) WHERE \(q(r.status)) NOT IN (\(ServiceRequestsMapping.newStatuses.map(sqlLiteral).joined(separator: ", ")))"
     }
+    /// What apply runs, in order: once per session, then for every batch in one transaction. For the
+    /// plan report's appendix; the loader runs these same builders.
+    func applyStatements(contacts: SnapshotTable, requests: SnapshotTable) -> [String] {
+        [
+            createStagingTable, "BEGIN", PhonesSQL.setLocalTimeouts, Self.copyIntoStaging,
+            insertEmergentContacts(snapshot: contacts), resolveActors, snapshotRequests(snapshot: requests),
+            updateRequests,
+            LedgerRun.recordBatch(.key), "COMMIT",
+        ]
+    }
 }
 
 /// The expand step of the service-requests job: the target columns (the email columns stay), the
