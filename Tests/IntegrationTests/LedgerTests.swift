@@ -94,12 +94,14 @@ struct LedgerTests {
         let db = try preparedDatabase()
         let before = try db.touchedTablesChecksum()
         let summary = try db.job().apply(db.quietOptions())
-        // The application edits one row ferry wrote.
+        // The application edits one row ferry wrote (of a canonical type: a custom-typed row kept as a
+        // conflict would keep its custom type too, a second, "still referenced" conflict).
         try db.connection.query(
             """
             UPDATE contact_phone_numbers SET extension = '99'
             WHERE contact_phone_number_id = (SELECT contact_phone_number_id FROM contact_phone_numbers
-                                             WHERE phone_number <> '+15550001111' ORDER BY 1 LIMIT 1)
+                                             WHERE phone_number <> '+15550001111' AND custom_phone_type_id IS NULL
+                                             ORDER BY 1 LIMIT 1)
             """)
         // The exit code says "conflicts" whatever the format, and a dry run predicts it.
         let predicted = try ferryCLI("rollback \(summary.runId!) --dry-run --json", database: db.name)
