@@ -31,13 +31,10 @@ public struct FerryLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-        file: String, function: String, line: UInt
-    ) {
-        let fields = metadata.merging(explicit ?? [:]) { $1 }
-        FileHandle.standardError.write(
-            Data((Self.line(level: level, message: "\(message)", fields: fields, format: format) + "\n").utf8))
+    public func log(event: LogEvent) {
+        let fields = metadata.merging(event.metadata ?? [:]) { $1 }
+        let text = Self.line(level: event.level, message: "\(event.message)", fields: fields, format: format)
+        FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
     static func line(

@@ -45,7 +45,9 @@ struct Plan: ParsableCommand {
             var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
             job.showProgress = output.showProgress
             // Beside a report file, every anomaly (the report shows a few examples per class).
-            if let report, OutputFile.isFileOnDisk(report) { job.anomalyFile = anomalyListPath(report) }
+            if let report, OutputFile.isFileOnDisk(report) {
+                job.anomalyFile = PlanReport.anomalyListPath(forReport: report)
+            }
             let summary: PhonesSummary
             var planFile: PlanReport.PlanFileReference?
             if let out {
@@ -97,10 +99,4 @@ struct Plan: ParsableCommand {
             """)
         throw ExitCode(6)
     }
-}
-
-/// report.html → report.anomalies.csv, beside it.
-func anomalyListPath(_ report: String) -> String {
-    let url = URL(fileURLWithPath: report)
-    return url.deletingPathExtension().path + ".anomalies.csv"
 }

@@ -4,11 +4,6 @@ import Testing
 @testable import FerryKit
 
 /// What ferry says happened is what happened; files it writes replace nothing they must not.
-/// Where `ferry plan --report FILE` puts every anomaly (as the CLI names it).
-func anomalyListPath(_ report: String) -> String {
-    URL(fileURLWithPath: report).deletingPathExtension().path + ".anomalies.csv"
-}
-
 @Suite("Nothing false, nothing clobbered")
 struct TruthfulnessTests {
     func shell(_ command: String, database: String) throws -> ProcessResult {
@@ -168,7 +163,7 @@ struct TruthfulnessTests {
                 && statements.contains("COMMIT"), "\(statements)")
         #expect(try report.render(.markdown).contains("## Appendix: the SQL apply runs"))
         // Beside the report, every anomaly: as many rows as the classes count.
-        let list = try String(contentsOfFile: anomalyListPath(path), encoding: .utf8)
+        let list = try String(contentsOfFile: PlanReport.anomalyListPath(forReport: path), encoding: .utf8)
         #expect(list.hasPrefix("tenant,contact_key,column,raw,class,detail\r\n"))
         #expect(
             list.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count - 1

@@ -321,3 +321,10 @@ func formatBytes(_ bytes: Int) -> String {
     if value >= 1e6 { return String(format: "%.1f MB", value / 1e6) }
     return String(format: "%.0f kB", value / 1e3)
 }
+
+extension PlanReport {
+    /// Where `ferry plan --report FILE` writes every anomaly: FILE.anomalies.csv beside the report.
+    public static func anomalyListPath(forReport report: String) -> String {
+        URL(fileURLWithPath: report).deletingPathExtension().path + ".anomalies.csv"
+    }
+}
