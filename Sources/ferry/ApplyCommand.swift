@@ -6,7 +6,7 @@ struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply a job: write the normalized rows, batch by batch.",
         discussion: """
-            The job is the mapping's `job:` (phones, customers, service-requests). Each batch is one transaction that \
+            The job is the mapping's `job:`. Each batch is one transaction that \
             also records its snapshot (for rollback) and its cursor (for resume). A re-run writes nothing twice: \
             contacts that already have phone rows, projects already linked, requests already migrated are left as \
             they are. If an earlier run of the same mapping was interrupted, apply continues it from its last \
@@ -18,6 +18,7 @@ struct Apply: ParsableCommand {
     var mapping: String
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var scope: ScopeOptions
     @OptionGroup var pacing: PacingOptions
     @OptionGroup var output: OutputOptions
 
@@ -31,22 +32,12 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         try reportingErrors(json: output.json) {
-            if var job = try tableJob(mapping: mapping, conninfo: connection.db) {
-                guard plan == nil else {
-                    throw ValidationError("--plan: plan files bind apply for the phones job only so far")
-                }
-                job.showProgress = output.showProgress
-                let (summary, text) = try job.applyAndReport(try pacing.options(output))
-                return output.json ? try printJSON(summary) : output.printText(text)
-            }
-            var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
-            job.showProgress = output.showProgress
+            let job = try JobRegistry.job(mapping: mapping, conninfo: connection.db)
             var options = try pacing.options(output)
             options.plan = try plan.map(PlanFile.read)
             options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))
             options.allowDrift = allowDrift
-            let summary = try job.apply(options)
-            try output.print(summary)
+            try output.print(try job.apply(options, settings: scope.settings(output)))
         }
     }
 }

@@ -48,12 +48,7 @@ struct Contract: ParsableCommand {
 
     func run() throws {
         try reportingErrors(json: json) {
-            let subject: any ContractSubject =
-                switch try mappingJob(path: mapping) {
-                case PhonesJob.name: PhonesContractSubject(mapping: try PhonesMapping.load(path: mapping))
-                case CustomersJob.name: CustomersContractSubject(mapping: try CustomersMapping.load(path: mapping))
-                case let job: throw ValidationError("the \(job) job has no contract step (phones and customers do)")
-                }
+            let subject = try JobRegistry.contractSubject(mapping: mapping)
             var options = ContractOptions()
             options.confirm = confirm
             options.acceptRejectedFile = acceptRejected

@@ -27,7 +27,7 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         try reportingErrors(json: json) {
             let database = try PostgresConnection(conninfo: connection.db, applicationName: "ferry doctor")
-            let job = try jobSchema(mapping: mapping, conninfo: connection.db)
+            let job = try JobRegistry.schema(mapping: mapping, conninfo: connection.db)
             let expectations = try job.expectations(using: database, forApply: !forPlan)
             // Steps are typed after the live key columns; when those are missing, the expectations say so.
             let steps = (try? job.schemaSteps(using: database)) ?? []

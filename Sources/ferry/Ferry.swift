@@ -152,8 +152,8 @@ struct CommandError: Encodable {
 }
 
 extension OutputOptions {
-    func print(_ summary: PhonesSummary) throws {
-        if json { try printJSON(summary) } else { printText(PhonesTerminalReport.render(summary, colour: useColour)) }
+    func print(_ outcome: ApplyOutcome) throws {
+        if json { try printJSON(outcome.summary) } else { printText(outcome.terminalText(useColour)) }
     }
 }
 

@@ -12,6 +12,7 @@ struct Plan: ParsableCommand {
     var mapping: String
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var scope: ScopeOptions
     @OptionGroup var output: OutputOptions
 
     @Option(
@@ -38,58 +39,33 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         try reportingErrors(json: output.json) {
-            if var job = try tableJob(mapping: mapping, conninfo: connection.db) {
-                job.showProgress = output.showProgress
-                return try planTableJob(job)
-            }
-            var job = PhonesJob(mapping: try PhonesMapping.load(path: mapping), conninfo: connection.db)
-            job.showProgress = output.showProgress
+            let job = try JobRegistry.job(mapping: mapping, conninfo: connection.db)
+            var settings = scope.settings(output)
             // Beside a report file, every anomaly (the report shows a few examples per class).
-            if let report, OutputFile.isFileOnDisk(report) {
-                job.anomalyFile = PlanReport.anomalyListPath(forReport: report)
+            if let report, OutputFile.isFileOnDisk(report), job.writesAnomalyList {
+                settings.anomalyFile = PlanReport.anomalyListPath(forReport: report)
             }
-            let summary: PhonesSummary
-            var planFile: PlanReport.PlanFileReference?
-            if let out {
-                let plan = try job.planFile()
-                planFile = PlanReport.PlanFileReference(path: out, sha256: try plan.write(to: out))
-                summary = plan.summary
-            } else {
-                summary = try job.plan()
-            }
+            var plan = try job.plan(settings, planFile: out)
+            try plan.report.nameTenants(from: job.tenantNames, using: try PostgresConnection(conninfo: connection.db))
             // --json and --report x.json are one document: the report, whatever the job.
-            var planReport = PlanReport(summary: summary, mapping: job.mapping)
-            planReport.header.planFile = planFile
-            try planReport.nameTenants(
-                from: job.mapping.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
-            if output.json { print(try planReport.render(.json), terminator: "") } else { try output.print(summary) }
-            if let report { try writeReport(planReport, to: report, format: format) }
+            if output.json {
+                print(try plan.report.render(.json), terminator: "")
+            } else {
+                output.printText(plan.terminalText(output.useColour))
+            }
+            if let report { try writeReport(plan.report, to: report, format: format) }
             if let out { FerryLog.note("plan written to \(out)") }
-            if let list = job.anomalyFile { FerryLog.note("every anomaly written to \(list)") }
-            try refuseIfViolationsArePredicted(summary.checks)
-            if detailedExitcode && summary.rowsToInsert > 0 { throw ExitCode(2) }
+            if let list = settings.anomalyFile {
+                FerryLog.note("every anomaly written to \(list)")
+            }
+            try refuseIfViolationsArePredicted(plan.predictedViolations)
+            if detailedExitcode && plan.changesPending { throw ExitCode(2) }
         }
-    }
-
-    private func planTableJob(_ job: any TableJob) throws {
-        guard out == nil else { throw ValidationError("--out: plan files bind apply for the phones job only so far") }
-        var planReport = try job.planReport()
-        try planReport.nameTenants(from: job.tenantNames, using: try PostgresConnection(conninfo: connection.db))
-        if output.json {
-            print(try planReport.render(.json), terminator: "")
-        } else {
-            output.printText(try planReport.render(.terminal, colour: output.useColour))
-        }
-        if let report { try writeReport(planReport, to: report, format: format) }
-        // The table jobs' checks describe what they will leave alone (listed, not merged), not constraints
-        // their apply would fail on; only the phones plan's checks are the target's constraints.
-        if detailedExitcode && planReport.changesPending { throw ExitCode(2) }
     }
 
     /// A plan whose own checks find rows the target's constraints refuse is not a plan to approve:
     /// apply would stop at the first batch holding one. Exit 6, whatever the other flags.
-    private func refuseIfViolationsArePredicted(_ checks: [ConstraintCheck]) throws {
-        let violated = checks.filter { $0.violations > 0 }
+    private func refuseIfViolationsArePredicted(_ violated: [ConstraintCheck]) throws {
         guard !violated.isEmpty else { return }
         let list = violated.map { "\($0.constraint): \(formatCount($0.violations))" }.joined(separator: "; ")
         FerryLog.logger.error(
@@ -98,5 +74,20 @@ struct Plan: ParsableCommand {
             Fix the data or the mapping, then plan again.
             """)
         throw ExitCode(6)
+    }
+}
+
+/// Which part of the data a run covers.
+struct ScopeOptions: ParsableArguments {
+    @Option(
+        name: .customLong("tenant"),
+        help: ArgumentHelp("Only this tenant (repeat for several; default: every tenant).", valueName: "id"))
+    var tenants: [String] = []
+
+    func settings(_ output: OutputOptions) -> RunSettings {
+        var settings = RunSettings()
+        settings.showProgress = output.showProgress
+        settings.tenants = tenants
+        return settings
     }
 }

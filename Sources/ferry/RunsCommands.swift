@@ -138,15 +138,10 @@ struct Resume: ParsableCommand {
             guard let record = try RunLedger(connection: database).run(runId) else {
                 throw LedgerError("there is no run \(runId)")
             }
-            if var job = try tableJob(mapping: record.mappingFile, conninfo: connection.db) {
-                job.showProgress = output.showProgress
-                let (summary, text) = try job.applyAndReport(try pacing.options(output, resume: runId))
-                return output.json ? try printJSON(summary) : output.printText(text)
-            }
-            var job = PhonesJob(mapping: try PhonesMapping.load(path: record.mappingFile), conninfo: connection.db)
-            job.showProgress = output.showProgress
-            let summary = try job.apply(try pacing.options(output, resume: runId))
-            try output.print(summary)
+            let job = try JobRegistry.job(mapping: record.mappingFile, conninfo: connection.db)
+            var settings = RunSettings()
+            settings.showProgress = output.showProgress
+            try output.print(try job.apply(try pacing.options(output, resume: runId), settings: settings))
         }
     }
 }

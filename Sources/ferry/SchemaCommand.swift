@@ -66,11 +66,11 @@ struct SchemaStatus: ParsableCommand {
 /// The schema steps a mapping's job needs, and the connection to apply or inspect them on.
 private func schemaSteps(mapping: String, conninfo: String) throws -> (PostgresConnection, [SchemaStep]) {
     let database = try PostgresConnection(conninfo: conninfo, applicationName: "ferry schema")
-    return (database, try jobSchema(mapping: mapping, conninfo: conninfo).schemaSteps(using: database))
+    return (database, try JobRegistry.schema(mapping: mapping, conninfo: conninfo).schemaSteps(using: database))
 }
 
 /// The tables a mapping's schema steps create or reference (those outside ferry's own schema).
 private func affectedTables(mapping: String, conninfo: String, database: PostgresConnection) throws -> [TableName] {
-    try jobSchema(mapping: mapping, conninfo: conninfo).expectations(using: database, forApply: false)
+    try JobRegistry.schema(mapping: mapping, conninfo: conninfo).expectations(using: database, forApply: false)
         .map(\.table).filter { $0.schema != "ferry" }
 }

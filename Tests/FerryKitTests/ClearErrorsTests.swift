@@ -74,13 +74,15 @@ struct ClearErrorsTests {
         )
         guard let mapping else { Issue.record("mapping did not load"); return }
         let plan = PlanFile(
-            job: "phones", mapping: mapping, fingerprint: [TenantFingerprint(tenant: tenant, rows: 12, sha: "a")],
-            snapshotXmax: 1, summary: PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256))
+            job: "phones", mappingFile: mapping.file, mappingSHA256: mapping.sha256, noun: "contacts", tenants: [],
+            fingerprint: [TenantFingerprint(tenant: tenant, rows: 12, sha: "a")], snapshotXmax: 1, database: nil,
+            summary: .object([:]))
         let changes = plan.drift(
-            mapping: mapping, now: [TenantFingerprint(tenant: tenant, rows: 15, sha: "b")], writtenSince: [tenant: 15])
+            mappingFile: mapping.file, mappingSHA256: mapping.sha256,
+            now: [TenantFingerprint(tenant: tenant, rows: 15, sha: "b")], writtenSince: [tenant: 15])
         #expect(
             changes == [
-                "tenant \(tenant): 3 contacts added since the plan (12 → 15, 15 contacts inserted or updated in all)"
+                "tenant \(tenant): 3 contacts added since the plan (12 → 15, 15 source rows inserted or updated in all)"
             ])
     }
 

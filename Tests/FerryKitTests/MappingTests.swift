@@ -80,7 +80,8 @@ struct MappingTests {
         let snapshot = SnapshotTable(qualifiedName: "crm.phones", keyColumns: [("id", "uuid")])
         #expect(sql.phoneRows.insertPhoneRows(snapshot: snapshot).contains("\"crm\".\"Phone \"\"Numbers\"\"\""))
         #expect(sql.phoneRows.insertPhoneRows(snapshot: snapshot).contains("\"person_id\""))
-        #expect(sql.extractPage(after: true).contains("p.\"person_id\" = s.\"contact_name_id\""))
+        #expect(
+            sql.extractPage(tenantType: "uuid", keyType: "uuid").contains("p.\"person_id\" = s.\"contact_name_id\""))
         #expect(throws: MappingError.self) {
             try PhonesMapping(
                 file: "m", text: Self.minimal + "\ntarget:\n  phone_numbers:\n    columns:\n      colour: x\n")

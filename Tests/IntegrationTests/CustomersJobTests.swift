@@ -13,7 +13,6 @@ extension TestDatabase {
             }
             ?? CustomersMapping.load(path: file)
         var job = CustomersJob(mapping: mapping, conninfo: conninfo)
-        job.showProgress = false
         return job
     }
 

@@ -23,7 +23,6 @@ extension TestDatabase {
 
     func job() throws -> PhonesJob {
         var job = PhonesJob(mapping: try mapping(), conninfo: conninfo)
-        job.showProgress = false
         return job
     }
 

@@ -241,7 +241,6 @@ struct PhonesJobTests {
                 "phones/crm.Phone Types", "phones/crm.phones",
             ])
         var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
-        job.showProgress = false
         let summary = try job.apply()
         #expect(summary.applied?.rowsInserted == Self.expectedRows.count)
         #expect(try db.count("SELECT count(*) FROM crm.phones WHERE is_default") == 7)
@@ -251,7 +250,6 @@ struct PhonesJobTests {
     @Test func missingTargetTablesAreReportedBeforeAnyWork() throws {
         let db = try fixture()
         var job = PhonesJob(mapping: try db.mapping(), conninfo: db.conninfo)
-        job.showProgress = false
         #expect {
             try job.apply()
         } throws: { error in

@@ -33,7 +33,6 @@ struct ServiceRequestsJobTests {
             mapping: try ServiceRequestsMapping.load(
                 path: TestDatabase.packageRoot.appendingPathComponent("mappings/service-requests.yaml").path),
             conninfo: db.conninfo)
-        job.showProgress = false
         _ = try SchemaMigrator(connection: db.connection).apply(try job.schemaSteps(using: db.connection))
         return (db, job)
     }
@@ -127,7 +126,6 @@ struct ServiceRequestsJobTests {
         .replacingOccurrences(of: "status_constraint: false", with: "status_constraint: true")
         var job = ServiceRequestsJob(
             mapping: try ServiceRequestsMapping(file: "sr.yaml", text: text), conninfo: plain.conninfo)
-        job.showProgress = false
         // 'on hold' (unmapped) and 'open' (the request with a malformed email) are left: no constraint.
         let first = try job.apply(db.quietOptions())
         #expect(first.statusConstraint == "not added: 2 requests have statuses outside the new set")
@@ -164,7 +162,6 @@ struct ServiceRequestsJobTests {
             mapping: try ServiceRequestsMapping.load(
                 path: TestDatabase.packageRoot.appendingPathComponent("mappings/service-requests.yaml").path),
             conninfo: db.conninfo)
-        job.showProgress = false
         _ = try SchemaMigrator(connection: db.connection).apply(try job.schemaSteps(using: db.connection))
         let copyHolder = try DatabaseCopy(of: db)
         defer { withExtendedLifetime(copyHolder) {} }

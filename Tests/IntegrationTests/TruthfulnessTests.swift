@@ -575,7 +575,7 @@ struct OutputConventionTests {
         #expect(verbose.status == 0, "\(verbose.stderr)")
         #expect(verbose.stderr.components(separatedBy: "ferry: batch committed (").count - 1 == 3, "\(verbose.stderr)")
         #expect(
-            verbose.stderr.contains("ferry: batch committed (batch=1 contacts=1000 job=phones "), "\(verbose.stderr)")
+            verbose.stderr.contains("ferry: batch committed (batch=1 job=phones records=1000 "), "\(verbose.stderr)")
         #expect(!verbose.stdout.contains("\u{1B}["), "no colour when stdout is not a terminal")
         let coloured = try ferryCLI("plan mappings/phones.yaml --color always --no-progress", database: db.name)
         #expect(coloured.stdout.contains("\u{1B}[1mContacts\u{1B}[0m"), "\(coloured.stdout.prefix(300))")

@@ -160,6 +160,7 @@ extension ApplyOptions {
         if let lockTimeout { values["lock_timeout"] = lockTimeout.text }
         if let statementTimeout { values["statement_timeout"] = statementTimeout.text }
         if let snapshotFile { values["snapshot_file"] = snapshotFile }
+        if !tenants.isEmpty { values["tenants"] = tenants.joined(separator: ",") }
         return values
     }
 
@@ -181,6 +182,7 @@ extension ApplyOptions {
             case "lock_timeout": options.lockTimeout = DurationSetting(value)
             case "statement_timeout": options.statementTimeout = DurationSetting(value)
             case "snapshot_file": options.snapshotFile = value
+            case "tenants": options.tenants = value.split(separator: ",").map(String.init)
             default: break
             }
         }

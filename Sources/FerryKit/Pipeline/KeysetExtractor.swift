@@ -1,46 +1,46 @@
-/// Streams a table in keyset order by (tenant, key), one page per batch, so memory stays flat and every
-/// batch boundary is a resumable position. `query(after:)` gives the page statement (parameters: tenant
-/// and key after, when resuming, then the limit); the first two columns of each row are the keyset.
+/// Streams a source in keyset order by (tenant, key), one page per batch, so memory stays flat and every
+/// batch boundary is a resumable position. The page statement follows `KeysetSource`'s parameters and
+/// returns its keyset as the columns `ferry_tenant` and `ferry_key`; rows are decoded by column name.
+/// Sendable because the pipeline hands it to its extract thread, which alone calls it until the run ends.
 final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
     private var connection: PostgresConnection
-    private let query: (_ after: Bool) -> String
-    private let record: ([String?]) -> Record
+    private let query: String
+    private let record: (Row) throws -> Record
     private let pageSize: Int
+    private let tenants: String?
     private var position: (tenant: String, key: String)?
     private var exhausted = false
     private let retry: RetryPolicy?
     private let log: @Sendable (String) -> Void
     private let reconnect: (() throws -> PostgresConnection)?
     private let what: String
-    /// The key a resumed run starts after (nil from the start of the table).
+    /// The key a resumed run starts after (nil from the start of the source).
     let startedAfter: [String]?
 
-    /// `after` resumes after a committed batch's last key; `reconnect` (apply only) replaces a lost session.
+    /// `after` resumes after a committed batch's last key; `reconnect` (apply only) replaces a lost session;
+    /// `tenants` is the statement's $4 (NULL: every tenant).
     init(
-        connection: PostgresConnection, what: String, pageSize: Int, after: [String]? = nil,
-        retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
-        reconnect: (() throws -> PostgresConnection)? = nil,
-        query: @escaping (_ after: Bool) -> String, record: @escaping ([String?]) -> Record
+        connection: PostgresConnection, what: String, query: String, pageSize: Int, tenants: String?,
+        after: [String]? = nil, retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
+        reconnect: (() throws -> PostgresConnection)? = nil, record: @escaping (Row) throws -> Record
     ) {
         self.connection = connection
         self.what = what
+        self.query = query
         self.pageSize = pageSize
+        self.tenants = tenants
         if let after, after.count == 2 { position = (after[0], after[1]) }
         startedAfter = after?.count == 2 ? after : nil
         self.retry = retry
         self.log = log
         self.reconnect = reconnect
-        self.query = query
         self.record = record
     }
 
     func nextPage() throws -> [Record]? {
         guard !exhausted else { return nil }
         let run = { [self] () throws -> QueryResult in
-            if let position {
-                return try connection.query(query(true), [position.tenant, position.key, String(pageSize)])
-            }
-            return try connection.query(query(false), [String(pageSize)])
+            try connection.query(query, [position?.tenant, position?.key, String(pageSize), tenants])
         }
         let result: QueryResult
         if let retry, let reconnect {
@@ -50,8 +50,9 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
             result = try run()
         }
         if result.rows.count < pageSize { exhausted = true }
-        guard let last = result.rows.last else { return nil }
-        position = (last[0] ?? "", last[1] ?? "")
-        return result.rows.map(record)
+        let rows = result.decoded(what, key: "ferry_key")
+        guard let last = rows.last else { return nil }
+        position = (try last.required("ferry_tenant"), try last.required("ferry_key"))
+        return try rows.map(record)
     }
 }

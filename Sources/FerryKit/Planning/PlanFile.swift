@@ -10,7 +10,7 @@ public struct TenantFingerprint: Codable, Equatable, Sendable {
 /// `ferry plan --out plan.json`: binds a later `apply --plan` to the mapping, the tool version and
 /// the data the DBA approved.
 public struct PlanFile: Codable, Sendable {
-    public static let format = "ferry-plan/1"
+    public static let format = "ferry-plan/2"
 
     public let format: String
     public let job: String
@@ -19,22 +19,29 @@ public struct PlanFile: Codable, Sendable {
     public let toolVersion: String
     public let createdAt: String
     public let database: ConnectionInfo?
+    /// What one source record is ("contacts", "projects"), for drift messages.
+    public let noun: String
+    /// The tenants the plan covered (`--tenant`); empty: every tenant.
+    public let tenants: [String]
     public let fingerprint: [TenantFingerprint]
     /// The first transaction id the plan's snapshot did not see: rows with a newer xmin were written after it.
     public let snapshotXmax: Int64
-    public let summary: PhonesSummary
+    /// The job's plan summary, as `plan --json` would print it.
+    public let summary: JSONValue
 
     public init(
-        job: String, mapping: PhonesMapping, fingerprint: [TenantFingerprint], snapshotXmax: Int64,
-        summary: PhonesSummary
+        job: String, mappingFile: String, mappingSHA256: String, noun: String, tenants: [String],
+        fingerprint: [TenantFingerprint], snapshotXmax: Int64, database: ConnectionInfo?, summary: JSONValue
     ) {
         format = Self.format
         self.job = job
-        mappingFile = mapping.file
-        mappingSHA256 = mapping.sha256
+        self.mappingFile = mappingFile
+        self.mappingSHA256 = mappingSHA256
+        self.noun = noun
+        self.tenants = tenants
         toolVersion = FerryVersion.current
         createdAt = ISO8601DateFormatter().string(from: Date())
-        database = summary.database
+        self.database = database
         self.fingerprint = fingerprint
         self.snapshotXmax = snapshotXmax
         self.summary = summary
@@ -72,12 +79,13 @@ public struct PlanFile: Codable, Sendable {
     /// Everything that differs between this plan and what apply is about to do, in words.
     /// `writtenSince`: per tenant, source rows written (inserted or updated) after the plan's snapshot.
     public func drift(
-        mapping: PhonesMapping, now current: [TenantFingerprint], writtenSince: [String: Int] = [:]
+        mappingFile file: String, mappingSHA256 sha256: String, now current: [TenantFingerprint],
+        writtenSince: [String: Int] = [:]
     ) -> [String] {
         var changes: [String] = []
-        if mapping.sha256 != mappingSHA256 {
+        if sha256 != mappingSHA256 {
             changes.append(
-                "mapping \(mapping.file) changed since the plan (sha256 \(mappingSHA256.prefix(12))… → \(mapping.sha256.prefix(12))…)"
+                "mapping \(file) changed since the plan (sha256 \(mappingSHA256.prefix(12))… → \(sha256.prefix(12))…)"
             )
         }
         if toolVersion != FerryVersion.current {
@@ -91,19 +99,19 @@ public struct PlanFile: Codable, Sendable {
                 // The count alone hides rows changed in place: say how many were written in all.
                 let delta = new.rows - old.rows
                 let written =
-                    writtenSince[tenant].map { ", \(formatCount($0)) contacts inserted or updated in all" } ?? ""
+                    writtenSince[tenant].map { ", \(formatCount($0)) source rows inserted or updated in all" } ?? ""
                 changes.append(
-                    "tenant \(tenant): \(formatCount(abs(delta))) contacts \(delta > 0 ? "added" : "removed") since the plan (\(formatCount(old.rows)) → \(formatCount(new.rows))\(written))"
+                    "tenant \(tenant): \(formatCount(abs(delta))) \(noun) \(delta > 0 ? "added" : "removed") since the plan (\(formatCount(old.rows)) → \(formatCount(new.rows))\(written))"
                 )
             case let (old?, new?) where old.sha != new.sha:
-                let changed = writtenSince[tenant].map { "\(formatCount($0)) contacts changed" } ?? "contacts changed"
+                let changed = writtenSince[tenant].map { "\(formatCount($0)) \(noun) changed" } ?? "\(noun) changed"
                 changes.append(
                     "tenant \(tenant): \(changed) since the plan (same count, \(formatCount(new.rows)), different values)"
                 )
             case (nil, let new?):
-                changes.append("tenant \(tenant): \(formatCount(new.rows)) contacts that the plan did not see")
+                changes.append("tenant \(tenant): \(formatCount(new.rows)) \(noun) that the plan did not see")
             case (let old?, nil):
-                changes.append("tenant \(tenant): all \(formatCount(old.rows)) contacts of the plan are gone")
+                changes.append("tenant \(tenant): all \(formatCount(old.rows)) \(noun) of the plan are gone")
             default:
                 break
             }

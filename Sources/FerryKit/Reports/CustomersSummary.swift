@@ -1,10 +1,11 @@
 import Foundation
 
 /// What a customers run found and would do (plan) or did (apply).
-public struct CustomersSummary: Codable, Sendable {
-    public enum Mode: String, Codable, Sendable { case plan, apply }
+public struct CustomersSummary: MigrationSummary, Codable {
+    public typealias Mode = RunMode
 
-    public struct Applied: Codable, Equatable, Sendable {
+    public struct Applied: AppliedCounts, Equatable {
+        public init() {}
         public var organizationsCreated = 0
         public var contactsUpdated = 0
         public var projectsUpdated = 0
@@ -41,6 +42,8 @@ public struct CustomersSummary: Codable, Sendable {
     /// (plan) The SQL apply would run, for the report's appendix.
     public var applyStatements: [String]? = nil
     public var peakResidentMegabytes = 0.0
+    /// (apply --snapshot-file) The file the run's snapshot was written to.
+    public var snapshotFile: SnapshotFile.Written?
 
     public var accountingAddsUp: Bool { projectsRead == projectsToLink + projectsRejected + projectsAlreadyLinked }
     public var changesPending: Bool { projectsToLink > 0 }
@@ -217,4 +220,11 @@ extension PlanReport {
         batchUnit = "projects"
         organizationsToCreate = summary.organizationsToCreate
     }
+}
+
+extension CustomersSummaryBuilder: SummaryBuilding {
+    mutating func add(_ decision: ProjectCustomerDecision, of project: LegacyProjectCustomer) {
+        add(decision, project: project)
+    }
+    mutating func finish() -> CustomersSummary { finished }
 }

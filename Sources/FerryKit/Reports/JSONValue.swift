@@ -21,6 +21,11 @@ public enum JSONValue: Codable, Equatable, Sendable {
         self = value
     }
 
+    /// A value as its JSON encoding reads back.
+    public init<T: Encodable>(encoding value: T) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder.sorted.encode(value))
+    }
+
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {

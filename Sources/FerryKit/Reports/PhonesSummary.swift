@@ -100,10 +100,11 @@ public struct ConstraintCheck: Codable, Equatable, Sendable {
 
 /// What a phones run found and did. `plan` fills the predictions; `apply` also fills the `applied` part
 /// from what PostgreSQL reported.
-public struct PhonesSummary: Codable, Sendable {
-    public enum Mode: String, Codable, Sendable { case plan, apply }
+public struct PhonesSummary: MigrationSummary, Codable {
+    public typealias Mode = RunMode
 
-    public struct Applied: Codable, Equatable, Sendable {
+    public struct Applied: AppliedCounts, Equatable {
+        public init() {}
         public var rowsInserted = 0
         public var contactsInserted = 0
         public var customTypesCreated = 0
@@ -148,6 +149,7 @@ public struct PhonesSummary: Codable, Sendable {
     public var estimatedGrowthBytes: Int? = nil
     /// (plan) The SQL apply would run, for the report's appendix.
     public var applyStatements: [String]? = nil
+    public var changesPending: Bool { rowsToInsert > 0 }
 
     /// Contacts: scanned = with numbers + without + skipped. Values: read = loaded + rejected + skipped.
     public var accountingAddsUp: Bool {

@@ -1,10 +1,11 @@
 import Foundation
 
 /// What a service-requests run found and would do (plan) or did (apply).
-public struct ServiceRequestsSummary: Codable, Sendable {
-    public enum Mode: String, Codable, Sendable { case plan, apply }
+public struct ServiceRequestsSummary: MigrationSummary, Codable {
+    public typealias Mode = RunMode
 
-    public struct Applied: Codable, Equatable, Sendable {
+    public struct Applied: AppliedCounts, Equatable {
+        public init() {}
         public var contactsCreated = 0
         public var requestsUpdated = 0
         public var batchesCommitted = 0
@@ -37,7 +38,10 @@ public struct ServiceRequestsSummary: Codable, Sendable {
     /// (plan) The SQL apply would run, for the report's appendix.
     public var applyStatements: [String]? = nil
     public var peakResidentMegabytes = 0.0
+    /// (apply --snapshot-file) The file the run's snapshot was written to.
+    public var snapshotFile: SnapshotFile.Written?
 
+    public var changesPending: Bool { requestsToUpdate > 0 }
     public var accountingAddsUp: Bool { requestsRead == requestsToUpdate + requestsRejected + requestsUnchanged }
 
     init(mode: Mode, mapping: ServiceRequestsMapping) {
@@ -201,4 +205,11 @@ extension PlanReport {
         tenantColumns = ["requests", "to update", "contacts to create", "rejected", "unchanged"]
         batchUnit = "requests"
     }
+}
+
+extension ServiceRequestsSummaryBuilder: SummaryBuilding {
+    mutating func add(_ decision: ServiceRequestDecision, of request: LegacyServiceRequest) {
+        add(decision, request: request)
+    }
+    mutating func finish() -> ServiceRequestsSummary { finished }
 }

@@ -7,7 +7,6 @@ public struct CustomersJob: Sendable {
     public static let name = "customers"
     public let mapping: CustomersMapping
     public let conninfo: String
-    public var showProgress = true
 
     public init(mapping: CustomersMapping, conninfo: String) {
         self.mapping = mapping
@@ -17,132 +16,88 @@ public struct CustomersJob: Sendable {
     public func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] {
         LedgerSchema.steps + CustomersSchema.steps(for: mapping, types: try keyTypes(connection))
     }
+}
 
-    /// Reads and decides everything in one READ ONLY snapshot; writes nothing.
-    public func plan() throws -> CustomersSummary {
-        let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry plan customers")
-        try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        defer { _ = try? reader.execute(script: "ROLLBACK") }
-        try preflight(reader, forApply: false)
-        let sql = CustomersSQL(mapping: mapping, types: try keyTypes(reader))
-        var summary = try run(
-            mode: .plan, reader: reader, sql: sql,
-            extractor: extractor(reader, sql: sql, pageSize: mapping.load.batchSize),
-            firstBatch: 1
-        ) { _ in }
-        summary.checks = try checks(reader, sql: sql, summary: summary, predicted: true)
-        summary.applyStatements = sql.applyStatements(
-            organizations: try SnapshotTable.resolve(mapping.organizations.table.quoted, on: reader),
-            contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: reader),
-            projects: try SnapshotTable.resolve(mapping.projects.table.quoted, on: reader),
-            points: try SnapshotTable.resolve(mapping.contactPoints.table.quoted, on: reader))
-        return summary
+extension CustomersJob: TableMigration {
+    var mappingFile: String { mapping.file }
+    var mappingSHA256: String { mapping.sha256 }
+    var load: LoadSettings { mapping.load }
+    var tenantNames: TenantNameSource? { mapping.report.tenantNames }
+    var source: KeysetSource {
+        KeysetSource(table: mapping.projects.table, tenantColumn: mapping.projects.tenant, noun: "projects")
     }
 
-    public func apply(_ options: ApplyOptions = ApplyOptions()) throws -> CustomersSummary {
-        try LedgerRun.apply(
-            job: Self.name, mappingFile: mapping.file, mappingSHA256: mapping.sha256, load: mapping.load,
-            conninfo: conninfo, options: options,
-            preflight: { try preflight($0, forApply: true, warn: options.log) }
-        ) { run in
-            let sql = CustomersSQL(mapping: mapping, types: try keyTypes(run.reader))
-            let loader = try CustomersLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
-            let extract = extractor(
-                run.reader, sql: sql, pageSize: run.options.batchSize ?? mapping.load.batchSize,
-                after: run.resume?.lastKey,
-                retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
-            let pacing = ApplyPacing(options: run.options, open: run.openPacingSession)
-            var applied = CustomersSummary.Applied()
-            var summary = try self.run(
-                mode: .apply, reader: run.reader, sql: sql, extractor: extract,
-                firstBatch: (run.resume?.lastBatch ?? 0) + 1
-            ) { batch in
-                try pacing.beforeBatch(batch.number)
-                let result = try run.options.retry.run(
-                    "batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log
-                ) {
-                    try loader.load(batch)
-                }
-                applied.organizationsCreated += result.organizationsCreated
-                applied.contactsUpdated += result.contactsUpdated
-                applied.projectsUpdated += result.projectsUpdated
-                applied.contactPointsInserted += result.contactPointsInserted
-                applied.contactPointsNotInserted +=
-                    batch.decisions.filter(\.insertsContactPoint).count - result.contactPointsInserted
-                applied.batchesCommitted += 1
-                FerryLog.logger.info(
-                    "batch committed",
-                    metadata: ["run": "\(run.runId)", "job": "\(Self.name)", "batch": "\(batch.number)"])
-            }
-            summary.applied = applied
-            summary.runId = run.runId
-            summary.checks = try checks(run.reader, sql: sql, summary: summary, predicted: false)
-            return summary
-        }
+    func statements(_ reader: PostgresConnection) throws -> CustomersSQL {
+        CustomersSQL(mapping: mapping, types: try keyTypes(reader))
     }
 
-    // MARK: The shared run
+    func extractPage(_ sql: CustomersSQL) -> String { sql.extractPage }
 
-    private func extractor(
-        _ connection: PostgresConnection, sql: CustomersSQL, pageSize: Int, after: [String]? = nil,
-        retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
-        reconnect: (() throws -> PostgresConnection)? = nil
-    ) -> KeysetExtractor<LegacyProjectCustomer> {
-        KeysetExtractor(
-            connection: connection, what: "projects", pageSize: pageSize, after: after, retry: retry, log: log,
-            reconnect: reconnect, query: sql.extractPage(after:)
-        ) { row in
-            LegacyProjectCustomer(
-                tenant: row[0] ?? "", projectKey: row[1] ?? "", contactKey: row[2] ?? "", customerOrganization: row[3],
-                contactName: row[4] ?? "", contactType: row[5], email: row[6], organization: row[7], roleText: row[8],
-                hasContactPoint: row[10] == "t", projectsOfContact: Int(row[11] ?? "1") ?? 1,
-                isPrimaryContact: row[9] == "t")
-        }
+    func record(_ row: Row) throws -> LegacyProjectCustomer {
+        LegacyProjectCustomer(
+            tenant: try row.required("ferry_tenant"), projectKey: try row.required("ferry_key"),
+            contactKey: try row.required("customer"), customerOrganization: try row.optional("customer_organization"),
+            contactName: try row.optional("full_name") ?? "", contactType: try row.optional("contact_type"),
+            email: try row.optional("email"), organization: try row.optional("organization"),
+            roleText: try row.optional("role"), hasContactPoint: try row.required("has_contact_point"),
+            projectsOfContact: try row.required("projects_of_contact"), isPrimaryContact: try row.required("is_primary")
+        )
     }
 
-    private func run(
-        mode: CustomersSummary.Mode, reader: PostgresConnection, sql: CustomersSQL,
-        extractor: KeysetExtractor<LegacyProjectCustomer>, firstBatch: Int,
-        sink: (CustomersBatch) throws -> Void
-    ) throws -> CustomersSummary {
-        let started = Date()
-        var summary = CustomersSummary(mode: mode, mapping: mapping)
-        summary.database = reader.info
+    func key(of record: LegacyProjectCustomer) -> [String] { [record.tenant, record.projectKey] }
+
+    func makeTransform() -> @Sendable (LegacyProjectCustomer) -> ProjectCustomerDecision {
+        let transform = CustomerTransform(mapping: mapping)
+        return { transform.decide($0) }
+    }
+
+    func summaryBuilder(
+        mode: RunMode, settings: RunSettings, sql: CustomersSQL, reader: PostgresConnection
+    ) throws -> CustomersSummaryBuilder {
         let existingDomains = Set(
             try reader.query(sql.existingDomainOrganizations).rows.map {
                 CustomersSummaryBuilder.domainKey(tenant: $0[0] ?? "", domain: $0[1] ?? "")
             })
-        var builder = CustomersSummaryBuilder(summary: summary, existingDomains: existingDomains)
-        let total = Int(try reader.query(sql.projectCount).scalar ?? "")
-        let progress = ProgressLine(
-            label: "\(mode.rawValue) customers", total: total, enabled: showProgress && isatty(STDERR_FILENO) == 1)
-        let transform = CustomerTransform(mapping: mapping)
-        let batchCounter = Counter(startingAfter: firstBatch - 1)
-        try BatchPipeline.run(
-            extract: { try extractor.nextPage() },
-            transform: { (projects: [LegacyProjectCustomer]) in
-                CustomersBatch(
-                    number: batchCounter.next(), projects: projects, decisions: projects.map(transform.decide),
-                    firstKey: [projects[0].tenant, projects[0].projectKey],
-                    lastKey: [projects[projects.count - 1].tenant, projects[projects.count - 1].projectKey])
-            },
-            consume: { (batch: CustomersBatch) in
-                try sink(batch)
-                for (project, decision) in zip(batch.projects, batch.decisions) {
-                    builder.add(decision, project: project)
-                }
-                progress.update(done: builder.summary.projectsRead)
-            })
-        progress.finish()
-        summary = builder.finished
-        summary.elapsedSeconds = Date().timeIntervalSince(started)
-        summary.peakResidentMegabytes = peakResidentMegabytes()
-        return summary
+        return CustomersSummaryBuilder(
+            summary: CustomersSummary(mode: mode, mapping: mapping), existingDomains: existingDomains)
+    }
+
+    func loader(_ sql: CustomersSQL, run: LedgerRun.Context) throws -> CustomersLoader {
+        try CustomersLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
+    }
+
+    func count(
+        _ result: CustomersLoader.BatchResult, of batch: CustomersBatch, into applied: inout CustomersSummary.Applied
+    ) {
+        applied.organizationsCreated += result.organizationsCreated
+        applied.contactsUpdated += result.contactsUpdated
+        applied.projectsUpdated += result.projectsUpdated
+        applied.contactPointsInserted += result.contactPointsInserted
+        applied.contactPointsNotInserted +=
+            batch.decisions.filter(\.insertsContactPoint).count - result.contactPointsInserted
+    }
+
+    func applyStatements(_ sql: CustomersSQL, reader: PostgresConnection) throws -> [String] {
+        sql.applyStatements(
+            organizations: try SnapshotTable.resolve(mapping.organizations.table.quoted, on: reader),
+            contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: reader),
+            projects: try SnapshotTable.resolve(mapping.projects.table.quoted, on: reader),
+            points: try SnapshotTable.resolve(mapping.contactPoints.table.quoted, on: reader))
+    }
+
+    func planReport(_ summary: CustomersSummary) -> PlanReport {
+        PlanReport(customersSummary: summary, mapping: mapping)
+    }
+
+    func terminalText(_ summary: CustomersSummary, colour: Bool) -> String {
+        summary.mode == .plan
+            ? (try? planReport(summary).render(.terminal, colour: colour)) ?? ""
+            : CustomersTerminalReport.render(summary)
     }
 
     /// The checks on live data: after apply, what it left; in a plan, what apply would leave.
-    private func checks(
-        _ connection: PostgresConnection, sql: CustomersSQL, summary: CustomersSummary, predicted: Bool
+    func checks(
+        _ summary: CustomersSummary, sql: CustomersSQL, reader connection: PostgresConnection, predicted: Bool
     ) throws -> [ConstraintCheck] {
         let unlinkedNow = Int(try connection.query(sql.projectsWithoutOrganization).scalar ?? "0") ?? 0
         let unlinked =
@@ -201,33 +156,20 @@ public struct CustomersJob: Sendable {
         points.createdBy = steps.first { $0.name == "customers/\(cp.table)" }
         return [projects, contacts, organizations, points] + (forApply ? PhonesSchema.ledgerExpectations() : [])
     }
-
-    func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void = { _ in }) throws {
-        try Doctor(connection: connection).check(
-            try expectations(using: connection, forApply: forApply),
-            ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file
-        )
-        .requireNoErrors(warn: warn)
-    }
 }
 
-/// One batch as it travels from the transform to a sink.
-struct CustomersBatch: Sendable {
-    let number: Int
-    let projects: [LegacyProjectCustomer]
-    let decisions: [ProjectCustomerDecision]
-    let firstKey: [String]
-    let lastKey: [String]
-}
+typealias CustomersBatch = MigrationBatch<LegacyProjectCustomer, ProjectCustomerDecision>
 
 /// The apply sink: COPY the batch's decisions into a staging table, then organizations, contacts,
 /// projects and contact points, each with its snapshot, and the batch cursor, in one transaction.
-final class CustomersLoader {
-    struct BatchResult {
+final class CustomersLoader: BatchLoader {
+    struct BatchResult: BatchWrites {
         var organizationsCreated = 0
         var contactsUpdated = 0
         var projectsUpdated = 0
         var contactPointsInserted = 0
+        var rowsInserted: Int { organizationsCreated + contactPointsInserted }
+        var rowsUpdated: Int { contactsUpdated + projectsUpdated }
     }
 
     private let conninfo: String
@@ -260,7 +202,7 @@ final class CustomersLoader {
     func load(_ batch: CustomersBatch) throws -> BatchResult {
         encoder.removeAll()
         var sequence = 0
-        for (project, decision) in zip(batch.projects, batch.decisions) {
+        for (project, decision) in zip(batch.records, batch.decisions) {
             guard case .link(let organization, let role) = decision.action else { continue }
             sequence += 1
             let (kind, value, name): (String, String, String?) =
@@ -305,8 +247,7 @@ final class CustomersLoader {
                 LedgerRun.recordBatch(.key),
                 [
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                    String(result.organizationsCreated + result.contactPointsInserted),
-                    String(result.contactsUpdated + result.projectsUpdated),
+                    String(result.rowsInserted), String(result.rowsUpdated),
                 ])
             return result
         }

@@ -12,22 +12,25 @@ struct CustomersSQL {
 
     // MARK: Extract
 
-    /// One keyset page of projects whose customer is a contact, with that contact. ($1 tenant, $2 key) after, $n limit.
-    func extractPage(after: Bool) -> String {
-        let keyset = after ? "AND (x.\(q(p.tenant)), x.\(q(p.key))) > ($1::\(types.tenant), $2::\(types.row))" : ""
-        return """
-            SELECT x.\(q(p.tenant))::text, x.\(q(p.key))::text, x.\(q(p.customer))::text, x.\(q(p.customerOrganization))::text,
-                   k.\(q(c.fullName))::text, k.\(q(c.contactType))::text, k.\(q(c.email))::text, k.\(q(c.organization))::text,
-                   k.\(q(c.role))::text, coalesce(k.\(q(c.isPrimary)), false),
-                   EXISTS (SELECT 1 FROM \(cp.table.quoted) t WHERE t.\(q(cp.tenant)) = x.\(q(p.tenant))
-                           AND t.\(q(cp.project)) = x.\(q(p.key)) AND t.\(q(cp.contact)) = x.\(q(p.customer))),
-                   (SELECT count(*) FROM \(p.table.quoted) y WHERE y.\(q(p.tenant)) = x.\(q(p.tenant)) AND y.\(q(p.customer)) = x.\(q(p.customer)))
-            FROM \(p.table.quoted) x
-            JOIN \(c.table.quoted) k ON k.\(q(c.tenant)) = x.\(q(p.tenant)) AND k.\(q(c.key)) = x.\(q(p.customer))
-            WHERE x.\(q(p.customer)) IS NOT NULL \(keyset)
-            ORDER BY x.\(q(p.tenant)), x.\(q(p.key))
-            LIMIT \(after ? "$3" : "$1")
-            """
+    /// One keyset page of projects whose customer is a contact, with that contact (parameters: `KeysetSource`).
+    var extractPage: String {
+        """
+        SELECT x.\(q(p.tenant))::text AS ferry_tenant, x.\(q(p.key))::text AS ferry_key,
+               x.\(q(p.customer))::text AS customer, x.\(q(p.customerOrganization))::text AS customer_organization,
+               k.\(q(c.fullName))::text AS full_name, k.\(q(c.contactType))::text AS contact_type,
+               k.\(q(c.email))::text AS email, k.\(q(c.organization))::text AS organization,
+               k.\(q(c.role))::text AS role, coalesce(k.\(q(c.isPrimary)), false) AS is_primary,
+               EXISTS (SELECT 1 FROM \(cp.table.quoted) t WHERE t.\(q(cp.tenant)) = x.\(q(p.tenant))
+                       AND t.\(q(cp.project)) = x.\(q(p.key)) AND t.\(q(cp.contact)) = x.\(q(p.customer))) AS has_contact_point,
+               (SELECT count(*) FROM \(p.table.quoted) y WHERE y.\(q(p.tenant)) = x.\(q(p.tenant)) AND y.\(q(p.customer)) = x.\(q(p.customer))) AS projects_of_contact
+        FROM \(p.table.quoted) x
+        JOIN \(c.table.quoted) k ON k.\(q(c.tenant)) = x.\(q(p.tenant)) AND k.\(q(c.key)) = x.\(q(p.customer))
+        WHERE x.\(q(p.customer)) IS NOT NULL
+          AND ($1::text IS NULL OR (x.\(q(p.tenant)), x.\(q(p.key))) > ($1::\(types.tenant), $2::\(types.row)))
+          AND ($4::text[] IS NULL OR x.\(q(p.tenant)) = ANY ($4::text[]::\(types.tenant)[]))
+        ORDER BY x.\(q(p.tenant)), x.\(q(p.key))
+        LIMIT $3::bigint
+        """
     }
 
     /// Projects with a customer contact that the join above cannot see (none while the foreign key holds).
@@ -37,8 +40,6 @@ struct CustomersSQL {
           AND NOT EXISTS (SELECT 1 FROM \(c.table.quoted) k WHERE k.\(q(c.tenant)) = x.\(q(p.tenant)) AND k.\(q(c.key)) = x.\(q(p.customer)))
         """
     }
-
-    var projectCount: String { "SELECT count(*) FROM \(p.table.quoted) WHERE \(q(p.customer)) IS NOT NULL" }
 
     /// Organizations that already stand for an email domain, per tenant: the plan predicts reuse with them.
     var existingDomainOrganizations: String {

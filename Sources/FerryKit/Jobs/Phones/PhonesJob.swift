@@ -29,6 +29,8 @@ public struct ApplyOptions: Sendable {
     public var planSHA256: String?
     /// Apply despite drift from the plan; every change is recorded in the ledger.
     public var allowDrift = false
+    /// Only these tenants (`--tenant`; their text form); empty: every tenant.
+    public var tenants: [String] = []
     public var retry = RetryPolicy()
     /// Where progress notes (retries, pauses) go.
     public var log: @Sendable (String) -> Void = FerryLog.note
@@ -36,16 +38,11 @@ public struct ApplyOptions: Sendable {
     public init() {}
 }
 
-/// The phones backfill: extract legacy contacts → transform phones → a sink.
-/// `plan` and `apply` share everything up to the sink.
+/// The phones backfill: extract legacy contacts → transform phones → a sink (the runner's).
 public struct PhonesJob: Sendable {
     public static let name = "phones"
     public let mapping: PhonesMapping
     public let conninfo: String
-    public var showProgress = true
-    /// Every anomaly of every contact, as the plan finds it (the report keeps a few examples per class):
-    /// `plan --report FILE` writes them all to FILE.anomalies.csv.
-    public var anomalyFile: String?
 
     public init(mapping: PhonesMapping, conninfo: String) {
         self.mapping = mapping
@@ -58,52 +55,10 @@ public struct PhonesJob: Sendable {
         return LedgerSchema.steps + PhonesSchema.steps(for: mapping, tenantType: types.tenant, keyType: types.key)
     }
 
-    /// Reads and transforms everything in one READ ONLY snapshot, writes nothing (not even the ledger).
-    public func plan() throws -> PhonesSummary {
-        try planInSnapshot(fingerprint: false).summary
-    }
-
-    /// The plan, plus the fingerprint of the data it read (from the same snapshot), for `apply --plan`.
-    public func planFile() throws -> PlanFile {
-        let (summary, fingerprint, xmax) = try planInSnapshot(fingerprint: true)
-        return PlanFile(
-            job: Self.name, mapping: mapping, fingerprint: fingerprint, snapshotXmax: xmax, summary: summary)
-    }
-
-    private func planInSnapshot(
-        fingerprint: Bool
-    ) throws -> (summary: PhonesSummary, fingerprint: [TenantFingerprint], xmax: Int64) {
-        let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry plan phones")
-        try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        defer { _ = try? reader.execute(script: "ROLLBACK") }
-        try preflight(reader, forApply: false)
-        let snapshot = try reader.query("SELECT pg_export_snapshot()").scalar ?? ""
-        let constraints = try LiveConstraintChecks(conninfo: conninfo, snapshot: snapshot, mapping: mapping)
-        let extractor = PhonesExtractor(
-            connection: reader, sql: PhonesSQL(mapping: mapping), pageSize: mapping.load.batchSize)
-        var summary = try run(mode: .plan, reader: reader, extractor: extractor, firstBatch: 1) { batch in
-            try constraints.add(batch.outcomes.map(\.rows))
-        }
-        summary.checks += try constraints.results()
-        let keys = try keyTypes(reader)
-        summary.applyStatements = PhonesSQL(mapping: mapping).applyStatements(
-            types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: reader),
-            phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: reader), tenantType: keys.tenant,
-            keyType: keys.key)
-        let sample = try constraints.sampleLoad(rows: mapping.load.batchSize)
-        for table in [mapping.phoneNumbers.table, mapping.typeDefinitions.table] {
-            summary.targetRowsExisting[table.description] =
-                Int(try reader.query("SELECT count(*) FROM \(table.quoted)").scalar ?? "0") ?? 0
-        }
-        try estimateApply(&summary, reader, sample: sample)
-        let xmax = Int64(try reader.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").scalar ?? "0") ?? 0
-        return (summary, fingerprint ? try sourceFingerprint(reader) : [], xmax)
-    }
-
     /// apply's duration, from this plan's measured transform throughput and a load rate: measured on
     /// earlier applies of this job here when there are some, else this plan's sample load (one batch into
     /// a temporary copy of the table with its indexes), else a conservative default.
-    private func estimateApply(
+    fileprivate func estimateApply(
         _ summary: inout PhonesSummary, _ reader: PostgresConnection,
         sample: (rate: Double, rows: Int, bytesPerRow: Double)?
     ) throws {
@@ -148,164 +103,9 @@ public struct PhonesJob: Sendable {
             + ", plus 10%"
     }
 
-    func sourceFingerprint(_ connection: PostgresConnection) throws -> [TenantFingerprint] {
-        try connection.query(PhonesSQL(mapping: mapping).sourceFingerprint).rows.map {
-            TenantFingerprint(tenant: $0[0] ?? "", rows: Int($0[1] ?? "0") ?? 0, sha: $0[2] ?? "")
-        }
-    }
-
-    /// Per tenant, source rows inserted or updated by others from transaction `xid` on.
-    func sourceRowsWritten(since xid: Int64, _ connection: PostgresConnection) throws -> [String: Int] {
-        var written: [String: Int] = [:]
-        for row in try connection.query(PhonesSQL(mapping: mapping).sourceRowsWrittenSincePerTenant, [String(xid)]).rows
-        {
-            written[row[0] ?? ""] = Int(row[1] ?? "0") ?? 0
-        }
-        return written
-    }
-
-    /// Writes the phone rows, one transaction per batch, each with its snapshot and cursor; resumes an
-    /// interrupted run of the same mapping; holds the job's lock throughout.
-    public func apply(_ options: ApplyOptions = ApplyOptions()) throws -> PhonesSummary {
-        var drift: [String] = []
-        return try LedgerRun.apply(
-            job: Self.name, mappingFile: mapping.file, mappingSHA256: mapping.sha256, load: mapping.load,
-            conninfo: conninfo, options: options,
-            preflight: { reader in
-                try preflight(reader, forApply: true, warn: options.log)
-                if let plan = options.plan {
-                    drift = plan.drift(
-                        mapping: mapping, now: try sourceFingerprint(reader),
-                        writtenSince: try sourceRowsWritten(since: plan.snapshotXmax, reader))
-                    if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
-                }
-            }
-        ) { run in
-            if let plan = run.options.plan {
-                try run.ledger.event(
-                    runId: run.runId, kind: "plan checked",
-                    detail: [
-                        "plan_created_at": plan.createdAt, "drift": String(drift.count),
-                        "plan_sha256": run.options.planSHA256 ?? "",
-                    ])
-                for change in drift {
-                    try run.ledger.event(runId: run.runId, kind: "drift allowed", detail: ["change": change])
-                }
-            }
-            let reader = run.reader
-            try run.ledger.record(
-                try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: reader), runId: run.runId)
-            let startXid =
-                Int64(
-                    try reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(run.runId)]).scalar
-                        ?? "") ?? 0
-            let types = try keyTypes(reader)
-            let loader = try PhonesLoader(
-                conninfo: conninfo, mapping: mapping, runId: run.runId, timeouts: run.timeouts,
-                tenantType: types.tenant, keyType: types.key)
-            let extractor = PhonesExtractor(
-                connection: reader, sql: PhonesSQL(mapping: mapping),
-                pageSize: run.options.batchSize ?? mapping.load.batchSize,
-                after: run.resume?.lastKey, retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
-            let pacing = ApplyPacing(options: run.options, open: run.openPacingSession)
-            var applied = PhonesSummary.Applied()
-            var summary = try self.run(
-                mode: .apply, reader: reader, extractor: extractor, firstBatch: (run.resume?.lastBatch ?? 0) + 1
-            ) { batch in
-                try pacing.beforeBatch(batch.number)
-                let result = try run.options.retry.run(
-                    "batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log
-                ) {
-                    try loader.load(batch)
-                }
-                applied.rowsInserted += result.rowsInserted
-                applied.contactsInserted += result.contactsInserted
-                applied.customTypesCreated += result.customTypesCreated
-                applied.batchesCommitted += 1
-                FerryLog.logger.info(
-                    "batch committed",
-                    metadata: [
-                        "run": "\(run.runId)", "job": "\(Self.name)", "batch": "\(batch.number)",
-                        "contacts": "\(batch.contacts.count)", "rows_inserted": "\(result.rowsInserted)",
-                    ])
-                applied.contactsSkippedAtLoad +=
-                    batch.outcomes.filter { !$0.rows.isEmpty }.count - result.contactsInserted
-            }
-            applied.sourceRowsChangedDuringRun = try sourceRowsWritten(since: startXid, reader).values.reduce(0, +)
-            summary.applied = applied
-            summary.runId = run.runId
-            summary.resumedAfterBatch = run.resume?.lastBatch
-            if let path = run.options.snapshotFile {
-                summary.snapshotFile = try SnapshotFile.write(
-                    runId: run.runId, connection: run.ledger.connection, path: path)
-            }
-            return summary
-        }
-    }
-
-    // MARK: The shared run
-
-    private func run(
-        mode: PhonesSummary.Mode, reader: PostgresConnection, extractor: PhonesExtractor, firstBatch: Int,
-        sink: (PhonesBatch) throws -> Void
-    ) throws -> PhonesSummary {
-        let started = Date()
-        let sql = PhonesSQL(mapping: mapping)
-        var summary = PhonesSummary(mode: mode, mappingFile: mapping.file, mappingSHA256: mapping.sha256)
-        summary.database = reader.info
-        let existingTypes = Set(
-            try reader.query(sql.existingCustomTypes).rows.map {
-                PhonesSummaryBuilder.customTypeKey(tenant: $0[0] ?? "", label: $0[1] ?? "")
-            })
-        var builder = PhonesSummaryBuilder(summary: summary, existingCustomTypes: existingTypes)
-        let estimate = Int(try reader.query(sql.estimatedSourceRows, [mapping.source.table.quoted]).scalar ?? "")
-        let enabled = showProgress && isatty(STDERR_FILENO) == 1
-        // A resumed run's progress starts where its earlier part stopped, not at 0.
-        let before =
-            enabled
-            ? try extractor.startedAfter.map { key in
-                Int(try reader.query(sql.contactsThrough, [key.first, key.last]).scalar ?? "0") ?? 0
-            } ?? 0 : 0
-        let progress = ProgressLine(
-            label: "\(mode.rawValue) phones", total: estimate, enabled: enabled, alreadyDone: before)
-        let transform = mapping.transform
-        let batchCounter = Counter(startingAfter: firstBatch - 1)
-        let anomalies = try anomalyFile.map { try CSVWriter(path: $0) }
-        try anomalies?.writeRow(["tenant", "contact_key", "column", "raw", "class", "detail"])
-        try BatchPipeline.run(
-            extract: { try extractor.nextPage() },
-            transform: { (contacts: [LegacyPhoneContact]) in
-                PhonesBatch(
-                    number: batchCounter.next(), contacts: contacts,
-                    outcomes: parallelMap(contacts, transform.transform),
-                    firstKey: [contacts[0].tenant, contacts[0].contactKey],
-                    lastKey: [contacts[contacts.count - 1].tenant, contacts[contacts.count - 1].contactKey])
-            },
-            consume: { (batch: PhonesBatch) in
-                try sink(batch)
-                for (contact, outcome) in zip(batch.contacts, batch.outcomes) {
-                    builder.add(outcome, contact: contact, columns: mapping.source.columns)
-                    for anomaly in outcome.anomalies {
-                        // Opened in a spreadsheet for review: a legacy value must not run as a formula there.
-                        try anomalies?.writeRow([
-                            anomaly.tenant, anomaly.contactKey, anomaly.column, FormulaGuard.guarded(anomaly.raw),
-                            anomaly.kind.rawValue, FormulaGuard.guarded(anomaly.detail),
-                        ])
-                    }
-                }
-                progress.update(done: builder.summary.contactsScanned)
-            })
-        progress.finish()
-        try anomalies?.close()
-        summary = builder.finished
-        summary.elapsedSeconds = Date().timeIntervalSince(started)
-        summary.peakResidentMegabytes = peakResidentMegabytes()
-        return summary
-    }
-
     private func keyTypes(_ connection: PostgresConnection) throws -> (tenant: String, key: String) {
         guard let types = try sourceKeyTypes(connection) else {
-            try preflight(connection, forApply: false)
+            try preflight(connection, forApply: false, warn: { _ in })
             throw PreflightError(problems: ["cannot read the key columns of \(mapping.source.table)"])
         }
         return types
@@ -320,13 +120,173 @@ public struct PhonesJob: Sendable {
         return (tenant, key)
     }
 
-    /// `ferry doctor`'s checks, before the first batch: errors refuse the run, warnings go to `warn`.
-    func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void = { _ in }) throws {
-        try Doctor(connection: connection).check(
-            try expectations(using: connection, forApply: forApply),
-            ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file
-        )
-        .requireNoErrors(warn: warn)
+}
+
+/// The phones job's statements with the live key types of its source.
+struct PhonesStatements: Sendable {
+    let sql: PhonesSQL
+    let tenantType: String
+    let keyType: String
+}
+
+extension PhonesJob: TableMigration {
+    var mappingFile: String { mapping.file }
+    var mappingSHA256: String { mapping.sha256 }
+    var load: LoadSettings { mapping.load }
+    var tenantNames: TenantNameSource? { mapping.report.tenantNames }
+    var source: KeysetSource {
+        KeysetSource(table: mapping.source.table, tenantColumn: mapping.source.tenantColumn, noun: "contacts")
+    }
+    static var planChecksAreConstraints: Bool { true }
+    static var writesAnomalyList: Bool { true }
+
+    func statements(_ reader: PostgresConnection) throws -> PhonesStatements {
+        let types = try keyTypes(reader)
+        return PhonesStatements(sql: PhonesSQL(mapping: mapping), tenantType: types.tenant, keyType: types.key)
+    }
+
+    func extractPage(_ statements: PhonesStatements) -> String {
+        statements.sql.extractPage(tenantType: statements.tenantType, keyType: statements.keyType)
+    }
+
+    func record(_ row: Row) throws -> LegacyPhoneContact {
+        LegacyPhoneContact(
+            tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),
+            region: try row.optional("region"),
+            values: try mapping.source.columns.indices.map { try row.optional("value_\($0)") },
+            alreadyHasPhones: try row.required("has_phones"))
+    }
+
+    func key(of contact: LegacyPhoneContact) -> [String] { [contact.tenant, contact.contactKey] }
+
+    func makeTransform() -> @Sendable (LegacyPhoneContact) -> PhoneContactOutcome {
+        let transform = mapping.transform
+        return { transform.transform($0) }
+    }
+
+    /// The planner's row count (an exact count on a never-analyzed table, or for some tenants only).
+    func recordCount(_ statements: PhonesStatements, _ reader: PostgresConnection, tenants: String?) throws -> Int? {
+        if tenants != nil {
+            return try reader.query("SELECT count(*) FROM (\(extractPage(statements))) x", [nil, nil, nil, tenants])
+                .scalar.flatMap { Int($0) }
+        }
+        return Int(
+            try reader.query(statements.sql.estimatedSourceRows, [mapping.source.table.quoted]).scalar ?? "")
+    }
+
+    func summaryBuilder(
+        mode: RunMode, settings: RunSettings, sql statements: PhonesStatements, reader: PostgresConnection
+    ) throws -> PhonesRunBuilder {
+        let existingTypes = Set(
+            try reader.query(statements.sql.existingCustomTypes).rows.map {
+                PhonesSummaryBuilder.customTypeKey(tenant: $0[0] ?? "", label: $0[1] ?? "")
+            })
+        let summary = PhonesSummary(mode: mode, mappingFile: mapping.file, mappingSHA256: mapping.sha256)
+        return try PhonesRunBuilder(
+            builder: PhonesSummaryBuilder(summary: summary, existingCustomTypes: existingTypes),
+            columns: mapping.source.columns, anomalyFile: settings.anomalyFile)
+    }
+
+    func loader(_ statements: PhonesStatements, run: LedgerRun.Context) throws -> PhonesLoader {
+        try PhonesLoader(
+            conninfo: conninfo, mapping: mapping, runId: run.runId, timeouts: run.timeouts,
+            tenantType: statements.tenantType, keyType: statements.keyType)
+    }
+
+    func count(_ result: PhonesLoader.BatchResult, of batch: PhonesBatch, into applied: inout PhonesSummary.Applied) {
+        applied.rowsInserted += result.phoneRowsInserted
+        applied.contactsInserted += result.contactsInserted
+        applied.customTypesCreated += result.customTypesCreated
+        applied.contactsSkippedAtLoad += batch.decisions.filter { !$0.rows.isEmpty }.count - result.contactsInserted
+    }
+
+    /// The phones job's checks are the target's constraints, counted on the planned rows by the plan's
+    /// own sink (see `planExtras`); an apply adds none.
+    func checks(
+        _ summary: PhonesSummary, sql: PhonesStatements, reader: PostgresConnection, predicted: Bool
+    ) throws -> [ConstraintCheck] {
+        summary.checks
+    }
+
+    func applyStatements(_ statements: PhonesStatements, reader: PostgresConnection) throws -> [String] {
+        statements.sql.applyStatements(
+            types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: reader),
+            phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: reader),
+            tenantType: statements.tenantType, keyType: statements.keyType)
+    }
+
+    /// The plan checks the target's constraints on every planned row, in a session of its own on the
+    /// plan's snapshot, then loads one sample batch into a temporary copy of the table to estimate apply.
+    func planExtras(_ statements: PhonesStatements, reader: PostgresConnection) throws -> PlanExtras<PhonesJob> {
+        let snapshot = try reader.query("SELECT pg_export_snapshot()").scalar ?? ""
+        let constraints = try LiveConstraintChecks(conninfo: conninfo, snapshot: snapshot, mapping: mapping)
+        var extras = PlanExtras<PhonesJob>()
+        extras.consume = { batch in try constraints.add(batch.decisions.map(\.rows)) }
+        extras.finish = { summary, reader in
+            summary.checks += try constraints.results()
+            let sample = try constraints.sampleLoad(rows: mapping.load.batchSize)
+            for table in [mapping.phoneNumbers.table, mapping.typeDefinitions.table] {
+                summary.targetRowsExisting[table.description] =
+                    Int(try reader.query("SELECT count(*) FROM \(table.quoted)").scalar ?? "0") ?? 0
+            }
+            try estimateApply(&summary, reader, sample: sample)
+        }
+        return extras
+    }
+
+    /// Rollback keeps a contact's default row the application gave another number since the run: it
+    /// needs each contact's default before the first batch.
+    func beforeApply(_ statements: PhonesStatements, run: LedgerRun.Context) throws {
+        try run.ledger.record(
+            try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: run.reader), runId: run.runId)
+    }
+
+    func afterApply(_ summary: inout PhonesSummary, sql statements: PhonesStatements, run: LedgerRun.Context) throws {
+        let startXid =
+            try run.reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(run.runId)])
+            .decoded("ferry.runs").first?.required("start_xid", as: Int64.self) ?? 0
+        var changed = 0
+        for row in try run.reader.query(statements.sql.sourceRowsWrittenSincePerTenant, [String(startXid)]).rows {
+            changed += Int(row[1] ?? "0") ?? 0
+        }
+        summary.applied?.sourceRowsChangedDuringRun = changed
+        summary.resumedAfterBatch = run.resume?.lastBatch
+    }
+
+    func planReport(_ summary: PhonesSummary) -> PlanReport { PlanReport(summary: summary, mapping: mapping) }
+
+    func terminalText(_ summary: PhonesSummary, colour: Bool) -> String {
+        PhonesTerminalReport.render(summary, colour: colour)
+    }
+}
+
+/// The phones summary, plus every anomaly written to the plan's anomaly list as it goes by.
+struct PhonesRunBuilder: SummaryBuilding {
+    var builder: PhonesSummaryBuilder
+    let columns: [PhoneSourceColumn]
+    let anomalies: CSVWriter?
+
+    init(builder: PhonesSummaryBuilder, columns: [PhoneSourceColumn], anomalyFile: String?) throws {
+        self.builder = builder
+        self.columns = columns
+        anomalies = try anomalyFile.map { try CSVWriter(path: $0) }
+        try anomalies?.writeRow(["tenant", "contact_key", "column", "raw", "class", "detail"])
+    }
+
+    mutating func add(_ outcome: PhoneContactOutcome, of contact: LegacyPhoneContact) throws {
+        builder.add(outcome, contact: contact, columns: columns)
+        for anomaly in outcome.anomalies {
+            // Opened in a spreadsheet for review: a legacy value must not run as a formula there.
+            try anomalies?.writeRow([
+                anomaly.tenant, anomaly.contactKey, anomaly.column, FormulaGuard.guarded(anomaly.raw),
+                anomaly.kind.rawValue, FormulaGuard.guarded(anomaly.detail),
+            ])
+        }
+    }
+
+    mutating func finish() throws -> PhonesSummary {
+        try anomalies?.close()
+        return builder.finished
     }
 }
 

@@ -1,10 +1,13 @@
 /// The apply sink: COPY a batch into a staging table, then set-based inserts, snapshot rows and the
 /// batch cursor, all in one transaction.
-final class PhonesLoader {
-    struct BatchResult {
-        var rowsInserted = 0
+final class PhonesLoader: BatchLoader {
+    struct BatchResult: BatchWrites {
+        /// Phone rows.
+        var phoneRowsInserted = 0
         var contactsInserted = 0
         var customTypesCreated = 0
+        var rowsInserted: Int { phoneRowsInserted + customTypesCreated }
+        var rowsUpdated: Int { 0 }
     }
 
     private let conninfo: String
@@ -45,7 +48,7 @@ final class PhonesLoader {
     func load(_ batch: PhonesBatch) throws -> BatchResult {
         encoder.removeAll()
         var sequence = 0
-        for outcome in batch.outcomes {
+        for outcome in batch.decisions {
             for row in outcome.rows {
                 sequence += 1
                 let label = row.type.customLabel
@@ -72,14 +75,14 @@ final class PhonesLoader {
                         ).scalar ?? "0") ?? 0
                 let inserted = try connection.query(
                     sql.phoneRows.insertPhoneRows(snapshot: phonesTable), [run, number, phonesTable.qualifiedName])
-                result.rowsInserted = Int(inserted.rows[0][0] ?? "0") ?? 0
+                result.phoneRowsInserted = Int(inserted.rows[0][0] ?? "0") ?? 0
                 result.contactsInserted = Int(inserted.rows[0][1] ?? "0") ?? 0
             }
             try connection.query(
-                PhonesSQL.recordBatch,
+                LedgerRun.recordBatch(.key),
                 [
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                    String(result.rowsInserted + result.customTypesCreated), String(result.customTypesCreated),
+                    String(result.rowsInserted), String(result.rowsUpdated),
                 ])
             return result
         }

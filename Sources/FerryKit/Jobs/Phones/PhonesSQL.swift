@@ -10,30 +10,23 @@ struct PhonesSQL {
 
     // MARK: Extract
 
-    /// One keyset page of legacy contacts. `after` is nil for the first page, else ($1 tenant, $2 key); $n is the limit.
-    func extractPage(after: Bool) -> String {
+    /// One keyset page of legacy contacts (parameters: `KeysetSource`): region, one `value_N` per mapped
+    /// column, and whether the contact already has phone rows.
+    func extractPage(tenantType: String, keyType: String) -> String {
         let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
-        let values = source.columns.map { "s.\(q($0.name))::text" }.joined(separator: ", ")
-        let keyset = after ? "WHERE (s.\(q(source.tenantColumn)), s.\(q(source.keyColumn))) > ($1, $2)" : ""
-        let limit = after ? "$3" : "$1"
+        let values = source.columns.enumerated().map { "s.\(q($1.name))::text AS value_\($0)" }.joined(separator: ", ")
+        let tenant = "s.\(q(source.tenantColumn))", key = "s.\(q(source.keyColumn))"
         return """
-            SELECT s.\(q(source.tenantColumn))::text, s.\(q(source.keyColumn))::text, \(region), \(values),
+            SELECT \(tenant)::text AS ferry_tenant, \(key)::text AS ferry_key, \(region) AS region, \(values),
                    EXISTS (SELECT 1 FROM \(phones.table.quoted) p
-                           WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn))
-                             AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn))) AS has_phones
+                           WHERE p.\(q(phones.tenant)) = \(tenant)
+                             AND p.\(q(phones.contactKey)) = \(key)) AS has_phones
             FROM \(source.table.quoted) s
-            \(keyset)
-            ORDER BY s.\(q(source.tenantColumn)), s.\(q(source.keyColumn))
-            LIMIT \(limit)
+            WHERE ($1::text IS NULL OR (\(tenant), \(key)) > ($1::\(tenantType), $2::\(keyType)))
+              AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))
+            ORDER BY \(tenant), \(key)
+            LIMIT $3::bigint
             """
-    }
-
-    /// Source rows up to a resumed run's last key ($1 tenant, $2 key), which its earlier part read.
-    var contactsThrough: String {
-        """
-        SELECT count(*) FROM \(source.table.quoted) s
-        WHERE (s.\(q(source.tenantColumn)), s.\(q(source.keyColumn))) <= ($1, $2)
-        """
     }
 
     /// An estimate for progress and ETA: the planner's row count, or an exact count on a never-analyzed table.
@@ -62,37 +55,12 @@ struct PhonesSQL {
             phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType), "BEGIN", Self.setLocalTimeouts,
             phoneRows.copyIntoStaging, phoneRows.insertCustomTypes(snapshot: types),
             phoneRows.insertPhoneRows(snapshot: phones),
-            Self.recordBatch, "COMMIT",
+            LedgerRun.recordBatch(.key), "COMMIT",
         ]
     }
 
     static let setLocalTimeouts =
         "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
-
-    /// The batch's cursor, committed with its rows: a crash can neither skip nor repeat a batch.
-    static let recordBatch = """
-        WITH batch AS (
-            INSERT INTO ferry.batches (run_id, batch_no, first_key, last_key, rows_inserted)
-            VALUES ($1, $2, $3::text[], $4::text[], $5)
-        )
-        INSERT INTO ferry.events (run_id, kind, detail)
-        VALUES ($1, 'batch committed', jsonb_build_object('batch', $2::int, 'first_key', $3::text[], 'last_key', $4::text[],
-                                                          'rows_inserted', $5::int, 'custom_types_created', $6::int))
-        """
-
-    /// Per tenant: source rows and a hash of every mapped value in key order. plan and apply --plan
-    /// both use it, so they compare like with like.
-    var sourceFingerprint: String {
-        let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
-        let values = ([region] + source.columns.map { "s.\(q($0.name))::text" }).map { "coalesce(\($0), E'\\\\N')" }
-        return """
-            SELECT s.\(q(source.tenantColumn))::text, count(*),
-                   md5(string_agg(md5(concat_ws(E'\\x1f', s.\(q(source.keyColumn))::text, \(values.joined(separator: ", ")))), ''
-                                  ORDER BY s.\(q(source.keyColumn))))
-            FROM \(source.table.quoted) s
-            GROUP BY 1 ORDER BY 1
-            """
-    }
 
     /// Per tenant, source rows written (inserted or updated) by transactions from id $1 on: after a plan's
     /// snapshot, or after a run started (32-bit xid compare; nothing is kept for the four billion

@@ -8,7 +8,6 @@ public struct ServiceRequestsJob: Sendable {
     public static let name = "service-requests"
     public let mapping: ServiceRequestsMapping
     public let conninfo: String
-    public var showProgress = true
 
     public init(mapping: ServiceRequestsMapping, conninfo: String) {
         self.mapping = mapping
@@ -19,64 +18,85 @@ public struct ServiceRequestsJob: Sendable {
         LedgerSchema.steps + ServiceRequestsSchema.steps(for: mapping, types: try keyTypes(connection))
     }
 
-    public func plan() throws -> ServiceRequestsSummary {
-        let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry plan service-requests")
-        try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        defer { _ = try? reader.execute(script: "ROLLBACK") }
-        try preflight(reader, forApply: false)
-        let sql = ServiceRequestsSQL(mapping: mapping, types: try keyTypes(reader))
-        var summary = try run(
-            mode: .plan, reader: reader, sql: sql,
-            extractor: extractor(reader, sql: sql, pageSize: mapping.load.batchSize),
-            firstBatch: 1
-        ) { _ in }
-        summary.checks = try checks(reader, sql: sql, summary: summary, predicted: true)
-        summary.applyStatements = sql.applyStatements(
-            contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: reader),
-            requests: try SnapshotTable.resolve(mapping.requests.table.quoted, on: reader))
-        return summary
+}
+
+extension ServiceRequestsJob: TableMigration {
+    public var mappingFile: String { mapping.file }
+    public var mappingSHA256: String { mapping.sha256 }
+    public var load: LoadSettings { mapping.load }
+    public var tenantNames: TenantNameSource? { mapping.report.tenantNames }
+    var source: KeysetSource {
+        KeysetSource(table: mapping.requests.table, tenantColumn: mapping.requests.tenant, noun: "service requests")
     }
 
-    public func apply(_ options: ApplyOptions = ApplyOptions()) throws -> ServiceRequestsSummary {
-        try LedgerRun.apply(
-            job: Self.name, mappingFile: mapping.file, mappingSHA256: mapping.sha256, load: mapping.load,
-            conninfo: conninfo, options: options,
-            preflight: { try preflight($0, forApply: true, warn: options.log) }
-        ) { run in
-            let sql = ServiceRequestsSQL(mapping: mapping, types: try keyTypes(run.reader))
-            let loader = try ServiceRequestsLoader(
-                conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
-            let extract = extractor(
-                run.reader, sql: sql, pageSize: run.options.batchSize ?? mapping.load.batchSize,
-                after: run.resume?.lastKey,
-                retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
-            let pacing = ApplyPacing(options: run.options, open: run.openPacingSession)
-            var applied = ServiceRequestsSummary.Applied()
-            var summary = try self.run(
-                mode: .apply, reader: run.reader, sql: sql, extractor: extract,
-                firstBatch: (run.resume?.lastBatch ?? 0) + 1
-            ) { batch in
-                try pacing.beforeBatch(batch.number)
-                let result = try run.options.retry.run(
-                    "batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log
-                ) {
-                    try loader.load(batch)
-                }
-                applied.contactsCreated += result.contactsCreated
-                applied.requestsUpdated += result.requestsUpdated
-                applied.batchesCommitted += 1
-                FerryLog.logger.info(
-                    "batch committed",
-                    metadata: ["run": "\(run.runId)", "job": "\(Self.name)", "batch": "\(batch.number)"])
+    func statements(_ reader: PostgresConnection) throws -> ServiceRequestsSQL {
+        ServiceRequestsSQL(mapping: mapping, types: try keyTypes(reader))
+    }
+
+    func extractPage(_ sql: ServiceRequestsSQL) -> String { sql.extractPage }
+
+    func record(_ row: Row) throws -> LegacyServiceRequest {
+        func match(_ prefix: String) throws -> ActorMatch? {
+            try row.optional(prefix).map {
+                ActorMatch(
+                    key: $0, organization: try row.optional(prefix + "_organization"),
+                    candidates: try row.optional(prefix + "_candidates") ?? 1)
             }
-            summary.applied = applied
-            summary.runId = run.runId
-            summary.checks = try checks(run.reader, sql: sql, summary: summary, predicted: false)
-            if mapping.statusConstraint {
-                summary.statusConstraint = try addStatusConstraint(sql: sql, run: run, options: run.options)
-            }
-            return summary
         }
+        return LegacyServiceRequest(
+            tenant: try row.required("ferry_tenant"), requestKey: try row.required("ferry_key"),
+            status: try row.optional("status") ?? "", submittedByEmail: try row.optional("submitted_by_email"),
+            assignedToEmail: try row.optional("assigned_to_email"), submittedMatch: try match("submitted_match"),
+            assignedMatch: try match("assigned_match"), submittedContact: try row.optional("submitted_by_contact"),
+            assignedContact: try row.optional("assigned_to_contact"), fleetCompany: try row.optional("fleet_company"),
+            supplierCompany: try row.optional("supplier_company"), createdAt: try row.optional("created_at"))
+    }
+
+    func key(of record: LegacyServiceRequest) -> [String] { [record.tenant, record.requestKey] }
+
+    func makeTransform() -> @Sendable (LegacyServiceRequest) -> ServiceRequestDecision {
+        let transform = ServiceRequestTransform(mapping: mapping)
+        return { transform.decide($0) }
+    }
+
+    func summaryBuilder(
+        mode: RunMode, settings: RunSettings, sql: ServiceRequestsSQL, reader: PostgresConnection
+    ) throws -> ServiceRequestsSummaryBuilder {
+        ServiceRequestsSummaryBuilder(summary: ServiceRequestsSummary(mode: mode, mapping: mapping))
+    }
+
+    func loader(_ sql: ServiceRequestsSQL, run: LedgerRun.Context) throws -> ServiceRequestsLoader {
+        try ServiceRequestsLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
+    }
+
+    func count(
+        _ result: ServiceRequestsLoader.BatchResult, of batch: ServiceRequestsBatch,
+        into applied: inout ServiceRequestsSummary.Applied
+    ) {
+        applied.contactsCreated += result.contactsCreated
+        applied.requestsUpdated += result.requestsUpdated
+    }
+
+    func applyStatements(_ sql: ServiceRequestsSQL, reader: PostgresConnection) throws -> [String] {
+        sql.applyStatements(
+            contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: reader),
+            requests: try SnapshotTable.resolve(mapping.requests.table.quoted, on: reader))
+    }
+
+    func afterApply(_ summary: inout ServiceRequestsSummary, sql: ServiceRequestsSQL, run: LedgerRun.Context) throws {
+        if mapping.statusConstraint {
+            summary.statusConstraint = try addStatusConstraint(sql: sql, run: run, options: run.options)
+        }
+    }
+
+    func planReport(_ summary: ServiceRequestsSummary) -> PlanReport {
+        PlanReport(serviceRequestsSummary: summary, mapping: mapping)
+    }
+
+    func terminalText(_ summary: ServiceRequestsSummary, colour: Bool) -> String {
+        summary.mode == .plan
+            ? (try? planReport(summary).render(.terminal, colour: colour)) ?? ""
+            : ServiceRequestsTerminalReport.render(summary)
     }
 
     /// The CHECK on the new statuses, once no request has another status; recorded in the ledger so a
@@ -105,63 +125,9 @@ public struct ServiceRequestsJob: Sendable {
         return "added: \(sql.statusConstraintName)"
     }
 
-    private func extractor(
-        _ connection: PostgresConnection, sql: ServiceRequestsSQL, pageSize: Int, after: [String]? = nil,
-        retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
-        reconnect: (() throws -> PostgresConnection)? = nil
-    ) -> KeysetExtractor<LegacyServiceRequest> {
-        KeysetExtractor(
-            connection: connection, what: "service requests", pageSize: pageSize, after: after, retry: retry, log: log,
-            reconnect: reconnect, query: sql.extractPage(after:)
-        ) { row in
-            func match(_ at: Int) -> ActorMatch? {
-                row[at].map { ActorMatch(key: $0, organization: row[at + 1], candidates: Int(row[at + 2] ?? "1") ?? 1) }
-            }
-            return LegacyServiceRequest(
-                tenant: row[0] ?? "", requestKey: row[1] ?? "", status: row[2] ?? "", submittedByEmail: row[3],
-                assignedToEmail: row[4], submittedMatch: match(10), assignedMatch: match(13), submittedContact: row[5],
-                assignedContact: row[6], fleetCompany: row[7], supplierCompany: row[8], createdAt: row[9])
-        }
-    }
-
-    private func run(
-        mode: ServiceRequestsSummary.Mode, reader: PostgresConnection, sql: ServiceRequestsSQL,
-        extractor: KeysetExtractor<LegacyServiceRequest>, firstBatch: Int,
-        sink: (ServiceRequestsBatch) throws -> Void
-    ) throws -> ServiceRequestsSummary {
-        let started = Date()
-        var summary = ServiceRequestsSummary(mode: mode, mapping: mapping)
-        summary.database = reader.info
-        var builder = ServiceRequestsSummaryBuilder(summary: summary)
-        let progress = ProgressLine(
-            label: "\(mode.rawValue) service requests", total: Int(try reader.query(sql.requestCount).scalar ?? ""),
-            enabled: showProgress && isatty(STDERR_FILENO) == 1)
-        let transform = ServiceRequestTransform(mapping: mapping)
-        let batchCounter = Counter(startingAfter: firstBatch - 1)
-        try BatchPipeline.run(
-            extract: { try extractor.nextPage() },
-            transform: { (requests: [LegacyServiceRequest]) in
-                ServiceRequestsBatch(
-                    number: batchCounter.next(), requests: requests, decisions: parallelMap(requests, transform.decide),
-                    firstKey: [requests[0].tenant, requests[0].requestKey],
-                    lastKey: [requests[requests.count - 1].tenant, requests[requests.count - 1].requestKey])
-            },
-            consume: { (batch: ServiceRequestsBatch) in
-                try sink(batch)
-                for (request, decision) in zip(batch.requests, batch.decisions) {
-                    builder.add(decision, request: request)
-                }
-                progress.update(done: builder.summary.requestsRead)
-            })
-        progress.finish()
-        summary = builder.finished
-        summary.elapsedSeconds = Date().timeIntervalSince(started)
-        summary.peakResidentMegabytes = peakResidentMegabytes()
-        return summary
-    }
-
-    private func checks(
-        _ connection: PostgresConnection, sql: ServiceRequestsSQL, summary: ServiceRequestsSummary, predicted: Bool
+    func checks(
+        _ summary: ServiceRequestsSummary, sql: ServiceRequestsSQL, reader connection: PostgresConnection,
+        predicted: Bool
     ) throws -> [ConstraintCheck] {
         func count(_ query: String) throws -> Int { Int(try connection.query(query).scalar ?? "0") ?? 0 }
         var withoutContact = ConstraintCheck(constraint: "every email names a contact, but on the rejected requests")
@@ -209,31 +175,19 @@ public struct ServiceRequestsJob: Sendable {
         organizations.column(mapping.organizations.key)
         return [requests, contacts, organizations] + (forApply ? PhonesSchema.ledgerExpectations() : [])
     }
-
-    func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void = { _ in }) throws {
-        try Doctor(connection: connection).check(
-            try expectations(using: connection, forApply: forApply),
-            ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file
-        )
-        .requireNoErrors(warn: warn)
-    }
 }
 
-struct ServiceRequestsBatch: Sendable {
-    let number: Int
-    let requests: [LegacyServiceRequest]
-    let decisions: [ServiceRequestDecision]
-    let firstKey: [String]
-    let lastKey: [String]
-}
+typealias ServiceRequestsBatch = MigrationBatch<LegacyServiceRequest, ServiceRequestDecision>
 
 /// The apply sink: COPY the batch's updates into staging, create first-seen contacts, resolve every
 /// email again (a contact created by an earlier batch, or by the application meanwhile, is found), then
 /// the requests' pre-images and update, and the batch cursor, in one transaction.
-final class ServiceRequestsLoader {
-    struct BatchResult {
+final class ServiceRequestsLoader: BatchLoader {
+    struct BatchResult: BatchWrites {
         var contactsCreated = 0
         var requestsUpdated = 0
+        var rowsInserted: Int { contactsCreated }
+        var rowsUpdated: Int { requestsUpdated }
     }
 
     private let conninfo: String
@@ -264,7 +218,7 @@ final class ServiceRequestsLoader {
     func load(_ batch: ServiceRequestsBatch) throws -> BatchResult {
         encoder.removeAll()
         var sequence = 0
-        for (request, decision) in zip(batch.requests, batch.decisions) where decision.action == .update {
+        for (request, decision) in zip(batch.records, batch.decisions) where decision.action == .update {
             sequence += 1
             encoder.appendRow([
                 String(sequence), request.tenant, request.requestKey, decision.newStatus ?? request.status,
@@ -293,7 +247,7 @@ final class ServiceRequestsLoader {
                 LedgerRun.recordBatch(.key),
                 [
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                    String(result.contactsCreated), String(result.requestsUpdated),
+                    String(result.rowsInserted), String(result.rowsUpdated),
                 ])
             return result
         }

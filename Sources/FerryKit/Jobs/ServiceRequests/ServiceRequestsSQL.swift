@@ -20,25 +20,27 @@ struct ServiceRequestsSQL {
         """
     }
 
-    /// One keyset page of requests with the contacts their emails match. ($1 tenant, $2 key) after, $n limit.
-    func extractPage(after: Bool) -> String {
-        let keyset = after ? "WHERE (s.\(q(r.tenant)), s.\(q(r.key))) > ($1::\(types.tenant), $2::\(types.row))" : ""
-        return """
-            SELECT s.\(q(r.tenant))::text, s.\(q(r.key))::text, s.\(q(r.status))::text,
-                   s.\(q(r.submittedByEmail))::text, s.\(q(r.assignedToEmail))::text,
-                   s.\(q(r.submittedByContact))::text, s.\(q(r.assignedToContact))::text,
-                   s.\(q(r.fleetCompany))::text, s.\(q(r.supplierCompany))::text, s.\(q(r.createdAt))::text,
-                   sm.keys[1], sm.organizations[1], cardinality(sm.keys), am.keys[1], am.organizations[1], cardinality(am.keys)
-            FROM \(r.table.quoted) s
-            \(matches("s.\(q(r.submittedByEmail))", alias: "sm"))
-            \(matches("s.\(q(r.assignedToEmail))", alias: "am"))
-            \(keyset)
-            ORDER BY s.\(q(r.tenant)), s.\(q(r.key))
-            LIMIT \(after ? "$3" : "$1")
-            """
+    /// One keyset page of requests with the contacts their emails match (parameters: `KeysetSource`).
+    var extractPage: String {
+        """
+        SELECT s.\(q(r.tenant))::text AS ferry_tenant, s.\(q(r.key))::text AS ferry_key, s.\(q(r.status))::text AS status,
+               s.\(q(r.submittedByEmail))::text AS submitted_by_email, s.\(q(r.assignedToEmail))::text AS assigned_to_email,
+               s.\(q(r.submittedByContact))::text AS submitted_by_contact, s.\(q(r.assignedToContact))::text AS assigned_to_contact,
+               s.\(q(r.fleetCompany))::text AS fleet_company, s.\(q(r.supplierCompany))::text AS supplier_company,
+               s.\(q(r.createdAt))::text AS created_at,
+               sm.keys[1] AS submitted_match, sm.organizations[1] AS submitted_match_organization,
+               cardinality(sm.keys) AS submitted_match_candidates,
+               am.keys[1] AS assigned_match, am.organizations[1] AS assigned_match_organization,
+               cardinality(am.keys) AS assigned_match_candidates
+        FROM \(r.table.quoted) s
+        \(matches("s.\(q(r.submittedByEmail))", alias: "sm"))
+        \(matches("s.\(q(r.assignedToEmail))", alias: "am"))
+        WHERE ($1::text IS NULL OR (s.\(q(r.tenant)), s.\(q(r.key))) > ($1::\(types.tenant), $2::\(types.row)))
+          AND ($4::text[] IS NULL OR s.\(q(r.tenant)) = ANY ($4::text[]::\(types.tenant)[]))
+        ORDER BY s.\(q(r.tenant)), s.\(q(r.key))
+        LIMIT $3::bigint
+        """
     }
-
-    var requestCount: String { "SELECT count(*) FROM \(r.table.quoted)" }
 
     // MARK: Load
 

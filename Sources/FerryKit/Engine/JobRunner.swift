@@ -1,0 +1,245 @@
+import Foundation
+
+/// Everything around a table job: plan (a READ ONLY snapshot) and apply (through the ledger) share the
+/// extract and transform and differ only in their sink; apply adds the run lock, resume, retries,
+/// pacing, plan-file drift refusal and snapshot files. No job implements any of these itself.
+struct JobRunner<Job: TableMigration> {
+    let job: Job
+    var settings: RunSettings
+
+    init(_ job: Job, settings: RunSettings = RunSettings()) {
+        self.job = job
+        self.settings = settings
+    }
+
+    /// Reads and decides everything in one READ ONLY snapshot; writes nothing (not even the ledger).
+    func plan() throws -> Job.Summary {
+        try planInSnapshot(fingerprint: false).summary
+    }
+
+    /// The plan, plus the fingerprint of the data it read (from the same snapshot), for `apply --plan`.
+    func planFile() throws -> (file: PlanFile, summary: Job.Summary) {
+        let (summary, fingerprint, xmax) = try planInSnapshot(fingerprint: true)
+        let file = PlanFile(
+            job: Job.name, mappingFile: job.mappingFile, mappingSHA256: job.mappingSHA256, noun: job.source.noun,
+            tenants: settings.tenants, fingerprint: fingerprint, snapshotXmax: xmax, database: summary.database,
+            summary: try JSONValue(encoding: summary))
+        return (file, summary)
+    }
+
+    private func planInSnapshot(
+        fingerprint: Bool
+    ) throws -> (summary: Job.Summary, fingerprint: [TenantFingerprint], xmax: Int64) {
+        let reader = try PostgresConnection(conninfo: job.conninfo, applicationName: "ferry plan \(Job.name)")
+        try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        defer { _ = try? reader.execute(script: "ROLLBACK") }
+        try job.preflight(reader, forApply: false, warn: { _ in })
+        let sql = try job.statements(reader)
+        let extras = try job.planExtras(sql, reader: reader)
+        var summary = try run(
+            mode: .plan, reader: reader, sql: sql,
+            extractor: extractor(reader, sql: sql, pageSize: job.load.batchSize), firstBatch: 1, sink: extras.consume)
+        summary.checks = try job.checks(summary, sql: sql, reader: reader, predicted: true)
+        summary.applyStatements = try job.applyStatements(sql, reader: reader)
+        try extras.finish(&summary, reader)
+        let xmax = Int64(try reader.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").scalar ?? "0") ?? 0
+        return (summary, fingerprint ? try sourceFingerprint(sql, reader) : [], xmax)
+    }
+
+    /// Writes the job's rows, one transaction per batch, each with its snapshot and cursor; resumes an
+    /// interrupted run of the same mapping; holds the job's lock throughout.
+    func apply(_ given: ApplyOptions = ApplyOptions()) throws -> Job.Summary {
+        var options = given
+        if !settings.tenants.isEmpty { options.tenants = settings.tenants }
+        var drift: [String] = []
+        return try LedgerRun.apply(
+            job: Job.name, mappingFile: job.mappingFile, mappingSHA256: job.mappingSHA256, load: job.load,
+            conninfo: job.conninfo, options: options,
+            preflight: { reader in
+                try job.preflight(reader, forApply: true, warn: options.log)
+                if let plan = options.plan {
+                    let sql = try job.statements(reader)
+                    drift = plan.drift(
+                        mappingFile: job.mappingFile, mappingSHA256: job.mappingSHA256,
+                        now: try sourceFingerprint(sql, reader, tenants: plan.tenants),
+                        writtenSince: try sourceRowsWritten(since: plan.snapshotXmax, reader, tenants: plan.tenants))
+                    if plan.job != Job.name {
+                        drift.insert("the plan file is for the \(plan.job) job, not \(Job.name)", at: 0)
+                    }
+                    if plan.tenants != options.tenants {
+                        drift.append(
+                            "the plan covered \(Self.describe(plan.tenants)), this apply covers \(Self.describe(options.tenants))"
+                        )
+                    }
+                    if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
+                }
+            }
+        ) { run in
+            if let plan = run.options.plan {
+                try run.ledger.event(
+                    runId: run.runId, kind: "plan checked",
+                    detail: [
+                        "plan_created_at": plan.createdAt, "drift": String(drift.count),
+                        "plan_sha256": run.options.planSHA256 ?? "",
+                    ])
+                for change in drift {
+                    try run.ledger.event(runId: run.runId, kind: "drift allowed", detail: ["change": change])
+                }
+            }
+            var runSettings = settings
+            runSettings.tenants = run.options.tenants
+            let runner = JobRunner(job, settings: runSettings)
+            let sql = try job.statements(run.reader)
+            try job.beforeApply(sql, run: run)
+            let loader = try job.loader(sql, run: run)
+            let extract = runner.extractor(
+                run.reader, sql: sql, pageSize: run.options.batchSize ?? job.load.batchSize, after: run.resume?.lastKey,
+                retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
+            let pacing = ApplyPacing(options: run.options, open: run.openPacingSession)
+            var applied = Job.Summary.Applied()
+            var summary = try runner.run(
+                mode: .apply, reader: run.reader, sql: sql, extractor: extract,
+                firstBatch: (run.resume?.lastBatch ?? 0) + 1
+            ) { batch in
+                try pacing.beforeBatch(batch.number)
+                let result = try run.options.retry.run(
+                    "batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log
+                ) {
+                    try loader.load(batch)
+                }
+                job.count(result, of: batch, into: &applied)
+                applied.batchesCommitted += 1
+                FerryLog.logger.info(
+                    "batch committed",
+                    metadata: [
+                        "run": "\(run.runId)", "job": "\(Job.name)", "batch": "\(batch.number)",
+                        "records": "\(batch.records.count)", "rows_inserted": "\(result.rowsInserted)",
+                        "rows_updated": "\(result.rowsUpdated)",
+                    ])
+            }
+            summary.applied = applied
+            summary.runId = run.runId
+            summary.checks = try job.checks(summary, sql: sql, reader: run.reader, predicted: false)
+            try job.afterApply(&summary, sql: sql, run: run)
+            if let path = run.options.snapshotFile {
+                summary.snapshotFile = try SnapshotFile.write(
+                    runId: run.runId, connection: run.ledger.connection, path: path)
+            }
+            return summary
+        }
+    }
+
+    private static func describe(_ tenants: [String]) -> String {
+        tenants.isEmpty ? "every tenant" : "tenants " + tenants.joined(separator: ", ")
+    }
+
+    // MARK: The shared run
+
+    func extractor(
+        _ connection: PostgresConnection, sql: Job.Statements, pageSize: Int, after: [String]? = nil,
+        retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
+        reconnect: (() throws -> PostgresConnection)? = nil
+    ) -> KeysetExtractor<Job.Record> {
+        KeysetExtractor(
+            connection: connection, what: job.source.noun, query: job.extractPage(sql), pageSize: pageSize,
+            tenants: settings.tenantsParameter, after: after, retry: retry, log: log, reconnect: reconnect,
+            record: job.record)
+    }
+
+    private func run(
+        mode: RunMode, reader: PostgresConnection, sql: Job.Statements, extractor: KeysetExtractor<Job.Record>,
+        firstBatch: Int, sink: @escaping (MigrationBatch<Job.Record, Job.Decision>) throws -> Void
+    ) throws -> Job.Summary {
+        let started = Date()
+        var builder = try job.summaryBuilder(mode: mode, settings: settings, sql: sql, reader: reader)
+        let enabled = settings.showProgress && isatty(STDERR_FILENO) == 1
+        let total = enabled ? try job.recordCount(sql, reader, tenants: settings.tenantsParameter) : nil
+        // A resumed run's progress starts where its earlier part stopped, not at 0.
+        let remaining = enabled ? try extractor.startedAfter.map { try recordsAfter($0, sql, reader) } : nil
+        let progress = ProgressLine(
+            label: "\(mode.rawValue) \(Job.name)", total: total, enabled: enabled,
+            alreadyDone: remaining.map { max(0, (total ?? 0) - $0) } ?? 0)
+        let transform = job.makeTransform()
+        let key = job.key(of:)
+        let batchCounter = Counter(startingAfter: firstBatch - 1)
+        var done = 0
+        try BatchPipeline.run(
+            extract: { try extractor.nextPage() },
+            transform: { (records: [Job.Record]) in
+                MigrationBatch(
+                    number: batchCounter.next(), records: records, decisions: parallelMap(records, transform),
+                    firstKey: key(records[0]), lastKey: key(records[records.count - 1]))
+            },
+            consume: { (batch: MigrationBatch<Job.Record, Job.Decision>) in
+                try sink(batch)
+                for (record, decision) in zip(batch.records, batch.decisions) {
+                    try builder.add(decision, of: record)
+                }
+                done += batch.records.count
+                progress.update(done: done)
+            })
+        progress.finish()
+        var summary = try builder.finish()
+        summary.database = reader.info
+        summary.elapsedSeconds = Date().timeIntervalSince(started)
+        summary.peakResidentMegabytes = peakResidentMegabytes()
+        return summary
+    }
+
+    /// The records the extract statement returns after a keyset position.
+    private func recordsAfter(_ key: [String], _ sql: Job.Statements, _ reader: PostgresConnection) throws -> Int {
+        Int(
+            try reader.query(
+                "SELECT count(*) FROM (\(job.extractPage(sql))) x", [key[0], key[1], nil, settings.tenantsParameter]
+            ).scalar ?? "0") ?? 0
+    }
+
+    /// Per tenant: the records the job reads and a hash of each one's extracted values in key order.
+    /// plan and apply --plan both read it through the job's own extract statement, so they compare like
+    /// with like and every value the transform sees is covered.
+    func sourceFingerprint(
+        _ sql: Job.Statements, _ connection: PostgresConnection, tenants: [String]? = nil
+    ) throws -> [TenantFingerprint] {
+        let tenants = tenants ?? settings.tenants
+        let query = """
+            SELECT x.ferry_tenant, count(*) AS records, md5(string_agg(md5(x::text), '' ORDER BY x.ferry_key)) AS sha
+            FROM (\(job.extractPage(sql))) x
+            GROUP BY 1 ORDER BY 1
+            """
+        return try connection.query(query, [nil, nil, nil, tenants.isEmpty ? nil : textArrayLiteral(tenants)])
+            .decoded("the \(Job.name) source's fingerprint", key: "ferry_tenant").map {
+                TenantFingerprint(
+                    tenant: try $0.required("ferry_tenant"), rows: try $0.required("records"),
+                    sha: try $0.required("sha"))
+            }
+    }
+
+    /// Per tenant, source rows inserted or updated by others from transaction `xid` on (32-bit xid
+    /// compare; nothing is kept for the four billion transactions it would take to wrap).
+    func sourceRowsWritten(
+        since xid: Int64, _ connection: PostgresConnection, tenants: [String]
+    ) throws -> [String: Int] {
+        let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
+        let query = """
+            SELECT s.\(tenant)::text AS tenant, count(*) AS written FROM \(table) s
+            WHERE s.xmin::text::bigint >= $1::bigint % 4294967296
+              AND ($2::text[] IS NULL OR s.\(tenant)::text = ANY ($2::text[]))
+            GROUP BY 1
+            """
+        var written: [String: Int] = [:]
+        for row in try connection.query(query, [String(xid), tenants.isEmpty ? nil : textArrayLiteral(tenants)])
+            .decoded("source rows written since the plan", key: "tenant")
+        {
+            written[try row.required("tenant")] = try row.required("written")
+        }
+        return written
+    }
+}
+
+extension TableMigration {
+    /// An exact count of what the extract statement returns.
+    func recordCount(_ sql: Statements, _ reader: PostgresConnection, tenants: String?) throws -> Int? {
+        try reader.query("SELECT count(*) FROM (\(extractPage(sql))) x", [nil, nil, nil, tenants]).scalar
+            .flatMap { Int($0) }
+    }
+}
