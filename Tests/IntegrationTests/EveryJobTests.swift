@@ -1,0 +1,198 @@
+import Foundation
+import Testing
+@testable import FerryKit
+
+/// A writing job as the shared suite drives it: its mapping, the tables it writes, and an edit of its
+/// source that a plan file must notice. Adding a job to the suite is one more line in `all`.
+struct JobCase: Sendable, CustomTestStringConvertible {
+    let mapping: String
+    /// Every table the job writes (their rows are compared, tenant by tenant where asked).
+    let tables: [String]
+    /// Changes one source row the job reads, after a plan (the plan file must refuse the apply).
+    let sourceEdit: String
+
+    var testDescription: String { mapping }
+
+    static let all: [JobCase] = [
+        JobCase(
+            mapping: "mappings/phones.yaml",
+            tables: ["contacts", "contact_phone_numbers", "contact_phone_type_definitions"],
+            sourceEdit: """
+                UPDATE contacts SET phone_number = '212 555 0199'
+                WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1)
+                """),
+        JobCase(
+            mapping: "mappings/customers.yaml",
+            tables: ["clients", "contacts", "projects", "project_contact_points"],
+            // A column of a joined table: only a fingerprint of what the job reads sees it.
+            sourceEdit: """
+                UPDATE contacts SET role = 'Changed since the plan'
+                WHERE (tenant, contact_name_id) = (SELECT tenant, customer_id FROM projects WHERE customer_id IS NOT NULL ORDER BY 1, 2 LIMIT 1)
+                """),
+        JobCase(
+            mapping: "mappings/service-requests.yaml", tables: ["contacts", "service_requests"],
+            sourceEdit: """
+                UPDATE service_requests SET status = 'changed since the plan'
+                WHERE (tenant, request_id) = (SELECT tenant, request_id FROM service_requests ORDER BY 1, 2 LIMIT 1)
+                """),
+    ]
+}
+
+extension TestDatabase {
+    /// A database with the samples and the job's schema steps applied.
+    static func forJob(_ job: JobCase, contacts: Int = 6_000) throws -> TestDatabase {
+        let db = try TestDatabase(samples: contacts)
+        let schema = try ferryCLI("schema apply \(job.mapping)", database: db.name)
+        guard schema.status == 0 else { throw TestSetupError("schema apply \(job.mapping): \(schema.stderr)") }
+        return db
+    }
+
+    /// The job's tables, row by row by column name (optionally only the rows `tenantFilter` selects).
+    func tablesChecksum(_ job: JobCase, tenantFilter: String = "true") throws -> [String] {
+        try job.tables.map { table in
+            try scalar(
+                "SELECT coalesce(md5(string_agg(to_jsonb(t)::text, '|' ORDER BY to_jsonb(t)::text)), 'empty') FROM \(table) t WHERE \(tenantFilter)"
+            ) ?? ""
+        }
+    }
+
+}
+
+extension TestDatabaseView {
+    /// The job's tables without what differs between two runs of the same work: columns filled by
+    /// random or clock defaults, `updated_at`, and references to rows with random keys.
+    func contentChecksum(_ job: JobCase) throws -> [String] {
+        try job.tables.map { table in
+            let volatile =
+                try connection.query(
+                    """
+                    SELECT a.attname FROM pg_attribute a JOIN pg_attrdef d ON (d.adrelid, d.adnum) = (a.attrelid, a.attnum)
+                    WHERE a.attrelid = $1::regclass AND pg_get_expr(d.adbin, d.adrelid) ~ '(gen_random_uuid|now)\\('
+                    """, [table]
+                ).rows.compactMap { $0[0] } + ["updated_at", "custom_phone_type_id"]
+            return try connection.query(
+                "SELECT coalesce(md5(string_agg(v, '|' ORDER BY v)), 'empty') FROM (SELECT (to_jsonb(t) - $1::text[])::text AS v FROM \(table) t) x",
+                [textArrayLiteral(volatile)]
+            ).scalar ?? ""
+        }
+    }
+}
+
+/// Every writing job on the one engine, held to the same promises the same way.
+@Suite("Every table job: plan, apply, resume, rollback, plan files, --tenant, snapshot files")
+struct EveryJobTests {
+    @Test(arguments: JobCase.all)
+    func planChangesNothingApplyOnceRollbackRestores(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let before = try db.tablesChecksum(job)
+        let plan = try ferryCLI("plan \(job.mapping) --no-progress --detailed-exitcode", database: db.name)
+        #expect(plan.status == 2, "changes pending: \(plan.stderr)")
+        #expect(try db.tablesChecksum(job) == before, "the plan changed nothing")
+        #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0, "not even the ledger")
+
+        let snapshot = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).snapshot.gz").path
+        defer {
+            try? FileManager.default.removeItem(atPath: snapshot)
+            try? FileManager.default.removeItem(atPath: snapshot + ".sha256")
+        }
+        let apply = try ferryCLI("apply \(job.mapping) --no-progress --snapshot-file \(snapshot)", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        let applied = try db.tablesChecksum(job)
+        #expect(applied != before, "the apply changed rows")
+        // The snapshot file is the run's snapshot, verifiable on its own.
+        let check = try runProcess(
+            "/bin/sh",
+            ["-c", "cd '\((snapshot as NSString).deletingLastPathComponent)' && sha256sum -c '\(snapshot).sha256'"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(try runProcess("/bin/gzip", ["-t", snapshot]).status == 0)
+        let snapshotRows = try runProcess("/bin/sh", ["-c", "gzip -dc '\(snapshot)' | wc -l"]).stdout
+        #expect(
+            Int(snapshotRows.trimmingCharacters(in: .whitespacesAndNewlines))
+                == 1 + (try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = 1")))
+
+        let again = try ferryCLI("apply \(job.mapping) --no-progress", database: db.name)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try db.tablesChecksum(job) == applied, "a second apply changes nothing")
+        #expect(
+            try db.count("SELECT coalesce(sum(rows_inserted + rows_updated), 0) FROM ferry.batches WHERE run_id = 2")
+                == 0)
+
+        let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
+        #expect(try db.tablesChecksum(job) == before, "rollback restores every row")
+    }
+
+    @Test(arguments: JobCase.all)
+    func aKilledApplyResumesToTheSameEndStateAsAnUninterruptedOne(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let copyHolder = try DatabaseCopy(of: db)
+        defer { withExtendedLifetime(copyHolder) {} }
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        let atKill = try killApply(job.mapping, conninfo: db.conninfo, batchSize: 100, after: 3, watcher: watcher)
+        #expect(atKill >= 3, "killed after \(atKill) batches")
+        let resumed = try ferryCLI("resume 1 --wait --no-progress", database: db.name)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "succeeded")
+        #expect(try watcher.query("SELECT count(*) = max(batch_no) FROM ferry.batches").scalar == "t")
+        #expect(try watcher.query("SELECT count(*) FROM ferry.batches").scalar.flatMap { Int($0) } ?? 0 > atKill)
+
+        let uninterrupted = try ferryCLI(
+            "apply \(job.mapping) --batch-size 100 --no-progress", database: copyHolder.name)
+        #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
+        let copy = try PostgresConnection(conninfo: "dbname=\(copyHolder.name)")
+        defer { copy.close() }
+        #expect(
+            try TestDatabaseView(connection: watcher).contentChecksum(job)
+                == TestDatabaseView(connection: copy).contentChecksum(job))
+    }
+
+    @Test(arguments: JobCase.all)
+    func aPlanFileRefusesAnApplyAfterTheSourceChanged(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).plan.json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let plan = try ferryCLI("plan \(job.mapping) --no-progress --out \(path)", database: db.name)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(
+            try PlanFile.read(path).job
+                == (try mappingJob(path: TestDatabase.packageRoot.appendingPathComponent(job.mapping).path)))
+        try db.connection.execute(script: job.sourceEdit)
+        let before = try db.tablesChecksum(job)
+        let refused = try ferryCLI("apply \(job.mapping) --no-progress --plan \(path)", database: db.name)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("refusing to apply"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("changed since the plan"), "\(refused.stderr)")
+        #expect(try db.tablesChecksum(job) == before, "nothing written")
+        #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0)
+
+        // A fresh plan binds the apply again.
+        #expect(try ferryCLI("plan \(job.mapping) --no-progress --out \(path)", database: db.name).status == 0)
+        let bound = try ferryCLI("apply \(job.mapping) --no-progress --plan \(path)", database: db.name)
+        #expect(bound.status == 0, "\(bound.stderr)")
+        #expect(try db.scalar("SELECT detail->>'drift' FROM ferry.events WHERE kind = 'plan checked'") == "0")
+    }
+
+    @Test(arguments: JobCase.all)
+    func tenantLimitsARunToThatTenant(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let tenant = try #require(try db.scalar("SELECT min(tenant::text) FROM tenants"))
+        let others = "tenant::text <> '\(tenant)'"
+        let othersBefore = try db.tablesChecksum(job, tenantFilter: others)
+        let mineBefore = try db.tablesChecksum(job, tenantFilter: "NOT (\(others))")
+        let plan = try ferryCLI("plan \(job.mapping) --no-progress --json --tenant \(tenant)", database: db.name)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
+        #expect(report.tenants.map(\.tenant) == [tenant], "the plan covers that tenant only")
+
+        let apply = try ferryCLI("apply \(job.mapping) --no-progress --tenant \(tenant)", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(try db.tablesChecksum(job, tenantFilter: others) == othersBefore, "other tenants untouched")
+        #expect(try db.tablesChecksum(job, tenantFilter: "NOT (\(others))") != mineBefore, "that tenant migrated")
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM ferry.batches WHERE first_key[1] <> '\(tenant)' OR last_key[1] <> '\(tenant)'")
+                == 0)
+        #expect(try db.scalar("SELECT options->>'tenants' FROM ferry.runs WHERE run_id = 1") == tenant)
+    }
+}
