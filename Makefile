@@ -10,7 +10,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench bench-import bench-jobs samples report-check fuzz man format clean
+.PHONY: all deps build release demo test bench bench-import bench-jobs bench-compare samples report-check fuzz man format clean
 
 all: build
 
@@ -42,6 +42,14 @@ bench-import: release
 bench-jobs: release
 	@scripts/install-deps.sh bc
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-jobs.sh
+
+# Old binary against new on the phones benchmark: make bench-compare BASE=<commit> (default: HEAD~1).
+BASE ?= HEAD~1
+bench-compare: release
+	@scripts/install-deps.sh bc
+	scripts/build-at.sh $(BASE) /tmp/ferry-bench-base
+	FERRY_OLD=/tmp/ferry-bench-base/.build/release/ferry FERRY=.build/release/ferry \
+		scripts/with-cluster.sh scripts/bench-compare.sh
 
 report-check: build
 	@scripts/install-deps.sh chromium fonts-dejavu-core

@@ -140,6 +140,15 @@ func reportingErrors(json: Bool = false, _ body: () throws -> Void) throws {
     } catch let error as ExitCode {
         throw error
     } catch {
+        // Stopped by SIGINT or SIGTERM: the shell's code for the signal, as for any interrupted command.
+        let signal = (error as? RunInterrupted)?.signal ?? (error as? Cancelled)?.signal
+        if let signal {
+            FerryLog.logger.error("\(error)")
+            if json {
+                try? printJSON(["error": CommandError(message: String(describing: error), exitCode: 128 + signal)])
+            }
+            throw ExitCode(128 + signal)
+        }
         FerryLog.logger.error("\(error)")
         if json { try? printJSON(["error": CommandError(message: String(describing: error), exitCode: 1)]) }
         throw ExitCode(1)

@@ -148,6 +148,26 @@ struct EveryJobTests {
     }
 
     @Test(arguments: JobCase.all)
+    func sigtermStopsBetweenBatchesAndLeavesTheRunResumable(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        let stopped = try signalApply(
+            job.mapping, conninfo: db.conninfo, batchSize: 50, after: 2, watcher: watcher, signal: SIGTERM)
+        #expect(stopped.status == 128 + SIGTERM, "\(stopped.stderr)")
+        #expect(stopped.stderr.contains("SIGTERM received"), "\(stopped.stderr)")
+        #expect(stopped.stderr.contains("Resume with: ferry apply \(job.mapping)"), "\(stopped.stderr)")
+        #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "interrupted")
+        #expect(try watcher.query("SELECT error FROM ferry.runs WHERE run_id = 1").scalar == "stopped by SIGTERM")
+        let committed = try db.count("SELECT count(*) FROM ferry.batches")
+        #expect(committed >= 2, "stopped after \(committed) batches")
+        let resumed = try ferryCLI("resume 1 --no-progress", database: db.name)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try watcher.query("SELECT count(*) = max(batch_no) FROM ferry.batches").scalar == "t")
+        #expect(try db.count("SELECT count(*) FROM ferry.batches") > committed)
+    }
+
+    @Test(arguments: JobCase.all)
     func aPlanFileRefusesAnApplyAfterTheSourceChanged(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).plan.json").path

@@ -123,19 +123,32 @@ final class DatabaseCopy {
 func killApply(
     _ mapping: String, conninfo: String, batchSize: Int, after batches: Int, watcher: PostgresConnection
 ) throws -> Int {
+    try signalApply(mapping, conninfo: conninfo, batchSize: batchSize, after: batches, watcher: watcher).committed
+}
+
+/// `killApply` with another signal: also returns the process's exit status and standard error.
+func signalApply(
+    _ mapping: String, conninfo: String, batchSize: Int, after batches: Int, watcher: PostgresConnection,
+    signal number: Int32 = SIGKILL
+) throws -> (committed: Int, status: Int32, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: ferryBinary)
     process.arguments = ["apply", mapping, "--db", conninfo, "--no-progress", "--batch-size", String(batchSize)]
     process.currentDirectoryURL = TestDatabase.packageRoot
     process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
+    let errors = Pipe()
+    process.standardError = errors
     try process.run()
     var committed = 0
     for _ in 0..<1500 where committed < batches {
         Thread.sleep(forTimeInterval: 0.02)
         committed = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
     }
-    kill(process.processIdentifier, SIGKILL)
+    kill(process.processIdentifier, number)
+    let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
-    return Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
+    return (
+        Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0, process.terminationStatus,
+        stderr
+    )
 }

@@ -136,13 +136,14 @@ enum LedgerRun {
                 countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
             return summary
         } catch {
-            let transient = (error as? PostgresError)?.isTransient ?? false
+            let cancelled = error as? Cancelled
+            let transient = cancelled != nil || ((error as? PostgresError)?.isTransient ?? false)
             try? ledger.finish(
                 runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
             if transient {
                 throw RunInterrupted(
                     runId: runId, reason: String(describing: error),
-                    resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))")
+                    resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))", signal: cancelled?.signal)
             }
             throw error
         }

@@ -35,6 +35,8 @@ public struct RunInterrupted: Error, CustomStringConvertible, Sendable {
     public let runId: Int64
     public let reason: String
     public let resumeCommand: String
+    /// The signal that stopped the run, when one did (the process exits 128 + signal).
+    public var signal: Int32? = nil
 
     public var description: String {
         "run \(runId) stopped: \(reason)\nEvery batch before this one is committed. Resume with: \(resumeCommand)"

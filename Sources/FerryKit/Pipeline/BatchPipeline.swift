@@ -42,20 +42,25 @@ final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
 /// Runs a job's stages concurrently: extract on one thread, transform on another (spread over
 /// every core), the sink on the calling thread, with at most `depth` batches between stages so
 /// memory stays flat whatever the table size. Plan and apply differ only in the sink they pass.
+/// An error in any stage stops the others and is thrown once; `stopRequested` (by default SIGINT or
+/// SIGTERM) is checked before each batch reaches the sink and ends the run with `Cancelled`.
 public enum BatchPipeline {
     public static func run<Raw: Sendable, Batch: Sendable>(
         depth: Int = 2,
+        stopRequested: @escaping @Sendable () -> Int32? = { Cancellation.requested },
         extract: @escaping @Sendable () throws -> Raw?,
         transform: @escaping @Sendable (Raw) -> Batch,
         consume: (Batch) throws -> Void
     ) throws {
+        Cancellation.watch()
+        defer { Cancellation.stopWatching() }
         let extracted = BoundedChannel<PipelineMessage<Raw>>(capacity: depth)
         let transformed = BoundedChannel<PipelineMessage<Batch>>(capacity: depth)
         let stagesDone = DispatchGroup()
         startThread(stagesDone) {
             defer { extracted.close() }
             do {
-                while let raw = try extract() {
+                while stopRequested() == nil, let raw = try extract() {
                     if !extracted.send(.batch(raw)) { return }
                 }
             } catch {
@@ -81,11 +86,14 @@ public enum BatchPipeline {
             stagesDone.wait()
         }
         while let message = transformed.receive() {
+            if let signal = stopRequested() { throw Cancelled(signal: signal) }
             switch message {
             case .batch(let batch): try consume(batch)
             case .failed(let error): throw error.underlying
             }
         }
+        // The extractor also stops on a request: what it did not read is not done.
+        if let signal = stopRequested() { throw Cancelled(signal: signal) }
     }
 
     private static func startThread(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
