@@ -163,6 +163,7 @@ struct CommandError: Encodable {
 extension OutputOptions {
     func print(_ outcome: ApplyOutcome) throws {
         if json { try printJSON(outcome.summary) } else { printText(outcome.terminalText(useColour)) }
+        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
 }
 

@@ -58,6 +58,11 @@ struct Import: ParsableCommand {
     @Flag(help: "Wait for a running import instead of exiting at once.")
     var wait = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write the run's snapshot to this file (gzip; FILE.sha256 beside it).", valueName: "path"))
+    var snapshotFile: String?
+
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
@@ -81,6 +86,10 @@ struct Import: ParsableCommand {
             options.rejectFile = rejects
             options.batchSize = batchSize
             options.wait = wait
+            if snapshotFile != nil, dryRun {
+                throw ValidationError("--snapshot-file: a dry run writes nothing, so it has no snapshot")
+            }
+            options.snapshotFile = snapshotFile
             options.showProgress = output.showProgress
             let summary = try ImportJob(mapping: loaded, conninfo: connection.db).run(file: file, options)
             if output.json { try printJSON(summary) } else { output.printText(ImportTerminalReport.render(summary)) }

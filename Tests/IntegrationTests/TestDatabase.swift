@@ -131,9 +131,19 @@ func signalApply(
     _ mapping: String, conninfo: String, batchSize: Int, after batches: Int, watcher: PostgresConnection,
     signal number: Int32 = SIGKILL
 ) throws -> (committed: Int, status: Int32, stderr: String) {
+    try signalFerry(
+        ["apply", mapping, "--batch-size", String(batchSize)], conninfo: conninfo, after: batches, watcher: watcher,
+        signal: number)
+}
+
+/// Runs ferry with `arguments` and sends it `signal` once `batches` batches are committed (as
+/// `watcher` sees ferry.batches); returns how many were committed then, its exit status and stderr.
+func signalFerry(
+    _ arguments: [String], conninfo: String, after batches: Int, watcher: PostgresConnection, signal number: Int32
+) throws -> (committed: Int, status: Int32, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: ferryBinary)
-    process.arguments = ["apply", mapping, "--db", conninfo, "--no-progress", "--batch-size", String(batchSize)]
+    process.arguments = arguments + ["--db", conninfo, "--no-progress"]
     process.currentDirectoryURL = TestDatabase.packageRoot
     process.standardOutput = FileHandle.nullDevice
     let errors = Pipe()

@@ -27,6 +27,8 @@ public struct PlanOutcome {
 public struct ApplyOutcome {
     public let summary: any Encodable & Sendable
     public let terminalText: (_ colour: Bool) -> String
+    /// Non-zero when the run finished but the command must say so (4: an import rejected rows).
+    public var exitCode: Int32 = 0
 }
 
 /// One registry line per job: the mapping's `job:` names it.
@@ -39,18 +41,16 @@ public enum JobRegistry {
         },
     ]
 
-    /// Jobs that read a file rather than the database, with the command that runs them.
-    private static let fileJobs: [String: String] = [ImportJob.name: "ferry import FILE MAPPING"]
+    /// Jobs that read a file rather than the database, with the command that runs them (`ferry resume`
+    /// continues their runs through the registry too).
+    private static let fileJobs: [String: String] = [ImportJob.name: "ferry import FILE --mapping MAPPING"]
 
     /// The job a mapping file declares, for plan, apply and resume.
     public static func job(mapping path: String, conninfo: String) throws -> any RunnableJob {
         let name = try mappingJob(path: path)
         if let open = tableJobs[name] { return try open(path, conninfo) }
         if let command = fileJobs[name] {
-            throw MappingError(
-                file: path, line: nil,
-                message:
-                    "the \(name) job reads a file: run it with `\(command)` (its plan is `\(command) --dry-run`)")
+            return FileJobHandle(name: name, mappingFile: path, command: command, conninfo: conninfo)
         }
         throw MappingError(
             file: path, line: nil,
@@ -82,6 +82,37 @@ public enum JobRegistry {
             return ImportJob(mapping: try ContactsCSVMapping.load(path: path), conninfo: conninfo)
         }
         return try job(mapping: path, conninfo: conninfo)
+    }
+}
+
+/// A job that reads a file: run by its own command; `ferry resume` continues its runs.
+struct FileJobHandle: RunnableJob {
+    let name: String
+    let mappingFile: String
+    let command: String
+    let conninfo: String
+
+    var tenantNames: TenantNameSource? { nil }
+    var writesAnomalyList: Bool { false }
+
+    private var readsAFile: MappingError {
+        MappingError(
+            file: mappingFile, line: nil,
+            message: "the \(name) job reads a file: run it with `\(command)` (its plan is `\(command) --dry-run`)")
+    }
+
+    func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] { throw readsAFile }
+    func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation] {
+        throw readsAFile
+    }
+    func plan(_ settings: RunSettings, planFile: String?) throws -> PlanOutcome { throw readsAFile }
+
+    func apply(_ options: ApplyOptions, settings: RunSettings) throws -> ApplyOutcome {
+        guard let runId = options.resumeRunId else { throw readsAFile }
+        let summary = try ImportJob.resume(runId: runId, conninfo: conninfo, showProgress: settings.showProgress)
+        return ApplyOutcome(
+            summary: summary, terminalText: { _ in ImportTerminalReport.render(summary) },
+            exitCode: summary.rejected > 0 ? 4 : 0)
     }
 }
 

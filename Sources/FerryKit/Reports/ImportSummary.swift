@@ -60,6 +60,30 @@ public struct ImportSummary: Codable, Sendable {
     public var elapsedSeconds = 0.0
     public var peakResidentMegabytes = 0.0
 
+    /// What an interrupted earlier part of this run committed (a resumed import reads the whole file
+    /// again: the lines that part inserted or updated classify as unchanged now, and count as its).
+    public struct EarlierPart: Codable, Equatable, Sendable {
+        public let batches: Int
+        public let throughLine: Int
+        public let inserted: Int
+        public let updated: Int
+    }
+    public var resumed: EarlierPart?
+    /// (--snapshot-file) The file the run's snapshot was written to.
+    public var snapshotFile: SnapshotFile.Written?
+
+    /// Moves the lines an earlier part of the run wrote from unchanged (as this part saw them) to that
+    /// part's inserts and updates. A line the application changed in between is counted by what this
+    /// part did with it; the total stays the lines read.
+    mutating func count(_ earlier: EarlierPart) {
+        resumed = earlier
+        let moved = min(unchanged, earlier.inserted + earlier.updated)
+        let inserts = min(moved, earlier.inserted)
+        inserted += inserts
+        updated += moved - inserts
+        unchanged -= moved
+    }
+
     public var addsUp: Bool { rowsRead == inserted + updated + unchanged + skipped + rejected }
     public var changes: Int { inserted + updated + contactsDeactivated }
 

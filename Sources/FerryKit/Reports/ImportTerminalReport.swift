@@ -36,6 +36,16 @@ public enum ImportTerminalReport {
         if let reject = s.rejectFile {
             lines.append("  rejected lines: \(s.rejected == 0 ? "none (\(reject) has the header only)" : reject)")
         }
+        if let earlier = s.resumed {
+            lines.append(
+                "  resumed: the run's first part committed \(earlier.batches) batch\(earlier.batches == 1 ? "" : "es") through line \(earlier.throughLine) (\(formatCount(earlier.inserted)) inserted, \(formatCount(earlier.updated)) updated); counted above"
+            )
+        }
+        if let file = s.snapshotFile {
+            lines.append(
+                "  snapshot written to \(file.path) (\(formatCount(file.rows)) rows, sha256 \(file.sha256.prefix(12))…)"
+            )
+        }
         if let run = s.runId {
             let wrote =
                 s.inserted + s.updated + s.contactsDeactivated + s.phoneRowsToInsert + s.organizationsToCreate

@@ -20,6 +20,11 @@ public struct ImportOptions: Sendable {
     public var batchSize: Int?
     public var showProgress = true
     public var wait = false
+    /// Continue this interrupted import run (by default the newest interrupted import of the same mapping
+    /// and the same file bytes is continued).
+    public var resumeRunId: Int64?
+    /// Also write the run's snapshot to this file (gzip, with FILE.sha256 beside it).
+    public var snapshotFile: String?
     public var retry = RetryPolicy()
     public var log: @Sendable (String) -> Void = FerryLog.note
 
@@ -96,24 +101,38 @@ public struct ImportJob: Sendable {
         var lock: RunLock?
         var ledger: RunLedger?
         var runId: Int64?
+        var earlier: ImportSummary.EarlierPart?
         if !options.dryRun {
             lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
             let runLedger = RunLedger(
                 connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
             try runLedger.markDeadRunsInterrupted(job: Self.name)
-            let id = try runLedger.start(
-                job: Self.name, mode: "import", mappingFile: mapping.file, mappingSHA256: mapping.sha256)
-            try runLedger.event(
-                runId: id, kind: "file",
-                detail: [
-                    "path": file, "sha256": scan.sha256, "bytes": String(scan.bytes), "records": String(scan.records),
-                    "encoding": reader.encoding.rawValue, "on_conflict": options.onConflict.rawValue,
-                    "deactivate_missing": String(options.deactivateMissing),
-                ])
-            try runLedger.record(try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: connection), runId: id)
+            if let point = try resumable(runLedger, file: file, sha256: scan.sha256, requested: options.resumeRunId) {
+                try runLedger.resume(point)
+                runId = point.runId
+                earlier = try earlierPart(point, runLedger)
+                summary.batches = point.lastBatch
+                options.log(
+                    "resuming import run \(point.runId): its first part committed \(point.lastBatch) batch\(point.lastBatch == 1 ? "" : "es") (through line \(earlier?.throughLine ?? 0)); the whole file is read again, and the lines that part wrote now count as its inserts and updates"
+                )
+            } else {
+                let id = try runLedger.start(
+                    job: Self.name, mode: "import", mappingFile: mapping.file, mappingSHA256: mapping.sha256,
+                    options: options.snapshotFile.map { ["snapshot_file": $0] } ?? [:])
+                try runLedger.event(
+                    runId: id, kind: "file",
+                    detail: [
+                        "path": URL(fileURLWithPath: file).standardizedFileURL.path, "sha256": scan.sha256,
+                        "bytes": String(scan.bytes), "records": String(scan.records),
+                        "encoding": reader.encoding.rawValue, "on_conflict": options.onConflict.rawValue,
+                        "deactivate_missing": String(options.deactivateMissing), "tenant": options.tenant ?? "",
+                    ])
+                try runLedger.record(
+                    try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: connection), runId: id)
+                runId = id
+            }
             ledger = runLedger
-            runId = id
-            summary.runId = id
+            summary.runId = runId
         }
         defer { withExtendedLifetime(lock) {} }
 
@@ -146,6 +165,7 @@ public struct ImportJob: Sendable {
                 summary.contactsDeactivated = try loader.deactivateMissing(batch: summary.batches)
             }
             try rejects.close()
+            if let earlier { summary.count(earlier) }
             guard summary.addsUp, summary.rowsRead == scan.records else {
                 throw LedgerError(
                     "the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?"
@@ -154,6 +174,10 @@ public struct ImportJob: Sendable {
             summary.elapsedSeconds = Date().timeIntervalSince(started)
             summary.peakResidentMegabytes = peakResidentMegabytes()
             if let ledger, let runId {
+                if let path = options.snapshotFile {
+                    summary.snapshotFile = try SnapshotFile.write(
+                        runId: runId, connection: ledger.connection, path: path)
+                }
                 try ledger.finish(
                     runId: runId, status: "succeeded",
                     countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
@@ -161,10 +185,17 @@ public struct ImportJob: Sendable {
             return summary
         } catch {
             try? openRejects?.close()
-            if let ledger, let runId {
-                try? ledger.finish(runId: runId, status: "failed", error: String(describing: error))
-            }
-            throw error
+            guard let ledger, let runId else { throw error }
+            // A lost connection, a lock timeout or a stop signal leaves a run to continue, not a failure.
+            let cancelled = error as? Cancelled
+            let transient = cancelled != nil || ((error as? PostgresError)?.isTransient ?? false)
+            try? ledger.finish(
+                runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
+            guard transient else { throw error }
+            throw RunInterrupted(
+                runId: runId, reason: String(describing: error),
+                resumeCommand: "ferry import \(file) --mapping \(mapping.file)   (or: ferry resume \(runId))",
+                signal: cancelled?.signal)
         }
     }
 
@@ -263,6 +294,72 @@ public struct ImportJob: Sendable {
                             displayOrder: $0.displayOrder)
                     }))
         }
+    }
+
+    // MARK: Resume
+
+    /// The interrupted import run to continue: the one `requested` names (refused unless it read these
+    /// same bytes), else the newest import run of this job if it was interrupted with this mapping and
+    /// these bytes. A run over other bytes is left as it is (a new run starts).
+    private func resumable(
+        _ ledger: RunLedger, file: String, sha256: String, requested: Int64?
+    ) throws -> ResumePoint? {
+        let candidate: RunRecord?
+        if let requested {
+            guard let found = try ledger.run(requested), found.job == Self.name, found.mode == "import" else {
+                throw LedgerError("run \(requested) is not a \(Self.name) import run")
+            }
+            guard found.status == "interrupted" || found.status == "failed" else {
+                throw LedgerError(
+                    "run \(requested) is \(found.status); only an interrupted or failed run can be resumed")
+            }
+            candidate = found
+        } else {
+            candidate = try ledger.runs(limit: 50).first { $0.job == Self.name && $0.mode == "import" }
+            guard candidate?.status == "interrupted" else { return nil }
+        }
+        guard let run = candidate else { return nil }
+        let recorded = try ledger.events(run.runId).first { $0.kind == "file" }?.detail.stringObject ?? [:]
+        guard run.mappingSHA256 == mapping.sha256, recorded["sha256"] == sha256 else {
+            if requested == nil { return nil }
+            throw LedgerError(
+                "run \(run.runId) imported other bytes or another mapping (file sha256 \(recorded["sha256"]?.prefix(12) ?? "?")…, now \(sha256.prefix(12))…): restore them, or start a new import"
+            )
+        }
+        return try ledger.resumePoint(runId: run.runId)
+    }
+
+    /// What the interrupted part of a run committed, from its batches.
+    private func earlierPart(_ point: ResumePoint, _ ledger: RunLedger) throws -> ImportSummary.EarlierPart {
+        let row = try ledger.connection.query(
+            """
+            SELECT coalesce(sum(rows_inserted), 0) AS inserted, coalesce(sum(rows_updated), 0) AS updated
+            FROM ferry.batches WHERE run_id = $1
+            """, [String(point.runId)]
+        ).decoded("ferry.batches").first
+        return ImportSummary.EarlierPart(
+            batches: point.lastBatch, throughLine: point.lastKey?.first.flatMap { Int($0) } ?? 0,
+            inserted: try row?.required("inserted") ?? 0, updated: try row?.required("updated") ?? 0)
+    }
+
+    /// The import run recorded in the ledger, continued with the options it was started with.
+    public static func resume(runId: Int64, conninfo: String, showProgress: Bool) throws -> ImportSummary {
+        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
+        guard let run = try ledger.run(runId), run.job == name, run.mode == "import" else {
+            throw LedgerError("run \(runId) is not a \(name) import run")
+        }
+        let recorded = try ledger.events(runId).first { $0.kind == "file" }?.detail.stringObject ?? [:]
+        guard let path = recorded["path"] else { throw LedgerError("run \(runId) recorded no file") }
+        var options = ImportOptions()
+        options.resumeRunId = runId
+        options.tenant = recorded["tenant"].flatMap { $0.isEmpty ? nil : $0 }
+        options.encoding = recorded["encoding"].flatMap(TextEncoding.init(name:))
+        options.onConflict = recorded["on_conflict"].flatMap(ImportOptions.OnConflict.init(rawValue:)) ?? .update
+        options.deactivateMissing = recorded["deactivate_missing"] == "true"
+        options.snapshotFile = run.options.stringObject["snapshot_file"]
+        options.showProgress = showProgress
+        let job = ImportJob(mapping: try ContactsCSVMapping.load(path: run.mappingFile), conninfo: conninfo)
+        return try job.run(file: path, options)
     }
 
     // MARK: Pass 1

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+@testable import FerryKit
+
+extension TestDatabaseView {
+    /// The contacts an import wrote and their phones, by natural key (contact ids are random per run).
+    func importContent() throws -> String {
+        try connection.query(
+            """
+            SELECT coalesce(md5(string_agg(x, '|' ORDER BY x)), 'empty') FROM (
+                SELECT concat_ws(',', c.tenant, c.email, c.full_name, c.client_id, c.role, c.notes, c.is_inactive,
+                                 p.phone_number, p.extension, p.canonical_type, t.label, p.is_default, p.display_order) AS x
+                FROM contacts c
+                LEFT JOIN contact_phone_numbers p USING (tenant, contact_name_id)
+                LEFT JOIN contact_phone_type_definitions t
+                       ON t.tenant = p.tenant AND t.contact_phone_type_id = p.custom_phone_type_id) y
+            """
+        ).scalar ?? ""
+    }
+}
+
+/// Every table an import writes, fingerprinted on any session.
+enum ImportTables {
+    static func checksum(_ connection: PostgresConnection) throws -> [String] {
+        try ["contacts", "clients", "contact_phone_numbers", "contact_phone_type_definitions"].map { table in
+            try connection.query(
+                "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), 'empty') FROM \(table) t"
+            )
+            .scalar ?? ""
+        }
+    }
+}
+
+@Suite("An interrupted import continues in the same run")
+struct ImportResumeTests {
+    /// 3,000 lines over three tenants; every 500th has an unusable email (rejected).
+    func bigFile() throws -> String {
+        var lines = ["Tenant,Full Name,Country,Email,Company,Title,Office Phone,Mobile,Notes"]
+        for number in 1...3_000 {
+            let tenant = "00000000-0000-4000-8000-00000000000\(number % 3 + 1)"
+            let email = number % 500 == 0 ? "not-an-email-\(number)" : "person\(number)@example.com"
+            lines.append(
+                "\(tenant),Person \(number),US,\(email),,Buyer,+1 212 555 \(String(format: "%04d", number % 10_000)),,")
+        }
+        return try temporaryFile(lines.joined(separator: "\n") + "\n", name: "big.csv")
+    }
+
+    @Test func sigtermThenTheSameImportEndsWhereAnUninterruptedOneEnds() throws {
+        let db = try importDatabase()
+        let before = try ImportTables.checksum(db.connection)
+        let file = try bigFile()
+        let copyHolder = try DatabaseCopy(of: db)
+        defer { withExtendedLifetime(copyHolder) {} }
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+
+        let stopped = try signalFerry(
+            ["import", file, "--batch-size", "50"], conninfo: db.conninfo, after: 3, watcher: watcher, signal: SIGTERM)
+        #expect(stopped.status == 128 + SIGTERM, "\(stopped.stderr)")
+        #expect(stopped.stderr.contains("Resume with: ferry import \(file)"), "\(stopped.stderr)")
+        #expect(try watcher.query("SELECT status FROM ferry.runs").scalar == "interrupted")
+        let committed = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "") ?? -1
+        #expect(committed >= 3 && committed < 60, "stopped after \(committed) of 60 batches")
+
+        let snapshot = file + ".snapshot.gz"
+        let again = try ferryCLI(
+            "import \(file) --batch-size 50 --no-progress --json --snapshot-file \(snapshot)", database: db.name)
+        #expect(again.status == 4, "rejected lines: \(again.stderr)")
+        let summary = try JSONDecoder().decode(ImportSummary.self, from: Data(again.stdout.utf8))
+        #expect(summary.runId == 1)
+        #expect(summary.resumed?.batches == committed)
+        #expect(summary.rowsRead == 3_000 && summary.addsUp)
+        #expect(summary.inserted == 2_994 && summary.rejected == 6 && summary.unchanged == 0, "\(summary)")
+        #expect(try watcher.query("SELECT count(*), min(status) FROM ferry.runs").rows == [["1", "succeeded"]])
+        #expect(try watcher.query("SELECT count(*) = max(batch_no) FROM ferry.batches").scalar == "t")
+        #expect(try watcher.query("SELECT count(*) FROM contacts").scalar == "2994")
+        let check = try runProcess(
+            "/bin/sh",
+            ["-c", "cd '\((snapshot as NSString).deletingLastPathComponent)' && sha256sum -c '\(snapshot).sha256'"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+
+        let uninterrupted = try ferryCLI("import \(file) --batch-size 50 --no-progress", database: copyHolder.name)
+        #expect(uninterrupted.status == 4, "\(uninterrupted.stderr)")
+        let copy = try PostgresConnection(conninfo: "dbname=\(copyHolder.name)")
+        defer { copy.close() }
+        #expect(
+            try TestDatabaseView(connection: watcher).importContent()
+                == TestDatabaseView(connection: copy).importContent())
+
+        // One run: its rollback undoes both parts.
+        let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
+        #expect(try ImportTables.checksum(watcher) == before)
+    }
+
+    @Test func resumeByRunIdUsesTheRecordedFileAndRefusesChangedBytes() throws {
+        let db = try importDatabase()
+        let file = try bigFile()
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        let killed = try signalFerry(
+            ["import", file, "--batch-size", "50", "--on-conflict", "skip"], conninfo: db.conninfo, after: 2,
+            watcher: watcher, signal: SIGKILL)
+        #expect(killed.status != 0 && killed.committed >= 2)
+        // The file changes: the run read other bytes, so resume refuses and says why.
+        let original = try Data(contentsOf: URL(fileURLWithPath: file))
+        try (original + Data("00000000-0000-4000-8000-000000000001,Late,US,late@example.com,,,,,\n".utf8)).write(
+            to: URL(fileURLWithPath: file))
+        let refused = try ferryCLI("resume 1 --no-progress", database: db.name)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("run 1 imported other bytes"), "\(refused.stderr)")
+        try original.write(to: URL(fileURLWithPath: file))
+        let resumed = try ferryCLI("resume 1 --no-progress --json", database: db.name)
+        #expect(resumed.status == 4, "\(resumed.stderr)")
+        let summary = try JSONDecoder().decode(ImportSummary.self, from: Data(resumed.stdout.utf8))
+        #expect(summary.runId == 1 && summary.onConflict == "skip" && summary.addsUp && summary.rowsRead == 3_000)
+        #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "succeeded")
+        #expect(try db.count("SELECT count(*) FROM contacts") == 2_994)
+    }
+}
