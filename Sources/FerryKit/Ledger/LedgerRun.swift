@@ -143,7 +143,8 @@ enum LedgerRun {
             if transient {
                 throw RunInterrupted(
                     runId: runId, reason: String(describing: error),
-                    resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))", signal: cancelled?.signal)
+                    resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))", signal: cancelled?.signal
+                )
             }
             throw error
         }

@@ -72,7 +72,12 @@ public struct Rollback {
             SELECT table_order, table_name FROM ferry.snapshot_rows WHERE run_id = $1
             GROUP BY 1, 2 ORDER BY 1 DESC, 2
             """, [String(runId)]
-        ).rows.map { (order: $0[0]!, name: $0[1]!) }
+        ).decoded("ferry.snapshot_rows", key: "table_name").map {
+            (
+                order: try $0.required("table_order", as: String.self),
+                name: try $0.required("table_name", as: String.self)
+            )
+        }
         if tables.isEmpty {
             try Self.requireUndoRecord(of: record, connection: connection)
             report.nothingToUndo = true
@@ -219,24 +224,25 @@ public struct Rollback {
         _ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey],
         connection: PostgresConnection
     ) throws -> RollbackTableReport {
-        let row = try connection.query(
+        let rows = try connection.query(
             """
             \(states(snapshot, rules: rules, references: references))
-            SELECT count(*) FILTER (WHERE state IS NOT NULL AND (action = 'delete' OR (state = 'unchanged' AND kept IS NULL))),
-                   count(*) FILTER (WHERE action <> 'delete' AND state = 'changed'),
-                   count(*) FILTER (WHERE state IS NULL AND action <> 'delete'),
-                   count(*) FILTER (WHERE state IS NULL AND action = 'delete'),
-                   count(*) FILTER (WHERE kept = 'invariant'),
-                   count(*) FILTER (WHERE kept = 'referenced')
+            SELECT count(*) FILTER (WHERE state IS NOT NULL AND (action = 'delete' OR (state = 'unchanged' AND kept IS NULL))) AS unchanged,
+                   count(*) FILTER (WHERE action <> 'delete' AND state = 'changed') AS changed_since,
+                   count(*) FILTER (WHERE state IS NULL AND action <> 'delete') AS already_gone,
+                   count(*) FILTER (WHERE state IS NULL AND action = 'delete') AS deleted_and_gone,
+                   count(*) FILTER (WHERE kept = 'invariant') AS kept_for_invariant,
+                   count(*) FILTER (WHERE kept = 'referenced') AS still_referenced
             FROM states
             """, [String(rules.run), snapshot.qualifiedName]
-        ).rows[0]
+        ).decoded("the rollback's classification of \(snapshot.qualifiedName)")
+        guard let row = rows.first else { throw LedgerError("no classification for \(snapshot.qualifiedName)") }
         var report = RollbackTableReport(table: snapshot.qualifiedName)
-        report.unchanged = Int(row[0] ?? "0")! + Int(row[3] ?? "0")!
-        report.changedSince = Int(row[1] ?? "0")!
-        report.alreadyGone = Int(row[2] ?? "0")!
-        report.keptForInvariant = Int(row[4] ?? "0")!
-        report.stillReferenced = Int(row[5] ?? "0")!
+        report.unchanged = try row.required("unchanged", as: Int.self) + row.required("deleted_and_gone", as: Int.self)
+        report.changedSince = try row.required("changed_since")
+        report.alreadyGone = try row.required("already_gone")
+        report.keptForInvariant = try row.required("kept_for_invariant")
+        report.stillReferenced = try row.required("still_referenced")
         return report
     }
 

@@ -121,10 +121,10 @@ public struct RunLedger {
                    error = coalesce(error, 'the ferry process stopped without finishing the run')
             WHERE job = $1 AND status = 'running' RETURNING run_id
             """, [job]
-        ).rows
+        ).decoded("ferry.runs")
         for row in dead {
             try event(
-                runId: Int64(row[0]!)!, kind: "run found interrupted",
+                runId: try row.required("run_id"), kind: "run found interrupted",
                 detail: ["by_pid": String(ProcessInfo.processInfo.processIdentifier)])
         }
     }

@@ -5,7 +5,8 @@ public struct SnapshotTable: Sendable {
     public let keyColumns: [(name: String, type: String)]
 
     static let lookup = """
-        SELECT format('%I.%I', n.nspname, c.relname), a.attname, format_type(a.atttypid, a.atttypmod)
+        SELECT format('%I.%I', n.nspname, c.relname) AS qualified_name, a.attname AS key_column,
+               format_type(a.atttypid, a.atttypmod) AS key_type
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
@@ -16,13 +17,15 @@ public struct SnapshotTable: Sendable {
 
     /// `name` is SQL text that names a table (quoted as needed); it is resolved, never spliced.
     public static func resolve(_ name: String, on connection: PostgresConnection) throws -> SnapshotTable {
-        let rows = try connection.query(lookup, [name]).rows
-        guard let first = rows.first, let qualified = first[0] else {
+        let rows = try connection.query(lookup, [name]).decoded("the primary key of \(name)", key: "key_column")
+        guard let first = rows.first, let qualified = try first.optional("qualified_name", as: String.self) else {
             throw LedgerError(
                 "table \(name) has no primary key (or does not exist): ferry needs one to snapshot and roll back its rows"
             )
         }
-        return SnapshotTable(qualifiedName: qualified, keyColumns: rows.map { ($0[1]!, $0[2]!) })
+        return SnapshotTable(
+            qualifiedName: qualified,
+            keyColumns: try rows.map { (try $0.required("key_column"), try $0.required("key_type")) })
     }
 
     /// `jsonb_build_object('k1', alias.k1, ...)`: the key of a row as the snapshot stores it.

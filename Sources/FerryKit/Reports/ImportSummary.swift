@@ -110,12 +110,12 @@ public struct ImportSummary: Codable, Sendable {
 
 extension TenantCounts {
     /// An import line's outcome in the five per-tenant fields (see `ImportSummary.tenants`).
-    mutating func count(_ action: String) {
+    mutating func count(_ action: ImportAction) {
         contactsScanned += 1
         switch action {
-        case "insert": contactsWithNumbers += 1
-        case "update": rowsToInsert += 1
-        default: contactsSkippedExisting += 1
+        case .insert: contactsWithNumbers += 1
+        case .update: rowsToInsert += 1
+        case .unchanged, .skip, .reject: contactsSkippedExisting += 1
         }
     }
 }

@@ -55,8 +55,8 @@ extension CustomersJob: TableMigration {
         mode: RunMode, settings: RunSettings, sql: CustomersSQL, reader: PostgresConnection
     ) throws -> CustomersSummaryBuilder {
         let existingDomains = Set(
-            try reader.query(sql.existingDomainOrganizations).rows.map {
-                CustomersSummaryBuilder.domainKey(tenant: $0[0] ?? "", domain: $0[1] ?? "")
+            try reader.query(sql.existingDomainOrganizations).decoded("organizations by email domain").map {
+                CustomersSummaryBuilder.domainKey(tenant: try $0.required("tenant"), domain: try $0.required("domain"))
             })
         return CustomersSummaryBuilder(
             summary: CustomersSummary(mode: mode, mapping: mapping), existingDomains: existingDomains)

@@ -43,7 +43,7 @@ struct CustomersSQL {
 
     /// Organizations that already stand for an email domain, per tenant: the plan predicts reuse with them.
     var existingDomainOrganizations: String {
-        "SELECT \(q(o.tenant))::text, \(q(o.emailDomain)) FROM \(o.table.quoted) WHERE \(q(o.emailDomain)) IS NOT NULL"
+        "SELECT \(q(o.tenant))::text AS tenant, \(q(o.emailDomain))::text AS domain FROM \(o.table.quoted) WHERE \(q(o.emailDomain)) IS NOT NULL"
     }
 
     // MARK: Load

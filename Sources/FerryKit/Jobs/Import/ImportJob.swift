@@ -262,18 +262,18 @@ public struct ImportJob: Sendable {
         summary: inout ImportSummary
     ) throws {
         switch decision.action {
-        case "insert": summary.inserted += 1
-        case "update": summary.updated += 1
-        case "unchanged": summary.unchanged += 1
-        case "skip": summary.skipped += 1
-        default:
+        case .insert: summary.inserted += 1
+        case .update: summary.updated += 1
+        case .unchanged: summary.unchanged += 1
+        case .skip: summary.skipped += 1
+        case .reject:
             let reason = decision.reason ?? "rejected by the database"
             summary.reject(line: decision.line, reason: reason, raw: record.displayText, tenant: contact.tenant)
             try rejects.write(record, reason: reason)
             return
         }
         summary.tenants[contact.tenant, default: TenantCounts()].count(decision.action)
-        if decision.action == "insert" || decision.action == "update" {
+        if decision.action.writes {
             summary.phoneRowsToInsert += decision.phoneRows
             for anomaly in contact.phones.anomalies {
                 let name =
@@ -281,10 +281,10 @@ public struct ImportJob: Sendable {
                 summary.phoneAnomalies[name, default: 0] += 1
             }
         }
-        if summary.samples.count < 10, decision.action != "unchanged" {
+        if summary.samples.count < 10, decision.action != .unchanged {
             summary.samples.append(
                 ImportSummary.Sample(
-                    line: contact.line, action: decision.action, tenant: contact.tenant, email: contact.email,
+                    line: contact.line, action: decision.action.rawValue, tenant: contact.tenant, email: contact.email,
                     fullName: contact.fullName,
                     changed: decision.changed,
                     phones: contact.phones.rows.map {

@@ -1,9 +1,18 @@
 import Foundation
 
+/// What the database decided for one line (the classify statement writes exactly these words).
+enum ImportAction: String, PostgresText, Sendable {
+    case insert, update, unchanged, skip, reject
+
+    init?(postgresText: String) { self.init(rawValue: postgresText) }
+    /// Whether the line writes the contact (and so its phones).
+    var writes: Bool { self == .insert || self == .update }
+}
+
 /// What the database decided for one line of the file.
 struct ImportLineResult {
     let line: Int
-    let action: String
+    let action: ImportAction
     let reason: String?
     let changed: [String]
     /// Phone rows this line adds (all of a new contact's, the missing ones of an existing contact's).
@@ -98,16 +107,19 @@ final class ImportLoader {
                 result.organizationsCreated = try count(sql.countNewOrganizations)
                 result.customTypesCreated = try count(sql.countNewTypes)
                 if let runId, let tables { try write(runId: runId, batch: batch, tables: tables, into: &result) }
-                result.lines = try connection.query(sql.outcomes).rows.map { row in
-                    ImportLineResult(
-                        line: Int(row[0]!)!, action: row[1]!, reason: row[2],
-                        changed: (row[3] ?? "").split(separator: ",").map(String.init),
-                        phoneRows: Int(row[5] ?? "0") ?? 0)
-                }
+                result.lines = try connection.query(sql.outcomes).decoded("the import's line decisions", key: "line")
+                    .map { row in
+                        ImportLineResult(
+                            line: try row.required("line"), action: try row.required("action"),
+                            reason: try row.optional("reason"),
+                            changed: (try row.optional("changed", as: String.self) ?? "").split(separator: ",").map(
+                                String.init),
+                            phoneRows: try row.required("phone_rows"))
+                    }
             }
             if let runId {
-                let inserted = result.lines.filter { $0.action == "insert" }.count
-                let updated = result.lines.filter { $0.action == "update" }.count
+                let inserted = result.lines.filter { $0.action == .insert }.count
+                let updated = result.lines.filter { $0.action == .update }.count
                 try connection.query(
                     LedgerRun.recordBatch(.line),
                     [

@@ -172,8 +172,8 @@ struct ImportSQL {
     }
 
     let outcomes = """
-        SELECT p.line, p.action, p.reason, array_to_string(p.changed, ','), p.phones_added,
-               CASE WHEN p.action = 'insert' THEN coalesce(f.n, 0) ELSE p.phones_added END
+        SELECT p.line, p.action, p.reason, array_to_string(p.changed, ',') AS changed,
+               CASE WHEN p.action = 'insert' THEN coalesce(f.n, 0) ELSE p.phones_added END AS phone_rows
         FROM ferry_import_plan p
         LEFT JOIN (SELECT line, count(*) AS n FROM ferry_import_phones GROUP BY line) f USING (line)
         ORDER BY p.line

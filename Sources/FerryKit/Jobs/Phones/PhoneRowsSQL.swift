@@ -100,7 +100,7 @@ struct PhoneRowsSQL {
                 \(snapshot.recordInserts(from: "inserted", tableOrder: phonesOrder, tableNameParameter: "$3"))
             )
             -- Every contact given phones gets exactly one default row: counting defaults counts contacts.
-            SELECT count(*), count(*) FILTER (WHERE \(q(phones.isDefault))) FROM inserted
+            SELECT count(*) AS rows_inserted, count(*) FILTER (WHERE \(q(phones.isDefault))) AS contacts_inserted FROM inserted
             """
     }
 

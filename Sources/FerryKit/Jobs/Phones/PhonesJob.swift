@@ -43,10 +43,13 @@ public struct PhonesJob: Sendable {
     public static let name = "phones"
     public let mapping: PhonesMapping
     public let conninfo: String
+    /// The extract statement's names for the mapped columns' values (made once, read for every row).
+    let valueColumns: [String]
 
     public init(mapping: PhonesMapping, conninfo: String) {
         self.mapping = mapping
         self.conninfo = conninfo
+        valueColumns = mapping.source.columns.indices.map { "value_\($0)" }
     }
 
     /// The schema steps of this job, typed after the live source table.
@@ -153,7 +156,7 @@ extension PhonesJob: TableMigration {
         LegacyPhoneContact(
             tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),
             region: try row.optional("region"),
-            values: try mapping.source.columns.indices.map { try row.optional("value_\($0)") },
+            values: try valueColumns.map { try row.optional($0) },
             alreadyHasPhones: try row.required("has_phones"))
     }
 
@@ -178,8 +181,8 @@ extension PhonesJob: TableMigration {
         mode: RunMode, settings: RunSettings, sql statements: PhonesStatements, reader: PostgresConnection
     ) throws -> PhonesRunBuilder {
         let existingTypes = Set(
-            try reader.query(statements.sql.existingCustomTypes).rows.map {
-                PhonesSummaryBuilder.customTypeKey(tenant: $0[0] ?? "", label: $0[1] ?? "")
+            try reader.query(statements.sql.existingCustomTypes).decoded("existing custom types").map {
+                PhonesSummaryBuilder.customTypeKey(tenant: try $0.required("tenant"), label: try $0.required("label"))
             })
         let summary = PhonesSummary(mode: mode, mappingFile: mapping.file, mappingSHA256: mapping.sha256)
         return try PhonesRunBuilder(
@@ -245,11 +248,9 @@ extension PhonesJob: TableMigration {
         let startXid =
             try run.reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(run.runId)])
             .decoded("ferry.runs").first?.required("start_xid", as: Int64.self) ?? 0
-        var changed = 0
-        for row in try run.reader.query(statements.sql.sourceRowsWrittenSincePerTenant, [String(startXid)]).rows {
-            changed += Int(row[1] ?? "0") ?? 0
-        }
-        summary.applied?.sourceRowsChangedDuringRun = changed
+        summary.applied?.sourceRowsChangedDuringRun = try run.reader.query(
+            statements.sql.sourceRowsWrittenSincePerTenant, [String(startXid)]
+        ).decoded("source rows written during the run").reduce(0) { $0 + (try $1.required("written", as: Int.self)) }
         summary.resumedAfterBatch = run.resume?.lastBatch
     }
 

@@ -75,8 +75,11 @@ final class PhonesLoader: BatchLoader {
                         ).scalar ?? "0") ?? 0
                 let inserted = try connection.query(
                     sql.phoneRows.insertPhoneRows(snapshot: phonesTable), [run, number, phonesTable.qualifiedName])
-                result.phoneRowsInserted = Int(inserted.rows[0][0] ?? "0") ?? 0
-                result.contactsInserted = Int(inserted.rows[0][1] ?? "0") ?? 0
+                guard let counts = inserted.decoded("the phone rows a batch inserted").first else {
+                    throw LedgerError("batch \(batch.number): the insert returned no counts")
+                }
+                result.phoneRowsInserted = try counts.required("rows_inserted")
+                result.contactsInserted = try counts.required("contacts_inserted")
             }
             try connection.query(
                 LedgerRun.recordBatch(.key),

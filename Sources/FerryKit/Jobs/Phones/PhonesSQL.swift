@@ -39,7 +39,7 @@ struct PhonesSQL {
     }
 
     var existingCustomTypes: String {
-        "SELECT \(q(types.tenant))::text, \(q(types.normalizedLabel)) FROM \(types.table.quoted)"
+        "SELECT \(q(types.tenant))::text AS tenant, \(q(types.normalizedLabel)) AS label FROM \(types.table.quoted)"
     }
 
     // MARK: Load
@@ -67,7 +67,7 @@ struct PhonesSQL {
     /// transactions it would take to wrap).
     var sourceRowsWrittenSincePerTenant: String {
         """
-        SELECT \(q(source.tenantColumn))::text, count(*) FROM \(source.table.quoted)
+        SELECT \(q(source.tenantColumn))::text AS tenant, count(*) AS written FROM \(source.table.quoted)
         WHERE xmin::text::bigint >= $1::bigint % 4294967296 GROUP BY 1
         """
     }
