@@ -71,6 +71,19 @@ struct KeysetSource: Sendable {
     let noun: String
 }
 
+/// What the engine reads of every job's mapping file.
+public protocol JobMapping: Sendable {
+    var file: String { get }
+    var sha256: String { get }
+    var load: LoadSettings { get }
+    var report: ReportSettings { get }
+}
+
+extension PhonesMapping: JobMapping {}
+extension CustomersMapping: JobMapping {}
+extension ServiceRequestsMapping: JobMapping {}
+extension ContactsCSVMapping: JobMapping {}
+
 /// A job that migrates rows already in the database: only what is the job's own. `JobRunner` gives
 /// every such job plan, plan files with drift refusal, apply, resume, `--tenant`, snapshot files,
 /// pacing, retries, progress and summaries, the same way.
@@ -83,13 +96,11 @@ protocol TableMigration: JobSchema {
     associatedtype Loader: BatchLoader where Loader.Record == Record, Loader.Decision == Decision
     /// The job's statements, built once per session from the mapping and the live key types.
     associatedtype Statements: Sendable
+    associatedtype Mapping: JobMapping
 
     static var name: String { get }
     var conninfo: String { get }
-    var mappingFile: String { get }
-    var mappingSHA256: String { get }
-    var load: LoadSettings { get }
-    var tenantNames: TenantNameSource? { get }
+    var mapping: Mapping { get }
     var source: KeysetSource { get }
 
     func statements(_ reader: PostgresConnection) throws -> Statements
@@ -145,6 +156,11 @@ struct PlanExtras<Job: TableMigration> {
 }
 
 extension TableMigration {
+    var mappingFile: String { mapping.file }
+    var mappingSHA256: String { mapping.sha256 }
+    var load: LoadSettings { mapping.load }
+    var tenantNames: TenantNameSource? { mapping.report.tenantNames }
+
     func planExtras(_ sql: Statements, reader: PostgresConnection) throws -> PlanExtras<Self> {
         PlanExtras()
     }

@@ -19,10 +19,6 @@ public struct CustomersJob: Sendable {
 }
 
 extension CustomersJob: TableMigration {
-    var mappingFile: String { mapping.file }
-    var mappingSHA256: String { mapping.sha256 }
-    var load: LoadSettings { mapping.load }
-    var tenantNames: TenantNameSource? { mapping.report.tenantNames }
     var source: KeysetSource {
         KeysetSource(table: mapping.projects.table, tenantColumn: mapping.projects.tenant, noun: "projects")
     }

@@ -133,10 +133,6 @@ struct PhonesStatements: Sendable {
 }
 
 extension PhonesJob: TableMigration {
-    var mappingFile: String { mapping.file }
-    var mappingSHA256: String { mapping.sha256 }
-    var load: LoadSettings { mapping.load }
-    var tenantNames: TenantNameSource? { mapping.report.tenantNames }
     var source: KeysetSource {
         KeysetSource(table: mapping.source.table, tenantColumn: mapping.source.tenantColumn, noun: "contacts")
     }

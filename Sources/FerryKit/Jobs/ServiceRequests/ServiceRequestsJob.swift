@@ -21,10 +21,6 @@ public struct ServiceRequestsJob: Sendable {
 }
 
 extension ServiceRequestsJob: TableMigration {
-    public var mappingFile: String { mapping.file }
-    public var mappingSHA256: String { mapping.sha256 }
-    public var load: LoadSettings { mapping.load }
-    public var tenantNames: TenantNameSource? { mapping.report.tenantNames }
     var source: KeysetSource {
         KeysetSource(table: mapping.requests.table, tenantColumn: mapping.requests.tenant, noun: "service requests")
     }
