@@ -13,7 +13,8 @@ final class TestDatabase: @unchecked Sendable {
     let connection: PostgresConnection
     var conninfo: String { "dbname=\(name)" }
 
-    init(samples contacts: Int? = nil) throws {
+    /// `empty`: no sample schema (the test creates its own tables).
+    init(samples contacts: Int? = nil, empty: Bool = false) throws {
         guard ProcessInfo.processInfo.environment["PGHOST"] != nil else {
             throw TestSetupError("no PostgreSQL cluster: run the tests with `make test` (PGHOST is not set)")
         }
@@ -21,6 +22,7 @@ final class TestDatabase: @unchecked Sendable {
         let admin = try PostgresConnection(conninfo: "dbname=postgres")
         try admin.execute(script: "CREATE DATABASE \(quoteIdentifier(name))")
         connection = try PostgresConnection(conninfo: "dbname=\(name)")
+        if empty { return }
         try runPSQL(file: "samples/schema.sql")
         if let contacts {
             try runPSQL(file: "samples/generate.sql", variables: ["contacts": String(contacts)])

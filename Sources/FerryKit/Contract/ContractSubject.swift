@@ -49,7 +49,7 @@ public struct PhonesContractSubject: ContractSubject {
         let values = source.columns.map { "s.\(q($0.name))::text" }
         return """
             SELECT s.\(q(source.tenantColumn))::text, s.\(q(source.keyColumn))::text, \(region), \(values.joined(separator: ", ")),
-                   (SELECT array_agg(p.\(q(phones.phoneNumber)) || '#' || coalesce(p.\(q(phones.extensionDigits)), ''))
+                   (SELECT array_agg(p.\(q(phones.phoneNumber)) || '#' || \(phones.extensionDigits.map { "coalesce(p.\(q($0)), '')" } ?? "''"))
                     FROM \(phones.table.quoted) p
                     WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn)) AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn)))::text,
                    \(changedSinceApply("s"))

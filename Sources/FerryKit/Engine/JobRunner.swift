@@ -34,6 +34,7 @@ struct JobRunner<Job: TableMigration> {
         try reader.execute(script: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         defer { _ = try? reader.execute(script: "ROLLBACK") }
         try job.preflight(reader, forApply: false, warn: { _ in })
+        try requireUniqueKeyOfAView(reader)
         let sql = try job.statements(reader)
         let extras = try job.planExtras(sql, reader: reader)
         var summary = try run(
@@ -57,6 +58,7 @@ struct JobRunner<Job: TableMigration> {
             conninfo: job.conninfo, options: options,
             preflight: { reader in
                 try job.preflight(reader, forApply: true, warn: options.log)
+                try requireUniqueKeyOfAView(reader)
                 if let plan = options.plan {
                     let sql = try job.statements(reader)
                     drift = plan.drift(
@@ -126,6 +128,26 @@ struct JobRunner<Job: TableMigration> {
                     runId: run.runId, connection: run.ledger.connection, path: path)
             }
             return summary
+        }
+    }
+
+    /// Keyset paging skips or repeats rows whose key is not unique. A table proves its key with an index
+    /// (`ferry doctor` checks it); a view cannot, so its declared key is counted before it is read.
+    func requireUniqueKeyOfAView(_ connection: PostgresConnection) throws {
+        let source = job.source
+        guard try connection.isView(source.table) else { return }
+        let tenant = quoteIdentifier(source.tenantColumn), key = quoteIdentifier(source.keyColumn)
+        let duplicates = try connection.query(
+            """
+            SELECT count(*) AS keys, min(\(tenant)::text || ' / ' || \(key)::text) AS example FROM (
+                SELECT \(tenant), \(key) FROM \(source.table.quoted) GROUP BY 1, 2 HAVING count(*) > 1) d
+            """
+        ).decoded("duplicate keys of \(source.table)").first
+        let count = try duplicates?.required("keys", as: Int.self) ?? 0
+        guard count == 0 else {
+            throw PreflightError(problems: [
+                "view \(source.table) repeats its declared key (\(source.tenantColumn), \(source.keyColumn)) for \(formatCount(count)) keys (e.g. \(try duplicates?.optional("example", as: String.self) ?? "?")): ferry pages by it, and would skip or repeat those rows; name a column that is unique per tenant"
+            ])
         }
     }
 
@@ -219,6 +241,8 @@ struct JobRunner<Job: TableMigration> {
     func sourceRowsWritten(
         since xid: Int64, _ connection: PostgresConnection, tenants: [String]
     ) throws -> [String: Int] {
+        // A view has no transaction ids of its own: the fingerprint alone says what changed.
+        if try connection.isView(job.source.table) { return [:] }
         let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
         let query = """
             SELECT s.\(tenant)::text AS tenant, count(*) AS written FROM \(table) s

@@ -67,6 +67,9 @@ protocol BatchLoader: AnyObject {
 struct KeysetSource: Sendable {
     let table: TableName
     let tenantColumn: String
+    /// The key that pages it: unique within a tenant (a table's primary key; a view's declared key,
+    /// which the runner checks before reading).
+    let keyColumn: String
     /// What one record is, in words ("contacts", "projects").
     let noun: String
 }

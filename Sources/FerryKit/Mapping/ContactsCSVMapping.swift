@@ -41,6 +41,8 @@ public struct ContactsCSVMapping: Sendable {
     public let regionHeaders: [String]?
     public let phoneColumns: [PhoneColumn]
     public let defaultRegion: String
+    /// Where extensions go (see `PhonesMapping.extensions`).
+    public let extensions: ExtensionHandling
     public let labels: PhoneLabels
     /// Create an organization named in the file when the tenant has none by that name (else reject the row).
     public let createMissingOrganizations: Bool
@@ -118,6 +120,7 @@ public struct ContactsCSVMapping: Sendable {
         let phonesNode = try root.requiredChild("phones")
         defaultRegion = try PhonesMapping.defaultRegion(phonesNode)
         labels = try PhonesMapping.labels(phonesNode)
+        let extensionPolicy = try phonesNode.string("extension_without_column")
         regionHeaders = try phonesNode.strings("region_header")
         var phoneColumns: [PhoneColumn] = []
         for node in phonesNode.child("columns")?.sequence ?? [] {
@@ -168,6 +171,7 @@ public struct ContactsCSVMapping: Sendable {
             key: tenantColumns["key"])
         try tenantsNode?.rejectUnknownKeys()
         (phoneNumbers, typeDefinitions) = try PhonesMapping.phoneTargets(targetNode)
+        extensions = try PhonesMapping.extensionHandling(extensionPolicy, in: phonesNode, table: phoneNumbers)
         try targetNode?.rejectUnknownKeys()
 
         load = try LoadSettings(root)

@@ -133,6 +133,21 @@ final class MappingNode {
         }
     }
 
+    /// A mapping of names to names or to null (`extension: null`: the table has no such column).
+    func optionalStringPairs() throws -> [(String, String?)] {
+        guard let mapping = node.mapping else { throw error("must be a mapping of names") }
+        return try mapping.map { key, value in
+            guard let keyText = try text(of: key, at: self) else {
+                throw error("entries must be plain 'name: value' pairs")
+            }
+            if value.null != nil || value == Node("~") { return (keyText, nil) }
+            guard let valueText = try text(of: value, at: self) else {
+                throw error("entries must be plain 'name: value' pairs")
+            }
+            return (keyText, valueText)
+        }
+    }
+
     /// A mapping of plain strings, e.g. a column-name table or a label dictionary.
     func stringPairs() throws -> [(String, String)] {
         guard let mapping = node.mapping else { throw error("must be a mapping of names") }

@@ -2,24 +2,38 @@ import Foundation
 
 /// `mappings/phones.yaml`: where the legacy phones are, where the normalized rows go, and how to read them.
 public struct PhonesMapping: Sendable {
+    /// A region per tenant or per client, from another table: `join` pairs a source column with a
+    /// column of `table`, whose `column` holds the region (ISO 3166 code).
+    public struct RegionLookup: Sendable {
+        public let table: TableName
+        public let join: [(source: String, lookup: String)]
+        public let column: String
+    }
+
     public struct Source: Sendable {
         public let table: TableName
         public let tenantColumn: String
         public let keyColumn: String
         public let regionColumn: String?
+        public let regionLookup: RegionLookup?
         /// In priority order: the first number of the first non-empty column is the default.
         public let columns: [PhoneSourceColumn]
     }
 
+    /// The phone table. Columns ferry can do without are optional: a mapping says `extension: null` for
+    /// an application table that has none (ferry then neither reads nor writes it).
     public struct PhoneNumbersTable: Sendable {
         public let table: TableName
-        public let tenant, id, contactKey, phoneNumber, extensionDigits, normalizedPhoneNumber: String
-        public let canonicalType, customType, isDefault, displayOrder, createdAt, updatedAt: String
+        public let tenant, id, contactKey, phoneNumber: String
+        public let extensionDigits, normalizedPhoneNumber: String?
+        public let canonicalType, customType, isDefault, displayOrder: String
+        public let createdAt, updatedAt: String?
     }
 
     public struct TypeDefinitionsTable: Sendable {
         public let table: TableName
-        public let tenant, id, label, normalizedLabel, createdAt, updatedAt: String
+        public let tenant, id, label, normalizedLabel: String
+        public let createdAt, updatedAt: String?
     }
 
     public let file: String
@@ -30,6 +44,10 @@ public struct PhonesMapping: Sendable {
     public let typeDefinitions: TypeDefinitionsTable
     public let defaultRegion: String
     public let labels: PhoneLabels
+    /// Where extensions go: the extension column, or (when the table has none) the mapping's policy.
+    public let extensions: ExtensionHandling
+    /// `phones.region_by_tenant`: per tenant (lower-case text), the region when the row and the lookup give none.
+    public let regionsByTenant: [String: String]
     public let load: LoadSettings
     /// How reports name tenants (`report:`).
     public let report: ReportSettings
@@ -37,7 +55,9 @@ public struct PhonesMapping: Sendable {
     public let isolation: TenantIsolation
 
     public var transform: PhoneTransform {
-        PhoneTransform(columns: source.columns, defaultRegion: defaultRegion, labels: labels)
+        PhoneTransform(
+            columns: source.columns, defaultRegion: defaultRegion, labels: labels, extensions: extensions,
+            regionsByTenant: regionsByTenant)
     }
 
     public static func load(path: String) throws -> PhonesMapping {
@@ -70,6 +90,7 @@ public struct PhonesMapping: Sendable {
             tenantColumn: try sourceNode.string("tenant_column") ?? "tenant",
             keyColumn: try sourceNode.string("key_column") ?? "contact_name_id",
             regionColumn: try sourceNode.string("region_column"),
+            regionLookup: try Self.regionLookup(sourceNode.child("region_lookup")),
             columns: columns)
         try sourceNode.rejectUnknownKeys()
 
@@ -80,6 +101,9 @@ public struct PhonesMapping: Sendable {
         let phonesNode = try root.requiredChild("phones")
         defaultRegion = try Self.defaultRegion(phonesNode)
         labels = try Self.labels(phonesNode)
+        extensions = try Self.extensionHandling(
+            try phonesNode.string("extension_without_column"), in: phonesNode, table: phoneNumbers)
+        regionsByTenant = try Self.regionsByTenant(phonesNode.child("region_by_tenant"))
         try phonesNode.rejectUnknownKeys()
 
         load = try LoadSettings(root)
@@ -102,16 +126,16 @@ public struct PhonesMapping: Sendable {
                 "normalized_phone_number": "normalized_phone_number",
                 "canonical_type": "canonical_type", "custom_type": "custom_phone_type_id", "is_default": "is_default",
                 "display_order": "display_order", "created_at": "created_at", "updated_at": "updated_at",
-            ])
+            ], optional: ["extension", "normalized_phone_number", "created_at", "updated_at"])
         let phoneNumbers = PhoneNumbersTable(
             table: TableName(schema: targetSchema, name: try phoneNode?.string("table") ?? "contact_phone_numbers"),
             tenant: phoneColumns["tenant"], id: phoneColumns["id"], contactKey: phoneColumns["contact_key"],
-            phoneNumber: phoneColumns["phone_number"], extensionDigits: phoneColumns["extension"],
-            normalizedPhoneNumber: phoneColumns["normalized_phone_number"],
+            phoneNumber: phoneColumns["phone_number"], extensionDigits: phoneColumns.optional("extension"),
+            normalizedPhoneNumber: phoneColumns.optional("normalized_phone_number"),
             canonicalType: phoneColumns["canonical_type"],
             customType: phoneColumns["custom_type"], isDefault: phoneColumns["is_default"],
-            displayOrder: phoneColumns["display_order"], createdAt: phoneColumns["created_at"],
-            updatedAt: phoneColumns["updated_at"])
+            displayOrder: phoneColumns["display_order"], createdAt: phoneColumns.optional("created_at"),
+            updatedAt: phoneColumns.optional("updated_at"))
         try phoneNode?.rejectUnknownKeys()
         let typeNode = targetNode?.child("type_definitions")
         let typeColumns = try ColumnNames(
@@ -120,18 +144,62 @@ public struct PhonesMapping: Sendable {
                 "tenant": "tenant", "id": "contact_phone_type_id", "label": "label",
                 "normalized_label": "normalized_label",
                 "created_at": "created_at", "updated_at": "updated_at",
-            ])
+            ], optional: ["created_at", "updated_at"])
         let typeDefinitions = TypeDefinitionsTable(
             table: TableName(
                 schema: targetSchema, name: try typeNode?.string("table") ?? "contact_phone_type_definitions"),
             tenant: typeColumns["tenant"], id: typeColumns["id"], label: typeColumns["label"],
-            normalizedLabel: typeColumns["normalized_label"], createdAt: typeColumns["created_at"],
-            updatedAt: typeColumns["updated_at"])
+            normalizedLabel: typeColumns["normalized_label"], createdAt: typeColumns.optional("created_at"),
+            updatedAt: typeColumns.optional("updated_at"))
         try typeNode?.rejectUnknownKeys()
         return (phoneNumbers, typeDefinitions)
     }
 
     /// `phones.default_region` (checked against libphonenumber's regions).
+    /// `phones.extension_without_column`: only for a phone table declared without an extension column.
+    static func extensionHandling(
+        _ policy: String?, in phonesNode: MappingNode, table: PhoneNumbersTable
+    ) throws -> ExtensionHandling {
+        guard table.extensionDigits == nil else {
+            if policy != nil {
+                throw phonesNode.child("extension_without_column")!.error(
+                    "applies only when target.phone_numbers.columns.extension is null (the table has no extension column)"
+                )
+            }
+            return .column
+        }
+        guard let policy else { return .reject }
+        guard let handling = ExtensionHandling(rawValue: policy), handling != .column else {
+            throw phonesNode.child("extension_without_column")!.error("must be reject or rfc3966, not '\(policy)'")
+        }
+        return handling
+    }
+
+    static func regionLookup(_ node: MappingNode?) throws -> RegionLookup? {
+        guard let node else { return nil }
+        let joinNode = try node.requiredChild("join")
+        let join = try joinNode.stringPairs().map { (source: $0.0, lookup: $0.1) }
+        guard !join.isEmpty else { throw joinNode.error("must pair at least one source column with a lookup column") }
+        let lookup = RegionLookup(
+            table: TableName(schema: try node.string("schema"), name: try node.requiredString("table")), join: join,
+            column: try node.requiredString("column"))
+        try node.rejectUnknownKeys()
+        return lookup
+    }
+
+    static func regionsByTenant(_ node: MappingNode?) throws -> [String: String] {
+        guard let node else { return [:] }
+        var regions: [String: String] = [:]
+        for (tenant, value) in try node.stringPairs() {
+            let region = value.uppercased()
+            guard PhoneNumberParser.isSupportedRegion(region) else {
+                throw node.error("'\(value)' for tenant \(tenant) is not a region libphonenumber knows")
+            }
+            regions[tenant.lowercased()] = region
+        }
+        return regions
+    }
+
     static func defaultRegion(_ phonesNode: MappingNode) throws -> String {
         let region = try phonesNode.requiredString("default_region").uppercased()
         guard PhoneNumberParser.isSupportedRegion(region) else {
@@ -168,21 +236,30 @@ public struct PhonesMapping: Sendable {
 
 /// A table's column names: the mapping may rename any of them, and may not invent new ones.
 struct ColumnNames {
-    private var names: [String: String]
+    private var names: [String: String?]
 
-    init(_ node: MappingNode?, defaults: [String: String]) throws {
+    /// `optional`: the roles a mapping may set to null (the table has no such column).
+    init(_ node: MappingNode?, defaults: [String: String], optional: Set<String> = []) throws {
         names = defaults
         guard let node else { return }
-        for (role, column) in try node.stringPairs() {
+        for (role, column) in try node.optionalStringPairs() {
             guard defaults[role] != nil else {
                 throw node.error(
                     "unknown column role '\(role)' (known: \(defaults.keys.sorted().joined(separator: ", ")))")
+            }
+            if column == nil, !optional.contains(role) {
+                throw node.error(
+                    "column role '\(role)' cannot be null: ferry writes it (only \(optional.sorted().joined(separator: ", ")) may be absent here)"
+                )
             }
             names[role] = column
         }
     }
 
-    subscript(role: String) -> String { names[role]! }
+    /// A column the table must have.
+    subscript(role: String) -> String { names[role]!! }
+    /// A column the mapping may declare absent (nil).
+    func optional(_ role: String) -> String? { names[role] ?? nil }
 
     /// A mapping's `{table, schema, columns}` node: the table (default `defaultName`) and its column names.
     static func table(

@@ -9,22 +9,38 @@ public struct PhoneSourceColumn: Equatable, Sendable {
     }
 }
 
+/// Where the region a contact's numbers are read in came from, in order of precedence.
+public enum RegionOrigin: String, Codable, Sendable, CaseIterable {
+    /// The source row's own column (`source.region_column`).
+    case row
+    /// A lookup by tenant or by client (`source.region_lookup`).
+    case lookup
+    /// The mapping's per-tenant list (`phones.region_by_tenant`).
+    case tenantMap = "tenant map"
+    /// `phones.default_region`.
+    case `default`
+}
+
 /// One legacy contact as extracted: its key and the raw values of the mapped columns, in priority order.
 public struct LegacyPhoneContact: Equatable, Sendable {
     public let tenant: String
     public let contactKey: String
-    /// Per-row region override (e.g. a country column), nil to use the mapping's default.
+    /// The region from the row's own column or from the mapping's lookup (nil: the tenant's or the default).
     public let region: String?
+    /// Which of the two `region` came from.
+    public let regionOrigin: RegionOrigin
     public let values: [String?]
     /// The contact already has rows in the target table: the job leaves it alone.
     public let alreadyHasPhones: Bool
 
     public init(
-        tenant: String, contactKey: String, region: String? = nil, values: [String?], alreadyHasPhones: Bool = false
+        tenant: String, contactKey: String, region: String? = nil, regionOrigin: RegionOrigin = .row,
+        values: [String?], alreadyHasPhones: Bool = false
     ) {
         self.tenant = tenant
         self.contactKey = contactKey
         self.region = region
+        self.regionOrigin = regionOrigin
         self.values = values
         self.alreadyHasPhones = alreadyHasPhones
     }
@@ -86,6 +102,9 @@ public struct PhoneValueCounts: Codable, Equatable, Sendable {
 }
 
 public struct PhoneContactOutcome: Equatable, Sendable {
+    /// The region the contact's values were read in, and where it came from.
+    public var region = ""
+    public var regionOrigin = RegionOrigin.default
     public var rows: [PhoneRowDraft] = []
     public var anomalies: [PhoneAnomaly] = []
     public var counts = PhoneValueCounts()
@@ -96,17 +115,28 @@ public struct PhoneTransform: Sendable {
     public let columns: [PhoneSourceColumn]
     public let defaultRegion: String
     public let parser: PhoneFieldParser
+    public let extensions: ExtensionHandling
+    /// Per tenant (its text form), the region when the row and the lookup give none.
+    public let regionsByTenant: [String: String]
 
-    public init(columns: [PhoneSourceColumn], defaultRegion: String, labels: PhoneLabels = .standard) {
+    public init(
+        columns: [PhoneSourceColumn], defaultRegion: String, labels: PhoneLabels = .standard,
+        extensions: ExtensionHandling = .column, regionsByTenant: [String: String] = [:]
+    ) {
         self.columns = columns
         self.defaultRegion = defaultRegion
+        self.regionsByTenant = regionsByTenant
         self.parser = PhoneFieldParser(labels: labels)
+        self.extensions = extensions
     }
 
     public func transform(_ contact: LegacyPhoneContact) -> PhoneContactOutcome {
         var outcome = PhoneContactOutcome()
         var seen = Set<String>()
         let region = contact.region.map { $0.trimmingWhitespace().uppercased() }.flatMap { $0.isEmpty ? nil : $0 }
+        let tenantRegion = region == nil ? regionsByTenant[contact.tenant.lowercased()] : nil
+        outcome.region = region ?? tenantRegion ?? defaultRegion
+        outcome.regionOrigin = region != nil ? contact.regionOrigin : tenantRegion != nil ? .tenantMap : .default
 
         for (column, value) in zip(columns, contact.values) {
             outcome.counts.read += 1
@@ -129,12 +159,28 @@ public struct PhoneTransform: Sendable {
                 anomaly(.rejected, "\(PhoneRejectionReason.unsupportedRegion.rawValue) \(region)", .unsupportedRegion)
                 continue
             }
-            let parsed = parser.parse(raw, region: region ?? defaultRegion)
+            var parsed = parser.parse(raw, region: outcome.region)
             if let reason = parsed.fieldRejection {
                 outcome.counts.rejected += 1
                 let detail = parsed.rejected.first?.detail.map { "\(reason.rawValue) (\($0))" } ?? reason.rawValue
                 anomaly(.rejected, detail, reason)
                 continue
+            }
+            if extensions == .reject {
+                let withExtension = parsed.numbers.filter { $0.extensionDigits != nil }
+                parsed.numbers.removeAll { $0.extensionDigits != nil }
+                let reason = PhoneRejectionReason.extensionWithoutColumn
+                if parsed.numbers.isEmpty {
+                    outcome.counts.rejected += 1
+                    let numbers = withExtension.map { "\($0.e164) ext. \($0.extensionDigits ?? "")" }
+                    anomaly(.rejected, "\(reason.rawValue) (\(numbers.joined(separator: ", ")))", reason)
+                    continue
+                }
+                for number in withExtension {
+                    anomaly(
+                        .fragmentRejected, "\(reason.rawValue): \(number.e164) ext. \(number.extensionDigits ?? "")",
+                        reason)
+                }
             }
             outcome.counts.loaded += 1
             if parsed.wasSplit { anomaly(.splitIntoSeveral, "\(parsed.numbers.count) numbers") }
@@ -153,11 +199,15 @@ public struct PhoneTransform: Sendable {
                 if let digits = number.extensionDigits { anomaly(.extensionFound, "ext. \(digits)") }
                 let type = number.typeHint ?? column.type
                 if case .custom(let label) = type { anomaly(.customTypeUsed, label) }
+                // Without an extension column, RFC 3966 keeps the extension in the number itself.
+                let inNumber = extensions == .rfc3966 ? number.extensionDigits : nil
                 outcome.rows.append(
                     PhoneRowDraft(
-                        tenant: contact.tenant, contactKey: contact.contactKey, e164: number.e164,
-                        extensionDigits: number.extensionDigits, type: type, isDefault: outcome.rows.isEmpty,
-                        displayOrder: outcome.rows.count, sourceColumn: column.name, raw: raw))
+                        tenant: contact.tenant, contactKey: contact.contactKey,
+                        e164: inNumber.map { "\(number.e164);ext=\($0)" } ?? number.e164,
+                        extensionDigits: inNumber == nil ? number.extensionDigits : nil, type: type,
+                        isDefault: outcome.rows.isEmpty, displayOrder: outcome.rows.count, sourceColumn: column.name,
+                        raw: raw))
             }
         }
         return outcome

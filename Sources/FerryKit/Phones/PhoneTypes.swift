@@ -53,6 +53,15 @@ public func normalizePhoneLabel(_ label: String) -> String {
 /// E.164 as the target stores it: "+", a first digit 1-9, at most 15 digits in all, ASCII only. E.164
 /// sets no minimum beyond a country code and a digit: libphonenumber's own examples include six-digit
 /// numbers (+98 9601).
+/// What ferry stores as a phone number: E.164, or (a table without an extension column, RFC 3966
+/// policy) E.164 followed by `;ext=` and ASCII digits.
+public func isStoredPhoneNumber(_ text: String) -> Bool {
+    guard let marker = text.range(of: ";ext=") else { return isE164(text) }
+    let digits = text[marker.upperBound...]
+    return isE164(String(text[..<marker.lowerBound])) && !digits.isEmpty
+        && digits.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+}
+
 public func isE164(_ text: String) -> Bool {
     let bytes = text.utf8
     guard bytes.first == 0x2B, (3...16).contains(bytes.count) else { return false }
@@ -72,6 +81,18 @@ public enum PhoneRejectionReason: String, CaseIterable, Codable, Sendable {
     case unsupportedRegion = "unsupported region"
     /// Longer than any phone field: rejected before parsing, which costs time with the length.
     case fieldTooLong = "too long for a phone field"
+    /// The number has an extension and the phone table has no column for it (the mapping's policy).
+    case extensionWithoutColumn = "has an extension, and the phone table has no extension column"
+}
+
+/// Where a number's extension goes.
+public enum ExtensionHandling: String, Sendable, CaseIterable {
+    /// The phone table's extension column.
+    case column
+    /// The table has none: the number is rejected with that reason (never stored without it).
+    case reject
+    /// The table has none: kept in the number in RFC 3966's form, `+4930123456;ext=78`.
+    case rfc3966
 }
 
 extension String {

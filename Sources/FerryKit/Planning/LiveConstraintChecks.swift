@@ -65,15 +65,13 @@ final class LiveConstraintChecks {
 
     /// The columns ferry fills in a planned row.
     private var filledColumns: [String] {
-        [
-            phones.tenant, phones.contactKey, phones.phoneNumber, phones.extensionDigits, phones.canonicalType,
-            phones.customType, phones.isDefault, phones.displayOrder,
-        ]
+        [phones.tenant, phones.contactKey, phones.phoneNumber] + [phones.extensionDigits].compactMap { $0 }
+            + [phones.canonicalType, phones.customType, phones.isDefault, phones.displayOrder]
     }
 
     /// The columns whose value a planned row has: ferry's, and the one PostgreSQL computes from its number.
     /// A unique index is checked when it reads only these.
-    private var providedColumns: [String] { filledColumns + [phones.normalizedPhoneNumber] }
+    private var providedColumns: [String] { filledColumns + [phones.normalizedPhoneNumber].compactMap { $0 } }
 
     /// Of a constraint's columns, those the planned rows have no value for; empty when it can be checked.
     private func unwritten(_ columns: [String]) -> [String] {
@@ -147,17 +145,19 @@ final class LiveConstraintChecks {
         for rows in rowsPerContact {
             let several = rows.count > 1 ? "t" : "f"
             for row in rows {
-                encoder.appendRow([
-                    row.tenant, row.contactKey, row.e164, row.extensionDigits, row.type.canonical?.rawValue,
-                    row.type.customLabel.map(normalizePhoneLabel), row.isDefault ? "t" : "f", String(row.displayOrder),
-                    several,
-                ])
+                encoder.appendRow(
+                    [row.tenant, row.contactKey, row.e164]
+                        + (phones.extensionDigits == nil ? [] : [row.extensionDigits])
+                        + [
+                            row.type.canonical?.rawValue, row.type.customLabel.map(normalizePhoneLabel),
+                            row.isDefault ? "t" : "f", String(row.displayOrder), several,
+                        ])
             }
         }
         guard !encoder.bytes.isEmpty else { return }
         _ = try connection.copyIn(
             """
-            COPY \(Self.planned) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
+            COPY \(Self.planned) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)),\(phones.extensionDigits.map { " " + q($0) + "," } ?? "")
                                   \(q(phones.canonicalType)), ferry_custom_label, \(q(phones.isDefault)), \(q(phones.displayOrder)),
                                   ferry_contact_has_several) FROM STDIN
             """

@@ -124,6 +124,8 @@ public struct PhonesSummary: MigrationSummary, Codable {
     public var contactsWithoutNumbers = 0
     public var contactsSkippedExisting = 0
     public var values = PhoneValueCounts()
+    /// Contacts with a value, by the region their values were read in and where it came from: "GB (lookup)".
+    public var contactsByRegion: [String: Int] = [:]
     public var rowsToInsert = 0
     public var defaults = 0
     public var rowsByType: [String: Int] = [:]
@@ -244,7 +246,7 @@ struct PhonesSummaryBuilder {
         "canonical_type IN (work, mobile, home, fax, other) (check)",
         "exactly one of canonical_type / custom type (check)",
         "normalized_label lower-cased, trimmed, not empty (check)",
-        "phone_number NOT NULL, E.164",
+        "phone_number NOT NULL, E.164 (with ;ext= only where the mapping keeps extensions in the number)",
     ]
 
     /// The target's constraints, checked on the rows before anything is written.
@@ -266,13 +268,16 @@ struct PhonesSummaryBuilder {
             } else if row.type.canonical == nil {
                 violation(2, key)
             }
-            if !isE164(row.e164) { violation(4, "\(key) \(row.e164)") }
+            if !isStoredPhoneNumber(row.e164) { violation(4, "\(key) \(row.e164)") }
         }
     }
 
     mutating func add(_ outcome: PhoneContactOutcome) {
         summary.contactsScanned += 1
         summary.values += outcome.counts
+        if outcome.counts.read > outcome.counts.skippedEmpty {
+            summary.contactsByRegion["\(outcome.region) (\(outcome.regionOrigin.rawValue))", default: 0] += 1
+        }
         if outcome.counts.skippedExistingPhones > 0 {
             summary.contactsSkippedExisting += 1
         } else if outcome.rows.isEmpty {

@@ -15,6 +15,14 @@ public enum PhonesTerminalReport {
         lines.append(row("with numbers", summary.contactsWithNumbers))
         lines.append(row("without a usable number", summary.contactsWithoutNumbers))
         lines.append(row("skipped, already have phone rows", summary.contactsSkippedExisting))
+        // Only worth a section when the region is not simply the default for everyone.
+        if summary.contactsByRegion.keys.contains(where: { !$0.hasSuffix("(default)") }) {
+            lines.append("")
+            lines.append(heading("Contacts with values, by region (where the region came from)"))
+            for (region, count) in summary.contactsByRegion.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
+                lines.append(row(region, count))
+            }
+        }
         lines.append("")
         let verb = summary.mode == .plan ? "to insert" : "transformed"
         lines.append(heading("Phone rows \(verb)"))

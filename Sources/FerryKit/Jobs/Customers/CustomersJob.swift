@@ -20,7 +20,9 @@ public struct CustomersJob: Sendable {
 
 extension CustomersJob: TableMigration {
     var source: KeysetSource {
-        KeysetSource(table: mapping.projects.table, tenantColumn: mapping.projects.tenant, noun: "projects")
+        KeysetSource(
+            table: mapping.projects.table, tenantColumn: mapping.projects.tenant, keyColumn: mapping.projects.key,
+            noun: "projects")
     }
 
     func statements(_ reader: PostgresConnection) throws -> CustomersSQL {

@@ -121,7 +121,8 @@ public struct ExportJob: Sendable {
             LEFT JOIN \(t.table.quoted) t ON t.\(q(t.tenant)) = p.\(q(p.tenant)) AND t.\(q(t.id)) = p.\(q(p.customType))
             """
         // "+15551234567 ext. 12": the import reads the extension back the same way.
-        let number = "p.\(q(p.phoneNumber)) || coalesce(' ext. ' || p.\(q(p.extensionDigits)), '')"
+        let number =
+            "p.\(q(p.phoneNumber))" + (p.extensionDigits.map { " || coalesce(' ext. ' || p.\(q($0)), '')" } ?? "")
         switch options.phones {
         case .default:
             let fieldColumns: [ContactsCSVMapping.Field: String] = [
@@ -156,7 +157,7 @@ public struct ExportJob: Sendable {
         case .all:
             return """
                 COPY (
-                    SELECT c.\(q(c.tenant))::text, c.\(q(c.email)), p.\(q(p.phoneNumber)), p.\(q(p.extensionDigits)),
+                    SELECT c.\(q(c.tenant))::text, c.\(q(c.email)), p.\(q(p.phoneNumber)), \(p.extensionDigits.map { "p." + q($0) } ?? "NULL::text"),
                            coalesce(p.\(q(p.canonicalType)), t.\(q(t.label))), p.\(q(p.isDefault))::text, p.\(q(p.displayOrder))::text
                     FROM \(c.table.quoted) c
                     \(phoneJoin)

@@ -145,7 +145,9 @@ public struct ContactImportTransform: Sendable {
         let columns = zip(mapping.phoneColumns, header.phoneIndexes).map { column, index in
             PhoneSourceColumn(name: index.map { header.names[$0] } ?? column.headers[0], type: column.type)
         }
-        phones = PhoneTransform(columns: columns, defaultRegion: mapping.defaultRegion, labels: mapping.labels)
+        phones = PhoneTransform(
+            columns: columns, defaultRegion: mapping.defaultRegion, labels: mapping.labels,
+            extensions: mapping.extensions)
     }
 
     public func transform(_ record: CSVRecord) -> ImportRowOutcome {

@@ -134,7 +134,7 @@ struct ImportSQL {
                                   AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                                                   WHERE p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.contactKey)) = m.key
                                                     AND p.\(q(phones.phoneNumber)) = f.phone_number
-                                                    AND p.\(q(phones.extensionDigits)) IS NOT DISTINCT FROM f.extension)) added
+                                                    \(phoneRows.sameExtension(table: "p", staged: "f.extension")))) added
             """
     }
 

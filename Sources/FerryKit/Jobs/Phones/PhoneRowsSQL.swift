@@ -83,14 +83,14 @@ struct PhoneRowsSQL {
                                   WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
                 """
             }
+        let optional = optionalColumns
         return """
             WITH inserted AS (
                 INSERT INTO \(phones.table.quoted) (
-                    \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
-                    \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder)),
-                    \(q(phones.createdAt)), \(q(phones.updatedAt)))
-                SELECT s.tenant, s.contact_key, s.phone_number, s.extension, s.canonical_type, t.\(q(types.id)),
-                       s.is_default, s.display_order, now(), now()
+                    \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)),
+                    \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder))\(optional.columns))
+                SELECT s.tenant, s.contact_key, s.phone_number, s.canonical_type, t.\(q(types.id)),
+                       s.is_default, s.display_order\(optional.values)
                 FROM \(q(Self.stagingTable)) s
                 LEFT JOIN \(types.table.quoted) t
                        ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
@@ -109,28 +109,42 @@ struct PhoneRowsSQL {
     /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
     func mergePhoneRows(snapshot: SnapshotTable) -> String {
         let sameContact = "p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key"
+        let optional = optionalColumns
         return """
             WITH merged AS (
                 INSERT INTO \(phones.table.quoted) (
-                    \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)), \(q(phones.extensionDigits)),
-                    \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder)),
-                    \(q(phones.createdAt)), \(q(phones.updatedAt)))
-                SELECT s.tenant, s.contact_key, s.phone_number, s.extension, s.canonical_type, t.\(q(types.id)), false,
+                    \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)),
+                    \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder))\(optional.columns))
+                SELECT s.tenant, s.contact_key, s.phone_number, s.canonical_type, t.\(q(types.id)), false,
                        (SELECT max(p.\(q(phones.displayOrder))) FROM \(phones.table.quoted) p WHERE \(sameContact))
-                           + row_number() OVER (PARTITION BY s.tenant, s.contact_key ORDER BY s.seq),
-                       now(), now()
+                           + row_number() OVER (PARTITION BY s.tenant, s.contact_key ORDER BY s.seq)\(optional.values)
                 FROM \(q(Self.stagingTable)) s
                 LEFT JOIN \(types.table.quoted) t
                        ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
                 WHERE NOT s.contact_is_new AND EXISTS (SELECT 1 FROM \(phones.table.quoted) p WHERE \(sameContact))
                   AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                                   WHERE \(sameContact) AND p.\(q(phones.phoneNumber)) = s.phone_number
-                                    AND p.\(q(phones.extensionDigits)) IS NOT DISTINCT FROM s.extension)
+                                    \(sameExtension(table: "p", staged: "s.extension")))
                 RETURNING \(snapshot.returning())
             ), snapshot AS (
                 \(snapshot.recordInserts(from: "merged", tableOrder: phonesOrder, tableNameParameter: "$3"))
             )
             SELECT count(*) FROM merged
             """
+    }
+
+    /// The columns a mapping may declare absent, with what ferry writes into each: ", a, b" and ", x, y".
+    private var optionalColumns: (columns: String, values: String) {
+        let present = [
+            (phones.extensionDigits, "s.extension"), (phones.createdAt, "now()"), (phones.updatedAt, "now()"),
+        ]
+        .compactMap { column, value in column.map { (quoteIdentifier($0), value) } }
+        return (present.map { ", " + $0.0 }.joined(), present.map { ", " + $0.1 }.joined())
+    }
+
+    /// "and the same extension" for a row of the phone table (nothing when the table has no extension
+    /// column: ferry then stores none, see the mapping's extension policy).
+    func sameExtension(table alias: String, staged: String) -> String {
+        phones.extensionDigits.map { "AND \(alias).\(quoteIdentifier($0)) IS NOT DISTINCT FROM \(staged)" } ?? ""
     }
 }

@@ -20,7 +20,7 @@ extension PhonesSchema {
         phoneTable.column(phones.tenant, tenantType)
         phoneTable.column(phones.contactKey, keyType)
         phoneTable.column(phones.phoneNumber, "text")
-        phoneTable.column(phones.extensionDigits, "text")
+        if let column = phones.extensionDigits { phoneTable.column(column, "text") }
         phoneTable.column(phones.canonicalType, "text")
         phoneTable.column(phones.customType, "uuid")
         phoneTable.column(phones.isDefault, "boolean")
@@ -69,9 +69,16 @@ extension PhonesJob {
                 columns: [source.tenantColumn, source.keyColumn],
                 reason: "the extraction pages by it, and rows sharing a key at a page boundary would be skipped")
         ]
+        var lookups: [TableExpectation] = []
+        if let lookup = source.regionLookup {
+            var table = TableExpectation(lookup.table, use: .read)
+            for column in lookup.join.map(\.lookup) + [lookup.column] { table.column(column) }
+            for column in lookup.join.map(\.source) { sourceTable.column(column) }
+            lookups.append(table)
+        }
         let types = try sourceKeyTypes(connection)
         let steps = types.map { PhonesSchema.steps(for: mapping, tenantType: $0.tenant, keyType: $0.key) } ?? []
-        return [sourceTable]
+        return [sourceTable] + lookups
             + PhonesSchema.expectations(
                 phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: source.table,
                 tenantColumn: source.tenantColumn, keyColumn: source.keyColumn,

@@ -134,7 +134,9 @@ struct PhonesStatements: Sendable {
 
 extension PhonesJob: TableMigration {
     var source: KeysetSource {
-        KeysetSource(table: mapping.source.table, tenantColumn: mapping.source.tenantColumn, noun: "contacts")
+        KeysetSource(
+            table: mapping.source.table, tenantColumn: mapping.source.tenantColumn,
+            keyColumn: mapping.source.keyColumn, noun: "contacts")
     }
     static var planChecksAreConstraints: Bool { true }
     static var writesAnomalyList: Bool { true }
@@ -149,9 +151,11 @@ extension PhonesJob: TableMigration {
     }
 
     func record(_ row: Row) throws -> LegacyPhoneContact {
-        LegacyPhoneContact(
+        let own = try row.optional("region", as: String.self).flatMap { $0.trimmingWhitespace().isEmpty ? nil : $0 }
+        let lookedUp = try row.optional("region_lookup", as: String.self)
+        return LegacyPhoneContact(
             tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),
-            region: try row.optional("region"),
+            region: own ?? lookedUp, regionOrigin: own != nil ? .row : .lookup,
             values: try valueColumns.map { try row.optional($0) },
             alreadyHasPhones: try row.required("has_phones"))
     }
@@ -244,10 +248,12 @@ extension PhonesJob: TableMigration {
         let startXid =
             try run.reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(run.runId)])
             .decoded("ferry.runs").first?.required("start_xid", as: Int64.self) ?? 0
+        summary.resumedAfterBatch = run.resume?.lastBatch
+        // A view has no transaction ids of its own to tell which rows others wrote meanwhile.
+        if try run.reader.isView(mapping.source.table) { return }
         summary.applied?.sourceRowsChangedDuringRun = try run.reader.query(
             statements.sql.sourceRowsWrittenSincePerTenant, [String(startXid)]
         ).decoded("source rows written during the run").reduce(0) { $0 + (try $1.required("written", as: Int.self)) }
-        summary.resumedAfterBatch = run.resume?.lastBatch
     }
 
     func planReport(_ summary: PhonesSummary) -> PlanReport { PlanReport(summary: summary, mapping: mapping) }

@@ -14,10 +14,17 @@ struct PhonesSQL {
     /// column, and whether the contact already has phone rows.
     func extractPage(tenantType: String, keyType: String) -> String {
         let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
+        // A scalar subquery: a lookup that matches two rows fails loudly instead of repeating the contact.
+        let lookup =
+            source.regionLookup.map { l in
+                "(SELECT r.\(q(l.column))::text FROM \(l.table.quoted) r WHERE "
+                    + l.join.map { "r.\(q($0.lookup)) = s.\(q($0.source))" }.joined(separator: " AND ") + ")"
+            } ?? "NULL::text"
         let values = source.columns.enumerated().map { "s.\(q($1.name))::text AS value_\($0)" }.joined(separator: ", ")
         let tenant = "s.\(q(source.tenantColumn))", key = "s.\(q(source.keyColumn))"
         return """
-            SELECT \(tenant)::text AS ferry_tenant, \(key)::text AS ferry_key, \(region) AS region, \(values),
+            SELECT \(tenant)::text AS ferry_tenant, \(key)::text AS ferry_key, \(region) AS region,
+                   \(lookup) AS region_lookup, \(values),
                    EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                            WHERE p.\(q(phones.tenant)) = \(tenant)
                              AND p.\(q(phones.contactKey)) = \(key)) AS has_phones

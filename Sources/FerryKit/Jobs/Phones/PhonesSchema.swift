@@ -26,9 +26,7 @@ public enum PhonesSchema {
                     \(q(types.tenant)) \(tenantType) NOT NULL,
                     \(q(types.id)) uuid NOT NULL DEFAULT gen_random_uuid(),
                     \(q(types.label)) text NOT NULL,
-                    \(q(types.normalizedLabel)) text NOT NULL,
-                    \(q(types.createdAt)) timestamptz NOT NULL DEFAULT now(),
-                    \(q(types.updatedAt)) timestamptz NOT NULL DEFAULT now(),
+                    \(q(types.normalizedLabel)) text NOT NULL,\(timestamps(types.createdAt, types.updatedAt))
                     PRIMARY KEY (\(q(types.tenant)), \(q(types.id))),
                     UNIQUE (\(q(types.tenant)), \(q(types.normalizedLabel))),
                     CHECK (\(q(types.normalizedLabel)) = lower(btrim(\(q(types.normalizedLabel))))
@@ -45,16 +43,11 @@ public enum PhonesSchema {
                     \(q(phones.tenant)) \(tenantType) NOT NULL,
                     \(q(phones.id)) uuid NOT NULL DEFAULT gen_random_uuid(),
                     \(q(phones.contactKey)) \(keyType) NOT NULL,
-                    \(q(phones.phoneNumber)) text NOT NULL,
-                    \(q(phones.extensionDigits)) text,
-                    \(q(phones.normalizedPhoneNumber)) text
-                        GENERATED ALWAYS AS (regexp_replace(\(q(phones.phoneNumber)), '[^0-9]', '', 'g')) STORED,
+                    \(q(phones.phoneNumber)) text NOT NULL,\(extensionColumns(phones))
                     \(q(phones.canonicalType)) text CHECK (\(q(phones.canonicalType)) IN (\(canonical))),
                     \(q(phones.customType)) uuid,
                     \(q(phones.isDefault)) boolean NOT NULL DEFAULT false,
-                    \(q(phones.displayOrder)) integer NOT NULL DEFAULT 0,
-                    \(q(phones.createdAt)) timestamptz NOT NULL DEFAULT now(),
-                    \(q(phones.updatedAt)) timestamptz NOT NULL DEFAULT now(),
+                    \(q(phones.displayOrder)) integer NOT NULL DEFAULT 0,\(timestamps(phones.createdAt, phones.updatedAt))
                     PRIMARY KEY (\(q(phones.tenant)), \(q(phones.id))),
                     CHECK ((\(q(phones.canonicalType)) IS NULL) <> (\(q(phones.customType)) IS NULL)),
                     FOREIGN KEY (\(q(phones.tenant)), \(q(phones.contactKey)))
@@ -65,9 +58,7 @@ public enum PhonesSchema {
                 CREATE UNIQUE INDEX \(q(phones.table.name + "_one_default_per_contact"))
                     ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey))) WHERE \(q(phones.isDefault));
                 CREATE INDEX \(q(phones.table.name + "_contact_order"))
-                    ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.displayOrder)));
-                CREATE INDEX \(q(phones.table.name + "_normalized"))
-                    ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.normalizedPhoneNumber)));
+                    ON \(phones.table.quoted) (\(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.displayOrder)));\(normalizedIndex(phones))
                 \(isolation.policySQL(phones.table, tenantColumn: phones.tenant, tenantType: tenantType))
                 """))
         return [typeDefinitions, phoneNumbers]
@@ -75,6 +66,27 @@ public enum PhonesSchema {
 
     /// Runs `statements` only when `table` does not exist yet: an existing app's table (and its
     /// indexes) is the app's, and is left exactly as it is.
+    // A mapping may declare these columns absent; the SQL for a table that has them all is unchanged,
+    // so the recorded checksums of steps applied before stay valid.
+
+    private static func timestamps(_ created: String?, _ updated: String?) -> String {
+        [created, updated].compactMap { $0 }.map { "\n    \(quoteIdentifier($0)) timestamptz NOT NULL DEFAULT now()," }
+            .joined()
+    }
+
+    private static func extensionColumns(_ phones: PhonesMapping.PhoneNumbersTable) -> String {
+        (phones.extensionDigits.map { "\n    \(quoteIdentifier($0)) text," } ?? "")
+            + (phones.normalizedPhoneNumber.map {
+                "\n    \(quoteIdentifier($0)) text\n        GENERATED ALWAYS AS (regexp_replace(\(quoteIdentifier(phones.phoneNumber)), '[^0-9]', '', 'g')) STORED,"
+            } ?? "")
+    }
+
+    private static func normalizedIndex(_ phones: PhonesMapping.PhoneNumbersTable) -> String {
+        phones.normalizedPhoneNumber.map {
+            "\nCREATE INDEX \(quoteIdentifier(phones.table.name + "_normalized"))\n    ON \(phones.table.quoted) (\(quoteIdentifier(phones.tenant)), \(quoteIdentifier($0)));"
+        } ?? ""
+    }
+
     static func whenMissing(_ table: TableName, _ statements: String) -> String {
         var tag = "$ferry$"
         while statements.contains(tag) { tag = "$ferry\(tag.count)$" }  // a table name may contain "$ferry$"

@@ -22,7 +22,9 @@ public struct ServiceRequestsJob: Sendable {
 
 extension ServiceRequestsJob: TableMigration {
     var source: KeysetSource {
-        KeysetSource(table: mapping.requests.table, tenantColumn: mapping.requests.tenant, noun: "service requests")
+        KeysetSource(
+            table: mapping.requests.table, tenantColumn: mapping.requests.tenant, keyColumn: mapping.requests.key,
+            noun: "service requests")
     }
 
     func statements(_ reader: PostgresConnection) throws -> ServiceRequestsSQL {

@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+@testable import FerryKit
+
+/// The reference application's tables as they are (no extension column, a generated normalized number,
+/// its own checks and indexes), and no country on contacts: the region is per tenant.
+enum ApplicationSchema {
+    static let us = "00000000-0000-4000-8000-0000000000a1"
+    static let gb = "00000000-0000-4000-8000-0000000000b2"
+    static let de = "00000000-0000-4000-8000-0000000000c3"
+    static let fr = "00000000-0000-4000-8000-0000000000d4"
+
+    static let ddl = """
+        CREATE TABLE tenants (tenant uuid PRIMARY KEY, company_name text NOT NULL);
+        CREATE TABLE tenant_regions (tenant uuid PRIMARY KEY REFERENCES tenants, region text NOT NULL);
+        CREATE TABLE contacts (
+            tenant uuid NOT NULL REFERENCES tenants,
+            contact_name_id uuid NOT NULL DEFAULT gen_random_uuid(),
+            full_name text NOT NULL, email text, phone_number text, role text,
+            created_at timestamptz, updated_at timestamptz, is_inactive boolean NOT NULL DEFAULT false, client_id uuid,
+            PRIMARY KEY (tenant, contact_name_id), UNIQUE (tenant, email));
+        CREATE TABLE contact_phone_type_definitions (
+            tenant uuid NOT NULL, contact_phone_type_id uuid NOT NULL DEFAULT gen_random_uuid(),
+            label text NOT NULL, normalized_label text NOT NULL, created_at timestamptz, updated_at timestamptz,
+            PRIMARY KEY (tenant, contact_phone_type_id), UNIQUE (tenant, normalized_label),
+            CHECK (normalized_label = lower(btrim(normalized_label))));
+        CREATE TABLE contact_phone_numbers (
+            tenant uuid NOT NULL, contact_phone_number_id uuid NOT NULL DEFAULT gen_random_uuid(),
+            contact_name_id uuid NOT NULL, phone_number text NOT NULL, canonical_type text, custom_phone_type_id uuid,
+            is_default boolean NOT NULL DEFAULT false, display_order integer NOT NULL DEFAULT 0,
+            created_at timestamptz, updated_at timestamptz,
+            normalized_phone_number text GENERATED ALWAYS AS (regexp_replace(btrim(phone_number), '[^0-9]+', '', 'g')) STORED,
+            PRIMARY KEY (tenant, contact_phone_number_id),
+            CHECK (canonical_type IS NULL OR canonical_type IN ('work', 'mobile', 'home', 'fax', 'other')),
+            CHECK ((canonical_type IS NULL) <> (custom_phone_type_id IS NULL)),
+            FOREIGN KEY (tenant, contact_name_id) REFERENCES contacts (tenant, contact_name_id) ON DELETE CASCADE,
+            FOREIGN KEY (tenant, custom_phone_type_id) REFERENCES contact_phone_type_definitions (tenant, contact_phone_type_id) ON DELETE RESTRICT);
+        CREATE UNIQUE INDEX contact_phone_numbers_one_default ON contact_phone_numbers (tenant, contact_name_id) WHERE is_default;
+        INSERT INTO tenants VALUES ('\(us)', 'Acme US'), ('\(gb)', 'Thames Ltd'), ('\(de)', 'Spree GmbH'), ('\(fr)', 'Seine SA');
+        -- The US tenant has no region row (the default applies); France's comes from the mapping.
+        INSERT INTO tenant_regions VALUES ('\(gb)', 'GB'), ('\(de)', 'de');
+        INSERT INTO contacts (tenant, contact_name_id, full_name, phone_number) VALUES
+            ('\(us)', '10000000-0000-4000-8000-000000000001', 'US plain', '212-555-0101'),
+            ('\(us)', '10000000-0000-4000-8000-000000000002', 'US with extension', '(212) 555-0100 x12'),
+            ('\(gb)', '20000000-0000-4000-8000-000000000001', 'London', '020 7946 0958'),
+            ('\(de)', '30000000-0000-4000-8000-000000000001', 'Berlin', '030 1234567'),
+            ('\(fr)', '40000000-0000-4000-8000-000000000001', 'Paris', '01 42 68 53 00'),
+            ('\(fr)', '40000000-0000-4000-8000-000000000002', 'No number', 'n/a');
+        """
+
+    /// The phones mapping for these tables; `extra` goes into its `phones:` section.
+    static func mapping(source: String = "  table: contacts", extra: String = "") throws -> String {
+        try temporaryFile(
+            """
+            job: phones
+            source:
+            \(source)
+              columns:
+                - column: phone_number
+                  type: work
+            target:
+              phone_numbers:
+                columns:
+                  extension: null
+            phones:
+              default_region: US
+              region_by_tenant:
+                \(fr): FR
+            \(extra)
+            """, name: "application-phones.yaml")
+    }
+
+    static let lookup = """
+          table: contacts
+          region_lookup:
+            table: tenant_regions
+            join: {tenant: tenant}
+            column: region
+        """
+
+    static func database() throws -> TestDatabase {
+        let db = try TestDatabase(empty: true)
+        try db.connection.execute(script: ddl)
+        return db
+    }
+
+    static func rows(_ db: TestDatabase) throws -> [[String?]] {
+        try db.connection.query(
+            "SELECT contact_name_id::text, phone_number, canonical_type, is_default::text FROM contact_phone_numbers ORDER BY 1"
+        ).rows
+    }
+}
+
+@Suite("The application's real tables: no extension column, regions per tenant, a view as the source")
+struct ApplicationSchemaTests {
+    @Test func regionsComeFromTheLookupTheTenantMapAndTheDefaultAndExtensionsAreRejectedWithTheirReason() throws {
+        let db = try ApplicationSchema.database()
+        let mapping = try ApplicationSchema.mapping(source: ApplicationSchema.lookup)
+        let schema = try ferryCLI("schema apply \(mapping)", database: db.name)
+        #expect(schema.status == 0, "\(schema.stderr)")
+        let before = try db.checksum("contact_phone_numbers")
+
+        let plan = try ferryCLI("plan \(mapping) --no-progress --json", database: db.name)
+        #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
+        #expect(try db.checksum("contact_phone_numbers") == before)
+        let text = try ferryCLI("plan \(mapping) --no-progress", database: db.name).stdout
+        for line in ["GB (lookup)", "DE (lookup)", "FR (tenant map)", "US (default)"] {
+            #expect(text.contains(line), "\(line) in \(text)")
+        }
+        #expect(text.contains("has an extension, and the phone table has no extension column"), "\(text)")
+
+        let apply = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(
+            try ApplicationSchema.rows(db) == [
+                ["10000000-0000-4000-8000-000000000001", "+12125550101", "work", "true"],
+                ["20000000-0000-4000-8000-000000000001", "+442079460958", "work", "true"],
+                ["30000000-0000-4000-8000-000000000001", "+49301234567", "work", "true"],
+                ["40000000-0000-4000-8000-000000000001", "+33142685300", "work", "true"],
+            ])
+        // The application's generated column computed itself from what ferry wrote.
+        #expect(
+            try db.scalar(
+                "SELECT normalized_phone_number FROM contact_phone_numbers WHERE phone_number = '+33142685300'")
+                == "33142685300")
+        let again = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
+        #expect(again.status == 0)
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 4)
+        #expect(try ferryCLI("rollback 1 --yes", database: db.name).status == 0)
+        #expect(try db.checksum("contact_phone_numbers") == before)
+    }
+
+    @Test func rfc3966KeepsTheExtensionInTheNumber() throws {
+        let db = try ApplicationSchema.database()
+        let mapping = try ApplicationSchema.mapping(extra: "  extension_without_column: rfc3966")
+        #expect(try ferryCLI("schema apply \(mapping)", database: db.name).status == 0)
+        let apply = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(
+            try db.scalar(
+                "SELECT phone_number FROM contact_phone_numbers WHERE contact_name_id = '10000000-0000-4000-8000-000000000002'"
+            ) == "+12125550100;ext=12")
+        // Without the lookup, the GB tenant's number is read as a US one and rejected: regions matter.
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM contact_phone_numbers WHERE tenant = '\(ApplicationSchema.gb)'") == 0)
+    }
+
+    @Test func anExtensionPolicyNeedsATableWithoutTheColumnAndANullRoleMustBeOptional() throws {
+        let withColumn = """
+            job: phones
+            source:
+              columns: [{column: phone_number, type: work}]
+            phones:
+              default_region: US
+              extension_without_column: reject
+            """
+        #expect {
+            try PhonesMapping(file: "m.yaml", text: withColumn)
+        } throws: { "\($0)".contains("applies only when target.phone_numbers.columns.extension is null") }
+        let nullTenant = """
+            job: phones
+            source:
+              columns: [{column: phone_number, type: work}]
+            target:
+              phone_numbers:
+                columns: {tenant: null}
+            phones:
+              default_region: US
+            """
+        #expect {
+            try PhonesMapping(file: "m.yaml", text: nullTenant)
+        } throws: { "\($0)".contains("column role 'tenant' cannot be null") }
+    }
+
+    @Test func aViewIsASourceWhenItsDeclaredKeyIsUnique() throws {
+        let db = try ApplicationSchema.database()
+        try db.connection.execute(
+            script: """
+                CREATE VIEW contacts_with_region AS
+                    SELECT c.tenant, c.contact_name_id, c.phone_number, r.region
+                    FROM contacts c LEFT JOIN tenant_regions r USING (tenant);
+                CREATE VIEW contacts_twice AS
+                    SELECT tenant, contact_name_id, phone_number, NULL::text AS region FROM contacts
+                    UNION ALL SELECT tenant, contact_name_id, phone_number, NULL FROM contacts;
+                """)
+        let view = try ApplicationSchema.mapping(source: "  table: contacts_with_region\n  region_column: region")
+        #expect(try ferryCLI("schema apply \(view)", database: db.name).status == 0)
+        let doctor = try ferryCLI("doctor \(view)", database: db.name)
+        #expect(!doctor.stdout.contains("has no primary key"), "\(doctor.stdout)")
+        let apply = try ferryCLI("apply \(view) --no-progress", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 4)
+
+        let twice = try ApplicationSchema.mapping(source: "  table: contacts_twice")
+        let refused = try ferryCLI("plan \(twice) --no-progress", database: db.name)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("view contacts_twice repeats its declared key"), "\(refused.stderr)")
+    }
+}
