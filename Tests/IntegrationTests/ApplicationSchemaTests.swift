@@ -197,4 +197,78 @@ struct ApplicationSchemaTests {
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("view contacts_twice repeats its declared key"), "\(refused.stderr)")
     }
+
+    @Test func naiveRowsTheApplicationsBackfillWroteAreReplacedInPlaceAndRollbackRestoresThem() throws {
+        let db = try ApplicationSchema.database()
+        let us = ApplicationSchema.us
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, phone_number) VALUES
+                    ('\(us)', '10000000-0000-4000-8000-000000000003', 'Two numbers', '212-555-0102 / 212-555-0103'),
+                    ('\(us)', '10000000-0000-4000-8000-000000000004', 'Tab only', E'\\t'),
+                    ('\(us)', '10000000-0000-4000-8000-000000000005', 'Edited by the app', '212-555-0105'),
+                    ('\(us)', '10000000-0000-4000-8000-000000000006', 'Second row added', '212-555-0106');
+                -- The application's own backfill, in the release that created the tables.
+                INSERT INTO contact_phone_numbers (tenant, contact_phone_number_id, contact_name_id, phone_number, canonical_type,
+                                                   custom_phone_type_id, is_default, display_order, created_at, updated_at)
+                SELECT tenant, gen_random_uuid(), contact_name_id, BTRIM(phone_number), 'work', NULL, true, 0,
+                       COALESCE(created_at, NOW()), COALESCE(updated_at, created_at, NOW())
+                FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> '';
+                -- Since then the application changed two contacts' rows.
+                UPDATE contact_phone_numbers SET phone_number = '+1 212 555 0199'
+                WHERE contact_name_id = '10000000-0000-4000-8000-000000000005';
+                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
+                VALUES ('\(us)', '10000000-0000-4000-8000-000000000006', '+12125550177', 'mobile', false, 1);
+                """)
+        let mapping = try ApplicationSchema.mapping(
+            source: ApplicationSchema.lookup, extra: "  existing_rows: replace_naive")
+        #expect(try ferryCLI("schema apply \(mapping)", database: db.name).status == 0)
+        let before = try db.checksum("contact_phone_numbers")
+        let ids = try db.connection.query(
+            "SELECT contact_name_id::text, contact_phone_number_id::text FROM contact_phone_numbers WHERE is_default"
+        ).rows.reduce(into: [String: String]()) { $0[$1[0]!] = $1[1]! }
+
+        let plan = try ferryCLI("plan \(mapping) --no-progress", database: db.name)
+        #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
+        #expect(plan.stdout.contains("naive rows replaced in place"), "\(plan.stdout)")
+        #expect(try db.checksum("contact_phone_numbers") == before)
+
+        let apply = try ferryCLI("apply \(mapping) --no-progress --json", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        let summary = try JSONDecoder().decode(PhonesSummary.self, from: Data(apply.stdout.utf8))
+        // Plain, London, Berlin, Paris and "Two numbers" are rewritten; "n/a", the tab-only value and the
+        // number with an extension (the table has no column for it) leave no row: rejected, with the
+        // legacy column still holding them.
+        #expect(summary.applied?.naiveRowsReplaced == 5 && summary.applied?.naiveRowsDeleted == 3, "\(summary)")
+        #expect(summary.values.rejected == 3)
+        #expect(summary.contactsSkippedExisting == 2, "the two contacts the application changed are left alone")
+        let rows = try db.connection.query(
+            """
+            SELECT contact_name_id::text, contact_phone_number_id::text, phone_number, canonical_type, is_default::text, display_order::text
+            FROM contact_phone_numbers WHERE tenant = '\(us)' ORDER BY contact_name_id, display_order
+            """
+        ).rows
+        let plain = [
+            "10000000-0000-4000-8000-000000000001", ids["10000000-0000-4000-8000-000000000001"]!, "+12125550101",
+            "work", "true", "0",
+        ]
+        #expect(rows.first == plain, "rewritten in place, its key kept")
+        let two = rows.filter { $0[0] == "10000000-0000-4000-8000-000000000003" }
+        #expect(
+            two.map { [$0[2], $0[4], $0[5]] } == [["+12125550102", "true", "0"], ["+12125550103", "false", "1"]])
+        #expect(two.first?[1] == ids["10000000-0000-4000-8000-000000000003"])
+        #expect(
+            !rows.contains {
+                $0[0] == "10000000-0000-4000-8000-000000000002" || $0[0] == "10000000-0000-4000-8000-000000000004"
+            })
+        #expect(rows.contains { $0[0] == "10000000-0000-4000-8000-000000000005" && $0[2] == "+1 212 555 0199" })
+        #expect(rows.filter { $0[0] == "10000000-0000-4000-8000-000000000006" }.count == 2)
+
+        let after = try db.checksum("contact_phone_numbers")
+        #expect(try ferryCLI("apply \(mapping) --no-progress", database: db.name).status == 0)
+        #expect(try db.checksum("contact_phone_numbers") == after, "a second apply changes nothing")
+        let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
+        #expect(try db.checksum("contact_phone_numbers") == before, "the naive rows are back exactly")
+    }
 }

@@ -48,6 +48,11 @@ protocol SummaryBuilding {
 protocol BatchWrites {
     var rowsInserted: Int { get }
     var rowsUpdated: Int { get }
+    var rowsDeleted: Int { get }
+}
+
+extension BatchWrites {
+    var rowsDeleted: Int { 0 }
 }
 
 /// The apply sink of one job: writes a batch, its snapshot rows and its cursor in one transaction.

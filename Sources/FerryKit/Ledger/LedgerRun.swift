@@ -13,16 +13,16 @@ enum LedgerRun {
     }
 
     /// A batch's cursor and counts, committed with its rows.
-    /// $1 run, $2 batch, $3 first key or line, $4 last, $5 rows inserted, $6 rows updated.
+    /// $1 run, $2 batch, $3 first key or line, $4 last, $5 rows inserted, $6 rows updated, $7 rows deleted.
     static func recordBatch(_ cursor: Cursor) -> String {
         """
         WITH batch AS (
-            INSERT INTO ferry.batches (run_id, batch_no, first_key, last_key, rows_inserted, rows_updated)
-            VALUES ($1, $2, $3::text[], $4::text[], $5, $6)
+            INSERT INTO ferry.batches (run_id, batch_no, first_key, last_key, rows_inserted, rows_updated, rows_deleted)
+            VALUES ($1, $2, $3::text[], $4::text[], $5, $6, $7)
         )
         INSERT INTO ferry.events (run_id, kind, detail)
         VALUES ($1, 'batch committed', jsonb_build_object('batch', $2::int, 'first_\(cursor.rawValue)', $3::text[], 'last_\(cursor.rawValue)', $4::text[],
-                                                          'rows_inserted', $5::int, 'rows_updated', $6::int))
+                                                          'rows_inserted', $5::int, 'rows_updated', $6::int, 'rows_deleted', $7::int))
         """
     }
 

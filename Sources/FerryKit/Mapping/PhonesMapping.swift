@@ -1,5 +1,15 @@
 import Foundation
 
+/// What the phones job does with a contact that already has phone rows.
+public enum ExistingRows: String, Sendable {
+    /// Leave the contact alone.
+    case skip
+    /// A contact whose one row is exactly what a naive backfill wrote (the first legacy column's value
+    /// trimmed, type work, the default, first) gets its normalized rows in that row's place; any other
+    /// rows are the application's, left alone and listed.
+    case replaceNaive = "replace_naive"
+}
+
 /// `mappings/phones.yaml`: where the legacy phones are, where the normalized rows go, and how to read them.
 public struct PhonesMapping: Sendable {
     /// A region per tenant or per client, from another table: `join` pairs a source column with a
@@ -48,6 +58,8 @@ public struct PhonesMapping: Sendable {
     public let extensions: ExtensionHandling
     /// `phones.region_by_tenant`: per tenant (lower-case text), the region when the row and the lookup give none.
     public let regionsByTenant: [String: String]
+    /// `phones.existing_rows`: what happens to contacts that already have phone rows.
+    public let existingRows: ExistingRows
     public let load: LoadSettings
     /// How reports name tenants (`report:`).
     public let report: ReportSettings
@@ -104,6 +116,11 @@ public struct PhonesMapping: Sendable {
         extensions = try Self.extensionHandling(
             try phonesNode.string("extension_without_column"), in: phonesNode, table: phoneNumbers)
         regionsByTenant = try Self.regionsByTenant(phonesNode.child("region_by_tenant"))
+        let existing = try phonesNode.string("existing_rows") ?? ExistingRows.skip.rawValue
+        guard let existingRows = ExistingRows(rawValue: existing) else {
+            throw phonesNode.child("existing_rows")!.error("must be skip or replace_naive, not '\(existing)'")
+        }
+        self.existingRows = existingRows
         try phonesNode.rejectUnknownKeys()
 
         load = try LoadSettings(root)

@@ -30,13 +30,18 @@ public struct LegacyPhoneContact: Equatable, Sendable {
     /// Which of the two `region` came from.
     public let regionOrigin: RegionOrigin
     public let values: [String?]
-    /// The contact already has rows in the target table: the job leaves it alone.
+    /// The contact already has rows in the target table: the job leaves it alone, unless they are
+    /// the naive backfill's (`naiveRow`) and the mapping replaces those.
     public let alreadyHasPhones: Bool
+    /// The key of the contact's one row as a naive backfill wrote it (the legacy value trimmed, `work`,
+    /// the default), when the mapping replaces such rows; nil otherwise.
+    public let naiveRow: String?
 
     public init(
         tenant: String, contactKey: String, region: String? = nil, regionOrigin: RegionOrigin = .row,
-        values: [String?], alreadyHasPhones: Bool = false
+        values: [String?], alreadyHasPhones: Bool = false, naiveRow: String? = nil
     ) {
+        self.naiveRow = naiveRow
         self.tenant = tenant
         self.contactKey = contactKey
         self.region = region
@@ -105,6 +110,9 @@ public struct PhoneContactOutcome: Equatable, Sendable {
     /// The region the contact's values were read in, and where it came from.
     public var region = ""
     public var regionOrigin = RegionOrigin.default
+    /// The naive row these rows replace (the first is written into it, the rest beside it); with no
+    /// rows, the naive row is deleted (the legacy value stays where it is, reported as rejected).
+    public var replacesRow: String?
     public var rows: [PhoneRowDraft] = []
     public var anomalies: [PhoneAnomaly] = []
     public var counts = PhoneValueCounts()
@@ -144,7 +152,7 @@ public struct PhoneTransform: Sendable {
                 outcome.counts.skippedEmpty += 1
                 continue
             }
-            if contact.alreadyHasPhones {
+            if contact.alreadyHasPhones && contact.naiveRow == nil {
                 outcome.counts.skippedExistingPhones += 1
                 continue
             }
@@ -210,6 +218,7 @@ public struct PhoneTransform: Sendable {
                         raw: raw))
             }
         }
+        outcome.replacesRow = contact.naiveRow
         return outcome
     }
 }

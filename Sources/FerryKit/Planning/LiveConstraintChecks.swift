@@ -24,6 +24,8 @@ final class LiveConstraintChecks {
     static let planned = "ferry_planned_phones"
     /// A temporary copy of the phone table with its indexes and CHECKs: one batch is loaded into it, timed.
     static let sample = "ferry_sample_load"
+    /// Live naive rows the planned rows replace (existing_rows: replace_naive): not compared with them.
+    static let replaced = "ferry_planned_replaced"
     private static let maximumExamples = 5
 
     /// `snapshot` is the plan's exported snapshot (pg_export_snapshot).
@@ -39,6 +41,7 @@ final class LiveConstraintChecks {
                 CREATE TEMP TABLE \(Self.planned) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED);
                 ALTER TABLE \(Self.planned) ADD COLUMN ferry_custom_label text, ADD COLUMN ferry_new_custom_type boolean NOT NULL DEFAULT false,
                     ADD COLUMN ferry_contact_has_several boolean NOT NULL;
+                CREATE TEMP TABLE \(Self.replaced) (row_id text PRIMARY KEY);
                 CREATE TEMP TABLE \(Self.sample) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS);
                 """)
         uniqueIndexes = try connection.query(
@@ -139,8 +142,21 @@ final class LiveConstraintChecks {
 
     private func q(_ name: String) -> String { quoteIdentifier(name) }
 
+    /// Adds one batch's planned rows, and the naive rows they replace.
+    func add(_ outcomes: [PhoneContactOutcome]) throws {
+        let replaced = outcomes.compactMap(\.replacesRow)
+        if !replaced.isEmpty {
+            encoder.removeAll()
+            for row in replaced { encoder.appendRow([row]) }
+            _ = try connection.copyIn("COPY \(Self.replaced) (row_id) FROM STDIN") { write in
+                try encoder.bytes.withUnsafeBytes { try write($0) }
+            }
+        }
+        try add(outcomes.map(\.rows))
+    }
+
     /// Adds one batch's planned rows, one array per contact.
-    func add(_ rowsPerContact: [[PhoneRowDraft]]) throws {
+    private func add(_ rowsPerContact: [[PhoneRowDraft]]) throws {
         encoder.removeAll()
         for rows in rowsPerContact {
             let several = rows.count > 1 ? "t" : "f"
@@ -257,7 +273,8 @@ final class LiveConstraintChecks {
                 """
                 SELECT \(example) FROM \(Self.planned) p
                 WHERE \(filter) AND ((\(list)) IN (SELECT \(list) FROM \(Self.planned) WHERE \(filter)\(sharing) GROUP BY \(list) HAVING count(*) > 1)
-                   OR (\(list)) IN (SELECT \(list) FROM \(phones.table.quoted) WHERE \(filter)))
+                   OR (\(list)) IN (SELECT \(list) FROM \(phones.table.quoted) WHERE \(filter)
+                                     AND \(q(phones.id))::text NOT IN (SELECT row_id FROM \(Self.replaced))))
                 """)
         }
         // Foreign keys: planned rows whose reference does not exist (a custom type the apply creates first is not one).

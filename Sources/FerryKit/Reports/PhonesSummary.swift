@@ -111,6 +111,9 @@ public struct PhonesSummary: MigrationSummary, Codable {
         public var batchesCommitted = 0
         /// Contacts that gained phone rows from elsewhere between extract and load: left alone.
         public var contactsSkippedAtLoad = 0
+        /// Naive rows rewritten in place, and deleted (no usable number in their value).
+        public var naiveRowsReplaced = 0
+        public var naiveRowsDeleted = 0
         /// Source rows inserted or changed by others after the run started: a re-run picks them up.
         public var sourceRowsChangedDuringRun = 0
     }
@@ -124,6 +127,10 @@ public struct PhonesSummary: MigrationSummary, Codable {
     public var contactsWithoutNumbers = 0
     public var contactsSkippedExisting = 0
     public var values = PhoneValueCounts()
+    /// (existing_rows: replace_naive) Naive rows to rewrite in place with a contact's first normalized
+    /// number, and naive rows to delete because their value holds no usable number.
+    public var naiveRowsToReplace = 0
+    public var naiveRowsToDelete = 0
     /// Contacts with a value, by the region their values were read in and where it came from: "GB (lookup)".
     public var contactsByRegion: [String: Int] = [:]
     public var rowsToInsert = 0
@@ -275,6 +282,9 @@ struct PhonesSummaryBuilder {
     mutating func add(_ outcome: PhoneContactOutcome) {
         summary.contactsScanned += 1
         summary.values += outcome.counts
+        if outcome.replacesRow != nil {
+            if outcome.rows.isEmpty { summary.naiveRowsToDelete += 1 } else { summary.naiveRowsToReplace += 1 }
+        }
         if outcome.counts.read > outcome.counts.skippedEmpty {
             summary.contactsByRegion["\(outcome.region) (\(outcome.regionOrigin.rawValue))", default: 0] += 1
         }

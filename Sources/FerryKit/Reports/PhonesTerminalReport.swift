@@ -15,6 +15,10 @@ public enum PhonesTerminalReport {
         lines.append(row("with numbers", summary.contactsWithNumbers))
         lines.append(row("without a usable number", summary.contactsWithoutNumbers))
         lines.append(row("skipped, already have phone rows", summary.contactsSkippedExisting))
+        if summary.naiveRowsToReplace + summary.naiveRowsToDelete > 0 {
+            lines.append(row("naive rows replaced in place", summary.naiveRowsToReplace))
+            lines.append(row("naive rows deleted (no usable number)", summary.naiveRowsToDelete))
+        }
         // Only worth a section when the region is not simply the default for everyone.
         if summary.contactsByRegion.keys.contains(where: { !$0.hasSuffix("(default)") }) {
             lines.append("")
@@ -41,6 +45,10 @@ public enum PhonesTerminalReport {
                         + (summary.resumedAfterBatch.map { ", resumed after batch \($0))" }
                             ?? (summary.runId == nil ? "" : ")"))))
             lines.append(row("phone rows inserted", applied.rowsInserted))
+            if applied.naiveRowsReplaced + applied.naiveRowsDeleted > 0 {
+                lines.append(row("naive rows replaced in place", applied.naiveRowsReplaced))
+                lines.append(row("naive rows deleted (no usable number)", applied.naiveRowsDeleted))
+            }
             lines.append(row("contacts given phones", applied.contactsInserted))
             lines.append(row("custom types created", applied.customTypesCreated))
             lines.append(row("batches committed", applied.batchesCommitted))

@@ -124,7 +124,7 @@ final class ImportLoader {
                     LedgerRun.recordBatch(.line),
                     [
                         String(runId), String(batch), textArrayLiteral([String(firstLine)]),
-                        textArrayLiteral([String(lastLine)]), String(inserted), String(updated),
+                        textArrayLiteral([String(lastLine)]), String(inserted), String(updated), "0",
                     ])
             }
             return result
@@ -178,7 +178,7 @@ final class ImportLoader {
                 LedgerRun.recordBatch(.line),
                 [
                     String(runId), String(batch), "{deactivate-missing}", "{deactivate-missing}", "0",
-                    String(deactivated),
+                    String(deactivated), "0",
                 ])
             return deactivated
         }

@@ -27,6 +27,8 @@ struct PhoneRowsSQL {
         case new
         /// Contacts that existed before the batch (the backfill's, the import's updates).
         case existing
+        /// Contacts whose naive row this batch rewrote: their further numbers, beside it.
+        case replacing
     }
 
     func createStagingTable(tenantType: String, keyType: String) -> String {
@@ -75,6 +77,12 @@ struct PhoneRowsSQL {
     func insertPhoneRows(snapshot: SnapshotTable, for contacts: StagedContacts = .existing) -> String {
         let which =
             switch contacts {
+            case .replacing:
+                """
+                NOT s.is_default
+                  AND EXISTS (SELECT 1 FROM \(q(Self.replaceTable)) r
+                              WHERE r.done AND r.has_rows AND r.tenant = s.tenant AND r.contact_key = s.contact_key)
+                """
             case .new: "s.contact_is_new"
             case .existing:
                 """
@@ -146,5 +154,80 @@ struct PhoneRowsSQL {
     /// column: ferry then stores none, see the mapping's extension policy).
     func sameExtension(table alias: String, staged: String) -> String {
         phones.extensionDigits.map { "AND \(alias).\(quoteIdentifier($0)) IS NOT DISTINCT FROM \(staged)" } ?? ""
+    }
+
+    // MARK: Naive rows replaced in place (phones job, existing_rows: replace_naive)
+
+    static let replaceTable = "ferry_phone_replace"
+
+    /// The naive rows a batch means to replace: the row's key, the number it held when read, and
+    /// whether the contact has normalized rows to put in its place (else the row is deleted).
+    func createReplaceTable(tenantType: String, keyType: String, idType: String) -> String {
+        """
+        CREATE TEMP TABLE IF NOT EXISTS \(q(Self.replaceTable)) (
+            tenant \(tenantType) NOT NULL,
+            contact_key \(keyType) NOT NULL,
+            row_id \(idType) NOT NULL,
+            naive_number text NOT NULL,
+            has_rows boolean NOT NULL,
+            done boolean NOT NULL DEFAULT false
+        ) ON COMMIT DELETE ROWS
+        """
+    }
+
+    var copyIntoReplaceTable: String {
+        "COPY \(q(Self.replaceTable)) (tenant, contact_key, row_id, naive_number, has_rows) FROM STDIN"
+    }
+
+    /// Locks the naive rows that are still exactly as read (still the contact's only row), records their
+    /// pre-images (update or delete) and marks them done; a row the application changed meanwhile is
+    /// left alone. $1 run, $2 batch, $3 the table's qualified name for the snapshot.
+    func snapshotNaiveRows(snapshot: SnapshotTable, signature: (_ row: String, _ legacy: String) -> String) -> String {
+        let same =
+            "p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.contactKey)) = r.contact_key AND p.\(q(phones.id)) = r.row_id"
+        return """
+            WITH still AS (
+                SELECT p.* FROM \(phones.table.quoted) p JOIN \(q(Self.replaceTable)) r ON \(same)
+                WHERE \(signature("p", "r.naive_number"))
+                  AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) o
+                                  WHERE o.\(q(phones.tenant)) = p.\(q(phones.tenant))
+                                    AND o.\(q(phones.contactKey)) = p.\(q(phones.contactKey))
+                                    AND o.\(q(phones.id)) <> p.\(q(phones.id)))
+                FOR UPDATE OF p
+            ), snapshot AS (
+                INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+                SELECT $1, $2, \(phonesOrder), $3, CASE WHEN r.has_rows THEN 'update' ELSE 'delete' END,
+                       \(snapshot.keyObject(alias: "p")), to_jsonb(p)
+                FROM still p JOIN \(q(Self.replaceTable)) r ON \(same)
+            )
+            UPDATE \(q(Self.replaceTable)) r SET done = true FROM still p WHERE \(same)
+            """
+    }
+
+    /// Writes each replaced contact's first normalized number into its naive row (its key kept).
+    var updateNaiveRows: String {
+        let set =
+            [
+                "\(q(phones.phoneNumber)) = s.phone_number", "\(q(phones.canonicalType)) = s.canonical_type",
+                "\(q(phones.customType)) = t.\(q(types.id))",
+            ]
+            + (phones.extensionDigits.map { ["\(q($0)) = s.extension"] } ?? [])
+            + (phones.updatedAt.map { ["\(q($0)) = now()"] } ?? [])
+        return """
+            UPDATE \(phones.table.quoted) p SET \(set.joined(separator: ", "))
+            FROM \(q(Self.replaceTable)) r
+            JOIN \(q(Self.stagingTable)) s ON s.tenant = r.tenant AND s.contact_key = r.contact_key AND s.is_default
+            LEFT JOIN \(types.table.quoted) t
+                   ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
+            WHERE r.done AND r.has_rows AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id
+            """
+    }
+
+    /// Deletes the naive rows whose value holds no usable number (the legacy column still has it).
+    var deleteNaiveRows: String {
+        """
+        DELETE FROM \(phones.table.quoted) p USING \(q(Self.replaceTable)) r
+        WHERE r.done AND NOT r.has_rows AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id
+        """
     }
 }

@@ -157,7 +157,7 @@ extension PhonesJob: TableMigration {
             tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),
             region: own ?? lookedUp, regionOrigin: own != nil ? .row : .lookup,
             values: try valueColumns.map { try row.optional($0) },
-            alreadyHasPhones: try row.required("has_phones"))
+            alreadyHasPhones: try row.required("has_phones"), naiveRow: try row.optional("naive_row"))
     }
 
     func key(of contact: LegacyPhoneContact) -> [String] { [contact.tenant, contact.contactKey] }
@@ -200,7 +200,14 @@ extension PhonesJob: TableMigration {
         applied.rowsInserted += result.phoneRowsInserted
         applied.contactsInserted += result.contactsInserted
         applied.customTypesCreated += result.customTypesCreated
-        applied.contactsSkippedAtLoad += batch.decisions.filter { !$0.rows.isEmpty }.count - result.contactsInserted
+        applied.naiveRowsReplaced += result.naiveRowsReplaced
+        applied.naiveRowsDeleted += result.naiveRowsDeleted
+        // Contacts whose rows were not written after all: phones arrived from elsewhere, or their naive
+        // row was changed by the application between the read and the write.
+        let replacing = batch.decisions.filter { $0.replacesRow != nil }
+        applied.contactsSkippedAtLoad +=
+            batch.decisions.filter { !$0.rows.isEmpty && $0.replacesRow == nil }.count - result.contactsInserted
+            + replacing.count - result.naiveRowsReplaced - result.naiveRowsDeleted
     }
 
     /// The phones job's checks are the target's constraints, counted on the planned rows by the plan's
@@ -224,7 +231,7 @@ extension PhonesJob: TableMigration {
         let snapshot = try reader.query("SELECT pg_export_snapshot()").scalar ?? ""
         let constraints = try LiveConstraintChecks(conninfo: conninfo, snapshot: snapshot, mapping: mapping)
         var extras = PlanExtras<PhonesJob>()
-        extras.consume = { batch in try constraints.add(batch.decisions.map(\.rows)) }
+        extras.consume = { batch in try constraints.add(batch.decisions) }
         extras.finish = { summary, reader in
             summary.checks += try constraints.results()
             let sample = try constraints.sampleLoad(rows: mapping.load.batchSize)

@@ -6,8 +6,12 @@ final class PhonesLoader: BatchLoader {
         var phoneRowsInserted = 0
         var contactsInserted = 0
         var customTypesCreated = 0
+        /// Naive rows rewritten in place, and deleted (no usable number).
+        var naiveRowsReplaced = 0
+        var naiveRowsDeleted = 0
         var rowsInserted: Int { phoneRowsInserted + customTypesCreated }
-        var rowsUpdated: Int { 0 }
+        var rowsUpdated: Int { naiveRowsReplaced }
+        var rowsDeleted: Int { naiveRowsDeleted }
     }
 
     private let conninfo: String
@@ -20,6 +24,7 @@ final class PhonesLoader: BatchLoader {
     private let typesTable: SnapshotTable
     private let stagingTypes: (tenant: String, key: String)
     private var encoder = CopyTextEncoder()
+    private var replaceEncoder = CopyTextEncoder()
 
     init(
         conninfo: String, mapping: PhonesMapping, runId: Int64, timeouts: (lock: String, statement: String),
@@ -34,21 +39,31 @@ final class PhonesLoader: BatchLoader {
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
         phonesTable = try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection)
         typesTable = try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection)
-        try connection.execute(script: sql.phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType))
+        try createSessionTables()
+    }
+
+    private func createSessionTables() throws {
+        try connection.execute(
+            script: sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key))
+        guard mapping.existingRows == .replaceNaive else { return }
+        let idType = try connection.columnTypes(mapping.phoneNumbers.table)[mapping.phoneNumbers.id] ?? "uuid"
+        try connection.execute(
+            script: sql.phoneRows.createReplaceTable(
+                tenantType: stagingTypes.tenant, keyType: stagingTypes.key, idType: idType))
     }
 
     /// After a lost connection: a new session, and its own staging table.
     func reconnect() throws {
         connection.close()
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
-        try connection.execute(
-            script: sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key))
+        try createSessionTables()
     }
 
     func load(_ batch: PhonesBatch) throws -> BatchResult {
         encoder.removeAll()
-        var sequence = 0
-        for outcome in batch.decisions {
+        replaceEncoder.removeAll()
+        var sequence = 0, replacing = 0
+        for (contact, outcome) in zip(batch.records, batch.decisions) {
             for row in outcome.rows {
                 sequence += 1
                 let label = row.type.customLabel
@@ -58,8 +73,16 @@ final class PhonesLoader: BatchLoader {
                     row.isDefault ? "t" : "f", String(row.displayOrder),
                 ])
             }
+            if let naive = outcome.replacesRow {
+                replacing += 1
+                replaceEncoder.appendRow([
+                    contact.tenant, contact.contactKey, naive, Self.postgresTrimmed(contact.values.first ?? nil),
+                    outcome.rows.isEmpty ? "f" : "t",
+                ])
+            }
         }
         let run = String(runId), number = String(batch.number)
+        let snapshotParameters = [run, number, phonesTable.qualifiedName]
         return try connection.transaction {
             try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
             var result = BatchResult()
@@ -73,21 +96,52 @@ final class PhonesLoader: BatchLoader {
                             sql.phoneRows.insertCustomTypes(snapshot: typesTable),
                             [run, number, typesTable.qualifiedName]
                         ).scalar ?? "0") ?? 0
-                let inserted = try connection.query(
-                    sql.phoneRows.insertPhoneRows(snapshot: phonesTable), [run, number, phonesTable.qualifiedName])
-                guard let counts = inserted.decoded("the phone rows a batch inserted").first else {
-                    throw LedgerError("batch \(batch.number): the insert returned no counts")
+            }
+            if replacing > 0 {
+                _ = try connection.copyIn(sql.phoneRows.copyIntoReplaceTable) { write in
+                    try replaceEncoder.bytes.withUnsafeBytes { try write($0) }
                 }
-                result.phoneRowsInserted = try counts.required("rows_inserted")
-                result.contactsInserted = try counts.required("contacts_inserted")
+                try connection.query(
+                    sql.phoneRows.snapshotNaiveRows(snapshot: phonesTable, signature: sql.naiveSignature),
+                    snapshotParameters)
+                result.naiveRowsReplaced = try connection.query(sql.phoneRows.updateNaiveRows).affectedRows
+                result.naiveRowsDeleted = try connection.query(sql.phoneRows.deleteNaiveRows).affectedRows
+                if sequence > 0 {
+                    result.phoneRowsInserted += try insert(.replacing, snapshotParameters, batch: batch.number).rows
+                }
+            }
+            if sequence > 0 {
+                let counts = try insert(.existing, snapshotParameters, batch: batch.number)
+                result.phoneRowsInserted += counts.rows
+                result.contactsInserted = counts.contacts
             }
             try connection.query(
                 LedgerRun.recordBatch(.key),
                 [
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                    String(result.rowsInserted), String(result.rowsUpdated),
+                    String(result.rowsInserted), String(result.rowsUpdated), String(result.rowsDeleted),
                 ])
             return result
         }
+    }
+
+    private func insert(
+        _ contacts: PhoneRowsSQL.StagedContacts, _ parameters: [String?], batch: Int
+    ) throws -> (rows: Int, contacts: Int) {
+        let inserted = try connection.query(
+            sql.phoneRows.insertPhoneRows(snapshot: phonesTable, for: contacts), parameters)
+        guard let counts = inserted.decoded("the phone rows a batch inserted").first else {
+            throw LedgerError("batch \(batch): the insert returned no counts")
+        }
+        return (try counts.required("rows_inserted"), try counts.required("contacts_inserted"))
+    }
+
+    /// The value as PostgreSQL's `btrim` leaves it (spaces only): what the naive backfill stored.
+    static func postgresTrimmed(_ value: String?) -> String {
+        guard let value else { return "" }
+        var view = Substring(value)
+        while view.first == " " { view = view.dropFirst() }
+        while view.last == " " { view = view.dropLast() }
+        return String(view)
     }
 }

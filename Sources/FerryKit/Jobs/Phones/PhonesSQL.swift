@@ -21,19 +21,41 @@ struct PhonesSQL {
                     + l.join.map { "r.\(q($0.lookup)) = s.\(q($0.source))" }.joined(separator: " AND ") + ")"
             } ?? "NULL::text"
         let values = source.columns.enumerated().map { "s.\(q($1.name))::text AS value_\($0)" }.joined(separator: ", ")
+        let naive =
+            mapping.existingRows == .replaceNaive
+            ? naiveRow(tenant: "s.\(q(source.tenantColumn))", key: "s.\(q(source.keyColumn))") : "NULL::text"
         let tenant = "s.\(q(source.tenantColumn))", key = "s.\(q(source.keyColumn))"
         return """
             SELECT \(tenant)::text AS ferry_tenant, \(key)::text AS ferry_key, \(region) AS region,
                    \(lookup) AS region_lookup, \(values),
                    EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                            WHERE p.\(q(phones.tenant)) = \(tenant)
-                             AND p.\(q(phones.contactKey)) = \(key)) AS has_phones
+                             AND p.\(q(phones.contactKey)) = \(key)) AS has_phones,
+                   \(naive) AS naive_row
             FROM \(source.table.quoted) s
             WHERE ($1::text IS NULL OR (\(tenant), \(key)) > ($1::\(tenantType), $2::\(keyType)))
               AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))
             ORDER BY \(tenant), \(key)
             LIMIT $3::bigint
             """
+    }
+
+    /// The key of the contact's only phone row when that row is what a naive backfill wrote from the
+    /// first legacy column (its value trimmed, type work, the default, first, no custom type, no
+    /// extension); NULL for any other rows. The loader checks the same again under a row lock.
+    private func naiveRow(tenant: String, key: String) -> String {
+        """
+        (SELECT CASE WHEN count(*) = 1 AND bool_and(\(naiveSignature(row: "p", legacy: "btrim(s.\(q(source.columns[0].name)))")))
+                     THEN min(p.\(q(phones.id))::text) END
+         FROM \(phones.table.quoted) p WHERE p.\(q(phones.tenant)) = \(tenant) AND p.\(q(phones.contactKey)) = \(key))
+        """
+    }
+
+    /// A phone row `row` as the naive backfill wrote it from the value `legacy`.
+    func naiveSignature(row p: String, legacy: String) -> String {
+        "\(p).\(q(phones.canonicalType)) = 'work' AND \(p).\(q(phones.customType)) IS NULL AND \(p).\(q(phones.isDefault))"
+            + " AND \(p).\(q(phones.displayOrder)) = 0 AND \(p).\(q(phones.phoneNumber)) = \(legacy)"
+            + (phones.extensionDigits.map { " AND \(p).\(q($0)) IS NULL" } ?? "")
     }
 
     /// An estimate for progress and ETA: the planner's row count, or an exact count on a never-analyzed table.

@@ -245,7 +245,7 @@ final class ServiceRequestsLoader: BatchLoader {
                 LedgerRun.recordBatch(.key),
                 [
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                    String(result.rowsInserted), String(result.rowsUpdated),
+                    String(result.rowsInserted), String(result.rowsUpdated), "0",
                 ])
             return result
         }
