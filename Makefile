@@ -10,7 +10,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench bench-import bench-jobs bench-compare samples report-check fuzz man format clean
+.PHONY: all deps build release demo test bench bench-import bench-jobs bench-naive bench-compare samples report-check fuzz man format clean
 
 all: build
 
@@ -38,6 +38,10 @@ bench: release
 bench-import: release
 	@scripts/install-deps.sh bc pgloader
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-import.sh
+
+bench-naive: release
+	@scripts/install-deps.sh bc
+	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-naive.sh
 
 bench-jobs: release
 	@scripts/install-deps.sh bc

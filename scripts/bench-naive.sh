@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The naive-rows benchmark: BENCH_CONTACTS legacy contacts (default 1,000,000); the application's own
+# naive backfill (every non-blank value btrim'd into one default work row) is timed, then on a copy of
+# that state `ferry apply` with `existing_rows: replace_naive` rewrites those rows in place (normalized,
+# split, extensions, rejects deleted) and is timed against it. Ratio target: <= 1.5.
+set -euo pipefail
+ferry=${FERRY:-.build/release/ferry}
+contacts=${BENCH_CONTACTS:-1000000}
+psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
+now() { date +%s.%N; }
+seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }
+mapping=$(mktemp /tmp/ferry-bench-naive.XXXXXX.yaml)
+trap 'rm -f "$mapping"' EXIT
+sed 's/^  default_region: US$/  default_region: US\n  existing_rows: replace_naive/' mappings/phones.yaml >"$mapping"
+
+echo "bench-naive: generating $contacts contacts"
+$psql -d postgres -c "DROP DATABASE IF EXISTS naive_base" -c "CREATE DATABASE naive_base"
+PGDATABASE=naive_base $psql -f samples/schema.sql
+PGDATABASE=naive_base $psql -v contacts="$contacts" -f samples/generate.sql
+PGDATABASE=naive_base "$ferry" schema apply "$mapping" >/dev/null
+settle naive_base
+
+start=$(now)
+PGDATABASE=naive_base $psql -c "INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order, created_at, updated_at)
+    SELECT tenant, contact_name_id, BTRIM(phone_number), 'work', true, 0, COALESCE(created_at, NOW()), COALESCE(updated_at, created_at, NOW())
+    FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> ''"
+backfill=$(seconds "$start" "$(now)")
+naive_rows=$(PGDATABASE=naive_base $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
+settle naive_base
+$psql -d postgres -c "DROP DATABASE IF EXISTS naive_ferry" -c "CREATE DATABASE naive_ferry TEMPLATE naive_base"
+settle naive_ferry
+
+start=$(now)
+PGDATABASE=naive_ferry "$ferry" apply "$mapping" --no-progress --json >/tmp/ferry-bench-naive.json
+apply=$(seconds "$start" "$(now)")
+rss=$(grep -o '"peakResidentMegabytes" : [0-9.]*' /tmp/ferry-bench-naive.json | awk '{printf "%.0f", $3}')
+replaced=$(grep -o '"naiveRowsReplaced" : [0-9]*' /tmp/ferry-bench-naive.json | awk '{print $3}')
+deleted=$(grep -o '"naiveRowsDeleted" : [0-9]*' /tmp/ferry-bench-naive.json | awk '{print $3}')
+rows=$(PGDATABASE=naive_ferry $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
+bad=$(PGDATABASE=naive_ferry $psql -Atc "SELECT count(*) FROM (SELECT 1 FROM contact_phone_numbers GROUP BY tenant, contact_name_id HAVING count(*) FILTER (WHERE is_default) <> 1) x")
+$psql -d postgres -c "DROP DATABASE naive_ferry" -c "DROP DATABASE naive_base"
+
+cat <<REPORT
+
+naive-rows benchmark, $contacts contacts, $(nproc) cores
+  the application's naive backfill   $backfill s ($naive_rows rows)
+  ferry apply, replace_naive          $apply s ($replaced rewritten in place, $deleted deleted; $rows rows after; contacts without exactly one default: $bad; peak RSS $rss MB)
+  ratio ferry / naive backfill        $(echo "$apply / $backfill" | bc -l | xargs printf '%.2f')   (issue 17 target <= 1.5)
+REPORT
