@@ -85,10 +85,13 @@ struct PhoneRowsSQL {
                 """
             case .new: "s.contact_is_new"
             case .existing:
+                // OFFSET 0 keeps this a probe of the (tenant, contact) index per staged row: as an anti-join
+                // the planner hashed the whole phone table for every batch, which grows with the table.
                 """
                 NOT s.contact_is_new
                   AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
-                                  WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key)
+                                  WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key
+                                  OFFSET 0)
                 """
             }
         let optional = optionalColumns
@@ -185,14 +188,19 @@ struct PhoneRowsSQL {
     func snapshotNaiveRows(snapshot: SnapshotTable, signature: (_ row: String, _ legacy: String) -> String) -> String {
         let same =
             "p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.contactKey)) = r.contact_key AND p.\(q(phones.id)) = r.row_id"
+        // A lateral probe by primary key per staged row: as a join, the planner merged the batch with a
+        // scan of the whole phone table.
         return """
             WITH still AS (
-                SELECT p.* FROM \(phones.table.quoted) p JOIN \(q(Self.replaceTable)) r ON \(same)
-                WHERE \(signature("p", "r.naive_number"))
-                  AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) o
-                                  WHERE o.\(q(phones.tenant)) = p.\(q(phones.tenant))
-                                    AND o.\(q(phones.contactKey)) = p.\(q(phones.contactKey))
-                                    AND o.\(q(phones.id)) <> p.\(q(phones.id)))
+                SELECT p.* FROM \(q(Self.replaceTable)) r
+                CROSS JOIN LATERAL (
+                    SELECT p.* FROM \(phones.table.quoted) p
+                    WHERE \(same) AND \(signature("p", "r.naive_number"))
+                      AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) o
+                                      WHERE o.\(q(phones.tenant)) = p.\(q(phones.tenant))
+                                        AND o.\(q(phones.contactKey)) = p.\(q(phones.contactKey))
+                                        AND o.\(q(phones.id)) <> p.\(q(phones.id)))
+                    OFFSET 0) p
                 FOR UPDATE OF p
             ), snapshot AS (
                 INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)

@@ -101,6 +101,9 @@ final class PhonesLoader: BatchLoader {
                 _ = try connection.copyIn(sql.phoneRows.copyIntoReplaceTable) { write in
                     try replaceEncoder.bytes.withUnsafeBytes { try write($0) }
                 }
+                // Without statistics the planner took the batch's rows for many and deleted by scanning the
+                // whole phone table, every batch.
+                try connection.execute(script: "ANALYZE \(quoteIdentifier(PhoneRowsSQL.replaceTable))")
                 try connection.query(
                     sql.phoneRows.snapshotNaiveRows(snapshot: phonesTable, signature: sql.naiveSignature),
                     snapshotParameters)
