@@ -271,4 +271,103 @@ struct ApplicationSchemaTests {
         #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
         #expect(try db.checksum("contact_phone_numbers") == before, "the naive rows are back exactly")
     }
+
+    /// The release after: the legacy column is dropped, the naive rows are the only copy.
+    func legacyColumnDropped() throws -> TestDatabase {
+        let db = try ApplicationSchema.database()
+        let us = ApplicationSchema.us
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, phone_number) VALUES
+                    ('\(us)', '10000000-0000-4000-8000-000000000003', 'Two numbers', '212-555-0102 / 212-555-0103');
+                INSERT INTO contact_phone_numbers (tenant, contact_phone_number_id, contact_name_id, phone_number, canonical_type,
+                                                   custom_phone_type_id, is_default, display_order, created_at, updated_at)
+                SELECT tenant, gen_random_uuid(), contact_name_id, BTRIM(phone_number), 'work', NULL, true, 0,
+                       COALESCE(created_at, NOW()), COALESCE(updated_at, created_at, NOW())
+                FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> '';
+                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
+                VALUES ('\(us)', '10000000-0000-4000-8000-000000000001', '+12125550177', 'mobile', false, 1);
+                ALTER TABLE contacts DROP COLUMN phone_number;
+                """)
+        return db
+    }
+
+    static func inPlaceMapping(_ extra: String = "") throws -> String {
+        try temporaryFile(
+            """
+            job: phones-in-place
+            source:
+              region_lookup:
+                table: tenant_regions
+                join: {tenant: tenant}
+                column: region
+            target:
+              phone_numbers:
+                columns:
+                  extension: null
+            phones:
+              default_region: US
+              region_by_tenant:
+                \(ApplicationSchema.fr): FR
+            \(extra)
+            """, name: "in-place.yaml")
+    }
+
+    @Test func withTheLegacyColumnGoneRowsAreNormalizedWhereTheyStand() throws {
+        let db = try legacyColumnDropped()
+        let mapping = try Self.inPlaceMapping()
+        let schema = try ferryCLI("schema apply \(mapping)", database: db.name)
+        #expect(schema.status == 0, "\(schema.stderr)")
+        let before = try db.checksum("contact_phone_numbers")
+        let ids = try db.connection.query(
+            "SELECT phone_number, contact_phone_number_id::text FROM contact_phone_numbers"
+        ).rows.reduce(into: [String: String]()) { $0[$1[0]!] = $1[1]! }
+
+        let plan = try ferryCLI("plan \(mapping) --no-progress", database: db.name)
+        #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
+        #expect(plan.stdout.contains("✓ adds up"), "\(plan.stdout)")
+        #expect(try db.checksum("contact_phone_numbers") == before)
+
+        let apply = try ferryCLI("apply \(mapping) --no-progress --json", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        let summary = try JSONDecoder().decode(PhonesInPlaceSummary.self, from: Data(apply.stdout.utf8))
+        // 8 rows: the mobile one is already stored; plain, London, Berlin, Paris and the two-number row
+        // are rewritten (one number added); the extension and "n/a" are unusable and stay.
+        #expect(summary.rowsRead == 8 && summary.rowsUnchanged == 1 && summary.rowsToRewrite == 5, "\(summary)")
+        #expect(summary.rowsUnusable == 2 && summary.applied?.rowsAdded == 1 && summary.applied?.rowsRewritten == 5)
+        #expect(summary.accountingAddsUp)
+        let rows = try db.connection.query(
+            "SELECT contact_phone_number_id::text, phone_number, is_default::text, display_order::text FROM contact_phone_numbers"
+        ).rows
+        let byId = Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, $0) })
+        #expect(byId[ids["212-555-0101"]!]?[1] == "+12125550101", "rewritten where it stands, key kept")
+        #expect(byId[ids["020 7946 0958"]!]?[1] == "+442079460958")
+        #expect(byId[ids["030 1234567"]!]?[1] == "+49301234567")
+        #expect(byId[ids["01 42 68 53 00"]!]?[1] == "+33142685300")
+        #expect(byId[ids["212-555-0102 / 212-555-0103"]!]?[1] == "+12125550102")
+        #expect(rows.contains { $0[1] == "+12125550103" && $0[2] == "false" && $0[3] == "1" })
+        #expect(byId[ids["n/a"]!]?[1] == "n/a", "an unusable value stays as it is")
+        #expect(byId[ids["(212) 555-0100 x12"]!]?[1] == "(212) 555-0100 x12")
+
+        let after = try db.checksum("contact_phone_numbers")
+        let again = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try db.checksum("contact_phone_numbers") == after, "a second apply changes nothing")
+        #expect(try ferryCLI("rollback 1 --yes", database: db.name).status == 0)
+        #expect(try db.checksum("contact_phone_numbers") == before, "rollback restores the rows exactly")
+    }
+
+    @Test func unusableRowsAreDeletedOnlyWhenTheMappingSaysSoAndComeBackOnRollback() throws {
+        let db = try legacyColumnDropped()
+        let mapping = try Self.inPlaceMapping("  unusable_rows: delete")
+        #expect(try ferryCLI("schema apply \(mapping)", database: db.name).status == 0)
+        let before = try db.checksum("contact_phone_numbers")
+        let apply = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM contact_phone_numbers WHERE phone_number IN ('n/a', '(212) 555-0100 x12')") == 0)
+        #expect(try ferryCLI("rollback 1 --yes", database: db.name).status == 0)
+        #expect(try db.checksum("contact_phone_numbers") == before)
+    }
 }

@@ -10,6 +10,8 @@ struct JobCase: Sendable, CustomTestStringConvertible {
     let tables: [String]
     /// Changes one source row the job reads, after a plan (the plan file must refuse the apply).
     let sourceEdit: String
+    /// Brings the samples into the state the job starts from (after its schema steps).
+    var setup: [String] = []
 
     var testDescription: String { mapping }
 
@@ -30,6 +32,22 @@ struct JobCase: Sendable, CustomTestStringConvertible {
                 WHERE (tenant, contact_name_id) = (SELECT tenant, customer_id FROM projects WHERE customer_id IS NOT NULL ORDER BY 1, 2 LIMIT 1)
                 """),
         JobCase(
+            mapping: "mappings/phones-in-place.yaml",
+            tables: ["contact_phone_numbers", "contact_phone_type_definitions"],
+            sourceEdit: """
+                UPDATE contact_phone_numbers SET phone_number = '212 555 0199'
+                WHERE (tenant, contact_phone_number_id) = (SELECT tenant, contact_phone_number_id FROM contact_phone_numbers ORDER BY 1, 2 LIMIT 1)
+                """,
+            // The application's naive backfill, then its release that drops the legacy column.
+            setup: [
+                "ferry schema apply mappings/phones.yaml",
+                """
+                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
+                SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0 FROM contacts WHERE btrim(phone_number) <> '';
+                ALTER TABLE contacts DROP COLUMN phone_number;
+                """,
+            ]),
+        JobCase(
             mapping: "mappings/service-requests.yaml", tables: ["contacts", "service_requests"],
             sourceEdit: """
                 UPDATE service_requests SET status = 'changed since the plan'
@@ -42,6 +60,14 @@ extension TestDatabase {
     /// A database with the samples and the job's schema steps applied.
     static func forJob(_ job: JobCase, contacts: Int = 6_000) throws -> TestDatabase {
         let db = try TestDatabase(samples: contacts)
+        for step in job.setup {
+            if step.hasPrefix("ferry ") {
+                let result = try ferryCLI(String(step.dropFirst("ferry ".count)), database: db.name)
+                guard result.status == 0 else { throw TestSetupError("\(step): \(result.stderr)") }
+            } else {
+                try db.connection.execute(script: step)
+            }
+        }
         let schema = try ferryCLI("schema apply \(job.mapping)", database: db.name)
         guard schema.status == 0 else { throw TestSetupError("schema apply \(job.mapping): \(schema.stderr)") }
         return db

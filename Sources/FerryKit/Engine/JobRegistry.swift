@@ -35,6 +35,9 @@ public struct ApplyOutcome {
 public enum JobRegistry {
     private static let tableJobs: [String: @Sendable (String, String) throws -> any RunnableJob] = [
         PhonesJob.name: { JobHandle(PhonesJob(mapping: try PhonesMapping.load(path: $0), conninfo: $1)) },
+        PhonesInPlaceJob.name: {
+            JobHandle(PhonesInPlaceJob(mapping: try PhonesMapping.load(path: $0), conninfo: $1))
+        },
         CustomersJob.name: { JobHandle(CustomersJob(mapping: try CustomersMapping.load(path: $0), conninfo: $1)) },
         ServiceRequestsJob.name: {
             JobHandle(ServiceRequestsJob(mapping: try ServiceRequestsMapping.load(path: $0), conninfo: $1))

@@ -60,6 +60,11 @@ public struct PhonesMapping: Sendable {
     public let regionsByTenant: [String: String]
     /// `phones.existing_rows`: what happens to contacts that already have phone rows.
     public let existingRows: ExistingRows
+    /// `job: phones-in-place`: the phone table is its own source (the legacy column is gone).
+    public let inPlace: Bool
+    public static let inPlaceJob = "phones-in-place"
+    /// (in place) What happens to a row that holds no usable number.
+    public let unusableRows: UnusableRows
     public let load: LoadSettings
     /// How reports name tenants (`report:`).
     public let report: ReportSettings
@@ -82,33 +87,46 @@ public struct PhonesMapping: Sendable {
         self.sha256 = sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString
         let root = try MappingNode(file: file, text: text)
         let job = try root.requiredString("job")
-        guard job == "phones" else { throw root.error("job must be 'phones' in a phones mapping, not '\(job)'") }
+        guard job == "phones" || job == Self.inPlaceJob else {
+            throw root.error("job must be 'phones' or '\(Self.inPlaceJob)' in a phones mapping, not '\(job)'")
+        }
+        inPlace = job == Self.inPlaceJob
         _ = try root.string("description")
-
-        let sourceNode = try root.requiredChild("source")
-        var columns: [PhoneSourceColumn] = []
-        guard let columnNodes = try sourceNode.requiredChild("columns").sequence, !columnNodes.isEmpty else {
-            throw sourceNode.error("columns must list at least one phone column")
-        }
-        for node in columnNodes {
-            let name = try node.requiredString("column")
-            let type = try Self.canonicalType(node)
-            try node.rejectUnknownKeys()
-            columns.append(PhoneSourceColumn(name: name, type: .canonical(type)))
-        }
-        source = Source(
-            table: TableName(
-                schema: try sourceNode.string("schema"), name: try sourceNode.string("table") ?? "contacts"),
-            tenantColumn: try sourceNode.string("tenant_column") ?? "tenant",
-            keyColumn: try sourceNode.string("key_column") ?? "contact_name_id",
-            regionColumn: try sourceNode.string("region_column"),
-            regionLookup: try Self.regionLookup(sourceNode.child("region_lookup")),
-            columns: columns)
-        try sourceNode.rejectUnknownKeys()
 
         let targetNode = root.child("target")
         (phoneNumbers, typeDefinitions) = try Self.phoneTargets(targetNode)
         try targetNode?.rejectUnknownKeys()
+
+        if inPlace {
+            // The legacy column is gone: the phone table is its own source, read contact by contact.
+            let sourceNode = root.child("source")
+            source = Source(
+                table: phoneNumbers.table, tenantColumn: phoneNumbers.tenant, keyColumn: phoneNumbers.contactKey,
+                regionColumn: nil, regionLookup: try Self.regionLookup(sourceNode?.child("region_lookup")),
+                columns: [PhoneSourceColumn(name: phoneNumbers.phoneNumber, type: .canonical(.work))])
+            try sourceNode?.rejectUnknownKeys()
+        } else {
+            let sourceNode = try root.requiredChild("source")
+            var columns: [PhoneSourceColumn] = []
+            guard let columnNodes = try sourceNode.requiredChild("columns").sequence, !columnNodes.isEmpty else {
+                throw sourceNode.error("columns must list at least one phone column")
+            }
+            for node in columnNodes {
+                let name = try node.requiredString("column")
+                let type = try Self.canonicalType(node)
+                try node.rejectUnknownKeys()
+                columns.append(PhoneSourceColumn(name: name, type: .canonical(type)))
+            }
+            source = Source(
+                table: TableName(
+                    schema: try sourceNode.string("schema"), name: try sourceNode.string("table") ?? "contacts"),
+                tenantColumn: try sourceNode.string("tenant_column") ?? "tenant",
+                keyColumn: try sourceNode.string("key_column") ?? "contact_name_id",
+                regionColumn: try sourceNode.string("region_column"),
+                regionLookup: try Self.regionLookup(sourceNode.child("region_lookup")),
+                columns: columns)
+            try sourceNode.rejectUnknownKeys()
+        }
 
         let phonesNode = try root.requiredChild("phones")
         defaultRegion = try Self.defaultRegion(phonesNode)
@@ -121,6 +139,15 @@ public struct PhonesMapping: Sendable {
             throw phonesNode.child("existing_rows")!.error("must be skip or replace_naive, not '\(existing)'")
         }
         self.existingRows = existingRows
+        let unusable = try phonesNode.string("unusable_rows") ?? UnusableRows.keep.rawValue
+        guard let unusableRows = UnusableRows(rawValue: unusable) else {
+            throw phonesNode.child("unusable_rows")!.error("must be keep or delete, not '\(unusable)'")
+        }
+        if !inPlace, phonesNode.child("unusable_rows") != nil {
+            throw phonesNode.child("unusable_rows")!.error(
+                "applies to job \(Self.inPlaceJob) only (the phones job never deletes a legacy value)")
+        }
+        self.unusableRows = unusableRows
         try phonesNode.rejectUnknownKeys()
 
         load = try LoadSettings(root)

@@ -316,7 +316,7 @@ struct PhonesSummaryBuilder {
         }
     }
 
-    private static func record(_ example: ValueExample, in entry: inout CountWithExamples) {
+    static func record(_ example: ValueExample, in entry: inout CountWithExamples) {
         entry.add(example)
     }
 }
