@@ -40,17 +40,15 @@ for round in $(seq 1 "$rounds"); do
         SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0 FROM contacts WHERE btrim(phone_number) <> ''"
     naive=$(seconds "$start" "$(now)")
     declare -A plan apply
-    for which in "${order[@]}"; do
-        binary=$old
-        [ "$which" = new ] && binary=$new
-        settle "compare_$which"
-        plan[$which]=$(PGDATABASE=compare_$which timed "$binary" plan mappings/phones.yaml --no-progress --json)
-    done
-    for which in "${order[@]}"; do
-        binary=$old
-        [ "$which" = new ] && binary=$new
-        settle "compare_$which"
-        apply[$which]=$(PGDATABASE=compare_$which timed "$binary" apply mappings/phones.yaml --no-progress --json)
+    # Both plans, then both applies (a plan changes nothing, so each binary's apply finds the same data).
+    for step in plan apply; do
+        for which in "${order[@]}"; do
+            binary=$old
+            [ "$which" = new ] && binary=$new
+            settle "compare_$which"
+            seconds_taken=$(PGDATABASE=compare_$which timed "$binary" "$step" mappings/phones.yaml --no-progress --json)
+            if [ "$step" = plan ]; then plan[$which]=$seconds_taken; else apply[$which]=$seconds_taken; fi
+        done
     done
     rows_old=$(PGDATABASE=compare_old $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
     rows_new=$(PGDATABASE=compare_new $psql -Atc "SELECT count(*) FROM contact_phone_numbers")

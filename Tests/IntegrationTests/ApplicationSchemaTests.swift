@@ -78,6 +78,23 @@ enum ApplicationSchema {
             column: region
         """
 
+    /// schema apply; a plan that says `planSays` and changes no phone row; then apply --json. Returns
+    /// the phone table's checksum before, and apply's JSON.
+    static func planAndApply(
+        _ mapping: String, _ db: TestDatabase, planSays: String
+    ) throws -> (before: String, json: Data) {
+        let schema = try ferryCLI("schema apply \(mapping)", database: db.name)
+        #expect(schema.status == 0, "\(schema.stderr)")
+        let before = try db.checksum("contact_phone_numbers")
+        let plan = try ferryCLI("plan \(mapping) --no-progress", database: db.name)
+        #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
+        #expect(plan.stdout.contains(planSays), "\(plan.stdout)")
+        #expect(try db.checksum("contact_phone_numbers") == before)
+        let apply = try ferryCLI("apply \(mapping) --no-progress --json", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        return (before, Data(apply.stdout.utf8))
+    }
+
     static func database() throws -> TestDatabase {
         let db = try TestDatabase(empty: true)
         try db.connection.execute(script: ddl)
@@ -222,20 +239,11 @@ struct ApplicationSchemaTests {
                 """)
         let mapping = try ApplicationSchema.mapping(
             source: ApplicationSchema.lookup, extra: "  existing_rows: replace_naive")
-        #expect(try ferryCLI("schema apply \(mapping)", database: db.name).status == 0)
-        let before = try db.checksum("contact_phone_numbers")
         let ids = try db.connection.query(
             "SELECT contact_name_id::text, contact_phone_number_id::text FROM contact_phone_numbers WHERE is_default"
         ).rows.reduce(into: [String: String]()) { $0[$1[0]!] = $1[1]! }
-
-        let plan = try ferryCLI("plan \(mapping) --no-progress", database: db.name)
-        #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
-        #expect(plan.stdout.contains("naive rows replaced in place"), "\(plan.stdout)")
-        #expect(try db.checksum("contact_phone_numbers") == before)
-
-        let apply = try ferryCLI("apply \(mapping) --no-progress --json", database: db.name)
-        #expect(apply.status == 0, "\(apply.stderr)")
-        let summary = try JSONDecoder().decode(PhonesSummary.self, from: Data(apply.stdout.utf8))
+        let (before, json) = try ApplicationSchema.planAndApply(mapping, db, planSays: "naive rows replaced in place")
+        let summary = try JSONDecoder().decode(PhonesSummary.self, from: json)
         // Plain, London, Berlin, Paris and "Two numbers" are rewritten; "n/a", the tab-only value and the
         // number with an extension (the table has no column for it) leave no row: rejected, with the
         // legacy column still holding them.
@@ -316,21 +324,11 @@ struct ApplicationSchemaTests {
     @Test func withTheLegacyColumnGoneRowsAreNormalizedWhereTheyStand() throws {
         let db = try legacyColumnDropped()
         let mapping = try Self.inPlaceMapping()
-        let schema = try ferryCLI("schema apply \(mapping)", database: db.name)
-        #expect(schema.status == 0, "\(schema.stderr)")
-        let before = try db.checksum("contact_phone_numbers")
         let ids = try db.connection.query(
             "SELECT phone_number, contact_phone_number_id::text FROM contact_phone_numbers"
         ).rows.reduce(into: [String: String]()) { $0[$1[0]!] = $1[1]! }
-
-        let plan = try ferryCLI("plan \(mapping) --no-progress", database: db.name)
-        #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
-        #expect(plan.stdout.contains("✓ adds up"), "\(plan.stdout)")
-        #expect(try db.checksum("contact_phone_numbers") == before)
-
-        let apply = try ferryCLI("apply \(mapping) --no-progress --json", database: db.name)
-        #expect(apply.status == 0, "\(apply.stderr)")
-        let summary = try JSONDecoder().decode(PhonesInPlaceSummary.self, from: Data(apply.stdout.utf8))
+        let (before, json) = try ApplicationSchema.planAndApply(mapping, db, planSays: "✓ adds up")
+        let summary = try JSONDecoder().decode(PhonesInPlaceSummary.self, from: json)
         // 8 rows: the mobile one is already stored; plain, London, Berlin, Paris and the two-number row
         // are rewritten (one number added); the extension and "n/a" are unusable and stay.
         #expect(summary.rowsRead == 8 && summary.rowsUnchanged == 1 && summary.rowsToRewrite == 5, "\(summary)")
