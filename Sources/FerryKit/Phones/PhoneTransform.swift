@@ -142,7 +142,8 @@ public struct PhoneTransform: Sendable {
         var outcome = PhoneContactOutcome()
         var seen = Set<String>()
         let region = contact.region.map { $0.trimmingWhitespace().uppercased() }.flatMap { $0.isEmpty ? nil : $0 }
-        let tenantRegion = region == nil ? regionsByTenant[contact.tenant.lowercased()] : nil
+        let tenantRegion =
+            region == nil && !regionsByTenant.isEmpty ? regionsByTenant[contact.tenant.lowercased()] : nil
         outcome.region = region ?? tenantRegion ?? defaultRegion
         outcome.regionOrigin = region != nil ? contact.regionOrigin : tenantRegion != nil ? .tenantMap : .default
 

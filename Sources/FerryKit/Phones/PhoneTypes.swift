@@ -56,10 +56,15 @@ public func normalizePhoneLabel(_ label: String) -> String {
 /// What ferry stores as a phone number: E.164, or (a table without an extension column, RFC 3966
 /// policy) E.164 followed by `;ext=` and ASCII digits.
 public func isStoredPhoneNumber(_ text: String) -> Bool {
-    guard let marker = text.range(of: ";ext=") else { return isE164(text) }
-    let digits = text[marker.upperBound...]
-    return isE164(String(text[..<marker.lowerBound])) && !digits.isEmpty
-        && digits.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    // Most rows are plain E.164: decide those without searching the text.
+    if isE164(text) { return true }
+    let bytes = text.utf8
+    guard let semicolon = bytes.firstIndex(of: UInt8(ascii: ";")) else { return false }
+    let rest = bytes[bytes.index(after: semicolon)...]
+    guard rest.starts(with: "ext=".utf8) else { return false }
+    let digits = rest.dropFirst(4)
+    return isE164(String(decoding: bytes[..<semicolon], as: UTF8.self)) && !digits.isEmpty
+        && digits.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
 }
 
 public func isE164(_ text: String) -> Bool {

@@ -2,7 +2,9 @@
 /// required throws, naming what the query was for, the column and the row's key, instead of becoming 0
 /// or "" without a word; a column added to a SELECT shifts nothing.
 public struct Row: Sendable {
-    let columns: [String: Int]
+    /// The result's column names, shared by its rows. Rows are read a few columns at a time, by short
+    /// names: a scan comparing small strings costs less than hashing each name for a dictionary.
+    let columns: [String]
     let values: [String?]
     /// What the query reads ("ferry.runs"), and the row's key once known, for error messages.
     let purpose: String
@@ -29,7 +31,7 @@ public struct Row: Sendable {
     }
 
     private func text(_ column: String) throws -> String? {
-        guard let index = columns[column] else {
+        guard let index = columns.firstIndex(of: column) else {
             throw RowDecodingError(purpose: purpose, column: column, key: key, reason: "is not in the result")
         }
         return values[index]
@@ -68,9 +70,9 @@ extension Bool: PostgresText {
 extension QueryResult {
     /// The rows, each read by name; `key` names the column that identifies a row in error messages.
     public func decoded(_ purpose: String, key: String? = nil) -> [Row] {
-        let index = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let keyIndex = key.flatMap { columns.firstIndex(of: $0) }
         return rows.map { values in
-            Row(columns: index, values: values, purpose: purpose, key: key.flatMap { index[$0] }.flatMap { values[$0] })
+            Row(columns: columns, values: values, purpose: purpose, key: keyIndex.flatMap { values[$0] })
         }
     }
 }

@@ -217,8 +217,16 @@ struct PhonesSummaryBuilder {
     var finished: PhonesSummary {
         var copy = self
         copy.flushTenant()
+        for (key, count) in regions { copy.summary.contactsByRegion["\(key.region) (\(key.origin.rawValue))"] = count }
         return copy.summary
     }
+
+    /// Contacts per region and origin, keyed without building a string for every contact.
+    private struct RegionKey: Hashable {
+        let region: String
+        let origin: RegionOrigin
+    }
+    private var regions: [RegionKey: Int] = [:]
 
     private static func sampleClass(_ anomaly: PhoneAnomaly) -> String {
         anomaly.rejectionReason.map { "rejected: \($0.rawValue)" } ?? anomaly.kind.rawValue
@@ -286,7 +294,7 @@ struct PhonesSummaryBuilder {
             if outcome.rows.isEmpty { summary.naiveRowsToDelete += 1 } else { summary.naiveRowsToReplace += 1 }
         }
         if outcome.counts.read > outcome.counts.skippedEmpty {
-            summary.contactsByRegion["\(outcome.region) (\(outcome.regionOrigin.rawValue))", default: 0] += 1
+            regions[RegionKey(region: outcome.region, origin: outcome.regionOrigin), default: 0] += 1
         }
         if outcome.counts.skippedExistingPhones > 0 {
             summary.contactsSkippedExisting += 1

@@ -151,11 +151,18 @@ extension PhonesJob: TableMigration {
     }
 
     func record(_ row: Row) throws -> LegacyPhoneContact {
-        let own = try row.optional("region", as: String.self).flatMap { $0.trimmingWhitespace().isEmpty ? nil : $0 }
-        let lookedUp = try row.optional("region_lookup", as: String.self)
+        var region = try row.optional("region", as: String.self)
+        var origin = RegionOrigin.row
+        // A blank row region falls through to the lookup (without one, the transform reads blank as none).
+        if let lookedUp = try row.optional("region_lookup", as: String.self),
+            region.map({ $0.trimmingWhitespace().isEmpty }) ?? true
+        {
+            region = lookedUp
+            origin = .lookup
+        }
         return LegacyPhoneContact(
             tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),
-            region: own ?? lookedUp, regionOrigin: own != nil ? .row : .lookup,
+            region: region, regionOrigin: origin,
             values: try valueColumns.map { try row.optional($0) },
             alreadyHasPhones: try row.required("has_phones"), naiveRow: try row.optional("naive_row"))
     }

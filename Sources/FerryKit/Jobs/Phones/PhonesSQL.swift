@@ -74,7 +74,9 @@ struct PhonesSQL {
     // MARK: Load
 
     var phoneRows: PhoneRowsSQL {
-        PhoneRowsSQL(phones: phones, types: types, typesOrder: 1, phonesOrder: 2)
+        PhoneRowsSQL(
+            phones: phones, types: types, typesOrder: 1, phonesOrder: 2,
+            probeByIndex: mapping.existingRows == .replaceNaive)
     }
 
     /// What apply runs, in order: once per session, then for every batch in one transaction ($1 run,
