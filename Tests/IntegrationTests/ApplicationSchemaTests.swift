@@ -58,17 +58,31 @@ enum ApplicationSchema {
               columns:
                 - column: phone_number
                   type: work
-            target:
-              phone_numbers:
-                columns:
-                  extension: null
-            phones:
-              default_region: US
-              region_by_tenant:
-                \(fr): FR
+            \(targetAndPhones)
             \(extra)
             """, name: "application-phones.yaml")
     }
+
+    /// The application's own backfill, in the release that created the phone tables.
+    static let naiveBackfill = """
+        INSERT INTO contact_phone_numbers (tenant, contact_phone_number_id, contact_name_id, phone_number, canonical_type,
+                                           custom_phone_type_id, is_default, display_order, created_at, updated_at)
+        SELECT tenant, gen_random_uuid(), contact_name_id, BTRIM(phone_number), 'work', NULL, true, 0,
+               COALESCE(created_at, NOW()), COALESCE(updated_at, created_at, NOW())
+        FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> '';
+        """
+
+    /// The target and phones sections every mapping of these tables shares.
+    static let targetAndPhones = """
+        target:
+          phone_numbers:
+            columns:
+              extension: null
+        phones:
+          default_region: US
+          region_by_tenant:
+            \(fr): FR
+        """
 
     static let lookup = """
           table: contacts
@@ -226,11 +240,7 @@ struct ApplicationSchemaTests {
                     ('\(us)', '10000000-0000-4000-8000-000000000005', 'Edited by the app', '212-555-0105'),
                     ('\(us)', '10000000-0000-4000-8000-000000000006', 'Second row added', '212-555-0106');
                 -- The application's own backfill, in the release that created the tables.
-                INSERT INTO contact_phone_numbers (tenant, contact_phone_number_id, contact_name_id, phone_number, canonical_type,
-                                                   custom_phone_type_id, is_default, display_order, created_at, updated_at)
-                SELECT tenant, gen_random_uuid(), contact_name_id, BTRIM(phone_number), 'work', NULL, true, 0,
-                       COALESCE(created_at, NOW()), COALESCE(updated_at, created_at, NOW())
-                FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> '';
+                \(ApplicationSchema.naiveBackfill)
                 -- Since then the application changed two contacts' rows.
                 UPDATE contact_phone_numbers SET phone_number = '+1 212 555 0199'
                 WHERE contact_name_id = '10000000-0000-4000-8000-000000000005';
@@ -288,11 +298,7 @@ struct ApplicationSchemaTests {
             script: """
                 INSERT INTO contacts (tenant, contact_name_id, full_name, phone_number) VALUES
                     ('\(us)', '10000000-0000-4000-8000-000000000003', 'Two numbers', '212-555-0102 / 212-555-0103');
-                INSERT INTO contact_phone_numbers (tenant, contact_phone_number_id, contact_name_id, phone_number, canonical_type,
-                                                   custom_phone_type_id, is_default, display_order, created_at, updated_at)
-                SELECT tenant, gen_random_uuid(), contact_name_id, BTRIM(phone_number), 'work', NULL, true, 0,
-                       COALESCE(created_at, NOW()), COALESCE(updated_at, created_at, NOW())
-                FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> '';
+                \(ApplicationSchema.naiveBackfill)
                 INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
                 VALUES ('\(us)', '10000000-0000-4000-8000-000000000001', '+12125550177', 'mobile', false, 1);
                 ALTER TABLE contacts DROP COLUMN phone_number;
@@ -309,14 +315,7 @@ struct ApplicationSchemaTests {
                 table: tenant_regions
                 join: {tenant: tenant}
                 column: region
-            target:
-              phone_numbers:
-                columns:
-                  extension: null
-            phones:
-              default_region: US
-              region_by_tenant:
-                \(ApplicationSchema.fr): FR
+            \(ApplicationSchema.targetAndPhones)
             \(extra)
             """, name: "in-place.yaml")
     }
