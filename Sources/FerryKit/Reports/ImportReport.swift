@@ -73,5 +73,6 @@ extension PlanReport {
                 skippedOnConflict: summary.skipped, blankLines: summary.blankLines, addsUp: summary.addsUp)
         ]
         changesPending = summary.changes > 0
+        statements = summary.applyStatements
     }
 }

@@ -71,6 +71,8 @@ public struct ImportSummary: Codable, Sendable {
     public var resumed: EarlierPart?
     /// (--snapshot-file) The file the run's snapshot was written to.
     public var snapshotFile: SnapshotFile.Written?
+    /// The SQL a real import runs, for the report's appendix.
+    public var applyStatements: [String]?
 
     /// Moves the lines an earlier part of the run wrote from unchanged (as this part saw them) to that
     /// part's inserts and updates. A line the application changed in between is counted by what this

@@ -96,6 +96,12 @@ public struct ImportJob: Sendable {
         summary.database = connection.info
         try preflight(connection, forApply: !options.dryRun, warn: options.log)
         let types = try keyTypes(connection)
+        summary.applyStatements = sql(types).applyStatements(
+            organizations: try SnapshotTable.resolve(mapping.organizations.table.quoted, on: connection),
+            contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: connection),
+            types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection),
+            phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection),
+            createMissingOrganizations: mapping.createMissingOrganizations)
         let timeouts = (mapping.load.lockTimeout.text, mapping.load.statementTimeout.text)
 
         var lock: RunLock?

@@ -341,4 +341,22 @@ struct ImportSQL {
                     """),
         ]
     }
+
+    /// What a real import runs, in order: once per session, then per batch in one transaction ($1 run,
+    /// $2 batch, $3 the table's name for its snapshot rows). For the report's appendix.
+    func applyStatements(
+        organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable,
+        createMissingOrganizations: Bool
+    ) -> [String] {
+        [
+            createSessionTables, phoneRows.createStagingTable(tenantType: tenantType, keyType: contactKeyType), "BEGIN",
+            PhonesSQL.setLocalTimeouts, copyRows, copyPhones, "ANALYZE ferry_import_rows, ferry_import_phones",
+            classify, "ANALYZE ferry_import_plan", rememberSeen, countNewOrganizations, countNewTypes,
+        ] + (createMissingOrganizations ? [createOrganizations(snapshot: organizations)] : []) + [
+            insertContacts(snapshot: contacts), markLostInserts, snapshotUpdatedContacts(snapshot: contacts),
+            updateContacts, stagePhones, phoneRows.insertCustomTypes(snapshot: types),
+            phoneRows.mergePhoneRows(snapshot: phones), phoneRows.insertPhoneRows(snapshot: phones, for: .existing),
+            phoneRows.insertPhoneRows(snapshot: phones, for: .new), outcomes, LedgerRun.recordBatch(.line), "COMMIT",
+        ]
+    }
 }
