@@ -64,7 +64,8 @@ struct JobRunner<Job: TableMigration> {
                     drift = plan.drift(
                         mappingFile: job.mappingFile, mappingSHA256: job.mappingSHA256,
                         now: try sourceFingerprint(sql, reader, tenants: plan.tenants),
-                        writtenSince: try sourceRowsWritten(since: plan.snapshotXmax, reader, tenants: plan.tenants))
+                        writtenSince: try job.sourceRowsWritten(since: plan.snapshotXmax, reader, tenants: plan.tenants)
+                    )
                     if plan.job != Job.name {
                         drift.insert("the plan file is for the \(plan.job) job, not \(Job.name)", at: 0)
                     }
@@ -177,7 +178,11 @@ struct JobRunner<Job: TableMigration> {
         let enabled = settings.showProgress && isatty(STDERR_FILENO) == 1
         let total = enabled ? try job.recordCount(sql, reader, tenants: settings.tenantsParameter) : nil
         // A resumed run's progress starts where its earlier part stopped, not at 0.
-        let remaining = enabled ? try extractor.startedAfter.map { try recordsAfter($0, sql, reader) } : nil
+        let remaining =
+            enabled
+            ? try extractor.startedAfter.map {
+                try job.extractCount(sql, reader, after: $0, tenants: settings.tenantsParameter) ?? 0
+            } : nil
         let progress = ProgressLine(
             label: "\(mode.rawValue) \(Job.name)", total: total, enabled: enabled,
             alreadyDone: remaining.map { max(0, (total ?? 0) - $0) } ?? 0)
@@ -208,14 +213,6 @@ struct JobRunner<Job: TableMigration> {
         return summary
     }
 
-    /// The records the extract statement returns after a keyset position.
-    private func recordsAfter(_ key: [String], _ sql: Job.Statements, _ reader: PostgresConnection) throws -> Int {
-        Int(
-            try reader.query(
-                "SELECT count(*) FROM (\(job.extractPage(sql))) x", [key[0], key[1], nil, settings.tenantsParameter]
-            ).scalar ?? "0") ?? 0
-    }
-
     /// Per tenant: the records the job reads and a hash of each one's extracted values in key order.
     /// plan and apply --plan both read it through the job's own extract statement, so they compare like
     /// with like and every value the transform sees is covered.
@@ -235,6 +232,21 @@ struct JobRunner<Job: TableMigration> {
                     sha: try $0.required("sha"))
             }
     }
+}
+
+extension TableMigration {
+    /// An exact count of what the extract statement returns.
+    func recordCount(_ sql: Statements, _ reader: PostgresConnection, tenants: String?) throws -> Int? {
+        try extractCount(sql, reader, after: nil, tenants: tenants)
+    }
+
+    /// How many records the extract statement returns after a keyset position (nil: from the start).
+    func extractCount(
+        _ sql: Statements, _ reader: PostgresConnection, after key: [String]?, tenants: String?
+    ) throws -> Int? {
+        try reader.query("SELECT count(*) FROM (\(extractPage(sql))) x", [key?[0], key?[1], nil, tenants]).scalar
+            .flatMap { Int($0) }
+    }
 
     /// Per tenant, source rows inserted or updated by others from transaction `xid` on (32-bit xid
     /// compare; nothing is kept for the four billion transactions it would take to wrap).
@@ -242,8 +254,8 @@ struct JobRunner<Job: TableMigration> {
         since xid: Int64, _ connection: PostgresConnection, tenants: [String]
     ) throws -> [String: Int] {
         // A view has no transaction ids of its own: the fingerprint alone says what changed.
-        if try connection.isView(job.source.table) { return [:] }
-        let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
+        if try connection.isView(source.table) { return [:] }
+        let table = source.table.quoted, tenant = quoteIdentifier(source.tenantColumn)
         let query = """
             SELECT s.\(tenant)::text AS tenant, count(*) AS written FROM \(table) s
             WHERE s.xmin::text::bigint >= $1::bigint % 4294967296
@@ -252,18 +264,10 @@ struct JobRunner<Job: TableMigration> {
             """
         var written: [String: Int] = [:]
         for row in try connection.query(query, [String(xid), tenants.isEmpty ? nil : textArrayLiteral(tenants)])
-            .decoded("source rows written since the plan", key: "tenant")
+            .decoded("source rows written since transaction \(xid)", key: "tenant")
         {
             written[try row.required("tenant")] = try row.required("written")
         }
         return written
-    }
-}
-
-extension TableMigration {
-    /// An exact count of what the extract statement returns.
-    func recordCount(_ sql: Statements, _ reader: PostgresConnection, tenants: String?) throws -> Int? {
-        try reader.query("SELECT count(*) FROM (\(extractPage(sql))) x", [nil, nil, nil, tenants]).scalar
-            .flatMap { Int($0) }
     }
 }

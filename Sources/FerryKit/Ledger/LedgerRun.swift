@@ -73,13 +73,7 @@ enum LedgerRun {
         var resume: ResumePoint?
         var record: RunRecord?
         if let requested = given.resumeRunId {
-            guard let found = try ledger.run(requested), found.job == job, found.mode == "apply" else {
-                throw LedgerError("run \(requested) is not a \(job) apply run")
-            }
-            guard found.status == "interrupted" || found.status == "failed" else {
-                throw LedgerError(
-                    "run \(requested) is \(found.status); only an interrupted or failed run can be resumed")
-            }
+            let found = try ledger.resumableRun(requested, job: job, mode: "apply")
             guard found.mappingSHA256 == mappingSHA256 else {
                 throw LedgerError(
                     "run \(requested) used another version of \(mappingFile) (sha256 \(found.mappingSHA256.prefix(12))…, "

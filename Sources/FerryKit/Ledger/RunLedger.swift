@@ -151,6 +151,17 @@ public struct RunLedger {
         return ResumePoint(runId: runId, lastBatch: Int(batch?[0] ?? "0") ?? 0, lastKey: batch?[1].map(parseTextArray))
     }
 
+    /// The run `resume` asked for, refused unless it is this job's run in this mode and was interrupted or failed.
+    func resumableRun(_ runId: Int64, job: String, mode: String) throws -> RunRecord {
+        guard let found = try run(runId), found.job == job, found.mode == mode else {
+            throw LedgerError("run \(runId) is not a \(job) \(mode) run")
+        }
+        guard found.status == "interrupted" || found.status == "failed" else {
+            throw LedgerError("run \(runId) is \(found.status); only an interrupted or failed run can be resumed")
+        }
+        return found
+    }
+
     public func run(_ runId: Int64) throws -> RunRecord? {
         try runs(where: "r.run_id = $1", [String(runId)]).first
     }

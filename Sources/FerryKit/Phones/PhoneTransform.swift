@@ -138,14 +138,27 @@ public struct PhoneTransform: Sendable {
         self.extensions = extensions
     }
 
+    /// The region a contact's values are read in, in order of precedence: its own (row or lookup, as
+    /// `origin` says), the tenant's from the mapping, the default.
+    public func region(
+        _ own: String?, origin: RegionOrigin, tenant: String
+    ) -> (region: String, origin: RegionOrigin) {
+        resolve(
+            own.map { $0.trimmingWhitespace().uppercased() }.flatMap { $0.isEmpty ? nil : $0 }, origin: origin,
+            tenant: tenant)
+    }
+
+    private func resolve(_ region: String?, origin: RegionOrigin, tenant: String) -> (String, RegionOrigin) {
+        if let region { return (region, origin) }
+        if !regionsByTenant.isEmpty, let mapped = regionsByTenant[tenant.lowercased()] { return (mapped, .tenantMap) }
+        return (defaultRegion, .default)
+    }
+
     public func transform(_ contact: LegacyPhoneContact) -> PhoneContactOutcome {
         var outcome = PhoneContactOutcome()
         var seen = Set<String>()
         let region = contact.region.map { $0.trimmingWhitespace().uppercased() }.flatMap { $0.isEmpty ? nil : $0 }
-        let tenantRegion =
-            region == nil && !regionsByTenant.isEmpty ? regionsByTenant[contact.tenant.lowercased()] : nil
-        outcome.region = region ?? tenantRegion ?? defaultRegion
-        outcome.regionOrigin = region != nil ? contact.regionOrigin : tenantRegion != nil ? .tenantMap : .default
+        (outcome.region, outcome.regionOrigin) = resolve(region, origin: contact.regionOrigin, tenant: contact.tenant)
 
         for (column, value) in zip(columns, contact.values) {
             outcome.counts.read += 1

@@ -63,9 +63,6 @@ public enum Cancellation {
         )
     }
 
-    /// For tests: forget a request.
-    static func reset() { locked { $0.signal = nil } }
-
     static func signalName(_ number: Int32) -> String {
         switch number {
         case SIGINT: "SIGINT"

@@ -312,14 +312,7 @@ public struct ImportJob: Sendable {
     ) throws -> ResumePoint? {
         let candidate: RunRecord?
         if let requested {
-            guard let found = try ledger.run(requested), found.job == Self.name, found.mode == "import" else {
-                throw LedgerError("run \(requested) is not a \(Self.name) import run")
-            }
-            guard found.status == "interrupted" || found.status == "failed" else {
-                throw LedgerError(
-                    "run \(requested) is \(found.status); only an interrupted or failed run can be resumed")
-            }
-            candidate = found
+            candidate = try ledger.resumableRun(requested, job: Self.name, mode: "import")
         } else {
             candidate = try ledger.runs(limit: 50).first { $0.job == Self.name && $0.mode == "import" }
             guard candidate?.status == "interrupted" else { return nil }

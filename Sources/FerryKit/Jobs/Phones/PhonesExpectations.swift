@@ -3,7 +3,7 @@ extension PhonesSchema {
     /// contacts table's key types (nil when it cannot be read: then types are not checked).
     static func expectations(
         phones: PhonesMapping.PhoneNumbersTable, types: PhonesMapping.TypeDefinitionsTable,
-        contacts: TableName, tenantColumn: String, keyColumn: String,
+        contacts: TableName?, tenantColumn: String, keyColumn: String,
         tenantType: String?, keyType: String?, use: TableExpectation.Use,
         steps: [SchemaStep]
     ) -> [TableExpectation] {
@@ -32,14 +32,20 @@ extension PhonesSchema {
                 required: false)
         ]
         phoneTable.indexes = [[phones.tenant, phones.contactKey]]
-        phoneTable.foreignKeys = [
-            .init(
-                columns: [phones.tenant, phones.contactKey], references: contacts,
-                referencedColumns: [tenantColumn, keyColumn]),
-            .init(
-                columns: [phones.tenant, phones.customType], references: types.table,
-                referencedColumns: [types.tenant, types.id]),
-        ]
+        // nil: a job that reads the phone table alone (in place) does not check its tie to contacts.
+        phoneTable.foreignKeys =
+            (contacts.map {
+                [
+                    TableExpectation.ForeignKey(
+                        columns: [phones.tenant, phones.contactKey], references: $0,
+                        referencedColumns: [tenantColumn, keyColumn])
+                ]
+            } ?? [])
+            + [
+                .init(
+                    columns: [phones.tenant, phones.customType], references: types.table,
+                    referencedColumns: [types.tenant, types.id])
+            ]
         phoneTable.createdBy = steps.first { $0.name == "phones/\(phones.table)" }
         return [typeTable, phoneTable]
     }

@@ -263,11 +263,8 @@ extension PhonesJob: TableMigration {
             try run.reader.query("SELECT start_xid FROM ferry.runs WHERE run_id = $1", [String(run.runId)])
             .decoded("ferry.runs").first?.required("start_xid", as: Int64.self) ?? 0
         summary.resumedAfterBatch = run.resume?.lastBatch
-        // A view has no transaction ids of its own to tell which rows others wrote meanwhile.
-        if try run.reader.isView(mapping.source.table) { return }
-        summary.applied?.sourceRowsChangedDuringRun = try run.reader.query(
-            statements.sql.sourceRowsWrittenSincePerTenant, [String(startXid)]
-        ).decoded("source rows written during the run").reduce(0) { $0 + (try $1.required("written", as: Int.self)) }
+        summary.applied?.sourceRowsChangedDuringRun =
+            try sourceRowsWritten(since: startXid, run.reader, tenants: []).values.reduce(0, +)
     }
 
     func planReport(_ summary: PhonesSummary) -> PlanReport { PlanReport(summary: summary, mapping: mapping) }

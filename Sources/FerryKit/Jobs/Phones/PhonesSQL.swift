@@ -93,14 +93,4 @@ struct PhonesSQL {
     static let setLocalTimeouts =
         "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
 
-    /// Per tenant, source rows written (inserted or updated) by transactions from id $1 on: after a plan's
-    /// snapshot, or after a run started (32-bit xid compare; nothing is kept for the four billion
-    /// transactions it would take to wrap).
-    var sourceRowsWrittenSincePerTenant: String {
-        """
-        SELECT \(q(source.tenantColumn))::text AS tenant, count(*) AS written FROM \(source.table.quoted)
-        WHERE xmin::text::bigint >= $1::bigint % 4294967296 GROUP BY 1
-        """
-    }
-
 }

@@ -42,15 +42,10 @@ public struct PhonesInPlaceJob: Sendable {
             lookups.append(table)
         }
         return PhonesSchema.expectations(
-            phones: phones, types: mapping.typeDefinitions, contacts: TableName(schema: nil, name: ""),
+            phones: phones, types: mapping.typeDefinitions, contacts: nil,
             tenantColumn: phones.tenant, keyColumn: phones.contactKey, tenantType: columns[phones.tenant],
             keyType: columns[phones.contactKey], use: forApply ? .write : .read, steps: []
-        ).map { table in
-            // The contacts table is not this job's concern: drop the foreign key the phones job checks.
-            var table = table
-            table.foreignKeys.removeAll { $0.references.name.isEmpty }
-            return table
-        } + lookups + (forApply ? PhonesSchema.ledgerExpectations() : [])
+        ) + lookups + (forApply ? PhonesSchema.ledgerExpectations() : [])
     }
 }
 

@@ -85,17 +85,13 @@ public struct PhonesInPlaceTransform: Sendable {
         let stored = contact.rows.filter { isStoredPhoneNumber($0.number) && Self.asciiDigits($0.ext) }
         for row in stored { known.insert(row.number + "#" + (row.ext ?? "")) }
         decision.unchanged = stored.count
-        var first = true
+        (decision.region, decision.regionOrigin) = phones.region(
+            contact.region, origin: .lookup, tenant: contact.tenant)
         for row in contact.rows where !stored.contains(row) {
             let outcome = phones.transform(
                 LegacyPhoneContact(
                     tenant: contact.tenant, contactKey: contact.contactKey, region: contact.region,
                     regionOrigin: .lookup, values: [row.number]))
-            if first {
-                decision.region = outcome.region
-                decision.regionOrigin = outcome.regionOrigin
-                first = false
-            }
             decision.anomalies += outcome.anomalies
             guard let head = outcome.rows.first else {
                 decision.unusable += 1
@@ -113,15 +109,6 @@ public struct PhonesInPlaceTransform: Sendable {
                         extensionDigits: extra.extensionDigits, type: extra.type, isDefault: false,
                         displayOrder: decision.additions.count + 1, sourceColumn: column, raw: row.number))
             }
-        }
-        if first {
-            // Every row already in stored form: the region is still worth counting.
-            let outcome = phones.transform(
-                LegacyPhoneContact(
-                    tenant: contact.tenant, contactKey: contact.contactKey, region: contact.region,
-                    regionOrigin: .lookup, values: [nil]))
-            decision.region = outcome.region
-            decision.regionOrigin = outcome.regionOrigin
         }
         return decision
     }
