@@ -1,6 +1,8 @@
 # ferry: two commands do everything on a fresh Debian 12 machine.
 #   make demo   install what is missing, build, run the phones job on a throwaway database
-#   make test   install what is missing, build, run all tests against a real PostgreSQL 15
+#   make test   install what is missing, build, run all tests against a real PostgreSQL 15 (and the Citus
+#               tier when Citus is installed; it says so when it is not)
+#   make test-citus  the Citus tier alone: a coordinator and two workers from an installed Citus
 #   make bench  the 1,000,000-contact phones benchmark, the 1,000,000-row CSV import benchmark, and customers and
 #               service-requests on 500,000 projects and 1,000,000 requests (release build)
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
@@ -10,7 +12,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test bench bench-import bench-jobs bench-naive bench-compare samples report-check fuzz man format clean
+.PHONY: all deps build release demo test test-citus bench bench-import bench-jobs bench-naive bench-compare samples report-check fuzz man format clean
 
 all: build
 
@@ -28,6 +30,11 @@ demo: build
 
 test: deps
 	scripts/with-cluster.sh scripts/test.sh
+
+test-citus: deps
+	@scripts/citus.sh available || { echo "Citus is not installed for PostgreSQL 15: the Citus tier cannot run here" >&2; exit 1; }
+	swift build --build-tests
+	scripts/with-citus.sh scripts/test-citus.sh
 
 bench: release
 	@scripts/install-deps.sh bc pgloader

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 15 cluster in a temporary folder, on a free local port.
 #   scripts/pg.sh start DIR   creates and starts it, writes DIR/env (source it for PG* variables);
-#                             with FERRY_PG_PASSWORD set, connections need that password (scram-sha-256)
+#                             with FERRY_PG_PASSWORD set, connections need that password (scram-sha-256);
+#                             FERRY_PG_SETTINGS adds server settings ("-c name=value ...", scripts/citus.sh)
 #   scripts/pg.sh stop DIR    stops it and removes DIR
 #   scripts/pg.sh standby DIR PRIMARY_PORT
 #                             a streaming standby of the cluster on PRIMARY_PORT, started; DIR/env has its port
@@ -64,7 +65,7 @@ start)
     # A throwaway cluster: durability settings off. pg_ctl's stderr goes to a file: the server inherits
 # it, and a caller reading our output through a pipe would otherwise wait for the server to exit. Benchmarks compare runs on the same cluster.
     as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
-        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=512MB -c max_wal_senders=4 -c wal_level=replica" \
+        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=512MB -c max_wal_senders=4 -c wal_level=replica ${FERRY_PG_SETTINGS:-}" \
         >/dev/null 2>"$dir/pg_ctl.log" || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
     cat >"$dir/env" <<ENV
 export PGHOST=127.0.0.1

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The Citus tier: the suites that run on distributed tables, against the cluster scripts/with-citus.sh started.
+set -euo pipefail
+: "${FERRY_CITUS_WORKERS:?run through scripts/with-citus.sh}"
+export FERRY_BIN="${FERRY_BIN:-$PWD/.build/debug/ferry}"
+echo "Citus tier: coordinator on port $PGPORT, workers on ports $FERRY_CITUS_WORKERS"
+swift test --skip-build --filter CitusTests
