@@ -31,8 +31,10 @@ struct DoctorCommand: ParsableCommand {
             let expectations = try job.expectations(using: database, forApply: !forPlan)
             // Steps are typed after the live key columns; when those are missing, the expectations say so.
             let steps = (try? job.schemaSteps(using: database)) ?? []
+            let engine = try job.engine(using: database)
             let findings = try Doctor(connection: database).check(
-                expectations, steps: forPlan ? [] : steps, ownSteps: steps, mappingFile: mapping)
+                expectations, steps: forPlan ? [] : steps, ownSteps: steps, mappingFile: mapping, engine: engine,
+                runsOnCitus: job.runsOnCitus)
             if json {
                 try printJSON(findings)
             } else {
@@ -40,6 +42,7 @@ struct DoctorCommand: ParsableCommand {
                 print(
                     "ferry doctor \(mapping) on \(info.database) at \(info.host):\(info.port) as \(info.user) (checks for \(forPlan ? "plan" : "apply"))"
                 )
+                print("  engine: \(engine)")
                 for finding in findings {
                     print("  \(finding.severity == .error ? "✗ error" : "! warning"): \(finding.text)")
                 }

@@ -19,20 +19,38 @@ final class TestDatabase: @unchecked Sendable {
             throw TestSetupError("no PostgreSQL cluster: run the tests with `make test` (PGHOST is not set)")
         }
         name = "ferry_test_\(UUID().uuidString.prefix(8).lowercased())"
-        let admin = try PostgresConnection(conninfo: "dbname=postgres")
-        try admin.execute(script: "CREATE DATABASE \(quoteIdentifier(name))")
+        if Self.onCitus {
+            let created = try runProcess(
+                Self.packageRoot.appendingPathComponent("scripts/citus.sh").path, ["createdb", name])
+            guard created.status == 0 else { throw TestSetupError("scripts/citus.sh createdb: \(created.stderr)") }
+        } else {
+            let admin = try PostgresConnection(conninfo: "dbname=postgres")
+            try admin.execute(script: "CREATE DATABASE \(quoteIdentifier(name))")
+        }
         connection = try PostgresConnection(conninfo: "dbname=\(name)")
         if empty { return }
         try runPSQL(file: "samples/schema.sql")
+        if Self.onCitus { try runPSQL(file: "samples/citus.sql") }
         if let contacts {
             try runPSQL(file: "samples/generate.sql", variables: ["contacts": String(contacts)])
         }
     }
 
+    /// The Citus tier (`make test-citus`): PG* point at a coordinator, FERRY_CITUS_WORKERS lists its
+    /// workers' ports, and each test database is created on every node with the sample schema distributed.
+    static var onCitus: Bool { ProcessInfo.processInfo.environment["FERRY_CITUS_WORKERS"] != nil }
+
+    static var citusWorkerPorts: [String] {
+        (ProcessInfo.processInfo.environment["FERRY_CITUS_WORKERS"] ?? "").split(separator: " ").map(String.init)
+    }
+
     deinit {
         connection.close()
-        if let admin = try? PostgresConnection(conninfo: "dbname=postgres") {
-            _ = try? admin.execute(script: "DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)")
+        // Citus 12.1 creates and drops databases on the coordinator only: the workers' copies go one by one.
+        for port in [nil] + (Self.onCitus ? Self.citusWorkerPorts : []) {
+            if let admin = try? PostgresConnection(conninfo: "dbname=postgres" + (port.map { " port=\($0)" } ?? "")) {
+                _ = try? admin.execute(script: "DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)")
+            }
         }
     }
 

@@ -79,8 +79,8 @@ public struct Contract: Sendable {
             try options.retry.run("locking \(source)", log: options.log) {
                 do {
                     try connection.transaction {
-                        try connection.query(
-                            PhonesSQL.setLocalTimeouts, [lockTimeout, subject.load.statementTimeout.text])
+                        try connection.execute(
+                            script: SessionSettings.setLocalTimeouts((lockTimeout, subject.load.statementTimeout.text)))
                         try connection.execute(script: "LOCK TABLE \(source.quoted) IN ACCESS EXCLUSIVE MODE")
                         // Rows written since the checks' snapshot are judged again, now that nobody can write.
                         var recheck = verification

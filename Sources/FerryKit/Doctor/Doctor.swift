@@ -12,7 +12,7 @@ public struct Doctor {
     /// column ferry adds from an application column the mapping names wrong.
     public func check(
         _ expectations: [TableExpectation], steps: [SchemaStep] = [], ownSteps: [SchemaStep] = [],
-        mappingFile: String
+        mappingFile: String, engine: DatabaseEngine = .postgres, runsOnCitus: Bool = true
     ) throws -> [DoctorFinding] {
         var findings: [DoctorFinding] = []
         let role = try connection.query("SELECT current_user::text").scalar ?? "current_user"
@@ -148,6 +148,27 @@ public struct Doctor {
             }
         }
 
+        if case .citus(_, let source, _) = engine {
+            if !runsOnCitus {
+                error(
+                    "this job does not run on Citus yet: its batches join staging tables local to the coordinator with distributed tables, which Citus refuses",
+                    "run the job where \(source) is not distributed (a PostgreSQL copy), or with a ferry release that runs it on Citus")
+            }
+            // The ledger stays on the coordinator: ferry reads it apart from the job's tables.
+            for expected in expectations
+            where try expected.table.schema != "ferry"
+                && connection.query("SELECT to_regclass($1) IS NOT NULL", [expected.table.quoted]).scalar == "t"
+            {
+                guard try !connection.isView(expected.table),
+                    let problem = try Self.citusPlacementProblem(expected.table, source: source, on: connection)
+                else { continue }
+                error(
+                    "table \(expected.table) \(problem): ferry joins it with \(source) on the tenant",
+                    "SELECT create_distributed_table(\(sqlLiteral(expected.table.quoted)), '<its tenant column>', colocate_with => \(sqlLiteral(source.quoted)));"
+                )
+            }
+        }
+
         // A missing table ferry creates: one finding per schema step, with the step's SQL once.
         var reportedSteps = Set<String>()
         for (step, tables) in missingBySteps {
@@ -193,6 +214,26 @@ public struct Doctor {
             }
         }
         return findings
+    }
+
+    /// On Citus, what keeps `table` from joining `source` on the worker that holds both: nil when it is
+    /// distributed colocated with it, or a reference table (a copy on every node).
+    static func citusPlacementProblem(
+        _ table: TableName, source: TableName, on connection: PostgresConnection
+    ) throws -> String? {
+        let placement = try connection.query(
+            """
+            SELECT t.partmethod::text AS method, t.repmodel::text AS replication,
+                   t.colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = to_regclass($2)) AS colocated
+            FROM pg_dist_partition t WHERE t.logicalrelid = to_regclass($1)
+            """, [table.quoted, source.quoted]
+        ).decoded("Citus placement of \(table)").first
+        guard let placement else { return "is local to the coordinator while \(source) is distributed" }
+        switch (try placement.required("method", as: String.self), try placement.required("replication", as: String.self)) {
+        case ("n", "t"): return nil
+        case ("h", _): return try placement.optional("colocated", as: Bool.self) == true ? nil : "is distributed but not colocated with \(source)"
+        default: return "is local to the coordinator while \(source) is distributed"
+        }
     }
 
     /// Whether a step's SQL adds this column (`ADD COLUMN [IF NOT EXISTS] name`, quoted or not).

@@ -105,6 +105,7 @@ struct FileJobHandle: RunnableJob {
     }
 
     func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] { throw readsAFile }
+    func engine(using connection: PostgresConnection) throws -> DatabaseEngine { throw readsAFile }
     func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation] {
         throw readsAFile
     }
@@ -132,6 +133,8 @@ struct JobHandle<Job: TableMigration>: RunnableJob {
     func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] {
         try job.schemaSteps(using: connection)
     }
+    func engine(using connection: PostgresConnection) throws -> DatabaseEngine { try job.engine(using: connection) }
+    var runsOnCitus: Bool { job.runsOnCitus }
     func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation] {
         try job.expectations(using: connection, forApply: forApply)
     }

@@ -2,12 +2,37 @@
 public protocol JobSchema: Sendable {
     func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep]
     func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation]
+    /// The engine the job's source table lives on.
+    func engine(using connection: PostgresConnection) throws -> DatabaseEngine
+    /// Whether every statement of the job runs on Citus; doctor and the runner refuse it there otherwise.
+    var runsOnCitus: Bool { get }
 }
 
-extension PhonesJob: JobSchema {}
+extension JobSchema {
+    public var runsOnCitus: Bool { false }
+}
+
+extension PhonesJob: JobSchema {
+    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try sourceEngine(using: connection)
+    }
+}
 extension ImportJob: JobSchema {}
-extension CustomersJob: JobSchema {}
-extension ServiceRequestsJob: JobSchema {}
+extension CustomersJob: JobSchema {
+    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try sourceEngine(using: connection)
+    }
+}
+extension ServiceRequestsJob: JobSchema {
+    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try sourceEngine(using: connection)
+    }
+}
+extension PhonesInPlaceJob: JobSchema {
+    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try sourceEngine(using: connection)
+    }
+}
 
 /// The SQL types of the keys a table job joins on, read from the catalog: the tenant, the rows it
 /// migrates (projects, service requests), contacts and organizations.

@@ -164,6 +164,10 @@ struct PlanExtras<Job: TableMigration> {
 }
 
 extension TableMigration {
+    func sourceEngine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try DatabaseEngine.detect(source: source.table, on: connection)
+    }
+
     var mappingFile: String { mapping.file }
     var mappingSHA256: String { mapping.sha256 }
     var load: LoadSettings { mapping.load }
@@ -180,7 +184,8 @@ extension TableMigration {
     func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void) throws {
         try Doctor(connection: connection).check(
             try expectations(using: connection, forApply: forApply),
-            ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mappingFile
+            ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mappingFile,
+            engine: try engine(using: connection), runsOnCitus: runsOnCitus
         )
         .requireNoErrors(warn: warn)
     }

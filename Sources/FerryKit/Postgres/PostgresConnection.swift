@@ -131,7 +131,7 @@ public final class PostgresConnection: @unchecked Sendable {
         // compiling one took 300 ms a batch where running it took 50 (service requests), and 25 ms
         // where running it took less (the import's classification). A SET, not libpq's `options`,
         // so that a PGOPTIONS the DBA set still applies.
-        try execute(script: "SET jit = off")
+        try execute(script: "SET jit = off; \(SessionSettings.propagateLocalSettings)")
     }
 
     deinit { close() }

@@ -3,10 +3,43 @@ import Foundation
 /// One schema change ferry owns, identified by name and by the checksum of its statement text.
 public struct SchemaStep: Sendable {
     public let name: String
-    public let sql: String
+    /// Run one at a time: Citus forwards a DDL statement's text to its workers, and refuses a text
+    /// holding several.
+    public let statements: [String]
+    /// Checksums under which the same step counts as applied: its text on the other engine (a database
+    /// moved from PostgreSQL to Citus applied the PostgreSQL text).
+    public var equivalentChecksums: Set<String> = []
     /// A step that only makes runs faster. Pending, it is a warning rather than an error, so that
     /// upgrading ferry does not stop a scheduled job until someone runs `ferry schema apply`.
     public var onlySpeedsUpRuns = false
+
+    public init(name: String, sql: String, onlySpeedsUpRuns: Bool = false) {
+        self.init(name: name, statements: [sql], onlySpeedsUpRuns: onlySpeedsUpRuns)
+    }
+
+    /// `statements` without their final semicolons.
+    public init(name: String, statements: [String], onlySpeedsUpRuns: Bool = false) {
+        self.name = name
+        self.statements = statements
+        self.onlySpeedsUpRuns = onlySpeedsUpRuns
+    }
+
+    /// The statements as one text: what the checksum covers and `schema status --sql` shows.
+    public var sql: String {
+        statements.count == 1 ? statements[0] : statements.map { $0 + ";" }.joined(separator: "\n")
+    }
+
+    /// The same step, also counting as applied where `other` (its text on the other engine) was.
+    func equivalent(to other: SchemaStep) -> SchemaStep {
+        var step = self
+        if other.checksum != checksum { step.equivalentChecksums.insert(other.checksum) }
+        return step
+    }
+
+    /// Each step of `steps` counting as applied where its namesake in `other` was.
+    static func equivalent(_ steps: [SchemaStep], to other: [SchemaStep]) -> [SchemaStep] {
+        steps.map { step in other.first { $0.name == step.name }.map { step.equivalent(to: $0) } ?? step }
+    }
 
     /// sha256 of the statement with whitespace and line ends normalized, so re-indenting is not drift.
     public var checksum: String {
@@ -59,7 +92,7 @@ public struct SchemaMigrator {
         }
         return all.map { step in
             guard let record = recorded[step.name] else { return SchemaStepStatus(step: step, state: .pending) }
-            if record.sha != step.checksum {
+            if record.sha != step.checksum && !step.equivalentChecksums.contains(record.sha) {
                 return SchemaStepStatus(step: step, state: .drifted(recordedChecksum: record.sha))
             }
             return SchemaStepStatus(step: step, state: .applied(at: record.at, by: record.by))
@@ -81,7 +114,7 @@ public struct SchemaMigrator {
         let taken = pending.isEmpty ? nil : try snapshot?()
         for entry in pending {
             try connection.transaction {
-                try connection.execute(script: entry.step.sql)
+                for statement in entry.step.statements { try connection.execute(script: statement) }
                 try connection.query(
                     "INSERT INTO ferry.schema_steps (name, sha256, os_user) VALUES ($1, $2, $3)",
                     [entry.step.name, entry.step.checksum, osUser])

@@ -14,7 +14,10 @@ public struct CustomersJob: Sendable {
     }
 
     public func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] {
-        LedgerSchema.steps + CustomersSchema.steps(for: mapping, types: try keyTypes(connection))
+        LedgerSchema.steps
+            + CustomersSchema.steps(
+                for: mapping, types: try keyTypes(connection),
+                engine: try DatabaseEngine.detect(source: mapping.projects.table, on: connection))
     }
 }
 
@@ -217,7 +220,7 @@ final class CustomersLoader: BatchLoader {
         }
         let run = String(runId), number = String(batch.number)
         return try connection.transaction {
-            try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
+            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = BatchResult()
             if sequence > 0 {
                 _ = try connection.copyIn(CustomersSQL.copyIntoStaging) { write in

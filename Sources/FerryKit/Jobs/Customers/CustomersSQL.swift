@@ -184,7 +184,7 @@ struct CustomersSQL {
         points: SnapshotTable
     ) -> [String] {
         [
-            createStagingTable, "BEGIN", PhonesSQL.setLocalTimeouts, Self.copyIntoStaging, resolveOrganizations,
+            createStagingTable, "BEGIN", SessionSettings.setLocalTimeoutsForReport, Self.copyIntoStaging, resolveOrganizations,
             insertOrganizations(snapshot: organizations), snapshotContacts(snapshot: contacts), updateContacts,
             snapshotProjects(snapshot: projects), updateProjects, insertContactPoints(snapshot: points),
             LedgerRun.recordBatch(.key), "COMMIT",

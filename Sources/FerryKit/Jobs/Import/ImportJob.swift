@@ -50,8 +50,13 @@ public struct ImportJob: Sendable {
             + PhonesSchema.steps(
                 phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: mapping.contacts.table,
                 tenantColumn: mapping.contacts.tenant, keyColumn: mapping.contacts.key,
-                tenantType: types.tenant, keyType: types.contact, isolation: mapping.isolation)
+                tenantType: types.tenant, keyType: types.contact, isolation: mapping.isolation,
+                engine: try engine(using: connection))
             + sql(types).lookupIndexes
+    }
+
+    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try DatabaseEngine.detect(source: mapping.contacts.table, on: connection)
     }
 
     public func run(file: String, _ options: ImportOptions = ImportOptions()) throws -> ImportSummary {
@@ -422,7 +427,8 @@ public struct ImportJob: Sendable {
     func preflight(_ connection: PostgresConnection, forApply: Bool, warn: (String) -> Void = { _ in }) throws {
         try Doctor(connection: connection).check(
             try expectations(using: connection, forApply: forApply),
-            ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file
+            ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file,
+            engine: try engine(using: connection), runsOnCitus: runsOnCitus
         )
         .requireNoErrors(warn: warn)
     }

@@ -88,7 +88,7 @@ final class ImportLoader {
         }
         let begin = runId == nil ? "BEGIN READ ONLY" : "BEGIN"
         return try connection.transaction(begin) {
-            try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
+            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = ImportBatchResult()
             if !contacts.isEmpty {
                 _ = try connection.copyIn(sql.copyRows) { write in
@@ -170,7 +170,7 @@ final class ImportLoader {
         }
         let parameters = [String(runId), String(batch), tables.contacts.qualifiedName]
         return try connection.transaction {
-            try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
+            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             try connection.query(sql.snapshotMissingContacts(snapshot: tables.contacts), parameters)
             let deactivated = try connection.query(sql.deactivateSnapshotted(snapshot: tables.contacts), parameters)
                 .affectedRows

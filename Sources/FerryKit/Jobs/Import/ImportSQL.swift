@@ -350,7 +350,7 @@ struct ImportSQL {
     ) -> [String] {
         [
             createSessionTables, phoneRows.createStagingTable(tenantType: tenantType, keyType: contactKeyType), "BEGIN",
-            PhonesSQL.setLocalTimeouts, copyRows, copyPhones, "ANALYZE ferry_import_rows, ferry_import_phones",
+            SessionSettings.setLocalTimeoutsForReport, copyRows, copyPhones, "ANALYZE ferry_import_rows, ferry_import_phones",
             classify, "ANALYZE ferry_import_plan", rememberSeen, countNewOrganizations, countNewTypes,
         ] + (createMissingOrganizations ? [createOrganizations(snapshot: organizations)] : []) + [
             insertContacts(snapshot: contacts), markLostInserts, snapshotUpdatedContacts(snapshot: contacts),

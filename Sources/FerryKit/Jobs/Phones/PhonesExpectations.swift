@@ -83,7 +83,9 @@ extension PhonesJob {
             lookups.append(table)
         }
         let types = try sourceKeyTypes(connection)
-        let steps = types.map { PhonesSchema.steps(for: mapping, tenantType: $0.tenant, keyType: $0.key) } ?? []
+        let engine = try DatabaseEngine.detect(source: source.table, on: connection)
+        let steps =
+            types.map { PhonesSchema.steps(for: mapping, tenantType: $0.tenant, keyType: $0.key, engine: engine) } ?? []
         return [sourceTable] + lookups
             + PhonesSchema.expectations(
                 phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: source.table,

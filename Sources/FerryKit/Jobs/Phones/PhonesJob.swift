@@ -55,7 +55,9 @@ public struct PhonesJob: Sendable {
     /// The schema steps of this job, typed after the live source table.
     public func schemaSteps(using connection: PostgresConnection) throws -> [SchemaStep] {
         let types = try keyTypes(connection)
-        return LedgerSchema.steps + PhonesSchema.steps(for: mapping, tenantType: types.tenant, keyType: types.key)
+        let engine = try DatabaseEngine.detect(source: mapping.source.table, on: connection)
+        return LedgerSchema.steps
+            + PhonesSchema.steps(for: mapping, tenantType: types.tenant, keyType: types.key, engine: engine)
     }
 
     /// apply's duration, from this plan's measured transform throughput and a load rate: measured on

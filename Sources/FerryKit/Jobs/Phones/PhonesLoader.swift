@@ -84,7 +84,7 @@ final class PhonesLoader: BatchLoader {
         let run = String(runId), number = String(batch.number)
         let snapshotParameters = [run, number, phonesTable.qualifiedName]
         return try connection.transaction {
-            try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
+            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = BatchResult()
             if sequence > 0 {
                 _ = try connection.copyIn(sql.phoneRows.copyIntoStaging) { write in

@@ -83,14 +83,11 @@ struct PhonesSQL {
     /// $2 batch, $3 the table's name for its snapshot rows). For the plan report's appendix.
     func applyStatements(types: SnapshotTable, phones: SnapshotTable, tenantType: String, keyType: String) -> [String] {
         [
-            phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType), "BEGIN", Self.setLocalTimeouts,
+            phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType), "BEGIN", SessionSettings.setLocalTimeoutsForReport,
             phoneRows.copyIntoStaging, phoneRows.insertCustomTypes(snapshot: types),
             phoneRows.insertPhoneRows(snapshot: phones),
             LedgerRun.recordBatch(.key), "COMMIT",
         ]
     }
-
-    static let setLocalTimeouts =
-        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
 
 }

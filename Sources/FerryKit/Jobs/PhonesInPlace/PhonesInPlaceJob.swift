@@ -49,7 +49,6 @@ public struct PhonesInPlaceJob: Sendable {
     }
 }
 
-extension PhonesInPlaceJob: JobSchema {}
 
 extension PhonesInPlaceJob: TableMigration {
     var source: KeysetSource {
@@ -214,7 +213,7 @@ final class PhonesInPlaceLoader: BatchLoader {
         let run = String(runId), number = String(batch.number)
         let phones = [run, number, phonesTable.qualifiedName]
         return try connection.transaction {
-            try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
+            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = BatchResult()
             if counts.rewrites > 0 {
                 _ = try connection.copyIn(sql.copyRewrites) { write in

@@ -97,7 +97,7 @@ struct PhonesInPlaceSQL: Sendable {
     func applyStatements(types: SnapshotTable, phones table: SnapshotTable) -> [String] {
         [
             phoneRows.createStagingTable(tenantType: tenantType, keyType: contactType), createSessionTables, "BEGIN",
-            PhonesSQL.setLocalTimeouts, copyRewrites, copyDeletions, phoneRows.copyIntoStaging,
+            SessionSettings.setLocalTimeoutsForReport, copyRewrites, copyDeletions, phoneRows.copyIntoStaging,
             phoneRows.insertCustomTypes(snapshot: types),
             snapshotRows(in: Self.rewriteTable, action: "update", snapshot: table), rewriteRows,
             snapshotRows(in: Self.deleteTable, action: "delete", snapshot: table), deleteRows,

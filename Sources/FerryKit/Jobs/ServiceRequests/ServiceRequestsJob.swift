@@ -112,7 +112,7 @@ extension ServiceRequestsJob: TableMigration {
         }
         try options.retry.run("adding \(sql.statusConstraintName)", log: options.log) {
             try connection.transaction {
-                try connection.query(PhonesSQL.setLocalTimeouts, [run.timeouts.lock, run.timeouts.statement])
+                try connection.execute(script: SessionSettings.setLocalTimeouts(run.timeouts))
                 try connection.execute(script: sql.addStatusConstraint)
             }
         }
@@ -225,7 +225,7 @@ final class ServiceRequestsLoader: BatchLoader {
         }
         let run = String(runId), number = String(batch.number)
         return try connection.transaction {
-            try connection.query(PhonesSQL.setLocalTimeouts, [timeouts.lock, timeouts.statement])
+            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = BatchResult()
             if sequence > 0 {
                 _ = try connection.copyIn(ServiceRequestsSQL.copyIntoStaging) { write in

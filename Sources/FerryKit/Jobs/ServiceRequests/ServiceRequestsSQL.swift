@@ -190,7 +190,7 @@ struct ServiceRequestsSQL {
     /// plan report's appendix; the loader runs these same builders.
     func applyStatements(contacts: SnapshotTable, requests: SnapshotTable) -> [String] {
         [
-            createStagingTable, "BEGIN", PhonesSQL.setLocalTimeouts, Self.copyIntoStaging,
+            createStagingTable, "BEGIN", SessionSettings.setLocalTimeoutsForReport, Self.copyIntoStaging,
             insertEmergentContacts(snapshot: contacts), resolveActors, snapshotRequests(snapshot: requests),
             updateRequests,
             LedgerRun.recordBatch(.key), "COMMIT",
@@ -206,10 +206,10 @@ enum ServiceRequestsSchema {
         let r = mapping.requests, c = mapping.contacts, o = mapping.organizations
         let contacts = SchemaStep(
             name: "service-requests/\(c.table)-first-seen",
-            sql: """
-                ALTER TABLE \(c.table.quoted) ADD COLUMN IF NOT EXISTS \(q(c.firstSeenAt)) timestamptz;
-                CREATE INDEX IF NOT EXISTS \(q("ferry_" + c.table.name + "_tenant_lower_email")) ON \(c.table.quoted) (\(q(c.tenant)), lower(\(q(c.email))));
-                """)
+            statements: [
+                "ALTER TABLE \(c.table.quoted) ADD COLUMN IF NOT EXISTS \(q(c.firstSeenAt)) timestamptz",
+                "CREATE INDEX IF NOT EXISTS \(q("ferry_" + c.table.name + "_tenant_lower_email")) ON \(c.table.quoted) (\(q(c.tenant)), lower(\(q(c.email))))",
+            ])
         func foreignKey(_ column: String, _ target: TableName, _ targetTenant: String, _ targetKey: String) -> String {
             let name = r.table.name + "_" + column + "_fkey"
             return """
@@ -221,12 +221,15 @@ enum ServiceRequestsSchema {
         }
         let requests = SchemaStep(
             name: "service-requests/\(r.table)-target-columns",
-            sql: """
+            statements: [
+                """
                 ALTER TABLE \(r.table.quoted)
                     ADD COLUMN IF NOT EXISTS \(q(r.submittedByContact)) \(types.contact),
                     ADD COLUMN IF NOT EXISTS \(q(r.assignedToContact)) \(types.contact),
                     ADD COLUMN IF NOT EXISTS \(q(r.fleetCompany)) \(types.organization),
-                    ADD COLUMN IF NOT EXISTS \(q(r.supplierCompany)) \(types.organization);
+                    ADD COLUMN IF NOT EXISTS \(q(r.supplierCompany)) \(types.organization)
+                """,
+                """
                 DO $ferry$
                 BEGIN
                 \(foreignKey(r.submittedByContact, c.table, c.tenant, c.key))
@@ -234,12 +237,13 @@ enum ServiceRequestsSchema {
                 \(foreignKey(r.fleetCompany, o.table, o.tenant, o.key))
                 \(foreignKey(r.supplierCompany, o.table, o.tenant, o.key))
                 END
-                $ferry$;
-                CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_submitted_by")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.submittedByContact)));
-                CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_assigned_to")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.assignedToContact)));
-                CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_fleet_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.fleetCompany)));
-                CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_supplier_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.supplierCompany)));
-                """)
+                $ferry$
+                """,
+                "CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_submitted_by")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.submittedByContact)))",
+                "CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_assigned_to")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.assignedToContact)))",
+                "CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_fleet_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.fleetCompany)))",
+                "CREATE INDEX IF NOT EXISTS \(q(r.table.name + "_supplier_company")) ON \(r.table.quoted) (\(q(r.tenant)), \(q(r.supplierCompany)))",
+            ])
         return [contacts, requests]
     }
 }

@@ -1,0 +1,17 @@
+/// Settings of ferry's sessions that must reach every node the session's statements run on.
+enum SessionSettings {
+    /// At connect: on Citus, a `SET LOCAL` reaches the workers only with this; elsewhere it is an unused
+    /// placeholder setting.
+    static let propagateLocalSettings = "SET citus.propagate_set_commands = 'local'"
+
+    /// The timeouts of one batch transaction. `SET LOCAL` rather than `set_config(…, true)`: on Citus a
+    /// `set_config` stays on the coordinator, and a row lock held on a worker then made ferry wait for
+    /// the statement timeout instead of the lock timeout.
+    static func setLocalTimeouts(_ timeouts: (lock: String, statement: String)) -> String {
+        "SET LOCAL lock_timeout = \(sqlLiteral(timeouts.lock)); SET LOCAL statement_timeout = \(sqlLiteral(timeouts.statement))"
+    }
+
+    /// As the plan report's SQL appendix shows it: the values are the run's --lock-timeout and --statement-timeout.
+    static let setLocalTimeoutsForReport =
+        "SET LOCAL lock_timeout = :lock_timeout; SET LOCAL statement_timeout = :statement_timeout"
+}

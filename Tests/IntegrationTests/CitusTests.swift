@@ -1,0 +1,155 @@
+import Foundation
+import Testing
+@testable import FerryKit
+
+/// The Citus tier (`make test-citus`, run by `make test` when Citus is installed): a coordinator and two
+/// workers, every sample table hash-distributed on `tenant` and colocated, as the application runs at scale.
+/// Without FERRY_CITUS_WORKERS these tests fail at setup; `make test` leaves the suite out and says so.
+@Suite("Citus: tables distributed by tenant")
+struct CitusTests {
+    init() throws {
+        guard TestDatabase.onCitus else {
+            throw TestSetupError("no Citus cluster: run this suite with `make test-citus` (FERRY_CITUS_WORKERS is not set)")
+        }
+    }
+
+    func ferry(_ arguments: [String], db: TestDatabase) throws -> ProcessResult {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGDATABASE"] = db.name
+        return try runProcess(
+            "/bin/sh",
+            ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' " + arguments.joined(separator: " ")],
+            environment: environment)
+    }
+
+    /// Each hash-distributed table with its distribution column and colocation group.
+    func placements(_ db: TestDatabase) throws -> [String: (column: String, group: String)] {
+        var placements: [String: (column: String, group: String)] = [:]
+        for row in try db.connection.query(
+            """
+            SELECT logicalrelid::text AS name, column_to_column_name(logicalrelid, partkey) AS column_name,
+                   colocationid::text AS grp
+            FROM pg_dist_partition WHERE partmethod = 'h'
+            """
+        ).decoded("pg_dist_partition") {
+            placements[try row.required("name")] = (try row.required("column_name"), try row.required("grp"))
+        }
+        return placements
+    }
+
+    @Test func schemaStepsDistributeTheTablesTheyCreateColocatedWithTheSource() throws {
+        let db = try TestDatabase(samples: 100)
+        for mapping in ["phones", "customers", "service-requests", "contacts-csv"] {
+            let applied = try ferry(["schema", "apply", "mappings/\(mapping).yaml"], db: db)
+            #expect(applied.status == 0, "\(mapping): \(applied.stderr)")
+            let status = try ferry(["schema", "status", "mappings/\(mapping).yaml"], db: db)
+            #expect(status.status == 0 && !status.stdout.contains("pending"), "\(mapping): \(status.stdout)")
+        }
+        let placed = try placements(db)
+        let contacts = try #require(placed["contacts"])
+        for table in ["contact_phone_type_definitions", "contact_phone_numbers", "project_contact_points"] {
+            let placement = try #require(placed[table], "\(table) is not distributed")
+            #expect(placement.column == "tenant" && placement.group == contacts.group, "\(table): \(placement)")
+        }
+        // The foreign keys came after the distribution, named, and hold across the workers.
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM pg_constraint WHERE conname IN ('contact_phone_numbers_contact_fkey', 'contact_phone_numbers_custom_type_fkey', 'clients_organization_type_check')"
+            ) == 3)
+        let orphan = try db.connection.query(
+            "SELECT tenant::text FROM tenants LIMIT 1"
+        ).scalar
+        #expect(throws: PostgresError.self) {
+            try db.connection.execute(
+                script:
+                    "INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type) VALUES ('\(orphan ?? "")', gen_random_uuid(), '+15555550100', 'work')"
+            )
+        }
+        // The ledger stays on the coordinator.
+        #expect(placed["ferry.runs"] == nil && placed["ferry.snapshot_rows"] == nil)
+    }
+
+    @Test func schemaStepsOnCitusCountAsAppliedWhereThePostgreSQLTextWas() throws {
+        let db = try TestDatabase(samples: 10)
+        let mapping = try db.mapping()
+        let engine = try DatabaseEngine.detect(source: mapping.source.table, on: db.connection)
+        #expect(engine.isCitus, "\(engine)")
+        let plain = PhonesSchema.steps(for: mapping, tenantType: "uuid", keyType: "uuid")
+        let onCitus = PhonesSchema.steps(for: mapping, tenantType: "uuid", keyType: "uuid", engine: engine)
+        // A database moved from PostgreSQL to Citus recorded the PostgreSQL text.
+        for (step, before) in zip(onCitus, plain) {
+            #expect(step.checksum != before.checksum && step.equivalentChecksums.contains(before.checksum), "\(step.name)")
+        }
+        try SchemaMigrator(connection: db.connection).apply([])
+        for step in plain {
+            try db.connection.query(
+                "INSERT INTO ferry.schema_steps (name, sha256) VALUES ($1, $2)", [step.name, step.checksum])
+        }
+        let status = try SchemaMigrator(connection: db.connection).status(onCitus)
+        #expect(status.allSatisfy { if case .applied = $0.state { true } else { false } }, "\(status.map(\.state))")
+    }
+
+    @Test func doctorNamesTheEngineAndATableLocalToTheCoordinator() throws {
+        let db = try TestDatabase(samples: 10)
+        // The phone tables as the PostgreSQL text creates them: local to the coordinator.
+        let mapping = try db.mapping()
+        try SchemaMigrator(connection: db.connection).apply(
+            LedgerSchema.steps + PhonesSchema.steps(for: mapping, tenantType: "uuid", keyType: "uuid"))
+        let doctor = try ferry(["doctor", "mappings/phones.yaml"], db: db)
+        #expect(doctor.status == 1)
+        #expect(doctor.stdout.contains("engine: Citus"), "\(doctor.stdout)")
+        #expect(
+            doctor.stdout.contains(
+                "table contact_phone_numbers is local to the coordinator while contacts is distributed"),
+            "\(doctor.stdout)")
+        #expect(!doctor.stdout.contains("ferry.runs is local"), "\(doctor.stdout)")
+    }
+
+    @Test func aJobThatDoesNotRunOnCitusYetIsRefusedBeforeItWritesAnything() throws {
+        let db = try TestDatabase(samples: 200)
+        for mapping in ["phones", "customers", "service-requests"] {
+            #expect(try ferry(["schema", "apply", "mappings/\(mapping).yaml"], db: db).status == 0)
+            let doctor = try ferry(["doctor", "mappings/\(mapping).yaml"], db: db)
+            #expect(doctor.status == 1 && doctor.stdout.contains("does not run on Citus yet"), "\(doctor.stdout)")
+            for command in ["plan", "apply"] {
+                let run = try ferry([command, "mappings/\(mapping).yaml"], db: db)
+                #expect(run.status == 1, "\(mapping) \(command): \(run.stdout)")
+                #expect(run.stderr.contains("does not run on Citus yet"), "\(mapping) \(command): \(run.stderr)")
+            }
+        }
+        let written = try db.count(
+            "SELECT (SELECT count(*) FROM ferry.runs) + (SELECT count(*) FROM contact_phone_numbers) + (SELECT count(*) FROM project_contact_points)"
+        )
+        #expect(written == 0)
+    }
+
+    @Test func aBatchsLockTimeoutReachesTheWorkers() throws {
+        let db = try TestDatabase(samples: 20)
+        let row = try #require(
+            try db.connection.query("SELECT tenant::text AS tenant, contact_name_id::text AS id FROM contacts LIMIT 1")
+                .decoded("contacts").first)
+        let tenant: String = try row.required("tenant"), id: String = try row.required("id")
+        let holder = try PostgresConnection(conninfo: db.conninfo)
+        try holder.execute(script: "BEGIN")
+        try holder.query(
+            "UPDATE contacts SET notes = 'held' WHERE tenant = $1::uuid AND contact_name_id = $2::uuid", [tenant, id])
+        // ferry's own session, as a batch opens it: the lock timeout must end the wait on the worker.
+        let writer = try PostgresConnection(conninfo: db.conninfo)
+        let started = Date()
+        var failure: PostgresError?
+        do {
+            try writer.transaction {
+                try writer.execute(script: SessionSettings.setLocalTimeouts(("300ms", "60s")))
+                try writer.query(
+                    "UPDATE contacts SET notes = 'ferry' WHERE tenant = $1::uuid AND contact_name_id = $2::uuid",
+                    [tenant, id])
+            }
+        } catch let error as PostgresError {
+            failure = error
+        }
+        let waited = Date().timeIntervalSince(started)
+        try holder.execute(script: "ROLLBACK")
+        #expect(failure?.sqlState == "55P03", "\(String(describing: failure))")
+        #expect(waited < 20, "waited \(waited) s: the statement timeout, not the lock timeout, ended the wait")
+    }
+}
