@@ -152,4 +152,18 @@ struct CitusTests {
         #expect(failure?.sqlState == "55P03", "\(String(describing: failure))")
         #expect(waited < 20, "waited \(waited) s: the statement timeout, not the lock timeout, ended the wait")
     }
+
+    @Test func theContractIsRefusedOnCitusAndDropsNothing() throws {
+        let db = try TestDatabase(samples: 50)
+        #expect(try ferry(["schema", "apply", "mappings/phones.yaml"], db: db).status == 0)
+        for arguments in [["contract", "mappings/phones.yaml"], ["contract", "mappings/phones.yaml", "--confirm"]] {
+            let contract = try ferry(arguments, db: db)
+            #expect(contract.status == 1, "\(arguments): \(contract.stdout)")
+            #expect(contract.stderr.contains("the contract does not run on Citus yet"), "\(contract.stderr)")
+        }
+        #expect(
+            try db.scalar(
+                "SELECT count(*) FROM information_schema.columns WHERE table_name = 'contacts' AND column_name = 'phone_number'"
+            ) == "1")
+    }
 }

@@ -123,6 +123,12 @@ public struct Contract: Sendable {
 
     private func preflight(_ connection: PostgresConnection) throws {
         let table = subject.table
+        if case .citus = try DatabaseEngine.detect(source: table, on: connection) {
+            // Dropping columns on a judgement that can be wrong loses data: refuse rather than guess.
+            throw PreflightError(problems: [
+                "the contract does not run on Citus yet: it judges \"changed since the apply\" by xmin, which on a distributed \(table) is each worker's own transaction id, so a value the application changed after the apply could be accepted and its column dropped"
+            ])
+        }
         let hasLedger = try connection.query("SELECT to_regclass('ferry.dropped_values') IS NOT NULL").scalar == "t"
         guard hasLedger else {
             throw PreflightError(problems: [
