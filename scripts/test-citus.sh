@@ -4,4 +4,4 @@ set -euo pipefail
 : "${FERRY_CITUS_WORKERS:?run through scripts/with-citus.sh}"
 export FERRY_BIN="${FERRY_BIN:-$PWD/.build/debug/ferry}"
 echo "Citus tier: coordinator on port $PGPORT, workers on ports $FERRY_CITUS_WORKERS"
-swift test --skip-build --filter CitusTests
+swift test --skip-build --filter "CitusTests|EveryJobTests"

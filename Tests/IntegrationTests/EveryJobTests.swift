@@ -13,16 +13,22 @@ struct JobCase: Sendable, CustomTestStringConvertible {
     /// Brings the samples into the state the job starts from (after its schema steps).
     var setup: [String] = []
 
+    /// Whether the job runs on Citus (the Citus tier runs the suite over these).
+    var runsOnCitus = false
+
     var testDescription: String { mapping }
 
-    static let all: [JobCase] = [
+    /// The jobs of the tier being run: on Citus, those that run there.
+    static var all: [JobCase] { TestDatabase.onCitus ? every.filter(\.runsOnCitus) : every }
+
+    static let every: [JobCase] = [
         JobCase(
             mapping: "mappings/phones.yaml",
             tables: ["contacts", "contact_phone_numbers", "contact_phone_type_definitions"],
             sourceEdit: """
                 UPDATE contacts SET phone_number = '212 555 0199'
                 WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1)
-                """),
+                """, runsOnCitus: true),
         JobCase(
             mapping: "mappings/customers.yaml",
             tables: ["clients", "contacts", "projects", "project_contact_points"],
@@ -151,8 +157,17 @@ struct EveryJobTests {
     @Test(arguments: JobCase.all)
     func aKilledApplyResumesToTheSameEndStateAsAnUninterruptedOne(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
-        let copyHolder = try DatabaseCopy(of: db)
-        defer { withExtendedLifetime(copyHolder) {} }
+        // The uninterrupted run's database: a template copy, or on Citus (a template copies no worker's
+        // shards) the same deterministic samples built again.
+        let twin: AnyObject, twinName: String
+        if TestDatabase.onCitus {
+            let again = try TestDatabase.forJob(job)
+            (twin, twinName) = (again, again.name)
+        } else {
+            let copy = try DatabaseCopy(of: db)
+            (twin, twinName) = (copy, copy.name)
+        }
+        defer { withExtendedLifetime(twin) {} }
         let watcher = try PostgresConnection(conninfo: db.conninfo)
         defer { watcher.close() }
         let atKill = try killApply(job.mapping, conninfo: db.conninfo, batchSize: 100, after: 3, watcher: watcher)
@@ -164,9 +179,9 @@ struct EveryJobTests {
         #expect(try watcher.query("SELECT count(*) FROM ferry.batches").scalar.flatMap { Int($0) } ?? 0 > atKill)
 
         let uninterrupted = try ferryCLI(
-            "apply \(job.mapping) --batch-size 100 --no-progress", database: copyHolder.name)
+            "apply \(job.mapping) --batch-size 100 --no-progress", database: twinName)
         #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
-        let copy = try PostgresConnection(conninfo: "dbname=\(copyHolder.name)")
+        let copy = try PostgresConnection(conninfo: "dbname=\(twinName)")
         defer { copy.close() }
         #expect(
             try TestDatabaseView(connection: watcher).contentChecksum(job)

@@ -208,6 +208,9 @@ struct JobRunner<Job: TableMigration> {
         progress.finish()
         var summary = try builder.finish()
         summary.database = reader.info
+        if case let engine = try job.sourceEngine(using: reader), engine.isCitus {
+            summary.database?.engine = engine.description
+        }
         summary.elapsedSeconds = Date().timeIntervalSince(started)
         summary.peakResidentMegabytes = peakResidentMegabytes()
         return summary
@@ -253,8 +256,11 @@ extension TableMigration {
     func sourceRowsWritten(
         since xid: Int64, _ connection: PostgresConnection, tenants: [String]
     ) throws -> [String: Int] {
-        // A view has no transaction ids of its own: the fingerprint alone says what changed.
-        if try connection.isView(source.table) { return [:] }
+        // A view has no transaction ids of its own, and on Citus a row's xmin is its worker's: the
+        // fingerprint alone says what changed.
+        if try connection.isView(source.table) || SnapshotTable.isDistributed(source.table.quoted, on: connection) {
+            return [:]
+        }
         let table = source.table.quoted, tenant = quoteIdentifier(source.tenantColumn)
         let query = """
             SELECT s.\(tenant)::text AS tenant, count(*) AS written FROM \(table) s

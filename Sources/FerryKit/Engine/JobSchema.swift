@@ -13,6 +13,8 @@ extension JobSchema {
 }
 
 extension PhonesJob: JobSchema {
+    /// Replacing naive rows stages them in a temporary table its statements join with the phone table.
+    public var runsOnCitus: Bool { mapping.existingRows != .replaceNaive }
     public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
         try sourceEngine(using: connection)
     }

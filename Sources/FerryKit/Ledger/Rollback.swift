@@ -84,6 +84,14 @@ public struct Rollback {
             return report
         }
         if !dryRun { try Self.requirePartialStatuses(connection) }
+        // Citus tables get their scratch tables before the transaction (see DistributedRollback).
+        var distributed: [String: DistributedRollback] = [:]
+        defer { for rollback in distributed.values { rollback.drop(on: connection) } }
+        for (index, table) in tables.enumerated() {
+            let snapshot = try SnapshotTable.resolve(table.name, on: connection)
+            distributed[table.name] = try DistributedRollback.prepare(
+                snapshot, runId: runId, index: index, on: connection)
+        }
 
         if dryRun {
             // The dry run is the rollback itself, in a transaction it then rolls back: what it reports is
@@ -91,12 +99,12 @@ public struct Rollback {
             try connection.execute(script: "BEGIN")
             defer { _ = try? connection.execute(script: "ROLLBACK") }
             report.conflicts = []
-            try undoTables(runId, tables: tables.map(\.name), report: &report, ledger: ledger)
+            try undoTables(runId, tables: tables.map(\.name), distributed: distributed, report: &report, ledger: ledger)
             return report
         }
 
         return try Self.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
-            try undoTables(runId, tables: tables.map(\.name), report: &report, ledger: ledger)
+            try undoTables(runId, tables: tables.map(\.name), distributed: distributed, report: &report, ledger: ledger)
             let remaining =
                 Int(
                     try connection.query(
@@ -114,7 +122,10 @@ public struct Rollback {
     }
 
     /// Undoes every table of the run, newest-written first, inside the caller's transaction.
-    private func undoTables(_ runId: Int64, tables: [String], report: inout RollbackReport, ledger: RunLedger) throws {
+    private func undoTables(
+        _ runId: Int64, tables: [String], distributed: [String: DistributedRollback], report: inout RollbackReport,
+        ledger: RunLedger
+    ) throws {
         let connection = ledger.connection
         // Constraints the run added go first: the rows about to be restored may not satisfy them.
         for added in try connection.query(
@@ -129,6 +140,17 @@ public struct Rollback {
         for name in tables {
             let snapshot = try SnapshotTable.resolve(name, on: connection)
             let references = try ReferencingKey.all(referencing: snapshot.qualifiedName, on: connection)
+            if let rollback = distributed[name] {
+                var tableReport = try rollback.classify(
+                    runId: runId, force: report.force, invariants: rules.invariants, references: references,
+                    connection: connection)
+                if tableReport.changedSince + tableReport.keptForInvariant + tableReport.stillReferenced > 0 {
+                    report.conflicts += try rollback.conflictExamples(connection: connection)
+                }
+                tableReport.undone = try rollback.undo(runId: runId, force: report.force, connection: connection)
+                report.tables.append(tableReport)
+                continue
+            }
             // Classified just before it is undone: rows of the tables undone before it are gone by then.
             var tableReport = try classify(snapshot, rules: rules, references: references, connection: connection)
             if tableReport.changedSince + tableReport.keptForInvariant + tableReport.stillReferenced > 0 {

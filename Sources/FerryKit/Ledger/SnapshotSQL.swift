@@ -3,9 +3,14 @@
 public struct SnapshotTable: Sendable {
     public let qualifiedName: String
     public let keyColumns: [(name: String, type: String)]
+    /// The table as an unqualified, quoted name: how a statement writing it refers to its whole row.
+    var rowName: String = ""
+    /// Rows written are recorded with a hash of what was written, which rollback compares: on a Citus
+    /// distributed table a row's xmin is its worker's transaction id, not the batch's.
+    var hashesRows = false
 
     static let lookup = """
-        SELECT format('%I.%I', n.nspname, c.relname) AS qualified_name, a.attname AS key_column,
+        SELECT format('%I.%I', n.nspname, c.relname) AS qualified_name, quote_ident(c.relname) AS row_name, a.attname AS key_column,
                format_type(a.atttypid, a.atttypmod) AS key_type
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -23,9 +28,21 @@ public struct SnapshotTable: Sendable {
                 "table \(name) has no primary key (or does not exist): ferry needs one to snapshot and roll back its rows"
             )
         }
-        return SnapshotTable(
+        var table = SnapshotTable(
             qualifiedName: qualified,
             keyColumns: try rows.map { (try $0.required("key_column"), try $0.required("key_type")) })
+        table.rowName = try first.required("row_name")
+        table.hashesRows = try isDistributed(qualified, on: connection)
+        return table
+    }
+
+    /// Whether `table` is a Citus distributed table (never on a database without the extension).
+    static func isDistributed(_ table: String, on connection: PostgresConnection) throws -> Bool {
+        guard try connection.query("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").scalar == "t"
+        else { return false }
+        return try connection.query(
+            "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($1))", [table]
+        ).scalar == "t"
     }
 
     /// `jsonb_build_object('k1', alias.k1, ...)`: the key of a row as the snapshot stores it.
@@ -45,19 +62,23 @@ public struct SnapshotTable: Sendable {
         .joined(separator: " AND ")
     }
 
-    /// The RETURNING list a snapshot needs: the key columns, plus `extra` columns.
+    /// The RETURNING list a snapshot needs: the key columns, plus `extra` columns (and the row's hash).
     func returning(_ extra: [String] = []) -> String {
         (keyColumns.map { quoteIdentifier($0.name) }
-            + extra.filter { name in !keyColumns.contains { $0.name == name } }
-            .map(quoteIdentifier)).joined(separator: ", ")
+            + extra.filter { name in !keyColumns.contains { $0.name == name } }.map(quoteIdentifier)
+            + (hashesRows ? ["\(Self.rowHash(rowName)) AS ferry_row_hash"] : [])).joined(separator: ", ")
     }
 
+    /// The hash rollback compares with a row as it is now: md5 of the row's text form.
+    static func rowHash(_ row: String) -> String { "md5(\(row)::text)" }
+
     /// A data-modifying CTE that records the keys of CTE `source` as inserted by run $1, batch $2.
-    /// What was written needs no copy: the batch's xid (ferry.batches.xid) tells whether a row changed since.
+    /// What was written needs no copy: the batch's xid (ferry.batches.xid) tells whether a row changed
+    /// since, or where xmin cannot (`hashesRows`), the hash of what was written.
     func recordInserts(from source: String, tableOrder: Int, tableNameParameter: String) -> String {
         """
-        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key)
-        SELECT $1, $2, \(tableOrder), \(tableNameParameter), 'insert', \(keyObject(alias: "r"))
+        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key\(hashesRows ? ", after_hash" : ""))
+        SELECT $1, $2, \(tableOrder), \(tableNameParameter), 'insert', \(keyObject(alias: "r"))\(hashesRows ? ", r.ferry_row_hash" : "")
         FROM \(source) r
         """
     }

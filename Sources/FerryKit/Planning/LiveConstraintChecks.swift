@@ -13,6 +13,9 @@ final class LiveConstraintChecks {
     /// The phone table's unique indexes, read once: which of them are checked decides both the columns
     /// the planned table keeps and the checks `results` runs.
     private var uniqueIndexes: [UniqueIndex] = []
+    /// On Citus: the planned rows (a temporary table) meet distributed tables only in uncorrelated
+    /// subqueries, which Citus plans; and no snapshot spans the workers (see `PhonesSummary.checksReadLive`).
+    private let distributed: Bool
 
     private struct UniqueIndex {
         let name: String
@@ -26,6 +29,8 @@ final class LiveConstraintChecks {
     static let sample = "ferry_sample_load"
     /// Live naive rows the planned rows replace (existing_rows: replace_naive): not compared with them.
     static let replaced = "ferry_planned_replaced"
+    /// On Citus, a copy of the custom type definitions, which the planned rows are resolved against.
+    static let plannedTypes = "ferry_planned_types"
     private static let maximumExamples = 5
 
     /// `snapshot` is the plan's exported snapshot (pg_export_snapshot).
@@ -35,7 +40,12 @@ final class LiveConstraintChecks {
         types = mapping.typeDefinitions
         connection = try PostgresConnection(
             conninfo: conninfo, applicationName: "ferry plan phones (constraint checks)")
+        distributed = try DatabaseEngine.detect(source: mapping.source.table, on: connection).isCitus
         // A READ ONLY transaction may write temporary tables but not create them: create first.
+        if distributed {
+            try connection.execute(
+                script: "CREATE TEMP TABLE \(Self.plannedTypes) (LIKE \(types.table.quoted) INCLUDING DEFAULTS)")
+        }
         try connection.execute(
             script: """
                 CREATE TEMP TABLE \(Self.planned) (LIKE \(phones.table.quoted) INCLUDING DEFAULTS INCLUDING GENERATED);
@@ -209,12 +219,17 @@ final class LiveConstraintChecks {
     /// One check per unique index, foreign key and CHECK constraint of the phone table.
     func results() throws -> [ConstraintCheck] {
         // Custom types: the existing definition's id, or a stand-in for one the apply will create first.
+        // On Citus against a local copy: a correlated subquery may not reach a distributed table.
+        if distributed {
+            try connection.execute(script: "INSERT INTO \(Self.plannedTypes) SELECT * FROM \(types.table.quoted)")
+        }
+        let typeDefinitions = distributed ? Self.plannedTypes : types.table.quoted
         try connection.query(
             """
             UPDATE \(Self.planned) p SET \(q(phones.customType)) = coalesce(
-                (SELECT t.\(q(types.id)) FROM \(types.table.quoted) t WHERE t.\(q(types.tenant)) = p.\(q(phones.tenant))
+                (SELECT t.\(q(types.id)) FROM \(typeDefinitions) t WHERE t.\(q(types.tenant)) = p.\(q(phones.tenant))
                  AND t.\(q(types.normalizedLabel)) = p.ferry_custom_label), gen_random_uuid()),
-                ferry_new_custom_type = NOT EXISTS (SELECT 1 FROM \(types.table.quoted) t WHERE t.\(q(types.tenant)) = p.\(q(phones.tenant))
+                ferry_new_custom_type = NOT EXISTS (SELECT 1 FROM \(typeDefinitions) t WHERE t.\(q(types.tenant)) = p.\(q(phones.tenant))
                  AND t.\(q(types.normalizedLabel)) = p.ferry_custom_label)
             WHERE p.ferry_custom_label IS NOT NULL
             """)
@@ -314,11 +329,17 @@ final class LiveConstraintChecks {
             let match = zip(columns, referenced).map { "r.\(q($1)) = p.\(q($0))" }.joined(separator: " AND ")
             let present = columns.map { "p.\(q($0)) IS NOT NULL" }.joined(separator: " AND ")
             let newTypes = columns.contains(phones.customType) ? " AND NOT p.ferry_new_custom_type" : ""
+            // On Citus uncorrelated (the referenced keys are NOT NULL and every planned one is present,
+            // so NOT IN says what NOT EXISTS says).
+            let missing =
+                distributed
+                ? "(\(columns.map { "p.\(q($0))" }.joined(separator: ", "))) NOT IN (SELECT \(referenced.map { "r.\(q($0))" }.joined(separator: ", ")) FROM \(target) r)"
+                : "NOT EXISTS (SELECT 1 FROM \(target) r WHERE \(match))"
             try check(
                 "foreign key \(foreignKey[0] ?? "?") → \(target), live",
                 """
                 SELECT \(example) FROM \(Self.planned) p
-                WHERE \(present)\(newTypes) AND NOT EXISTS (SELECT 1 FROM \(target) r WHERE \(match))
+                WHERE \(present)\(newTypes) AND \(missing)
                 """)
         }
         // Row by row rules, counted in one pass over the planned rows (a pass costs 50 ms at 1,000,000

@@ -45,6 +45,13 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
     public let database: String
     public let user: String
     public let serverVersion: String
+    /// The engine the job's tables live on, when it is not plain PostgreSQL (`DatabaseEngine`).
+    public var engine: String? = nil
+
+    /// "PostgreSQL 15.4", and the engine when it is Citus.
+    public var serverDescription: String {
+        "PostgreSQL \(serverVersion)" + (engine.map { "; \($0)" } ?? "")
+    }
 
     init(host: String, port: String, database: String, user: String, serverVersion: String) {
         (self.host, self.port, self.database, self.user, self.serverVersion) = (
@@ -52,7 +59,7 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
         )
     }
 
-    private enum CodingKeys: String, CodingKey { case host, port, database, user, serverVersion }
+    private enum CodingKeys: String, CodingKey { case host, port, database, user, serverVersion, engine }
 
     /// JSON has the port as a number (a Unix socket's port is one too); a string is read back as well.
     public func encode(to encoder: Encoder) throws {
@@ -66,6 +73,7 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
         try container.encode(database, forKey: .database)
         try container.encode(user, forKey: .user)
         try container.encode(serverVersion, forKey: .serverVersion)
+        try container.encodeIfPresent(engine, forKey: .engine)
     }
 
     public init(from decoder: Decoder) throws {
@@ -79,6 +87,7 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
         database = try container.decode(String.self, forKey: .database)
         user = try container.decode(String.self, forKey: .user)
         serverVersion = try container.decode(String.self, forKey: .serverVersion)
+        engine = try container.decodeIfPresent(String.self, forKey: .engine)
     }
 }
 

@@ -233,6 +233,9 @@ public struct PlanReport: Codable, Sendable {
     /// Whether and how the database was changed, said first in every format.
     var changeNote: String {
         switch header.kind {
+        case .plan where header.database?.engine != nil:
+            // Citus gives no snapshot across its workers: say what the numbers cannot promise.
+            return "Nothing was changed: the plan ran in READ ONLY transactions. On Citus each worker answered as of its own moment (no snapshot spans the workers): rows the application wrote while the plan ran may be counted on one side of it in one check and on the other in the next."
         case .plan: return "Nothing was changed: the plan ran in a READ ONLY transaction."
         case .dryRun:
             return "Nothing was changed: this was a dry run, which reads and classifies every row and writes none."
@@ -310,7 +313,7 @@ public struct PlanReport: Codable, Sendable {
 
     var databaseText: String {
         guard let db = header.database else { return "-" }
-        return "\(db.database) on \(db.host):\(db.port) as \(db.user) (PostgreSQL \(db.serverVersion))"
+        return "\(db.database) on \(db.host):\(db.port) as \(db.user) (\(db.serverDescription))"
     }
 }
 

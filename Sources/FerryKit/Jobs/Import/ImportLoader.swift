@@ -55,8 +55,9 @@ final class ImportLoader {
         try connection.execute(script: "SET temp_buffers = '256MB'")
         try connection.execute(script: sql.createSessionTables)
         if runId != nil {
-            try connection.execute(
-                script: sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactKeyType))
+            for statement in sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactKeyType) {
+                try connection.execute(script: statement)
+            }
             let mapping = sql.mapping
             tables = (
                 try SnapshotTable.resolve(mapping.organizations.table.quoted, on: connection),

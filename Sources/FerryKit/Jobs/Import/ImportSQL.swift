@@ -348,8 +348,8 @@ struct ImportSQL {
         organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable,
         createMissingOrganizations: Bool
     ) -> [String] {
-        [
-            createSessionTables, phoneRows.createStagingTable(tenantType: tenantType, keyType: contactKeyType), "BEGIN",
+        [createSessionTables] + phoneRows.createStagingTable(tenantType: tenantType, keyType: contactKeyType) + [
+            "BEGIN",
             SessionSettings.setLocalTimeoutsForReport, copyRows, copyPhones, "ANALYZE ferry_import_rows, ferry_import_phones",
             classify, "ANALYZE ferry_import_plan", rememberSeen, countNewOrganizations, countNewTypes,
         ] + (createMissingOrganizations ? [createOrganizations(snapshot: organizations)] : []) + [

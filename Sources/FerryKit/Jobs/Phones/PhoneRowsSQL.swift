@@ -9,6 +9,8 @@ struct PhoneRowsSQL {
     /// Probe the phone table's (tenant, contact) index per staged row instead of letting the planner
     /// hash the table: worth it when the table is full before the run (naive rows being replaced).
     var probeByIndex = false
+    /// Where batches are staged (see `StagingTable`).
+    var staging = StagingTable.temporary(Self.stagingTable)
 
     private func q(_ name: String) -> String { quoteIdentifier(name) }
 
@@ -34,26 +36,25 @@ struct PhoneRowsSQL {
         case replacing
     }
 
-    func createStagingTable(tenantType: String, keyType: String) -> String {
-        """
-        CREATE TEMP TABLE IF NOT EXISTS \(q(Self.stagingTable)) (
-            seq integer NOT NULL,
-            tenant \(tenantType) NOT NULL,
-            contact_key \(keyType) NOT NULL,
-            phone_number text NOT NULL,
-            extension text,
-            canonical_type text,
-            custom_label text,
-            custom_normalized text,
-            is_default boolean NOT NULL,
-            display_order integer NOT NULL,
-            contact_is_new boolean NOT NULL DEFAULT false
-        ) ON COMMIT DELETE ROWS
-        """
+    func createStagingTable(tenantType: String, keyType: String) -> [String] {
+        staging.create(
+            columns: """
+                seq integer NOT NULL,
+                tenant \(tenantType) NOT NULL,
+                contact_key \(keyType) NOT NULL,
+                phone_number text NOT NULL,
+                extension text,
+                canonical_type text,
+                custom_label text,
+                custom_normalized text,
+                is_default boolean NOT NULL,
+                display_order integer NOT NULL,
+                contact_is_new boolean NOT NULL DEFAULT false
+                """)
     }
 
     var copyIntoStaging: String {
-        "COPY \(q(Self.stagingTable)) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order) FROM STDIN"
+        "COPY \(staging.quoted) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order) FROM STDIN"
     }
 
     /// Custom types first seen in this batch; the first spelling wins, existing rows are kept.
@@ -63,7 +64,7 @@ struct PhoneRowsSQL {
         WITH created AS (
             INSERT INTO \(types.table.quoted) (\(q(types.tenant)), \(q(types.label)), \(q(types.normalizedLabel)))
             SELECT DISTINCT ON (tenant, custom_normalized) tenant, custom_label, custom_normalized
-            FROM \(q(Self.stagingTable))
+            FROM \(staging.quoted)
             WHERE custom_normalized IS NOT NULL
             ORDER BY tenant, custom_normalized, seq
             ON CONFLICT (\(q(types.tenant)), \(q(types.normalizedLabel))) DO NOTHING
@@ -105,7 +106,7 @@ struct PhoneRowsSQL {
                     \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder))\(optional.columns))
                 SELECT s.tenant, s.contact_key, s.phone_number, s.canonical_type, t.\(q(types.id)),
                        s.is_default, s.display_order\(optional.values)
-                FROM \(q(Self.stagingTable)) s
+                FROM \(staging.quoted) s
                 LEFT JOIN \(types.table.quoted) t
                        ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
                 WHERE \(which)
@@ -132,7 +133,7 @@ struct PhoneRowsSQL {
                 SELECT s.tenant, s.contact_key, s.phone_number, s.canonical_type, t.\(q(types.id)), false,
                        (SELECT max(p.\(q(phones.displayOrder))) FROM \(phones.table.quoted) p WHERE \(sameContact))
                            + row_number() OVER (PARTITION BY s.tenant, s.contact_key ORDER BY s.seq)\(optional.values)
-                FROM \(q(Self.stagingTable)) s
+                FROM \(staging.quoted) s
                 LEFT JOIN \(types.table.quoted) t
                        ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
                 WHERE NOT s.contact_is_new AND EXISTS (SELECT 1 FROM \(phones.table.quoted) p WHERE \(sameContact))
@@ -227,7 +228,7 @@ struct PhoneRowsSQL {
         return """
             UPDATE \(phones.table.quoted) p SET \(set.joined(separator: ", "))
             FROM \(q(Self.replaceTable)) r
-            JOIN \(q(Self.stagingTable)) s ON s.tenant = r.tenant AND s.contact_key = r.contact_key AND s.is_default
+            JOIN \(staging.quoted) s ON s.tenant = r.tenant AND s.contact_key = r.contact_key AND s.is_default
             LEFT JOIN \(types.table.quoted) t
                    ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
             WHERE r.done AND r.has_rows AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id

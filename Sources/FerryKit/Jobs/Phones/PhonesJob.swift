@@ -145,7 +145,9 @@ extension PhonesJob: TableMigration {
 
     func statements(_ reader: PostgresConnection) throws -> PhonesStatements {
         let types = try keyTypes(reader)
-        return PhonesStatements(sql: PhonesSQL(mapping: mapping), tenantType: types.tenant, keyType: types.key)
+        return PhonesStatements(
+            sql: PhonesSQL(mapping: mapping, engine: try sourceEngine(using: reader)), tenantType: types.tenant,
+            keyType: types.key)
     }
 
     func extractPage(_ statements: PhonesStatements) -> String {

@@ -32,19 +32,21 @@ final class PhonesLoader: BatchLoader {
     ) throws {
         self.conninfo = conninfo
         self.mapping = mapping
-        self.sql = PhonesSQL(mapping: mapping)
+        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
+        self.sql = PhonesSQL(
+            mapping: mapping, engine: try DatabaseEngine.detect(source: mapping.source.table, on: connection))
         self.runId = runId
         self.timeouts = timeouts
         self.stagingTypes = (tenantType, keyType)
-        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
         phonesTable = try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection)
         typesTable = try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection)
         try createSessionTables()
     }
 
     private func createSessionTables() throws {
-        try connection.execute(
-            script: sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key))
+        for statement in sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key) {
+            try connection.execute(script: statement)
+        }
         guard mapping.existingRows == .replaceNaive else { return }
         let idType = try connection.columnTypes(mapping.phoneNumbers.table)[mapping.phoneNumbers.id] ?? "uuid"
         try connection.execute(
@@ -124,6 +126,7 @@ final class PhonesLoader: BatchLoader {
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                     String(result.rowsInserted), String(result.rowsUpdated), String(result.rowsDeleted),
                 ])
+            if let empty = sql.phoneRows.staging.emptyBeforeCommit { try connection.execute(script: empty) }
             return result
         }
     }

@@ -2,6 +2,7 @@
 /// Values always travel as parameters or through COPY, never inside the statement text.
 struct PhonesSQL {
     let mapping: PhonesMapping
+    var engine = DatabaseEngine.postgres
 
     private var source: PhonesMapping.Source { mapping.source }
     private var phones: PhonesMapping.PhoneNumbersTable { mapping.phoneNumbers }
@@ -76,18 +77,20 @@ struct PhonesSQL {
     var phoneRows: PhoneRowsSQL {
         PhoneRowsSQL(
             phones: phones, types: types, typesOrder: 1, phonesOrder: 2,
-            probeByIndex: mapping.existingRows == .replaceNaive)
+            probeByIndex: mapping.existingRows == .replaceNaive,
+            staging: .forEngine(engine, name: "stage_phones", tenantColumn: "tenant"))
     }
 
     /// What apply runs, in order: once per session, then for every batch in one transaction ($1 run,
     /// $2 batch, $3 the table's name for its snapshot rows). For the plan report's appendix.
     func applyStatements(types: SnapshotTable, phones: SnapshotTable, tenantType: String, keyType: String) -> [String] {
-        [
-            phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType), "BEGIN", SessionSettings.setLocalTimeoutsForReport,
-            phoneRows.copyIntoStaging, phoneRows.insertCustomTypes(snapshot: types),
-            phoneRows.insertPhoneRows(snapshot: phones),
-            LedgerRun.recordBatch(.key), "COMMIT",
-        ]
+        phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType)
+            + [
+                "BEGIN", SessionSettings.setLocalTimeoutsForReport,
+                phoneRows.copyIntoStaging, phoneRows.insertCustomTypes(snapshot: types),
+                phoneRows.insertPhoneRows(snapshot: phones),
+                LedgerRun.recordBatch(.key),
+            ] + [phoneRows.staging.emptyBeforeCommit].compactMap { $0 } + ["COMMIT"]
     }
 
 }

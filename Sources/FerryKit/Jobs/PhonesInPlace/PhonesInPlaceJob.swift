@@ -176,8 +176,9 @@ final class PhonesInPlaceLoader: BatchLoader {
     private static func open(_ conninfo: String, _ sql: PhonesInPlaceSQL) throws -> PostgresConnection {
         let connection = try PostgresConnection(
             conninfo: conninfo, applicationName: "ferry apply \(PhonesInPlaceJob.name)")
-        try connection.execute(
-            script: sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactType))
+        for statement in sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactType) {
+            try connection.execute(script: statement)
+        }
         try connection.execute(script: sql.createSessionTables)
         return connection
     }

@@ -95,8 +95,8 @@ struct PhonesInPlaceSQL: Sendable {
 
     /// What apply runs, for the plan report's appendix.
     func applyStatements(types: SnapshotTable, phones table: SnapshotTable) -> [String] {
-        [
-            phoneRows.createStagingTable(tenantType: tenantType, keyType: contactType), createSessionTables, "BEGIN",
+        phoneRows.createStagingTable(tenantType: tenantType, keyType: contactType) + [
+            createSessionTables, "BEGIN",
             SessionSettings.setLocalTimeoutsForReport, copyRewrites, copyDeletions, phoneRows.copyIntoStaging,
             phoneRows.insertCustomTypes(snapshot: types),
             snapshotRows(in: Self.rewriteTable, action: "update", snapshot: table), rewriteRows,

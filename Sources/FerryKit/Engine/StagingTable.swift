@@ -1,0 +1,49 @@
+/// Where one batch's rows wait between the COPY and the set-based statements that write them.
+/// On PostgreSQL a temporary table, emptied at commit. On Citus the batch statements join the staged rows
+/// with distributed tables on the tenant, which Citus runs only between tables colocated on it: the
+/// staging table is an unlogged table in ferry's schema distributed like the job's source, one per job
+/// (the job's run lock keeps it to one session), emptied before each commit.
+struct StagingTable: Sendable {
+    /// As statements name it.
+    let quoted: String
+    private let colocatedWith: TableName?
+    private let tenantColumn: String
+
+    static func temporary(_ name: String) -> StagingTable {
+        StagingTable(quoted: quoteIdentifier(name), colocatedWith: nil, tenantColumn: "tenant")
+    }
+
+    /// `name` gets a table per engine: temporary on PostgreSQL, `ferry.name` distributed on Citus.
+    static func forEngine(_ engine: DatabaseEngine, name: String, tenantColumn: String = "tenant") -> StagingTable {
+        guard case .citus(_, let source, _) = engine else { return .temporary(name) }
+        return StagingTable(
+            quoted: TableName(schema: "ferry", name: name).quoted, colocatedWith: source, tenantColumn: tenantColumn)
+    }
+
+    var isDistributed: Bool { colocatedWith != nil }
+
+    /// The statements that make it exist in this session; `columns` is the body of its CREATE TABLE.
+    func create(columns: String) -> [String] {
+        guard let source = colocatedWith else {
+            return ["CREATE TEMP TABLE IF NOT EXISTS \(quoted) (\(columns)) ON COMMIT DELETE ROWS"]
+        }
+        return [
+            "CREATE UNLOGGED TABLE IF NOT EXISTS \(quoted) (\(columns))",
+            """
+            DO $ferry$
+            BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = \(sqlLiteral(quoted))::regclass) THEN
+                PERFORM create_distributed_table(\(sqlLiteral(quoted)), \(sqlLiteral(tenantColumn)), colocate_with => \(sqlLiteral(source.quoted)));
+            END IF;
+            END
+            $ferry$
+            """,
+            // A batch that died between its COPY and its commit left nothing (it rolled back); rows of
+            // a session killed after an older ferry's commit would be: start empty.
+            "DELETE FROM \(quoted)",
+        ]
+    }
+
+    /// Before a batch commits (nil: the table empties itself at commit).
+    var emptyBeforeCommit: String? { isDistributed ? "DELETE FROM \(quoted)" : nil }
+}
