@@ -5,6 +5,8 @@
 #   make test-citus  the Citus tier alone: a coordinator and two workers from an installed Citus
 #   make bench  the 1,000,000-contact phones benchmark, the 1,000,000-row CSV import benchmark, and customers and
 #               service-requests on 500,000 projects and 1,000,000 requests (release build)
+#   make bench-citus  phones apply on 1,000,000 contacts on a local 3-node Citus against a naive INSERT … SELECT,
+#               with the same on plain PostgreSQL beside it (needs an installed Citus)
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
 #   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
 #   make man    regenerate docs/man/ferry.1 from the command definitions (ArgumentParser's generate-manual)
@@ -12,7 +14,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test test-citus bench bench-import bench-jobs bench-naive bench-compare samples report-check fuzz man format clean
+.PHONY: all deps build release demo test test-citus bench bench-import bench-jobs bench-naive bench-citus bench-compare samples report-check fuzz man format clean
 
 all: build
 
@@ -49,6 +51,11 @@ bench-import: release
 bench-naive: release
 	@scripts/install-deps.sh bc
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-naive.sh
+
+bench-citus: release
+	@scripts/install-deps.sh bc
+	@scripts/citus.sh available || { echo "Citus is not installed for PostgreSQL 15: make bench-citus needs it" >&2; exit 1; }
+	FERRY=.build/release/ferry scripts/with-citus.sh scripts/bench-citus.sh
 
 bench-jobs: release
 	@scripts/install-deps.sh bc
