@@ -30,6 +30,10 @@ struct MappingTests {
         #expect(mapping.phoneNumbers.table.name == "contact_phone_numbers")
         #expect(mapping.phoneNumbers.customType == "custom_phone_type_id")
         #expect(mapping.load.lockTimeout.text == "2s")
+        #expect(mapping.regionAmbiguity == .reject)
+        #expect(
+            try PhonesMapping(file: "m.yaml", text: Self.minimal + "\n  region_ambiguous: load\n").regionAmbiguity
+                == .load)
     }
 
     @Test func unknownKeysAreErrorsWithALine() {
@@ -47,6 +51,7 @@ struct MappingTests {
         ("default_region: US", "default_region: XY", "not a region libphonenumber knows"),
         ("job: phones", "job: customers", "job must be 'phones'"),
         ("    - column: phone_number\n      type: work", "    []", "at least one phone column"),
+        ("default_region: US", "default_region: US\n  region_ambiguous: guess", "must be reject or load, not 'guess'"),
     ])
     func badValuesAreExplained(_ original: String, _ replacement: String, _ expectedMessage: String) {
         let text = Self.minimal.replacingOccurrences(of: original, with: replacement)

@@ -139,6 +139,34 @@ let fieldCases: [FieldCase] = [
     .rejected("020 7946 0958", "ZZ", .invalidCountryCode),
     .rejected("650-253-0000 call after 5pm", "US", .unrecognizedText),
     .rejected("sip:+16502530000@example.com", "US", .unrecognizedText),
+
+    // Real data in the tenants' languages (issue 17): a slash after the area code inside one of
+    // several numbers, "&" and runs of spaces between numbers, a label after each number.
+    .several("030/1234567 ou 0171 2345678", "DE", [("+49301234567", nil, nil), ("+491712345678", nil, nil)]),
+    .several("030/1234567 oder 0171/2345678", "DE", [("+49301234567", nil, nil), ("+491712345678", nil, nil)]),
+    .several("01 42 68 53 00 & 06 12 34 56 78", "FR", [("+33142685300", nil, nil), ("+33612345678", nil, nil)]),
+    .several("020 7946 0018    07911 123456", "GB", [("+442079460018", nil, nil), ("+447911123456", nil, nil)]),
+    .several("020 7946 0018\t07911 123456", "GB", [("+442079460018", nil, nil), ("+447911123456", nil, nil)]),
+    .several(
+        "020 7946 0018 (work) 07911 123456 (mobile)", "GB", [("+442079460018", nil, work), ("+447911123456", nil, mobile)]),
+    .several(
+        "01 42 68 53 00 (bureau) 06 12 34 56 78 (portable)", "FR",
+        [("+33142685300", nil, work), ("+33612345678", nil, mobile)]),
+    .several("650-253-0000 / 415-555-0132", "US", [("+16502530000", nil, nil), ("+14155550132", nil, nil)]),
+    // National extension conventions: DIN 5008's hyphen, French "poste" and "p.".
+    .number("(030) 282 53 78-524", "DE", "+49302825378", ext: "524"),
+    .number("+49 30 2825378-524", "GB", "+49302825378", ext: "524"),
+    .number("01 58858-0", "AT", "+43158858", ext: "0"),
+    .number("030-2825378", "DE", "+49302825378"),
+    .number("01 42 68 53 00 poste 123", "FR", "+33142685300", ext: "123"),
+    .number("01 42 68 53 00 p. 123", "FR", "+33142685300", ext: "123"),
+    // Labels in French, German and British usage.
+    .number("Port. 06 12 34 56 78", "FR", "+33612345678", type: mobile),
+    .number("Portable : 06 12 34 56 78", "FR", "+33612345678", type: mobile),
+    .number("Mobiltelefon: 0171 2345678", "DE", "+491712345678", type: mobile),
+    .number("Mob: 07911 123456", "GB", "+447911123456", type: mobile),
+    .number("T: 020 7946 0018", "GB", "+442079460018"),
+    .number("M: 07911 123456", "GB", "+447911123456", type: mobile),
 ]
 
 @Suite("Phone field parser")
@@ -153,6 +181,16 @@ struct PhoneFieldParserTests {
         #expect(result.numbers.map(\.typeHint) == example.numbers.map(\.2), "types of \(example.raw)")
         #expect(result.fieldRejection == example.rejection, "rejection of \(example.raw): \(result.rejected)")
         #expect(result.wasSplit == example.split, "split of \(example.raw)")
+    }
+
+    @Test func aNorthAmericanNumberOutsideNorthAmericaIsMarkedAmbiguous() {
+        let german = parser.parse("702-478-7965", region: "DE")
+        #expect(german.numbers.map(\.e164) == ["+497024787965"])
+        #expect(german.numbers.first?.alsoReadsAs == "+17024787965")
+        // Written the national way, or read in North America, it is not ambiguous.
+        #expect(parser.parse("07024 787965", region: "DE").numbers.first?.alsoReadsAs == nil)
+        #expect(parser.parse("702-478-7965", region: "US").numbers.first?.alsoReadsAs == nil)
+        #expect(parser.parse("030 123 4567", region: "DE").numbers.first?.alsoReadsAs == nil)
     }
 
     @Test func annotationLettersNeverBecomeDigits() {

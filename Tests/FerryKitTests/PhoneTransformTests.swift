@@ -30,6 +30,28 @@ struct PhoneTransformTests {
                 == PhoneValueCounts(read: 2, loaded: 1, rejected: 1, skippedEmpty: 0, skippedExistingPhones: 0))
     }
 
+    @Test func aRegionAmbiguousValueIsLeftWithItsReasonUnlessTheMappingLoadsIt() {
+        let contact = LegacyPhoneContact(
+            tenant: "t1", contactKey: "c1", region: "DE", values: ["702-478-7965", nil], alreadyHasPhones: false)
+        let rejected = twoColumns.transform(contact)
+        #expect(rejected.rows.isEmpty)
+        #expect(rejected.counts.rejected == 1 && rejected.counts.loaded == 0)
+        #expect(rejected.anomalies.contains { $0.kind == .regionAmbiguous && $0.detail.contains("+17024787965") })
+        #expect(rejected.anomalies.contains { $0.rejectionReason == .regionAmbiguous })
+        let loading = PhoneTransform(
+            columns: twoColumns.columns, defaultRegion: "US", regionAmbiguity: .load)
+        let loaded = loading.transform(contact)
+        #expect(loaded.rows.map(\.e164) == ["+497024787965"])
+        #expect(loaded.anomalies.contains { $0.kind == .regionAmbiguous })
+        // One ambiguous number among others: the others load, it is listed as rejected.
+        let mixed = twoColumns.transform(
+            LegacyPhoneContact(
+                tenant: "t1", contactKey: "c1", region: "DE", values: ["030 1234567, 702-478-7965", nil],
+                alreadyHasPhones: false))
+        #expect(mixed.rows.map(\.e164) == ["+49301234567"])
+        #expect(mixed.anomalies.contains { $0.kind == .fragmentRejected && $0.rejectionReason == .regionAmbiguous })
+    }
+
     @Test func theSameNumberTwiceBecomesOneRow() {
         let outcome = twoColumns.transform(contact(["+1 650 253 0000", "(650) 253-0000"]))
         #expect(outcome.rows.count == 1)

@@ -43,6 +43,8 @@ public struct ContactsCSVMapping: Sendable {
     public let defaultRegion: String
     /// Where extensions go (see `PhonesMapping.extensions`).
     public let extensions: ExtensionHandling
+    /// `phones.region_ambiguous`, as for the phones job.
+    public let regionAmbiguity: RegionAmbiguity
     public let labels: PhoneLabels
     /// Create an organization named in the file when the tenant has none by that name (else reject the row).
     public let createMissingOrganizations: Bool
@@ -121,6 +123,7 @@ public struct ContactsCSVMapping: Sendable {
         defaultRegion = try PhonesMapping.defaultRegion(phonesNode)
         labels = try PhonesMapping.labels(phonesNode)
         let extensionPolicy = try phonesNode.string("extension_without_column")
+        regionAmbiguity = try PhonesMapping.regionAmbiguity(phonesNode)
         regionHeaders = try phonesNode.strings("region_header")
         var phoneColumns: [PhoneColumn] = []
         for node in phonesNode.child("columns")?.sequence ?? [] {

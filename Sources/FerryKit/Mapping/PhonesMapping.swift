@@ -58,6 +58,8 @@ public struct PhonesMapping: Sendable {
     public let extensions: ExtensionHandling
     /// `phones.region_by_tenant`: per tenant (lower-case text), the region when the row and the lookup give none.
     public let regionsByTenant: [String: String]
+    /// `phones.region_ambiguous`: a number valid in its region and as a North American number.
+    public let regionAmbiguity: RegionAmbiguity
     /// `phones.existing_rows`: what happens to contacts that already have phone rows.
     public let existingRows: ExistingRows
     /// `job: phones-in-place`: the phone table is its own source (the legacy column is gone).
@@ -74,7 +76,7 @@ public struct PhonesMapping: Sendable {
     public var transform: PhoneTransform {
         PhoneTransform(
             columns: source.columns, defaultRegion: defaultRegion, labels: labels, extensions: extensions,
-            regionsByTenant: regionsByTenant)
+            regionsByTenant: regionsByTenant, regionAmbiguity: regionAmbiguity)
     }
 
     public static func load(path: String) throws -> PhonesMapping {
@@ -134,6 +136,7 @@ public struct PhonesMapping: Sendable {
         extensions = try Self.extensionHandling(
             try phonesNode.string("extension_without_column"), in: phonesNode, table: phoneNumbers)
         regionsByTenant = try Self.regionsByTenant(phonesNode.child("region_by_tenant"))
+        regionAmbiguity = try Self.regionAmbiguity(phonesNode)
         let existing = try phonesNode.string("existing_rows") ?? ExistingRows.skip.rawValue
         guard let existingRows = ExistingRows(rawValue: existing) else {
             throw phonesNode.child("existing_rows")!.error("must be skip or replace_naive, not '\(existing)'")
@@ -200,6 +203,15 @@ public struct PhonesMapping: Sendable {
     }
 
     /// `phones.default_region` (checked against libphonenumber's regions).
+    /// `phones.region_ambiguous` (default reject).
+    static func regionAmbiguity(_ phonesNode: MappingNode) throws -> RegionAmbiguity {
+        let policy = try phonesNode.string("region_ambiguous") ?? RegionAmbiguity.reject.rawValue
+        guard let ambiguity = RegionAmbiguity(rawValue: policy) else {
+            throw phonesNode.child("region_ambiguous")!.error("must be reject or load, not '\(policy)'")
+        }
+        return ambiguity
+    }
+
     /// `phones.extension_without_column`: only for a phone table declared without an extension column.
     static func extensionHandling(
         _ policy: String?, in phonesNode: MappingNode, table: PhoneNumbersTable

@@ -6,6 +6,9 @@ public struct ParsedPhone: Equatable, Sendable {
     public let typeHint: PhoneType?
     /// The piece of the field it came from.
     public let fragment: String
+    /// Written in North American national format (`702-478-7965`) outside North America, and valid as
+    /// a North American number too: which one was meant the value cannot say (this is that reading).
+    public var alsoReadsAs: String? = nil
 }
 
 /// A piece of a field that did not yield a number, and why.
@@ -59,18 +62,18 @@ public struct PhoneFieldParser: Sendable {
             result.numbers = [phone]
             return result
         }
-        let pieces = splitIntoPieces(value)
+        let pieces = splitIntoPieces(value, region: region)
         guard pieces.count > 1, case .rejected(let wholeRejection) = whole else {
             if case .rejected(let rejection) = whole { result.rejected = [rejection] }
             return result
         }
         result.wasSplit = true
         for piece in pieces {
-            if let reason = rejectionWithoutDigits(piece) {
-                result.rejected.append(RejectedFragment(fragment: piece, reason: reason, detail: nil))
+            if let reason = rejectionWithoutDigits(piece.text) {
+                result.rejected.append(RejectedFragment(fragment: piece.text, reason: reason, detail: nil))
                 continue
             }
-            switch parseSegment(piece, region: region) {
+            switch piece.outcome ?? parseSegment(piece.text, region: region) {
             case .number(let phone): result.numbers.append(phone)
             case .rejected(let rejection): result.rejected.append(rejection)
             }
@@ -127,8 +130,54 @@ public struct PhoneFieldParser: Sendable {
                 }
             }
         }
+        if let din = hyphenExtension(annotated.cleaned, region: region) {
+            return .number(ParsedPhone(e164: din.e164, extensionDigits: din.digits, typeHint: annotated.typeHint, fragment: segment))
+        }
         let verdict = PhoneNumberParser.parse(annotated.cleaned, defaultRegion: region)
-        return verdictOutcome(verdict, segment: segment, typeHint: annotated.typeHint)
+        var outcome = verdictOutcome(verdict, segment: segment, typeHint: annotated.typeHint)
+        if case .number(var phone) = outcome, let reading = northAmericanReading(annotated.cleaned, region: region),
+            reading != phone.e164
+        {
+            phone.alsoReadsAs = reading
+            outcome = .number(phone)
+        }
+        return outcome
+    }
+
+    /// DIN 5008 (and Austria's ÖNORM A 1080) set an extension apart with a hyphen after the grouped
+    /// number: `(030) 282 53 78-524` is 030 2825378, extension 524. Only where the part before the
+    /// hyphen is a German or Austrian number by itself; `030-1234567` has no such part and stays whole.
+    private func hyphenExtension(_ cleaned: String, region: String) -> (e164: String, digits: String)? {
+        guard let hyphen = cleaned.lastIndex(of: "-") else { return nil }
+        let digits = cleaned[cleaned.index(after: hyphen)...]
+        let base = String(cleaned[..<hyphen]).trimmingWhitespace()
+        guard (1...5).contains(digits.count), digits.allSatisfy(\.isDecimalDigit),
+            base.contains(where: { $0 == " " || $0 == ")" }), !base.contains("-")
+        else { return nil }
+        let verdict = PhoneNumberParser.parse(base, defaultRegion: region)
+        guard verdict.outcome == .valid, verdict.extensionDigits == nil, let e164 = verdict.e164, isE164(e164),
+            e164.hasPrefix("+49") || e164.hasPrefix("+43")
+        else { return nil }
+        return (e164, asciiDigits(String(digits)))
+    }
+
+    private static let northAmericanRegions: Set<String> = [
+        "US", "CA", "AG", "AI", "AS", "BB", "BM", "BS", "DM", "DO", "GD", "GU", "JM", "KN", "KY", "LC", "MP", "MS",
+        "PR", "SX", "TC", "TT", "VC", "VG", "VI",
+    ]
+
+    /// The North American number a value written as `NXX-NXX-XXXX` or `(NXX) NXX-XXXX` would be, when
+    /// it is read outside North America and is valid there too.
+    private func northAmericanReading(_ cleaned: String, region: String) -> String? {
+        guard !Self.northAmericanRegions.contains(region.uppercased()), !cleaned.contains("+") else { return nil }
+        let groups = cleaned.split(whereSeparator: { !$0.isASCII || !$0.isNumber }).map(\.count)
+        let separators = cleaned.filter { !$0.isNumber }
+        guard groups == [3, 3, 4], let first = cleaned.first(where: \.isNumber), !"01".contains(first),
+            separators.allSatisfy({ "-.() ".contains($0) })
+        else { return nil }
+        let verdict = PhoneNumberParser.parse(cleaned, defaultRegion: "US")
+        guard verdict.outcome == .valid, let e164 = verdict.e164 else { return nil }
+        return e164
     }
 
     private func verdictOutcome(_ verdict: LibPhoneVerdict, segment: String, typeHint: PhoneType?) -> SegmentOutcome {
@@ -221,8 +270,12 @@ public struct PhoneFieldParser: Sendable {
                 continue
             }
             var meaning = labels.meaning(of: word)
-            // A single letter is a label only as "M:" ; elsewhere it is a vanity letter or "x".
-            if word.count == 1, let known = meaning, known != .libraryExtension, !labelPunctuationFollows {
+            // A single letter is a label only as "M:" (or an extension word as "p. 12"); elsewhere it is a
+            // vanity letter or "x".
+            let abbreviated = end > run.upperBound && characters[run.upperBound] == "."
+            if word.count == 1, let known = meaning, known != .libraryExtension, !labelPunctuationFollows,
+                !(known == .localExtension && abbreviated)
+            {
                 meaning = nil
             }
             switch meaning {
@@ -288,11 +341,36 @@ public struct PhoneFieldParser: Sendable {
 
     // MARK: Splitting
 
-    private static let separators: Set<Character> = ["\n", "\r", "\r\n", "/", ",", ";", "|", "、", "，", "；", "／", "｜"]
+    /// Cut first: these never stand inside one number.
+    private static let strongSeparators: Set<Character> = [
+        "\n", "\r", "\r\n", "\t", ",", ";", "|", "&", "、", "，", "；", "｜", "＆",
+    ]
+    /// Cut only inside a piece that is not one number already: "030/1234567" is one German number,
+    /// "650-253-0000 / 415-555-0132" two.
+    private static let weakSeparators: Set<Character> = ["/", "／"]
 
-    /// Cuts a field at separators, at joining words ("or", "ou") and before a label that
-    /// follows a number ("H: 650-253-0000 W: 415-555-0132").
-    func splitIntoPieces(_ value: String) -> [String] {
+    struct Piece: Equatable {
+        let text: String
+        /// The piece's parse, when splitting already asked libphonenumber.
+        var outcome: SegmentOutcome? = nil
+    }
+
+    /// Cuts a field into the pieces that may each be one number: at strong separators, at runs of
+    /// spaces, at joining words ("or", "ou"), before a label that follows a number ("H: 650-253-0000
+    /// W: 415-555-0132"), after a label in parentheses that follows one ("N (work) M (mobile)"); then
+    /// a piece that is not a number is cut again at slashes.
+    func splitIntoPieces(_ value: String, region: String) -> [Piece] {
+        splitAtStrongSeparators(value).flatMap { piece -> [Piece] in
+            let slashed = piece.split(whereSeparator: { Self.weakSeparators.contains($0) })
+            guard slashed.count > 1 else { return [Piece(text: piece)] }
+            let outcome = parseSegment(piece, region: region)
+            if case .number = outcome { return [Piece(text: piece, outcome: outcome)] }
+            return slashed.map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }.map { Piece(text: $0) }
+        }
+    }
+
+    /// The pieces as cut at everything but slashes (see `splitIntoPieces`).
+    func splitAtStrongSeparators(_ value: String) -> [String] {
         var pieces: [String] = []
         var current: [Character] = []
         var digitSeen = false
@@ -306,9 +384,25 @@ public struct PhoneFieldParser: Sendable {
         }
         while index < characters.count {
             let character = characters[index]
-            if Self.separators.contains(character) {
+            if Self.strongSeparators.contains(character) {
                 cut()
                 index += 1
+                continue
+            }
+            // Two spaces or more after a number: numbers set apart (a single space groups digits).
+            if character.isWhitespace, digitSeen, index + 1 < characters.count, characters[index + 1].isWhitespace {
+                while index < characters.count, characters[index].isWhitespace { index += 1 }
+                cut()
+                continue
+            }
+            // "(work)" after a number labels that number: what follows is another.
+            if character == "(", digitSeen, let close = characters[index...].firstIndex(of: ")"),
+                !characters[(index + 1)..<close].contains(where: \.isDecimalDigit),
+                characters[(close + 1)...].contains(where: \.isDecimalDigit)
+            {
+                current.append(contentsOf: characters[index...close])
+                index = close + 1
+                cut()
                 continue
             }
             if character.isLetter, index == 0 || !characters[index - 1].isLetter {

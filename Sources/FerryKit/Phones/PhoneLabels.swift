@@ -42,13 +42,14 @@ public struct PhoneLabels: Sendable {
         for word in [
             "tel", "tél", "tele", "telephone", "téléphone", "telefon", "telefone", "teléfono", "telefono",
             "phone", "ph", "fon", "fone", "nr", "no", "num", "number", "nummer", "numéro",
-            "電話", "电话", "tel-no",
+            "電話", "电话", "tel-no", "t", "telefonnummer", "rufnummer",
         ] {
             table[word] = .generic
         }
         for word in [
             "mobile", "mob", "mobil", "cell", "cellular", "cellphone", "cel", "celular", "handy", "portable",
-            "móvil", "movil", "gsm", "携帯", "m", "c",
+            "móvil", "movil", "gsm", "携帯", "m", "c", "port", "mobiltelefon", "mobilnummer", "handynummer",
+            "mobilfunk", "funk", "natel", "cellulaire", "携帯電話", "ケータイ",
         ] {
             table[word] = .type(.canonical(.mobile))
         }
@@ -74,7 +75,7 @@ public struct PhoneLabels: Sendable {
         }
         for word in [
             "durchwahl", "dw", "durchw", "app", "apparat", "nebenstelle", "nst", "poste", "ramal", "interno",
-            "toestel", "tst", "wewn",
+            "toestel", "tst", "wewn", "p", "extensión", "内線",
         ] {
             table[word] = .localExtension
         }

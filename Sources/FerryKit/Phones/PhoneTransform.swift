@@ -73,6 +73,7 @@ public enum PhoneAnomalyClass: String, CaseIterable, Codable, Sendable {
     case annotationUsedAsType = "annotation used as type"
     case duplicateWithinContact = "duplicate within contact"
     case customTypeUsed = "custom type"
+    case regionAmbiguous = "region ambiguous"
 }
 
 public struct PhoneAnomaly: Equatable, Sendable {
@@ -126,16 +127,19 @@ public struct PhoneTransform: Sendable {
     public let extensions: ExtensionHandling
     /// Per tenant (its text form), the region when the row and the lookup give none.
     public let regionsByTenant: [String: String]
+    public let regionAmbiguity: RegionAmbiguity
 
     public init(
         columns: [PhoneSourceColumn], defaultRegion: String, labels: PhoneLabels = .standard,
-        extensions: ExtensionHandling = .column, regionsByTenant: [String: String] = [:]
+        extensions: ExtensionHandling = .column, regionsByTenant: [String: String] = [:],
+        regionAmbiguity: RegionAmbiguity = .reject
     ) {
         self.columns = columns
         self.defaultRegion = defaultRegion
         self.regionsByTenant = regionsByTenant
         self.parser = PhoneFieldParser(labels: labels)
         self.extensions = extensions
+        self.regionAmbiguity = regionAmbiguity
     }
 
     /// The region a contact's values are read in, in order of precedence: its own (row or lookup, as
@@ -203,6 +207,22 @@ public struct PhoneTransform: Sendable {
                         .fragmentRejected, "\(reason.rawValue): \(number.e164) ext. \(number.extensionDigits ?? "")",
                         reason)
                 }
+            }
+            let ambiguous = parsed.numbers.filter { $0.alsoReadsAs != nil }
+            for number in ambiguous {
+                anomaly(
+                    .regionAmbiguous,
+                    "\(number.e164) in \(outcome.region), or \(number.alsoReadsAs ?? "") in North America, from \"\(number.fragment)\"")
+            }
+            if regionAmbiguity == .reject, !ambiguous.isEmpty {
+                parsed.numbers.removeAll { $0.alsoReadsAs != nil }
+                let reason = PhoneRejectionReason.regionAmbiguous
+                if parsed.numbers.isEmpty {
+                    outcome.counts.rejected += 1
+                    anomaly(.rejected, "\(reason.rawValue) (\(ambiguous.map(\.fragment).joined(separator: ", ")))", reason)
+                    continue
+                }
+                for number in ambiguous { anomaly(.fragmentRejected, "\(reason.rawValue): \(number.fragment)", reason) }
             }
             outcome.counts.loaded += 1
             if parsed.wasSplit { anomaly(.splitIntoSeveral, "\(parsed.numbers.count) numbers") }

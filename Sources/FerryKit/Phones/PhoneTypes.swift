@@ -88,6 +88,17 @@ public enum PhoneRejectionReason: String, CaseIterable, Codable, Sendable {
     case fieldTooLong = "too long for a phone field"
     /// The number has an extension and the phone table has no column for it (the mapping's policy).
     case extensionWithoutColumn = "has an extension, and the phone table has no extension column"
+    /// Written as a North American number and valid as one, in a tenant outside North America (the
+    /// mapping's `region_ambiguous` policy).
+    case regionAmbiguous = "region ambiguous (a North American number too)"
+}
+
+/// What happens to a number that is valid in its region and, as written, in North America as well.
+public enum RegionAmbiguity: String, Sendable, CaseIterable {
+    /// Left where it is, rejected with the reason, listed: someone must say which was meant.
+    case reject
+    /// Loaded as a number of its own region.
+    case load
 }
 
 /// Where a number's extension goes.

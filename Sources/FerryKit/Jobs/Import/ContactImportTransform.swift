@@ -147,7 +147,7 @@ public struct ContactImportTransform: Sendable {
         }
         phones = PhoneTransform(
             columns: columns, defaultRegion: mapping.defaultRegion, labels: mapping.labels,
-            extensions: mapping.extensions)
+            extensions: mapping.extensions, regionAmbiguity: mapping.regionAmbiguity)
     }
 
     public func transform(_ record: CSVRecord) -> ImportRowOutcome {
