@@ -414,7 +414,7 @@ public struct PhoneFieldParser: Sendable {
                 let standsAlone =
                     index > 0 && characters[index - 1].isWhitespace
                     && end < characters.count && characters[end].isWhitespace
-                if meaning == .conjunction, digitSeen, standsAlone {
+                if labels.joins(word), digitSeen, standsAlone, !followedByColon {
                     cut()
                     index = end
                     continue

@@ -33,6 +33,16 @@ public struct PhoneLabels: Sendable {
         meanings[Self.key(word)]
     }
 
+    /// Whether a word standing alone between two numbers joins them ("or", "ou", the Spanish "o"):
+    /// also words that elsewhere are labels ("o" is office as "O:").
+    public func joins(_ word: some StringProtocol) -> Bool {
+        meaning(of: word) == .conjunction || Self.joiningWords.contains(Self.key(word))
+    }
+
+    private static let joiningWords: Set<String> = [
+        "or", "ou", "oder", "o", "y", "u", "and", "und", "et", "e", "oppure", "of", "eller", "または", "又は",
+    ]
+
     static func key(_ word: some StringProtocol) -> String {
         String(word).lowercased().trimmingWhitespace()
     }
