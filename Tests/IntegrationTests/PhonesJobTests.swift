@@ -247,6 +247,44 @@ struct PhonesJobTests {
         #expect(try db.scalar("SELECT name FROM crm.\"Phone Types\"") == "Pager")
     }
 
+    @Test func rowsTakeTheContactsOwnTimestampsWhenTheMappingSaysSo() throws {
+        let db = try fixture()
+        try db.connection.execute(
+            script: """
+                UPDATE contacts SET created_at = '2019-03-04 05:06:07+00', updated_at = '2021-08-09 10:11:12+00';
+                UPDATE contacts SET updated_at = created_at WHERE full_name = 'German';
+                """)
+        let text = try String(
+            contentsOf: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml"), encoding: .utf8
+        )
+        .replacingOccurrences(
+            of: "  region_column: country", with: "  region_column: country\n  created_at_column: created_at\n  updated_at_column: updated_at")
+        let mapping = try PhonesMapping(file: "timestamps.yaml", text: text)
+        _ = try db.applySchema(mapping)
+        var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
+        _ = try job.apply()
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == Self.expectedRows.count)
+        // Every row: the contact's created_at, and its updated_at.
+        #expect(
+            try db.count(
+                """
+                SELECT count(*) FROM contact_phone_numbers p JOIN contacts c USING (tenant, contact_name_id)
+                WHERE p.created_at IS DISTINCT FROM c.created_at OR p.updated_at IS DISTINCT FROM c.updated_at
+                """) == 0)
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE created_at = '2019-03-04 05:06:07+00'") > 0)
+        // Without the keys, now(): the default mapping.
+        let withoutKeys = try db.mapping()
+        #expect(!withoutKeys.source.timestampsFromSource)
+        // A key for a column the phone table is declared without is refused, with its line.
+        #expect {
+            try PhonesMapping(
+                file: "t.yaml",
+                text: text.replacingOccurrences(
+                    of: "    table: contact_phone_numbers",
+                    with: "    table: contact_phone_numbers\n    columns: {created_at: null}"))
+        } throws: { String(describing: $0).contains("declared without that timestamp column") }
+    }
+
     @Test func missingTargetTablesAreReportedBeforeAnyWork() throws {
         let db = try fixture()
         var job = PhonesJob(mapping: try db.mapping(), conninfo: db.conninfo)

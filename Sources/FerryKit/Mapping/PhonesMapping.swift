@@ -28,6 +28,13 @@ public struct PhonesMapping: Sendable {
         public let regionLookup: RegionLookup?
         /// In priority order: the first number of the first non-empty column is the default.
         public let columns: [PhoneSourceColumn]
+        /// `created_at_column` / `updated_at_column`: the phone rows take the contact's own timestamps
+        /// (as the application's backfill did: created from created_at, updated from updated_at, then
+        /// created_at, then now()); without them, now().
+        public var createdAtColumn: String? = nil
+        public var updatedAtColumn: String? = nil
+
+        var timestampsFromSource: Bool { createdAtColumn != nil || updatedAtColumn != nil }
     }
 
     /// The phone table. Columns ferry can do without are optional: a mapping says `extension: null` for
@@ -126,7 +133,15 @@ public struct PhonesMapping: Sendable {
                 keyColumn: try sourceNode.string("key_column") ?? "contact_name_id",
                 regionColumn: try sourceNode.string("region_column"),
                 regionLookup: try Self.regionLookup(sourceNode.child("region_lookup")),
-                columns: columns)
+                columns: columns,
+                createdAtColumn: try sourceNode.string("created_at_column"),
+                updatedAtColumn: try sourceNode.string("updated_at_column"))
+            for (key, target) in [("created_at_column", phoneNumbers.createdAt), ("updated_at_column", phoneNumbers.updatedAt)]
+            where target == nil {
+                if let node = sourceNode.child(key) {
+                    throw node.error("the phone table is declared without that timestamp column (target.phone_numbers.columns): there is nothing to fill")
+                }
+            }
             try sourceNode.rejectUnknownKeys()
         }
 

@@ -36,6 +36,9 @@ public struct LegacyPhoneContact: Equatable, Sendable {
     /// The key of the contact's one row as a naive backfill wrote it (the legacy value trimmed, `work`,
     /// the default), when the mapping replaces such rows; nil otherwise.
     public let naiveRow: String?
+    /// The contact's own timestamps as PostgreSQL printed them, when the mapping gives its rows those.
+    public var createdAt: String? = nil
+    public var updatedAt: String? = nil
 
     public init(
         tenant: String, contactKey: String, region: String? = nil, regionOrigin: RegionOrigin = .row,

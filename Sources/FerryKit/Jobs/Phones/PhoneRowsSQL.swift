@@ -9,6 +9,8 @@ struct PhoneRowsSQL {
     /// Probe the phone table's (tenant, contact) index per staged row instead of letting the planner
     /// hash the table: worth it when the table is full before the run (naive rows being replaced).
     var probeByIndex = false
+    /// The staged rows carry their contact's timestamps (the mapping's `created_at_column`/`updated_at_column`).
+    var timestampsFromSource = false
     /// Where batches are staged (see `StagingTable`).
     var staging = StagingTable.temporary(Self.stagingTable)
 
@@ -49,12 +51,14 @@ struct PhoneRowsSQL {
                 custom_normalized text,
                 is_default boolean NOT NULL,
                 display_order integer NOT NULL,
-                contact_is_new boolean NOT NULL DEFAULT false
+                contact_is_new boolean NOT NULL DEFAULT false,
+                created_at timestamptz,
+                updated_at timestamptz
                 """)
     }
 
     var copyIntoStaging: String {
-        "COPY \(staging.quoted) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order) FROM STDIN"
+        "COPY \(staging.quoted) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order\(timestampsFromSource ? ", created_at, updated_at" : "")) FROM STDIN"
     }
 
     /// Custom types first seen in this batch; the first spelling wins, existing rows are kept.
@@ -150,8 +154,10 @@ struct PhoneRowsSQL {
 
     /// The columns a mapping may declare absent, with what ferry writes into each: ", a, b" and ", x, y".
     private var optionalColumns: (columns: String, values: String) {
+        // The application's own backfill: created from created_at, updated from updated_at, then created_at.
         let present = [
-            (phones.extensionDigits, "s.extension"), (phones.createdAt, "now()"), (phones.updatedAt, "now()"),
+            (phones.extensionDigits, "s.extension"), (phones.createdAt, "coalesce(s.created_at, now())"),
+            (phones.updatedAt, "coalesce(s.updated_at, s.created_at, now())"),
         ]
         .compactMap { column, value in column.map { (quoteIdentifier($0), value) } }
         return (present.map { ", " + $0.0 }.joined(), present.map { ", " + $0.1 }.joined())

@@ -164,11 +164,14 @@ extension PhonesJob: TableMigration {
             region = lookedUp
             origin = .lookup
         }
-        return LegacyPhoneContact(
+        var contact = LegacyPhoneContact(
             tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),
             region: region, regionOrigin: origin,
             values: try valueColumns.map { try row.optional($0) },
             alreadyHasPhones: try row.required("has_phones"), naiveRow: try row.optional("naive_row"))
+        contact.createdAt = try row.optional("source_created_at")
+        contact.updatedAt = try row.optional("source_updated_at")
+        return contact
     }
 
     func key(of contact: LegacyPhoneContact) -> [String] { [contact.tenant, contact.contactKey] }

@@ -69,11 +69,12 @@ final class PhonesLoader: BatchLoader {
             for row in outcome.rows {
                 sequence += 1
                 let label = row.type.customLabel
-                encoder.appendRow([
-                    String(sequence), row.tenant, row.contactKey, row.e164, row.extensionDigits,
-                    row.type.canonical?.rawValue, label, label.map(normalizePhoneLabel),
-                    row.isDefault ? "t" : "f", String(row.displayOrder),
-                ])
+                encoder.appendRow(
+                    [
+                        String(sequence), row.tenant, row.contactKey, row.e164, row.extensionDigits,
+                        row.type.canonical?.rawValue, label, label.map(normalizePhoneLabel),
+                        row.isDefault ? "t" : "f", String(row.displayOrder),
+                    ] + (sql.phoneRows.timestampsFromSource ? [contact.createdAt, contact.updatedAt] : []))
             }
             if let naive = outcome.replacesRow {
                 replacing += 1

@@ -26,8 +26,11 @@ struct PhonesSQL {
             mapping.existingRows == .replaceNaive
             ? naiveRow(tenant: "s.\(q(source.tenantColumn))", key: "s.\(q(source.keyColumn))") : "NULL::text"
         let tenant = "s.\(q(source.tenantColumn))", key = "s.\(q(source.keyColumn))"
+        let created = source.createdAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
+        let updated = source.updatedAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
         return """
             SELECT \(tenant)::text AS ferry_tenant, \(key)::text AS ferry_key, \(region) AS region,
+                   \(created) AS source_created_at, \(updated) AS source_updated_at,
                    \(lookup) AS region_lookup, \(values),
                    EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                            WHERE p.\(q(phones.tenant)) = \(tenant)
@@ -78,6 +81,7 @@ struct PhonesSQL {
         PhoneRowsSQL(
             phones: phones, types: types, typesOrder: 1, phonesOrder: 2,
             probeByIndex: mapping.existingRows == .replaceNaive,
+            timestampsFromSource: source.timestampsFromSource,
             staging: .forEngine(engine, name: "stage_phones", tenantColumn: "tenant"))
     }
 
