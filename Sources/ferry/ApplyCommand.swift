@@ -66,6 +66,11 @@ struct PacingOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
+            "Writer sessions, each taking whole tenants (default 1: one session, in key order).", valueName: "N"))
+    var jobs: Int?
+
+    @Option(
+        help: ArgumentHelp(
             "Also write the run's snapshot to this file (gzip; FILE.sha256 beside it).", valueName: "path"))
     var snapshotFile: String?
 
@@ -88,6 +93,10 @@ struct PacingOptions: ParsableArguments {
                 throw ValidationError("--statement-timeout: '\(statementTimeout)' is not a duration such as 5min")
             }
             options.statementTimeout = value
+        }
+        if let jobs {
+            guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+            options.jobs = jobs
         }
         options.wait = wait
         options.resumeRunId = resume

@@ -81,16 +81,19 @@ extension TestDatabase {
 
     /// The job's tables, row by row by column name (optionally only the rows `tenantFilter` selects).
     func tablesChecksum(_ job: JobCase, tenantFilter: String = "true") throws -> [String] {
-        try job.tables.map { table in
-            try scalar(
-                "SELECT coalesce(md5(string_agg(to_jsonb(t)::text, '|' ORDER BY to_jsonb(t)::text)), 'empty') FROM \(table) t WHERE \(tenantFilter)"
-            ) ?? ""
-        }
+        try TestDatabaseView(connection: connection).tablesChecksum(job, tenantFilter: tenantFilter)
     }
-
 }
 
 extension TestDatabaseView {
+    func tablesChecksum(_ job: JobCase, tenantFilter: String = "true") throws -> [String] {
+        try job.tables.map { table in
+            try connection.query(
+                "SELECT coalesce(md5(string_agg(to_jsonb(t)::text, '|' ORDER BY to_jsonb(t)::text)), 'empty') FROM \(table) t WHERE \(tenantFilter)"
+            ).scalar ?? ""
+        }
+    }
+
     /// The job's tables without what differs between two runs of the same work: columns filled by
     /// random or clock defaults, `updated_at`, and references to rows with random keys.
     func contentChecksum(_ job: JobCase) throws -> [String] {
@@ -157,16 +160,7 @@ struct EveryJobTests {
     @Test(arguments: JobCase.all)
     func aKilledApplyResumesToTheSameEndStateAsAnUninterruptedOne(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
-        // The uninterrupted run's database: a template copy, or on Citus (a template copies no worker's
-        // shards) the same deterministic samples built again.
-        let twin: AnyObject, twinName: String
-        if TestDatabase.onCitus {
-            let again = try TestDatabase.forJob(job)
-            (twin, twinName) = (again, again.name)
-        } else {
-            let copy = try DatabaseCopy(of: db)
-            (twin, twinName) = (copy, copy.name)
-        }
+        let (twin, twinName) = try Self.twin(of: db, job)
         defer { withExtendedLifetime(twin) {} }
         let watcher = try PostgresConnection(conninfo: db.conninfo)
         defer { watcher.close() }
@@ -255,5 +249,70 @@ struct EveryJobTests {
                 "SELECT count(*) FROM ferry.batches WHERE first_key[1] <> '\(tenant)' OR last_key[1] <> '\(tenant)'")
                 == 0)
         #expect(try db.scalar("SELECT options->>'tenants' FROM ferry.runs WHERE run_id = 1") == tenant)
+    }
+
+    /// A database for the run a test compares with: a template copy, or on Citus (a template copies no
+    /// worker's shards) the same deterministic samples built again.
+    static func twin(of db: TestDatabase, _ job: JobCase) throws -> (holder: AnyObject, name: String) {
+        if TestDatabase.onCitus {
+            let again = try TestDatabase.forJob(job)
+            return (again, again.name)
+        }
+        let copy = try DatabaseCopy(of: db)
+        return (copy, copy.name)
+    }
+
+    @Test(arguments: JobCase.all)
+    func parallelWritersWriteWhatOneWriterWrites(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let before = try db.tablesChecksum(job)
+        let twin = try Self.twin(of: db, job)
+        defer { withExtendedLifetime(twin.holder) {} }
+        let parallel = try ferryCLI("apply \(job.mapping) --no-progress --jobs 3 --batch-size 400", database: db.name)
+        #expect(parallel.status == 0, "\(parallel.stderr)")
+        let serial = try ferryCLI("apply \(job.mapping) --no-progress --batch-size 400", database: twin.name)
+        #expect(serial.status == 0, "\(serial.stderr)")
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        let other = try PostgresConnection(conninfo: "dbname=\(twin.name)")
+        defer { other.close() }
+        #expect(
+            try TestDatabaseView(connection: watcher).contentChecksum(job)
+                == TestDatabaseView(connection: other).contentChecksum(job))
+        // Every batch holds one tenant's rows; the run records its writers; the counts are the serial run's.
+        #expect(try watcher.query("SELECT count(*) FROM ferry.batches WHERE first_key[1] <> last_key[1]").scalar == "0")
+        #expect(try watcher.query("SELECT options->>'jobs' FROM ferry.runs WHERE run_id = 1").scalar == "3")
+        let counts = "SELECT sum(rows_inserted) || '/' || sum(rows_updated) || '/' || sum(rows_deleted) FROM ferry.batches"
+        #expect(try watcher.query(counts).scalar == other.query(counts).scalar)
+        let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
+        #expect(try TestDatabaseView(connection: watcher).tablesChecksum(job) == before, "rollback restores every row")
+    }
+
+    @Test(arguments: JobCase.all)
+    func aKilledParallelApplyResumesEachTenantWhereItStopped(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let twin = try Self.twin(of: db, job)
+        defer { withExtendedLifetime(twin.holder) {} }
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        let killed = try signalFerry(
+            ["apply", job.mapping, "--batch-size", "100", "--jobs", "2"], conninfo: db.conninfo, after: 4,
+            watcher: watcher, signal: SIGKILL)
+        #expect(killed.committed >= 4)
+        // One writer cannot take over where several stopped (nor the other way round).
+        let serial = try ferryCLI("resume 1 --jobs 1 --no-progress", database: db.name)
+        #expect(serial.status == 1 && serial.stderr.contains("was started with --jobs 2"), "\(serial.stderr)")
+        let resumed = try ferryCLI("resume 1 --wait --no-progress", database: db.name)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "succeeded")
+        let uninterrupted = try ferryCLI(
+            "apply \(job.mapping) --batch-size 100 --no-progress", database: twin.name)
+        #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
+        let other = try PostgresConnection(conninfo: "dbname=\(twin.name)")
+        defer { other.close() }
+        #expect(
+            try TestDatabaseView(connection: watcher).contentChecksum(job)
+                == TestDatabaseView(connection: other).contentChecksum(job))
     }
 }

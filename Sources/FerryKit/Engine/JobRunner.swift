@@ -94,31 +94,26 @@ struct JobRunner<Job: TableMigration> {
             let runner = JobRunner(job, settings: runSettings)
             let sql = try job.statements(run.reader)
             try job.beforeApply(sql, run: run)
-            let loader = try job.loader(sql, run: run)
-            let extract = runner.extractor(
-                run.reader, sql: sql, pageSize: run.options.batchSize ?? job.load.batchSize, after: run.resume?.lastKey,
-                retry: run.options.retry, log: run.options.log, reconnect: run.openReader)
             let pacing = ApplyPacing(options: run.options, open: run.openPacingSession)
             var applied = Job.Summary.Applied()
-            var summary = try runner.run(
-                mode: .apply, reader: run.reader, sql: sql, extractor: extract,
-                firstBatch: (run.resume?.lastBatch ?? 0) + 1
-            ) { batch in
-                try pacing.beforeBatch(batch.number)
-                let result = try run.options.retry.run(
-                    "batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log
-                ) {
-                    try loader.load(batch)
+            var summary: Job.Summary
+            if run.options.writers > 1 {
+                summary = try runner.applyInParallel(run: run, sql: sql, pacing: pacing, applied: &applied)
+            } else {
+                let loader = try job.loader(sql, run: run)
+                let extract = runner.extractor(
+                    run.reader, sql: sql, pageSize: run.options.batchSize ?? job.load.batchSize,
+                    after: run.resume?.lastKey, retry: run.options.retry, log: run.options.log,
+                    reconnect: run.openReader)
+                summary = try runner.run(
+                    mode: .apply, reader: run.reader, sql: sql, extractor: extract,
+                    firstBatch: (run.resume?.lastBatch ?? 0) + 1
+                ) { batch in
+                    try pacing.beforeBatch(batch.number)
+                    let result = try runner.load(batch, with: loader, run: run)
+                    job.count(result, of: batch, into: &applied)
+                    applied.batchesCommitted += 1
                 }
-                job.count(result, of: batch, into: &applied)
-                applied.batchesCommitted += 1
-                FerryLog.logger.info(
-                    "batch committed",
-                    metadata: [
-                        "run": "\(run.runId)", "job": "\(Job.name)", "batch": "\(batch.number)",
-                        "records": "\(batch.records.count)", "rows_inserted": "\(result.rowsInserted)",
-                        "rows_updated": "\(result.rowsUpdated)",
-                    ])
             }
             summary.applied = applied
             summary.runId = run.runId
@@ -169,6 +164,139 @@ struct JobRunner<Job: TableMigration> {
             record: job.record)
     }
 
+    /// One batch through the loader, retried as the run's policy says, and logged.
+    func load(
+        _ batch: MigrationBatch<Job.Record, Job.Decision>, with loader: Job.Loader, run: LedgerRun.Context
+    ) throws -> Job.Loader.Result {
+        let result = try run.options.retry.run(
+            "batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log
+        ) {
+            try loader.load(batch)
+        }
+        FerryLog.logger.info(
+            "batch committed",
+            metadata: [
+                "run": "\(run.runId)", "job": "\(Job.name)", "batch": "\(batch.number)", "writer": "\(run.writer)",
+                "records": "\(batch.records.count)", "rows_inserted": "\(result.rowsInserted)",
+                "rows_updated": "\(result.rowsUpdated)",
+            ])
+        return result
+    }
+
+    /// `--jobs N`: N writers, each with a reader and a loader session of its own, take whole tenants from
+    /// one queue. A batch holds one tenant's records, so a resumed run continues each tenant after its
+    /// own last committed batch (a tenant without one from its start). One summary, one progress line and
+    /// the run lock (held by the caller) cover them all; the first error stops the others between batches.
+    func applyInParallel(
+        run: LedgerRun.Context, sql: Job.Statements, pacing: ApplyPacing, applied: inout Job.Summary.Applied
+    ) throws -> Job.Summary {
+        let started = Date()
+        let tenants = try tenantQueue(run)
+        let firstBatch =
+            try run.ledger.connection.query(
+                "SELECT coalesce(max(batch_no), 0) + 1 AS next FROM ferry.batches WHERE run_id = $1", [String(run.runId)]
+            ).decoded("ferry.batches").first?.required("next", as: Int.self) ?? 1
+        let enabled = settings.showProgress && isatty(STDERR_FILENO) == 1
+        let total = enabled ? try job.recordCount(sql, run.reader, tenants: settings.tenantsParameter) : nil
+        let remaining =
+            enabled
+            ? try tenants.reduce(0) {
+                $0 + (try job.extractCount(sql, run.reader, after: $1.after, tenants: textArrayLiteral([$1.tenant])) ?? 0)
+            } : nil
+        let shared = ParallelApply<Job>(
+            builder: try job.summaryBuilder(mode: .apply, settings: settings, sql: sql, reader: run.reader),
+            applied: applied,
+            progress: ProgressLine(
+                label: "apply \(Job.name)", total: total, enabled: enabled,
+                alreadyDone: remaining.map { max(0, (total ?? 0) - $0) } ?? 0))
+        let batches = Counter(startingAfter: firstBatch - 1)
+        let transform = job.makeTransform()
+        let key = job.key(of:)
+        // Each writer touches only its own sessions; what they share is `shared`, under its lock.
+        let context = UncheckedSendable((runner: self, run: run, sql: sql, pacing: pacing))
+        let writers = DispatchGroup()
+        for writer in 0..<min(run.options.writers, tenants.count) {
+            writers.enter()
+            let thread = Thread {
+                defer { writers.leave() }
+                let (runner, run, sql, pacing) = context.value
+                do {
+                    var own = run
+                    own.writer = writer
+                    let reader = try run.openReader()
+                    defer { reader.close() }
+                    let loader = try runner.job.loader(sql, run: own)
+                    while let (tenant, after) = shared.nextTenant(of: tenants) {
+                        let extractor = KeysetExtractor(
+                            connection: reader, what: runner.job.source.noun, query: runner.job.extractPage(sql),
+                            pageSize: run.options.batchSize ?? runner.job.load.batchSize,
+                            tenants: textArrayLiteral([tenant]), after: after, retry: run.options.retry,
+                            log: run.options.log, reconnect: run.openReader, record: runner.job.record)
+                        try BatchPipeline.run(
+                            stopRequested: { Cancellation.requested ?? (shared.failed ? ParallelApply<Job>.stopCode : nil) },
+                            extract: { try extractor.nextPage() },
+                            transform: { (records: [Job.Record]) in
+                                MigrationBatch(
+                                    number: batches.next(), records: records, decisions: parallelMap(records, transform),
+                                    firstKey: key(records[0]), lastKey: key(records[records.count - 1]))
+                            },
+                            consume: { (batch: MigrationBatch<Job.Record, Job.Decision>) in
+                                try shared.paced { try pacing.beforeBatch(batch.number) }
+                                let result = try runner.load(batch, with: loader, run: own)
+                                try shared.committed(batch) { applied in
+                                    runner.job.count(result, of: batch, into: &applied)
+                                }
+                            })
+                    }
+                } catch let stop as Cancelled where stop.signal == ParallelApply<Job>.stopCode {
+                    return
+                } catch {
+                    shared.fail(error)
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        writers.wait()
+        if let failure = shared.failure { throw failure }
+        applied = shared.applied
+        return try finish(shared.builder, reader: run.reader, started: started)
+    }
+
+    /// The tenants a parallel apply writes, each with the key its last committed batch ended at.
+    private func tenantQueue(_ run: LedgerRun.Context) throws -> [(tenant: String, after: [String]?)] {
+        let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
+        let all = try run.reader.query(
+            """
+            SELECT DISTINCT \(tenant)::text AS tenant FROM \(table)
+            WHERE $1::text[] IS NULL OR \(tenant)::text = ANY ($1::text[]) ORDER BY 1
+            """, [settings.tenantsParameter]
+        ).decoded("the tenants of \(job.source.table)").map { try $0.required("tenant", as: String.self) }
+        var resumeAfter: [String: [String]] = [:]
+        for row in try run.ledger.connection.query(
+            """
+            SELECT DISTINCT ON (last_key[1]) last_key[1] AS tenant, last_key::text AS last_key FROM ferry.batches
+            WHERE run_id = $1 ORDER BY last_key[1], batch_no DESC
+            """, [String(run.runId)]
+        ).decoded("ferry.batches") {
+            resumeAfter[try row.required("tenant")] = parseTextArray(try row.required("last_key"))
+        }
+        return all.map { ($0, resumeAfter[$0]) }
+    }
+
+    /// The summary as every run ends it: counts from the builder, where it ran, how long, how much memory.
+    private func finish(_ builder: Job.Builder, reader: PostgresConnection, started: Date) throws -> Job.Summary {
+        var builder = builder
+        var summary = try builder.finish()
+        summary.database = reader.info
+        if case let engine = try job.sourceEngine(using: reader), engine.isCitus {
+            summary.database?.engine = engine.description
+        }
+        summary.elapsedSeconds = Date().timeIntervalSince(started)
+        summary.peakResidentMegabytes = peakResidentMegabytes()
+        return summary
+    }
+
     private func run(
         mode: RunMode, reader: PostgresConnection, sql: Job.Statements, extractor: KeysetExtractor<Job.Record>,
         firstBatch: Int, sink: @escaping (MigrationBatch<Job.Record, Job.Decision>) throws -> Void
@@ -206,14 +334,7 @@ struct JobRunner<Job: TableMigration> {
                 progress.update(done: done)
             })
         progress.finish()
-        var summary = try builder.finish()
-        summary.database = reader.info
-        if case let engine = try job.sourceEngine(using: reader), engine.isCitus {
-            summary.database?.engine = engine.description
-        }
-        summary.elapsedSeconds = Date().timeIntervalSince(started)
-        summary.peakResidentMegabytes = peakResidentMegabytes()
-        return summary
+        return try finish(builder, reader: reader, started: started)
     }
 
     /// Per tenant: the records the job reads and a hash of each one's extracted values in key order.
@@ -276,4 +397,66 @@ extension TableMigration {
         }
         return written
     }
+}
+
+/// What the writers of a parallel apply share: the tenant queue's position, the summary, the counts,
+/// the progress line and the first error, all under one lock.
+final class ParallelApply<Job: TableMigration>: @unchecked Sendable {
+    /// The stop request a writer's pipeline sees when another writer failed (no signal has this number).
+    static var stopCode: Int32 { 0 }
+
+    private let lock = NSLock()
+    private(set) var builder: Job.Builder
+    private(set) var applied: Job.Summary.Applied
+    private let progress: ProgressLine
+    private var next = 0
+    private var done = 0
+    private(set) var failure: Error?
+
+    init(builder: Job.Builder, applied: Job.Summary.Applied, progress: ProgressLine) {
+        self.builder = builder
+        self.applied = applied
+        self.progress = progress
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    var failed: Bool { locked { failure != nil } }
+
+    func nextTenant(of tenants: [(tenant: String, after: [String]?)]) -> (String, [String]?)? {
+        locked {
+            guard failure == nil, Cancellation.requested == nil, next < tenants.count else { return nil }
+            next += 1
+            return tenants[next - 1]
+        }
+    }
+
+    /// Pacing (a pause, a replica-lag check on its one session) is one for the run.
+    func paced(_ body: () throws -> Void) throws { try locked(body) }
+
+    func committed(
+        _ batch: MigrationBatch<Job.Record, Job.Decision>, count: (inout Job.Summary.Applied) -> Void
+    ) throws {
+        try locked {
+            count(&applied)
+            applied.batchesCommitted += 1
+            for (record, decision) in zip(batch.records, batch.decisions) { try builder.add(decision, of: record) }
+            done += batch.records.count
+            progress.update(done: done)
+        }
+    }
+
+    func fail(_ error: Error) {
+        locked { if failure == nil { failure = error } }
+    }
+}
+
+/// A value handed to another thread that only that thread uses from then on.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

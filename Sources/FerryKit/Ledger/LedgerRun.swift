@@ -39,6 +39,9 @@ enum LedgerRun {
         let ledger: RunLedger
         let conninfo: String
         let job: String
+        /// Which writer of a parallel apply (`--jobs`) this context is for (0: the only one, or the first):
+        /// sessions that must not share a table name it by this.
+        var writer = 0
 
         /// A session for the pacing checks between batches (each thread owns its sessions).
         func openPacingSession() throws -> PostgresConnection {
@@ -90,6 +93,13 @@ enum LedgerRun {
         let runId: Int64
         if let resume {
             let (resumed, overridden) = given.resuming(recorded: record?.options ?? .object([:]))
+            // One writer resumes after the last batch in key order; several, each tenant after its own
+            // last batch. A run cannot change between the two: rows would be skipped or read twice.
+            if let change = overridden["jobs"], (Int(change.was) ?? 1 > 1) != (Int(change.now) ?? 1 > 1) {
+                throw LedgerError(
+                    "run \(resume.runId) was started with --jobs \(Int(change.was) ?? 1): resume it with --jobs \(Int(change.was) ?? 1 > 1 ? "2 or more" : "1")"
+                )
+            }
             options = resumed
             try ledger.resume(resume)
             runId = resume.runId
@@ -157,6 +167,7 @@ extension ApplyOptions {
         if let statementTimeout { values["statement_timeout"] = statementTimeout.text }
         if let snapshotFile { values["snapshot_file"] = snapshotFile }
         if !tenants.isEmpty { values["tenants"] = tenants.joined(separator: ",") }
+        if let jobs { values["jobs"] = String(jobs) }
         return values
     }
 
@@ -179,6 +190,7 @@ extension ApplyOptions {
             case "statement_timeout": options.statementTimeout = DurationSetting(value)
             case "snapshot_file": options.snapshotFile = value
             case "tenants": options.tenants = value.split(separator: ",").map(String.init)
+            case "jobs": options.jobs = Int(value)
             default: break
             }
         }

@@ -8,36 +8,6 @@ public struct PreflightError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// How `apply` paces itself on a live database. Unset values come from the mapping file.
-public struct ApplyOptions: Sendable {
-    public var batchSize: Int?
-    /// Pause between batches, to leave room for the application (seconds; nil when not set).
-    public var batchDelay: Double?
-    /// Pause while a streaming standby's replay lag exceeds this many seconds.
-    public var maxReplicaLag: Double?
-    public var lockTimeout: DurationSetting?
-    public var statementTimeout: DurationSetting?
-    /// Queue behind a running apply of the same job instead of exiting at once.
-    public var wait = false
-    /// Resume this run (by default the newest interrupted run of the job with the same mapping).
-    public var resumeRunId: Int64?
-    /// Also write the run's snapshot to this file (gzip, with FILE.sha256 beside it).
-    public var snapshotFile: String?
-    /// The approved plan: apply refuses, before the first batch, if the mapping or the data changed since.
-    public var plan: PlanFile?
-    /// The sha256 of the plan file's bytes, recorded with the run (the report a reviewer signed names it).
-    public var planSHA256: String?
-    /// Apply despite drift from the plan; every change is recorded in the ledger.
-    public var allowDrift = false
-    /// Only these tenants (`--tenant`; their text form); empty: every tenant.
-    public var tenants: [String] = []
-    public var retry = RetryPolicy()
-    /// Where progress notes (retries, pauses) go.
-    public var log: @Sendable (String) -> Void = FerryLog.note
-
-    public init() {}
-}
-
 /// The phones backfill: extract legacy contacts → transform phones → a sink (the runner's).
 public struct PhonesJob: Sendable {
     public static let name = "phones"
@@ -207,7 +177,7 @@ extension PhonesJob: TableMigration {
     func loader(_ statements: PhonesStatements, run: LedgerRun.Context) throws -> PhonesLoader {
         try PhonesLoader(
             conninfo: conninfo, mapping: mapping, runId: run.runId, timeouts: run.timeouts,
-            tenantType: statements.tenantType, keyType: statements.keyType)
+            tenantType: statements.tenantType, keyType: statements.keyType, writer: run.writer)
     }
 
     func count(_ result: PhonesLoader.BatchResult, of batch: PhonesBatch, into applied: inout PhonesSummary.Applied) {
@@ -366,9 +336,3 @@ func peakResidentMegabytes() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
-/// Numbers batches from the transform thread.
-final class Counter: @unchecked Sendable {
-    private var value: Int
-    init(startingAfter value: Int = 0) { self.value = value }
-    func next() -> Int { value += 1; return value }
-}

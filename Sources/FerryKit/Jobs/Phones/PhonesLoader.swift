@@ -28,13 +28,14 @@ final class PhonesLoader: BatchLoader {
 
     init(
         conninfo: String, mapping: PhonesMapping, runId: Int64, timeouts: (lock: String, statement: String),
-        tenantType: String, keyType: String
+        tenantType: String, keyType: String, writer: Int = 0
     ) throws {
         self.conninfo = conninfo
         self.mapping = mapping
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
         self.sql = PhonesSQL(
-            mapping: mapping, engine: try DatabaseEngine.detect(source: mapping.source.table, on: connection))
+            mapping: mapping, engine: try DatabaseEngine.detect(source: mapping.source.table, on: connection),
+            writer: writer)
         self.runId = runId
         self.timeouts = timeouts
         self.stagingTypes = (tenantType, keyType)

@@ -3,6 +3,8 @@
 struct PhonesSQL {
     let mapping: PhonesMapping
     var engine = DatabaseEngine.postgres
+    /// The writer of a parallel apply: on Citus each stages in its own table.
+    var writer = 0
 
     private var source: PhonesMapping.Source { mapping.source }
     private var phones: PhonesMapping.PhoneNumbersTable { mapping.phoneNumbers }
@@ -82,7 +84,7 @@ struct PhonesSQL {
             phones: phones, types: types, typesOrder: 1, phonesOrder: 2,
             probeByIndex: mapping.existingRows == .replaceNaive,
             timestampsFromSource: source.timestampsFromSource,
-            staging: .forEngine(engine, name: "stage_phones", tenantColumn: "tenant"))
+            staging: .forEngine(engine, name: writer == 0 ? "stage_phones" : "stage_phones_\(writer)"))
     }
 
     /// What apply runs, in order: once per session, then for every batch in one transaction ($1 run,
