@@ -5,7 +5,7 @@
 #   make test-citus  the Citus tier alone: a coordinator and two workers from an installed Citus
 #   make bench  the 1,000,000-contact phones benchmark, the 1,000,000-row CSV import benchmark, and customers and
 #               service-requests on 500,000 projects and 1,000,000 requests (release build)
-#   make bench-citus  phones apply on 1,000,000 contacts on a local 3-node Citus against a naive INSERT … SELECT,
+#   make bench-citus  phones apply (--jobs 1 and 2) on 1,000,000 contacts on a local 3-node Citus against a naive INSERT … SELECT,
 #               with the same on plain PostgreSQL beside it (needs an installed Citus)
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
 #   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)

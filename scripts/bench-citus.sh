@@ -2,7 +2,7 @@
 # The Citus benchmark (needs an installed Citus; run through scripts/with-citus.sh): BENCH_CONTACTS
 # legacy contacts (default 1,000,000) on the coordinator-and-two-workers cluster, the sample schema
 # distributed by tenant; the naive backfill (one btrim'd work row per non-blank value, INSERT … SELECT)
-# is timed, the phone table emptied, then `ferry apply` is timed on the same cluster. The same on a
+# is timed, the phone table emptied, then `ferry apply` (one writer, then --jobs 2) is timed on the same cluster. The same on a
 # plain PostgreSQL 15 cluster started here, for the figures side by side. Ratio target: <= 1.5.
 set -euo pipefail
 : "${FERRY_CITUS_WORKERS:?run through scripts/with-citus.sh}"
@@ -16,7 +16,7 @@ naive="INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number,
     SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0
     FROM contacts WHERE phone_number IS NOT NULL AND btrim(phone_number) <> ''"
 
-# run ENGINE: prints "naive_seconds ferry_seconds rows"
+# run ENGINE: prints "naive_seconds ferry_seconds rows ferry_jobs2_seconds"
 run() {
     local engine=$1 db=bench_citus
     if [ "$engine" = citus ]; then
@@ -38,11 +38,15 @@ run() {
     PGDATABASE=$db "$ferry" apply mappings/phones.yaml --no-progress --json >/tmp/ferry-bench-citus-$engine.json
     ferry_s=$(seconds "$start" "$(now)")
     rows=$(PGDATABASE=$db $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
-    echo "$naive_s $ferry_s $rows"
+    PGDATABASE=$db $psql -c "TRUNCATE contact_phone_numbers, contact_phone_type_definitions" -c "VACUUM ANALYZE"
+    start=$(now)
+    PGDATABASE=$db "$ferry" apply mappings/phones.yaml --no-progress --jobs 2 --json >/tmp/ferry-bench-citus-$engine-jobs2.json
+    jobs2_s=$(seconds "$start" "$(now)")
+    echo "$naive_s $ferry_s $rows $jobs2_s"
 }
 
 echo "bench-citus: $contacts contacts on Citus (coordinator $PGPORT, workers $FERRY_CITUS_WORKERS)" >&2
-read -r citus_naive citus_ferry citus_rows < <(run citus)
+read -r citus_naive citus_ferry citus_rows citus_jobs2 < <(run citus)
 for port in $FERRY_CITUS_WORKERS; do $psql -p "$port" -d postgres -c "DROP DATABASE IF EXISTS bench_citus WITH (FORCE)"; done
 $psql -d postgres -c "DROP DATABASE IF EXISTS bench_citus WITH (FORCE)"
 
@@ -50,7 +54,7 @@ echo "bench-citus: $contacts contacts on plain PostgreSQL 15" >&2
 plain=$(mktemp -d /tmp/ferry-bench-plain.XXXXXX)
 trap '"$here/pg.sh" stop "$plain"' EXIT
 "$here/pg.sh" start "$plain" >/dev/null
-read -r plain_naive plain_ferry plain_rows < <(
+read -r plain_naive plain_ferry plain_rows plain_jobs2 < <(
     unset FERRY_CITUS_WORKERS
     # shellcheck disable=SC1091
     . "$plain/env"
@@ -61,7 +65,8 @@ ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 cat <<REPORT
 
 Citus benchmark, $contacts contacts, $(nproc) cores (Citus: a coordinator and two workers on this machine)
-                          naive INSERT … SELECT   ferry apply           ratio   (target <= 1.5)
-  Citus 3 nodes           $citus_naive s            $citus_ferry s ($citus_rows rows)   $(ratio "$citus_ferry" "$citus_naive")
-  PostgreSQL 15           $plain_naive s            $plain_ferry s ($plain_rows rows)   $(ratio "$plain_ferry" "$plain_naive")
+                 naive INSERT … SELECT   ferry apply   ratio (target <= 1.5)   ferry apply --jobs 2   ratio
+  Citus 3 nodes  $citus_naive s                $citus_ferry s     $(ratio "$citus_ferry" "$citus_naive")                    $citus_jobs2 s               $(ratio "$citus_jobs2" "$citus_naive")
+  PostgreSQL 15  $plain_naive s                $plain_ferry s     $(ratio "$plain_ferry" "$plain_naive")                    $plain_jobs2 s               $(ratio "$plain_jobs2" "$plain_naive")
+  ($citus_rows phone rows on Citus, $plain_rows on PostgreSQL)
 REPORT
