@@ -36,7 +36,7 @@ test: deps
 test-citus: deps
 	@scripts/citus.sh available || { echo "Citus is not installed for PostgreSQL 15: the Citus tier cannot run here" >&2; exit 1; }
 	swift build --build-tests
-	scripts/with-citus.sh scripts/test-citus.sh
+	scripts/with-cluster.sh --citus scripts/test-citus.sh
 
 bench: release
 	@scripts/install-deps.sh bc pgloader
@@ -55,7 +55,7 @@ bench-naive: release
 bench-citus: release
 	@scripts/install-deps.sh bc
 	@scripts/citus.sh available || { echo "Citus is not installed for PostgreSQL 15: make bench-citus needs it" >&2; exit 1; }
-	FERRY=.build/release/ferry scripts/with-citus.sh scripts/bench-citus.sh
+	FERRY=.build/release/ferry scripts/with-cluster.sh --citus scripts/bench-citus.sh
 
 bench-jobs: release
 	@scripts/install-deps.sh bc

@@ -7,7 +7,7 @@ swift build --build-tests
 export FERRY_BIN="$PWD/.build/debug/ferry"
 swift test --skip-build --skip CitusTests
 if scripts/citus.sh available; then
-    scripts/with-citus.sh scripts/test-citus.sh
+    scripts/with-cluster.sh --citus scripts/test-citus.sh
 else
     echo "Citus tier: NOT RUN — Citus is not installed for PostgreSQL 15 on this machine (citus.so missing)."
     echo "  Only plain PostgreSQL was tested. Install Citus 12.1 for PostgreSQL 15, then: make test-citus"

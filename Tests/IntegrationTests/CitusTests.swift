@@ -42,6 +42,16 @@ struct CitusTests {
         for mapping in ["phones", "customers", "service-requests", "contacts-csv"] {
             let applied = try ferry(["schema", "apply", "mappings/\(mapping).yaml"], db: db)
             #expect(applied.status == 0, "\(mapping): \(applied.stderr)")
+            // The schema snapshot taken first says how each table is placed.
+            let snapshotLine = (applied.stdout + "\n" + applied.stderr).split(separator: "\n")
+                .first { $0.hasPrefix("schema snapshot") }
+            #expect(snapshotLine != nil, "\(mapping): \(applied.stdout)\(applied.stderr)")
+            if mapping == "phones", let line = snapshotLine, let colon = line.range(of: ": ", options: .backwards) {
+                let file = TestDatabase.packageRoot.appendingPathComponent(String(line[colon.upperBound...]))
+                let text = try String(contentsOf: file, encoding: .utf8)
+                #expect(text.contains("-- citus: contacts is distributed by tenant (hash"), "\(text.prefix(400))")
+                try? FileManager.default.removeItem(at: file)
+            }
             let status = try ferry(["schema", "status", "mappings/\(mapping).yaml"], db: db)
             #expect(status.status == 0 && !status.stdout.contains("pending"), "\(mapping): \(status.stdout)")
         }

@@ -39,7 +39,7 @@ struct JobRunner<Job: TableMigration> {
         let extras = try job.planExtras(sql, reader: reader)
         var summary = try run(
             mode: .plan, reader: reader, sql: sql,
-            extractor: extractor(reader, sql: sql, pageSize: job.load.batchSize), firstBatch: 1, sink: extras.consume)
+            extractor: try extractor(reader, sql: sql, pageSize: job.load.batchSize), firstBatch: 1, sink: extras.consume)
         summary.checks = try job.checks(summary, sql: sql, reader: reader, predicted: true)
         summary.applyStatements = try job.applyStatements(sql, reader: reader)
         try extras.finish(&summary, reader)
@@ -101,7 +101,7 @@ struct JobRunner<Job: TableMigration> {
                 summary = try runner.applyInParallel(run: run, sql: sql, pacing: pacing, applied: &applied)
             } else {
                 let loader = try job.loader(sql, run: run)
-                let extract = runner.extractor(
+                let extract = try runner.extractor(
                     run.reader, sql: sql, pageSize: run.options.batchSize ?? job.load.batchSize,
                     after: run.resume?.lastKey, retry: run.options.retry, log: run.options.log,
                     reconnect: run.openReader)
@@ -153,15 +153,47 @@ struct JobRunner<Job: TableMigration> {
 
     // MARK: The shared run
 
+    /// `tenants` (the statement's $4) defaults to the run's `--tenant` list. On Citus the source is read a
+    /// tenant at a time (see `KeysetExtractor.tenantWalk`), from the tenant of `after` on.
     func extractor(
         _ connection: PostgresConnection, sql: Job.Statements, pageSize: Int, after: [String]? = nil,
         retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
-        reconnect: (() throws -> PostgresConnection)? = nil
-    ) -> KeysetExtractor<Job.Record> {
-        KeysetExtractor(
+        reconnect: (() throws -> PostgresConnection)? = nil, tenants: String? = nil
+    ) throws -> KeysetExtractor<Job.Record> {
+        let scope = tenants ?? settings.tenantsParameter
+        let walk = try job.sourceEngine(using: connection).isCitus ? try tenantsInOrder(connection, scope, from: after?.first) : []
+        return KeysetExtractor(
             connection: connection, what: job.source.noun, query: job.extractPage(sql), pageSize: pageSize,
-            tenants: settings.tenantsParameter, after: after, retry: retry, log: log, reconnect: reconnect,
-            record: job.record)
+            tenants: scope, after: after, retry: retry, log: log, reconnect: reconnect, tenantWalk: walk,
+            tenantQuery: job.extractTenantPage(sql), record: job.record)
+    }
+
+    /// The source's tenants (those of `scope`, from `first` on) in the order the extract pages them.
+    private func tenantsInOrder(_ connection: PostgresConnection, _ scope: String?, from first: String?) throws -> [String] {
+        let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
+        return try connection.query(
+            """
+            SELECT d.\(tenant)::text AS tenant FROM (
+                SELECT DISTINCT \(tenant) FROM \(table)
+                WHERE ($1::text[] IS NULL OR \(tenant)::text = ANY ($1::text[]))) d
+            WHERE $2::text IS NULL OR d.\(tenant) >= (SELECT \(tenant) FROM \(table) WHERE \(tenant)::text = $2 LIMIT 1)
+            ORDER BY d.\(tenant)
+            """, [scope, first]
+        ).decoded("the tenants of \(job.source.table)").map { try $0.required("tenant") }
+    }
+
+    /// The pipeline's transform stage: a page of records decided (on every core), numbered after `last`.
+    private func batchMaker(
+        numberingAfter last: Int
+    ) -> @Sendable ([Job.Record]) -> MigrationBatch<Job.Record, Job.Decision> {
+        let transform = job.makeTransform()
+        let key = job.key(of:)
+        let numbers = Counter(startingAfter: last)
+        return { records in
+            MigrationBatch(
+                number: numbers.next(), records: records, decisions: parallelMap(records, transform),
+                firstKey: key(records[0]), lastKey: key(records[records.count - 1]))
+        }
     }
 
     /// One batch through the loader, retried as the run's policy says, and logged.
@@ -209,9 +241,7 @@ struct JobRunner<Job: TableMigration> {
             progress: ProgressLine(
                 label: "apply \(Job.name)", total: total, enabled: enabled,
                 alreadyDone: remaining.map { max(0, (total ?? 0) - $0) } ?? 0))
-        let batches = Counter(startingAfter: firstBatch - 1)
-        let transform = job.makeTransform()
-        let key = job.key(of:)
+        let batchOf = batchMaker(numberingAfter: firstBatch - 1)
         // Each writer touches only its own sessions; what they share is `shared`, under its lock.
         let context = UncheckedSendable((runner: self, run: run, sql: sql, pacing: pacing))
         let writers = DispatchGroup()
@@ -227,19 +257,14 @@ struct JobRunner<Job: TableMigration> {
                     defer { reader.close() }
                     let loader = try runner.job.loader(sql, run: own)
                     while let (tenant, after) = shared.nextTenant(of: tenants) {
-                        let extractor = KeysetExtractor(
-                            connection: reader, what: runner.job.source.noun, query: runner.job.extractPage(sql),
-                            pageSize: run.options.batchSize ?? runner.job.load.batchSize,
-                            tenants: textArrayLiteral([tenant]), after: after, retry: run.options.retry,
-                            log: run.options.log, reconnect: run.openReader, record: runner.job.record)
+                        let extractor = try runner.extractor(
+                            reader, sql: sql, pageSize: run.options.batchSize ?? runner.job.load.batchSize,
+                            after: after, retry: run.options.retry, log: run.options.log, reconnect: run.openReader,
+                            tenants: textArrayLiteral([tenant]))
                         try BatchPipeline.run(
                             stopRequested: { Cancellation.requested ?? (shared.failed ? ParallelApply<Job>.stopCode : nil) },
                             extract: { try extractor.nextPage() },
-                            transform: { (records: [Job.Record]) in
-                                MigrationBatch(
-                                    number: batches.next(), records: records, decisions: parallelMap(records, transform),
-                                    firstKey: key(records[0]), lastKey: key(records[records.count - 1]))
-                            },
+                            transform: batchOf,
                             consume: { (batch: MigrationBatch<Job.Record, Job.Decision>) in
                                 try shared.paced { try pacing.beforeBatch(batch.number) }
                                 let result = try runner.load(batch, with: loader, run: own)
@@ -314,17 +339,10 @@ struct JobRunner<Job: TableMigration> {
         let progress = ProgressLine(
             label: "\(mode.rawValue) \(Job.name)", total: total, enabled: enabled,
             alreadyDone: remaining.map { max(0, (total ?? 0) - $0) } ?? 0)
-        let transform = job.makeTransform()
-        let key = job.key(of:)
-        let batchCounter = Counter(startingAfter: firstBatch - 1)
         var done = 0
         try BatchPipeline.run(
             extract: { try extractor.nextPage() },
-            transform: { (records: [Job.Record]) in
-                MigrationBatch(
-                    number: batchCounter.next(), records: records, decisions: parallelMap(records, transform),
-                    firstKey: key(records[0]), lastKey: key(records[records.count - 1]))
-            },
+            transform: batchMaker(numberingAfter: firstBatch - 1),
             consume: { (batch: MigrationBatch<Job.Record, Job.Decision>) in
                 try sink(batch)
                 for (record, decision) in zip(batch.records, batch.decisions) {

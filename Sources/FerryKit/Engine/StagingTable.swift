@@ -44,6 +44,6 @@ struct StagingTable: Sendable {
         ]
     }
 
-    /// Before a batch commits (nil: the table empties itself at commit).
-    var emptyBeforeCommit: String? { isDistributed ? "DELETE FROM \(quoted)" : nil }
+    /// Before a batch commits (nil: the table empties itself at commit); $1 the batch's one tenant.
+    var emptyBeforeCommit: String? { isDistributed ? "DELETE FROM \(quoted) WHERE tenant = $1" : nil }
 }

@@ -114,6 +114,9 @@ protocol TableMigration: JobSchema {
     func statements(_ reader: PostgresConnection) throws -> Statements
     /// One keyset page (see `KeysetSource` for its parameters).
     func extractPage(_ sql: Statements) -> String
+    /// The page statement when $4 names exactly one tenant (Citus reads a tenant at a time): that tenant
+    /// named in every table it reads, so Citus runs it on one shard. nil: `extractPage` serves.
+    func extractTenantPage(_ sql: Statements) -> String?
     /// A row of the extract statement as the job's typed record.
     func record(_ row: Row) throws -> Record
     /// The record's keyset position: tenant, key.
@@ -178,6 +181,7 @@ extension TableMigration {
     }
     static var planChecksAreConstraints: Bool { false }
     static var writesAnomalyList: Bool { false }
+    func extractTenantPage(_ sql: Statements) -> String? { nil }
     func beforeApply(_ sql: Statements, run: LedgerRun.Context) throws {}
     func afterApply(_ summary: inout Summary, sql: Statements, run: LedgerRun.Context) throws {}
 

@@ -16,14 +16,23 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
     private let what: String
     /// The key a resumed run starts after (nil from the start of the source).
     let startedAfter: [String]?
+    /// Read one tenant at a time, in this order (the first is being read): on Citus a page restricted to
+    /// one tenant is read from the one shard holding it, where a page across tenants made every shard
+    /// sort and send a whole page for the coordinator to merge. Empty: every tenant at once.
+    private var tenantWalk: [String]
+    /// The page statement for one tenant (`TableMigration.extractTenantPage`), used while walking.
+    private let tenantQuery: String?
 
     /// `after` resumes after a committed batch's last key; `reconnect` (apply only) replaces a lost session;
     /// `tenants` is the statement's $4 (NULL: every tenant).
     init(
         connection: PostgresConnection, what: String, query: String, pageSize: Int, tenants: String?,
         after: [String]? = nil, retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
-        reconnect: (() throws -> PostgresConnection)? = nil, record: @escaping (Row) throws -> Record
+        reconnect: (() throws -> PostgresConnection)? = nil, tenantWalk: [String] = [], tenantQuery: String? = nil,
+        record: @escaping (Row) throws -> Record
     ) {
+        self.tenantWalk = tenantWalk
+        self.tenantQuery = tenantQuery
         self.connection = connection
         self.what = what
         self.query = query
@@ -38,21 +47,34 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
     }
 
     func nextPage() throws -> [Record]? {
-        guard !exhausted else { return nil }
-        let run = { [self] () throws -> QueryResult in
-            try connection.query(query, [position?.tenant, position?.key, String(pageSize), tenants])
+        while !exhausted {
+            let scope = tenantWalk.first.map { textArrayLiteral([$0]) } ?? tenants
+            let statement = tenantWalk.isEmpty ? query : tenantQuery ?? query
+            let run = { [self] () throws -> QueryResult in
+                try connection.query(statement, [position?.tenant, position?.key, String(pageSize), scope])
+            }
+            let result: QueryResult
+            if let retry, let reconnect {
+                result = try retry.run(
+                    "reading \(what)", reconnect: { [self] in connection = try reconnect() }, log: log, run)
+            } else {
+                result = try run()
+            }
+            let rows = result.decoded(what, key: "ferry_key")
+            if let last = rows.last {
+                position = (try last.required("ferry_tenant"), try last.required("ferry_key"))
+            }
+            if result.rows.count < pageSize {
+                // This tenant (or the whole source) is read: the next tenant starts from its beginning.
+                if tenantWalk.count > 1 {
+                    tenantWalk.removeFirst()
+                    position = nil
+                } else {
+                    exhausted = true
+                }
+            }
+            if !rows.isEmpty { return try rows.map(record) }
         }
-        let result: QueryResult
-        if let retry, let reconnect {
-            result = try retry.run(
-                "reading \(what)", reconnect: { [self] in connection = try reconnect() }, log: log, run)
-        } else {
-            result = try run()
-        }
-        if result.rows.count < pageSize { exhausted = true }
-        let rows = result.decoded(what, key: "ferry_key")
-        guard let last = rows.last else { return nil }
-        position = (try last.required("ferry_tenant"), try last.required("ferry_key"))
-        return try rows.map(record)
+        return nil
     }
 }

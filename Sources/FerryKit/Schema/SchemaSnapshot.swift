@@ -56,6 +56,7 @@ public struct SchemaSnapshot: Sendable {
         let header =
             "-- ferry schema snapshot of \(connection.info.database), \(ISO8601DateFormatter().string(from: now))\n"
             + "-- tables: \(qualified.isEmpty ? "none of the affected tables exist yet" : qualified.joined(separator: ", "))\n"
+            + (try citusPlacement(of: qualified, connection: connection)).map { "-- citus: \($0)\n" }.joined()
         if let pgDump, !qualified.isEmpty {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: pgDump)
@@ -82,6 +83,28 @@ public struct SchemaSnapshot: Sendable {
         for table in qualified { text += "\n" + (try catalogDefinition(of: table, connection: connection)) }
         try OutputFile.write(text, to: path)
         return SchemaSnapshot(path: path, method: .catalog, tables: qualified)
+    }
+
+    /// On Citus, how each table is placed: neither pg_dump nor the catalog definition says it, and
+    /// rebuilding a table without it would leave it on the coordinator.
+    static func citusPlacement(of tables: [String], connection: PostgresConnection) throws -> [String] {
+        guard !tables.isEmpty,
+            try connection.query("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").scalar == "t"
+        else { return [] }
+        return try connection.query(
+            """
+            SELECT t.name || CASE
+                WHEN p.logicalrelid IS NULL THEN ' is local to the coordinator'
+                WHEN p.partmethod = 'h' THEN format(' is distributed by %I (hash, colocation group %s, %s shards)',
+                    column_to_column_name(p.logicalrelid, p.partkey), p.colocationid,
+                    (SELECT count(*) FROM pg_dist_shard s WHERE s.logicalrelid = p.logicalrelid))
+                WHEN p.repmodel = 't' THEN ' is a reference table'
+                ELSE ' is a Citus local table' END AS placement
+            FROM unnest($1::text[]) WITH ORDINALITY t (name, position)
+            LEFT JOIN pg_dist_partition p ON p.logicalrelid = t.name::regclass
+            ORDER BY t.position
+            """, [textArrayLiteral(tables)]
+        ).decoded("the Citus placement of the snapshot's tables").map { try $0.required("placement") }
     }
 
     /// The pg_dump of the server's major version, or a newer one (pg_dump refuses older servers' dumps

@@ -61,6 +61,12 @@ struct PhoneRowsSQL {
         "COPY \(staging.quoted) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order\(timestampsFromSource ? ", created_at, updated_at" : "")) FROM STDIN"
     }
 
+    /// On Citus a batch holds one tenant's rows ($4): naming it lets Citus run the statement on the one
+    /// shard that holds the tenant instead of on every shard of every table it reads.
+    private func oneTenant(_ column: String) -> String {
+        staging.isDistributed ? " AND \(column) = $4" : ""
+    }
+
     /// Custom types first seen in this batch; the first spelling wins, existing rows are kept.
     /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
     func insertCustomTypes(snapshot: SnapshotTable) -> String {
@@ -69,7 +75,7 @@ struct PhoneRowsSQL {
             INSERT INTO \(types.table.quoted) (\(q(types.tenant)), \(q(types.label)), \(q(types.normalizedLabel)))
             SELECT DISTINCT ON (tenant, custom_normalized) tenant, custom_label, custom_normalized
             FROM \(staging.quoted)
-            WHERE custom_normalized IS NOT NULL
+            WHERE custom_normalized IS NOT NULL\(oneTenant("tenant"))
             ORDER BY tenant, custom_normalized, seq
             ON CONFLICT (\(q(types.tenant)), \(q(types.normalizedLabel))) DO NOTHING
             RETURNING \(snapshot.returning())
@@ -99,7 +105,7 @@ struct PhoneRowsSQL {
                 """
                 NOT s.contact_is_new
                   AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
-                                  WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key\(probeByIndex ? "\n                  OFFSET 0" : ""))
+                                  WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key\(oneTenant("p.\(q(phones.tenant))"))\(probeByIndex ? "\n                  OFFSET 0" : ""))
                 """
             }
         let optional = optionalColumns
@@ -112,8 +118,8 @@ struct PhoneRowsSQL {
                        s.is_default, s.display_order\(optional.values)
                 FROM \(staging.quoted) s
                 LEFT JOIN \(types.table.quoted) t
-                       ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
-                WHERE \(which)
+                       ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized\(oneTenant("t.\(q(types.tenant))"))
+                WHERE \(which)\(oneTenant("s.tenant"))
                 RETURNING \(snapshot.returning([phones.isDefault]))
             ), snapshot AS (
                 \(snapshot.recordInserts(from: "inserted", tableOrder: phonesOrder, tableNameParameter: "$3"))

@@ -124,6 +124,10 @@ extension PhonesJob: TableMigration {
         statements.sql.extractPage(tenantType: statements.tenantType, keyType: statements.keyType)
     }
 
+    func extractTenantPage(_ statements: PhonesStatements) -> String? {
+        statements.sql.extractPage(tenantType: statements.tenantType, keyType: statements.keyType, oneTenant: true)
+    }
+
     func record(_ row: Row) throws -> LegacyPhoneContact {
         var region = try row.optional("region", as: String.self)
         var origin = RegionOrigin.row

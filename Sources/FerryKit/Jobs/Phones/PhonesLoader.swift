@@ -86,7 +86,9 @@ final class PhonesLoader: BatchLoader {
             }
         }
         let run = String(runId), number = String(batch.number)
-        let snapshotParameters = [run, number, phonesTable.qualifiedName]
+        // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
+        let tenant = try sql.phoneRows.staging.isDistributed ? [Self.onlyTenant(of: batch)] : []
+        let snapshotParameters = [run, number, phonesTable.qualifiedName] + tenant
         return try connection.transaction {
             try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = BatchResult()
@@ -98,7 +100,7 @@ final class PhonesLoader: BatchLoader {
                     Int(
                         try connection.query(
                             sql.phoneRows.insertCustomTypes(snapshot: typesTable),
-                            [run, number, typesTable.qualifiedName]
+                            [run, number, typesTable.qualifiedName] + tenant
                         ).scalar ?? "0") ?? 0
             }
             if replacing > 0 {
@@ -110,7 +112,7 @@ final class PhonesLoader: BatchLoader {
                 try connection.execute(script: "ANALYZE \(quoteIdentifier(PhoneRowsSQL.replaceTable))")
                 try connection.query(
                     sql.phoneRows.snapshotNaiveRows(snapshot: phonesTable, signature: sql.naiveSignature),
-                    snapshotParameters)
+                    [run, number, phonesTable.qualifiedName])
                 result.naiveRowsReplaced = try connection.query(sql.phoneRows.updateNaiveRows).affectedRows
                 result.naiveRowsDeleted = try connection.query(sql.phoneRows.deleteNaiveRows).affectedRows
                 if sequence > 0 {
@@ -128,7 +130,7 @@ final class PhonesLoader: BatchLoader {
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                     String(result.rowsInserted), String(result.rowsUpdated), String(result.rowsDeleted),
                 ])
-            if let empty = sql.phoneRows.staging.emptyBeforeCommit { try connection.execute(script: empty) }
+            if let empty = sql.phoneRows.staging.emptyBeforeCommit { try connection.query(empty, tenant) }
             return result
         }
     }
@@ -142,6 +144,14 @@ final class PhonesLoader: BatchLoader {
             throw LedgerError("batch \(batch): the insert returned no counts")
         }
         return (try counts.required("rows_inserted"), try counts.required("contacts_inserted"))
+    }
+
+    static func onlyTenant(of batch: PhonesBatch) throws -> String {
+        let tenants = Set(batch.records.map(\.tenant))
+        guard tenants.count == 1, let tenant = tenants.first else {
+            throw LedgerError("batch \(batch.number) holds \(tenants.count) tenants' rows; on Citus a batch holds one")
+        }
+        return tenant
     }
 
     /// The value as PostgreSQL's `btrim` leaves it (spaces only): what the naive backfill stored.

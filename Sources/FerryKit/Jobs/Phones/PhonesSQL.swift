@@ -15,7 +15,7 @@ struct PhonesSQL {
 
     /// One keyset page of legacy contacts (parameters: `KeysetSource`): region, one `value_N` per mapped
     /// column, and whether the contact already has phone rows.
-    func extractPage(tenantType: String, keyType: String) -> String {
+    func extractPage(tenantType: String, keyType: String, oneTenant: Bool = false) -> String {
         let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
         // A scalar subquery: a lookup that matches two rows fails loudly instead of repeating the contact.
         let lookup =
@@ -28,6 +28,10 @@ struct PhonesSQL {
             mapping.existingRows == .replaceNaive
             ? naiveRow(tenant: "s.\(q(source.tenantColumn))", key: "s.\(q(source.keyColumn))") : "NULL::text"
         let tenant = "s.\(q(source.tenantColumn))", key = "s.\(q(source.keyColumn))"
+        // $4 names one tenant: said to every table read, Citus runs the statement on that tenant's shard.
+        let only = "($4::text[])[1]::\(tenantType)"
+        let sameTenant = oneTenant ? "\n                             AND p.\(q(phones.tenant)) = \(only)" : ""
+        let thisTenant = oneTenant ? "\n              AND \(tenant) = \(only)" : ""
         let created = source.createdAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
         let updated = source.updatedAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
         return """
@@ -36,11 +40,11 @@ struct PhonesSQL {
                    \(lookup) AS region_lookup, \(values),
                    EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                            WHERE p.\(q(phones.tenant)) = \(tenant)
-                             AND p.\(q(phones.contactKey)) = \(key)) AS has_phones,
+                             AND p.\(q(phones.contactKey)) = \(key)\(sameTenant)) AS has_phones,
                    \(naive) AS naive_row
             FROM \(source.table.quoted) s
             WHERE ($1::text IS NULL OR (\(tenant), \(key)) > ($1::\(tenantType), $2::\(keyType)))
-              AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))
+              AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))\(thisTenant)
             ORDER BY \(tenant), \(key)
             LIMIT $3::bigint
             """
