@@ -148,7 +148,12 @@ public struct PhoneFieldParser: Sendable {
     /// number: `(030) 282 53 78-524` is 030 2825378, extension 524. Only where the part before the
     /// hyphen is a German or Austrian number by itself; `030-1234567` has no such part and stays whole.
     private func hyphenExtension(_ cleaned: String, region: String) -> (e164: String, digits: String)? {
-        guard let hyphen = cleaned.lastIndex(of: "-") else { return nil }
+        // Only where the convention is: a German or Austrian tenant, or such a number written internationally
+        // (elsewhere "(650) 253-0000" would cost a second parse of every value for nothing).
+        guard region == "DE" || region == "AT" || cleaned.hasPrefix("+49") || cleaned.hasPrefix("+43")
+            || cleaned.hasPrefix("0049") || cleaned.hasPrefix("0043"),
+            let hyphen = cleaned.lastIndex(of: "-")
+        else { return nil }
         let digits = cleaned[cleaned.index(after: hyphen)...]
         let base = String(cleaned[..<hyphen]).trimmingWhitespace()
         guard (1...5).contains(digits.count), digits.allSatisfy(\.isDecimalDigit),
@@ -169,7 +174,18 @@ public struct PhoneFieldParser: Sendable {
     /// The North American number a value written as `NXX-NXX-XXXX` or `(NXX) NXX-XXXX` would be, when
     /// it is read outside North America and is valid there too.
     private func northAmericanReading(_ cleaned: String, region: String) -> String? {
-        guard !Self.northAmericanRegions.contains(region.uppercased()), !cleaned.contains("+") else { return nil }
+        // Most values fail these byte checks (ten ASCII digits, the first 2-9, no plus): nothing is allocated for them.
+        var digits = 0
+        var first: UInt8 = 0
+        for byte in cleaned.utf8 {
+            if byte == UInt8(ascii: "+") { return nil }
+            if byte >= 0x30 && byte <= 0x39 {
+                if digits == 0 { first = byte }
+                digits += 1
+            }
+        }
+        guard digits == 10, first >= UInt8(ascii: "2"), !Self.northAmericanRegions.contains(region.uppercased())
+        else { return nil }
         let groups = cleaned.split(whereSeparator: { !$0.isASCII || !$0.isNumber }).map(\.count)
         let separators = cleaned.filter { !$0.isNumber }
         guard groups == [3, 3, 4], let first = cleaned.first(where: \.isNumber), !"01".contains(first),

@@ -211,7 +211,8 @@ public struct PhoneTransform: Sendable {
                         reason)
                 }
             }
-            let ambiguous = parsed.numbers.filter { $0.alsoReadsAs != nil }
+            let ambiguous =
+                parsed.numbers.contains { $0.alsoReadsAs != nil } ? parsed.numbers.filter { $0.alsoReadsAs != nil } : []
             for number in ambiguous {
                 anomaly(
                     .regionAmbiguous,
