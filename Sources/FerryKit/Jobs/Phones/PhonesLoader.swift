@@ -66,16 +66,18 @@ final class PhonesLoader: BatchLoader {
         encoder.removeAll()
         replaceEncoder.removeAll()
         var sequence = 0, replacing = 0
+        let timestampsFromSource = sql.phoneRows.timestampsFromSource
         for (contact, outcome) in zip(batch.records, batch.decisions) {
             for row in outcome.rows {
                 sequence += 1
                 let label = row.type.customLabel
-                encoder.appendRow(
-                    [
-                        String(sequence), row.tenant, row.contactKey, row.e164, row.extensionDigits,
-                        row.type.canonical?.rawValue, label, label.map(normalizePhoneLabel),
-                        row.isDefault ? "t" : "f", String(row.displayOrder),
-                    ] + (sql.phoneRows.timestampsFromSource ? [contact.createdAt, contact.updatedAt] : []))
+                var fields: [String?] = [
+                    String(sequence), row.tenant, row.contactKey, row.e164, row.extensionDigits,
+                    row.type.canonical?.rawValue, label, label.map(normalizePhoneLabel),
+                    row.isDefault ? "t" : "f", String(row.displayOrder),
+                ]
+                if timestampsFromSource { fields += [contact.createdAt, contact.updatedAt] }
+                encoder.appendRow(fields)
             }
             if let naive = outcome.replacesRow {
                 replacing += 1

@@ -32,11 +32,14 @@ struct PhonesSQL {
         let only = "($4::text[])[1]::\(tenantType)"
         let sameTenant = oneTenant ? "\n                             AND p.\(q(phones.tenant)) = \(only)" : ""
         let thisTenant = oneTenant ? "\n              AND \(tenant) = \(only)" : ""
-        let created = source.createdAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
-        let updated = source.updatedAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
+        // Only when the mapping takes the contact's timestamps: every column read costs every row.
+        let timestamps =
+            source.timestampsFromSource
+            ? "\n                   "
+                + "\(source.createdAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text") AS source_created_at, "
+                + "\(source.updatedAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text") AS source_updated_at," : ""
         return """
-            SELECT \(tenant)::text AS ferry_tenant, \(key)::text AS ferry_key, \(region) AS region,
-                   \(created) AS source_created_at, \(updated) AS source_updated_at,
+            SELECT \(tenant)::text AS ferry_tenant, \(key)::text AS ferry_key, \(region) AS region,\(timestamps)
                    \(lookup) AS region_lookup, \(values),
                    EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                            WHERE p.\(q(phones.tenant)) = \(tenant)
