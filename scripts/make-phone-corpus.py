@@ -29,6 +29,12 @@ class Corpus:
         self.seen.add((region, value))
         self.cases.append((region, value, expected, note))
 
+    def without_numbers(self, region, cases):
+        """Values with no number: ("value", "reason") where ferry decides the reason, "" where
+        libphonenumber's verdict on the fragment does."""
+        for value, reason in cases:
+            self.add(region, value, "reject:" + reason if reason else "reject", "no number")
+
     def write(self):
         path = os.path.join(OUT, self.language + ".tsv")
         with open(path, "w", encoding="utf-8") as out:
@@ -103,10 +109,9 @@ for (area, local, _, e164), (marea, mlocal, me164) in zip(german_landlines, germ
     de.add("DE", f"{area} {local} / {marea} {mlocal}", both, "two numbers, spaced slash")
     de.add("DE", f"Tel. {area} {local}, Handy {marea} {mlocal}",
            row(e164) + " ; " + row(me164, kind="mobile"), "two labelled numbers")
-for value, reason in [("k.A.", "empty-ish token"), ("keine", "empty-ish token"), ("-", "empty-ish token"),
+de.without_numbers("DE", [("k.A.", "empty-ish token"), ("keine", "empty-ish token"), ("-", "empty-ish token"),
                       ("keine Angabe", "not a number"), ("siehe Zentrale", "not a number"),
-                      ("unbekannt", "not a number"), ("030", ""), ("0", "")]:
-    de.add("DE", value, "reject:" + reason if reason else "reject", "no number")
+                      ("unbekannt", "not a number"), ("030", ""), ("0", "")])
 
 # --- French ---------------------------------------------------------------------------------------
 fr = Corpus("fr")
@@ -158,9 +163,8 @@ for (prefix, rest, e164), (mprefix, mrest, me164) in zip(french, french_mobiles)
     fr.add("FR", f"{a} (bureau) {b} (portable)", row(e164) + " ; " + row(me164, kind="mobile"),
            "a label after each number")
     fr.add("FR", f"Tél. {a}, Port. {b}", row(e164) + " ; " + row(me164, kind="mobile"), "two labelled numbers")
-for value, reason in [("néant", "not a number"), ("n/a", "empty-ish token"), ("-", "empty-ish token"),
-                      ("voir standard", "not a number"), ("inconnu", "not a number"), ("01", "")]:
-    fr.add("FR", value, "reject:" + reason if reason else "reject", "no number")
+fr.without_numbers("FR", [("néant", "not a number"), ("n/a", "empty-ish token"), ("-", "empty-ish token"),
+                      ("voir standard", "not a number"), ("inconnu", "not a number"), ("01", "")])
 
 # --- English (GB and US) --------------------------------------------------------------------------
 en = Corpus("en")
@@ -222,9 +226,8 @@ for area, exchange, line, e164 in american:
     en.add("US", f"Fax: ({area}) {exchange}-{line}", row(e164, kind="fax"), "label Fax:")
     en.add("US", f"{area}-{exchange}-{line} ext. 12", row(e164, "12"), "extension ext.")
     en.add("US", f"{area}-{exchange}-{line} x 12", row(e164, "12"), "extension x")
-for value, reason in [("n/a", "empty-ish token"), ("none", "empty-ish token"), ("TBD", "empty-ish token"),
-                      ("call reception", "not a number"), ("ask front desk", "not a number"), ("911", "")]:
-    en.add("US", value, "reject:" + reason if reason else "reject", "no number")
+en.without_numbers("US", [("n/a", "empty-ish token"), ("none", "empty-ish token"), ("TBD", "empty-ish token"),
+                      ("call reception", "not a number"), ("ask front desk", "not a number"), ("911", "")])
 
 # --- Spanish (basics) -----------------------------------------------------------------------------
 es = Corpus("es")
