@@ -374,13 +374,15 @@ public struct PhoneFieldParser: Sendable {
     /// Cuts a field into the pieces that may each be one number: at strong separators, at runs of
     /// spaces, at joining words ("or", "ou"), before a label that follows a number ("H: 650-253-0000
     /// W: 415-555-0132"), after a label in parentheses that follows one ("N (work) M (mobile)"); then
-    /// a piece that is not a number is cut again at slashes.
+    /// a piece that is not a number is cut again at slashes. `value` is one that did not parse as a whole.
     func splitIntoPieces(_ value: String, region: String) -> [Piece] {
-        splitAtStrongSeparators(value).flatMap { piece -> [Piece] in
+        let strong = splitAtStrongSeparators(value)
+        return strong.flatMap { piece -> [Piece] in
             let slashed = piece.split(whereSeparator: { Self.weakSeparators.contains($0) })
             guard slashed.count > 1 else { return [Piece(text: piece)] }
-            let outcome = parseSegment(piece, region: region)
-            if case .number = outcome { return [Piece(text: piece, outcome: outcome)] }
+            // The whole value was parsed already (and is not one number): only a smaller piece is asked.
+            let outcome = strong.count == 1 ? nil : parseSegment(piece, region: region)
+            if let outcome, case .number = outcome { return [Piece(text: piece, outcome: outcome)] }
             return slashed.map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }.map { Piece(text: $0) }
         }
     }
