@@ -54,12 +54,16 @@ export FERRY_CITUS_DIR=$dir
 export FERRY_CITUS_WORKERS="${workers[*]}"
 ENV
     # The maintenance database gets the extension too: tests and demos create theirs from it.
-    FERRY_CITUS_WORKERS="${workers[*]}" PGPORT=$coordinator "$0" createdb-existing postgres
+    FERRY_CITUS_DIR=$dir FERRY_CITUS_WORKERS="${workers[*]}" PGPORT=$coordinator "$0" createdb-existing postgres
     echo "Citus running: coordinator 127.0.0.1:$coordinator, workers ${workers[*]} (data in $dir)"
     ;;
 createdb | createdb-existing)
     name=${2:?usage: scripts/citus.sh createdb NAME}
     : "${FERRY_CITUS_WORKERS:?source the env file scripts/citus.sh start wrote}"
+    # One at a time: tests create their databases in parallel, and two nodes being added at once on a
+    # worker failed with "tuple concurrently updated".
+    exec 9>"${FERRY_CITUS_DIR:-/tmp}/createdb.lock"
+    flock 9
     for port in $FERRY_CITUS_WORKERS "$PGPORT"; do
         [ "$action" = createdb ] && psql_on "$port" postgres -c "CREATE DATABASE \"$name\""
         psql_on "$port" "$name" -c "CREATE EXTENSION IF NOT EXISTS citus"
