@@ -10,9 +10,7 @@ public enum DatabaseEngine: Equatable, Sendable, CustomStringConvertible {
 
     /// Reads the engine for a job whose rows come from `source`.
     public static func detect(source: TableName, on connection: PostgresConnection) throws -> DatabaseEngine {
-        guard let version = try connection.query("SELECT extversion FROM pg_extension WHERE extname = 'citus'").scalar
-        else { return .postgres }
-        // Only when the extension exists: on plain PostgreSQL the catalog table is not there to name.
+        guard let version = try connection.citusVersion() else { return .postgres }
         let column = try connection.query(
             """
             SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition

@@ -154,14 +154,18 @@ struct JobRunner<Job: TableMigration> {
     // MARK: The shared run
 
     /// `tenants` (the statement's $4) defaults to the run's `--tenant` list. On Citus the source is read a
-    /// tenant at a time (see `KeysetExtractor.tenantWalk`), from the tenant of `after` on.
+    /// tenant at a time (see `KeysetExtractor.tenantWalk`), from the tenant of `after` on; a caller that
+    /// already knows the walk (one tenant) passes it.
     func extractor(
         _ connection: PostgresConnection, sql: Job.Statements, pageSize: Int, after: [String]? = nil,
         retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
-        reconnect: (() throws -> PostgresConnection)? = nil, tenants: String? = nil
+        reconnect: (() throws -> PostgresConnection)? = nil, tenants: String? = nil, walk known: [String]? = nil
     ) throws -> KeysetExtractor<Job.Record> {
         let scope = tenants ?? settings.tenantsParameter
-        let walk = try job.sourceEngine(using: connection).isCitus ? try tenantsInOrder(connection, scope, from: after?.first) : []
+        let walk =
+            try known
+            ?? (job.sourceEngine(using: connection).isCitus
+                ? tenantsInOrder(connection, scope, from: after?.first) : [])
         return KeysetExtractor(
             connection: connection, what: job.source.noun, query: job.extractPage(sql), pageSize: pageSize,
             tenants: scope, after: after, retry: retry, log: log, reconnect: reconnect, tenantWalk: walk,
@@ -242,6 +246,7 @@ struct JobRunner<Job: TableMigration> {
                 label: "apply \(Job.name)", total: total, enabled: enabled,
                 alreadyDone: remaining.map { max(0, (total ?? 0) - $0) } ?? 0))
         let batchOf = batchMaker(numberingAfter: firstBatch - 1)
+        let walksTenants = try job.sourceEngine(using: run.reader).isCitus
         // Each writer touches only its own sessions; what they share is `shared`, under its lock.
         let context = UncheckedSendable((runner: self, run: run, sql: sql, pacing: pacing))
         let writers = DispatchGroup()
@@ -260,7 +265,7 @@ struct JobRunner<Job: TableMigration> {
                         let extractor = try runner.extractor(
                             reader, sql: sql, pageSize: run.options.batchSize ?? runner.job.load.batchSize,
                             after: after, retry: run.options.retry, log: run.options.log, reconnect: run.openReader,
-                            tenants: textArrayLiteral([tenant]))
+                            tenants: textArrayLiteral([tenant]), walk: walksTenants ? [tenant] : [])
                         try BatchPipeline.run(
                             stopRequested: { Cancellation.requested ?? (shared.failed ? ParallelApply<Job>.stopCode : nil) },
                             extract: { try extractor.nextPage() },
@@ -290,13 +295,7 @@ struct JobRunner<Job: TableMigration> {
 
     /// The tenants a parallel apply writes, each with the key its last committed batch ended at.
     private func tenantQueue(_ run: LedgerRun.Context) throws -> [(tenant: String, after: [String]?)] {
-        let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
-        let all = try run.reader.query(
-            """
-            SELECT DISTINCT \(tenant)::text AS tenant FROM \(table)
-            WHERE $1::text[] IS NULL OR \(tenant)::text = ANY ($1::text[]) ORDER BY 1
-            """, [settings.tenantsParameter]
-        ).decoded("the tenants of \(job.source.table)").map { try $0.required("tenant", as: String.self) }
+        let all = try tenantsInOrder(run.reader, settings.tenantsParameter, from: nil)
         var resumeAfter: [String: [String]] = [:]
         for row in try run.ledger.connection.query(
             """

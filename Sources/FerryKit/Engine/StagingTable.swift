@@ -2,7 +2,8 @@
 /// On PostgreSQL a temporary table, emptied at commit. On Citus the batch statements join the staged rows
 /// with distributed tables on the tenant, which Citus runs only between tables colocated on it: the
 /// staging table is an unlogged table in ferry's schema distributed like the job's source, one per job
-/// (the job's run lock keeps it to one session), emptied before each commit.
+/// and writer (the job's run lock keeps each to one session), emptied of the batch's tenant before each
+/// commit.
 struct StagingTable: Sendable {
     /// As statements name it.
     let quoted: String

@@ -85,12 +85,12 @@ public struct Rollback {
         }
         if !dryRun { try Self.requirePartialStatuses(connection) }
         // Citus tables get their scratch tables before the transaction (see DistributedRollback).
+        let resolved = try tables.map { (name: $0.name, snapshot: try SnapshotTable.resolve($0.name, on: connection)) }
         var distributed: [String: DistributedRollback] = [:]
         defer { for rollback in distributed.values { rollback.drop(on: connection) } }
-        for (index, table) in tables.enumerated() {
-            let snapshot = try SnapshotTable.resolve(table.name, on: connection)
+        for (index, table) in resolved.enumerated() {
             distributed[table.name] = try DistributedRollback.prepare(
-                snapshot, runId: runId, index: index, on: connection)
+                table.snapshot, runId: runId, index: index, on: connection)
         }
 
         if dryRun {
@@ -99,12 +99,12 @@ public struct Rollback {
             try connection.execute(script: "BEGIN")
             defer { _ = try? connection.execute(script: "ROLLBACK") }
             report.conflicts = []
-            try undoTables(runId, tables: tables.map(\.name), distributed: distributed, report: &report, ledger: ledger)
+            try undoTables(runId, tables: resolved, distributed: distributed, report: &report, ledger: ledger)
             return report
         }
 
         return try Self.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
-            try undoTables(runId, tables: tables.map(\.name), distributed: distributed, report: &report, ledger: ledger)
+            try undoTables(runId, tables: resolved, distributed: distributed, report: &report, ledger: ledger)
             let remaining =
                 Int(
                     try connection.query(
@@ -123,8 +123,8 @@ public struct Rollback {
 
     /// Undoes every table of the run, newest-written first, inside the caller's transaction.
     private func undoTables(
-        _ runId: Int64, tables: [String], distributed: [String: DistributedRollback], report: inout RollbackReport,
-        ledger: RunLedger
+        _ runId: Int64, tables: [(name: String, snapshot: SnapshotTable)], distributed: [String: DistributedRollback],
+        report: inout RollbackReport, ledger: RunLedger
     ) throws {
         let connection = ledger.connection
         // Constraints the run added go first: the rows about to be restored may not satisfy them.
@@ -137,8 +137,7 @@ public struct Rollback {
                 script: "ALTER TABLE \(added[0] ?? "") DROP CONSTRAINT IF EXISTS \(quoteIdentifier(added[1] ?? ""))")
         }
         let rules = try RollbackRules(run: runId, force: report.force, ledger: ledger)
-        for name in tables {
-            let snapshot = try SnapshotTable.resolve(name, on: connection)
+        for (name, snapshot) in tables {
             let references = try ReferencingKey.all(referencing: snapshot.qualifiedName, on: connection)
             if let rollback = distributed[name] {
                 var tableReport = try rollback.classify(

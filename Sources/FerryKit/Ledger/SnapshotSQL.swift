@@ -38,8 +38,7 @@ public struct SnapshotTable: Sendable {
 
     /// Whether `table` is a Citus distributed table (never on a database without the extension).
     static func isDistributed(_ table: String, on connection: PostgresConnection) throws -> Bool {
-        guard try connection.query("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").scalar == "t"
-        else { return false }
+        guard try connection.citusVersion() != nil else { return false }
         return try connection.query(
             "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($1))", [table]
         ).scalar == "t"

@@ -14,7 +14,8 @@ final class LiveConstraintChecks {
     /// the planned table keeps and the checks `results` runs.
     private var uniqueIndexes: [UniqueIndex] = []
     /// On Citus: the planned rows (a temporary table) meet distributed tables only in uncorrelated
-    /// subqueries, which Citus plans; and no snapshot spans the workers (see `PhonesSummary.checksReadLive`).
+    /// subqueries, which Citus plans; and no snapshot spans the workers (the report says so, see
+    /// `PlanReport.changeNote`).
     private let distributed: Bool
 
     private struct UniqueIndex {

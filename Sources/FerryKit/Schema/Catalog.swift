@@ -18,6 +18,12 @@ extension PostgresConnection {
 }
 
 extension PostgresConnection {
+    /// The installed Citus extension's version, nil without one (then Citus's catalog tables are not there
+    /// to name).
+    func citusVersion() throws -> String? {
+        try query("SELECT extversion FROM pg_extension WHERE extname = 'citus'").scalar
+    }
+
     /// Whether a relation is a view or a materialized view (no keys, no xmin of its own).
     func isView(_ table: TableName) throws -> Bool {
         try query("SELECT relkind IN ('v', 'm') FROM pg_class WHERE oid = to_regclass($1)", [table.quoted]).scalar

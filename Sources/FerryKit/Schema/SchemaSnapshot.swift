@@ -88,9 +88,7 @@ public struct SchemaSnapshot: Sendable {
     /// On Citus, how each table is placed: neither pg_dump nor the catalog definition says it, and
     /// rebuilding a table without it would leave it on the coordinator.
     static func citusPlacement(of tables: [String], connection: PostgresConnection) throws -> [String] {
-        guard !tables.isEmpty,
-            try connection.query("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").scalar == "t"
-        else { return [] }
+        guard !tables.isEmpty, try connection.citusVersion() != nil else { return [] }
         return try connection.query(
             """
             SELECT t.name || CASE

@@ -181,9 +181,11 @@ extension PhonesJob: TableMigration {
     }
 
     func loader(_ statements: PhonesStatements, run: LedgerRun.Context) throws -> PhonesLoader {
-        try PhonesLoader(
-            conninfo: conninfo, mapping: mapping, runId: run.runId, timeouts: run.timeouts,
-            tenantType: statements.tenantType, keyType: statements.keyType, writer: run.writer)
+        var sql = statements.sql
+        sql.writer = run.writer
+        return try PhonesLoader(
+            conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts,
+            tenantType: statements.tenantType, keyType: statements.keyType)
     }
 
     func count(_ result: PhonesLoader.BatchResult, of batch: PhonesBatch, into applied: inout PhonesSummary.Applied) {

@@ -26,16 +26,15 @@ final class PhonesLoader: BatchLoader {
     private var encoder = CopyTextEncoder()
     private var replaceEncoder = CopyTextEncoder()
 
+    /// `sql`: the run's statements (engine and writer set), which this session stages and writes through.
     init(
-        conninfo: String, mapping: PhonesMapping, runId: Int64, timeouts: (lock: String, statement: String),
-        tenantType: String, keyType: String, writer: Int = 0
+        conninfo: String, sql: PhonesSQL, runId: Int64, timeouts: (lock: String, statement: String),
+        tenantType: String, keyType: String
     ) throws {
         self.conninfo = conninfo
-        self.mapping = mapping
+        self.mapping = sql.mapping
+        self.sql = sql
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
-        self.sql = PhonesSQL(
-            mapping: mapping, engine: try DatabaseEngine.detect(source: mapping.source.table, on: connection),
-            writer: writer)
         self.runId = runId
         self.timeouts = timeouts
         self.stagingTypes = (tenantType, keyType)
