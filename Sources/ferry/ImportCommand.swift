@@ -23,9 +23,9 @@ struct Import: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Every row goes to this tenant (a UUID); rows whose tenant column says otherwise are rejected.",
+            "Import only this tenant's rows (a UUID; repeatable); the others are skipped and counted. A file without a tenant column (or an empty tenant cell) goes to the one tenant given.",
             valueName: "uuid"))
-    var tenant: String?
+    var tenant: [String] = []
 
     @Option(
         help: ArgumentHelp("The file's encoding: \(TextEncoding.names). A byte-order mark wins.", valueName: "name"),
@@ -70,7 +70,7 @@ struct Import: ParsableCommand {
         try reportingErrors(json: output.json) {
             let loaded = try ContactsCSVMapping.load(path: mapping)
             var options = ImportOptions()
-            options.tenant = tenant
+            options.tenants = tenant
             if let encoding {
                 guard let value = TextEncoding(name: encoding) else {
                     throw ValidationError("--encoding must be one of \(TextEncoding.names)")

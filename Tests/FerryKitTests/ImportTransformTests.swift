@@ -14,12 +14,11 @@ struct ImportTransformTests {
         CSVRecord(line: line, fields: fields.map { Array($0.utf8) })
     }
 
-    func transform(header: [String], tenantFlag: String? = nil) throws -> ContactImportTransform {
+    func transform(header: [String], tenants: [String] = []) throws -> ContactImportTransform {
         let mapping = try mapping()
         let resolved = try ImportHeader.resolve(
-            record(1, header), encoding: .utf8, mapping: mapping, file: "f.csv",
-            tenantFromFlag: tenantFlag != nil)
-        return ContactImportTransform(header: resolved, encoding: .utf8, tenantFromFlag: tenantFlag, mapping: mapping)
+            record(1, header), encoding: .utf8, mapping: mapping, file: "f.csv", tenantFromFlag: !tenants.isEmpty)
+        return ContactImportTransform(header: resolved, encoding: .utf8, selectedTenants: tenants, mapping: mapping)
     }
 
     @Test func headerAliasesIgnoreCaseAndSpacing() throws {
@@ -87,20 +86,35 @@ struct ImportTransformTests {
         #expect(t.transform(record(7, fields)) == .rejected(line: 7, reason: reason))
     }
 
-    @Test func tenantFlagAndColumnMustAgree() throws {
-        let t = try transform(header: ["Tenant", "Full Name", "Email"], tenantFlag: Self.tenant)
-        #expect(t.transform(record(2, ["", "Ada", "a@example.com"])).line == 2)
-        if case .rejected = t.transform(record(2, ["", "Ada", "a@example.com"])) {
-            Issue.record("an empty tenant cell takes the flag")
-        }
-        guard
-            case .rejected(_, let reason) = t.transform(
-                record(3, ["00000000-0000-4000-8000-000000000002", "Ada", "a@example.com"]))
-        else {
-            Issue.record("a different tenant must be rejected")
+    @Test func tenantFlagSelectsRowsOrFillsAnEmptyCell() throws {
+        let other = "00000000-0000-4000-8000-000000000002"
+        let one = try transform(header: ["Tenant", "Full Name", "Email"], tenants: [Self.tenant])
+        guard case .contact(let filled) = one.transform(record(2, ["", "Ada", "a@example.com"])) else {
+            Issue.record("an empty tenant cell takes the one --tenant")
             return
         }
-        #expect(reason.hasPrefix("invalid tenant: tenant '00000000-0000-4000-8000-000000000002' differs from --tenant"))
+        #expect(filled.tenant == Self.tenant)
+        #expect(one.transform(record(3, [other, "Ada", "a@example.com"])) == .otherTenant(line: 3, tenant: other))
+        #expect(one.transform(record(4, ["not-a-uuid", "Ada", "a@example.com"])).isRejected)
+
+        let two = try transform(header: ["Tenant", "Full Name", "Email"], tenants: [Self.tenant, other.uppercased()])
+        guard case .contact(let second) = two.transform(record(5, [other, "Ada", "a@example.com"])) else {
+            Issue.record("a selected tenant's row loads")
+            return
+        }
+        #expect(second.tenant == other)
+        guard case .rejected(_, let reason) = two.transform(record(6, ["", "Ada", "a@example.com"])) else {
+            Issue.record("with several --tenant an empty cell has no tenant")
+            return
+        }
+        #expect(reason.hasPrefix("invalid tenant: tenant is empty (several --tenant given"))
+
+        let none = try transform(header: ["Full Name", "Email"], tenants: [Self.tenant])
+        guard case .contact(let assigned) = none.transform(record(7, ["Ada", "a@example.com"])) else {
+            Issue.record("without a tenant column every row goes to the --tenant")
+            return
+        }
+        #expect(assigned.tenant == Self.tenant)
     }
 
     @Test(arguments: [
@@ -113,5 +127,12 @@ struct ImportTransformTests {
     @Test(arguments: ["", "a@", "@b.com", "a@b", "a b@c.com", "a@@b.com", "a@-b.com", "a@b..com"])
     func malformedEmailsAreRejected(raw: String) {
         if case .success = EmailAddress.canonical(raw) { Issue.record("\(raw) accepted") }
+    }
+}
+
+extension ImportRowOutcome {
+    var isRejected: Bool {
+        if case .rejected = self { return true }
+        return false
     }
 }

@@ -79,8 +79,16 @@ struct ImportResumeTests {
             ["-c", "cd '\((snapshot as NSString).deletingLastPathComponent)' && sha256sum -c '\(snapshot).sha256'"])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
 
+        #expect(again.stderr.contains("reading on after it"), "\(again.stderr)")
+        // The resumed part classified only the lines after the restart point: one batch row per 50 lines.
+        #expect(try watcher.query("SELECT count(*) FROM ferry.batches").scalar == "60")
+        let resumedRejects = try Data(contentsOf: URL(fileURLWithPath: file + ".rejects.csv"))
+
         let uninterrupted = try ferryCLI("import \(file) --batch-size 50 --no-progress", database: copyHolder.name)
         #expect(uninterrupted.status == 4, "\(uninterrupted.stderr)")
+        // The reject file is byte for byte the uninterrupted run's (the first part's rejects written again).
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file + ".rejects.csv")) == resumedRejects)
+        #expect(resumedRejects.filter { $0 == UInt8(ascii: "\n") }.count == 7, "the header and 6 rejected lines")
         let copy = try PostgresConnection(conninfo: "dbname=\(copyHolder.name)")
         defer { copy.close() }
         #expect(

@@ -28,6 +28,8 @@ public struct ImportSummary: Codable, Sendable {
     public var database: ConnectionInfo?
     public var onConflict: String
     public var headerLine = 0
+    /// `--tenant`: the tenants whose rows were imported (empty: every tenant in the file).
+    public var tenantsSelected: [String] = []
     public var ignoredColumns: [String] = []
 
     public var rowsRead = 0
@@ -35,8 +37,10 @@ public struct ImportSummary: Codable, Sendable {
     public var inserted = 0
     public var updated = 0
     public var unchanged = 0
-    /// Existing contacts that differ, left alone because of `--on-conflict skip`.
+    /// Existing contacts that differ, left alone because of `--on-conflict skip`, and rows of tenants
+    /// `--tenant` did not select (`skippedOtherTenants` of them).
     public var skipped = 0
+    public var skippedOtherTenants = 0
     public var rejected = 0
     public var rejectsByClass: [String: CountWithExamples] = [:]
     public var rejectExamples: [RejectExample] = []
@@ -60,8 +64,8 @@ public struct ImportSummary: Codable, Sendable {
     public var elapsedSeconds = 0.0
     public var peakResidentMegabytes = 0.0
 
-    /// What an interrupted earlier part of this run committed (a resumed import reads the whole file
-    /// again: the lines that part inserted or updated classify as unchanged now, and count as its).
+    /// What an interrupted earlier part of this run committed: the resumed run started after its last
+    /// line and took that part's counts (above) from the ledger.
     public struct EarlierPart: Codable, Equatable, Sendable {
         public let batches: Int
         public let throughLine: Int
@@ -73,18 +77,6 @@ public struct ImportSummary: Codable, Sendable {
     public var snapshotFile: SnapshotFile.Written?
     /// The SQL a real import runs, for the report's appendix.
     public var applyStatements: [String]?
-
-    /// Moves the lines an earlier part of the run wrote from unchanged (as this part saw them) to that
-    /// part's inserts and updates. A line the application changed in between is counted by what this
-    /// part did with it; the total stays the lines read.
-    mutating func count(_ earlier: EarlierPart) {
-        resumed = earlier
-        let moved = min(unchanged, earlier.inserted + earlier.updated)
-        let inserts = min(moved, earlier.inserted)
-        inserted += inserts
-        updated += moved - inserts
-        unchanged -= moved
-    }
 
     public var addsUp: Bool { rowsRead == inserted + updated + unchanged + skipped + rejected }
     public var changes: Int { inserted + updated + contactsDeactivated }

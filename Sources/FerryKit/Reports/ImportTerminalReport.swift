@@ -15,6 +15,11 @@ public enum ImportTerminalReport {
                 + " + unchanged \(formatCount(s.unchanged)) + skipped \(formatCount(s.skipped)) + rejected \(formatCount(s.rejected))"
                 + (s.addsUp ? "  ✓ adds up" : "  ✗ DOES NOT ADD UP")
                 + (s.blankLines > 0 ? "  (blank lines: \(formatCount(s.blankLines)), counted apart)" : ""))
+        if !s.tenantsSelected.isEmpty {
+            lines.append(
+                "  --tenant \(s.tenantsSelected.joined(separator: ", ")): \(formatCount(s.skippedOtherTenants)) row\(s.skippedOtherTenants == 1 ? "" : "s") of other tenants skipped (counted in skipped)"
+            )
+        }
         lines.append(
             "  phone rows \(s.dryRun ? "to insert" : "inserted") \(formatCount(s.phoneRowsToInsert)); organizations \(s.dryRun ? "to create" : "created") \(formatCount(s.organizationsToCreate)); "
                 + "custom phone types \(formatCount(s.customTypesToCreate)); contacts \(s.dryRun ? "to deactivate" : "deactivated") \(formatCount(s.contactsDeactivated))"

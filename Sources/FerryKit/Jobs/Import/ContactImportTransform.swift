@@ -122,11 +122,13 @@ public struct ImportedContact: Equatable, Sendable {
 public enum ImportRowOutcome: Equatable, Sendable {
     case contact(ImportedContact)
     case rejected(line: Int, reason: String)
+    /// The row belongs to a tenant `--tenant` did not select: skipped, and counted as such.
+    case otherTenant(line: Int, tenant: String)
 
     public var line: Int {
         switch self {
         case .contact(let contact): return contact.line
-        case .rejected(let line, _): return line
+        case .rejected(let line, _), .otherTenant(let line, _): return line
         }
     }
 }
@@ -135,13 +137,15 @@ public enum ImportRowOutcome: Equatable, Sendable {
 public struct ContactImportTransform: Sendable {
     public let header: ImportHeader
     public let encoding: TextEncoding
-    public let tenantFromFlag: String?
+    /// `--tenant`, lower-case: with a tenant column, the tenants whose rows are imported (the others are
+    /// skipped); without one, or for an empty cell, the one tenant every row goes to.
+    public let selectedTenants: [String]
     public let phones: PhoneTransform
 
-    public init(header: ImportHeader, encoding: TextEncoding, tenantFromFlag: String?, mapping: ContactsCSVMapping) {
+    public init(header: ImportHeader, encoding: TextEncoding, selectedTenants: [String], mapping: ContactsCSVMapping) {
         self.header = header
         self.encoding = encoding
-        self.tenantFromFlag = tenantFromFlag
+        self.selectedTenants = selectedTenants.map { $0.lowercased() }
         let columns = zip(mapping.phoneColumns, header.phoneIndexes).map { column, index in
             PhoneSourceColumn(name: index.map { header.names[$0] } ?? column.headers[0], type: column.type)
         }
@@ -177,22 +181,18 @@ public struct ContactImportTransform: Sendable {
             header.fieldIndex[field].map { FormulaGuard.unguarded(text[$0]) }.flatMap { $0.isEmpty ? nil : $0 }
         }
 
-        var tenant = tenantFromFlag ?? ""
-        if let index = header.tenantIndex {
-            let cell = text[index].trimmingWhitespace()
-            if let flag = tenantFromFlag {
-                if !cell.isEmpty, cell.lowercased() != flag.lowercased() {
-                    return reject("invalid tenant: tenant '\(cell)' differs from --tenant \(flag)")
-                }
-            } else {
-                tenant = cell
-            }
-        }
+        let onlyTenant = selectedTenants.count == 1 ? selectedTenants[0] : ""
+        var tenant = header.tenantIndex.map { text[$0].trimmingWhitespace() } ?? onlyTenant
+        if tenant.isEmpty { tenant = onlyTenant }
         guard let uuid = UUID(uuidString: tenant) else {
             return reject(
-                tenant.isEmpty ? "invalid tenant: tenant is empty" : "invalid tenant: '\(tenant)' is not a UUID")
+                tenant.isEmpty
+                    ? "invalid tenant: tenant is empty"
+                        + (selectedTenants.count > 1 ? " (several --tenant given, so none is assumed)" : "")
+                    : "invalid tenant: '\(tenant)' is not a UUID")
         }
         tenant = uuid.uuidString.lowercased()
+        if !selectedTenants.isEmpty, !selectedTenants.contains(tenant) { return .otherTenant(line: line, tenant: tenant) }
 
         let email: String
         switch EmailAddress.canonical(value(.email) ?? "") {

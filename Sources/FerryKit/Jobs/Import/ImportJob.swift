@@ -10,7 +10,9 @@ public struct ImportOptions: Sendable {
         case error
     }
 
-    public var tenant: String?
+    /// `--tenant`: with a tenant column, only these tenants' rows are imported (the others are skipped);
+    /// without one, the one tenant every row goes to.
+    public var tenants: [String] = []
     public var encoding: TextEncoding?
     public var dryRun = false
     public var onConflict = OnConflict.update
@@ -84,18 +86,23 @@ public struct ImportJob: Sendable {
         summary.encoding = reader.encoding.rawValue
         let header = try ImportHeader.resolve(
             headerRecord, encoding: reader.encoding, mapping: mapping, file: file,
-            tenantFromFlag: options.tenant != nil)
+            tenantFromFlag: !options.tenants.isEmpty)
         summary.headerLine = header.line
         summary.ignoredColumns = header.ignored
-        var tenantFlag: String?
-        if let tenant = options.tenant {
+        let tenants = try options.tenants.map { tenant in
             guard let uuid = UUID(uuidString: tenant) else {
                 throw ImportFileError(file: file, line: nil, reason: "--tenant '\(tenant)' is not a UUID")
             }
-            tenantFlag = uuid.uuidString.lowercased()
+            return uuid.uuidString.lowercased()
         }
+        if header.tenantIndex == nil, tenants.count > 1 {
+            throw ImportFileError(
+                file: file, line: header.line,
+                reason: "the file has no tenant column, so several --tenant cannot say where its rows go: pass one")
+        }
+        summary.tenantsSelected = tenants
         let transform = ContactImportTransform(
-            header: header, encoding: reader.encoding, tenantFromFlag: tenantFlag, mapping: mapping)
+            header: header, encoding: reader.encoding, selectedTenants: tenants, mapping: mapping)
 
         let connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry import")
         summary.database = connection.info
@@ -112,31 +119,38 @@ public struct ImportJob: Sendable {
         var lock: RunLock?
         var ledger: RunLedger?
         var runId: Int64?
-        var earlier: ImportSummary.EarlierPart?
+        var earlier: EarlierLines?
         if !options.dryRun {
             lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
             let runLedger = RunLedger(
                 connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
             try runLedger.markDeadRunsInterrupted(job: Self.name)
             if let point = try resumable(runLedger, file: file, sha256: scan.sha256, requested: options.resumeRunId) {
+                let part = try EarlierLines(point, runLedger)
                 try runLedger.resume(point)
                 runId = point.runId
-                earlier = try earlierPart(point, runLedger)
+                earlier = part
+                for tally in part.tallies { summary.add(tally) }
                 summary.batches = point.lastBatch
+                summary.resumed = ImportSummary.EarlierPart(
+                    batches: point.lastBatch, throughLine: part.throughLine,
+                    inserted: part.tallies.reduce(0) { $0 + $1.inserted },
+                    updated: part.tallies.reduce(0) { $0 + $1.updated })
                 options.log(
-                    "resuming import run \(point.runId): its first part committed \(point.lastBatch) batch\(point.lastBatch == 1 ? "" : "es") (through line \(earlier?.throughLine ?? 0)); the whole file is read again, and the lines that part wrote now count as its inserts and updates"
+                    "resuming import run \(point.runId): its first part committed \(point.lastBatch) batch\(point.lastBatch == 1 ? "" : "es") through line \(part.throughLine); reading on after it"
                 )
             } else {
                 let id = try runLedger.start(
                     job: Self.name, mode: "import", mappingFile: mapping.file, mappingSHA256: mapping.sha256,
-                    options: options.snapshotFile.map { ["snapshot_file": $0] } ?? [:])
+                    options: runOptions(options, tenants: tenants))
                 try runLedger.event(
                     runId: id, kind: "file",
                     detail: [
                         "path": URL(fileURLWithPath: file).standardizedFileURL.path, "sha256": scan.sha256,
                         "bytes": String(scan.bytes), "records": String(scan.records),
                         "encoding": reader.encoding.rawValue, "on_conflict": options.onConflict.rawValue,
-                        "deactivate_missing": String(options.deactivateMissing), "tenant": options.tenant ?? "",
+                        "deactivate_missing": String(options.deactivateMissing),
+                        "tenants": tenants.joined(separator: ","),
                     ])
                 try runLedger.record(
                     try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: connection), runId: id)
@@ -158,9 +172,9 @@ public struct ImportJob: Sendable {
             openRejects = rejects
             summary.rejectFile = rejectPath
             try load(
-                reader: reader, transform: transform, loader: loader, rejects: rejects, scan: scan, options: options,
-                summary: &summary)
-            if options.deactivateMissing {
+                reader: reader, transform: transform, loader: loader, rejects: rejects, scan: scan, earlier: earlier,
+                options: options, summary: &summary)
+            if options.deactivateMissing, earlier?.deactivated != true {
                 let unkeyed = summary.rejectsByClass.filter {
                     ["wrong number of fields", "invalid text", "invalid tenant", "invalid email"].contains($0.key)
                 }
@@ -176,7 +190,6 @@ public struct ImportJob: Sendable {
                 summary.contactsDeactivated = try loader.deactivateMissing(batch: summary.batches)
             }
             try rejects.close()
-            if let earlier { summary.count(earlier) }
             guard summary.addsUp, summary.rowsRead == scan.records else {
                 throw LedgerError(
                     "the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?"
@@ -212,99 +225,81 @@ public struct ImportJob: Sendable {
 
     private func load(
         reader: CSVReader, transform: ContactImportTransform, loader: ImportLoader, rejects: RejectFile,
-        scan: FileScan, options: ImportOptions, summary: inout ImportSummary
+        scan: FileScan, earlier: EarlierLines?, options: ImportOptions, summary: inout ImportSummary
     ) throws {
         let batchSize = options.batchSize ?? mapping.load.batchSize
         let progress = ProgressLine(
             label: options.dryRun ? "import (dry run)" : "import", total: scan.records,
             enabled: options.showProgress && isatty(STDERR_FILENO) == 1)
-        let source = RecordSource(reader: reader, headerLine: scan.header?.line ?? 0, batchSize: batchSize)
+        let source = RecordSource(
+            reader: reader, headerLine: scan.header?.line ?? 0, batchSize: batchSize,
+            replayThrough: earlier?.throughLine)
+        /// Counts a batch's rejected lines and writes them to the reject file, in the file's order.
+        func reject(_ rejected: [ImportBatchTally.Reject], in records: [CSVRecord]) throws {
+            guard !rejected.isEmpty else { return }
+            let byLine = Dictionary(uniqueKeysWithValues: rejected.map { ($0.line, $0) })
+            for record in records {
+                guard let line = byLine[record.line] else { continue }
+                summary.reject(line: line.line, reason: line.reason, raw: record.displayText, tenant: line.tenant)
+                try rejects.write(record, reason: line.reason)
+            }
+        }
         try BatchPipeline.run(
             extract: { try source.nextBatch() },
             transform: { (records: [CSVRecord]) in
                 (records, parallelMap(records, transform.transform))
             },
             consume: { (records: [CSVRecord], outcomes: [ImportRowOutcome]) in
-                summary.batches += 1
-                summary.rowsRead += records.count
                 let contacts = outcomes.compactMap { outcome -> ImportedContact? in
                     if case .contact(let contact) = outcome { return contact }
                     return nil
                 }
-                let result = try options.retry.run("batch \(summary.batches)", log: options.log) {
-                    try loader.load(
-                        contacts, batch: summary.batches, firstLine: records.first?.line ?? 0,
-                        lastLine: records.last?.line ?? 0)
+                summary.rowsRead += records.count
+                defer {
+                    summary.blankLines = source.blankLines
+                    progress.update(done: summary.rowsRead)
                 }
-                let decided = Dictionary(uniqueKeysWithValues: result.lines.map { ($0.line, $0) })
-                let byLine = Dictionary(uniqueKeysWithValues: contacts.map { ($0.line, $0) })
-                for (record, outcome) in zip(records, outcomes) {
-                    switch outcome {
-                    case .rejected(let line, let reason):
-                        summary.reject(line: line, reason: reason, raw: record.displayText, tenant: nil)
-                        try rejects.write(record, reason: reason)
-                    case .contact(let contact):
-                        guard let line = decided[contact.line] else {
-                            throw LedgerError("line \(contact.line) got no decision from the database")
-                        }
-                        try count(
-                            line, contact: byLine[contact.line]!, record: record, rejects: rejects, summary: &summary)
+                // Lines the run's first part committed: counted from its tallies, rejects written again.
+                if let earlier, let last = records.last, last.line <= earlier.throughLine {
+                    try reject(records.compactMap { earlier.rejects[$0.line] }, in: records)
+                    try options.retry.run("lines through \(last.line) (already committed)", log: options.log) {
+                        try loader.remember(contacts)
+                    }
+                    return
+                }
+                summary.batches += 1
+                let batch = summary.batches, samplesWanted = 10 - summary.samples.count
+                let tally = try options.retry.run("batch \(batch)", log: options.log) {
+                    try loader.load(
+                        contacts, batch: batch, firstLine: records.first?.line ?? 0,
+                        lastLine: records.last?.line ?? 0
+                    ) { decided in
+                        try ImportBatchTally(
+                            batch: batch, records: records, outcomes: outcomes, decided: decided,
+                            samplesWanted: samplesWanted)
                     }
                 }
-                summary.organizationsToCreate += result.organizationsCreated
-                summary.customTypesToCreate += result.customTypesCreated
-                summary.blankLines = source.blankLines
+                summary.add(tally)
+                try reject(tally.rejects, in: records)
                 FerryLog.logger.info(
                     options.dryRun ? "batch classified" : "batch committed",
                     metadata: [
                         "run": "\(summary.runId.map(String.init) ?? "")", "job": "\(Self.name)",
-                        "batch": "\(summary.batches)",
+                        "batch": "\(batch)",
                         "first_line": "\(records.first?.line ?? 0)", "last_line": "\(records.last?.line ?? 0)",
                         "rows": "\(records.count)",
                     ])
-                progress.update(done: summary.rowsRead)
             })
         summary.blankLines = source.blankLines
         progress.finish()
     }
 
-    private func count(
-        _ decision: ImportLineResult, contact: ImportedContact, record: CSVRecord, rejects: RejectFile,
-        summary: inout ImportSummary
-    ) throws {
-        switch decision.action {
-        case .insert: summary.inserted += 1
-        case .update: summary.updated += 1
-        case .unchanged: summary.unchanged += 1
-        case .skip: summary.skipped += 1
-        case .reject:
-            let reason = decision.reason ?? "rejected by the database"
-            summary.reject(line: decision.line, reason: reason, raw: record.displayText, tenant: contact.tenant)
-            try rejects.write(record, reason: reason)
-            return
-        }
-        summary.tenants[contact.tenant, default: TenantCounts()].count(decision.action)
-        if decision.action.writes {
-            summary.phoneRowsToInsert += decision.phoneRows
-            for anomaly in contact.phones.anomalies {
-                let name =
-                    anomaly.rejectionReason == .emptyToken ? "no number in the cell (n/a, -, …)" : anomaly.kind.rawValue
-                summary.phoneAnomalies[name, default: 0] += 1
-            }
-        }
-        if summary.samples.count < 10, decision.action != .unchanged {
-            summary.samples.append(
-                ImportSummary.Sample(
-                    line: contact.line, action: decision.action.rawValue, tenant: contact.tenant, email: contact.email,
-                    fullName: contact.fullName,
-                    changed: decision.changed,
-                    phones: contact.phones.rows.map {
-                        ContactSample.Row(
-                            phoneNumber: $0.e164, extensionDigits: $0.extensionDigits,
-                            type: $0.type.description, isDefault: $0.isDefault,
-                            displayOrder: $0.displayOrder)
-                    }))
-        }
+    /// What the run records about itself beyond the mapping: its snapshot file and `--tenant`.
+    private func runOptions(_ options: ImportOptions, tenants: [String]) -> [String: String] {
+        var values: [String: String] = [:]
+        if let path = options.snapshotFile { values["snapshot_file"] = path }
+        if !tenants.isEmpty { values["tenants"] = tenants.joined(separator: ",") }
+        return values
     }
 
     // MARK: Resume
@@ -333,17 +328,31 @@ public struct ImportJob: Sendable {
         return try ledger.resumePoint(runId: run.runId)
     }
 
-    /// What the interrupted part of a run committed, from its batches.
-    private func earlierPart(_ point: ResumePoint, _ ledger: RunLedger) throws -> ImportSummary.EarlierPart {
-        let row = try ledger.connection.query(
-            """
-            SELECT coalesce(sum(rows_inserted), 0) AS inserted, coalesce(sum(rows_updated), 0) AS updated
-            FROM ferry.batches WHERE run_id = $1
-            """, [String(point.runId)]
-        ).decoded("ferry.batches").first
-        return ImportSummary.EarlierPart(
-            batches: point.lastBatch, throughLine: point.lastKey?.first.flatMap { Int($0) } ?? 0,
-            inserted: try row?.required("inserted") ?? 0, updated: try row?.required("updated") ?? 0)
+    /// What the interrupted part of a run committed, from the tallies its batches recorded.
+    struct EarlierLines {
+        let tallies: [ImportBatchTally]
+        let throughLine: Int
+        /// Rejected lines by line number, with the reason they were given.
+        let rejects: [Int: ImportBatchTally.Reject]
+        /// Whether the `--deactivate-missing` batch committed too.
+        let deactivated: Bool
+
+        init(_ point: ResumePoint, _ ledger: RunLedger) throws {
+            tallies = try ledger.connection.query(ImportSQL.tallies, [String(point.runId)])
+                .decoded("the run's batch tallies", key: "batch")
+                .map { row in
+                    try JSONDecoder().decode(ImportBatchTally.self, from: Data(try row.required("tally", as: String.self).utf8))
+                }
+            guard tallies.map(\.batch) == Array(stride(from: 1, through: point.lastBatch, by: 1)) else {
+                throw LedgerError(
+                    "run \(point.runId) committed \(point.lastBatch) batches but recorded what \(tallies.count) of them decided (an older ferry did not record it): start a new import instead (it finds what the run wrote unchanged)"
+                )
+            }
+            throughLine = tallies.map(\.lastLine).max() ?? 0
+            rejects = Dictionary(
+                tallies.flatMap(\.rejects).map { ($0.line, $0) }, uniquingKeysWith: { first, _ in first })
+            deactivated = tallies.contains { $0.deactivation }
+        }
     }
 
     /// The import run recorded in the ledger, continued with the options it was started with.
@@ -356,7 +365,7 @@ public struct ImportJob: Sendable {
         guard let path = recorded["path"] else { throw LedgerError("run \(runId) recorded no file") }
         var options = ImportOptions()
         options.resumeRunId = runId
-        options.tenant = recorded["tenant"].flatMap { $0.isEmpty ? nil : $0 }
+        options.tenants = (recorded["tenants"] ?? recorded["tenant"] ?? "").split(separator: ",").map(String.init)
         options.encoding = recorded["encoding"].flatMap(TextEncoding.init(name:))
         options.onConflict = recorded["on_conflict"].flatMap(ImportOptions.OnConflict.init(rawValue:)) ?? .update
         options.deactivateMissing = recorded["deactivate_missing"] == "true"
@@ -462,18 +471,23 @@ public struct ImportJob: Sendable {
     }
 }
 
-/// Batches of records after the header, counting blank lines on the way.
+/// Batches of records after the header, counting blank lines on the way. A resumed run's batches end at
+/// `replayThrough`: the lines up to it are replayed, the ones after it loaded, never both in one batch.
 private final class RecordSource: @unchecked Sendable {
     let reader: CSVReader
     let headerLine: Int
     let batchSize: Int
+    let replayThrough: Int?
     private let lock = NSLock()
     private var blank = 0
+    /// The record that would have crossed `replayThrough`: the next batch starts with it.
+    private var held: CSVRecord?
 
-    init(reader: CSVReader, headerLine: Int, batchSize: Int) {
+    init(reader: CSVReader, headerLine: Int, batchSize: Int, replayThrough: Int?) {
         self.reader = reader
         self.headerLine = headerLine
         self.batchSize = batchSize
+        self.replayThrough = replayThrough
     }
 
     var blankLines: Int { lock.withLock { blank } }
@@ -481,10 +495,22 @@ private final class RecordSource: @unchecked Sendable {
     func nextBatch() throws -> [CSVRecord]? {
         var records: [CSVRecord] = []
         records.reserveCapacity(batchSize)
-        while records.count < batchSize, let item = try reader.next() {
+        if let record = held {
+            records.append(record)
+            held = nil
+        }
+        reading: while records.count < batchSize, let item = try reader.next() {
             switch item {
             case .blankLine: lock.withLock { blank += 1 }
-            case .record(let record): if record.line > headerLine { records.append(record) }
+            case .record(let record):
+                guard record.line > headerLine else { continue }
+                if let boundary = replayThrough, let first = records.first,
+                    (first.line <= boundary) != (record.line <= boundary)
+                {
+                    held = record
+                    break reading
+                }
+                records.append(record)
             }
         }
         return records.isEmpty ? nil : records

@@ -68,7 +68,12 @@ final class ImportLoader {
         }
     }
 
-    func load(_ contacts: [ImportedContact], batch: Int, firstLine: Int, lastLine: Int) throws -> ImportBatchResult {
+    /// Loads a batch in one transaction (READ ONLY in a dry run). `tally` sums up the database's decisions;
+    /// an apply records it with the batch, so the ledger knows what every committed line became.
+    func load(
+        _ contacts: [ImportedContact], batch: Int, firstLine: Int, lastLine: Int,
+        tally: (ImportBatchResult) throws -> ImportBatchTally
+    ) throws -> ImportBatchTally {
         rowEncoder.removeAll()
         phoneEncoder.removeAll()
         var sequence = 0
@@ -118,18 +123,38 @@ final class ImportLoader {
                             phoneRows: try row.required("phone_rows"))
                     }
             }
+            let summed = try tally(result)
             if let runId {
-                let inserted = result.lines.filter { $0.action == .insert }.count
-                let updated = result.lines.filter { $0.action == .update }.count
                 try connection.query(
                     LedgerRun.recordBatch(.line),
                     [
                         String(runId), String(batch), textArrayLiteral([String(firstLine)]),
-                        textArrayLiteral([String(lastLine)]), String(inserted), String(updated), "0",
+                        textArrayLiteral([String(lastLine)]), String(summed.inserted), String(summed.updated), "0",
                     ])
+                try record(summed, runId: runId)
             }
-            return result
+            return summed
         }
+    }
+
+    /// A resumed run's replay of a line its first part committed: only the key goes to the session's
+    /// memory of seen lines, so a later duplicate in the file is still found.
+    func remember(_ contacts: [ImportedContact]) throws {
+        guard !contacts.isEmpty else { return }
+        rowEncoder.removeAll()
+        for contact in contacts {
+            rowEncoder.appendRow([String(contact.line), contact.tenant, contact.email, contact.fullName, nil, nil, nil])
+        }
+        try connection.transaction {
+            _ = try connection.copyIn(sql.copyRows) { write in try rowEncoder.bytes.withUnsafeBytes { try write($0) } }
+            try connection.query(sql.rememberSeen)
+        }
+    }
+
+    private func record(_ tally: ImportBatchTally, runId: Int64) throws {
+        try connection.query(
+            ImportSQL.recordTally,
+            [String(runId), String(decoding: try JSONEncoder.sorted.encode(tally), as: UTF8.self)])
     }
 
     private func write(
@@ -181,6 +206,7 @@ final class ImportLoader {
                     String(runId), String(batch), "{deactivate-missing}", "{deactivate-missing}", "0",
                     String(deactivated), "0",
                 ])
+            try record(ImportBatchTally(batch: batch, contactsDeactivated: deactivated), runId: runId)
             return deactivated
         }
     }

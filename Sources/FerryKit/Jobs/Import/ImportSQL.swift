@@ -138,6 +138,15 @@ struct ImportSQL {
             """
     }
 
+    /// A batch's `ImportBatchTally`, in the batch's transaction. $1 run, $2 the tally (JSON).
+    static let recordTally = "INSERT INTO ferry.events (run_id, kind, detail) VALUES ($1, 'import batch', $2::jsonb)"
+
+    /// The tallies of a run's committed batches, in batch order. $1 run.
+    static let tallies = """
+        SELECT (detail->>'batch')::int AS batch, detail::text AS tally FROM ferry.events
+        WHERE run_id = $1 AND kind = 'import batch' ORDER BY 1
+        """
+
     /// Remembers every line's key (rejected ones too, so --deactivate-missing never hits their contacts).
     let rememberSeen = """
         INSERT INTO ferry_import_seen (tenant, email, line)
