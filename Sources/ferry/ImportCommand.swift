@@ -12,7 +12,8 @@ struct Import: ParsableCommand {
             say) is refused before anything is written. The import is a run: `ferry rollback RUN` undoes it.
 
             Exit codes: 0 every row loaded or unchanged; 4 finished, but some rows were rejected (see the \
-            reject file); 1 error (nothing of the failing batch was written).
+            reject file); 2 (--dry-run --detailed-exitcode) changes pending; 1 error (nothing of the failing \
+            batch was written), also a --plan refused because something changed since the plan.
             """)
 
     @Argument(help: "The CSV file.", completion: .file(extensions: ["csv", "tsv", "txt"]))
@@ -34,6 +35,24 @@ struct Import: ParsableCommand {
 
     @Flag(help: "Read, check and classify every row, write the report and the reject file, and change nothing.")
     var dryRun = false
+
+    @Option(
+        help: ArgumentHelp(
+            "With --dry-run: also write a plan file that `import FILE --plan` checks against (file bytes, options, data fingerprint).",
+            valueName: "file"))
+    var out: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The approved dry run's plan file: refuse to write if the file, the options, the mapping or the data changed since.",
+            valueName: "file"))
+    var plan: String?
+
+    @Flag(help: "With --plan: import even if things changed since the plan (the ledger records each change).")
+    var allowDrift = false
+
+    @Flag(help: "With --dry-run: exit 2 when changes are pending, 0 when there is nothing to do, 4 with rejected rows.")
+    var detailedExitcode = false
 
     @Option(
         help: ArgumentHelp(
@@ -66,6 +85,12 @@ struct Import: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        if out != nil, !dryRun { throw ValidationError("--out writes a plan file: it goes with --dry-run") }
+        if plan != nil, dryRun { throw ValidationError("--plan binds an import to a dry run's plan: not with --dry-run") }
+        if allowDrift, plan == nil { throw ValidationError("--allow-drift goes with --plan") }
+    }
+
     func run() throws {
         try reportingErrors(json: output.json) {
             let loaded = try ContactsCSVMapping.load(path: mapping)
@@ -91,7 +116,18 @@ struct Import: ParsableCommand {
             }
             options.snapshotFile = snapshotFile
             options.showProgress = output.showProgress
-            let summary = try ImportJob(mapping: loaded, conninfo: connection.db).run(file: file, options)
+            options.plan = try plan.map(PlanFile.read)
+            options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))
+            options.allowDrift = allowDrift
+            let job = ImportJob(mapping: loaded, conninfo: connection.db)
+            let summary: ImportSummary
+            if let out {
+                let planned = try job.planFile(file: file, options)
+                try planned.file.write(to: out)
+                summary = planned.summary
+            } else {
+                summary = try job.run(file: file, options)
+            }
             if output.json { try printJSON(summary) } else { output.printText(ImportTerminalReport.render(summary)) }
             if let report {
                 var planReport = PlanReport(importSummary: summary, mapping: loaded)
@@ -99,7 +135,9 @@ struct Import: ParsableCommand {
                     from: loaded.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
                 try writeReport(planReport, to: report, format: nil)
             }
+            if let out { FerryLog.note("plan written to \(out)") }
             if summary.rejected > 0 { throw ExitCode(4) }
+            if detailedExitcode, dryRun, summary.changes > 0 { throw ExitCode(2) }
         }
     }
 }

@@ -339,3 +339,40 @@ struct ImportTests {
             rows.contains("00000000-0000-4000-8000-000000000001,ada@analytical.example,+16502530000,,mobile,false,1"))
     }
 }
+
+@Suite("An import plan file binds the file, the options and the data")
+struct ImportPlanFileTests {
+    @Test func anImportPlanRefusesOtherBytesAndOtherOptions() throws {
+        let db = try importDatabase()
+        let file = try copyOfPartnerFile()
+        let plan = file + ".plan.json"
+        let planned = try ferryCLI(
+            "import \(file) --dry-run --out \(plan) --no-progress --detailed-exitcode", database: db.name)
+        #expect(planned.status == 4, "rejected lines win over changes pending: \(planned.stderr)")
+        #expect(try PlanFile.read(plan).job == "contacts-csv")
+        let before = try ImportTables.checksum(db.connection)
+
+        let otherOptions = try ferryCLI("import \(file) --plan \(plan) --on-conflict skip --no-progress", database: db.name)
+        #expect(otherOptions.status == 1)
+        #expect(otherOptions.stderr.contains("the plan used --on-conflict update, this import skip"), "\(otherOptions.stderr)")
+
+        let original = try Data(contentsOf: URL(fileURLWithPath: file))
+        try (original + Data("00000000-0000-4000-8000-000000000001,Late,US,late@example.com,,,,,\n".utf8)).write(
+            to: URL(fileURLWithPath: file))
+        let otherBytes = try ferryCLI("import \(file) --plan \(plan) --no-progress", database: db.name)
+        #expect(otherBytes.status == 1)
+        #expect(otherBytes.stderr.contains("file \(file) changed since the plan (sha256"), "\(otherBytes.stderr)")
+        #expect(try ImportTables.checksum(db.connection) == before, "nothing written")
+        #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0, "no run started")
+
+        // --allow-drift imports anyway and the ledger keeps each change.
+        let allowed = try ferryCLI("import \(file) --plan \(plan) --allow-drift --no-progress", database: db.name)
+        #expect(allowed.status == 4, "\(allowed.stderr)")
+        #expect(try db.count("SELECT count(*) FROM ferry.events WHERE kind = 'drift allowed'") == 1)
+        #expect(try db.scalar("SELECT detail->>'drift' FROM ferry.events WHERE kind = 'plan checked'") == "1")
+
+        // An --out without --dry-run is a usage mistake, said before anything runs.
+        let misuse = try ferryCLI("import \(file) --out \(plan) --no-progress", database: db.name)
+        #expect(misuse.status == 64 && misuse.stderr.contains("--out writes a plan file"), "\(misuse.stderr)")
+    }
+}

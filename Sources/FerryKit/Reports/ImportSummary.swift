@@ -30,6 +30,7 @@ public struct ImportSummary: Codable, Sendable {
     public var headerLine = 0
     /// `--tenant`: the tenants whose rows were imported (empty: every tenant in the file).
     public var tenantsSelected: [String] = []
+    public var deactivateMissing = false
     public var ignoredColumns: [String] = []
 
     public var rowsRead = 0

@@ -27,6 +27,10 @@ public struct ImportOptions: Sendable {
     public var resumeRunId: Int64?
     /// Also write the run's snapshot to this file (gzip, with FILE.sha256 beside it).
     public var snapshotFile: String?
+    /// `--plan`: the approved dry run's plan file; the import refuses to start if anything it binds changed.
+    public var plan: PlanFile?
+    public var planSHA256: String?
+    public var allowDrift = false
     public var retry = RetryPolicy()
     public var log: @Sendable (String) -> Void = FerryLog.note
 
@@ -101,6 +105,7 @@ public struct ImportJob: Sendable {
                 reason: "the file has no tenant column, so several --tenant cannot say where its rows go: pass one")
         }
         summary.tenantsSelected = tenants
+        summary.deactivateMissing = options.deactivateMissing
         let transform = ContactImportTransform(
             header: header, encoding: reader.encoding, selectedTenants: tenants, mapping: mapping)
 
@@ -125,7 +130,11 @@ public struct ImportJob: Sendable {
             let runLedger = RunLedger(
                 connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
             try runLedger.markDeadRunsInterrupted(job: Self.name)
-            if let point = try resumable(runLedger, file: file, sha256: scan.sha256, requested: options.resumeRunId) {
+            let point = try resumable(runLedger, file: file, sha256: scan.sha256, requested: options.resumeRunId)
+            // A resumed run was checked against its plan when it started; what its first part wrote is no drift.
+            let drift = try point == nil ? options.plan.map { try self.drift(from: $0, connection, summary) } ?? [] : []
+            if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
+            if let point {
                 let part = try EarlierLines(point, runLedger)
                 try runLedger.resume(point)
                 runId = point.runId
@@ -154,6 +163,15 @@ public struct ImportJob: Sendable {
                     ])
                 try runLedger.record(
                     try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: connection), runId: id)
+                if let plan = options.plan {
+                    try runLedger.event(
+                        runId: id, kind: "plan checked",
+                        detail: [
+                            "plan_created_at": plan.createdAt, "drift": String(drift.count),
+                            "plan_sha256": options.planSHA256 ?? "",
+                        ])
+                    for change in drift { try runLedger.event(runId: id, kind: "drift allowed", detail: ["change": change]) }
+                }
                 runId = id
             }
             ledger = runLedger
@@ -300,6 +318,62 @@ public struct ImportJob: Sendable {
         if let path = options.snapshotFile { values["snapshot_file"] = path }
         if !tenants.isEmpty { values["tenants"] = tenants.joined(separator: ",") }
         return values
+    }
+
+    // MARK: Plan files
+
+    /// A dry run bound into a plan file (`import FILE --dry-run --out P`): the file's bytes, the options, and
+    /// per tenant of the file a fingerprint of what the classification reads.
+    public func planFile(file: String, _ options: ImportOptions) throws -> (file: PlanFile, summary: ImportSummary) {
+        var dryRun = options
+        dryRun.dryRun = true
+        let summary = try run(file: file, dryRun)
+        let connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry import")
+        defer { connection.close() }
+        let tenants = summary.tenants.keys.filter { $0 != ImportSummary.unknownTenant }.sorted()
+        let xmax = Int64(try connection.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").scalar ?? "0") ?? 0
+        let plan = PlanFile(
+            job: Self.name, mappingFile: mapping.file, mappingSHA256: mapping.sha256, noun: "contacts",
+            tenants: summary.tenantsSelected, fingerprint: try fingerprint(tenants, connection), snapshotXmax: xmax,
+            database: summary.database, summary: try JSONValue(encoding: summary))
+        return (plan, summary)
+    }
+
+    private func fingerprint(_ tenants: [String], _ connection: PostgresConnection) throws -> [TenantFingerprint] {
+        let types = try keyTypes(connection)
+        return try connection.query(sql(types).fingerprint, [textArrayLiteral(tenants)])
+            .decoded("the import's fingerprint", key: "tenant").map {
+                TenantFingerprint(
+                    tenant: try $0.required("tenant"), rows: try $0.required("records"), sha: try $0.required("sha"))
+            }
+    }
+
+    /// Everything that differs between the approved dry run and this import, in words.
+    private func drift(from plan: PlanFile, _ connection: PostgresConnection, _ now: ImportSummary) throws -> [String] {
+        var changes: [String] = []
+        if plan.job != Self.name { changes.append("the plan file is for the \(plan.job) job, not \(Self.name)") }
+        changes += plan.drift(
+            mappingFile: mapping.file, mappingSHA256: mapping.sha256,
+            now: try fingerprint(plan.fingerprint.map(\.tenant), connection))
+        let planned = try JSONDecoder().decode(ImportSummary.self, from: try JSONEncoder().encode(plan.summary))
+        if planned.fileSHA256 != now.fileSHA256 {
+            changes.append(
+                "file \(now.file) changed since the plan (sha256 \(planned.fileSHA256.prefix(12))… → \(now.fileSHA256.prefix(12))…)")
+        }
+        if planned.onConflict != now.onConflict {
+            changes.append("the plan used --on-conflict \(planned.onConflict), this import \(now.onConflict)")
+        }
+        if planned.deactivateMissing != now.deactivateMissing {
+            changes.append(
+                "the plan \(planned.deactivateMissing ? "deactivated" : "did not deactivate") missing contacts, this import \(now.deactivateMissing ? "does" : "does not")"
+            )
+        }
+        if planned.tenantsSelected != now.tenantsSelected {
+            let describe = { (tenants: [String]) in tenants.isEmpty ? "every tenant" : tenants.joined(separator: ", ") }
+            changes.append(
+                "the plan covered \(describe(planned.tenantsSelected)), this import covers \(describe(now.tenantsSelected))")
+        }
+        return changes
     }
 
     // MARK: Resume

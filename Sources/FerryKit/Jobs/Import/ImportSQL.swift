@@ -138,6 +138,30 @@ struct ImportSQL {
             """
     }
 
+    /// Per tenant ($1: their ids as text), what the classification reads: the contacts' mapped columns,
+    /// the phone numbers they hold and the organizations' names. A plan file binds an import to it.
+    var fingerprint: String {
+        let c = contacts, o = organizations, p = phones
+        let phoneValue =
+            "row(x.\(q(p.contactKey)), x.\(q(p.phoneNumber))\(p.extensionDigits.map { ", x.\(q($0))" } ?? ""))::text"
+        return """
+            SELECT t.tenant, coalesce(k.n, 0) AS records, md5(concat_ws('/', k.sha, ph.sha, org.sha)) AS sha
+            FROM unnest($1::text[]) AS t(tenant)
+            LEFT JOIN LATERAL (
+                SELECT count(*) AS n, md5(string_agg(h, '' ORDER BY h)) AS sha FROM (
+                    SELECT md5(row(x.\(q(c.key)), lower(x.\(q(c.email))), x.\(q(c.fullName)), x.\(q(c.organization)),
+                                   x.\(q(c.role)), x.\(q(c.notes)), x.\(q(c.inactive)))::text) AS h
+                    FROM \(c.table.quoted) x WHERE x.\(q(c.tenant))::text = t.tenant) y) k ON true
+            LEFT JOIN LATERAL (
+                SELECT md5(string_agg(md5(\(phoneValue)), '' ORDER BY md5(\(phoneValue)))) AS sha
+                FROM \(p.table.quoted) x WHERE x.\(q(p.tenant))::text = t.tenant) ph ON true
+            LEFT JOIN LATERAL (
+                SELECT md5(string_agg(md5(row(x.\(q(o.key)), x.\(q(o.name)))::text), '' ORDER BY x.\(q(o.key))::text)) AS sha
+                FROM \(o.table.quoted) x WHERE x.\(q(o.tenant))::text = t.tenant) org ON true
+            ORDER BY 1
+            """
+    }
+
     /// A batch's `ImportBatchTally`, in the batch's transaction. $1 run, $2 the tally (JSON).
     static let recordTally = "INSERT INTO ferry.events (run_id, kind, detail) VALUES ($1, 'import batch', $2::jsonb)"
 
