@@ -9,7 +9,8 @@ import Testing
 struct CitusTests {
     init() throws {
         guard TestDatabase.onCitus else {
-            throw TestSetupError("no Citus cluster: run this suite with `make test-citus` (FERRY_CITUS_WORKERS is not set)")
+            throw TestSetupError(
+                "no Citus cluster: run this suite with `make test-citus` (FERRY_CITUS_WORKERS is not set)")
         }
     }
 
@@ -88,7 +89,8 @@ struct CitusTests {
         let onCitus = PhonesSchema.steps(for: mapping, tenantType: "uuid", keyType: "uuid", engine: engine)
         // A database moved from PostgreSQL to Citus recorded the PostgreSQL text.
         for (step, before) in zip(onCitus, plain) {
-            #expect(step.checksum != before.checksum && step.equivalentChecksums.contains(before.checksum), "\(step.name)")
+            #expect(
+                step.checksum != before.checksum && step.equivalentChecksums.contains(before.checksum), "\(step.name)")
         }
         try SchemaMigrator(connection: db.connection).apply([])
         for step in plain {
@@ -204,11 +206,13 @@ struct CitusTests {
             WHERE contact_phone_number_id = $1::uuid
             """, [keptDefault])
         // A row the application rewrote to exactly what ferry wrote is unchanged: the same bytes.
-        try db.connection.execute(script: "UPDATE contact_phone_numbers SET phone_number = phone_number WHERE display_order = 1")
+        try db.connection.execute(
+            script: "UPDATE contact_phone_numbers SET phone_number = phone_number WHERE display_order = 1")
 
         let dryRun = try ferry(["rollback", "1", "--dry-run"], db: db)
         #expect(dryRun.status == 3 || dryRun.status == 0, "\(dryRun.stdout)\(dryRun.stderr)")
-        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == written + 1, "the dry run changed nothing")
+        #expect(
+            try db.count("SELECT count(*) FROM contact_phone_numbers") == written + 1, "the dry run changed nothing")
         let rollback = try ferry(["rollback", "1", "--yes"], db: db)
         #expect(rollback.stdout.contains("changed since the run (conflicts)                  1"), "\(rollback.stdout)")
         #expect(rollback.stdout.contains("kept: a contact would lose its default             1"), "\(rollback.stdout)")
@@ -218,7 +222,8 @@ struct CitusTests {
         #expect(Set(left) == [edited, keptDefault], "\(left)")
         #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "partially_rolled_back")
         let snapshotLeft = try db.connection.query(
-            "SELECT table_name, key::text FROM ferry.snapshot_rows WHERE run_id = 1").rows
+            "SELECT table_name, key::text FROM ferry.snapshot_rows WHERE run_id = 1"
+        ).rows
         // The two rows left, and a custom type the run created that one of them still references.
         let typesStillUsed = try db.count(
             "SELECT count(DISTINCT custom_phone_type_id) FROM contact_phone_numbers WHERE display_order <> 9")

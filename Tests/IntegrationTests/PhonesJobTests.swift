@@ -258,7 +258,8 @@ struct PhonesJobTests {
             contentsOf: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml"), encoding: .utf8
         )
         .replacingOccurrences(
-            of: "  region_column: country", with: "  region_column: country\n  created_at_column: created_at\n  updated_at_column: updated_at")
+            of: "  region_column: country",
+            with: "  region_column: country\n  created_at_column: created_at\n  updated_at_column: updated_at")
         let mapping = try PhonesMapping(file: "timestamps.yaml", text: text)
         _ = try db.applySchema(mapping)
         var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
@@ -271,7 +272,8 @@ struct PhonesJobTests {
                 SELECT count(*) FROM contact_phone_numbers p JOIN contacts c USING (tenant, contact_name_id)
                 WHERE p.created_at IS DISTINCT FROM c.created_at OR p.updated_at IS DISTINCT FROM c.updated_at
                 """) == 0)
-        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE created_at = '2019-03-04 05:06:07+00'") > 0)
+        #expect(
+            try db.count("SELECT count(*) FROM contact_phone_numbers WHERE created_at = '2019-03-04 05:06:07+00'") > 0)
         // Without the keys, now(): the default mapping.
         let withoutKeys = try db.mapping()
         #expect(!withoutKeys.source.timestampsFromSource)

@@ -136,10 +136,14 @@ public struct PhonesMapping: Sendable {
                 columns: columns,
                 createdAtColumn: try sourceNode.string("created_at_column"),
                 updatedAtColumn: try sourceNode.string("updated_at_column"))
-            for (key, target) in [("created_at_column", phoneNumbers.createdAt), ("updated_at_column", phoneNumbers.updatedAt)]
+            for (key, target) in [
+                ("created_at_column", phoneNumbers.createdAt), ("updated_at_column", phoneNumbers.updatedAt),
+            ]
             where target == nil {
                 if let node = sourceNode.child(key) {
-                    throw node.error("the phone table is declared without that timestamp column (target.phone_numbers.columns): there is nothing to fill")
+                    throw node.error(
+                        "the phone table is declared without that timestamp column (target.phone_numbers.columns): there is nothing to fill"
+                    )
                 }
             }
             try sourceNode.rejectUnknownKeys()

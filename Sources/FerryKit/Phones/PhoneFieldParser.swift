@@ -131,7 +131,9 @@ public struct PhoneFieldParser: Sendable {
             }
         }
         if let din = hyphenExtension(annotated.cleaned, region: region) {
-            return .number(ParsedPhone(e164: din.e164, extensionDigits: din.digits, typeHint: annotated.typeHint, fragment: segment))
+            return .number(
+                ParsedPhone(
+                    e164: din.e164, extensionDigits: din.digits, typeHint: annotated.typeHint, fragment: segment))
         }
         let verdict = PhoneNumberParser.parse(annotated.cleaned, defaultRegion: region)
         var outcome = verdictOutcome(verdict, segment: segment, typeHint: annotated.typeHint)
@@ -150,8 +152,9 @@ public struct PhoneFieldParser: Sendable {
     private func hyphenExtension(_ cleaned: String, region: String) -> (e164: String, digits: String)? {
         // Only where the convention is: a German or Austrian tenant, or such a number written internationally
         // (elsewhere "(650) 253-0000" would cost a second parse of every value for nothing).
-        guard region == "DE" || region == "AT" || cleaned.hasPrefix("+49") || cleaned.hasPrefix("+43")
-            || cleaned.hasPrefix("0049") || cleaned.hasPrefix("0043"),
+        guard
+            region == "DE" || region == "AT" || cleaned.hasPrefix("+49") || cleaned.hasPrefix("+43")
+                || cleaned.hasPrefix("0049") || cleaned.hasPrefix("0043"),
             let hyphen = cleaned.lastIndex(of: "-")
         else { return nil }
         let digits = cleaned[cleaned.index(after: hyphen)...]

@@ -216,14 +216,16 @@ public struct PhoneTransform: Sendable {
             for number in ambiguous {
                 anomaly(
                     .regionAmbiguous,
-                    "\(number.e164) in \(outcome.region), or \(number.alsoReadsAs ?? "") in North America, from \"\(number.fragment)\"")
+                    "\(number.e164) in \(outcome.region), or \(number.alsoReadsAs ?? "") in North America, from \"\(number.fragment)\""
+                )
             }
             if regionAmbiguity == .reject, !ambiguous.isEmpty {
                 parsed.numbers.removeAll { $0.alsoReadsAs != nil }
                 let reason = PhoneRejectionReason.regionAmbiguous
                 if parsed.numbers.isEmpty {
                     outcome.counts.rejected += 1
-                    anomaly(.rejected, "\(reason.rawValue) (\(ambiguous.map(\.fragment).joined(separator: ", ")))", reason)
+                    anomaly(
+                        .rejected, "\(reason.rawValue) (\(ambiguous.map(\.fragment).joined(separator: ", ")))", reason)
                     continue
                 }
                 for number in ambiguous { anomaly(.fragmentRejected, "\(reason.rawValue): \(number.fragment)", reason) }

@@ -184,7 +184,8 @@ struct CustomersSQL {
         points: SnapshotTable
     ) -> [String] {
         [
-            createStagingTable, "BEGIN", SessionSettings.setLocalTimeoutsForReport, Self.copyIntoStaging, resolveOrganizations,
+            createStagingTable, "BEGIN", SessionSettings.setLocalTimeoutsForReport, Self.copyIntoStaging,
+            resolveOrganizations,
             insertOrganizations(snapshot: organizations), snapshotContacts(snapshot: contacts), updateContacts,
             snapshotProjects(snapshot: projects), updateProjects, insertContactPoints(snapshot: points),
             LedgerRun.recordBatch(.key), "COMMIT",
