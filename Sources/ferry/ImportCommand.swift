@@ -87,7 +87,9 @@ struct Import: ParsableCommand {
 
     func validate() throws {
         if out != nil, !dryRun { throw ValidationError("--out writes a plan file: it goes with --dry-run") }
-        if plan != nil, dryRun { throw ValidationError("--plan binds an import to a dry run's plan: not with --dry-run") }
+        if plan != nil, dryRun {
+            throw ValidationError("--plan binds an import to a dry run's plan: not with --dry-run")
+        }
         if allowDrift, plan == nil { throw ValidationError("--allow-drift goes with --plan") }
     }
 

@@ -39,7 +39,8 @@ struct JobCase: Sendable, CustomTestStringConvertible {
 
     /// `ferry apply` (for the import, `ferry import FILE`) with `extra` arguments.
     func apply(_ db: TestDatabase, _ extra: String) -> String {
-        importFileQuery == nil ? "apply \(mapping) \(extra)" : "import '\(inputFile(of: db))' --mapping \(mapping) \(extra)"
+        importFileQuery == nil
+            ? "apply \(mapping) \(extra)" : "import '\(inputFile(of: db))' --mapping \(mapping) \(extra)"
     }
 
     func applyArguments(_ db: TestDatabase, _ extra: [String]) -> [String] {
@@ -48,7 +49,8 @@ struct JobCase: Sendable, CustomTestStringConvertible {
 
     /// What an interrupted run tells the user to type.
     func resumeHint(_ db: TestDatabase) -> String {
-        importFileQuery == nil ? "Resume with: ferry apply \(mapping)" : "Resume with: ferry import \(inputFile(of: db))"
+        importFileQuery == nil
+            ? "Resume with: ferry apply \(mapping)" : "Resume with: ferry import \(inputFile(of: db))"
     }
 
     /// The tenants a `--json` plan covered (the import prints its summary, the table jobs their report).
@@ -148,7 +150,8 @@ extension TestDatabase {
         guard schema.status == 0 else { throw TestSetupError("schema apply \(job.mapping): \(schema.stderr)") }
         if let query = job.importFileQuery {
             let lines = try db.connection.query(query).rows.map { $0[0] ?? "" }
-            try (lines.joined(separator: "\n") + "\n").write(toFile: job.inputFile(of: db), atomically: true, encoding: .utf8)
+            try (lines.joined(separator: "\n") + "\n").write(
+                toFile: job.inputFile(of: db), atomically: true, encoding: .utf8)
         }
         return db
     }
@@ -323,7 +326,8 @@ struct EveryJobTests {
         if job.batchesKeyedByTenant {
             #expect(
                 try db.count(
-                    "SELECT count(*) FROM ferry.batches WHERE first_key[1] <> '\(tenant)' OR last_key[1] <> '\(tenant)'")
+                    "SELECT count(*) FROM ferry.batches WHERE first_key[1] <> '\(tenant)' OR last_key[1] <> '\(tenant)'"
+                )
                     == 0)
         }
         #expect(try db.scalar("SELECT options->>'tenants' FROM ferry.runs WHERE run_id = 1") == tenant)
@@ -360,7 +364,8 @@ struct EveryJobTests {
         // Every batch holds one tenant's rows; the run records its writers; the counts are the serial run's.
         #expect(try watcher.query("SELECT count(*) FROM ferry.batches WHERE first_key[1] <> last_key[1]").scalar == "0")
         #expect(try watcher.query("SELECT options->>'jobs' FROM ferry.runs WHERE run_id = 1").scalar == "3")
-        let counts = "SELECT sum(rows_inserted) || '/' || sum(rows_updated) || '/' || sum(rows_deleted) FROM ferry.batches"
+        let counts =
+            "SELECT sum(rows_inserted) || '/' || sum(rows_updated) || '/' || sum(rows_deleted) FROM ferry.batches"
         #expect(try watcher.query(counts).scalar == other.query(counts).scalar)
         let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
         #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")

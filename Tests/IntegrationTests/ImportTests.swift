@@ -352,9 +352,12 @@ struct ImportPlanFileTests {
         #expect(try PlanFile.read(plan).job == "contacts-csv")
         let before = try ImportTables.checksum(db.connection)
 
-        let otherOptions = try ferryCLI("import \(file) --plan \(plan) --on-conflict skip --no-progress", database: db.name)
+        let otherOptions = try ferryCLI(
+            "import \(file) --plan \(plan) --on-conflict skip --no-progress", database: db.name)
         #expect(otherOptions.status == 1)
-        #expect(otherOptions.stderr.contains("the plan used --on-conflict update, this import skip"), "\(otherOptions.stderr)")
+        #expect(
+            otherOptions.stderr.contains("the plan used --on-conflict update, this import skip"),
+            "\(otherOptions.stderr)")
 
         let original = try Data(contentsOf: URL(fileURLWithPath: file))
         try (original + Data("00000000-0000-4000-8000-000000000001,Late,US,late@example.com,,,,,\n".utf8)).write(

@@ -41,15 +41,16 @@ public struct Contract: Sendable {
         let lock = options.confirm ? try RunLock(conninfo: conninfo, job: subject.job, wait: options.wait) : nil
         defer { withExtendedLifetime(lock) {} }
 
-        guard let apply = try connection.query(ContractSQL.lastSuccessfulApply, [subject.job]).rows.first,
-            let applyRun = Int64(apply[0] ?? ""), let applyXid = apply[1]
+        guard
+            let apply = try connection.query(ContractSQL.lastSuccessfulApply, [subject.job]).decoded("ferry.runs").first
         else {
             report.problems.append(
                 "no successful `ferry apply` of the \(subject.job) job on this database: apply first, then contract")
             return report
         }
-        report.lastApplyRunId = applyRun
-        report.lastApplyFinishedAt = apply[2]
+        let applyXid: String = try apply.required("start_xid")
+        report.lastApplyRunId = try apply.required("run_id")
+        report.lastApplyFinishedAt = try apply.optional("finished_at")
         let keyColumn = "\(subject.rowNoun)_key"
         let accepted = try options.acceptRejectedFile.map { try ContractKeyFile.read($0, keyColumn: keyColumn) }
         report.acceptedFile = options.acceptRejectedFile
@@ -129,7 +130,8 @@ public struct Contract: Sendable {
                 "the contract does not run on Citus yet: it judges \"changed since the apply\" by xmin, which on a distributed \(table) is each worker's own transaction id, so a value the application changed after the apply could be accepted and its column dropped"
             ])
         }
-        let hasLedger = try connection.query("SELECT to_regclass('ferry.dropped_values') IS NOT NULL").scalar == "t"
+        let hasLedger = try connection.query("SELECT to_regclass('ferry.dropped_values') IS NOT NULL").value(
+            "whether ferry.dropped_values exists", as: Bool.self)
         guard hasLedger else {
             throw PreflightError(problems: [
                 "the contract ledger (ferry.dropped_values) does not exist; run `ferry schema apply \(subject.mappingFile)` first"
@@ -137,7 +139,7 @@ public struct Contract: Sendable {
         }
         let existing = Set(
             try connection.query(ContractSQL.existingColumns, [table.quoted, textArrayLiteral(subject.legacyColumns)])
-                .rows.compactMap { $0[0] })
+                .decoded("the legacy columns").map { try $0.required("attname", as: String.self) })
         let missing = subject.legacyColumns.filter { !existing.contains($0) }
         guard missing.isEmpty else {
             let run = try connection.query(
@@ -185,13 +187,13 @@ private struct Verification {
         defer { _ = try? connection.execute(script: "CLOSE \(cursor)") }
         var read = 0
         while true {
-            let rows = try connection.query("FETCH 5000 FROM \(cursor)").rows
+            let rows = try connection.query("FETCH 5000 FROM \(cursor)").decoded("the legacy rows", key: "ferry_key")
             if rows.isEmpty { break }
             for row in rows {
-                let (verdict, values) = subject.judge(row)
+                let (verdict, values) = try subject.judge(row)
                 record(
-                    RowKey(tenant: row[0] ?? "", key: row[1] ?? ""), verdict, values: values,
-                    changedSinceApply: row[row.count - 1] == "t")
+                    RowKey(tenant: try row.required("ferry_tenant"), key: try row.required("ferry_key")), verdict,
+                    values: values, changedSinceApply: try row.required("ferry_changed"))
             }
             read += rows.count
         }

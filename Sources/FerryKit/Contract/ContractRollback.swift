@@ -8,22 +8,21 @@ struct ContractRollback {
 
     func run(_ runId: Int64, dryRun: Bool, force: Bool, record: RunRecord) throws -> RollbackReport {
         var report = RollbackReport(runId: runId, dryRun: dryRun, force: force)
-        let columns = try connection.query(ContractSQL.droppedColumns, [String(runId)]).rows
-        guard let tableName = columns.first?[5] else {
+        let columns = try connection.query(ContractSQL.droppedColumns, [String(runId)])
+            .decoded("ferry.dropped_columns", key: "column_name").map(DroppedColumn.init)
+        guard let tableName = columns.first?.table else {
             throw LedgerError("contract run \(runId) recorded no dropped column (it failed before dropping anything)")
         }
-        let names = columns.map { $0[0]! }
-        let present = try connection.query(ContractSQL.existingColumns, [tableName, textArrayLiteral(names)]).rows
-            .compactMap { $0[0] }
+        let names = columns.map(\.name)
+        let present = try connection.query(ContractSQL.existingColumns, [tableName, textArrayLiteral(names)])
+            .decoded("columns of \(tableName)").map { try $0.required("attname", as: String.self) }
         guard present.isEmpty else {
             throw LedgerError(
                 "\(tableName) already has column\(present.count == 1 ? "" : "s") \(present.joined(separator: ", ")) again; "
                     + "ferry will not overwrite it. Drop or rename it first, then roll back run \(runId)")
         }
-        let kept =
-            Int(
-                try connection.query("SELECT count(*) FROM ferry.dropped_values WHERE run_id = $1", [String(runId)])
-                    .scalar ?? "0") ?? 0
+        let kept = try connection.query("SELECT count(*) FROM ferry.dropped_values WHERE run_id = $1", [String(runId)])
+            .value("ferry.dropped_values", as: Int.self)
         var tableReport = RollbackTableReport(table: "\(tableName) (columns \(names.joined(separator: ", ")))")
         tableReport.unchanged = kept
         if dryRun {
@@ -35,9 +34,7 @@ struct ContractRollback {
             // Values first, then defaults: a default added with the column would fill rows that were NULL.
             try connection.execute(
                 script: "ALTER TABLE \(tableName) "
-                    + columns.map {
-                        "ADD COLUMN \(quoteIdentifier($0[0]!)) \($0[1]!)"
-                    }.joined(separator: ", "))
+                    + columns.map { "ADD COLUMN \(quoteIdentifier($0.name)) \($0.type)" }.joined(separator: ", "))
             let table = try SnapshotTable.resolve(tableName, on: connection)
             let restored = try connection.query(ContractSQL.restoreValues(table, columns: names), [String(runId)])
                 .affectedRows
@@ -45,14 +42,14 @@ struct ContractRollback {
             tableReport.alreadyGone = kept - restored
             var statements: [String] = []
             for column in columns {
-                let name = quoteIdentifier(column[0]!)
-                if let defaultExpression = column[3] {
+                let name = quoteIdentifier(column.name)
+                if let defaultExpression = column.defaultExpression {
                     statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET DEFAULT \(defaultExpression)")
                 }
-                if column[2] == "t" { statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET NOT NULL") }
+                if column.notNull { statements.append("ALTER TABLE \(tableName) ALTER COLUMN \(name) SET NOT NULL") }
             }
             for column in columns {
-                for statement in parseTextArray(column[4] ?? "{}") where !statements.contains(statement) {
+                for statement in column.restoreStatements where !statements.contains(statement) {
                     statements.append(statement)
                 }
             }
@@ -73,5 +70,25 @@ struct ContractRollback {
                 )
             }
         }
+    }
+}
+
+/// A column a contract run dropped, as `ferry.dropped_columns` recorded it.
+private struct DroppedColumn {
+    let name: String
+    let type: String
+    let notNull: Bool
+    let defaultExpression: String?
+    /// The indexes and constraints that went with the column, to create again.
+    let restoreStatements: [String]
+    let table: String
+
+    init(_ row: Row) throws {
+        name = try row.required("column_name")
+        type = try row.required("column_type")
+        notNull = try row.required("not_null")
+        defaultExpression = try row.optional("default_expr")
+        restoreStatements = try row.optional("restore_statements") ?? []
+        table = try row.required("table_name")
     }
 }

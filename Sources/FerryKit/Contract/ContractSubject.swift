@@ -9,12 +9,13 @@ public protocol ContractSubject: Sendable {
     var load: LoadSettings { get }
     /// What one row is ("contact", "project"): the key files' column is `<noun>_key`.
     var rowNoun: String { get }
-    /// Rows holding a legacy value: tenant and key first, `changedSinceApply` last. $1 is the last apply's
-    /// start xid, $2 (when not NULL) keeps only rows written from that xid on, $3 the xids of ferry's own
-    /// batches (a row last written by ferry has not changed its legacy value).
+    /// Rows holding a legacy value, with `ferry_tenant`, `ferry_key` and `ferry_changed` (the row changed
+    /// since the apply). $1 is the last apply's start xid, $2 (when not NULL) keeps only rows written from
+    /// that xid on, $3 the xids of ferry's own batches (a row last written by ferry has not changed its
+    /// legacy value).
     var legacyRows: String { get }
     /// A row's verdict and its legacy values as text.
-    func judge(_ row: [String?]) -> (verdict: LegacyValueVerdict, values: String)
+    func judge(_ row: Row) throws -> (verdict: LegacyValueVerdict, values: String)
 }
 
 /// `xmin` newer than the last apply's start, and not written by one of ferry's batches.
@@ -48,23 +49,25 @@ public struct PhonesContractSubject: ContractSubject {
         let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
         let values = source.columns.map { "s.\(q($0.name))::text" }
         return """
-            SELECT s.\(q(source.tenantColumn))::text, s.\(q(source.keyColumn))::text, \(region), \(values.joined(separator: ", ")),
+            SELECT s.\(q(source.tenantColumn))::text AS ferry_tenant, s.\(q(source.keyColumn))::text AS ferry_key, \(region) AS ferry_region,
+                   \(values.enumerated().map { "\($1) AS ferry_value_\($0)" }.joined(separator: ", ")),
                    (SELECT array_agg(p.\(q(phones.phoneNumber)) || '#' || \(phones.extensionDigits.map { "coalesce(p.\(q($0)), '')" } ?? "''"))
                     FROM \(phones.table.quoted) p
-                    WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn)) AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn)))::text,
-                   \(changedSinceApply("s"))
+                    WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn)) AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn)))::text AS ferry_existing,
+                   \(changedSinceApply("s")) AS ferry_changed
             FROM \(source.table.quoted) s
             WHERE (\(values.map { "coalesce(\($0), '') <> ''" }.joined(separator: " OR "))) AND \(writtenSince("s"))
             ORDER BY 1, 2
             """
     }
 
-    public func judge(_ row: [String?]) -> (verdict: LegacyValueVerdict, values: String) {
-        let count = mapping.source.columns.count
+    public func judge(_ row: Row) throws -> (verdict: LegacyValueVerdict, values: String) {
         let contact = LegacyPhoneContact(
-            tenant: row[0] ?? "", contactKey: row[1] ?? "", region: row[2], values: Array(row[3..<(3 + count)]))
+            tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),
+            region: try row.optional("ferry_region"),
+            values: try mapping.source.columns.indices.map { try row.optional("ferry_value_\($0)") })
         let verdict = mapping.transform.contractVerdict(
-            contact, existing: Set(row[3 + count].map(parseTextArray) ?? []))
+            contact, existing: Set(try row.optional("ferry_existing", as: [String].self) ?? []))
         return (verdict, contact.values.map { $0 ?? "" }.joined(separator: " | "))
     }
 }
@@ -90,11 +93,13 @@ public struct CustomersContractSubject: ContractSubject {
         let p = mapping.projects, c = mapping.contacts, cp = mapping.contactPoints
         func q(_ name: String) -> String { quoteIdentifier(name) }
         return """
-            SELECT x.\(q(p.tenant))::text, x.\(q(p.key))::text, x.\(q(p.customer))::text, x.\(q(p.customerOrganization))::text,
-                   k.\(q(c.fullName))::text, k.\(q(c.contactType))::text, k.\(q(c.email))::text, k.\(q(c.organization))::text, k.\(q(c.role))::text,
+            SELECT x.\(q(p.tenant))::text AS ferry_tenant, x.\(q(p.key))::text AS ferry_key,
+                   x.\(q(p.customer))::text AS customer, x.\(q(p.customerOrganization))::text AS customer_organization,
+                   k.\(q(c.fullName))::text AS full_name, k.\(q(c.contactType))::text AS contact_type, k.\(q(c.email))::text AS email,
+                   k.\(q(c.organization))::text AS organization, k.\(q(c.role))::text AS role,
                    EXISTS (SELECT 1 FROM \(cp.table.quoted) t WHERE t.\(q(cp.tenant)) = x.\(q(p.tenant))
-                           AND t.\(q(cp.project)) = x.\(q(p.key)) AND t.\(q(cp.contact)) = x.\(q(p.customer))),
-                   \(changedSinceApply("x"))
+                           AND t.\(q(cp.project)) = x.\(q(p.key)) AND t.\(q(cp.contact)) = x.\(q(p.customer))) AS has_contact_point,
+                   \(changedSinceApply("x")) AS ferry_changed
             FROM \(p.table.quoted) x
             LEFT JOIN \(c.table.quoted) k ON k.\(q(c.tenant)) = x.\(q(p.tenant)) AND k.\(q(c.key)) = x.\(q(p.customer))
             WHERE x.\(q(p.customer)) IS NOT NULL AND \(writtenSince("x"))
@@ -102,11 +107,14 @@ public struct CustomersContractSubject: ContractSubject {
             """
     }
 
-    public func judge(_ row: [String?]) -> (verdict: LegacyValueVerdict, values: String) {
+    public func judge(_ row: Row) throws -> (verdict: LegacyValueVerdict, values: String) {
+        // A customer contact that no longer exists (the LEFT JOIN found none) has no name: "" says so.
         let project = LegacyProjectCustomer(
-            tenant: row[0] ?? "", projectKey: row[1] ?? "", contactKey: row[2] ?? "", customerOrganization: row[3],
-            contactName: row[4] ?? "", contactType: row[5], email: row[6], organization: row[7],
-            roleText: row[8], hasContactPoint: row[9] == "t")
+            tenant: try row.required("ferry_tenant"), projectKey: try row.required("ferry_key"),
+            contactKey: try row.required("customer"), customerOrganization: try row.optional("customer_organization"),
+            contactName: try row.optional("full_name") ?? "", contactType: try row.optional("contact_type"),
+            email: try row.optional("email"), organization: try row.optional("organization"),
+            roleText: try row.optional("role"), hasContactPoint: try row.required("has_contact_point"))
         let values = "customer_id \(project.contactKey) (\(project.contactName))"
         if project.customerOrganization != nil, project.hasContactPoint { return (.migrated, values) }
         switch CustomerTransform(mapping: mapping).decide(project).action {

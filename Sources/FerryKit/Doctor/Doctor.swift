@@ -31,11 +31,11 @@ public struct Doctor {
             if let schema = table.schema {
                 let access = try connection.query(
                     """
-                    SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
-                           EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AND has_schema_privilege($1, 'USAGE')
+                    SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS present,
+                           EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AND has_schema_privilege($1, 'USAGE') AS usable
                     """, [schema]
-                ).rows[0]
-                if access[0] == "t", access[1] != "t" {
+                ).decoded("schema \(schema)")[0]
+                if try access.required("present", as: Bool.self), try !access.required("usable", as: Bool.self) {
                     let problem = "role \(role) lacks USAGE on schema \(schema)"
                     if !findings.contains(where: { $0.problem == problem }) {
                         error(problem, "GRANT USAGE ON SCHEMA \(quoteIdentifier(schema)) TO \(quotedRole);")
@@ -43,7 +43,10 @@ public struct Doctor {
                     continue
                 }
             }
-            guard try connection.query("SELECT to_regclass($1) IS NOT NULL", [table.quoted]).scalar == "t" else {
+            guard
+                try connection.query("SELECT to_regclass($1) IS NOT NULL", [table.quoted]).value(
+                    "whether \(table) exists", as: Bool.self)
+            else {
                 if let step = expected.createdBy {
                     if let index = missingBySteps.firstIndex(where: { $0.step.name == step.name }) {
                         missingBySteps[index].tables.append(table.description)
@@ -86,14 +89,20 @@ public struct Doctor {
             }
             // A view has no keys of its own: the engine checks the declared key is unique when it reads it.
             let isView = try connection.isView(table)
-            if expected.needsPrimaryKey, !isView, try connection.query(Self.hasPrimaryKey, [table.quoted]).scalar != "t"
+            if expected.needsPrimaryKey, !isView,
+                !(try connection.query(Self.hasPrimaryKey, [table.quoted]).value(
+                    "the primary key of \(table)", as: Bool.self))
             {
                 error(
                     "table \(table) has no primary key: rollback and resume find rows by it",
                     "ALTER TABLE \(table.quoted) ADD PRIMARY KEY (…);   -- the columns that identify a row")
             }
-            let indexes = try connection.query(Self.indexes, [table.quoted]).rows.map {
-                (columns: parseTextArray($0[0] ?? "{}"), unique: $0[1] == "t", partial: $0[2] == "t")
+            let indexes = try connection.query(Self.indexes, [table.quoted]).decoded("the indexes of \(table)").map {
+                (
+                    columns: try $0.required("columns", as: [String].self),
+                    unique: try $0.required("is_unique", as: Bool.self),
+                    partial: try $0.required("is_partial", as: Bool.self)
+                )
             }
             for key in expected.uniqueKeys where !isView {
                 let wanted = Set(key.columns)
@@ -115,9 +124,10 @@ public struct Doctor {
                     "CREATE INDEX CONCURRENTLY ON \(table.quoted) (\(leading.map(quoteIdentifier).joined(separator: ", ")));"
                 )
             }
-            let foreignKeys = try connection.query(Self.foreignKeys, [table.quoted]).rows.map {
-                (Set(parseTextArray($0[0] ?? "{}")), $0[1] ?? "")
-            }
+            let foreignKeys = try connection.query(Self.foreignKeys, [table.quoted]).decoded(
+                "the foreign keys of \(table)"
+            )
+            .map { (Set(try $0.required("columns", as: [String].self)), try $0.required("target", as: String.self)) }
             for foreignKey in expected.foreignKeys {
                 let target =
                     try connection.query("SELECT to_regclass($1)::text", [foreignKey.references.quoted]).scalar ?? ""
@@ -132,7 +142,8 @@ public struct Doctor {
             }
             let privileges = expected.use == .write ? ["SELECT", "INSERT", "UPDATE", "DELETE"] : ["SELECT"]
             let missing = try privileges.filter {
-                try connection.query("SELECT has_table_privilege($1, $2)", [table.quoted, $0]).scalar != "t"
+                !(try connection.query("SELECT has_table_privilege($1, $2)", [table.quoted, $0]).value(
+                    "privileges on \(table)", as: Bool.self))
             }
             if !missing.isEmpty {
                 error(
@@ -140,7 +151,8 @@ public struct Doctor {
                     "GRANT \(missing.joined(separator: ", ")) ON \(table.quoted) TO \(quotedRole);")
             }
             if missing.isEmpty,
-                try connection.query("SELECT row_security_active($1::text::regclass)", [table.quoted]).scalar == "t"
+                try connection.query("SELECT row_security_active($1::text::regclass)", [table.quoted]).value(
+                    "row security on \(table)", as: Bool.self)
             {
                 error(
                     "row-level security applies to role \(role) on \(table): ferry would see only one tenant's rows",
@@ -152,12 +164,14 @@ public struct Doctor {
             if !runsOnCitus {
                 error(
                     "this job does not run on Citus yet: its batches join staging tables local to the coordinator with distributed tables, which Citus refuses",
-                    "run the job where \(source) is not distributed (a PostgreSQL copy), or with a ferry release that runs it on Citus")
+                    "run the job where \(source) is not distributed (a PostgreSQL copy), or with a ferry release that runs it on Citus"
+                )
             }
             // The ledger stays on the coordinator: ferry reads it apart from the job's tables.
             for expected in expectations
             where try expected.table.schema != "ferry"
-                && connection.query("SELECT to_regclass($1) IS NOT NULL", [expected.table.quoted]).scalar == "t"
+                && connection.query("SELECT to_regclass($1) IS NOT NULL", [expected.table.quoted]).value(
+                    "whether \(expected.table) exists", as: Bool.self)
             {
                 guard try !connection.isView(expected.table),
                     let problem = try Self.citusPlacementProblem(expected.table, source: source, on: connection)
@@ -189,7 +203,7 @@ public struct Doctor {
                             WHEN to_regclass('ferry.schema_steps') IS NULL THEN true
                             ELSE has_table_privilege('ferry.schema_steps', 'SELECT') END
                 """
-            ).scalar == "t"
+            ).value("access to ferry.schema_steps", as: Bool.self)
         if !steps.isEmpty, !canReadStepRecords {
             error(
                 "role \(role) cannot read ferry.schema_steps, so the schema steps cannot be checked",
@@ -229,9 +243,13 @@ public struct Doctor {
             """, [table.quoted, source.quoted]
         ).decoded("Citus placement of \(table)").first
         guard let placement else { return "is local to the coordinator while \(source) is distributed" }
-        switch (try placement.required("method", as: String.self), try placement.required("replication", as: String.self)) {
+        switch (
+            try placement.required("method", as: String.self), try placement.required("replication", as: String.self)
+        ) {
         case ("n", "t"): return nil
-        case ("h", _): return try placement.optional("colocated", as: Bool.self) == true ? nil : "is distributed but not colocated with \(source)"
+        case ("h", _):
+            return try placement.optional("colocated", as: Bool.self) == true
+                ? nil : "is distributed but not colocated with \(source)"
         default: return "is local to the coordinator while \(source) is distributed"
         }
     }
@@ -271,16 +289,16 @@ public struct Doctor {
 
     /// Each index: its key columns in order, unique, partial.
     static let indexes = """
-        SELECT (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
-                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum)::text,
-               i.indisunique, i.indpred IS NOT NULL
+        SELECT coalesce((SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum)::text, '{}') AS columns,
+               i.indisunique AS is_unique, i.indpred IS NOT NULL AS is_partial
         FROM pg_index i WHERE i.indrelid = to_regclass($1)
         """
 
     /// Each foreign key: its columns and the table it references.
     static let foreignKeys = """
-        SELECT (SELECT array_agg(a.attname) FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey))::text,
-               c.confrelid::regclass::text
+        SELECT (SELECT array_agg(a.attname) FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey))::text AS columns,
+               c.confrelid::regclass::text AS target
         FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'f'
         """
 }

@@ -39,11 +39,13 @@ struct JobRunner<Job: TableMigration> {
         let extras = try job.planExtras(sql, reader: reader)
         var summary = try run(
             mode: .plan, reader: reader, sql: sql,
-            extractor: try extractor(reader, sql: sql, pageSize: job.load.batchSize), firstBatch: 1, sink: extras.consume)
+            extractor: try extractor(reader, sql: sql, pageSize: job.load.batchSize), firstBatch: 1,
+            sink: extras.consume)
         summary.checks = try job.checks(summary, sql: sql, reader: reader, predicted: true)
         summary.applyStatements = try job.applyStatements(sql, reader: reader)
         try extras.finish(&summary, reader)
-        let xmax = Int64(try reader.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").scalar ?? "0") ?? 0
+        let xmax = try reader.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").value(
+            "the snapshot's xmax", as: Int64.self)
         return (summary, fingerprint ? try sourceFingerprint(sql, reader) : [], xmax)
     }
 
@@ -173,7 +175,9 @@ struct JobRunner<Job: TableMigration> {
     }
 
     /// The source's tenants (those of `scope`, from `first` on) in the order the extract pages them.
-    private func tenantsInOrder(_ connection: PostgresConnection, _ scope: String?, from first: String?) throws -> [String] {
+    private func tenantsInOrder(
+        _ connection: PostgresConnection, _ scope: String?, from first: String?
+    ) throws -> [String] {
         let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
         return try connection.query(
             """
@@ -230,14 +234,17 @@ struct JobRunner<Job: TableMigration> {
         let tenants = try tenantQueue(run)
         let firstBatch =
             try run.ledger.connection.query(
-                "SELECT coalesce(max(batch_no), 0) + 1 AS next FROM ferry.batches WHERE run_id = $1", [String(run.runId)]
+                "SELECT coalesce(max(batch_no), 0) + 1 AS next FROM ferry.batches WHERE run_id = $1",
+                [String(run.runId)]
             ).decoded("ferry.batches").first?.required("next", as: Int.self) ?? 1
         let enabled = settings.showProgress && isatty(STDERR_FILENO) == 1
         let total = enabled ? try job.recordCount(sql, run.reader, tenants: settings.tenantsParameter) : nil
         let remaining =
             enabled
             ? try tenants.reduce(0) {
-                $0 + (try job.extractCount(sql, run.reader, after: $1.after, tenants: textArrayLiteral([$1.tenant])) ?? 0)
+                $0
+                    + (try job.extractCount(sql, run.reader, after: $1.after, tenants: textArrayLiteral([$1.tenant]))
+                        ?? 0)
             } : nil
         let shared = ParallelApply<Job>(
             builder: try job.summaryBuilder(mode: .apply, settings: settings, sql: sql, reader: run.reader),
@@ -267,7 +274,9 @@ struct JobRunner<Job: TableMigration> {
                             after: after, retry: run.options.retry, log: run.options.log, reconnect: run.openReader,
                             tenants: textArrayLiteral([tenant]), walk: walksTenants ? [tenant] : [])
                         try BatchPipeline.run(
-                            stopRequested: { Cancellation.requested ?? (shared.failed ? ParallelApply<Job>.stopCode : nil) },
+                            stopRequested: {
+                                Cancellation.requested ?? (shared.failed ? ParallelApply<Job>.stopCode : nil)
+                            },
                             extract: { try extractor.nextPage() },
                             transform: batchOf,
                             consume: { (batch: MigrationBatch<Job.Record, Job.Decision>) in

@@ -106,11 +106,10 @@ public struct Rollback {
         return try Self.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
             try undoTables(runId, tables: resolved, distributed: distributed, report: &report, ledger: ledger)
             let remaining =
-                Int(
-                    try connection.query(
-                        "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1",
-                        [String(runId)]
-                    ).scalar ?? "0") ?? 0
+                try connection.query(
+                    "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1",
+                    [String(runId)]
+                ).value("a count", as: Int.self)
             report.complete = remaining == 0
             try connection.query(
                 "UPDATE ferry.runs SET status = $2 WHERE run_id = $1",
@@ -130,11 +129,13 @@ public struct Rollback {
         // Constraints the run added go first: the rows about to be restored may not satisfy them.
         for added in try connection.query(
             """
-            SELECT detail->>'table', detail->>'constraint' FROM ferry.events WHERE run_id = $1 AND kind = 'constraint added'
+            SELECT detail->>'table' AS "table", detail->>'constraint' AS "constraint" FROM ferry.events
+            WHERE run_id = $1 AND kind = 'constraint added'
             """, [String(runId)]
-        ).rows {
+        ).decoded("constraints the run added", key: "constraint") {
+            let table: String = try added.required("table"), constraint: String = try added.required("constraint")
             try connection.execute(
-                script: "ALTER TABLE \(added[0] ?? "") DROP CONSTRAINT IF EXISTS \(quoteIdentifier(added[1] ?? ""))")
+                script: "ALTER TABLE \(table) DROP CONSTRAINT IF EXISTS \(quoteIdentifier(constraint))")
         }
         let rules = try RollbackRules(run: runId, force: report.force, ledger: ledger)
         for (name, snapshot) in tables {
@@ -191,14 +192,14 @@ public struct Rollback {
     static func requireUndoRecord(of record: RunRecord, connection: PostgresConnection) throws {
         let pruned = try connection.query(
             """
-            SELECT \(RunLedger.iso8601("at")), detail->>'older_than' FROM ferry.events
+            SELECT \(RunLedger.iso8601("at")) AS at, detail->>'older_than' AS older_than FROM ferry.events
             WHERE run_id = $1 AND kind = 'snapshot pruned' ORDER BY event_id DESC LIMIT 1
             """, [String(record.runId)]
-        ).rows.first
+        ).decoded("the run's pruning").first
         if let pruned {
             throw LedgerError(
-                "run \(record.runId) cannot be rolled back: its snapshots were pruned at \(pruned[0] ?? "?") "
-                    + "(`ferry snapshots prune --older-than \(pruned[1] ?? "?")`), so ferry no longer knows what it wrote; nothing was changed"
+                "run \(record.runId) cannot be rolled back: its snapshots were pruned at \(try pruned.required("at", as: String.self)) "
+                    + "(`ferry snapshots prune --older-than \(try pruned.optional("older_than", as: String.self) ?? "?")`), so ferry no longer knows what it wrote; nothing was changed"
             )
         }
         let written = record.rowsInserted + record.rowsUpdated + record.rowsDeleted
@@ -215,7 +216,7 @@ public struct Rollback {
             try connection.query(
                 "SELECT EXISTS (SELECT 1 FROM ferry.schema_steps WHERE name = $1)",
                 [LedgerSchema.runOptionsAndPartialStatusesStep.name]
-            ).scalar == "t"
+            ).value("ferry.schema_steps", as: Bool.self)
         guard applied else {
             throw LedgerError(
                 "the ledger lacks schema step \(LedgerSchema.runOptionsAndPartialStatusesStep.name): "
@@ -274,15 +275,17 @@ public struct Rollback {
         try connection.query(
             """
             \(states(snapshot, rules: rules, references: references))
-            SELECT key::text, CASE WHEN state = 'changed' THEN 'changed since the run'
+            SELECT key::text AS key, CASE WHEN state = 'changed' THEN 'changed since the run'
                                    WHEN kept = 'invariant' THEN 'kept: deleting it would leave its group with rows but none marked as the default'
-                                   ELSE 'still referenced by newer rows' END
+                                   ELSE 'still referenced by newer rows' END AS reason
             FROM states
             WHERE action <> 'delete' AND (state = 'changed' OR kept IS NOT NULL)
             ORDER BY state, key::text
             LIMIT 20
             """, [String(rules.run), snapshot.qualifiedName]
-        ).rows.map { "\(snapshot.qualifiedName) \($0[0]!): \($0[1]!)" }
+        ).decoded("rows a rollback leaves", key: "key").map {
+            "\(snapshot.qualifiedName) \(try $0.required("key", as: String.self)): \(try $0.required("reason", as: String.self))"
+        }
     }
 
     /// Undoes what can be undone for one table and removes those snapshot rows; returns rows undone.
@@ -296,10 +299,10 @@ public struct Rollback {
         let unchanged = rules.unchanged("t", "s")
         let columns = try connection.query(
             """
-            SELECT quote_ident(attname) FROM pg_attribute
+            SELECT quote_ident(attname) AS name FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum
             """, [table]
-        ).rows.map { $0[0]! }
+        ).decoded("the columns of \(table)").map { try $0.required("name", as: String.self) }
         let columnList = columns.joined(separator: ", ")
         let recordColumns = columns.map { "r.\($0)" }.joined(separator: ", ")
         let parameters = [String(run), table]
@@ -344,7 +347,7 @@ public struct Rollback {
                     RETURNING 1
                 ) SELECT count(*) FROM restored
                 """, parameters
-            ).rows.first.flatMap { Int($0[0] ?? "0") } ?? 0
+            ).value("rows restored", as: Int.self)
         // Deleted rows now restored, and inserted rows that are already gone: nothing left to undo.
         try connection.query(
             """
@@ -365,23 +368,30 @@ public struct Rollback {
         let candidates = try connection.query(
             """
             WITH \(rules.commonTableExpressions(snapshot, references: references))
-            SELECT d.snapshot_row::text, d.row_id::text, s.key::text FROM deletable d JOIN ferry.snapshot_rows s ON s.ctid = d.snapshot_row
+            SELECT d.snapshot_row::text AS snapshot_row, d.row_id::text AS row_id, s.key::text AS key
+            FROM deletable d JOIN ferry.snapshot_rows s ON s.ctid = d.snapshot_row
             """, [String(rules.run), table]
-        ).rows
+        ).decoded("rows to delete one by one", key: "key").map {
+            (
+                snapshotRow: try $0.required("snapshot_row", as: String.self),
+                row: try $0.required("row_id", as: String.self),
+                key: try $0.required("key", as: String.self)
+            )
+        }
         var undone = 0
         for candidate in candidates {
             try connection.execute(script: "SAVEPOINT ferry_rollback_row")
             do {
-                let deleted = try connection.query("DELETE FROM \(table) WHERE ctid = $1::tid", [candidate[1]])
+                let deleted = try connection.query("DELETE FROM \(table) WHERE ctid = $1::tid", [candidate.row])
                     .affectedRows
-                try connection.query("DELETE FROM ferry.snapshot_rows WHERE ctid = $1::tid", [candidate[0]])
+                try connection.query("DELETE FROM ferry.snapshot_rows WHERE ctid = $1::tid", [candidate.snapshotRow])
                 undone += deleted
                 try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
             } catch let error as PostgresError where error.sqlState == "23503" {
                 try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
                 stillReferenced += 1
                 if conflicts.count < 50 {
-                    conflicts.append("\(table) \(candidate[2]!): still referenced by newer rows")
+                    conflicts.append("\(table) \(candidate.key): still referenced by newer rows")
                 }
             }
         }

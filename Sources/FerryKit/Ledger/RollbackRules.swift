@@ -32,14 +32,15 @@ extension RunLedger {
     func invariants(runId: Int64) throws -> [RollbackInvariant] {
         try connection.query(
             """
-            SELECT DISTINCT detail->>'table', detail->>'group', detail->>'flag' FROM ferry.events WHERE run_id = $1 AND kind = $2
+            SELECT DISTINCT detail->>'table' AS "table", detail->>'group' AS "group", detail->>'flag' AS flag
+            FROM ferry.events WHERE run_id = $1 AND kind = $2
             """, [String(runId), Self.invariantEvent]
-        ).rows.compactMap { row in
-            guard let table = row[0],
-                let group = row[1].flatMap({ try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }),
-                let flag = row[2]
-            else { return nil }
-            return RollbackInvariant(table: table, group: group, flag: flag)
+        ).decoded("the run's rollback invariants", key: "table").map { row in
+            let group: String = try row.required("group")
+            return RollbackInvariant(
+                table: try row.required("table"),
+                group: try JSONDecoder().decode([String].self, from: Data(group.utf8)),
+                flag: try row.required("flag"))
         }
     }
 }
@@ -53,19 +54,19 @@ struct ReferencingKey: Sendable {
     static func all(referencing table: String, on connection: PostgresConnection) throws -> [ReferencingKey] {
         try connection.query(
             """
-            SELECT format('%I.%I', n.nspname, c.relname),
+            SELECT format('%I.%I', n.nspname, c.relname) AS referencing,
                    (SELECT array_agg(a.attname ORDER BY u.ord) FROM unnest(k.conkey) WITH ORDINALITY u (attnum, ord)
-                    JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum),
+                    JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum)::text AS columns,
                    (SELECT array_agg(a.attname ORDER BY u.ord) FROM unnest(k.confkey) WITH ORDINALITY u (attnum, ord)
-                    JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum)
+                    JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum)::text AS referenced
             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE k.contype = 'f' AND k.confrelid = to_regclass($1)
             ORDER BY 1
             """, [table]
-        ).rows.map { row in
+        ).decoded("foreign keys referencing \(table)", key: "referencing").map { row in
             ReferencingKey(
-                table: row[0] ?? "", columns: parseTextArray(row[1] ?? "{}"),
-                referencedColumns: parseTextArray(row[2] ?? "{}"))
+                table: try row.required("referencing"), columns: try row.required("columns"),
+                referencedColumns: try row.required("referenced"))
         }
     }
 }

@@ -136,10 +136,11 @@ public struct RunLedger {
             SELECT run_id, status, mapping_sha256 FROM ferry.runs
             WHERE job = $1 AND mode = $2 ORDER BY run_id DESC LIMIT 1
             """, [job, mode]
-        ).rows.first
-        guard let latest, latest[1] == "interrupted", latest[2] == mappingSHA256, let runId = Int64(latest[0] ?? "")
+        ).decoded("ferry.runs", key: "run_id").first
+        guard let latest, try latest.required("status", as: String.self) == "interrupted",
+            try latest.required("mapping_sha256", as: String.self) == mappingSHA256
         else { return nil }
-        return try resumePoint(runId: runId)
+        return try resumePoint(runId: try latest.required("run_id"))
     }
 
     public func resumePoint(runId: Int64) throws -> ResumePoint {
@@ -147,8 +148,9 @@ public struct RunLedger {
             """
             SELECT batch_no, last_key FROM ferry.batches WHERE run_id = $1 ORDER BY batch_no DESC LIMIT 1
             """, [String(runId)]
-        ).rows.first
-        return ResumePoint(runId: runId, lastBatch: Int(batch?[0] ?? "0") ?? 0, lastKey: batch?[1].map(parseTextArray))
+        ).decoded("ferry.batches", key: "batch_no").first
+        return ResumePoint(
+            runId: runId, lastBatch: try batch?.required("batch_no") ?? 0, lastKey: try batch?.optional("last_key"))
     }
 
     /// The run `resume` asked for, refused unless it is this job's run in this mode and was interrupted or failed.
@@ -194,7 +196,7 @@ public struct RunLedger {
                 """
                 SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'ferry' AND c.relname = 'runs')
                 """
-            ).scalar == "t"
+            ).value("whether ferry.runs exists", as: Bool.self)
         guard present else {
             throw LedgerError(
                 "this database has no ferry ledger (ferry.runs): no run was recorded here yet; `ferry schema apply MAPPING` creates it"

@@ -32,17 +32,18 @@ public final class RunLock {
     private func holderDescription() throws -> String {
         let holder = try connection.query(
             """
-            SELECT a.pid::text, a.usename::text, a.application_name, a.backend_start::text,
-                   (SELECT run_id::text FROM ferry.runs WHERE job = $2 AND status = 'running' ORDER BY run_id DESC LIMIT 1)
+            SELECT a.pid::text AS pid, a.usename::text AS user_name, a.backend_start::text AS since,
+                   (SELECT run_id::text FROM ferry.runs WHERE job = $2 AND status = 'running' ORDER BY run_id DESC LIMIT 1) AS run_id
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND l.objid = hashtext($2)::oid AND l.objsubid = 2 AND l.granted
             LIMIT 1
             """, [String(Self.namespace), job]
-        ).rows.first
-        let run = holder?[4].map { "run \($0)" } ?? "a run"
+        ).decoded("the lock's holder", key: "pid").first
+        let run = try holder?.optional("run_id", as: String.self).map { "run \($0)" } ?? "a run"
         let who =
-            holder.map { "PostgreSQL pid \($0[0] ?? "?"), user \($0[1] ?? "?"), since \($0[3] ?? "?")" }
-            ?? "another session"
+            try holder.map {
+                "PostgreSQL pid \(try $0.required("pid", as: String.self)), user \(try $0.optional("user_name", as: String.self) ?? "?"), since \(try $0.required("since", as: String.self))"
+            } ?? "another session"
         return "job '\(job)' is already running in this database: \(run) (\(who)). "
             + "Wait for it, or pass --wait to queue behind it."
     }

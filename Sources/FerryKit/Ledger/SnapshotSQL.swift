@@ -41,7 +41,7 @@ public struct SnapshotTable: Sendable {
         guard try connection.citusVersion() != nil else { return false }
         return try connection.query(
             "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($1))", [table]
-        ).scalar == "t"
+        ).value("whether \(table) is distributed", as: Bool.self)
     }
 
     /// `jsonb_build_object('k1', alias.k1, ...)`: the key of a row as the snapshot stores it.

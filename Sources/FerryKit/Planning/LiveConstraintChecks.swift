@@ -57,17 +57,17 @@ final class LiveConstraintChecks {
                 """)
         uniqueIndexes = try connection.query(
             """
-            SELECT i.indexrelid::regclass::text, i.indexrelid::oid::text,
+            SELECT i.indexrelid::regclass::text AS name, i.indexrelid::oid::text AS oid,
                    array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
-                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)::text,
-                   pg_get_expr(i.indpred, i.indrelid), 0 = ANY (i.indkey::int2[])
+                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)::text AS columns,
+                   pg_get_expr(i.indpred, i.indrelid) AS predicate, 0 = ANY (i.indkey::int2[]) AS on_expression
             FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique
             ORDER BY 1
             """, [phones.table.quoted]
-        ).rows.map {
+        ).decoded("the phone table's unique indexes", key: "name").map {
             UniqueIndex(
-                name: $0[0] ?? "?", oid: $0[1] ?? "0", columns: parseTextArray($0[2] ?? "{}"),
-                predicate: $0[3], indexesAnExpression: $0[4] == "t")
+                name: try $0.required("name"), oid: try $0.required("oid"), columns: try $0.required("columns"),
+                predicate: try $0.optional("predicate"), indexesAnExpression: try $0.required("on_expression"))
         }
         try dropColumnsNoCheckReads()
         try acceptNulls()
@@ -121,13 +121,13 @@ final class LiveConstraintChecks {
                       WHERE d.classid = 'pg_class'::regclass AND d.objid = to_regclass($1)
                         AND d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass($1) AND d.refobjsubid > 0
             )
-            SELECT attname FROM columns WHERE attnum NOT IN (SELECT attnum FROM needed) ORDER BY attnum
+            SELECT attname AS name FROM columns WHERE attnum NOT IN (SELECT attnum FROM needed) ORDER BY attnum
             """,
             [
                 phones.table.quoted, textArrayLiteral(filledColumns),
                 textArrayLiteral(uniqueIndexes.filter(isChecked).map(\.oid)),
             ]
-        ).rows.compactMap { $0[0] }
+        ).decoded("columns no check reads").map { try $0.required("name", as: String.self) }
         guard !unread.isEmpty else { return }
         try connection.execute(
             script: "ALTER TABLE \(Self.planned) " + unread.map { "DROP COLUMN \(q($0))" }.joined(separator: ", "))
@@ -139,12 +139,14 @@ final class LiveConstraintChecks {
     private func acceptNulls() throws {
         let columns = try connection.query(
             """
-            SELECT attname, attnotnull FROM pg_attribute
+            SELECT attname AS name, attnotnull AS not_null FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum
             """, [Self.planned]
-        ).rows
-        plannedColumns = Set(columns.compactMap { $0[0] })
-        let notNull = columns.filter { $0[1] == "t" }.compactMap { $0[0] }
+        ).decoded("the planned rows' columns", key: "name").map {
+            (name: try $0.required("name", as: String.self), notNull: try $0.required("not_null", as: Bool.self))
+        }
+        plannedColumns = Set(columns.map(\.name))
+        let notNull = columns.filter(\.notNull).map(\.name)
         guard !notNull.isEmpty else { return }
         try connection.execute(
             script: "ALTER TABLE \(Self.planned) "
@@ -196,7 +198,7 @@ final class LiveConstraintChecks {
     func sampleLoad(rows: Int) throws -> (rate: Double, rows: Int, bytesPerRow: Double)? {
         let columns = filledColumns.map(q).joined(separator: ", ")
         let sizeQuery = "SELECT pg_total_relation_size('\(Self.sample)'::regclass)"
-        let emptySize = Double(try connection.query(sizeQuery).scalar ?? "0") ?? 0
+        let emptySize = try connection.query(sizeQuery).value("a size", as: Double.self)
         try connection.execute(script: "SAVEPOINT ferry_sample_load")
         let started = ContinuousClock.now
         do {
@@ -206,7 +208,7 @@ final class LiveConstraintChecks {
             ).affectedRows
             let elapsed = ContinuousClock.now - started
             // What the rows take with the table's indexes: the basis of the growth estimate.
-            let loadedSize = Double(try connection.query(sizeQuery).scalar ?? "0") ?? 0
+            let loadedSize = try connection.query(sizeQuery).value("a size", as: Double.self)
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_sample_load")
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             return loaded > 0 && seconds > 0
@@ -240,12 +242,13 @@ final class LiveConstraintChecks {
         func check(_ name: String, _ offending: String) throws {
             let row = try connection.query(
                 """
-                SELECT count(*), (array_agg(e ORDER BY e))[1:\(Self.maximumExamples)]::text FROM (\(offending)) o(e)
+                SELECT count(*) AS violations, coalesce((array_agg(e ORDER BY e))[1:\(Self.maximumExamples)]::text, '{}') AS examples
+                FROM (\(offending)) o(e)
                 """
-            ).rows[0]
+            ).decoded("the rows breaking \(name)").first
             var result = ConstraintCheck(constraint: name)
-            result.violations = Int(row[0] ?? "0") ?? 0
-            result.examples = parseTextArray(row[1] ?? "{}")
+            result.violations = try row?.required("violations") ?? 0
+            result.examples = try row?.required("examples") ?? []
             checks.append(result)
         }
         // A constraint the planned rows cannot answer is listed with the reason, so the report never
@@ -296,18 +299,20 @@ final class LiveConstraintChecks {
         // Foreign keys: planned rows whose reference does not exist (a custom type the apply creates first is not one).
         for foreignKey in try connection.query(
             """
-            SELECT c.conname, c.confrelid::regclass::text,
-                   array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)::text,
-                   array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o)::text,
-                   c.confrelid = to_regclass($2)
+            SELECT c.conname AS name, c.confrelid::regclass::text AS target,
+                   array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)::text AS columns,
+                   array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o)::text AS referenced,
+                   c.confrelid = to_regclass($2) AS to_source
             FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'f' ORDER BY 1
             """, [phones.table.quoted, source.table.quoted]
-        ).rows {
-            let columns = parseTextArray(foreignKey[2] ?? "{}"), referenced = parseTextArray(foreignKey[3] ?? "{}")
-            let target = foreignKey[1] ?? "?"
+        ).decoded("the phone table's foreign keys", key: "name") {
+            let name: String = try foreignKey.required("name")
+            let columns: [String] = try foreignKey.required("columns"),
+                referenced: [String] = try foreignKey.required("referenced")
+            let target: String = try foreignKey.required("target")
             let unwrittenColumns = unwritten(columns)
             guard unwrittenColumns.isEmpty else {
-                notChecked("foreign key \(foreignKey[0] ?? "?") → \(target), live", readingUnwritten: unwrittenColumns)
+                notChecked("foreign key \(name) → \(target), live", readingUnwritten: unwrittenColumns)
                 continue
             }
             // The key ferry writes into these columns is the key of a source row the plan read in this
@@ -316,12 +321,12 @@ final class LiveConstraintChecks {
             // plan file refuses, and PostgreSQL still enforces the key then.
             let sourceKey = [(phones.tenant, source.tenantColumn), (phones.contactKey, source.keyColumn)]
             let pairs = Array(zip(columns, referenced))
-            if foreignKey[4] == "t", pairs.count == sourceKey.count,
+            if try foreignKey.required("to_source", as: Bool.self), pairs.count == sourceKey.count,
                 sourceKey.allSatisfy({ key in pairs.contains { $0 == key.0 && $1 == key.1 } })
             {
                 checks.append(
                     ConstraintCheck(
-                        constraint: "foreign key \(foreignKey[0] ?? "?") → \(target), live",
+                        constraint: "foreign key \(name) → \(target), live",
                         heldBecause:
                             "each planned row's (\(columns.joined(separator: ", "))) is the key of the \(target) row it was read from, in the plan's snapshot"
                     ))
@@ -337,7 +342,7 @@ final class LiveConstraintChecks {
                 ? "(\(columns.map { "p.\(q($0))" }.joined(separator: ", "))) NOT IN (SELECT \(referenced.map { "r.\(q($0))" }.joined(separator: ", ")) FROM \(target) r)"
                 : "NOT EXISTS (SELECT 1 FROM \(target) r WHERE \(match))"
             try check(
-                "foreign key \(foreignKey[0] ?? "?") → \(target), live",
+                "foreign key \(name) → \(target), live",
                 """
                 SELECT \(example) FROM \(Self.planned) p
                 WHERE \(present)\(newTypes) AND \(missing)
@@ -350,10 +355,12 @@ final class LiveConstraintChecks {
         var rowRules: [(constraint: String, offending: String)] = []
         let notNull = try connection.query(
             """
-            SELECT attname, atthasdef OR attidentity <> '' OR attgenerated <> '' FROM pg_attribute
+            SELECT attname AS name, atthasdef OR attidentity <> '' OR attgenerated <> '' AS has_value FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attnotnull ORDER BY attnum
             """, [phones.table.quoted]
-        ).rows.compactMap { row in row[0].map { (name: $0, hasValue: row[1] == "t") } }
+        ).decoded("the phone table's NOT NULL columns", key: "name").map {
+            (name: try $0.required("name", as: String.self), hasValue: try $0.required("has_value", as: Bool.self))
+        }
         for column in notNull where plannedColumns.contains(column.name) {
             rowRules.append(("not null \(column.name), live", "p.\(q(column.name)) IS NULL"))
         }
@@ -362,36 +369,40 @@ final class LiveConstraintChecks {
         }
         for constraint in try connection.query(
             """
-            SELECT conname, pg_get_expr(conbin, conrelid) FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'c' ORDER BY 1
+            SELECT conname AS name, pg_get_expr(conbin, conrelid) AS expression FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'c' ORDER BY 1
             """, [phones.table.quoted]
-        ).rows {
-            guard let expression = constraint[1] else { continue }
-            rowRules.append(("check \(constraint[0] ?? "?"): \(expression), live", "(\(expression)) IS FALSE"))
+        ).decoded("the phone table's CHECK constraints", key: "name") {
+            let expression: String = try constraint.required("expression")
+            rowRules.append(
+                (
+                    "check \(try constraint.required("name", as: String.self)): \(expression), live",
+                    "(\(expression)) IS FALSE"
+                ))
         }
         if !rowRules.isEmpty {
             let counted = try connection.query(
                 "SELECT "
-                    + rowRules.map { rule in
+                    + rowRules.enumerated().map { offset, rule in
                         let offending = "FILTER (WHERE \(rule.offending))"
                         return
-                            "count(*) \(offending), (array_agg(\(example) ORDER BY \(example)) \(offending))[1:\(Self.maximumExamples)]::text"
+                            "count(*) \(offending) AS violations_\(offset), coalesce((array_agg(\(example) ORDER BY \(example)) \(offending))[1:\(Self.maximumExamples)]::text, '{}') AS examples_\(offset)"
                     }.joined(separator: ", ") + " FROM \(Self.planned) p"
-            ).rows[0]
+            ).decoded("the planned rows against the row rules")[0]
             for (offset, rule) in rowRules.enumerated() {
                 checks.append(
                     ConstraintCheck(
-                        constraint: rule.constraint, violations: Int(counted[2 * offset] ?? "0") ?? 0,
-                        examples: parseTextArray(counted[2 * offset + 1] ?? "{}")))
+                        constraint: rule.constraint, violations: try counted.required("violations_\(offset)"),
+                        examples: try counted.required("examples_\(offset)")))
             }
         }
         for exclusion in try connection.query(
             """
-            SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'x' ORDER BY 1
+            SELECT conname AS name FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'x' ORDER BY 1
             """, [phones.table.quoted]
-        ).rows {
+        ).decoded("the phone table's exclusion constraints", key: "name") {
             checks.append(
                 ConstraintCheck(
-                    constraint: "exclusion constraint \(exclusion[0] ?? "?"), live",
+                    constraint: "exclusion constraint \(try exclusion.required("name", as: String.self)), live",
                     notChecked: "ferry does not evaluate exclusion operators on the planned rows"))
         }
         return checks

@@ -57,6 +57,10 @@ extension String: PostgresText { public init?(postgresText: String) { self = pos
 extension Int: PostgresText { public init?(postgresText: String) { self.init(postgresText) } }
 extension Int64: PostgresText { public init?(postgresText: String) { self.init(postgresText) } }
 extension Double: PostgresText { public init?(postgresText: String) { self.init(postgresText) } }
+/// A text array (`{a,b}`, `array(…)::text`).
+extension Array: PostgresText where Element == String {
+    public init?(postgresText: String) { self = parseTextArray(postgresText) }
+}
 extension Bool: PostgresText {
     public init?(postgresText: String) {
         switch postgresText {
@@ -68,6 +72,21 @@ extension Bool: PostgresText {
 }
 
 extension QueryResult {
+    /// The value of a one-value result (`SELECT count(*)`, `SELECT to_regclass(…) IS NOT NULL`), typed: no
+    /// row, a NULL or an unreadable value throws, naming what the query was for.
+    public func value<T: PostgresText>(_ purpose: String, as type: T.Type = T.self) throws -> T {
+        guard let text = rows.first?.first ?? nil else {
+            throw RowDecodingError(
+                purpose: purpose, column: columns.first ?? "?", key: nil,
+                reason: rows.isEmpty ? "has no row" : "is NULL")
+        }
+        guard let value = T(postgresText: text) else {
+            throw RowDecodingError(
+                purpose: purpose, column: columns.first ?? "?", key: nil, reason: "'\(text)' is not a \(T.self)")
+        }
+        return value
+    }
+
     /// The rows, each read by name; `key` names the column that identifies a row in error messages.
     public func decoded(_ purpose: String, key: String? = nil) -> [Row] {
         let keyIndex = key.flatMap { columns.firstIndex(of: $0) }

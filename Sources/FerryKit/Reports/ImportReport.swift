@@ -70,7 +70,8 @@ extension PlanReport {
                 sourceTable: "\(summary.file) (rows after the header on line \(summary.headerLine))",
                 read: summary.rowsRead, toLoad: summary.inserted + summary.updated, rejected: summary.rejected,
                 skipped: summary.unchanged + summary.skipped, unchanged: summary.unchanged,
-                skippedOnConflict: summary.skipped - summary.skippedOtherTenants, blankLines: summary.blankLines, addsUp: summary.addsUp)
+                skippedOnConflict: summary.skipped - summary.skippedOtherTenants, blankLines: summary.blankLines,
+                addsUp: summary.addsUp)
         ]
         changesPending = summary.changes > 0
         statements = summary.applyStatements

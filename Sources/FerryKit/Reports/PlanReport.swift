@@ -213,10 +213,13 @@ public struct PlanReport: Codable, Sendable {
         let names = Dictionary(
             try connection.query(
                 """
-                SELECT \(quoteIdentifier(source.key))::text, \(quoteIdentifier(source.name))::text FROM \(source.table.quoted)
-                WHERE \(quoteIdentifier(source.key))::text = ANY ($1::text[])
+                SELECT \(quoteIdentifier(source.key))::text AS tenant, \(quoteIdentifier(source.name))::text AS name
+                FROM \(source.table.quoted)
+                WHERE \(quoteIdentifier(source.key))::text = ANY ($1::text[]) AND \(quoteIdentifier(source.name)) IS NOT NULL
                 """, [textArrayLiteral(tenants.map(\.tenant))]
-            ).rows.compactMap { row in row[0].flatMap { key in row[1].map { (key, $0) } } },
+            ).decoded("tenant names", key: "tenant").map {
+                (try $0.required("tenant", as: String.self), try $0.required("name", as: String.self))
+            },
             uniquingKeysWith: { first, _ in first })
         for index in tenants.indices { tenants[index].name = names[tenants[index].tenant] }
     }
@@ -235,7 +238,8 @@ public struct PlanReport: Codable, Sendable {
         switch header.kind {
         case .plan where header.database?.engine != nil:
             // Citus gives no snapshot across its workers: say what the numbers cannot promise.
-            return "Nothing was changed: the plan ran in READ ONLY transactions. On Citus each worker answered as of its own moment (no snapshot spans the workers): rows the application wrote while the plan ran may be counted on one side of it in one check and on the other in the next."
+            return
+                "Nothing was changed: the plan ran in READ ONLY transactions. On Citus each worker answered as of its own moment (no snapshot spans the workers): rows the application wrote while the plan ran may be counted on one side of it in one check and on the other in the next."
         case .plan: return "Nothing was changed: the plan ran in a READ ONLY transaction."
         case .dryRun:
             return "Nothing was changed: this was a dry run, which reads and classifies every row and writes none."

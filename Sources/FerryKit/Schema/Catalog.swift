@@ -5,13 +5,13 @@ extension PostgresConnection {
         var columns: [String: String] = [:]
         for row in try query(
             """
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+            SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
             FROM pg_attribute a
             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
             """, [table.quoted]
-        ).rows {
-            columns[row[0] ?? ""] = row[1] ?? ""
+        ).decoded("the columns of \(table)", key: "name") {
+            columns[try row.required("name")] = try row.required("type", as: String.self)
         }
         return columns
     }

@@ -24,15 +24,17 @@ public struct SchemaSnapshot: Sendable {
         for table in tables {
             let row = try connection.query(
                 """
-                SELECT c.oid::regclass::text, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                SELECT c.oid::regclass::text AS name, n.nspname AS schema, c.relname AS relation
+                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE c.oid = to_regclass($1)
                 """, [table.quoted]
-            ).rows.first
-            if let row, let name = row[0], !qualified.contains(name) {
+            ).decoded("table \(table)").first
+            if let row, case let name = try row.required("name", as: String.self), !qualified.contains(name) {
                 qualified.append(name)
                 // pg_dump reads --table as a pattern: quoting each part makes *, ? and capitals literal.
                 patterns.append(
-                    [row[1] ?? "", row[2] ?? ""].map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+                    [try row.required("schema", as: String.self), try row.required("relation", as: String.self)]
+                        .map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
                         .joined(separator: "."))
             }
         }
@@ -125,14 +127,14 @@ public struct SchemaSnapshot: Sendable {
             SELECT format('    %I %s', a.attname, format_type(a.atttypid, a.atttypmod))
                    || CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED'
                            WHEN d.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid) ELSE '' END
-                   || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+                   || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END AS definition
             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
             """, [table]
-        ).rows.compactMap { $0[0] }
+        ).decoded("the columns of \(table)").map { try $0.required("definition", as: String.self) }
         let rest = try connection.query(
             """
-            SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s;', $1::regclass, conname, pg_get_constraintdef(oid)) FROM pg_constraint
+            SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s;', $1::regclass, conname, pg_get_constraintdef(oid)) AS definition FROM pg_constraint
             WHERE conrelid = $1::regclass
             UNION ALL
             (SELECT pg_get_indexdef(i.indexrelid) || ';' FROM pg_index i
@@ -153,7 +155,9 @@ public struct SchemaSnapshot: Sendable {
             UNION ALL
             (SELECT pg_get_triggerdef(oid) || ';' FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY tgname)
             """, [table]
-        ).rows.compactMap { $0[0] }
+        ).decoded("the constraints, indexes, policies and triggers of \(table)").map {
+            try $0.required("definition", as: String.self)
+        }
         return "CREATE TABLE \(table) (\n" + columns.joined(separator: ",\n") + "\n);\n"
             + rest.map { $0 + "\n" }.joined()
     }

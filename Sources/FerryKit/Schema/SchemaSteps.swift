@@ -83,12 +83,17 @@ public struct SchemaMigrator {
 
     public func status(_ steps: [SchemaStep]) throws -> [SchemaStepStatus] {
         let all = [Self.bootstrap] + steps
-        let exists = try connection.query("SELECT to_regclass('ferry.schema_steps') IS NOT NULL").scalar == "t"
+        let exists = try connection.query("SELECT to_regclass('ferry.schema_steps') IS NOT NULL")
+            .value("ferry.schema_steps", as: Bool.self)
         var recorded: [String: (sha: String, at: String, by: String)] = [:]
         if exists {
-            let rows = try connection.query("SELECT name, sha256, applied_at::text, applied_by FROM ferry.schema_steps")
-                .rows
-            for row in rows { recorded[row[0]!] = (row[1]!, row[2]!, row[3]!) }
+            for row in try connection.query("SELECT name, sha256, applied_at::text, applied_by FROM ferry.schema_steps")
+                .decoded("ferry.schema_steps", key: "name")
+            {
+                recorded[try row.required("name")] = (
+                    try row.required("sha256"), try row.required("applied_at"), try row.required("applied_by")
+                )
+            }
         }
         return all.map { step in
             guard let record = recorded[step.name] else { return SchemaStepStatus(step: step, state: .pending) }

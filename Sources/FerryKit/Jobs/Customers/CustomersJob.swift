@@ -100,7 +100,7 @@ extension CustomersJob: TableMigration {
     func checks(
         _ summary: CustomersSummary, sql: CustomersSQL, reader connection: PostgresConnection, predicted: Bool
     ) throws -> [ConstraintCheck] {
-        let unlinkedNow = Int(try connection.query(sql.projectsWithoutOrganization).scalar ?? "0") ?? 0
+        let unlinkedNow = try connection.query(sql.projectsWithoutOrganization).value("a count", as: Int.self)
         let unlinked =
             (predicted ? unlinkedNow - summary.projectsToUpdate : unlinkedNow)
             - summary.projectsRejectedWithoutOrganization
@@ -111,9 +111,10 @@ extension CustomersJob: TableMigration {
         withoutOrganization.violations = max(0, unlinked)
         var outside = ConstraintCheck(
             constraint: "every contact point's contact belongs to the project's customer organization")
-        outside.violations = Int(try connection.query(sql.contactPointsOutsideTheirOrganization).scalar ?? "0") ?? 0
+        outside.violations = try connection.query(sql.contactPointsOutsideTheirOrganization).value(
+            "a count", as: Int.self)
         var missing = ConstraintCheck(constraint: "every project's customer contact exists")
-        missing.violations = Int(try connection.query(sql.projectsWithMissingCustomer).scalar ?? "0") ?? 0
+        missing.violations = try connection.query(sql.projectsWithMissingCustomer).value("a count", as: Int.self)
         return [withoutOrganization, outside, missing]
     }
 
@@ -228,21 +229,19 @@ final class CustomersLoader: BatchLoader {
                 }
                 try connection.query(sql.resolveOrganizations)
                 result.organizationsCreated =
-                    Int(
-                        try connection.query(
-                            sql.insertOrganizations(snapshot: organizations),
-                            [run, number, organizations.qualifiedName]
-                        ).scalar ?? "0") ?? 0
+                    try connection.query(
+                        sql.insertOrganizations(snapshot: organizations),
+                        [run, number, organizations.qualifiedName]
+                    ).value("a count", as: Int.self)
                 try connection.query(sql.snapshotContacts(snapshot: contacts), [run, number, contacts.qualifiedName])
                 result.contactsUpdated = try connection.query(sql.updateContacts).affectedRows
                 try connection.query(sql.snapshotProjects(snapshot: projects), [run, number, projects.qualifiedName])
                 result.projectsUpdated = try connection.query(sql.updateProjects).affectedRows
                 result.contactPointsInserted =
-                    Int(
-                        try connection.query(
-                            sql.insertContactPoints(snapshot: points),
-                            [run, number, points.qualifiedName]
-                        ).scalar ?? "0") ?? 0
+                    try connection.query(
+                        sql.insertContactPoints(snapshot: points),
+                        [run, number, points.qualifiedName]
+                    ).value("a count", as: Int.self)
             }
             try connection.query(
                 LedgerRun.recordBatch(.key),

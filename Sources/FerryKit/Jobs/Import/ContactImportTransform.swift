@@ -192,7 +192,9 @@ public struct ContactImportTransform: Sendable {
                     : "invalid tenant: '\(tenant)' is not a UUID")
         }
         tenant = uuid.uuidString.lowercased()
-        if !selectedTenants.isEmpty, !selectedTenants.contains(tenant) { return .otherTenant(line: line, tenant: tenant) }
+        if !selectedTenants.isEmpty, !selectedTenants.contains(tenant) {
+            return .otherTenant(line: line, tenant: tenant)
+        }
 
         let email: String
         switch EmailAddress.canonical(value(.email) ?? "") {

@@ -170,7 +170,9 @@ public struct ImportJob: Sendable {
                             "plan_created_at": plan.createdAt, "drift": String(drift.count),
                             "plan_sha256": options.planSHA256 ?? "",
                         ])
-                    for change in drift { try runLedger.event(runId: id, kind: "drift allowed", detail: ["change": change]) }
+                    for change in drift {
+                        try runLedger.event(runId: id, kind: "drift allowed", detail: ["change": change])
+                    }
                 }
                 runId = id
             }
@@ -331,7 +333,8 @@ public struct ImportJob: Sendable {
         let connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry import")
         defer { connection.close() }
         let tenants = summary.tenants.keys.filter { $0 != ImportSummary.unknownTenant }.sorted()
-        let xmax = Int64(try connection.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").scalar ?? "0") ?? 0
+        let xmax = try connection.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").value(
+            "the snapshot's xmax", as: Int64.self)
         let plan = PlanFile(
             job: Self.name, mappingFile: mapping.file, mappingSHA256: mapping.sha256, noun: "contacts",
             tenants: summary.tenantsSelected, fingerprint: try fingerprint(tenants, connection), snapshotXmax: xmax,
@@ -358,7 +361,8 @@ public struct ImportJob: Sendable {
         let planned = try JSONDecoder().decode(ImportSummary.self, from: try JSONEncoder().encode(plan.summary))
         if planned.fileSHA256 != now.fileSHA256 {
             changes.append(
-                "file \(now.file) changed since the plan (sha256 \(planned.fileSHA256.prefix(12))… → \(now.fileSHA256.prefix(12))…)")
+                "file \(now.file) changed since the plan (sha256 \(planned.fileSHA256.prefix(12))… → \(now.fileSHA256.prefix(12))…)"
+            )
         }
         if planned.onConflict != now.onConflict {
             changes.append("the plan used --on-conflict \(planned.onConflict), this import \(now.onConflict)")
@@ -371,7 +375,8 @@ public struct ImportJob: Sendable {
         if planned.tenantsSelected != now.tenantsSelected {
             let describe = { (tenants: [String]) in tenants.isEmpty ? "every tenant" : tenants.joined(separator: ", ") }
             changes.append(
-                "the plan covered \(describe(planned.tenantsSelected)), this import covers \(describe(now.tenantsSelected))")
+                "the plan covered \(describe(planned.tenantsSelected)), this import covers \(describe(now.tenantsSelected))"
+            )
         }
         return changes
     }
@@ -415,7 +420,8 @@ public struct ImportJob: Sendable {
             tallies = try ledger.connection.query(ImportSQL.tallies, [String(point.runId)])
                 .decoded("the run's batch tallies", key: "batch")
                 .map { row in
-                    try JSONDecoder().decode(ImportBatchTally.self, from: Data(try row.required("tally", as: String.self).utf8))
+                    try JSONDecoder().decode(
+                        ImportBatchTally.self, from: Data(try row.required("tally", as: String.self).utf8))
                 }
             guard tallies.map(\.batch) == Array(stride(from: 1, through: point.lastBatch, by: 1)) else {
                 throw LedgerError(

@@ -172,8 +172,9 @@ final class ImportLoader {
         try connection.query(sql.markLostInserts)
         try connection.query(sql.snapshotUpdatedContacts(snapshot: tables.contacts), parameters(tables.contacts))
         try connection.query(sql.updateContacts)
-        let staged = try connection.query(sql.stagePhones).rows[0]
-        let ofExistingContacts = Int(staged[0] ?? "0") ?? 0, ofNewContacts = Int(staged[1] ?? "0") ?? 0
+        let staged = try connection.query(sql.stagePhones).decoded("the staged phone rows")[0]
+        let ofExistingContacts: Int = try staged.required("of_existing"),
+            ofNewContacts: Int = try staged.required("of_new")
         _ = try connection.query(sql.phoneRows.insertCustomTypes(snapshot: tables.types), parameters(tables.types))
         if ofExistingContacts > 0 {
             // The staged rows' statistics keep the planner on index lookups for a handful of contacts.
@@ -212,6 +213,6 @@ final class ImportLoader {
     }
 
     private func count(_ statement: String, _ parameters: [String?] = []) throws -> Int {
-        Int(try connection.query(statement, parameters).scalar ?? "0") ?? 0
+        try connection.query(statement, parameters).value("a count", as: Int.self)
     }
 }

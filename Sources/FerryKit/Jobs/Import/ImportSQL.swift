@@ -319,7 +319,7 @@ struct ImportSQL {
             WHERE p.action IN ('insert', 'update') AND p.contact_key IS NOT NULL
             RETURNING contact_is_new
         )
-        SELECT count(*) FILTER (WHERE NOT contact_is_new), count(*) FILTER (WHERE contact_is_new) FROM staged
+        SELECT count(*) FILTER (WHERE NOT contact_is_new) AS of_existing, count(*) FILTER (WHERE contact_is_new) AS of_new FROM staged
         """
 
     // MARK: After the file
@@ -383,7 +383,8 @@ struct ImportSQL {
     ) -> [String] {
         [createSessionTables] + phoneRows.createStagingTable(tenantType: tenantType, keyType: contactKeyType) + [
             "BEGIN",
-            SessionSettings.setLocalTimeoutsForReport, copyRows, copyPhones, "ANALYZE ferry_import_rows, ferry_import_phones",
+            SessionSettings.setLocalTimeoutsForReport, copyRows, copyPhones,
+            "ANALYZE ferry_import_rows, ferry_import_phones",
             classify, "ANALYZE ferry_import_plan", rememberSeen, countNewOrganizations, countNewTypes,
         ] + (createMissingOrganizations ? [createOrganizations(snapshot: organizations)] : []) + [
             insertContacts(snapshot: contacts), markLostInserts, snapshotUpdatedContacts(snapshot: contacts),

@@ -55,7 +55,7 @@ public struct PhonesJob: Sendable {
                 SELECT CASE WHEN to_regclass('ferry.batches') IS NULL OR to_regclass('ferry.runs') IS NULL THEN false
                             ELSE has_table_privilege('ferry.batches', 'SELECT') AND has_table_privilege('ferry.runs', 'SELECT') END
                 """
-            ).scalar == "t"
+            ).value("access to the ledger", as: Bool.self)
         let history =
             !hasLedger
             ? nil
@@ -229,7 +229,7 @@ extension PhonesJob: TableMigration {
             let sample = try constraints.sampleLoad(rows: mapping.load.batchSize)
             for table in [mapping.phoneNumbers.table, mapping.typeDefinitions.table] {
                 summary.targetRowsExisting[table.description] =
-                    Int(try reader.query("SELECT count(*) FROM \(table.quoted)").scalar ?? "0") ?? 0
+                    try reader.query("SELECT count(*) FROM \(table.quoted)").value("a count", as: Int.self)
             }
             try estimateApply(&summary, reader, sample: sample)
         }
@@ -343,4 +343,3 @@ func peakResidentMegabytes() -> Double {
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_maxrss) / 1024
 }
-

@@ -98,11 +98,10 @@ final class PhonesLoader: BatchLoader {
                     try encoder.bytes.withUnsafeBytes { try write($0) }
                 }
                 result.customTypesCreated =
-                    Int(
-                        try connection.query(
-                            sql.phoneRows.insertCustomTypes(snapshot: typesTable),
-                            [run, number, typesTable.qualifiedName] + tenant
-                        ).scalar ?? "0") ?? 0
+                    try connection.query(
+                        sql.phoneRows.insertCustomTypes(snapshot: typesTable),
+                        [run, number, typesTable.qualifiedName] + tenant
+                    ).value("a count", as: Int.self)
             }
             if replacing > 0 {
                 _ = try connection.copyIn(sql.phoneRows.copyIntoReplaceTable) { write in

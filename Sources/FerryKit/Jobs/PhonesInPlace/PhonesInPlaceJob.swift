@@ -49,7 +49,6 @@ public struct PhonesInPlaceJob: Sendable {
     }
 }
 
-
 extension PhonesInPlaceJob: TableMigration {
     var source: KeysetSource {
         KeysetSource(
@@ -238,11 +237,10 @@ final class PhonesInPlaceLoader: BatchLoader {
                     try additions.bytes.withUnsafeBytes { try write($0) }
                 }
                 result.customTypesCreated =
-                    Int(
-                        try connection.query(
-                            sql.phoneRows.insertCustomTypes(snapshot: typesTable),
-                            [run, number, typesTable.qualifiedName]
-                        ).scalar ?? "0") ?? 0
+                    try connection.query(
+                        sql.phoneRows.insertCustomTypes(snapshot: typesTable),
+                        [run, number, typesTable.qualifiedName]
+                    ).value("a count", as: Int.self)
                 result.added =
                     Int(try connection.query(sql.phoneRows.mergePhoneRows(snapshot: phonesTable), phones).scalar ?? "0")
                     ?? 0

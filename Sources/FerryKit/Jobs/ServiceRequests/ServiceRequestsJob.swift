@@ -105,7 +105,7 @@ extension ServiceRequestsJob: TableMigration {
         let connection = try run.openReader()
         defer { connection.close() }
         if try connection.query(sql.statusConstraintExists).scalar != "0" { return "already present" }
-        let others = Int(try connection.query(sql.statusesOutsideTheNewSet).scalar ?? "0") ?? 0
+        let others = try connection.query(sql.statusesOutsideTheNewSet).value("a count", as: Int.self)
         guard others == 0 else {
             return
                 "not added: \(formatCount(others)) request\(others == 1 ? " has a status" : "s have statuses") outside the new set"
@@ -127,7 +127,7 @@ extension ServiceRequestsJob: TableMigration {
         _ summary: ServiceRequestsSummary, sql: ServiceRequestsSQL, reader connection: PostgresConnection,
         predicted: Bool
     ) throws -> [ConstraintCheck] {
-        func count(_ query: String) throws -> Int { Int(try connection.query(query).scalar ?? "0") ?? 0 }
+        func count(_ query: String) throws -> Int { try connection.query(query).value("a count", as: Int.self) }
         var withoutContact = ConstraintCheck(constraint: "every email names a contact, but on the rejected requests")
         withoutContact.violations =
             predicted ? 0 : max(0, try count(sql.actorsWithoutContact) - summary.requestsRejected)
@@ -232,11 +232,10 @@ final class ServiceRequestsLoader: BatchLoader {
                     try encoder.bytes.withUnsafeBytes { try write($0) }
                 }
                 result.contactsCreated =
-                    Int(
-                        try connection.query(
-                            sql.insertEmergentContacts(snapshot: contacts),
-                            [run, number, contacts.qualifiedName, sql.mapping.emergentContactType]
-                        ).scalar ?? "0") ?? 0
+                    try connection.query(
+                        sql.insertEmergentContacts(snapshot: contacts),
+                        [run, number, contacts.qualifiedName, sql.mapping.emergentContactType]
+                    ).value("a count", as: Int.self)
                 try connection.query(sql.resolveActors)
                 try connection.query(sql.snapshotRequests(snapshot: requests), [run, number, requests.qualifiedName])
                 result.requestsUpdated = try connection.query(sql.updateRequests).affectedRows
