@@ -49,11 +49,30 @@ public struct FerryLogHandler: LogHandler {
             var object: [String: Any] = [
                 "time": ISO8601DateFormatter().string(from: now), "level": level.rawValue, "event": message,
             ]
-            for (key, value) in fields { object[key] = "\(value)" }
+            for (key, value) in fields { object[key] = jsonValue(value) }
             let data =
                 (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
                 ?? Data()
             return String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    /// A field as JSON: whole numbers and true/false typed (a log pipeline sums and filters them),
+    /// nested metadata as objects and arrays, everything else a string.
+    static func jsonValue(_ value: Logger.Metadata.Value) -> Any {
+        switch value {
+        case .string(let text):
+            if let number = Int(text), String(number) == text { return number }
+            if text.contains("."), text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+                let number = Double(text)
+            {
+                return number
+            }
+            if text == "true" || text == "false" { return text == "true" }
+            return text
+        case .stringConvertible(let convertible): return jsonValue(.string(convertible.description))
+        case .array(let values): return values.map(jsonValue)
+        case .dictionary(let fields): return fields.mapValues(jsonValue)
         }
     }
 }

@@ -123,9 +123,10 @@ struct Import: ParsableCommand {
             options.allowDrift = allowDrift
             let job = ImportJob(mapping: loaded, conninfo: connection.db)
             let summary: ImportSummary
+            var planFile: PlanReport.PlanFileReference?
             if let out {
                 let planned = try job.planFile(file: file, options)
-                try planned.file.write(to: out)
+                planFile = PlanReport.PlanFileReference(path: out, sha256: try planned.file.write(to: out))
                 summary = planned.summary
             } else {
                 summary = try job.run(file: file, options)
@@ -133,6 +134,7 @@ struct Import: ParsableCommand {
             if output.json { try printJSON(summary) } else { output.printText(ImportTerminalReport.render(summary)) }
             if let report {
                 var planReport = PlanReport(importSummary: summary, mapping: loaded)
+                planReport.header.planFile = planFile
                 try planReport.nameTenants(
                     from: loaded.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
                 try writeReport(planReport, to: report, format: nil)

@@ -105,6 +105,22 @@ struct ImportResumeTests {
         #expect(try ImportTables.checksum(watcher) == before)
     }
 
+    /// The dry run's growth estimate against what the import then took on disk.
+    @Test func theGrowthEstimateIsWithinAFactorOfTwoOfTheRealGrowth() throws {
+        let db = try importDatabase()
+        let file = try bigFile()
+        let predicted = try db.importFile(file) { $0.dryRun = true }
+        let size = """
+            SELECT sum(pg_total_relation_size(x)) FROM unnest(ARRAY['contacts', 'contact_phone_numbers', 'clients',
+                   'contact_phone_type_definitions', 'ferry.snapshot_rows']::regclass[]) x
+            """
+        let before = try db.count(size)
+        _ = try db.importFile(file)
+        let grown = Double(try db.count(size) - before)
+        let estimate = Double(try #require(predicted.estimatedGrowthBytes))
+        #expect(estimate > grown / 2 && estimate < grown * 2, "estimated \(estimate) bytes, grew \(grown)")
+    }
+
     @Test func resumeByRunIdUsesTheRecordedFileAndRefusesChangedBytes() throws {
         let db = try importDatabase()
         let file = try bigFile()

@@ -135,6 +135,11 @@ struct ImportTests {
         #expect(report.accounting[0].addsUp)
         #expect(report.anomalies.contains { $0.name == "rejected: duplicate in file" && $0.count == 1 })
         #expect(try report.render(.markdown).contains("unchanged 0"))
+        // The growth estimate covers the new rows, their phones and the snapshot rows rollback reads.
+        #expect((predicted.estimatedGrowthBytes ?? 0) > 0)
+        #expect(predicted.growthBasis.contains { $0.hasPrefix("contact_phone_numbers: ") }, "\(predicted.growthBasis)")
+        #expect(predicted.growthBasis.contains { $0.hasPrefix("ferry.snapshot_rows: ") }, "\(predicted.growthBasis)")
+        #expect(try report.render(.markdown).contains("growth: about"))
     }
 
     @Test func updatesOnlyWhatDiffersMergesPhonesAndRollsBackExactly() throws {

@@ -554,10 +554,17 @@ struct OutputConventionTests {
             ],
             "\(apply.stderr)")
         #expect(events.allSatisfy { $0["time"] is String && $0["level"] is String })
-        #expect(
-            events[1]["batch"] as? String == "1" && events[1]["run"] as? String == "1"
-                && events[1]["rows_inserted"] != nil)
+        // Numbers are JSON numbers; the last event carries the run's totals, which add up to its batches'.
+        #expect(events[1]["batch"] as? Int == 1 && events[1]["run"] as? Int == 1 && events[1]["rows_inserted"] is Int)
         #expect(events.last?["status"] as? String == "succeeded")
+        let batchRows = events.dropLast().compactMap { $0["rows_inserted"] as? Int }.reduce(0, +)
+        #expect(batchRows > 0 && events.last?["rows_inserted"] as? Int == batchRows, "\(apply.stderr)")
+        #expect(events.last?["batches"] as? Int == 3 && events.last?["seconds"] is Double, "\(apply.stderr)")
+        #expect(
+            try db.count(
+                "SELECT (SELECT count(*) FROM contact_phone_numbers) + (SELECT count(*) FROM contact_phone_type_definitions)"
+            )
+                == batchRows, "the totals are the rows written")
         let failed = try ferryCLI("plan mappings/no-such.yaml --log-format json", database: db.name)
         #expect(failed.status == 1)
         let error = try JSONSerialization.jsonObject(with: Data(failed.stderr.utf8)) as? [String: Any]

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// One row of `ferry.runs`, with what its committed batches add up to.
 public struct RunRecord: Codable, Equatable, Sendable {
@@ -96,7 +97,7 @@ public struct RunLedger {
 
     public func finish(runId: Int64, status: String, countsJSON: String = "{}", error: String? = nil) throws {
         // The totals come from the committed batches, so a resumed run counts its earlier parts too.
-        try connection.query(
+        let totals = try connection.query(
             """
             UPDATE ferry.runs SET status = $2, finished_at = now(), error = $4,
                    counts = $3::jsonb || jsonb_build_object('run_totals', (
@@ -105,11 +106,22 @@ public struct RunLedger {
                                                  'rows_deleted', coalesce(sum(rows_deleted), 0))
                        FROM ferry.batches WHERE run_id = $1))
             WHERE run_id = $1
-            """, [String(runId), status, countsJSON, error])
+            RETURNING counts->'run_totals'->>'batches' AS batches, counts->'run_totals'->>'rows_inserted' AS rows_inserted,
+                      counts->'run_totals'->>'rows_updated' AS rows_updated,
+                      counts->'run_totals'->>'rows_deleted' AS rows_deleted,
+                      round(extract(epoch FROM finished_at - started_at), 1)::text AS seconds
+            """, [String(runId), status, countsJSON, error]
+        ).decoded("the run's totals").first
         try event(
             runId: runId, kind: "run finished",
             detail: ["status": status].merging(error.map { ["error": $0] } ?? [:]) { $1 })
-        FerryLog.logger.info("run finished", metadata: ["run": "\(runId)", "status": "\(status)"])
+        // The totals come with the event, so a log pipeline has the run's outcome without asking the ledger.
+        var fields: Logger.Metadata = ["run": "\(runId)", "status": "\(status)"]
+        for name in ["batches", "rows_inserted", "rows_updated", "rows_deleted", "seconds"] {
+            if let value: String = try totals?.optional(name) { fields[name] = "\(value)" }
+        }
+        if let error { fields["error"] = "\(error)" }
+        FerryLog.logger.info("run finished", metadata: fields)
     }
 
     /// Runs left `running` by a process that died. Only call while holding the job's lock:

@@ -22,7 +22,9 @@ extension PlanReport {
             estimateBasis: String(
                 format:
                     "an estimate: this dry run took %.1f s reading, transforming and classifying every row; writing adds about half again",
-                summary.elapsedSeconds))
+                summary.elapsedSeconds)
+                + (summary.growthBasis.isEmpty ? "" : ". Growth: " + summary.growthBasis.joined(separator: "; ")),
+            estimatedGrowthBytes: summary.estimatedGrowthBytes)
         tables = [
             TableCounts(
                 table: contacts, insert: summary.inserted, update: summary.updated + summary.contactsDeactivated,

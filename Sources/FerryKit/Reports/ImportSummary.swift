@@ -51,6 +51,9 @@ public struct ImportSummary: Codable, Sendable {
     public var customTypesToCreate = 0
     public var contactsDeactivated = 0
     public var phoneAnomalies: [String: Int] = [:]
+    /// What the run's rows take on disk (tables, indexes, snapshot rows), and how that was estimated.
+    public var estimatedGrowthBytes: Int?
+    public var growthBasis: [String] = []
     public var samples: [Sample] = []
 
     /// Per tenant: rows read, inserted, updated, rejected, unchanged or skipped (in `TenantCounts`' five

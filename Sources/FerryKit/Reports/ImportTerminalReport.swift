@@ -24,6 +24,11 @@ public enum ImportTerminalReport {
             "  phone rows \(s.dryRun ? "to insert" : "inserted") \(formatCount(s.phoneRowsToInsert)); organizations \(s.dryRun ? "to create" : "created") \(formatCount(s.organizationsToCreate)); "
                 + "custom phone types \(formatCount(s.customTypesToCreate)); contacts \(s.dryRun ? "to deactivate" : "deactivated") \(formatCount(s.contactsDeactivated))"
         )
+        if s.dryRun, let growth = s.estimatedGrowthBytes {
+            lines.append(
+                "  growth if imported: about \(formatBytes(growth)) of tables, indexes and snapshot rows; WAL about \(formatBytes(growth)) to \(formatBytes(growth * 2))"
+            )
+        }
         if !s.phoneAnomalies.isEmpty {
             lines.append(
                 "  phones: "

@@ -215,6 +215,7 @@ public struct ImportJob: Sendable {
                     "the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?"
                 )
             }
+            try estimateGrowth(&summary, connection)
             summary.elapsedSeconds = Date().timeIntervalSince(started)
             summary.peakResidentMegabytes = peakResidentMegabytes()
             if let ledger, let runId {
@@ -320,6 +321,35 @@ public struct ImportJob: Sendable {
         if let path = options.snapshotFile { values["snapshot_file"] = path }
         if !tenants.isEmpty { values["tenants"] = tenants.joined(separator: ",") }
         return values
+    }
+
+    // MARK: Growth
+
+    /// Table, index and snapshot-row bytes the import's rows take: each new row at its table's size per
+    /// row, each updated contact once more (its old version stays until vacuum), and a snapshot row for
+    /// every row written (what rollback reads).
+    private func estimateGrowth(_ summary: inout ImportSummary, _ connection: PostgresConnection) throws {
+        let updates = summary.updated + summary.contactsDeactivated
+        let written: [(TableName, Int)] = [
+            (mapping.contacts.table, summary.inserted + updates),
+            (mapping.phoneNumbers.table, summary.phoneRowsToInsert),
+            (mapping.organizations.table, summary.organizationsToCreate),
+            (mapping.typeDefinitions.table, summary.customTypesToCreate),
+            (
+                TableName(schema: "ferry", name: "snapshot_rows"),
+                summary.inserted + updates + summary.phoneRowsToInsert + summary.organizationsToCreate
+                    + summary.customTypesToCreate
+            ),
+        ]
+        var bytes = 0.0
+        summary.growthBasis = []
+        for (table, rows) in written where rows > 0 {
+            let size = try connection.bytesPerNewRow(table)
+            bytes += size.bytes * Double(rows)
+            summary.growthBasis.append(
+                "\(table): \(formatCount(rows)) row versions × \(Int(size.bytes.rounded())) bytes (\(size.basis))")
+        }
+        summary.estimatedGrowthBytes = Int(bytes)
     }
 
     // MARK: Plan files
