@@ -57,10 +57,10 @@ extension PostgresConnection {
             """, [table.quoted]
         ).decoded("the size of a row of \(table)")[0]
         if let measured: Double = try row.optional("measured") {
-            return (measured, "\(table)'s own average row with its indexes")
+            return (measured, "the table's own average row with its indexes")
         }
         return (
-            try row.required("from_types"), "\(table)'s column and index key sizes (it holds too few rows to measure)"
+            try row.required("from_types"), "its column and index key sizes: too few rows to measure"
         )
     }
 }
