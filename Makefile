@@ -3,8 +3,9 @@
 #   make test   install what is missing, build, run all tests against a real PostgreSQL 15 (and the Citus
 #               tier when Citus is installed; it says so when it is not)
 #   make test-citus  the Citus tier alone: a coordinator and two workers from an installed Citus
-#   make bench  the 1,000,000-contact phones benchmark, the 1,000,000-row CSV import benchmark, and customers and
-#               service-requests on 500,000 projects and 1,000,000 requests (release build)
+#   make bench  the 1,000,000-contact phones benchmark, the 1,000,000-row CSV import benchmark, customers and
+#               service-requests on 500,000 projects and 1,000,000 requests, and the application's naive rows
+#               normalized (replace_naive, then in place without the legacy column) (release build)
 #   make bench-citus  phones apply (--jobs 1 and 2) on 1,000,000 contacts on a local 3-node Citus against a naive INSERT … SELECT,
 #               with the same on plain PostgreSQL beside it (needs an installed Citus)
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
@@ -43,6 +44,7 @@ bench: release
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench.sh
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-import.sh
 	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-jobs.sh
+	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-naive.sh
 
 bench-import: release
 	@scripts/install-deps.sh bc pgloader

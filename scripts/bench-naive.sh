@@ -2,7 +2,9 @@
 # The naive-rows benchmark: BENCH_CONTACTS legacy contacts (default 1,000,000); the application's own
 # naive backfill (every non-blank value btrim'd into one default work row) is timed, then on a copy of
 # that state `ferry apply` with `existing_rows: replace_naive` rewrites those rows in place (normalized,
-# split, extensions, rejects deleted) and is timed against it. Ratio target: <= 1.5.
+# split, extensions, rejects deleted) and is timed against it; then, on another copy with the legacy
+# column dropped, `ferry apply mappings/phones-in-place.yaml` normalizes the rows where they stand and is
+# timed against it too. Ratio target for each: <= 1.5.
 set -euo pipefail
 ferry=${FERRY:-.build/release/ferry}
 contacts=${BENCH_CONTACTS:-1000000}
@@ -39,7 +41,22 @@ replaced=$(grep -o '"naiveRowsReplaced" : [0-9]*' /tmp/ferry-bench-naive.json | 
 deleted=$(grep -o '"naiveRowsDeleted" : [0-9]*' /tmp/ferry-bench-naive.json | awk '{print $3}')
 rows=$(PGDATABASE=naive_ferry $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
 bad=$(PGDATABASE=naive_ferry $psql -Atc "SELECT count(*) FROM (SELECT 1 FROM contact_phone_numbers GROUP BY tenant, contact_name_id HAVING count(*) FILTER (WHERE is_default) <> 1) x")
-$psql -d postgres -c "DROP DATABASE naive_ferry" -c "DROP DATABASE naive_base"
+$psql -d postgres -c "DROP DATABASE naive_ferry"
+
+# The application's next release drops the legacy column: the naive rows are the only copy, and ferry
+# normalizes them where they stand (mappings/phones-in-place.yaml).
+$psql -d postgres -c "DROP DATABASE IF EXISTS naive_in_place" -c "CREATE DATABASE naive_in_place TEMPLATE naive_base"
+PGDATABASE=naive_in_place $psql -c "ALTER TABLE contacts DROP COLUMN phone_number"
+PGDATABASE=naive_in_place "$ferry" schema apply mappings/phones-in-place.yaml >/dev/null
+settle naive_in_place
+start=$(now)
+PGDATABASE=naive_in_place "$ferry" apply mappings/phones-in-place.yaml --no-progress --json >/tmp/ferry-bench-in-place.json
+in_place=$(seconds "$start" "$(now)")
+in_place_rss=$(grep -o '"peakResidentMegabytes" : [0-9.]*' /tmp/ferry-bench-in-place.json | awk '{printf "%.0f", $3}')
+in_place_rows=$(PGDATABASE=naive_in_place $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
+in_place_e164=$(PGDATABASE=naive_in_place $psql -Atc "SELECT count(*) FROM contact_phone_numbers WHERE phone_number ~ '^\+[1-9][0-9]{6,14}$'")
+in_place_bad=$(PGDATABASE=naive_in_place $psql -Atc "SELECT count(*) FROM (SELECT 1 FROM contact_phone_numbers GROUP BY tenant, contact_name_id HAVING count(*) FILTER (WHERE is_default) <> 1) x")
+$psql -d postgres -c "DROP DATABASE naive_in_place" -c "DROP DATABASE naive_base"
 
 cat <<REPORT
 
@@ -47,4 +64,6 @@ naive-rows benchmark, $contacts contacts, $(nproc) cores
   the application's naive backfill   $backfill s ($naive_rows rows)
   ferry apply, replace_naive          $apply s ($replaced rewritten in place, $deleted deleted; $rows rows after; contacts without exactly one default: $bad; peak RSS $rss MB)
   ratio ferry / naive backfill        $(echo "$apply / $backfill" | bc -l | xargs printf '%.2f')   (issue 17 target <= 1.5)
+  ferry apply, in place (no legacy)   $in_place s ($in_place_rows rows after, $in_place_e164 in E.164, the rest kept as they were and reported; contacts without exactly one default: $in_place_bad; peak RSS $in_place_rss MB)
+  ratio in place / naive backfill     $(echo "$in_place / $backfill" | bc -l | xargs printf '%.2f')   (issue 17 target <= 1.5)
 REPORT

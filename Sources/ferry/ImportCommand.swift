@@ -121,6 +121,10 @@ struct Import: ParsableCommand {
             options.plan = try plan.map(PlanFile.read)
             options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))
             options.allowDrift = allowDrift
+            // Beside a report file, every phone anomaly (the report shows a few examples per class).
+            if let report, OutputFile.isFileOnDisk(report) {
+                options.anomalyFile = PlanReport.anomalyListPath(forReport: report)
+            }
             let job = ImportJob(mapping: loaded, conninfo: connection.db)
             let summary: ImportSummary
             var planFile: PlanReport.PlanFileReference?
@@ -140,6 +144,7 @@ struct Import: ParsableCommand {
                 try writeReport(planReport, to: report, format: nil)
             }
             if let out { FerryLog.note("plan written to \(out)") }
+            if let list = summary.anomalyFile { FerryLog.note("every phone anomaly written to \(list)") }
             if summary.rejected > 0 { throw ExitCode(4) }
             if detailedExitcode, dryRun, summary.changes > 0 { throw ExitCode(2) }
         }

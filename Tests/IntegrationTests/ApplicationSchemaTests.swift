@@ -285,6 +285,19 @@ struct ApplicationSchemaTests {
         let after = try db.checksum("contact_phone_numbers")
         #expect(try ferryCLI("apply \(mapping) --no-progress", database: db.name).status == 0)
         #expect(try db.checksum("contact_phone_numbers") == after, "a second apply changes nothing")
+
+        // The contract judges the replaced rows: the five rewritten contacts are migrated, "n/a" holds
+        // nothing to migrate, and the rest (the tab-only value's and the extension's rejected values,
+        // the two contacts the application changed) are unmigrated: it refuses, dropping nothing.
+        let contract = try ferryCLI("contract \(mapping) --json", database: db.name)
+        #expect(contract.status == 5, "\(contract.stdout)\(contract.stderr)")
+        let judged = try JSONDecoder().decode(ContractReport.self, from: Data(contract.stdout.utf8))
+        #expect(judged.addsUp && judged.migrated == 5 && !judged.dropped, "\(contract.stdout)")
+        #expect(judged.unmigrated + judged.nothingToMigrate == judged.checked - 5, "\(contract.stdout)")
+        #expect(
+            judged.examples.contains { $0.values.contains("212-555-0105") }
+                && judged.examples.contains { $0.values.contains("212-555-0106") }, "\(contract.stdout)")
+        #expect(try db.count("SELECT count(*) FROM contacts WHERE phone_number IS NOT NULL") > 0, "nothing dropped")
         let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
         #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
         #expect(try db.checksum("contact_phone_numbers") == before, "the naive rows are back exactly")
@@ -350,6 +363,9 @@ struct ApplicationSchemaTests {
         let again = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try db.checksum("contact_phone_numbers") == after, "a second apply changes nothing")
+        // No legacy column is left for a contract to drop, and ferry says so.
+        let contract = try ferryCLI("contract \(mapping)", database: db.name)
+        #expect(contract.status == 1 && contract.stderr.contains("no legacy column left to drop"), "\(contract.stderr)")
         #expect(try ferryCLI("rollback 1 --yes", database: db.name).status == 0)
         #expect(try db.checksum("contact_phone_numbers") == before, "rollback restores the rows exactly")
     }

@@ -384,3 +384,29 @@ struct ImportPlanFileTests {
         #expect(misuse.status == 64 && misuse.stderr.contains("--out writes a plan file"), "\(misuse.stderr)")
     }
 }
+
+@Suite("An import's review files")
+struct ImportReviewFileTests {
+    @Test func theReportShowsExamplesPerPhoneAnomalyClassAndListsEveryAnomalyBesideIt() throws {
+        let db = try importDatabase()
+        let file = try copyOfPartnerFile()
+        let report = file + ".review.html"
+        let result = try ferryCLI("import \(file) --dry-run --json --no-progress --report \(report)", database: db.name)
+        #expect(result.status == 4, "\(result.stderr)")
+        let summary = try JSONDecoder().decode(ImportSummary.self, from: Data(result.stdout.utf8))
+        #expect(!summary.phoneAnomalies.isEmpty)
+        for (name, count) in summary.phoneAnomalies {
+            let examples = summary.phoneAnomalyExamples[name] ?? []
+            #expect(!examples.isEmpty && examples.count <= min(count, 5), "\(name): \(examples)")
+            #expect(examples.map { $0.occurrences ?? 1 }.reduce(0, +) <= count)
+        }
+        let list = PlanReport.anomalyListPath(forReport: report)
+        #expect(summary.anomalyFile == list)
+        #expect(result.stderr.contains("every phone anomaly written to \(list)"), "\(result.stderr)")
+        let rows = try readAllRecords(list)
+        #expect(rows == 1 + summary.phoneAnomalies.values.reduce(0, +), "a header and one row per anomaly")
+        let html = try String(contentsOfFile: report, encoding: .utf8)
+        let anExample = try #require(summary.phoneAnomalyExamples.values.first?.first)
+        #expect(html.contains(anExample.contactKey), "examples in the report")
+    }
+}

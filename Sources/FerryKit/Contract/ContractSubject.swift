@@ -47,9 +47,12 @@ public struct PhonesContractSubject: ContractSubject {
         let source = mapping.source, phones = mapping.phoneNumbers
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
+        // The region as the apply found it: the row's own, else the lookup's (then the tenant map, the default).
+        let lookup = PhonesSQL.regionLookup(source) { "s.\(quoteIdentifier($0))" }
         let values = source.columns.map { "s.\(q($0.name))::text" }
         return """
-            SELECT s.\(q(source.tenantColumn))::text AS ferry_tenant, s.\(q(source.keyColumn))::text AS ferry_key, \(region) AS ferry_region,
+            SELECT s.\(q(source.tenantColumn))::text AS ferry_tenant, s.\(q(source.keyColumn))::text AS ferry_key,
+                   \(region) AS region, \(lookup) AS region_lookup,
                    \(values.enumerated().map { "\($1) AS ferry_value_\($0)" }.joined(separator: ", ")),
                    (SELECT array_agg(p.\(q(phones.phoneNumber)) || '#' || \(phones.extensionDigits.map { "coalesce(p.\(q($0)), '')" } ?? "''"))
                     FROM \(phones.table.quoted) p
@@ -62,9 +65,10 @@ public struct PhonesContractSubject: ContractSubject {
     }
 
     public func judge(_ row: Row) throws -> (verdict: LegacyValueVerdict, values: String) {
+        let (region, origin) = try LegacyPhoneContact.region(of: row)
         let contact = LegacyPhoneContact(
             tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),
-            region: try row.optional("ferry_region"),
+            region: region, regionOrigin: origin,
             values: try mapping.source.columns.indices.map { try row.optional("ferry_value_\($0)") })
         let verdict = mapping.transform.contractVerdict(
             contact, existing: Set(try row.optional("ferry_existing", as: [String].self) ?? []))

@@ -66,14 +66,22 @@ public enum JobRegistry {
         CustomersJob.name: { CustomersContractSubject(mapping: try CustomersMapping.load(path: $0)) },
     ]
 
+    /// Why a job without a contract step has none, where there is more to say than that.
+    private static let noContractBecause: [String: String] = [
+        PhonesInPlaceJob.name:
+            "it normalizes the phone rows after the application dropped the legacy column: there is no legacy column left to drop",
+        ImportJob.name: "it loads a file: there is no legacy column to drop",
+    ]
+
     /// The contract step of the job a mapping file declares.
     public static func contractSubject(mapping path: String) throws -> any ContractSubject {
         let name = try mappingJob(path: path)
         guard let open = contractSubjects[name] else {
+            let why = noContractBecause[name].map { ": \($0)" } ?? ""
             throw MappingError(
                 file: path, line: nil,
                 message:
-                    "the \(name) job has no contract step (\(contractSubjects.keys.sorted().joined(separator: " and ")) do)"
+                    "the \(name) job has no contract step\(why) (\(contractSubjects.keys.sorted().joined(separator: " and ")) have one)"
             )
         }
         return try open(path)

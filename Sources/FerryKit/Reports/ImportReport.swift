@@ -50,7 +50,10 @@ extension PlanReport {
         var classes = summary.rejectsByClass.map {
             AnomalyClass(name: "rejected: \($0.key)", count: $0.value.count, examples: $0.value.examples)
         }
-        classes += summary.phoneAnomalies.map { AnomalyClass(name: "phones: \($0.key)", count: $0.value, examples: []) }
+        classes += summary.phoneAnomalies.map {
+            AnomalyClass(
+                name: "phones: \($0.key)", count: $0.value, examples: summary.phoneAnomalyExamples[$0.key] ?? [])
+        }
         if !summary.ignoredColumns.isEmpty {
             classes.append(
                 AnomalyClass(

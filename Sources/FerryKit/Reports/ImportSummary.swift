@@ -51,6 +51,10 @@ public struct ImportSummary: Codable, Sendable {
     public var customTypesToCreate = 0
     public var contactsDeactivated = 0
     public var phoneAnomalies: [String: Int] = [:]
+    /// Per class of `phoneAnomalies`, up to five distinct examples, each with how often it occurred.
+    public var phoneAnomalyExamples: [String: [ValueExample]] = [:]
+    /// (--report FILE) Every phone anomaly of the lines written, one per row: FILE.anomalies.csv.
+    public var anomalyFile: String?
     /// What the run's rows take on disk (tables, indexes, snapshot rows), and how that was estimated.
     public var estimatedGrowthBytes: Int?
     public var growthBasis: [String] = []

@@ -25,7 +25,8 @@ struct ImportBatchTally: Codable, Equatable, Sendable {
     /// Per tenant, the lines that were not rejected (rejects are counted where they are replayed).
     var tenants: [String: TenantCounts] = [:]
     var phoneRows = 0
-    var phoneAnomalies: [String: Int] = [:]
+    /// Per anomaly class of the phones of lines written: how many, with a few distinct examples.
+    var phoneAnomalies: [String: CountWithExamples] = [:]
     var organizationsCreated = 0
     var customTypesCreated = 0
     var contactsDeactivated = 0
@@ -84,9 +85,10 @@ struct ImportBatchTally: Codable, Equatable, Sendable {
         if decision.action.writes {
             phoneRows += decision.phoneRows
             for anomaly in contact.phones.anomalies {
-                let name =
-                    anomaly.rejectionReason == .emptyToken ? "no number in the cell (n/a, -, …)" : anomaly.kind.rawValue
-                phoneAnomalies[name, default: 0] += 1
+                phoneAnomalies[anomaly.importClass, default: CountWithExamples()].add(
+                    ValueExample(
+                        tenant: contact.tenant, contactKey: "line \(contact.line): \(contact.email)",
+                        column: anomaly.column, raw: anomaly.raw, detail: anomaly.detail))
             }
         }
         if samples.count < samplesWanted, decision.action != .unchanged {
@@ -114,7 +116,18 @@ extension ImportSummary {
         skippedOtherTenants += tally.otherTenants
         for (tenant, counts) in tally.tenants { tenants[tenant, default: TenantCounts()].add(counts) }
         phoneRowsToInsert += tally.phoneRows
-        for (name, count) in tally.phoneAnomalies { phoneAnomalies[name, default: 0] += count }
+        for (name, counted) in tally.phoneAnomalies {
+            phoneAnomalies[name, default: 0] += counted.count
+            var merged = phoneAnomalyExamples[name] ?? []
+            for example in counted.examples {
+                if let index = merged.firstIndex(where: { $0.sameCase(as: example) }) {
+                    merged[index].occurrences = (merged[index].occurrences ?? 1) + (example.occurrences ?? 1)
+                } else if merged.count < CountWithExamples.examplesKept {
+                    merged.append(example)
+                }
+            }
+            phoneAnomalyExamples[name] = merged
+        }
         organizationsToCreate += tally.organizationsCreated
         customTypesToCreate += tally.customTypesCreated
         contactsDeactivated += tally.contactsDeactivated
@@ -129,5 +142,12 @@ extension TenantCounts {
         rowsToInsert += other.rowsToInsert
         valuesRejected += other.valuesRejected
         contactsSkippedExisting += other.contactsSkippedExisting
+    }
+}
+
+extension PhoneAnomaly {
+    /// The class an import counts a phone anomaly under.
+    var importClass: String {
+        rejectionReason == .emptyToken ? "no number in the cell (n/a, -, …)" : kind.rawValue
     }
 }

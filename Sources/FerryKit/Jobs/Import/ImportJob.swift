@@ -27,6 +27,8 @@ public struct ImportOptions: Sendable {
     public var resumeRunId: Int64?
     /// Also write the run's snapshot to this file (gzip, with FILE.sha256 beside it).
     public var snapshotFile: String?
+    /// Write every phone anomaly of the lines written (or, in a dry run, to be written) to this CSV file.
+    public var anomalyFile: String?
     /// `--plan`: the approved dry run's plan file; the import refuses to start if anything it binds changed.
     public var plan: PlanFile?
     public var planSHA256: String?
@@ -191,9 +193,13 @@ public struct ImportJob: Sendable {
             let rejects = try RejectFile(path: rejectPath, header: headerRecord, dialect: mapping.dialect)
             openRejects = rejects
             summary.rejectFile = rejectPath
+            let anomalies = try options.anomalyFile.map { try CSVWriter(path: $0) }
+            try anomalies?.writeRow(["line", "tenant", "email", "column", "raw", "class", "detail"])
             try load(
-                reader: reader, transform: transform, loader: loader, rejects: rejects, scan: scan, earlier: earlier,
-                options: options, summary: &summary)
+                reader: reader, transform: transform, loader: loader, rejects: rejects, anomalies: anomalies,
+                scan: scan, earlier: earlier, options: options, summary: &summary)
+            try anomalies?.close()
+            summary.anomalyFile = options.anomalyFile
             if options.deactivateMissing, earlier?.deactivated != true {
                 let unkeyed = summary.rejectsByClass.filter {
                     ["wrong number of fields", "invalid text", "invalid tenant", "invalid email"].contains($0.key)
@@ -246,7 +252,8 @@ public struct ImportJob: Sendable {
 
     private func load(
         reader: CSVReader, transform: ContactImportTransform, loader: ImportLoader, rejects: RejectFile,
-        scan: FileScan, earlier: EarlierLines?, options: ImportOptions, summary: inout ImportSummary
+        anomalies: CSVWriter?, scan: FileScan, earlier: EarlierLines?, options: ImportOptions,
+        summary: inout ImportSummary
     ) throws {
         let batchSize = options.batchSize ?? mapping.load.batchSize
         let progress = ProgressLine(
@@ -290,18 +297,32 @@ public struct ImportJob: Sendable {
                 }
                 summary.batches += 1
                 let batch = summary.batches, samplesWanted = 10 - summary.samples.count
+                var written = Set<Int>()
                 let tally = try options.retry.run("batch \(batch)", log: options.log) {
                     try loader.load(
                         contacts, batch: batch, firstLine: records.first?.line ?? 0,
                         lastLine: records.last?.line ?? 0
                     ) { decided in
-                        try ImportBatchTally(
+                        written = Set(decided.lines.filter(\.action.writes).map(\.line))
+                        return try ImportBatchTally(
                             batch: batch, records: records, outcomes: outcomes, decided: decided,
                             samplesWanted: samplesWanted)
                     }
                 }
                 summary.add(tally)
                 try reject(tally.rejects, in: records)
+                if let anomalies {
+                    for contact in contacts where written.contains(contact.line) {
+                        for anomaly in contact.phones.anomalies {
+                            // Opened in a spreadsheet for review: a value must not run as a formula there.
+                            try anomalies.writeRow([
+                                String(contact.line), contact.tenant, contact.email, anomaly.column,
+                                FormulaGuard.guarded(anomaly.raw), anomaly.importClass,
+                                FormulaGuard.guarded(anomaly.detail),
+                            ])
+                        }
+                    }
+                }
                 FerryLog.logger.info(
                     options.dryRun ? "batch classified" : "batch committed",
                     metadata: [

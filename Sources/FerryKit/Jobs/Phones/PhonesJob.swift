@@ -129,15 +129,7 @@ extension PhonesJob: TableMigration {
     }
 
     func record(_ row: Row) throws -> LegacyPhoneContact {
-        var region = try row.optional("region", as: String.self)
-        var origin = RegionOrigin.row
-        // A blank row region falls through to the lookup (without one, the transform reads blank as none).
-        if let lookedUp = try row.optional("region_lookup", as: String.self),
-            region.map({ $0.trimmingWhitespace().isEmpty }) ?? true
-        {
-            region = lookedUp
-            origin = .lookup
-        }
+        let (region, origin) = try LegacyPhoneContact.region(of: row)
         var contact = LegacyPhoneContact(
             tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),
             region: region, regionOrigin: origin,
@@ -342,4 +334,18 @@ func peakResidentMegabytes() -> Double {
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_maxrss) / 1024
+}
+
+extension LegacyPhoneContact {
+    /// A source row's region and where it came from: its own `region` column, and when that is absent or
+    /// blank its `region_lookup` (without either, the transform goes on to the tenant map and the default).
+    static func region(of row: Row) throws -> (region: String?, origin: RegionOrigin) {
+        let own = try row.optional("region", as: String.self)
+        if let lookedUp = try row.optional("region_lookup", as: String.self),
+            own.map({ $0.trimmingWhitespace().isEmpty }) ?? true
+        {
+            return (lookedUp, .lookup)
+        }
+        return (own, .row)
+    }
 }

@@ -17,12 +17,7 @@ struct PhonesSQL {
     /// column, and whether the contact already has phone rows.
     func extractPage(tenantType: String, keyType: String, oneTenant: Bool = false) -> String {
         let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
-        // A scalar subquery: a lookup that matches two rows fails loudly instead of repeating the contact.
-        let lookup =
-            source.regionLookup.map { l in
-                "(SELECT r.\(q(l.column))::text FROM \(l.table.quoted) r WHERE "
-                    + l.join.map { "r.\(q($0.lookup)) = s.\(q($0.source))" }.joined(separator: " AND ") + ")"
-            } ?? "NULL::text"
+        let lookup = Self.regionLookup(source) { "s.\(quoteIdentifier($0))" }
         let values = source.columns.enumerated().map { "s.\(q($1.name))::text AS value_\($0)" }.joined(separator: ", ")
         let naive =
             mapping.existingRows == .replaceNaive
@@ -51,6 +46,16 @@ struct PhonesSQL {
             ORDER BY \(tenant), \(key)
             LIMIT $3::bigint
             """
+    }
+
+    /// The region `source.region_lookup` gives a row, as a scalar subquery (a lookup that matches two rows
+    /// fails loudly instead of repeating the contact); `column` names a source column in the statement.
+    static func regionLookup(_ source: PhonesMapping.Source, column: (String) -> String) -> String {
+        source.regionLookup.map { l in
+            "(SELECT r.\(quoteIdentifier(l.column))::text FROM \(l.table.quoted) r WHERE "
+                + l.join.map { "r.\(quoteIdentifier($0.lookup)) = \(column($0.source))" }.joined(separator: " AND ")
+                + ")"
+        } ?? "NULL::text"
     }
 
     /// The key of the contact's only phone row when that row is what a naive backfill wrote from the

@@ -16,12 +16,7 @@ struct PhonesInPlaceSQL: Sendable {
     /// One keyset page of contacts with their rows as JSON (parameters: `KeysetSource`).
     var extractPage: String {
         let tenant = "p.\(q(phones.tenant))", contact = "p.\(q(phones.contactKey))"
-        let lookup =
-            mapping.source.regionLookup.map { l in
-                "(SELECT r.\(q(l.column))::text FROM \(l.table.quoted) r WHERE "
-                    + l.join.map { "r.\(q($0.lookup)) = (array_agg(p.\(q($0.source))))[1]" }.joined(separator: " AND ")
-                    + ")"
-            } ?? "NULL::text"
+        let lookup = PhonesSQL.regionLookup(mapping.source) { "(array_agg(p.\(quoteIdentifier($0))))[1]" }
         let ext = phones.extensionDigits.map { "p.\(q($0))" } ?? "NULL::text"
         return """
             SELECT \(tenant)::text AS ferry_tenant, \(contact)::text AS ferry_key, \(lookup) AS region_lookup,
