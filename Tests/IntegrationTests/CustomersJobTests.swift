@@ -12,7 +12,7 @@ extension TestDatabase {
                 try CustomersMapping(file: "changed.yaml", text: $0(try String(contentsOfFile: file, encoding: .utf8)))
             }
             ?? CustomersMapping.load(path: file)
-        var job = CustomersJob(mapping: mapping, conninfo: conninfo)
+        let job = CustomersJob(mapping: mapping, conninfo: conninfo)
         return job
     }
 

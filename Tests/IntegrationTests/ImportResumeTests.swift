@@ -131,9 +131,7 @@ struct ImportResumeTests {
             watcher: watcher, signal: SIGKILL)
         #expect(killed.status != 0 && killed.committed >= 2)
         // The file changes: the run read other bytes, so resume refuses and says why.
-        let original = try Data(contentsOf: URL(fileURLWithPath: file))
-        try (original + Data("00000000-0000-4000-8000-000000000001,Late,US,late@example.com,,,,,\n".utf8)).write(
-            to: URL(fileURLWithPath: file))
+        let original = try appendALateLine(to: file)
         let refused = try ferryCLI("resume 1 --no-progress", database: db.name)
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("run 1 imported other bytes"), "\(refused.stderr)")

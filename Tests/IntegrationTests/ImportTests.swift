@@ -43,6 +43,14 @@ func copyOfPartnerFile() throws -> String {
     try temporaryFile(try Data(contentsOf: URL(fileURLWithPath: partnerFile)), name: "partner.csv")
 }
 
+/// Changes a CSV file's bytes by one more line; returns the bytes it had.
+func appendALateLine(to file: String) throws -> Data {
+    let original = try Data(contentsOf: URL(fileURLWithPath: file))
+    try (original + Data("00000000-0000-4000-8000-000000000001,Late,US,late@example.com,,,,,\n".utf8)).write(
+        to: URL(fileURLWithPath: file))
+    return original
+}
+
 func temporaryFile(_ data: Data, name: String = "input.csv") throws -> String {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-it-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -364,9 +372,7 @@ struct ImportPlanFileTests {
             otherOptions.stderr.contains("the plan used --on-conflict update, this import skip"),
             "\(otherOptions.stderr)")
 
-        let original = try Data(contentsOf: URL(fileURLWithPath: file))
-        try (original + Data("00000000-0000-4000-8000-000000000001,Late,US,late@example.com,,,,,\n".utf8)).write(
-            to: URL(fileURLWithPath: file))
+        _ = try appendALateLine(to: file)
         let otherBytes = try ferryCLI("import \(file) --plan \(plan) --no-progress", database: db.name)
         #expect(otherBytes.status == 1)
         #expect(otherBytes.stderr.contains("file \(file) changed since the plan (sha256"), "\(otherBytes.stderr)")

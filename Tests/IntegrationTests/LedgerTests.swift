@@ -22,7 +22,7 @@ extension TestDatabase {
     }
 
     func job() throws -> PhonesJob {
-        var job = PhonesJob(mapping: try mapping(), conninfo: conninfo)
+        let job = PhonesJob(mapping: try mapping(), conninfo: conninfo)
         return job
     }
 

@@ -240,7 +240,7 @@ struct PhonesJobTests {
                 "ferry/ledger-snapshot-rows-unchecked", "ferry/ledger-run-options-partial-statuses",
                 "phones/crm.Phone Types", "phones/crm.phones",
             ])
-        var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
+        let job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
         let summary = try job.apply()
         #expect(summary.applied?.rowsInserted == Self.expectedRows.count)
         #expect(try db.count("SELECT count(*) FROM crm.phones WHERE is_default") == 7)
@@ -262,7 +262,7 @@ struct PhonesJobTests {
             with: "  region_column: country\n  created_at_column: created_at\n  updated_at_column: updated_at")
         let mapping = try PhonesMapping(file: "timestamps.yaml", text: text)
         _ = try db.applySchema(mapping)
-        var job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
+        let job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
         _ = try job.apply()
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == Self.expectedRows.count)
         // Every row: the contact's created_at, and its updated_at.
@@ -289,7 +289,7 @@ struct PhonesJobTests {
 
     @Test func missingTargetTablesAreReportedBeforeAnyWork() throws {
         let db = try fixture()
-        var job = PhonesJob(mapping: try db.mapping(), conninfo: db.conninfo)
+        let job = PhonesJob(mapping: try db.mapping(), conninfo: db.conninfo)
         #expect {
             try job.apply()
         } throws: { error in

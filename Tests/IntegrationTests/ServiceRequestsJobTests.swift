@@ -29,7 +29,7 @@ struct ServiceRequestsJobTests {
                     ('\(Self.tenant)', 'd0000000-0000-4000-8000-000000000007', NULL, NULL, 'closed', '2024-01-07'),
                     ('\(Self.tenant)', 'd0000000-0000-4000-8000-000000000008', 'dana@fleet.example', NULL, 'new', '2024-01-08');
                 """)
-        var job = ServiceRequestsJob(
+        let job = ServiceRequestsJob(
             mapping: try ServiceRequestsMapping.load(
                 path: TestDatabase.packageRoot.appendingPathComponent("mappings/service-requests.yaml").path),
             conninfo: db.conninfo)
@@ -124,7 +124,7 @@ struct ServiceRequestsJobTests {
             encoding: .utf8
         )
         .replacingOccurrences(of: "status_constraint: false", with: "status_constraint: true")
-        var job = ServiceRequestsJob(
+        let job = ServiceRequestsJob(
             mapping: try ServiceRequestsMapping(file: "sr.yaml", text: text), conninfo: plain.conninfo)
         // 'on hold' (unmapped) and 'open' (the request with a malformed email) are left: no constraint.
         let first = try job.apply(db.quietOptions())
@@ -158,7 +158,7 @@ struct ServiceRequestsJobTests {
 
     @Test func aKilledApplyResumesToTheSameRowsAsAnUninterruptedOne() throws {
         let db = try TestDatabase(samples: 30_000)
-        var job = ServiceRequestsJob(
+        let job = ServiceRequestsJob(
             mapping: try ServiceRequestsMapping.load(
                 path: TestDatabase.packageRoot.appendingPathComponent("mappings/service-requests.yaml").path),
             conninfo: db.conninfo)

@@ -25,11 +25,19 @@ public struct CountWithExamples: Codable, Equatable, Sendable {
     public var examples: [ValueExample] = []
 
     mutating func add(_ example: ValueExample) {
-        count += 1
-        if let index = examples.firstIndex(where: { $0.sameCase(as: example) }) {
-            examples[index].occurrences = (examples[index].occurrences ?? 1) + 1
-        } else if examples.count < Self.examplesKept {
-            examples.append(example)
+        merge(CountWithExamples(count: 1, examples: [example]))
+    }
+
+    /// Adds another count of the same class (a batch's, say): its examples join these, the same case
+    /// once with both occurrence counts.
+    mutating func merge(_ other: CountWithExamples) {
+        count += other.count
+        for example in other.examples {
+            if let index = examples.firstIndex(where: { $0.sameCase(as: example) }) {
+                examples[index].occurrences = (examples[index].occurrences ?? 1) + (example.occurrences ?? 1)
+            } else if examples.count < Self.examplesKept {
+                examples.append(example)
+            }
         }
     }
 }

@@ -117,16 +117,9 @@ extension ImportSummary {
         for (tenant, counts) in tally.tenants { tenants[tenant, default: TenantCounts()].add(counts) }
         phoneRowsToInsert += tally.phoneRows
         for (name, counted) in tally.phoneAnomalies {
-            phoneAnomalies[name, default: 0] += counted.count
-            var merged = phoneAnomalyExamples[name] ?? []
-            for example in counted.examples {
-                if let index = merged.firstIndex(where: { $0.sameCase(as: example) }) {
-                    merged[index].occurrences = (merged[index].occurrences ?? 1) + (example.occurrences ?? 1)
-                } else if merged.count < CountWithExamples.examplesKept {
-                    merged.append(example)
-                }
-            }
-            phoneAnomalyExamples[name] = merged
+            var merged = CountWithExamples(count: phoneAnomalies[name] ?? 0, examples: phoneAnomalyExamples[name] ?? [])
+            merged.merge(counted)
+            (phoneAnomalies[name], phoneAnomalyExamples[name]) = (merged.count, merged.examples)
         }
         organizationsToCreate += tally.organizationsCreated
         customTypesToCreate += tally.customTypesCreated
