@@ -126,9 +126,10 @@ struct ImportResumeTests {
         let file = try bigFile()
         let watcher = try PostgresConnection(conninfo: db.conninfo)
         defer { watcher.close() }
+        let rejects = file + ".elsewhere.csv"
         let killed = try signalFerry(
-            ["import", file, "--batch-size", "50", "--on-conflict", "skip"], conninfo: db.conninfo, after: 2,
-            watcher: watcher, signal: SIGKILL)
+            ["import", file, "--batch-size", "50", "--on-conflict", "skip", "--rejects", rejects],
+            conninfo: db.conninfo, after: 2, watcher: watcher, signal: SIGKILL)
         #expect(killed.status != 0 && killed.committed >= 2)
         // The file changes: the run read other bytes, so resume refuses and says why.
         let original = try appendALateLine(to: file)
@@ -142,5 +143,10 @@ struct ImportResumeTests {
         #expect(summary.runId == 1 && summary.onConflict == "skip" && summary.addsUp && summary.rowsRead == 3_000)
         #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "succeeded")
         #expect(try db.count("SELECT count(*) FROM contacts") == 2_993)
+        // The run's own reject file and batch size, not the defaults.
+        #expect(summary.rejectFile == rejects && summary.rejected == 7)
+        #expect(try readAllRecords(rejects) == 8, "the header and every rejected line")
+        #expect(!FileManager.default.fileExists(atPath: file + ".rejects.csv"))
+        #expect(try db.count("SELECT count(*) FROM ferry.batches") == 60, "batches of 50 lines")
     }
 }

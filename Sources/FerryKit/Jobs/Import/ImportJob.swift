@@ -162,6 +162,10 @@ public struct ImportJob: Sendable {
                         "encoding": reader.encoding.rawValue, "on_conflict": options.onConflict.rawValue,
                         "deactivate_missing": String(options.deactivateMissing),
                         "tenants": tenants.joined(separator: ","),
+                        // A resumed part writes the same reject file, in batches of the same size.
+                        "rejects": URL(fileURLWithPath: options.rejectFile ?? file + ".rejects.csv").standardizedFileURL
+                            .path,
+                        "batch_size": String(options.batchSize ?? mapping.load.batchSize),
                     ])
                 try runLedger.record(
                     try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: connection), runId: id)
@@ -500,6 +504,8 @@ public struct ImportJob: Sendable {
         options.encoding = recorded["encoding"].flatMap(TextEncoding.init(name:))
         options.onConflict = recorded["on_conflict"].flatMap(ImportOptions.OnConflict.init(rawValue:)) ?? .update
         options.deactivateMissing = recorded["deactivate_missing"] == "true"
+        options.rejectFile = recorded["rejects"]
+        options.batchSize = recorded["batch_size"].flatMap { Int($0) }
         options.snapshotFile = run.options.stringObject["snapshot_file"]
         options.showProgress = showProgress
         let job = ImportJob(mapping: try ContactsCSVMapping.load(path: run.mappingFile), conninfo: conninfo)
