@@ -131,6 +131,13 @@ struct ImportResumeTests {
             ["import", file, "--batch-size", "50", "--on-conflict", "skip", "--rejects", rejects],
             conninfo: db.conninfo, after: 2, watcher: watcher, signal: SIGKILL)
         #expect(killed.status != 0 && killed.committed >= 2)
+        // The same import with another --on-conflict would decide the rest of the lines differently.
+        let otherOptions = try ferryCLI("import \(file) --no-progress", database: db.name)
+        #expect(otherOptions.status == 1)
+        #expect(
+            otherOptions.stderr.contains("it was started with --on-conflict skip (now update)")
+                && otherOptions.stderr.contains("ferry resume 1"), "\(otherOptions.stderr)")
+        #expect(try watcher.query("SELECT count(*) FROM ferry.runs").scalar == "1", "no second run")
         // The file changes: the run read other bytes, so resume refuses and says why.
         let original = try appendALateLine(to: file)
         let refused = try ferryCLI("resume 1 --no-progress", database: db.name)

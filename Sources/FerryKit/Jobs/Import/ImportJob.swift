@@ -132,7 +132,9 @@ public struct ImportJob: Sendable {
             let runLedger = RunLedger(
                 connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
             try runLedger.markDeadRunsInterrupted(job: Self.name)
-            let point = try resumable(runLedger, file: file, sha256: scan.sha256, requested: options.resumeRunId)
+            let point = try resumable(
+                runLedger, file: file, sha256: scan.sha256, requested: options.resumeRunId, options: options,
+                tenants: tenants)
             // A resumed run was checked against its plan when it started; what its first part wrote is no drift.
             let drift = try point == nil ? options.plan.map { try self.drift(from: $0, connection, summary) } ?? [] : []
             if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
@@ -442,7 +444,8 @@ public struct ImportJob: Sendable {
     /// same bytes), else the newest import run of this job if it was interrupted with this mapping and
     /// these bytes. A run over other bytes is left as it is (a new run starts).
     private func resumable(
-        _ ledger: RunLedger, file: String, sha256: String, requested: Int64?
+        _ ledger: RunLedger, file: String, sha256: String, requested: Int64?, options: ImportOptions,
+        tenants: [String]
     ) throws -> ResumePoint? {
         let candidate: RunRecord?
         if let requested {
@@ -457,6 +460,24 @@ public struct ImportJob: Sendable {
             if requested == nil { return nil }
             throw LedgerError(
                 "run \(run.runId) imported other bytes or another mapping (file sha256 \(recorded["sha256"]?.prefix(12) ?? "?")…, now \(sha256.prefix(12))…): restore them, or start a new import"
+            )
+        }
+        // One run, one set of decisions: its second part must decide lines as its first part did.
+        var differ: [String] = []
+        if let was = recorded["on_conflict"], was != options.onConflict.rawValue {
+            differ.append("--on-conflict \(was) (now \(options.onConflict.rawValue))")
+        }
+        if let was = recorded["deactivate_missing"], was != String(options.deactivateMissing) {
+            differ.append(was == "true" ? "--deactivate-missing (now without)" : "no --deactivate-missing (now with)")
+        }
+        let wasTenants = (recorded["tenants"] ?? recorded["tenant"] ?? "").split(separator: ",").map(String.init)
+        if wasTenants != tenants {
+            let describe = { (list: [String]) in list.isEmpty ? "every tenant" : "--tenant " + list.joined(separator: ", ") }
+            differ.append("\(describe(wasTenants)) (now \(describe(tenants)))")
+        }
+        if !differ.isEmpty {
+            throw LedgerError(
+                "import run \(run.runId) of this file was interrupted, and it was started with \(differ.joined(separator: "; ")): continue it as it was started (`ferry resume \(run.runId)`), or undo it (`ferry rollback \(run.runId)`) and import again"
             )
         }
         return try ledger.resumePoint(runId: run.runId)
