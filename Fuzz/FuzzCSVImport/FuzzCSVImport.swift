@@ -57,16 +57,24 @@ public func fuzzCSVImport(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         guard let header else { return 0 }
         let resolved = try ImportHeader.resolve(
             header, encoding: reader.encoding, mapping: mapping, file: path, tenantFromFlag: false)
-        let transform = ContactImportTransform(
-            header: resolved, encoding: reader.encoding, tenantFromFlag: nil, mapping: mapping)
+        let selected = "00000000-0000-4000-8000-000000000001"
+        let every = ContactImportTransform(
+            header: resolved, encoding: reader.encoding, selectedTenants: [], mapping: mapping)
+        let one = ContactImportTransform(
+            header: resolved, encoding: reader.encoding, selectedTenants: [selected], mapping: mapping)
         for record in records {
-            switch transform.transform(record) {
-            case .rejected(let line, let reason):
-                precondition(line == record.line && !reason.isEmpty, "a rejection names its line and reason")
-            case .contact(let contact):
-                precondition(contact.line == record.line && !contact.email.isEmpty)
-                precondition(contact.phones.counts.addsUp, "phone accounting: \(contact.phones.counts)")
-                precondition(contact.phones.rows.allSatisfy { isE164($0.e164) })
+            for (transform, only) in [(every, nil), (one, selected)] {
+                switch transform.transform(record) {
+                case .rejected(let line, let reason):
+                    precondition(line == record.line && !reason.isEmpty, "a rejection names its line and reason")
+                case .otherTenant(let line, let tenant):
+                    precondition(only != nil && line == record.line && tenant != only, "skipped only when not selected")
+                case .contact(let contact):
+                    precondition(contact.line == record.line && !contact.email.isEmpty)
+                    precondition(only == nil || contact.tenant == only, "a selected run loads only its tenant")
+                    precondition(contact.phones.counts.addsUp, "phone accounting: \(contact.phones.counts)")
+                    precondition(contact.phones.rows.allSatisfy { isE164($0.e164) })
+                }
             }
         }
     } catch is CSVSyntaxError {

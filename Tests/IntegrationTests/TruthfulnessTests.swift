@@ -602,6 +602,30 @@ struct OutputConventionTests {
     }
 }
 
+@Suite("The progress line on a real terminal")
+struct ProgressLineTests {
+    /// Under a pseudo-terminal 32 columns wide (script(1), as a tmux pane would be), every frame of the
+    /// progress line fits the width: cut with "…", never wrapped onto a second line.
+    @Test func everyFrameFitsTheTerminalsWidth() throws {
+        let db = try TestDatabase(samples: 20_000)
+        _ = try db.applySchema(try db.mapping())
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGDATABASE"] = db.name
+        let command =
+            "stty cols 32; cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' apply mappings/phones.yaml --batch-size 500 >/dev/null"
+        let run = try runProcess("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment)
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let plain = run.stdout.replacingOccurrences(
+            of: "\u{1B}\\[[0-9;?]*[A-Za-z]", with: "", options: .regularExpression)
+        let frames = plain.split(whereSeparator: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }).map(String.init)
+            .filter { $0.hasPrefix("apply phones:") }
+        #expect(frames.count >= 2, "\(plain)")
+        #expect(frames.allSatisfy { $0.count <= 31 }, "\(frames)")
+        #expect(frames.contains { $0.hasSuffix("…") }, "a frame wider than the terminal is cut: \(frames)")
+        #expect(try db.count("SELECT count(*) FROM ferry.runs WHERE status = 'succeeded'") == 1)
+    }
+}
+
 @Suite("The manual page")
 struct ManualPageTests {
     @Test func theCommittedManPageRendersAndCoversEveryCommand() throws {

@@ -472,7 +472,9 @@ public struct ImportJob: Sendable {
         }
         let wasTenants = (recorded["tenants"] ?? recorded["tenant"] ?? "").split(separator: ",").map(String.init)
         if wasTenants != tenants {
-            let describe = { (list: [String]) in list.isEmpty ? "every tenant" : "--tenant " + list.joined(separator: ", ") }
+            let describe = { (list: [String]) in
+                list.isEmpty ? "every tenant" : "--tenant " + list.joined(separator: ", ")
+            }
             differ.append("\(describe(wasTenants)) (now \(describe(tenants)))")
         }
         if !differ.isEmpty {
