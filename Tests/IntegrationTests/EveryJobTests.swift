@@ -53,12 +53,15 @@ struct JobCase: Sendable, CustomTestStringConvertible {
             ? "Resume with: ferry apply \(mapping)" : "Resume with: ferry import \(inputFile(of: db))"
     }
 
-    /// The tenants a `--json` plan covered (the import prints its summary, the table jobs their report).
-    func plannedTenants(_ json: String) throws -> [String] {
+    /// The tenants a `--json` plan covered (the import prints its summary, the table jobs their report),
+    /// and the table growth it estimated.
+    func planned(_ json: String) throws -> (tenants: [String], growthBytes: Int?) {
         if importFileQuery != nil {
-            return try JSONDecoder().decode(ImportSummary.self, from: Data(json.utf8)).tenants.keys.sorted()
+            let summary = try JSONDecoder().decode(ImportSummary.self, from: Data(json.utf8))
+            return (summary.tenants.keys.sorted(), summary.estimatedGrowthBytes)
         }
-        return try JSONDecoder().decode(PlanReport.self, from: Data(json.utf8)).tenants.map(\.tenant)
+        let report = try JSONDecoder().decode(PlanReport.self, from: Data(json.utf8))
+        return (report.tenants.map(\.tenant), report.header.estimatedGrowthBytes)
     }
 
     /// The jobs of the tier being run: on Citus, those that run there.
@@ -317,7 +320,9 @@ struct EveryJobTests {
         let mineBefore = try db.tablesChecksum(job, tenantFilter: "NOT (\(others))")
         let plan = try ferryCLI(job.plan(db, "--no-progress --json --tenant \(tenant)"), database: db.name)
         #expect(plan.status == 0, "\(plan.stderr)")
-        #expect(try job.plannedTenants(plan.stdout) == [tenant], "the plan covers that tenant only")
+        let planned = try job.planned(plan.stdout)
+        #expect(planned.tenants == [tenant], "the plan covers that tenant only")
+        #expect((planned.growthBytes ?? 0) > 0, "the plan estimates the growth its writes bring")
 
         let apply = try ferryCLI(job.apply(db, "--no-progress --tenant \(tenant)"), database: db.name)
         #expect(apply.status == 0, "\(apply.stderr)")

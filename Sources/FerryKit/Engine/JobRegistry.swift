@@ -160,6 +160,9 @@ struct JobHandle<Job: TableMigration>: RunnableJob {
         }
         var report = job.planReport(summary)
         report.header.planFile = reference
+        let connection = try PostgresConnection(conninfo: job.conninfo, applicationName: "ferry plan \(Job.name)")
+        defer { connection.close() }
+        try report.estimateGrowth(using: connection)
         return PlanOutcome(
             report: report, terminalText: { job.terminalText(summary, colour: $0) },
             changesPending: summary.changesPending,

@@ -29,7 +29,7 @@ public struct PlanReport: Codable, Sendable {
         public let batches: Int
         public let batchSize: Int
         public let estimatedApplySeconds: Double?
-        public let estimateBasis: String?
+        public var estimateBasis: String?
         /// ferry's own peak resident memory while it made this report (plan, dry run or run).
         public var peakResidentMegabytes: Double? = nil
         /// What the written rows take on disk with the table's indexes (measured on a sample load).

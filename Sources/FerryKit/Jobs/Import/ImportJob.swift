@@ -352,31 +352,16 @@ public struct ImportJob: Sendable {
 
     // MARK: Growth
 
-    /// Table, index and snapshot-row bytes the import's rows take: each new row at its table's size per
-    /// row, each updated contact once more (its old version stays until vacuum), and a snapshot row for
-    /// every row written (what rollback reads).
+    /// Table, index and snapshot-row bytes the import's rows take (`GrowthEstimate`).
     private func estimateGrowth(_ summary: inout ImportSummary, _ connection: PostgresConnection) throws {
-        let updates = summary.updated + summary.contactsDeactivated
-        let written: [(TableName, Int)] = [
-            (mapping.contacts.table, summary.inserted + updates),
-            (mapping.phoneNumbers.table, summary.phoneRowsToInsert),
-            (mapping.organizations.table, summary.organizationsToCreate),
-            (mapping.typeDefinitions.table, summary.customTypesToCreate),
-            (
-                TableName(schema: "ferry", name: "snapshot_rows"),
-                summary.inserted + updates + summary.phoneRowsToInsert + summary.organizationsToCreate
-                    + summary.customTypesToCreate
-            ),
-        ]
-        var bytes = 0.0
-        summary.growthBasis = []
-        for (table, rows) in written where rows > 0 {
-            let size = try connection.bytesPerNewRow(table)
-            bytes += size.bytes * Double(rows)
-            summary.growthBasis.append(
-                "\(table): \(formatCount(rows)) row versions × \(Int(size.bytes.rounded())) bytes (\(size.basis))")
-        }
-        summary.estimatedGrowthBytes = Int(bytes)
+        let updated = summary.updated + summary.contactsDeactivated
+        let written = [
+            (mapping.contacts.table, summary.inserted + updated, updated),
+            (mapping.phoneNumbers.table, summary.phoneRowsToInsert, 0),
+            (mapping.organizations.table, summary.organizationsToCreate, 0),
+            (mapping.typeDefinitions.table, summary.customTypesToCreate, 0),
+        ].map { GrowthEstimate.Written(table: $0.0, versions: $0.1, snapshotRows: $0.1, beforeImages: $0.2) }
+        (summary.estimatedGrowthBytes, summary.growthBasis) = try GrowthEstimate.of(written, on: connection)
     }
 
     // MARK: Plan files
