@@ -35,12 +35,12 @@ enum ImportTables {
 struct ImportResumeTests {
     /// 3,000 lines over three tenants; every 500th has an unusable email (rejected), and line 2,951 has the
     /// email of line 11 (a duplicate the run must still find after a restart between them).
-    func bigFile() throws -> String {
+    func bigFile(unusableEmails: Bool = true) throws -> String {
         var lines = ["Tenant,Full Name,Country,Email,Company,Title,Office Phone,Mobile,Notes"]
         for number in 1...3_000 {
             let tenant = "00000000-0000-4000-8000-00000000000\(number % 3 + 1)"
             let email =
-                number % 500 == 0
+                number % 500 == 0 && unusableEmails
                 ? "not-an-email-\(number)" : number == 2_950 ? "Person10@example.com" : "person\(number)@example.com"
             lines.append(
                 "\(tenant),Person \(number),US,\(email),,Buyer,+1 212 555 \(String(format: "%04d", number % 10_000)),,")
@@ -103,6 +103,44 @@ struct ImportResumeTests {
         let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
         #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
         #expect(try ImportTables.checksum(watcher) == before)
+    }
+
+    /// --deactivate-missing after a restart: the replayed lines' contacts count as in the file, so only
+    /// the contacts the file lacks are deactivated, as in an uninterrupted run.
+    @Test func aResumedImportDeactivatesOnlyWhatTheWholeFileLacks() throws {
+        let db = try importDatabase()
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email)
+                SELECT ('00000000-0000-4000-8000-00000000000' || (n % 3 + 1))::uuid, gen_random_uuid(), 'Earlier ' || n,
+                       CASE WHEN n <= 20 THEN 'person' || n || '@example.com' ELSE 'gone' || n || '@example.com' END
+                FROM generate_series(1, 30) n
+                """)
+        // Every line has a usable key (else --deactivate-missing refuses); line 2,951 still repeats line 11's.
+        let file = try bigFile(unusableEmails: false)
+        let copyHolder = try DatabaseCopy(of: db)
+        defer { withExtendedLifetime(copyHolder) {} }
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        let killed = try signalFerry(
+            ["import", file, "--batch-size", "50", "--deactivate-missing"], conninfo: db.conninfo, after: 20,
+            watcher: watcher, signal: SIGKILL)
+        #expect(killed.committed >= 20 && killed.committed < 60, "killed after \(killed.committed) batches")
+        let resumed = try ferryCLI("resume 1 --no-progress --json", database: db.name)
+        #expect(resumed.status == 4, "\(resumed.stderr)")
+        let summary = try JSONDecoder().decode(ImportSummary.self, from: Data(resumed.stdout.utf8))
+        let uninterrupted = try ferryCLI(
+            "import \(file) --batch-size 50 --deactivate-missing --no-progress --json", database: copyHolder.name)
+        #expect(uninterrupted.status == 4, "\(uninterrupted.stderr)")
+        let whole = try JSONDecoder().decode(ImportSummary.self, from: Data(uninterrupted.stdout.utf8))
+        #expect(summary.contactsDeactivated == 10 && whole.contactsDeactivated == 10, "the ten 'gone' contacts")
+        #expect(
+            (summary.inserted, summary.updated, summary.rejected) == (whole.inserted, whole.updated, whole.rejected))
+        let copy = try PostgresConnection(conninfo: "dbname=\(copyHolder.name)")
+        defer { copy.close() }
+        #expect(
+            try TestDatabaseView(connection: watcher).importContent()
+                == TestDatabaseView(connection: copy).importContent())
     }
 
     /// The dry run's growth estimate against what the import then took on disk.
