@@ -219,18 +219,15 @@ final class PhonesInPlaceLoader: BatchLoader {
                 _ = try connection.copyIn(sql.copyRewrites) { write in
                     try rewrites.bytes.withUnsafeBytes { try write($0) }
                 }
-                try connection.query(
-                    sql.snapshotRows(in: PhonesInPlaceSQL.rewriteTable, action: "update", snapshot: phonesTable), phones
-                )
-                result.rewritten = try connection.query(sql.rewriteRows).affectedRows
+                result.rewritten = try connection.query(sql.rewriteRows(snapshot: phonesTable), phones)
+                    .value("rows rewritten", as: Int.self)
             }
             if counts.deletions > 0 {
                 _ = try connection.copyIn(sql.copyDeletions) { write in
                     try deletions.bytes.withUnsafeBytes { try write($0) }
                 }
-                try connection.query(
-                    sql.snapshotRows(in: PhonesInPlaceSQL.deleteTable, action: "delete", snapshot: phonesTable), phones)
-                result.deleted = try connection.query(sql.deleteRows).affectedRows
+                result.deleted = try connection.query(sql.deleteRows(snapshot: phonesTable), phones)
+                    .value("rows deleted", as: Int.self)
             }
             if counts.additions > 0 {
                 _ = try connection.copyIn(sql.phoneRows.copyIntoStaging) { write in

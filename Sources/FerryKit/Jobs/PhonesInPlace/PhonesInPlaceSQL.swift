@@ -38,11 +38,10 @@ struct PhonesInPlaceSQL: Sendable {
         """
         CREATE TEMP TABLE IF NOT EXISTS \(q(Self.rewriteTable)) (
             tenant \(tenantType) NOT NULL, row_id \(idType) NOT NULL, was text NOT NULL,
-            number text NOT NULL, extension text, done boolean NOT NULL DEFAULT false
+            number text NOT NULL, extension text
         ) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS \(q(Self.deleteTable)) (
-            tenant \(tenantType) NOT NULL, row_id \(idType) NOT NULL, was text NOT NULL,
-            done boolean NOT NULL DEFAULT false
+            tenant \(tenantType) NOT NULL, row_id \(idType) NOT NULL, was text NOT NULL
         ) ON COMMIT DELETE ROWS
         """
     }
@@ -52,39 +51,55 @@ struct PhonesInPlaceSQL: Sendable {
     }
     var copyDeletions: String { "COPY \(q(Self.deleteTable)) (tenant, row_id, was) FROM STDIN" }
 
-    /// Locks the rows still holding the value that was read, records their pre-images and marks them
-    /// done; a row the application changed meanwhile is left alone. $1 run, $2 batch, $3 table.
-    func snapshotRows(in table: String, action: String, snapshot: SnapshotTable) -> String {
-        let same = "p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id"
-        return """
-            WITH still AS (
-                SELECT p.* FROM \(q(table)) r
-                CROSS JOIN LATERAL (SELECT p.* FROM \(phones.table.quoted) p
-                                    WHERE \(same) AND p.\(q(phones.phoneNumber)) = r.was OFFSET 0) p
-                FOR UPDATE OF p
-            ), snapshot AS (
-                INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
-                SELECT $1, $2, 2, $3, '\(action)', \(snapshot.keyObject(alias: "p")), to_jsonb(p) FROM still p
-            )
-            UPDATE \(q(table)) r SET done = true FROM still p WHERE \(same)
-            """
-    }
-
-    var rewriteRows: String {
+    /// Rewrites the rows still holding the value that was read: each is locked, its pre-image recorded,
+    /// and its number (and extension) written, in one statement; a row the application changed meanwhile
+    /// is left alone. Returns the rows rewritten. $1 run, $2 batch, $3 table.
+    func rewriteRows(snapshot: SnapshotTable) -> String {
         let set =
             ["\(q(phones.phoneNumber)) = r.number"] + (phones.extensionDigits.map { ["\(q($0)) = r.extension"] } ?? [])
             + (phones.updatedAt.map { ["\(q($0)) = now()"] } ?? [])
-        return """
-            UPDATE \(phones.table.quoted) p SET \(set.joined(separator: ", "))
-            FROM \(q(Self.rewriteTable)) r
-            WHERE r.done AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id
+        return write(
+            Self.rewriteTable, action: "update", snapshot: snapshot,
             """
+            UPDATE \(phones.table.quoted) p SET \(set.joined(separator: ", "))
+                FROM still s JOIN \(q(Self.rewriteTable)) r ON \(same("s"))
+                WHERE p.\(q(phones.tenant)) = s.\(q(phones.tenant)) AND p.\(q(phones.id)) = s.\(q(phones.id))
+                RETURNING 1
+            """)
     }
 
-    var deleteRows: String {
+    /// Deletes the unusable rows still as read (`unusable_rows: delete`), pre-images recorded first.
+    func deleteRows(snapshot: SnapshotTable) -> String {
+        write(
+            Self.deleteTable, action: "delete", snapshot: snapshot,
+            """
+            DELETE FROM \(phones.table.quoted) p USING still s
+                WHERE p.\(q(phones.tenant)) = s.\(q(phones.tenant)) AND p.\(q(phones.id)) = s.\(q(phones.id))
+                RETURNING 1
+            """)
+    }
+
+    /// `p` (or `alias`) is the row a staged change `r` names.
+    private func same(_ alias: String) -> String {
+        "\(alias).\(q(phones.tenant)) = r.tenant AND \(alias).\(q(phones.id)) = r.row_id"
+    }
+
+    /// The rows of `table` still holding the value that was read, locked (`still`), their pre-images
+    /// recorded, then `change` (which reads `still`); its count of rows is the result.
+    private func write(_ table: String, action: String, snapshot: SnapshotTable, _ change: String) -> String {
         """
-        DELETE FROM \(phones.table.quoted) p USING \(q(Self.deleteTable)) r
-        WHERE r.done AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id
+        WITH still AS (
+            SELECT p.* FROM \(q(table)) r
+            CROSS JOIN LATERAL (SELECT p.* FROM \(phones.table.quoted) p
+                                WHERE \(same("p")) AND p.\(q(phones.phoneNumber)) = r.was OFFSET 0) p
+            FOR UPDATE OF p
+        ), snapshot AS (
+            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+            SELECT $1, $2, 2, $3, '\(action)', \(snapshot.keyObject(alias: "p")), to_jsonb(p) FROM still p
+        ), changed AS (
+            \(change)
+        )
+        SELECT count(*) AS rows FROM changed
         """
     }
 
@@ -94,8 +109,7 @@ struct PhonesInPlaceSQL: Sendable {
             createSessionTables, "BEGIN",
             SessionSettings.setLocalTimeoutsForReport, copyRewrites, copyDeletions, phoneRows.copyIntoStaging,
             phoneRows.insertCustomTypes(snapshot: types),
-            snapshotRows(in: Self.rewriteTable, action: "update", snapshot: table), rewriteRows,
-            snapshotRows(in: Self.deleteTable, action: "delete", snapshot: table), deleteRows,
+            rewriteRows(snapshot: table), deleteRows(snapshot: table),
             phoneRows.mergePhoneRows(snapshot: table), LedgerRun.recordBatch(.key), "COMMIT",
         ]
     }
