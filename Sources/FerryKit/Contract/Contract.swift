@@ -61,7 +61,8 @@ public struct Contract: Sendable {
         // The checks read one consistent snapshot and take no lock.
         var verification = Verification(subject: subject)
         let snapshotXmin: String = try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") {
-            let xmin = try connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").scalar ?? "0"
+            let xmin = try connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .value("the snapshot's xmin", as: String.self)
             try verification.read(connection, applyXid: applyXid, writtenSince: nil)
             return xmin
         }

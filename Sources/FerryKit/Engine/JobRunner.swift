@@ -394,8 +394,8 @@ extension TableMigration {
     func extractCount(
         _ sql: Statements, _ reader: PostgresConnection, after key: [String]?, tenants: String?
     ) throws -> Int? {
-        try reader.query("SELECT count(*) FROM (\(extractPage(sql))) x", [key?[0], key?[1], nil, tenants]).scalar
-            .flatMap { Int($0) }
+        try reader.query("SELECT count(*) FROM (\(extractPage(sql))) x", [key?[0], key?[1], nil, tenants])
+            .value("the records to read", as: Int.self)
     }
 
     /// Per tenant, source rows inserted or updated by others from transaction `xid` on (32-bit xid

@@ -82,7 +82,7 @@ struct DistributedRollback {
         let run = [String(runId), table]
         if try connection.query(
             "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1 AND table_name = $2 AND action <> 'insert'", run
-        ).scalar != "0" {
+        ).value("the run's updates and deletes of \(table)", as: Int.self) > 0 {
             throw LedgerError(
                 "run \(runId) updated or deleted rows of \(table): restoring them on Citus is not supported yet; nothing was changed"
             )

@@ -60,7 +60,7 @@ public struct RunLedger {
         job: String, mode: String, mappingFile: String, mappingSHA256: String, rollbackOf: Int64? = nil,
         options: [String: String] = [:]
     ) throws -> Int64 {
-        let runId = try connection.query(
+        let id = try connection.query(
             """
             INSERT INTO ferry.runs (job, mode, status, mapping_file, mapping_sha256, tool_version, os_user, host, pid,
                                     rollback_of, start_xid, options)
@@ -72,8 +72,7 @@ public struct RunLedger {
                 ProcessInfo.processInfo.hostName, String(ProcessInfo.processInfo.processIdentifier),
                 rollbackOf.map(String.init), jsonObject(options),
             ]
-        ).scalar
-        guard let runId, let id = Int64(runId) else { throw LedgerError("could not record the run") }
+        ).value("the run recorded", as: Int64.self)
         try event(runId: id, kind: "run started", detail: ["mode": mode, "mapping_sha256": mappingSHA256])
         FerryLog.logger.info("run started", metadata: ["run": "\(id)", "job": "\(job)", "mode": "\(mode)"])
         return id

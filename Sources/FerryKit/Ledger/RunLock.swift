@@ -14,9 +14,9 @@ public final class RunLock {
             try connection.query("SELECT pg_advisory_lock($1, hashtext($2))", [String(Self.namespace), job])
             return
         }
-        let acquired =
-            try connection.query("SELECT pg_try_advisory_lock($1, hashtext($2))", [String(Self.namespace), job]).scalar
-            == "t"
+        let acquired = try connection.query(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))", [String(Self.namespace), job]
+        ).value("the job's lock", as: Bool.self)
         if !acquired {
             throw LedgerError(try holderDescription())
         }

@@ -26,8 +26,10 @@ extension PostgresConnection {
 
     /// Whether a relation is a view or a materialized view (no keys, no xmin of its own).
     func isView(_ table: TableName) throws -> Bool {
-        try query("SELECT relkind IN ('v', 'm') FROM pg_class WHERE oid = to_regclass($1)", [table.quoted]).scalar
-            == "t"
+        try query(
+            "SELECT coalesce((SELECT relkind IN ('v', 'm') FROM pg_class WHERE oid = to_regclass($1)), false)",
+            [table.quoted]
+        ).value("whether \(table) is a view", as: Bool.self)
     }
 }
 

@@ -153,7 +153,7 @@ extension PhonesJob: TableMigration {
     func recordCount(_ statements: PhonesStatements, _ reader: PostgresConnection, tenants: String?) throws -> Int? {
         if tenants != nil {
             return try reader.query("SELECT count(*) FROM (\(extractPage(statements))) x", [nil, nil, nil, tenants])
-                .scalar.flatMap { Int($0) }
+                .value("the contacts of the tenants", as: Int.self)
         }
         return Int(
             try reader.query(statements.sql.estimatedSourceRows, [mapping.source.table.quoted]).scalar ?? "")
@@ -303,13 +303,11 @@ final class ApplyPacing {
         guard let connection = session else { return }
         var announced = false
         while true {
-            let lag =
-                Double(
-                    try connection.query(
-                        """
-                        SELECT coalesce(max(extract(epoch FROM greatest(replay_lag, write_lag, flush_lag))), 0) FROM pg_stat_replication
-                        """
-                    ).scalar ?? "0") ?? 0
+            let lag = try connection.query(
+                """
+                SELECT coalesce(max(extract(epoch FROM greatest(replay_lag, write_lag, flush_lag))), 0)::float8 FROM pg_stat_replication
+                """
+            ).value("the replicas' lag", as: Double.self)
             if lag <= bound { return }
             if !announced {
                 options.log(

@@ -238,9 +238,8 @@ final class PhonesInPlaceLoader: BatchLoader {
                         sql.phoneRows.insertCustomTypes(snapshot: typesTable),
                         [run, number, typesTable.qualifiedName]
                     ).value("a count", as: Int.self)
-                result.added =
-                    Int(try connection.query(sql.phoneRows.mergePhoneRows(snapshot: phonesTable), phones).scalar ?? "0")
-                    ?? 0
+                result.added = try connection.query(sql.phoneRows.mergePhoneRows(snapshot: phonesTable), phones)
+                    .value("rows added", as: Int.self)
             }
             try connection.query(
                 LedgerRun.recordBatch(.key),

@@ -104,7 +104,9 @@ extension ServiceRequestsJob: TableMigration {
     ) throws -> String {
         let connection = try run.openReader()
         defer { connection.close() }
-        if try connection.query(sql.statusConstraintExists).scalar != "0" { return "already present" }
+        if try connection.query(sql.statusConstraintExists).value("the status constraint", as: Int.self) > 0 {
+            return "already present"
+        }
         let others = try connection.query(sql.statusesOutsideTheNewSet).value("a count", as: Int.self)
         guard others == 0 else {
             return
