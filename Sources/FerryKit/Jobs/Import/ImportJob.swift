@@ -440,22 +440,24 @@ public struct ImportJob: Sendable {
             guard candidate?.status == "interrupted" else { return nil }
         }
         guard let run = candidate else { return nil }
-        let recorded = try ledger.events(run.runId).first { $0.kind == "file" }?.detail.stringObject ?? [:]
-        guard run.mappingSHA256 == mapping.sha256, recorded["sha256"] == sha256 else {
+        let recorded = try RecordedImportFile(runId: run.runId, ledger)
+        guard run.mappingSHA256 == mapping.sha256, recorded.sha256 == sha256 else {
             if requested == nil { return nil }
             throw LedgerError(
-                "run \(run.runId) imported other bytes or another mapping (file sha256 \(recorded["sha256"]?.prefix(12) ?? "?")…, now \(sha256.prefix(12))…): restore them, or start a new import"
+                "run \(run.runId) imported other bytes or another mapping (file sha256 \(recorded.sha256?.prefix(12) ?? "?")…, now \(sha256.prefix(12))…): restore them, or start a new import"
             )
         }
         // One run, one set of decisions: its second part must decide lines as its first part did.
         var differ: [String] = []
-        if let was = recorded["on_conflict"], was != options.onConflict.rawValue {
-            differ.append("--on-conflict \(was) (now \(options.onConflict.rawValue))")
+        if recorded.onConflict != options.onConflict {
+            differ.append("--on-conflict \(recorded.onConflict.rawValue) (now \(options.onConflict.rawValue))")
         }
-        if let was = recorded["deactivate_missing"], was != String(options.deactivateMissing) {
-            differ.append(was == "true" ? "--deactivate-missing (now without)" : "no --deactivate-missing (now with)")
+        if recorded.deactivateMissing != options.deactivateMissing {
+            differ.append(
+                recorded.deactivateMissing ? "--deactivate-missing (now without)" : "no --deactivate-missing (now with)"
+            )
         }
-        let wasTenants = (recorded["tenants"] ?? recorded["tenant"] ?? "").split(separator: ",").map(String.init)
+        let wasTenants = recorded.tenants
         if wasTenants != tenants {
             let describe = { (list: [String]) in
                 list.isEmpty ? "every tenant" : "--tenant " + list.joined(separator: ", ")
@@ -504,16 +506,16 @@ public struct ImportJob: Sendable {
         guard let run = try ledger.run(runId), run.job == name, run.mode == "import" else {
             throw LedgerError("run \(runId) is not a \(name) import run")
         }
-        let recorded = try ledger.events(runId).first { $0.kind == "file" }?.detail.stringObject ?? [:]
-        guard let path = recorded["path"] else { throw LedgerError("run \(runId) recorded no file") }
+        let recorded = try RecordedImportFile(runId: runId, ledger)
+        guard let path = recorded.path else { throw LedgerError("run \(runId) recorded no file") }
         var options = ImportOptions()
         options.resumeRunId = runId
-        options.tenants = (recorded["tenants"] ?? recorded["tenant"] ?? "").split(separator: ",").map(String.init)
-        options.encoding = recorded["encoding"].flatMap(TextEncoding.init(name:))
-        options.onConflict = recorded["on_conflict"].flatMap(ImportOptions.OnConflict.init(rawValue:)) ?? .update
-        options.deactivateMissing = recorded["deactivate_missing"] == "true"
-        options.rejectFile = recorded["rejects"]
-        options.batchSize = recorded["batch_size"].flatMap { Int($0) }
+        options.tenants = recorded.tenants
+        options.encoding = recorded.encoding
+        options.onConflict = recorded.onConflict
+        options.deactivateMissing = recorded.deactivateMissing
+        options.rejectFile = recorded.rejectFile
+        options.batchSize = recorded.batchSize
         options.snapshotFile = run.options.stringObject["snapshot_file"]
         options.showProgress = showProgress
         let job = ImportJob(mapping: try ContactsCSVMapping.load(path: run.mappingFile), conninfo: conninfo)
@@ -613,6 +615,32 @@ public struct ImportJob: Sendable {
                 tenantColumn: c.tenant, keyColumn: c.key, tenantType: tenantType, keyType: keyType,
                 use: use, steps: steps)
             + (forApply ? PhonesSchema.ledgerExpectations() : [])
+    }
+}
+
+/// What an import run recorded about its file and the options that decide its lines (its `file`
+/// event, written when the run starts): what a resume continues with and must agree with.
+private struct RecordedImportFile {
+    let path: String?
+    let sha256: String?
+    let encoding: TextEncoding?
+    let onConflict: ImportOptions.OnConflict
+    let deactivateMissing: Bool
+    let tenants: [String]
+    let rejectFile: String?
+    let batchSize: Int?
+
+    init(runId: Int64, _ ledger: RunLedger) throws {
+        let detail = try ledger.events(runId).first { $0.kind == "file" }?.detail.stringObject ?? [:]
+        path = detail["path"]
+        sha256 = detail["sha256"]
+        encoding = detail["encoding"].flatMap(TextEncoding.init(name:))
+        onConflict = detail["on_conflict"].flatMap(ImportOptions.OnConflict.init(rawValue:)) ?? .update
+        deactivateMissing = detail["deactivate_missing"] == "true"
+        // Runs of the release before repeatable --tenant recorded one `tenant`.
+        tenants = (detail["tenants"] ?? detail["tenant"] ?? "").split(separator: ",").map(String.init)
+        rejectFile = detail["rejects"]
+        batchSize = detail["batch_size"].flatMap { Int($0) }
     }
 }
 
