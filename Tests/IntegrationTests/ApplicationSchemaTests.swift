@@ -289,7 +289,8 @@ struct ApplicationSchemaTests {
         // The contract judges the replaced rows: the five rewritten contacts are migrated, "n/a" holds
         // nothing to migrate, and the rest (the tab-only value's and the extension's rejected values,
         // the two contacts the application changed) are unmigrated: it refuses, dropping nothing.
-        let contract = try ferryCLI("contract \(mapping) --json", database: db.name)
+        let unmigrated = (mapping as NSString).deletingLastPathComponent + "/unmigrated.csv"
+        let contract = try ferryCLI("contract \(mapping) --json --unmigrated-out \(unmigrated)", database: db.name)
         #expect(contract.status == 5, "\(contract.stdout)\(contract.stderr)")
         let judged = try JSONDecoder().decode(ContractReport.self, from: Data(contract.stdout.utf8))
         #expect(judged.addsUp && judged.migrated == 5 && !judged.dropped, "\(contract.stdout)")
@@ -298,6 +299,7 @@ struct ApplicationSchemaTests {
             judged.examples.contains { $0.values.contains("212-555-0105") }
                 && judged.examples.contains { $0.values.contains("212-555-0106") }, "\(contract.stdout)")
         #expect(try db.count("SELECT count(*) FROM contacts WHERE phone_number IS NOT NULL") > 0, "nothing dropped")
+        #expect(try readAllRecords(unmigrated) == 1 + judged.unmigrated, "the list names every unmigrated contact")
         let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
         #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
         #expect(try db.checksum("contact_phone_numbers") == before, "the naive rows are back exactly")
