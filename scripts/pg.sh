@@ -31,10 +31,13 @@ close_inherited_descriptors() {
 }
 close_inherited_descriptors
 
+# A port nobody listens on, below the kernel's range for outgoing connections' local ports (a port
+# held by one of those is not seen by a connect test, and the server's bind then fails).
 free_port() {
-    local port
+    local port low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     for _ in $(seq 1 200); do
-        port=$(( 20000 + RANDOM % 30000 ))
+        port=$(( 20000 + RANDOM % (low - 20000) ))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0
@@ -42,6 +45,22 @@ free_port() {
     done
     echo "no free port found" >&2
     return 1
+}
+
+# Starts the server in $dir/data on a free port with the options "$@" (the port is added), trying
+# another port when the chosen one turns out to be taken; sets `port`.
+start_server() {
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        rm -f "$dir/server.log"
+        if as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o "-p $port $*" \
+            >/dev/null 2>"$dir/pg_ctl.log"; then
+            return 0
+        fi
+        grep -q "Address already in use" "$dir/server.log" && [ "$attempt" -lt 5 ] || break
+    done
+    cat "$dir/pg_ctl.log" "$dir/server.log" >&2
+    exit 1
 }
 
 case "$action" in
@@ -61,12 +80,10 @@ start)
     fi
     as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres "${auth[@]}" -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
-    port=$(free_port)
     # A throwaway cluster: durability settings off. pg_ctl's stderr goes to a file: the server inherits
-# it, and a caller reading our output through a pipe would otherwise wait for the server to exit. Benchmarks compare runs on the same cluster.
-    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
-        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=512MB -c max_wal_senders=4 -c wal_level=replica ${FERRY_PG_SETTINGS:-}" \
-        >/dev/null 2>"$dir/pg_ctl.log" || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
+    # it, and a caller reading our output through a pipe would otherwise wait for the server to exit.
+    # Benchmarks compare runs on the same cluster.
+    start_server "-k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=512MB -c max_wal_senders=4 -c wal_level=replica ${FERRY_PG_SETTINGS:-}"
     cat >"$dir/env" <<ENV
 export PGHOST=127.0.0.1
 export PGPORT=$port
@@ -82,11 +99,8 @@ standby)
     [ "$(id -u)" = 0 ] && chown ferrypg "$dir"
     as_owner /usr/lib/postgresql/15/bin/pg_basebackup -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir/data" -R -X stream -c fast \
         >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; exit 1; }
-    port=$(free_port)
     # Reports its replay position every second, so the primary sees lag (and its end) promptly.
-    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
-        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c hot_standby=on -c wal_receiver_status_interval=1s" \
-        >/dev/null 2>"$dir/pg_ctl.log" || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
+    start_server "-k $dir -c listen_addresses=127.0.0.1 -c hot_standby=on -c wal_receiver_status_interval=1s"
     echo "export STANDBY_PORT=$port" >"$dir/env"
     echo "standby running on 127.0.0.1:$port"
     ;;
