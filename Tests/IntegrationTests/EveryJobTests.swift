@@ -82,7 +82,7 @@ struct JobCase: Sendable, CustomTestStringConvertible {
             sourceEdit: """
                 UPDATE contacts SET role = 'Changed since the plan'
                 WHERE (tenant, contact_name_id) = (SELECT tenant, customer_id FROM projects WHERE customer_id IS NOT NULL ORDER BY 1, 2 LIMIT 1)
-                """),
+                """, runsOnCitus: true),
         JobCase(
             mapping: "mappings/phones-in-place.yaml",
             tables: ["contact_phone_numbers", "contact_phone_type_definitions"],
@@ -104,7 +104,7 @@ struct JobCase: Sendable, CustomTestStringConvertible {
             sourceEdit: """
                 UPDATE service_requests SET status = 'changed since the plan'
                 WHERE (tenant, request_id) = (SELECT tenant, request_id FROM service_requests ORDER BY 1, 2 LIMIT 1)
-                """),
+                """, runsOnCitus: true),
         JobCase(
             mapping: "mappings/contacts-csv.yaml",
             tables: ["contacts", "clients", "contact_phone_numbers", "contact_phone_type_definitions"],

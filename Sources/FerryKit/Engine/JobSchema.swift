@@ -21,11 +21,13 @@ extension PhonesJob: JobSchema {
 }
 extension ImportJob: JobSchema {}
 extension CustomersJob: JobSchema {
+    public var runsOnCitus: Bool { true }
     public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
         try sourceEngine(using: connection)
     }
 }
 extension ServiceRequestsJob: JobSchema {
+    public var runsOnCitus: Bool { true }
     public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
         try sourceEngine(using: connection)
     }

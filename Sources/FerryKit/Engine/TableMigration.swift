@@ -32,6 +32,15 @@ struct MigrationBatch<Record: Sendable, Decision: Sendable>: Sendable {
     let decisions: [Decision]
     let firstKey: [String]
     let lastKey: [String]
+
+    /// The batch's one tenant: on Citus the extract reads a tenant at a time, and the batch's statements
+    /// name it so that Citus runs each on the one shard group that holds it.
+    func onlyTenant() throws -> String {
+        guard let first = firstKey.first, first == lastKey.first else {
+            throw LedgerError("batch \(number) holds more than one tenant's rows; on Citus a batch holds one")
+        }
+        return first
+    }
 }
 
 /// Accumulates a summary from a run's decisions; memory stays bounded by the examples it keeps.

@@ -5,12 +5,16 @@
 /// for the table are first copied into a scratch table distributed like it (`prepare`, before the
 /// rollback's transaction: Citus creates distributed tables outside one), every judgement is a statement
 /// between two tables colocated on the tenant, and "unchanged" is the hash recorded when the row was
-/// written (`SnapshotTable.hashesRows`).
+/// written (`SnapshotTable.hashesRows`). Pre-images of updated and deleted rows are restored through a
+/// second scratch table shaped like the table (`images`): Citus takes no STABLE function of a column in
+/// an UPDATE, so the JSON pre-images become typed rows in an INSERT first.
 struct DistributedRollback {
     let snapshot: SnapshotTable
     let scratch: String
     let distributionColumn: String
     let distributionType: String
+    /// The typed pre-images, when the run updated or deleted rows of the table.
+    var images: String?
 
     /// Creates the scratch table for `snapshot` (outside any transaction); nil when the table is not distributed.
     static func prepare(
@@ -31,7 +35,7 @@ struct DistributedRollback {
                 "\(snapshot.qualifiedName) is a Citus table but not hash-distributed: ferry cannot roll it back there; nothing was changed"
             )
         }
-        let rollback = DistributedRollback(
+        var rollback = DistributedRollback(
             snapshot: snapshot, scratch: TableName(schema: "ferry", name: "rollback_\(runId)_\(index)").quoted,
             distributionColumn: try placement.required("column_name"),
             distributionType: try placement.required("column_type"))
@@ -47,6 +51,7 @@ struct DistributedRollback {
                     tenant \(rollback.distributionType) NOT NULL,
                     action text NOT NULL,
                     key jsonb NOT NULL,
+                    before jsonb,
                     after_hash text,
                     -- Set by the judgement: the row as it is now (for the rules' group and reference columns),
                     -- and its xmin then, which the delete compares (a worker's own id, compared on that worker).
@@ -61,12 +66,25 @@ struct DistributedRollback {
         try connection.query(
             "SELECT create_distributed_table($1, $2, colocate_with => $3)",
             [rollback.scratch, "tenant", snapshot.qualifiedName])
+        if try connection.query(
+            "SELECT EXISTS (SELECT 1 FROM ferry.snapshot_rows WHERE run_id = $1 AND table_name = $2 AND action <> 'insert')",
+            [String(runId), snapshot.qualifiedName]
+        ).value("whether run \(runId) updated or deleted rows of \(snapshot.qualifiedName)", as: Bool.self) {
+            let images = TableName(schema: "ferry", name: "rollback_\(runId)_\(index)_images").quoted
+            try connection.execute(script: "DROP TABLE IF EXISTS \(images)")
+            try connection.execute(script: "CREATE UNLOGGED TABLE \(images) (LIKE \(snapshot.qualifiedName))")
+            try connection.query(
+                "SELECT create_distributed_table($1, $2, colocate_with => $3)",
+                [images, rollback.distributionColumn, snapshot.qualifiedName])
+            rollback.images = images
+        }
         return rollback
     }
 
     /// After the rollback's transaction ended.
     func drop(on connection: PostgresConnection) {
         _ = try? connection.execute(script: "DROP TABLE IF EXISTS \(scratch)")
+        if let images { _ = try? connection.execute(script: "DROP TABLE IF EXISTS \(images)") }
     }
 
     private var table: String { snapshot.qualifiedName }
@@ -80,17 +98,10 @@ struct DistributedRollback {
         connection: PostgresConnection
     ) throws -> RollbackTableReport {
         let run = [String(runId), table]
-        if try connection.query(
-            "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1 AND table_name = $2 AND action <> 'insert'", run
-        ).value("the run's updates and deletes of \(table)", as: Int.self) > 0 {
-            throw LedgerError(
-                "run \(runId) updated or deleted rows of \(table): restoring them on Citus is not supported yet; nothing was changed"
-            )
-        }
         try connection.query(
             """
-            INSERT INTO \(scratch) (tenant, action, key, after_hash)
-            SELECT (s.key ->> \(sqlLiteral(distributionColumn)))::\(distributionType), s.action, s.key, s.after_hash
+            INSERT INTO \(scratch) (tenant, action, key, before, after_hash)
+            SELECT (s.key ->> \(sqlLiteral(distributionColumn)))::\(distributionType), s.action, s.key, s.before, s.after_hash
             FROM ferry.snapshot_rows s WHERE s.run_id = $1 AND s.table_name = $2
             """, run)
         // A row without a recorded hash was written where xmin judged it: here it counts as changed. Citus
@@ -99,8 +110,8 @@ struct DistributedRollback {
         let unchanged = force ? "true" : "s.after_hash IS NOT NULL AND \(SnapshotTable.rowHash("t")) = s.after_hash"
         try connection.query(
             """
-            INSERT INTO \(scratch) (tenant, action, key, after_hash, judged, current, seen_xmin, state)
-            SELECT s.tenant, s.action, s.key, s.after_hash, true, to_jsonb(t), t.xmin::text,
+            INSERT INTO \(scratch) (tenant, action, key, before, after_hash, judged, current, seen_xmin, state)
+            SELECT s.tenant, s.action, s.key, s.before, s.after_hash, true, to_jsonb(t), t.xmin::text,
                    CASE WHEN t.\(quoteIdentifier(distributionColumn)) IS NULL THEN NULL
                         WHEN \(unchanged) THEN 'unchanged' ELSE 'changed' END
             FROM \(scratch) s LEFT JOIN \(table) t ON \(sameRow)
@@ -116,9 +127,9 @@ struct DistributedRollback {
         }
         let row = try connection.query(
             """
-            SELECT count(*) FILTER (WHERE state = 'unchanged' AND kept IS NULL) AS unchanged,
-                   count(*) FILTER (WHERE state = 'changed') AS changed_since,
-                   count(*) FILTER (WHERE state IS NULL) AS already_gone,
+            SELECT count(*) FILTER (WHERE action = 'delete' OR (state = 'unchanged' AND kept IS NULL)) AS unchanged,
+                   count(*) FILTER (WHERE action <> 'delete' AND state = 'changed') AS changed_since,
+                   count(*) FILTER (WHERE action <> 'delete' AND state IS NULL) AS already_gone,
                    count(*) FILTER (WHERE kept = 'invariant') AS kept_for_invariant,
                    count(*) FILTER (WHERE kept = 'referenced') AS still_referenced
             FROM \(scratch)
@@ -185,7 +196,7 @@ struct DistributedRollback {
             SELECT key::text AS key, CASE WHEN state = 'changed' THEN 'changed since the run'
                                           WHEN kept = 'invariant' THEN 'kept: deleting it would leave its group with rows but none marked as the default'
                                           ELSE 'still referenced by newer rows' END AS reason
-            FROM \(scratch) WHERE state = 'changed' OR kept IS NOT NULL
+            FROM \(scratch) WHERE action <> 'delete' AND (state = 'changed' OR kept IS NOT NULL)
             ORDER BY state, key::text LIMIT 20
             """
         ).decoded("the rollback's conflicts in \(table)").map {
@@ -193,30 +204,88 @@ struct DistributedRollback {
         }
     }
 
-    /// Deletes the rows still as written and not kept; drops the snapshot rows of those and of rows
-    /// already gone. Returns the rows deleted.
+    /// Deletes the inserted rows still as written and not kept, restores the updated rows still as
+    /// written and the deleted rows still absent; drops the snapshot rows of what is undone and of rows
+    /// already gone. Returns the rows undone.
     func undo(runId: Int64, force: Bool, connection: PostgresConnection) throws -> Int {
         // Unchanged since the judgement: the same row version on its worker.
         let unchanged = force ? "true" : "t.xmin::text = s.seen_xmin"
-        let deleted = try connection.query(
+        var undone = try connection.query(
             """
             DELETE FROM \(table) t USING \(scratch) s
             WHERE \(sameRow) AND s.action = 'insert' AND s.state = 'unchanged' AND s.kept IS NULL AND \(unchanged)
             """
         ).affectedRows
+        if images != nil { undone += try restorePreImages(unchanged: unchanged, connection: connection) }
         // Done is what is gone now (deleted here or before): a row changed since the classification stays
         // undoable.
         try connection.query(
             """
             UPDATE \(scratch) s SET done = true
-            WHERE s.action = 'insert' AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(sameRow))
+            WHERE s.action <> 'delete' AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(sameRow))
             """)
-        // By key (a run inserts a row once): Citus plans no modification by ctid, a local table's included.
+        // By key (a run writes a row once per action): Citus plans no modification by ctid, a local table's included.
         try connection.query(
             """
             DELETE FROM ferry.snapshot_rows
-            WHERE run_id = $1 AND table_name = $2 AND action = 'insert' AND key IN (SELECT key FROM \(scratch) WHERE done)
+            WHERE run_id = $1 AND table_name = $2 AND (action, key) IN (SELECT action, key FROM \(scratch) WHERE done)
             """, [String(runId), table])
-        return deleted
+        return undone
+    }
+
+    /// Updated rows back to their pre-images, deleted rows back in; each marked done in the scratch table.
+    private func restorePreImages(unchanged: String, connection: PostgresConnection) throws -> Int {
+        guard let images else { return 0 }
+        let columns = try connection.query(
+            """
+            SELECT quote_ident(attname) AS name FROM pg_attribute
+            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum
+            """, [table]
+        ).decoded("the columns of \(table)").map { try $0.required("name", as: String.self) }
+        let sameImage =
+            "i.\(quoteIdentifier(distributionColumn)) = s.tenant AND \(snapshot.keyMatch(table: "i", snapshot: "s"))"
+        try connection.query(
+            """
+            INSERT INTO \(images)
+            SELECT (jsonb_populate_record(NULL::\(table), s.before)).* FROM \(scratch) s
+            WHERE s.action = 'delete' OR (s.action = 'update' AND s.state = 'unchanged')
+            """)
+        var restored = try connection.query(
+            """
+            UPDATE \(table) t SET (\(columns.joined(separator: ", "))) = (\(columns.map { "i." + $0 }.joined(separator: ", ")))
+            FROM \(scratch) s, \(images) i
+            WHERE \(sameRow) AND \(sameImage) AND t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
+              AND s.action = 'update' AND s.state = 'unchanged' AND \(unchanged)
+            """
+        ).affectedRows
+        restored += try connection.query(
+            """
+            INSERT INTO \(table) (\(columns.joined(separator: ", ")))
+            SELECT \(columns.map { "i." + $0 }.joined(separator: ", ")) FROM \(images) i JOIN \(scratch) s ON \(sameImage)
+            WHERE s.action = 'delete' AND NOT EXISTS (
+                SELECT 1 FROM \(table) t WHERE t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
+                  AND \(snapshot.keyMatch(table: "t", snapshot: "s")))
+            """
+        ).affectedRows
+        // A restored row is now its pre-image, in a version this rollback wrote. Citus compares row text
+        // forms in a SELECT but not in an UPDATE: the done rows are inserted again, marked, and the
+        // unmarked copies go.
+        try connection.query(
+            """
+            INSERT INTO \(scratch) (tenant, action, key, before, after_hash, judged, current, seen_xmin, state, kept, done)
+            SELECT s.tenant, s.action, s.key, s.before, s.after_hash, s.judged, s.current, s.seen_xmin, s.state, s.kept, true
+            FROM \(scratch) s JOIN \(table) t ON \(sameRow) JOIN \(images) i ON \(sameImage)
+            WHERE s.action = 'update' AND s.state = 'unchanged' AND NOT s.done
+              AND t.xmin::text <> s.seen_xmin AND t::text = i::text
+            """)
+        try connection.query(
+            """
+            DELETE FROM \(scratch) s
+            WHERE s.action = 'update' AND NOT s.done
+              AND EXISTS (SELECT 1 FROM \(scratch) d WHERE d.tenant = s.tenant AND d.key = s.key AND d.action = 'update' AND d.done)
+            """)
+        // The plain rollback's rule: a deleted row's snapshot goes once the row is back (or was put back).
+        try connection.query("UPDATE \(scratch) SET done = true WHERE action = 'delete'")
+        return restored
     }
 }

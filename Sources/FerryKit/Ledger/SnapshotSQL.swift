@@ -81,4 +81,34 @@ public struct SnapshotTable: Sendable {
         FROM \(source) r
         """
     }
+
+    // MARK: Updates and deletes
+
+    /// Where a batch's pre-images go before its UPDATE or DELETE: the ledger, or for a hashed table a
+    /// session table they wait in until `recordPreImages` gives each the hash of the row as written.
+    var preImageTable: String { hashesRows ? Self.pendingPreImages : "ferry.snapshot_rows" }
+
+    static let pendingPreImages = "ferry_pending_pre_images"
+
+    /// Once per session: the table `preImageTable` names for a hashed table (temporary, so local to
+    /// the coordinator on Citus, which the ledger is too).
+    static let createPendingPreImages =
+        "CREATE TEMP TABLE IF NOT EXISTS \(pendingPreImages) (LIKE ferry.snapshot_rows) ON COMMIT DELETE ROWS"
+
+    /// After the batch's UPDATE of a hashed table: its pending pre-images move to the ledger, each with
+    /// the hash of its row as the batch left it (`written`: a SELECT of `key` (as `keyObject`) and
+    /// `ferry_row_hash` that covers the rows updated). Citus takes no row hash in an UPDATE's RETURNING;
+    /// a SELECT of the same rows, still locked by this transaction, sees what the UPDATE wrote. $1 the
+    /// table's qualified name, $2 free for `written`. nil for a table judged by xmin.
+    func recordPreImages(written: String) -> String? {
+        guard hashesRows else { return nil }
+        return """
+            WITH pending AS (
+                DELETE FROM \(Self.pendingPreImages) WHERE table_name = $1 RETURNING *
+            )
+            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before, after_hash)
+            SELECT p.run_id, p.batch_no, p.table_order, p.table_name, p.action, p.key, p.before, w.ferry_row_hash
+            FROM pending p LEFT JOIN (\(written)) w ON w.key = p.key
+            """
+    }
 }

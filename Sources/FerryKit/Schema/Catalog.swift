@@ -38,31 +38,40 @@ extension PostgresConnection {
     /// own average when it holds enough rows to say, else the sum of its columns' and index keys' sizes
     /// (a variable-length value counted as 24 bytes) plus the tuple and index-entry overheads.
     func bytesPerNewRow(_ table: TableName) throws -> (bytes: Double, basis: String) {
-        let row = try query(
+        // Three statements: Citus plans a statement that reads a distributed table wholly differently,
+        // and the catalog arithmetic must not ride along with the sample.
+        let sampled = try query("SELECT count(*) FROM (SELECT 1 FROM \(table.quoted) LIMIT 1000) x")
+            .value("a sample of \(table)", as: Int.self)
+        // On Citus the coordinator's entry of a distributed table is empty: its size and row count are
+        // its shards'.
+        let size =
+            try SnapshotTable.isDistributed(table.quoted, on: self)
+            ? """
+            SELECT citus_total_relation_size(to_regclass($1))::float8 AS bytes,
+                   coalesce((SELECT sum(greatest(result::float8, 0)) FROM run_command_on_shards(
+                       $1, $q$SELECT reltuples FROM pg_class WHERE oid = '%s'::regclass$q$) WHERE success), 0) AS estimated_rows
             """
-            WITH rel AS (SELECT to_regclass($1) AS oid),
-            sized AS (
-                SELECT pg_total_relation_size(rel.oid)::float8 AS bytes,
-                       (SELECT count(*) FROM (SELECT 1 FROM \(table.quoted) LIMIT 1000) x)::int AS sampled,
-                       greatest(c.reltuples, 0)::float8 AS estimated_rows
-                FROM rel JOIN pg_class c ON c.oid = rel.oid),
-            widths AS (
-                SELECT a.attnum, CASE WHEN t.typlen > 0 THEN t.typlen ELSE 24 END AS width
-                FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid JOIN pg_type t ON t.oid = a.atttypid
-                WHERE a.attnum > 0 AND NOT a.attisdropped)
-            SELECT CASE WHEN s.sampled >= 1000 THEN s.bytes / greatest(s.estimated_rows, s.sampled) END AS measured,
-                   28 + (SELECT sum(width) FROM widths)
-                      + (SELECT coalesce(sum(16 + (SELECT coalesce(sum(w.width), 8) FROM unnest(i.indkey::int2[]) k
-                                                   JOIN widths w ON w.attnum = k)), 0)
-                         FROM rel JOIN pg_index i ON i.indrelid = rel.oid) AS from_types
-            FROM sized s
-            """, [table.quoted]
-        ).decoded("the size of a row of \(table)")[0]
-        if let measured: Double = try row.optional("measured") {
-            return (measured, "the table's own average row with its indexes")
+            : """
+            SELECT pg_total_relation_size(c.oid)::float8 AS bytes, greatest(c.reltuples, 0)::float8 AS estimated_rows
+            FROM pg_class c WHERE c.oid = to_regclass($1)
+            """
+        if sampled >= 1000, let measured = try query(size, [table.quoted]).decoded("the size of \(table)").first {
+            let bytes: Double = try measured.required("bytes")
+            let rows: Double = try measured.required("estimated_rows")
+            return (bytes / max(rows, Double(sampled)), "the table's own average row with its indexes")
         }
-        return (
-            try row.required("from_types"), "its column and index key sizes: too few rows to measure"
-        )
+        let fromTypes = try query(
+            """
+            WITH widths AS (
+                SELECT a.attnum, CASE WHEN t.typlen > 0 THEN t.typlen ELSE 24 END AS width
+                FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped)
+            SELECT (28 + (SELECT sum(width) FROM widths)
+                       + (SELECT coalesce(sum(16 + (SELECT coalesce(sum(w.width), 8) FROM unnest(i.indkey::int2[]) k
+                                                    JOIN widths w ON w.attnum = k)), 0)
+                          FROM pg_index i WHERE i.indrelid = to_regclass($1)))::float8 AS from_types
+            """, [table.quoted]
+        ).value("the size of a row of \(table)", as: Double.self)
+        return (fromTypes, "its column and index key sizes: too few rows to measure")
     }
 }

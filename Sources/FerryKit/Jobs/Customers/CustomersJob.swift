@@ -29,7 +29,7 @@ extension CustomersJob: TableMigration {
     }
 
     func statements(_ reader: PostgresConnection) throws -> CustomersSQL {
-        CustomersSQL(mapping: mapping, types: try keyTypes(reader))
+        CustomersSQL(mapping: mapping, types: try keyTypes(reader), engine: try sourceEngine(using: reader))
     }
 
     func extractPage(_ sql: CustomersSQL) -> String { sql.extractPage }
@@ -64,7 +64,9 @@ extension CustomersJob: TableMigration {
     }
 
     func loader(_ sql: CustomersSQL, run: LedgerRun.Context) throws -> CustomersLoader {
-        try CustomersLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
+        var sql = sql
+        sql.writer = run.writer
+        return try CustomersLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
     }
 
     func count(
@@ -192,13 +194,17 @@ final class CustomersLoader: BatchLoader {
         contacts = try SnapshotTable.resolve(sql.mapping.contacts.table.quoted, on: connection)
         projects = try SnapshotTable.resolve(sql.mapping.projects.table.quoted, on: connection)
         points = try SnapshotTable.resolve(sql.mapping.contactPoints.table.quoted, on: connection)
-        try connection.execute(script: sql.createStagingTable)
+        try createSessionTables()
+    }
+
+    private func createSessionTables() throws {
+        for statement in sql.createStagingTable { try connection.execute(script: statement) }
     }
 
     func reconnect() throws {
         connection.close()
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply customers")
-        try connection.execute(script: sql.createStagingTable)
+        try createSessionTables()
     }
 
     func load(_ batch: CustomersBatch) throws -> BatchResult {
@@ -220,27 +226,37 @@ final class CustomersLoader: BatchLoader {
             ])
         }
         let run = String(runId), number = String(batch.number)
+        // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
+        let tenant = try sql.staging.isDistributed ? [batch.onlyTenant()] : []
         return try connection.transaction {
             try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = BatchResult()
             if sequence > 0 {
-                _ = try connection.copyIn(CustomersSQL.copyIntoStaging) { write in
+                _ = try connection.copyIn(sql.copyIntoStaging) { write in
                     try encoder.bytes.withUnsafeBytes { try write($0) }
                 }
-                try connection.query(sql.resolveOrganizations)
+                try connection.query(sql.resolveOrganizations, tenant)
                 result.organizationsCreated =
                     try connection.query(
                         sql.insertOrganizations(snapshot: organizations),
-                        [run, number, organizations.qualifiedName]
+                        [run, number, organizations.qualifiedName] + tenant
                     ).value("a count", as: Int.self)
-                try connection.query(sql.snapshotContacts(snapshot: contacts), [run, number, contacts.qualifiedName])
-                result.contactsUpdated = try connection.query(sql.updateContacts).affectedRows
-                try connection.query(sql.snapshotProjects(snapshot: projects), [run, number, projects.qualifiedName])
-                result.projectsUpdated = try connection.query(sql.updateProjects).affectedRows
+                try connection.query(
+                    sql.snapshotContacts(snapshot: contacts), [run, number, contacts.qualifiedName] + tenant)
+                result.contactsUpdated = try connection.query(sql.updateContacts, tenant).affectedRows
+                if let record = sql.recordContactPreImages(snapshot: contacts) {
+                    try connection.query(record, [contacts.qualifiedName] + tenant)
+                }
+                try connection.query(
+                    sql.snapshotProjects(snapshot: projects), [run, number, projects.qualifiedName] + tenant)
+                result.projectsUpdated = try connection.query(sql.updateProjects, tenant).affectedRows
+                if let record = sql.recordProjectPreImages(snapshot: projects) {
+                    try connection.query(record, [projects.qualifiedName] + tenant)
+                }
                 result.contactPointsInserted =
                     try connection.query(
                         sql.insertContactPoints(snapshot: points),
-                        [run, number, points.qualifiedName]
+                        [run, number, points.qualifiedName] + tenant
                     ).value("a count", as: Int.self)
             }
             try connection.query(
@@ -249,6 +265,7 @@ final class CustomersLoader: BatchLoader {
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                     String(result.rowsInserted), String(result.rowsUpdated), "0",
                 ])
+            if let empty = sql.staging.emptyBeforeCommit { try connection.query(empty, tenant) }
             return result
         }
     }

@@ -3,6 +3,9 @@
 struct CustomersSQL {
     let mapping: CustomersMapping
     let types: TableJobKeyTypes
+    var engine = DatabaseEngine.postgres
+    /// Which writer of a parallel apply the statements are for: on Citus each has its staging table.
+    var writer = 0
 
     private var p: CustomersMapping.ProjectsTable { mapping.projects }
     private var c: CustomersMapping.ContactsTable { mapping.contacts }
@@ -48,46 +51,59 @@ struct CustomersSQL {
 
     // MARK: Load
 
-    static let staging = "ferry_customer_rows"
-
-    var createStagingTable: String {
-        """
-        CREATE TEMP TABLE IF NOT EXISTS \(Self.staging) (
-            seq integer NOT NULL, tenant text NOT NULL, project_key text NOT NULL, contact_key text NOT NULL,
-            org_kind text NOT NULL, org_value text NOT NULL, org_name text, org_key text,
-            role text NOT NULL, sets_project boolean NOT NULL, updates_contact boolean NOT NULL, inserts_point boolean NOT NULL
-        ) ON COMMIT DELETE ROWS
-        """
+    /// Where batches are staged (see `StagingTable`); its tenant has the tenant's own type, so that on
+    /// Citus it joins the distributed tables on their distribution column.
+    var staging: StagingTable {
+        .forEngine(engine, name: writer == 0 ? "stage_customers" : "stage_customers_\(writer)")
     }
 
-    static let copyIntoStaging = """
-        COPY \(staging) (seq, tenant, project_key, contact_key, org_kind, org_value, org_name, role, sets_project, updates_contact, inserts_point) FROM STDIN
-        """
+    var createStagingTable: [String] {
+        staging.create(
+            columns: """
+                seq integer NOT NULL, tenant \(types.tenant) NOT NULL, project_key text NOT NULL, contact_key text NOT NULL,
+                org_kind text NOT NULL, org_value text NOT NULL, org_name text, org_key text,
+                role text NOT NULL, sets_project boolean NOT NULL, updates_contact boolean NOT NULL, inserts_point boolean NOT NULL
+                """) + [SnapshotTable.createPendingPreImages]
+    }
+
+    var copyIntoStaging: String {
+        "COPY \(staging.quoted) (seq, tenant, project_key, contact_key, org_kind, org_value, org_name, role, sets_project, updates_contact, inserts_point) FROM STDIN"
+    }
+
+    /// On Citus a batch holds one tenant's rows (parameter `tenant`, by default $4, the one after the
+    /// snapshot's run, batch and table): naming it in every table a statement reads lets Citus run the
+    /// statement on the one shard group that holds the tenant.
+    private func oneTenant(_ column: String, _ tenant: Int = 4) -> String {
+        staging.isDistributed ? " AND \(column) = $\(tenant)" : ""
+    }
 
     /// New organizations get a key derived from what they stand for, so a re-run (or a later batch)
-    /// finds the same one; an organization already standing for the email domain is reused.
+    /// finds the same one; an organization already standing for the email domain is reused. (Every CASE
+    /// here is a searched one: Citus 12.1 sends `CASE x WHEN 'a'` to its workers as `WHEN NULL::boolean`.)
+    /// $1 (Citus) the batch's tenant.
     var resolveOrganizations: String {
         """
-        UPDATE \(Self.staging) r SET org_key = CASE r.org_kind
-            WHEN 'existing' THEN r.org_value
-            WHEN 'domain' THEN coalesce(
+        UPDATE \(staging.quoted) r SET org_key = CASE
+            WHEN r.org_kind = 'existing' THEN r.org_value
+            WHEN r.org_kind = 'domain' THEN coalesce(
                 (SELECT x.\(q(o.key))::text FROM \(o.table.quoted) x
-                 WHERE x.\(q(o.tenant)) = r.tenant::\(types.tenant) AND x.\(q(o.emailDomain)) = r.org_value
+                 WHERE x.\(q(o.tenant)) = r.tenant AND x.\(q(o.emailDomain)) = r.org_value\(oneTenant("x.\(q(o.tenant))", 1))
                  ORDER BY x.\(q(o.key)) LIMIT 1),
-                md5('ferry:organization:domain:' || r.tenant || ':' || r.org_value)::uuid::text)
-            ELSE md5('ferry:organization:individual:' || r.tenant || ':' || r.contact_key)::uuid::text END
+                md5('ferry:organization:domain:' || r.tenant::text || ':' || r.org_value)::uuid::text)
+            ELSE md5('ferry:organization:individual:' || r.tenant::text || ':' || r.contact_key)::uuid::text END
+        WHERE true\(oneTenant("r.tenant", 1))
         """
     }
 
-    /// $1 run, $2 batch, $3 the table's qualified name. Returns the count inserted.
+    /// $1 run, $2 batch, $3 the table's qualified name, $4 (Citus) the batch's tenant. Returns the count inserted.
     func insertOrganizations(snapshot: SnapshotTable) -> String {
         """
         WITH fresh AS (
             INSERT INTO \(o.table.quoted) (\(q(o.tenant)), \(q(o.key)), \(q(o.name)), \(q(o.type)), \(q(o.emailDomain)))
-            SELECT DISTINCT ON (r.tenant, r.org_key) r.tenant::\(types.tenant), r.org_key::\(types.organization), r.org_name,
-                   CASE r.org_kind WHEN 'domain' THEN 'company' ELSE 'individual' END,
-                   CASE r.org_kind WHEN 'domain' THEN r.org_value END
-            FROM \(Self.staging) r WHERE r.org_kind IN ('domain', 'individual')
+            SELECT DISTINCT ON (r.tenant, r.org_key) r.tenant, r.org_key::\(types.organization), r.org_name,
+                   CASE WHEN r.org_kind = 'domain' THEN 'company' ELSE 'individual' END,
+                   CASE WHEN r.org_kind = 'domain' THEN r.org_value END
+            FROM \(staging.quoted) r WHERE r.org_kind IN ('domain', 'individual')\(oneTenant("r.tenant"))
             ORDER BY r.tenant, r.org_key, r.seq
             ON CONFLICT DO NOTHING
             RETURNING \(snapshot.returning())
@@ -97,15 +113,19 @@ struct CustomersSQL {
         """
     }
 
-    /// Pre-images of the contacts that change (organization set, marked primary), under row locks.
+    /// The contacts this batch changes (organization set, marked primary), by key.
+    private func contactsToUpdate(tenant: Int) -> String {
+        "SELECT r.tenant, r.contact_key::\(types.contact) FROM \(staging.quoted) r WHERE r.updates_contact\(oneTenant("r.tenant", tenant))"
+    }
+
+    /// Pre-images of the contacts that change, under row locks.
     func snapshotContacts(snapshot: SnapshotTable) -> String {
         """
-        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
         SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
         FROM \(c.table.quoted) x
-        WHERE (x.\(q(c.tenant)), x.\(q(c.key))) IN (
-            SELECT r.tenant::\(types.tenant), r.contact_key::\(types.contact) FROM \(Self.staging) r WHERE r.updates_contact)
-          AND (x.\(q(c.organization)) IS NULL OR x.\(q(c.isPrimary)) IS NOT TRUE)
+        WHERE (x.\(q(c.tenant)), x.\(q(c.key))) IN (\(contactsToUpdate(tenant: 4)))
+          AND (x.\(q(c.organization)) IS NULL OR x.\(q(c.isPrimary)) IS NOT TRUE)\(oneTenant("x.\(q(c.tenant))"))
         FOR UPDATE OF x
         """
     }
@@ -116,21 +136,34 @@ struct CustomersSQL {
         """
         UPDATE \(c.table.quoted) t
         SET \(q(c.organization)) = coalesce(t.\(q(c.organization)), r.org_key::\(types.organization)), \(q(c.isPrimary)) = true
-        FROM (SELECT DISTINCT ON (tenant, contact_key) tenant, contact_key, org_key FROM \(Self.staging)
-              WHERE updates_contact ORDER BY tenant, contact_key, seq) r
-        WHERE t.\(q(c.tenant)) = r.tenant::\(types.tenant) AND t.\(q(c.key)) = r.contact_key::\(types.contact)
-          AND (t.\(q(c.organization)) IS NULL OR t.\(q(c.isPrimary)) IS NOT TRUE)
+        FROM (SELECT DISTINCT ON (tenant, contact_key) tenant, contact_key, org_key FROM \(staging.quoted)
+              WHERE updates_contact\(oneTenant("tenant", 1)) ORDER BY tenant, contact_key, seq) r
+        WHERE t.\(q(c.tenant)) = r.tenant AND t.\(q(c.key)) = r.contact_key::\(types.contact)
+          AND (t.\(q(c.organization)) IS NULL OR t.\(q(c.isPrimary)) IS NOT TRUE)\(oneTenant("t.\(q(c.tenant))", 1))
         """
+    }
+
+    /// (Citus) After `updateContacts`: the pre-images into the ledger with the hash of each row as written.
+    func recordContactPreImages(snapshot: SnapshotTable) -> String? {
+        snapshot.recordPreImages(
+            written: """
+                SELECT \(snapshot.keyObject(alias: "x")) AS key, \(SnapshotTable.rowHash("x")) AS ferry_row_hash
+                FROM \(c.table.quoted) x WHERE (x.\(q(c.tenant)), x.\(q(c.key))) IN (\(contactsToUpdate(tenant: 2)))\(oneTenant("x.\(q(c.tenant))", 2))
+                """)
+    }
+
+    /// The projects this batch gives an organization, by key.
+    private func projectsToUpdate(tenant: Int) -> String {
+        "SELECT r.tenant, r.project_key::\(types.row) FROM \(staging.quoted) r WHERE r.sets_project\(oneTenant("r.tenant", tenant))"
     }
 
     func snapshotProjects(snapshot: SnapshotTable) -> String {
         """
-        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
         SELECT $1, $2, 3, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
         FROM \(p.table.quoted) x
-        WHERE (x.\(q(p.tenant)), x.\(q(p.key))) IN (
-            SELECT r.tenant::\(types.tenant), r.project_key::\(types.row) FROM \(Self.staging) r WHERE r.sets_project)
-          AND x.\(q(p.customerOrganization)) IS NULL
+        WHERE (x.\(q(p.tenant)), x.\(q(p.key))) IN (\(projectsToUpdate(tenant: 4)))
+          AND x.\(q(p.customerOrganization)) IS NULL\(oneTenant("x.\(q(p.tenant))"))
         FOR UPDATE OF x
         """
     }
@@ -139,18 +172,27 @@ struct CustomersSQL {
     var updateProjects: String {
         """
         UPDATE \(p.table.quoted) t SET \(q(p.customerOrganization)) = r.org_key::\(types.organization)
-        FROM \(Self.staging) r
-        WHERE r.sets_project AND t.\(q(p.tenant)) = r.tenant::\(types.tenant) AND t.\(q(p.key)) = r.project_key::\(types.row)
-          AND t.\(q(p.customerOrganization)) IS NULL
+        FROM \(staging.quoted) r
+        WHERE r.sets_project AND t.\(q(p.tenant)) = r.tenant AND t.\(q(p.key)) = r.project_key::\(types.row)
+          AND t.\(q(p.customerOrganization)) IS NULL\(oneTenant("t.\(q(p.tenant))", 1))\(oneTenant("r.tenant", 1))
         """
+    }
+
+    /// (Citus) After `updateProjects`, as `recordContactPreImages`.
+    func recordProjectPreImages(snapshot: SnapshotTable) -> String? {
+        snapshot.recordPreImages(
+            written: """
+                SELECT \(snapshot.keyObject(alias: "x")) AS key, \(SnapshotTable.rowHash("x")) AS ferry_row_hash
+                FROM \(p.table.quoted) x WHERE (x.\(q(p.tenant)), x.\(q(p.key))) IN (\(projectsToUpdate(tenant: 2)))\(oneTenant("x.\(q(p.tenant))", 2))
+                """)
     }
 
     func insertContactPoints(snapshot: SnapshotTable) -> String {
         """
         WITH fresh AS (
             INSERT INTO \(cp.table.quoted) (\(q(cp.tenant)), \(q(cp.project)), \(q(cp.contact)), \(q(cp.role)), \(q(cp.isPrimary)))
-            SELECT r.tenant::\(types.tenant), r.project_key::\(types.row), r.contact_key::\(types.contact), r.role, true
-            FROM \(Self.staging) r WHERE r.inserts_point
+            SELECT r.tenant, r.project_key::\(types.row), r.contact_key::\(types.contact), r.role, true
+            FROM \(staging.quoted) r WHERE r.inserts_point\(oneTenant("r.tenant"))
             ORDER BY r.seq
             ON CONFLICT DO NOTHING
             RETURNING \(snapshot.returning())
@@ -183,12 +225,14 @@ struct CustomersSQL {
         organizations: SnapshotTable, contacts: SnapshotTable, projects: SnapshotTable,
         points: SnapshotTable
     ) -> [String] {
-        [
-            createStagingTable, "BEGIN", SessionSettings.setLocalTimeoutsForReport, Self.copyIntoStaging,
-            resolveOrganizations,
-            insertOrganizations(snapshot: organizations), snapshotContacts(snapshot: contacts), updateContacts,
-            snapshotProjects(snapshot: projects), updateProjects, insertContactPoints(snapshot: points),
-            LedgerRun.recordBatch(.key), "COMMIT",
-        ]
+        createStagingTable
+            + [
+                "BEGIN", SessionSettings.setLocalTimeoutsForReport, copyIntoStaging, resolveOrganizations,
+                insertOrganizations(snapshot: organizations), snapshotContacts(snapshot: contacts), updateContacts,
+            ] + [recordContactPreImages(snapshot: contacts)].compactMap { $0 }
+            + [snapshotProjects(snapshot: projects), updateProjects]
+            + [recordProjectPreImages(snapshot: projects)].compactMap { $0 }
+            + [insertContactPoints(snapshot: points), LedgerRun.recordBatch(.key)]
+            + [staging.emptyBeforeCommit].compactMap { $0 } + ["COMMIT"]
     }
 }

@@ -88,7 +88,7 @@ final class PhonesLoader: BatchLoader {
         }
         let run = String(runId), number = String(batch.number)
         // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
-        let tenant = try sql.phoneRows.staging.isDistributed ? [Self.onlyTenant(of: batch)] : []
+        let tenant = try sql.phoneRows.staging.isDistributed ? [batch.onlyTenant()] : []
         let snapshotParameters = [run, number, phonesTable.qualifiedName] + tenant
         return try connection.transaction {
             try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
@@ -144,14 +144,6 @@ final class PhonesLoader: BatchLoader {
             throw LedgerError("batch \(batch): the insert returned no counts")
         }
         return (try counts.required("rows_inserted"), try counts.required("contacts_inserted"))
-    }
-
-    static func onlyTenant(of batch: PhonesBatch) throws -> String {
-        let tenants = Set(batch.records.map(\.tenant))
-        guard tenants.count == 1, let tenant = tenants.first else {
-            throw LedgerError("batch \(batch.number) holds \(tenants.count) tenants' rows; on Citus a batch holds one")
-        }
-        return tenant
     }
 
     /// The value as PostgreSQL's `btrim` leaves it (spaces only): what the naive backfill stored.

@@ -28,7 +28,7 @@ extension ServiceRequestsJob: TableMigration {
     }
 
     func statements(_ reader: PostgresConnection) throws -> ServiceRequestsSQL {
-        ServiceRequestsSQL(mapping: mapping, types: try keyTypes(reader))
+        ServiceRequestsSQL(mapping: mapping, types: try keyTypes(reader), engine: try sourceEngine(using: reader))
     }
 
     func extractPage(_ sql: ServiceRequestsSQL) -> String { sql.extractPage }
@@ -64,7 +64,9 @@ extension ServiceRequestsJob: TableMigration {
     }
 
     func loader(_ sql: ServiceRequestsSQL, run: LedgerRun.Context) throws -> ServiceRequestsLoader {
-        try ServiceRequestsLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
+        var sql = sql
+        sql.writer = run.writer
+        return try ServiceRequestsLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
     }
 
     func count(
@@ -206,13 +208,17 @@ final class ServiceRequestsLoader: BatchLoader {
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply service-requests")
         contacts = try SnapshotTable.resolve(sql.mapping.contacts.table.quoted, on: connection)
         requests = try SnapshotTable.resolve(sql.mapping.requests.table.quoted, on: connection)
-        try connection.execute(script: sql.createStagingTable)
+        try createSessionTables()
+    }
+
+    private func createSessionTables() throws {
+        for statement in sql.createStagingTable { try connection.execute(script: statement) }
     }
 
     func reconnect() throws {
         connection.close()
         connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply service-requests")
-        try connection.execute(script: sql.createStagingTable)
+        try createSessionTables()
     }
 
     func load(_ batch: ServiceRequestsBatch) throws -> BatchResult {
@@ -226,21 +232,27 @@ final class ServiceRequestsLoader: BatchLoader {
             ])
         }
         let run = String(runId), number = String(batch.number)
+        // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
+        let tenant = try sql.staging.isDistributed ? [batch.onlyTenant()] : []
         return try connection.transaction {
             try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = BatchResult()
             if sequence > 0 {
-                _ = try connection.copyIn(ServiceRequestsSQL.copyIntoStaging) { write in
+                _ = try connection.copyIn(sql.copyIntoStaging) { write in
                     try encoder.bytes.withUnsafeBytes { try write($0) }
                 }
                 result.contactsCreated =
                     try connection.query(
                         sql.insertEmergentContacts(snapshot: contacts),
-                        [run, number, contacts.qualifiedName, sql.mapping.emergentContactType]
+                        [run, number, contacts.qualifiedName, sql.mapping.emergentContactType] + tenant
                     ).value("a count", as: Int.self)
-                try connection.query(sql.resolveActors)
-                try connection.query(sql.snapshotRequests(snapshot: requests), [run, number, requests.qualifiedName])
-                result.requestsUpdated = try connection.query(sql.updateRequests).affectedRows
+                try connection.query(sql.resolveActors, tenant)
+                try connection.query(
+                    sql.snapshotRequests(snapshot: requests), [run, number, requests.qualifiedName] + tenant)
+                result.requestsUpdated = try connection.query(sql.updateRequests, tenant).affectedRows
+                if let record = sql.recordRequestPreImages(snapshot: requests) {
+                    try connection.query(record, [requests.qualifiedName] + tenant)
+                }
             }
             try connection.query(
                 LedgerRun.recordBatch(.key),
@@ -248,6 +260,7 @@ final class ServiceRequestsLoader: BatchLoader {
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                     String(result.rowsInserted), String(result.rowsUpdated), "0",
                 ])
+            if let empty = sql.staging.emptyBeforeCommit { try connection.query(empty, tenant) }
             return result
         }
     }

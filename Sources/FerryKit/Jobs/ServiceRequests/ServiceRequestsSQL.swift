@@ -3,6 +3,9 @@
 struct ServiceRequestsSQL {
     let mapping: ServiceRequestsMapping
     let types: TableJobKeyTypes
+    var engine = DatabaseEngine.postgres
+    /// Which writer of a parallel apply the statements are for: on Citus each has its staging table.
+    var writer = 0
 
     private var r: ServiceRequestsMapping.RequestsTable { mapping.requests }
     private var c: ServiceRequestsMapping.ContactsTable { mapping.contacts }
@@ -44,37 +47,48 @@ struct ServiceRequestsSQL {
 
     // MARK: Load
 
-    static let staging = "ferry_request_rows"
-
-    var createStagingTable: String {
-        """
-        CREATE TEMP TABLE IF NOT EXISTS \(Self.staging) (
-            seq integer NOT NULL, tenant text NOT NULL, request_key text NOT NULL, new_status text NOT NULL,
-            submitted_email text, assigned_email text, seen_at text,
-            submitted_key text, submitted_org text, assigned_key text, assigned_org text
-        ) ON COMMIT DELETE ROWS
-        """
+    /// Where batches are staged (see `StagingTable`); its tenant has the tenant's own type, so that on
+    /// Citus it joins the distributed tables on their distribution column.
+    var staging: StagingTable {
+        .forEngine(engine, name: writer == 0 ? "stage_service_requests" : "stage_service_requests_\(writer)")
     }
 
-    static let copyIntoStaging =
-        "COPY \(staging) (seq, tenant, request_key, new_status, submitted_email, assigned_email, seen_at) FROM STDIN"
+    var createStagingTable: [String] {
+        staging.create(
+            columns: """
+                seq integer NOT NULL, tenant \(types.tenant) NOT NULL, request_key text NOT NULL, new_status text NOT NULL,
+                submitted_email text, assigned_email text, seen_at text,
+                submitted_key text, submitted_org text, assigned_key text, assigned_org text
+                """) + [SnapshotTable.createPendingPreImages]
+    }
+
+    var copyIntoStaging: String {
+        "COPY \(staging.quoted) (seq, tenant, request_key, new_status, submitted_email, assigned_email, seen_at) FROM STDIN"
+    }
+
+    /// On Citus a batch holds one tenant's rows (parameter number `tenant`): naming it in every table a
+    /// statement reads lets Citus run the statement on the one shard group that holds the tenant.
+    private func oneTenant(_ column: String, _ tenant: Int) -> String {
+        staging.isDistributed ? " AND \(column) = $\(tenant)" : ""
+    }
 
     /// Contacts for emails no contact has yet, one per tenant and canonical email, their key derived from
-    /// the email so no run or batch can make two. $1 run, $2 batch, $3 table, $4 the emergent contact type.
+    /// the email so no run or batch can make two. $1 run, $2 batch, $3 table, $4 the emergent contact type,
+    /// $5 (Citus) the batch's tenant.
     func insertEmergentContacts(snapshot: SnapshotTable) -> String {
         """
         WITH wanted AS (
             SELECT e.tenant, e.email, min(e.seen_at) AS seen_at FROM (
-                SELECT tenant, submitted_email AS email, seen_at FROM \(Self.staging) WHERE submitted_email IS NOT NULL
+                SELECT tenant, submitted_email AS email, seen_at FROM \(staging.quoted) WHERE submitted_email IS NOT NULL\(oneTenant("tenant", 5))
                 UNION ALL
-                SELECT tenant, assigned_email, seen_at FROM \(Self.staging) WHERE assigned_email IS NOT NULL) e
+                SELECT tenant, assigned_email, seen_at FROM \(staging.quoted) WHERE assigned_email IS NOT NULL\(oneTenant("tenant", 5))) e
             GROUP BY 1, 2
         ), fresh AS (
             INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.key)), \(q(c.fullName)), \(q(c.email)), \(q(c.contactType)), \(q(c.firstSeenAt)))
-            SELECT w.tenant::\(types.tenant), md5('ferry:contact:' || w.tenant || ':' || w.email)::uuid::text::\(types.contact),
+            SELECT w.tenant, md5('ferry:contact:' || w.tenant::text || ':' || w.email)::uuid::text::\(types.contact),
                    split_part(w.email, '@', 1), w.email, $4, coalesce(w.seen_at::timestamptz, now())
             FROM wanted w
-            WHERE NOT EXISTS (SELECT 1 FROM \(c.table.quoted) k WHERE k.\(q(c.tenant)) = w.tenant::\(types.tenant) AND lower(k.\(q(c.email))) = w.email)
+            WHERE NOT EXISTS (SELECT 1 FROM \(c.table.quoted) k WHERE k.\(q(c.tenant)) = w.tenant AND lower(k.\(q(c.email))) = w.email\(oneTenant("k.\(q(c.tenant))", 5)))
             ORDER BY w.tenant, w.email
             ON CONFLICT DO NOTHING
             RETURNING \(snapshot.returning())
@@ -84,19 +98,20 @@ struct ServiceRequestsSQL {
         """
     }
 
-    /// Each staged email's contact and organization, chosen as extract chose.
+    /// Each staged email's contact and organization, chosen as extract chose. $1 (Citus) the batch's tenant.
     var resolveActors: String {
         func pick(_ column: String) -> String {
             """
             (SELECT ARRAY[k.\(q(c.key))::text, k.\(q(c.organization))::text] FROM \(c.table.quoted) k
-             WHERE k.\(q(c.tenant)) = y.tenant::\(types.tenant) AND lower(k.\(q(c.email))) = y.\(column)
+             WHERE k.\(q(c.tenant)) = y.tenant AND lower(k.\(q(c.email))) = y.\(column)\(oneTenant("k.\(q(c.tenant))", 1))
              ORDER BY (k.\(q(c.email)) = lower(k.\(q(c.email)))) DESC, k.\(q(c.key)) LIMIT 1)
             """
         }
         return """
-            UPDATE \(Self.staging) x SET submitted_key = m.s[1], submitted_org = m.s[2], assigned_key = m.a[1], assigned_org = m.a[2]
-            FROM (SELECT y.seq, \(pick("submitted_email")) AS s, \(pick("assigned_email")) AS a FROM \(Self.staging) y) m
-            WHERE m.seq = x.seq
+            UPDATE \(staging.quoted) x SET submitted_key = m.s[1], submitted_org = m.s[2], assigned_key = m.a[1], assigned_org = m.a[2]
+            FROM (SELECT y.tenant, y.seq, \(pick("submitted_email")) AS s, \(pick("assigned_email")) AS a
+                  FROM \(staging.quoted) y WHERE true\(oneTenant("y.tenant", 1))) m
+            WHERE m.tenant = x.tenant AND m.seq = x.seq\(oneTenant("x.tenant", 1))
             """
     }
 
@@ -111,13 +126,14 @@ struct ServiceRequestsSQL {
         """
     }
 
+    /// $1 run, $2 batch, $3 table, $4 (Citus) the batch's tenant.
     func snapshotRequests(snapshot: SnapshotTable) -> String {
         """
-        INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
         SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "t")), to_jsonb(t)
-        FROM \(r.table.quoted) t JOIN \(Self.staging) x
-          ON t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.row)
-        WHERE \(differs)
+        FROM \(r.table.quoted) t JOIN \(staging.quoted) x
+          ON t.\(q(r.tenant)) = x.tenant AND t.\(q(r.key)) = x.request_key::\(types.row)
+        WHERE \(differs)\(oneTenant("t.\(q(r.tenant))", 4))\(oneTenant("x.tenant", 4))
         FOR UPDATE OF t
         """
     }
@@ -132,9 +148,20 @@ struct ServiceRequestsSQL {
             \(q(r.assignedToContact)) = x.assigned_key::\(types.contact),
             \(q(r.fleetCompany)) = x.submitted_org::\(types.organization),
             \(q(r.supplierCompany)) = x.assigned_org::\(types.organization)
-        FROM \(Self.staging) x
-        WHERE t.\(q(r.tenant)) = x.tenant::\(types.tenant) AND t.\(q(r.key)) = x.request_key::\(types.row) AND \(differs)
+        FROM \(staging.quoted) x
+        WHERE t.\(q(r.tenant)) = x.tenant AND t.\(q(r.key)) = x.request_key::\(types.row) AND \(differs)\(oneTenant("t.\(q(r.tenant))", 1))\(oneTenant("x.tenant", 1))
         """
+    }
+
+    /// (Citus) After `updateRequests`: the pre-images into the ledger with the hash of each row as
+    /// written (the staged requests whose pre-image was taken are the rows it updated).
+    func recordRequestPreImages(snapshot: SnapshotTable) -> String? {
+        snapshot.recordPreImages(
+            written: """
+                SELECT \(snapshot.keyObject(alias: "t")) AS key, \(SnapshotTable.rowHash("t")) AS ferry_row_hash
+                FROM \(r.table.quoted) t JOIN \(staging.quoted) x ON t.\(q(r.tenant)) = x.tenant AND t.\(q(r.key)) = x.request_key::\(types.row)
+                WHERE true\(oneTenant("t.\(q(r.tenant))", 2))\(oneTenant("x.tenant", 2))
+                """)
     }
 
     // MARK: Checks
@@ -189,12 +216,13 @@ struct ServiceRequestsSQL {
     /// What apply runs, in order: once per session, then for every batch in one transaction. For the
     /// plan report's appendix; the loader runs these same builders.
     func applyStatements(contacts: SnapshotTable, requests: SnapshotTable) -> [String] {
-        [
-            createStagingTable, "BEGIN", SessionSettings.setLocalTimeoutsForReport, Self.copyIntoStaging,
-            insertEmergentContacts(snapshot: contacts), resolveActors, snapshotRequests(snapshot: requests),
-            updateRequests,
-            LedgerRun.recordBatch(.key), "COMMIT",
-        ]
+        createStagingTable
+            + [
+                "BEGIN", SessionSettings.setLocalTimeoutsForReport, copyIntoStaging,
+                insertEmergentContacts(snapshot: contacts), resolveActors, snapshotRequests(snapshot: requests),
+                updateRequests,
+            ] + [recordRequestPreImages(snapshot: requests)].compactMap { $0 }
+            + [LedgerRun.recordBatch(.key)] + [staging.emptyBeforeCommit].compactMap { $0 } + ["COMMIT"]
     }
 }
 
