@@ -95,10 +95,11 @@ struct JobCase: Sendable, CustomTestStringConvertible {
                 "ferry schema apply mappings/phones.yaml",
                 """
                 INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
-                SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0 FROM contacts WHERE btrim(phone_number) <> '';
-                ALTER TABLE contacts DROP COLUMN phone_number;
+                SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0 FROM contacts WHERE btrim(phone_number) <> ''
                 """,
-            ]),
+                // One statement per step: Citus forwards a statement's whole text to its workers.
+                "ALTER TABLE contacts DROP COLUMN phone_number",
+            ], runsOnCitus: true),
         JobCase(
             mapping: "mappings/service-requests.yaml", tables: ["contacts", "service_requests"],
             sourceEdit: """

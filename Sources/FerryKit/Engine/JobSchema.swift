@@ -33,6 +33,7 @@ extension ServiceRequestsJob: JobSchema {
     }
 }
 extension PhonesInPlaceJob: JobSchema {
+    public var runsOnCitus: Bool { true }
     public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
         try sourceEngine(using: connection)
     }

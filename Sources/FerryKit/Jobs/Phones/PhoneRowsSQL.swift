@@ -131,9 +131,10 @@ struct PhoneRowsSQL {
 
     /// Staged numbers for contacts that already have phones (an import merging into them): numbers
     /// they lack are added after their existing ones, never as the default; nothing is removed.
-    /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
+    /// $1 run, $2 batch, $3 the table's qualified name for the snapshot, $4 (Citus) the batch's tenant.
     func mergePhoneRows(snapshot: SnapshotTable) -> String {
-        let sameContact = "p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key"
+        let sameContact =
+            "p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key\(oneTenant("p.\(q(phones.tenant))"))"
         let optional = optionalColumns
         return """
             WITH merged AS (
@@ -145,8 +146,8 @@ struct PhoneRowsSQL {
                            + row_number() OVER (PARTITION BY s.tenant, s.contact_key ORDER BY s.seq)\(optional.values)
                 FROM \(staging.quoted) s
                 LEFT JOIN \(types.table.quoted) t
-                       ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
-                WHERE NOT s.contact_is_new AND EXISTS (SELECT 1 FROM \(phones.table.quoted) p WHERE \(sameContact))
+                       ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized\(oneTenant("t.\(q(types.tenant))"))
+                WHERE NOT s.contact_is_new\(oneTenant("s.tenant")) AND EXISTS (SELECT 1 FROM \(phones.table.quoted) p WHERE \(sameContact))
                   AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                                   WHERE \(sameContact) AND p.\(q(phones.phoneNumber)) = s.phone_number
                                     \(sameExtension(table: "p", staged: "s.extension")))

@@ -59,10 +59,12 @@ extension PhonesInPlaceJob: TableMigration {
     func statements(_ reader: PostgresConnection) throws -> PhonesInPlaceSQL {
         let types = try keyTypes(reader)
         return PhonesInPlaceSQL(
-            mapping: mapping, tenantType: types.tenant, contactType: types.contact, idType: types.id)
+            mapping: mapping, tenantType: types.tenant, contactType: types.contact, idType: types.id,
+            engine: try sourceEngine(using: reader))
     }
 
-    func extractPage(_ sql: PhonesInPlaceSQL) -> String { sql.extractPage }
+    func extractPage(_ sql: PhonesInPlaceSQL) -> String { sql.extractPage() }
+    func extractTenantPage(_ sql: PhonesInPlaceSQL) -> String? { sql.extractPage(oneTenant: true) }
 
     func record(_ row: Row) throws -> PhoneRowsOfContact {
         let json = try row.required("rows", as: String.self)
@@ -93,7 +95,9 @@ extension PhonesInPlaceJob: TableMigration {
     }
 
     func loader(_ sql: PhonesInPlaceSQL, run: LedgerRun.Context) throws -> PhonesInPlaceLoader {
-        try PhonesInPlaceLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
+        var sql = sql
+        sql.writer = run.writer
+        return try PhonesInPlaceLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
     }
 
     func count(
@@ -175,10 +179,7 @@ final class PhonesInPlaceLoader: BatchLoader {
     private static func open(_ conninfo: String, _ sql: PhonesInPlaceSQL) throws -> PostgresConnection {
         let connection = try PostgresConnection(
             conninfo: conninfo, applicationName: "ferry apply \(PhonesInPlaceJob.name)")
-        for statement in sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactType) {
-            try connection.execute(script: statement)
-        }
-        try connection.execute(script: sql.createSessionTables)
+        for statement in sql.createSessionTables { try connection.execute(script: statement) }
         return connection
     }
 
@@ -211,7 +212,9 @@ final class PhonesInPlaceLoader: BatchLoader {
             }
         }
         let run = String(runId), number = String(batch.number)
-        let phones = [run, number, phonesTable.qualifiedName]
+        // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
+        let tenant = try sql.isDistributed ? [batch.onlyTenant()] : []
+        let phones = [run, number, phonesTable.qualifiedName] + tenant
         return try connection.transaction {
             try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = BatchResult()
@@ -219,15 +222,30 @@ final class PhonesInPlaceLoader: BatchLoader {
                 _ = try connection.copyIn(sql.copyRewrites) { write in
                     try rewrites.bytes.withUnsafeBytes { try write($0) }
                 }
-                result.rewritten = try connection.query(sql.rewriteRows(snapshot: phonesTable), phones)
-                    .value("rows rewritten", as: Int.self)
+                if sql.isDistributed {
+                    let rewrite = sql.citusRewrite(snapshot: phonesTable)
+                    try connection.query(rewrite.preImages, phones)
+                    result.rewritten = try connection.query(rewrite.update, tenant).affectedRows
+                    if let record = rewrite.record {
+                        try connection.query(record, [phonesTable.qualifiedName] + tenant)
+                    }
+                } else {
+                    result.rewritten = try connection.query(sql.rewriteRows(snapshot: phonesTable), phones)
+                        .value("rows rewritten", as: Int.self)
+                }
             }
             if counts.deletions > 0 {
                 _ = try connection.copyIn(sql.copyDeletions) { write in
                     try deletions.bytes.withUnsafeBytes { try write($0) }
                 }
-                result.deleted = try connection.query(sql.deleteRows(snapshot: phonesTable), phones)
-                    .value("rows deleted", as: Int.self)
+                if sql.isDistributed {
+                    let delete = sql.citusDelete(snapshot: phonesTable)
+                    try connection.query(delete.preImages, phones)
+                    result.deleted = try connection.query(delete.delete, tenant).affectedRows
+                } else {
+                    result.deleted = try connection.query(sql.deleteRows(snapshot: phonesTable), phones)
+                        .value("rows deleted", as: Int.self)
+                }
             }
             if counts.additions > 0 {
                 _ = try connection.copyIn(sql.phoneRows.copyIntoStaging) { write in
@@ -236,7 +254,7 @@ final class PhonesInPlaceLoader: BatchLoader {
                 result.customTypesCreated =
                     try connection.query(
                         sql.phoneRows.insertCustomTypes(snapshot: typesTable),
-                        [run, number, typesTable.qualifiedName]
+                        [run, number, typesTable.qualifiedName] + tenant
                     ).value("a count", as: Int.self)
                 result.added = try connection.query(sql.phoneRows.mergePhoneRows(snapshot: phonesTable), phones)
                     .value("rows added", as: Int.self)
@@ -247,6 +265,7 @@ final class PhonesInPlaceLoader: BatchLoader {
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                     String(result.rowsInserted), String(result.rowsUpdated), String(result.rowsDeleted),
                 ])
+            for empty in sql.emptyBeforeCommit { try connection.query(empty, tenant) }
             return result
         }
     }

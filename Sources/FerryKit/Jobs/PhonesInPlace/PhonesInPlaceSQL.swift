@@ -5,18 +5,39 @@ struct PhonesInPlaceSQL: Sendable {
     let tenantType: String
     let contactType: String
     let idType: String
+    var engine = DatabaseEngine.postgres
+    /// The writer of a parallel apply: on Citus each stages in its own tables.
+    var writer = 0
 
     private var phones: PhonesMapping.PhoneNumbersTable { mapping.phoneNumbers }
     private func q(_ name: String) -> String { quoteIdentifier(name) }
 
-    var phoneRows: PhoneRowsSQL {
-        PhoneRowsSQL(phones: phones, types: mapping.typeDefinitions, typesOrder: 1, phonesOrder: 2)
+    private func staging(_ name: String) -> StagingTable {
+        .forEngine(engine, name: writer == 0 ? name : "\(name)_\(writer)")
     }
 
-    /// One keyset page of contacts with their rows as JSON (parameters: `KeysetSource`).
-    var extractPage: String {
+    var phoneRows: PhoneRowsSQL {
+        PhoneRowsSQL(
+            phones: phones, types: mapping.typeDefinitions, typesOrder: 1, phonesOrder: 2,
+            staging: staging("stage_phones_in_place"))
+    }
+    /// The rows to rewrite (tenant, row, the value read, the number and extension to write).
+    var rewrites: StagingTable { staging("stage_in_place_rewrites") }
+    /// The rows to delete (tenant, row, the value read).
+    var deletions: StagingTable { staging("stage_in_place_deletions") }
+    /// On Citus, distributed tables (a batch is one tenant's: $4 names it); temporary ones elsewhere.
+    var isDistributed: Bool { rewrites.isDistributed }
+
+    /// One keyset page of contacts with their rows as JSON (parameters: `KeysetSource`). `oneTenant`:
+    /// $4 names one tenant, said again as an equality so that Citus runs the page on that tenant's shard.
+    func extractPage(oneTenant: Bool = false) -> String {
         let tenant = "p.\(q(phones.tenant))", contact = "p.\(q(phones.contactKey))"
-        let lookup = PhonesSQL.regionLookup(mapping.source) { "(array_agg(p.\(quoteIdentifier($0))))[1]" }
+        // The grouped columns as themselves (Citus then sees the lookup joined on the tenant), any
+        // other column of the contact's rows through an aggregate.
+        let lookup = PhonesSQL.regionLookup(mapping.source) { [phones] column in
+            [phones.tenant, phones.contactKey].contains(column)
+                ? "p.\(quoteIdentifier(column))" : "(array_agg(p.\(quoteIdentifier(column))))[1]"
+        }
         let ext = phones.extensionDigits.map { "p.\(q($0))" } ?? "NULL::text"
         return """
             SELECT \(tenant)::text AS ferry_tenant, \(contact)::text AS ferry_key, \(lookup) AS region_lookup,
@@ -24,45 +45,48 @@ struct PhonesInPlaceSQL: Sendable {
                             ORDER BY p.\(q(phones.displayOrder)), p.\(q(phones.id)))::text AS rows
             FROM \(phones.table.quoted) p
             WHERE ($1::text IS NULL OR (\(tenant), \(contact)) > ($1::\(tenantType), $2::\(contactType)))
-              AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))
+              AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))\(oneTenant ? "\n              AND \(tenant) = ($4::text[])[1]::\(tenantType)" : "")
             GROUP BY \(tenant), \(contact)
             ORDER BY \(tenant), \(contact)
             LIMIT $3::bigint
             """
     }
 
-    static let rewriteTable = "ferry_inplace_rewrite"
-    static let deleteTable = "ferry_inplace_delete"
-
-    var createSessionTables: String {
-        """
-        CREATE TEMP TABLE IF NOT EXISTS \(q(Self.rewriteTable)) (
-            tenant \(tenantType) NOT NULL, row_id \(idType) NOT NULL, was text NOT NULL,
-            number text NOT NULL, extension text
-        ) ON COMMIT DELETE ROWS;
-        CREATE TEMP TABLE IF NOT EXISTS \(q(Self.deleteTable)) (
-            tenant \(tenantType) NOT NULL, row_id \(idType) NOT NULL, was text NOT NULL
-        ) ON COMMIT DELETE ROWS
-        """
+    var createSessionTables: [String] {
+        phoneRows.createStagingTable(tenantType: tenantType, keyType: contactType)
+            + rewrites.create(
+                columns:
+                    "tenant \(tenantType) NOT NULL, row_id \(idType) NOT NULL, was text NOT NULL, number text NOT NULL, extension text"
+            )
+            + deletions.create(columns: "tenant \(tenantType) NOT NULL, row_id \(idType) NOT NULL, was text NOT NULL")
+            + [SnapshotTable.createPendingPreImages]
     }
 
     var copyRewrites: String {
-        "COPY \(q(Self.rewriteTable)) (tenant, row_id, was, number, extension) FROM STDIN"
+        "COPY \(rewrites.quoted) (tenant, row_id, was, number, extension) FROM STDIN"
     }
-    var copyDeletions: String { "COPY \(q(Self.deleteTable)) (tenant, row_id, was) FROM STDIN" }
+    var copyDeletions: String { "COPY \(deletions.quoted) (tenant, row_id, was) FROM STDIN" }
+
+    /// Before a batch on Citus commits: its staged rows go ($1 the tenant).
+    var emptyBeforeCommit: [String] {
+        [rewrites.emptyBeforeCommit, deletions.emptyBeforeCommit, phoneRows.staging.emptyBeforeCommit].compactMap { $0 }
+    }
+
+    private var newValues: String {
+        (["\(q(phones.phoneNumber)) = r.number"] + (phones.extensionDigits.map { ["\(q($0)) = r.extension"] } ?? [])
+            + (phones.updatedAt.map { ["\(q($0)) = now()"] } ?? [])).joined(separator: ", ")
+    }
 
     /// Rewrites the rows still holding the value that was read: each is locked, its pre-image recorded,
     /// and its number (and extension) written, in one statement; a row the application changed meanwhile
-    /// is left alone. Returns the rows rewritten. $1 run, $2 batch, $3 table.
+    /// is left alone. Returns the rows rewritten. $1 run, $2 batch, $3 table. (On Citus: `citusRewrite`.)
     func rewriteRows(snapshot: SnapshotTable) -> String {
-        let set =
-            ["\(q(phones.phoneNumber)) = r.number"] + (phones.extensionDigits.map { ["\(q($0)) = r.extension"] } ?? [])
-            + (phones.updatedAt.map { ["\(q($0)) = now()"] } ?? [])
+        let set = newValues
         return write(
-            Self.rewriteTable, action: "update", snapshot: snapshot,
+            rewrites.quoted, action: "update", snapshot: snapshot,
             """
-            UPDATE \(phones.table.quoted) p SET \(set.joined(separator: ", "))
-                FROM still s JOIN \(q(Self.rewriteTable)) r ON \(same("s"))
+            UPDATE \(phones.table.quoted) p SET \(set)
+                FROM still s JOIN \(rewrites.quoted) r ON \(same("s"))
                 WHERE p.\(q(phones.tenant)) = s.\(q(phones.tenant)) AND p.\(q(phones.id)) = s.\(q(phones.id))
                 RETURNING 1
             """)
@@ -71,7 +95,7 @@ struct PhonesInPlaceSQL: Sendable {
     /// Deletes the unusable rows still as read (`unusable_rows: delete`), pre-images recorded first.
     func deleteRows(snapshot: SnapshotTable) -> String {
         write(
-            Self.deleteTable, action: "delete", snapshot: snapshot,
+            deletions.quoted, action: "delete", snapshot: snapshot,
             """
             DELETE FROM \(phones.table.quoted) p USING still s
                 WHERE p.\(q(phones.tenant)) = s.\(q(phones.tenant)) AND p.\(q(phones.id)) = s.\(q(phones.id))
@@ -89,7 +113,7 @@ struct PhonesInPlaceSQL: Sendable {
     private func write(_ table: String, action: String, snapshot: SnapshotTable, _ change: String) -> String {
         """
         WITH still AS (
-            SELECT p.* FROM \(q(table)) r
+            SELECT p.* FROM \(table) r
             CROSS JOIN LATERAL (SELECT p.* FROM \(phones.table.quoted) p
                                 WHERE \(same("p")) AND p.\(q(phones.phoneNumber)) = r.was OFFSET 0) p
             FOR UPDATE OF p
@@ -103,14 +127,70 @@ struct PhonesInPlaceSQL: Sendable {
         """
     }
 
+    /// On Citus a statement may not both read the distributed phone table and write the coordinator's
+    /// ledger, and no row hash goes in an UPDATE's RETURNING: the same rewrite in four statements, all
+    /// on the batch's tenant. The pre-images (locked) wait in the session's pending table ($1 run,
+    /// $2 batch, $3 table, $4 tenant); the UPDATE ($1 tenant) writes the rows still holding the value
+    /// read; then the pre-images move to the ledger with the hash of each row as written ($1 table,
+    /// $2 tenant).
+    func citusRewrite(snapshot: SnapshotTable) -> (preImages: String, update: String, record: String?) {
+        let still = { (tenant: Int) in
+            """
+            p.\(self.q(self.phones.tenant)) = $\(tenant) AND r.tenant = $\(tenant) AND \(self.same("p"))
+            """
+        }
+        return (
+            """
+            INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
+            SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "p")), to_jsonb(p)
+            FROM \(phones.table.quoted) p JOIN \(rewrites.quoted) r ON \(still(4)) AND p.\(q(phones.phoneNumber)) = r.was
+            FOR UPDATE OF p
+            """,
+            """
+            UPDATE \(phones.table.quoted) p SET \(newValues) FROM \(rewrites.quoted) r
+            WHERE \(still(1)) AND p.\(q(phones.phoneNumber)) = r.was
+            """,
+            snapshot.recordPreImages(
+                written: """
+                    SELECT \(snapshot.keyObject(alias: "p")) AS key, \(SnapshotTable.rowHash("p")) AS ferry_row_hash
+                    FROM \(phones.table.quoted) p JOIN \(rewrites.quoted) r ON \(still(2))
+                    """)
+        )
+    }
+
+    /// The deletions on Citus, as `citusRewrite`: pre-images straight into the ledger (a deleted row
+    /// has nothing to hash) with $1 run, $2 batch, $3 table, $4 tenant; then the DELETE, $1 tenant.
+    func citusDelete(snapshot: SnapshotTable) -> (preImages: String, delete: String) {
+        let still = { (tenant: Int) in
+            "p.\(self.q(self.phones.tenant)) = $\(tenant) AND r.tenant = $\(tenant) AND \(self.same("p")) AND p.\(self.q(self.phones.phoneNumber)) = r.was"
+        }
+        return (
+            """
+            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+            SELECT $1, $2, 2, $3, 'delete', \(snapshot.keyObject(alias: "p")), to_jsonb(p)
+            FROM \(phones.table.quoted) p JOIN \(deletions.quoted) r ON \(still(4))
+            FOR UPDATE OF p
+            """,
+            "DELETE FROM \(phones.table.quoted) p USING \(deletions.quoted) r WHERE \(still(1))"
+        )
+    }
+
     /// What apply runs, for the plan report's appendix.
     func applyStatements(types: SnapshotTable, phones table: SnapshotTable) -> [String] {
-        phoneRows.createStagingTable(tenantType: tenantType, keyType: contactType) + [
-            createSessionTables, "BEGIN",
-            SessionSettings.setLocalTimeoutsForReport, copyRewrites, copyDeletions, phoneRows.copyIntoStaging,
+        let writes: [String]
+        if isDistributed {
+            let rewrite = citusRewrite(snapshot: table), delete = citusDelete(snapshot: table)
+            writes =
+                [rewrite.preImages, rewrite.update] + [rewrite.record].compactMap { $0 } + [
+                    delete.preImages, delete.delete,
+                ]
+        } else {
+            writes = [rewriteRows(snapshot: table), deleteRows(snapshot: table)]
+        }
+        return createSessionTables + [
+            "BEGIN", SessionSettings.setLocalTimeoutsForReport, copyRewrites, copyDeletions, phoneRows.copyIntoStaging,
             phoneRows.insertCustomTypes(snapshot: types),
-            rewriteRows(snapshot: table), deleteRows(snapshot: table),
-            phoneRows.mergePhoneRows(snapshot: table), LedgerRun.recordBatch(.key), "COMMIT",
-        ]
+        ] + writes + [phoneRows.mergePhoneRows(snapshot: table), LedgerRun.recordBatch(.key)] + emptyBeforeCommit
+            + ["COMMIT"]
     }
 }
