@@ -76,6 +76,21 @@ struct JobCase: Sendable, CustomTestStringConvertible {
                 WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1)
                 """, runsOnCitus: true),
         JobCase(
+            mapping: "mappings/phones-over-naive-rows.yaml",
+            tables: ["contacts", "contact_phone_numbers", "contact_phone_type_definitions"],
+            sourceEdit: """
+                UPDATE contacts SET phone_number = '212 555 0199'
+                WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1)
+                """,
+            // The application's own naive backfill, in the release that created the tables.
+            setup: [
+                "ferry schema apply mappings/phones.yaml",
+                """
+                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
+                SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0 FROM contacts WHERE btrim(phone_number) <> ''
+                """,
+            ], runsOnCitus: true),
+        JobCase(
             mapping: "mappings/customers.yaml",
             tables: ["clients", "contacts", "projects", "project_contact_points"],
             // A column of a joined table: only a fingerprint of what the job reads sees it.

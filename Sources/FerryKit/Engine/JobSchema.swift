@@ -13,8 +13,7 @@ extension JobSchema {
 }
 
 extension PhonesJob: JobSchema {
-    /// Replacing naive rows stages them in a temporary table its statements join with the phone table.
-    public var runsOnCitus: Bool { mapping.existingRows != .replaceNaive }
+    public var runsOnCitus: Bool { true }
     public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
         try sourceEngine(using: connection)
     }

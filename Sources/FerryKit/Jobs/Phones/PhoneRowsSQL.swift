@@ -13,6 +13,8 @@ struct PhoneRowsSQL {
     var timestampsFromSource = false
     /// Where batches are staged (see `StagingTable`).
     var staging = StagingTable.temporary(Self.stagingTable)
+    /// Where a batch's naive rows to replace wait (`existing_rows: replace_naive`), staged alike.
+    var replacing = StagingTable.temporary(Self.replaceTable)
 
     private func q(_ name: String) -> String { quoteIdentifier(name) }
 
@@ -63,8 +65,8 @@ struct PhoneRowsSQL {
 
     /// On Citus a batch holds one tenant's rows ($4): naming it lets Citus run the statement on the one
     /// shard that holds the tenant instead of on every shard of every table it reads.
-    private func oneTenant(_ column: String) -> String {
-        staging.isDistributed ? " AND \(column) = $4" : ""
+    private func oneTenant(_ column: String, _ parameter: Int = 4) -> String {
+        staging.isDistributed ? " AND \(column) = $\(parameter)" : ""
     }
 
     /// Custom types first seen in this batch; the first spelling wins, existing rows are kept.
@@ -94,8 +96,8 @@ struct PhoneRowsSQL {
             case .replacing:
                 """
                 NOT s.is_default
-                  AND EXISTS (SELECT 1 FROM \(q(Self.replaceTable)) r
-                              WHERE r.done AND r.has_rows AND r.tenant = s.tenant AND r.contact_key = s.contact_key)
+                  AND EXISTS (SELECT 1 FROM \(replacing.quoted) r
+                              WHERE r.done AND r.has_rows AND r.tenant = s.tenant AND r.contact_key = s.contact_key\(oneTenant("r.tenant")))
                 """
             case .new: "s.contact_is_new"
             case .existing:
@@ -182,54 +184,86 @@ struct PhoneRowsSQL {
 
     /// The naive rows a batch means to replace: the row's key, the number it held when read, and
     /// whether the contact has normalized rows to put in its place (else the row is deleted).
-    func createReplaceTable(tenantType: String, keyType: String, idType: String) -> String {
-        """
-        CREATE TEMP TABLE IF NOT EXISTS \(q(Self.replaceTable)) (
-            tenant \(tenantType) NOT NULL,
-            contact_key \(keyType) NOT NULL,
-            row_id \(idType) NOT NULL,
-            naive_number text NOT NULL,
-            has_rows boolean NOT NULL,
-            done boolean NOT NULL DEFAULT false
-        ) ON COMMIT DELETE ROWS
-        """
+    func createReplaceTable(tenantType: String, keyType: String, idType: String) -> [String] {
+        replacing.create(
+            columns: """
+                tenant \(tenantType) NOT NULL,
+                contact_key \(keyType) NOT NULL,
+                row_id \(idType) NOT NULL,
+                naive_number text NOT NULL,
+                has_rows boolean NOT NULL,
+                done boolean NOT NULL DEFAULT false
+                """) + [SnapshotTable.createPendingPreImages]
     }
 
     var copyIntoReplaceTable: String {
-        "COPY \(q(Self.replaceTable)) (tenant, contact_key, row_id, naive_number, has_rows) FROM STDIN"
+        "COPY \(replacing.quoted) (tenant, contact_key, row_id, naive_number, has_rows) FROM STDIN"
+    }
+
+    private var sameNaiveRow: String {
+        "p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.contactKey)) = r.contact_key AND p.\(q(phones.id)) = r.row_id"
+    }
+
+    /// The naive row `p` is still exactly as read (`r`) and still its contact's only row.
+    private func stillNaive(_ signature: (_ row: String, _ legacy: String) -> String, tenant: Int = 4) -> String {
+        """
+        \(sameNaiveRow) AND \(signature("p", "r.naive_number"))
+          AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) o
+                          WHERE o.\(q(phones.tenant)) = p.\(q(phones.tenant))
+                            AND o.\(q(phones.contactKey)) = p.\(q(phones.contactKey))
+                            AND o.\(q(phones.id)) <> p.\(q(phones.id))\(oneTenant("o.\(q(phones.tenant))", tenant)))
+        """
     }
 
     /// Locks the naive rows that are still exactly as read (still the contact's only row), records their
     /// pre-images (update or delete) and marks them done; a row the application changed meanwhile is
-    /// left alone. $1 run, $2 batch, $3 the table's qualified name for the snapshot.
+    /// left alone. $1 run, $2 batch, $3 the table's qualified name for the snapshot. (On Citus:
+    /// `citusSnapshotNaiveRows`.)
     func snapshotNaiveRows(snapshot: SnapshotTable, signature: (_ row: String, _ legacy: String) -> String) -> String {
-        let same =
-            "p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.contactKey)) = r.contact_key AND p.\(q(phones.id)) = r.row_id"
         // A lateral probe by primary key per staged row: as a join, the planner merged the batch with a
         // scan of the whole phone table.
-        return """
-            WITH still AS (
-                SELECT p.* FROM \(q(Self.replaceTable)) r
-                CROSS JOIN LATERAL (
-                    SELECT p.* FROM \(phones.table.quoted) p
-                    WHERE \(same) AND \(signature("p", "r.naive_number"))
-                      AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) o
-                                      WHERE o.\(q(phones.tenant)) = p.\(q(phones.tenant))
-                                        AND o.\(q(phones.contactKey)) = p.\(q(phones.contactKey))
-                                        AND o.\(q(phones.id)) <> p.\(q(phones.id)))
-                    OFFSET 0) p
-                FOR UPDATE OF p
-            ), snapshot AS (
-                INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
-                SELECT $1, $2, \(phonesOrder), $3, CASE WHEN r.has_rows THEN 'update' ELSE 'delete' END,
-                       \(snapshot.keyObject(alias: "p")), to_jsonb(p)
-                FROM still p JOIN \(q(Self.replaceTable)) r ON \(same)
-            )
-            UPDATE \(q(Self.replaceTable)) r SET done = true FROM still p WHERE \(same)
+        """
+        WITH still AS (
+            SELECT p.* FROM \(replacing.quoted) r
+            CROSS JOIN LATERAL (
+                SELECT p.* FROM \(phones.table.quoted) p
+                WHERE \(stillNaive(signature))
+                OFFSET 0) p
+            FOR UPDATE OF p
+        ), snapshot AS (
+            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+            SELECT $1, $2, \(phonesOrder), $3, CASE WHEN r.has_rows THEN 'update' ELSE 'delete' END,
+                   \(snapshot.keyObject(alias: "p")), to_jsonb(p)
+            FROM still p JOIN \(replacing.quoted) r ON \(sameNaiveRow)
+        )
+        UPDATE \(replacing.quoted) r SET done = true FROM still p WHERE \(sameNaiveRow)
+        """
+    }
+
+    /// On Citus a statement may not both read the distributed phone table and write the coordinator's
+    /// ledger: the pre-images (locked) go to the session's pending table ($1 run, $2 batch, $3 table,
+    /// $4 tenant), then the rows, still locked, are marked done ($1 tenant).
+    func citusSnapshotNaiveRows(
+        snapshot: SnapshotTable, signature: (_ row: String, _ legacy: String) -> String
+    ) -> (preImages: String, markDone: String) {
+        (
             """
+            INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
+            SELECT $1, $2, \(phonesOrder), $3, CASE WHEN r.has_rows THEN 'update' ELSE 'delete' END,
+                   \(snapshot.keyObject(alias: "p")), to_jsonb(p)
+            FROM \(phones.table.quoted) p JOIN \(replacing.quoted) r ON \(stillNaive(signature))
+            WHERE true\(oneTenant("p.\(q(phones.tenant))"))\(oneTenant("r.tenant"))
+            FOR UPDATE OF p
+            """,
+            """
+            UPDATE \(replacing.quoted) r SET done = true FROM \(phones.table.quoted) p
+            WHERE \(stillNaive(signature, tenant: 1))\(oneTenant("p.\(q(phones.tenant))", 1))\(oneTenant("r.tenant", 1))
+            """
+        )
     }
 
     /// Writes each replaced contact's first normalized number into its naive row (its key kept).
+    /// $1 (Citus) the batch's tenant.
     var updateNaiveRows: String {
         let set =
             [
@@ -240,19 +274,32 @@ struct PhoneRowsSQL {
             + (phones.updatedAt.map { ["\(q($0)) = now()"] } ?? [])
         return """
             UPDATE \(phones.table.quoted) p SET \(set.joined(separator: ", "))
-            FROM \(q(Self.replaceTable)) r
+            FROM \(replacing.quoted) r
             JOIN \(staging.quoted) s ON s.tenant = r.tenant AND s.contact_key = r.contact_key AND s.is_default
             LEFT JOIN \(types.table.quoted) t
-                   ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized
-            WHERE r.done AND r.has_rows AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id
+                   ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized\(oneTenant("t.\(q(types.tenant))", 1))
+            WHERE r.done AND r.has_rows AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id\(oneTenant("p.\(q(phones.tenant))", 1))\(oneTenant("r.tenant", 1))\(oneTenant("s.tenant", 1))
             """
     }
 
+    /// (Citus) After `updateNaiveRows` and `deleteNaiveRows`: the pre-images into the ledger, the
+    /// rewritten rows' with the hash of each as written ($1 table, $2 tenant).
+    func recordNaivePreImages(snapshot: SnapshotTable) -> String? {
+        snapshot.recordPreImages(
+            written: """
+                SELECT \(snapshot.keyObject(alias: "p")) AS key, \(SnapshotTable.rowHash("p")) AS ferry_row_hash
+                FROM \(phones.table.quoted) p JOIN \(replacing.quoted) r
+                  ON p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id
+                WHERE r.done AND r.has_rows\(oneTenant("p.\(q(phones.tenant))", 2))\(oneTenant("r.tenant", 2))
+                """)
+    }
+
     /// Deletes the naive rows whose value holds no usable number (the legacy column still has it).
+    /// $1 (Citus) the batch's tenant.
     var deleteNaiveRows: String {
         """
-        DELETE FROM \(phones.table.quoted) p USING \(q(Self.replaceTable)) r
-        WHERE r.done AND NOT r.has_rows AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id
+        DELETE FROM \(phones.table.quoted) p USING \(replacing.quoted) r
+        WHERE r.done AND NOT r.has_rows AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id\(oneTenant("p.\(q(phones.tenant))", 1))\(oneTenant("r.tenant", 1))
         """
     }
 }

@@ -49,9 +49,11 @@ final class PhonesLoader: BatchLoader {
         }
         guard mapping.existingRows == .replaceNaive else { return }
         let idType = try connection.columnTypes(mapping.phoneNumbers.table)[mapping.phoneNumbers.id] ?? "uuid"
-        try connection.execute(
-            script: sql.phoneRows.createReplaceTable(
-                tenantType: stagingTypes.tenant, keyType: stagingTypes.key, idType: idType))
+        for statement in sql.phoneRows.createReplaceTable(
+            tenantType: stagingTypes.tenant, keyType: stagingTypes.key, idType: idType)
+        {
+            try connection.execute(script: statement)
+        }
     }
 
     /// After a lost connection: a new session, and its own staging table.
@@ -107,14 +109,25 @@ final class PhonesLoader: BatchLoader {
                 _ = try connection.copyIn(sql.phoneRows.copyIntoReplaceTable) { write in
                     try replaceEncoder.bytes.withUnsafeBytes { try write($0) }
                 }
-                // Without statistics the planner took the batch's rows for many and deleted by scanning the
-                // whole phone table, every batch.
-                try connection.execute(script: "ANALYZE \(quoteIdentifier(PhoneRowsSQL.replaceTable))")
-                try connection.query(
-                    sql.phoneRows.snapshotNaiveRows(snapshot: phonesTable, signature: sql.naiveSignature),
-                    [run, number, phonesTable.qualifiedName])
-                result.naiveRowsReplaced = try connection.query(sql.phoneRows.updateNaiveRows).affectedRows
-                result.naiveRowsDeleted = try connection.query(sql.phoneRows.deleteNaiveRows).affectedRows
+                let rows = sql.phoneRows
+                if rows.replacing.isDistributed {
+                    // One tenant's shard per statement: Citus's planning, not table statistics, decides.
+                    let snapshot = rows.citusSnapshotNaiveRows(snapshot: phonesTable, signature: sql.naiveSignature)
+                    try connection.query(snapshot.preImages, snapshotParameters)
+                    try connection.query(snapshot.markDone, tenant)
+                } else {
+                    // Without statistics the planner took the batch's rows for many and deleted by scanning the
+                    // whole phone table, every batch.
+                    try connection.execute(script: "ANALYZE \(rows.replacing.quoted)")
+                    try connection.query(
+                        rows.snapshotNaiveRows(snapshot: phonesTable, signature: sql.naiveSignature),
+                        [run, number, phonesTable.qualifiedName])
+                }
+                result.naiveRowsReplaced = try connection.query(rows.updateNaiveRows, tenant).affectedRows
+                result.naiveRowsDeleted = try connection.query(rows.deleteNaiveRows, tenant).affectedRows
+                if let record = rows.recordNaivePreImages(snapshot: phonesTable) {
+                    try connection.query(record, [phonesTable.qualifiedName] + tenant)
+                }
                 if sequence > 0 {
                     result.phoneRowsInserted += try insert(.replacing, snapshotParameters, batch: batch.number).rows
                 }
@@ -131,6 +144,9 @@ final class PhonesLoader: BatchLoader {
                     String(result.rowsInserted), String(result.rowsUpdated), String(result.rowsDeleted),
                 ])
             if let empty = sql.phoneRows.staging.emptyBeforeCommit { try connection.query(empty, tenant) }
+            if mapping.existingRows == .replaceNaive, let empty = sql.phoneRows.replacing.emptyBeforeCommit {
+                try connection.query(empty, tenant)
+            }
             return result
         }
     }

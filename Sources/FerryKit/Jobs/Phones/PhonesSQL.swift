@@ -19,13 +19,13 @@ struct PhonesSQL {
         let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
         let lookup = Self.regionLookup(source) { "s.\(quoteIdentifier($0))" }
         let values = source.columns.enumerated().map { "s.\(q($1.name))::text AS value_\($0)" }.joined(separator: ", ")
-        let naive =
-            mapping.existingRows == .replaceNaive
-            ? naiveRow(tenant: "s.\(q(source.tenantColumn))", key: "s.\(q(source.keyColumn))") : "NULL::text"
         let tenant = "s.\(q(source.tenantColumn))", key = "s.\(q(source.keyColumn))"
         // $4 names one tenant: said to every table read, Citus runs the statement on that tenant's shard.
         let only = "($4::text[])[1]::\(tenantType)"
         let sameTenant = oneTenant ? "\n                             AND p.\(q(phones.tenant)) = \(only)" : ""
+        let naive =
+            mapping.existingRows == .replaceNaive
+            ? naiveRow(tenant: tenant, key: key, sameTenant: sameTenant) : "NULL::text"
         let thisTenant = oneTenant ? "\n              AND \(tenant) = \(only)" : ""
         // Only when the mapping takes the contact's timestamps: every column read costs every row.
         let timestamps =
@@ -61,11 +61,11 @@ struct PhonesSQL {
     /// The key of the contact's only phone row when that row is what a naive backfill wrote from the
     /// first legacy column (its value trimmed, type work, the default, first, no custom type, no
     /// extension); NULL for any other rows. The loader checks the same again under a row lock.
-    private func naiveRow(tenant: String, key: String) -> String {
+    private func naiveRow(tenant: String, key: String, sameTenant: String) -> String {
         """
         (SELECT CASE WHEN count(*) = 1 AND bool_and(\(naiveSignature(row: "p", legacy: "btrim(s.\(q(source.columns[0].name)))")))
                      THEN min(p.\(q(phones.id))::text) END
-         FROM \(phones.table.quoted) p WHERE p.\(q(phones.tenant)) = \(tenant) AND p.\(q(phones.contactKey)) = \(key))
+         FROM \(phones.table.quoted) p WHERE p.\(q(phones.tenant)) = \(tenant) AND p.\(q(phones.contactKey)) = \(key)\(sameTenant))
         """
     }
 
@@ -96,7 +96,9 @@ struct PhonesSQL {
             phones: phones, types: types, typesOrder: 1, phonesOrder: 2,
             probeByIndex: mapping.existingRows == .replaceNaive,
             timestampsFromSource: source.timestampsFromSource,
-            staging: .forEngine(engine, name: writer == 0 ? "stage_phones" : "stage_phones_\(writer)"))
+            staging: .forEngine(engine, name: writer == 0 ? "stage_phones" : "stage_phones_\(writer)"),
+            replacing: .forEngine(engine, name: writer == 0 ? "stage_phones_replace" : "stage_phones_replace_\(writer)")
+        )
     }
 
     /// What apply runs, in order: once per session, then for every batch in one transaction ($1 run,
