@@ -47,8 +47,10 @@ let package = Package(
             // (README, Performance).
             linkerSettings: [.linkedLibrary("jemalloc")]
         ),
-        .testTarget(name: "FerryKitTests", dependencies: ["FerryKit"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["FerryKit"]),
+        // The multilingual phone corpus's reader, for the transform's tests and the database tests.
+        .target(name: "PhoneCorpus", path: "Tests/PhoneCorpus"),
+        .testTarget(name: "FerryKitTests", dependencies: ["FerryKit", "PhoneCorpus"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["FerryKit", "PhoneCorpus"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -21,6 +21,26 @@ struct PhoneTransformTests {
         #expect(outcome.rows.map(\.type) == [work, work, mobile])
     }
 
+    /// replace_naive: a naive row that already holds the one row ferry would write stays untouched
+    /// (rewriting it changed nothing but its row version, and every later apply did it again).
+    @Test func aNaiveRowAlreadyNormalizedIsNotReplaced() {
+        let transform = PhoneTransform(columns: [PhoneSourceColumn(name: "phone", type: work)], defaultRegion: "US")
+        func naive(_ value: String) -> LegacyPhoneContact {
+            LegacyPhoneContact(
+                tenant: "t1", contactKey: "c1", region: nil, values: [value], alreadyHasPhones: true, naiveRow: "r1")
+        }
+        let normalized = transform.transform(naive(" +12125550101 "))
+        #expect(normalized.rows.isEmpty && normalized.replacesRow == nil)
+        #expect(
+            normalized.counts
+                == PhoneValueCounts(read: 1, loaded: 0, rejected: 0, skippedEmpty: 0, skippedExistingPhones: 1))
+        // Written another way, or as another type, it is still replaced.
+        for value in ["212-555-0101", "mobile +12125550101", "+12125550101 x7"] {
+            let outcome = transform.transform(naive(value))
+            #expect(outcome.replacesRow == "r1" && outcome.rows.count == 1, "\(value)")
+        }
+    }
+
     @Test func defaultFallsToTheNextColumnWhenTheFirstIsUnusable() {
         let outcome = twoColumns.transform(contact(["n/a", "(201) 555-0123"]))
         #expect(outcome.rows.count == 1)

@@ -54,6 +54,17 @@ public struct LegacyPhoneContact: Equatable, Sendable {
     }
 }
 
+extension LegacyPhoneContact {
+    /// A value as PostgreSQL's `btrim` leaves it (spaces only): what the naive backfill stored.
+    static func naiveNumber(_ value: String?) -> String {
+        guard let value else { return "" }
+        var view = Substring(value)
+        while view.first == " " { view = view.dropFirst() }
+        while view.last == " " { view = view.dropLast() }
+        return String(view)
+    }
+}
+
 /// A phone row to write.
 public struct PhoneRowDraft: Equatable, Sendable {
     public let tenant: String
@@ -259,6 +270,16 @@ public struct PhoneTransform: Sendable {
             }
         }
         outcome.replacesRow = contact.naiveRow
+        if contact.naiveRow != nil, outcome.rows.count == 1, let row = outcome.rows.first, row.extensionDigits == nil,
+            row.type == .canonical(.work), row.e164 == LegacyPhoneContact.naiveNumber(contact.values.first ?? nil)
+        {
+            // The naive row already holds what ferry would write: rewriting it would change nothing but
+            // its row version, and a second apply would touch every such row again.
+            outcome.rows = []
+            outcome.replacesRow = nil
+            outcome.counts.loaded -= 1
+            outcome.counts.skippedExistingPhones += 1
+        }
         return outcome
     }
 }

@@ -83,7 +83,8 @@ final class PhonesLoader: BatchLoader {
             if let naive = outcome.replacesRow {
                 replacing += 1
                 replaceEncoder.appendRow([
-                    contact.tenant, contact.contactKey, naive, Self.postgresTrimmed(contact.values.first ?? nil),
+                    contact.tenant, contact.contactKey, naive,
+                    LegacyPhoneContact.naiveNumber(contact.values.first ?? nil),
                     outcome.rows.isEmpty ? "f" : "t",
                 ])
             }
@@ -160,14 +161,5 @@ final class PhonesLoader: BatchLoader {
             throw LedgerError("batch \(batch): the insert returned no counts")
         }
         return (try counts.required("rows_inserted"), try counts.required("contacts_inserted"))
-    }
-
-    /// The value as PostgreSQL's `btrim` leaves it (spaces only): what the naive backfill stored.
-    static func postgresTrimmed(_ value: String?) -> String {
-        guard let value else { return "" }
-        var view = Substring(value)
-        while view.first == " " { view = view.dropFirst() }
-        while view.last == " " { view = view.dropLast() }
-        return String(view)
     }
 }
