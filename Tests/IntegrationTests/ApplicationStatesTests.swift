@@ -184,6 +184,15 @@ struct ApplicationStatesTests {
         try tables.map { try db.checksum($0) }
     }
 
+    /// Runs a ferry command: it exits with `status` and leaves the tables with the checksums `expected`.
+    static func run(
+        _ command: String, _ db: TestDatabase, status: Int32 = 0, leaves expected: [String], _ promise: String
+    ) throws {
+        let result = try ferryCLI(command, database: db.name)
+        #expect(result.status == status, "\(command): \(result.stdout)\(result.stderr)")
+        #expect(try checksums(db) == expected, "\(promise): \(result.stdout)")
+    }
+
     @Test(arguments: ApplicationState.all)
     func planApplyReapplyRollback(_ state: ApplicationState) throws {
         let cases = try ApplicationState.corpus()
@@ -193,10 +202,9 @@ struct ApplicationStatesTests {
         #expect(schema.status == 0, "\(schema.stdout)\(schema.stderr)")
         let before = try Self.checksums(db)
 
-        let plan = try ferryCLI("plan \(mapping) --no-progress --detailed-exitcode", database: db.name)
-        #expect(plan.status == 2, "changes pending: \(plan.stdout)\(plan.stderr)")
-        #expect(try Self.checksums(db) == before, "the plan changed nothing")
-
+        try Self.run(
+            "plan \(mapping) --no-progress --detailed-exitcode", db, status: 2, leaves: before,
+            "the plan changed nothing")
         let apply = try ferryCLI("apply \(mapping) --no-progress --batch-size 100", database: db.name)
         #expect(apply.status == 0, "\(apply.stdout)\(apply.stderr)")
         let actual = try state.actualRows(db)
@@ -216,13 +224,8 @@ struct ApplicationStatesTests {
         #expect(cases.count > 800)
 
         let applied = try Self.checksums(db)
-        let again = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
-        #expect(again.status == 0, "\(again.stderr)")
-        #expect(try Self.checksums(db) == applied, "a second apply changes nothing: \(again.stdout)")
-
-        let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
-        #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
-        #expect(try Self.checksums(db) == before, "rollback restores the exact tables")
+        try Self.run("apply \(mapping) --no-progress", db, leaves: applied, "a second apply changes nothing")
+        try Self.run("rollback 1 --yes", db, leaves: before, "rollback restores the exact tables")
         #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows") == 0, "nothing left to undo")
     }
 

@@ -67,29 +67,28 @@ struct JobCase: Sendable, CustomTestStringConvertible {
     /// The jobs of the tier being run: on Citus, those that run there.
     static var all: [JobCase] { TestDatabase.onCitus ? every.filter(\.runsOnCitus) : every }
 
+    /// The phone tables, then the application's own naive backfill into them.
+    static let naiveBackfill = [
+        "ferry schema apply mappings/phones.yaml",
+        """
+        INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
+        SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0 FROM contacts WHERE btrim(phone_number) <> ''
+        """,
+    ]
+
+    static let phoneTables = ["contacts", "contact_phone_numbers", "contact_phone_type_definitions"]
+    /// The first contact's legacy phone value, changed.
+    static let legacyPhoneEdit = """
+        UPDATE contacts SET phone_number = '212 555 0199'
+        WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1)
+        """
+
     static let every: [JobCase] = [
+        JobCase(mapping: "mappings/phones.yaml", tables: phoneTables, sourceEdit: legacyPhoneEdit, runsOnCitus: true),
+        // The application's own naive backfill, in the release that created the tables.
         JobCase(
-            mapping: "mappings/phones.yaml",
-            tables: ["contacts", "contact_phone_numbers", "contact_phone_type_definitions"],
-            sourceEdit: """
-                UPDATE contacts SET phone_number = '212 555 0199'
-                WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1)
-                """, runsOnCitus: true),
-        JobCase(
-            mapping: "mappings/phones-over-naive-rows.yaml",
-            tables: ["contacts", "contact_phone_numbers", "contact_phone_type_definitions"],
-            sourceEdit: """
-                UPDATE contacts SET phone_number = '212 555 0199'
-                WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1)
-                """,
-            // The application's own naive backfill, in the release that created the tables.
-            setup: [
-                "ferry schema apply mappings/phones.yaml",
-                """
-                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
-                SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0 FROM contacts WHERE btrim(phone_number) <> ''
-                """,
-            ], runsOnCitus: true),
+            mapping: "mappings/phones-over-naive-rows.yaml", tables: phoneTables, sourceEdit: legacyPhoneEdit,
+            setup: naiveBackfill, runsOnCitus: true),
         JobCase(
             mapping: "mappings/customers.yaml",
             tables: ["clients", "contacts", "projects", "project_contact_points"],
@@ -106,14 +105,9 @@ struct JobCase: Sendable, CustomTestStringConvertible {
                 WHERE (tenant, contact_phone_number_id) = (SELECT tenant, contact_phone_number_id FROM contact_phone_numbers ORDER BY 1, 2 LIMIT 1)
                 """,
             // The application's naive backfill, then its release that drops the legacy column.
-            setup: [
-                "ferry schema apply mappings/phones.yaml",
-                """
-                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
-                SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0 FROM contacts WHERE btrim(phone_number) <> ''
-                """,
+            setup: naiveBackfill + [
                 // One statement per step: Citus forwards a statement's whole text to its workers.
-                "ALTER TABLE contacts DROP COLUMN phone_number",
+                "ALTER TABLE contacts DROP COLUMN phone_number"
             ], runsOnCitus: true),
         JobCase(
             mapping: "mappings/service-requests.yaml", tables: ["contacts", "service_requests"],

@@ -14,11 +14,15 @@ struct StagingTable: Sendable {
         StagingTable(quoted: quoteIdentifier(name), colocatedWith: nil, tenantColumn: "tenant")
     }
 
-    /// `name` gets a table per engine: temporary on PostgreSQL, `ferry.name` distributed on Citus.
-    static func forEngine(_ engine: DatabaseEngine, name: String, tenantColumn: String = "tenant") -> StagingTable {
+    /// `name` gets a table per engine: temporary on PostgreSQL, `ferry.name` distributed on Citus, where
+    /// each writer of a parallel apply (`writer` > 0) stages in a table of its own.
+    static func forEngine(
+        _ engine: DatabaseEngine, name: String, writer: Int = 0, tenantColumn: String = "tenant"
+    ) -> StagingTable {
         guard case .citus(_, let source, _) = engine else { return .temporary(name) }
         return StagingTable(
-            quoted: TableName(schema: "ferry", name: name).quoted, colocatedWith: source, tenantColumn: tenantColumn)
+            quoted: TableName(schema: "ferry", name: writer == 0 ? name : "\(name)_\(writer)").quoted,
+            colocatedWith: source, tenantColumn: tenantColumn)
     }
 
     var isDistributed: Bool { colocatedWith != nil }
@@ -43,6 +47,13 @@ struct StagingTable: Sendable {
             // a session killed after an older ferry's commit would be: start empty.
             "DELETE FROM \(quoted)",
         ]
+    }
+
+    /// On Citus a batch holds one tenant's rows: " AND `column` = $`parameter`" names it, so that Citus runs
+    /// the statement on the one shard group that holds the tenant (said for every table a statement
+    /// reads). Nothing elsewhere.
+    func sameTenant(_ column: String, _ parameter: Int) -> String {
+        isDistributed ? " AND \(column) = $\(parameter)" : ""
     }
 
     /// Before a batch commits (nil: the table empties itself at commit); $1 the batch's one tenant.

@@ -241,18 +241,12 @@ final class CustomersLoader: BatchLoader {
                         sql.insertOrganizations(snapshot: organizations),
                         [run, number, organizations.qualifiedName] + tenant
                     ).value("a count", as: Int.self)
-                try connection.query(
-                    sql.snapshotContacts(snapshot: contacts), [run, number, contacts.qualifiedName] + tenant)
-                result.contactsUpdated = try connection.query(sql.updateContacts, tenant).affectedRows
-                if let record = sql.recordContactPreImages(snapshot: contacts) {
-                    try connection.query(record, [contacts.qualifiedName] + tenant)
-                }
-                try connection.query(
-                    sql.snapshotProjects(snapshot: projects), [run, number, projects.qualifiedName] + tenant)
-                result.projectsUpdated = try connection.query(sql.updateProjects, tenant).affectedRows
-                if let record = sql.recordProjectPreImages(snapshot: projects) {
-                    try connection.query(record, [projects.qualifiedName] + tenant)
-                }
+                result.contactsUpdated = try connection.update(
+                    contacts, preImages: sql.snapshotContacts(snapshot: contacts), update: sql.updateContacts,
+                    record: sql.recordContactPreImages(snapshot: contacts), run: run, batch: number, tenant: tenant)
+                result.projectsUpdated = try connection.update(
+                    projects, preImages: sql.snapshotProjects(snapshot: projects), update: sql.updateProjects,
+                    record: sql.recordProjectPreImages(snapshot: projects), run: run, batch: number, tenant: tenant)
                 result.contactPointsInserted =
                     try connection.query(
                         sql.insertContactPoints(snapshot: points),

@@ -54,7 +54,7 @@ struct CustomersSQL {
     /// Where batches are staged (see `StagingTable`); its tenant has the tenant's own type, so that on
     /// Citus it joins the distributed tables on their distribution column.
     var staging: StagingTable {
-        .forEngine(engine, name: writer == 0 ? "stage_customers" : "stage_customers_\(writer)")
+        .forEngine(engine, name: "stage_customers", writer: writer)
     }
 
     var createStagingTable: [String] {
@@ -70,12 +70,8 @@ struct CustomersSQL {
         "COPY \(staging.quoted) (seq, tenant, project_key, contact_key, org_kind, org_value, org_name, role, sets_project, updates_contact, inserts_point) FROM STDIN"
     }
 
-    /// On Citus a batch holds one tenant's rows (parameter `tenant`, by default $4, the one after the
-    /// snapshot's run, batch and table): naming it in every table a statement reads lets Citus run the
-    /// statement on the one shard group that holds the tenant.
-    private func oneTenant(_ column: String, _ tenant: Int = 4) -> String {
-        staging.isDistributed ? " AND \(column) = $\(tenant)" : ""
-    }
+    /// The batch's tenant, by default $4 (after the snapshot's run, batch and table): see `StagingTable.sameTenant`.
+    private func oneTenant(_ column: String, _ parameter: Int = 4) -> String { staging.sameTenant(column, parameter) }
 
     /// New organizations get a key derived from what they stand for, so a re-run (or a later batch)
     /// finds the same one; an organization already standing for the email domain is reused. (Every CASE

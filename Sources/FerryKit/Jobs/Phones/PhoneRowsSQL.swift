@@ -63,11 +63,8 @@ struct PhoneRowsSQL {
         "COPY \(staging.quoted) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order\(timestampsFromSource ? ", created_at, updated_at" : "")) FROM STDIN"
     }
 
-    /// On Citus a batch holds one tenant's rows ($4): naming it lets Citus run the statement on the one
-    /// shard that holds the tenant instead of on every shard of every table it reads.
-    private func oneTenant(_ column: String, _ parameter: Int = 4) -> String {
-        staging.isDistributed ? " AND \(column) = $\(parameter)" : ""
-    }
+    /// The batch's tenant, by default $4 (after the snapshot's run, batch and table): see `StagingTable.sameTenant`.
+    private func oneTenant(_ column: String, _ parameter: Int = 4) -> String { staging.sameTenant(column, parameter) }
 
     /// Custom types first seen in this batch; the first spelling wins, existing rows are kept.
     /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.

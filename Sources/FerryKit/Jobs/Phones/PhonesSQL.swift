@@ -96,8 +96,8 @@ struct PhonesSQL {
             phones: phones, types: types, typesOrder: 1, phonesOrder: 2,
             probeByIndex: mapping.existingRows == .replaceNaive,
             timestampsFromSource: source.timestampsFromSource,
-            staging: .forEngine(engine, name: writer == 0 ? "stage_phones" : "stage_phones_\(writer)"),
-            replacing: .forEngine(engine, name: writer == 0 ? "stage_phones_replace" : "stage_phones_replace_\(writer)")
+            staging: .forEngine(engine, name: "stage_phones", writer: writer),
+            replacing: .forEngine(engine, name: "stage_phones_replace", writer: writer)
         )
     }
 

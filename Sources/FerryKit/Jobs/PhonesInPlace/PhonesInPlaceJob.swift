@@ -224,11 +224,9 @@ final class PhonesInPlaceLoader: BatchLoader {
                 }
                 if sql.isDistributed {
                     let rewrite = sql.citusRewrite(snapshot: phonesTable)
-                    try connection.query(rewrite.preImages, phones)
-                    result.rewritten = try connection.query(rewrite.update, tenant).affectedRows
-                    if let record = rewrite.record {
-                        try connection.query(record, [phonesTable.qualifiedName] + tenant)
-                    }
+                    result.rewritten = try connection.update(
+                        phonesTable, preImages: rewrite.preImages, update: rewrite.update, record: rewrite.record,
+                        run: run, batch: number, tenant: tenant)
                 } else {
                     result.rewritten = try connection.query(sql.rewriteRows(snapshot: phonesTable), phones)
                         .value("rows rewritten", as: Int.self)

@@ -13,7 +13,7 @@ struct PhonesInPlaceSQL: Sendable {
     private func q(_ name: String) -> String { quoteIdentifier(name) }
 
     private func staging(_ name: String) -> StagingTable {
-        .forEngine(engine, name: writer == 0 ? name : "\(name)_\(writer)")
+        .forEngine(engine, name: name, writer: writer)
     }
 
     var phoneRows: PhoneRowsSQL {

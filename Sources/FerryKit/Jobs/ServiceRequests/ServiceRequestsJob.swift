@@ -247,12 +247,9 @@ final class ServiceRequestsLoader: BatchLoader {
                         [run, number, contacts.qualifiedName, sql.mapping.emergentContactType] + tenant
                     ).value("a count", as: Int.self)
                 try connection.query(sql.resolveActors, tenant)
-                try connection.query(
-                    sql.snapshotRequests(snapshot: requests), [run, number, requests.qualifiedName] + tenant)
-                result.requestsUpdated = try connection.query(sql.updateRequests, tenant).affectedRows
-                if let record = sql.recordRequestPreImages(snapshot: requests) {
-                    try connection.query(record, [requests.qualifiedName] + tenant)
-                }
+                result.requestsUpdated = try connection.update(
+                    requests, preImages: sql.snapshotRequests(snapshot: requests), update: sql.updateRequests,
+                    record: sql.recordRequestPreImages(snapshot: requests), run: run, batch: number, tenant: tenant)
             }
             try connection.query(
                 LedgerRun.recordBatch(.key),

@@ -50,7 +50,7 @@ struct ServiceRequestsSQL {
     /// Where batches are staged (see `StagingTable`); its tenant has the tenant's own type, so that on
     /// Citus it joins the distributed tables on their distribution column.
     var staging: StagingTable {
-        .forEngine(engine, name: writer == 0 ? "stage_service_requests" : "stage_service_requests_\(writer)")
+        .forEngine(engine, name: "stage_service_requests", writer: writer)
     }
 
     var createStagingTable: [String] {
@@ -66,12 +66,6 @@ struct ServiceRequestsSQL {
         "COPY \(staging.quoted) (seq, tenant, request_key, new_status, submitted_email, assigned_email, seen_at) FROM STDIN"
     }
 
-    /// On Citus a batch holds one tenant's rows (parameter number `tenant`): naming it in every table a
-    /// statement reads lets Citus run the statement on the one shard group that holds the tenant.
-    private func oneTenant(_ column: String, _ tenant: Int) -> String {
-        staging.isDistributed ? " AND \(column) = $\(tenant)" : ""
-    }
-
     /// Contacts for emails no contact has yet, one per tenant and canonical email, their key derived from
     /// the email so no run or batch can make two. $1 run, $2 batch, $3 table, $4 the emergent contact type,
     /// $5 (Citus) the batch's tenant.
@@ -79,16 +73,16 @@ struct ServiceRequestsSQL {
         """
         WITH wanted AS (
             SELECT e.tenant, e.email, min(e.seen_at) AS seen_at FROM (
-                SELECT tenant, submitted_email AS email, seen_at FROM \(staging.quoted) WHERE submitted_email IS NOT NULL\(oneTenant("tenant", 5))
+                SELECT tenant, submitted_email AS email, seen_at FROM \(staging.quoted) WHERE submitted_email IS NOT NULL\(staging.sameTenant("tenant", 5))
                 UNION ALL
-                SELECT tenant, assigned_email, seen_at FROM \(staging.quoted) WHERE assigned_email IS NOT NULL\(oneTenant("tenant", 5))) e
+                SELECT tenant, assigned_email, seen_at FROM \(staging.quoted) WHERE assigned_email IS NOT NULL\(staging.sameTenant("tenant", 5))) e
             GROUP BY 1, 2
         ), fresh AS (
             INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.key)), \(q(c.fullName)), \(q(c.email)), \(q(c.contactType)), \(q(c.firstSeenAt)))
             SELECT w.tenant, md5('ferry:contact:' || w.tenant::text || ':' || w.email)::uuid::text::\(types.contact),
                    split_part(w.email, '@', 1), w.email, $4, coalesce(w.seen_at::timestamptz, now())
             FROM wanted w
-            WHERE NOT EXISTS (SELECT 1 FROM \(c.table.quoted) k WHERE k.\(q(c.tenant)) = w.tenant AND lower(k.\(q(c.email))) = w.email\(oneTenant("k.\(q(c.tenant))", 5)))
+            WHERE NOT EXISTS (SELECT 1 FROM \(c.table.quoted) k WHERE k.\(q(c.tenant)) = w.tenant AND lower(k.\(q(c.email))) = w.email\(staging.sameTenant("k.\(q(c.tenant))", 5)))
             ORDER BY w.tenant, w.email
             ON CONFLICT DO NOTHING
             RETURNING \(snapshot.returning())
@@ -103,15 +97,15 @@ struct ServiceRequestsSQL {
         func pick(_ column: String) -> String {
             """
             (SELECT ARRAY[k.\(q(c.key))::text, k.\(q(c.organization))::text] FROM \(c.table.quoted) k
-             WHERE k.\(q(c.tenant)) = y.tenant AND lower(k.\(q(c.email))) = y.\(column)\(oneTenant("k.\(q(c.tenant))", 1))
+             WHERE k.\(q(c.tenant)) = y.tenant AND lower(k.\(q(c.email))) = y.\(column)\(staging.sameTenant("k.\(q(c.tenant))", 1))
              ORDER BY (k.\(q(c.email)) = lower(k.\(q(c.email)))) DESC, k.\(q(c.key)) LIMIT 1)
             """
         }
         return """
             UPDATE \(staging.quoted) x SET submitted_key = m.s[1], submitted_org = m.s[2], assigned_key = m.a[1], assigned_org = m.a[2]
             FROM (SELECT y.tenant, y.seq, \(pick("submitted_email")) AS s, \(pick("assigned_email")) AS a
-                  FROM \(staging.quoted) y WHERE true\(oneTenant("y.tenant", 1))) m
-            WHERE m.tenant = x.tenant AND m.seq = x.seq\(oneTenant("x.tenant", 1))
+                  FROM \(staging.quoted) y WHERE true\(staging.sameTenant("y.tenant", 1))) m
+            WHERE m.tenant = x.tenant AND m.seq = x.seq\(staging.sameTenant("x.tenant", 1))
             """
     }
 
@@ -133,7 +127,7 @@ struct ServiceRequestsSQL {
         SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "t")), to_jsonb(t)
         FROM \(r.table.quoted) t JOIN \(staging.quoted) x
           ON t.\(q(r.tenant)) = x.tenant AND t.\(q(r.key)) = x.request_key::\(types.row)
-        WHERE \(differs)\(oneTenant("t.\(q(r.tenant))", 4))\(oneTenant("x.tenant", 4))
+        WHERE \(differs)\(staging.sameTenant("t.\(q(r.tenant))", 4))\(staging.sameTenant("x.tenant", 4))
         FOR UPDATE OF t
         """
     }
@@ -149,7 +143,7 @@ struct ServiceRequestsSQL {
             \(q(r.fleetCompany)) = x.submitted_org::\(types.organization),
             \(q(r.supplierCompany)) = x.assigned_org::\(types.organization)
         FROM \(staging.quoted) x
-        WHERE t.\(q(r.tenant)) = x.tenant AND t.\(q(r.key)) = x.request_key::\(types.row) AND \(differs)\(oneTenant("t.\(q(r.tenant))", 1))\(oneTenant("x.tenant", 1))
+        WHERE t.\(q(r.tenant)) = x.tenant AND t.\(q(r.key)) = x.request_key::\(types.row) AND \(differs)\(staging.sameTenant("t.\(q(r.tenant))", 1))\(staging.sameTenant("x.tenant", 1))
         """
     }
 
@@ -160,7 +154,7 @@ struct ServiceRequestsSQL {
             written: """
                 SELECT \(snapshot.keyObject(alias: "t")) AS key, \(SnapshotTable.rowHash("t")) AS ferry_row_hash
                 FROM \(r.table.quoted) t JOIN \(staging.quoted) x ON t.\(q(r.tenant)) = x.tenant AND t.\(q(r.key)) = x.request_key::\(types.row)
-                WHERE true\(oneTenant("t.\(q(r.tenant))", 2))\(oneTenant("x.tenant", 2))
+                WHERE true\(staging.sameTenant("t.\(q(r.tenant))", 2))\(staging.sameTenant("x.tenant", 2))
                 """)
     }
 
