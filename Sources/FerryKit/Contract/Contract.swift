@@ -58,8 +58,15 @@ public struct Contract: Sendable {
             unmigratedFile: unmigratedFile, acceptedFile: options.acceptRejectedFile, keyColumn: keyColumn,
             accepted: accepted)
 
-        // The checks read one consistent snapshot and take no lock.
+        // The checks read one consistent snapshot and take no lock. On Citus each worker's snapshot is
+        // its own: the check under the table lock then reads every row again, not only newer ones.
         var verification = Verification(subject: subject)
+        if case .citus = try DatabaseEngine.detect(source: subject.table, on: connection) {
+            guard let tenantType = try connection.columnTypes(subject.table)[subject.tenantColumn] else {
+                throw PreflightError(problems: ["cannot read the type of \(subject.table).\(subject.tenantColumn)"])
+            }
+            verification.citus = (tenantType, report.lastApplyRunId ?? 0)
+        }
         let snapshotXmin: String = try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") {
             let xmin = try connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
                 .value("the snapshot's xmin", as: String.self)
@@ -127,9 +134,19 @@ public struct Contract: Sendable {
         let table = subject.table
         if case .citus = try DatabaseEngine.detect(source: table, on: connection) {
             // Dropping columns on a judgement that can be wrong loses data: refuse rather than guess.
-            throw PreflightError(problems: [
-                "the contract does not run on Citus yet: it judges \"changed since the apply\" by xmin, which on a distributed \(table) is each worker's own transaction id, so a value the application changed after the apply could be accepted and its column dropped"
-            ])
+            guard let reads = subject.citusReads else {
+                throw PreflightError(problems: [
+                    "the \(subject.job) contract does not run on Citus yet: it judges \"changed since the apply\" by xmin, which on a distributed \(table) is each worker's own transaction id, so a value the application changed after the apply could be accepted and its column dropped"
+                ])
+            }
+            guard
+                try connection.query("SELECT to_regclass($1) IS NOT NULL", [reads.quoted]).value(
+                    "whether \(reads) exists", as: Bool.self)
+            else {
+                throw PreflightError(problems: [
+                    "\(reads) does not exist: on Citus the contract compares each legacy value with what the last apply read, and no apply recorded its reads on this database; run `ferry apply \(subject.mappingFile)`, then contract"
+                ])
+            }
         }
         let hasLedger = try connection.query("SELECT to_regclass('ferry.dropped_values') IS NOT NULL").value(
             "whether ferry.dropped_values exists", as: Bool.self)
@@ -172,6 +189,8 @@ private struct Verification {
     private var seen = Set<Int>()
     private var empty = Set<Int>()
     private(set) var migrated = 0
+    /// On Citus: the tenant column's type, and the last apply's run, whose reads judge "changed".
+    var citus: (tenantType: String, lastApply: Int64)?
 
     init(subject: any ContractSubject) {
         self.subject = subject
@@ -181,10 +200,27 @@ private struct Verification {
     /// A row read again replaces its earlier verdict.
     @discardableResult
     mutating func read(_ connection: PostgresConnection, applyXid: String, writtenSince: String?) throws -> Int {
+        if let citus, let rows = subject.citusLegacyRows(tenantType: citus.tenantType) {
+            // A tenant at a time: each statement then runs on the shard group that holds it.
+            var total = 0
+            for tenant in try connection.query(
+                "SELECT DISTINCT \(quoteIdentifier(subject.tenantColumn))::text AS tenant FROM \(subject.table.quoted) ORDER BY 1"
+            ).decoded("the tenants of \(subject.table)").map({ try $0.required("tenant", as: String.self) }) {
+                total += try readRows(connection, rows, [String(citus.lastApply), tenant])
+            }
+            return total
+        }
         let ferryBatches = try connection.query(ContractSQL.ferryBatchXids).scalar ?? "{}"
+        return try readRows(connection, subject.legacyRows, [applyXid, writtenSince, ferryBatches])
+    }
+
+    private mutating func readRows(
+        _ connection: PostgresConnection, _ statement: String, _ parameters: [String?]
+    )
+        throws -> Int
+    {
         let cursor = "ferry_contract_rows"
-        try connection.query(
-            "DECLARE \(cursor) NO SCROLL CURSOR FOR \(subject.legacyRows)", [applyXid, writtenSince, ferryBatches])
+        try connection.query("DECLARE \(cursor) NO SCROLL CURSOR FOR \(statement)", parameters)
         defer { _ = try? connection.execute(script: "CLOSE \(cursor)") }
         var read = 0
         while true {

@@ -30,14 +30,27 @@ struct ContractRollback {
             return report
         }
 
+        // On Citus the kept values cannot be joined from the coordinator's ledger to the distributed table:
+        // they go through a scratch table distributed like it, created before the transaction.
+        let table = try SnapshotTable.resolve(tableName, on: connection)
+        let scratch = try DistributedRollback.prepareKeptValues(table, runId: runId, on: connection)
+        defer { if let scratch { _ = try? connection.execute(script: "DROP TABLE IF EXISTS \(scratch.table)") } }
+
         return try Rollback.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
             // Values first, then defaults: a default added with the column would fill rows that were NULL.
             try connection.execute(
                 script: "ALTER TABLE \(tableName) "
                     + columns.map { "ADD COLUMN \(quoteIdentifier($0.name)) \($0.type)" }.joined(separator: ", "))
-            let table = try SnapshotTable.resolve(tableName, on: connection)
-            let restored = try connection.query(ContractSQL.restoreValues(table, columns: names), [String(runId)])
-                .affectedRows
+            let restored: Int
+            if let scratch {
+                try connection.query(scratch.fill, [String(runId)])
+                restored = try connection.query(
+                    scratch.restore(columns: columns.map { ($0.name, $0.type) })
+                ).affectedRows
+            } else {
+                restored = try connection.query(ContractSQL.restoreValues(table, columns: names), [String(runId)])
+                    .affectedRows
+            }
             tableReport.undone = restored
             tableReport.alreadyGone = kept - restored
             var statements: [String] = []

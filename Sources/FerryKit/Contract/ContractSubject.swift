@@ -14,8 +14,21 @@ public protocol ContractSubject: Sendable {
     /// that xid on, $3 the xids of ferry's own batches (a row last written by ferry has not changed its
     /// legacy value).
     var legacyRows: String { get }
+    /// On Citus (a row's xmin is its worker's): the same rows of one tenant ($2, of type `tenantType`,
+    /// named so that Citus reads that tenant's shard), with `ferry_changed` judged against what the last
+    /// apply read (run $1). nil where the job records no reads: the contract is refused there.
+    func citusLegacyRows(tenantType: String) -> String?
+    /// The source's tenant column.
+    var tenantColumn: String { get }
+    /// (Citus) Where the job's applies record what they read (`citusLegacyRows` joins it).
+    var citusReads: TableName? { get }
     /// A row's verdict and its legacy values as text.
     func judge(_ row: Row) throws -> (verdict: LegacyValueVerdict, values: String)
+}
+
+extension ContractSubject {
+    public func citusLegacyRows(tenantType: String) -> String? { nil }
+    public var citusReads: TableName? { nil }
 }
 
 /// `xmin` newer than the last apply's start, and not written by one of ferry's batches.
@@ -43,7 +56,26 @@ public struct PhonesContractSubject: ContractSubject {
     public var load: LoadSettings { mapping.load }
     public var rowNoun: String { "contact" }
 
+    public var tenantColumn: String { mapping.source.tenantColumn }
+    public var citusReads: TableName? { PhonesSQL.legacyReads }
+
     public var legacyRows: String {
+        rows(changed: changedSinceApply("s"), from: "", filter: writtenSince("s"), sameTenant: "")
+    }
+
+    public func citusLegacyRows(tenantType: String) -> String? {
+        let source = mapping.source
+        let tenant = "s.\(quoteIdentifier(source.tenantColumn))", key = "s.\(quoteIdentifier(source.keyColumn))"
+        return rows(
+            changed:
+                "(r.run_id IS DISTINCT FROM $1::bigint OR r.values_hash IS DISTINCT FROM \(PhonesSQL.legacyHash(source, alias: "s")))",
+            from:
+                "\nLEFT JOIN \(PhonesSQL.legacyReads.quoted) r ON r.tenant = \(tenant) AND r.contact_key = \(key) AND r.tenant = $2::\(tenantType)",
+            filter: "\(tenant) = $2::\(tenantType)",
+            sameTenant: " AND p.\(quoteIdentifier(mapping.phoneNumbers.tenant)) = $2::\(tenantType)")
+    }
+
+    private func rows(changed: String, from joins: String, filter: String, sameTenant: String) -> String {
         let source = mapping.source, phones = mapping.phoneNumbers
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
@@ -56,10 +88,10 @@ public struct PhonesContractSubject: ContractSubject {
                    \(values.enumerated().map { "\($1) AS ferry_value_\($0)" }.joined(separator: ", ")),
                    (SELECT array_agg(p.\(q(phones.phoneNumber)) || '#' || \(phones.extensionDigits.map { "coalesce(p.\(q($0)), '')" } ?? "''"))
                     FROM \(phones.table.quoted) p
-                    WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn)) AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn)))::text AS ferry_existing,
-                   \(changedSinceApply("s")) AS ferry_changed
-            FROM \(source.table.quoted) s
-            WHERE (\(values.map { "coalesce(\($0), '') <> ''" }.joined(separator: " OR "))) AND \(writtenSince("s"))
+                    WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn)) AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn))\(sameTenant))::text AS ferry_existing,
+                   \(changed) AS ferry_changed
+            FROM \(source.table.quoted) s\(joins)
+            WHERE (\(values.map { "coalesce(\($0), '') <> ''" }.joined(separator: " OR "))) AND \(filter)
             ORDER BY 1, 2
             """
     }
@@ -92,6 +124,7 @@ public struct CustomersContractSubject: ContractSubject {
     public var legacyColumns: [String] { [mapping.projects.customer] }
     public var load: LoadSettings { mapping.load }
     public var rowNoun: String { "project" }
+    public var tenantColumn: String { mapping.projects.tenant }
 
     public var legacyRows: String {
         let p = mapping.projects, c = mapping.contacts, cp = mapping.contactPoints

@@ -289,3 +289,57 @@ struct DistributedRollback {
         return restored
     }
 }
+
+extension DistributedRollback {
+    /// The values a contract run kept, on their way back into a distributed table.
+    struct KeptValues {
+        let table: String
+        let snapshot: SnapshotTable
+        let distributionColumn: String
+        let distributionType: String
+
+        /// $1 the contract run.
+        var fill: String {
+            """
+            INSERT INTO \(table) (tenant, key, "values")
+            SELECT (v.key ->> \(sqlLiteral(distributionColumn)))::\(distributionType), v.key, v."values"
+            FROM ferry.dropped_values v WHERE v.run_id = $1
+            """
+        }
+
+        /// Each re-added column from its kept value, cast to its type (Citus takes an immutable operator
+        /// in an UPDATE, not a function of a column: `->>` and a cast from text are such).
+        func restore(columns: [(name: String, type: String)]) -> String {
+            let set = columns.map {
+                "\(quoteIdentifier($0.name)) = (k.\"values\" ->> \(sqlLiteral($0.name)))::\($0.type)"
+            }
+            return """
+                UPDATE \(snapshot.qualifiedName) t SET \(set.joined(separator: ", "))
+                FROM \(table) k
+                WHERE t.\(quoteIdentifier(distributionColumn)) = k.tenant AND \(snapshot.keyMatch(table: "t", snapshot: "k"))
+                """
+        }
+    }
+
+    /// The scratch table for a contract rollback of a distributed table (nil for any other table).
+    static func prepareKeptValues(
+        _ snapshot: SnapshotTable, runId: Int64, on connection: PostgresConnection
+    ) throws -> KeptValues? {
+        guard snapshot.hashesRows,
+            let column = try connection.query(
+                "SELECT column_to_column_name(logicalrelid, partkey) AS column_name FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)",
+                [snapshot.qualifiedName]
+            ).decoded("the distribution of \(snapshot.qualifiedName)").first?.required("column_name", as: String.self),
+            let type = snapshot.keyColumns.first(where: { $0.name == column })?.type
+        else { return nil }
+        let table = TableName(schema: "ferry", name: "contract_rollback_\(runId)").quoted
+        try connection.execute(script: "DROP TABLE IF EXISTS \(table)")
+        try connection.execute(
+            script:
+                "CREATE UNLOGGED TABLE \(table) (tenant \(type) NOT NULL, key jsonb NOT NULL, \"values\" jsonb NOT NULL)"
+        )
+        try connection.query(
+            "SELECT create_distributed_table($1, 'tenant', colocate_with => $2)", [table, snapshot.qualifiedName])
+        return KeptValues(table: table, snapshot: snapshot, distributionColumn: column, distributionType: type)
+    }
+}

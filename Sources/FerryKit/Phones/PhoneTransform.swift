@@ -39,6 +39,9 @@ public struct LegacyPhoneContact: Equatable, Sendable {
     /// The contact's own timestamps as PostgreSQL printed them, when the mapping gives its rows those.
     public var createdAt: String? = nil
     public var updatedAt: String? = nil
+    /// (Citus) md5 of the legacy values as read, recorded with the run: the contract's "changed since
+    /// the apply" there, where a row's xmin is its worker's.
+    public var legacyHash: String? = nil
 
     public init(
         tenant: String, contactKey: String, region: String? = nil, regionOrigin: RegionOrigin = .row,

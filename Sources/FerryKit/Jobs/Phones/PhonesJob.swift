@@ -135,6 +135,7 @@ extension PhonesJob: TableMigration {
             region: region, regionOrigin: origin,
             values: try valueColumns.map { try row.optional($0) },
             alreadyHasPhones: try row.required("has_phones"), naiveRow: try row.optional("naive_row"))
+        contact.legacyHash = try row.optional("ferry_legacy_hash")
         if mapping.source.timestampsFromSource {
             contact.createdAt = try row.optional("source_created_at")
             contact.updatedAt = try row.optional("source_updated_at")

@@ -25,6 +25,7 @@ final class PhonesLoader: BatchLoader {
     private let stagingTypes: (tenant: String, key: String)
     private var encoder = CopyTextEncoder()
     private var replaceEncoder = CopyTextEncoder()
+    private var readsEncoder = CopyTextEncoder()
 
     /// `sql`: the run's statements (engine and writer set), which this session stages and writes through.
     init(
@@ -44,7 +45,9 @@ final class PhonesLoader: BatchLoader {
     }
 
     private func createSessionTables() throws {
-        for statement in sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key) {
+        for statement in sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key)
+            + sql.createLegacyReads(tenantType: stagingTypes.tenant, keyType: stagingTypes.key)
+        {
             try connection.execute(script: statement)
         }
         guard mapping.existingRows == .replaceNaive else { return }
@@ -66,6 +69,7 @@ final class PhonesLoader: BatchLoader {
     func load(_ batch: PhonesBatch) throws -> BatchResult {
         encoder.removeAll()
         replaceEncoder.removeAll()
+        readsEncoder.removeAll()
         var sequence = 0, replacing = 0
         let timestampsFromSource = sql.phoneRows.timestampsFromSource
         for (contact, outcome) in zip(batch.records, batch.decisions) {
@@ -80,6 +84,7 @@ final class PhonesLoader: BatchLoader {
                 if timestampsFromSource { fields += [contact.createdAt, contact.updatedAt] }
                 encoder.appendRow(fields)
             }
+            if let hash = contact.legacyHash { readsEncoder.appendRow([contact.tenant, contact.contactKey, hash]) }
             if let naive = outcome.replacesRow {
                 replacing += 1
                 replaceEncoder.appendRow([
@@ -137,6 +142,13 @@ final class PhonesLoader: BatchLoader {
                 let counts = try insert(.existing, snapshotParameters, batch: batch.number)
                 result.phoneRowsInserted += counts.rows
                 result.contactsInserted = counts.contacts
+            }
+            if sql.readsStaging.isDistributed, !readsEncoder.bytes.isEmpty {
+                _ = try connection.copyIn(sql.copyIntoReadsStaging) { write in
+                    try readsEncoder.bytes.withUnsafeBytes { try write($0) }
+                }
+                try connection.query(sql.recordLegacyReads, tenant + [run])
+                if let empty = sql.readsStaging.emptyBeforeCommit { try connection.query(empty, tenant) }
             }
             try connection.query(
                 LedgerRun.recordBatch(.key),
