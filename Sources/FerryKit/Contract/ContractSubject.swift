@@ -57,7 +57,7 @@ public struct PhonesContractSubject: ContractSubject {
     public var rowNoun: String { "contact" }
 
     public var tenantColumn: String { mapping.source.tenantColumn }
-    public var citusReads: TableName? { PhonesSQL.legacyReads }
+    public var citusReads: TableName? { LegacyReads.table(of: job) }
 
     public var legacyRows: String {
         rows(changed: changedSinceApply("s"), from: "", filter: writtenSince("s"), sameTenant: "")
@@ -67,10 +67,9 @@ public struct PhonesContractSubject: ContractSubject {
         let source = mapping.source
         let tenant = "s.\(quoteIdentifier(source.tenantColumn))", key = "s.\(quoteIdentifier(source.keyColumn))"
         return rows(
-            changed:
-                "(r.run_id IS DISTINCT FROM $1::bigint OR r.values_hash IS DISTINCT FROM \(PhonesSQL.legacyHash(source, alias: "s")))",
+            changed: LegacyReads.changed(legacyColumns, alias: "s", reads: "r"),
             from:
-                "\nLEFT JOIN \(PhonesSQL.legacyReads.quoted) r ON r.tenant = \(tenant) AND r.contact_key = \(key) AND r.tenant = $2::\(tenantType)",
+                "\nLEFT JOIN \(LegacyReads.table(of: job).quoted) r ON r.tenant = \(tenant) AND r.row_key = \(key) AND r.tenant = $2::\(tenantType)",
             filter: "\(tenant) = $2::\(tenantType)",
             sameTenant: " AND p.\(quoteIdentifier(mapping.phoneNumbers.tenant)) = $2::\(tenantType)")
     }
@@ -126,7 +125,24 @@ public struct CustomersContractSubject: ContractSubject {
     public var rowNoun: String { "project" }
     public var tenantColumn: String { mapping.projects.tenant }
 
+    public var citusReads: TableName? { LegacyReads.table(of: job) }
+
     public var legacyRows: String {
+        rows(changed: changedSinceApply("x"), from: "", filter: writtenSince("x"), sameTenant: { _ in "" })
+    }
+
+    public func citusLegacyRows(tenantType: String) -> String? {
+        let p = mapping.projects
+        let tenant = "x.\(quoteIdentifier(p.tenant))", key = "x.\(quoteIdentifier(p.key))"
+        return rows(
+            changed: LegacyReads.changed(legacyColumns, alias: "x", reads: "r"),
+            from:
+                "\nLEFT JOIN \(LegacyReads.table(of: job).quoted) r ON r.tenant = \(tenant) AND r.row_key = \(key) AND r.tenant = $2::\(tenantType)",
+            filter: "\(tenant) = $2::\(tenantType)", sameTenant: { " AND \($0) = $2::\(tenantType)" })
+    }
+
+    /// `sameTenant` names the tenant for another table's column (on Citus, so that one shard group serves).
+    private func rows(changed: String, from joins: String, filter: String, sameTenant: (String) -> String) -> String {
         let p = mapping.projects, c = mapping.contacts, cp = mapping.contactPoints
         func q(_ name: String) -> String { quoteIdentifier(name) }
         return """
@@ -135,11 +151,11 @@ public struct CustomersContractSubject: ContractSubject {
                    k.\(q(c.fullName))::text AS full_name, k.\(q(c.contactType))::text AS contact_type, k.\(q(c.email))::text AS email,
                    k.\(q(c.organization))::text AS organization, k.\(q(c.role))::text AS role,
                    EXISTS (SELECT 1 FROM \(cp.table.quoted) t WHERE t.\(q(cp.tenant)) = x.\(q(p.tenant))
-                           AND t.\(q(cp.project)) = x.\(q(p.key)) AND t.\(q(cp.contact)) = x.\(q(p.customer))) AS has_contact_point,
-                   \(changedSinceApply("x")) AS ferry_changed
+                           AND t.\(q(cp.project)) = x.\(q(p.key)) AND t.\(q(cp.contact)) = x.\(q(p.customer))\(sameTenant("t.\(q(cp.tenant))"))) AS has_contact_point,
+                   \(changed) AS ferry_changed
             FROM \(p.table.quoted) x
-            LEFT JOIN \(c.table.quoted) k ON k.\(q(c.tenant)) = x.\(q(p.tenant)) AND k.\(q(c.key)) = x.\(q(p.customer))
-            WHERE x.\(q(p.customer)) IS NOT NULL AND \(writtenSince("x"))
+            LEFT JOIN \(c.table.quoted) k ON k.\(q(c.tenant)) = x.\(q(p.tenant)) AND k.\(q(c.key)) = x.\(q(p.customer))\(sameTenant("k.\(q(c.tenant))"))\(joins)
+            WHERE x.\(q(p.customer)) IS NOT NULL AND \(filter)
             ORDER BY 1, 2
             """
     }

@@ -17,6 +17,8 @@ public struct LegacyProjectCustomer: Equatable, Sendable {
     public let projectsOfContact: Int
     /// The contact is already marked as a primary contact.
     public let isPrimaryContact: Bool
+    /// (Citus) md5 of the legacy column as read, recorded with the run for the contract (see `LegacyReads`).
+    public var legacyHash: String? = nil
 
     public init(
         tenant: String, projectKey: String, contactKey: String, customerOrganization: String? = nil,

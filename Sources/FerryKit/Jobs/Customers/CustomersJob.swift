@@ -35,7 +35,7 @@ extension CustomersJob: TableMigration {
     func extractPage(_ sql: CustomersSQL) -> String { sql.extractPage }
 
     func record(_ row: Row) throws -> LegacyProjectCustomer {
-        LegacyProjectCustomer(
+        var project = LegacyProjectCustomer(
             tenant: try row.required("ferry_tenant"), projectKey: try row.required("ferry_key"),
             contactKey: try row.required("customer"), customerOrganization: try row.optional("customer_organization"),
             contactName: try row.optional("full_name") ?? "", contactType: try row.optional("contact_type"),
@@ -43,6 +43,8 @@ extension CustomersJob: TableMigration {
             roleText: try row.optional("role"), hasContactPoint: try row.required("has_contact_point"),
             projectsOfContact: try row.required("projects_of_contact"), isPrimaryContact: try row.required("is_primary")
         )
+        project.legacyHash = try row.optional("ferry_legacy_hash")
+        return project
     }
 
     func key(of record: LegacyProjectCustomer) -> [String] { [record.tenant, record.projectKey] }
@@ -183,6 +185,7 @@ final class CustomersLoader: BatchLoader {
     private let timeouts: (lock: String, statement: String)
     private let organizations, contacts, projects, points: SnapshotTable
     private var encoder = CopyTextEncoder()
+    private var reads = CopyTextEncoder()
 
     init(conninfo: String, sql: CustomersSQL, runId: Int64, timeouts: (lock: String, statement: String)) throws {
         self.conninfo = conninfo
@@ -209,8 +212,10 @@ final class CustomersLoader: BatchLoader {
 
     func load(_ batch: CustomersBatch) throws -> BatchResult {
         encoder.removeAll()
+        reads.removeAll()
         var sequence = 0
         for (project, decision) in zip(batch.records, batch.decisions) {
+            if let hash = project.legacyHash { reads.appendRow([project.tenant, project.projectKey, hash]) }
             guard case .link(let organization, let role) = decision.action else { continue }
             sequence += 1
             let (kind, value, name): (String, String, String?) =
@@ -259,6 +264,7 @@ final class CustomersLoader: BatchLoader {
                     run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
                     String(result.rowsInserted), String(result.rowsUpdated), "0",
                 ])
+            try sql.legacyReads.record(reads, run: run, tenant: tenant, on: connection)
             if let empty = sql.staging.emptyBeforeCommit { try connection.query(empty, tenant) }
             return result
         }

@@ -25,7 +25,8 @@ struct CustomersSQL {
                k.\(q(c.role))::text AS role, coalesce(k.\(q(c.isPrimary)), false) AS is_primary,
                EXISTS (SELECT 1 FROM \(cp.table.quoted) t WHERE t.\(q(cp.tenant)) = x.\(q(p.tenant))
                        AND t.\(q(cp.project)) = x.\(q(p.key)) AND t.\(q(cp.contact)) = x.\(q(p.customer))) AS has_contact_point,
-               (SELECT count(*) FROM \(p.table.quoted) y WHERE y.\(q(p.tenant)) = x.\(q(p.tenant)) AND y.\(q(p.customer)) = x.\(q(p.customer))) AS projects_of_contact
+               (SELECT count(*) FROM \(p.table.quoted) y WHERE y.\(q(p.tenant)) = x.\(q(p.tenant)) AND y.\(q(p.customer)) = x.\(q(p.customer))) AS projects_of_contact,
+               \(engine.isCitus ? LegacyReads.hash([p.customer], alias: "x") : "NULL::text") AS ferry_legacy_hash
         FROM \(p.table.quoted) x
         JOIN \(c.table.quoted) k ON k.\(q(c.tenant)) = x.\(q(p.tenant)) AND k.\(q(c.key)) = x.\(q(p.customer))
         WHERE x.\(q(p.customer)) IS NOT NULL
@@ -57,6 +58,9 @@ struct CustomersSQL {
         .forEngine(engine, name: "stage_customers", writer: writer)
     }
 
+    /// (Citus) What each batch read of the legacy column, for the contract.
+    var legacyReads: LegacyReads { LegacyReads(job: CustomersJob.name, engine: engine, writer: writer) }
+
     var createStagingTable: [String] {
         staging.create(
             columns: """
@@ -64,6 +68,7 @@ struct CustomersSQL {
                 org_kind text NOT NULL, org_value text NOT NULL, org_name text, org_key text,
                 role text NOT NULL, sets_project boolean NOT NULL, updates_contact boolean NOT NULL, inserts_point boolean NOT NULL
                 """) + [SnapshotTable.createPendingPreImages]
+            + legacyReads.create(tenantType: types.tenant, keyType: types.row)
     }
 
     var copyIntoStaging: String {

@@ -46,7 +46,7 @@ final class PhonesLoader: BatchLoader {
 
     private func createSessionTables() throws {
         for statement in sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key)
-            + sql.createLegacyReads(tenantType: stagingTypes.tenant, keyType: stagingTypes.key)
+            + sql.legacyReads.create(tenantType: stagingTypes.tenant, keyType: stagingTypes.key)
         {
             try connection.execute(script: statement)
         }
@@ -143,13 +143,7 @@ final class PhonesLoader: BatchLoader {
                 result.phoneRowsInserted += counts.rows
                 result.contactsInserted = counts.contacts
             }
-            if sql.readsStaging.isDistributed, !readsEncoder.bytes.isEmpty {
-                _ = try connection.copyIn(sql.copyIntoReadsStaging) { write in
-                    try readsEncoder.bytes.withUnsafeBytes { try write($0) }
-                }
-                try connection.query(sql.recordLegacyReads, tenant + [run])
-                if let empty = sql.readsStaging.emptyBeforeCommit { try connection.query(empty, tenant) }
-            }
+            try sql.legacyReads.record(readsEncoder, run: run, tenant: tenant, on: connection)
             try connection.query(
                 LedgerRun.recordBatch(.key),
                 [

@@ -39,19 +39,13 @@ struct PhonesSQL {
                    EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                            WHERE p.\(q(phones.tenant)) = \(tenant)
                              AND p.\(q(phones.contactKey)) = \(key)\(sameTenant)) AS has_phones,
-                   \(naive) AS naive_row, \(engine.isCitus ? Self.legacyHash(source, alias: "s") : "NULL::text") AS ferry_legacy_hash
+                   \(naive) AS naive_row, \(engine.isCitus ? LegacyReads.hash(source.columns.map(\.name), alias: "s") : "NULL::text") AS ferry_legacy_hash
             FROM \(source.table.quoted) s
             WHERE ($1::text IS NULL OR (\(tenant), \(key)) > ($1::\(tenantType), $2::\(keyType)))
               AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))\(thisTenant)
             ORDER BY \(tenant), \(key)
             LIMIT $3::bigint
             """
-    }
-
-    /// md5 of a source row's legacy values (its text form): what the apply read, recorded on Citus, and
-    /// what the contract compares with there.
-    static func legacyHash(_ source: PhonesMapping.Source, alias: String) -> String {
-        "md5(row(\(source.columns.map { "\(alias).\(quoteIdentifier($0.name))" }.joined(separator: ", ")))::text)"
     }
 
     /// The region `source.region_lookup` gives a row, as a scalar subquery (a lookup that matches two rows
@@ -97,45 +91,8 @@ struct PhonesSQL {
 
     // MARK: Load
 
-    /// (Citus) The legacy values each apply read, by contact: `ferry.legacy_reads_<job>`, distributed
-    /// like the source. The contract judges "changed since the apply" by them there.
-    static let legacyReads = TableName(schema: "ferry", name: "legacy_reads_phones")
-
-    /// (Citus) Once per session: the table of reads, and the batch's reads staged beside it.
-    func createLegacyReads(tenantType: String, keyType: String) -> [String] {
-        guard case .citus(_, let source, _) = engine else { return [] }
-        return [
-            """
-            CREATE TABLE IF NOT EXISTS \(Self.legacyReads.quoted) (
-                tenant \(tenantType) NOT NULL, contact_key \(keyType) NOT NULL, values_hash text NOT NULL,
-                run_id bigint NOT NULL, PRIMARY KEY (tenant, contact_key))
-            """,
-            """
-            DO $ferry$
-            BEGIN
-            IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = \(sqlLiteral(Self.legacyReads.quoted))::regclass) THEN
-                PERFORM create_distributed_table(\(sqlLiteral(Self.legacyReads.quoted)), 'tenant', colocate_with => \(sqlLiteral(source.quoted)));
-            END IF;
-            END
-            $ferry$
-            """,
-        ]
-            + readsStaging.create(
-                columns: "tenant \(tenantType) NOT NULL, contact_key \(keyType) NOT NULL, values_hash text NOT NULL")
-    }
-
-    var readsStaging: StagingTable { .forEngine(engine, name: "stage_phones_reads", writer: writer) }
-
-    var copyIntoReadsStaging: String { "COPY \(readsStaging.quoted) (tenant, contact_key, values_hash) FROM STDIN" }
-
-    /// (Citus) The batch's reads, as of run $2, for tenant $1.
-    var recordLegacyReads: String {
-        """
-        INSERT INTO \(Self.legacyReads.quoted) AS r (tenant, contact_key, values_hash, run_id)
-        SELECT tenant, contact_key, values_hash, $2::bigint FROM \(readsStaging.quoted) WHERE tenant = $1
-        ON CONFLICT (tenant, contact_key) DO UPDATE SET values_hash = excluded.values_hash, run_id = excluded.run_id
-        """
-    }
+    /// (Citus) What each batch read of the legacy columns, for the contract.
+    var legacyReads: LegacyReads { LegacyReads(job: PhonesJob.name, engine: engine, writer: writer) }
 
     var phoneRows: PhoneRowsSQL {
         PhoneRowsSQL(

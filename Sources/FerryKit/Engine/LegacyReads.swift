@@ -1,0 +1,78 @@
+/// (Citus) What each apply read of the legacy values a job's contract drops, by source row: md5 of
+/// the values (computed by the extract in the same snapshot as the values) and the run.
+/// `ferry.legacy_reads_<job>` is distributed like the source. On Citus a row's xmin is its worker's,
+/// so the contract judges "changed since the apply" by these instead: a value is unchanged only if the
+/// last successful apply read exactly it. Nothing is recorded on PostgreSQL (xmin serves there).
+struct LegacyReads: Sendable {
+    let table: TableName
+    let staging: StagingTable
+    private let engine: DatabaseEngine
+
+    init(job: String, engine: DatabaseEngine, writer: Int = 0) {
+        table = Self.table(of: job)
+        staging = .forEngine(
+            engine, name: "stage_\(job.replacingOccurrences(of: "-", with: "_"))_reads", writer: writer)
+        self.engine = engine
+    }
+
+    static func table(of job: String) -> TableName {
+        TableName(schema: "ferry", name: "legacy_reads_\(job.replacingOccurrences(of: "-", with: "_"))")
+    }
+
+    /// md5 of a source row's legacy `columns` (its text form), as the extract selects it and the contract
+    /// compares it.
+    static func hash(_ columns: [String], alias: String) -> String {
+        "md5(row(\(columns.map { "\(alias).\(quoteIdentifier($0))" }.joined(separator: ", ")))::text)"
+    }
+
+    var isRecorded: Bool { engine.isCitus }
+
+    /// Once per session: the table of reads, and the batch's reads staged beside it.
+    func create(tenantType: String, keyType: String) -> [String] {
+        guard case .citus(_, let source, _) = engine else { return [] }
+        return [
+            """
+            CREATE TABLE IF NOT EXISTS \(table.quoted) (
+                tenant \(tenantType) NOT NULL, row_key \(keyType) NOT NULL, values_hash text NOT NULL,
+                run_id bigint NOT NULL, PRIMARY KEY (tenant, row_key))
+            """,
+            """
+            DO $ferry$
+            BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = \(sqlLiteral(table.quoted))::regclass) THEN
+                PERFORM create_distributed_table(\(sqlLiteral(table.quoted)), 'tenant', colocate_with => \(sqlLiteral(source.quoted)));
+            END IF;
+            END
+            $ferry$
+            """,
+        ]
+            + staging.create(
+                columns: "tenant \(tenantType) NOT NULL, row_key \(keyType) NOT NULL, values_hash text NOT NULL")
+    }
+
+    var copyIntoStaging: String { "COPY \(staging.quoted) (tenant, row_key, values_hash) FROM STDIN" }
+
+    /// The batch's reads, as of run $2, for tenant $1.
+    var record: String {
+        """
+        INSERT INTO \(table.quoted) AS r (tenant, row_key, values_hash, run_id)
+        SELECT tenant, row_key, values_hash, $2::bigint FROM \(staging.quoted) WHERE tenant = $1
+        ON CONFLICT (tenant, row_key) DO UPDATE SET values_hash = excluded.values_hash, run_id = excluded.run_id
+        """
+    }
+
+    /// In a batch's transaction: COPYs `rows` (tenant, key, hash per row read) and records them for run
+    /// `run`, tenant `tenant`. Nothing when the engine records no reads.
+    func record(_ rows: CopyTextEncoder, run: String, tenant: [String], on connection: PostgresConnection) throws {
+        guard isRecorded, !rows.bytes.isEmpty else { return }
+        _ = try connection.copyIn(copyIntoStaging) { write in try rows.bytes.withUnsafeBytes { try write($0) } }
+        try connection.query(record, tenant + [run])
+        if let empty = staging.emptyBeforeCommit { try connection.query(empty, tenant) }
+    }
+
+    /// The contract's judgement on Citus: a row whose value the last apply (run $1) did not read exactly.
+    /// `reads` is the alias of this table joined to the row `alias`.
+    static func changed(_ columns: [String], alias: String, reads: String) -> String {
+        "(\(reads).run_id IS DISTINCT FROM $1::bigint OR \(reads).values_hash IS DISTINCT FROM \(hash(columns, alias: alias)))"
+    }
+}
