@@ -65,7 +65,13 @@ public struct Contract: Sendable {
             guard let tenantType = try connection.columnTypes(subject.table)[subject.tenantColumn] else {
                 throw PreflightError(problems: ["cannot read the type of \(subject.table).\(subject.tenantColumn)"])
             }
-            verification.citus = (tenantType, report.lastApplyRunId ?? 0)
+            let applies = try connection.query(
+                """
+                SELECT coalesce(array_agg(run_id), '{}')::text FROM ferry.runs
+                WHERE job = $1 AND mode = 'apply' AND status = 'succeeded'
+                """, [subject.job]
+            ).value("the job's successful applies", as: String.self)
+            verification.citus = (tenantType, applies)
         }
         let snapshotXmin: String = try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") {
             let xmin = try connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
@@ -189,8 +195,9 @@ private struct Verification {
     private var seen = Set<Int>()
     private var empty = Set<Int>()
     private(set) var migrated = 0
-    /// On Citus: the tenant column's type, and the last apply's run, whose reads judge "changed".
-    var citus: (tenantType: String, lastApply: Int64)?
+    /// On Citus: the tenant column's type, and the job's successful applies (a bigint[] literal), whose
+    /// reads judge "changed".
+    var citus: (tenantType: String, applies: String)?
 
     init(subject: any ContractSubject) {
         self.subject = subject
@@ -206,7 +213,7 @@ private struct Verification {
             for tenant in try connection.query(
                 "SELECT DISTINCT \(quoteIdentifier(subject.tenantColumn))::text AS tenant FROM \(subject.table.quoted) ORDER BY 1"
             ).decoded("the tenants of \(subject.table)").map({ try $0.required("tenant", as: String.self) }) {
-                total += try readRows(connection, rows, [String(citus.lastApply), tenant])
+                total += try readRows(connection, rows, [citus.applies, tenant])
             }
             return total
         }

@@ -15,8 +15,9 @@ public protocol ContractSubject: Sendable {
     /// legacy value).
     var legacyRows: String { get }
     /// On Citus (a row's xmin is its worker's): the same rows of one tenant ($2, of type `tenantType`,
-    /// named so that Citus reads that tenant's shard), with `ferry_changed` judged against what the last
-    /// apply read (run $1). nil where the job records no reads: the contract is refused there.
+    /// named so that Citus reads that tenant's shard), with `ferry_changed` judged against what the
+    /// job's successful applies (runs $1) read (see `LegacyReads`). nil where the job records no reads:
+    /// the contract is refused there.
     func citusLegacyRows(tenantType: String) -> String?
     /// The source's tenant column.
     var tenantColumn: String { get }

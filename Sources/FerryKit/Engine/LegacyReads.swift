@@ -30,21 +30,21 @@ struct LegacyReads: Sendable {
     /// Once per session: the table of reads, and the batch's reads staged beside it.
     func create(tenantType: String, keyType: String) -> [String] {
         guard case .citus(_, let source, _) = engine else { return [] }
+        // The writers of a parallel apply start together: one creates the table, under a lock.
         return [
-            """
-            CREATE TABLE IF NOT EXISTS \(table.quoted) (
-                tenant \(tenantType) NOT NULL, row_key \(keyType) NOT NULL, values_hash text NOT NULL,
-                run_id bigint NOT NULL, PRIMARY KEY (tenant, row_key))
-            """,
             """
             DO $ferry$
             BEGIN
+            PERFORM pg_advisory_xact_lock(hashtext(\(sqlLiteral("ferry create " + table.quoted))));
+            CREATE TABLE IF NOT EXISTS \(table.quoted) (
+                tenant \(tenantType) NOT NULL, row_key \(keyType) NOT NULL, values_hash text NOT NULL,
+                run_id bigint NOT NULL, PRIMARY KEY (tenant, row_key));
             IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = \(sqlLiteral(table.quoted))::regclass) THEN
                 PERFORM create_distributed_table(\(sqlLiteral(table.quoted)), 'tenant', colocate_with => \(sqlLiteral(source.quoted)));
             END IF;
             END
             $ferry$
-            """,
+            """
         ]
             + staging.create(
                 columns: "tenant \(tenantType) NOT NULL, row_key \(keyType) NOT NULL, values_hash text NOT NULL")
@@ -70,9 +70,11 @@ struct LegacyReads: Sendable {
         if let empty = staging.emptyBeforeCommit { try connection.query(empty, tenant) }
     }
 
-    /// The contract's judgement on Citus: a row whose value the last apply (run $1) did not read exactly.
-    /// `reads` is the alias of this table joined to the row `alias`.
+    /// The contract's judgement on Citus: a row whose value no successful apply (runs $1, a bigint[])
+    /// read last exactly as it is now. `reads` is the alias of this table joined to the row `alias`.
+    /// The newest read counts: an apply rolled back since read it last, and then the row counts as
+    /// changed until the next apply, the safe side.
     static func changed(_ columns: [String], alias: String, reads: String) -> String {
-        "(\(reads).run_id IS DISTINCT FROM $1::bigint OR \(reads).values_hash IS DISTINCT FROM \(hash(columns, alias: alias)))"
+        "(\(reads).run_id IS NULL OR \(reads).run_id <> ALL ($1::bigint[]) OR \(reads).values_hash IS DISTINCT FROM \(hash(columns, alias: alias)))"
     }
 }
