@@ -219,7 +219,7 @@ struct CitusTests {
         #expect(try ferry(["schema", "apply", job.mapping], db: db).status == 0)
         #expect(try ferry(["apply", job.mapping, "--no-progress"], db: db).status == 0)
         let reads = LegacyReads.table(of: job.job)
-        #expect(try db.count("SELECT count(*) FROM \(reads.quoted) WHERE run_id = 1") > 100)
+        #expect(try db.count("SELECT count(*) FROM \(reads.quoted) WHERE run_id = 1") > 0)
 
         let (first, checked) = try contract([], list)
         #expect(first.unmigrated > 0 && first.changedSinceApply == 0, "\(checked.stdout)\(checked.stderr)")

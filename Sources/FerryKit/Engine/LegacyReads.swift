@@ -61,6 +61,17 @@ struct LegacyReads: Sendable {
         """
     }
 
+    /// The reads of rows the batch migrates whole go ($1 tenant): such a row is migrated while its value
+    /// stays, and once changed it has no read, so it counts as changed, as it is. `staged` names the
+    /// batch's staging table and its column holding the row key.
+    func forget(staged table: StagingTable, keyColumn: String) -> String? {
+        guard isRecorded else { return nil }
+        return """
+            DELETE FROM \(self.table.quoted) r USING \(table.quoted) s
+            WHERE r.tenant = s.tenant AND r.row_key = s.\(quoteIdentifier(keyColumn)) AND r.tenant = $1 AND s.tenant = $1
+            """
+    }
+
     /// In a batch's transaction: COPYs `rows` (tenant, key, hash per row read) and records them for run
     /// `run`, tenant `tenant`. Nothing when the engine records no reads.
     func record(_ rows: CopyTextEncoder, run: String, tenant: [String], on connection: PostgresConnection) throws {

@@ -134,6 +134,16 @@ public struct PhoneContactOutcome: Equatable, Sendable {
     public var rows: [PhoneRowDraft] = []
     public var anomalies: [PhoneAnomaly] = []
     public var counts = PhoneValueCounts()
+
+    /// Whether the contract may find a legacy value of this contact unmigrated after the apply: one the
+    /// transform rejected in whole or in part (a placeholder such as "n/a" aside), or one it left alone
+    /// because the contact had phones. The contract's `contractVerdict` judges the same losses.
+    public var mayLeaveValueUnmigrated: Bool {
+        counts.skippedExistingPhones > 0
+            || anomalies.contains {
+                ($0.kind == .rejected || $0.kind == .fragmentRejected) && $0.rejectionReason != .emptyToken
+            }
+    }
 }
 
 /// The phones job's transform: pure, no database. Legacy contact in, phone rows and anomalies out.

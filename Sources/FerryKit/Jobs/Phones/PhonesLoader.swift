@@ -84,7 +84,10 @@ final class PhonesLoader: BatchLoader {
                 if timestampsFromSource { fields += [contact.createdAt, contact.updatedAt] }
                 encoder.appendRow(fields)
             }
-            if let hash = contact.legacyHash { readsEncoder.appendRow([contact.tenant, contact.contactKey, hash]) }
+            // Only a value the contract may find unmigrated needs its read (see `LegacyReads.forget`).
+            if let hash = contact.legacyHash, outcome.mayLeaveValueUnmigrated {
+                readsEncoder.appendRow([contact.tenant, contact.contactKey, hash])
+            }
             if let naive = outcome.replacesRow {
                 replacing += 1
                 replaceEncoder.appendRow([
@@ -142,6 +145,11 @@ final class PhonesLoader: BatchLoader {
                 let counts = try insert(.existing, snapshotParameters, batch: batch.number)
                 result.phoneRowsInserted += counts.rows
                 result.contactsInserted = counts.contacts
+            }
+            if sequence > 0,
+                let forget = sql.legacyReads.forget(staged: sql.phoneRows.staging, keyColumn: "contact_key")
+            {
+                try connection.query(forget, tenant)
             }
             try sql.legacyReads.record(readsEncoder, run: run, tenant: tenant, on: connection)
             try connection.query(
