@@ -69,8 +69,7 @@ public struct PhonesContractSubject: ContractSubject {
         let tenant = "s.\(quoteIdentifier(source.tenantColumn))", key = "s.\(quoteIdentifier(source.keyColumn))"
         return rows(
             changed: LegacyReads.changed(legacyColumns, alias: "s", reads: "r"),
-            from:
-                "\nLEFT JOIN \(LegacyReads.table(of: job).quoted) r ON r.tenant = \(tenant) AND r.row_key = \(key) AND r.tenant = $2::\(tenantType)",
+            from: LegacyReads.joinRead(of: job, tenant: tenant, key: key, tenantType: tenantType),
             filter: "\(tenant) = $2::\(tenantType)",
             sameTenant: " AND p.\(quoteIdentifier(mapping.phoneNumbers.tenant)) = $2::\(tenantType)")
     }
@@ -137,8 +136,7 @@ public struct CustomersContractSubject: ContractSubject {
         let tenant = "x.\(quoteIdentifier(p.tenant))", key = "x.\(quoteIdentifier(p.key))"
         return rows(
             changed: LegacyReads.changed(legacyColumns, alias: "x", reads: "r"),
-            from:
-                "\nLEFT JOIN \(LegacyReads.table(of: job).quoted) r ON r.tenant = \(tenant) AND r.row_key = \(key) AND r.tenant = $2::\(tenantType)",
+            from: LegacyReads.joinRead(of: job, tenant: tenant, key: key, tenantType: tenantType),
             filter: "\(tenant) = $2::\(tenantType)", sameTenant: { " AND \($0) = $2::\(tenantType)" })
     }
 

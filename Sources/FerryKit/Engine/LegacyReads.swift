@@ -81,6 +81,12 @@ struct LegacyReads: Sendable {
         if let empty = staging.emptyBeforeCommit { try connection.query(empty, tenant) }
     }
 
+    /// The contract's join of a source row (its `tenant` and `key` expressions) with its newest read
+    /// (alias `r`), on the one tenant $2 of type `tenantType`.
+    static func joinRead(of job: String, tenant: String, key: String, tenantType: String) -> String {
+        "\nLEFT JOIN \(table(of: job).quoted) r ON r.tenant = \(tenant) AND r.row_key = \(key) AND r.tenant = $2::\(tenantType)"
+    }
+
     /// The contract's judgement on Citus: a row whose value no successful apply (runs $1, a bigint[])
     /// read last exactly as it is now. `reads` is the alias of this table joined to the row `alias`.
     /// The newest read counts: an apply rolled back since read it last, and then the row counts as
