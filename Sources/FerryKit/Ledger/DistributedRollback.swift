@@ -21,61 +21,46 @@ struct DistributedRollback {
         _ snapshot: SnapshotTable, runId: Int64, index: Int, on connection: PostgresConnection
     ) throws -> DistributedRollback? {
         guard snapshot.hashesRows else { return nil }
-        guard
-            let placement = try connection.query(
-                """
-                SELECT column_to_column_name(logicalrelid, partkey) AS column_name,
-                       (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                        WHERE a.attrelid = logicalrelid AND a.attname = column_to_column_name(logicalrelid, partkey)) AS column_type
-                FROM pg_dist_partition WHERE logicalrelid = to_regclass($1) AND partmethod = 'h'
-                """, [snapshot.qualifiedName]
-            ).decoded("the distribution of \(snapshot.qualifiedName)").first
-        else {
+        guard let placement = try distribution(of: snapshot, on: connection) else {
             throw LedgerError(
                 "\(snapshot.qualifiedName) is a Citus table but not hash-distributed: ferry cannot roll it back there; nothing was changed"
             )
         }
         var rollback = DistributedRollback(
             snapshot: snapshot, scratch: TableName(schema: "ferry", name: "rollback_\(runId)_\(index)").quoted,
-            distributionColumn: try placement.required("column_name"),
-            distributionType: try placement.required("column_type"))
+            distributionColumn: placement.column, distributionType: placement.type)
         guard snapshot.keyColumns.contains(where: { $0.name == rollback.distributionColumn }) else {
             throw LedgerError(
                 "the primary key of \(snapshot.qualifiedName) lacks its distribution column \(rollback.distributionColumn); nothing was changed"
             )
         }
-        try connection.execute(script: "DROP TABLE IF EXISTS \(rollback.scratch)")
-        try connection.execute(
-            script: """
-                CREATE UNLOGGED TABLE \(rollback.scratch) (
-                    tenant \(rollback.distributionType) NOT NULL,
-                    action text NOT NULL,
-                    key jsonb NOT NULL,
-                    before jsonb,
-                    after_hash text,
-                    -- Set by the judgement: the row as it is now (for the rules' group and reference columns),
-                    -- and its xmin then, which the delete compares (a worker's own id, compared on that worker).
-                    judged boolean NOT NULL DEFAULT false,
-                    current jsonb,
-                    seen_xmin text,
-                    state text,
-                    kept text,
-                    done boolean NOT NULL DEFAULT false
-                )
-                """)
-        try connection.query(
-            "SELECT create_distributed_table($1, $2, colocate_with => $3)",
-            [rollback.scratch, "tenant", snapshot.qualifiedName])
+        try createScratch(
+            rollback.scratch,
+            """
+            (
+                tenant \(rollback.distributionType) NOT NULL,
+                action text NOT NULL,
+                key jsonb NOT NULL,
+                before jsonb,
+                after_hash text,
+                -- Set by the judgement: the row as it is now (for the rules' group and reference columns),
+                -- and its xmin then, which the delete compares (a worker's own id, compared on that worker).
+                judged boolean NOT NULL DEFAULT false,
+                current jsonb,
+                seen_xmin text,
+                state text,
+                kept text,
+                done boolean NOT NULL DEFAULT false
+            )
+            """, distributedBy: "tenant", colocatedWith: snapshot, on: connection)
         if try connection.query(
             "SELECT EXISTS (SELECT 1 FROM ferry.snapshot_rows WHERE run_id = $1 AND table_name = $2 AND action <> 'insert')",
             [String(runId), snapshot.qualifiedName]
         ).value("whether run \(runId) updated or deleted rows of \(snapshot.qualifiedName)", as: Bool.self) {
             let images = TableName(schema: "ferry", name: "rollback_\(runId)_\(index)_images").quoted
-            try connection.execute(script: "DROP TABLE IF EXISTS \(images)")
-            try connection.execute(script: "CREATE UNLOGGED TABLE \(images) (LIKE \(snapshot.qualifiedName))")
-            try connection.query(
-                "SELECT create_distributed_table($1, $2, colocate_with => $3)",
-                [images, rollback.distributionColumn, snapshot.qualifiedName])
+            try createScratch(
+                images, "(LIKE \(snapshot.qualifiedName))", distributedBy: rollback.distributionColumn,
+                colocatedWith: snapshot, on: connection)
             rollback.images = images
         }
         return rollback
@@ -236,12 +221,7 @@ struct DistributedRollback {
     /// Updated rows back to their pre-images, deleted rows back in; each marked done in the scratch table.
     private func restorePreImages(unchanged: String, connection: PostgresConnection) throws -> Int {
         guard let images else { return 0 }
-        let columns = try connection.query(
-            """
-            SELECT quote_ident(attname) AS name FROM pg_attribute
-            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum
-            """, [table]
-        ).decoded("the columns of \(table)").map { try $0.required("name", as: String.self) }
+        let columns = try connection.writableColumns(table)
         let sameImage =
             "i.\(quoteIdentifier(distributionColumn)) = s.tenant AND \(snapshot.keyMatch(table: "i", snapshot: "s"))"
         try connection.query(
@@ -325,21 +305,42 @@ extension DistributedRollback {
     static func prepareKeptValues(
         _ snapshot: SnapshotTable, runId: Int64, on connection: PostgresConnection
     ) throws -> KeptValues? {
-        guard snapshot.hashesRows,
-            let column = try connection.query(
-                "SELECT column_to_column_name(logicalrelid, partkey) AS column_name FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)",
-                [snapshot.qualifiedName]
-            ).decoded("the distribution of \(snapshot.qualifiedName)").first?.required("column_name", as: String.self),
-            let type = snapshot.keyColumns.first(where: { $0.name == column })?.type
-        else { return nil }
+        guard snapshot.hashesRows, let placement = try distribution(of: snapshot, on: connection) else { return nil }
         let table = TableName(schema: "ferry", name: "contract_rollback_\(runId)").quoted
-        try connection.execute(script: "DROP TABLE IF EXISTS \(table)")
-        try connection.execute(
-            script:
-                "CREATE UNLOGGED TABLE \(table) (tenant \(type) NOT NULL, key jsonb NOT NULL, \"values\" jsonb NOT NULL)"
-        )
+        try createScratch(
+            table, "(tenant \(placement.type) NOT NULL, key jsonb NOT NULL, \"values\" jsonb NOT NULL)",
+            distributedBy: "tenant", colocatedWith: snapshot, on: connection)
+        return KeptValues(
+            table: table, snapshot: snapshot, distributionColumn: placement.column, distributionType: placement.type)
+    }
+
+    /// A hash-distributed table's distribution column and its type; nil for any other table.
+    static func distribution(
+        of snapshot: SnapshotTable, on connection: PostgresConnection
+    ) throws -> (column: String, type: String)? {
+        guard
+            let row = try connection.query(
+                """
+                SELECT column_to_column_name(logicalrelid, partkey) AS column_name,
+                       (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                        WHERE a.attrelid = logicalrelid AND a.attname = column_to_column_name(logicalrelid, partkey)) AS column_type
+                FROM pg_dist_partition WHERE logicalrelid = to_regclass($1) AND partmethod = 'h'
+                """, [snapshot.qualifiedName]
+            ).decoded("the distribution of \(snapshot.qualifiedName)").first
+        else { return nil }
+        return (try row.required("column_name"), try row.required("column_type"))
+    }
+
+    /// A scratch table made afresh (`definition`: its column list or LIKE clause in parentheses),
+    /// distributed on `column` and colocated with the snapshot's table. Outside any transaction: Citus
+    /// distributes a table only there.
+    static func createScratch(
+        _ name: String, _ definition: String, distributedBy column: String, colocatedWith snapshot: SnapshotTable,
+        on connection: PostgresConnection
+    ) throws {
+        try connection.execute(script: "DROP TABLE IF EXISTS \(name)")
+        try connection.execute(script: "CREATE UNLOGGED TABLE \(name) \(definition)")
         try connection.query(
-            "SELECT create_distributed_table($1, 'tenant', colocate_with => $2)", [table, snapshot.qualifiedName])
-        return KeptValues(table: table, snapshot: snapshot, distributionColumn: column, distributionType: type)
+            "SELECT create_distributed_table($1, $2, colocate_with => $3)", [name, column, snapshot.qualifiedName])
     }
 }

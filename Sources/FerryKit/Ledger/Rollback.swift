@@ -297,12 +297,7 @@ public struct Rollback {
         let table = snapshot.qualifiedName
         let match = snapshot.keyMatch(table: "t", snapshot: "s")
         let unchanged = rules.unchanged("t", "s")
-        let columns = try connection.query(
-            """
-            SELECT quote_ident(attname) AS name FROM pg_attribute
-            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum
-            """, [table]
-        ).decoded("the columns of \(table)").map { try $0.required("name", as: String.self) }
+        let columns = try connection.writableColumns(table)
         let columnList = columns.joined(separator: ", ")
         let recordColumns = columns.map { "r.\($0)" }.joined(separator: ", ")
         let parameters = [String(run), table]

@@ -18,6 +18,19 @@ extension PostgresConnection {
 }
 
 extension PostgresConnection {
+    /// The columns a restored row is written through, quoted, in table order: every column but the
+    /// generated ones (PostgreSQL computes those). `table` is SQL text naming it.
+    func writableColumns(_ table: String) throws -> [String] {
+        try query(
+            """
+            SELECT quote_ident(attname) AS name FROM pg_attribute
+            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum
+            """, [table]
+        ).decoded("the columns of \(table)").map { try $0.required("name", as: String.self) }
+    }
+}
+
+extension PostgresConnection {
     /// The installed Citus extension's version, nil without one (then Citus's catalog tables are not there
     /// to name).
     func citusVersion() throws -> String? {
