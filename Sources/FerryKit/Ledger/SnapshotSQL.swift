@@ -114,17 +114,17 @@ public struct SnapshotTable: Sendable {
 }
 
 extension PostgresConnection {
-    /// A batch's UPDATE of `table` with its pre-images: `preImages` ($1 run, $2 batch, $3 table, $4 the
-    /// tenant on Citus) locks and records them, `update` ($1 the tenant on Citus) writes the same rows,
-    /// and `record` ($1 table, $2 tenant), where the table is judged by hash, moves the pre-images to the
-    /// ledger with each row's hash. Returns the rows updated.
-    func update(
-        _ table: SnapshotTable, preImages: String, update: String, record: String?, run: String, batch: String,
+    /// A batch's UPDATE or DELETE of `table` with its pre-images: `preImages` ($1 run, $2 batch, $3 table,
+    /// $4 the tenant on Citus) locks and records them, `change` ($1 the tenant on Citus) writes the same
+    /// rows, and `record` ($1 table, $2 tenant), where the table is judged by hash, moves the pre-images
+    /// to the ledger with each updated row's hash. Returns the rows changed.
+    func changeRows(
+        _ table: SnapshotTable, preImages: String, change: String, record: String?, run: String, batch: String,
         tenant: [String]
     ) throws -> Int {
         try query(preImages, [run, batch, table.qualifiedName] + tenant)
-        let updated = try query(update, tenant).affectedRows
+        let changed = try query(change, tenant).affectedRows
         if let record { try query(record, [table.qualifiedName] + tenant) }
-        return updated
+        return changed
     }
 }

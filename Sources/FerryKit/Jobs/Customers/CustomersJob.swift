@@ -246,11 +246,11 @@ final class CustomersLoader: BatchLoader {
                         sql.insertOrganizations(snapshot: organizations),
                         [run, number, organizations.qualifiedName] + tenant
                     ).value("a count", as: Int.self)
-                result.contactsUpdated = try connection.update(
-                    contacts, preImages: sql.snapshotContacts(snapshot: contacts), update: sql.updateContacts,
+                result.contactsUpdated = try connection.changeRows(
+                    contacts, preImages: sql.snapshotContacts(snapshot: contacts), change: sql.updateContacts,
                     record: sql.recordContactPreImages(snapshot: contacts), run: run, batch: number, tenant: tenant)
-                result.projectsUpdated = try connection.update(
-                    projects, preImages: sql.snapshotProjects(snapshot: projects), update: sql.updateProjects,
+                result.projectsUpdated = try connection.changeRows(
+                    projects, preImages: sql.snapshotProjects(snapshot: projects), change: sql.updateProjects,
                     record: sql.recordProjectPreImages(snapshot: projects), run: run, batch: number, tenant: tenant)
                 result.contactPointsInserted =
                     try connection.query(

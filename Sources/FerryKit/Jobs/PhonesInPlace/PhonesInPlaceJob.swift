@@ -224,8 +224,8 @@ final class PhonesInPlaceLoader: BatchLoader {
                 }
                 if sql.isDistributed {
                     let rewrite = sql.citusRewrite(snapshot: phonesTable)
-                    result.rewritten = try connection.update(
-                        phonesTable, preImages: rewrite.preImages, update: rewrite.update, record: rewrite.record,
+                    result.rewritten = try connection.changeRows(
+                        phonesTable, preImages: rewrite.preImages, change: rewrite.update, record: rewrite.record,
                         run: run, batch: number, tenant: tenant)
                 } else {
                     result.rewritten = try connection.query(sql.rewriteRows(snapshot: phonesTable), phones)
@@ -238,8 +238,9 @@ final class PhonesInPlaceLoader: BatchLoader {
                 }
                 if sql.isDistributed {
                     let delete = sql.citusDelete(snapshot: phonesTable)
-                    try connection.query(delete.preImages, phones)
-                    result.deleted = try connection.query(delete.delete, tenant).affectedRows
+                    result.deleted = try connection.changeRows(
+                        phonesTable, preImages: delete.preImages, change: delete.delete, record: nil, run: run,
+                        batch: number, tenant: tenant)
                 } else {
                     result.deleted = try connection.query(sql.deleteRows(snapshot: phonesTable), phones)
                         .value("rows deleted", as: Int.self)

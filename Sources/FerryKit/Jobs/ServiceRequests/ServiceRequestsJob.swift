@@ -247,8 +247,8 @@ final class ServiceRequestsLoader: BatchLoader {
                         [run, number, contacts.qualifiedName, sql.mapping.emergentContactType] + tenant
                     ).value("a count", as: Int.self)
                 try connection.query(sql.resolveActors, tenant)
-                result.requestsUpdated = try connection.update(
-                    requests, preImages: sql.snapshotRequests(snapshot: requests), update: sql.updateRequests,
+                result.requestsUpdated = try connection.changeRows(
+                    requests, preImages: sql.snapshotRequests(snapshot: requests), change: sql.updateRequests,
                     record: sql.recordRequestPreImages(snapshot: requests), run: run, batch: number, tenant: tenant)
             }
             try connection.query(
