@@ -37,7 +37,7 @@ public struct Contract: Sendable {
         )
         report.confirmed = options.confirm
         let unmigratedFile = options.unmigratedFile ?? "ferry-contract-\(subject.job)-unmigrated.csv"
-        try preflight(connection)
+        let engine = try preflight(connection)
         let lock = options.confirm ? try RunLock(conninfo: conninfo, job: subject.job, wait: options.wait) : nil
         defer { withExtendedLifetime(lock) {} }
 
@@ -61,7 +61,7 @@ public struct Contract: Sendable {
         // The checks read one consistent snapshot and take no lock. On Citus each worker's snapshot is
         // its own: the check under the table lock then reads every row again, not only newer ones.
         var verification = Verification(subject: subject)
-        if case .citus = try DatabaseEngine.detect(source: subject.table, on: connection) {
+        if engine.isCitus {
             guard let tenantType = try connection.columnTypes(subject.table)[subject.tenantColumn] else {
                 throw PreflightError(problems: ["cannot read the type of \(subject.table).\(subject.tenantColumn)"])
             }
@@ -136,9 +136,11 @@ public struct Contract: Sendable {
         return report
     }
 
-    private func preflight(_ connection: PostgresConnection) throws {
+    /// Refuses what the contract cannot judge or drop; returns the engine the subject's table is on.
+    private func preflight(_ connection: PostgresConnection) throws -> DatabaseEngine {
         let table = subject.table
-        if case .citus = try DatabaseEngine.detect(source: table, on: connection) {
+        let engine = try DatabaseEngine.detect(source: table, on: connection)
+        if engine.isCitus {
             // Dropping columns on a judgement that can be wrong loses data: refuse rather than guess.
             guard let reads = subject.citusReads else {
                 throw PreflightError(problems: [
@@ -150,7 +152,7 @@ public struct Contract: Sendable {
                     "whether \(reads) exists", as: Bool.self)
             else {
                 throw PreflightError(problems: [
-                    "\(reads) does not exist: on Citus the contract compares each legacy value with what the last apply read, and no apply recorded its reads on this database; run `ferry apply \(subject.mappingFile)`, then contract"
+                    "\(reads) does not exist: on Citus the contract compares each legacy value with what the applies read, and no apply recorded its reads on this database; run `ferry apply \(subject.mappingFile)`, then contract"
                 ])
             }
         }
@@ -176,6 +178,7 @@ public struct Contract: Sendable {
                         + (run.map { " (dropped by contract run \($0); `ferry rollback \($0)` re-adds it)" } ?? "")
                 })
         }
+        return engine
     }
 }
 

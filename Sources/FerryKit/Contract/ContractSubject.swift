@@ -9,27 +9,40 @@ public protocol ContractSubject: Sendable {
     var load: LoadSettings { get }
     /// What one row is ("contact", "project"): the key files' column is `<noun>_key`.
     var rowNoun: String { get }
-    /// Rows holding a legacy value, with `ferry_tenant`, `ferry_key` and `ferry_changed` (the row changed
-    /// since the apply). $1 is the last apply's start xid, $2 (when not NULL) keeps only rows written from
-    /// that xid on, $3 the xids of ferry's own batches (a row last written by ferry has not changed its
-    /// legacy value).
-    var legacyRows: String { get }
-    /// On Citus (a row's xmin is its worker's): the same rows of one tenant ($2, of type `tenantType`,
-    /// named so that Citus reads that tenant's shard), with `ferry_changed` judged against what the
-    /// job's successful applies (runs $1) read (see `LegacyReads`). nil where the job records no reads:
-    /// the contract is refused there.
-    func citusLegacyRows(tenantType: String) -> String?
-    /// The source's tenant column.
+    /// The source's tenant and key columns, and the alias `rows` gives the source row.
     var tenantColumn: String { get }
-    /// (Citus) Where the job's applies record what they read (`citusLegacyRows` joins it).
+    var keyColumn: String { get }
+    var rowAlias: String { get }
+    /// Rows holding a legacy value, with `ferry_tenant`, `ferry_key` and `ferry_changed` (`changed`: the
+    /// row changed since the apply), `joins` added to the source row, `filter` ANDed to the row's
+    /// conditions, and `sameTenant` naming the filtered tenant for another table's column (nothing when
+    /// all tenants are read). See `legacyRows` and `citusLegacyRows`.
+    func rows(changed: String, from joins: String, filter: String, sameTenant: (String) -> String) -> String
+    /// (Citus) Where the job's applies record what they read (`LegacyReads`); nil where the job records
+    /// no reads: the contract is refused there.
     var citusReads: TableName? { get }
     /// A row's verdict and its legacy values as text.
     func judge(_ row: Row) throws -> (verdict: LegacyValueVerdict, values: String)
 }
 
 extension ContractSubject {
-    public func citusLegacyRows(tenantType: String) -> String? { nil }
-    public var citusReads: TableName? { nil }
+    /// The rows judged by xmin. $1 is the last apply's start xid, $2 (when not NULL) keeps only rows
+    /// written from that xid on, $3 the xids of ferry's own batches (a row last written by ferry has not
+    /// changed its legacy value).
+    public var legacyRows: String {
+        rows(changed: changedSinceApply(rowAlias), from: "", filter: writtenSince(rowAlias), sameTenant: { _ in "" })
+    }
+
+    /// On Citus (a row's xmin is its worker's): the same rows of one tenant ($2, of type `tenantType`,
+    /// named so that Citus reads that tenant's shard), with `ferry_changed` judged against what the
+    /// job's successful applies (runs $1) read. nil where the job records no reads.
+    public func citusLegacyRows(tenantType: String) -> String? {
+        guard citusReads != nil else { return nil }
+        let citus = LegacyReads.ContractFilter(
+            job: job, columns: legacyColumns, alias: rowAlias, tenantColumn: tenantColumn, keyColumn: keyColumn,
+            tenantType: tenantType)
+        return rows(changed: citus.changed, from: citus.join, filter: citus.filter, sameTenant: citus.sameTenant)
+    }
 }
 
 /// `xmin` newer than the last apply's start, and not written by one of ferry's batches.
@@ -58,23 +71,11 @@ public struct PhonesContractSubject: ContractSubject {
     public var rowNoun: String { "contact" }
 
     public var tenantColumn: String { mapping.source.tenantColumn }
+    public var keyColumn: String { mapping.source.keyColumn }
+    public var rowAlias: String { "s" }
     public var citusReads: TableName? { LegacyReads.table(of: job) }
 
-    public var legacyRows: String {
-        rows(changed: changedSinceApply("s"), from: "", filter: writtenSince("s"), sameTenant: "")
-    }
-
-    public func citusLegacyRows(tenantType: String) -> String? {
-        let source = mapping.source
-        let tenant = "s.\(quoteIdentifier(source.tenantColumn))", key = "s.\(quoteIdentifier(source.keyColumn))"
-        return rows(
-            changed: LegacyReads.changed(legacyColumns, alias: "s", reads: "r"),
-            from: LegacyReads.joinRead(of: job, tenant: tenant, key: key, tenantType: tenantType),
-            filter: "\(tenant) = $2::\(tenantType)",
-            sameTenant: " AND p.\(quoteIdentifier(mapping.phoneNumbers.tenant)) = $2::\(tenantType)")
-    }
-
-    private func rows(changed: String, from joins: String, filter: String, sameTenant: String) -> String {
+    public func rows(changed: String, from joins: String, filter: String, sameTenant: (String) -> String) -> String {
         let source = mapping.source, phones = mapping.phoneNumbers
         func q(_ name: String) -> String { quoteIdentifier(name) }
         let region = source.regionColumn.map { "s.\(q($0))::text" } ?? "NULL::text"
@@ -87,7 +88,7 @@ public struct PhonesContractSubject: ContractSubject {
                    \(values.enumerated().map { "\($1) AS ferry_value_\($0)" }.joined(separator: ", ")),
                    (SELECT array_agg(p.\(q(phones.phoneNumber)) || '#' || \(phones.extensionDigits.map { "coalesce(p.\(q($0)), '')" } ?? "''"))
                     FROM \(phones.table.quoted) p
-                    WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn)) AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn))\(sameTenant))::text AS ferry_existing,
+                    WHERE p.\(q(phones.tenant)) = s.\(q(source.tenantColumn)) AND p.\(q(phones.contactKey)) = s.\(q(source.keyColumn))\(sameTenant("p.\(q(phones.tenant))")))::text AS ferry_existing,
                    \(changed) AS ferry_changed
             FROM \(source.table.quoted) s\(joins)
             WHERE (\(values.map { "coalesce(\($0), '') <> ''" }.joined(separator: " OR "))) AND \(filter)
@@ -124,24 +125,11 @@ public struct CustomersContractSubject: ContractSubject {
     public var load: LoadSettings { mapping.load }
     public var rowNoun: String { "project" }
     public var tenantColumn: String { mapping.projects.tenant }
-
+    public var keyColumn: String { mapping.projects.key }
+    public var rowAlias: String { "x" }
     public var citusReads: TableName? { LegacyReads.table(of: job) }
 
-    public var legacyRows: String {
-        rows(changed: changedSinceApply("x"), from: "", filter: writtenSince("x"), sameTenant: { _ in "" })
-    }
-
-    public func citusLegacyRows(tenantType: String) -> String? {
-        let p = mapping.projects
-        let tenant = "x.\(quoteIdentifier(p.tenant))", key = "x.\(quoteIdentifier(p.key))"
-        return rows(
-            changed: LegacyReads.changed(legacyColumns, alias: "x", reads: "r"),
-            from: LegacyReads.joinRead(of: job, tenant: tenant, key: key, tenantType: tenantType),
-            filter: "\(tenant) = $2::\(tenantType)", sameTenant: { " AND \($0) = $2::\(tenantType)" })
-    }
-
-    /// `sameTenant` names the tenant for another table's column (on Citus, so that one shard group serves).
-    private func rows(changed: String, from joins: String, filter: String, sameTenant: (String) -> String) -> String {
+    public func rows(changed: String, from joins: String, filter: String, sameTenant: (String) -> String) -> String {
         let p = mapping.projects, c = mapping.contacts, cp = mapping.contactPoints
         func q(_ name: String) -> String { quoteIdentifier(name) }
         return """

@@ -1,8 +1,10 @@
 /// (Citus) What each apply read of the legacy values a job's contract drops, by source row: md5 of
 /// the values (computed by the extract in the same snapshot as the values) and the run.
 /// `ferry.legacy_reads_<job>` is distributed like the source. On Citus a row's xmin is its worker's,
-/// so the contract judges "changed since the apply" by these instead: a value is unchanged only if the
-/// last successful apply read exactly it. Nothing is recorded on PostgreSQL (xmin serves there).
+/// so the contract judges "changed since the apply" by these instead: a value is unchanged only if its
+/// newest read is exactly it and was made by a successful apply. A phones batch records only the values
+/// it may leave unmigrated and forgets the contacts it migrates whole; a customers batch records every
+/// project it reads. Nothing is recorded on PostgreSQL (xmin serves there).
 struct LegacyReads: Sendable {
     let table: TableName
     let staging: StagingTable
@@ -29,7 +31,7 @@ struct LegacyReads: Sendable {
 
     /// Once per session: the table of reads, and the batch's reads staged beside it.
     func create(tenantType: String, keyType: String) -> [String] {
-        guard case .citus(_, let source, _) = engine else { return [] }
+        guard engine.isCitus else { return [] }
         // The writers of a parallel apply start together: one creates the table, under a lock.
         return [
             """
@@ -40,7 +42,7 @@ struct LegacyReads: Sendable {
                 tenant \(tenantType) NOT NULL, row_key \(keyType) NOT NULL, values_hash text NOT NULL,
                 run_id bigint NOT NULL, PRIMARY KEY (tenant, row_key));
             IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = \(sqlLiteral(table.quoted))::regclass) THEN
-                PERFORM create_distributed_table(\(sqlLiteral(table.quoted)), 'tenant', colocate_with => \(sqlLiteral(source.quoted)));
+                \(engine.distribute(table, on: "tenant"))
             END IF;
             END
             $ferry$
@@ -81,17 +83,29 @@ struct LegacyReads: Sendable {
         if let empty = staging.emptyBeforeCommit { try connection.query(empty, tenant) }
     }
 
-    /// The contract's join of a source row (its `tenant` and `key` expressions) with its newest read
-    /// (alias `r`), on the one tenant $2 of type `tenantType`.
-    static func joinRead(of job: String, tenant: String, key: String, tenantType: String) -> String {
-        "\nLEFT JOIN \(table(of: job).quoted) r ON r.tenant = \(tenant) AND r.row_key = \(key) AND r.tenant = $2::\(tenantType)"
-    }
+    /// What a contract subject's statement adds on Citus for the source row `alias`, read a tenant at a
+    /// time: the join with the row's newest read (alias `r`), the one-tenant filter ($2, of type
+    /// `tenantType`), and the judgement: the row changed unless a successful apply (runs $1, a
+    /// bigint[]) read last exactly its `columns` as they are now. An apply rolled back since read it
+    /// last: then the row counts as changed until the next apply, the safe side.
+    struct ContractFilter {
+        let join: String
+        let filter: String
+        let changed: String
+        let tenantType: String
 
-    /// The contract's judgement on Citus: a row whose value no successful apply (runs $1, a bigint[])
-    /// read last exactly as it is now. `reads` is the alias of this table joined to the row `alias`.
-    /// The newest read counts: an apply rolled back since read it last, and then the row counts as
-    /// changed until the next apply, the safe side.
-    static func changed(_ columns: [String], alias: String, reads: String) -> String {
-        "(\(reads).run_id IS NULL OR \(reads).run_id <> ALL ($1::bigint[]) OR \(reads).values_hash IS DISTINCT FROM \(hash(columns, alias: alias)))"
+        init(job: String, columns: [String], alias: String, tenantColumn: String, keyColumn: String, tenantType: String)
+        {
+            let tenant = "\(alias).\(quoteIdentifier(tenantColumn))", key = "\(alias).\(quoteIdentifier(keyColumn))"
+            join =
+                "\nLEFT JOIN \(LegacyReads.table(of: job).quoted) r ON r.tenant = \(tenant) AND r.row_key = \(key) AND r.tenant = $2::\(tenantType)"
+            filter = "\(tenant) = $2::\(tenantType)"
+            changed =
+                "(r.run_id IS NULL OR r.run_id <> ALL ($1::bigint[]) OR r.values_hash IS DISTINCT FROM \(LegacyReads.hash(columns, alias: alias)))"
+            self.tenantType = tenantType
+        }
+
+        /// The tenant named again for another table's `column`, so that one shard group serves.
+        func sameTenant(_ column: String) -> String { " AND \(column) = $2::\(tenantType)" }
     }
 }
