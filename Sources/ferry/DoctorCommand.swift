@@ -33,8 +33,7 @@ struct DoctorCommand: ParsableCommand {
             let steps = (try? job.schemaSteps(using: database)) ?? []
             let engine = try job.engine(using: database)
             let findings = try Doctor(connection: database).check(
-                expectations, steps: forPlan ? [] : steps, ownSteps: steps, mappingFile: mapping, engine: engine,
-                runsOnCitus: job.runsOnCitus)
+                expectations, steps: forPlan ? [] : steps, ownSteps: steps, mappingFile: mapping, engine: engine)
             if json {
                 try printJSON(findings)
             } else {

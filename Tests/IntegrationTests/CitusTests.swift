@@ -117,21 +117,78 @@ struct CitusTests {
         #expect(!doctor.stdout.contains("ferry.runs is local"), "\(doctor.stdout)")
     }
 
-    @Test func aJobThatDoesNotRunOnCitusYetIsRefusedBeforeItWritesAnything() throws {
-        let db = try TestDatabase(samples: 200)
+    /// The import's own paths on Citus: a dry run that writes no application row, then a run that updates,
+    /// inserts and deactivates (pre-images keyed from the coordinator's ledger), undone byte for byte.
+    @Test func anImportUpdatesInsertsAndDeactivatesAndItsRollbackIsExact() throws {
+        let db = try TestDatabase(samples: 600)
         let mapping = "mappings/contacts-csv.yaml"
         #expect(try ferry(["schema", "apply", mapping], db: db).status == 0)
-        let doctor = try ferry(["doctor", mapping], db: db)
-        #expect(doctor.status == 1 && doctor.stdout.contains("does not run on Citus yet"), "\(doctor.stdout)")
-        for dryRun in [["--dry-run"], []] {
-            let run = try ferry(
-                ["import", "samples/import/partner-contacts.csv", "--mapping", mapping] + dryRun, db: db)
-            #expect(run.status == 1, "import \(dryRun): \(run.stdout)")
-            #expect(run.stderr.contains("does not run on Citus yet"), "import \(dryRun): \(run.stderr)")
+        let tenants = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"]
+        // Every other contact of two tenants again with a new role, and ten new people in each.
+        var lines = ["Tenant,Full Name,Country,Email,Company,Title,Office Phone,Mobile,Notes"]
+        var fileEmails = Set<String>()
+        for row in try db.connection.query(
+            """
+            SELECT tenant::text AS tenant, full_name, lower(email) AS email FROM contacts
+            WHERE tenant::text = ANY ($1::text[]) AND email IS NOT NULL AND contact_name_id::text < '8'
+            ORDER BY tenant, contact_name_id
+            """, [textArrayLiteral(tenants)]
+        ).decoded("the contacts to import again") {
+            let tenant: String = try row.required("tenant"), email: String = try row.required("email")
+            lines.append(
+                "\(tenant),\(try row.required("full_name", as: String.self)),US,\(email),,New role,,+1 646 555 0123,")
+            fileEmails.insert(tenant + "/" + email)
         }
-        let written = try db.count(
-            "SELECT (SELECT count(*) FROM ferry.runs) + (SELECT count(*) FROM contact_phone_numbers)")
-        #expect(written == 0)
+        for tenant in tenants {
+            for n in 1...10 {
+                lines.append(
+                    "\(tenant),New Person \(n),US,new\(n)@import.example,Acme New,Buyer,+1 212 555 01\(n + 10),,")
+                fileEmails.insert(tenant + "/new\(n)@import.example")
+            }
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).csv").path
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        // Active contacts of the two tenants that no line names: what --deactivate-missing must deactivate.
+        let missing = try db.connection.query(
+            "SELECT tenant::text AS tenant, lower(email) AS email FROM contacts WHERE tenant::text = ANY ($1::text[]) AND NOT is_inactive",
+            [textArrayLiteral(tenants)]
+        ).decoded("the active contacts").filter {
+            !fileEmails.contains(try $0.required("tenant", as: String.self) + "/" + (try $0.optional("email") ?? ""))
+        }.count
+        let tables = ["contacts", "clients", "contact_phone_numbers"]
+        let before = try tables.map { try db.checksum($0) }
+        let arguments = ["import", file, "--mapping", mapping, "--deactivate-missing", "--batch-size", "50", "--json"]
+
+        let dryRun = try ferry(arguments + ["--dry-run"], db: db)
+        #expect([0, 4].contains(dryRun.status), "\(dryRun.stderr)")
+        let planned = try JSONDecoder().decode(ImportSummary.self, from: Data(dryRun.stdout.utf8))
+        #expect(try tables.map { try db.checksum($0) } == before, "a dry run wrote an application table")
+        #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0)
+
+        let run = try ferry(arguments, db: db)
+        #expect([0, 4].contains(run.status), "\(run.stderr)")
+        let applied = try JSONDecoder().decode(ImportSummary.self, from: Data(run.stdout.utf8))
+        #expect(
+            applied.inserted == 20 && applied.updated > 100, "inserted \(applied.inserted), updated \(applied.updated)")
+        #expect(applied.contactsDeactivated == missing && missing > 100)
+        let appliedCounts: [Int] = [
+            applied.inserted, applied.updated, applied.contactsDeactivated, applied.phoneRowsToInsert,
+        ]
+        let plannedCounts: [Int] = [
+            planned.inserted, planned.updated, planned.contactsDeactivated, planned.phoneRowsToInsert,
+        ]
+        #expect(appliedCounts == plannedCounts)
+        #expect(try db.count("SELECT count(*) FROM contacts WHERE role = 'New role'") == applied.updated)
+        for staging in [
+            "ferry_import_rows", "ferry_import_seen", "ferry_import_phone_stage", "ferry_import_seen_dry_run",
+        ] {
+            #expect(try db.count("SELECT count(*) FROM ferry.\(staging)") == 0, "\(staging) kept rows after the run")
+        }
+
+        let runId = try db.count("SELECT max(run_id) FROM ferry.runs")
+        let rollback = try ferry(["rollback", String(runId), "--yes"], db: db)
+        #expect(rollback.status == 0, "\(rollback.stdout) \(rollback.stderr)")
+        #expect(try tables.map { try db.checksum($0) } == before, "rollback left a difference")
     }
 
     @Test func aBatchsLockTimeoutReachesTheWorkers() throws {

@@ -13,8 +13,6 @@ struct JobCase: Sendable, CustomTestStringConvertible {
     /// Brings the samples into the state the job starts from (after its schema steps).
     var setup: [String] = []
 
-    /// Whether the job runs on Citus (the Citus tier runs the suite over these).
-    var runsOnCitus = false
     /// The CSV import: a query whose rows (one text column, in order) are the file it imports.
     var importFileQuery: String? = nil
     /// Columns that differ between two runs of the same work beyond the tables' own random defaults.
@@ -64,9 +62,6 @@ struct JobCase: Sendable, CustomTestStringConvertible {
         return (report.tenants.map(\.tenant), report.header.estimatedGrowthBytes)
     }
 
-    /// The jobs of the tier being run: on Citus, those that run there.
-    static var all: [JobCase] { TestDatabase.onCitus ? every.filter(\.runsOnCitus) : every }
-
     /// The phone tables, then the application's own naive backfill into them.
     static let naiveBackfill = [
         "ferry schema apply mappings/phones.yaml",
@@ -83,12 +78,13 @@ struct JobCase: Sendable, CustomTestStringConvertible {
         WHERE (tenant, contact_name_id) = (SELECT tenant, contact_name_id FROM contacts ORDER BY 1, 2 LIMIT 1)
         """
 
+    /// Every writing job; the Citus tier runs the same suite over them.
     static let every: [JobCase] = [
-        JobCase(mapping: "mappings/phones.yaml", tables: phoneTables, sourceEdit: legacyPhoneEdit, runsOnCitus: true),
+        JobCase(mapping: "mappings/phones.yaml", tables: phoneTables, sourceEdit: legacyPhoneEdit),
         // The application's own naive backfill, in the release that created the tables.
         JobCase(
             mapping: "mappings/phones-over-naive-rows.yaml", tables: phoneTables, sourceEdit: legacyPhoneEdit,
-            setup: naiveBackfill, runsOnCitus: true),
+            setup: naiveBackfill),
         JobCase(
             mapping: "mappings/customers.yaml",
             tables: ["clients", "contacts", "projects", "project_contact_points"],
@@ -96,7 +92,7 @@ struct JobCase: Sendable, CustomTestStringConvertible {
             sourceEdit: """
                 UPDATE contacts SET role = 'Changed since the plan'
                 WHERE (tenant, contact_name_id) = (SELECT tenant, customer_id FROM projects WHERE customer_id IS NOT NULL ORDER BY 1, 2 LIMIT 1)
-                """, runsOnCitus: true),
+                """),
         JobCase(
             mapping: "mappings/phones-in-place.yaml",
             tables: ["contact_phone_numbers", "contact_phone_type_definitions"],
@@ -108,13 +104,13 @@ struct JobCase: Sendable, CustomTestStringConvertible {
             setup: naiveBackfill + [
                 // One statement per step: Citus forwards a statement's whole text to its workers.
                 "ALTER TABLE contacts DROP COLUMN phone_number"
-            ], runsOnCitus: true),
+            ]),
         JobCase(
             mapping: "mappings/service-requests.yaml", tables: ["contacts", "service_requests"],
             sourceEdit: """
                 UPDATE service_requests SET status = 'changed since the plan'
                 WHERE (tenant, request_id) = (SELECT tenant, request_id FROM service_requests ORDER BY 1, 2 LIMIT 1)
-                """, runsOnCitus: true),
+                """),
         JobCase(
             mapping: "mappings/contacts-csv.yaml",
             tables: ["contacts", "clients", "contact_phone_numbers", "contact_phone_type_definitions"],
@@ -206,7 +202,7 @@ extension TestDatabaseView {
 /// Every writing job on the one engine, held to the same promises the same way.
 @Suite("Every writing job: plan, apply, resume, rollback, plan files, --tenant, snapshot files")
 struct EveryJobTests {
-    @Test(arguments: JobCase.all)
+    @Test(arguments: JobCase.every)
     func planChangesNothingApplyOnceRollbackRestores(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let before = try db.tablesChecksum(job)
@@ -247,7 +243,7 @@ struct EveryJobTests {
         #expect(try db.tablesChecksum(job) == before, "rollback restores every row")
     }
 
-    @Test(arguments: JobCase.all)
+    @Test(arguments: JobCase.every)
     func aKilledApplyResumesToTheSameEndStateAsAnUninterruptedOne(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let (twin, twinName) = try Self.twin(of: db, job)
@@ -274,7 +270,7 @@ struct EveryJobTests {
                 == TestDatabaseView(connection: copy).contentChecksum(job))
     }
 
-    @Test(arguments: JobCase.all)
+    @Test(arguments: JobCase.every)
     func sigtermStopsBetweenBatchesAndLeavesTheRunResumable(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let watcher = try PostgresConnection(conninfo: db.conninfo)
@@ -295,7 +291,7 @@ struct EveryJobTests {
         #expect(try db.count("SELECT count(*) FROM ferry.batches") > committed)
     }
 
-    @Test(arguments: JobCase.all)
+    @Test(arguments: JobCase.every)
     func aPlanFileRefusesAnApplyAfterTheSourceChanged(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).plan.json").path
@@ -321,7 +317,7 @@ struct EveryJobTests {
         #expect(try db.scalar("SELECT detail->>'drift' FROM ferry.events WHERE kind = 'plan checked'") == "0")
     }
 
-    @Test(arguments: JobCase.all)
+    @Test(arguments: JobCase.every)
     func tenantLimitsARunToThatTenant(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let tenant = try #require(try db.scalar("SELECT min(tenant::text) FROM tenants"))
@@ -359,7 +355,7 @@ struct EveryJobTests {
         return (copy, copy.name)
     }
 
-    @Test(arguments: JobCase.all.filter(\.appliesInParallel))
+    @Test(arguments: JobCase.every.filter(\.appliesInParallel))
     func parallelWritersWriteWhatOneWriterWrites(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let before = try db.tablesChecksum(job)
@@ -387,7 +383,7 @@ struct EveryJobTests {
         #expect(try TestDatabaseView(connection: watcher).tablesChecksum(job) == before, "rollback restores every row")
     }
 
-    @Test(arguments: JobCase.all.filter(\.appliesInParallel))
+    @Test(arguments: JobCase.every.filter(\.appliesInParallel))
     func aKilledParallelApplyResumesEachTenantWhereItStopped(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let twin = try Self.twin(of: db, job)

@@ -12,7 +12,7 @@ public struct Doctor {
     /// column ferry adds from an application column the mapping names wrong.
     public func check(
         _ expectations: [TableExpectation], steps: [SchemaStep] = [], ownSteps: [SchemaStep] = [],
-        mappingFile: String, engine: DatabaseEngine = .postgres, runsOnCitus: Bool = true
+        mappingFile: String, engine: DatabaseEngine = .postgres
     ) throws -> [DoctorFinding] {
         var findings: [DoctorFinding] = []
         let role = try connection.query("SELECT current_user::text").scalar ?? "current_user"
@@ -161,12 +161,6 @@ public struct Doctor {
         }
 
         if case .citus(_, let source, _) = engine {
-            if !runsOnCitus {
-                error(
-                    "this job does not run on Citus yet: its batches join staging tables local to the coordinator with distributed tables, which Citus refuses",
-                    "run the job where \(source) is not distributed (a PostgreSQL copy), or with a ferry release that runs it on Citus"
-                )
-            }
             // The ledger stays on the coordinator: ferry reads it apart from the job's tables.
             for expected in expectations
             where try expected.table.schema != "ferry"

@@ -142,7 +142,6 @@ struct JobHandle<Job: TableMigration>: RunnableJob {
         try job.schemaSteps(using: connection)
     }
     func engine(using connection: PostgresConnection) throws -> DatabaseEngine { try job.engine(using: connection) }
-    var runsOnCitus: Bool { job.runsOnCitus }
     func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation] {
         try job.expectations(using: connection, forApply: forApply)
     }

@@ -4,35 +4,25 @@ public protocol JobSchema: Sendable {
     func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation]
     /// The engine the job's source table lives on.
     func engine(using connection: PostgresConnection) throws -> DatabaseEngine
-    /// Whether every statement of the job runs on Citus; doctor and the runner refuse it there otherwise.
-    var runsOnCitus: Bool { get }
-}
-
-extension JobSchema {
-    public var runsOnCitus: Bool { false }
 }
 
 extension PhonesJob: JobSchema {
-    public var runsOnCitus: Bool { true }
     public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
         try sourceEngine(using: connection)
     }
 }
 extension ImportJob: JobSchema {}
 extension CustomersJob: JobSchema {
-    public var runsOnCitus: Bool { true }
     public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
         try sourceEngine(using: connection)
     }
 }
 extension ServiceRequestsJob: JobSchema {
-    public var runsOnCitus: Bool { true }
     public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
         try sourceEngine(using: connection)
     }
 }
 extension PhonesInPlaceJob: JobSchema {
-    public var runsOnCitus: Bool { true }
     public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
         try sourceEngine(using: connection)
     }

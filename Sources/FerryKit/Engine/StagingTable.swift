@@ -27,10 +27,23 @@ struct StagingTable: Sendable {
 
     var isDistributed: Bool { colocatedWith != nil }
 
+    /// An index of the table, created with it (`name` unqualified: it lives in the table's schema).
+    func index(_ name: String, on columns: String) -> String {
+        "CREATE INDEX IF NOT EXISTS \(quoteIdentifier(name)) ON \(quoted) (\(columns))"
+    }
+
+    /// After a run on Citus: what the run staged there is personal data, not left behind (a temporary
+    /// table goes with its session).
+    var emptyAfterRun: String? { isDistributed ? "DELETE FROM \(quoted)" : nil }
+
     /// The statements that make it exist in this session; `columns` is the body of its CREATE TABLE.
-    func create(columns: String) -> [String] {
+    /// A table that `keepsRows` holds what a whole run remembers (the import's lines seen): a commit
+    /// does not empty it.
+    func create(columns: String, keepsRows: Bool = false) -> [String] {
         guard let source = colocatedWith else {
-            return ["CREATE TEMP TABLE IF NOT EXISTS \(quoted) (\(columns)) ON COMMIT DELETE ROWS"]
+            return [
+                "CREATE TEMP TABLE IF NOT EXISTS \(quoted) (\(columns))\(keepsRows ? "" : " ON COMMIT DELETE ROWS")"
+            ]
         }
         return [
             "CREATE UNLOGGED TABLE IF NOT EXISTS \(quoted) (\(columns))",

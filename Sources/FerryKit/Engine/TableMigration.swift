@@ -198,7 +198,7 @@ extension TableMigration {
         try Doctor(connection: connection).check(
             try expectations(using: connection, forApply: forApply),
             ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mappingFile,
-            engine: try engine(using: connection), runsOnCitus: runsOnCitus
+            engine: try engine(using: connection)
         )
         .requireNoErrors(warn: warn)
     }

@@ -53,6 +53,14 @@ public struct SnapshotTable: Sendable {
             .joined(separator: ", ") + ")"
     }
 
+    /// Keys as `keyObject` writes them, given as one JSON array in parameter $`parameter`, as rows of a
+    /// FROM item named `alias` with the key's columns (how keys read from the coordinator's ledger reach
+    /// a statement that Citus runs on a worker).
+    func keyRecordset(parameter: Int, alias: String) -> String {
+        "jsonb_to_recordset($\(parameter)::jsonb) AS \(alias)("
+            + keyColumns.map { "\(quoteIdentifier($0.name)) \($0.type)" }.joined(separator: ", ") + ")"
+    }
+
     /// Matches a table row (alias `t`) to a snapshot row (alias `s`) by key.
     func keyMatch(table t: String, snapshot s: String) -> String {
         keyColumns.map {

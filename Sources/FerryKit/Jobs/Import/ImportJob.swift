@@ -115,7 +115,8 @@ public struct ImportJob: Sendable {
         summary.database = connection.info
         try preflight(connection, forApply: !options.dryRun, warn: options.log)
         let types = try keyTypes(connection)
-        summary.applyStatements = sql(types).applyStatements(
+        let engine = try engine(using: connection)
+        summary.applyStatements = sql(types, engine: engine, dryRun: false).applyStatements(
             organizations: try SnapshotTable.resolve(mapping.organizations.table.quoted, on: connection),
             contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: connection),
             types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection),
@@ -127,6 +128,10 @@ public struct ImportJob: Sendable {
         var ledger: RunLedger?
         var runId: Int64?
         var earlier: EarlierLines?
+        if options.dryRun, engine.isCitus {
+            // Dry runs on Citus share distributed staging tables (see ImportSQL.dryRun): one at a time.
+            lock = try RunLock(conninfo: conninfo, job: Self.name + " dry run", wait: options.wait)
+        }
         if !options.dryRun {
             lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
             let runLedger = RunLedger(
@@ -191,10 +196,13 @@ public struct ImportJob: Sendable {
 
         // Kept on failure too: the lines of batches committed before it were rejected for real.
         var openRejects: RejectFile?
+        var openLoader: ImportLoader?
         do {
             let loader = try ImportLoader(
-                connection: connection, sql: sql(types), runId: runId, timeouts: timeouts,
+                connection: connection, sql: sql(types, engine: engine, dryRun: options.dryRun), runId: runId,
+                timeouts: timeouts,
                 createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
+            openLoader = loader
             let rejectPath = options.rejectFile ?? file + ".rejects.csv"
             let rejects = try RejectFile(path: rejectPath, header: headerRecord, dialect: mapping.dialect)
             openRejects = rejects
@@ -227,6 +235,7 @@ public struct ImportJob: Sendable {
                     "the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?"
                 )
             }
+            try loader.emptyStagingTables()
             try estimateGrowth(&summary, connection)
             summary.elapsedSeconds = Date().timeIntervalSince(started)
             summary.peakResidentMegabytes = peakResidentMegabytes()
@@ -242,6 +251,7 @@ public struct ImportJob: Sendable {
             return summary
         } catch {
             try? openRejects?.close()
+            try? openLoader?.emptyStagingTables()
             guard let ledger, let runId else { throw error }
             // A lost connection, a lock timeout or a stop signal leaves a run to continue, not a failure.
             let cancelled = error as? Cancelled
@@ -386,11 +396,16 @@ public struct ImportJob: Sendable {
 
     private func fingerprint(_ tenants: [String], _ connection: PostgresConnection) throws -> [TenantFingerprint] {
         let types = try keyTypes(connection)
-        return try connection.query(sql(types).fingerprint, [textArrayLiteral(tenants)])
-            .decoded("the import's fingerprint", key: "tenant").map {
+        let engine = try engine(using: connection)
+        let statement = sql(types, engine: engine, dryRun: false).fingerprint
+        // On Citus a tenant at a time, each read on its shard group.
+        let reads = engine.isCitus ? tenants.map { [textArrayLiteral([$0]), $0] } : [[textArrayLiteral(tenants)]]
+        return try reads.flatMap { parameters in
+            try connection.query(statement, parameters).decoded("the import's fingerprint", key: "tenant").map {
                 TenantFingerprint(
                     tenant: try $0.required("tenant"), rows: try $0.required("records"), sha: try $0.required("sha"))
             }
+        }
     }
 
     /// Everything that differs between the approved dry run and this import, in words.
@@ -557,10 +572,13 @@ public struct ImportJob: Sendable {
 
     // MARK: Catalog
 
-    private func sql(_ types: (tenant: String, contact: String, organization: String)) -> ImportSQL {
+    private func sql(
+        _ types: (tenant: String, contact: String, organization: String), engine: DatabaseEngine = .postgres,
+        dryRun: Bool = false
+    ) -> ImportSQL {
         ImportSQL(
             mapping: mapping, tenantType: types.tenant, contactKeyType: types.contact,
-            organizationKeyType: types.organization)
+            organizationKeyType: types.organization, engine: engine, dryRun: dryRun)
     }
 
     private func keyTypes(
@@ -584,7 +602,7 @@ public struct ImportJob: Sendable {
         try Doctor(connection: connection).check(
             try expectations(using: connection, forApply: forApply),
             ownSteps: (try? schemaSteps(using: connection)) ?? [], mappingFile: mapping.file,
-            engine: try engine(using: connection), runsOnCitus: runsOnCitus
+            engine: try engine(using: connection)
         )
         .requireNoErrors(warn: warn)
     }

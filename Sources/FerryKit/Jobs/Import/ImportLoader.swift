@@ -53,7 +53,8 @@ final class ImportLoader {
         // The run's memory of seen keys lives in temporary tables: give them local buffers (the 8 MB default
         // makes a million-row file thrash). Settable only before the session's first temporary table.
         try connection.execute(script: "SET temp_buffers = '256MB'")
-        try connection.execute(script: sql.createSessionTables)
+        // One statement per execution: Citus forwards a statement's whole text to its workers.
+        for statement in sql.createSessionTables { try connection.execute(script: statement) }
         if runId != nil {
             for statement in sql.phoneRows.createStagingTable(tenantType: sql.tenantType, keyType: sql.contactKeyType) {
                 try connection.execute(script: statement)
@@ -65,7 +66,19 @@ final class ImportLoader {
                 try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection),
                 try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection)
             )
+            if tables?.contacts.hashesRows == true {
+                try connection.execute(script: SnapshotTable.createPendingPreImages)
+            }
         }
+    }
+
+    private var onCitus: Bool { sql.engine.isCitus }
+
+    /// The tenants a batch's statements run for, each passed as their last parameter: on Citus each
+    /// tenant of the batch (so that every statement runs on one shard group), on PostgreSQL one pass
+    /// over the whole batch.
+    private func passes(_ contacts: [ImportedContact]) -> [[String]] {
+        onCitus ? Set(contacts.map(\.tenant)).sorted().map { [$0] } : [[]]
     }
 
     /// Loads a batch in one transaction (READ ONLY in a dry run). `tally` sums up the database's decisions;
@@ -86,13 +99,15 @@ final class ImportLoader {
                 sequence += 1
                 let label = row.type.customLabel
                 phoneEncoder.appendRow([
-                    String(contact.line), String(sequence), row.e164, row.extensionDigits,
+                    String(contact.line), contact.tenant, String(sequence), row.e164, row.extensionDigits,
                     row.type.canonical?.rawValue, label, label.map(normalizePhoneLabel),
                     row.isDefault ? "t" : "f", String(row.displayOrder),
                 ])
             }
         }
-        let begin = runId == nil ? "BEGIN READ ONLY" : "BEGIN"
+        // A dry run on Citus writes its staging tables, which are distributed: not READ ONLY there, and
+        // it writes nothing else (the statements that write the application's tables run only with a run).
+        let begin = runId == nil && !onCitus ? "BEGIN READ ONLY" : "BEGIN"
         return try connection.transaction(begin) {
             try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
             var result = ImportBatchResult()
@@ -105,15 +120,23 @@ final class ImportLoader {
                         try phoneEncoder.bytes.withUnsafeBytes { try write($0) }
                     }
                 }
-                // Fresh statistics on the staging tables keep the planner off quadratic nested loops.
-                if runId != nil { try connection.execute(script: "ANALYZE ferry_import_rows, ferry_import_phones") }
-                try connection.query(sql.classify, [createMissingOrganizations ? "t" : "f", onConflict])
-                if runId != nil { try connection.execute(script: "ANALYZE ferry_import_plan") }
-                try connection.query(sql.rememberSeen)
-                result.organizationsCreated = try count(sql.countNewOrganizations)
-                result.customTypesCreated = try count(sql.countNewTypes)
-                if let runId, let tables { try write(runId: runId, batch: batch, tables: tables, into: &result) }
-                result.lines = try connection.query(sql.outcomes).decoded("the import's line decisions", key: "line")
+                // Fresh statistics on the staging tables keep the planner off quadratic nested loops (on
+                // Citus each statement reads one tenant's shards, planned by its worker).
+                if runId != nil, !onCitus {
+                    try connection.execute(script: "ANALYZE \(sql.lines.quoted), \(sql.linePhones.quoted)")
+                }
+                for tenant in passes(contacts) {
+                    try connection.query(sql.classify, [createMissingOrganizations ? "t" : "f", onConflict] + tenant)
+                    if runId != nil, !onCitus { try connection.execute(script: "ANALYZE \(sql.decisions.quoted)") }
+                    try connection.query(sql.rememberSeen, tenant)
+                    result.organizationsCreated += try count(sql.countNewOrganizations, tenant)
+                    result.customTypesCreated += try count(sql.countNewTypes, tenant)
+                    if let runId, let tables {
+                        try write(runId: runId, batch: batch, tables: tables, tenant: tenant, into: &result)
+                    }
+                    result.lines += try connection.query(sql.outcomes, tenant).decoded(
+                        "the import's line decisions", key: "line"
+                    )
                     .map { row in
                         ImportLineResult(
                             line: try row.required("line"), action: try row.required("action"),
@@ -122,6 +145,9 @@ final class ImportLoader {
                                 String.init),
                             phoneRows: try row.required("phone_rows"))
                     }
+                    try emptyBatchTables(tenant)
+                }
+                result.lines.sort { $0.line < $1.line }
             }
             let summed = try tally(result)
             if let runId {
@@ -137,6 +163,21 @@ final class ImportLoader {
         }
     }
 
+    /// On Citus, before the batch commits: its staged rows of `tenant` (on PostgreSQL the commit empties them).
+    private func emptyBatchTables(_ tenant: [String]) throws {
+        for table in sql.batchTables {
+            if let empty = table.emptyBeforeCommit { try connection.query(empty, tenant) }
+        }
+    }
+
+    /// After the run, whatever its end: on Citus the staged lines are personal data in shared tables,
+    /// not left behind (a temporary table goes with its session).
+    func emptyStagingTables() throws {
+        for table in sql.batchTables + sql.runTables {
+            if let empty = table.emptyAfterRun { try connection.execute(script: empty) }
+        }
+    }
+
     /// A resumed run's replay of a line its first part committed: only the key goes to the session's
     /// memory of seen lines, so a later duplicate in the file is still found.
     func remember(_ contacts: [ImportedContact]) throws {
@@ -147,7 +188,10 @@ final class ImportLoader {
         }
         try connection.transaction {
             _ = try connection.copyIn(sql.copyRows) { write in try rowEncoder.bytes.withUnsafeBytes { try write($0) } }
-            try connection.query(sql.rememberSeen)
+            for tenant in passes(contacts) {
+                try connection.query(sql.rememberSeen, tenant)
+                try emptyBatchTables(tenant)
+            }
         }
     }
 
@@ -160,25 +204,27 @@ final class ImportLoader {
     private func write(
         runId: Int64, batch: Int,
         tables: (organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable),
-        into result: inout ImportBatchResult
+        tenant: [String], into result: inout ImportBatchResult
     ) throws {
         let run = String(runId), number = String(batch)
-        func parameters(_ table: SnapshotTable) -> [String?] { [run, number, table.qualifiedName] }
+        func parameters(_ table: SnapshotTable) -> [String?] { [run, number, table.qualifiedName] + tenant }
         if createMissingOrganizations {
             try connection.query(
                 sql.createOrganizations(snapshot: tables.organizations), parameters(tables.organizations))
         }
         try connection.query(sql.insertContacts(snapshot: tables.contacts), parameters(tables.contacts))
-        try connection.query(sql.markLostInserts)
-        try connection.query(sql.snapshotUpdatedContacts(snapshot: tables.contacts), parameters(tables.contacts))
-        try connection.query(sql.updateContacts)
-        let staged = try connection.query(sql.stagePhones).decoded("the staged phone rows")[0]
+        try connection.query(sql.markLostInserts, tenant)
+        _ = try connection.changeRows(
+            tables.contacts, preImages: sql.snapshotUpdatedContacts(snapshot: tables.contacts),
+            change: sql.updateContacts, record: sql.recordUpdatedContacts(snapshot: tables.contacts), run: run,
+            batch: number, tenant: tenant)
+        let staged = try connection.query(sql.stagePhones, tenant).decoded("the staged phone rows")[0]
         let ofExistingContacts: Int = try staged.required("of_existing"),
             ofNewContacts: Int = try staged.required("of_new")
         _ = try connection.query(sql.phoneRows.insertCustomTypes(snapshot: tables.types), parameters(tables.types))
         if ofExistingContacts > 0 {
             // The staged rows' statistics keep the planner on index lookups for a handful of contacts.
-            try connection.execute(script: "ANALYZE \(PhoneRowsSQL.stagingTable)")
+            if !onCitus { try connection.execute(script: "ANALYZE \(sql.phoneRows.staging.quoted)") }
             result.phoneRowsInserted += try count(
                 sql.phoneRows.mergePhoneRows(snapshot: tables.phones), parameters(tables.phones))
             result.phoneRowsInserted += try count(
@@ -192,15 +238,34 @@ final class ImportLoader {
 
     /// --deactivate-missing, as one more batch after the file. Returns contacts deactivated (or, in a dry run, to deactivate).
     func deactivateMissing(batch: Int) throws -> Int {
+        let tenants: [[String]] =
+            onCitus
+            ? try connection.query(sql.tenantsSeen).decoded("the tenants the file named").map {
+                [try $0.required("tenant")]
+            } : [[]]
         guard let runId, let tables else {
-            return try connection.transaction("BEGIN READ ONLY") { try count(sql.countMissingContacts) }
+            return try connection.transaction("BEGIN READ ONLY") {
+                try tenants.reduce(0) { $0 + (try count(sql.countMissingContacts, $1)) }
+            }
         }
-        let parameters = [String(runId), String(batch), tables.contacts.qualifiedName]
+        let contacts = tables.contacts
+        let parameters = [String(runId), String(batch), contacts.qualifiedName]
         return try connection.transaction {
             try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
-            try connection.query(sql.snapshotMissingContacts(snapshot: tables.contacts), parameters)
-            let deactivated = try connection.query(sql.deactivateSnapshotted(snapshot: tables.contacts), parameters)
-                .affectedRows
+            var deactivated = 0
+            for tenant in tenants {
+                try connection.query(sql.snapshotMissingContacts(snapshot: contacts), parameters + tenant)
+                if let record = sql.recordDeactivated(snapshot: contacts) {
+                    let keys = try connection.query(ImportSQL.pendingKeys, [contacts.qualifiedName]).value(
+                        "the keys of the contacts to deactivate", as: String.self)
+                    deactivated += try connection.query(sql.deactivateByKeys(snapshot: contacts), tenant + [keys])
+                        .affectedRows
+                    try connection.query(record, [contacts.qualifiedName] + tenant + [keys])
+                } else {
+                    deactivated += try connection.query(sql.deactivateSnapshotted(snapshot: contacts), parameters)
+                        .affectedRows
+                }
+            }
             try connection.query(
                 LedgerRun.recordBatch(.line),
                 [
