@@ -51,6 +51,9 @@ struct ImportSQL {
     /// " AND column = $n" on Citus (the statement's one tenant), nothing on PostgreSQL.
     private func tenant(_ column: String, _ parameter: Int) -> String { lines.sameTenant(column, parameter) }
 
+    /// A line's key: its number; on Citus a table's keys hold its distribution column too.
+    private var lineKey: String { engine.isCitus ? "tenant, line" : "line" }
+
     /// Per-batch staging (emptied at commit) and per-run memory (lines seen, organizations and types
     /// a dry run would create): temporary on PostgreSQL, so that a dry run writes to nothing else; on
     /// Citus distributed like the contacts (see `StagingTable`).
@@ -64,7 +67,7 @@ struct ImportSQL {
                 organization text,
                 role text,
                 notes text,
-                PRIMARY KEY (tenant, line)
+                PRIMARY KEY (\(lineKey))
                 """)
             + linePhones.create(
                 columns: """
@@ -94,7 +97,7 @@ struct ImportSQL {
                     new_organization boolean NOT NULL,
                     changed text[] NOT NULL,
                     phones_added integer NOT NULL,
-                    PRIMARY KEY (tenant, line)
+                    PRIMARY KEY (\(lineKey))
                     """)
             + seen.create(
                 columns: """
