@@ -35,6 +35,8 @@ final class ImportLoader {
     private let timeouts: (lock: String, statement: String)
     private let createMissingOrganizations: Bool
     private let onConflict: String
+    /// The size of the batch the staging tables' statistics were taken from (0: none yet).
+    private var analyzedBatchSize = 0
     private var rowEncoder = CopyTextEncoder()
     private var phoneEncoder = CopyTextEncoder()
     private var tables:
@@ -120,14 +122,20 @@ final class ImportLoader {
                         try phoneEncoder.bytes.withUnsafeBytes { try write($0) }
                     }
                 }
-                // Fresh statistics on the staging tables keep the planner off quadratic nested loops (on
-                // Citus each statement reads one tenant's shards, planned by its worker).
-                if runId != nil, !onCitus {
+                // Statistics on the staging tables keep the planner off quadratic nested loops. A commit
+                // empties the tables but keeps their column statistics, and every batch is alike: taken
+                // again only for a batch much larger than the one they were taken from (on Citus each
+                // statement reads one tenant's shards, planned by its worker).
+                let analyze = runId != nil && !onCitus && contacts.count > 2 * analyzedBatchSize
+                if analyze {
                     try connection.execute(script: "ANALYZE \(sql.lines.quoted), \(sql.linePhones.quoted)")
                 }
                 for tenant in passes(contacts) {
                     try connection.query(sql.classify, [createMissingOrganizations ? "t" : "f", onConflict] + tenant)
-                    if runId != nil, !onCitus { try connection.execute(script: "ANALYZE \(sql.decisions.quoted)") }
+                    if analyze {
+                        try connection.execute(script: "ANALYZE \(sql.decisions.quoted)")
+                        analyzedBatchSize = contacts.count
+                    }
                     try connection.query(sql.rememberSeen, tenant)
                     result.organizationsCreated += try count(sql.countNewOrganizations, tenant)
                     result.customTypesCreated += try count(sql.countNewTypes, tenant)
