@@ -20,6 +20,7 @@ struct Apply: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var scope: ScopeOptions
     @OptionGroup var pacing: PacingOptions
+    @OptionGroup var writers: WriterOptions
     @OptionGroup var output: OutputOptions
 
     @Option(
@@ -34,6 +35,7 @@ struct Apply: ParsableCommand {
         try reportingErrors(json: output.json) {
             let job = try JobRegistry.job(mapping: mapping, conninfo: connection.db)
             var options = try pacing.options(output)
+            options.jobs = try writers.count()
             options.plan = try plan.map(PlanFile.read)
             options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))
             options.allowDrift = allowDrift
@@ -42,7 +44,21 @@ struct Apply: ParsableCommand {
     }
 }
 
-/// How apply paces itself on a live database.
+/// How many sessions write (the table jobs; the import reads its file in order, in one).
+struct WriterOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Writer sessions, each taking whole tenants (default 1: one session, in key order).", valueName: "N"))
+    var jobs: Int?
+
+    func count() throws -> Int? {
+        guard let jobs else { return nil }
+        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+        return jobs
+    }
+}
+
+/// How a writing job paces itself on a live database.
 struct PacingOptions: ParsableArguments {
     @Option(help: "Contacts per batch (default: the mapping's load.batch_size, else 5000).")
     var batchSize: Int?
@@ -63,11 +79,6 @@ struct PacingOptions: ParsableArguments {
 
     @Flag(help: "If another apply of this job is running, wait for it instead of exiting.")
     var wait = false
-
-    @Option(
-        help: ArgumentHelp(
-            "Writer sessions, each taking whole tenants (default 1: one session, in key order).", valueName: "N"))
-    var jobs: Int?
 
     @Option(
         help: ArgumentHelp(
@@ -93,10 +104,6 @@ struct PacingOptions: ParsableArguments {
                 throw ValidationError("--statement-timeout: '\(statementTimeout)' is not a duration such as 5min")
             }
             options.statementTimeout = value
-        }
-        if let jobs {
-            guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
-            options.jobs = jobs
         }
         options.wait = wait
         options.resumeRunId = resume

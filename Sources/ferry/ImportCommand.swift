@@ -71,17 +71,7 @@ struct Import: ParsableCommand {
         help: ArgumentHelp("Write the review report to this file (.md, .json, .html, else text).", valueName: "file"))
     var report: String?
 
-    @Option(help: ArgumentHelp("Rows per batch (one transaction each); default from the mapping.", valueName: "n"))
-    var batchSize: Int?
-
-    @Flag(help: "Wait for a running import instead of exiting at once.")
-    var wait = false
-
-    @Option(
-        help: ArgumentHelp(
-            "Also write the run's snapshot to this file (gzip; FILE.sha256 beside it).", valueName: "path"))
-    var snapshotFile: String?
-
+    @OptionGroup var pacing: PacingOptions
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
@@ -91,6 +81,9 @@ struct Import: ParsableCommand {
             throw ValidationError("--plan binds an import to a dry run's plan: not with --dry-run")
         }
         if allowDrift, plan == nil { throw ValidationError("--allow-drift goes with --plan") }
+        if pacing.snapshotFile != nil, dryRun {
+            throw ValidationError("--snapshot-file: a dry run writes nothing, so it has no snapshot")
+        }
     }
 
     func run() throws {
@@ -111,12 +104,14 @@ struct Import: ParsableCommand {
             options.dryRun = dryRun
             options.deactivateMissing = deactivateMissing
             options.rejectFile = rejects
-            options.batchSize = batchSize
-            options.wait = wait
-            if snapshotFile != nil, dryRun {
-                throw ValidationError("--snapshot-file: a dry run writes nothing, so it has no snapshot")
-            }
-            options.snapshotFile = snapshotFile
+            let paced = try pacing.options(output)
+            options.batchSize = paced.batchSize
+            options.batchDelay = paced.batchDelay
+            options.maxReplicaLag = paced.maxReplicaLag
+            options.lockTimeout = paced.lockTimeout
+            options.statementTimeout = paced.statementTimeout
+            options.wait = paced.wait
+            options.snapshotFile = paced.snapshotFile
             options.showProgress = output.showProgress
             options.plan = try plan.map(PlanFile.read)
             options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))

@@ -130,6 +130,7 @@ struct Resume: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var pacing: PacingOptions
+    @OptionGroup var writers: WriterOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -141,7 +142,9 @@ struct Resume: ParsableCommand {
             let job = try JobRegistry.job(mapping: record.mappingFile, conninfo: connection.db)
             var settings = RunSettings()
             settings.showProgress = output.showProgress
-            try output.print(try job.apply(try pacing.options(output, resume: runId), settings: settings))
+            var options = try pacing.options(output, resume: runId)
+            options.jobs = try writers.count()
+            try output.print(try job.apply(options, settings: settings))
         }
     }
 }

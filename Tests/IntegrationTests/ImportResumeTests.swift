@@ -194,4 +194,42 @@ struct ImportResumeTests {
         #expect(!FileManager.default.fileExists(atPath: file + ".rejects.csv"))
         #expect(try db.count("SELECT count(*) FROM ferry.batches") == 60, "batches of 50 lines")
     }
+    /// The table jobs' pacing flags, on the import: a row the application holds stops a batch after
+    /// --lock-timeout (retried, then the run is interrupted, not failed), and `ferry resume` continues with
+    /// the run's --batch-delay and --lock-timeout and says so.
+    @Test func theImportTakesThePacingFlagsAndAResumeKeepsThem() throws {
+        let db = try importDatabase()
+        let file = try bigFile(unusableEmails: false)
+        let application = try PostgresConnection(conninfo: db.conninfo)
+        defer { application.close() }
+        // Every new contact's foreign key check takes a KEY SHARE lock on its tenant's row.
+        try application.execute(
+            script: "BEGIN; SELECT * FROM tenants WHERE tenant = '00000000-0000-4000-8000-000000000002' FOR UPDATE")
+        let started = Date()
+        let stopped = try ferryCLI(
+            "import \(file) --batch-size 500 --batch-delay 300ms --lock-timeout 100ms --no-progress", database: db.name)
+        let waited = Date().timeIntervalSince(started)
+        #expect(stopped.status == 1)
+        #expect(
+            stopped.stderr.contains("lock timeout") && stopped.stderr.contains("Resume with: ferry import"),
+            "\(stopped.stderr)")
+        // Five attempts of 100 ms and the backoff between them; the mapping's 2 s would take over 10 s.
+        #expect(waited < 9, "waited \(waited) s")
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "interrupted")
+        #expect(
+            try db.scalar("SELECT options->>'lock_timeout' || ' ' || (options->>'batch_delay') FROM ferry.runs")
+                == "100ms 300ms")
+        try application.execute(script: "ROLLBACK")
+
+        let resumed = try ferryCLI("resume 1 --no-progress", database: db.name)
+        #expect(resumed.status == 4, "line 2,951 repeats line 11's email: \(resumed.stderr)")
+        #expect(
+            resumed.stderr.contains("with its options: --batch-delay 300ms --lock-timeout 100ms"), "\(resumed.stderr)")
+        #expect(try db.count("SELECT count(*) FROM contacts") == 2_999)
+        #expect(try db.count("SELECT count(*) FROM ferry.batches") == 6)
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM ferry.batches b WHERE batch_no > 1 AND committed_at - (SELECT committed_at FROM ferry.batches p WHERE p.batch_no = b.batch_no - 1) < interval '290 ms'"
+            ) == 0, "the delay was kept between the batches")
+    }
 }

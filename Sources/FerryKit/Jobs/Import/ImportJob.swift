@@ -20,6 +20,13 @@ public struct ImportOptions: Sendable {
     /// Where rejected lines go; by default FILE.rejects.csv beside the input.
     public var rejectFile: String?
     public var batchSize: Int?
+    /// Pause between batches, to leave room for the application (seconds; nil when not set).
+    public var batchDelay: Double?
+    /// Pause while a streaming standby's replay lag exceeds this many seconds.
+    public var maxReplicaLag: Double?
+    /// Each batch's lock and statement timeouts (default: the mapping's).
+    public var lockTimeout: DurationSetting?
+    public var statementTimeout: DurationSetting?
     public var showProgress = true
     public var wait = false
     /// Continue this interrupted import run (by default the newest interrupted import of the same mapping
@@ -67,8 +74,9 @@ public struct ImportJob: Sendable {
         try DatabaseEngine.detect(source: mapping.contacts.table, on: connection)
     }
 
-    public func run(file: String, _ options: ImportOptions = ImportOptions()) throws -> ImportSummary {
+    public func run(file: String, _ given: ImportOptions = ImportOptions()) throws -> ImportSummary {
         let started = Date()
+        var options = given
         let encoding = options.encoding ?? mapping.encoding
         var summary = ImportSummary(
             dryRun: options.dryRun, file: file, mapping: mapping, onConflict: options.onConflict.rawValue)
@@ -122,8 +130,6 @@ public struct ImportJob: Sendable {
             types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection),
             phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection),
             createMissingOrganizations: mapping.createMissingOrganizations)
-        let timeouts = (mapping.load.lockTimeout.text, mapping.load.statementTimeout.text)
-
         var lock: RunLock?
         var ledger: RunLedger?
         var runId: Int64?
@@ -144,6 +150,9 @@ public struct ImportJob: Sendable {
             let drift = try point == nil ? options.plan.map { try self.drift(from: $0, connection, summary) } ?? [] : []
             if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
             if let point {
+                // What this command does not set, the run keeps as it was started with.
+                let kept = options.pacing(keeping: try runLedger.run(point.runId)?.options.stringObject ?? [:])
+                options = kept.options
                 let part = try EarlierLines(point, runLedger)
                 try runLedger.resume(point)
                 runId = point.runId
@@ -156,6 +165,7 @@ public struct ImportJob: Sendable {
                     updated: part.tallies.reduce(0) { $0 + $1.updated })
                 options.log(
                     "resuming import run \(point.runId): its first part committed \(point.lastBatch) batch\(point.lastBatch == 1 ? "" : "es") through line \(part.throughLine); reading on after it"
+                        + (kept.restored.isEmpty ? "" : " with its options: " + kept.restored.joined(separator: " "))
                 )
             } else {
                 let id = try runLedger.start(
@@ -200,7 +210,10 @@ public struct ImportJob: Sendable {
         do {
             let loader = try ImportLoader(
                 connection: connection, sql: sql(types, engine: engine, dryRun: options.dryRun), runId: runId,
-                timeouts: timeouts,
+                timeouts: (
+                    (options.lockTimeout ?? mapping.load.lockTimeout).text,
+                    (options.statementTimeout ?? mapping.load.statementTimeout).text
+                ),
                 createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
             openLoader = loader
             let rejectPath = options.rejectFile ?? file + ".rejects.csv"
@@ -272,6 +285,9 @@ public struct ImportJob: Sendable {
         summary: inout ImportSummary
     ) throws {
         let batchSize = options.batchSize ?? mapping.load.batchSize
+        let pacing = ApplyPacing(
+            batchDelay: options.batchDelay, maxReplicaLag: options.maxReplicaLag, log: options.log,
+            open: { try PostgresConnection(conninfo: conninfo, applicationName: "ferry import (pacing)") })
         let progress = ProgressLine(
             label: options.dryRun ? "import (dry run)" : "import", total: scan.records,
             enabled: options.showProgress && isatty(STDERR_FILENO) == 1)
@@ -312,6 +328,7 @@ public struct ImportJob: Sendable {
                     return
                 }
                 summary.batches += 1
+                try pacing.beforeBatch(summary.batches)
                 let batch = summary.batches, samplesWanted = 10 - summary.samples.count
                 var written = Set<Int>()
                 let tally = try options.retry.run("batch \(batch)", log: options.log) {
@@ -356,6 +373,7 @@ public struct ImportJob: Sendable {
     private func runOptions(_ options: ImportOptions, tenants: [String]) -> [String: String] {
         var values: [String: String] = [:]
         if let path = options.snapshotFile { values["snapshot_file"] = path }
+        values.merge(options.recordedPacing) { _, pacing in pacing }
         if !tenants.isEmpty { values["tenants"] = tenants.joined(separator: ",") }
         return values
     }
@@ -515,8 +533,11 @@ public struct ImportJob: Sendable {
         }
     }
 
-    /// The import run recorded in the ledger, continued with the options it was started with.
-    public static func resume(runId: Int64, conninfo: String, showProgress: Bool) throws -> ImportSummary {
+    /// The import run recorded in the ledger, continued with the options it was started with (pacing
+    /// that `pacing` sets wins).
+    public static func resume(
+        runId: Int64, conninfo: String, pacing: ApplyOptions = ApplyOptions(), showProgress: Bool
+    ) throws -> ImportSummary {
         let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
         guard let run = try ledger.run(runId), run.job == name, run.mode == "import" else {
             throw LedgerError("run \(runId) is not a \(name) import run")
@@ -533,6 +554,11 @@ public struct ImportJob: Sendable {
         options.batchSize = recorded.batchSize
         options.snapshotFile = run.options.stringObject["snapshot_file"]
         options.showProgress = showProgress
+        options.batchDelay = pacing.batchDelay
+        options.maxReplicaLag = pacing.maxReplicaLag
+        options.lockTimeout = pacing.lockTimeout
+        options.statementTimeout = pacing.statementTimeout
+        options.wait = pacing.wait
         let job = ImportJob(mapping: try ContactsCSVMapping.load(path: run.mappingFile), conninfo: conninfo)
         return try job.run(file: path, options)
     }
@@ -633,6 +659,43 @@ public struct ImportJob: Sendable {
                 tenantColumn: c.tenant, keyColumn: c.key, tenantType: tenantType, keyType: keyType,
                 use: use, steps: steps)
             + (forApply ? PhonesSchema.ledgerExpectations() : [])
+    }
+}
+
+extension ImportOptions {
+    /// The pacing options the operator set, as the ledger records them with the run (the names `ferry
+    /// apply` records them by).
+    var recordedPacing: [String: String] {
+        var values: [String: String] = [:]
+        if let batchDelay { values["batch_delay"] = DurationSetting.seconds(batchDelay) }
+        if let maxReplicaLag { values["max_replica_lag"] = DurationSetting.seconds(maxReplicaLag) }
+        if let lockTimeout { values["lock_timeout"] = lockTimeout.text }
+        if let statementTimeout { values["statement_timeout"] = statementTimeout.text }
+        return values
+    }
+
+    /// For a resumed run: these options, with the pacing the run was started with where this command
+    /// sets none; `restored` names what came from the run, as flags.
+    func pacing(keeping recorded: [String: String]) -> (options: ImportOptions, restored: [String]) {
+        var options = self
+        var restored: [String] = []
+        if batchDelay == nil, let value = recorded["batch_delay"].flatMap(DurationSetting.init) {
+            options.batchDelay = value.seconds
+            restored.append("--batch-delay \(value.text)")
+        }
+        if lockTimeout == nil, let value = recorded["lock_timeout"].flatMap(DurationSetting.init) {
+            options.lockTimeout = value
+            restored.append("--lock-timeout \(value.text)")
+        }
+        if maxReplicaLag == nil, let value = recorded["max_replica_lag"].flatMap(DurationSetting.init) {
+            options.maxReplicaLag = value.seconds
+            restored.append("--max-replica-lag \(value.text)")
+        }
+        if statementTimeout == nil, let value = recorded["statement_timeout"].flatMap(DurationSetting.init) {
+            options.statementTimeout = value
+            restored.append("--statement-timeout \(value.text)")
+        }
+        return (options, restored)
     }
 }
 

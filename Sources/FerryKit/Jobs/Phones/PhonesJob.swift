@@ -282,44 +282,6 @@ struct PhonesRunBuilder: SummaryBuilding {
     }
 }
 
-/// Batch delay and replica-lag pauses, between batches, on the loading thread. The lag is read on a
-/// session of its own: the reader's belongs to the extract thread, and sharing it (libpq sessions are
-/// not thread-safe) corrupted memory while a standby lagged.
-final class ApplyPacing {
-    let options: ApplyOptions
-    private let open: () throws -> PostgresConnection
-    private var session: PostgresConnection?
-
-    init(options: ApplyOptions, open: @escaping () throws -> PostgresConnection) {
-        self.options = options
-        self.open = open
-    }
-
-    deinit { session?.close() }
-
-    func beforeBatch(_ number: Int) throws {
-        if let delay = options.batchDelay, delay > 0, number > 1 { Thread.sleep(forTimeInterval: delay) }
-        guard let bound = options.maxReplicaLag else { return }
-        if session == nil { session = try open() }
-        guard let connection = session else { return }
-        var announced = false
-        while true {
-            let lag = try connection.query(
-                """
-                SELECT coalesce(max(extract(epoch FROM greatest(replay_lag, write_lag, flush_lag))), 0)::float8 FROM pg_stat_replication
-                """
-            ).value("the replicas' lag", as: Double.self)
-            if lag <= bound { return }
-            if !announced {
-                options.log(
-                    String(format: "replica lag %.1f s exceeds %.1f s: pausing before batch %d", lag, bound, number))
-                announced = true
-            }
-            Thread.sleep(forTimeInterval: 0.5)
-        }
-    }
-}
-
 /// This process's own peak resident set size so far, in MB. Read from VmHWM, which belongs to the
 /// process image: getrusage's maxrss survives exec, so a ferry started by a large parent (a test
 /// runner, a scheduler) reported the parent's size instead of its own.
