@@ -1,22 +1,5 @@
 import Foundation
 
-/// Spreadsheet programs run a cell that starts with = + - @ (or a tab or CR that hides one) as a
-/// formula. Free-text cells get a leading ' on export; the import takes that ' off again, so a round
-/// trip is exact. Phone columns hold E.164 and are never touched.
-public enum FormulaGuard {
-    static let triggers: Set<Character> = ["=", "+", "-", "@", "\t", "\r"]
-
-    public static func guarded(_ text: String) -> String {
-        guard let first = text.first, triggers.contains(first) else { return text }
-        return "'" + text
-    }
-
-    public static func unguarded(_ text: String) -> String {
-        guard text.first == "'", let second = text.dropFirst().first, triggers.contains(second) else { return text }
-        return String(text.dropFirst())
-    }
-}
-
 public struct ExportOptions: Sendable {
     public enum Phones: String, CaseIterable, Sendable {
         /// One row per contact, its default phone in the mapping's column for that phone's type.
