@@ -71,8 +71,7 @@ enum LedgerRun {
         }
         let reader = try openReader()
         try preflight(reader)
-        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
-        try ledger.markDeadRunsInterrupted(job: job)
+        let ledger = try openLedger(job: job, conninfo: conninfo)
         var resume: ResumePoint?
         var record: RunRecord?
         if let requested = given.resumeRunId {
@@ -130,11 +129,32 @@ enum LedgerRun {
                 job: job, mode: "apply", mappingFile: mappingFile, mappingSHA256: mappingSHA256, options: given.recorded
             )
         }
-        do {
-            let summary = try body(
+        return try recording(
+            runId: runId, ledger: ledger, resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))"
+        ) {
+            try body(
                 Context(
                     runId: runId, resume: resume, options: options, reader: reader, openReader: openReader,
                     timeouts: effectiveTimeouts, ledger: ledger, conninfo: conninfo, job: job))
+        }
+    }
+
+    /// The ledger for a writing run of `job` (under the job's lock, after the database was checked):
+    /// runs of the job whose session died without a word are marked interrupted first.
+    static func openLedger(job: String, conninfo: String) throws -> RunLedger {
+        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
+        try ledger.markDeadRunsInterrupted(job: job)
+        return ledger
+    }
+
+    /// Runs `body` as run `runId` and records how it ended: succeeded with its summary; interrupted by
+    /// a lost connection, a lock timeout or a stop signal (a run to continue: the error becomes
+    /// `RunInterrupted`, naming `resumeCommand`); otherwise failed.
+    static func recording<Summary: Encodable>(
+        runId: Int64, ledger: RunLedger, resumeCommand: String, body: () throws -> Summary
+    ) throws -> Summary {
+        do {
+            let summary = try body()
             try ledger.finish(
                 runId: runId, status: "succeeded",
                 countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
@@ -144,13 +164,10 @@ enum LedgerRun {
             let transient = cancelled != nil || ((error as? PostgresError)?.isTransient ?? false)
             try? ledger.finish(
                 runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
-            if transient {
-                throw RunInterrupted(
-                    runId: runId, reason: String(describing: error),
-                    resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))", signal: cancelled?.signal
-                )
-            }
-            throw error
+            guard transient else { throw error }
+            throw RunInterrupted(
+                runId: runId, reason: String(describing: error), resumeCommand: resumeCommand,
+                signal: cancelled?.signal)
         }
     }
 }

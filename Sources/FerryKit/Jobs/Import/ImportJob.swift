@@ -140,9 +140,7 @@ public struct ImportJob: Sendable {
         }
         if !options.dryRun {
             lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
-            let runLedger = RunLedger(
-                connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
-            try runLedger.markDeadRunsInterrupted(job: Self.name)
+            let runLedger = try LedgerRun.openLedger(job: Self.name, conninfo: conninfo)
             let point = try resumable(
                 runLedger, file: file, sha256: scan.sha256, requested: options.resumeRunId, options: options,
                 tenants: tenants)
@@ -204,79 +202,72 @@ public struct ImportJob: Sendable {
         }
         defer { withExtendedLifetime(lock) {} }
 
-        // Kept on failure too: the lines of batches committed before it were rejected for real.
-        var openRejects: RejectFile?
-        var openLoader: ImportLoader?
-        do {
-            let loader = try ImportLoader(
-                connection: connection, sql: sql(types, engine: engine, dryRun: options.dryRun), runId: runId,
-                timeouts: (
-                    (options.lockTimeout ?? mapping.load.lockTimeout).text,
-                    (options.statementTimeout ?? mapping.load.statementTimeout).text
-                ),
-                createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
-            openLoader = loader
-            let rejectPath = options.rejectFile ?? file + ".rejects.csv"
-            let rejects = try RejectFile(path: rejectPath, header: headerRecord, dialect: mapping.dialect)
-            openRejects = rejects
-            summary.rejectFile = rejectPath
-            let anomalies = try options.anomalyFile.map { try CSVWriter(path: $0) }
-            try anomalies?.writeRow(["line", "tenant", "email", "column", "raw", "class", "detail"])
-            try load(
-                reader: reader, transform: transform, loader: loader, rejects: rejects, anomalies: anomalies,
-                scan: scan, earlier: earlier, options: options, summary: &summary)
-            try anomalies?.close()
-            summary.anomalyFile = options.anomalyFile
-            if options.deactivateMissing, earlier?.deactivated != true {
-                let unkeyed = summary.rejectsByClass.filter {
-                    ["wrong number of fields", "invalid text", "invalid tenant", "invalid email"].contains($0.key)
+        /// The file's lines into the database, then --deactivate-missing; the run's end is recorded around it.
+        func importLines() throws -> ImportSummary {
+            // Kept on failure too: the lines of batches committed before it were rejected for real.
+            var openRejects: RejectFile?
+            var openLoader: ImportLoader?
+            do {
+                let loader = try ImportLoader(
+                    connection: connection, sql: sql(types, engine: engine, dryRun: options.dryRun), runId: runId,
+                    timeouts: (
+                        (options.lockTimeout ?? mapping.load.lockTimeout).text,
+                        (options.statementTimeout ?? mapping.load.statementTimeout).text
+                    ),
+                    createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
+                openLoader = loader
+                let rejectPath = options.rejectFile ?? file + ".rejects.csv"
+                let rejects = try RejectFile(path: rejectPath, header: headerRecord, dialect: mapping.dialect)
+                openRejects = rejects
+                summary.rejectFile = rejectPath
+                let anomalies = try options.anomalyFile.map { try CSVWriter(path: $0) }
+                try anomalies?.writeRow(["line", "tenant", "email", "column", "raw", "class", "detail"])
+                try load(
+                    reader: reader, transform: transform, loader: loader, rejects: rejects, anomalies: anomalies,
+                    scan: scan, earlier: earlier, options: options, summary: &summary)
+                try anomalies?.close()
+                summary.anomalyFile = options.anomalyFile
+                if options.deactivateMissing, earlier?.deactivated != true {
+                    let unkeyed = summary.rejectsByClass.filter {
+                        ["wrong number of fields", "invalid text", "invalid tenant", "invalid email"].contains($0.key)
+                    }
+                    .values.reduce(0) { $0 + $1.count }
+                    if unkeyed > 0 {
+                        throw ImportFileError(
+                            file: file, line: nil,
+                            reason:
+                                "--deactivate-missing refused: \(unkeyed) rejected line\(unkeyed == 1 ? " has" : "s have") no usable tenant and email, so ferry cannot tell which contacts they are (see \(rejectPath)); the rest of the file was \(options.dryRun ? "checked" : "imported")"
+                        )
+                    }
+                    summary.batches += 1
+                    summary.contactsDeactivated = try loader.deactivateMissing(batch: summary.batches)
                 }
-                .values.reduce(0) { $0 + $1.count }
-                if unkeyed > 0 {
-                    throw ImportFileError(
-                        file: file, line: nil,
-                        reason:
-                            "--deactivate-missing refused: \(unkeyed) rejected line\(unkeyed == 1 ? " has" : "s have") no usable tenant and email, so ferry cannot tell which contacts they are (see \(rejectPath)); the rest of the file was \(options.dryRun ? "checked" : "imported")"
+                try rejects.close()
+                guard summary.addsUp, summary.rowsRead == scan.records else {
+                    throw LedgerError(
+                        "the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?"
                     )
                 }
-                summary.batches += 1
-                summary.contactsDeactivated = try loader.deactivateMissing(batch: summary.batches)
-            }
-            try rejects.close()
-            guard summary.addsUp, summary.rowsRead == scan.records else {
-                throw LedgerError(
-                    "the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?"
-                )
-            }
-            try loader.emptyStagingTables()
-            try estimateGrowth(&summary, connection)
-            summary.elapsedSeconds = Date().timeIntervalSince(started)
-            summary.peakResidentMegabytes = peakResidentMegabytes()
-            if let ledger, let runId {
-                if let path = options.snapshotFile {
+                try loader.emptyStagingTables()
+                try estimateGrowth(&summary, connection)
+                summary.elapsedSeconds = Date().timeIntervalSince(started)
+                summary.peakResidentMegabytes = peakResidentMegabytes()
+                if let ledger, let runId, let path = options.snapshotFile {
                     summary.snapshotFile = try SnapshotFile.write(
                         runId: runId, connection: ledger.connection, path: path)
                 }
-                try ledger.finish(
-                    runId: runId, status: "succeeded",
-                    countsJSON: String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
+                return summary
+            } catch {
+                try? openRejects?.close()
+                try? openLoader?.emptyStagingTables()
+                throw error
             }
-            return summary
-        } catch {
-            try? openRejects?.close()
-            try? openLoader?.emptyStagingTables()
-            guard let ledger, let runId else { throw error }
-            // A lost connection, a lock timeout or a stop signal leaves a run to continue, not a failure.
-            let cancelled = error as? Cancelled
-            let transient = cancelled != nil || ((error as? PostgresError)?.isTransient ?? false)
-            try? ledger.finish(
-                runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
-            guard transient else { throw error }
-            throw RunInterrupted(
-                runId: runId, reason: String(describing: error),
-                resumeCommand: "ferry import \(file) --mapping \(mapping.file)   (or: ferry resume \(runId))",
-                signal: cancelled?.signal)
         }
+        guard let ledger, let runId else { return try importLines() }
+        return try LedgerRun.recording(
+            runId: runId, ledger: ledger,
+            resumeCommand: "ferry import \(file) --mapping \(mapping.file)   (or: ferry resume \(runId))",
+            body: importLines)
     }
 
     private func load(
