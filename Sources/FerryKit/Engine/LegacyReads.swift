@@ -63,6 +63,11 @@ struct LegacyReads: Sendable {
         """
     }
 
+    /// Whether runs other than $2 recorded reads in tenant $1.
+    var hasEarlierReads: String {
+        "SELECT EXISTS (SELECT 1 FROM \(table.quoted) WHERE tenant = $1 AND run_id <> $2::bigint)"
+    }
+
     /// The reads of rows the batch migrates whole go ($1 tenant): such a row is migrated while its value
     /// stays, and once changed it has no read, so it counts as changed, as it is. `staged` names the
     /// batch's staging table and its column holding the row key.

@@ -26,6 +26,8 @@ final class PhonesLoader: BatchLoader {
     private var encoder = CopyTextEncoder()
     private var replaceEncoder = CopyTextEncoder()
     private var readsEncoder = CopyTextEncoder()
+    /// Per tenant: whether an earlier run recorded reads there (only those can need forgetting).
+    private var earlierReads: [String: Bool] = [:]
 
     /// `sql`: the run's statements (engine and writer set), which this session stages and writes through.
     init(
@@ -147,7 +149,8 @@ final class PhonesLoader: BatchLoader {
                 result.contactsInserted = counts.contacts
             }
             if sequence > 0,
-                let forget = sql.legacyReads.forget(staged: sql.phoneRows.staging, keyColumn: "contact_key")
+                let forget = sql.legacyReads.forget(staged: sql.phoneRows.staging, keyColumn: "contact_key"),
+                try hasEarlierReads(tenant, run: run)
             {
                 try connection.query(forget, tenant)
             }
@@ -164,6 +167,19 @@ final class PhonesLoader: BatchLoader {
             }
             return result
         }
+    }
+
+    /// Whether reads that a batch may have to forget can exist in `tenant`: a run reads each source row
+    /// once, so its own batches never recorded the rows a later batch stages; only an earlier run can
+    /// have. Asked once per tenant: the forgetting join, planned while the reads table grows faster
+    /// than its statistics, cost more per batch as the run went on.
+    private func hasEarlierReads(_ tenant: [String], run: String) throws -> Bool {
+        let key = tenant.first ?? ""
+        if let known = earlierReads[key] { return known }
+        let found = try connection.query(sql.legacyReads.hasEarlierReads, tenant + [run]).value(
+            "whether an earlier run recorded reads", as: Bool.self)
+        earlierReads[key] = found
+        return found
     }
 
     private func insert(
