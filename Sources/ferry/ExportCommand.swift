@@ -42,12 +42,8 @@ struct Export: ParsableCommand {
             options.tenant = tenant
             options.includeInactive = includeInactive
             options.output = output
-            let summary = try ExportJob(mapping: try ContactsCSVMapping.load(path: mapping), conninfo: connection.db)
-                .run(options)
-            let without =
-                summary.contactsWithoutEmail > 0
-                ? "; \(summary.contactsWithoutEmail) without an email (they cannot be imported back)" : ""
-            FerryLog.note("exported \(summary.rows) rows to \(summary.output)\(without)")
+            let job = try JobRegistry.fileExport(mapping: mapping, conninfo: connection.db)
+            FerryLog.note(try job.exportFile(options))
         }
     }
 }

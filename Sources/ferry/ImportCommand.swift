@@ -88,7 +88,7 @@ struct Import: ParsableCommand {
 
     func run() throws {
         try reportingErrors(json: output.json) {
-            let loaded = try ContactsCSVMapping.load(path: mapping)
+            let job = try JobRegistry.fileImport(mapping: mapping, conninfo: connection.db)
             var options = ImportOptions()
             options.tenants = tenant
             if let encoding {
@@ -120,28 +120,13 @@ struct Import: ParsableCommand {
             if let report, OutputFile.isFileOnDisk(report) {
                 options.anomalyFile = PlanReport.anomalyListPath(forReport: report)
             }
-            let job = ImportJob(mapping: loaded, conninfo: connection.db)
-            let summary: ImportSummary
-            var planFile: PlanReport.PlanFileReference?
-            if let out {
-                let planned = try job.planFile(file: file, options)
-                planFile = PlanReport.PlanFileReference(path: out, sha256: try planned.file.write(to: out))
-                summary = planned.summary
-            } else {
-                summary = try job.run(file: file, options)
-            }
-            if output.json { try printJSON(summary) } else { output.printText(ImportTerminalReport.render(summary)) }
-            if let report {
-                var planReport = PlanReport(importSummary: summary, mapping: loaded)
-                planReport.header.planFile = planFile
-                try planReport.nameTenants(
-                    from: loaded.report.tenantNames, using: try PostgresConnection(conninfo: connection.db))
-                try writeReport(planReport, to: report, format: nil)
-            }
+            let outcome = try job.importFile(file, options, planFile: out)
+            if output.json { try printJSON(outcome.summary) } else { output.printText(outcome.terminalText) }
+            if let report { try writeReport(try outcome.report(), to: report, format: nil) }
             if let out { FerryLog.note("plan written to \(out)") }
-            if let list = summary.anomalyFile { FerryLog.note("every phone anomaly written to \(list)") }
-            if summary.rejected > 0 { throw ExitCode(4) }
-            if detailedExitcode, dryRun, summary.changes > 0 { throw ExitCode(2) }
+            if let list = outcome.anomalyFile { FerryLog.note("every phone anomaly written to \(list)") }
+            if outcome.rowsRejected > 0 { throw ExitCode(4) }
+            if detailedExitcode, dryRun, outcome.changesPending { throw ExitCode(2) }
         }
     }
 }

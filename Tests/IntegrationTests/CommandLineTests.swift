@@ -24,6 +24,25 @@ struct CommandLineTests {
         #expect(result.stderr.contains("bad.yaml:8: unknown key 'phones.colour'"), "\(result.stderr)")
     }
 
+    /// The commands find their job through the mapping's `job:`, and a mapping of the wrong kind is
+    /// refused with the command that runs it, before anything is read.
+    @Test func eachCommandSaysWhichCommandRunsAMappingOfAnotherKind() throws {
+        for command in [
+            "import samples/import/partner-contacts.csv --mapping mappings/phones.yaml",
+            "export --mapping mappings/customers.yaml",
+        ] {
+            let result = try ferry(command + " --db 'postgresql://127.0.0.1:1/nowhere'")
+            #expect(result.status == 1, "\(command)")
+            #expect(
+                result.stderr.contains("works with a contacts-csv mapping")
+                    && result.stderr.contains("run it with `ferry plan` and `ferry apply`"),
+                "\(command): \(result.stderr)")
+        }
+        let plan = try ferry("plan mappings/contacts-csv.yaml --db 'postgresql://127.0.0.1:1/nowhere'")
+        #expect(plan.status == 1)
+        #expect(plan.stderr.contains("run it with `ferry import FILE --mapping MAPPING`"), "\(plan.stderr)")
+    }
+
     @Test func aPasswordNeverAppearsInOutput() throws {
         let result = try ferry("plan mappings/phones.yaml --db 'postgresql://postgres:Sup3rSecret@127.0.0.1:1/nowhere'")
         #expect(result.status == 1)
