@@ -162,6 +162,7 @@ struct CitusTests {
         let dryRun = try ferry(arguments + ["--dry-run"], db: db)
         #expect([0, 4].contains(dryRun.status), "\(dryRun.stderr)")
         let planned = try JSONDecoder().decode(ImportSummary.self, from: Data(dryRun.stdout.utf8))
+        #expect(planned.database?.engine?.hasPrefix("Citus") == true, "the summary names the engine")
         #expect(try tables.map { try db.checksum($0) } == before, "a dry run wrote an application table")
         #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0)
 

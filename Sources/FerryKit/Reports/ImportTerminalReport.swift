@@ -5,7 +5,10 @@ public enum ImportTerminalReport {
     public static func render(_ s: ImportSummary) -> String {
         var lines: [String] = []
         let db = s.database.map { " → \($0.database) on \($0.host):\($0.port) as \($0.user)" } ?? ""
-        lines.append("ferry import\(s.dryRun ? " (dry run: nothing written)" : "") \(s.file)\(db)")
+        // On Citus a dry run stages the file's lines in ferry's distributed tables (emptied at its end).
+        let dryRun = s.database?.engine == nil ? "nothing written" : "no application table written"
+        lines.append("ferry import\(s.dryRun ? " (dry run: \(dryRun))" : "") \(s.file)\(db)")
+        if let engine = s.database?.engine { lines.append("  engine: \(engine)") }
         lines.append(
             "  file: \(formatCount(s.fileBytes)) bytes, sha256 \(s.fileSHA256.prefix(16))…, \(s.encoding), header on line \(s.headerLine)"
                 + (s.ignoredColumns.isEmpty ? "" : "; ignored columns: \(s.ignoredColumns.joined(separator: ", "))"))

@@ -124,6 +124,7 @@ public struct ImportJob: Sendable {
         try preflight(connection, forApply: !options.dryRun, warn: options.log)
         let types = try keyTypes(connection)
         let engine = try engine(using: connection)
+        if engine.isCitus { summary.database?.engine = engine.description }
         summary.applyStatements = sql(types, engine: engine, dryRun: false).applyStatements(
             organizations: try SnapshotTable.resolve(mapping.organizations.table.quoted, on: connection),
             contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: connection),
