@@ -104,14 +104,7 @@ struct Import: ParsableCommand {
             options.dryRun = dryRun
             options.deactivateMissing = deactivateMissing
             options.rejectFile = rejects
-            let paced = try pacing.options(output)
-            options.batchSize = paced.batchSize
-            options.batchDelay = paced.batchDelay
-            options.maxReplicaLag = paced.maxReplicaLag
-            options.lockTimeout = paced.lockTimeout
-            options.statementTimeout = paced.statementTimeout
-            options.wait = paced.wait
-            options.snapshotFile = paced.snapshotFile
+            options.pacing = try pacing.options(output)
             options.showProgress = output.showProgress
             options.plan = try plan.map(PlanFile.read)
             options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))

@@ -224,7 +224,8 @@ struct ImportResumeTests {
         let resumed = try ferryCLI("resume 1 --no-progress", database: db.name)
         #expect(resumed.status == 4, "line 2,951 repeats line 11's email: \(resumed.stderr)")
         #expect(
-            resumed.stderr.contains("with its options: --batch-delay 300ms --lock-timeout 100ms"), "\(resumed.stderr)")
+            resumed.stderr.contains("with its options: --batch-delay 300ms --batch-size 500 --lock-timeout 100ms"),
+            "\(resumed.stderr)")
         #expect(try db.count("SELECT count(*) FROM contacts") == 2_999)
         #expect(try db.count("SELECT count(*) FROM ferry.batches") == 6)
         #expect(

@@ -19,21 +19,26 @@ public struct ImportOptions: Sendable {
     public var deactivateMissing = false
     /// Where rejected lines go; by default FILE.rejects.csv beside the input.
     public var rejectFile: String?
-    public var batchSize: Int?
-    /// Pause between batches, to leave room for the application (seconds; nil when not set).
-    public var batchDelay: Double?
-    /// Pause while a streaming standby's replay lag exceeds this many seconds.
-    public var maxReplicaLag: Double?
-    /// Each batch's lock and statement timeouts (default: the mapping's).
-    public var lockTimeout: DurationSetting?
-    public var statementTimeout: DurationSetting?
+    /// How the run paces itself, as every writing job does: batch size, batch delay, replica lag, lock
+    /// and statement timeouts, waiting for the lock, the snapshot file (`--jobs` does not apply).
+    public var pacing = ApplyOptions()
+    public var batchSize: Int? {
+        get { pacing.batchSize }
+        set { pacing.batchSize = newValue }
+    }
+    public var wait: Bool {
+        get { pacing.wait }
+        set { pacing.wait = newValue }
+    }
+    /// Also write the run's snapshot to this file (gzip, with FILE.sha256 beside it).
+    public var snapshotFile: String? {
+        get { pacing.snapshotFile }
+        set { pacing.snapshotFile = newValue }
+    }
     public var showProgress = true
-    public var wait = false
     /// Continue this interrupted import run (by default the newest interrupted import of the same mapping
     /// and the same file bytes is continued).
     public var resumeRunId: Int64?
-    /// Also write the run's snapshot to this file (gzip, with FILE.sha256 beside it).
-    public var snapshotFile: String?
     /// Write every phone anomaly of the lines written (or, in a dry run, to be written) to this CSV file.
     public var anomalyFile: String?
     /// `--plan`: the approved dry run's plan file; the import refuses to start if anything it binds changed.
@@ -150,8 +155,9 @@ public struct ImportJob: Sendable {
             if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
             if let point {
                 // What this command does not set, the run keeps as it was started with.
-                let kept = options.pacing(keeping: try runLedger.run(point.runId)?.options.stringObject ?? [:])
-                options = kept.options
+                let recorded = try runLedger.run(point.runId)?.options ?? .object([:])
+                options.pacing = options.pacing.resuming(recorded: recorded).0
+                let kept = options.pacing.recorded.filter { $0.key != "tenants" }.sorted { $0.key < $1.key }
                 let part = try EarlierLines(point, runLedger)
                 try runLedger.resume(point)
                 runId = point.runId
@@ -164,7 +170,12 @@ public struct ImportJob: Sendable {
                     updated: part.tallies.reduce(0) { $0 + $1.updated })
                 options.log(
                     "resuming import run \(point.runId): its first part committed \(point.lastBatch) batch\(point.lastBatch == 1 ? "" : "es") through line \(part.throughLine); reading on after it"
-                        + (kept.restored.isEmpty ? "" : " with its options: " + kept.restored.joined(separator: " "))
+                        + (kept.isEmpty
+                            ? ""
+                            : " with its options: "
+                                + kept.map { "--\($0.key.replacingOccurrences(of: "_", with: "-")) \($0.value)" }
+                                .joined(
+                                    separator: " "))
                 )
             } else {
                 let id = try runLedger.start(
@@ -212,8 +223,8 @@ public struct ImportJob: Sendable {
                 let loader = try ImportLoader(
                     connection: connection, sql: sql(types, engine: engine, dryRun: options.dryRun), runId: runId,
                     timeouts: (
-                        (options.lockTimeout ?? mapping.load.lockTimeout).text,
-                        (options.statementTimeout ?? mapping.load.statementTimeout).text
+                        (options.pacing.lockTimeout ?? mapping.load.lockTimeout).text,
+                        (options.pacing.statementTimeout ?? mapping.load.statementTimeout).text
                     ),
                     createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
                 openLoader = loader
@@ -278,7 +289,7 @@ public struct ImportJob: Sendable {
     ) throws {
         let batchSize = options.batchSize ?? mapping.load.batchSize
         let pacing = ApplyPacing(
-            batchDelay: options.batchDelay, maxReplicaLag: options.maxReplicaLag, log: options.log,
+            batchDelay: options.pacing.batchDelay, maxReplicaLag: options.pacing.maxReplicaLag, log: options.log,
             open: { try PostgresConnection(conninfo: conninfo, applicationName: "ferry import (pacing)") })
         let progress = ProgressLine(
             label: options.dryRun ? "import (dry run)" : "import", total: scan.records,
@@ -363,9 +374,7 @@ public struct ImportJob: Sendable {
 
     /// What the run records about itself beyond the mapping: its snapshot file and `--tenant`.
     private func runOptions(_ options: ImportOptions, tenants: [String]) -> [String: String] {
-        var values: [String: String] = [:]
-        if let path = options.snapshotFile { values["snapshot_file"] = path }
-        values.merge(options.recordedPacing) { _, pacing in pacing }
+        var values = options.pacing.recorded
         if !tenants.isEmpty { values["tenants"] = tenants.joined(separator: ",") }
         return values
     }
@@ -543,14 +552,10 @@ public struct ImportJob: Sendable {
         options.onConflict = recorded.onConflict
         options.deactivateMissing = recorded.deactivateMissing
         options.rejectFile = recorded.rejectFile
+        options.pacing = pacing
         options.batchSize = recorded.batchSize
         options.snapshotFile = run.options.stringObject["snapshot_file"]
         options.showProgress = showProgress
-        options.batchDelay = pacing.batchDelay
-        options.maxReplicaLag = pacing.maxReplicaLag
-        options.lockTimeout = pacing.lockTimeout
-        options.statementTimeout = pacing.statementTimeout
-        options.wait = pacing.wait
         let job = ImportJob(mapping: try ContactsCSVMapping.load(path: run.mappingFile), conninfo: conninfo)
         return try job.run(file: path, options)
     }
@@ -651,43 +656,6 @@ public struct ImportJob: Sendable {
                 tenantColumn: c.tenant, keyColumn: c.key, tenantType: tenantType, keyType: keyType,
                 use: use, steps: steps)
             + (forApply ? PhonesSchema.ledgerExpectations() : [])
-    }
-}
-
-extension ImportOptions {
-    /// The pacing options the operator set, as the ledger records them with the run (the names `ferry
-    /// apply` records them by).
-    var recordedPacing: [String: String] {
-        var values: [String: String] = [:]
-        if let batchDelay { values["batch_delay"] = DurationSetting.seconds(batchDelay) }
-        if let maxReplicaLag { values["max_replica_lag"] = DurationSetting.seconds(maxReplicaLag) }
-        if let lockTimeout { values["lock_timeout"] = lockTimeout.text }
-        if let statementTimeout { values["statement_timeout"] = statementTimeout.text }
-        return values
-    }
-
-    /// For a resumed run: these options, with the pacing the run was started with where this command
-    /// sets none; `restored` names what came from the run, as flags.
-    func pacing(keeping recorded: [String: String]) -> (options: ImportOptions, restored: [String]) {
-        var options = self
-        var restored: [String] = []
-        if batchDelay == nil, let value = recorded["batch_delay"].flatMap(DurationSetting.init) {
-            options.batchDelay = value.seconds
-            restored.append("--batch-delay \(value.text)")
-        }
-        if lockTimeout == nil, let value = recorded["lock_timeout"].flatMap(DurationSetting.init) {
-            options.lockTimeout = value
-            restored.append("--lock-timeout \(value.text)")
-        }
-        if maxReplicaLag == nil, let value = recorded["max_replica_lag"].flatMap(DurationSetting.init) {
-            options.maxReplicaLag = value.seconds
-            restored.append("--max-replica-lag \(value.text)")
-        }
-        if statementTimeout == nil, let value = recorded["statement_timeout"].flatMap(DurationSetting.init) {
-            options.statementTimeout = value
-            restored.append("--statement-timeout \(value.text)")
-        }
-        return (options, restored)
     }
 }
 
