@@ -74,13 +74,7 @@ struct ImportSQL {
                     line integer NOT NULL,
                     tenant \(tenantType) NOT NULL,
                     seq integer NOT NULL,
-                    phone_number text NOT NULL,
-                    extension text,
-                    canonical_type text,
-                    custom_label text,
-                    custom_normalized text,
-                    is_default boolean NOT NULL,
-                    display_order integer NOT NULL
+                    \(PhoneRowsSQL.stagedNumberColumns)
                     """)
             + [
                 linePhones.index("ferry_import_phones_line", on: "line"),

@@ -40,19 +40,24 @@ struct PhoneRowsSQL {
         case replacing
     }
 
+    /// The columns of one normalized number as a batch stages it (here and in the import's lines).
+    static let stagedNumberColumns = """
+        phone_number text NOT NULL,
+        extension text,
+        canonical_type text,
+        custom_label text,
+        custom_normalized text,
+        is_default boolean NOT NULL,
+        display_order integer NOT NULL
+        """
+
     func createStagingTable(tenantType: String, keyType: String) -> [String] {
         staging.create(
             columns: """
                 seq integer NOT NULL,
                 tenant \(tenantType) NOT NULL,
                 contact_key \(keyType) NOT NULL,
-                phone_number text NOT NULL,
-                extension text,
-                canonical_type text,
-                custom_label text,
-                custom_normalized text,
-                is_default boolean NOT NULL,
-                display_order integer NOT NULL,
+                \(Self.stagedNumberColumns),
                 contact_is_new boolean NOT NULL DEFAULT false,
                 created_at timestamptz,
                 updated_at timestamptz
