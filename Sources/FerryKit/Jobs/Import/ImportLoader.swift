@@ -26,6 +26,25 @@ struct ImportBatchResult {
     var phoneRowsInserted = 0
 }
 
+/// How many lines of a batch (of one tenant on Citus) the classification gave each kind of write.
+struct DecisionCounts {
+    /// New contacts.
+    let inserts: Int
+    /// Existing contacts with values to change (others of the `update` lines only gain phones).
+    let contactUpdates: Int
+    /// Lines that write: inserts and updates (their phones are staged).
+    let writes: Int
+    /// Writing lines naming an organization the tenant lacks.
+    let newOrganizations: Int
+
+    init(_ row: Row) throws {
+        inserts = try row.required("inserts")
+        contactUpdates = try row.required("contact_updates")
+        writes = try row.required("writes")
+        newOrganizations = try row.required("new_organizations")
+    }
+}
+
 /// The import's sink: one session with its staging tables. A batch is one transaction; a dry run's is
 /// READ ONLY and writes to the session's temporary tables only.
 final class ImportLoader {
@@ -137,10 +156,17 @@ final class ImportLoader {
                         analyzedBatchSize = contacts.count
                     }
                     try connection.query(sql.rememberSeen, tenant)
-                    result.organizationsCreated += try count(sql.countNewOrganizations, tenant)
-                    result.customTypesCreated += try count(sql.countNewTypes, tenant)
+                    let decided = try DecisionCounts(
+                        try connection.query(sql.decisionCounts, tenant).decoded("the batch's decisions")[0])
+                    // Each statement below only writes lines of its kind: none, nothing to run (on Citus
+                    // each is a round trip through the coordinator, per tenant of the batch).
+                    if decided.newOrganizations > 0 {
+                        result.organizationsCreated += try count(sql.countNewOrganizations, tenant)
+                    }
+                    if decided.writes > 0 { result.customTypesCreated += try count(sql.countNewTypes, tenant) }
                     if let runId, let tables {
-                        try write(runId: runId, batch: batch, tables: tables, tenant: tenant, into: &result)
+                        try write(
+                            runId: runId, batch: batch, tables: tables, tenant: tenant, decided: decided, into: &result)
                     }
                     result.lines += try connection.query(sql.outcomes, tenant).decoded(
                         "the import's line decisions", key: "line"
@@ -212,20 +238,25 @@ final class ImportLoader {
     private func write(
         runId: Int64, batch: Int,
         tables: (organizations: SnapshotTable, contacts: SnapshotTable, types: SnapshotTable, phones: SnapshotTable),
-        tenant: [String], into result: inout ImportBatchResult
+        tenant: [String], decided: DecisionCounts, into result: inout ImportBatchResult
     ) throws {
         let run = String(runId), number = String(batch)
         func parameters(_ table: SnapshotTable) -> [String?] { [run, number, table.qualifiedName] + tenant }
-        if createMissingOrganizations {
+        if createMissingOrganizations, decided.newOrganizations > 0 {
             try connection.query(
                 sql.createOrganizations(snapshot: tables.organizations), parameters(tables.organizations))
         }
-        try connection.query(sql.insertContacts(snapshot: tables.contacts), parameters(tables.contacts))
-        try connection.query(sql.markLostInserts, tenant)
-        _ = try connection.changeRows(
-            tables.contacts, preImages: sql.snapshotUpdatedContacts(snapshot: tables.contacts),
-            change: sql.updateContacts, record: sql.recordUpdatedContacts(snapshot: tables.contacts), run: run,
-            batch: number, tenant: tenant)
+        if decided.inserts > 0 {
+            try connection.query(sql.insertContacts(snapshot: tables.contacts), parameters(tables.contacts))
+            try connection.query(sql.markLostInserts, tenant)
+        }
+        if decided.contactUpdates > 0 {
+            _ = try connection.changeRows(
+                tables.contacts, preImages: sql.snapshotUpdatedContacts(snapshot: tables.contacts),
+                change: sql.updateContacts, record: sql.recordUpdatedContacts(snapshot: tables.contacts), run: run,
+                batch: number, tenant: tenant)
+        }
+        guard decided.writes > 0 else { return }
         let staged = try connection.query(sql.stagePhones, tenant).decoded("the staged phone rows")[0]
         let ofExistingContacts: Int = try staged.required("of_existing"),
             ofNewContacts: Int = try staged.required("of_new")

@@ -229,6 +229,17 @@ struct ImportSQL {
         """
     }
 
+    /// The classification's decisions in numbers ($1 (Citus) the tenant): which writes have lines to write.
+    var decisionCounts: String {
+        """
+        SELECT count(*) FILTER (WHERE action = 'insert') AS inserts,
+               count(*) FILTER (WHERE action = 'update' AND cardinality(changed) > 0) AS contact_updates,
+               count(*) FILTER (WHERE action IN ('insert', 'update')) AS writes,
+               count(*) FILTER (WHERE new_organization AND action IN ('insert', 'update')) AS new_organizations
+        FROM \(decisions.quoted) WHERE true\(tenant("tenant", 1))
+        """
+    }
+
     /// Organizations and custom types this run will create, counted once per run (dry run and apply alike).
     /// $1 (Citus) the tenant.
     var countNewOrganizations: String {
@@ -510,7 +521,7 @@ struct ImportSQL {
             + ["BEGIN", SessionSettings.setLocalTimeoutsForReport, copyRows, copyPhones]
             + (citus ? [] : ["ANALYZE \(lines.quoted), \(linePhones.quoted)"])
             + [classify] + (citus ? [] : ["ANALYZE \(decisions.quoted)"])
-            + [rememberSeen, countNewOrganizations, countNewTypes]
+            + [rememberSeen, decisionCounts, countNewOrganizations, countNewTypes]
             + (createMissingOrganizations ? [createOrganizations(snapshot: organizations)] : [])
             + [
                 insertContacts(snapshot: contacts), markLostInserts, snapshotUpdatedContacts(snapshot: contacts),
