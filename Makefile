@@ -15,7 +15,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test test-citus bench bench-import bench-jobs bench-naive bench-citus bench-compare samples report-check fuzz man format clean
+.PHONY: all deps build release demo test test-citus bench bench-import bench-jobs bench-naive bench-citus bench-compare bench-compare-import samples report-check fuzz man format clean
 
 all: build
 
@@ -70,6 +70,13 @@ bench-compare: release
 	scripts/build-at.sh $(BASE) /tmp/ferry-bench-base
 	FERRY_OLD=/tmp/ferry-bench-base/.build/release/ferry FERRY=.build/release/ferry \
 		scripts/with-cluster.sh scripts/bench-compare.sh
+
+# Old binary against new on the CSV import: make bench-compare-import BASE=<commit> (default: HEAD~1).
+bench-compare-import: release
+	@scripts/install-deps.sh bc
+	scripts/build-at.sh $(BASE) /tmp/ferry-bench-base
+	FERRY_OLD=/tmp/ferry-bench-base/.build/release/ferry FERRY=.build/release/ferry \
+		scripts/with-cluster.sh scripts/bench-compare-import.sh
 
 report-check: build
 	@scripts/install-deps.sh chromium fonts-dejavu-core
