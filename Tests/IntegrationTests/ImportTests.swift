@@ -120,6 +120,61 @@ struct ImportTests {
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 9)
     }
 
+    /// A contact the application inserts while a batch is being decided: the line is decided `insert`,
+    /// its insert loses to the application's row (same tenant and email), and the line becomes a reject
+    /// with the reason; nothing of it is written, the other line is.
+    @Test func aContactTheApplicationInsertsMeanwhileMakesItsLineARejectWithTheReason() throws {
+        let db = try importDatabase()
+        let file = try temporaryFile(
+            """
+            Tenant,Full Name,Country,Email,Company,Title,Office Phone,Mobile,Notes
+            00000000-0000-4000-8000-000000000001,First Person,US,first@example.com,,,,,
+            00000000-0000-4000-8000-000000000001,Late Person,US,late@example.com,,,+1 212 555 0100,,
+
+            """)
+        let application = try PostgresConnection(conninfo: db.conninfo)
+        defer { application.close() }
+        try application.execute(
+            script: """
+                BEGIN;
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email)
+                VALUES ('00000000-0000-4000-8000-000000000001', gen_random_uuid(), 'Application', 'late@example.com')
+                """)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ferryBinary)
+        process.arguments = ["import", file, "--db", db.conninfo, "--no-progress", "--json", "--lock-timeout", "20s"]
+        process.currentDirectoryURL = TestDatabase.packageRoot
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The import's insert waits for the application's uncommitted row with the same key.
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        var waiting = false
+        for _ in 0..<1000 where !waiting {
+            Thread.sleep(forTimeInterval: 0.01)
+            waiting =
+                try watcher.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry import' AND wait_event_type = 'Lock'"
+                ).scalar != "0"
+        }
+        #expect(waiting, "the import never waited for the application's row")
+        try application.execute(script: "COMMIT")
+        let json = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 4)
+        let summary = try JSONDecoder().decode(ImportSummary.self, from: json)
+        #expect(summary.inserted == 1 && summary.rejected == 1 && summary.addsUp)
+        let rejects = try String(contentsOfFile: file + ".rejects.csv", encoding: .utf8)
+        #expect(rejects.contains("concurrent insert") && rejects.contains("late@example.com"), "\(rejects)")
+        #expect(
+            try db.scalar("SELECT string_agg(full_name, ',' ORDER BY full_name) FROM contacts")
+                == "Application,First Person")
+        #expect(
+            try db.count("SELECT count(*) FROM contact_phone_numbers") == 0, "no phone for the application's contact")
+    }
+
     @Test func dryRunWritesNothingAndPredictsTheApply() throws {
         let db = try importDatabase()
         let file = try copyOfPartnerFile()

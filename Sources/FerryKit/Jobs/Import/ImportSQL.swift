@@ -149,7 +149,8 @@ struct ImportSQL {
                              THEN format('conflict: contact exists and differs (%s) and --on-conflict is error',
                                          array_to_string(d.changed || CASE WHEN added.n > 0 THEN ARRAY[added.n || ' new phone(s)'] ELSE '{}' END, ', '))
                    END,
-                   m.key, org.key, r.organization IS NOT NULL AND org.key IS NULL, d.changed, added.n
+                   \(keysDrawnAtClassification ? "coalesce(m.key, gen_random_uuid())" : "m.key"), org.key,
+                   r.organization IS NOT NULL AND org.key IS NULL, d.changed, added.n
             FROM \(lines.quoted) r
             -- The first line with this key, in an earlier batch or earlier in this one. OFFSET 0 keeps the
             -- planner from inlining it into each CASE that reads s.line, which looked it up two or three times.
@@ -282,6 +283,10 @@ struct ImportSQL {
 
     // MARK: Write
 
+    /// A new contact's uuid key is drawn when its line is classified (`contact_key`), so the insert
+    /// needs no second pass over the batch to learn it; other keys come from the column's default.
+    private var keysDrawnAtClassification: Bool { contactKeyType == "uuid" }
+
     /// A new key: generated here for uuid keys, otherwise the column's default.
     private func keyColumn(_ name: String, type: String) -> (column: String, value: String)? {
         type == "uuid" ? (", " + q(name), ", gen_random_uuid()") : nil
@@ -323,11 +328,26 @@ struct ImportSQL {
     /// reported, never silently dropped. $1 run, $2 batch, $3 the table's qualified name, $4 (Citus) the tenant.
     func insertContacts(snapshot: SnapshotTable) -> String {
         let c = contacts
-        let key = keyColumn(c.key, type: contactKeyType)
+        guard !keysDrawnAtClassification else {
+            return """
+                WITH inserted AS (
+                    INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.fullName)), \(q(c.email)), \(q(c.organization)), \(q(c.role)), \(q(c.notes)), \(q(c.key)))
+                    SELECT r.tenant, r.full_name, r.email, p.organization_key, r.role, r.notes, p.contact_key
+                    \(decided("'insert'", 4))
+                    ORDER BY r.line
+                    ON CONFLICT DO NOTHING
+                    RETURNING \(snapshot.returning([c.tenant, c.key]))
+                ), snapshot AS (
+                    \(snapshot.recordInserts(from: "inserted", tableOrder: 2, tableNameParameter: "$3"))
+                )
+                SELECT count(*) FROM inserted
+                """
+        }
+        // Other keys come from the column's default: the insert returns them, matched back by email.
         return """
             WITH inserted AS (
-                INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.fullName)), \(q(c.email)), \(q(c.organization)), \(q(c.role)), \(q(c.notes))\(key?.column ?? ""))
-                SELECT r.tenant, r.full_name, r.email, p.organization_key, r.role, r.notes\(key?.value ?? "")
+                INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.fullName)), \(q(c.email)), \(q(c.organization)), \(q(c.role)), \(q(c.notes)))
+                SELECT r.tenant, r.full_name, r.email, p.organization_key, r.role, r.notes
                 \(decided("'insert'", 4))
                 ORDER BY r.line
                 ON CONFLICT DO NOTHING
@@ -345,11 +365,18 @@ struct ImportSQL {
 
     /// Lines whose insert lost to a concurrent writer become rejects with a reason. $1 (Citus) the tenant.
     var markLostInserts: String {
-        """
-        UPDATE \(decisions.quoted) p SET action = 'reject',
-               reason = 'concurrent insert: a contact with this email was created by someone else during the import; run the import again'
-        WHERE p.action = 'insert' AND p.contact_key IS NULL\(tenant("p.tenant", 1))
-        """
+        let c = contacts
+        let lost =
+            keysDrawnAtClassification
+            ? """
+            NOT EXISTS (SELECT 1 FROM \(c.table.quoted) x
+                                                WHERE x.\(q(c.tenant)) = p.tenant AND x.\(q(c.key)) = p.contact_key\(tenant("x.\(q(c.tenant))", 1)))
+            """ : "p.contact_key IS NULL"
+        return """
+            UPDATE \(decisions.quoted) p SET action = 'reject',
+                   reason = 'concurrent insert: a contact with this email was created by someone else during the import; run the import again'
+            WHERE p.action = 'insert' AND \(lost)\(tenant("p.tenant", 1))
+            """
     }
 
     /// The contacts the batch updates, as (tenant, key) rows. $`parameter` (Citus) the tenant.
