@@ -364,13 +364,16 @@ struct ImportSQL {
     }
 
     /// Lines whose insert lost to a concurrent writer become rejects with a reason. $1 (Citus) the tenant.
+    /// (OFFSET 0: a probe of the contacts' key per line; as an anti-join the planner hashed the whole
+    /// contacts table for every batch.)
     var markLostInserts: String {
         let c = contacts
         let lost =
             keysDrawnAtClassification
             ? """
             NOT EXISTS (SELECT 1 FROM \(c.table.quoted) x
-                                                WHERE x.\(q(c.tenant)) = p.tenant AND x.\(q(c.key)) = p.contact_key\(tenant("x.\(q(c.tenant))", 1)))
+                                                WHERE x.\(q(c.tenant)) = p.tenant AND x.\(q(c.key)) = p.contact_key\(tenant("x.\(q(c.tenant))", 1))
+                                                OFFSET 0)
             """ : "p.contact_key IS NULL"
         return """
             UPDATE \(decisions.quoted) p SET action = 'reject',
