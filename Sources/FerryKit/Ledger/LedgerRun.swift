@@ -111,13 +111,7 @@ enum LedgerRun {
                 )
             }
             options.log(
-                "resuming run \(runId) after batch \(resume.lastBatch)"
-                    + (options.recorded.isEmpty
-                        ? ""
-                        : " with its options: "
-                            + options.recorded.sorted { $0.key < $1.key }
-                            .map { "--\($0.key.replacingOccurrences(of: "_", with: "-")) \($0.value)" }.joined(
-                                separator: " ")))
+                "resuming run \(runId) after batch \(resume.lastBatch)" + ApplyOptions.keptNote(options.recorded))
             if timeouts(options) != effectiveTimeouts {
                 effectiveTimeouts = timeouts(options)
                 try reader.query(
@@ -173,6 +167,16 @@ enum LedgerRun {
 }
 
 extension ApplyOptions {
+    /// " with its options: --a x --b y" for a resumed run's note, from options as `recorded` names them
+    /// (nothing when there are none).
+    static func keptNote(_ recorded: [String: String]) -> String {
+        recorded.isEmpty
+            ? ""
+            : " with its options: "
+                + recorded.sorted { $0.key < $1.key }
+                .map { "--\($0.key.replacingOccurrences(of: "_", with: "-")) \($0.value)" }.joined(separator: " ")
+    }
+
     /// The options the operator set, as the ledger records them for `ferry resume` (defaults are not
     /// recorded: they come from the mapping, which resume checks is unchanged).
     var recorded: [String: String] {

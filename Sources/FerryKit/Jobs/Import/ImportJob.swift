@@ -157,7 +157,8 @@ public struct ImportJob: Sendable {
                 // What this command does not set, the run keeps as it was started with.
                 let recorded = try runLedger.run(point.runId)?.options ?? .object([:])
                 options.pacing = options.pacing.resuming(recorded: recorded).0
-                let kept = options.pacing.recorded.filter { $0.key != "tenants" }.sorted { $0.key < $1.key }
+                // The run's --tenant is the import's own (`tenants`), named in its file event.
+                let kept = options.pacing.recorded.filter { $0.key != "tenants" }
                 let part = try EarlierLines(point, runLedger)
                 try runLedger.resume(point)
                 runId = point.runId
@@ -170,12 +171,7 @@ public struct ImportJob: Sendable {
                     updated: part.tallies.reduce(0) { $0 + $1.updated })
                 options.log(
                     "resuming import run \(point.runId): its first part committed \(point.lastBatch) batch\(point.lastBatch == 1 ? "" : "es") through line \(part.throughLine); reading on after it"
-                        + (kept.isEmpty
-                            ? ""
-                            : " with its options: "
-                                + kept.map { "--\($0.key.replacingOccurrences(of: "_", with: "-")) \($0.value)" }
-                                .joined(
-                                    separator: " "))
+                        + ApplyOptions.keptNote(kept)
                 )
             } else {
                 let id = try runLedger.start(
@@ -372,7 +368,8 @@ public struct ImportJob: Sendable {
         progress.finish()
     }
 
-    /// What the run records about itself beyond the mapping: its snapshot file and `--tenant`.
+    /// What the run records about itself beyond the mapping: its pacing options (as apply records them),
+    /// its snapshot file and `--tenant`.
     private func runOptions(_ options: ImportOptions, tenants: [String]) -> [String: String] {
         var values = options.pacing.recorded
         if !tenants.isEmpty { values["tenants"] = tenants.joined(separator: ",") }

@@ -31,8 +31,7 @@ struct ImportSQL {
     // MARK: Session set-up
 
     private func staging(_ name: String) -> StagingTable {
-        guard engine.isCitus else { return .temporary(name) }
-        return .forEngine(engine, name: dryRun ? name + "_dry_run" : name)
+        .forEngine(engine, name: engine.isCitus && dryRun ? name + "_dry_run" : name)
     }
 
     /// A batch's lines, their phone rows, and what the classification decided for each line.
