@@ -223,6 +223,12 @@ struct ApplicationStatesTests {
         #expect(agreed == cases.count, "\(agreed) of \(cases.count) cases")
         #expect(cases.count > 800)
 
+        // Each pre-image is the row's columns, and beside it the row's xmin then (what lets a rollback
+        // of a later run leave this run's rows recognisable as its own).
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM ferry.snapshot_rows WHERE action <> 'insert' AND (before_xmin IS NULL OR before ? 'ferry_before_xmin')"
+            ) == 0)
         let applied = try Self.checksums(db)
         try Self.run("apply \(mapping) --no-progress", db, leaves: applied, "a second apply changes nothing")
         try Self.run("rollback 1 --yes", db, leaves: before, "rollback restores the exact tables")

@@ -59,6 +59,7 @@ struct PhonesJobTests {
             first == [
                 "ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract",
                 "ferry/ledger-snapshot-rows-unchecked", "ferry/ledger-run-options-partial-statuses",
+                "ferry/ledger-restored-rows",
                 "phones/contact_phone_type_definitions", "phones/contact_phone_numbers",
             ])
         let catalog =
@@ -238,6 +239,7 @@ struct PhonesJobTests {
             try db.applySchema(mapping) == [
                 "ferry/ledger-schema", "ferry/ledger-runs", "ferry/ledger-contract",
                 "ferry/ledger-snapshot-rows-unchecked", "ferry/ledger-run-options-partial-statuses",
+                "ferry/ledger-restored-rows",
                 "phones/crm.Phone Types", "phones/crm.phones",
             ])
         let job = PhonesJob(mapping: mapping, conninfo: db.conninfo)

@@ -113,6 +113,26 @@ extension LedgerSchema {
                 ('running', 'succeeded', 'failed', 'interrupted', 'rolled_back', 'partially_rolled_back', 'partial'));
             """)
 
+    /// Where xmin judges whether a row is still as a run wrote it, a rollback that restores a row gives
+    /// it a new xmin, and the runs before would take the row for changed by someone else. So a
+    /// pre-image keeps the row's xmin as it was (`before_xmin`), and a rollback records each row it
+    /// restores with the xmin it has now and the one it had then (`RollbackRules.unchanged` reads it).
+    public static let restoredRowsStep = SchemaStep(
+        name: "ferry/ledger-restored-rows",
+        sql: """
+            ALTER TABLE ferry.snapshot_rows ADD COLUMN IF NOT EXISTS before_xmin bigint;
+            CREATE TABLE IF NOT EXISTS ferry.restored_rows (
+                rollback_run_id bigint NOT NULL REFERENCES ferry.runs (run_id),
+                table_name text NOT NULL,
+                key jsonb NOT NULL,
+                restored_xmin bigint NOT NULL,
+                original_xmin bigint NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS restored_rows_key ON ferry.restored_rows (table_name, key);
+            """)
+
     /// The ledger, in the order every job applies it.
-    public static let steps = [step, contractStep, uncheckedSnapshotRowsStep, runOptionsAndPartialStatusesStep]
+    public static let steps = [
+        step, contractStep, uncheckedSnapshotRowsStep, runOptionsAndPartialStatusesStep, restoredRowsStep,
+    ]
 }

@@ -99,12 +99,15 @@ public struct Rollback {
             try connection.execute(script: "BEGIN")
             defer { _ = try? connection.execute(script: "ROLLBACK") }
             report.conflicts = []
-            try undoTables(runId, tables: resolved, distributed: distributed, report: &report, ledger: ledger)
+            try undoTables(
+                runId, tables: resolved, distributed: distributed, report: &report, ledger: ledger, rollbackRunId: nil)
             return report
         }
 
         return try Self.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
-            try undoTables(runId, tables: resolved, distributed: distributed, report: &report, ledger: ledger)
+            try undoTables(
+                runId, tables: resolved, distributed: distributed, report: &report, ledger: ledger,
+                rollbackRunId: rollbackRunId)
             let remaining =
                 try connection.query(
                     "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = $1",
@@ -120,10 +123,11 @@ public struct Rollback {
         }
     }
 
-    /// Undoes every table of the run, newest-written first, inside the caller's transaction.
+    /// Undoes every table of the run, newest-written first, inside the caller's transaction; the rows
+    /// it restores are recorded as restored by `rollbackRunId` (nil: a dry run, which records nothing).
     private func undoTables(
         _ runId: Int64, tables: [(name: String, snapshot: SnapshotTable)], distributed: [String: DistributedRollback],
-        report: inout RollbackReport, ledger: RunLedger
+        report: inout RollbackReport, ledger: RunLedger, rollbackRunId: Int64?
     ) throws {
         let connection = ledger.connection
         // Constraints the run added go first: the rows about to be restored may not satisfy them.
@@ -159,6 +163,7 @@ public struct Rollback {
             }
             tableReport.undone = try undo(
                 snapshot, rules: rules, references: references, connection: connection,
+                restoredBy: rules.followsRestores ? rollbackRunId : nil,
                 stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
             report.tables.append(tableReport)
         }
@@ -289,9 +294,10 @@ public struct Rollback {
     }
 
     /// Undoes what can be undone for one table and removes those snapshot rows; returns rows undone.
+    /// Rows restored from a pre-image that kept its xmin are recorded as restored by run `restoredBy`.
     private func undo(
         _ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], connection: PostgresConnection,
-        stillReferenced: inout Int, conflicts: inout [String]
+        restoredBy rollbackRunId: Int64?, stillReferenced: inout Int, conflicts: inout [String]
     ) throws -> Int {
         let run = rules.run
         let table = snapshot.qualifiedName
@@ -321,27 +327,42 @@ public struct Rollback {
                 snapshot, rules: rules, references: references, stillReferenced: &stillReferenced,
                 conflicts: &conflicts, connection: connection)
         }
+        // What a restore records (see LedgerSchema.restoredRowsStep): $3 the rollback run.
+        let remember = { (restored: String, originalXmin: String, from: String) in
+            rollbackRunId == nil
+                ? ""
+                : """
+                , remembered AS (
+                    INSERT INTO ferry.restored_rows (rollback_run_id, table_name, key, restored_xmin, original_xmin)
+                    SELECT $3, $2, x.key, x.restored_xmin, \(originalXmin) FROM \(restored) x\(from)
+                    WHERE \(originalXmin) IS NOT NULL
+                )
+                """
+        }
+        let restoreParameters = parameters + (rollbackRunId.map { [String($0)] } ?? [])
         undone += try connection.query(
             """
             WITH restored AS (
                 UPDATE \(table) t SET (\(columnList)) = (SELECT \(recordColumns))
                 FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
                 WHERE \(scope) AND s.action = 'update' AND \(match) AND \(unchanged)
-                RETURNING s.ctid AS snapshot_row
-            ) DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM restored)
-            """, parameters
+                RETURNING s.ctid AS snapshot_row\(rollbackRunId == nil ? "" : ", s.key, s.before_xmin, t.xmin::text::bigint AS restored_xmin")
+            )\(remember("restored", "x.before_xmin", ""))
+            DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM restored)
+            """, restoreParameters
         ).affectedRows
         undone +=
             try connection.query(
                 """
                 WITH restored AS (
-                    INSERT INTO \(table) (\(columnList))
+                    INSERT INTO \(table) AS t (\(columnList))
                     SELECT \(recordColumns) FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
                     WHERE \(scope) AND s.action = 'delete'
                       AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
-                    RETURNING 1
-                ) SELECT count(*) FROM restored
-                """, parameters
+                    RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin
+                )\(remember("restored", "s.before_xmin", " JOIN ferry.snapshot_rows s ON \(scope) AND s.action = 'delete' AND s.key = x.key"))
+                SELECT count(*) FROM restored
+                """, restoreParameters
             ).value("rows restored", as: Int.self)
         // Deleted rows now restored, and inserted rows that are already gone: nothing left to undo.
         try connection.query(

@@ -84,21 +84,37 @@ struct RollbackRules {
     let force: Bool
     let invariants: [RollbackInvariant]
 
+    /// The ledger records the rows rollbacks restore (`LedgerSchema.restoredRowsStep`); without that
+    /// step a restored row counts as changed, as it did before the step.
+    let followsRestores: Bool
+
     init(run: Int64, force: Bool, ledger: RunLedger) throws {
         self.run = run
         self.force = force
         invariants = try ledger.invariants(runId: run)
+        followsRestores = try ledger.recordsRestoredRows()
     }
 
     /// True while row `t` is still exactly what snapshot row `s` recorded as written: its xmin is the
-    /// writing batch's transaction (any later UPDATE makes a new row version), or its hash matches.
+    /// writing batch's transaction (any later UPDATE makes a new row version), or a rollback of a later
+    /// run restored it from a pre-image taken while its xmin was that transaction; or its hash matches.
     /// With --force every row counts as unchanged.
     func unchanged(_ t: String, _ s: String) -> String {
         if force { return "true" }
+        let written =
+            "(SELECT b.xid % 4294967296 FROM ferry.batches b WHERE b.run_id = \(s).run_id AND b.batch_no = \(s).batch_no)"
+        let restored =
+            followsRestores
+            ? """
+
+                   OR EXISTS (SELECT 1 FROM ferry.restored_rows ferry_restored
+                              WHERE ferry_restored.table_name = \(s).table_name AND ferry_restored.key = \(s).key
+                                AND ferry_restored.restored_xmin = \(t).xmin::text::bigint
+                                AND ferry_restored.original_xmin = \(written))
+            """ : ""
         return """
             CASE WHEN \(s).after_hash IS NOT NULL THEN md5(\(t)::text) = \(s).after_hash
-                 ELSE \(t).xmin::text::bigint = (SELECT b.xid % 4294967296 FROM ferry.batches b
-                                                 WHERE b.run_id = \(s).run_id AND b.batch_no = \(s).batch_no) END
+                 ELSE \(t).xmin::text::bigint = \(written)\(restored) END
             """
     }
 

@@ -299,6 +299,12 @@ func textArrayLiteral(_ values: [String]) -> String {
 }
 
 extension RunLedger {
+    /// Whether the ledger has `ferry.restored_rows` (`LedgerSchema.restoredRowsStep`).
+    func recordsRestoredRows() throws -> Bool {
+        try connection.query("SELECT to_regclass('ferry.restored_rows') IS NOT NULL AS present")
+            .value("whether ferry.restored_rows exists", as: Bool.self)
+    }
+
     /// A run whose snapshots a prune removes (or would remove): it can no longer be rolled back.
     public struct PrunedRun: Codable, Equatable, Sendable {
         public let runId: Int64
@@ -309,8 +315,8 @@ extension RunLedger {
     }
 
     /// Deletes snapshot rows of runs finished before `olderThan` ago, keeping the newest run of each job
-    /// (so the last apply can always be undone) unless `all`. Returns the runs pruned (or, with
-    /// `dryRun`, those that would be).
+    /// (so the last apply can always be undone) unless `all`, and the records of restored rows that no
+    /// snapshot row left needs. Returns the runs pruned (or, with `dryRun`, those that would be).
     public func pruneSnapshots(olderThan interval: String, all: Bool, dryRun: Bool = false) throws -> [PrunedRun] {
         let candidates = try connection.query(
             """
@@ -327,13 +333,21 @@ extension RunLedger {
                 runId: try row.required("run_id"), job: try row.required("job"), mode: try row.required("mode"),
                 finishedAt: try row.required("finished_at"), snapshotRows: try row.required("snapshot_rows"))
         }
-        guard !dryRun, !candidates.isEmpty else { return candidates }
+        guard !dryRun else { return candidates }
         try connection.transaction {
             for run in candidates {
                 try connection.query("DELETE FROM ferry.snapshot_rows WHERE run_id = $1", [String(run.runId)])
                 try event(
                     runId: run.runId, kind: "snapshot pruned",
                     detail: ["older_than": interval, "rows": String(run.snapshotRows)])
+            }
+            // A restored row's record only serves rollbacks of runs that still have a snapshot row for it.
+            if try recordsRestoredRows() {
+                try connection.query(
+                    """
+                    DELETE FROM ferry.restored_rows r
+                    WHERE NOT EXISTS (SELECT 1 FROM ferry.snapshot_rows s WHERE s.table_name = r.table_name AND s.key = r.key)
+                    """)
             }
         }
         return candidates

@@ -44,6 +44,21 @@ public struct SnapshotTable: Sendable {
         ).value("whether \(table) is distributed", as: Bool.self)
     }
 
+    /// The columns a pre-image fills in a snapshot row, in `preImage`'s order.
+    static let preImageColumns = "before, before_xmin"
+
+    /// A row's pre-image (`preImageColumns`): the row as JSON and, where xmin judges rows, its xmin as
+    /// it was (see `LedgerSchema.restoredRowsStep`). `xminColumn`: for a row read through a CTE, the
+    /// column that carries its xmin, which the JSON leaves out.
+    func preImage(_ alias: String, xminColumn: String? = nil) -> String {
+        let xmin = hashesRows ? "NULL::bigint" : xminColumn.map { "\(alias).\($0)" } ?? "\(alias).xmin::text::bigint"
+        return "to_jsonb(\(alias))" + (xminColumn.map { " - '\($0)'" } ?? "") + ", " + xmin
+    }
+
+    /// `xmin` as a CTE carries it for `preImage(_:xminColumn:)`.
+    static let carriedXmin = "xmin::text::bigint AS ferry_before_xmin"
+    static let carriedXminColumn = "ferry_before_xmin"
+
     /// `jsonb_build_object('k1', alias.k1, ...)`: the key of a row as the snapshot stores it.
     func keyObject(alias: String) -> String {
         "jsonb_build_object("

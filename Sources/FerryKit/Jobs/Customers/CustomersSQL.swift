@@ -122,8 +122,8 @@ struct CustomersSQL {
     /// Pre-images of the contacts that change, under row locks.
     func snapshotContacts(snapshot: SnapshotTable) -> String {
         """
-        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
-        SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
+        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
+        SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), \(snapshot.preImage("x"))
         FROM \(c.table.quoted) x
         WHERE (x.\(q(c.tenant)), x.\(q(c.key))) IN (\(contactsToUpdate(tenant: 4)))
           AND (x.\(q(c.organization)) IS NULL OR x.\(q(c.isPrimary)) IS NOT TRUE)\(oneTenant("x.\(q(c.tenant))"))
@@ -160,8 +160,8 @@ struct CustomersSQL {
 
     func snapshotProjects(snapshot: SnapshotTable) -> String {
         """
-        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
-        SELECT $1, $2, 3, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
+        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
+        SELECT $1, $2, 3, $3, 'update', \(snapshot.keyObject(alias: "x")), \(snapshot.preImage("x"))
         FROM \(p.table.quoted) x
         WHERE (x.\(q(p.tenant)), x.\(q(p.key))) IN (\(projectsToUpdate(tenant: 4)))
           AND x.\(q(p.customerOrganization)) IS NULL\(oneTenant("x.\(q(p.tenant))"))

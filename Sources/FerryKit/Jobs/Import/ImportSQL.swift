@@ -391,8 +391,8 @@ struct ImportSQL {
     func snapshotUpdatedContacts(snapshot: SnapshotTable) -> String {
         let c = contacts
         return """
-            INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
-            SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
+            INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
+            SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), \(snapshot.preImage("x"))
             FROM \(c.table.quoted) x
             WHERE (x.\(q(c.tenant)), x.\(q(c.key))) IN (\(contactsToUpdate(4)))\(tenant("x.\(q(c.tenant))", 4))
             FOR UPDATE OF x
@@ -472,8 +472,8 @@ struct ImportSQL {
     /// $2 batch, $3 table, $4 (Citus) the tenant.
     func snapshotMissingContacts(snapshot: SnapshotTable) -> String {
         """
-        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
-        SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), to_jsonb(x)
+        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
+        SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "x")), \(snapshot.preImage("x"))
         \(missingContacts(4))
         FOR UPDATE OF x
         """

@@ -228,14 +228,14 @@ struct PhoneRowsSQL {
         WITH still AS (
             SELECT p.* FROM \(replacing.quoted) r
             CROSS JOIN LATERAL (
-                SELECT p.* FROM \(phones.table.quoted) p
+                SELECT p.*, p.\(SnapshotTable.carriedXmin) FROM \(phones.table.quoted) p
                 WHERE \(stillNaive(signature))
                 OFFSET 0) p
             FOR UPDATE OF p
         ), snapshot AS (
-            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
+            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
             SELECT $1, $2, \(phonesOrder), $3, CASE WHEN r.has_rows THEN 'update' ELSE 'delete' END,
-                   \(snapshot.keyObject(alias: "p")), to_jsonb(p)
+                   \(snapshot.keyObject(alias: "p")), \(snapshot.preImage("p", xminColumn: SnapshotTable.carriedXminColumn))
             FROM still p JOIN \(replacing.quoted) r ON \(sameNaiveRow)
         )
         UPDATE \(replacing.quoted) r SET done = true FROM still p WHERE \(sameNaiveRow)
@@ -250,9 +250,9 @@ struct PhoneRowsSQL {
     ) -> (preImages: String, markDone: String) {
         (
             """
-            INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
+            INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
             SELECT $1, $2, \(phonesOrder), $3, CASE WHEN r.has_rows THEN 'update' ELSE 'delete' END,
-                   \(snapshot.keyObject(alias: "p")), to_jsonb(p)
+                   \(snapshot.keyObject(alias: "p")), \(snapshot.preImage("p"))
             FROM \(phones.table.quoted) p JOIN \(replacing.quoted) r ON \(stillNaive(signature))
             WHERE true\(oneTenant("p.\(q(phones.tenant))"))\(oneTenant("r.tenant"))
             FOR UPDATE OF p

@@ -114,12 +114,12 @@ struct PhonesInPlaceSQL: Sendable {
         """
         WITH still AS (
             SELECT p.* FROM \(table) r
-            CROSS JOIN LATERAL (SELECT p.* FROM \(phones.table.quoted) p
+            CROSS JOIN LATERAL (SELECT p.*, p.\(SnapshotTable.carriedXmin) FROM \(phones.table.quoted) p
                                 WHERE \(same("p")) AND p.\(q(phones.phoneNumber)) = r.was OFFSET 0) p
             FOR UPDATE OF p
         ), snapshot AS (
-            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
-            SELECT $1, $2, 2, $3, '\(action)', \(snapshot.keyObject(alias: "p")), to_jsonb(p) FROM still p
+            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
+            SELECT $1, $2, 2, $3, '\(action)', \(snapshot.keyObject(alias: "p")), \(snapshot.preImage("p", xminColumn: SnapshotTable.carriedXminColumn)) FROM still p
         ), changed AS (
             \(change)
         )
@@ -141,8 +141,8 @@ struct PhonesInPlaceSQL: Sendable {
         }
         return (
             """
-            INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
-            SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "p")), to_jsonb(p)
+            INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
+            SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "p")), \(snapshot.preImage("p"))
             FROM \(phones.table.quoted) p JOIN \(rewrites.quoted) r ON \(still(4)) AND p.\(q(phones.phoneNumber)) = r.was
             FOR UPDATE OF p
             """,
@@ -166,8 +166,8 @@ struct PhonesInPlaceSQL: Sendable {
         }
         return (
             """
-            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, before)
-            SELECT $1, $2, 2, $3, 'delete', \(snapshot.keyObject(alias: "p")), to_jsonb(p)
+            INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
+            SELECT $1, $2, 2, $3, 'delete', \(snapshot.keyObject(alias: "p")), \(snapshot.preImage("p"))
             FROM \(phones.table.quoted) p JOIN \(deletions.quoted) r ON \(still(4))
             FOR UPDATE OF p
             """,

@@ -123,8 +123,8 @@ struct ServiceRequestsSQL {
     /// $1 run, $2 batch, $3 table, $4 (Citus) the batch's tenant.
     func snapshotRequests(snapshot: SnapshotTable) -> String {
         """
-        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, before)
-        SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "t")), to_jsonb(t)
+        INSERT INTO \(snapshot.preImageTable) (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
+        SELECT $1, $2, 2, $3, 'update', \(snapshot.keyObject(alias: "t")), \(snapshot.preImage("t"))
         FROM \(r.table.quoted) t JOIN \(staging.quoted) x
           ON t.\(q(r.tenant)) = x.tenant AND t.\(q(r.key)) = x.request_key::\(types.row)
         WHERE \(differs)\(staging.sameTenant("t.\(q(r.tenant))", 4))\(staging.sameTenant("x.tenant", 4))
