@@ -71,7 +71,9 @@ struct RollbackCommand: ParsableCommand {
             unless --force. So are rows that rows left in place still reference, and a contact's default \
             phone row whose deletion would leave the contact with phones but no default. The rollback is \
             recorded as a run of its own; a run is rolled back once. On a terminal it shows what it will do \
-            and asks; elsewhere it needs --yes.
+            and asks; elsewhere it needs --yes. Rows a table's BEFORE triggers change on the way back (an \
+            updated_at set to now()) are restored but reported as not exact, with exit code 3, unless \
+            --disable-before-triggers.
             """)
 
     @Argument(help: "The run id (see `ferry runs`).")
@@ -88,6 +90,14 @@ struct RollbackCommand: ParsableCommand {
     @Flag(help: "Also undo rows changed since the run.")
     var force = false
 
+    @Flag(
+        help: """
+            Restore rows exactly through a table's BEFORE INSERT or UPDATE row triggers (such as one that \
+            sets updated_at): they are disabled while its rows are restored, inside the rollback's \
+            transaction. Needs the table's owner; writes to the table wait until the rollback commits.
+            """)
+    var disableBeforeTriggers = false
+
     @Flag(help: "If the job is running, wait for it instead of exiting.")
     var wait = false
 
@@ -99,7 +109,8 @@ struct RollbackCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors(json: json) {
-            let rollback = Rollback(conninfo: connection.db)
+            var rollback = Rollback(conninfo: connection.db)
+            rollback.disablesBeforeTriggers = disableBeforeTriggers
             if !dryRun && !yes {
                 // Show what will happen (the dry run: exact), then ask.
                 let preview = try rollback.run(runId, dryRun: true, force: force, wait: wait)
@@ -110,13 +121,14 @@ struct RollbackCommand: ParsableCommand {
                 }
             }
             let report = try rollback.run(runId, dryRun: dryRun, force: force, wait: wait)
-            // The exit code is the same whatever the format: 3 when conflicts are (or would be) left.
+            // The exit code is the same whatever the format: 3 when conflicts are (or would be) left, or
+            // rows are (or would be) restored other than as they were.
             if json {
                 try printJSON(report)
             } else {
                 print(RollbackText.render(report))
             }
-            if !report.conflicts.isEmpty && !force { throw ExitCode(3) }
+            if (!report.conflicts.isEmpty && !force) || !report.notRestoredExactly.isEmpty { throw ExitCode(3) }
         }
     }
 }

@@ -366,6 +366,57 @@ struct ImportTests {
         #expect(try db.count("SELECT count(*) FROM ferry.restored_rows") == 0)
     }
 
+    /// An application's BEFORE UPDATE trigger that sets updated_at: a rollback restores the contact
+    /// through it, so it says the row is not as it was (exit 3) rather than "rolled back"; with
+    /// --disable-before-triggers the row comes back exactly, and the trigger stays as it was.
+    @Test func aRollbackThroughAnUpdatedAtTriggerSaysSoOrDisablesIt() throws {
+        let db = try importDatabase()
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, role, updated_at) VALUES
+                    ('00000000-0000-4000-8000-000000000001', 'cccccccc-0000-4000-8000-000000000001', 'Grace Hopper',
+                     'grace@navy.example', 'Captain', '2020-01-01 00:00:00+00');
+                CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at = now(); RETURN NEW; END $$;
+                CREATE TRIGGER contacts_touch BEFORE UPDATE ON contacts FOR EACH ROW EXECUTE FUNCTION touch();
+                ALTER TABLE contacts ENABLE ALWAYS TRIGGER contacts_touch;
+                """)
+        let before = try db.importedTablesChecksum()
+        let file = try temporaryFile(
+            """
+            Tenant,Full Name,Email,Title
+            00000000-0000-4000-8000-000000000001,Grace Hopper,grace@navy.example,Rear Admiral
+
+            """)
+        let keptItsTime =
+            "SELECT (updated_at = '2020-01-01 00:00:00+00')::text FROM contacts WHERE email = 'grace@navy.example'"
+        let trigger = "SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'contacts_touch'"
+
+        let first = try db.importFile(file)
+        #expect(first.updated == 1)
+        let dry = try Rollback(conninfo: db.conninfo).run(first.runId!, dryRun: true, force: false)
+        #expect(dry.tables.first { $0.table == "public.contacts" }?.restoredOtherwise == 1)
+        #expect(dry.tables.first { $0.table == "public.contacts" }?.columnsChangedByTriggers == ["updated_at"])
+        #expect(dry.notRestoredExactly.count == 1 && dry.notRestoredExactly[0].contains("contacts_touch"))
+        var exact = Rollback(conninfo: db.conninfo)
+        exact.disablesBeforeTriggers = true
+        let undone = try exact.run(first.runId!, dryRun: false, force: false)
+        #expect(undone.complete && undone.notRestoredExactly.isEmpty)
+        #expect(try db.importedTablesChecksum() == before)
+        #expect(try db.scalar(keptItsTime) == "true")
+        #expect(try db.scalar(trigger) == "A", "the trigger is enabled as it was")
+
+        // Without the flag the row is restored through the trigger, and the rollback says so.
+        let second = try db.importFile(file)
+        let rollback = try ferryCLI("rollback \(second.runId!) --yes", database: db.name)
+        #expect(rollback.status == 3, "\(rollback.stdout)\(rollback.stderr)")
+        #expect(
+            rollback.stdout.contains(
+                "not exact: public.contacts: 1 restored row differs from the pre-image in updated_at"))
+        #expect(rollback.stdout.contains("run \(second.runId!) is rolled back, but not exactly"))
+        #expect(try db.scalar("SELECT role FROM contacts WHERE email = 'grace@navy.example'") == "Captain")
+        #expect(try db.scalar(keptItsTime) == "false")
+    }
+
     @Test func deactivateMissingSetsInactiveAndRollsBack() throws {
         let db = try importDatabase()
         try db.connection.execute(

@@ -15,8 +15,37 @@ public struct RollbackTableReport: Codable, Equatable, Sendable {
     /// rows but no default): conflicts, listed.
     public var keptForInvariant = 0
     public var undone = 0
+    /// Rows restored (or to restore) that the table's BEFORE INSERT or UPDATE row triggers changed on
+    /// the way back, so that they differ from their pre-images; the columns changed; the triggers.
+    public var restoredOtherwise = 0
+    public var columnsChangedByTriggers: [String] = []
+    public var beforeTriggers: [String] = []
+    /// The triggers were disabled while the rows were restored (`--disable-before-triggers`).
+    public var triggersDisabled = false
 
     init(table: String) { self.table = table }
+}
+
+/// An enabled BEFORE row trigger on INSERT or UPDATE: what a restored row goes through.
+struct RowTrigger: Equatable {
+    let name: String
+    /// `ENABLE ALWAYS`: it fires whatever the session's replication role.
+    let always: Bool
+
+    /// The table's triggers that fire for ferry's session (not internal ones such as foreign keys).
+    static func beforeRowTriggers(on table: String, connection: PostgresConnection) throws -> [RowTrigger] {
+        // tgtype bits: 1 row level, 2 before, 4 insert, 16 update.
+        try connection.query(
+            """
+            SELECT tgname AS name, tgenabled = 'A' AS always FROM pg_trigger
+            WHERE tgrelid = to_regclass($1) AND NOT tgisinternal AND tgenabled IN ('O', 'A')
+              AND tgtype & 3 = 3 AND tgtype & 20 <> 0
+            ORDER BY tgname
+            """, [table]
+        ).decoded("the triggers of \(table)", key: "name").map {
+            RowTrigger(name: try $0.required("name"), always: try $0.required("always"))
+        }
+    }
 }
 
 public struct RollbackReport: Codable, Equatable, Sendable {
@@ -26,6 +55,8 @@ public struct RollbackReport: Codable, Equatable, Sendable {
     public let force: Bool
     public var tables: [RollbackTableReport] = []
     public var conflicts: [String] = []
+    /// Tables whose rows were (or would be) restored, but not as they were: a trigger changed them.
+    public var notRestoredExactly: [String] = []
     /// Nothing of the run is left to undo: it is now `rolled_back`.
     public var complete = false
     /// The run wrote no rows: there was nothing to undo, and no rollback run was recorded.
@@ -36,6 +67,12 @@ public struct RollbackReport: Codable, Equatable, Sendable {
 /// deleted, but only rows that still equal what the run wrote (unless forced). Runs as a run itself.
 public struct Rollback {
     public let conninfo: String
+    /// Restores rows exactly where a table's BEFORE INSERT or UPDATE row triggers would change them on
+    /// the way back (an `updated_at` set to now()): those triggers are disabled while its rows are
+    /// restored, inside the rollback's transaction (it needs the table's owner, and writes to the table
+    /// wait for the rollback to commit). Without it such rows are restored through the triggers and
+    /// reported as not restored exactly.
+    public var disablesBeforeTriggers = false
 
     public init(conninfo: String) {
         self.conninfo = conninfo
@@ -157,14 +194,25 @@ public struct Rollback {
             }
             // Classified just before it is undone: rows of the tables undone before it are gone by then.
             var tableReport = try classify(snapshot, rules: rules, references: references, connection: connection)
+            let triggers = try RowTrigger.beforeRowTriggers(on: snapshot.qualifiedName, connection: connection)
             if tableReport.changedSince + tableReport.keptForInvariant + tableReport.stillReferenced > 0 {
                 report.conflicts += try conflictExamples(
                     snapshot, rules: rules, references: references, connection: connection)
             }
-            tableReport.undone = try undo(
-                snapshot, rules: rules, references: references, connection: connection,
+            let undone = try undo(
+                snapshot, rules: rules, references: references, connection: connection, triggers: triggers,
                 restoredBy: rules.followsRestores ? rollbackRunId : nil,
                 stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
+            tableReport.undone = undone.undone
+            tableReport.restoredOtherwise = undone.restoredOtherwise
+            tableReport.columnsChangedByTriggers = undone.changedColumns.sorted()
+            tableReport.beforeTriggers = triggers.map(\.name)
+            tableReport.triggersDisabled = disablesBeforeTriggers && !triggers.isEmpty
+            if undone.restoredOtherwise > 0 {
+                report.notRestoredExactly.append(
+                    "\(snapshot.qualifiedName): \(undone.restoredOtherwise) restored row\(undone.restoredOtherwise == 1 ? "" : "s") differ\(undone.restoredOtherwise == 1 ? "s" : "") from the pre-image in \(tableReport.columnsChangedByTriggers.joined(separator: ", ")): changed on the way back by trigger\(triggers.count == 1 ? "" : "s") \(triggers.map(\.name).joined(separator: ", ")) (--disable-before-triggers restores exactly)"
+                )
+            }
             report.tables.append(tableReport)
         }
     }
@@ -293,12 +341,23 @@ public struct Rollback {
         }
     }
 
-    /// Undoes what can be undone for one table and removes those snapshot rows; returns rows undone.
-    /// Rows restored from a pre-image that kept its xmin are recorded as restored by run `restoredBy`.
+    /// What `undo` did to one table.
+    private struct TableUndo {
+        var undone = 0
+        /// Rows restored that a trigger of the table changed on the way back, and the columns it changed.
+        var restoredOtherwise = 0
+        var changedColumns: Set<String> = []
+    }
+
+    /// Undoes what can be undone for one table and removes those snapshot rows. Rows restored from a
+    /// pre-image that kept its xmin are recorded as restored by run `restoredBy`. Where the table has
+    /// BEFORE INSERT or UPDATE row triggers, each restored row is compared with its pre-image (or, with
+    /// `disablesBeforeTriggers`, the triggers are disabled while its rows are restored).
     private func undo(
         _ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], connection: PostgresConnection,
-        restoredBy rollbackRunId: Int64?, stillReferenced: inout Int, conflicts: inout [String]
-    ) throws -> Int {
+        triggers: [RowTrigger], restoredBy rollbackRunId: Int64?, stillReferenced: inout Int,
+        conflicts: inout [String]
+    ) throws -> TableUndo {
         let run = rules.run
         let table = snapshot.qualifiedName
         let match = snapshot.keyMatch(table: "t", snapshot: "s")
@@ -308,11 +367,16 @@ public struct Rollback {
         let recordColumns = columns.map { "r.\($0)" }.joined(separator: ", ")
         let parameters = [String(run), table]
         let scope = "s.run_id = $1 AND s.table_name = $2"
+        let bypassed = disablesBeforeTriggers ? triggers : []
+        // In the rollback's transaction: they are enabled again before it commits, or never disabled.
+        for trigger in bypassed {
+            try connection.execute(script: "ALTER TABLE \(table) DISABLE TRIGGER \(quoteIdentifier(trigger.name))")
+        }
 
         try connection.execute(script: "SAVEPOINT ferry_rollback_table")
-        var undone = 0
+        var result = TableUndo()
         do {
-            undone += try connection.query(
+            result.undone += try connection.query(
                 """
                 WITH \(rules.commonTableExpressions(snapshot, references: references)),
                 gone AS (
@@ -323,47 +387,74 @@ public struct Rollback {
             ).affectedRows
         } catch let error as PostgresError where error.sqlState == "23503" {
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_table")
-            undone += try undoRowByRow(
+            result.undone += try undoRowByRow(
                 snapshot, rules: rules, references: references, stillReferenced: &stillReferenced,
                 conflicts: &conflicts, connection: connection)
         }
-        // What a restore records (see LedgerSchema.restoredRowsStep): $3 the rollback run.
-        let remember = { (restored: String, originalXmin: String, from: String) in
-            rollbackRunId == nil
-                ? ""
-                : """
+
+        // A CTE `restored` of the rows put back: what they were (`ferry_before`), what they are now (`ferry_row`),
+        // their key and xmin; what the statement reports is counted from it.
+        let records = rollbackRunId != nil
+        let compares = !triggers.isEmpty && bypassed.isEmpty
+        let restoredParameters = parameters + (rollbackRunId.map { [String($0)] } ?? [])
+        func restore(_ purpose: String, _ statement: String) throws {
+            let remembered =
+                records
+                ? """
                 , remembered AS (
                     INSERT INTO ferry.restored_rows (rollback_run_id, table_name, key, restored_xmin, original_xmin)
-                    SELECT $3, $2, x.key, x.restored_xmin, \(originalXmin) FROM \(restored) x\(from)
-                    WHERE \(originalXmin) IS NOT NULL
+                    SELECT $3, $2, key, restored_xmin, before_xmin FROM restored WHERE before_xmin IS NOT NULL
                 )
-                """
+                """ : ""
+            let changed =
+                "ARRAY(SELECT e.key FROM jsonb_each(ferry_before) e WHERE ferry_row -> e.key IS DISTINCT FROM e.value)"
+            guard
+                let row = try connection.query(
+                    """
+                    WITH \(statement)\(remembered), outcome AS (
+                        SELECT \(compares ? changed : "'{}'::text[]") AS changed FROM restored
+                    )
+                    SELECT count(*) AS restored, count(*) FILTER (WHERE cardinality(changed) > 0) AS changed,
+                           (SELECT string_agg(DISTINCT c, ',') FROM outcome, unnest(changed) c) AS columns
+                    FROM outcome
+                    """, restoredParameters
+                ).decoded(purpose).first
+            else { throw LedgerError("no count of \(purpose)") }
+            result.undone += try row.required("restored", as: Int.self)
+            result.restoredOtherwise += try row.required("changed", as: Int.self)
+            if let names: String = try row.optional("columns") {
+                result.changedColumns.formUnion(names.split(separator: ",").map(String.init))
+            }
         }
-        let restoreParameters = parameters + (rollbackRunId.map { [String($0)] } ?? [])
-        undone += try connection.query(
+        let kept =
+            (records ? ", s.key, s.before_xmin, t.xmin::text::bigint AS restored_xmin" : "")
+            + (compares ? ", s.before AS ferry_before, to_jsonb(t) AS ferry_row" : "")
+        try restore(
+            "the rows restored in \(table)",
             """
-            WITH restored AS (
+            restored AS (
                 UPDATE \(table) t SET (\(columnList)) = (SELECT \(recordColumns))
                 FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
                 WHERE \(scope) AND s.action = 'update' AND \(match) AND \(unchanged)
-                RETURNING s.ctid AS snapshot_row\(rollbackRunId == nil ? "" : ", s.key, s.before_xmin, t.xmin::text::bigint AS restored_xmin")
-            )\(remember("restored", "x.before_xmin", ""))
-            DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM restored)
-            """, restoreParameters
-        ).affectedRows
-        undone +=
-            try connection.query(
-                """
-                WITH restored AS (
-                    INSERT INTO \(table) AS t (\(columnList))
-                    SELECT \(recordColumns) FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
-                    WHERE \(scope) AND s.action = 'delete'
-                      AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
-                    RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin
-                )\(remember("restored", "s.before_xmin", " JOIN ferry.snapshot_rows s ON \(scope) AND s.action = 'delete' AND s.key = x.key"))
-                SELECT count(*) FROM restored
-                """, restoreParameters
-            ).value("rows restored", as: Int.self)
+                RETURNING s.ctid AS snapshot_row\(kept)
+            ), gone AS (
+                DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM restored)
+            )
+            """)
+        try restore(
+            "the rows re-inserted in \(table)",
+            """
+            inserted AS (
+                INSERT INTO \(table) AS t (\(columnList))
+                SELECT \(recordColumns) FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
+                WHERE \(scope) AND s.action = 'delete'
+                  AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
+                RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin, to_jsonb(t) AS ferry_row
+            ), restored AS (
+                SELECT x.key, x.restored_xmin, x.ferry_row, s.before AS ferry_before\(records ? ", s.before_xmin" : "")
+                FROM inserted x JOIN ferry.snapshot_rows s ON \(scope) AND s.action = 'delete' AND s.key = x.key
+            )
+            """)
         // Deleted rows now restored, and inserted rows that are already gone: nothing left to undo.
         try connection.query(
             """
@@ -371,7 +462,13 @@ public struct Rollback {
             WHERE \(scope) AND (s.action = 'delete' OR NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match)))
             """, parameters)
         try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_table")
-        return undone
+        for trigger in bypassed {
+            try connection.execute(
+                script:
+                    "ALTER TABLE \(table) ENABLE \(trigger.always ? "ALWAYS " : "")TRIGGER \(quoteIdentifier(trigger.name))"
+            )
+        }
+        return result
     }
 
     /// Deletes the deletable rows one by one, leaving those that newer rows still reference in a way the

@@ -21,20 +21,31 @@ public enum RollbackText {
             row("already gone", table.alreadyGone)
             if table.stillReferenced > 0 { row("still referenced by newer rows", table.stillReferenced) }
             if table.keptForInvariant > 0 { row("kept: a contact would lose its default", table.keptForInvariant) }
+            if table.restoredOtherwise > 0 { row("restored, but changed by triggers", table.restoredOtherwise) }
+            if table.triggersDisabled {
+                lines.append(
+                    "    BEFORE triggers disabled while restoring: \(table.beforeTriggers.joined(separator: ", "))")
+            }
         }
         for conflict in report.conflicts.prefix(20) { lines.append("  conflict: \(conflict)") }
         if report.conflicts.count > 20 { lines.append("  … and \(report.conflicts.count - 20) more") }
+        for table in report.notRestoredExactly { lines.append("  not exact: \(table)") }
         let leaveConflicts = !report.conflicts.isEmpty && !report.force
         if report.dryRun {
             lines.append(
                 leaveConflicts
                     ? "a rollback would leave \(report.conflicts.count) conflict\(report.conflicts.count == 1 ? "" : "s") alone (--force undoes them too)."
-                    : "a rollback would undo run \(run) completely.")
+                    : report.notRestoredExactly.isEmpty
+                        ? "a rollback would undo run \(run) completely."
+                        : "a rollback would undo run \(run), but not exactly: triggers would change restored rows (above)."
+            )
         } else {
             lines.append(
-                report.complete
-                    ? "run \(run) is rolled back."
-                    : "run \(run) is partially rolled back: conflicts are left alone (use --force to undo them too).")
+                !report.complete
+                    ? "run \(run) is partially rolled back: conflicts are left alone (use --force to undo them too)."
+                    : report.notRestoredExactly.isEmpty
+                        ? "run \(run) is rolled back."
+                        : "run \(run) is rolled back, but not exactly: triggers changed restored rows (above).")
         }
         return lines.joined(separator: "\n")
     }
