@@ -385,4 +385,30 @@ struct ApplicationSchemaTests {
         #expect(try ferryCLI("rollback 1 --yes", database: db.name).status == 0)
         #expect(try db.checksum("contact_phone_numbers") == before)
     }
+
+    /// The application's next release adds columns between the apply and the rollback: the rows restored
+    /// keep what the new columns hold, the rows put back get the columns' defaults; never NULL.
+    @Test func columnsTheApplicationAddsAfterTheApplyKeepTheirValuesThroughTheRollback() throws {
+        let db = try legacyColumnDropped()
+        let mapping = try Self.inPlaceMapping("  unusable_rows: delete")
+        #expect(try ferryCLI("schema apply \(mapping)", database: db.name).status == 0)
+        let before = try db.checksum("contact_phone_numbers")
+        let apply = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE action = 'update'") > 0)
+        #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE action = 'delete'") > 0)
+        try db.connection.execute(
+            script: """
+                ALTER TABLE contact_phone_numbers ADD COLUMN verified boolean NOT NULL DEFAULT false;
+                ALTER TABLE contact_phone_numbers ADD COLUMN source text DEFAULT 'application';
+                """)
+        let rollback = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM contact_phone_numbers WHERE verified OR source IS DISTINCT FROM 'application'")
+                == 0)
+        try db.connection.execute(script: "ALTER TABLE contact_phone_numbers DROP COLUMN verified, DROP COLUMN source")
+        #expect(try db.checksum("contact_phone_numbers") == before)
+    }
 }

@@ -235,6 +235,34 @@ struct CitusTests {
         #expect(try checksums() == before)
     }
 
+    /// A column the application adds after an import changes every row's text, so here (rows judged by
+    /// their hash) the import's rows count as changed since it; --force restores them, and the restored
+    /// contact keeps the new column's value rather than a NULL its NOT NULL would refuse.
+    @Test func aColumnAddedAfterAnImportTurnsItsRowsIntoConflictsThatForceRestores() throws {
+        let db = try TestDatabase()
+        let mapping = "mappings/contacts-csv.yaml"
+        #expect(try ferry(["schema", "apply", mapping], db: db).status == 0)
+        try db.connection.execute(
+            script: """
+                INSERT INTO tenants VALUES ('00000000-0000-4000-8000-000000000001', 'Acme', 'US');
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, role) VALUES
+                    ('00000000-0000-4000-8000-000000000001', gen_random_uuid(), 'Grace Hopper', 'grace@navy.example', 'Captain');
+                """)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).csv").path
+        try
+            "Tenant,Full Name,Email,Title\n00000000-0000-4000-8000-000000000001,Grace Hopper,grace@navy.example,Rear Admiral\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try ferry(["import", file, "--mapping", mapping], db: db).status == 0)
+        let run = String(try db.count("SELECT max(run_id) FROM ferry.runs"))
+        try db.connection.execute(script: "ALTER TABLE contacts ADD COLUMN status text NOT NULL DEFAULT 'active'")
+        let refused = try ferry(["rollback", run, "--yes"], db: db)
+        #expect(refused.status == 3, "\(refused.stdout) \(refused.stderr)")
+        #expect(refused.stdout.contains("changed since the run"), "\(refused.stdout)")
+        let forced = try ferry(["rollback", run, "--yes", "--force"], db: db)
+        #expect(forced.status == 0, "\(forced.stdout) \(forced.stderr)")
+        #expect(try db.scalar("SELECT role || ' ' || status FROM contacts") == "Captain active")
+    }
+
     @Test func aBatchsLockTimeoutReachesTheWorkers() throws {
         let db = try TestDatabase(samples: 20)
         let row = try #require(

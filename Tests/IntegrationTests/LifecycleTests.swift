@@ -487,4 +487,46 @@ struct LifecycleTests {
         #expect(dropped.stdout.contains("undo with: ferry rollback"))
         #expect(try !db.hasColumn("contacts", "phone_number"))
     }
+
+    /// Putting a contract's kept values back updates every contact that had one, through the
+    /// application's BEFORE UPDATE trigger that re-stamps updated_at: the rollback says so (exit 3),
+    /// or with --disable-before-triggers leaves every other column as it was.
+    @Test func aContractRollbackThroughAnUpdatedAtTriggerSaysSoOrDisablesIt() throws {
+        let db = try appliedDatabase(contacts: 60)
+        try db.connection.execute(
+            script: """
+                CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at = now(); RETURN NEW; END $$;
+                CREATE TRIGGER contacts_touch BEFORE UPDATE ON contacts FOR EACH ROW EXECUTE FUNCTION touch();
+                """)
+        let withoutLegacy =
+            "SELECT md5(string_agg((to_jsonb(t) - 'phone_number')::text, '|' ORDER BY contact_name_id)) FROM contacts t"
+        func contract() throws -> Int {
+            let list = db.temporaryFile("touch-unmigrated-\(UUID().uuidString).csv")
+            let first = try ferryCLI("contract mappings/phones.yaml --confirm --unmigrated-out '\(list)'", database: db.name)
+            let dropped = try ferryCLI(
+                "contract mappings/phones.yaml --confirm --accept-rejected '\(list)' --unmigrated-out '\(list).again'",
+                database: db.name)
+            #expect(dropped.status == 0, "\(dropped.stdout)\(dropped.stderr)\(first.stdout)")
+            return try db.count("SELECT max(run_id) FROM ferry.runs WHERE mode = 'contract'")
+        }
+        let before = try db.scalar(withoutLegacy)
+        let first = try contract()
+        let dry = try ferryCLI("rollback \(first) --dry-run", database: db.name)
+        #expect(dry.status == 3, "\(dry.stdout)\(dry.stderr)")
+        #expect(dry.stdout.contains("would be put back through trigger contacts_touch"), "\(dry.stdout)")
+        let exact = try ferryCLI("rollback \(first) --yes --disable-before-triggers", database: db.name)
+        #expect(exact.status == 0, "\(exact.stdout)\(exact.stderr)")
+        #expect(try db.hasColumn("contacts", "phone_number"))
+        #expect(try db.scalar(withoutLegacy) == before, "only the legacy column came back")
+        #expect(try db.scalar("SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'contacts_touch'") == "O")
+
+        // The values put back are new row versions: the contract wants an apply after them.
+        #expect(try ferryCLI("apply mappings/phones.yaml --no-progress", database: db.name).status == 0)
+        let second = try contract()
+        let through = try ferryCLI("rollback \(second) --yes", database: db.name)
+        #expect(through.status == 3, "\(through.stdout)\(through.stderr)")
+        #expect(through.stdout.contains("restored rows differ from the pre-image in updated_at"), "\(through.stdout)")
+        #expect(try db.hasColumn("contacts", "phone_number"))
+        #expect(try db.scalar(withoutLegacy) != before)
+    }
 }

@@ -5,6 +5,8 @@ import Foundation
 struct ContractRollback {
     let connection: PostgresConnection
     let ledger: RunLedger
+    /// See `Rollback.disablesBeforeTriggers`: putting the values back updates every row they belong to.
+    let disablesBeforeTriggers: Bool
 
     func run(_ runId: Int64, dryRun: Bool, force: Bool, record: RunRecord) throws -> RollbackReport {
         var report = RollbackReport(runId: runId, dryRun: dryRun, force: force)
@@ -25,7 +27,20 @@ struct ContractRollback {
             .value("ferry.dropped_values", as: Int.self)
         var tableReport = RollbackTableReport(table: "\(tableName) (columns \(names.joined(separator: ", ")))")
         tableReport.unchanged = kept
+        // Not looked at on Citus, as for the other rollbacks there.
+        let triggers =
+            try SnapshotTable.isDistributed(tableName, on: connection)
+            ? [] : try RowTrigger.beforeRowTriggers(on: tableName, connection: connection).filter(\.onUpdate)
+        tableReport.beforeTriggers = triggers.map(\.name)
+        tableReport.triggersDisabled = disablesBeforeTriggers && !triggers.isEmpty
         if dryRun {
+            // This dry run counts without writing: what the triggers would change is not known here.
+            if !triggers.isEmpty && !disablesBeforeTriggers {
+                report.notRestoredExactly.append(
+                    "\(tableName): the kept values would be put back through trigger\(triggers.count == 1 ? "" : "s") "
+                        + "\(triggers.map(\.name).joined(separator: ", ")), which may change other columns of every row "
+                        + "they go to (--disable-before-triggers restores exactly)")
+            }
             report.tables = [tableReport]
             return report
         }
@@ -48,8 +63,23 @@ struct ContractRollback {
                     scratch.restore(columns: columns.map { ($0.name, $0.type) })
                 ).affectedRows
             } else {
-                restored = try connection.query(ContractSQL.restoreValues(table, columns: names), [String(runId)])
-                    .affectedRows
+                let bypassed = disablesBeforeTriggers ? triggers : []
+                try RowTrigger.disable(bypassed, on: tableName, connection: connection)
+                let compares = !triggers.isEmpty && bypassed.isEmpty
+                var outcome = RestoreOutcome()
+                try outcome.add(
+                    "the kept values put back", ContractSQL.restoreValues(table, columns: names, comparing: compares),
+                    [String(runId)] + (compares ? [textArrayLiteral(names)] : []), on: connection)
+                try RowTrigger.enable(bypassed, on: tableName, connection: connection)
+                restored = outcome.restored
+                tableReport.restoredOtherwise = outcome.changed
+                tableReport.columnsChangedByTriggers = outcome.columns.sorted()
+                if outcome.changed > 0 {
+                    report.notRestoredExactly.append(
+                        RowTrigger.notExact(
+                            table: tableName, rows: outcome.changed, columns: tableReport.columnsChangedByTriggers,
+                            triggers: triggers))
+                }
             }
             tableReport.undone = restored
             tableReport.alreadyGone = kept - restored

@@ -59,12 +59,26 @@ enum ContractSQL {
         SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY ($2::text[]) AND attnum > 0 AND NOT attisdropped
         """
 
-    /// Puts the kept values back into the re-added columns, matching rows by primary key. $1 run.
-    static func restoreValues(_ table: SnapshotTable, columns: [String]) -> String {
-        """
-        UPDATE \(table.qualifiedName) t SET \(columns.map { "\(quoteIdentifier($0)) = r.\(quoteIdentifier($0))" }.joined(separator: ", "))
-        FROM ferry.dropped_values v, jsonb_populate_record(NULL::\(table.qualifiedName), v."values") r
-        WHERE v.run_id = $1 AND \(table.keyMatch(table: "t", snapshot: "v"))
-        """
+    /// Puts the kept values back into the re-added columns, matching rows by primary key; counted as
+    /// `RestoreOutcome` reads it. `comparing`: each row is compared, beyond those columns, with the
+    /// row before the statement (which the statement still sees), for what a trigger changed. $1 run,
+    /// $2 (comparing) the re-added columns.
+    static func restoreValues(_ table: SnapshotTable, columns: [String], comparing: Bool) -> String {
+        let sameKey = table.keyColumns.map { "o.\(quoteIdentifier($0.name)) = t.\(quoteIdentifier($0.name))" }
+            .joined(separator: " AND ")
+        let changed = """
+            (SELECT ARRAY(SELECT e.key FROM jsonb_each(to_jsonb(t)) e
+                          WHERE e.key <> ALL ($2::text[]) AND e.value IS DISTINCT FROM o.before -> e.key)
+             FROM (SELECT to_jsonb(o) AS before FROM \(table.qualifiedName) o WHERE \(sameKey)) o)
+            """
+        return """
+            WITH restored AS (
+                UPDATE \(table.qualifiedName) t SET \(columns.map { "\(quoteIdentifier($0)) = r.\(quoteIdentifier($0))" }.joined(separator: ", "))
+                FROM ferry.dropped_values v, jsonb_populate_record(NULL::\(table.qualifiedName), v."values") r
+                WHERE v.run_id = $1 AND \(table.keyMatch(table: "t", snapshot: "v"))
+                RETURNING \(comparing ? changed : "'{}'::text[]") AS changed
+            )
+            \(RestoreOutcome.select(from: "restored"))
+            """
     }
 }

@@ -201,7 +201,9 @@ struct DistributedRollback {
             WHERE \(sameRow) AND s.action = 'insert' AND s.state = 'unchanged' AND s.kept IS NULL AND \(unchanged)
             """
         ).affectedRows
-        if images != nil { undone += try restorePreImages(unchanged: unchanged, connection: connection) }
+        if images != nil {
+            undone += try restorePreImages(runId: runId, unchanged: unchanged, connection: connection)
+        }
         // Done is what is gone now (deleted here or before): a row changed since the classification stays
         // undoable.
         try connection.query(
@@ -219,15 +221,16 @@ struct DistributedRollback {
     }
 
     /// Updated rows back to their pre-images, deleted rows back in; each marked done in the scratch table.
-    private func restorePreImages(unchanged: String, connection: PostgresConnection) throws -> Int {
+    private func restorePreImages(runId: Int64, unchanged: String, connection: PostgresConnection) throws -> Int {
         guard let images else { return 0 }
         let columns = try connection.writableColumns(table)
+        let reinserted = try connection.columnsOfDeletedPreImages(table, runId: runId)
         let sameImage =
             "i.\(quoteIdentifier(distributionColumn)) = s.tenant AND \(snapshot.keyMatch(table: "i", snapshot: "s"))"
         try connection.query(
             """
             INSERT INTO \(images)
-            SELECT (jsonb_populate_record(NULL::\(table), s.before)).* FROM \(scratch) s
+            SELECT (jsonb_populate_record(t, s.before)).* FROM \(scratch) s LEFT JOIN \(table) t ON \(sameRow)
             WHERE s.action = 'delete' OR (s.action = 'update' AND s.state = 'unchanged')
             """)
         var restored = try connection.query(
@@ -238,15 +241,17 @@ struct DistributedRollback {
               AND s.action = 'update' AND s.state = 'unchanged' AND \(unchanged)
             """
         ).affectedRows
-        restored += try connection.query(
-            """
-            INSERT INTO \(table) (\(columns.joined(separator: ", ")))
-            SELECT \(columns.map { "i." + $0 }.joined(separator: ", ")) FROM \(images) i JOIN \(scratch) s ON \(sameImage)
-            WHERE s.action = 'delete' AND NOT EXISTS (
-                SELECT 1 FROM \(table) t WHERE t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
-                  AND \(snapshot.keyMatch(table: "t", snapshot: "s")))
-            """
-        ).affectedRows
+        if !reinserted.isEmpty {
+            restored += try connection.query(
+                """
+                INSERT INTO \(table) (\(reinserted.joined(separator: ", ")))
+                SELECT \(reinserted.map { "i." + $0 }.joined(separator: ", ")) FROM \(images) i JOIN \(scratch) s ON \(sameImage)
+                WHERE s.action = 'delete' AND NOT EXISTS (
+                    SELECT 1 FROM \(table) t WHERE t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
+                      AND \(snapshot.keyMatch(table: "t", snapshot: "s")))
+                """
+            ).affectedRows
+        }
         // A restored row is now its pre-image, in a version this rollback wrote. Citus compares row text
         // forms in a SELECT but not in an UPDATE: the done rows are inserted again, marked, and the
         // unmarked copies go.

@@ -26,28 +26,6 @@ public struct RollbackTableReport: Codable, Equatable, Sendable {
     init(table: String) { self.table = table }
 }
 
-/// An enabled BEFORE row trigger on INSERT or UPDATE: what a restored row goes through.
-struct RowTrigger: Equatable {
-    let name: String
-    /// `ENABLE ALWAYS`: it fires whatever the session's replication role.
-    let always: Bool
-
-    /// The table's triggers that fire for ferry's session (not internal ones such as foreign keys).
-    static func beforeRowTriggers(on table: String, connection: PostgresConnection) throws -> [RowTrigger] {
-        // tgtype bits: 1 row level, 2 before, 4 insert, 16 update.
-        try connection.query(
-            """
-            SELECT tgname AS name, tgenabled = 'A' AS always FROM pg_trigger
-            WHERE tgrelid = to_regclass($1) AND NOT tgisinternal AND tgenabled IN ('O', 'A')
-              AND tgtype & 3 = 3 AND tgtype & 20 <> 0
-            ORDER BY tgname
-            """, [table]
-        ).decoded("the triggers of \(table)", key: "name").map {
-            RowTrigger(name: try $0.required("name"), always: try $0.required("always"))
-        }
-    }
-}
-
 public struct RollbackReport: Codable, Equatable, Sendable {
     public let runId: Int64
     public var rollbackRunId: Int64?
@@ -100,7 +78,9 @@ public struct Rollback {
         }
 
         if record.mode == "contract" {
-            return try ContractRollback(connection: connection, ledger: ledger).run(
+            return try ContractRollback(
+                connection: connection, ledger: ledger, disablesBeforeTriggers: disablesBeforeTriggers
+            ).run(
                 runId, dryRun: dryRun, force: force, record: record)
         }
         var report = RollbackReport(runId: runId, dryRun: dryRun, force: force)
@@ -203,15 +183,16 @@ public struct Rollback {
                 snapshot, rules: rules, references: references, connection: connection, triggers: triggers,
                 restoredBy: rules.followsRestores ? rollbackRunId : nil,
                 stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
-            tableReport.undone = undone.undone
-            tableReport.restoredOtherwise = undone.restoredOtherwise
-            tableReport.columnsChangedByTriggers = undone.changedColumns.sorted()
+            tableReport.undone = undone.deleted + undone.restores.restored
+            tableReport.restoredOtherwise = undone.restores.changed
+            tableReport.columnsChangedByTriggers = undone.restores.columns.sorted()
             tableReport.beforeTriggers = triggers.map(\.name)
             tableReport.triggersDisabled = disablesBeforeTriggers && !triggers.isEmpty
-            if undone.restoredOtherwise > 0 {
+            if undone.restores.changed > 0 {
                 report.notRestoredExactly.append(
-                    "\(snapshot.qualifiedName): \(undone.restoredOtherwise) restored row\(undone.restoredOtherwise == 1 ? "" : "s") differ\(undone.restoredOtherwise == 1 ? "s" : "") from the pre-image in \(tableReport.columnsChangedByTriggers.joined(separator: ", ")): changed on the way back by trigger\(triggers.count == 1 ? "" : "s") \(triggers.map(\.name).joined(separator: ", ")) (--disable-before-triggers restores exactly)"
-                )
+                    RowTrigger.notExact(
+                        table: snapshot.qualifiedName, rows: undone.restores.changed,
+                        columns: tableReport.columnsChangedByTriggers, triggers: triggers))
             }
             report.tables.append(tableReport)
         }
@@ -341,12 +322,10 @@ public struct Rollback {
         }
     }
 
-    /// What `undo` did to one table.
+    /// What `undo` did to one table: inserted rows deleted, rows restored.
     private struct TableUndo {
-        var undone = 0
-        /// Rows restored that a trigger of the table changed on the way back, and the columns it changed.
-        var restoredOtherwise = 0
-        var changedColumns: Set<String> = []
+        var deleted = 0
+        var restores = RestoreOutcome()
     }
 
     /// Undoes what can be undone for one table and removes those snapshot rows. Rows restored from a
@@ -363,20 +342,16 @@ public struct Rollback {
         let match = snapshot.keyMatch(table: "t", snapshot: "s")
         let unchanged = rules.unchanged("t", "s")
         let columns = try connection.writableColumns(table)
-        let columnList = columns.joined(separator: ", ")
-        let recordColumns = columns.map { "r.\($0)" }.joined(separator: ", ")
+        let reinserted = try connection.columnsOfDeletedPreImages(table, runId: run)
         let parameters = [String(run), table]
         let scope = "s.run_id = $1 AND s.table_name = $2"
         let bypassed = disablesBeforeTriggers ? triggers : []
-        // In the rollback's transaction: they are enabled again before it commits, or never disabled.
-        for trigger in bypassed {
-            try connection.execute(script: "ALTER TABLE \(table) DISABLE TRIGGER \(quoteIdentifier(trigger.name))")
-        }
+        try RowTrigger.disable(bypassed, on: table, connection: connection)
 
         try connection.execute(script: "SAVEPOINT ferry_rollback_table")
         var result = TableUndo()
         do {
-            result.undone += try connection.query(
+            result.deleted += try connection.query(
                 """
                 WITH \(rules.commonTableExpressions(snapshot, references: references)),
                 gone AS (
@@ -387,7 +362,7 @@ public struct Rollback {
             ).affectedRows
         } catch let error as PostgresError where error.sqlState == "23503" {
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_table")
-            result.undone += try undoRowByRow(
+            result.deleted += try undoRowByRow(
                 snapshot, rules: rules, references: references, stillReferenced: &stillReferenced,
                 conflicts: &conflicts, connection: connection)
         }
@@ -408,23 +383,14 @@ public struct Rollback {
                 """ : ""
             let changed =
                 "ARRAY(SELECT e.key FROM jsonb_each(ferry_before) e WHERE ferry_row -> e.key IS DISTINCT FROM e.value)"
-            guard
-                let row = try connection.query(
-                    """
-                    WITH \(statement)\(remembered), outcome AS (
-                        SELECT \(compares ? changed : "'{}'::text[]") AS changed FROM restored
-                    )
-                    SELECT count(*) AS restored, count(*) FILTER (WHERE cardinality(changed) > 0) AS changed,
-                           (SELECT string_agg(DISTINCT c, ',') FROM outcome, unnest(changed) c) AS columns
-                    FROM outcome
-                    """, restoredParameters
-                ).decoded(purpose).first
-            else { throw LedgerError("no count of \(purpose)") }
-            result.undone += try row.required("restored", as: Int.self)
-            result.restoredOtherwise += try row.required("changed", as: Int.self)
-            if let names: String = try row.optional("columns") {
-                result.changedColumns.formUnion(names.split(separator: ",").map(String.init))
-            }
+            try result.restores.add(
+                purpose,
+                """
+                WITH \(statement)\(remembered), outcome AS (
+                    SELECT \(compares ? changed : "'{}'::text[]") AS changed FROM restored
+                )
+                \(RestoreOutcome.select(from: "outcome"))
+                """, restoredParameters, on: connection)
         }
         let kept =
             (records ? ", s.key, s.before_xmin, t.xmin::text::bigint AS restored_xmin" : "")
@@ -433,28 +399,33 @@ public struct Rollback {
             "the rows restored in \(table)",
             """
             restored AS (
-                UPDATE \(table) t SET (\(columnList)) = (SELECT \(recordColumns))
-                FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
+                -- The row as it is, overwritten by its pre-image: a column added since keeps its value.
+                UPDATE \(table) t SET (\(columns.joined(separator: ", "))) =
+                    (SELECT \(columns.map { "r.\($0)" }.joined(separator: ", ")) FROM jsonb_populate_record(t, s.before) r)
+                FROM ferry.snapshot_rows s
                 WHERE \(scope) AND s.action = 'update' AND \(match) AND \(unchanged)
                 RETURNING s.ctid AS snapshot_row\(kept)
             ), gone AS (
                 DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM restored)
             )
             """)
-        try restore(
-            "the rows re-inserted in \(table)",
-            """
-            inserted AS (
-                INSERT INTO \(table) AS t (\(columnList))
-                SELECT \(recordColumns) FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
-                WHERE \(scope) AND s.action = 'delete'
-                  AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
-                RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin, to_jsonb(t) AS ferry_row
-            ), restored AS (
-                SELECT x.key, x.restored_xmin, x.ferry_row, s.before AS ferry_before\(records ? ", s.before_xmin" : "")
-                FROM inserted x JOIN ferry.snapshot_rows s ON \(scope) AND s.action = 'delete' AND s.key = x.key
-            )
-            """)
+        if !reinserted.isEmpty {
+            try restore(
+                "the rows re-inserted in \(table)",
+                """
+                inserted AS (
+                    INSERT INTO \(table) AS t (\(reinserted.joined(separator: ", ")))
+                    SELECT \(reinserted.map { "r.\($0)" }.joined(separator: ", "))
+                    FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
+                    WHERE \(scope) AND s.action = 'delete'
+                      AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
+                    RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin, to_jsonb(t) AS ferry_row
+                ), restored AS (
+                    SELECT x.key, x.restored_xmin, x.ferry_row, s.before AS ferry_before\(records ? ", s.before_xmin" : "")
+                    FROM inserted x JOIN ferry.snapshot_rows s ON \(scope) AND s.action = 'delete' AND s.key = x.key
+                )
+                """)
+        }
         // Deleted rows now restored, and inserted rows that are already gone: nothing left to undo.
         try connection.query(
             """
@@ -462,12 +433,7 @@ public struct Rollback {
             WHERE \(scope) AND (s.action = 'delete' OR NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match)))
             """, parameters)
         try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_table")
-        for trigger in bypassed {
-            try connection.execute(
-                script:
-                    "ALTER TABLE \(table) ENABLE \(trigger.always ? "ALWAYS " : "")TRIGGER \(quoteIdentifier(trigger.name))"
-            )
-        }
+        try RowTrigger.enable(bypassed, on: table, connection: connection)
         return result
     }
 

@@ -28,6 +28,23 @@ extension PostgresConnection {
             """, [table]
         ).decoded("the columns of \(table)").map { try $0.required("name", as: String.self) }
     }
+
+    /// The writable columns a deleted row of run `runId` is inserted back through: those its pre-image
+    /// has. A column the application added since takes its default, not NULL; a column it dropped is
+    /// left out. Empty when the run deleted no row of the table.
+    func columnsOfDeletedPreImages(_ table: String, runId: Int64) throws -> [String] {
+        try query(
+            """
+            WITH image AS (
+                SELECT before FROM ferry.snapshot_rows WHERE run_id = $2 AND table_name = $1 AND action = 'delete' LIMIT 1
+            )
+            SELECT quote_ident(attname) AS name FROM pg_attribute
+            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+              AND attname IN (SELECT jsonb_object_keys(before) FROM image)
+            ORDER BY attnum
+            """, [table, String(runId)]
+        ).decoded("the columns of the rows \(table) lost").map { try $0.required("name", as: String.self) }
+    }
 }
 
 extension PostgresConnection {
