@@ -34,7 +34,8 @@ struct Apply: ParsableCommand {
     func run() throws {
         try reportingErrors(json: output.json) {
             let job = try JobRegistry.job(mapping: mapping, conninfo: connection.db)
-            var options = try pacing.options(output)
+            var options = ApplyOptions()
+            options.pacing = try pacing.pacing()
             options.jobs = try writers.count()
             options.plan = try plan.map(PlanFile.read)
             options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))
@@ -85,8 +86,8 @@ struct PacingOptions: ParsableArguments {
             "Also write the run's snapshot to this file (gzip; FILE.sha256 beside it).", valueName: "path"))
     var snapshotFile: String?
 
-    func options(_ output: OutputOptions, resume: Int64? = nil) throws -> ApplyOptions {
-        var options = ApplyOptions()
+    func pacing() throws -> RunPacing {
+        var options = RunPacing()
         if let batchSize {
             guard batchSize > 0 else { throw ValidationError("--batch-size must be a positive number") }
             options.batchSize = batchSize
@@ -106,7 +107,6 @@ struct PacingOptions: ParsableArguments {
             options.statementTimeout = value
         }
         options.wait = wait
-        options.resumeRunId = resume
         options.snapshotFile = snapshotFile
         return options
     }

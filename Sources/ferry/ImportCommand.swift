@@ -104,7 +104,7 @@ struct Import: ParsableCommand {
             options.dryRun = dryRun
             options.deactivateMissing = deactivateMissing
             options.rejectFile = rejects
-            options.pacing = try pacing.options(output)
+            options.pacing = try pacing.pacing()
             options.showProgress = output.showProgress
             options.plan = try plan.map(PlanFile.read)
             options.planSHA256 = plan.flatMap(PlanFile.sha256(of:))

@@ -154,7 +154,9 @@ struct Resume: ParsableCommand {
             let job = try JobRegistry.job(mapping: record.mappingFile, conninfo: connection.db)
             var settings = RunSettings()
             settings.showProgress = output.showProgress
-            var options = try pacing.options(output, resume: runId)
+            var options = ApplyOptions()
+            options.pacing = try pacing.pacing()
+            options.resumeRunId = runId
             options.jobs = try writers.count()
             try output.print(try job.apply(options, settings: settings))
         }

@@ -385,7 +385,7 @@ struct ResumeTests {
         }
         release.start()
         var options = db.quietOptions()
-        options.lockTimeout = DurationSetting("100ms")
+        options.pacing.lockTimeout = DurationSetting("100ms")
         let messages = MessageLog()
         options.log = { messages.append($0) }
         options.retry.baseDelay = 0.3
@@ -399,7 +399,7 @@ struct ResumeTests {
         let longBlocker = try PostgresConnection(conninfo: second.conninfo)
         try longBlocker.execute(script: "BEGIN; LOCK TABLE contact_phone_numbers IN ACCESS EXCLUSIVE MODE")
         var impatient = second.quietOptions()
-        impatient.lockTimeout = DurationSetting("50ms")
+        impatient.pacing.lockTimeout = DurationSetting("50ms")
         impatient.retry.attempts = 2
         impatient.retry.baseDelay = 0.05
         #expect {
@@ -432,8 +432,8 @@ struct ResumeTests {
         }
         writer.start()
         var options = db.quietOptions()
-        options.batchSize = 50
-        options.batchDelay = 0.1
+        options.pacing.batchSize = 50
+        options.pacing.batchDelay = 0.1
         let first = try db.job().apply(options)
         #expect(first.applied?.sourceRowsChangedDuringRun == 5)
         let second = try db.job().apply(db.quietOptions())
@@ -477,7 +477,7 @@ struct SnapshotFileTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("run.snapshot.gz").path
         var options = db.quietOptions()
-        options.snapshotFile = path
+        options.pacing.snapshotFile = path
         let summary = try db.job().apply(options)
         let written = try #require(summary.snapshotFile)
         #expect(written.rows == summary.applied!.rowsInserted + summary.applied!.customTypesCreated)

@@ -3,19 +3,10 @@ import Foundation
 /// What a command asks of an apply, the same for every table job; the ledger records what the operator set
 /// (see `recorded`), and a resumed run keeps it.
 public struct ApplyOptions: Sendable {
-    public var batchSize: Int?
-    /// Pause between batches, to leave room for the application (seconds; nil when not set).
-    public var batchDelay: Double?
-    /// Pause while a streaming standby's replay lag exceeds this many seconds.
-    public var maxReplicaLag: Double?
-    public var lockTimeout: DurationSetting?
-    public var statementTimeout: DurationSetting?
-    /// Queue behind a running apply of the same job instead of exiting at once.
-    public var wait = false
+    /// Batch size, pauses, timeouts, the lock wait and the snapshot file: what the import takes too.
+    public var pacing = RunPacing()
     /// Resume this run (by default the newest interrupted run of the job with the same mapping).
     public var resumeRunId: Int64?
-    /// Also write the run's snapshot to this file (gzip, with FILE.sha256 beside it).
-    public var snapshotFile: String?
     /// The approved plan: apply refuses, before the first batch, if the mapping or the data changed since.
     public var plan: PlanFile?
     /// The sha256 of the plan file's bytes, recorded with the run (the report a reviewer signed names it).

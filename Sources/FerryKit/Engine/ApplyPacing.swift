@@ -22,8 +22,10 @@ final class ApplyPacing {
         self.open = open
     }
 
-    convenience init(options: ApplyOptions, open: @escaping () throws -> PostgresConnection) {
-        self.init(batchDelay: options.batchDelay, maxReplicaLag: options.maxReplicaLag, log: options.log, open: open)
+    convenience init(
+        _ pacing: RunPacing, log: @escaping @Sendable (String) -> Void, open: @escaping () throws -> PostgresConnection
+    ) {
+        self.init(batchDelay: pacing.batchDelay, maxReplicaLag: pacing.maxReplicaLag, log: log, open: open)
     }
 
     deinit { session?.close() }

@@ -125,7 +125,7 @@ struct FileJobHandle: RunnableJob {
             throw LedgerError("run \(runId) is an import: it reads its file in order, in one session (no --jobs)")
         }
         let summary = try ImportJob.resume(
-            runId: runId, conninfo: conninfo, pacing: options, showProgress: settings.showProgress)
+            runId: runId, conninfo: conninfo, pacing: options.pacing, showProgress: settings.showProgress)
         return ApplyOutcome(
             summary: summary, terminalText: { _ in ImportTerminalReport.render(summary) },
             exitCode: summary.rejected > 0 ? 4 : 0)

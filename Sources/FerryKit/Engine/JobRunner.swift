@@ -96,7 +96,7 @@ struct JobRunner<Job: TableMigration> {
             let runner = JobRunner(job, settings: runSettings)
             let sql = try job.statements(run.reader)
             try job.beforeApply(sql, run: run)
-            let pacing = ApplyPacing(options: run.options, open: run.openPacingSession)
+            let pacing = ApplyPacing(run.options.pacing, log: run.options.log, open: run.openPacingSession)
             var applied = Job.Summary.Applied()
             var summary: Job.Summary
             if run.options.writers > 1 {
@@ -104,7 +104,7 @@ struct JobRunner<Job: TableMigration> {
             } else {
                 let loader = try job.loader(sql, run: run)
                 let extract = try runner.extractor(
-                    run.reader, sql: sql, pageSize: run.options.batchSize ?? job.load.batchSize,
+                    run.reader, sql: sql, pageSize: run.options.pacing.batchSize ?? job.load.batchSize,
                     after: run.resume?.lastKey, retry: run.options.retry, log: run.options.log,
                     reconnect: run.openReader)
                 summary = try runner.run(
@@ -121,7 +121,7 @@ struct JobRunner<Job: TableMigration> {
             summary.runId = run.runId
             summary.checks = try job.checks(summary, sql: sql, reader: run.reader, predicted: false)
             try job.afterApply(&summary, sql: sql, run: run)
-            if let path = run.options.snapshotFile {
+            if let path = run.options.pacing.snapshotFile {
                 summary.snapshotFile = try SnapshotFile.write(
                     runId: run.runId, connection: run.ledger.connection, path: path)
             }
@@ -270,7 +270,7 @@ struct JobRunner<Job: TableMigration> {
                     let loader = try runner.job.loader(sql, run: own)
                     while let (tenant, after) = shared.nextTenant(of: tenants) {
                         let extractor = try runner.extractor(
-                            reader, sql: sql, pageSize: run.options.batchSize ?? runner.job.load.batchSize,
+                            reader, sql: sql, pageSize: run.options.pacing.batchSize ?? runner.job.load.batchSize,
                             after: after, retry: run.options.retry, log: run.options.log, reconnect: run.openReader,
                             tenants: textArrayLiteral([tenant]), walk: walksTenants ? [tenant] : [])
                         try BatchPipeline.run(

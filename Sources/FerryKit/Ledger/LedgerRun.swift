@@ -55,10 +55,13 @@ enum LedgerRun {
         preflight: (PostgresConnection) throws -> Void,
         body: (Context) throws -> Summary
     ) throws -> Summary {
-        let lock = try RunLock(conninfo: conninfo, job: job, wait: given.wait)
+        let lock = try RunLock(conninfo: conninfo, job: job, wait: given.pacing.wait)
         defer { withExtendedLifetime(lock) {} }
         func timeouts(_ options: ApplyOptions) -> (lock: String, statement: String) {
-            ((options.lockTimeout ?? load.lockTimeout).text, (options.statementTimeout ?? load.statementTimeout).text)
+            (
+                (options.pacing.lockTimeout ?? load.lockTimeout).text,
+                (options.pacing.statementTimeout ?? load.statementTimeout).text
+            )
         }
         var effectiveTimeouts = timeouts(given)
         // The reader never queues behind the application's locks for longer than the writer would.
@@ -176,47 +179,24 @@ extension ApplyOptions {
                 + recorded.sorted { $0.key < $1.key }
                 .map { "--\($0.key.replacingOccurrences(of: "_", with: "-")) \($0.value)" }.joined(separator: " ")
     }
+}
 
-    /// The options the operator set, as the ledger records them for `ferry resume` (defaults are not
-    /// recorded: they come from the mapping, which resume checks is unchanged).
+extension ApplyOptions: RecordedOptions {
+    /// The options the operator set, as the ledger records them for `ferry resume`.
     var recorded: [String: String] {
-        var values: [String: String] = [:]
-        if let batchSize { values["batch_size"] = String(batchSize) }
-        if let batchDelay { values["batch_delay"] = DurationSetting.seconds(batchDelay) }
-        if let maxReplicaLag { values["max_replica_lag"] = DurationSetting.seconds(maxReplicaLag) }
-        if let lockTimeout { values["lock_timeout"] = lockTimeout.text }
-        if let statementTimeout { values["statement_timeout"] = statementTimeout.text }
-        if let snapshotFile { values["snapshot_file"] = snapshotFile }
+        var values = pacing.recorded
         if !tenants.isEmpty { values["tenants"] = tenants.joined(separator: ",") }
         if let jobs { values["jobs"] = String(jobs) }
         return values
     }
 
-    /// These options on top of a run's recorded ones: what this command sets wins (and is returned as
-    /// overridden when it differs), the rest comes from the run.
-    func resuming(recorded: JSONValue) -> (ApplyOptions, overridden: [String: (was: String, now: String)]) {
-        var options = self
-        var overridden: [String: (was: String, now: String)] = [:]
-        let mine = self.recorded
-        for (name, value) in recorded.stringObject {
-            if let now = mine[name] {
-                if now != value { overridden[name] = (value, now) }
-                continue
-            }
-            switch name {
-            case "batch_size": options.batchSize = Int(value)
-            case "batch_delay": options.batchDelay = DurationSetting(value)?.seconds
-            case "max_replica_lag": options.maxReplicaLag = DurationSetting(value)?.seconds
-            case "lock_timeout": options.lockTimeout = DurationSetting(value)
-            case "statement_timeout": options.statementTimeout = DurationSetting(value)
-            case "snapshot_file": options.snapshotFile = value
-            case "tenants": options.tenants = value.split(separator: ",").map(String.init)
-            case "jobs": options.jobs = Int(value)
-            default: break
-            }
+    mutating func takeBack(_ name: String, _ value: String) -> Bool {
+        switch name {
+        case "tenants": tenants = value.split(separator: ",").map(String.init)
+        case "jobs": jobs = Int(value)
+        default: return pacing.takeBack(name, value)
         }
-        for (name, now) in mine where recorded.stringObject[name] == nil { overridden[name] = ("its default", now) }
-        return (options, overridden)
+        return true
     }
 }
 

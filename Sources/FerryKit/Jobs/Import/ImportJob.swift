@@ -20,8 +20,8 @@ public struct ImportOptions: Sendable {
     /// Where rejected lines go; by default FILE.rejects.csv beside the input.
     public var rejectFile: String?
     /// How the run paces itself, as every writing job does: batch size, batch delay, replica lag, lock
-    /// and statement timeouts, waiting for the lock, the snapshot file (`--jobs` does not apply).
-    public var pacing = ApplyOptions()
+    /// and statement timeouts, waiting for the lock, the snapshot file.
+    public var pacing = RunPacing()
     public var batchSize: Int? {
         get { pacing.batchSize }
         set { pacing.batchSize = newValue }
@@ -158,7 +158,7 @@ public struct ImportJob: Sendable {
                 let recorded = try runLedger.run(point.runId)?.options ?? .object([:])
                 options.pacing = options.pacing.resuming(recorded: recorded).0
                 // The run's --tenant is the import's own (`tenants`), named in its file event.
-                let kept = options.pacing.recorded.filter { $0.key != "tenants" }
+                let kept = options.pacing.recorded
                 let part = try EarlierLines(point, runLedger)
                 try runLedger.resume(point)
                 runId = point.runId
@@ -285,7 +285,7 @@ public struct ImportJob: Sendable {
     ) throws {
         let batchSize = options.batchSize ?? mapping.load.batchSize
         let pacing = ApplyPacing(
-            batchDelay: options.pacing.batchDelay, maxReplicaLag: options.pacing.maxReplicaLag, log: options.log,
+            options.pacing, log: options.log,
             open: { try PostgresConnection(conninfo: conninfo, applicationName: "ferry import (pacing)") })
         let progress = ProgressLine(
             label: options.dryRun ? "import (dry run)" : "import", total: scan.records,
@@ -534,7 +534,7 @@ public struct ImportJob: Sendable {
     /// The import run recorded in the ledger, continued with the options it was started with (pacing
     /// that `pacing` sets wins).
     public static func resume(
-        runId: Int64, conninfo: String, pacing: ApplyOptions = ApplyOptions(), showProgress: Bool
+        runId: Int64, conninfo: String, pacing: RunPacing = RunPacing(), showProgress: Bool
     ) throws -> ImportSummary {
         let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
         guard let run = try ledger.run(runId), run.job == name, run.mode == "import" else {
