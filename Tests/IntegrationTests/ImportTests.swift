@@ -380,6 +380,13 @@ struct ImportTests {
                 CREATE TRIGGER contacts_touch BEFORE UPDATE ON contacts FOR EACH ROW EXECUTE FUNCTION touch();
                 ALTER TABLE contacts ENABLE ALWAYS TRIGGER contacts_touch;
                 """)
+        // The doctor says so before anything is written.
+        let doctor = try ferryCLI("doctor mappings/contacts-csv.yaml", database: db.name)
+        #expect(doctor.status == 0, "\(doctor.stdout)\(doctor.stderr)")
+        #expect(
+            doctor.stdout.contains(
+                "warning: table contacts has BEFORE row trigger contacts_touch: a rollback restores rows through it"),
+            "\(doctor.stdout)")
         let before = try db.importedTablesChecksum()
         let file = try temporaryFile(
             """

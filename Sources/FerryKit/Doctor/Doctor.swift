@@ -158,6 +158,18 @@ public struct Doctor {
                     "row-level security applies to role \(role) on \(table): ferry would see only one tenant's rows",
                     "ALTER ROLE \(quotedRole) BYPASSRLS;   -- or run ferry as the table's owner")
             }
+            // Rows a rollback restores go back through these (ferry's own ledger is not restored; Citus:
+            // not looked at, see Rollback).
+            if expected.use == .write, table.schema != "ferry", !engine.isCitus {
+                let triggers = try RowTrigger.beforeRowTriggers(on: table.quoted, connection: connection)
+                if !triggers.isEmpty {
+                    let one = triggers.count == 1
+                    warning(
+                        "table \(table) has BEFORE row trigger\(one ? "" : "s") \(triggers.map(\.name).joined(separator: ", ")): "
+                            + "a rollback restores rows through \(one ? "it" : "them") (and reports the rows \(one ? "it changes" : "they change"))",
+                        "ferry rollback RUN --disable-before-triggers   -- restores exactly; needs the table's owner")
+                }
+            }
         }
 
         if case .citus(_, let source, _) = engine {
