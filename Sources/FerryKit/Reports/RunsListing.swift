@@ -15,12 +15,12 @@ public enum RunsListing {
         }
         let numeric: Set<Int> = [0, 5, 6, 7, 8, 9]
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        // Exactly to the column's width (`padded` keeps a space after a label that fills it).
         func line(_ cells: [String]) -> String {
             cells.indices.map { column in
-                column == cells.count - 1
-                    ? cells[column]
-                    : numeric.contains(column)
-                        ? cells[column].leftPadded(widths[column]) : cells[column].padded(widths[column])
+                let fill = String(repeating: " ", count: widths[column] - cells[column].count)
+                return column == cells.count - 1
+                    ? cells[column] : numeric.contains(column) ? fill + cells[column] : cells[column] + fill
             }.joined(separator: "  ")
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
