@@ -372,13 +372,20 @@ struct ApplicationSchemaTests {
         #expect(try db.checksum("contact_phone_numbers") == before, "rollback restores the rows exactly")
     }
 
-    @Test func unusableRowsAreDeletedOnlyWhenTheMappingSaysSoAndComeBackOnRollback() throws {
+    /// The fixture without a legacy column, normalized in place with `unusable_rows: delete`; with the
+    /// phone table's checksum from before the apply.
+    private func appliedInPlaceDeletingUnusableRows() throws -> (db: TestDatabase, before: String) {
         let db = try legacyColumnDropped()
         let mapping = try Self.inPlaceMapping("  unusable_rows: delete")
         #expect(try ferryCLI("schema apply \(mapping)", database: db.name).status == 0)
         let before = try db.checksum("contact_phone_numbers")
         let apply = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
         #expect(apply.status == 0, "\(apply.stderr)")
+        return (db, before)
+    }
+
+    @Test func unusableRowsAreDeletedOnlyWhenTheMappingSaysSoAndComeBackOnRollback() throws {
+        let (db, before) = try appliedInPlaceDeletingUnusableRows()
         #expect(
             try db.count(
                 "SELECT count(*) FROM contact_phone_numbers WHERE phone_number IN ('n/a', '(212) 555-0100 x12')") == 0)
@@ -389,12 +396,7 @@ struct ApplicationSchemaTests {
     /// The application's next release adds columns between the apply and the rollback: the rows restored
     /// keep what the new columns hold, the rows put back get the columns' defaults; never NULL.
     @Test func columnsTheApplicationAddsAfterTheApplyKeepTheirValuesThroughTheRollback() throws {
-        let db = try legacyColumnDropped()
-        let mapping = try Self.inPlaceMapping("  unusable_rows: delete")
-        #expect(try ferryCLI("schema apply \(mapping)", database: db.name).status == 0)
-        let before = try db.checksum("contact_phone_numbers")
-        let apply = try ferryCLI("apply \(mapping) --no-progress", database: db.name)
-        #expect(apply.status == 0, "\(apply.stderr)")
+        let (db, before) = try appliedInPlaceDeletingUnusableRows()
         #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE action = 'update'") > 0)
         #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE action = 'delete'") > 0)
         try db.connection.execute(
