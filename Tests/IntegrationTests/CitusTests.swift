@@ -235,6 +235,28 @@ struct CitusTests {
         #expect(try checksums() == before)
     }
 
+    /// Staging tables outlive the session on Citus: one an older ferry made with another shape is
+    /// made again, not used as it is.
+    @Test func aStagingTableOfAnotherShapeIsMadeAgain() throws {
+        let db = try TestDatabase()
+        let mapping = "mappings/contacts-csv.yaml"
+        #expect(try ferry(["schema", "apply", mapping], db: db).status == 0)
+        try db.connection.execute(
+            script: """
+                INSERT INTO tenants VALUES ('00000000-0000-4000-8000-000000000001', 'Acme', 'US');
+                CREATE UNLOGGED TABLE ferry.ferry_import_rows (line integer NOT NULL, tenant uuid NOT NULL, email text NOT NULL);
+                """)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).csv").path
+        try "Tenant,Full Name,Email\n00000000-0000-4000-8000-000000000001,Grace Hopper,Grace@Navy.example\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let run = try ferry(["import", file, "--mapping", mapping], db: db)
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        #expect(try db.scalar("SELECT email FROM contacts") == "grace@navy.example")
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'ferry.ferry_import_rows'::regclass") == 1)
+    }
+
     /// A column the application adds after an import changes every row's text, so here (rows judged by
     /// their hash) the import's rows count as changed since it; --force restores them, and the restored
     /// contact keeps the new column's value rather than a NULL its NOT NULL would refuse.

@@ -424,6 +424,31 @@ struct ImportTests {
         #expect(try db.scalar(keptItsTime) == "false")
     }
 
+    /// The database lowercases the file's emails with its own lower(), as its index on the contacts'
+    /// emails does: Swift's lowercasing reads 'İ' as 'i̇' where PostgreSQL reads 'i', and the import
+    /// then inserted the person a second time instead of finding them.
+    @Test func anEmailIsMatchedAsTheDatabaseLowercasesIt() throws {
+        let db = try importDatabase()
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, role) VALUES
+                    ('00000000-0000-4000-8000-000000000001', gen_random_uuid(), 'İlker Yılmaz', 'İlker@firma.example', 'Buyer');
+                """)
+        let file = try temporaryFile(
+            """
+            Tenant,Full Name,Email,Title
+            00000000-0000-4000-8000-000000000001,İlker Yılmaz,İLKER@FIRMA.EXAMPLE,Director
+            00000000-0000-4000-8000-000000000001,İlker Again,ilker@firma.example,Director
+
+            """)
+        let summary = try db.importFile(file)
+        #expect((summary.inserted, summary.updated, summary.rejected) == (0, 1, 1), "\(summary.rejectExamples)")
+        #expect(summary.rejectExamples.first?.reason.hasPrefix("duplicate in file: same email as line 2") == true)
+        #expect(
+            try db.scalar("SELECT string_agg(email || ' ' || role, ',') FROM contacts")
+                == "İlker@firma.example Director")
+    }
+
     @Test func deactivateMissingSetsInactiveAndRollsBack() throws {
         let db = try importDatabase()
         try db.connection.execute(

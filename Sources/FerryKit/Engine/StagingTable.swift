@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where one batch's rows wait between the COPY and the set-based statements that write them.
 /// On PostgreSQL a temporary table, emptied at commit. On Citus the batch statements join the staged rows
 /// with distributed tables on the tenant, which Citus runs only between tables colocated on it: the
@@ -45,7 +47,21 @@ struct StagingTable: Sendable {
                 "CREATE TEMP TABLE IF NOT EXISTS \(quoted) (\(columns))\(keepsRows ? "" : " ON COMMIT DELETE ROWS")"
             ]
         }
+        // The table outlives the session, and so a ferry that defines it otherwise: its definition's
+        // digest, kept as the table's comment, tells a table of another shape, which goes (it holds no
+        // rows between runs) and is made again.
+        let shape = sqlLiteral("ferry staging " + SHA256.hash(data: Data(columns.utf8)).hexString)
         return [
+            """
+            DO $ferry$
+            BEGIN
+            IF to_regclass(\(sqlLiteral(quoted))) IS NOT NULL
+               AND obj_description(to_regclass(\(sqlLiteral(quoted))), 'pg_class') IS DISTINCT FROM \(shape) THEN
+                DROP TABLE \(quoted);
+            END IF;
+            END
+            $ferry$
+            """,
             "CREATE UNLOGGED TABLE IF NOT EXISTS \(quoted) (\(columns))",
             """
             DO $ferry$
@@ -56,6 +72,7 @@ struct StagingTable: Sendable {
             END
             $ferry$
             """,
+            "COMMENT ON TABLE \(quoted) IS \(shape)",
             // A batch that died between its COPY and its commit left nothing (it rolled back); rows of
             // a session killed after an older ferry's commit would be: start empty.
             "DELETE FROM \(quoted)",

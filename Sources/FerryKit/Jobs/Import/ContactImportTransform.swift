@@ -109,8 +109,13 @@ public struct ImportHeader: Sendable {
 public struct ImportedContact: Equatable, Sendable {
     public let line: Int
     public let tenant: String
-    /// The canonical email: trimmed, lower-case. With the tenant, the key that finds the contact.
+    /// The canonical email: trimmed, lower-case (for messages and reports).
     public let email: String
+    /// The email trimmed, as the file writes it: the database lowercases it with its own lower(), the
+    /// function of its index on the contacts' emails, so that both sides of every comparison agree
+    /// whatever the database's character type (Swift's lowercasing and PostgreSQL's differ: 'İ',
+    /// or any non-ASCII capital under LC_CTYPE C). With the tenant, the key that finds the contact.
+    public let emailAsWritten: String
     public let fullName: String
     /// Absent (empty in the file) means "leave as it is": an import never erases a value.
     public let organization: String?
@@ -197,7 +202,8 @@ public struct ContactImportTransform: Sendable {
         }
 
         let email: String
-        switch EmailAddress.canonical(value(.email) ?? "") {
+        let given = value(.email) ?? ""
+        switch EmailAddress.canonical(given) {
         case .success(let canonical): email = canonical
         case .failure(let rejection):
             return reject("invalid email: " + rejection.reason + (value(.email).map { ": '\($0)'" } ?? ""))
@@ -219,7 +225,8 @@ public struct ContactImportTransform: Sendable {
         }
         return .contact(
             ImportedContact(
-                line: line, tenant: tenant, email: email, fullName: fullName,
+                line: line, tenant: tenant, email: email, emailAsWritten: given.trimmingWhitespace(),
+                fullName: fullName,
                 organization: value(.organization), role: value(.role), notes: value(.notes),
                 phones: outcome))
     }

@@ -113,7 +113,7 @@ final class ImportLoader {
         var sequence = 0
         for contact in contacts {
             rowEncoder.appendRow([
-                String(contact.line), contact.tenant, contact.email, contact.fullName,
+                String(contact.line), contact.tenant, contact.emailAsWritten, contact.fullName,
                 contact.organization, contact.role, contact.notes,
             ])
             for row in contact.phones.rows {
@@ -218,7 +218,9 @@ final class ImportLoader {
         guard !contacts.isEmpty else { return }
         rowEncoder.removeAll()
         for contact in contacts {
-            rowEncoder.appendRow([String(contact.line), contact.tenant, contact.email, contact.fullName, nil, nil, nil])
+            rowEncoder.appendRow([
+                String(contact.line), contact.tenant, contact.emailAsWritten, contact.fullName, nil, nil, nil,
+            ])
         }
         try connection.transaction {
             _ = try connection.copyIn(sql.copyRows) { write in try rowEncoder.bytes.withUnsafeBytes { try write($0) } }

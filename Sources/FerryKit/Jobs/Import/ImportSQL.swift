@@ -61,7 +61,9 @@ struct ImportSQL {
             columns: """
                 line integer NOT NULL,
                 tenant \(tenantType) NOT NULL,
-                email text NOT NULL,
+                email_as_written text NOT NULL,
+                -- Lowercased by the database, as its lookups of contacts by lower(email) are.
+                email text GENERATED ALWAYS AS (lower(email_as_written)) STORED,
                 full_name text NOT NULL,
                 organization text,
                 role text,
@@ -114,7 +116,7 @@ struct ImportSQL {
     }
 
     var copyRows: String {
-        "COPY \(lines.quoted) (line, tenant, email, full_name, organization, role, notes) FROM STDIN"
+        "COPY \(lines.quoted) (line, tenant, email_as_written, full_name, organization, role, notes) FROM STDIN"
     }
     var copyPhones: String {
         """
