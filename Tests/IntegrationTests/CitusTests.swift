@@ -23,6 +23,26 @@ struct CitusTests {
             environment: environment)
     }
 
+    static let importMapping = "mappings/contacts-csv.yaml"
+
+    /// A database with the import's schema steps applied, tenant ...0001, and `setUp` run after.
+    func databaseForImports(_ setUp: String = "") throws -> TestDatabase {
+        let db = try TestDatabase()
+        #expect(try ferry(["schema", "apply", Self.importMapping], db: db).status == 0)
+        try db.connection.execute(
+            script: "INSERT INTO tenants VALUES ('00000000-0000-4000-8000-000000000001', 'Acme', 'US');" + setUp)
+        return db
+    }
+
+    /// Imports `text` as a CSV file; expects the import to succeed and returns its run.
+    func importing(_ text: String, into db: TestDatabase) throws -> Int {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-\(UUID().uuidString).csv")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let run = try ferry(["import", file.path, "--mapping", Self.importMapping], db: db)
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        return try db.count("SELECT max(run_id) FROM ferry.runs")
+    }
+
     /// Each hash-distributed table with its distribution column and colocation group.
     func placements(_ db: TestDatabase) throws -> [String: (column: String, group: String)] {
         var placements: [String: (column: String, group: String)] = [:]
@@ -195,37 +215,23 @@ struct CitusTests {
     /// Two imports, the second updating the contact the first inserted, undone newest first: here rows
     /// are judged by their hash, and restoring the contact makes it again what the first import wrote.
     @Test func importsUndoneNewestFirstLeaveNoConflicts() throws {
-        let db = try TestDatabase()
-        let mapping = "mappings/contacts-csv.yaml"
-        #expect(try ferry(["schema", "apply", mapping], db: db).status == 0)
-        try db.connection.execute(
-            script: "INSERT INTO tenants VALUES ('00000000-0000-4000-8000-000000000001', 'Acme', 'US')")
+        let db = try databaseForImports()
         let tables = ["contacts", "clients", "contact_phone_numbers"]
         func checksums() throws -> [String] { try tables.map { try db.checksum($0) } }
-        func importing(_ text: String) throws -> Int {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "\(db.name)-\(UUID().uuidString).csv"
-            )
-            .path
-            try text.write(toFile: file, atomically: true, encoding: .utf8)
-            let run = try ferry(["import", file, "--mapping", mapping], db: db)
-            #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
-            return try db.count("SELECT max(run_id) FROM ferry.runs")
-        }
         let before = try checksums()
         let first = try importing(
             """
             Tenant,Full Name,Email,Company,Office Phone
             00000000-0000-4000-8000-000000000001,Grace Hopper,grace@navy.example,US Navy,650-253-0000
 
-            """)
+            """, into: db)
         let afterFirst = try checksums()
         let second = try importing(
             """
             Tenant,Full Name,Email,Title,Mobile
             00000000-0000-4000-8000-000000000001,Grace Hopper,grace@navy.example,Rear Admiral,+1 212 555 0142
 
-            """)
+            """, into: db)
         #expect(try db.scalar("SELECT role FROM contacts") == "Rear Admiral")
         let undoSecond = try ferry(["rollback", String(second), "--yes"], db: db)
         #expect(undoSecond.status == 0, "\(undoSecond.stdout) \(undoSecond.stderr)")
@@ -238,19 +244,11 @@ struct CitusTests {
     /// Staging tables outlive the session on Citus: one an older ferry made with another shape is
     /// made again, not used as it is.
     @Test func aStagingTableOfAnotherShapeIsMadeAgain() throws {
-        let db = try TestDatabase()
-        let mapping = "mappings/contacts-csv.yaml"
-        #expect(try ferry(["schema", "apply", mapping], db: db).status == 0)
-        try db.connection.execute(
-            script: """
-                INSERT INTO tenants VALUES ('00000000-0000-4000-8000-000000000001', 'Acme', 'US');
-                CREATE UNLOGGED TABLE ferry.ferry_import_rows (line integer NOT NULL, tenant uuid NOT NULL, email text NOT NULL);
-                """)
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).csv").path
-        try "Tenant,Full Name,Email\n00000000-0000-4000-8000-000000000001,Grace Hopper,Grace@Navy.example\n"
-            .write(toFile: file, atomically: true, encoding: .utf8)
-        let run = try ferry(["import", file, "--mapping", mapping], db: db)
-        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        let db = try databaseForImports(
+            "CREATE UNLOGGED TABLE ferry.ferry_import_rows (line integer NOT NULL, tenant uuid NOT NULL, email text NOT NULL)"
+        )
+        _ = try importing(
+            "Tenant,Full Name,Email\n00000000-0000-4000-8000-000000000001,Grace Hopper,Grace@Navy.example\n", into: db)
         #expect(try db.scalar("SELECT email FROM contacts") == "grace@navy.example")
         #expect(
             try db.count(
@@ -261,21 +259,15 @@ struct CitusTests {
     /// their hash) the import's rows count as changed since it; --force restores them, and the restored
     /// contact keeps the new column's value rather than a NULL its NOT NULL would refuse.
     @Test func aColumnAddedAfterAnImportTurnsItsRowsIntoConflictsThatForceRestores() throws {
-        let db = try TestDatabase()
-        let mapping = "mappings/contacts-csv.yaml"
-        #expect(try ferry(["schema", "apply", mapping], db: db).status == 0)
-        try db.connection.execute(
-            script: """
-                INSERT INTO tenants VALUES ('00000000-0000-4000-8000-000000000001', 'Acme', 'US');
-                INSERT INTO contacts (tenant, contact_name_id, full_name, email, role) VALUES
-                    ('00000000-0000-4000-8000-000000000001', gen_random_uuid(), 'Grace Hopper', 'grace@navy.example', 'Captain');
-                """)
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).csv").path
-        try
-            "Tenant,Full Name,Email,Title\n00000000-0000-4000-8000-000000000001,Grace Hopper,grace@navy.example,Rear Admiral\n"
-            .write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(try ferry(["import", file, "--mapping", mapping], db: db).status == 0)
-        let run = String(try db.count("SELECT max(run_id) FROM ferry.runs"))
+        let db = try databaseForImports(
+            """
+            INSERT INTO contacts (tenant, contact_name_id, full_name, email, role) VALUES
+                ('00000000-0000-4000-8000-000000000001', gen_random_uuid(), 'Grace Hopper', 'grace@navy.example', 'Captain');
+            """)
+        let run = String(
+            try importing(
+                "Tenant,Full Name,Email,Title\n00000000-0000-4000-8000-000000000001,Grace Hopper,grace@navy.example,Rear Admiral\n",
+                into: db))
         try db.connection.execute(script: "ALTER TABLE contacts ADD COLUMN status text NOT NULL DEFAULT 'active'")
         let refused = try ferry(["rollback", run, "--yes"], db: db)
         #expect(refused.status == 3, "\(refused.stdout) \(refused.stderr)")
