@@ -31,8 +31,7 @@ struct ContractRollback {
         let triggers =
             try SnapshotTable.isDistributed(tableName, on: connection)
             ? [] : try RowTrigger.beforeRowTriggers(on: tableName, connection: connection).filter(\.onUpdate)
-        tableReport.beforeTriggers = triggers.map(\.name)
-        tableReport.triggersDisabled = disablesBeforeTriggers && !triggers.isEmpty
+        tableReport.restores(through: triggers, disabled: disablesBeforeTriggers)
         if dryRun {
             // This dry run counts without writing: what the triggers would change is not known here.
             if !triggers.isEmpty && !disablesBeforeTriggers {
@@ -72,13 +71,8 @@ struct ContractRollback {
                     [String(runId)] + (compares ? [textArrayLiteral(names)] : []), on: connection)
                 try RowTrigger.enable(bypassed, on: tableName, connection: connection)
                 restored = outcome.restored
-                tableReport.restoredOtherwise = outcome.changed
-                tableReport.columnsChangedByTriggers = outcome.columns.sorted()
-                if outcome.changed > 0 {
-                    report.notRestoredExactly.append(
-                        RowTrigger.notExact(
-                            table: tableName, rows: outcome.changed, columns: tableReport.columnsChangedByTriggers,
-                            triggers: triggers))
+                if let notExact = tableReport.note(outcome, table: tableName) {
+                    report.notRestoredExactly.append(notExact)
                 }
             }
             tableReport.undone = restored

@@ -16,6 +16,11 @@ public struct RunPacing: Sendable {
     public var snapshotFile: String?
 
     public init() {}
+
+    /// The lock and statement timeouts a batch runs with: these options', else the mapping's `load`.
+    func timeouts(_ load: LoadSettings) -> (lock: String, statement: String) {
+        ((lockTimeout ?? load.lockTimeout).text, (statementTimeout ?? load.statementTimeout).text)
+    }
 }
 
 /// Options a run records in the ledger (what the operator set; defaults come from the mapping, which

@@ -57,13 +57,7 @@ enum LedgerRun {
     ) throws -> Summary {
         let lock = try RunLock(conninfo: conninfo, job: job, wait: given.pacing.wait)
         defer { withExtendedLifetime(lock) {} }
-        func timeouts(_ options: ApplyOptions) -> (lock: String, statement: String) {
-            (
-                (options.pacing.lockTimeout ?? load.lockTimeout).text,
-                (options.pacing.statementTimeout ?? load.statementTimeout).text
-            )
-        }
-        var effectiveTimeouts = timeouts(given)
+        var effectiveTimeouts = given.pacing.timeouts(load)
         // The reader never queues behind the application's locks for longer than the writer would.
         let openReader = { () throws -> PostgresConnection in
             let reader = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply \(job) (read)")
@@ -115,8 +109,9 @@ enum LedgerRun {
             }
             options.log(
                 "resuming run \(runId) after batch \(resume.lastBatch)" + ApplyOptions.keptNote(options.recorded))
-            if timeouts(options) != effectiveTimeouts {
-                effectiveTimeouts = timeouts(options)
+            let resumedTimeouts = options.pacing.timeouts(load)
+            if resumedTimeouts != effectiveTimeouts {
+                effectiveTimeouts = resumedTimeouts
                 try reader.query(
                     "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
                     [effectiveTimeouts.lock, effectiveTimeouts.statement])

@@ -184,15 +184,9 @@ public struct Rollback {
                 restoredBy: rules.followsRestores ? rollbackRunId : nil,
                 stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
             tableReport.undone = undone.deleted + undone.restores.restored
-            tableReport.restoredOtherwise = undone.restores.changed
-            tableReport.columnsChangedByTriggers = undone.restores.columns.sorted()
-            tableReport.beforeTriggers = triggers.map(\.name)
-            tableReport.triggersDisabled = disablesBeforeTriggers && !triggers.isEmpty
-            if undone.restores.changed > 0 {
-                report.notRestoredExactly.append(
-                    RowTrigger.notExact(
-                        table: snapshot.qualifiedName, rows: undone.restores.changed,
-                        columns: tableReport.columnsChangedByTriggers, triggers: triggers))
+            tableReport.restores(through: triggers, disabled: disablesBeforeTriggers)
+            if let notExact = tableReport.note(undone.restores, table: snapshot.qualifiedName) {
+                report.notRestoredExactly.append(notExact)
             }
             report.tables.append(tableReport)
         }

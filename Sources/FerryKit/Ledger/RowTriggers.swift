@@ -38,12 +38,25 @@ struct RowTrigger: Equatable {
             )
         }
     }
+}
 
-    /// The report's line for rows a table's triggers changed on the way back.
-    static func notExact(table: String, rows: Int, columns: [String], triggers: [RowTrigger]) -> String {
-        "\(table): \(rows) restored row\(rows == 1 ? "" : "s") differ\(rows == 1 ? "s" : "") from the pre-image in "
-            + "\(columns.joined(separator: ", ")): changed on the way back by trigger\(triggers.count == 1 ? "" : "s") "
-            + "\(triggers.map(\.name).joined(separator: ", ")) (--disable-before-triggers restores exactly)"
+extension RollbackTableReport {
+    /// The table's BEFORE row triggers its restores go through, and whether they are disabled meanwhile.
+    mutating func restores(through triggers: [RowTrigger], disabled: Bool) {
+        beforeTriggers = triggers.map(\.name)
+        triggersDisabled = disabled && !triggers.isEmpty
+    }
+
+    /// What the triggers did to the rows restored: nil, or the report's line for the rows they changed.
+    mutating func note(_ outcome: RestoreOutcome, table: String) -> String? {
+        restoredOtherwise = outcome.changed
+        columnsChangedByTriggers = outcome.columns.sorted()
+        let rows = outcome.changed
+        guard rows > 0 else { return nil }
+        return
+            "\(table): \(rows) restored row\(rows == 1 ? "" : "s") differ\(rows == 1 ? "s" : "") from the pre-image in "
+            + "\(columnsChangedByTriggers.joined(separator: ", ")): changed on the way back by trigger\(beforeTriggers.count == 1 ? "" : "s") "
+            + "\(beforeTriggers.joined(separator: ", ")) (--disable-before-triggers restores exactly)"
     }
 }
 

@@ -218,10 +218,7 @@ public struct ImportJob: Sendable {
             do {
                 let loader = try ImportLoader(
                     connection: connection, sql: sql(types, engine: engine, dryRun: options.dryRun), runId: runId,
-                    timeouts: (
-                        (options.pacing.lockTimeout ?? mapping.load.lockTimeout).text,
-                        (options.pacing.statementTimeout ?? mapping.load.statementTimeout).text
-                    ),
+                    timeouts: options.pacing.timeouts(mapping.load),
                     createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
                 openLoader = loader
                 let rejectPath = options.rejectFile ?? file + ".rejects.csv"
