@@ -157,6 +157,41 @@ struct LifecycleTests {
         #expect(try db.job().plan().rowsToInsert == 0)
     }
 
+    /// A contract undone and made again: the rows its rollback put back are ferry's own writes, not
+    /// changes since the apply, so the same list is accepted without another apply; an application edit
+    /// after the rollback still counts as a change.
+    @Test func aContractAgainAfterItsRollbackAcceptsTheSameListButNotALaterEdit() throws {
+        let db = try appliedDatabase(contacts: 200)
+        let checked = try db.contract()
+        #expect(checked.unmigrated > 0 && checked.changedSinceApply == 0)
+        let accepted = db.temporaryFile("accepted-again.csv")
+        try? FileManager.default.removeItem(atPath: accepted)
+        try FileManager.default.copyItem(atPath: checked.unmigratedFile!, toPath: accepted)
+        let dropped = try db.contract {
+            $0.confirm = true; $0.acceptRejectedFile = accepted
+        }
+        #expect(dropped.dropped, "\(dropped.problems)")
+        #expect(try Rollback(conninfo: db.conninfo).run(dropped.runId!, dryRun: false, force: false).complete)
+
+        let again = try db.contract()
+        #expect(again.changedSinceApply == 0)
+        #expect(again.unmigrated == checked.unmigrated)
+
+        let edited = try contractKeyFile(accepted)[0].key.split(separator: "/").map(String.init)
+        try db.connection.query(
+            "UPDATE contacts SET phone_number = '555-0000' WHERE tenant = $1 AND contact_name_id = $2",
+            [edited[0], edited[1]])
+        let refused = try db.contract {
+            $0.confirm = true; $0.acceptRejectedFile = accepted
+        }
+        #expect(refused.refused && !refused.dropped)
+        #expect(refused.changedSinceApply == 1)
+        #expect(
+            refused.problems.contains { $0.contains("1 contact changed since apply run") && $0.contains(edited[1]) })
+        #expect(try db.hasColumn("contacts", "phone_number"))
+
+    }
+
     @Test func aLegacyValueChangedSinceTheApplyMustBeMigratedNotAccepted() throws {
         let db = try appliedDatabase(contacts: 200)
         let contact = try db.connection.query(
@@ -502,7 +537,8 @@ struct LifecycleTests {
             "SELECT md5(string_agg((to_jsonb(t) - 'phone_number')::text, '|' ORDER BY contact_name_id)) FROM contacts t"
         func contract() throws -> Int {
             let list = db.temporaryFile("touch-unmigrated-\(UUID().uuidString).csv")
-            let first = try ferryCLI("contract mappings/phones.yaml --confirm --unmigrated-out '\(list)'", database: db.name)
+            let first = try ferryCLI(
+                "contract mappings/phones.yaml --confirm --unmigrated-out '\(list)'", database: db.name)
             let dropped = try ferryCLI(
                 "contract mappings/phones.yaml --confirm --accept-rejected '\(list)' --unmigrated-out '\(list).again'",
                 database: db.name)

@@ -220,8 +220,8 @@ private struct Verification {
             }
             return total
         }
-        let ferryBatches = try connection.query(ContractSQL.ferryBatchXids).scalar ?? "{}"
-        return try readRows(connection, subject.legacyRows, [applyXid, writtenSince, ferryBatches])
+        let ferryWrites = try connection.query(ContractSQL.ferryWriteXids).scalar ?? "{}"
+        return try readRows(connection, subject.legacyRows, [applyXid, writtenSince, ferryWrites])
     }
 
     private mutating func readRows(

@@ -93,12 +93,16 @@ struct ContractRollback {
             for statement in statements { try connection.execute(script: statement) }
             try connection.query("DELETE FROM ferry.dropped_values WHERE run_id = $1", [String(runId)])
             try connection.query("UPDATE ferry.runs SET status = 'rolled_back' WHERE run_id = $1", [String(runId)])
-            try ledger.event(
-                runId: runId, kind: "rollback done",
-                detail: [
-                    "rollback_run": String(rollbackRunId), "values_restored": String(restored),
-                    "rows_gone_since": String(kept - restored),
-                ])
+            var detail = [
+                "rollback_run": String(rollbackRunId), "values_restored": String(restored),
+                "rows_gone_since": String(kept - restored),
+            ]
+            if scratch == nil {
+                // A later contract judges rows by xmin: the rows this transaction restored count as ferry's.
+                detail[ContractSQL.restoreXidDetail] = try connection.query("SELECT pg_current_xact_id()::text AS xid")
+                    .value("the rollback's transaction id", as: String.self)
+            }
+            try ledger.event(runId: runId, kind: "rollback done", detail: detail)
             report.tables = [tableReport]
             report.complete = true
             if tableReport.alreadyGone > 0 {

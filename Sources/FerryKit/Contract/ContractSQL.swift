@@ -8,8 +8,20 @@ enum ContractSQL {
         ORDER BY run_id DESC LIMIT 1
         """
 
-    /// The transaction ids of ferry's own batches (32-bit, as xmin shows them), as a bigint[] parameter.
-    static let ferryBatchXids = "SELECT coalesce(array_agg(DISTINCT xid % 4294967296), '{}')::text FROM ferry.batches"
+    /// The transaction ids of ferry's own writes (32-bit, as xmin shows them), as a bigint[] parameter:
+    /// every batch, and every rollback of a contract, which puts back the very values the contract had
+    /// judged (a row it restored has not changed its legacy value).
+    static let ferryWriteXids = """
+        SELECT coalesce(array_agg(DISTINCT x % 4294967296), '{}')::text FROM (
+            SELECT xid AS x FROM ferry.batches
+            UNION ALL
+            SELECT (detail->>'\(restoreXidDetail)')::bigint FROM ferry.events
+            WHERE kind = 'rollback done' AND detail ? '\(restoreXidDetail)'
+        ) ferry_writes
+        """
+
+    /// The event detail of a contract's rollback that names the transaction which put the values back.
+    static let restoreXidDetail = "values_restored_xid"
 
     /// The contract run that dropped a column of the table, if one is in force.
     static let contractInForce = """
