@@ -31,6 +31,9 @@ struct MappingTests {
         #expect(mapping.phoneNumbers.customType == "custom_phone_type_id")
         #expect(mapping.load.lockTimeout.text == "2s")
         #expect(mapping.regionAmbiguity == .reject)
+        #expect(mapping.acceptance == .valid)
+        #expect(
+            try PhonesMapping(file: "m.yaml", text: Self.minimal + "\n  accept: possible\n").acceptance == .possible)
         #expect(
             try PhonesMapping(file: "m.yaml", text: Self.minimal + "\n  region_ambiguous: load\n").regionAmbiguity
                 == .load)
@@ -52,6 +55,7 @@ struct MappingTests {
         ("job: phones", "job: customers", "job must be 'phones'"),
         ("    - column: phone_number\n      type: work", "    []", "at least one phone column"),
         ("default_region: US", "default_region: US\n  region_ambiguous: guess", "must be reject or load, not 'guess'"),
+        ("default_region: US", "default_region: US\n  accept: anything", "must be valid or possible, not 'anything'"),
     ])
     func badValuesAreExplained(_ original: String, _ replacement: String, _ expectedMessage: String) {
         let text = Self.minimal.replacingOccurrences(of: original, with: replacement)

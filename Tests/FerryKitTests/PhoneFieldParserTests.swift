@@ -194,6 +194,20 @@ struct PhoneFieldParserTests {
         #expect(parser.parse("030 123 4567", region: "DE").numbers.first?.alsoReadsAs == nil)
     }
 
+    /// Under `accept: possible` a field that is only possible as a whole is not one number when it
+    /// splits: its pieces are judged one by one.
+    @Test func aWholeFieldThatIsOnlyPossibleIsSplitWhenItCanBe() {
+        let value = "0171 123 / 0171 124"
+        let whole = PhoneNumberParser.parse(value, defaultRegion: "DE")
+        #expect(whole.outcome == .invalidForRegion && whole.isPossible)
+        let possible = PhoneFieldParser(acceptance: .possible).parse(value, region: "DE")
+        #expect(possible.wasSplit)
+        #expect(possible.numbers.map(\.e164) == ["+49171123", "+49171124"])
+        #expect(possible.numbers.allSatisfy { $0.possibleOnly })
+        let strict = parser.parse(value, region: "DE")
+        #expect(strict.numbers.isEmpty && strict.rejected.allSatisfy { $0.reason == .invalidForRegion })
+    }
+
     @Test func annotationLettersNeverBecomeDigits() {
         // libphonenumber alone reads "App" as 277; ferry must not.
         let verdict = PhoneNumberParser.parse("+49 30 123456 App. 78", defaultRegion: "DE")

@@ -72,6 +72,26 @@ struct PhoneTransformTests {
         #expect(mixed.anomalies.contains { $0.kind == .fragmentRejected && $0.rejectionReason == .regionAmbiguous })
     }
 
+    /// The application checks "is possible": `phones.accept: possible` loads a number of a possible
+    /// length that libphonenumber's metadata does not assign (listed), never a local-only one.
+    @Test func aPossibleNumberLoadsOnlyWhenTheMappingAcceptsPossibleNumbers() {
+        let values = ["(213) 055-1234", "301-4166"]
+        let strict = twoColumns.transform(contact(values))
+        #expect(strict.rows.isEmpty)
+        #expect(strict.counts.rejected == 2)
+        #expect(strict.anomalies.allSatisfy { $0.rejectionReason == .invalidForRegion })
+        let possible = PhoneTransform(columns: twoColumns.columns, defaultRegion: "US", acceptance: .possible)
+        let loaded = possible.transform(contact(values))
+        #expect(loaded.rows.map(\.e164) == ["+12130551234"])
+        #expect(loaded.counts.loaded == 1 && loaded.counts.rejected == 1 && loaded.counts.addsUp)
+        #expect(loaded.anomalies.contains { $0.kind == .possibleNotValid && $0.detail.contains("+12130551234") })
+        // Seven digits are a local number in the US: possible only there, never loaded.
+        #expect(loaded.anomalies.contains { $0.rejectionReason == .invalidForRegion && $0.raw == "301-4166" })
+        // A valid number is not listed as merely possible.
+        #expect(
+            !possible.transform(contact(["(201) 555-0123", nil])).anomalies.contains { $0.kind == .possibleNotValid })
+    }
+
     @Test func theSameNumberTwiceBecomesOneRow() {
         let outcome = twoColumns.transform(contact(["+1 650 253 0000", "(650) 253-0000"]))
         #expect(outcome.rows.count == 1)

@@ -289,6 +289,50 @@ struct PhonesJobTests {
         } throws: { String(describing: $0).contains("declared without that timestamp column") }
     }
 
+    /// The application accepts numbers that are "possible": so does a mapping with `accept: possible`,
+    /// listing each under its anomaly; the contract judges with the same rule. A local-only number stays
+    /// rejected either way.
+    @Test func possibleNumbersLoadWhenTheMappingAcceptsThemAndTheContractAgrees() throws {
+        let db = try fixture()
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, phone_number, country) VALUES
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-00000000000b', 'New Range', 'k@x.test', '(213) 055-1234', 'US'),
+                  ('\(Self.tenant)', '00000000-0000-4000-8000-00000000000c', 'Local', 'l@x.test', '301-4166', 'US');
+                """)
+        let text = try String(
+            contentsOf: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml"), encoding: .utf8
+        )
+        .replacingOccurrences(of: "  default_region: US\n", with: "  default_region: US\n  accept: possible\n")
+        let mapping = try PhonesMapping(file: "possible.yaml", text: text)
+        #expect(mapping.acceptance == .possible)
+        _ = try db.applySchema(mapping)
+        let job = PhonesJob(mapping: mapping, conninfo: db.conninfo)
+        let plan = try job.plan()
+        #expect(plan.anomalies[PhoneAnomalyClass.possibleNotValid.rawValue]?.count == 1)
+        _ = try job.apply()
+        #expect(
+            try db.scalar(
+                "SELECT string_agg(right(contact_name_id::text, 2) || '=' || phone_number, ',' ORDER BY contact_name_id) FROM contact_phone_numbers WHERE right(contact_name_id::text, 2) IN ('0b', '0c')"
+            ) == "0b=+12130551234")
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == Self.expectedRows.count + 1)
+
+        func unmigrated(_ mapping: PhonesMapping, _ name: String) throws -> [String] {
+            var options = ContractOptions()
+            options.unmigratedFile = db.temporaryFile("\(name)-unmigrated.csv")
+            options.log = { _ in }
+            let report = try Contract(subject: PhonesContractSubject(mapping: mapping), conninfo: db.conninfo).run(
+                options)
+            guard let file = report.unmigratedFile else { return report.problems }
+            return try contractKeyFile(file).map { String($0.key.suffix(2)) }.sorted()
+        }
+        // Garbage and Local hold nothing loadable; with the default mapping New Range's number is not
+        // migrated either, as that mapping never loads it.
+        #expect(try unmigrated(mapping, "possible") == ["06", "0c"])
+        let strict = try unmigrated(try db.mapping(), "valid")
+        #expect(strict == ["06", "0b", "0c"], "\(strict)")
+    }
+
     @Test func missingTargetTablesAreReportedBeforeAnyWork() throws {
         let db = try fixture()
         let job = PhonesJob(mapping: try db.mapping(), conninfo: db.conninfo)

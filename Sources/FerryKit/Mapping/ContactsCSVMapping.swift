@@ -45,6 +45,8 @@ public struct ContactsCSVMapping: Sendable {
     public let extensions: ExtensionHandling
     /// `phones.region_ambiguous`, as for the phones job.
     public let regionAmbiguity: RegionAmbiguity
+    /// `phones.accept`, as for the phones job.
+    public let acceptance: NumberAcceptance
     public let labels: PhoneLabels
     /// Create an organization named in the file when the tenant has none by that name (else reject the row).
     public let createMissingOrganizations: Bool
@@ -124,6 +126,7 @@ public struct ContactsCSVMapping: Sendable {
         labels = try PhonesMapping.labels(phonesNode)
         let extensionPolicy = try phonesNode.string("extension_without_column")
         regionAmbiguity = try PhonesMapping.regionAmbiguity(phonesNode)
+        acceptance = try PhonesMapping.acceptance(phonesNode)
         regionHeaders = try phonesNode.strings("region_header")
         var phoneColumns: [PhoneColumn] = []
         for node in phonesNode.child("columns")?.sequence ?? [] {

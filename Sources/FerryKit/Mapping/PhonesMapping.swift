@@ -67,6 +67,8 @@ public struct PhonesMapping: Sendable {
     public let regionsByTenant: [String: String]
     /// `phones.region_ambiguous`: a number valid in its region and as a North American number.
     public let regionAmbiguity: RegionAmbiguity
+    /// `phones.accept`: valid numbers only, or possible ones too.
+    public let acceptance: NumberAcceptance
     /// `phones.existing_rows`: what happens to contacts that already have phone rows.
     public let existingRows: ExistingRows
     /// `job: phones-in-place`: the phone table is its own source (the legacy column is gone).
@@ -83,7 +85,7 @@ public struct PhonesMapping: Sendable {
     public var transform: PhoneTransform {
         PhoneTransform(
             columns: source.columns, defaultRegion: defaultRegion, labels: labels, extensions: extensions,
-            regionsByTenant: regionsByTenant, regionAmbiguity: regionAmbiguity)
+            regionsByTenant: regionsByTenant, regionAmbiguity: regionAmbiguity, acceptance: acceptance)
     }
 
     public static func load(path: String) throws -> PhonesMapping {
@@ -156,6 +158,7 @@ public struct PhonesMapping: Sendable {
             try phonesNode.string("extension_without_column"), in: phonesNode, table: phoneNumbers)
         regionsByTenant = try Self.regionsByTenant(phonesNode.child("region_by_tenant"))
         regionAmbiguity = try Self.regionAmbiguity(phonesNode)
+        acceptance = try Self.acceptance(phonesNode)
         let existing = try phonesNode.string("existing_rows") ?? ExistingRows.skip.rawValue
         guard let existingRows = ExistingRows(rawValue: existing) else {
             throw phonesNode.child("existing_rows")!.error("must be skip or replace_naive, not '\(existing)'")
@@ -222,6 +225,15 @@ public struct PhonesMapping: Sendable {
     }
 
     /// `phones.default_region` (checked against libphonenumber's regions).
+    /// `phones.accept` (default valid).
+    static func acceptance(_ phonesNode: MappingNode) throws -> NumberAcceptance {
+        let policy = try phonesNode.string("accept") ?? NumberAcceptance.valid.rawValue
+        guard let acceptance = NumberAcceptance(rawValue: policy) else {
+            throw phonesNode.child("accept")!.error("must be valid or possible, not '\(policy)'")
+        }
+        return acceptance
+    }
+
     /// `phones.region_ambiguous` (default reject).
     static func regionAmbiguity(_ phonesNode: MappingNode) throws -> RegionAmbiguity {
         let policy = try phonesNode.string("region_ambiguous") ?? RegionAmbiguity.reject.rawValue

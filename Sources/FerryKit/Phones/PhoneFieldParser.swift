@@ -9,6 +9,8 @@ public struct ParsedPhone: Equatable, Sendable {
     /// Written in North American national format (`702-478-7965`) outside North America, and valid as
     /// a North American number too: which one was meant the value cannot say (this is that reading).
     public var alsoReadsAs: String? = nil
+    /// Not valid in its region, only of a possible length there (loaded under `NumberAcceptance.possible`).
+    public var possibleOnly = false
 }
 
 /// A piece of a field that did not yield a number, and why.
@@ -32,12 +34,14 @@ public struct PhoneFieldResult: Equatable, Sendable {
 /// splits fields holding several numbers, and asks libphonenumber about each piece.
 public struct PhoneFieldParser: Sendable {
     public let labels: PhoneLabels
+    public let acceptance: NumberAcceptance
     /// Longer fields are rejected unparsed: the longest plausible one (several labelled numbers with
     /// extensions) is far shorter, and parsing time grows with the length.
     public static let maximumFieldBytes = 256
 
-    public init(labels: PhoneLabels = .standard) {
+    public init(labels: PhoneLabels = .standard, acceptance: NumberAcceptance = .valid) {
         self.labels = labels
+        self.acceptance = acceptance
     }
 
     public func parse(_ raw: String, region: String) -> PhoneFieldResult {
@@ -58,14 +62,25 @@ public struct PhoneFieldParser: Sendable {
         }
         // The whole field first: "030/123456" is one German number, not two.
         let whole = parseSegment(value, region: region)
-        if case .number(let phone) = whole {
+        if case .number(let phone) = whole, !phone.possibleOnly {
             result.numbers = [phone]
             return result
         }
         let pieces = splitIntoPieces(value, region: region)
-        guard pieces.count > 1, case .rejected(let wholeRejection) = whole else {
-            if case .rejected(let rejection) = whole { result.rejected = [rejection] }
+        // A whole field that is only of a possible length ("0301234 / 0301235" runs to 14 digits) is not
+        // one number when it splits: its pieces are judged instead.
+        guard pieces.count > 1 else {
+            switch whole {
+            case .number(let phone): result.numbers = [phone]
+            case .rejected(let rejection): result.rejected = [rejection]
+            }
             return result
+        }
+        let wholeRejection: RejectedFragment
+        switch whole {
+        case .rejected(let rejection): wholeRejection = rejection
+        case .number(let phone):
+            wholeRejection = RejectedFragment(fragment: value, reason: .invalidForRegion, detail: phone.e164)
         }
         result.wasSplit = true
         for piece in pieces {
@@ -220,7 +235,14 @@ public struct PhoneFieldParser: Sendable {
         case .invalidCountryCode: reason = .invalidCountryCode
         case .tooShort: reason = .tooShort
         case .tooLong: reason = .tooLong
-        case .invalidForRegion: reason = .invalidForRegion
+        case .invalidForRegion:
+            if acceptance == .possible, verdict.isPossible, let e164 = verdict.e164, isE164(e164) {
+                return .number(
+                    ParsedPhone(
+                        e164: e164, extensionDigits: verdict.extensionDigits.map(asciiDigits),
+                        typeHint: typeHint, fragment: segment, possibleOnly: true))
+            }
+            reason = .invalidForRegion
         }
         return .rejected(RejectedFragment(fragment: segment, reason: reason, detail: verdict.e164))
     }

@@ -16,6 +16,9 @@ public struct LibPhoneVerdict: Equatable, Sendable {
     /// E.164 form when the text parsed (even when not valid).
     public let e164: String?
     public let extensionDigits: String?
+    /// Not valid, but of a length its region's numbers can have, dialled in full (not a local-only
+    /// number): what an application that checks "is possible" accepts.
+    public var isPossible = false
 }
 
 public enum PhoneNumberParser {
@@ -58,9 +61,11 @@ public enum PhoneNumberParser {
         let e164 = fixedString(result.e164)
         let extensionText = fixedString(result.extension)
         let outcome: LibPhoneVerdict.Outcome
+        var isPossible = false
         if result.is_valid == 1 {
             outcome = .valid
         } else {
+            isPossible = ferry_possibility(rawValue: UInt32(result.possibility)) == FERRY_POSSIBLE
             switch ferry_possibility(rawValue: UInt32(result.possibility)) {
             case FERRY_POSSIBLE_TOO_SHORT: outcome = .tooShort
             case FERRY_POSSIBLE_TOO_LONG: outcome = .tooLong
@@ -69,7 +74,8 @@ public enum PhoneNumberParser {
             }
         }
         return LibPhoneVerdict(
-            outcome: outcome, e164: e164, extensionDigits: extensionText.isEmpty ? nil : extensionText)
+            outcome: outcome, e164: e164, extensionDigits: extensionText.isEmpty ? nil : extensionText,
+            isPossible: isPossible)
     }
 
     public static func isSupportedRegion(_ region: String) -> Bool {

@@ -91,6 +91,9 @@ public enum PhoneAnomalyClass: String, CaseIterable, Codable, Sendable {
     case duplicateWithinContact = "duplicate within contact"
     case customTypeUsed = "custom type"
     case regionAmbiguous = "region ambiguous"
+    /// Loaded under `phones.accept: possible`: of a possible length, not a number libphonenumber's
+    /// metadata assigns in the region.
+    case possibleNotValid = "possible, not valid"
 }
 
 public struct PhoneAnomaly: Equatable, Sendable {
@@ -159,12 +162,12 @@ public struct PhoneTransform: Sendable {
     public init(
         columns: [PhoneSourceColumn], defaultRegion: String, labels: PhoneLabels = .standard,
         extensions: ExtensionHandling = .column, regionsByTenant: [String: String] = [:],
-        regionAmbiguity: RegionAmbiguity = .reject
+        regionAmbiguity: RegionAmbiguity = .reject, acceptance: NumberAcceptance = .valid
     ) {
         self.columns = columns
         self.defaultRegion = defaultRegion
         self.regionsByTenant = regionsByTenant
-        self.parser = PhoneFieldParser(labels: labels)
+        self.parser = PhoneFieldParser(labels: labels, acceptance: acceptance)
         self.extensions = extensions
         self.regionAmbiguity = regionAmbiguity
     }
@@ -269,6 +272,7 @@ public struct PhoneTransform: Sendable {
                     anomaly(.annotationUsedAsType, "\(hint) from \"\(number.fragment)\"")
                 }
                 if let digits = number.extensionDigits { anomaly(.extensionFound, "ext. \(digits)") }
+                if number.possibleOnly { anomaly(.possibleNotValid, "\(number.e164) from \"\(number.fragment)\"") }
                 let type = number.typeHint ?? column.type
                 if case .custom(let label) = type { anomaly(.customTypeUsed, label) }
                 // Without an extension column, RFC 3966 keeps the extension in the number itself.

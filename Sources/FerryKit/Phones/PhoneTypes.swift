@@ -94,6 +94,16 @@ public enum PhoneRejectionReason: String, CaseIterable, Codable, Sendable {
 }
 
 /// What happens to a number that is valid in its region and, as written, in North America as well.
+/// Which numbers load: those libphonenumber calls valid (assigned in its region's metadata), or also
+/// those of a possible length there, as an application that checks "is possible" accepts them (a range
+/// assigned after the library's metadata was built is one).
+public enum NumberAcceptance: String, Sendable, CaseIterable {
+    case valid
+    /// A number that is possible but not valid loads too, listed under the anomaly "possible, not valid".
+    /// A local-only number (too short to dial from elsewhere) never does.
+    case possible
+}
+
 public enum RegionAmbiguity: String, Sendable, CaseIterable {
     /// Left where it is, rejected with the reason, listed: someone must say which was meant.
     case reject

@@ -156,7 +156,7 @@ public struct ContactImportTransform: Sendable {
         }
         phones = PhoneTransform(
             columns: columns, defaultRegion: mapping.defaultRegion, labels: mapping.labels,
-            extensions: mapping.extensions, regionAmbiguity: mapping.regionAmbiguity)
+            extensions: mapping.extensions, regionAmbiguity: mapping.regionAmbiguity, acceptance: mapping.acceptance)
     }
 
     public func transform(_ record: CSVRecord) -> ImportRowOutcome {
