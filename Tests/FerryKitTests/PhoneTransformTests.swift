@@ -87,6 +87,8 @@ struct PhoneTransformTests {
         #expect(loaded.anomalies.contains { $0.kind == .possibleNotValid && $0.detail.contains("+12130551234") })
         // Seven digits are a local number in the US: possible only there, never loaded.
         #expect(loaded.anomalies.contains { $0.rejectionReason == .invalidForRegion && $0.raw == "301-4166" })
+        // A placeholder is of a possible length too, and no number.
+        #expect(possible.transform(contact(["000-000-0000", "(555) 555-5555"])).rows.isEmpty)
         // A valid number is not listed as merely possible.
         #expect(
             !possible.transform(contact(["(201) 555-0123", nil])).anomalies.contains { $0.kind == .possibleNotValid })

@@ -236,7 +236,9 @@ public struct PhoneFieldParser: Sendable {
         case .tooShort: reason = .tooShort
         case .tooLong: reason = .tooLong
         case .invalidForRegion:
-            if acceptance == .possible, verdict.isPossible, let e164 = verdict.e164, isE164(e164) {
+            if acceptance == .possible, verdict.isPossible, let e164 = verdict.e164, isE164(e164),
+                !isPlaceholder(e164)
+            {
                 return .number(
                     ParsedPhone(
                         e164: e164, extensionDigits: verdict.extensionDigits.map(asciiDigits),
@@ -245,6 +247,16 @@ public struct PhoneFieldParser: Sendable {
             reason = .invalidForRegion
         }
         return .rejected(RejectedFragment(fragment: segment, reason: reason, detail: verdict.e164))
+    }
+
+    /// "000-000-0000" is of a possible length, and no number: a national number of one repeated digit
+    /// (after a country code of one to three digits) is a placeholder, never loaded as merely possible.
+    private func isPlaceholder(_ e164: String) -> Bool {
+        let digits = Array(e164.utf8.dropFirst())
+        return (1...3).contains { codeLength in
+            let national = digits.dropFirst(codeLength)
+            return national.count >= 6 && national.allSatisfy { $0 == national.first }
+        }
     }
 
     // MARK: Annotations
