@@ -393,6 +393,50 @@ struct ApplicationSchemaTests {
         #expect(try db.checksum("contact_phone_numbers") == before)
     }
 
+    /// The application deletes a contact whose unusable row the apply deleted: that row cannot go back
+    /// (its contact is gone). The rollback puts back everything else, keeps that row's pre-image in the
+    /// ledger, says so (exit 3, partially rolled back); once the contact is back, a second rollback
+    /// finishes exactly.
+    @Test func aDeletedRowWhoseContactTheApplicationDeletedStaysInTheLedgerUntilItCanGoBack() throws {
+        let (db, before) = try appliedInPlaceDeletingUnusableRows()
+        let deleted = try db.connection.query(
+            """
+            SELECT before->>'contact_name_id' AS contact FROM ferry.snapshot_rows WHERE action = 'delete'
+            ORDER BY key::text LIMIT 1
+            """
+        ).value("a deleted row's contact", as: String.self)
+        let contactBefore = try db.checksum("contacts")
+        let contact = try db.connection.query(
+            "SELECT to_jsonb(c)::text FROM contacts c WHERE contact_name_id = $1", [deleted]
+        ).value("the contact", as: String.self)
+        try db.connection.query(
+            "DELETE FROM contacts WHERE contact_name_id = $1", [deleted])
+
+        let dry = try ferryCLI("rollback 1 --dry-run", database: db.name)
+        #expect(dry.status == 3, "\(dry.stdout)\(dry.stderr)")
+        #expect(dry.stdout.contains("cannot go back: a reference is gone"), "\(dry.stdout)")
+        let partial = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(partial.status == 3, "\(partial.stdout)\(partial.stderr)")
+        #expect(partial.stdout.contains("cannot be put back: a row it references was deleted since the run"))
+        #expect(partial.stdout.contains("partially rolled back"))
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "partially_rolled_back")
+        #expect(
+            try db.count("SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = 1 AND action = 'delete'") >= 1)
+        // Nothing else of the run is left to undo: only that contact's deleted rows wait in the ledger.
+        #expect(
+            try db.scalar(
+                "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = 1 AND (action <> 'delete' OR before->>'contact_name_id' <> $1)",
+                [deleted]) == "0")
+
+        try db.connection.query(
+            "INSERT INTO contacts SELECT * FROM jsonb_populate_record(NULL::contacts, $1::jsonb)", [contact])
+        #expect(try db.checksum("contacts") == contactBefore)
+        let finished = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(finished.status == 0, "\(finished.stdout)\(finished.stderr)")
+        #expect(try db.checksum("contact_phone_numbers") == before)
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "rolled_back")
+    }
+
     /// The application's next release adds columns between the apply and the rollback: the rows restored
     /// keep what the new columns hold, the rows put back get the columns' defaults; never NULL.
     @Test func columnsTheApplicationAddsAfterTheApplyKeepTheirValuesThroughTheRollback() throws {

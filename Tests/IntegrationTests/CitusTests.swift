@@ -457,6 +457,58 @@ struct CitusTests {
         #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "rolled_back")
     }
 
+    /// In place with `unusable_rows: delete`, then the application deletes a contact whose row the run
+    /// deleted: that row cannot go back; the rollback restores the rest, keeps its pre-image and says so;
+    /// once the contact is back, a second rollback finishes exactly.
+    @Test func aDeletedRowWhoseContactIsGoneWaitsInTheLedger() throws {
+        let db = try TestDatabase(samples: 300)
+        #expect(try ferry(["schema", "apply", "mappings/phones.yaml"], db: db).status == 0)
+        try db.connection.execute(
+            script: """
+                INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order, created_at, updated_at)
+                SELECT tenant, contact_name_id, BTRIM(phone_number), 'work', true, 0, COALESCE(created_at, NOW()), COALESCE(updated_at, created_at, NOW())
+                FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> ''
+                """)
+        try db.connection.execute(script: "ALTER TABLE contacts DROP COLUMN phone_number")
+        let mapping = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-in-place.yaml")
+        try String(
+            contentsOf: TestDatabase.packageRoot.appendingPathComponent("mappings/phones-in-place.yaml"),
+            encoding: .utf8
+        )
+        .replacingOccurrences(of: "unusable_rows: keep", with: "unusable_rows: delete")
+        .write(to: mapping, atomically: true, encoding: .utf8)
+        #expect(try ferry(["schema", "apply", mapping.path], db: db).status == 0)
+        let phones =
+            "SELECT md5(string_agg(p::text, '' ORDER BY p.tenant, p.contact_phone_number_id)) FROM contact_phone_numbers p"
+        let before = try db.scalar(phones)
+        let apply = try ferry(["apply", mapping.path, "--no-progress"], db: db)
+        #expect(apply.status == 0, "\(apply.stdout)\(apply.stderr)")
+        let deleted = try #require(
+            try db.scalar(
+                "SELECT before->>'contact_name_id' FROM ferry.snapshot_rows WHERE action = 'delete' ORDER BY key::text LIMIT 1"
+            ))
+        let contact = try #require(
+            try db.scalar("SELECT to_jsonb(c)::text FROM contacts c WHERE contact_name_id = $1::uuid", [deleted]))
+        try db.connection.query("UPDATE projects SET customer_id = NULL WHERE customer_id = $1::uuid", [deleted])
+        try db.connection.query("DELETE FROM contacts WHERE contact_name_id = $1::uuid", [deleted])
+
+        let partial = try ferry(["rollback", "1", "--yes"], db: db)
+        #expect(partial.status == 3, "\(partial.stdout)\(partial.stderr)")
+        #expect(partial.stdout.contains("cannot go back: a reference is gone"), "\(partial.stdout)")
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "partially_rolled_back")
+        #expect(
+            try db.scalar(
+                "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = 1 AND (action <> 'delete' OR before->>'contact_name_id' <> $1)",
+                [deleted]) == "0")
+
+        try db.connection.query(
+            "INSERT INTO contacts SELECT * FROM jsonb_populate_record(NULL::contacts, $1::jsonb)", [contact])
+        let finished = try ferry(["rollback", "1", "--yes"], db: db)
+        #expect(finished.status == 0, "\(finished.stdout)\(finished.stderr)")
+        #expect(try db.scalar(phones) == before)
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "rolled_back")
+    }
+
     /// A run that updates distributed rows (the customers job: contacts and projects) is undone from its
     /// pre-images, judged by the hash of each row as the batch wrote it.
     @Test func updatedRowsAreRestoredExactlyAndAnApplicationEditIsAConflict() throws {

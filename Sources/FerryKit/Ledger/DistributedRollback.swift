@@ -189,10 +189,18 @@ struct DistributedRollback {
         }
     }
 
+    /// What `undo` did: rows undone, and deleted rows it could not put back (a row they reference is
+    /// gone), with examples.
+    struct Undone {
+        var rows = 0
+        var notReinserted = 0
+        var conflicts: [String] = []
+    }
+
     /// Deletes the inserted rows still as written and not kept, restores the updated rows still as
-    /// written and the deleted rows still absent; drops the snapshot rows of what is undone and of rows
-    /// already gone. Returns the rows undone.
-    func undo(runId: Int64, force: Bool, connection: PostgresConnection) throws -> Int {
+    /// written and the deleted rows still absent whose references hold; drops the snapshot rows of what
+    /// is undone and of rows already gone.
+    func undo(runId: Int64, force: Bool, connection: PostgresConnection) throws -> Undone {
         // Unchanged since the judgement: the same row version on its worker.
         let unchanged = force ? "true" : "t.xmin::text = s.seen_xmin"
         var undone = try connection.query(
@@ -203,6 +211,19 @@ struct DistributedRollback {
         ).affectedRows
         if images != nil {
             undone += try restorePreImages(runId: runId, unchanged: unchanged, connection: connection)
+        }
+        var result = Undone()
+        for row in try connection.query(
+            """
+            SELECT key::text AS key FROM \(scratch) s WHERE s.action = 'delete' AND NOT s.done ORDER BY key::text
+            """
+        ).decoded("deleted rows that cannot go back", key: "key") {
+            result.notReinserted += 1
+            if result.conflicts.count < 20 {
+                result.conflicts.append(
+                    "\(table) \(try row.required("key", as: String.self)): cannot be put back: a row it references was deleted since the run; its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
+                )
+            }
         }
         // Done is what is gone now (deleted here or before): a row changed since the classification stays
         // undoable.
@@ -217,7 +238,8 @@ struct DistributedRollback {
             DELETE FROM ferry.snapshot_rows
             WHERE run_id = $1 AND table_name = $2 AND (action, key) IN (SELECT action, key FROM \(scratch) WHERE done)
             """, [String(runId), table])
-        return undone
+        result.rows = undone
+        return result
     }
 
     /// Updated rows back to their pre-images, deleted rows back in; each marked done in the scratch table.
@@ -242,11 +264,16 @@ struct DistributedRollback {
             """
         ).affectedRows
         if !reinserted.isEmpty {
+            // A row whose parent (its contact) is gone since the run cannot go back: it stays, a conflict.
+            // Only keys that carry the tenant are checked here, which Citus runs on the tenant's shards.
+            let parentsHold = try ParentKey.all(of: table, on: connection)
+                .filter { $0.columns.contains(distributionColumn) }
+                .map { " AND " + $0.holds(for: "i") }.joined()
             restored += try connection.query(
                 """
                 INSERT INTO \(table) (\(reinserted.joined(separator: ", ")))
                 SELECT \(reinserted.map { "i." + $0 }.joined(separator: ", ")) FROM \(images) i JOIN \(scratch) s ON \(sameImage)
-                WHERE s.action = 'delete' AND NOT EXISTS (
+                WHERE s.action = 'delete'\(parentsHold) AND NOT EXISTS (
                     SELECT 1 FROM \(table) t WHERE t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
                       AND \(snapshot.keyMatch(table: "t", snapshot: "s")))
                 """
@@ -270,7 +297,9 @@ struct DistributedRollback {
               AND EXISTS (SELECT 1 FROM \(scratch) d WHERE d.tenant = s.tenant AND d.key = s.key AND d.action = 'update' AND d.done)
             """)
         // The plain rollback's rule: a deleted row's snapshot goes once the row is back (or was put back).
-        try connection.query("UPDATE \(scratch) SET done = true WHERE action = 'delete'")
+        try connection.query(
+            "UPDATE \(scratch) s SET done = true WHERE s.action = 'delete' AND EXISTS (SELECT 1 FROM \(table) t WHERE \(sameRow))"
+        )
         return restored
     }
 }

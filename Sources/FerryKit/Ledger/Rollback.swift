@@ -14,6 +14,9 @@ public struct RollbackTableReport: Codable, Equatable, Sendable {
     /// Rows kept because deleting them would break a rule the job recorded (a contact left with phone
     /// rows but no default): conflicts, listed.
     public var keptForInvariant = 0
+    /// Rows the run deleted that cannot be put back because a row they reference (their contact) was
+    /// deleted since: conflicts, their pre-images kept in the ledger.
+    public var notReinserted = 0
     public var undone = 0
     /// Rows restored (or to restore) that the table's BEFORE INSERT or UPDATE row triggers changed on
     /// the way back, so that they differ from their pre-images; the columns changed; the triggers.
@@ -168,7 +171,11 @@ public struct Rollback {
                 if tableReport.changedSince + tableReport.keptForInvariant + tableReport.stillReferenced > 0 {
                     report.conflicts += try rollback.conflictExamples(connection: connection)
                 }
-                tableReport.undone = try rollback.undo(runId: runId, force: report.force, connection: connection)
+                let undone = try rollback.undo(runId: runId, force: report.force, connection: connection)
+                tableReport.undone = undone.rows
+                tableReport.notReinserted = undone.notReinserted
+                tableReport.unchanged -= undone.notReinserted
+                report.conflicts += undone.conflicts
                 report.tables.append(tableReport)
                 continue
             }
@@ -184,6 +191,8 @@ public struct Rollback {
                 restoredBy: rules.followsRestores ? rollbackRunId : nil,
                 stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
             tableReport.undone = undone.deleted + undone.restores.restored
+            tableReport.notReinserted = undone.notReinserted
+            tableReport.unchanged -= undone.notReinserted
             tableReport.restores(through: triggers, disabled: disablesBeforeTriggers)
             if let notExact = tableReport.note(undone.restores, table: snapshot.qualifiedName) {
                 report.notRestoredExactly.append(notExact)
@@ -316,10 +325,11 @@ public struct Rollback {
         }
     }
 
-    /// What `undo` did to one table: inserted rows deleted, rows restored.
+    /// What `undo` did to one table: inserted rows deleted, rows restored, deleted rows left out.
     private struct TableUndo {
         var deleted = 0
         var restores = RestoreOutcome()
+        var notReinserted = 0
     }
 
     /// Undoes what can be undone for one table and removes those snapshot rows. Rows restored from a
@@ -366,7 +376,7 @@ public struct Rollback {
         let records = rollbackRunId != nil
         let compares = !triggers.isEmpty && bypassed.isEmpty
         let restoredParameters = parameters + (rollbackRunId.map { [String($0)] } ?? [])
-        func restore(_ purpose: String, _ statement: String) throws {
+        func restore(_ purpose: String, _ statement: String, extra: [String] = []) throws {
             let remembered =
                 records
                 ? """
@@ -384,7 +394,7 @@ public struct Rollback {
                     SELECT \(compares ? changed : "'{}'::text[]") AS changed FROM restored
                 )
                 \(RestoreOutcome.select(from: "outcome"))
-                """, restoredParameters, on: connection)
+                """, restoredParameters + extra, on: connection)
         }
         let kept =
             (records ? ", s.key, s.before_xmin, t.xmin::text::bigint AS restored_xmin" : "")
@@ -404,27 +414,65 @@ public struct Rollback {
             )
             """)
         if !reinserted.isEmpty {
-            try restore(
-                "the rows re-inserted in \(table)",
-                """
-                inserted AS (
-                    INSERT INTO \(table) AS t (\(reinserted.joined(separator: ", ")))
-                    SELECT \(reinserted.map { "r.\($0)" }.joined(separator: ", "))
-                    FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
-                    WHERE \(scope) AND s.action = 'delete'
-                      AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
-                    RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin, to_jsonb(t) AS ferry_row
-                ), restored AS (
-                    SELECT x.key, x.restored_xmin, x.ferry_row, s.before AS ferry_before\(records ? ", s.before_xmin" : "")
-                    FROM inserted x JOIN ferry.snapshot_rows s ON \(scope) AND s.action = 'delete' AND s.key = x.key
-                )
-                """)
+            // `only`: one snapshot row, by its ctid (the last parameter).
+            func reinsert(only: Bool) -> String {
+                let one = only ? " AND s.ctid = $\(restoredParameters.count + 1)::tid" : ""
+                return """
+                    inserted AS (
+                        INSERT INTO \(table) AS t (\(reinserted.joined(separator: ", ")))
+                        SELECT \(reinserted.map { "r.\($0)" }.joined(separator: ", "))
+                        FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
+                        WHERE \(scope) AND s.action = 'delete'\(one)
+                          AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
+                        RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin, to_jsonb(t) AS ferry_row
+                    ), restored AS (
+                        SELECT x.key, x.restored_xmin, x.ferry_row, s.before AS ferry_before\(records ? ", s.before_xmin" : "")
+                        FROM inserted x JOIN ferry.snapshot_rows s ON \(scope) AND s.action = 'delete' AND s.key = x.key
+                    )
+                    """
+            }
+            try connection.execute(script: "SAVEPOINT ferry_rollback_reinsert")
+            do {
+                try restore("the rows re-inserted in \(table)", reinsert(only: false))
+                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_reinsert")
+            } catch let error as PostgresError where error.sqlState == "23503" {
+                // A row it references was deleted since the run (the application deleted the contact):
+                // the others go back one by one; such a row stays in the ledger, a conflict.
+                try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_reinsert")
+                let candidates = try connection.query(
+                    """
+                    SELECT s.ctid::text AS snapshot_row, s.key::text AS key FROM ferry.snapshot_rows s
+                    WHERE \(scope) AND s.action = 'delete' AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
+                    ORDER BY s.key::text
+                    """, parameters
+                ).decoded("deleted rows to put back one by one", key: "key")
+                for candidate in candidates {
+                    let key: String = try candidate.required("key")
+                    try connection.execute(script: "SAVEPOINT ferry_rollback_row")
+                    do {
+                        try restore(
+                            "a row re-inserted in \(table)", reinsert(only: true),
+                            extra: [try candidate.required("snapshot_row")])
+                        try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
+                    } catch let error as PostgresError where error.sqlState == "23503" {
+                        try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
+                        result.notReinserted += 1
+                        if conflicts.count < 50 {
+                            conflicts.append(
+                                "\(table) \(key): cannot be put back: a row it references was deleted since the run (\(error.detail.map { String($0.trimmingCharacters(in: .whitespacesAndNewlines).dropLast($0.hasSuffix(".") ? 1 : 0)) } ?? error.message)); its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
+                            )
+                        }
+                    }
+                }
+                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_reinsert")
+            }
         }
-        // Deleted rows now restored, and inserted rows that are already gone: nothing left to undo.
+        // Deleted rows now back (or back already), and inserted rows that are already gone: nothing left
+        // to undo.
         try connection.query(
             """
             DELETE FROM ferry.snapshot_rows s
-            WHERE \(scope) AND (s.action = 'delete' OR NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match)))
+            WHERE \(scope) AND (s.action = 'delete') = EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
             """, parameters)
         try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_table")
         try RowTrigger.enable(bypassed, on: table, connection: connection)
