@@ -241,6 +241,44 @@ struct CitusTests {
         #expect(try checksums() == before)
     }
 
+    /// An import moves a contact to another organization and the application deletes the old one: the
+    /// contact waits in the ledger (exit 3) until the organization is back.
+    @Test func aContactWhoseOldOrganizationIsGoneWaitsInTheLedger() throws {
+        let db = try databaseForImports(
+            """
+            INSERT INTO clients (tenant, client_id, client_name) VALUES
+                ('00000000-0000-4000-8000-000000000001', 'aaaaaaaa-0000-4000-8000-000000000002', 'Old Org');
+            """)
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, client_id) VALUES
+                    ('00000000-0000-4000-8000-000000000001', 'cccccccc-0000-4000-8000-000000000001', 'Xavier', 'x@example.com',
+                     'aaaaaaaa-0000-4000-8000-000000000002')
+                """)
+        let tables = ["contacts", "clients", "contact_phone_numbers"]
+        func checksums() throws -> [String] { try tables.map { try db.checksum($0) } }
+        let before = try checksums()
+        let run = try importing(
+            """
+            Tenant,Full Name,Email,Company,Office Phone
+            00000000-0000-4000-8000-000000000001,Xavier,x@example.com,US Navy,
+            00000000-0000-4000-8000-000000000001,Yolanda,y@example.com,,+1 212 555 0100
+
+            """, into: db)
+        let oldOrganization = try #require(
+            try db.scalar("SELECT to_jsonb(c)::text FROM clients c WHERE client_name = 'Old Org'"))
+        try db.connection.execute(script: "DELETE FROM clients WHERE client_name = 'Old Org'")
+        let partial = try ferry(["rollback", String(run), "--yes"], db: db)
+        #expect(partial.status == 3, "\(partial.stdout)\(partial.stderr)")
+        #expect(partial.stdout.contains("cannot go back: a reference is gone"), "\(partial.stdout)")
+        #expect(try db.count("SELECT count(*) FROM contacts WHERE email = 'y@example.com'") == 0)
+        try db.connection.query(
+            "INSERT INTO clients SELECT * FROM jsonb_populate_record(NULL::clients, $1::jsonb)", [oldOrganization])
+        let finished = try ferry(["rollback", String(run), "--yes"], db: db)
+        #expect(finished.status == 0, "\(finished.stdout)\(finished.stderr)")
+        #expect(try checksums() == before)
+    }
+
     /// Staging tables outlive the session on Citus: one an older ferry made with another shape is
     /// made again, not used as it is.
     @Test func aStagingTableOfAnotherShapeIsMadeAgain() throws {

@@ -229,6 +229,48 @@ struct ImportTests {
         #expect(try db.count("SELECT count(*) FROM \(phones)") == 0, "no phone for the application's contact")
     }
 
+    /// An import moves a contact to another organization; the application then deletes the old one.
+    /// The contact cannot go back to it: the rollback undoes the rest, keeps its pre-image and says so
+    /// (exit 3); with the organization back, a second rollback finishes exactly.
+    @Test func aContactWhoseOldOrganizationIsGoneWaitsInTheLedger() throws {
+        let db = try importDatabase()
+        try db.connection.execute(
+            script: """
+                INSERT INTO clients (tenant, client_id, client_name) VALUES
+                    ('00000000-0000-4000-8000-000000000001', 'aaaaaaaa-0000-4000-8000-000000000002', 'Old Org');
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, client_id) VALUES
+                    ('00000000-0000-4000-8000-000000000001', 'cccccccc-0000-4000-8000-000000000001', 'Xavier', 'x@example.com',
+                     'aaaaaaaa-0000-4000-8000-000000000002');
+                """)
+        let before = try db.importedTablesChecksum()
+        let file = try temporaryFile(
+            """
+            Tenant,Full Name,Country,Email,Company,Title,Office Phone,Mobile,Notes
+            00000000-0000-4000-8000-000000000001,Xavier,US,x@example.com,Analytical Engines,,,,
+            00000000-0000-4000-8000-000000000001,Yolanda,US,y@example.com,,,+1 212 555 0100,,
+
+            """)
+        let imported = try db.importFile(file)
+        #expect((imported.inserted, imported.updated) == (1, 1))
+        let oldOrganization = try db.connection.query(
+            "SELECT to_jsonb(c)::text FROM clients c WHERE client_name = 'Old Org'"
+        ).value("the old organization", as: String.self)
+        try db.connection.execute(script: "DELETE FROM clients WHERE client_name = 'Old Org'")
+
+        let partial = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(partial.status == 3, "\(partial.stdout)\(partial.stderr)")
+        #expect(partial.stdout.contains("cannot go back: a reference is gone"), "\(partial.stdout)")
+        #expect(
+            try db.count("SELECT count(*) FROM contacts WHERE email = 'y@example.com'") == 0, "the insert is undone")
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "partially_rolled_back")
+
+        try db.connection.query(
+            "INSERT INTO clients SELECT * FROM jsonb_populate_record(NULL::clients, $1::jsonb)", [oldOrganization])
+        let finished = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(finished.status == 0, "\(finished.stdout)\(finished.stderr)")
+        #expect(try db.importedTablesChecksum() == before)
+    }
+
     @Test func dryRunWritesNothingAndPredictsTheApply() throws {
         let db = try importDatabase()
         let file = try copyOfPartnerFile()

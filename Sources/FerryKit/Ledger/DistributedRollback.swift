@@ -73,6 +73,21 @@ struct DistributedRollback {
     }
 
     private var table: String { snapshot.qualifiedName }
+    /// The pre-image `i` (in `images`) is the row a snapshot row `s` (in the scratch table) restores.
+    private var sameImage: String {
+        "i.\(quoteIdentifier(distributionColumn)) = s.tenant AND \(snapshot.keyMatch(table: "i", snapshot: "s"))"
+    }
+
+    /// The pre-image `alias` references only rows that still exist: a row whose parent (its contact, its
+    /// organization) was deleted since the run cannot go back; it stays, a conflict. Only keys that carry
+    /// the tenant are checked, which Citus runs on the tenant's shards.
+    private func parentsHold(_ alias: String, connection: PostgresConnection) throws -> String {
+        (["true"]
+            + (try ParentKey.all(of: table, on: connection)
+                .filter { $0.columns.contains(distributionColumn) }
+                .map { $0.holds(for: alias) }))
+            .joined(separator: " AND ")
+    }
     private var sameRow: String {
         "t.\(quoteIdentifier(distributionColumn)) = s.tenant AND \(snapshot.keyMatch(table: "t", snapshot: "s"))"
     }
@@ -189,11 +204,11 @@ struct DistributedRollback {
         }
     }
 
-    /// What `undo` did: rows undone, and deleted rows it could not put back (a row they reference is
-    /// gone), with examples.
+    /// What `undo` did: rows undone, and rows it could not put back (a row their pre-image references
+    /// is gone), with examples.
     struct Undone {
         var rows = 0
-        var notReinserted = 0
+        var referenceGone = 0
         var conflicts: [String] = []
     }
 
@@ -213,16 +228,20 @@ struct DistributedRollback {
             undone += try restorePreImages(runId: runId, unchanged: unchanged, connection: connection)
         }
         var result = Undone()
-        for row in try connection.query(
-            """
-            SELECT key::text AS key FROM \(scratch) s WHERE s.action = 'delete' AND NOT s.done ORDER BY key::text
-            """
-        ).decoded("deleted rows that cannot go back", key: "key") {
-            result.notReinserted += 1
-            if result.conflicts.count < 20 {
-                result.conflicts.append(
-                    "\(table) \(try row.required("key", as: String.self)): cannot be put back: a row it references was deleted since the run; its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
-                )
+        if let images {
+            for row in try connection.query(
+                """
+                SELECT s.key::text AS key FROM \(scratch) s JOIN \(images) i ON \(sameImage)
+                WHERE NOT s.done AND NOT (\(try parentsHold("i", connection: connection)))
+                ORDER BY s.key::text
+                """
+            ).decoded("rows that cannot go back", key: "key") {
+                result.referenceGone += 1
+                if result.conflicts.count < 20 {
+                    result.conflicts.append(
+                        "\(table) \(try row.required("key", as: String.self)): cannot be put back: a row it references was deleted since the run; its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
+                    )
+                }
             }
         }
         // Done is what is gone now (deleted here or before): a row changed since the classification stays
@@ -247,8 +266,7 @@ struct DistributedRollback {
         guard let images else { return 0 }
         let columns = try connection.writableColumns(table)
         let reinserted = try connection.columnsOfDeletedPreImages(table, runId: runId)
-        let sameImage =
-            "i.\(quoteIdentifier(distributionColumn)) = s.tenant AND \(snapshot.keyMatch(table: "i", snapshot: "s"))"
+        let holds = try parentsHold("i", connection: connection)
         try connection.query(
             """
             INSERT INTO \(images)
@@ -260,20 +278,15 @@ struct DistributedRollback {
             UPDATE \(table) t SET (\(columns.joined(separator: ", "))) = (\(columns.map { "i." + $0 }.joined(separator: ", ")))
             FROM \(scratch) s, \(images) i
             WHERE \(sameRow) AND \(sameImage) AND t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
-              AND s.action = 'update' AND s.state = 'unchanged' AND \(unchanged)
+              AND s.action = 'update' AND s.state = 'unchanged' AND \(unchanged) AND \(holds)
             """
         ).affectedRows
         if !reinserted.isEmpty {
-            // A row whose parent (its contact) is gone since the run cannot go back: it stays, a conflict.
-            // Only keys that carry the tenant are checked here, which Citus runs on the tenant's shards.
-            let parentsHold = try ParentKey.all(of: table, on: connection)
-                .filter { $0.columns.contains(distributionColumn) }
-                .map { " AND " + $0.holds(for: "i") }.joined()
             restored += try connection.query(
                 """
                 INSERT INTO \(table) (\(reinserted.joined(separator: ", ")))
                 SELECT \(reinserted.map { "i." + $0 }.joined(separator: ", ")) FROM \(images) i JOIN \(scratch) s ON \(sameImage)
-                WHERE s.action = 'delete'\(parentsHold) AND NOT EXISTS (
+                WHERE s.action = 'delete' AND \(holds) AND NOT EXISTS (
                     SELECT 1 FROM \(table) t WHERE t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
                       AND \(snapshot.keyMatch(table: "t", snapshot: "s")))
                 """

@@ -14,9 +14,9 @@ public struct RollbackTableReport: Codable, Equatable, Sendable {
     /// Rows kept because deleting them would break a rule the job recorded (a contact left with phone
     /// rows but no default): conflicts, listed.
     public var keptForInvariant = 0
-    /// Rows the run deleted that cannot be put back because a row they reference (their contact) was
-    /// deleted since: conflicts, their pre-images kept in the ledger.
-    public var notReinserted = 0
+    /// Rows the run updated or deleted that cannot be put back because a row their pre-image references
+    /// (their contact, their organization) was deleted since: conflicts, their pre-images kept in the ledger.
+    public var referenceGone = 0
     public var undone = 0
     /// Rows restored (or to restore) that the table's BEFORE INSERT or UPDATE row triggers changed on
     /// the way back, so that they differ from their pre-images; the columns changed; the triggers.
@@ -173,8 +173,8 @@ public struct Rollback {
                 }
                 let undone = try rollback.undo(runId: runId, force: report.force, connection: connection)
                 tableReport.undone = undone.rows
-                tableReport.notReinserted = undone.notReinserted
-                tableReport.unchanged -= undone.notReinserted
+                tableReport.referenceGone = undone.referenceGone
+                tableReport.unchanged -= undone.referenceGone
                 report.conflicts += undone.conflicts
                 report.tables.append(tableReport)
                 continue
@@ -191,8 +191,8 @@ public struct Rollback {
                 restoredBy: rules.followsRestores ? rollbackRunId : nil,
                 stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
             tableReport.undone = undone.deleted + undone.restores.restored
-            tableReport.notReinserted = undone.notReinserted
-            tableReport.unchanged -= undone.notReinserted
+            tableReport.referenceGone = undone.referenceGone
+            tableReport.unchanged -= undone.referenceGone
             tableReport.restores(through: triggers, disabled: disablesBeforeTriggers)
             if let notExact = tableReport.note(undone.restores, table: snapshot.qualifiedName) {
                 report.notRestoredExactly.append(notExact)
@@ -329,7 +329,7 @@ public struct Rollback {
     private struct TableUndo {
         var deleted = 0
         var restores = RestoreOutcome()
-        var notReinserted = 0
+        var referenceGone = 0
     }
 
     /// Undoes what can be undone for one table and removes those snapshot rows. Rows restored from a
@@ -399,72 +399,79 @@ public struct Rollback {
         let kept =
             (records ? ", s.key, s.before_xmin, t.xmin::text::bigint AS restored_xmin" : "")
             + (compares ? ", s.before AS ferry_before, to_jsonb(t) AS ferry_row" : "")
-        try restore(
-            "the rows restored in \(table)",
+        // `only`: the statement for one snapshot row, by its ctid (the last parameter).
+        let oneRow = " AND s.ctid = $\(restoredParameters.count + 1)::tid"
+        // A pre-image can reference a row deleted since the run (the application deleted the contact, or
+        // the organization an import moved a contact away from): when the statement for all rows hits
+        // such a foreign key, the rows go back one by one, and one that cannot stays in the ledger, a
+        // conflict.
+        func restoreEach(_ purpose: String, action: String, _ statement: (_ only: Bool) -> String) throws {
+            try connection.execute(script: "SAVEPOINT ferry_rollback_restore")
+            do {
+                try restore("the rows \(purpose) in \(table)", statement(false))
+                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
+                return
+            } catch let error as PostgresError where error.sqlState == "23503" {
+                try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_restore")
+            }
+            let candidates = try connection.query(
+                """
+                SELECT s.ctid::text AS snapshot_row, s.key::text AS key FROM ferry.snapshot_rows s
+                WHERE \(scope) AND s.action = '\(action)'
+                ORDER BY s.key::text
+                """, parameters
+            ).decoded("rows to put back one by one", key: "key")
+            for candidate in candidates {
+                let key: String = try candidate.required("key")
+                try connection.execute(script: "SAVEPOINT ferry_rollback_row")
+                do {
+                    try restore(
+                        "a row \(purpose) in \(table)", statement(true), extra: [try candidate.required("snapshot_row")]
+                    )
+                    try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
+                } catch let error as PostgresError where error.sqlState == "23503" {
+                    try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
+                    result.referenceGone += 1
+                    if conflicts.count < 50 {
+                        let detail =
+                            error.detail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? error.message
+                        conflicts.append(
+                            "\(table) \(key): cannot be put back: a row it references was deleted since the run (\(detail)); its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
+                        )
+                    }
+                }
+            }
+            try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
+        }
+        try restoreEach("restored", action: "update") { only in
             """
             restored AS (
                 -- The row as it is, overwritten by its pre-image: a column added since keeps its value.
                 UPDATE \(table) t SET (\(columns.joined(separator: ", "))) =
                     (SELECT \(columns.map { "r.\($0)" }.joined(separator: ", ")) FROM jsonb_populate_record(t, s.before) r)
                 FROM ferry.snapshot_rows s
-                WHERE \(scope) AND s.action = 'update' AND \(match) AND \(unchanged)
+                WHERE \(scope) AND s.action = 'update'\(only ? oneRow : "") AND \(match) AND \(unchanged)
                 RETURNING s.ctid AS snapshot_row\(kept)
             ), gone AS (
                 DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM restored)
             )
-            """)
+            """
+        }
         if !reinserted.isEmpty {
-            // `only`: one snapshot row, by its ctid (the last parameter).
-            func reinsert(only: Bool) -> String {
-                let one = only ? " AND s.ctid = $\(restoredParameters.count + 1)::tid" : ""
-                return """
-                    inserted AS (
-                        INSERT INTO \(table) AS t (\(reinserted.joined(separator: ", ")))
-                        SELECT \(reinserted.map { "r.\($0)" }.joined(separator: ", "))
-                        FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
-                        WHERE \(scope) AND s.action = 'delete'\(one)
-                          AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
-                        RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin, to_jsonb(t) AS ferry_row
-                    ), restored AS (
-                        SELECT x.key, x.restored_xmin, x.ferry_row, s.before AS ferry_before\(records ? ", s.before_xmin" : "")
-                        FROM inserted x JOIN ferry.snapshot_rows s ON \(scope) AND s.action = 'delete' AND s.key = x.key
-                    )
-                    """
-            }
-            try connection.execute(script: "SAVEPOINT ferry_rollback_reinsert")
-            do {
-                try restore("the rows re-inserted in \(table)", reinsert(only: false))
-                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_reinsert")
-            } catch let error as PostgresError where error.sqlState == "23503" {
-                // A row it references was deleted since the run (the application deleted the contact):
-                // the others go back one by one; such a row stays in the ledger, a conflict.
-                try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_reinsert")
-                let candidates = try connection.query(
-                    """
-                    SELECT s.ctid::text AS snapshot_row, s.key::text AS key FROM ferry.snapshot_rows s
-                    WHERE \(scope) AND s.action = 'delete' AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
-                    ORDER BY s.key::text
-                    """, parameters
-                ).decoded("deleted rows to put back one by one", key: "key")
-                for candidate in candidates {
-                    let key: String = try candidate.required("key")
-                    try connection.execute(script: "SAVEPOINT ferry_rollback_row")
-                    do {
-                        try restore(
-                            "a row re-inserted in \(table)", reinsert(only: true),
-                            extra: [try candidate.required("snapshot_row")])
-                        try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
-                    } catch let error as PostgresError where error.sqlState == "23503" {
-                        try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
-                        result.notReinserted += 1
-                        if conflicts.count < 50 {
-                            conflicts.append(
-                                "\(table) \(key): cannot be put back: a row it references was deleted since the run (\(error.detail.map { String($0.trimmingCharacters(in: .whitespacesAndNewlines).dropLast($0.hasSuffix(".") ? 1 : 0)) } ?? error.message)); its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
-                            )
-                        }
-                    }
-                }
-                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_reinsert")
+            try restoreEach("re-inserted", action: "delete") { only in
+                """
+                inserted AS (
+                    INSERT INTO \(table) AS t (\(reinserted.joined(separator: ", ")))
+                    SELECT \(reinserted.map { "r.\($0)" }.joined(separator: ", "))
+                    FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
+                    WHERE \(scope) AND s.action = 'delete'\(only ? oneRow : "")
+                      AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
+                    RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin, to_jsonb(t) AS ferry_row
+                ), restored AS (
+                    SELECT x.key, x.restored_xmin, x.ferry_row, s.before AS ferry_before\(records ? ", s.before_xmin" : "")
+                    FROM inserted x JOIN ferry.snapshot_rows s ON \(scope) AND s.action = 'delete' AND s.key = x.key
+                )
+                """
             }
         }
         // Deleted rows now back (or back already), and inserted rows that are already gone: nothing left
