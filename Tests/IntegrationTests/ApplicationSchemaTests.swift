@@ -414,7 +414,7 @@ struct ApplicationSchemaTests {
 
         let dry = try ferryCLI("rollback 1 --dry-run", database: db.name)
         #expect(dry.status == 3, "\(dry.stdout)\(dry.stderr)")
-        #expect(dry.stdout.contains("cannot go back: a reference is gone"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("cannot go back (conflicts, below)"), "\(dry.stdout)")
         let partial = try ferryCLI("rollback 1 --yes", database: db.name)
         #expect(partial.status == 3, "\(partial.stdout)\(partial.stderr)")
         #expect(partial.stdout.contains("cannot be put back: a row it references was deleted since the run"))
@@ -435,6 +435,33 @@ struct ApplicationSchemaTests {
         #expect(finished.status == 0, "\(finished.stdout)\(finished.stderr)")
         #expect(try db.checksum("contact_phone_numbers") == before)
         #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "rolled_back")
+    }
+
+    /// The application gives a contact whose unusable default row the apply deleted a new default: the
+    /// old row cannot go back beside it (one default per contact). The rollback leaves it in the ledger,
+    /// says so (exit 3), and finishes once the application's row is gone.
+    @Test func aDeletedDefaultRowWhoseContactHasANewDefaultWaitsInTheLedger() throws {
+        let (db, before) = try appliedInPlaceDeletingUnusableRows()
+        let deleted = try db.connection.query(
+            """
+            SELECT before->>'contact_name_id' AS contact FROM ferry.snapshot_rows
+            WHERE action = 'delete' AND (before->>'is_default')::boolean ORDER BY key::text LIMIT 1
+            """
+        ).value("a deleted default row's contact", as: String.self)
+        try db.connection.query(
+            """
+            INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default)
+            SELECT tenant, contact_name_id, '+12125550111', 'mobile', true FROM contacts WHERE contact_name_id = $1
+            """, [deleted])
+        let partial = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(partial.status == 3, "\(partial.stdout)\(partial.stderr)")
+        #expect(partial.stdout.contains("a row written since the run holds the same unique key"), "\(partial.stdout)")
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "partially_rolled_back")
+
+        try db.connection.query("DELETE FROM contact_phone_numbers WHERE phone_number = '+12125550111'")
+        let finished = try ferryCLI("rollback 1 --yes", database: db.name)
+        #expect(finished.status == 0, "\(finished.stdout)\(finished.stderr)")
+        #expect(try db.checksum("contact_phone_numbers") == before)
     }
 
     /// The application's next release adds columns between the apply and the rollback: the rows restored

@@ -270,7 +270,7 @@ struct CitusTests {
         try db.connection.execute(script: "DELETE FROM clients WHERE client_name = 'Old Org'")
         let partial = try ferry(["rollback", String(run), "--yes"], db: db)
         #expect(partial.status == 3, "\(partial.stdout)\(partial.stderr)")
-        #expect(partial.stdout.contains("cannot go back: a reference is gone"), "\(partial.stdout)")
+        #expect(partial.stdout.contains("a row it references was deleted since the run"), "\(partial.stdout)")
         #expect(try db.count("SELECT count(*) FROM contacts WHERE email = 'y@example.com'") == 0)
         try db.connection.query(
             "INSERT INTO clients SELECT * FROM jsonb_populate_record(NULL::clients, $1::jsonb)", [oldOrganization])
@@ -496,8 +496,9 @@ struct CitusTests {
     }
 
     /// In place with `unusable_rows: delete`, then the application deletes a contact whose row the run
-    /// deleted: that row cannot go back; the rollback restores the rest, keeps its pre-image and says so;
-    /// once the contact is back, a second rollback finishes exactly.
+    /// deleted, and gives another such contact a new default: neither row can go back; the rollback
+    /// restores the rest, keeps their pre-images and says so; once the contact is back and the new
+    /// default gone, a second rollback finishes exactly.
     @Test func aDeletedRowWhoseContactIsGoneWaitsInTheLedger() throws {
         let db = try TestDatabase(samples: 300)
         #expect(try ferry(["schema", "apply", "mappings/phones.yaml"], db: db).status == 0)
@@ -529,18 +530,33 @@ struct CitusTests {
             try db.scalar("SELECT to_jsonb(c)::text FROM contacts c WHERE contact_name_id = $1::uuid", [deleted]))
         try db.connection.query("UPDATE projects SET customer_id = NULL WHERE customer_id = $1::uuid", [deleted])
         try db.connection.query("DELETE FROM contacts WHERE contact_name_id = $1::uuid", [deleted])
+        // Another contact whose deleted default the application replaced with a new one.
+        let replaced = try #require(
+            try db.scalar(
+                """
+                SELECT before->>'contact_name_id' FROM ferry.snapshot_rows
+                WHERE action = 'delete' AND (before->>'is_default')::boolean AND before->>'contact_name_id' <> $1
+                ORDER BY key::text LIMIT 1
+                """, [deleted]))
+        try db.connection.query(
+            """
+            INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default)
+            SELECT tenant, contact_name_id, '+12125550111', 'mobile', true FROM contacts WHERE contact_name_id = $1::uuid
+            """, [replaced])
 
         let partial = try ferry(["rollback", "1", "--yes"], db: db)
         #expect(partial.status == 3, "\(partial.stdout)\(partial.stderr)")
-        #expect(partial.stdout.contains("cannot go back: a reference is gone"), "\(partial.stdout)")
+        #expect(partial.stdout.contains("a row it references was deleted since the run"), "\(partial.stdout)")
+        #expect(partial.stdout.contains("a row written since the run holds the same unique key"), "\(partial.stdout)")
         #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = 1") == "partially_rolled_back")
         #expect(
             try db.scalar(
-                "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = 1 AND (action <> 'delete' OR before->>'contact_name_id' <> $1)",
-                [deleted]) == "0")
+                "SELECT count(*) FROM ferry.snapshot_rows WHERE run_id = 1 AND (action <> 'delete' OR before->>'contact_name_id' NOT IN ($1, $2))",
+                [deleted, replaced]) == "0")
 
         try db.connection.query(
             "INSERT INTO contacts SELECT * FROM jsonb_populate_record(NULL::contacts, $1::jsonb)", [contact])
+        try db.connection.query("DELETE FROM contact_phone_numbers WHERE phone_number = '+12125550111'")
         let finished = try ferry(["rollback", "1", "--yes"], db: db)
         #expect(finished.status == 0, "\(finished.stdout)\(finished.stderr)")
         #expect(try db.scalar(phones) == before)

@@ -78,16 +78,6 @@ struct DistributedRollback {
         "i.\(quoteIdentifier(distributionColumn)) = s.tenant AND \(snapshot.keyMatch(table: "i", snapshot: "s"))"
     }
 
-    /// The pre-image `alias` references only rows that still exist: a row whose parent (its contact, its
-    /// organization) was deleted since the run cannot go back; it stays, a conflict. Only keys that carry
-    /// the tenant are checked, which Citus runs on the tenant's shards.
-    private func parentsHold(_ alias: String, connection: PostgresConnection) throws -> String {
-        (["true"]
-            + (try ParentKey.all(of: table, on: connection)
-                .filter { $0.columns.contains(distributionColumn) }
-                .map { $0.holds(for: alias) }))
-            .joined(separator: " AND ")
-    }
     private var sameRow: String {
         "t.\(quoteIdentifier(distributionColumn)) = s.tenant AND \(snapshot.keyMatch(table: "t", snapshot: "s"))"
     }
@@ -204,17 +194,17 @@ struct DistributedRollback {
         }
     }
 
-    /// What `undo` did: rows undone, and rows it could not put back (a row their pre-image references
-    /// is gone), with examples.
+    /// What `undo` did: rows undone, and rows a foreign or unique key kept from going back (see
+    /// `Rollback.refusesRestore`), with examples.
     struct Undone {
         var rows = 0
-        var referenceGone = 0
+        var cannotGoBack = 0
         var conflicts: [String] = []
     }
 
     /// Deletes the inserted rows still as written and not kept, restores the updated rows still as
-    /// written and the deleted rows still absent whose references hold; drops the snapshot rows of what
-    /// is undone and of rows already gone.
+    /// written and the deleted rows still absent (those a key refuses stay, conflicts); drops the
+    /// snapshot rows of what is undone and of rows already gone.
     func undo(runId: Int64, force: Bool, connection: PostgresConnection) throws -> Undone {
         // Unchanged since the judgement: the same row version on its worker.
         let unchanged = force ? "true" : "t.xmin::text = s.seen_xmin"
@@ -224,25 +214,9 @@ struct DistributedRollback {
             WHERE \(sameRow) AND s.action = 'insert' AND s.state = 'unchanged' AND s.kept IS NULL AND \(unchanged)
             """
         ).affectedRows
-        if images != nil {
-            undone += try restorePreImages(runId: runId, unchanged: unchanged, connection: connection)
-        }
         var result = Undone()
-        if let images {
-            for row in try connection.query(
-                """
-                SELECT s.key::text AS key FROM \(scratch) s JOIN \(images) i ON \(sameImage)
-                WHERE NOT s.done AND NOT (\(try parentsHold("i", connection: connection)))
-                ORDER BY s.key::text
-                """
-            ).decoded("rows that cannot go back", key: "key") {
-                result.referenceGone += 1
-                if result.conflicts.count < 20 {
-                    result.conflicts.append(
-                        "\(table) \(try row.required("key", as: String.self)): cannot be put back: a row it references was deleted since the run; its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
-                    )
-                }
-            }
+        if images != nil {
+            undone += try restorePreImages(runId: runId, unchanged: unchanged, connection: connection, into: &result)
         }
         // Done is what is gone now (deleted here or before): a row changed since the classification stays
         // undoable.
@@ -262,35 +236,43 @@ struct DistributedRollback {
     }
 
     /// Updated rows back to their pre-images, deleted rows back in; each marked done in the scratch table.
-    private func restorePreImages(runId: Int64, unchanged: String, connection: PostgresConnection) throws -> Int {
+    /// Rows a key refuses are counted into `undone`, with examples.
+    private func restorePreImages(
+        runId: Int64, unchanged: String, connection: PostgresConnection, into undone: inout Undone
+    ) throws -> Int {
         guard let images else { return 0 }
         let columns = try connection.writableColumns(table)
         let reinserted = try connection.columnsOfDeletedPreImages(table, runId: runId)
-        let holds = try parentsHold("i", connection: connection)
+        // `one`: only the row of tenant $1 and key $2.
+        let oneRow = { (one: Bool) in
+            one ? " AND s.tenant = $1::\(self.distributionType) AND s.key = $2::jsonb" : ""
+        }
         try connection.query(
             """
             INSERT INTO \(images)
             SELECT (jsonb_populate_record(t, s.before)).* FROM \(scratch) s LEFT JOIN \(table) t ON \(sameRow)
             WHERE s.action = 'delete' OR (s.action = 'update' AND s.state = 'unchanged')
             """)
-        var restored = try connection.query(
+        var restored = try restoreEach(
+            "s.action = 'update' AND s.state = 'unchanged'", connection: connection, into: &undone
+        ) { one in
             """
             UPDATE \(table) t SET (\(columns.joined(separator: ", "))) = (\(columns.map { "i." + $0 }.joined(separator: ", ")))
             FROM \(scratch) s, \(images) i
             WHERE \(sameRow) AND \(sameImage) AND t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
-              AND s.action = 'update' AND s.state = 'unchanged' AND \(unchanged) AND \(holds)
+              AND s.action = 'update' AND s.state = 'unchanged' AND \(unchanged)\(oneRow(one))
             """
-        ).affectedRows
+        }
         if !reinserted.isEmpty {
-            restored += try connection.query(
+            restored += try restoreEach("s.action = 'delete'", connection: connection, into: &undone) { one in
                 """
                 INSERT INTO \(table) (\(reinserted.joined(separator: ", ")))
                 SELECT \(reinserted.map { "i." + $0 }.joined(separator: ", ")) FROM \(images) i JOIN \(scratch) s ON \(sameImage)
-                WHERE s.action = 'delete' AND \(holds) AND NOT EXISTS (
+                WHERE s.action = 'delete'\(oneRow(one)) AND NOT EXISTS (
                     SELECT 1 FROM \(table) t WHERE t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
                       AND \(snapshot.keyMatch(table: "t", snapshot: "s")))
                 """
-            ).affectedRows
+            }
         }
         // A restored row is now its pre-image, in a version this rollback wrote. Citus compares row text
         // forms in a SELECT but not in an UPDATE: the done rows are inserted again, marked, and the
@@ -313,6 +295,40 @@ struct DistributedRollback {
         try connection.query(
             "UPDATE \(scratch) s SET done = true WHERE s.action = 'delete' AND EXISTS (SELECT 1 FROM \(table) t WHERE \(sameRow))"
         )
+        return restored
+    }
+    /// Runs `statement(false)` for every row; when a foreign or unique key refuses it (see
+    /// `Rollback.refusesRestore`), `statement(true)` row by row (tenant $1, key $2) over the scratch rows
+    /// `which` selects, each in a savepoint, leaving out (and counting into `undone`) those refused.
+    private func restoreEach(
+        _ which: String, connection: PostgresConnection, into undone: inout Undone, _ statement: (Bool) -> String
+    ) throws -> Int {
+        try connection.execute(script: "SAVEPOINT ferry_rollback_restore")
+        do {
+            let restored = try connection.query(statement(false)).affectedRows
+            try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
+            return restored
+        } catch let error as PostgresError where Rollback.refusesRestore(error) {
+            try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_restore")
+        }
+        var restored = 0
+        for row in try connection.query(
+            "SELECT s.tenant::text AS tenant, s.key::text AS key FROM \(scratch) s WHERE \(which) ORDER BY 2"
+        ).decoded("rows to put back one by one", key: "key") {
+            let tenant: String = try row.required("tenant"), key: String = try row.required("key")
+            try connection.execute(script: "SAVEPOINT ferry_rollback_row")
+            do {
+                restored += try connection.query(statement(true), [tenant, key]).affectedRows
+                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
+            } catch let error as PostgresError where Rollback.refusesRestore(error) {
+                try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
+                undone.cannotGoBack += 1
+                if undone.conflicts.count < 20 {
+                    undone.conflicts.append(Rollback.cannotGoBack(table, key: key, error))
+                }
+            }
+        }
+        try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
         return restored
     }
 }

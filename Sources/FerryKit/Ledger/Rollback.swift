@@ -14,9 +14,10 @@ public struct RollbackTableReport: Codable, Equatable, Sendable {
     /// Rows kept because deleting them would break a rule the job recorded (a contact left with phone
     /// rows but no default): conflicts, listed.
     public var keptForInvariant = 0
-    /// Rows the run updated or deleted that cannot be put back because a row their pre-image references
-    /// (their contact, their organization) was deleted since: conflicts, their pre-images kept in the ledger.
-    public var referenceGone = 0
+    /// Rows the run updated or deleted that cannot be put back: a row their pre-image references (their
+    /// contact, their organization) was deleted since, or a row written since holds the same unique key
+    /// (another default for the contact). Conflicts, their pre-images kept in the ledger.
+    public var cannotGoBack = 0
     public var undone = 0
     /// Rows restored (or to restore) that the table's BEFORE INSERT or UPDATE row triggers changed on
     /// the way back, so that they differ from their pre-images; the columns changed; the triggers.
@@ -173,8 +174,8 @@ public struct Rollback {
                 }
                 let undone = try rollback.undo(runId: runId, force: report.force, connection: connection)
                 tableReport.undone = undone.rows
-                tableReport.referenceGone = undone.referenceGone
-                tableReport.unchanged -= undone.referenceGone
+                tableReport.cannotGoBack = undone.cannotGoBack
+                tableReport.unchanged -= undone.cannotGoBack
                 report.conflicts += undone.conflicts
                 report.tables.append(tableReport)
                 continue
@@ -191,14 +192,30 @@ public struct Rollback {
                 restoredBy: rules.followsRestores ? rollbackRunId : nil,
                 stillReferenced: &tableReport.stillReferenced, conflicts: &report.conflicts)
             tableReport.undone = undone.deleted + undone.restores.restored
-            tableReport.referenceGone = undone.referenceGone
-            tableReport.unchanged -= undone.referenceGone
+            tableReport.cannotGoBack = undone.cannotGoBack
+            tableReport.unchanged -= undone.cannotGoBack
             tableReport.restores(through: triggers, disabled: disablesBeforeTriggers)
             if let notExact = tableReport.note(undone.restores, table: snapshot.qualifiedName) {
                 report.notRestoredExactly.append(notExact)
             }
             report.tables.append(tableReport)
         }
+    }
+
+    /// A foreign key (a row the pre-image references is gone) or a unique key (a row written since holds
+    /// it) refuses to take a row back: a conflict, not a failure of the rollback.
+    static func refusesRestore(_ error: PostgresError) -> Bool {
+        error.sqlState == "23503" || error.sqlState == "23505"
+    }
+
+    /// The conflict line of a row `refusesRestore` kept out.
+    static func cannotGoBack(_ table: String, key: String, _ error: PostgresError) -> String {
+        let detail = error.detail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? error.message
+        let why =
+            error.sqlState == "23503"
+            ? "a row it references was deleted since the run" : "a row written since the run holds the same unique key"
+        return
+            "\(table) \(key): cannot be put back: \(why) (\(detail)); its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
     }
 
     /// Undoes run `runId` as a run of its own (`mode = rollback`, `rollback_of`): `body` runs in one
@@ -329,7 +346,7 @@ public struct Rollback {
     private struct TableUndo {
         var deleted = 0
         var restores = RestoreOutcome()
-        var referenceGone = 0
+        var cannotGoBack = 0
     }
 
     /// Undoes what can be undone for one table and removes those snapshot rows. Rows restored from a
@@ -402,16 +419,16 @@ public struct Rollback {
         // `only`: the statement for one snapshot row, by its ctid (the last parameter).
         let oneRow = " AND s.ctid = $\(restoredParameters.count + 1)::tid"
         // A pre-image can reference a row deleted since the run (the application deleted the contact, or
-        // the organization an import moved a contact away from): when the statement for all rows hits
-        // such a foreign key, the rows go back one by one, and one that cannot stays in the ledger, a
-        // conflict.
+        // the organization an import moved a contact away from), or share a unique key with a row written
+        // since (the contact's new default): when the statement for all rows hits such a key, the rows go
+        // back one by one, and one that cannot stays in the ledger, a conflict.
         func restoreEach(_ purpose: String, action: String, _ statement: (_ only: Bool) -> String) throws {
             try connection.execute(script: "SAVEPOINT ferry_rollback_restore")
             do {
                 try restore("the rows \(purpose) in \(table)", statement(false))
                 try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
                 return
-            } catch let error as PostgresError where error.sqlState == "23503" {
+            } catch let error as PostgresError where Self.refusesRestore(error) {
                 try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_restore")
             }
             let candidates = try connection.query(
@@ -429,16 +446,10 @@ public struct Rollback {
                         "a row \(purpose) in \(table)", statement(true), extra: [try candidate.required("snapshot_row")]
                     )
                     try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
-                } catch let error as PostgresError where error.sqlState == "23503" {
+                } catch let error as PostgresError where Self.refusesRestore(error) {
                     try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
-                    result.referenceGone += 1
-                    if conflicts.count < 50 {
-                        let detail =
-                            error.detail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? error.message
-                        conflicts.append(
-                            "\(table) \(key): cannot be put back: a row it references was deleted since the run (\(detail)); its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
-                        )
-                    }
+                    result.cannotGoBack += 1
+                    if conflicts.count < 50 { conflicts.append(Self.cannotGoBack(table, key: key, error)) }
                 }
             }
             try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")

@@ -71,40 +71,6 @@ struct ReferencingKey: Sendable {
     }
 }
 
-/// A foreign key of a table: its columns and the table and columns they reference.
-struct ParentKey: Sendable {
-    let columns: [String]
-    let parent: String
-    let parentColumns: [String]
-
-    static func all(of table: String, on connection: PostgresConnection) throws -> [ParentKey] {
-        try connection.query(
-            """
-            SELECT format('%I.%I', n.nspname, c.relname) AS parent,
-                   (SELECT array_agg(a.attname ORDER BY u.ord) FROM unnest(k.conkey) WITH ORDINALITY u (attnum, ord)
-                    JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum)::text AS columns,
-                   (SELECT array_agg(a.attname ORDER BY u.ord) FROM unnest(k.confkey) WITH ORDINALITY u (attnum, ord)
-                    JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum)::text AS parent_columns
-            FROM pg_constraint k JOIN pg_class c ON c.oid = k.confrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE k.contype = 'f' AND k.conrelid = to_regclass($1)
-            ORDER BY 1, 2
-            """, [table]
-        ).decoded("foreign keys of \(table)", key: "parent").map { row in
-            ParentKey(
-                columns: try row.required("columns"), parent: try row.required("parent"),
-                parentColumns: try row.required("parent_columns"))
-        }
-    }
-
-    /// The row `alias` satisfies the key (MATCH SIMPLE: a NULL column satisfies it).
-    func holds(for alias: String) -> String {
-        let nulls = columns.map { "\(alias).\(quoteIdentifier($0)) IS NULL" }
-        let match = zip(columns, parentColumns).map { "p.\(quoteIdentifier($1)) = \(alias).\(quoteIdentifier($0))" }
-        return "(" + nulls.joined(separator: " OR ")
-            + " OR EXISTS (SELECT 1 FROM \(parent) p WHERE \(match.joined(separator: " AND "))))"
-    }
-}
-
 /// Which of a run's inserted rows in one table a rollback deletes, as common table expressions over
 /// `ferry.snapshot_rows` ($1 run, $2 table) that the classification and the delete share:
 /// - `candidates`: rows the run inserted that are still exactly as written (every one with --force);

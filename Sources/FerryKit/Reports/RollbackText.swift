@@ -21,7 +21,7 @@ public enum RollbackText {
             row("already gone", table.alreadyGone)
             if table.stillReferenced > 0 { row("still referenced by newer rows", table.stillReferenced) }
             if table.keptForInvariant > 0 { row("kept: a contact would lose its default", table.keptForInvariant) }
-            if table.referenceGone > 0 { row("cannot go back: a reference is gone", table.referenceGone) }
+            if table.cannotGoBack > 0 { row("cannot go back (conflicts, below)", table.cannotGoBack) }
             if table.restoredOtherwise > 0 { row("restored, but changed by triggers", table.restoredOtherwise) }
             if table.triggersDisabled {
                 lines.append(
