@@ -333,6 +333,63 @@ struct PhonesJobTests {
         #expect(strict == ["06", "0b", "0c"], "\(strict)")
     }
 
+    /// The application deletes a contact after ferry read it and before its batch is written: the
+    /// batch is written again for the contacts still there, the run goes on, and the summary counts the
+    /// contact as skipped at load (it failed the run on the foreign key before).
+    @Test func aContactDeletedBetweenReadAndWriteIsSkippedNotAFailure() throws {
+        let db = try TestDatabase(samples: 300)
+        _ = try db.applySchema(try db.mapping())
+        let victim = try #require(
+            try db.scalar(
+                """
+                SELECT contact_name_id::text FROM contacts WHERE phone_number ~ '[0-9]{3}.*[0-9]{4}' AND phone_number !~ '[A-Za-z]'
+                ORDER BY tenant, contact_name_id OFFSET 40 LIMIT 1
+                """))
+        let position = try db.count(
+            "SELECT count(*) FROM contacts WHERE (tenant, contact_name_id) < (SELECT tenant, contact_name_id FROM contacts WHERE contact_name_id = '\(victim)')"
+        )
+        #expect(position >= 25, "the contact is read after the first batch")
+        // The first batch waits for this lock on the type table; meanwhile the next pages are read.
+        let application = try PostgresConnection(conninfo: db.conninfo)
+        defer { application.close() }
+        try application.execute(script: "BEGIN; LOCK TABLE contact_phone_type_definitions IN EXCLUSIVE MODE")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ferryBinary)
+        process.arguments = [
+            "apply", "mappings/phones.yaml", "--db", db.conninfo, "--no-progress", "--json", "--batch-size", "25",
+            "--lock-timeout", "20s",
+        ]
+        process.currentDirectoryURL = TestDatabase.packageRoot
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        var waiting = false
+        for _ in 0..<1000 where !waiting {
+            Thread.sleep(forTimeInterval: 0.01)
+            waiting =
+                try watcher.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry apply phones' AND wait_event_type = 'Lock'"
+                ).scalar != "0"
+        }
+        #expect(waiting, "the first batch never waited for the lock")
+        Thread.sleep(forTimeInterval: 1)
+        try application.execute(
+            script: """
+                UPDATE projects SET customer_id = NULL WHERE customer_id = '\(victim)';
+                DELETE FROM contacts WHERE contact_name_id = '\(victim)';
+                COMMIT
+                """)
+        let json = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let summary = try JSONDecoder().decode(PhonesSummary.self, from: json)
+        #expect(summary.applied?.contactsSkippedAtLoad == 1)
+        #expect(summary.applied?.rowsInserted == (try db.count("SELECT count(*) FROM contact_phone_numbers")))
+    }
+
     @Test func missingTargetTablesAreReportedBeforeAnyWork() throws {
         let db = try fixture()
         let job = PhonesJob(mapping: try db.mapping(), conninfo: db.conninfo)

@@ -73,7 +73,7 @@ public struct PhonesSummary: MigrationSummary, Codable {
         public var contactsInserted = 0
         public var customTypesCreated = 0
         public var batchesCommitted = 0
-        /// Contacts that gained phone rows from elsewhere between extract and load: left alone.
+        /// Contacts that gained phone rows from elsewhere, or were deleted, between extract and load: left alone.
         public var contactsSkippedAtLoad = 0
         /// Naive rows rewritten in place, and deleted (no usable number in their value).
         public var naiveRowsReplaced = 0

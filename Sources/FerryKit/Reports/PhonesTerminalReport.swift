@@ -64,7 +64,8 @@ public enum PhonesTerminalReport {
                         applied.sourceRowsChangedDuringRun))
             }
             if applied.contactsSkippedAtLoad > 0 {
-                lines.append(row("contacts skipped: got phones during the run", applied.contactsSkippedAtLoad))
+                lines.append(
+                    row("skipped at load: got phones, or deleted", applied.contactsSkippedAtLoad))
             }
         }
         if !summary.rejectedByReason.isEmpty {

@@ -15,6 +15,9 @@ struct PhoneRowsSQL {
     var staging = StagingTable.temporary(Self.stagingTable)
     /// Where a batch's naive rows to replace wait (`existing_rows: replace_naive`), staged alike.
     var replacing = StagingTable.temporary(Self.replaceTable)
+    /// Where the contacts are (the source's table or view, its tenant and key columns): a batch that
+    /// found one deleted since it was read inserts again only for those still there.
+    var contacts: (table: TableName, tenant: String, key: String)?
 
     private func q(_ name: String) -> String { quoteIdentifier(name) }
 
@@ -90,11 +93,23 @@ struct PhoneRowsSQL {
         """
     }
 
-    /// Phone rows for contacts that still have none; returns rows and contacts inserted.
+    /// Phone rows for contacts that still have none; returns rows and contacts inserted. `stillThere`:
+    /// only for contacts that still exist (see `contacts`).
     /// $1 run, $2 batch, $3 the table's qualified name for the snapshot.
-    func insertPhoneRows(snapshot: SnapshotTable, for contacts: StagedContacts = .existing) -> String {
+    func insertPhoneRows(
+        snapshot: SnapshotTable, for staged: StagedContacts = .existing, stillThere: Bool = false
+    ) -> String {
+        let present =
+            contacts.map { c in
+                stillThere
+                    ? """
+
+                      AND EXISTS (SELECT 1 FROM \(c.table.quoted) c
+                                  WHERE c.\(q(c.tenant)) = s.tenant AND c.\(q(c.key)) = s.contact_key\(oneTenant("c.\(q(c.tenant))")))
+                    """ : ""
+            } ?? ""
         let which =
-            switch contacts {
+            switch staged {
             case .replacing:
                 """
                 NOT s.is_default
@@ -109,7 +124,7 @@ struct PhoneRowsSQL {
                 """
                 NOT s.contact_is_new
                   AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
-                                  WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key\(oneTenant("p.\(q(phones.tenant))"))\(probeByIndex ? "\n                  OFFSET 0" : ""))
+                                  WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key\(oneTenant("p.\(q(phones.tenant))"))\(probeByIndex ? "\n                  OFFSET 0" : ""))\(present)
                 """
             }
         let optional = optionalColumns

@@ -68,7 +68,21 @@ final class PhonesLoader: BatchLoader {
         try createSessionTables()
     }
 
+    /// A contact the application deletes between the batch's read and its insert makes the insert fail
+    /// on the phone table's foreign key: the batch is then written again for the contacts still there
+    /// (those gone count as skipped at load), rather than failing the run.
     func load(_ batch: PhonesBatch) throws -> BatchResult {
+        var attempt = 1
+        while true {
+            do {
+                return try load(batch, contactsStillThere: attempt > 1)
+            } catch let error as PostgresError where error.sqlState == "23503" && attempt < 3 {
+                attempt += 1
+            }
+        }
+    }
+
+    private func load(_ batch: PhonesBatch, contactsStillThere: Bool) throws -> BatchResult {
         encoder.removeAll()
         replaceEncoder.removeAll()
         readsEncoder.removeAll()
@@ -144,7 +158,8 @@ final class PhonesLoader: BatchLoader {
                 }
             }
             if sequence > 0 {
-                let counts = try insert(.existing, snapshotParameters, batch: batch.number)
+                let counts = try insert(
+                    .existing, snapshotParameters, batch: batch.number, stillThere: contactsStillThere)
                 result.phoneRowsInserted += counts.rows
                 result.contactsInserted = counts.contacts
             }
@@ -183,10 +198,10 @@ final class PhonesLoader: BatchLoader {
     }
 
     private func insert(
-        _ contacts: PhoneRowsSQL.StagedContacts, _ parameters: [String?], batch: Int
+        _ contacts: PhoneRowsSQL.StagedContacts, _ parameters: [String?], batch: Int, stillThere: Bool = false
     ) throws -> (rows: Int, contacts: Int) {
         let inserted = try connection.query(
-            sql.phoneRows.insertPhoneRows(snapshot: phonesTable, for: contacts), parameters)
+            sql.phoneRows.insertPhoneRows(snapshot: phonesTable, for: contacts, stillThere: stillThere), parameters)
         guard let counts = inserted.decoded("the phone rows a batch inserted").first else {
             throw LedgerError("batch \(batch): the insert returned no counts")
         }

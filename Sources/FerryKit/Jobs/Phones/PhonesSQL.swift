@@ -100,7 +100,8 @@ struct PhonesSQL {
             probeByIndex: mapping.existingRows == .replaceNaive,
             timestampsFromSource: source.timestampsFromSource,
             staging: .forEngine(engine, name: "stage_phones", writer: writer),
-            replacing: .forEngine(engine, name: "stage_phones_replace", writer: writer)
+            replacing: .forEngine(engine, name: "stage_phones_replace", writer: writer),
+            contacts: (source.table, source.tenantColumn, source.keyColumn)
         )
     }
 
