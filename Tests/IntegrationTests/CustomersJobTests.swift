@@ -181,6 +181,31 @@ struct CustomersJobTests {
         #expect(try db.customerTablesChecksum() == before)
     }
 
+    /// The application deletes a project after ferry read it and before its batch is written: the
+    /// batch is written again without it, the run goes on (it failed on the contact points' foreign key
+    /// before), and the summary counts it as skipped.
+    @Test func aProjectDeletedBetweenReadAndWriteIsSkippedNotAFailure() throws {
+        let db = try fixture()
+        let (status, json) = try runWhileTheFirstBatchWaits(
+            db,
+            [
+                "apply", "mappings/customers.yaml", "--no-progress", "--json", "--batch-size", "2", "--lock-timeout",
+                "20s",
+            ],
+            session: "ferry apply customers", lock: "LOCK TABLE clients IN EXCLUSIVE MODE",
+            meanwhile: "DELETE FROM projects WHERE title = 'two projects (1)'")
+        #expect(status == 0)
+        let summary = try JSONDecoder().decode(CustomersSummary.self, from: json)
+        #expect(summary.applied?.projectsGoneSinceRead == 1)
+        #expect(summary.applied?.contactPointsNotInserted == 0)
+        #expect(
+            try rows(
+                db,
+                "SELECT title FROM projects WHERE customer_organization_id = 'a0000000-0000-4000-8000-00000000000a' ORDER BY title"
+            )
+                == ["already linked", "has org", "two projects (2)"])
+    }
+
     @Test func theRejectPolicyLeavesProjectsWithoutOrganizationUnchanged() throws {
         let db = try fixture()
         let job = try db.customersJob(text: {

@@ -349,42 +349,19 @@ struct PhonesJobTests {
             "SELECT count(*) FROM contacts WHERE (tenant, contact_name_id) < (SELECT tenant, contact_name_id FROM contacts WHERE contact_name_id = '\(victim)')"
         )
         #expect(position >= 25, "the contact is read after the first batch")
-        // The first batch waits for this lock on the type table; meanwhile the next pages are read.
-        let application = try PostgresConnection(conninfo: db.conninfo)
-        defer { application.close() }
-        try application.execute(script: "BEGIN; LOCK TABLE contact_phone_type_definitions IN EXCLUSIVE MODE")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ferryBinary)
-        process.arguments = [
-            "apply", "mappings/phones.yaml", "--db", db.conninfo, "--no-progress", "--json", "--batch-size", "25",
-            "--lock-timeout", "20s",
-        ]
-        process.currentDirectoryURL = TestDatabase.packageRoot
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let watcher = try PostgresConnection(conninfo: db.conninfo)
-        defer { watcher.close() }
-        var waiting = false
-        for _ in 0..<1000 where !waiting {
-            Thread.sleep(forTimeInterval: 0.01)
-            waiting =
-                try watcher.query(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry apply phones' AND wait_event_type = 'Lock'"
-                ).scalar != "0"
-        }
-        #expect(waiting, "the first batch never waited for the lock")
-        Thread.sleep(forTimeInterval: 1)
-        try application.execute(
-            script: """
+        // The first batch waits for a lock on the type table; meanwhile the next pages are read.
+        let (status, json) = try runWhileTheFirstBatchWaits(
+            db,
+            [
+                "apply", "mappings/phones.yaml", "--no-progress", "--json", "--batch-size", "25", "--lock-timeout",
+                "20s",
+            ],
+            session: "ferry apply phones", lock: "LOCK TABLE contact_phone_type_definitions IN EXCLUSIVE MODE",
+            meanwhile: """
                 UPDATE projects SET customer_id = NULL WHERE customer_id = '\(victim)';
-                DELETE FROM contacts WHERE contact_name_id = '\(victim)';
-                COMMIT
+                DELETE FROM contacts WHERE contact_name_id = '\(victim)'
                 """)
-        let json = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(status == 0)
         let summary = try JSONDecoder().decode(PhonesSummary.self, from: json)
         #expect(summary.applied?.contactsSkippedAtLoad == 1)
         #expect(summary.applied?.rowsInserted == (try db.count("SELECT count(*) FROM contact_phone_numbers")))

@@ -182,3 +182,41 @@ func signalFerry(
         stderr
     )
 }
+
+/// Runs ferry with `arguments` (and `--db`) while another session holds `lock` (a LOCK TABLE statement)
+/// in an open transaction: once the first batch waits for that lock and the next pages have been read,
+/// `meanwhile` runs in that transaction, which then commits. As an application that changes rows
+/// after ferry read them and before their batch is written. Returns the exit status and stdout.
+func runWhileTheFirstBatchWaits(
+    _ db: TestDatabase, _ arguments: [String], session: String, lock: String, meanwhile: String
+) throws -> (status: Int32, stdout: Data) {
+    let application = try PostgresConnection(conninfo: db.conninfo)
+    defer { application.close() }
+    try application.execute(script: "BEGIN; \(lock)")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: ferryBinary)
+    process.arguments = arguments + ["--db", db.conninfo]
+    process.currentDirectoryURL = TestDatabase.packageRoot
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let watcher = try PostgresConnection(conninfo: db.conninfo)
+    defer { watcher.close() }
+    var waiting = false
+    for _ in 0..<1000 where !waiting {
+        Thread.sleep(forTimeInterval: 0.01)
+        waiting =
+            try watcher.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                [session]
+            ).scalar != "0"
+    }
+    #expect(waiting, "the first batch never waited for the lock")
+    // The extractor reads ahead while the first batch waits.
+    Thread.sleep(forTimeInterval: 1)
+    try application.execute(script: meanwhile + "; COMMIT")
+    let stdout = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, stdout)
+}

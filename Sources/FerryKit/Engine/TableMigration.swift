@@ -69,7 +69,10 @@ protocol BatchLoader: AnyObject {
     associatedtype Record: Sendable
     associatedtype Decision: Sendable
     associatedtype Result: BatchWrites
-    func load(_ batch: MigrationBatch<Record, Decision>) throws -> Result
+    /// Writes the batch in one transaction. `onlyRowsStillThere`: a first try hit a foreign key, because
+    /// the application deleted a row the batch read (a contact, a project) after it was read: write the
+    /// batch for the rows still there (those gone count as skipped at load).
+    func load(_ batch: MigrationBatch<Record, Decision>, onlyRowsStillThere: Bool) throws -> Result
     /// Replaces a lost session (the retry policy calls it before trying the batch again).
     func reconnect() throws
 }

@@ -12,6 +12,9 @@ public struct CustomersSummary: MigrationSummary, Codable {
         public var contactPointsInserted = 0
         /// Contact points the plan expected but PostgreSQL did not insert (a concurrent writer got there first).
         public var contactPointsNotInserted = 0
+        /// Projects to link whose project, contact or organization the application deleted after the
+        /// batch read them: left out.
+        public var projectsGoneSinceRead = 0
         public var batchesCommitted = 0
     }
 

@@ -12,6 +12,9 @@ public enum CustomersTerminalReport {
             row("contacts updated (organization, primary)", applied.contactsUpdated)
             row("projects updated (customer_organization_id)", applied.projectsUpdated)
             row("contact points inserted", applied.contactPointsInserted)
+            if applied.projectsGoneSinceRead > 0 {
+                row("skipped: a row it needs was deleted", applied.projectsGoneSinceRead)
+            }
             if applied.contactPointsNotInserted > 0 {
                 row("contact points another writer added first", applied.contactPointsNotInserted)
             }
@@ -23,7 +26,9 @@ public enum CustomersTerminalReport {
         lines.append(
             "  read \(formatCount(summary.projectsRead)) = linked \(formatCount(summary.projectsToLink)) + rejected "
                 + "\(formatCount(summary.projectsRejected)) + already linked \(formatCount(summary.projectsAlreadyLinked))  "
-                + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP"))
+                + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP")
+                + ((summary.applied?.projectsGoneSinceRead ?? 0) > 0
+                    ? " (of the linked, \(formatCount(summary.applied?.projectsGoneSinceRead ?? 0)) deleted since read, left out)" : ""))
         lines.append(
             TableJobTerminalText.resources(
                 elapsed: summary.elapsedSeconds, peakMegabytes: summary.peakResidentMegabytes))

@@ -78,8 +78,10 @@ extension CustomersJob: TableMigration {
         applied.contactsUpdated += result.contactsUpdated
         applied.projectsUpdated += result.projectsUpdated
         applied.contactPointsInserted += result.contactPointsInserted
+        applied.projectsGoneSinceRead += result.projectsGoneSinceRead
         applied.contactPointsNotInserted +=
             batch.decisions.filter(\.insertsContactPoint).count - result.contactPointsInserted
+            - result.contactPointsGoneSinceRead
     }
 
     func applyStatements(_ sql: CustomersSQL, reader: PostgresConnection) throws -> [String] {
@@ -174,6 +176,10 @@ final class CustomersLoader: BatchLoader {
         var contactsUpdated = 0
         var projectsUpdated = 0
         var contactPointsInserted = 0
+        /// Staged projects left out because a row they need was deleted since the read, and of those
+        /// the ones that were to get a contact point.
+        var projectsGoneSinceRead = 0
+        var contactPointsGoneSinceRead = 0
         var rowsInserted: Int { organizationsCreated + contactPointsInserted }
         var rowsUpdated: Int { contactsUpdated + projectsUpdated }
     }
@@ -210,7 +216,9 @@ final class CustomersLoader: BatchLoader {
         try createSessionTables()
     }
 
-    func load(_ batch: CustomersBatch) throws -> BatchResult {
+    /// `onlyRowsStillThere`: staged projects whose project, contact or existing organization is gone
+    /// are dropped before anything is written.
+    func load(_ batch: CustomersBatch, onlyRowsStillThere: Bool) throws -> BatchResult {
         encoder.removeAll()
         reads.removeAll()
         var sequence = 0
@@ -239,6 +247,11 @@ final class CustomersLoader: BatchLoader {
             if sequence > 0 {
                 _ = try connection.copyIn(sql.copyIntoStaging) { write in
                     try encoder.bytes.withUnsafeBytes { try write($0) }
+                }
+                if onlyRowsStillThere {
+                    let gone = try connection.query(sql.dropStagedRowsGoneSince, tenant).decoded("staged rows gone")
+                    result.projectsGoneSinceRead = gone.count
+                    result.contactPointsGoneSinceRead = try gone.filter { try $0.required("inserts_point") }.count
                 }
                 try connection.query(sql.resolveOrganizations, tenant)
                 result.organizationsCreated =

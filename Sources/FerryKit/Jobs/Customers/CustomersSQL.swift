@@ -78,6 +78,24 @@ struct CustomersSQL {
     /// The batch's tenant, by default $4 (after the snapshot's run, batch and table): see `StagingTable.sameTenant`.
     private func oneTenant(_ column: String, _ parameter: Int = 4) -> String { staging.sameTenant(column, parameter) }
 
+    /// Staged rows whose project, contact or existing organization was deleted since the batch read it.
+    /// $1 (Citus) the batch's tenant.
+    var dropStagedRowsGoneSince: String {
+        func gone(_ table: TableName, _ tenant: String, _ key: String, _ value: String, _ type: String) -> String {
+            """
+            NOT EXISTS (SELECT 1 FROM \(table.quoted) x
+                        WHERE x.\(q(tenant)) = r.tenant AND x.\(q(key)) = \(value)::\(type)\(oneTenant("x.\(q(tenant))", 1)))
+            """
+        }
+        return """
+            DELETE FROM \(staging.quoted) r
+            WHERE (\(gone(p.table, p.tenant, p.key, "r.project_key", types.row))
+               OR \(gone(c.table, c.tenant, c.key, "r.contact_key", types.contact))
+               OR (r.org_kind = 'existing' AND \(gone(o.table, o.tenant, o.key, "r.org_value", types.organization))))\(oneTenant("r.tenant", 1))
+            RETURNING r.inserts_point
+            """
+    }
+
     /// New organizations get a key derived from what they stand for, so a re-run (or a later batch)
     /// finds the same one; an organization already standing for the email domain is reused. (Every CASE
     /// here is a searched one: Citus 12.1 sends `CASE x WHEN 'a'` to its workers as `WHEN NULL::boolean`.)

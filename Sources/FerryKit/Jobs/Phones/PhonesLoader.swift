@@ -68,21 +68,8 @@ final class PhonesLoader: BatchLoader {
         try createSessionTables()
     }
 
-    /// A contact the application deletes between the batch's read and its insert makes the insert fail
-    /// on the phone table's foreign key: the batch is then written again for the contacts still there
-    /// (those gone count as skipped at load), rather than failing the run.
-    func load(_ batch: PhonesBatch) throws -> BatchResult {
-        var attempt = 1
-        while true {
-            do {
-                return try load(batch, contactsStillThere: attempt > 1)
-            } catch let error as PostgresError where error.sqlState == "23503" && attempt < 3 {
-                attempt += 1
-            }
-        }
-    }
-
-    private func load(_ batch: PhonesBatch, contactsStillThere: Bool) throws -> BatchResult {
+    /// `onlyRowsStillThere`: the insert only for contacts that still exist.
+    func load(_ batch: PhonesBatch, onlyRowsStillThere contactsStillThere: Bool) throws -> BatchResult {
         encoder.removeAll()
         replaceEncoder.removeAll()
         readsEncoder.removeAll()

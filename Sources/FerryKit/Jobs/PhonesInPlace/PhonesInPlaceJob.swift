@@ -188,7 +188,11 @@ final class PhonesInPlaceLoader: BatchLoader {
         connection = try Self.open(conninfo, sql)
     }
 
-    func load(_ batch: MigrationBatch<PhoneRowsOfContact, InPlaceDecision>) throws -> BatchResult {
+    /// `onlyRowsStillThere` changes nothing: a row is rewritten or deleted only while it still holds
+    /// the value read, and further numbers go only to contacts that still have rows.
+    func load(
+        _ batch: MigrationBatch<PhoneRowsOfContact, InPlaceDecision>, onlyRowsStillThere: Bool
+    ) throws -> BatchResult {
         rewrites.removeAll()
         deletions.removeAll()
         additions.removeAll()

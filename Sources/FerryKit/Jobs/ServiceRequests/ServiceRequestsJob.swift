@@ -221,7 +221,9 @@ final class ServiceRequestsLoader: BatchLoader {
         try createSessionTables()
     }
 
-    func load(_ batch: ServiceRequestsBatch) throws -> BatchResult {
+    /// `onlyRowsStillThere` changes nothing: a request is updated only where it still is, and the
+    /// contacts it gets are looked up inside the batch's transaction.
+    func load(_ batch: ServiceRequestsBatch, onlyRowsStillThere: Bool) throws -> BatchResult {
         encoder.removeAll()
         var sequence = 0
         for (request, decision) in zip(batch.records, batch.decisions) where decision.action == .update {
