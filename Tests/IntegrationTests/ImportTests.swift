@@ -229,6 +229,41 @@ struct ImportTests {
         #expect(try db.count("SELECT count(*) FROM \(phones)") == 0, "no phone for the application's contact")
     }
 
+    /// The application deletes a contact while the batch that adds its phone is being written: the
+    /// batch is decided and written again (it failed on the phone table's foreign key before), and the
+    /// file's line, which now names no contact, makes one.
+    @Test func aContactDeletedWhileItsBatchIsWrittenIsDecidedAgain() throws {
+        let db = try importDatabase()
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email) VALUES
+                    ('00000000-0000-4000-8000-000000000001', 'cccccccc-0000-4000-8000-000000000002', 'Zoe Existing', 'zoe@example.com')
+                """)
+        let file = try temporaryFile(
+            """
+            Tenant,Full Name,Country,Email,Company,Title,Office Phone,Mobile,Notes
+            00000000-0000-4000-8000-000000000001,Zoe Existing,US,zoe@example.com,,,+1 212 555 0177,,
+            00000000-0000-4000-8000-000000000001,New Person,US,new@example.com,,,+1 212 555 0178,,
+
+            """)
+        let (status, json) = try runWhileTheFirstBatchWaits(
+            db, ["import", file, "--no-progress", "--json", "--lock-timeout", "20s"], session: "ferry import",
+            lock: "LOCK TABLE contact_phone_type_definitions IN EXCLUSIVE MODE",
+            meanwhile: "DELETE FROM contacts WHERE email = 'zoe@example.com'")
+        #expect(status == 0)
+        let summary = try JSONDecoder().decode(ImportSummary.self, from: json)
+        #expect(summary.inserted == 2 && summary.rejected == 0 && summary.addsUp, "\(summary)")
+        #expect(
+            try db.scalar(
+                """
+                SELECT string_agg(c.full_name || ' ' || p.phone_number, ', ' ORDER BY c.full_name)
+                FROM contacts c JOIN contact_phone_numbers p USING (tenant, contact_name_id)
+                """) == "New Person +12125550178, Zoe Existing +12125550177")
+        #expect(
+            try db.count("SELECT count(*) FROM contacts WHERE contact_name_id = 'cccccccc-0000-4000-8000-000000000002'")
+                == 0)
+    }
+
     /// An import moves a contact to another organization; the application then deletes the old one.
     /// The contact cannot go back to it: the rollback undoes the rest, keeps its pre-image and says so
     /// (exit 3); with the organization back, a second rollback finishes exactly.

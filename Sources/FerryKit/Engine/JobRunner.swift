@@ -211,14 +211,8 @@ struct JobRunner<Job: TableMigration> {
         let result = try run.options.retry.run(
             "batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log
         ) {
-            do {
-                return try loader.load(batch, onlyRowsStillThere: false)
-            } catch let error as PostgresError where error.sqlState == "23503" {
-                let detail = error.detail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? error.message
-                run.options.log(
-                    "batch \(batch.number): a row it read was deleted since (\(detail)); writing the batch again for the rows still there"
-                )
-                return try loader.load(batch, onlyRowsStillThere: true)
+            try writtenAgainIfARowWentAway("batch \(batch.number)", log: run.options.log) { again in
+                try loader.load(batch, onlyRowsStillThere: again)
             }
         }
         FerryLog.logger.info(

@@ -30,6 +30,21 @@ public struct RetryPolicy: Sendable {
     }
 }
 
+/// A batch whose write hit a foreign key: a row it read was deleted since (by the application, a
+/// contact or a project). `write(true)` writes it once more, for the rows still there, and the log says
+/// so; a second such error stops the run as any other.
+func writtenAgainIfARowWentAway<T>(
+    _ what: String, log: (String) -> Void, _ write: (_ again: Bool) throws -> T
+) throws -> T {
+    do {
+        return try write(false)
+    } catch let error as PostgresError where error.sqlState == "23503" {
+        let detail = error.detail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? error.message
+        log("\(what): a row it read was deleted since (\(detail)); writing it again for the rows still there")
+        return try write(true)
+    }
+}
+
 /// A run stopped by errors that did not go away: nothing of the failed batch was committed.
 public struct RunInterrupted: Error, CustomStringConvertible, Sendable {
     public let runId: Int64

@@ -328,14 +328,17 @@ public struct ImportJob: Sendable {
                 let batch = summary.batches, samplesWanted = 10 - summary.samples.count
                 var written = Set<Int>()
                 let tally = try options.retry.run("batch \(batch)", log: options.log) {
-                    try loader.load(
-                        contacts, batch: batch, firstLine: records.first?.line ?? 0,
-                        lastLine: records.last?.line ?? 0
-                    ) { decided in
-                        written = Set(decided.lines.filter(\.action.writes).map(\.line))
-                        return try ImportBatchTally(
-                            batch: batch, records: records, outcomes: outcomes, decided: decided,
-                            samplesWanted: samplesWanted)
+                    // Written again, the batch is decided again: a contact deleted since is then a new one.
+                    try writtenAgainIfARowWentAway("batch \(batch)", log: options.log) { _ in
+                        try loader.load(
+                            contacts, batch: batch, firstLine: records.first?.line ?? 0,
+                            lastLine: records.last?.line ?? 0
+                        ) { decided in
+                            written = Set(decided.lines.filter(\.action.writes).map(\.line))
+                            return try ImportBatchTally(
+                                batch: batch, records: records, outcomes: outcomes, decided: decided,
+                                samplesWanted: samplesWanted)
+                        }
                     }
                 }
                 summary.add(tally)
