@@ -189,36 +189,11 @@ struct ImportTests {
             00000000-0000-4000-8000-000000000001,Late Person,US,late@example.com,,,+1 212 555 0100,,
 
             """)
-        let application = try PostgresConnection(conninfo: db.conninfo)
-        defer { application.close() }
-        try application.execute(script: "BEGIN; " + applicationInsert)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ferryBinary)
-        process.arguments = [
-            "import", file, "--mapping", mapping, "--db", db.conninfo, "--no-progress", "--json", "--lock-timeout",
-            "20s",
-        ]
-        process.currentDirectoryURL = TestDatabase.packageRoot
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
         // The import's insert waits for the application's uncommitted row with the same key.
-        let watcher = try PostgresConnection(conninfo: db.conninfo)
-        defer { watcher.close() }
-        var waiting = false
-        for _ in 0..<1000 where !waiting {
-            Thread.sleep(forTimeInterval: 0.01)
-            waiting =
-                try watcher.query(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry import' AND wait_event_type = 'Lock'"
-                ).scalar != "0"
-        }
-        #expect(waiting, "the import never waited for the application's row")
-        try application.execute(script: "COMMIT")
-        let json = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 4)
+        let (status, json) = try runWhileTheFirstBatchWaits(
+            db, ["import", file, "--mapping", mapping, "--no-progress", "--json", "--lock-timeout", "20s"],
+            session: "ferry import", lock: applicationInsert, readAhead: false)
+        #expect(status == 4)
         let summary = try JSONDecoder().decode(ImportSummary.self, from: json)
         #expect(summary.inserted == 1 && summary.rejected == 1 && summary.addsUp)
         let rejects = try String(contentsOfFile: file + ".rejects.csv", encoding: .utf8)

@@ -183,12 +183,14 @@ func signalFerry(
     )
 }
 
-/// Runs ferry with `arguments` (and `--db`) while another session holds `lock` (a LOCK TABLE statement)
-/// in an open transaction: once the first batch waits for that lock and the next pages have been read,
-/// `meanwhile` runs in that transaction, which then commits. As an application that changes rows
-/// after ferry read them and before their batch is written. Returns the exit status and stdout.
+/// Runs ferry with `arguments` (and `--db`) while another session holds `lock` in an open transaction
+/// (a LOCK TABLE statement, or an uncommitted row with a key the batch writes): once the first batch
+/// waits for it (and, with `readAhead`, the next pages have been read), `meanwhile` runs in that
+/// transaction, which then commits. As an application that changes rows after ferry read them and
+/// before their batch is written. Returns the exit status and stdout.
 func runWhileTheFirstBatchWaits(
-    _ db: TestDatabase, _ arguments: [String], session: String, lock: String, meanwhile: String
+    _ db: TestDatabase, _ arguments: [String], session: String, lock: String, meanwhile: String = "",
+    readAhead: Bool = true
 ) throws -> (status: Int32, stdout: Data) {
     let application = try PostgresConnection(conninfo: db.conninfo)
     defer { application.close() }
@@ -208,13 +210,16 @@ func runWhileTheFirstBatchWaits(
         Thread.sleep(forTimeInterval: 0.01)
         waiting =
             try watcher.query(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock'
+                """,
                 [session]
             ).scalar != "0"
     }
     #expect(waiting, "the first batch never waited for the lock")
     // The extractor reads ahead while the first batch waits.
-    Thread.sleep(forTimeInterval: 1)
+    if readAhead { Thread.sleep(forTimeInterval: 1) }
     try application.execute(script: meanwhile + "; COMMIT")
     let stdout = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
