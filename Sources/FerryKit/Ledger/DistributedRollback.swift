@@ -243,9 +243,9 @@ struct DistributedRollback {
         guard let images else { return 0 }
         let columns = try connection.writableColumns(table)
         let reinserted = try connection.columnsOfDeletedPreImages(table, runId: runId)
-        // `one`: only the row of tenant $1 and key $2.
-        let oneRow = { (one: Bool) in
-            one ? " AND s.tenant = $1::\(self.distributionType) AND s.key = $2::jsonb" : ""
+        // `some`: only the rows of tenant $1 whose keys $2 (a text array) names.
+        let oneRow = { (some: Bool) in
+            some ? " AND s.tenant = $1::\(self.distributionType) AND s.key = ANY ($2::text[]::jsonb[])" : ""
         }
         try connection.query(
             """
@@ -298,8 +298,9 @@ struct DistributedRollback {
         return restored
     }
     /// Runs `statement(false)` for every row; when a foreign or unique key refuses it (see
-    /// `Rollback.refusesRestore`), `statement(true)` row by row (tenant $1, key $2) over the scratch rows
-    /// `which` selects, each in a savepoint, leaving out (and counting into `undone`) those refused.
+    /// `Rollback.refusesRestore`), `statement(true)` tenant by tenant ($1) over the keys ($2) of the
+    /// scratch rows `which` selects, in halves down to the rows refused (`Rollback.putBack`), which are
+    /// left out and counted into `undone`.
     private func restoreEach(
         _ which: String, connection: PostgresConnection, into undone: inout Undone, _ statement: (Bool) -> String
     ) throws -> Int {
@@ -310,25 +311,24 @@ struct DistributedRollback {
             return restored
         } catch let error as PostgresError where Rollback.refusesRestore(error) {
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_restore")
+            try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
+        }
+        let rows = try connection.query(
+            "SELECT s.tenant::text AS tenant, s.key::text AS key FROM \(scratch) s WHERE \(which) ORDER BY 1, 2"
+        ).decoded("rows to put back in parts", key: "key").map {
+            (tenant: try $0.required("tenant", as: String.self), key: try $0.required("key", as: String.self))
         }
         var restored = 0
-        for row in try connection.query(
-            "SELECT s.tenant::text AS tenant, s.key::text AS key FROM \(scratch) s WHERE \(which) ORDER BY 2"
-        ).decoded("rows to put back one by one", key: "key") {
-            let tenant: String = try row.required("tenant"), key: String = try row.required("key")
-            try connection.execute(script: "SAVEPOINT ferry_rollback_row")
-            do {
-                restored += try connection.query(statement(true), [tenant, key]).affectedRows
-                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
-            } catch let error as PostgresError where Rollback.refusesRestore(error) {
-                try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
+        for (tenant, keys) in Dictionary(grouping: rows, by: \.tenant).sorted(by: { $0.key < $1.key }) {
+            restored += try Rollback.putBack(keys.map(\.key)[...], on: connection) { some in
+                try connection.query(statement(true), [tenant, textArrayLiteral(Array(some))]).affectedRows
+            } refused: { key, error in
                 undone.cannotGoBack += 1
                 if undone.conflicts.count < 20 {
                     undone.conflicts.append(Rollback.cannotGoBack(table, key: key, error))
                 }
             }
         }
-        try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
         return restored
     }
 }

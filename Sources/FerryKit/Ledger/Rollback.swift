@@ -208,6 +208,33 @@ public struct Rollback {
         error.sqlState == "23503" || error.sqlState == "23505"
     }
 
+    /// Puts `rows` back through `attempt` (one statement for the rows given), each attempt in a
+    /// savepoint: all at once, and where a key refuses (`refusesRestore`), each half again, down to the
+    /// single rows the key refuses, which go to `refused`. A few such rows among many cost a few
+    /// statements each, not one statement per row. Returns what the attempts that held return.
+    static func putBack<Row>(
+        _ rows: ArraySlice<Row>, on connection: PostgresConnection, _ attempt: (ArraySlice<Row>) throws -> Int,
+        refused: (Row, PostgresError) throws -> Void
+    ) throws -> Int {
+        guard let first = rows.first else { return 0 }
+        try connection.execute(script: "SAVEPOINT ferry_put_back")
+        do {
+            let restored = try attempt(rows)
+            try connection.execute(script: "RELEASE SAVEPOINT ferry_put_back")
+            return restored
+        } catch let error as PostgresError where refusesRestore(error) {
+            try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_put_back")
+            try connection.execute(script: "RELEASE SAVEPOINT ferry_put_back")
+            if rows.count == 1 {
+                try refused(first, error)
+                return 0
+            }
+            let middle = rows.startIndex + rows.count / 2
+            return try putBack(rows[..<middle], on: connection, attempt, refused: refused)
+                + putBack(rows[middle...], on: connection, attempt, refused: refused)
+        }
+    }
+
     /// The conflict line of a row `refusesRestore` kept out.
     static func cannotGoBack(_ table: String, key: String, _ error: PostgresError) -> String {
         let detail = error.detail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? error.message
@@ -416,12 +443,12 @@ public struct Rollback {
         let kept =
             (records ? ", s.key, s.before_xmin, t.xmin::text::bigint AS restored_xmin" : "")
             + (compares ? ", s.before AS ferry_before, to_jsonb(t) AS ferry_row" : "")
-        // `only`: the statement for one snapshot row, by its ctid (the last parameter).
-        let oneRow = " AND s.ctid = $\(restoredParameters.count + 1)::tid"
+        // `only`: the statement for some snapshot rows, by their ctids (the last parameter, a text array).
+        let oneRow = " AND s.ctid = ANY ($\(restoredParameters.count + 1)::text[]::tid[])"
         // A pre-image can reference a row deleted since the run (the application deleted the contact, or
         // the organization an import moved a contact away from), or share a unique key with a row written
         // since (the contact's new default): when the statement for all rows hits such a key, the rows go
-        // back one by one, and one that cannot stays in the ledger, a conflict.
+        // back in halves down to the ones that cannot (`putBack`), which stay in the ledger, conflicts.
         func restoreEach(_ purpose: String, action: String, _ statement: (_ only: Bool) -> String) throws {
             try connection.execute(script: "SAVEPOINT ferry_rollback_restore")
             do {
@@ -430,6 +457,7 @@ public struct Rollback {
                 return
             } catch let error as PostgresError where Self.refusesRestore(error) {
                 try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_restore")
+                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
             }
             let candidates = try connection.query(
                 """
@@ -437,22 +465,17 @@ public struct Rollback {
                 WHERE \(scope) AND s.action = '\(action)'
                 ORDER BY s.key::text
                 """, parameters
-            ).decoded("rows to put back one by one", key: "key")
-            for candidate in candidates {
-                let key: String = try candidate.required("key")
-                try connection.execute(script: "SAVEPOINT ferry_rollback_row")
-                do {
-                    try restore(
-                        "a row \(purpose) in \(table)", statement(true), extra: [try candidate.required("snapshot_row")]
-                    )
-                    try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
-                } catch let error as PostgresError where Self.refusesRestore(error) {
-                    try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
-                    result.cannotGoBack += 1
-                    if conflicts.count < 50 { conflicts.append(Self.cannotGoBack(table, key: key, error)) }
-                }
+            ).decoded("rows to put back in parts", key: "key").map {
+                (row: try $0.required("snapshot_row", as: String.self), key: try $0.required("key", as: String.self))
             }
-            try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
+            _ = try Self.putBack(candidates[...], on: connection) { rows in
+                try restore(
+                    "rows \(purpose) in \(table)", statement(true), extra: [textArrayLiteral(rows.map(\.row))])
+                return rows.count
+            } refused: { row, error in
+                result.cannotGoBack += 1
+                if conflicts.count < 50 { conflicts.append(Self.cannotGoBack(table, key: row.key, error)) }
+            }
         }
         try restoreEach("restored", action: "update") { only in
             """
