@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Old binary against new on the phones benchmark, alternating in every round so that a noisy moment
-# hurts both: for each round (default 5), two fresh copies of one generated database, then on them
+# hurts both: for each round (default 4: as many rounds with old first as with new first), two fresh copies of one generated database, then on them
 #   the naive SQL backfill (the reference), old plan, new plan, old apply, new apply,
 # with the order of old and new swapped every other round. Prints each binary's median
 # apply/naive and plan/apply and the median new/old ratio of each step.
@@ -9,7 +9,7 @@ set -euo pipefail
 old=${FERRY_OLD:?FERRY_OLD names the binary to compare against (make bench-compare BASE=commit builds it)}
 new=${FERRY:-.build/release/ferry}
 contacts=${BENCH_CONTACTS:-1000000}
-rounds=${BENCH_ROUNDS:-5}
+rounds=${BENCH_ROUNDS:-4}
 psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
 
 now() { date +%s.%N; }
@@ -45,7 +45,10 @@ for round in $(seq 1 "$rounds"); do
         for which in "${order[@]}"; do
             binary=$old
             [ "$which" = new ] && binary=$new
-            settle "compare_$which"
+            # Both copies settled: autovacuum would otherwise still be working on the copy the other
+            # binary just wrote, on the same cores, and every second run of a round paid for it.
+            settle compare_old
+            settle compare_new
             seconds_taken=$(PGDATABASE=compare_$which timed "$binary" "$step" mappings/phones.yaml --no-progress --json)
             if [ "$step" = plan ]; then plan[$which]=$seconds_taken; else apply[$which]=$seconds_taken; fi
         done
