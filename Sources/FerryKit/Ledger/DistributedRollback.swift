@@ -244,7 +244,7 @@ struct DistributedRollback {
         let columns = try connection.writableColumns(table)
         let reinserted = try connection.columnsOfDeletedPreImages(table, runId: runId)
         // `some`: only the rows of tenant $1 whose keys $2 (a text array) names.
-        let oneRow = { (some: Bool) in
+        let someRows = { (some: Bool) in
             some ? " AND s.tenant = $1::\(self.distributionType) AND s.key = ANY ($2::text[]::jsonb[])" : ""
         }
         try connection.query(
@@ -255,20 +255,20 @@ struct DistributedRollback {
             """)
         var restored = try restoreEach(
             "s.action = 'update' AND s.state = 'unchanged'", connection: connection, into: &undone
-        ) { one in
+        ) { some in
             """
             UPDATE \(table) t SET (\(columns.joined(separator: ", "))) = (\(columns.map { "i." + $0 }.joined(separator: ", ")))
             FROM \(scratch) s, \(images) i
             WHERE \(sameRow) AND \(sameImage) AND t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
-              AND s.action = 'update' AND s.state = 'unchanged' AND \(unchanged)\(oneRow(one))
+              AND s.action = 'update' AND s.state = 'unchanged' AND \(unchanged)\(someRows(some))
             """
         }
         if !reinserted.isEmpty {
-            restored += try restoreEach("s.action = 'delete'", connection: connection, into: &undone) { one in
+            restored += try restoreEach("s.action = 'delete'", connection: connection, into: &undone) { some in
                 """
                 INSERT INTO \(table) (\(reinserted.joined(separator: ", ")))
                 SELECT \(reinserted.map { "i." + $0 }.joined(separator: ", ")) FROM \(images) i JOIN \(scratch) s ON \(sameImage)
-                WHERE s.action = 'delete'\(oneRow(one)) AND NOT EXISTS (
+                WHERE s.action = 'delete'\(someRows(some)) AND NOT EXISTS (
                     SELECT 1 FROM \(table) t WHERE t.\(quoteIdentifier(distributionColumn)) = i.\(quoteIdentifier(distributionColumn))
                       AND \(snapshot.keyMatch(table: "t", snapshot: "s")))
                 """
@@ -304,24 +304,19 @@ struct DistributedRollback {
     private func restoreEach(
         _ which: String, connection: PostgresConnection, into undone: inout Undone, _ statement: (Bool) -> String
     ) throws -> Int {
-        try connection.execute(script: "SAVEPOINT ferry_rollback_restore")
-        do {
-            let restored = try connection.query(statement(false)).affectedRows
-            try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
-            return restored
-        } catch let error as PostgresError where Rollback.refusesRestore(error) {
-            try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_restore")
-            try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
-        }
+        var restored = 0
+        guard
+            case .failure = try Rollback.unlessAKeyRefuses(
+                on: connection, { restored = try connection.query(statement(false)).affectedRows })
+        else { return restored }
         let rows = try connection.query(
             "SELECT s.tenant::text AS tenant, s.key::text AS key FROM \(scratch) s WHERE \(which) ORDER BY 1, 2"
         ).decoded("rows to put back in parts", key: "key").map {
             (tenant: try $0.required("tenant", as: String.self), key: try $0.required("key", as: String.self))
         }
-        var restored = 0
         for (tenant, keys) in Dictionary(grouping: rows, by: \.tenant).sorted(by: { $0.key < $1.key }) {
-            restored += try Rollback.putBack(keys.map(\.key)[...], on: connection) { some in
-                try connection.query(statement(true), [tenant, textArrayLiteral(Array(some))]).affectedRows
+            try Rollback.putBack(keys.map(\.key)[...], on: connection) { some in
+                restored += try connection.query(statement(true), [tenant, textArrayLiteral(Array(some))]).affectedRows
             } refused: { key, error in
                 undone.cannotGoBack += 1
                 if undone.conflicts.count < 20 {

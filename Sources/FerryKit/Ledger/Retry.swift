@@ -39,8 +39,9 @@ func writtenAgainIfARowWentAway<T>(
     do {
         return try write(false)
     } catch let error as PostgresError where error.sqlState == "23503" {
-        let detail = error.detail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? error.message
-        log("\(what): a row it read was deleted since (\(detail)); writing it again for the rows still there")
+        log(
+            "\(what): a row it read was deleted since (\(error.detailInASentence)); writing it again for the rows still there"
+        )
         return try write(true)
     }
 }

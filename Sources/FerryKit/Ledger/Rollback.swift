@@ -208,41 +208,46 @@ public struct Rollback {
         error.sqlState == "23503" || error.sqlState == "23505"
     }
 
-    /// Puts `rows` back through `attempt` (one statement for the rows given), each attempt in a
-    /// savepoint: all at once, and where a key refuses (`refusesRestore`), each half again, down to the
-    /// single rows the key refuses, which go to `refused`. A few such rows among many cost a few
-    /// statements each, not one statement per row. Returns what the attempts that held return.
-    static func putBack<Row>(
-        _ rows: ArraySlice<Row>, on connection: PostgresConnection, _ attempt: (ArraySlice<Row>) throws -> Int,
-        refused: (Row, PostgresError) throws -> Void
-    ) throws -> Int {
-        guard let first = rows.first else { return 0 }
-        try connection.execute(script: "SAVEPOINT ferry_put_back")
+    /// Runs `write` in a savepoint: its result, or the error of a key that refused it
+    /// (`refusesRestore`), the savepoint then undoing what it wrote. Any other error is thrown.
+    static func unlessAKeyRefuses<T>(
+        on connection: PostgresConnection, _ write: () throws -> T
+    ) throws -> Result<T, PostgresError> {
+        try connection.execute(script: "SAVEPOINT ferry_key_guard")
         do {
-            let restored = try attempt(rows)
-            try connection.execute(script: "RELEASE SAVEPOINT ferry_put_back")
-            return restored
+            let written = try write()
+            try connection.execute(script: "RELEASE SAVEPOINT ferry_key_guard")
+            return .success(written)
         } catch let error as PostgresError where refusesRestore(error) {
-            try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_put_back")
-            try connection.execute(script: "RELEASE SAVEPOINT ferry_put_back")
-            if rows.count == 1 {
-                try refused(first, error)
-                return 0
-            }
-            let middle = rows.startIndex + rows.count / 2
-            return try putBack(rows[..<middle], on: connection, attempt, refused: refused)
-                + putBack(rows[middle...], on: connection, attempt, refused: refused)
+            try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_key_guard")
+            try connection.execute(script: "RELEASE SAVEPOINT ferry_key_guard")
+            return .failure(error)
         }
+    }
+
+    /// Puts `rows` back through `attempt` (one statement for the rows given): all at once, and where a
+    /// key refuses (`refusesRestore`), each half again, down to the single rows the key refuses, which
+    /// go to `refused`. A few such rows among many cost a few statements each, not one per row.
+    static func putBack<Row>(
+        _ rows: ArraySlice<Row>, on connection: PostgresConnection, _ attempt: (ArraySlice<Row>) throws -> Void,
+        refused: (Row, PostgresError) throws -> Void
+    ) throws {
+        guard let first = rows.first,
+            case .failure(let error) = try unlessAKeyRefuses(on: connection, { try attempt(rows) })
+        else { return }
+        if rows.count == 1 { return try refused(first, error) }
+        let middle = rows.startIndex + rows.count / 2
+        try putBack(rows[..<middle], on: connection, attempt, refused: refused)
+        try putBack(rows[middle...], on: connection, attempt, refused: refused)
     }
 
     /// The conflict line of a row `refusesRestore` kept out.
     static func cannotGoBack(_ table: String, key: String, _ error: PostgresError) -> String {
-        let detail = error.detail.map { $0.hasSuffix(".") ? String($0.dropLast()) : $0 } ?? error.message
         let why =
             error.sqlState == "23503"
             ? "a row it references was deleted since the run" : "a row written since the run holds the same unique key"
         return
-            "\(table) \(key): cannot be put back: \(why) (\(detail)); its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
+            "\(table) \(key): cannot be put back: \(why) (\(error.detailInASentence)); its pre-image stays in ferry.snapshot_rows (not even --force puts it back)"
     }
 
     /// Undoes run `runId` as a run of its own (`mode = rollback`, `rollback_of`): `body` runs in one
@@ -369,7 +374,7 @@ public struct Rollback {
         }
     }
 
-    /// What `undo` did to one table: inserted rows deleted, rows restored, deleted rows left out.
+    /// What `undo` did to one table: inserted rows deleted, rows restored, rows a key kept from going back.
     private struct TableUndo {
         var deleted = 0
         var restores = RestoreOutcome()
@@ -443,22 +448,17 @@ public struct Rollback {
         let kept =
             (records ? ", s.key, s.before_xmin, t.xmin::text::bigint AS restored_xmin" : "")
             + (compares ? ", s.before AS ferry_before, to_jsonb(t) AS ferry_row" : "")
-        // `only`: the statement for some snapshot rows, by their ctids (the last parameter, a text array).
-        let oneRow = " AND s.ctid = ANY ($\(restoredParameters.count + 1)::text[]::tid[])"
+        // `some`: the statement for some snapshot rows, by their ctids (the last parameter, a text array).
+        let someRows = " AND s.ctid = ANY ($\(restoredParameters.count + 1)::text[]::tid[])"
         // A pre-image can reference a row deleted since the run (the application deleted the contact, or
         // the organization an import moved a contact away from), or share a unique key with a row written
         // since (the contact's new default): when the statement for all rows hits such a key, the rows go
         // back in halves down to the ones that cannot (`putBack`), which stay in the ledger, conflicts.
-        func restoreEach(_ purpose: String, action: String, _ statement: (_ only: Bool) -> String) throws {
-            try connection.execute(script: "SAVEPOINT ferry_rollback_restore")
-            do {
-                try restore("the rows \(purpose) in \(table)", statement(false))
-                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
-                return
-            } catch let error as PostgresError where Self.refusesRestore(error) {
-                try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_restore")
-                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_restore")
-            }
+        func restoreEach(_ purpose: String, action: String, _ statement: (_ some: Bool) -> String) throws {
+            guard
+                case .failure = try Self.unlessAKeyRefuses(
+                    on: connection, { try restore("the rows \(purpose) in \(table)", statement(false)) })
+            else { return }
             let candidates = try connection.query(
                 """
                 SELECT s.ctid::text AS snapshot_row, s.key::text AS key FROM ferry.snapshot_rows s
@@ -468,23 +468,22 @@ public struct Rollback {
             ).decoded("rows to put back in parts", key: "key").map {
                 (row: try $0.required("snapshot_row", as: String.self), key: try $0.required("key", as: String.self))
             }
-            _ = try Self.putBack(candidates[...], on: connection) { rows in
+            try Self.putBack(candidates[...], on: connection) { rows in
                 try restore(
                     "rows \(purpose) in \(table)", statement(true), extra: [textArrayLiteral(rows.map(\.row))])
-                return rows.count
             } refused: { row, error in
                 result.cannotGoBack += 1
                 if conflicts.count < 50 { conflicts.append(Self.cannotGoBack(table, key: row.key, error)) }
             }
         }
-        try restoreEach("restored", action: "update") { only in
+        try restoreEach("restored", action: "update") { some in
             """
             restored AS (
                 -- The row as it is, overwritten by its pre-image: a column added since keeps its value.
                 UPDATE \(table) t SET (\(columns.joined(separator: ", "))) =
                     (SELECT \(columns.map { "r.\($0)" }.joined(separator: ", ")) FROM jsonb_populate_record(t, s.before) r)
                 FROM ferry.snapshot_rows s
-                WHERE \(scope) AND s.action = 'update'\(only ? oneRow : "") AND \(match) AND \(unchanged)
+                WHERE \(scope) AND s.action = 'update'\(some ? someRows : "") AND \(match) AND \(unchanged)
                 RETURNING s.ctid AS snapshot_row\(kept)
             ), gone AS (
                 DELETE FROM ferry.snapshot_rows WHERE ctid IN (SELECT snapshot_row FROM restored)
@@ -492,13 +491,13 @@ public struct Rollback {
             """
         }
         if !reinserted.isEmpty {
-            try restoreEach("re-inserted", action: "delete") { only in
+            try restoreEach("re-inserted", action: "delete") { some in
                 """
                 inserted AS (
                     INSERT INTO \(table) AS t (\(reinserted.joined(separator: ", ")))
                     SELECT \(reinserted.map { "r.\($0)" }.joined(separator: ", "))
                     FROM ferry.snapshot_rows s, jsonb_populate_record(NULL::\(table), s.before) r
-                    WHERE \(scope) AND s.action = 'delete'\(only ? oneRow : "")
+                    WHERE \(scope) AND s.action = 'delete'\(some ? someRows : "")
                       AND NOT EXISTS (SELECT 1 FROM \(table) t WHERE \(match))
                     RETURNING \(snapshot.keyObject(alias: "t")) AS key, t.xmin::text::bigint AS restored_xmin, to_jsonb(t) AS ferry_row
                 ), restored AS (

@@ -224,7 +224,6 @@ public struct PhonesMapping: Sendable {
         return (phoneNumbers, typeDefinitions)
     }
 
-    /// `phones.default_region` (checked against libphonenumber's regions).
     /// `phones.accept` (default valid).
     static func acceptance(_ phonesNode: MappingNode) throws -> NumberAcceptance {
         let policy = try phonesNode.string("accept") ?? NumberAcceptance.valid.rawValue
@@ -287,6 +286,7 @@ public struct PhonesMapping: Sendable {
         return regions
     }
 
+    /// `phones.default_region` (checked against libphonenumber's regions).
     static func defaultRegion(_ phonesNode: MappingNode) throws -> String {
         let region = try phonesNode.requiredString("default_region").uppercased()
         guard PhoneNumberParser.isSupportedRegion(region) else {

@@ -215,6 +215,12 @@ public struct PhoneFieldParser: Sendable {
     }
 
     private func verdictOutcome(_ verdict: LibPhoneVerdict, segment: String, typeHint: PhoneType?) -> SegmentOutcome {
+        func number(_ e164: String, possibleOnly: Bool = false) -> SegmentOutcome {
+            .number(
+                ParsedPhone(
+                    e164: e164, extensionDigits: verdict.extensionDigits.map(asciiDigits), typeHint: typeHint,
+                    fragment: segment, possibleOnly: possibleOnly))
+        }
         let reason: PhoneRejectionReason
         switch verdict.outcome {
         case .valid:
@@ -227,10 +233,7 @@ public struct PhoneFieldParser: Sendable {
                         fragment: segment, reason: digits > 15 ? .tooLong : .notANumber,
                         detail: "\(verdict.e164 ?? "") is not E.164 (at most 15 digits)"))
             }
-            return .number(
-                ParsedPhone(
-                    e164: e164, extensionDigits: verdict.extensionDigits.map(asciiDigits),
-                    typeHint: typeHint, fragment: segment))
+            return number(e164)
         case .notANumber: reason = .notANumber
         case .invalidCountryCode: reason = .invalidCountryCode
         case .tooShort: reason = .tooShort
@@ -239,10 +242,7 @@ public struct PhoneFieldParser: Sendable {
             if acceptance == .possible, verdict.isPossible, let e164 = verdict.e164, isE164(e164),
                 !isPlaceholder(e164)
             {
-                return .number(
-                    ParsedPhone(
-                        e164: e164, extensionDigits: verdict.extensionDigits.map(asciiDigits),
-                        typeHint: typeHint, fragment: segment, possibleOnly: true))
+                return number(e164, possibleOnly: true)
             }
             reason = .invalidForRegion
         }

@@ -65,8 +65,9 @@ public enum PhoneNumberParser {
         if result.is_valid == 1 {
             outcome = .valid
         } else {
-            isPossible = ferry_possibility(rawValue: UInt32(result.possibility)) == FERRY_POSSIBLE
-            switch ferry_possibility(rawValue: UInt32(result.possibility)) {
+            let possibility = ferry_possibility(rawValue: UInt32(result.possibility))
+            isPossible = possibility == FERRY_POSSIBLE
+            switch possibility {
             case FERRY_POSSIBLE_TOO_SHORT: outcome = .tooShort
             case FERRY_POSSIBLE_TOO_LONG: outcome = .tooLong
             case FERRY_POSSIBLE_INVALID_COUNTRY_CODE: outcome = .invalidCountryCode

@@ -93,7 +93,6 @@ public enum PhoneRejectionReason: String, CaseIterable, Codable, Sendable {
     case regionAmbiguous = "region ambiguous (a North American number too)"
 }
 
-/// What happens to a number that is valid in its region and, as written, in North America as well.
 /// Which numbers load: those libphonenumber calls valid (assigned in its region's metadata), or also
 /// those of a possible length there, as an application that checks "is possible" accepts them (a range
 /// assigned after the library's metadata was built is one).
@@ -104,6 +103,7 @@ public enum NumberAcceptance: String, Sendable, CaseIterable {
     case possible
 }
 
+/// What happens to a number that is valid in its region and, as written, in North America as well.
 public enum RegionAmbiguity: String, Sendable, CaseIterable {
     /// Left where it is, rejected with the reason, listed: someone must say which was meant.
     case reject

@@ -16,6 +16,13 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         return text
     }
 
+    /// What the server said about the row (the detail, else the message) without its closing period, to
+    /// quote inside a sentence of ferry's own.
+    public var detailInASentence: String {
+        let text = detail ?? message
+        return text.hasSuffix(".") ? String(text.dropLast()) : text
+    }
+
     /// Errors worth retrying: connection loss, serialization failure, deadlock, lock timeout.
     public var isTransient: Bool {
         guard let sqlState else { return true }  // no SQLSTATE means libpq lost the connection

@@ -23,12 +23,12 @@ public enum CustomersTerminalReport {
         lines += TableJobTerminalText.anomalies(summary.anomalies, noun: "project")
         lines += TableJobTerminalText.checks(summary.checks)
         lines.append("Accounting")
+        let gone = summary.applied?.projectsGoneSinceRead ?? 0
         lines.append(
             "  read \(formatCount(summary.projectsRead)) = linked \(formatCount(summary.projectsToLink)) + rejected "
                 + "\(formatCount(summary.projectsRejected)) + already linked \(formatCount(summary.projectsAlreadyLinked))  "
                 + (summary.accountingAddsUp ? "✓ adds up" : "✗ DOES NOT ADD UP")
-                + ((summary.applied?.projectsGoneSinceRead ?? 0) > 0
-                    ? " (of the linked, \(formatCount(summary.applied?.projectsGoneSinceRead ?? 0)) deleted since read, left out)" : ""))
+                + (gone > 0 ? " (of the linked, \(formatCount(gone)) deleted since read, left out)" : ""))
         lines.append(
             TableJobTerminalText.resources(
                 elapsed: summary.elapsedSeconds, peakMegabytes: summary.peakResidentMegabytes))
