@@ -5,7 +5,10 @@ public enum EmailAddress {
         let value = raw.trimmingWhitespace().lowercased()
         if value.isEmpty { return .failure(EmailRejection(reason: "email is empty")) }
         if value.count > 254 { return .failure(EmailRejection(reason: "email is longer than 254 characters")) }
-        if value.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) {
+        // ASCII's whitespace is below 0x21; Unicode's properties are looked up only beyond ASCII.
+        if value.unicodeScalars.contains(where: {
+            $0.value < 0x21 || $0.value == 0x7F || ($0.value >= 0x80 && $0.properties.isWhitespace)
+        }) {
             return .failure(EmailRejection(reason: "email contains spaces or control characters"))
         }
         let parts = value.split(separator: "@", omittingEmptySubsequences: false)

@@ -189,14 +189,14 @@ public struct ContactImportTransform: Sendable {
         let onlyTenant = selectedTenants.count == 1 ? selectedTenants[0] : ""
         var tenant = header.tenantIndex.map { text[$0].trimmingWhitespace() } ?? onlyTenant
         if tenant.isEmpty { tenant = onlyTenant }
-        guard let uuid = UUID(uuidString: tenant) else {
+        guard let canonical = canonicalUUID(tenant) else {
             return reject(
                 tenant.isEmpty
                     ? "invalid tenant: tenant is empty"
                         + (selectedTenants.count > 1 ? " (several --tenant given, so none is assumed)" : "")
                     : "invalid tenant: '\(tenant)' is not a UUID")
         }
-        tenant = uuid.uuidString.lowercased()
+        tenant = canonical
         if !selectedTenants.isEmpty, !selectedTenants.contains(tenant) {
             return .otherTenant(line: line, tenant: tenant)
         }
@@ -230,4 +230,25 @@ public struct ContactImportTransform: Sendable {
                 organization: value(.organization), role: value(.role), notes: value(.notes),
                 phones: outcome))
     }
+}
+
+/// A UUID in its 36-character form, lower-case; nil for anything else (PostgreSQL's uuid reads more
+/// forms, but a file's tenant column is written this way). Read byte by byte: Foundation's parser goes
+/// through sscanf on every line of a file (and reads " " + 35 characters as another UUID).
+func canonicalUUID(_ text: String) -> String? {
+    var bytes = Array(text.utf8)
+    guard bytes.count == 36 else { return nil }
+    for (index, byte) in bytes.enumerated() {
+        switch index {
+        case 8, 13, 18, 23:
+            guard byte == UInt8(ascii: "-") else { return nil }
+        default:
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"): break
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): bytes[index] = byte | 0x20
+            default: return nil
+            }
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
