@@ -114,6 +114,15 @@ inserted=$(json_number inserted "$work/ferry.json")
 rejected=$(json_number rejected "$work/ferry.json")
 phones=$(PGDATABASE=bench_import_ferry $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
 
+# The same import with two writer sessions, each taking its share of the file's contacts.
+target_db bench_import_jobs
+start=$(now)
+PGDATABASE=bench_import_jobs "$ferry" import "$work/contacts.csv" --jobs 2 --no-progress --json --rejects "$work/rejects-jobs.csv" >"$work/jobs.json" || [ $? -eq 4 ]
+jobs_seconds=$(seconds "$start" "$(now)")
+jobs_rss=$(json_number peakResidentMegabytes "$work/jobs.json")
+jobs_phones=$(PGDATABASE=bench_import_jobs $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
+same_rejects=$(cmp -s "$work/rejects.csv" "$work/rejects-jobs.csv" && echo "the same reject file" || echo "REJECT FILES DIFFER")
+
 cat <<REPORT
 
 CSV import benchmark, $rows rows ($bytes bytes), $(nproc) cores
@@ -121,7 +130,9 @@ CSV import benchmark, $rows rows ($bytes bytes), $(nproc) cores
   pgloader into the same table     $pgloader_seconds s ($pgloader_rows rows)
   hand-written SQL, same tables    $sql_seconds s ($sql_contacts contacts, $sql_phones phone rows; no normalization, no snapshots)
   ferry import, normalized         $ferry_seconds s (read $read, inserted $inserted, rejected $rejected; $phones phone rows; peak RSS $rss MB)
+  ferry import --jobs 2            $jobs_seconds s ($jobs_phones phone rows, $same_rejects; peak RSS $jobs_rss MB)
   ratio ferry import / hand SQL    $(echo "$ferry_seconds / $sql_seconds" | bc -l | xargs printf '%.2f')   (issue 15 target <= 1.5, goal 1.25)
+  ratio --jobs 2 / hand SQL        $(echo "$jobs_seconds / $sql_seconds" | bc -l | xargs printf '%.2f')
   ratio ferry import / pgloader    $(echo "$ferry_seconds / $pgloader_seconds" | bc -l | xargs printf '%.2f')   (context: a flat table)
   peak RSS $rows rows / $small rows   $rss MB / $small_rss MB   (target <= 100 MB, within 20%)
 REPORT

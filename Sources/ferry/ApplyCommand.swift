@@ -45,14 +45,16 @@ struct Apply: ParsableCommand {
     }
 }
 
-/// How many sessions write (the table jobs; the import reads its file in order, in one).
+/// How many sessions write (the table jobs; the import has its own --jobs, dividing the file by contact).
 struct WriterOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Writer sessions, each taking whole tenants (default 1: one session, in key order).", valueName: "N"))
     var jobs: Int?
 
-    func count() throws -> Int? {
+    func count() throws -> Int? { try Self.validated(jobs) }
+
+    static func validated(_ jobs: Int?) throws -> Int? {
         guard let jobs else { return nil }
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
         return jobs

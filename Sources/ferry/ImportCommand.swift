@@ -71,6 +71,12 @@ struct Import: ParsableCommand {
         help: ArgumentHelp("Write the review report to this file (.md, .json, .html, else text).", valueName: "file"))
     var report: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Writer sessions, each taking its share of the file's contacts by tenant and email (default 1; not with --deactivate-missing, not on Citus; a dry run uses one).",
+            valueName: "N"))
+    var jobs: Int?
+
     @OptionGroup var pacing: PacingOptions
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
@@ -81,6 +87,11 @@ struct Import: ParsableCommand {
             throw ValidationError("--plan binds an import to a dry run's plan: not with --dry-run")
         }
         if allowDrift, plan == nil { throw ValidationError("--allow-drift goes with --plan") }
+        _ = try WriterOptions.validated(jobs)
+        if let jobs, jobs > 1, deactivateMissing {
+            throw ValidationError(
+                "--deactivate-missing needs every line of the file in one session's memory: not with --jobs \(jobs)")
+        }
         if pacing.snapshotFile != nil, dryRun {
             throw ValidationError("--snapshot-file: a dry run writes nothing, so it has no snapshot")
         }
@@ -104,6 +115,7 @@ struct Import: ParsableCommand {
             options.dryRun = dryRun
             options.deactivateMissing = deactivateMissing
             options.rejectFile = rejects
+            options.jobs = jobs
             options.pacing = try pacing.pacing()
             options.showProgress = output.showProgress
             options.plan = try plan.map(PlanFile.read)

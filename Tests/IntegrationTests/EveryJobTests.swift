@@ -19,8 +19,9 @@ struct JobCase: Sendable, CustomTestStringConvertible {
     var volatileColumns: [String] = []
 
     var testDescription: String { mapping }
-    /// `--jobs N` applies tenants in parallel: a table job's engine (the import reads one file in order).
-    var appliesInParallel: Bool { importFileQuery == nil }
+    /// `--jobs N` writes with N sessions: a table job's tenants in parallel, an import's shares of its
+    /// file's contacts (on PostgreSQL only: on Citus the import writes with one session).
+    var appliesInParallel: Bool { importFileQuery == nil || !TestDatabase.onCitus }
     /// Whether ferry.batches' keys are (tenant, key) pairs; an import's are line numbers.
     var batchesKeyedByTenant: Bool { importFileQuery == nil }
 
@@ -361,9 +362,9 @@ struct EveryJobTests {
         let before = try db.tablesChecksum(job)
         let twin = try Self.twin(of: db, job)
         defer { withExtendedLifetime(twin.holder) {} }
-        let parallel = try ferryCLI("apply \(job.mapping) --no-progress --jobs 3 --batch-size 400", database: db.name)
+        let parallel = try ferryCLI(job.apply(db, "--no-progress --jobs 3 --batch-size 400"), database: db.name)
         #expect(parallel.status == 0, "\(parallel.stderr)")
-        let serial = try ferryCLI("apply \(job.mapping) --no-progress --batch-size 400", database: twin.name)
+        let serial = try ferryCLI(job.apply(db, "--no-progress --batch-size 400"), database: twin.name)
         #expect(serial.status == 0, "\(serial.stderr)")
         let watcher = try PostgresConnection(conninfo: db.conninfo)
         defer { watcher.close() }
@@ -372,9 +373,21 @@ struct EveryJobTests {
         #expect(
             try TestDatabaseView(connection: watcher).contentChecksum(job)
                 == TestDatabaseView(connection: other).contentChecksum(job))
-        // Every batch holds one tenant's rows; the run records its writers; the counts are the serial run's.
-        #expect(try watcher.query("SELECT count(*) FROM ferry.batches WHERE first_key[1] <> last_key[1]").scalar == "0")
-        #expect(try watcher.query("SELECT options->>'jobs' FROM ferry.runs WHERE run_id = 1").scalar == "3")
+        // Every batch holds one tenant's rows (an import's, one writer's share of the file's lines); the run
+        // records its writers; the counts are the serial run's.
+        if job.batchesKeyedByTenant {
+            #expect(
+                try watcher.query("SELECT count(*) FROM ferry.batches WHERE first_key[1] <> last_key[1]").scalar == "0")
+            #expect(try watcher.query("SELECT options->>'jobs' FROM ferry.runs WHERE run_id = 1").scalar == "3")
+        } else {
+            #expect(
+                try watcher.query("SELECT detail->>'jobs' FROM ferry.events WHERE run_id = 1 AND kind = 'file'").scalar
+                    == "3")
+            #expect(
+                try watcher.query(
+                    "SELECT count(DISTINCT detail->>'partition') FROM ferry.events WHERE run_id = 1 AND kind = 'import batch'"
+                ).scalar == "3")
+        }
         let counts =
             "SELECT sum(rows_inserted) || '/' || sum(rows_updated) || '/' || sum(rows_deleted) FROM ferry.batches"
         #expect(try watcher.query(counts).scalar == other.query(counts).scalar)
@@ -391,7 +404,7 @@ struct EveryJobTests {
         let watcher = try PostgresConnection(conninfo: db.conninfo)
         defer { watcher.close() }
         let killed = try signalFerry(
-            ["apply", job.mapping, "--batch-size", "100", "--jobs", "2"], conninfo: db.conninfo, after: 4,
+            job.applyArguments(db, ["--batch-size", "100", "--jobs", "2"]), conninfo: db.conninfo, after: 4,
             watcher: watcher, signal: SIGKILL)
         #expect(killed.committed >= 4)
         // One writer cannot take over where several stopped (nor the other way round).
@@ -400,8 +413,7 @@ struct EveryJobTests {
         let resumed = try ferryCLI("resume 1 --wait --no-progress", database: db.name)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "succeeded")
-        let uninterrupted = try ferryCLI(
-            "apply \(job.mapping) --batch-size 100 --no-progress", database: twin.name)
+        let uninterrupted = try ferryCLI(job.apply(db, "--batch-size 100 --no-progress"), database: twin.name)
         #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
         let other = try PostgresConnection(conninfo: "dbname=\(twin.name)")
         defer { other.close() }

@@ -121,11 +121,9 @@ struct FileJobHandle: RunnableJob {
 
     func apply(_ options: ApplyOptions, settings: RunSettings) throws -> ApplyOutcome {
         guard let runId = options.resumeRunId else { throw readsAFile }
-        guard options.jobs == nil else {
-            throw LedgerError("run \(runId) is an import: it reads its file in order, in one session (no --jobs)")
-        }
         let summary = try ImportJob.resume(
-            runId: runId, conninfo: conninfo, pacing: options.pacing, showProgress: settings.showProgress)
+            runId: runId, conninfo: conninfo, pacing: options.pacing, jobs: options.jobs,
+            showProgress: settings.showProgress)
         return ApplyOutcome(
             summary: summary, terminalText: { _ in ImportTerminalReport.render(summary) },
             exitCode: summary.rejected > 0 ? 4 : 0)

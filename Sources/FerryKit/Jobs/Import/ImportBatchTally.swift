@@ -12,6 +12,9 @@ struct ImportBatchTally: Codable, Equatable, Sendable {
     }
 
     var batch = 0
+    /// Under `--jobs N`, the writer session whose share of the file's lines the batch holds (nil: the one
+    /// session of a run without --jobs). Its lines are then only those of that share.
+    var partition: Int?
     var lastLine = 0
     var rows = 0
     var inserted = 0

@@ -36,6 +36,9 @@ public struct ImportOptions: Sendable {
         set { pacing.snapshotFile = newValue }
     }
     public var showProgress = true
+    /// `--jobs`: writer sessions, each taking its share of the file's contacts (divided by tenant and
+    /// email, see ImportPartition); nil when not given (one session, or what a resumed run was started with).
+    public var jobs: Int?
     /// Continue this interrupted import run (by default the newest interrupted import of the same mapping
     /// and the same file bytes is continued).
     public var resumeRunId: Int64?
@@ -136,6 +139,22 @@ public struct ImportJob: Sendable {
             types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection),
             phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection),
             createMissingOrganizations: mapping.createMissingOrganizations)
+        if let jobs = options.jobs, jobs > 1 {
+            if options.deactivateMissing {
+                throw ImportFileError(
+                    file: file, line: nil,
+                    reason:
+                        "--deactivate-missing needs every line's contact in one session's memory: it runs with one writer session; drop --jobs \(jobs)"
+                )
+            }
+            if engine.isCitus {
+                throw ImportFileError(
+                    file: file, line: nil,
+                    reason:
+                        "on Citus the import writes with one session (its staging tables are shared by the cluster): drop --jobs \(jobs)"
+                )
+            }
+        }
         var lock: RunLock?
         var ledger: RunLedger?
         var runId: Int64?
@@ -160,6 +179,8 @@ public struct ImportJob: Sendable {
                 // The run's --tenant is the import's own (`tenants`), named in its file event.
                 let kept = options.pacing.recorded
                 let part = try EarlierLines(point, runLedger)
+                // Its lines are divided among as many sessions as its first part's were.
+                options.jobs = try RecordedImportFile(runId: point.runId, runLedger).jobs
                 try runLedger.resume(point)
                 runId = point.runId
                 earlier = part
@@ -169,8 +190,12 @@ public struct ImportJob: Sendable {
                     batches: point.lastBatch, throughLine: part.throughLine,
                     inserted: part.tallies.reduce(0) { $0 + $1.inserted },
                     updated: part.tallies.reduce(0) { $0 + $1.updated })
+                let through =
+                    part.committedThrough.count > 1
+                    ? "each of its \(options.jobs ?? 1) writer sessions through its own last line (at most line \(part.throughLine))"
+                    : "through line \(part.throughLine)"
                 options.log(
-                    "resuming import run \(point.runId): its first part committed \(point.lastBatch) batch\(point.lastBatch == 1 ? "" : "es") through line \(part.throughLine); reading on after it"
+                    "resuming import run \(point.runId): its first part committed \(point.lastBatch) batch\(point.lastBatch == 1 ? "" : "es") \(through); reading on after it"
                         + ApplyOptions.keptNote(kept)
                 )
             } else {
@@ -189,6 +214,7 @@ public struct ImportJob: Sendable {
                         "rejects": URL(fileURLWithPath: options.rejectFile ?? file + ".rejects.csv").standardizedFileURL
                             .path,
                         "batch_size": String(options.batchSize ?? mapping.load.batchSize),
+                        "jobs": String(options.jobs ?? 1),
                     ])
                 try runLedger.record(
                     try PhoneRowsSQL.defaultPerContact(mapping.phoneNumbers, on: connection), runId: id)
@@ -214,13 +240,14 @@ public struct ImportJob: Sendable {
         func importLines() throws -> ImportSummary {
             // Kept on failure too: the lines of batches committed before it were rejected for real.
             var openRejects: RejectFile?
-            var openLoader: ImportLoader?
+            var openWriters: SessionThreads<ImportLoader>?
             do {
-                let loader = try ImportLoader(
-                    connection: connection, sql: sql(types, engine: engine, dryRun: options.dryRun), runId: runId,
-                    timeouts: options.pacing.timeouts(mapping.load),
-                    createMissingOrganizations: mapping.createMissingOrganizations, onConflict: options.onConflict)
-                openLoader = loader
+                // A dry run counts what it would create in its session's memory: one session sees it all.
+                let writers = try writerSessions(
+                    options.dryRun ? 1 : options.jobs ?? 1, sql: sql(types, engine: engine, dryRun: options.dryRun),
+                    runId: runId,
+                    options: options)
+                openWriters = writers
                 let rejectPath = options.rejectFile ?? file + ".rejects.csv"
                 let rejects = try RejectFile(path: rejectPath, header: headerRecord, dialect: mapping.dialect)
                 openRejects = rejects
@@ -228,7 +255,7 @@ public struct ImportJob: Sendable {
                 let anomalies = try options.anomalyFile.map { try CSVWriter(path: $0) }
                 try anomalies?.writeRow(["line", "tenant", "email", "column", "raw", "class", "detail"])
                 try load(
-                    reader: reader, transform: transform, loader: loader, rejects: rejects, anomalies: anomalies,
+                    reader: reader, transform: transform, writers: writers, rejects: rejects, anomalies: anomalies,
                     scan: scan, earlier: earlier, options: options, summary: &summary)
                 try anomalies?.close()
                 summary.anomalyFile = options.anomalyFile
@@ -245,7 +272,10 @@ public struct ImportJob: Sendable {
                         )
                     }
                     summary.batches += 1
-                    summary.contactsDeactivated = try loader.deactivateMissing(batch: summary.batches)
+                    let batch = summary.batches
+                    // One writer session (see run): its memory holds every line of the file.
+                    summary.contactsDeactivated = try writers.perform([{ try $0.deactivateMissing(batch: batch) }])[0]!
+                        .get()
                 }
                 try rejects.close()
                 guard summary.addsUp, summary.rowsRead == scan.records else {
@@ -253,7 +283,8 @@ public struct ImportJob: Sendable {
                         "the counts do not add up (read \(summary.rowsRead) of \(scan.records) records; inserted \(summary.inserted) + updated \(summary.updated) + unchanged \(summary.unchanged) + skipped \(summary.skipped) + rejected \(summary.rejected)): did the file change during the import?"
                     )
                 }
-                try loader.emptyStagingTables()
+                try writers.performOnEach { _, loader in try loader.emptyStagingTables() }
+                writers.close()
                 try estimateGrowth(&summary, connection)
                 summary.elapsedSeconds = Date().timeIntervalSince(started)
                 summary.peakResidentMegabytes = peakResidentMegabytes()
@@ -264,7 +295,8 @@ public struct ImportJob: Sendable {
                 return summary
             } catch {
                 try? openRejects?.close()
-                try? openLoader?.emptyStagingTables()
+                try? openWriters?.performOnEach { _, loader in try loader.emptyStagingTables() }
+                openWriters?.close()
                 throw error
             }
         }
@@ -275,9 +307,25 @@ public struct ImportJob: Sendable {
             body: importLines)
     }
 
+    /// The sessions that write the file's lines, each on a thread of its own (`--jobs`; one by default).
+    private func writerSessions(
+        _ count: Int, sql: ImportSQL, runId: Int64?, options: ImportOptions
+    ) throws -> SessionThreads<ImportLoader> {
+        let conninfo = conninfo, mapping = mapping
+        let timeouts = options.pacing.timeouts(mapping.load), onConflict = options.onConflict
+        return try SessionThreads(count: count, name: "ferry import writer") { index in
+            let connection = try PostgresConnection(
+                conninfo: conninfo, applicationName: count == 1 ? "ferry import" : "ferry import (writer \(index + 1))")
+            return try ImportLoader(
+                connection: connection, sql: sql, runId: runId, timeouts: timeouts,
+                createMissingOrganizations: mapping.createMissingOrganizations, onConflict: onConflict,
+                sharesOrganizations: count > 1)
+        }
+    }
+
     private func load(
-        reader: CSVReader, transform: ContactImportTransform, loader: ImportLoader, rejects: RejectFile,
-        anomalies: CSVWriter?, scan: FileScan, earlier: EarlierLines?, options: ImportOptions,
+        reader: CSVReader, transform: ContactImportTransform, writers: SessionThreads<ImportLoader>,
+        rejects: RejectFile, anomalies: CSVWriter?, scan: FileScan, earlier: EarlierLines?, options: ImportOptions,
         summary: inout ImportSummary
     ) throws {
         let batchSize = options.batchSize ?? mapping.load.batchSize
@@ -287,85 +335,139 @@ public struct ImportJob: Sendable {
         let progress = ProgressLine(
             label: options.dryRun ? "import (dry run)" : "import", total: scan.records,
             enabled: options.showProgress && isatty(STDERR_FILENO) == 1)
-        let source = RecordSource(
-            reader: reader, headerLine: scan.header?.line ?? 0, batchSize: batchSize,
-            replayThrough: earlier?.throughLine)
-        /// Counts a batch's rejected lines and writes them to the reject file, in the file's order.
-        func reject(_ rejected: [ImportBatchTally.Reject], in records: [CSVRecord]) throws {
-            guard !rejected.isEmpty else { return }
-            let byLine = Dictionary(uniqueKeysWithValues: rejected.map { ($0.line, $0) })
-            for record in records {
-                guard let line = byLine[record.line] else { continue }
-                summary.reject(line: line.line, reason: line.reason, raw: record.displayText, tenant: line.tenant)
-                try rejects.write(record, reason: line.reason)
-            }
-        }
+        let source = RecordSource(reader: reader, headerLine: scan.header?.line ?? 0, batchSize: batchSize)
+        let shares = writers.count
         try BatchPipeline.run(
             extract: { try source.nextBatch() },
             transform: { (records: [CSVRecord]) in
                 (records, parallelMap(records, transform.transform))
             },
             consume: { (records: [CSVRecord], outcomes: [ImportRowOutcome]) in
-                let contacts = outcomes.compactMap { outcome -> ImportedContact? in
-                    if case .contact(let contact) = outcome { return contact }
-                    return nil
-                }
                 summary.rowsRead += records.count
                 defer {
                     summary.blankLines = source.blankLines
                     progress.update(done: summary.rowsRead)
                 }
-                // Lines the run's first part committed: counted from its tallies, rejects written again.
-                if let earlier, let last = records.last, last.line <= earlier.throughLine {
-                    try reject(records.compactMap { earlier.rejects[$0.line] }, in: records)
-                    try options.retry.run("lines through \(last.line) (already committed)", log: options.log) {
-                        try loader.remember(contacts)
-                    }
-                    return
+                let work = BatchShares(records: records, outcomes: outcomes, among: shares, earlier: earlier)
+                // A batch number for each share with lines to write, in order.
+                var numbers: [Int?] = Array(repeating: nil, count: shares)
+                if work.shares.contains(where: { !$0.fresh.records.isEmpty }) {
+                    try pacing.beforeBatch(summary.batches + 1)
                 }
-                summary.batches += 1
-                try pacing.beforeBatch(summary.batches)
-                let batch = summary.batches, samplesWanted = 10 - summary.samples.count
-                var written = Set<Int>()
-                let tally = try options.retry.run("batch \(batch)", log: options.log) {
-                    // Written again, the batch is decided again: a contact deleted since is then a new one.
-                    try writtenAgainIfARowWentAway("batch \(batch)", log: options.log) { _ in
-                        try loader.load(
-                            contacts, batch: batch, firstLine: records.first?.line ?? 0,
-                            lastLine: records.last?.line ?? 0
-                        ) { decided in
-                            written = Set(decided.lines.filter(\.action.writes).map(\.line))
-                            return try ImportBatchTally(
-                                batch: batch, records: records, outcomes: outcomes, decided: decided,
-                                samplesWanted: samplesWanted)
+                for (index, share) in work.shares.enumerated() where !share.fresh.records.isEmpty {
+                    summary.batches += 1
+                    numbers[index] = summary.batches
+                }
+                let samplesWanted = 10 - summary.samples.count
+                let outcomesByShare = writers.perform(
+                    work.shares.enumerated().map { index, share -> ((ImportLoader) throws -> ShareLoaded?)? in
+                        guard !share.replayed.isEmpty || numbers[index] != nil else { return nil }
+                        return { loader in
+                            try load(
+                                share, batch: numbers[index], partition: shares > 1 ? index : nil, loader: loader,
+                                samplesWanted: samplesWanted, options: options)
                         }
-                    }
+                    })
+                // Every share that committed is counted (and its rejects written) before a failure is thrown.
+                let loaded = outcomesByShare.compactMap { try? $0?.get() }.compactMap { $0 }
+                let tallies = loaded.map(\.tally)
+                let samples = tallies.flatMap(\.samples).sorted { $0.line < $1.line }
+                for var tally in tallies {
+                    tally.samples = []
+                    summary.add(tally)
                 }
-                summary.add(tally)
-                try reject(tally.rejects, in: records)
+                summary.samples += samples.prefix(max(0, 10 - summary.samples.count))
+                try reject(
+                    work.shares.flatMap(\.replayedRejects) + tallies.flatMap(\.rejects), in: records,
+                    summary: &summary, file: rejects)
                 if let anomalies {
-                    for contact in contacts where written.contains(contact.line) {
-                        for anomaly in contact.phones.anomalies {
-                            // Opened in a spreadsheet for review: a value must not run as a formula there.
-                            try anomalies.writeRow([
-                                String(contact.line), contact.tenant, contact.email, anomaly.column,
-                                FormulaGuard.guarded(anomaly.raw), anomaly.importClass,
-                                FormulaGuard.guarded(anomaly.detail),
-                            ])
-                        }
-                    }
+                    let written = loaded.reduce(into: Set<Int>()) { $0.formUnion($1.written) }
+                    try writeAnomalies(
+                        of: work.shares.flatMap(\.fresh.contacts).filter { written.contains($0.line) }, to: anomalies)
                 }
-                FerryLog.logger.info(
-                    options.dryRun ? "batch classified" : "batch committed",
-                    metadata: [
-                        "run": "\(summary.runId.map(String.init) ?? "")", "job": "\(Self.name)",
-                        "batch": "\(batch)",
-                        "first_line": "\(records.first?.line ?? 0)", "last_line": "\(records.last?.line ?? 0)",
-                        "rows": "\(records.count)",
-                    ])
+                if let failure = outcomesByShare.lazy.compactMap({ outcome -> (any Error)? in
+                    if case .failure(let error) = outcome { return error }
+                    return nil
+                }).first {
+                    throw failure
+                }
+                for tally in tallies {
+                    FerryLog.logger.info(
+                        options.dryRun ? "batch classified" : "batch committed",
+                        metadata: [
+                            "run": "\(summary.runId.map(String.init) ?? "")", "job": "\(Self.name)",
+                            "batch": "\(tally.batch)",
+                            "first_line": "\(records.first?.line ?? 0)", "last_line": "\(tally.lastLine)",
+                            "rows": "\(tally.rows)",
+                        ])
+                }
             })
         summary.blankLines = source.blankLines
         progress.finish()
+    }
+
+    /// One writer session's share of a batch: the lines the run's first part committed are only
+    /// remembered (so a later duplicate is still found), the others loaded in one transaction.
+    private func load(
+        _ share: BatchShares.Share, batch: Int?, partition: Int?, loader: ImportLoader, samplesWanted: Int,
+        options: ImportOptions
+    ) throws -> ShareLoaded? {
+        if let last = share.replayed.last {
+            try options.retry.run("lines through \(last.line) (already committed)", log: options.log) {
+                try loader.remember(share.replayed)
+            }
+        }
+        guard let batch else { return nil }
+        let records = share.fresh.records, outcomes = share.fresh.outcomes
+        let contacts = share.fresh.contacts
+        var written = Set<Int>()
+        let tally = try options.retry.run("batch \(batch)", log: options.log) {
+            // Written again, the batch is decided again: a contact deleted since is then a new one.
+            try writtenAgainIfARowWentAway("batch \(batch)", log: options.log) { _ in
+                try loader.load(
+                    contacts, batch: batch, firstLine: records.first?.line ?? 0, lastLine: records.last?.line ?? 0
+                ) { decided in
+                    written = Set(decided.lines.filter(\.action.writes).map(\.line))
+                    var tally = try ImportBatchTally(
+                        batch: batch, records: records, outcomes: outcomes, decided: decided,
+                        samplesWanted: samplesWanted)
+                    tally.partition = partition
+                    return tally
+                }
+            }
+        }
+        return ShareLoaded(tally: tally, written: written)
+    }
+
+    /// What a share's batch committed, and which of its lines wrote their contact.
+    private struct ShareLoaded {
+        let tally: ImportBatchTally
+        let written: Set<Int>
+    }
+
+    /// Counts a batch's rejected lines and writes them to the reject file, in the file's order.
+    private func reject(
+        _ rejected: [ImportBatchTally.Reject], in records: [CSVRecord], summary: inout ImportSummary, file: RejectFile
+    ) throws {
+        guard !rejected.isEmpty else { return }
+        let byLine = Dictionary(rejected.map { ($0.line, $0) }, uniquingKeysWith: { first, _ in first })
+        for record in records {
+            guard let line = byLine[record.line] else { continue }
+            summary.reject(line: line.line, reason: line.reason, raw: record.displayText, tenant: line.tenant)
+            try file.write(record, reason: line.reason)
+        }
+    }
+
+    private func writeAnomalies(of contacts: [ImportedContact], to anomalies: CSVWriter) throws {
+        for contact in contacts.sorted(by: { $0.line < $1.line }) {
+            for anomaly in contact.phones.anomalies {
+                // Opened in a spreadsheet for review: a value must not run as a formula there.
+                try anomalies.writeRow([
+                    String(contact.line), contact.tenant, contact.email, anomaly.column,
+                    FormulaGuard.guarded(anomaly.raw), anomaly.importClass, FormulaGuard.guarded(anomaly.detail),
+                ])
+            }
+        }
     }
 
     /// What the run records about itself beyond the mapping: its pacing options (as apply records them),
@@ -488,6 +590,9 @@ public struct ImportJob: Sendable {
                 recorded.deactivateMissing ? "--deactivate-missing (now without)" : "no --deactivate-missing (now with)"
             )
         }
+        if let jobs = options.jobs, jobs != recorded.jobs {
+            differ.append("--jobs \(recorded.jobs) (now \(jobs))")
+        }
         let wasTenants = recorded.tenants
         if wasTenants != tenants {
             let describe = { (list: [String]) in
@@ -507,6 +612,9 @@ public struct ImportJob: Sendable {
     struct EarlierLines {
         let tallies: [ImportBatchTally]
         let throughLine: Int
+        /// Per writer session's share (see ImportPartition), the last line its committed batches held:
+        /// each session commits its share in the file's order, so every line of the share up to it committed.
+        let committedThrough: [Int: Int]
         /// Rejected lines by line number, with the reason they were given.
         let rejects: [Int: ImportBatchTally.Reject]
         /// Whether the `--deactivate-missing` batch committed too.
@@ -519,12 +627,19 @@ public struct ImportJob: Sendable {
                     try JSONDecoder().decode(
                         ImportBatchTally.self, from: Data(try row.required("tally", as: String.self).utf8))
                 }
-            guard tallies.map(\.batch) == Array(stride(from: 1, through: point.lastBatch, by: 1)) else {
+            // Under --jobs a share's batch can fail while another's commits: the numbers need not be 1…n.
+            let committed = try ledger.connection.query(
+                "SELECT batch_no FROM ferry.batches WHERE run_id = $1 ORDER BY batch_no", [String(point.runId)]
+            ).decoded("the run's batches", key: "batch_no").map { try $0.required("batch_no", as: Int.self) }
+            guard tallies.map(\.batch).sorted() == committed else {
                 throw LedgerError(
-                    "run \(point.runId) committed \(point.lastBatch) batches but recorded what \(tallies.count) of them decided (an older ferry did not record it): start a new import instead (it finds what the run wrote unchanged)"
+                    "run \(point.runId) committed \(committed.count) batches but recorded what \(tallies.count) of them decided (an older ferry did not record it): start a new import instead (it finds what the run wrote unchanged)"
                 )
             }
             throughLine = tallies.map(\.lastLine).max() ?? 0
+            committedThrough = tallies.reduce(into: [:]) { through, tally in
+                through[tally.partition ?? 0] = max(through[tally.partition ?? 0] ?? 0, tally.lastLine)
+            }
             rejects = Dictionary(
                 tallies.flatMap(\.rejects).map { ($0.line, $0) }, uniquingKeysWith: { first, _ in first })
             deactivated = tallies.contains { $0.deactivation }
@@ -534,7 +649,7 @@ public struct ImportJob: Sendable {
     /// The import run recorded in the ledger, continued with the options it was started with (pacing
     /// that `pacing` sets wins).
     public static func resume(
-        runId: Int64, conninfo: String, pacing: RunPacing = RunPacing(), showProgress: Bool
+        runId: Int64, conninfo: String, pacing: RunPacing = RunPacing(), jobs: Int? = nil, showProgress: Bool
     ) throws -> ImportSummary {
         let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
         guard let run = try ledger.run(runId), run.job == name, run.mode == "import" else {
@@ -551,6 +666,8 @@ public struct ImportJob: Sendable {
         options.rejectFile = recorded.rejectFile
         options.pacing = pacing
         options.batchSize = recorded.batchSize
+        // Given, it must be what the run was started with (checked with the other options that decide lines).
+        options.jobs = jobs
         options.snapshotFile = run.options.stringObject["snapshot_file"]
         options.showProgress = showProgress
         let job = ImportJob(mapping: try ContactsCSVMapping.load(path: run.mappingFile), conninfo: conninfo)
@@ -667,6 +784,8 @@ private struct RecordedImportFile {
     let tenants: [String]
     let rejectFile: String?
     let batchSize: Int?
+    /// How many writer sessions the run's lines are divided among.
+    let jobs: Int
 
     init(runId: Int64, _ ledger: RunLedger) throws {
         let detail = try ledger.events(runId).first { $0.kind == "file" }?.detail.stringObject ?? [:]
@@ -679,26 +798,23 @@ private struct RecordedImportFile {
         tenants = (detail["tenants"] ?? detail["tenant"] ?? "").split(separator: ",").map(String.init)
         rejectFile = detail["rejects"]
         batchSize = detail["batch_size"].flatMap { Int($0) }
+        // Runs from before --jobs wrote with one session.
+        jobs = detail["jobs"].flatMap { Int($0) } ?? 1
     }
 }
 
-/// Batches of records after the header, counting blank lines on the way. A resumed run's batches end at
-/// `replayThrough`: the lines up to it are replayed, the ones after it loaded, never both in one batch.
+/// Batches of records after the header, counting blank lines on the way.
 private final class RecordSource: @unchecked Sendable {
     let reader: CSVReader
     let headerLine: Int
     let batchSize: Int
-    let replayThrough: Int?
     private let lock = NSLock()
     private var blank = 0
-    /// The record that would have crossed `replayThrough`: the next batch starts with it.
-    private var held: CSVRecord?
 
-    init(reader: CSVReader, headerLine: Int, batchSize: Int, replayThrough: Int?) {
+    init(reader: CSVReader, headerLine: Int, batchSize: Int) {
         self.reader = reader
         self.headerLine = headerLine
         self.batchSize = batchSize
-        self.replayThrough = replayThrough
     }
 
     var blankLines: Int { lock.withLock { blank } }
@@ -706,25 +822,56 @@ private final class RecordSource: @unchecked Sendable {
     func nextBatch() throws -> [CSVRecord]? {
         var records: [CSVRecord] = []
         records.reserveCapacity(batchSize)
-        if let record = held {
-            records.append(record)
-            held = nil
-        }
-        reading: while records.count < batchSize, let item = try reader.next() {
+        while records.count < batchSize, let item = try reader.next() {
             switch item {
             case .blankLine: lock.withLock { blank += 1 }
             case .record(let record):
                 guard record.line > headerLine else { continue }
-                if let boundary = replayThrough, let first = records.first,
-                    (first.line <= boundary) != (record.line <= boundary)
-                {
-                    held = record
-                    break reading
-                }
                 records.append(record)
             }
         }
         return records.isEmpty ? nil : records
+    }
+}
+
+/// A batch of the file divided into the writer sessions' shares (see ImportPartition). On a resumed run
+/// a share's lines up to the last one its session committed are replayed (only remembered), the rest loaded.
+struct BatchShares {
+    struct Lines {
+        var records: [CSVRecord] = []
+        var outcomes: [ImportRowOutcome] = []
+
+        var contacts: [ImportedContact] {
+            outcomes.compactMap { outcome in
+                if case .contact(let contact) = outcome { return contact }
+                return nil
+            }
+        }
+    }
+
+    struct Share {
+        /// Contacts of lines the run's first part committed.
+        var replayed: [ImportedContact] = []
+        /// The rejects of those lines, as the first part recorded them (written to the reject file again).
+        var replayedRejects: [ImportBatchTally.Reject] = []
+        var fresh = Lines()
+    }
+
+    let shares: [Share]
+
+    init(records: [CSVRecord], outcomes: [ImportRowOutcome], among count: Int, earlier: ImportJob.EarlierLines?) {
+        var shares = Array(repeating: Share(), count: count)
+        for (record, outcome) in zip(records, outcomes) {
+            let index = ImportPartition.of(outcome, among: count)
+            if let earlier, record.line <= earlier.committedThrough[index] ?? 0 {
+                if let reject = earlier.rejects[record.line] { shares[index].replayedRejects.append(reject) }
+                if case .contact(let contact) = outcome { shares[index].replayed.append(contact) }
+            } else {
+                shares[index].fresh.records.append(record)
+                shares[index].fresh.outcomes.append(outcome)
+            }
+        }
+        self.shares = shares
     }
 }
 

@@ -53,6 +53,8 @@ final class ImportLoader {
     private let runId: Int64?
     private let timeouts: (lock: String, statement: String)
     private let createMissingOrganizations: Bool
+    /// Other writer sessions of the run (`--jobs`) may create the same organization at the same time.
+    private let sharesOrganizations: Bool
     private let onConflict: String
     /// The size of the batch the staging tables' statistics were taken from (0: none yet).
     private var analyzedBatchSize = 0
@@ -63,9 +65,10 @@ final class ImportLoader {
 
     init(
         connection: PostgresConnection, sql: ImportSQL, runId: Int64?, timeouts: (lock: String, statement: String),
-        createMissingOrganizations: Bool, onConflict: ImportOptions.OnConflict
+        createMissingOrganizations: Bool, onConflict: ImportOptions.OnConflict, sharesOrganizations: Bool = false
     ) throws {
         self.connection = connection
+        self.sharesOrganizations = sharesOrganizations
         self.sql = sql
         self.runId = runId
         self.timeouts = timeouts
@@ -105,6 +108,24 @@ final class ImportLoader {
     /// Loads a batch in one transaction (READ ONLY in a dry run). `tally` sums up the database's decisions;
     /// an apply records it with the batch, so the ledger knows what every committed line became.
     func load(
+        _ contacts: [ImportedContact], batch: Int, firstLine: Int, lastLine: Int,
+        tally: (ImportBatchResult) throws -> ImportBatchTally
+    ) throws -> ImportBatchTally {
+        var attempt = 1
+        while true {
+            do {
+                return try loadOnce(contacts, batch: batch, firstLine: firstLine, lastLine: lastLine, tally: tally)
+            } catch is OrganizationCreatedMeanwhile where attempt < 10 {
+                // Rolled back: decided again, the line finds the organization another session created.
+                attempt += 1
+            }
+        }
+    }
+
+    /// Another writer session of the run committed an organization this batch had decided to create.
+    private struct OrganizationCreatedMeanwhile: Error {}
+
+    private func loadOnce(
         _ contacts: [ImportedContact], batch: Int, firstLine: Int, lastLine: Int,
         tally: (ImportBatchResult) throws -> ImportBatchTally
     ) throws -> ImportBatchTally {
@@ -160,10 +181,13 @@ final class ImportLoader {
                         try connection.query(sql.decisionCounts, tenant).decoded("the batch's decisions")[0])
                     // Each statement below only writes lines of its kind: none, nothing to run (on Citus
                     // each is a round trip through the coordinator, per tenant of the batch).
-                    if decided.newOrganizations > 0 {
-                        result.organizationsCreated += try count(sql.countNewOrganizations, tenant)
+                    if runId == nil {
+                        // A dry run creates nothing: its session remembers what it would have created.
+                        if decided.newOrganizations > 0 {
+                            result.organizationsCreated += try count(sql.countNewOrganizations, tenant)
+                        }
+                        if decided.writes > 0 { result.customTypesCreated += try count(sql.countNewTypes, tenant) }
                     }
-                    if decided.writes > 0 { result.customTypesCreated += try count(sql.countNewTypes, tenant) }
                     if let runId, let tables {
                         try write(
                             runId: runId, batch: batch, tables: tables, tenant: tenant, decided: decided, into: &result)
@@ -245,7 +269,15 @@ final class ImportLoader {
         let run = String(runId), number = String(batch)
         func parameters(_ table: SnapshotTable) -> [String?] { [run, number, table.qualifiedName] + tenant }
         if createMissingOrganizations, decided.newOrganizations > 0 {
-            try connection.query(
+            if sharesOrganizations {
+                // One session at a time creates organizations (the table has no unique name to conflict on);
+                // one that another session created since this batch's classification is found by deciding again.
+                try connection.query(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                    [String(RunLock.namespace), ImportJob.name + " organizations"])
+                if try count(sql.newOrganizationsCreatedSince, tenant) > 0 { throw OrganizationCreatedMeanwhile() }
+            }
+            result.organizationsCreated += try count(
                 sql.createOrganizations(snapshot: tables.organizations), parameters(tables.organizations))
         }
         if decided.inserts > 0 {
@@ -262,7 +294,8 @@ final class ImportLoader {
         let staged = try connection.query(sql.stagePhones, tenant).decoded("the staged phone rows")[0]
         let ofExistingContacts: Int = try staged.required("of_existing"),
             ofNewContacts: Int = try staged.required("of_new")
-        _ = try connection.query(sql.phoneRows.insertCustomTypes(snapshot: tables.types), parameters(tables.types))
+        result.customTypesCreated += try count(
+            sql.phoneRows.insertCustomTypes(snapshot: tables.types), parameters(tables.types))
         if ofExistingContacts > 0 {
             // The staged rows' statistics keep the planner on index lookups for a handful of contacts.
             if !onCitus { try connection.execute(script: "ANALYZE \(sql.phoneRows.staging.quoted)") }

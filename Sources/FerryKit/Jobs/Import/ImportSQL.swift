@@ -255,6 +255,18 @@ struct ImportSQL {
         """
     }
 
+    /// Organizations this batch decided to create that exist now ($1 (Citus) the tenant): another
+    /// session of the run created them since the classification.
+    var newOrganizationsCreatedSince: String {
+        let o = organizations
+        return """
+            SELECT count(*) FROM \(decisions.quoted) p JOIN \(lines.quoted) r USING (line)
+            WHERE p.new_organization AND p.action IN ('insert', 'update')\(tenant("p.tenant", 1))\(tenant("r.tenant", 1))
+              AND EXISTS (SELECT 1 FROM \(o.table.quoted) x
+                          WHERE x.\(q(o.tenant)) = r.tenant AND lower(x.\(q(o.name))) = lower(r.organization)\(tenant("x.\(q(o.tenant))", 1)))
+            """
+    }
+
     var countNewTypes: String {
         let types = mapping.typeDefinitions
         return """
