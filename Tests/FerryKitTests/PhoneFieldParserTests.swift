@@ -297,3 +297,18 @@ struct PhoneLabelTests {
         #expect(PhoneType(label: "Pager") == .custom("Pager"))
     }
 }
+
+@Test func trimmingWhitespaceTrimsWhatCharacterCallsWhitespace() {
+    // The reference: Character by Character, as the trim was before its ASCII shortcut.
+    func reference(_ text: String) -> String {
+        var view = Substring(text)
+        while let first = view.first, first.isWhitespace { view = view.dropFirst() }
+        while let last = view.last, last.isWhitespace { view = view.dropLast() }
+        return String(view)
+    }
+    let texts = [
+        "", " ", "a", " a ", "\t+1 212 555 0100\n", "\u{3000}030 1234\u{3000}", "\u{A0}1\u{A0}", "a\u{301}",
+        "\u{301}a", "1\r\n", "\r\n1", "x\u{2028}", "\u{85}x", "(030) 12-34", "é ", " é", "~!", "\u{7F}1\u{7F}",
+    ]
+    for text in texts { #expect(text.trimmingWhitespace() == reference(text), "\(text.debugDescription)") }
+}

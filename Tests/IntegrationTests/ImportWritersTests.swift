@@ -55,6 +55,7 @@ struct ImportWritersTests {
         let threeRejects = try Data(contentsOf: URL(fileURLWithPath: file + ".rejects.csv"))
 
         #expect(three.addsUp && three.rowsRead == 900)
+        #expect(three.writers == 3 && one.writers == 1 && planned.writers == 1, "a dry run classifies in one session")
         for summary in [planned, three] {
             #expect(summary.inserted == one.inserted && summary.rejected == one.rejected, "\(summary)")
             #expect(summary.organizationsToCreate == 8 && summary.customTypesToCreate == 3, "\(summary)")

@@ -123,6 +123,11 @@ public enum ExtensionHandling: String, Sendable, CaseIterable {
 
 extension String {
     func trimmingWhitespace() -> String {
+        // Most values begin and end with a printable ASCII character (no cluster that starts or ends
+        // with one is whitespace): nothing to look up.
+        if let first = utf8.first, let last = utf8.last, (0x21...0x7E).contains(first), (0x21...0x7E).contains(last) {
+            return self
+        }
         var view = Substring(self)
         while let first = view.first, first.isWhitespace { view = view.dropFirst() }
         while let last = view.last, last.isWhitespace { view = view.dropLast() }

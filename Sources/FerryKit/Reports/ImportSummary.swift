@@ -69,6 +69,8 @@ public struct ImportSummary: Codable, Sendable {
     public var rejectFile: String?
     public var runId: Int64?
     public var batches = 0
+    /// The sessions that wrote the file's lines (`--jobs`; nil in summaries from before it).
+    public var writers: Int?
     public var elapsedSeconds = 0.0
     public var peakResidentMegabytes = 0.0
 

@@ -64,7 +64,7 @@ public enum ImportTerminalReport {
                 s.inserted + s.updated + s.contactsDeactivated + s.phoneRowsToInsert + s.organizationsToCreate
                 + s.customTypesToCreate > 0
             lines.append(
-                "  run \(run), \(s.batches) batch\(s.batches == 1 ? "" : "es"), \(String(format: "%.1f", s.elapsedSeconds)) s, peak RSS \(Int(s.peakResidentMegabytes)) MB; "
+                "  run \(run), \(s.batches) batch\(s.batches == 1 ? "" : "es")\(s.writers.map { $0 > 1 ? " by \($0) writer sessions" : "" } ?? ""), \(String(format: "%.1f", s.elapsedSeconds)) s, peak RSS \(Int(s.peakResidentMegabytes)) MB; "
                     + (wrote ? "undo with: ferry rollback \(run)" : "nothing was written, so there is nothing to undo"))
         } else {
             lines.append(String(format: "  %.1f s, peak RSS %d MB", s.elapsedSeconds, Int(s.peakResidentMegabytes)))

@@ -248,6 +248,7 @@ public struct ImportJob: Sendable {
                     runId: runId,
                     options: options)
                 openWriters = writers
+                summary.writers = writers.count
                 let rejectPath = options.rejectFile ?? file + ".rejects.csv"
                 let rejects = try RejectFile(path: rejectPath, header: headerRecord, dialect: mapping.dialect)
                 openRejects = rejects
