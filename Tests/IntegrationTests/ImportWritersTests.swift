@@ -56,6 +56,12 @@ struct ImportWritersTests {
 
         #expect(three.addsUp && three.rowsRead == 900)
         #expect(three.writers == 3 && one.writers == 1 && planned.writers == 1, "a dry run classifies in one session")
+        let locks = PlanReport(importSummary: three, mapping: try importMapping()).header.locks
+        #expect(locks.contains { $0.hasPrefix("3 writer sessions") }, "\(locks)")
+        #expect(
+            !PlanReport(importSummary: one, mapping: try importMapping()).header.locks.contains {
+                $0.contains("writer")
+            })
         for summary in [planned, three] {
             #expect(summary.inserted == one.inserted && summary.rejected == one.rejected, "\(summary)")
             #expect(summary.organizationsToCreate == 8 && summary.customTypesToCreate == 3, "\(summary)")
