@@ -336,9 +336,14 @@ public struct ImportJob: Sendable {
         let progress = ProgressLine(
             label: options.dryRun ? "import (dry run)" : "import", total: scan.records,
             enabled: options.showProgress && isatty(STDERR_FILENO) == 1)
-        let source = RecordSource(reader: reader, headerLine: scan.header?.line ?? 0, batchSize: batchSize)
         let shares = writers.count
+        // With several writers each one's transaction holds about a batch: the file is read in batches of
+        // that many lines per writer (up to a bound), one batch ahead instead of two, so that memory
+        // stays near one writer's.
+        let linesPerRead = shares == 1 ? batchSize : min(batchSize * shares, max(batchSize, 10_000))
+        let source = RecordSource(reader: reader, headerLine: scan.header?.line ?? 0, batchSize: linesPerRead)
         try BatchPipeline.run(
+            depth: shares == 1 ? 2 : 1,
             extract: { try source.nextBatch() },
             transform: { (records: [CSVRecord]) in
                 (records, parallelMap(records, transform.transform))
