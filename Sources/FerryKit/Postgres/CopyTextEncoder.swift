@@ -14,6 +14,11 @@ public struct CopyTextEncoder {
                 bytes.append(0x5C); bytes.append(0x4E)  // \N
                 continue
             }
+            // Most fields hold nothing to escape: copied whole rather than a byte at a time.
+            if !field.utf8.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
+                bytes.append(contentsOf: field.utf8)
+                continue
+            }
             for byte in field.utf8 {
                 switch byte {
                 case 0x5C: bytes.append(0x5C); bytes.append(0x5C)

@@ -151,7 +151,7 @@ struct PhonesSummaryBuilder {
         tenant + "\u{1F}" + normalizePhoneLabel(label)
     }
 
-    private var sampledClasses = Set<String>()
+    private var sampledClasses = Set<SampleClass>()
     private var plainSamples = 0
     static let plainSampleCount = 3
 
@@ -192,8 +192,22 @@ struct PhonesSummaryBuilder {
     }
     private var regions: [RegionKey: Int] = [:]
 
-    private static func sampleClass(_ anomaly: PhoneAnomaly) -> String {
-        anomaly.rejectionReason.map { "rejected: \($0.rawValue)" } ?? anomaly.kind.rawValue
+    /// The class a sample is kept for: a rejection by its reason, any other anomaly by its kind. Compared
+    /// for every contact with anomalies, so without building its name.
+    private enum SampleClass: Hashable {
+        case rejected(PhoneRejectionReason)
+        case anomaly(PhoneAnomalyClass)
+
+        init(_ anomaly: PhoneAnomaly) {
+            self = anomaly.rejectionReason.map(Self.rejected) ?? .anomaly(anomaly.kind)
+        }
+
+        var name: String {
+            switch self {
+            case .rejected(let reason): "rejected: \(reason.rawValue)"
+            case .anomaly(let kind): kind.rawValue
+            }
+        }
     }
 
     /// Keeps the first contact (in key order, so the choice is stable) of every anomaly class, and a few plain ones.
@@ -201,11 +215,12 @@ struct PhonesSummaryBuilder {
         _ outcome: PhoneContactOutcome, contact: LegacyPhoneContact, columns: [PhoneSourceColumn]
     ) {
         let isPlain = outcome.anomalies.isEmpty && !outcome.rows.isEmpty && plainSamples < Self.plainSampleCount
-        let isNew = outcome.anomalies.contains { !sampledClasses.contains(Self.sampleClass($0)) }
+        let isNew = outcome.anomalies.contains { !sampledClasses.contains(SampleClass($0)) }
         guard isNew || isPlain else { return }
-        let classes = Array(Set(outcome.anomalies.map(Self.sampleClass))).sorted()
+        let sampled = Set(outcome.anomalies.map(SampleClass.init))
+        let classes = sampled.map(\.name).sorted()
         if isPlain { plainSamples += 1 }
-        sampledClasses.formUnion(classes)
+        sampledClasses.formUnion(sampled)
         var legacy: [String: String?] = [:]
         for (column, value) in zip(columns, contact.values) { legacy[column.name] = value }
         summary.samples.append(
