@@ -197,9 +197,10 @@ struct JobRunner<Job: TableMigration> {
         let transform = job.makeTransform()
         let key = job.key(of:)
         let numbers = Counter(startingAfter: last)
+        let job = job
         return { records in
             MigrationBatch(
-                number: numbers.next(), records: records, decisions: parallelMap(records, transform),
+                number: numbers.next(), records: records, decisions: job.decide(records, with: transform),
                 firstKey: key(records[0]), lastKey: key(records[records.count - 1]))
         }
     }
@@ -355,9 +356,7 @@ struct JobRunner<Job: TableMigration> {
             transform: batchMaker(numberingAfter: firstBatch - 1),
             consume: { (batch: MigrationBatch<Job.Record, Job.Decision>) in
                 try sink(batch)
-                for (record, decision) in zip(batch.records, batch.decisions) {
-                    try builder.add(decision, of: record)
-                }
+                try builder.add(batch.decisions, of: batch.records)
                 done += batch.records.count
                 progress.update(done: done)
             })
@@ -472,7 +471,7 @@ final class ParallelApply<Job: TableMigration>: @unchecked Sendable {
         try locked {
             count(&applied)
             applied.batchesCommitted += 1
-            for (record, decision) in zip(batch.records, batch.decisions) { try builder.add(decision, of: record) }
+            try builder.add(batch.decisions, of: batch.records)
             done += batch.records.count
             progress.update(done: done)
         }

@@ -49,8 +49,16 @@ protocol SummaryBuilding {
     associatedtype Decision
     associatedtype Summary
     mutating func add(_ decision: Decision, of record: Record) throws
+    /// A whole batch, row by row (see `TableMigration.decide`: one call per batch).
+    mutating func add(_ decisions: [Decision], of records: [Record]) throws
     /// The summary once every batch is in (a builder that writes a file closes it here).
     mutating func finish() throws -> Summary
+}
+
+extension SummaryBuilding {
+    mutating func add(_ decisions: [Decision], of records: [Record]) throws {
+        for index in records.indices { try add(decisions[index], of: records[index]) }
+    }
 }
 
 /// What one committed batch wrote, as `ferry.batches` records it.
@@ -135,6 +143,10 @@ protocol TableMigration: JobSchema {
     func key(of record: Record) -> [String]
     /// The pure transform: one record in, one decision out.
     func makeTransform() -> @Sendable (Record) -> Decision
+    /// A batch's decisions, spread over every core. The engine calls it once per batch, so that the
+    /// per-row work runs in code compiled for the job's own types: called from the generic runner row by
+    /// row, Swift looked their metadata up at run time for every record.
+    func decide(_ records: [Record], with transform: @escaping @Sendable (Record) -> Decision) -> [Decision]
     /// How many records the run will read, for progress and ETA (nil when unknown); `tenants` as the
     /// extract statement's $4. By default an exact count of the extract statement's rows.
     func recordCount(_ sql: Statements, _ reader: PostgresConnection, tenants: String?) throws -> Int?
@@ -190,6 +202,9 @@ extension TableMigration {
 
     func planExtras(_ sql: Statements, reader: PostgresConnection) throws -> PlanExtras<Self> {
         PlanExtras()
+    }
+    func decide(_ records: [Record], with transform: @escaping @Sendable (Record) -> Decision) -> [Decision] {
+        parallelMap(records, transform)
     }
     static var planChecksAreConstraints: Bool { false }
     static var writesAnomalyList: Bool { false }
