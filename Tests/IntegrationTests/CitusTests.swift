@@ -214,6 +214,23 @@ struct CitusTests {
 
     /// Two imports, the second updating the contact the first inserted, undone newest first: here rows
     /// are judged by their hash, and restoring the contact makes it again what the first import wrote.
+    /// The import's staging tables are distributed and shared by the cluster: one writer session on Citus.
+    @Test func anImportWithSeveralWritersIsRefusedBeforeAnythingIsWritten() throws {
+        let db = try databaseForImports()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-writers.csv")
+        try """
+        Tenant,Full Name,Email,Office Phone
+        00000000-0000-4000-8000-000000000001,Grace Hopper,grace@navy.example,650-253-0000
+
+        """.write(to: file, atomically: true, encoding: .utf8)
+        let refused = try ferry(["import", file.path, "--mapping", Self.importMapping, "--jobs", "2"], db: db)
+        #expect(
+            refused.status == 1 && refused.stderr.contains("on Citus the import writes with one session"),
+            "\(refused.stderr)")
+        #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0)
+        #expect(try db.count("SELECT count(*) FROM contacts") == 0)
+    }
+
     @Test func importsUndoneNewestFirstLeaveNoConflicts() throws {
         let db = try databaseForImports()
         let tables = ["contacts", "clients", "contact_phone_numbers"]
