@@ -88,9 +88,8 @@ struct Import: ParsableCommand {
         }
         if allowDrift, plan == nil { throw ValidationError("--allow-drift goes with --plan") }
         _ = try WriterOptions.validated(jobs)
-        if let jobs, jobs > 1, deactivateMissing {
-            throw ValidationError(
-                "--deactivate-missing needs every line of the file in one session's memory: not with --jobs \(jobs)")
+        if let reason = ImportOptions.writersRefused(jobs: jobs, deactivateMissing: deactivateMissing) {
+            throw ValidationError(reason)
         }
         if pacing.snapshotFile != nil, dryRun {
             throw ValidationError("--snapshot-file: a dry run writes nothing, so it has no snapshot")

@@ -17,10 +17,12 @@ extension PlanReport {
                 "ROW EXCLUSIVE on \(contacts), \(mapping.organizations.table), \(mapping.phoneNumbers.table) and \(mapping.typeDefinitions.table), one transaction per batch (lock_timeout \(mapping.load.lockTimeout.text), statement_timeout \(mapping.load.statementTimeout.text))",
                 "FOR UPDATE on the \(contacts) rows a batch updates, for the length of that batch",
             ]
-                + ((summary.writers ?? 1) > 1
-                    ? [
-                        "\(summary.writers ?? 1) writer sessions (--jobs), each its own transaction per batch; advisory transaction lock ferry:\(ImportJob.name) organizations while one of them creates organizations"
-                    ] : []),
+                + (summary.writers.map { writers in
+                    writers > 1
+                        ? [
+                            "\(writers) writer sessions (--jobs), each its own transaction per batch; advisory transaction lock ferry:\(ImportJob.name) organizations while one of them creates organizations"
+                        ] : []
+                } ?? []),
             batches: summary.batches, batchSize: batchSize,
             estimatedApplySeconds: summary.elapsedSeconds > 0 ? summary.elapsedSeconds * 1.5 + 1 : nil,
             estimateBasis: String(

@@ -39,6 +39,13 @@ public struct ImportOptions: Sendable {
     /// `--jobs`: writer sessions, each taking its share of the file's contacts (divided by tenant and
     /// email, see ImportPartition); nil when not given (one session, or what a resumed run was started with).
     public var jobs: Int?
+
+    /// Why `--jobs N` cannot go with `--deactivate-missing` (nil when it can): the command line and the
+    /// import refuse it in the same words.
+    public static func writersRefused(jobs: Int?, deactivateMissing: Bool) -> String? {
+        guard let jobs, jobs > 1, deactivateMissing else { return nil }
+        return "--deactivate-missing needs every line of the file in one session's memory: not with --jobs \(jobs)"
+    }
     /// Continue this interrupted import run (by default the newest interrupted import of the same mapping
     /// and the same file bytes is continued).
     public var resumeRunId: Int64?
@@ -140,12 +147,8 @@ public struct ImportJob: Sendable {
             phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection),
             createMissingOrganizations: mapping.createMissingOrganizations)
         if let jobs = options.jobs, jobs > 1 {
-            if options.deactivateMissing {
-                throw ImportFileError(
-                    file: file, line: nil,
-                    reason:
-                        "--deactivate-missing needs every line's contact in one session's memory: it runs with one writer session; drop --jobs \(jobs)"
-                )
+            if let reason = ImportOptions.writersRefused(jobs: jobs, deactivateMissing: options.deactivateMissing) {
+                throw ImportFileError(file: file, line: nil, reason: reason)
             }
             if engine.isCitus {
                 throw ImportFileError(
@@ -166,9 +169,10 @@ public struct ImportJob: Sendable {
         if !options.dryRun {
             lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
             let runLedger = try LedgerRun.openLedger(job: Self.name, conninfo: conninfo)
-            let point = try resumable(
+            let resuming = try resumable(
                 runLedger, file: file, sha256: scan.sha256, requested: options.resumeRunId, options: options,
                 tenants: tenants)
+            let point = resuming?.point
             // A resumed run was checked against its plan when it started; what its first part wrote is no drift.
             let drift = try point == nil ? options.plan.map { try self.drift(from: $0, connection, summary) } ?? [] : []
             if !drift.isEmpty, !options.allowDrift { throw DriftError(changes: drift) }
@@ -180,7 +184,7 @@ public struct ImportJob: Sendable {
                 let kept = options.pacing.recorded
                 let part = try EarlierLines(point, runLedger)
                 // Its lines are divided among as many sessions as its first part's were.
-                options.jobs = try RecordedImportFile(runId: point.runId, runLedger).jobs
+                options.jobs = resuming?.recorded.jobs
                 try runLedger.resume(point)
                 runId = point.runId
                 earlier = part
@@ -397,14 +401,14 @@ public struct ImportJob: Sendable {
                 }).first {
                     throw failure
                 }
-                for tally in tallies {
+                for share in loaded {
                     FerryLog.logger.info(
                         options.dryRun ? "batch classified" : "batch committed",
                         metadata: [
                             "run": "\(summary.runId.map(String.init) ?? "")", "job": "\(Self.name)",
-                            "batch": "\(tally.batch)",
-                            "first_line": "\(records.first?.line ?? 0)", "last_line": "\(tally.lastLine)",
-                            "rows": "\(tally.rows)",
+                            "batch": "\(share.tally.batch)",
+                            "first_line": "\(share.firstLine)", "last_line": "\(share.tally.lastLine)",
+                            "rows": "\(share.tally.rows)",
                         ])
                 }
             })
@@ -442,11 +446,12 @@ public struct ImportJob: Sendable {
                 }
             }
         }
-        return ShareLoaded(tally: tally, written: written)
+        return ShareLoaded(firstLine: records.first?.line ?? 0, tally: tally, written: written)
     }
 
     /// What a share's batch committed, and which of its lines wrote their contact.
     private struct ShareLoaded {
+        let firstLine: Int
         let tally: ImportBatchTally
         let written: Set<Int>
     }
@@ -570,7 +575,7 @@ public struct ImportJob: Sendable {
     private func resumable(
         _ ledger: RunLedger, file: String, sha256: String, requested: Int64?, options: ImportOptions,
         tenants: [String]
-    ) throws -> ResumePoint? {
+    ) throws -> (point: ResumePoint, recorded: RecordedImportFile)? {
         let candidate: RunRecord?
         if let requested {
             candidate = try ledger.resumableRun(requested, job: Self.name, mode: "import")
@@ -611,7 +616,7 @@ public struct ImportJob: Sendable {
                 "import run \(run.runId) of this file was interrupted, and it was started with \(differ.joined(separator: "; ")): continue it as it was started (`ferry resume \(run.runId)`), or undo it (`ferry rollback \(run.runId)`) and import again"
             )
         }
-        return try ledger.resumePoint(runId: run.runId)
+        return (try ledger.resumePoint(runId: run.runId), recorded)
     }
 
     /// What the interrupted part of a run committed, from the tallies its batches recorded.
