@@ -23,9 +23,6 @@ struct PhonesSQL {
         // $4 names one tenant: said to every table read, Citus runs the statement on that tenant's shard.
         let only = "($4::text[])[1]::\(tenantType)"
         let sameTenant = oneTenant ? "\n                             AND p.\(q(phones.tenant)) = \(only)" : ""
-        let naive =
-            mapping.existingRows == .replaceNaive
-            ? naiveRow(tenant: tenant, key: key, sameTenant: sameTenant) : "NULL::text"
         let thisTenant = oneTenant ? "\n              AND \(tenant) = \(only)" : ""
         // Only when the mapping takes the contact's timestamps: every column read costs every row.
         let timestamps =
@@ -33,14 +30,27 @@ struct PhonesSQL {
             ? "\n                   "
                 + "\(source.createdAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text") AS source_created_at, "
                 + "\(source.updatedAtColumn.map { "s.\(q($0))::text" } ?? "NULL::text") AS source_updated_at," : ""
+        let contactsRows = "p.\(q(phones.tenant)) = \(tenant) AND p.\(q(phones.contactKey)) = \(key)\(sameTenant)"
+        // replace_naive reads the contact's rows once for both of its answers, not once for each.
+        let phoneRows =
+            mapping.existingRows == .replaceNaive
+            ? (
+                columns: "ph.has_phones, ph.naive_row",
+                join:
+                    "\n            CROSS JOIN LATERAL (\(naiveRow(contactsRows, legacy: "btrim(s.\(q(source.columns[0].name)))"))) ph"
+            )
+            : (
+                columns: """
+                EXISTS (SELECT 1 FROM \(phones.table.quoted) p
+                               WHERE \(contactsRows)) AS has_phones, NULL::text AS naive_row
+                """,
+                join: ""
+            )
         return """
             SELECT \(tenant)::text AS ferry_tenant, \(key)::text AS ferry_key, \(region) AS region,\(timestamps)
                    \(lookup) AS region_lookup, \(values),
-                   EXISTS (SELECT 1 FROM \(phones.table.quoted) p
-                           WHERE p.\(q(phones.tenant)) = \(tenant)
-                             AND p.\(q(phones.contactKey)) = \(key)\(sameTenant)) AS has_phones,
-                   \(naive) AS naive_row, \(engine.isCitus ? LegacyReads.hash(source.columns.map(\.name), alias: "s") : "NULL::text") AS ferry_legacy_hash
-            FROM \(source.table.quoted) s
+                   \(phoneRows.columns), \(engine.isCitus ? LegacyReads.hash(source.columns.map(\.name), alias: "s") : "NULL::text") AS ferry_legacy_hash
+            FROM \(source.table.quoted) s\(phoneRows.join)
             WHERE ($1::text IS NULL OR (\(tenant), \(key)) > ($1::\(tenantType), $2::\(keyType)))
               AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))\(thisTenant)
             ORDER BY \(tenant), \(key)
@@ -58,14 +68,16 @@ struct PhonesSQL {
         } ?? "NULL::text"
     }
 
-    /// The key of the contact's only phone row when that row is what a naive backfill wrote from the
-    /// first legacy column (its value trimmed, type work, the default, first, no custom type, no
-    /// extension); NULL for any other rows. The loader checks the same again under a row lock.
-    private func naiveRow(tenant: String, key: String, sameTenant: String) -> String {
+    /// Whether the contact has phone rows, and the key of its only row when that row is what a naive
+    /// backfill wrote from the first legacy column (its value trimmed, type work, the default, first, no
+    /// custom type, no extension); NULL for any other rows. The loader checks the same again under a row
+    /// lock. `contactsRows` selects the contact's rows as `p`.
+    private func naiveRow(_ contactsRows: String, legacy: String) -> String {
         """
-        (SELECT CASE WHEN count(*) = 1 AND bool_and(\(naiveSignature(row: "p", legacy: "btrim(s.\(q(source.columns[0].name)))")))
-                     THEN min(p.\(q(phones.id))::text) END
-         FROM \(phones.table.quoted) p WHERE p.\(q(phones.tenant)) = \(tenant) AND p.\(q(phones.contactKey)) = \(key)\(sameTenant))
+        SELECT count(*) > 0 AS has_phones,
+               CASE WHEN count(*) = 1 AND bool_and(\(naiveSignature(row: "p", legacy: legacy)))
+                    THEN min(p.\(q(phones.id))::text) END AS naive_row
+        FROM \(phones.table.quoted) p WHERE \(contactsRows)
         """
     }
 
