@@ -211,6 +211,61 @@ struct LedgerTests {
                 == "partially_rolled_back")
     }
 
+    /// References the catalog does not show (an application's trigger that refuses a delete with
+    /// foreign_key_violation): the rollback's one statement fails, and the rows go in smaller sets. A
+    /// row that a later row of the same run holds back goes once that row is gone; a row the
+    /// application's data holds back stays, reported.
+    @Test func referencesOnlyATriggerKnowsKeepJustTheRowsTheyHold() throws {
+        let db = try preparedDatabase(contacts: 300)
+        let before = try db.touchedTablesChecksum()
+        let summary = try db.job().apply(db.quietOptions())
+        let inserted = summary.applied?.rowsInserted ?? 0
+        let severalNumbers = try db.count(
+            "SELECT count(*) FROM contact_phone_numbers WHERE display_order > 0 AND custom_phone_type_id IS NULL")
+        #expect(severalNumbers > 0)
+        let held = try db.scalar(
+            """
+            SELECT contact_phone_number_id::text FROM contact_phone_numbers p
+            WHERE is_default AND custom_phone_type_id IS NULL AND phone_number <> '+15550001111'
+              AND NOT EXISTS (SELECT 1 FROM contact_phone_numbers o
+                              WHERE o.contact_name_id = p.contact_name_id AND NOT o.is_default)
+            ORDER BY 1 LIMIT 1
+            """)!
+        try db.connection.execute(
+            script: """
+                CREATE TABLE call_log (phone_id uuid NOT NULL);
+                INSERT INTO call_log VALUES ('\(held)');
+                CREATE FUNCTION refuse_referenced_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF EXISTS (SELECT 1 FROM call_log WHERE phone_id = OLD.contact_phone_number_id)
+                       OR EXISTS (SELECT 1 FROM contact_phone_numbers o
+                                  WHERE o.tenant = OLD.tenant AND o.contact_name_id = OLD.contact_name_id
+                                    AND o.display_order > OLD.display_order) THEN
+                        RAISE EXCEPTION 'phone % is still referenced', OLD.contact_phone_number_id
+                            USING ERRCODE = 'foreign_key_violation';
+                    END IF;
+                    RETURN OLD;
+                END $$;
+                CREATE TRIGGER refuse_referenced_delete BEFORE DELETE ON contact_phone_numbers
+                    FOR EACH ROW EXECUTE FUNCTION refuse_referenced_delete();
+                """)
+        let report = try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: false, force: false)
+        #expect(!report.complete)
+        #expect(report.conflicts.count == 1, "\(report.conflicts)")
+        #expect(
+            report.conflicts.first?.contains(held) == true
+                && report.conflicts.first?.contains("still referenced by newer rows") == true)
+        #expect(report.tables.map(\.stillReferenced).reduce(0, +) == 1)
+        #expect(report.tables.map(\.undone).reduce(0, +) == inserted - 1 + (summary.applied?.customTypesCreated ?? 0))
+        #expect(
+            try db.count("SELECT count(*) FROM contact_phone_numbers WHERE contact_phone_number_id = '\(held)'") == 1)
+        #expect(try db.count("SELECT count(*) FROM ferry.snapshot_rows") == 1)
+        // Once the application lets go of it, the rest of the rollback completes.
+        try db.connection.execute(script: "DELETE FROM call_log")
+        #expect(try Rollback(conninfo: db.conninfo).run(summary.runId!, dryRun: false, force: false).complete)
+        #expect(try db.touchedTablesChecksum() == before)
+    }
+
     @Test func restoresUpdatedAndDeletedRowsFromTheirPreImages() throws {
         // The phones job only inserts; the customers job will update and delete. Rollback is generic:
         // prove it on snapshot rows recorded the way an updating job records them.

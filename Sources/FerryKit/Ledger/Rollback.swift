@@ -519,14 +519,16 @@ public struct Rollback {
         return result
     }
 
-    /// Deletes the deletable rows one by one, leaving those that newer rows still reference in a way the
-    /// catalog did not show (a foreign key added while the rollback ran, say).
+    /// Deletes the deletable rows the whole statement could not (`putBack`: halves, down to single rows),
+    /// leaving those that rows still reference in a way the catalog did not show (a foreign key added
+    /// while the rollback ran, say). Repeated while a pass deletes something: a row that only another
+    /// candidate references goes once that one is gone, whatever their order.
     private func undoRowByRow(
         _ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], stillReferenced: inout Int,
         conflicts: inout [String], connection: PostgresConnection
     ) throws -> Int {
         let table = snapshot.qualifiedName
-        let candidates = try connection.query(
+        var candidates = try connection.query(
             """
             WITH \(rules.commonTableExpressions(snapshot, references: references))
             SELECT d.snapshot_row::text AS snapshot_row, d.row_id::text AS row_id, s.key::text AS key
@@ -540,22 +542,30 @@ public struct Rollback {
             )
         }
         var undone = 0
-        for candidate in candidates {
-            try connection.execute(script: "SAVEPOINT ferry_rollback_row")
-            do {
-                let deleted = try connection.query("DELETE FROM \(table) WHERE ctid = $1::tid", [candidate.row])
-                    .affectedRows
-                try connection.query("DELETE FROM ferry.snapshot_rows WHERE ctid = $1::tid", [candidate.snapshotRow])
+        while true {
+            var refused: [(candidate: (snapshotRow: String, row: String, key: String), error: PostgresError)] = []
+            try Self.putBack(candidates[...], on: connection) { some in
+                let deleted = try connection.query(
+                    "DELETE FROM \(table) WHERE ctid = ANY ($1::tid[])", [textArrayLiteral(some.map(\.row))]
+                ).affectedRows
+                try connection.query(
+                    "DELETE FROM ferry.snapshot_rows WHERE ctid = ANY ($1::tid[])",
+                    [textArrayLiteral(some.map(\.snapshotRow))])
                 undone += deleted
-                try connection.execute(script: "RELEASE SAVEPOINT ferry_rollback_row")
-            } catch let error as PostgresError where error.sqlState == "23503" {
-                try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_row")
-                stillReferenced += 1
-                if conflicts.count < 50 {
-                    conflicts.append("\(table) \(candidate.key): still referenced by newer rows")
-                }
+            } refused: { candidate, error in
+                refused.append((candidate, error))
             }
+            if refused.count == candidates.count {
+                for (candidate, error) in refused {
+                    guard error.sqlState == "23503" else { throw error }
+                    stillReferenced += 1
+                    if conflicts.count < 50 {
+                        conflicts.append("\(table) \(candidate.key): still referenced by newer rows")
+                    }
+                }
+                return undone
+            }
+            candidates = refused.map(\.candidate)
         }
-        return undone
     }
 }
