@@ -4,7 +4,8 @@
 # that state `ferry apply` with `existing_rows: replace_naive` rewrites those rows in place (normalized,
 # split, extensions, rejects deleted) and is timed against it; then, on another copy with the legacy
 # column dropped, `ferry apply mappings/phones-in-place.yaml` normalizes the rows where they stand and is
-# timed against it too. Ratio target for each: <= 1.5.
+# timed against it too; each of the two also with --jobs 2 (two writer sessions, tenants divided) on
+# another copy. Ratio target for each: <= 1.5.
 set -euo pipefail
 ferry=${FERRY:-.build/release/ferry}
 contacts=${BENCH_CONTACTS:-1000000}
@@ -43,11 +44,23 @@ rows=$(PGDATABASE=naive_ferry $psql -Atc "SELECT count(*) FROM contact_phone_num
 bad=$(PGDATABASE=naive_ferry $psql -Atc "SELECT count(*) FROM (SELECT 1 FROM contact_phone_numbers GROUP BY tenant, contact_name_id HAVING count(*) FILTER (WHERE is_default) <> 1) x")
 $psql -d postgres -c "DROP DATABASE naive_ferry"
 
+$psql -d postgres -c "DROP DATABASE IF EXISTS naive_ferry2" -c "CREATE DATABASE naive_ferry2 TEMPLATE naive_base"
+settle naive_ferry2
+start=$(now)
+PGDATABASE=naive_ferry2 "$ferry" apply "$mapping" --no-progress --jobs 2 --json >/tmp/ferry-bench-naive-jobs2.json
+apply_jobs2=$(seconds "$start" "$(now)")
+rows_jobs2=$(PGDATABASE=naive_ferry2 $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
+[ "$rows_jobs2" = "$rows" ] || { echo "bench-naive: --jobs 2 left $rows_jobs2 rows, one writer $rows" >&2; exit 1; }
+$psql -d postgres -c "DROP DATABASE naive_ferry2"
+
 # The application's next release drops the legacy column: the naive rows are the only copy, and ferry
 # normalizes them where they stand (mappings/phones-in-place.yaml).
-$psql -d postgres -c "DROP DATABASE IF EXISTS naive_in_place" -c "CREATE DATABASE naive_in_place TEMPLATE naive_base"
-PGDATABASE=naive_in_place $psql -c "ALTER TABLE contacts DROP COLUMN phone_number"
-PGDATABASE=naive_in_place "$ferry" schema apply mappings/phones-in-place.yaml >/dev/null
+$psql -d postgres -c "DROP DATABASE IF EXISTS naive_dropped" -c "CREATE DATABASE naive_dropped TEMPLATE naive_base"
+PGDATABASE=naive_dropped $psql -c "ALTER TABLE contacts DROP COLUMN phone_number"
+PGDATABASE=naive_dropped "$ferry" schema apply mappings/phones-in-place.yaml >/dev/null
+settle naive_dropped
+$psql -d postgres -c "DROP DATABASE IF EXISTS naive_in_place2" -c "CREATE DATABASE naive_in_place2 TEMPLATE naive_dropped"
+$psql -d postgres -c "DROP DATABASE IF EXISTS naive_in_place" -c "CREATE DATABASE naive_in_place TEMPLATE naive_dropped"
 settle naive_in_place
 start=$(now)
 PGDATABASE=naive_in_place "$ferry" apply mappings/phones-in-place.yaml --no-progress --json >/tmp/ferry-bench-in-place.json
@@ -56,7 +69,14 @@ in_place_rss=$(grep -o '"peakResidentMegabytes" : [0-9.]*' /tmp/ferry-bench-in-p
 in_place_rows=$(PGDATABASE=naive_in_place $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
 in_place_e164=$(PGDATABASE=naive_in_place $psql -Atc "SELECT count(*) FROM contact_phone_numbers WHERE phone_number ~ '^\+[1-9][0-9]{6,14}$'")
 in_place_bad=$(PGDATABASE=naive_in_place $psql -Atc "SELECT count(*) FROM (SELECT 1 FROM contact_phone_numbers GROUP BY tenant, contact_name_id HAVING count(*) FILTER (WHERE is_default) <> 1) x")
-$psql -d postgres -c "DROP DATABASE naive_in_place" -c "DROP DATABASE naive_base"
+$psql -d postgres -c "DROP DATABASE naive_in_place"
+settle naive_in_place2
+start=$(now)
+PGDATABASE=naive_in_place2 "$ferry" apply mappings/phones-in-place.yaml --no-progress --jobs 2 --json >/dev/null
+in_place_jobs2=$(seconds "$start" "$(now)")
+in_place_rows_jobs2=$(PGDATABASE=naive_in_place2 $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
+[ "$in_place_rows_jobs2" = "$in_place_rows" ] || { echo "bench-naive: in place --jobs 2 left $in_place_rows_jobs2 rows, one writer $in_place_rows" >&2; exit 1; }
+$psql -d postgres -c "DROP DATABASE naive_in_place2" -c "DROP DATABASE naive_dropped" -c "DROP DATABASE naive_base"
 
 cat <<REPORT
 
@@ -64,6 +84,8 @@ naive-rows benchmark, $contacts contacts, $(nproc) cores
   the application's naive backfill   $backfill s ($naive_rows rows)
   ferry apply, replace_naive          $apply s ($replaced rewritten in place, $deleted deleted; $rows rows after; contacts without exactly one default: $bad; peak RSS $rss MB)
   ratio ferry / naive backfill        $(echo "$apply / $backfill" | bc -l | xargs printf '%.2f')   (issue 17 target <= 1.5)
+  the same with --jobs 2              $apply_jobs2 s, ratio $(echo "$apply_jobs2 / $backfill" | bc -l | xargs printf '%.2f')
   ferry apply, in place (no legacy)   $in_place s ($in_place_rows rows after, $in_place_e164 in E.164, the rest kept as they were and reported; contacts without exactly one default: $in_place_bad; peak RSS $in_place_rss MB)
   ratio in place / naive backfill     $(echo "$in_place / $backfill" | bc -l | xargs printf '%.2f')   (issue 17 target <= 1.5)
+  the same with --jobs 2              $in_place_jobs2 s, ratio $(echo "$in_place_jobs2 / $backfill" | bc -l | xargs printf '%.2f')
 REPORT

@@ -49,7 +49,8 @@ struct Apply: ParsableCommand {
 struct WriterOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Writer sessions, each taking whole tenants (default 1: one session, in key order).", valueName: "N"))
+            "Writer sessions, each taking whole tenants, or slices of a tenant's rows where the job allows it (default 1: one session, in key order).",
+            valueName: "N"))
     var jobs: Int?
 
     func count() throws -> Int? { try Self.validated(jobs) }

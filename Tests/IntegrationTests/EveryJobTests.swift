@@ -24,6 +24,9 @@ struct JobCase: Sendable, CustomTestStringConvertible {
     var appliesInParallel: Bool { importFileQuery == nil || !TestDatabase.onCitus }
     /// Whether ferry.batches' keys are (tenant, key) pairs; an import's are line numbers.
     var batchesKeyedByTenant: Bool { importFileQuery == nil }
+    /// Whether its writers divide a tenant's rows (`TenantSlice`): the phones jobs; the others take
+    /// whole tenants.
+    var slicesTenants: Bool { mapping.contains("phones") }
 
     /// The file an import job reads, written beside `db` (a copy of `db` reads the same file).
     func inputFile(of db: TestDatabase) -> String {
@@ -379,6 +382,16 @@ struct EveryJobTests {
             #expect(
                 try watcher.query("SELECT count(*) FROM ferry.batches WHERE first_key[1] <> last_key[1]").scalar == "0")
             #expect(try watcher.query("SELECT options->>'jobs' FROM ferry.runs WHERE run_id = 1").scalar == "3")
+            // Fewer tenants than twice the writers: each tenant in three slices (two bounds) where the job
+            // allows it, whole tenants elsewhere.
+            let tenants = try watcher.query("SELECT count(DISTINCT last_key[1]) FROM ferry.batches").scalar
+            #expect(
+                try watcher.query(
+                    """
+                    SELECT count(*) FROM ferry.events e, jsonb_each_text(e.detail) t
+                    WHERE e.kind = 'slices' AND cardinality(string_to_array(t.value, ',')) = 2
+                    """
+                ).scalar == (job.slicesTenants ? tenants : "0"))
         } else {
             #expect(
                 try watcher.query("SELECT detail->>'jobs' FROM ferry.events WHERE run_id = 1 AND kind = 'file'").scalar
@@ -397,7 +410,7 @@ struct EveryJobTests {
     }
 
     @Test(arguments: JobCase.every.filter(\.appliesInParallel))
-    func aKilledParallelApplyResumesEachTenantWhereItStopped(_ job: JobCase) throws {
+    func aKilledParallelApplyResumesEachPartWhereItStopped(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let twin = try Self.twin(of: db, job)
         defer { withExtendedLifetime(twin.holder) {} }

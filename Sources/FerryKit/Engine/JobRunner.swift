@@ -161,7 +161,8 @@ struct JobRunner<Job: TableMigration> {
     func extractor(
         _ connection: PostgresConnection, sql: Job.Statements, pageSize: Int, after: [String]? = nil,
         retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
-        reconnect: (() throws -> PostgresConnection)? = nil, tenants: String? = nil, walk known: [String]? = nil
+        reconnect: (() throws -> PostgresConnection)? = nil, tenants: String? = nil, walk known: [String]? = nil,
+        until: TenantSlice.Bound? = nil
     ) throws -> KeysetExtractor<Job.Record> {
         let scope = tenants ?? settings.tenantsParameter
         let walk =
@@ -169,9 +170,12 @@ struct JobRunner<Job: TableMigration> {
             ?? (job.sourceEngine(using: connection).isCitus
                 ? tenantsInOrder(connection, scope, from: after?.first) : [])
         return KeysetExtractor(
-            connection: connection, what: job.source.noun, query: job.extractPage(sql), pageSize: pageSize,
-            tenants: scope, after: after, retry: retry, log: log, reconnect: reconnect, tenantWalk: walk,
-            tenantQuery: job.extractTenantPage(sql), record: job.record)
+            connection: connection, what: job.source.noun,
+            query: until.map { $0.page(job.extractPage(sql)) } ?? job.extractPage(sql),
+            pageSize: pageSize, tenants: scope, after: after, retry: retry, log: log, reconnect: reconnect,
+            tenantWalk: walk,
+            tenantQuery: job.extractTenantPage(sql).map { page in until.map { $0.page(page) } ?? page },
+            until: until?.key, record: job.record)
     }
 
     /// The source's tenants (those of `scope`, from `first` on) in the order the extract pages them.
@@ -234,7 +238,7 @@ struct JobRunner<Job: TableMigration> {
         run: LedgerRun.Context, sql: Job.Statements, pacing: ApplyPacing, applied: inout Job.Summary.Applied
     ) throws -> Job.Summary {
         let started = Date()
-        let tenants = try tenantQueue(run)
+        let slices = try sliceQueue(run)
         let firstBatch =
             try run.ledger.connection.query(
                 "SELECT coalesce(max(batch_no), 0) + 1 AS next FROM ferry.batches WHERE run_id = $1",
@@ -244,10 +248,10 @@ struct JobRunner<Job: TableMigration> {
         let total = enabled ? try job.recordCount(sql, run.reader, tenants: settings.tenantsParameter) : nil
         let remaining =
             enabled
-            ? try tenants.reduce(0) {
+            ? try slices.reduce(0) {
                 $0
-                    + (try job.extractCount(sql, run.reader, after: $1.after, tenants: textArrayLiteral([$1.tenant]))
-                        ?? 0)
+                    + (try job.extractCount(
+                        sql, run.reader, after: $1.after, tenants: textArrayLiteral([$1.tenant]), until: $1.until) ?? 0)
             } : nil
         let shared = ParallelApply<Job>(
             builder: try job.summaryBuilder(mode: .apply, settings: settings, sql: sql, reader: run.reader),
@@ -260,7 +264,7 @@ struct JobRunner<Job: TableMigration> {
         // Each writer touches only its own sessions; what they share is `shared`, under its lock.
         let context = UncheckedSendable((runner: self, run: run, sql: sql, pacing: pacing))
         let writers = DispatchGroup()
-        for writer in 0..<min(run.options.writers, tenants.count) {
+        for writer in 0..<min(run.options.writers, slices.count) {
             writers.enter()
             let thread = Thread {
                 defer { writers.leave() }
@@ -271,11 +275,12 @@ struct JobRunner<Job: TableMigration> {
                     let reader = try run.openReader()
                     defer { reader.close() }
                     let loader = try runner.job.loader(sql, run: own)
-                    while let (tenant, after) = shared.nextTenant(of: tenants) {
+                    while let slice = shared.nextSlice(of: slices) {
                         let extractor = try runner.extractor(
                             reader, sql: sql, pageSize: run.options.pacing.batchSize ?? runner.job.load.batchSize,
-                            after: after, retry: run.options.retry, log: run.options.log, reconnect: run.openReader,
-                            tenants: textArrayLiteral([tenant]), walk: walksTenants ? [tenant] : [])
+                            after: slice.after, retry: run.options.retry, log: run.options.log,
+                            reconnect: run.openReader, tenants: textArrayLiteral([slice.tenant]),
+                            walk: walksTenants ? [slice.tenant] : [], until: slice.until)
                         try BatchPipeline.run(
                             stopRequested: {
                                 Cancellation.requested ?? (shared.failed ? ParallelApply<Job>.stopCode : nil)
@@ -305,19 +310,95 @@ struct JobRunner<Job: TableMigration> {
         return try finish(shared.builder, reader: run.reader, started: started)
     }
 
-    /// The tenants a parallel apply writes, each with the key its last committed batch ended at.
-    private func tenantQueue(_ run: LedgerRun.Context) throws -> [(tenant: String, after: [String]?)] {
-        let all = try tenantsInOrder(run.reader, settings.tenantsParameter, from: nil)
-        var resumeAfter: [String: [String]] = [:]
-        for row in try run.ledger.connection.query(
-            """
-            SELECT DISTINCT ON (last_key[1]) last_key[1] AS tenant, last_key::text AS last_key FROM ferry.batches
-            WHERE run_id = $1 ORDER BY last_key[1], batch_no DESC
-            """, [String(run.runId)]
-        ).decoded("ferry.batches") {
-            resumeAfter[try row.required("tenant")] = parseTextArray(try row.required("last_key"))
+    /// What the writers of a parallel apply take from their queue: whole tenants, or, for a job whose
+    /// records of one tenant are independent (`writesTenantsInSlices`) on a source with fewer tenants
+    /// than twice the writers, each tenant in as many slices of its keys as there are writers (a
+    /// database of one tenant is written in parallel too). The slices' bounds are recorded
+    /// in the run's events when it starts, so a resumed run divides the rows the same way; each slice
+    /// continues after the last key its own committed batches reached.
+    private func sliceQueue(_ run: LedgerRun.Context) throws -> [TenantSlice] {
+        let tenants = try tenantsInOrder(run.reader, settings.tenantsParameter, from: nil)
+        let bounds = try sliceBounds(run, tenants: tenants)
+        let keyType = bounds.keyType
+        var slices: [TenantSlice] = []
+        for tenant in tenants {
+            let cuts = bounds.cuts[tenant] ?? []
+            for index in 0...cuts.count {
+                let from = index == 0 ? nil : cuts[index - 1]
+                let until = index == cuts.count ? nil : cuts[index]
+                slices.append(
+                    TenantSlice(
+                        tenant: tenant, after: from.map { [tenant, $0] },
+                        until: until.map { TenantSlice.Bound(key: $0, keyType: keyType) }))
+            }
         }
-        return all.map { ($0, resumeAfter[$0]) }
+        guard run.resume != nil else { return slices }
+        if bounds.cuts.isEmpty {
+            // Whole tenants: each continues after its own last batch.
+            var resumeAfter: [String: [String]] = [:]
+            for row in try run.ledger.connection.query(
+                """
+                SELECT DISTINCT ON (last_key[1]) last_key[1] AS tenant, last_key::text AS last_key FROM ferry.batches
+                WHERE run_id = $1 ORDER BY last_key[1], batch_no DESC
+                """, [String(run.runId)]
+            ).decoded("ferry.batches") {
+                resumeAfter[try row.required("tenant")] = parseTextArray(try row.required("last_key"))
+            }
+            return slices.map { slice in
+                var slice = slice
+                slice.after = resumeAfter[slice.tenant] ?? slice.after
+                return slice
+            }
+        }
+        // Slices: each continues after the last key its own batches reached, keys compared as their type.
+        return try slices.map { slice in
+            var slice = slice
+            let last = try run.ledger.connection.query(
+                """
+                SELECT last_key[2] AS last FROM ferry.batches
+                WHERE run_id = $1 AND last_key[1] = $2
+                  AND ($3::text IS NULL OR last_key[2]::\(keyType) > $3::\(keyType))
+                  AND ($4::text IS NULL OR last_key[2]::\(keyType) <= $4::\(keyType))
+                ORDER BY last_key[2]::\(keyType) DESC LIMIT 1
+                """, [String(run.runId), slice.tenant, slice.after?[1], slice.until?.key]
+            ).decoded("ferry.batches").first?.optional("last", as: String.self)
+            if let last { slice.after = [slice.tenant, last] }
+            return slice
+        }
+    }
+
+    /// Each tenant's slice bounds (keys: a slice ends at its bound, the next starts after it), recorded
+    /// as the run's `slices` event when it starts; a resumed run reads them back (none recorded: whole
+    /// tenants). Only keys whose text form sorts back as the type does are sliced (uuid and integers).
+    private func sliceBounds(
+        _ run: LedgerRun.Context, tenants: [String]
+    ) throws -> (cuts: [String: [String]], keyType: String) {
+        let keyType = try run.reader.columnTypes(job.source.table)[job.source.keyColumn] ?? ""
+        if run.resume != nil {
+            let recorded = try run.ledger.events(run.runId).last { $0.kind == "slices" }?.detail.stringObject ?? [:]
+            return (recorded.mapValues { $0.split(separator: ",").map(String.init) }, keyType)
+        }
+        let writers = run.options.writers
+        guard Job.writesTenantsInSlices, writers > 1, tenants.count < writers * 2,
+            ["uuid", "integer", "bigint", "smallint"].contains(keyType)
+        else { return ([:], keyType) }
+        let fractions = (1..<writers).map { String(Double($0) / Double(writers)) }.joined(separator: ",")
+        let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
+        let key = quoteIdentifier(job.source.keyColumn)
+        var cuts: [String: [String]] = [:]
+        for name in tenants {
+            let bounds =
+                try run.reader.query(
+                    """
+                    SELECT array(SELECT DISTINCT unnest(percentile_disc($2::float8[]) WITHIN GROUP (ORDER BY \(key)))
+                                 ORDER BY 1)::text[]::text AS bounds
+                    FROM \(table) WHERE \(tenant)::text = $1
+                    """, [name, "{\(fractions)}"]
+                ).decoded("the key ranges of \(job.source.table)").first?.required("bounds", as: [String].self) ?? []
+            if !bounds.isEmpty { cuts[name] = bounds }
+        }
+        try run.ledger.event(runId: run.runId, kind: "slices", detail: cuts.mapValues { $0.joined(separator: ",") })
+        return (cuts, keyType)
     }
 
     /// The summary as every run ends it: counts from the builder, where it ran, how long, how much memory.
@@ -393,10 +474,14 @@ extension TableMigration {
 
     /// How many records the extract statement returns after a keyset position (nil: from the start).
     func extractCount(
-        _ sql: Statements, _ reader: PostgresConnection, after key: [String]?, tenants: String?
+        _ sql: Statements, _ reader: PostgresConnection, after key: [String]?, tenants: String?,
+        until: TenantSlice.Bound? = nil
     ) throws -> Int? {
-        try reader.query("SELECT count(*) FROM (\(extractPage(sql))) x", [key?[0], key?[1], nil, tenants])
-            .value("the records to read", as: Int.self)
+        let page = until.map { $0.page(extractPage(sql)) } ?? extractPage(sql)
+        return try reader.query(
+            "SELECT count(*) FROM (\(page)) x", [key?[0], key?[1], nil, tenants] + (until.map { [$0.key] } ?? [])
+        )
+        .value("the records to read", as: Int.self)
     }
 
     /// Per tenant, source rows inserted or updated by others from transaction `xid` on (32-bit xid
@@ -454,11 +539,11 @@ final class ParallelApply<Job: TableMigration>: @unchecked Sendable {
 
     var failed: Bool { locked { failure != nil } }
 
-    func nextTenant(of tenants: [(tenant: String, after: [String]?)]) -> (String, [String]?)? {
+    func nextSlice(of slices: [TenantSlice]) -> TenantSlice? {
         locked {
-            guard failure == nil, Cancellation.requested == nil, next < tenants.count else { return nil }
+            guard failure == nil, Cancellation.requested == nil, next < slices.count else { return nil }
             next += 1
-            return tenants[next - 1]
+            return slices[next - 1]
         }
     }
 

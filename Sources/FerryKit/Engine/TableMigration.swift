@@ -181,6 +181,10 @@ protocol TableMigration: JobSchema {
     static var planChecksAreConstraints: Bool { get }
     /// Whether the job's summary builder writes every anomaly to `RunSettings.anomalyFile`.
     static var writesAnomalyList: Bool { get }
+    /// Whether two writers may take rows of one tenant at once (`TenantSlice`): true where what a record
+    /// writes depends on no other record of its tenant (rows a batch creates for later ones, a contact
+    /// matched by email, make a job's writers take whole tenants).
+    static var writesTenantsInSlices: Bool { get }
 }
 
 /// A plan's job-specific sink (it sees every batch) and finishing step.
@@ -208,6 +212,7 @@ extension TableMigration {
     }
     static var planChecksAreConstraints: Bool { false }
     static var writesAnomalyList: Bool { false }
+    static var writesTenantsInSlices: Bool { false }
     func extractTenantPage(_ sql: Statements) -> String? { nil }
     func beforeApply(_ sql: Statements, run: LedgerRun.Context) throws {}
     func afterApply(_ summary: inout Summary, sql: Statements, run: LedgerRun.Context) throws {}

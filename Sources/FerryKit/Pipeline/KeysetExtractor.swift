@@ -22,6 +22,8 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
     private var tenantWalk: [String]
     /// The page statement for one tenant (`TableMigration.extractTenantPage`), used while walking.
     private let tenantQuery: String?
+    /// The last key of a slice of one tenant (`TenantSlice`): the statements then take it as $5.
+    private let until: String?
 
     /// `after` resumes after a committed batch's last key; `reconnect` (apply only) replaces a lost session;
     /// `tenants` is the statement's $4 (NULL: every tenant).
@@ -29,8 +31,9 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
         connection: PostgresConnection, what: String, query: String, pageSize: Int, tenants: String?,
         after: [String]? = nil, retry: RetryPolicy? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
         reconnect: (() throws -> PostgresConnection)? = nil, tenantWalk: [String] = [], tenantQuery: String? = nil,
-        record: @escaping (Row) throws -> Record
+        until: String? = nil, record: @escaping (Row) throws -> Record
     ) {
+        self.until = until
         self.tenantWalk = tenantWalk
         self.tenantQuery = tenantQuery
         self.connection = connection
@@ -51,7 +54,8 @@ final class KeysetExtractor<Record: Sendable>: @unchecked Sendable {
             let scope = tenantWalk.first.map { textArrayLiteral([$0]) } ?? tenants
             let statement = tenantWalk.isEmpty ? query : tenantQuery ?? query
             let run = { [self] () throws -> QueryResult in
-                try connection.query(statement, [position?.tenant, position?.key, String(pageSize), scope])
+                try connection.query(
+                    statement, [position?.tenant, position?.key, String(pageSize), scope] + (until.map { [$0] } ?? []))
             }
             let result: QueryResult
             if let retry, let reconnect {

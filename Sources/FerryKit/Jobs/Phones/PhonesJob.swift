@@ -112,6 +112,8 @@ extension PhonesJob: TableMigration {
     }
     static var planChecksAreConstraints: Bool { true }
     static var writesAnomalyList: Bool { true }
+    /// A contact's rows depend on no other contact's; custom types are inserted ON CONFLICT DO NOTHING.
+    static var writesTenantsInSlices: Bool { true }
 
     func statements(_ reader: PostgresConnection) throws -> PhonesStatements {
         let types = try keyTypes(reader)

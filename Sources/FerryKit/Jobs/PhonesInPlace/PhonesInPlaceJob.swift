@@ -50,6 +50,9 @@ public struct PhonesInPlaceJob: Sendable {
 }
 
 extension PhonesInPlaceJob: TableMigration {
+    /// A contact's rows depend on no other contact's; custom types are inserted ON CONFLICT DO NOTHING.
+    static var writesTenantsInSlices: Bool { true }
+
     var source: KeysetSource {
         KeysetSource(
             table: mapping.phoneNumbers.table, tenantColumn: mapping.phoneNumbers.tenant,
