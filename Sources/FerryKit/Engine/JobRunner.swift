@@ -373,7 +373,8 @@ struct JobRunner<Job: TableMigration> {
     private func sliceBounds(
         _ run: LedgerRun.Context, tenants: [String]
     ) throws -> (cuts: [String: [String]], keyType: String) {
-        let keyType = try run.reader.columnTypes(job.source.table)[job.source.keyColumn] ?? ""
+        let columns = try run.reader.columnTypes(job.source.table)
+        let keyType = columns[job.source.keyColumn] ?? ""
         if run.resume != nil {
             let recorded = try run.ledger.events(run.runId).last { $0.kind == "slices" }?.detail.stringObject ?? [:]
             return (recorded.mapValues { $0.split(separator: ",").map(String.init) }, keyType)
@@ -385,17 +386,21 @@ struct JobRunner<Job: TableMigration> {
         let fractions = (1..<writers).map { String(Double($0) / Double(writers)) }.joined(separator: ",")
         let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
         let key = quoteIdentifier(job.source.keyColumn)
+        let tenantType = columns[job.source.tenantColumn] ?? "text"
         var cuts: [String: [String]] = [:]
         for name in tenants {
+            // The tenant as its own type: on Citus the statement then runs on the shard that holds it.
             let bounds =
                 try run.reader.query(
                     """
-                    SELECT array(SELECT DISTINCT unnest(percentile_disc($2::float8[]) WITHIN GROUP (ORDER BY \(key)))
-                                 ORDER BY 1)::text[]::text AS bounds
-                    FROM \(table) WHERE \(tenant)::text = $1
+                    SELECT (percentile_disc($2::float8[]) WITHIN GROUP (ORDER BY \(key)))::text[]::text AS bounds
+                    FROM \(table) WHERE \(tenant) = $1::\(tenantType)
                     """, [name, "{\(fractions)}"]
                 ).decoded("the key ranges of \(job.source.table)").first?.required("bounds", as: [String].self) ?? []
-            if !bounds.isEmpty { cuts[name] = bounds }
+            // In key order already (the fractions ascend); a tenant with few keys repeats some.
+            var distinct: [String] = []
+            for bound in bounds where bound != distinct.last { distinct.append(bound) }
+            if !distinct.isEmpty { cuts[name] = distinct }
         }
         try run.ledger.event(runId: run.runId, kind: "slices", detail: cuts.mapValues { $0.joined(separator: ",") })
         return (cuts, keyType)
