@@ -8,6 +8,7 @@
 #               normalized (replace_naive, then in place without the legacy column) (release build)
 #   make bench-citus  phones apply (--jobs 1 and 2) on 1,000,000 contacts on a local 3-node Citus against a naive INSERT … SELECT,
 #               with the same on plain PostgreSQL beside it (needs an installed Citus)
+#   make bench-one-tenant  one tenant's phones (replace_naive and in place) by one writer and by two (--jobs 2)
 #   make report-check  render the HTML plan report in headless Chromium and save a screenshot
 #   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
 #   make man    regenerate docs/man/ferry.1 from the command definitions (ArgumentParser's generate-manual)
@@ -15,7 +16,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all deps build release demo test test-citus bench bench-import bench-jobs bench-naive bench-citus bench-compare bench-compare-import samples report-check fuzz man format clean
+.PHONY: all deps build release demo test test-citus bench bench-import bench-one-tenant bench-jobs bench-naive bench-citus bench-compare bench-compare-import samples report-check fuzz man format clean
 
 all: build
 
@@ -58,6 +59,10 @@ bench-citus: release
 	@scripts/install-deps.sh bc
 	@scripts/citus.sh available || { echo "Citus is not installed for PostgreSQL 15: make bench-citus needs it" >&2; exit 1; }
 	FERRY=.build/release/ferry scripts/with-cluster.sh --citus scripts/bench-citus.sh
+
+# One tenant written by one writer and by two (--jobs 2 divides the tenant's contacts).
+bench-one-tenant: release
+	FERRY=.build/release/ferry scripts/with-cluster.sh scripts/bench-one-tenant.sh
 
 bench-jobs: release
 	@scripts/install-deps.sh bc
