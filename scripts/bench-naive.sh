@@ -13,21 +13,15 @@ psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
 now() { date +%s.%N; }
 seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
 settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }
-mapping=$(mktemp /tmp/ferry-bench-naive.XXXXXX.yaml)
+. scripts/naive-rows.sh
+mapping=$(naive_mapping)
 trap 'rm -f "$mapping"' EXIT
-sed 's/^  default_region: US$/  default_region: US\n  existing_rows: replace_naive/' mappings/phones.yaml >"$mapping"
 
 echo "bench-naive: generating $contacts contacts"
-$psql -d postgres -c "DROP DATABASE IF EXISTS naive_base" -c "CREATE DATABASE naive_base"
-PGDATABASE=naive_base $psql -f samples/schema.sql
-PGDATABASE=naive_base $psql -v contacts="$contacts" -f samples/generate.sql
-PGDATABASE=naive_base "$ferry" schema apply "$mapping" >/dev/null
-settle naive_base
+naive_database naive_base "$contacts" "$mapping"
 
 start=$(now)
-PGDATABASE=naive_base $psql -c "INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order, created_at, updated_at)
-    SELECT tenant, contact_name_id, BTRIM(phone_number), 'work', true, 0, COALESCE(created_at, NOW()), COALESCE(updated_at, created_at, NOW())
-    FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> ''"
+naive_backfill naive_base
 backfill=$(seconds "$start" "$(now)")
 naive_rows=$(PGDATABASE=naive_base $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
 settle naive_base
@@ -55,10 +49,7 @@ $psql -d postgres -c "DROP DATABASE naive_ferry2"
 
 # The application's next release drops the legacy column: the naive rows are the only copy, and ferry
 # normalizes them where they stand (mappings/phones-in-place.yaml).
-$psql -d postgres -c "DROP DATABASE IF EXISTS naive_dropped" -c "CREATE DATABASE naive_dropped TEMPLATE naive_base"
-PGDATABASE=naive_dropped $psql -c "ALTER TABLE contacts DROP COLUMN phone_number"
-PGDATABASE=naive_dropped "$ferry" schema apply mappings/phones-in-place.yaml >/dev/null
-settle naive_dropped
+without_legacy_column naive_base naive_dropped
 $psql -d postgres -c "DROP DATABASE IF EXISTS naive_in_place2" -c "CREATE DATABASE naive_in_place2 TEMPLATE naive_dropped"
 $psql -d postgres -c "DROP DATABASE IF EXISTS naive_in_place" -c "CREATE DATABASE naive_in_place TEMPLATE naive_dropped"
 settle naive_in_place

@@ -14,23 +14,15 @@ psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
 now() { date +%s.%N; }
 seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
 settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }
-mapping=$(mktemp /tmp/ferry-bench-one-tenant.XXXXXX.yaml)
+. scripts/naive-rows.sh
+mapping=$(naive_mapping)
 trap 'rm -f "$mapping"' EXIT
-sed 's/^  default_region: US$/  default_region: US\n  existing_rows: replace_naive/' mappings/phones.yaml >"$mapping"
 
 echo "bench-one-tenant: generating $contacts contacts"
-$psql -d postgres -c "DROP DATABASE IF EXISTS one_base" -c "CREATE DATABASE one_base"
-PGDATABASE=one_base $psql -f samples/schema.sql
-PGDATABASE=one_base $psql -v contacts="$contacts" -f samples/generate.sql
-PGDATABASE=one_base "$ferry" schema apply "$mapping" >/dev/null
-PGDATABASE=one_base $psql -c "INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order, created_at, updated_at)
-    SELECT tenant, contact_name_id, BTRIM(phone_number), 'work', true, 0, COALESCE(created_at, NOW()), COALESCE(updated_at, created_at, NOW())
-    FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> ''"
+naive_database one_base "$contacts" "$mapping"
+naive_backfill one_base
 settle one_base
-$psql -d postgres -c "DROP DATABASE IF EXISTS one_dropped" -c "CREATE DATABASE one_dropped TEMPLATE one_base"
-PGDATABASE=one_dropped $psql -c "ALTER TABLE contacts DROP COLUMN phone_number"
-PGDATABASE=one_dropped "$ferry" schema apply mappings/phones-in-place.yaml >/dev/null
-settle one_dropped
+without_legacy_column one_base one_dropped
 tenant_contacts=$(PGDATABASE=one_base $psql -Atc "SELECT count(*) FROM contacts WHERE tenant = '$tenant'")
 
 report="" declare -A rows
