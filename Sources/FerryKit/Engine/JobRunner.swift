@@ -171,10 +171,10 @@ struct JobRunner<Job: TableMigration> {
                 ? tenantsInOrder(connection, scope, from: after?.first) : [])
         return KeysetExtractor(
             connection: connection, what: job.source.noun,
-            query: until.map { $0.page(job.extractPage(sql)) } ?? job.extractPage(sql),
+            query: TenantSlice.Bound.page(job.extractPage(sql), cutAt: until),
             pageSize: pageSize, tenants: scope, after: after, retry: retry, log: log, reconnect: reconnect,
             tenantWalk: walk,
-            tenantQuery: job.extractTenantPage(sql).map { page in until.map { $0.page(page) } ?? page },
+            tenantQuery: job.extractTenantPage(sql).map { TenantSlice.Bound.page($0, cutAt: until) },
             until: until?.key, record: job.record)
     }
 
@@ -333,36 +333,35 @@ struct JobRunner<Job: TableMigration> {
             }
         }
         guard run.resume != nil else { return slices }
-        if bounds.cuts.isEmpty {
-            // Whole tenants: each continues after its own last batch.
-            var resumeAfter: [String: [String]] = [:]
-            for row in try run.ledger.connection.query(
-                """
-                SELECT DISTINCT ON (last_key[1]) last_key[1] AS tenant, last_key::text AS last_key FROM ferry.batches
-                WHERE run_id = $1 ORDER BY last_key[1], batch_no DESC
-                """, [String(run.runId)]
-            ).decoded("ferry.batches") {
-                resumeAfter[try row.required("tenant")] = parseTextArray(try row.required("last_key"))
-            }
-            return slices.map { slice in
-                var slice = slice
-                slice.after = resumeAfter[slice.tenant] ?? slice.after
-                return slice
-            }
+        // Each slice (a whole tenant: no bounds) continues after its own last batch; a batch belongs to
+        // the slice whose bounds hold its last key, compared as the key's type.
+        let inBounds =
+            bounds.cuts.isEmpty
+            ? ""
+            : """
+
+                 AND (s.after = '' OR b.last_key[2]::\(keyType) > s.after::\(keyType))
+                 AND (s.until = '' OR b.last_key[2]::\(keyType) <= s.until::\(keyType))
+            """
+        var resumeAfter: [Int: String] = [:]
+        for row in try run.ledger.connection.query(
+            """
+            SELECT DISTINCT ON (s.slice) s.slice, b.last_key[2] AS last
+            FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY s (tenant, after, until, slice)
+            JOIN ferry.batches b ON b.run_id = $1 AND b.last_key[1] = s.tenant\(inBounds)
+            ORDER BY s.slice, b.batch_no DESC
+            """,
+            [
+                String(run.runId), textArrayLiteral(slices.map(\.tenant)),
+                textArrayLiteral(slices.map { $0.after?[1] ?? "" }),
+                textArrayLiteral(slices.map { $0.until?.key ?? "" }),
+            ]
+        ).decoded("ferry.batches", key: "slice") {
+            resumeAfter[try row.required("slice", as: Int.self)] = try row.required("last", as: String.self)
         }
-        // Slices: each continues after the last key its own batches reached, keys compared as their type.
-        return try slices.map { slice in
+        return slices.enumerated().map { index, slice in
             var slice = slice
-            let last = try run.ledger.connection.query(
-                """
-                SELECT last_key[2] AS last FROM ferry.batches
-                WHERE run_id = $1 AND last_key[1] = $2
-                  AND ($3::text IS NULL OR last_key[2]::\(keyType) > $3::\(keyType))
-                  AND ($4::text IS NULL OR last_key[2]::\(keyType) <= $4::\(keyType))
-                ORDER BY last_key[2]::\(keyType) DESC LIMIT 1
-                """, [String(run.runId), slice.tenant, slice.after?[1], slice.until?.key]
-            ).decoded("ferry.batches").first?.optional("last", as: String.self)
-            if let last { slice.after = [slice.tenant, last] }
+            if let last = resumeAfter[index + 1] { slice.after = [slice.tenant, last] }
             return slice
         }
     }
@@ -482,7 +481,7 @@ extension TableMigration {
         _ sql: Statements, _ reader: PostgresConnection, after key: [String]?, tenants: String?,
         until: TenantSlice.Bound? = nil
     ) throws -> Int? {
-        let page = until.map { $0.page(extractPage(sql)) } ?? extractPage(sql)
+        let page = TenantSlice.Bound.page(extractPage(sql), cutAt: until)
         return try reader.query(
             "SELECT count(*) FROM (\(page)) x", [key?[0], key?[1], nil, tenants] + (until.map { [$0.key] } ?? [])
         )

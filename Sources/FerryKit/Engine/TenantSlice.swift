@@ -10,14 +10,16 @@ struct TenantSlice: Sendable {
         let key: String
         let keyType: String
 
-        /// A job's keyset page cut at the bound ($5): a page that comes back shorter than asked ends the
-        /// slice, as a short page ends a tenant. The page is one tenant's, so its keys alone order it.
-        func page(_ page: String) -> String {
-            """
-            SELECT * FROM (\(page)) ferry_slice
-            WHERE ferry_slice.ferry_key::\(keyType) <= $5::\(keyType)
-            ORDER BY ferry_slice.ferry_key::\(keyType)
-            """
+        /// A job's keyset page cut at `bound` ($5), or the page itself without one: a page that comes
+        /// back shorter than asked ends the slice, as a short page ends a tenant. The page is one
+        /// tenant's, so its keys alone order it.
+        static func page(_ page: String, cutAt bound: Bound?) -> String {
+            guard let keyType = bound?.keyType else { return page }
+            return """
+                SELECT * FROM (\(page)) ferry_slice
+                WHERE ferry_slice.ferry_key::\(keyType) <= $5::\(keyType)
+                ORDER BY ferry_slice.ferry_key::\(keyType)
+                """
         }
     }
 }

@@ -415,7 +415,7 @@ public struct Rollback {
             ).affectedRows
         } catch let error as PostgresError where error.sqlState == "23503" {
             try connection.execute(script: "ROLLBACK TO SAVEPOINT ferry_rollback_table")
-            result.deleted += try undoRowByRow(
+            result.deleted += try undoInParts(
                 snapshot, rules: rules, references: references, stillReferenced: &stillReferenced,
                 conflicts: &conflicts, connection: connection)
         }
@@ -523,7 +523,7 @@ public struct Rollback {
     /// leaving those that rows still reference in a way the catalog did not show (a foreign key added
     /// while the rollback ran, say). Repeated while a pass deletes something: a row that only another
     /// candidate references goes once that one is gone, whatever their order.
-    private func undoRowByRow(
+    private func undoInParts(
         _ snapshot: SnapshotTable, rules: RollbackRules, references: [ReferencingKey], stillReferenced: inout Int,
         conflicts: inout [String], connection: PostgresConnection
     ) throws -> Int {
