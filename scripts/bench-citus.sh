@@ -9,9 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ferry=${FERRY:-.build/release/ferry}
 contacts=${BENCH_CONTACTS:-1000000}
-psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
-now() { date +%s.%N; }
-seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+. scripts/bench-common.sh
 naive="INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
     SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0
     FROM contacts WHERE phone_number IS NOT NULL AND btrim(phone_number) <> ''"

@@ -8,11 +8,10 @@ old=${FERRY_OLD:?the older binary}
 new=${FERRY:-.build/release/ferry}
 rows=${BENCH_IMPORT_ROWS:-200000}
 rounds=${BENCH_ROUNDS:-3}
-psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
+. scripts/bench-common.sh
 work=$(mktemp -d /tmp/ferry-compare-import.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
-now() { date +%s.%N; }
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 $psql -d postgres -c "DROP DATABASE IF EXISTS compare_import_base" -c "CREATE DATABASE compare_import_base"

@@ -10,13 +10,10 @@ old=${FERRY_OLD:?FERRY_OLD names the binary to compare against (make bench-compa
 new=${FERRY:-.build/release/ferry}
 contacts=${BENCH_CONTACTS:-1000000}
 rounds=${BENCH_ROUNDS:-4}
-psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
+. scripts/bench-common.sh
 
-now() { date +%s.%N; }
-seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.3f'; }
-settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }
 timed() { local start; start=$(now); "$@" >/dev/null; seconds "$start" "$(now)"; }
 
 echo "bench-compare: generating $contacts contacts"

@@ -10,15 +10,12 @@ set -euo pipefail
 ferry=${FERRY:-.build/release/ferry}
 rows=${BENCH_IMPORT_ROWS:-1000000}
 small=$((rows / 10))
-psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
+. scripts/bench-common.sh
 command -v pgloader >/dev/null || { echo "bench-import: pgloader is not installed (make bench-import installs it)" >&2; exit 1; }
 work=$(mktemp -d /tmp/ferry-bench-import.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 
-now() { date +%s.%N; }
-seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
-settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }
 
 make_csv() {  # $1 rows, $2 file
     $psql -d postgres -c "DROP DATABASE IF EXISTS bench_csv_source" -c "CREATE DATABASE bench_csv_source"

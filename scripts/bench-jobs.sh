@@ -7,8 +7,7 @@ ferry=${FERRY:-.build/release/ferry}
 requests=${BENCH_REQUESTS:-1000000}
 projects=${BENCH_PROJECTS:-500000}
 contacts=${BENCH_JOB_CONTACTS:-200000}
-psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
-now() { date +%s.%N; }
+. scripts/bench-common.sh
 seconds() { echo "$2 - $1" | bc -l | xargs printf '%.1f'; }
 peak() { grep -o '"peakResidentMegabytes" : [0-9.]*' "$1" | awk '{ printf "%.0f", $3 }'; }
 

@@ -10,10 +10,7 @@ ferry=${FERRY:-.build/release/ferry}
 contacts=${BENCH_CONTACTS:-1000000}
 rounds=${BENCH_ROUNDS:-2}
 tenant=00000000-0000-4000-8000-000000000001
-psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
-now() { date +%s.%N; }
-seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
-settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }
+. scripts/bench-common.sh
 . scripts/naive-rows.sh
 mapping=$(naive_mapping)
 trap 'rm -f "$mapping"' EXIT

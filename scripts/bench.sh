@@ -9,12 +9,9 @@ set -euo pipefail
 ferry=${FERRY:-.build/release/ferry}
 contacts=${BENCH_CONTACTS:-1000000}
 rounds=${BENCH_ROUNDS:-3}
-psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
+. scripts/bench-common.sh
 
-now() { date +%s.%N; }
-seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }
 
 echo "bench: generating $contacts contacts"
 $psql -d postgres -c "CREATE DATABASE bench_base"

@@ -1,0 +1,6 @@
+# What every benchmark script uses (sourced): psql that stops at the first error, wall-clock seconds,
+# and a database settled (vacuumed, analyzed, checkpointed) before a timed step.
+psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
+now() { date +%s.%N; }
+seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }
