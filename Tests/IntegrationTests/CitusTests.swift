@@ -348,7 +348,7 @@ struct CitusTests {
         var failure: PostgresError?
         do {
             try writer.transaction {
-                try writer.execute(script: SessionSettings.setLocalTimeouts(("300ms", "60s")))
+                try writer.execute(script: SessionSettings.setLocalBatchSettings(("300ms", "60s")))
                 try writer.query(
                     "UPDATE contacts SET notes = 'ferry' WHERE tenant = $1::uuid AND contact_name_id = $2::uuid",
                     [tenant, id])
@@ -360,6 +360,51 @@ struct CitusTests {
         try holder.execute(script: "ROLLBACK")
         #expect(failure?.sqlState == "55P03", "\(String(describing: failure))")
         #expect(waited < 20, "waited \(waited) s: the statement timeout, not the lock timeout, ended the wait")
+    }
+
+    /// ferry's session turns JIT off at connect, which Citus does not pass on: a batch's own settings must
+    /// reach the worker its statements run on (compiling a batch's insert there took longer than running it).
+    @Test func aBatchsSettingsReachTheWorkers() throws {
+        let db = try TestDatabase(samples: 20)
+        let tenant = try #require(try db.connection.query("SELECT min(tenant::text) FROM contacts").scalar)
+        let writer = try PostgresConnection(conninfo: db.conninfo)
+        // current_setting in a statement routed to the tenant's shard runs on its worker.
+        let onTheWorker =
+            "SELECT current_setting('jit') AS jit, current_setting('lock_timeout') AS lock_timeout FROM contacts WHERE tenant = $1::uuid LIMIT 1"
+        let outside = try #require(try writer.query(onTheWorker, [tenant]).decoded("settings").first)
+        #expect(
+            try outside.required("jit", as: String.self) == "on",
+            "the worker's own default, which the batch must override")
+        try writer.transaction {
+            try writer.execute(script: SessionSettings.setLocalBatchSettings(("300ms", "60s")))
+            let inside = try #require(try writer.query(onTheWorker, [tenant]).decoded("settings").first)
+            #expect(try inside.required("jit", as: String.self) == "off")
+            #expect(try inside.required("lock_timeout", as: String.self) == "300ms")
+        }
+    }
+
+    /// A batch's phone rows are written on their tenant's worker in one statement: ferry draws each row's
+    /// key (the column defaults to gen_random_uuid(), which Citus will not evaluate on a worker inside an
+    /// INSERT … SELECT), so Citus need not pull the selected rows to the coordinator and push them back.
+    @Test func aBatchsPhoneInsertRunsOnItsTenantsWorker() throws {
+        let db = try TestDatabase(samples: 20)
+        #expect(try ferry(["schema", "apply", "mappings/phones.yaml"], db: db).status == 0)
+        let mapping = try PhonesMapping.load(
+            path: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path)
+        let statements = try PhonesJob(mapping: mapping, conninfo: db.conninfo).statements(db.connection)
+        #expect(statements.sql.drawsPhoneRowKeys)
+        let rows = statements.sql.phoneRows
+        let tenant = try #require(try db.connection.query("SELECT min(tenant::text) FROM contacts").scalar)
+        for statement in rows.createStagingTable(tenantType: statements.tenantType, keyType: statements.keyType) {
+            try db.connection.execute(script: statement)
+        }
+        let phones = try SnapshotTable.resolve("contact_phone_numbers", on: db.connection)
+        let plan = try db.connection.query(
+            "EXPLAIN " + rows.insertPhoneRows(snapshot: phones), ["1", "1", phones.qualifiedName, tenant]
+        ).rows.compactMap { $0.first ?? nil }.joined(separator: "\n")
+        #expect(plan.contains("Custom Scan (Citus"), "\(plan)")
+        #expect(!plan.contains("pull to coordinator") && !plan.contains("repartition"), "\(plan)")
+        #expect(plan.contains("Insert on contact_phone_numbers_"), "the insert runs on the shard: \(plan)")
     }
 
     /// A job whose contract drops a legacy column, and an application edit of a value the apply migrated.

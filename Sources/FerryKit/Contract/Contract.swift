@@ -95,7 +95,8 @@ public struct Contract: Sendable {
                 do {
                     try connection.transaction {
                         try connection.execute(
-                            script: SessionSettings.setLocalTimeouts((lockTimeout, subject.load.statementTimeout.text)))
+                            script: SessionSettings.setLocalBatchSettings(
+                                (lockTimeout, subject.load.statementTimeout.text)))
                         try connection.execute(script: "LOCK TABLE \(source.quoted) IN ACCESS EXCLUSIVE MODE")
                         // Rows written since the checks' snapshot are judged again, now that nobody can write.
                         var recheck = verification

@@ -4,14 +4,16 @@ enum SessionSettings {
     /// placeholder setting.
     static let propagateLocalSettings = "SET citus.propagate_set_commands = 'local'"
 
-    /// The timeouts of one batch transaction. `SET LOCAL` rather than `set_config(…, true)`: on Citus a
-    /// `set_config` stays on the coordinator, and a row lock held on a worker then made ferry wait for
-    /// the statement timeout instead of the lock timeout.
-    static func setLocalTimeouts(_ timeouts: (lock: String, statement: String)) -> String {
-        "SET LOCAL lock_timeout = \(sqlLiteral(timeouts.lock)); SET LOCAL statement_timeout = \(sqlLiteral(timeouts.statement))"
+    /// The settings of one batch transaction: its timeouts, and JIT off on every node. `SET LOCAL` rather
+    /// than `set_config(…, true)`: on Citus a `set_config` stays on the coordinator, and a row lock held on
+    /// a worker then made ferry wait for the statement timeout instead of the lock timeout. The session's
+    /// own `SET jit = off` (at connect) does not reach the workers either, where compiling a batch's
+    /// statement took longer than running it.
+    static func setLocalBatchSettings(_ timeouts: (lock: String, statement: String)) -> String {
+        "SET LOCAL lock_timeout = \(sqlLiteral(timeouts.lock)); SET LOCAL statement_timeout = \(sqlLiteral(timeouts.statement)); SET LOCAL jit = off"
     }
 
     /// As the plan report's SQL appendix shows it: the values are the run's --lock-timeout and --statement-timeout.
-    static let setLocalTimeoutsForReport =
-        "SET LOCAL lock_timeout = :lock_timeout; SET LOCAL statement_timeout = :statement_timeout"
+    static let setLocalBatchSettingsForReport =
+        "SET LOCAL lock_timeout = :lock_timeout; SET LOCAL statement_timeout = :statement_timeout; SET LOCAL jit = off"
 }

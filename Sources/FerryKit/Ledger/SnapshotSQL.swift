@@ -3,14 +3,12 @@
 public struct SnapshotTable: Sendable {
     public let qualifiedName: String
     public let keyColumns: [(name: String, type: String)]
-    /// The table as an unqualified, quoted name: how a statement writing it refers to its whole row.
-    var rowName: String = ""
     /// Rows written are recorded with a hash of what was written, which rollback compares: on a Citus
     /// distributed table a row's xmin is its worker's transaction id, not the batch's.
     var hashesRows = false
 
     static let lookup = """
-        SELECT format('%I.%I', n.nspname, c.relname) AS qualified_name, quote_ident(c.relname) AS row_name, a.attname AS key_column,
+        SELECT format('%I.%I', n.nspname, c.relname) AS qualified_name, a.attname AS key_column,
                format_type(a.atttypid, a.atttypmod) AS key_type
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -31,7 +29,6 @@ public struct SnapshotTable: Sendable {
         var table = SnapshotTable(
             qualifiedName: qualified,
             keyColumns: try rows.map { (try $0.required("key_column"), try $0.required("key_type")) })
-        table.rowName = try first.required("row_name")
         table.hashesRows = try isDistributed(qualified, on: connection)
         return table
     }
@@ -84,11 +81,17 @@ public struct SnapshotTable: Sendable {
         .joined(separator: " AND ")
     }
 
+    /// The alias of the table a writing statement returns rows from (`INSERT INTO t AS ferry_written`), so
+    /// that the row's hash can name the whole row: Citus sends a statement to a worker with the table
+    /// renamed to its shard, where the table's own name no longer names the row.
+    static let written = "ferry_written"
+
     /// The RETURNING list a snapshot needs: the key columns, plus `extra` columns (and the row's hash).
+    /// The statement names its target `written`.
     func returning(_ extra: [String] = []) -> String {
         (keyColumns.map { quoteIdentifier($0.name) }
             + extra.filter { name in !keyColumns.contains { $0.name == name } }.map(quoteIdentifier)
-            + (hashesRows ? ["\(Self.rowHash(rowName)) AS ferry_row_hash"] : [])).joined(separator: ", ")
+            + (hashesRows ? ["\(Self.rowHash(Self.written)) AS ferry_row_hash"] : [])).joined(separator: ", ")
     }
 
     /// The hash rollback compares with a row as it is now: md5 of the row's text form.

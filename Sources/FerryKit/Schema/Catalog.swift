@@ -105,3 +105,20 @@ extension PostgresConnection {
         return (fromTypes, "its column and index key sizes: too few rows to measure")
     }
 }
+
+extension PostgresConnection {
+    /// Whether `column` of `table` is a uuid whose default draws a random one (`gen_random_uuid()`, or
+    /// uuid-ossp's `uuid_generate_v4()`): a key ferry may then draw itself, the same way.
+    func defaultsToRandomUUID(_ table: TableName, column: String) throws -> Bool {
+        try query(
+            """
+            SELECT coalesce(bool_or(a.atttypid = 'uuid'::regtype
+                       AND regexp_replace(pg_get_expr(d.adbin, d.adrelid), '^([a-z_]+\\.)?', '')
+                           IN ('gen_random_uuid()', 'uuid_generate_v4()')), false)
+            FROM pg_attribute a
+            JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped
+            """, [table.quoted, column]
+        ).value("whether \(table).\(column) defaults to a random uuid", as: Bool.self)
+    }
+}

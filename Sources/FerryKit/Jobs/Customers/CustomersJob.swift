@@ -242,7 +242,7 @@ final class CustomersLoader: BatchLoader {
         // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
         let tenant = try sql.staging.isDistributed ? [batch.onlyTenant()] : []
         return try connection.transaction {
-            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
+            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
             var result = BatchResult()
             if sequence > 0 {
                 _ = try connection.copyIn(sql.copyIntoStaging) { write in

@@ -118,7 +118,7 @@ struct CustomersSQL {
     func insertOrganizations(snapshot: SnapshotTable) -> String {
         """
         WITH fresh AS (
-            INSERT INTO \(o.table.quoted) (\(q(o.tenant)), \(q(o.key)), \(q(o.name)), \(q(o.type)), \(q(o.emailDomain)))
+            INSERT INTO \(o.table.quoted) AS \(SnapshotTable.written) (\(q(o.tenant)), \(q(o.key)), \(q(o.name)), \(q(o.type)), \(q(o.emailDomain)))
             SELECT DISTINCT ON (r.tenant, r.org_key) r.tenant, r.org_key::\(types.organization), r.org_name,
                    CASE WHEN r.org_kind = 'domain' THEN 'company' ELSE 'individual' END,
                    CASE WHEN r.org_kind = 'domain' THEN r.org_value END
@@ -209,7 +209,7 @@ struct CustomersSQL {
     func insertContactPoints(snapshot: SnapshotTable) -> String {
         """
         WITH fresh AS (
-            INSERT INTO \(cp.table.quoted) (\(q(cp.tenant)), \(q(cp.project)), \(q(cp.contact)), \(q(cp.role)), \(q(cp.isPrimary)))
+            INSERT INTO \(cp.table.quoted) AS \(SnapshotTable.written) (\(q(cp.tenant)), \(q(cp.project)), \(q(cp.contact)), \(q(cp.role)), \(q(cp.isPrimary)))
             SELECT r.tenant, r.project_key::\(types.row), r.contact_key::\(types.contact), r.role, true
             FROM \(staging.quoted) r WHERE r.inserts_point\(oneTenant("r.tenant"))
             ORDER BY r.seq
@@ -246,7 +246,7 @@ struct CustomersSQL {
     ) -> [String] {
         createStagingTable
             + [
-                "BEGIN", SessionSettings.setLocalTimeoutsForReport, copyIntoStaging, resolveOrganizations,
+                "BEGIN", SessionSettings.setLocalBatchSettingsForReport, copyIntoStaging, resolveOrganizations,
                 insertOrganizations(snapshot: organizations), snapshotContacts(snapshot: contacts), updateContacts,
             ] + [recordContactPreImages(snapshot: contacts)].compactMap { $0 }
             + [snapshotProjects(snapshot: projects), updateProjects]

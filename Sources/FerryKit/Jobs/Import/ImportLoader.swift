@@ -151,7 +151,7 @@ final class ImportLoader {
         // it writes nothing else (the statements that write the application's tables run only with a run).
         let begin = runId == nil && !onCitus ? "BEGIN READ ONLY" : "BEGIN"
         return try connection.transaction(begin) {
-            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
+            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
             var result = ImportBatchResult()
             if !contacts.isEmpty {
                 _ = try connection.copyIn(sql.copyRows) { write in
@@ -325,7 +325,7 @@ final class ImportLoader {
         let contacts = tables.contacts
         let parameters = [String(runId), String(batch), contacts.qualifiedName]
         return try connection.transaction {
-            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
+            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
             var deactivated = 0
             for tenant in tenants {
                 try connection.query(sql.snapshotMissingContacts(snapshot: contacts), parameters + tenant)

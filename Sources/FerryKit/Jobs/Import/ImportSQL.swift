@@ -321,7 +321,7 @@ struct ImportSQL {
         let key = keyColumn(o.key, type: organizationKeyType)
         return """
             WITH created AS (
-                INSERT INTO \(o.table.quoted) (\(q(o.tenant)), \(q(o.name))\(key?.column ?? ""))
+                INSERT INTO \(o.table.quoted) AS \(SnapshotTable.written) (\(q(o.tenant)), \(q(o.name))\(key?.column ?? ""))
                 SELECT DISTINCT ON (r.tenant, lower(r.organization)) r.tenant, r.organization\(key?.value ?? "")
                 \(decided("'insert', 'update'", 4)) AND p.new_organization
                 ORDER BY r.tenant, lower(r.organization), r.line
@@ -344,7 +344,7 @@ struct ImportSQL {
         guard !keysDrawnAtClassification else {
             return """
                 WITH inserted AS (
-                    INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.fullName)), \(q(c.email)), \(q(c.organization)), \(q(c.role)), \(q(c.notes)), \(q(c.key)))
+                    INSERT INTO \(c.table.quoted) AS \(SnapshotTable.written) (\(q(c.tenant)), \(q(c.fullName)), \(q(c.email)), \(q(c.organization)), \(q(c.role)), \(q(c.notes)), \(q(c.key)))
                     SELECT r.tenant, r.full_name, r.email, p.organization_key, r.role, r.notes, p.contact_key
                     \(decided("'insert'", 4))
                     ORDER BY r.line
@@ -359,7 +359,7 @@ struct ImportSQL {
         // Other keys come from the column's default: the insert returns them, matched back by email.
         return """
             WITH inserted AS (
-                INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.fullName)), \(q(c.email)), \(q(c.organization)), \(q(c.role)), \(q(c.notes)))
+                INSERT INTO \(c.table.quoted) AS \(SnapshotTable.written) (\(q(c.tenant)), \(q(c.fullName)), \(q(c.email)), \(q(c.organization)), \(q(c.role)), \(q(c.notes)))
                 SELECT r.tenant, r.full_name, r.email, p.organization_key, r.role, r.notes
                 \(decided("'insert'", 4))
                 ORDER BY r.line
@@ -561,7 +561,7 @@ struct ImportSQL {
     ) -> [String] {
         let citus = engine.isCitus
         return createSessionTables + phoneRows.createStagingTable(tenantType: tenantType, keyType: contactKeyType)
-            + ["BEGIN", SessionSettings.setLocalTimeoutsForReport, copyRows, copyPhones]
+            + ["BEGIN", SessionSettings.setLocalBatchSettingsForReport, copyRows, copyPhones]
             + (citus ? [] : ["ANALYZE \(lines.quoted), \(linePhones.quoted)"])
             + [classify] + (citus ? [] : ["ANALYZE \(decisions.quoted)"])
             + [rememberSeen, decisionCounts, countNewOrganizations, countNewTypes]

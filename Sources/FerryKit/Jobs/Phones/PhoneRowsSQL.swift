@@ -11,6 +11,11 @@ struct PhoneRowsSQL {
     var probeByIndex = false
     /// The staged rows carry their contact's timestamps (the mapping's `created_at_column`/`updated_at_column`).
     var timestampsFromSource = false
+    /// The staged rows carry the key of the phone row each becomes (`row_key`), drawn by the loader as the
+    /// column's default would draw it (see `PostgresConnection.defaultsToRandomUUID`). On Citus this keeps a
+    /// batch's insert on its tenant's worker: Citus runs an INSERT … SELECT that evaluates a volatile
+    /// default by pulling the selected rows to the coordinator and pushing them back.
+    var stagedRowKeys = false
     /// Where batches are staged (see `StagingTable`).
     var staging = StagingTable.temporary(Self.stagingTable)
     /// Where a batch's naive rows to replace wait (`existing_rows: replace_naive`), staged alike.
@@ -63,12 +68,12 @@ struct PhoneRowsSQL {
                 \(Self.stagedNumberColumns),
                 contact_is_new boolean NOT NULL DEFAULT false,
                 created_at timestamptz,
-                updated_at timestamptz
+                updated_at timestamptz\(stagedRowKeys ? ",\n    row_key uuid" : "")
                 """)
     }
 
     var copyIntoStaging: String {
-        "COPY \(staging.quoted) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order\(timestampsFromSource ? ", created_at, updated_at" : "")) FROM STDIN"
+        "COPY \(staging.quoted) (seq, tenant, contact_key, phone_number, extension, canonical_type, custom_label, custom_normalized, is_default, display_order\(timestampsFromSource ? ", created_at, updated_at" : "")\(stagedRowKeys ? ", row_key" : "")) FROM STDIN"
     }
 
     /// The batch's tenant, by default $4 (after the snapshot's run, batch and table): see `StagingTable.sameTenant`.
@@ -79,7 +84,7 @@ struct PhoneRowsSQL {
     func insertCustomTypes(snapshot: SnapshotTable) -> String {
         """
         WITH created AS (
-            INSERT INTO \(types.table.quoted) (\(q(types.tenant)), \(q(types.label)), \(q(types.normalizedLabel)))
+            INSERT INTO \(types.table.quoted) AS \(SnapshotTable.written) (\(q(types.tenant)), \(q(types.label)), \(q(types.normalizedLabel)))
             SELECT DISTINCT ON (tenant, custom_normalized) tenant, custom_label, custom_normalized
             FROM \(staging.quoted)
             WHERE custom_normalized IS NOT NULL\(oneTenant("tenant"))
@@ -127,10 +132,14 @@ struct PhoneRowsSQL {
                                   WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key\(oneTenant("p.\(q(phones.tenant))"))\(probeByIndex ? "\n                  OFFSET 0" : ""))\(present)
                 """
             }
-        let optional = optionalColumns
+        var optional = optionalColumns
+        if stagedRowKeys {
+            optional.columns += ", \(q(phones.id))"
+            optional.values += ", s.row_key"
+        }
         return """
             WITH inserted AS (
-                INSERT INTO \(phones.table.quoted) (
+                INSERT INTO \(phones.table.quoted) AS \(SnapshotTable.written) (
                     \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)),
                     \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder))\(optional.columns))
                 SELECT s.tenant, s.contact_key, s.phone_number, s.canonical_type, t.\(q(types.id)),
@@ -157,7 +166,7 @@ struct PhoneRowsSQL {
         let optional = optionalColumns
         return """
             WITH merged AS (
-                INSERT INTO \(phones.table.quoted) (
+                INSERT INTO \(phones.table.quoted) AS \(SnapshotTable.written) (
                     \(q(phones.tenant)), \(q(phones.contactKey)), \(q(phones.phoneNumber)),
                     \(q(phones.canonicalType)), \(q(phones.customType)), \(q(phones.isDefault)), \(q(phones.displayOrder))\(optional.columns))
                 SELECT s.tenant, s.contact_key, s.phone_number, s.canonical_type, t.\(q(types.id)), false,

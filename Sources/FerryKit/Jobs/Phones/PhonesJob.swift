@@ -117,9 +117,12 @@ extension PhonesJob: TableMigration {
 
     func statements(_ reader: PostgresConnection) throws -> PhonesStatements {
         let types = try keyTypes(reader)
-        return PhonesStatements(
-            sql: PhonesSQL(mapping: mapping, engine: try sourceEngine(using: reader)), tenantType: types.tenant,
-            keyType: types.key)
+        var sql = PhonesSQL(mapping: mapping, engine: try sourceEngine(using: reader))
+        // Only Citus gains from it: elsewhere the column's own default draws the key.
+        sql.drawsPhoneRowKeys =
+            try sql.engine.isCitus
+            && reader.defaultsToRandomUUID(mapping.phoneNumbers.table, column: mapping.phoneNumbers.id)
+        return PhonesStatements(sql: sql, tenantType: types.tenant, keyType: types.key)
     }
 
     func extractPage(_ statements: PhonesStatements) -> String {

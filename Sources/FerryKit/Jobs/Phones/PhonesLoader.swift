@@ -26,6 +26,7 @@ final class PhonesLoader: BatchLoader {
     private var encoder = CopyTextEncoder()
     private var replaceEncoder = CopyTextEncoder()
     private var readsEncoder = CopyTextEncoder()
+    private var rowKeys = RandomUUIDs()
     /// Per tenant: whether an earlier run recorded reads there (only those can need forgetting).
     private var earlierReads: [String: Bool] = [:]
 
@@ -75,6 +76,7 @@ final class PhonesLoader: BatchLoader {
         readsEncoder.removeAll()
         var sequence = 0, replacing = 0
         let timestampsFromSource = sql.phoneRows.timestampsFromSource
+        let drawsRowKeys = sql.drawsPhoneRowKeys
         for (contact, outcome) in zip(batch.records, batch.decisions) {
             for row in outcome.rows {
                 sequence += 1
@@ -85,6 +87,7 @@ final class PhonesLoader: BatchLoader {
                     row.isDefault ? "t" : "f", String(row.displayOrder),
                 ]
                 if timestampsFromSource { fields += [contact.createdAt, contact.updatedAt] }
+                if drawsRowKeys { fields.append(rowKeys.draw()) }
                 encoder.appendRow(fields)
             }
             // Only a value the contract may find unmigrated needs its read (see `LegacyReads.forget`).
@@ -105,7 +108,7 @@ final class PhonesLoader: BatchLoader {
         let tenant = try sql.phoneRows.staging.isDistributed ? [batch.onlyTenant()] : []
         let snapshotParameters = [run, number, phonesTable.qualifiedName] + tenant
         return try connection.transaction {
-            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
+            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
             var result = BatchResult()
             if sequence > 0 {
                 _ = try connection.copyIn(sql.phoneRows.copyIntoStaging) { write in

@@ -5,6 +5,8 @@ struct PhonesSQL {
     var engine = DatabaseEngine.postgres
     /// The writer of a parallel apply: on Citus each stages in its own table.
     var writer = 0
+    /// The loader draws each new phone row's key (see `PhoneRowsSQL.stagedRowKeys`).
+    var drawsPhoneRowKeys = false
 
     private var source: PhonesMapping.Source { mapping.source }
     private var phones: PhonesMapping.PhoneNumbersTable { mapping.phoneNumbers }
@@ -109,8 +111,11 @@ struct PhonesSQL {
     var phoneRows: PhoneRowsSQL {
         PhoneRowsSQL(
             phones: phones, types: types, typesOrder: 1, phonesOrder: 2,
-            probeByIndex: mapping.existingRows == .replaceNaive,
+            // On Citus also for a table filled by this run: a tenant's shard, planned on statistics from when it
+            // was empty, was scanned whole once per staged row (a nested loop) in the tenant's second batch.
+            probeByIndex: mapping.existingRows == .replaceNaive || engine.isCitus,
             timestampsFromSource: source.timestampsFromSource,
+            stagedRowKeys: drawsPhoneRowKeys,
             staging: .forEngine(engine, name: "stage_phones", writer: writer),
             replacing: .forEngine(engine, name: "stage_phones_replace", writer: writer),
             contacts: (source.table, source.tenantColumn, source.keyColumn)
@@ -122,7 +127,7 @@ struct PhonesSQL {
     func applyStatements(types: SnapshotTable, phones: SnapshotTable, tenantType: String, keyType: String) -> [String] {
         phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType)
             + [
-                "BEGIN", SessionSettings.setLocalTimeoutsForReport,
+                "BEGIN", SessionSettings.setLocalBatchSettingsForReport,
                 phoneRows.copyIntoStaging, phoneRows.insertCustomTypes(snapshot: types),
                 phoneRows.insertPhoneRows(snapshot: phones),
                 LedgerRun.recordBatch(.key),

@@ -223,7 +223,7 @@ final class PhonesInPlaceLoader: BatchLoader {
         let tenant = try sql.isDistributed ? [batch.onlyTenant()] : []
         let phones = [run, number, phonesTable.qualifiedName] + tenant
         return try connection.transaction {
-            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
+            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
             var result = BatchResult()
             if counts.rewrites > 0 {
                 _ = try connection.copyIn(sql.copyRewrites) { write in

@@ -188,7 +188,8 @@ struct PhonesInPlaceSQL: Sendable {
             writes = [rewriteRows(snapshot: table), deleteRows(snapshot: table)]
         }
         return createSessionTables + [
-            "BEGIN", SessionSettings.setLocalTimeoutsForReport, copyRewrites, copyDeletions, phoneRows.copyIntoStaging,
+            "BEGIN", SessionSettings.setLocalBatchSettingsForReport, copyRewrites, copyDeletions,
+            phoneRows.copyIntoStaging,
             phoneRows.insertCustomTypes(snapshot: types),
         ] + writes + [phoneRows.mergePhoneRows(snapshot: table), LedgerRun.recordBatch(.key)] + emptyBeforeCommit
             + ["COMMIT"]

@@ -116,7 +116,7 @@ extension ServiceRequestsJob: TableMigration {
         }
         try options.retry.run("adding \(sql.statusConstraintName)", log: options.log) {
             try connection.transaction {
-                try connection.execute(script: SessionSettings.setLocalTimeouts(run.timeouts))
+                try connection.execute(script: SessionSettings.setLocalBatchSettings(run.timeouts))
                 try connection.execute(script: sql.addStatusConstraint)
             }
         }
@@ -237,7 +237,7 @@ final class ServiceRequestsLoader: BatchLoader {
         // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
         let tenant = try sql.staging.isDistributed ? [batch.onlyTenant()] : []
         return try connection.transaction {
-            try connection.execute(script: SessionSettings.setLocalTimeouts(timeouts))
+            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
             var result = BatchResult()
             if sequence > 0 {
                 _ = try connection.copyIn(sql.copyIntoStaging) { write in

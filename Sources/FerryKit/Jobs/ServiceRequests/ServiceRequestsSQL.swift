@@ -78,7 +78,7 @@ struct ServiceRequestsSQL {
                 SELECT tenant, assigned_email, seen_at FROM \(staging.quoted) WHERE assigned_email IS NOT NULL\(staging.sameTenant("tenant", 5))) e
             GROUP BY 1, 2
         ), fresh AS (
-            INSERT INTO \(c.table.quoted) (\(q(c.tenant)), \(q(c.key)), \(q(c.fullName)), \(q(c.email)), \(q(c.contactType)), \(q(c.firstSeenAt)))
+            INSERT INTO \(c.table.quoted) AS \(SnapshotTable.written) (\(q(c.tenant)), \(q(c.key)), \(q(c.fullName)), \(q(c.email)), \(q(c.contactType)), \(q(c.firstSeenAt)))
             SELECT w.tenant, md5('ferry:contact:' || w.tenant::text || ':' || w.email)::uuid::text::\(types.contact),
                    split_part(w.email, '@', 1), w.email, $4, coalesce(w.seen_at::timestamptz, now())
             FROM wanted w
@@ -212,7 +212,7 @@ struct ServiceRequestsSQL {
     func applyStatements(contacts: SnapshotTable, requests: SnapshotTable) -> [String] {
         createStagingTable
             + [
-                "BEGIN", SessionSettings.setLocalTimeoutsForReport, copyIntoStaging,
+                "BEGIN", SessionSettings.setLocalBatchSettingsForReport, copyIntoStaging,
                 insertEmergentContacts(snapshot: contacts), resolveActors, snapshotRequests(snapshot: requests),
                 updateRequests,
             ] + [recordRequestPreImages(snapshot: requests)].compactMap { $0 }

@@ -2,14 +2,31 @@ import Foundation
 import Testing
 @testable import FerryKit
 
-@Suite("SHA-256 through libcrypto")
-struct SHA256Tests {
+@Suite("SHA-256 and random UUIDs through libcrypto")
+struct LibCryptoTests {
     @Test func knownDigests() {
         #expect(
             SHA256.hash(data: Data()).hexString == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(
             SHA256.hash(data: Data("abc".utf8)).hexString
                 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    /// Version 4, the RFC 4122 variant, lowercase, as Foundation and PostgreSQL read them; never repeated,
+    /// also across the refill of the drawn bytes (1,024 keys).
+    @Test func randomUUIDsAreVersion4AndDistinct() throws {
+        var keys = RandomUUIDs()
+        var seen = Set<String>()
+        for _ in 0..<3000 {
+            let key = keys.draw()
+            let parsed = try #require(UUID(uuidString: key))
+            #expect(parsed.uuidString.lowercased() == key)
+            let bytes = Array(key.utf8)
+            #expect(bytes.count == 36 && bytes[14] == UInt8(ascii: "4"))
+            #expect([UInt8(ascii: "8"), UInt8(ascii: "9"), UInt8(ascii: "a"), UInt8(ascii: "b")].contains(bytes[19]))
+            seen.insert(key)
+        }
+        #expect(seen.count == 3000)
     }
 
     @Test func streamingEqualsOneCall() {
