@@ -349,14 +349,14 @@ struct PhonesJobTests {
             "SELECT count(*) FROM contacts WHERE (tenant, contact_name_id) < (SELECT tenant, contact_name_id FROM contacts WHERE contact_name_id = '\(victim)')"
         )
         #expect(position >= 25, "the contact is read after the first batch")
-        // The first batch waits for a lock on the type table; meanwhile the next pages are read.
+        // The first batch waits for a lock on the phone table (its insert); meanwhile the next pages are read.
         let (status, json) = try runWhileTheFirstBatchWaits(
             db,
             [
                 "apply", "mappings/phones.yaml", "--no-progress", "--json", "--batch-size", "25", "--lock-timeout",
                 "20s",
             ],
-            session: "ferry apply phones", lock: "LOCK TABLE contact_phone_type_definitions IN EXCLUSIVE MODE",
+            session: "ferry apply phones", lock: "LOCK TABLE contact_phone_numbers IN EXCLUSIVE MODE",
             meanwhile: """
                 UPDATE projects SET customer_id = NULL WHERE customer_id = '\(victim)';
                 DELETE FROM contacts WHERE contact_name_id = '\(victim)'
