@@ -12,10 +12,18 @@ struct PhoneRowsSQL {
     /// The staged rows carry their contact's timestamps (the mapping's `created_at_column`/`updated_at_column`).
     var timestampsFromSource = false
     /// The staged rows carry the key of the phone row each becomes (`row_key`), drawn by the loader as the
-    /// column's default would draw it (see `PostgresConnection.defaultsToRandomUUID`). On Citus this keeps a
-    /// batch's insert on its tenant's worker: Citus runs an INSERT … SELECT that evaluates a volatile
-    /// default by pulling the selected rows to the coordinator and pushing them back.
+    /// column's default would draw it (see `drawsRowKeys`).
     var stagedRowKeys = false
+
+    /// Whether a job's loader draws the keys of the phone rows it writes: on Citus, where the key is a uuid
+    /// that defaults to a random one. Citus runs an INSERT … SELECT that evaluates a volatile default by
+    /// pulling the selected rows to the coordinator and pushing them back; with the key staged, a batch's
+    /// insert runs on its tenant's worker. Elsewhere the column's own default draws the key.
+    static func drawsRowKeys(
+        _ phones: PhonesMapping.PhoneNumbersTable, engine: DatabaseEngine, on connection: PostgresConnection
+    ) throws -> Bool {
+        try engine.isCitus && connection.defaultsToRandomUUID(phones.table, column: phones.id)
+    }
     /// Where batches are staged (see `StagingTable`).
     var staging = StagingTable.temporary(Self.stagingTable)
     /// Where a batch's naive rows to replace wait (`existing_rows: replace_naive`), staged alike.
@@ -132,11 +140,7 @@ struct PhoneRowsSQL {
                                   WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key\(oneTenant("p.\(q(phones.tenant))"))\(probeByIndex ? "\n                  OFFSET 0" : ""))\(present)
                 """
             }
-        var optional = optionalColumns
-        if stagedRowKeys {
-            optional.columns += ", \(q(phones.id))"
-            optional.values += ", s.row_key"
-        }
+        let optional = optionalColumns
         return """
             WITH inserted AS (
                 INSERT INTO \(phones.table.quoted) AS \(SnapshotTable.written) (
@@ -187,12 +191,14 @@ struct PhoneRowsSQL {
             """
     }
 
-    /// The columns a mapping may declare absent, with what ferry writes into each: ", a, b" and ", x, y".
+    /// The columns a mapping may declare absent, and the key where ferry draws it, with what ferry writes
+    /// into each: ", a, b" and ", x, y".
     private var optionalColumns: (columns: String, values: String) {
         // The application's own backfill: created from created_at, updated from updated_at, then created_at.
         let present = [
             (phones.extensionDigits, "s.extension"), (phones.createdAt, "coalesce(s.created_at, now())"),
             (phones.updatedAt, "coalesce(s.updated_at, s.created_at, now())"),
+            (stagedRowKeys ? phones.id : nil, "s.row_key"),
         ]
         .compactMap { column, value in column.map { (quoteIdentifier($0), value) } }
         return (present.map { ", " + $0.0 }.joined(), present.map { ", " + $0.1 }.joined())

@@ -118,10 +118,7 @@ extension PhonesJob: TableMigration {
     func statements(_ reader: PostgresConnection) throws -> PhonesStatements {
         let types = try keyTypes(reader)
         var sql = PhonesSQL(mapping: mapping, engine: try sourceEngine(using: reader))
-        // Only Citus gains from it: elsewhere the column's own default draws the key.
-        sql.drawsPhoneRowKeys =
-            try sql.engine.isCitus
-            && reader.defaultsToRandomUUID(mapping.phoneNumbers.table, column: mapping.phoneNumbers.id)
+        sql.drawsPhoneRowKeys = try PhoneRowsSQL.drawsRowKeys(mapping.phoneNumbers, engine: sql.engine, on: reader)
         return PhonesStatements(sql: sql, tenantType: types.tenant, keyType: types.key)
     }
 
