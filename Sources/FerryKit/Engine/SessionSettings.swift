@@ -10,10 +10,14 @@ enum SessionSettings {
     /// own `SET jit = off` (at connect) does not reach the workers either, where compiling a batch's
     /// statement took longer than running it.
     static func setLocalBatchSettings(_ timeouts: (lock: String, statement: String)) -> String {
-        "SET LOCAL lock_timeout = \(sqlLiteral(timeouts.lock)); SET LOCAL statement_timeout = \(sqlLiteral(timeouts.statement)); SET LOCAL jit = off"
+        batchSettings(lock: sqlLiteral(timeouts.lock), statement: sqlLiteral(timeouts.statement))
     }
 
     /// As the plan report's SQL appendix shows it: the values are the run's --lock-timeout and --statement-timeout.
-    static let setLocalBatchSettingsForReport =
-        "SET LOCAL lock_timeout = :lock_timeout; SET LOCAL statement_timeout = :statement_timeout; SET LOCAL jit = off"
+    static let setLocalBatchSettingsForReport = batchSettings(lock: ":lock_timeout", statement: ":statement_timeout")
+
+    /// `lock` and `statement` as SQL text: literals, or the report's placeholders.
+    private static func batchSettings(lock: String, statement: String) -> String {
+        "SET LOCAL lock_timeout = \(lock); SET LOCAL statement_timeout = \(statement); SET LOCAL jit = off"
+    }
 }
