@@ -170,7 +170,7 @@ public struct PhoneFieldParser: Sendable {
         guard
             region == "DE" || region == "AT" || cleaned.hasPrefix("+49") || cleaned.hasPrefix("+43")
                 || cleaned.hasPrefix("0049") || cleaned.hasPrefix("0043"),
-            let hyphen = cleaned.lastIndex(of: "-")
+            cleaned.utf8.contains(UInt8(ascii: "-")), let hyphen = cleaned.lastIndex(of: "-")
         else { return nil }
         let digits = cleaned[cleaned.index(after: hyphen)...]
         let base = String(cleaned[..<hyphen]).trimmingWhitespace()
@@ -202,7 +202,8 @@ public struct PhoneFieldParser: Sendable {
                 digits += 1
             }
         }
-        guard digits == 10, first >= UInt8(ascii: "2"), !Self.northAmericanRegions.contains(region.uppercased())
+        guard digits == 10, first >= UInt8(ascii: "2"), region != "US", region != "CA",
+            !Self.northAmericanRegions.contains(region.uppercased())
         else { return nil }
         let groups = cleaned.split(whereSeparator: { !$0.isASCII || !$0.isNumber }).map(\.count)
         let separators = cleaned.filter { !$0.isNumber }
@@ -381,7 +382,7 @@ public struct PhoneFieldParser: Sendable {
         var runs: [Range<Int>] = []
         var start: Int?
         for index in characters.indices {
-            if characters[index].isLetter {
+            if characters[index].isLetterOfAnyScript {
                 if start == nil { start = index }
             } else if let begin = start {
                 runs.append(begin..<index)
@@ -398,6 +399,14 @@ public struct PhoneFieldParser: Sendable {
     private static let strongSeparators: Set<Character> = [
         "\n", "\r", "\r\n", "\t", ",", ";", "|", "&", "、", "，", "；", "｜", "＆",
     ]
+    /// Asked of every character of a field that did not parse whole: ASCII is answered without hashing.
+    private static func isStrongSeparator(_ character: Character) -> Bool {
+        guard let ascii = character.asciiValue else { return strongSeparators.contains(character) }
+        switch ascii {
+        case 0x0A, 0x0D, 0x09, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "|"), UInt8(ascii: "&"): return true
+        default: return false
+        }
+    }
     /// Cut only inside a piece that is not one number already: "030/1234567" is one German number,
     /// "650-253-0000 / 415-555-0132" two.
     private static let weakSeparators: Set<Character> = ["/", "／"]
@@ -439,14 +448,14 @@ public struct PhoneFieldParser: Sendable {
         }
         while index < characters.count {
             let character = characters[index]
-            if Self.strongSeparators.contains(character) {
+            if Self.isStrongSeparator(character) {
                 cut()
                 index += 1
                 continue
             }
             // Two spaces or more after a number: numbers set apart (a single space groups digits).
-            if character.isWhitespace, digitSeen, index + 1 < characters.count, characters[index + 1].isWhitespace {
-                while index < characters.count, characters[index].isWhitespace { index += 1 }
+            if character.isSpace, digitSeen, index + 1 < characters.count, characters[index + 1].isSpace {
+                while index < characters.count, characters[index].isSpace { index += 1 }
                 cut()
                 continue
             }
@@ -460,15 +469,15 @@ public struct PhoneFieldParser: Sendable {
                 cut()
                 continue
             }
-            if character.isLetter, index == 0 || !characters[index - 1].isLetter {
+            if character.isLetterOfAnyScript, index == 0 || !characters[index - 1].isLetterOfAnyScript {
                 var end = index
-                while end < characters.count, characters[end].isLetter { end += 1 }
+                while end < characters.count, characters[end].isLetterOfAnyScript { end += 1 }
                 let word = String(characters[index..<end])
                 let meaning = labels.meaning(of: word)
                 let followedByColon = end < characters.count && (characters[end] == ":" || characters[end] == ".")
                 let standsAlone =
-                    index > 0 && characters[index - 1].isWhitespace
-                    && end < characters.count && characters[end].isWhitespace
+                    index > 0 && characters[index - 1].isSpace
+                    && end < characters.count && characters[end].isSpace
                 if labels.joins(word), digitSeen, standsAlone, !followedByColon {
                     cut()
                     index = end
@@ -537,6 +546,21 @@ func asciiDigits(_ text: String) -> String {
 extension Character {
     /// Any script's decimal digit (ASCII, full-width, Arabic-Indic, Devanagari ...), as libphonenumber reads them.
     var isDecimalDigit: Bool {
-        unicodeScalars.first?.properties.numericType == .decimal
+        // The parser asks this of nearly every character of every value: ASCII is answered without a
+        // Unicode property lookup.
+        if let ascii = asciiValue { return ascii >= 0x30 && ascii <= 0x39 }
+        return unicodeScalars.first?.properties.numericType == .decimal
+    }
+
+    /// `isWhitespace`, with ASCII answered without a Unicode property lookup (see `isDecimalDigit`).
+    var isSpace: Bool {
+        if let ascii = asciiValue { return ascii == 0x20 || (ascii >= 0x09 && ascii <= 0x0D) }
+        return isWhitespace
+    }
+
+    /// `isLetter`, with ASCII answered without a Unicode property lookup (see `isDecimalDigit`).
+    var isLetterOfAnyScript: Bool {
+        if let ascii = asciiValue { return (ascii | 0x20) >= 0x61 && (ascii | 0x20) <= 0x7A }
+        return isLetter
     }
 }

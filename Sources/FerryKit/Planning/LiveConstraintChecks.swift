@@ -171,16 +171,24 @@ final class LiveConstraintChecks {
     /// Adds one batch's planned rows, one array per contact.
     private func add(_ rowsPerContact: [[PhoneRowDraft]]) throws {
         encoder.removeAll()
+        let hasExtensionColumn = phones.extensionDigits != nil
+        // One array reused for every row: this runs once per planned row.
+        var fields: [String?] = []
+        fields.reserveCapacity(9)
         for rows in rowsPerContact {
             let several = rows.count > 1 ? "t" : "f"
             for row in rows {
-                encoder.appendRow(
-                    [row.tenant, row.contactKey, row.e164]
-                        + (phones.extensionDigits == nil ? [] : [row.extensionDigits])
-                        + [
-                            row.type.canonical?.rawValue, row.type.customLabel.map(normalizePhoneLabel),
-                            row.isDefault ? "t" : "f", String(row.displayOrder), several,
-                        ])
+                fields.removeAll(keepingCapacity: true)
+                fields.append(row.tenant)
+                fields.append(row.contactKey)
+                fields.append(row.e164)
+                if hasExtensionColumn { fields.append(row.extensionDigits) }
+                fields.append(row.type.canonical?.rawValue)
+                fields.append(row.type.customLabel.map(normalizePhoneLabel))
+                fields.append(row.isDefault ? "t" : "f")
+                fields.append(String(row.displayOrder))
+                fields.append(several)
+                encoder.appendRow(fields)
             }
         }
         guard !encoder.bytes.isEmpty else { return }

@@ -31,7 +31,10 @@ public struct Row: Sendable {
     }
 
     private func text(_ column: String) throws -> String? {
-        guard let index = columns.firstIndex(of: column) else {
+        // Lengths first: most names in a result differ in length, and comparing them costs no more than
+        // reading a stored count (this runs for every column of every row read).
+        let length = column.utf8.count
+        guard let index = columns.firstIndex(where: { $0.utf8.count == length && $0 == column }) else {
             throw RowDecodingError(purpose: purpose, column: column, key: key, reason: "is not in the result")
         }
         return values[index]
