@@ -312,3 +312,17 @@ struct PhoneLabelTests {
     ]
     for text in texts { #expect(text.trimmingWhitespace() == reference(text), "\(text.debugDescription)") }
 }
+
+@Test func theParsersCharacterClassesAnswerAsTheStandardLibraryDoes() {
+    // The parser answers ASCII from the byte (see Character.isDecimalDigit): every ASCII character, the
+    // one two-scalar ASCII cluster and a few others must get the standard library's answers.
+    let characters =
+        (0...127).map { Character(Unicode.Scalar(UInt8($0))) }
+        + ["\r\n", "\u{85}", "\u{A0}", "\u{3000}", "\u{2028}", "é", "e\u{301}", "Ж", "ー", "٣", "３", "\u{1C}", "\u{7F}"]
+    for character in characters {
+        #expect(character.isSpace == character.isWhitespace, "\(character.debugDescription)")
+        #expect(character.isLetterOfAnyScript == character.isLetter, "\(character.debugDescription)")
+        let decimal = character.unicodeScalars.first?.properties.numericType == .decimal
+        #expect(character.isDecimalDigit == decimal, "\(character.debugDescription)")
+    }
+}

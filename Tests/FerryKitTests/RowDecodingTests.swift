@@ -13,6 +13,15 @@ struct RowDecodingTests {
         #expect(try row.optional("finished_at", as: String.self) == nil)
     }
 
+    @Test func aNameIsFoundAmongNamesOfTheSameLength() throws {
+        let row = QueryResult(columns: ["ab", "ac", "abc", "a"], rows: [["1", "2", "3", "4"]], affectedRows: 0)
+            .decoded("pairs")[0]
+        #expect(try row.required("ac", as: Int.self) == 2)
+        #expect(try row.required("abc", as: Int.self) == 3)
+        #expect(try row.required("a", as: Int.self) == 4)
+        #expect(throws: RowDecodingError.self) { try row.required("ad", as: Int.self) }
+    }
+
     @Test func aNullOrABadValueOrAMissingColumnThrowsNamingIt() {
         let row = result.decoded("ferry.runs", key: "run_id")[0]
         #expect { _ = try row.required("finished_at", as: String.self) } throws: {
