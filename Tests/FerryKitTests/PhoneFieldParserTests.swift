@@ -320,7 +320,7 @@ struct PhoneLabelTests {
         (0...127).map { Character(Unicode.Scalar(UInt8($0))) }
         + ["\r\n", "\u{85}", "\u{A0}", "\u{3000}", "\u{2028}", "é", "e\u{301}", "Ж", "ー", "٣", "３", "\u{1C}", "\u{7F}"]
     for character in characters {
-        #expect(character.isSpace == character.isWhitespace, "\(character.debugDescription)")
+        #expect(character.isAnyWhitespace == character.isWhitespace, "\(character.debugDescription)")
         #expect(character.isLetterOfAnyScript == character.isLetter, "\(character.debugDescription)")
         let decimal = character.unicodeScalars.first?.properties.numericType == .decimal
         #expect(character.isDecimalDigit == decimal, "\(character.debugDescription)")

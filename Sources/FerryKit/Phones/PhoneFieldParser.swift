@@ -454,8 +454,9 @@ public struct PhoneFieldParser: Sendable {
                 continue
             }
             // Two spaces or more after a number: numbers set apart (a single space groups digits).
-            if character.isSpace, digitSeen, index + 1 < characters.count, characters[index + 1].isSpace {
-                while index < characters.count, characters[index].isSpace { index += 1 }
+            if character.isAnyWhitespace, digitSeen, index + 1 < characters.count, characters[index + 1].isAnyWhitespace
+            {
+                while index < characters.count, characters[index].isAnyWhitespace { index += 1 }
                 cut()
                 continue
             }
@@ -476,8 +477,8 @@ public struct PhoneFieldParser: Sendable {
                 let meaning = labels.meaning(of: word)
                 let followedByColon = end < characters.count && (characters[end] == ":" || characters[end] == ".")
                 let standsAlone =
-                    index > 0 && characters[index - 1].isSpace
-                    && end < characters.count && characters[end].isSpace
+                    index > 0 && characters[index - 1].isAnyWhitespace
+                    && end < characters.count && characters[end].isAnyWhitespace
                 if labels.joins(word), digitSeen, standsAlone, !followedByColon {
                     cut()
                     index = end
@@ -553,7 +554,7 @@ extension Character {
     }
 
     /// `isWhitespace`, with ASCII answered without a Unicode property lookup (see `isDecimalDigit`).
-    var isSpace: Bool {
+    var isAnyWhitespace: Bool {
         if let ascii = asciiValue { return ascii == 0x20 || (ascii >= 0x09 && ascii <= 0x0D) }
         return isWhitespace
     }

@@ -129,8 +129,8 @@ extension String {
             return self
         }
         var view = Substring(self)
-        while let first = view.first, first.isSpace { view = view.dropFirst() }
-        while let last = view.last, last.isSpace { view = view.dropLast() }
+        while let first = view.first, first.isAnyWhitespace { view = view.dropFirst() }
+        while let last = view.last, last.isAnyWhitespace { view = view.dropLast() }
         return String(view)
     }
 }
