@@ -27,40 +27,6 @@ public protocol FileExportJob {
     func exportFile(_ options: ExportOptions) throws -> String
 }
 
-extension ImportJob: FileImportJob {
-    public func importFile(_ file: String, _ options: ImportOptions, planFile: String?) throws -> FileImportOutcome {
-        var reference: PlanReport.PlanFileReference?
-        let summary: ImportSummary
-        if let planFile {
-            let planned = try self.planFile(file: file, options)
-            reference = PlanReport.PlanFileReference(path: planFile, sha256: try planned.file.write(to: planFile))
-            summary = planned.summary
-        } else {
-            summary = try run(file: file, options)
-        }
-        return FileImportOutcome(
-            summary: summary, terminalText: ImportTerminalReport.render(summary),
-            report: {
-                var report = PlanReport(importSummary: summary, mapping: mapping)
-                report.header.planFile = reference
-                let connection = try PostgresConnection(conninfo: conninfo)
-                defer { connection.close() }
-                try report.nameTenants(from: mapping.report.tenantNames, using: connection)
-                return report
-            }, anomalyFile: summary.anomalyFile, rowsRejected: summary.rejected, changesPending: summary.changes > 0)
-    }
-}
-
-extension ExportJob: FileExportJob {
-    public func exportFile(_ options: ExportOptions) throws -> String {
-        let summary = try run(options)
-        let without =
-            summary.contactsWithoutEmail > 0
-            ? "; \(summary.contactsWithoutEmail) without an email (they cannot be imported back)" : ""
-        return "exported \(summary.rows) rows to \(summary.output)\(without)"
-    }
-}
-
 extension JobRegistry {
     /// The file-loading job a mapping file declares, for `ferry import FILE`.
     public static func fileImport(mapping path: String, conninfo: String) throws -> any FileImportJob {

@@ -6,28 +6,6 @@ public protocol JobSchema: Sendable {
     func engine(using connection: PostgresConnection) throws -> DatabaseEngine
 }
 
-extension PhonesJob: JobSchema {
-    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
-        try sourceEngine(using: connection)
-    }
-}
-extension ImportJob: JobSchema {}
-extension CustomersJob: JobSchema {
-    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
-        try sourceEngine(using: connection)
-    }
-}
-extension ServiceRequestsJob: JobSchema {
-    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
-        try sourceEngine(using: connection)
-    }
-}
-extension PhonesInPlaceJob: JobSchema {
-    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
-        try sourceEngine(using: connection)
-    }
-}
-
 /// The SQL types of the keys a table job joins on, read from the catalog: the tenant, the rows it
 /// migrates (projects, service requests), contacts and organizations.
 struct TableJobKeyTypes: Sendable {

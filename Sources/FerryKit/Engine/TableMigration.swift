@@ -107,11 +107,6 @@ public protocol JobMapping: Sendable {
     var report: ReportSettings { get }
 }
 
-extension PhonesMapping: JobMapping {}
-extension CustomersMapping: JobMapping {}
-extension ServiceRequestsMapping: JobMapping {}
-extension ContactsCSVMapping: JobMapping {}
-
 /// A job that migrates rows already in the database: only what is the job's own. `JobRunner` gives
 /// every such job plan, plan files with drift refusal, apply, resume, `--tenant`, snapshot files,
 /// pacing, retries, progress and summaries, the same way.

@@ -283,3 +283,9 @@ final class CustomersLoader: BatchLoader {
         }
     }
 }
+
+extension CustomersJob: JobSchema {
+    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try sourceEngine(using: connection)
+    }
+}

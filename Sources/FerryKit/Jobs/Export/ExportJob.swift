@@ -151,3 +151,13 @@ public struct ExportJob: Sendable {
         }
     }
 }
+
+extension ExportJob: FileExportJob {
+    public func exportFile(_ options: ExportOptions) throws -> String {
+        let summary = try run(options)
+        let without =
+            summary.contactsWithoutEmail > 0
+            ? "; \(summary.contactsWithoutEmail) without an email (they cannot be imported back)" : ""
+        return "exported \(summary.rows) rows to \(summary.output)\(without)"
+    }
+}

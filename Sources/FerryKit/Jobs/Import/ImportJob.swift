@@ -904,3 +904,29 @@ final class RejectFile {
 
     func close() throws { try writer.close() }
 }
+
+extension ImportJob: JobSchema {}
+
+extension ImportJob: FileImportJob {
+    public func importFile(_ file: String, _ options: ImportOptions, planFile: String?) throws -> FileImportOutcome {
+        var reference: PlanReport.PlanFileReference?
+        let summary: ImportSummary
+        if let planFile {
+            let planned = try self.planFile(file: file, options)
+            reference = PlanReport.PlanFileReference(path: planFile, sha256: try planned.file.write(to: planFile))
+            summary = planned.summary
+        } else {
+            summary = try run(file: file, options)
+        }
+        return FileImportOutcome(
+            summary: summary, terminalText: ImportTerminalReport.render(summary),
+            report: {
+                var report = PlanReport(importSummary: summary, mapping: mapping)
+                report.header.planFile = reference
+                let connection = try PostgresConnection(conninfo: conninfo)
+                defer { connection.close() }
+                try report.nameTenants(from: mapping.report.tenantNames, using: connection)
+                return report
+            }, anomalyFile: summary.anomalyFile, rowsRejected: summary.rejected, changesPending: summary.changes > 0)
+    }
+}

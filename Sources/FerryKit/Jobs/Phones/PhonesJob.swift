@@ -312,3 +312,9 @@ extension LegacyPhoneContact {
         return (own, .row)
     }
 }
+
+extension PhonesJob: JobSchema {
+    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try sourceEngine(using: connection)
+    }
+}

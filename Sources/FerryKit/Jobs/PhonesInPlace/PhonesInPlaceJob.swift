@@ -276,3 +276,9 @@ final class PhonesInPlaceLoader: BatchLoader {
         }
     }
 }
+
+extension PhonesInPlaceJob: JobSchema {
+    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try sourceEngine(using: connection)
+    }
+}

@@ -264,3 +264,9 @@ final class ServiceRequestsLoader: BatchLoader {
         }
     }
 }
+
+extension ServiceRequestsJob: JobSchema {
+    public func engine(using connection: PostgresConnection) throws -> DatabaseEngine {
+        try sourceEngine(using: connection)
+    }
+}

@@ -106,3 +106,5 @@ public struct ServiceRequestsMapping: Sendable {
     /// How a legacy status is looked up: trimmed, lower-cased.
     static func statusKey(_ value: String) -> String { value.trimmingWhitespace().lowercased() }
 }
+
+extension ServiceRequestsMapping: JobMapping {}

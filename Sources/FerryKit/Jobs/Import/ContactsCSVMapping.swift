@@ -187,3 +187,5 @@ public struct ContactsCSVMapping: Sendable {
     }
 
 }
+
+extension ContactsCSVMapping: JobMapping {}

@@ -358,3 +358,5 @@ struct ColumnNames {
         return (name, columns)
     }
 }
+
+extension PhonesMapping: JobMapping {}

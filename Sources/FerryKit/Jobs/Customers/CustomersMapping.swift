@@ -164,3 +164,5 @@ public struct CustomersMapping: Sendable {
         text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
     }
 }
+
+extension CustomersMapping: JobMapping {}
