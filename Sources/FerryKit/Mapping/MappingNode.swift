@@ -174,6 +174,37 @@ final class MappingNode {
     }
 }
 
+/// A job's mapping type, built from a mapping file's text.
+public protocol MappingFileModel {
+    init(file: String, text: String, sha256: String?) throws
+}
+
+extension MappingFileModel {
+    /// Reads the file (UTF-8 checked; the SHA-256 of its bytes kept) and builds the mapping.
+    public static func load(path: String) throws -> Self {
+        let (text, sha256) = try readMappingFile(path)
+        return try Self(file: path, text: text, sha256: sha256)
+    }
+}
+
+extension MappingNode {
+    /// How every job's mapping begins: the YAML root of its text, `job:` checked against the jobs this
+    /// kind of mapping serves, `description:` (free text) read, and the text's SHA-256 when the caller
+    /// did not hash the file's bytes.
+    static func openMapping(
+        file: String, text: String, sha256: String?, jobs: [String], kind: String
+    ) throws -> (root: MappingNode, job: String, sha256: String) {
+        let root = try MappingNode(file: file, text: text)
+        let job = try root.requiredString("job")
+        guard jobs.contains(job) else {
+            let names = jobs.map { "'\($0)'" }.joined(separator: " or ")
+            throw root.error("job must be \(names) in a \(kind) mapping, not '\(job)'")
+        }
+        _ = try root.string("description")
+        return (root, job, sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString)
+    }
+}
+
 /// A mapping file's text and the sha256 of its bytes (plans and runs record which mapping they used).
 func readMappingFile(_ path: String) throws -> (text: String, sha256: String) {
     guard let data = FileManager.default.contents(atPath: path) else {

@@ -51,20 +51,11 @@ public struct CustomersMapping: Sendable {
     public let report: ReportSettings
     public let isolation: TenantIsolation
 
-    public static func load(path: String) throws -> CustomersMapping {
-        let (text, sha256) = try readMappingFile(path)
-        return try CustomersMapping(file: path, text: text, sha256: sha256)
-    }
-
     public init(file: String, text: String, sha256: String? = nil) throws {
         self.file = file
-        self.sha256 = sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString
-        let root = try MappingNode(file: file, text: text)
-        let job = try root.requiredString("job")
-        guard job == CustomersJob.name else {
-            throw root.error("job must be 'customers' in a customers mapping, not '\(job)'")
-        }
-        _ = try root.string("description")
+        let (root, _, sha256) = try MappingNode.openMapping(
+            file: file, text: text, sha256: sha256, jobs: [CustomersJob.name], kind: "customers")
+        self.sha256 = sha256
 
         let source = try root.requiredChild("source")
         let (projectsName, p) = try ColumnNames.table(
@@ -165,4 +156,4 @@ public struct CustomersMapping: Sendable {
     }
 }
 
-extension CustomersMapping: JobMapping {}
+extension CustomersMapping: JobMapping, MappingFileModel {}

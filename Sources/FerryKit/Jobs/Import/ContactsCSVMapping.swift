@@ -62,20 +62,11 @@ public struct ContactsCSVMapping: Sendable {
 
     public static let requiredFields: [Field] = [.fullName, .email]
 
-    public static func load(path: String) throws -> ContactsCSVMapping {
-        let (text, sha256) = try readMappingFile(path)
-        return try ContactsCSVMapping(file: path, text: text, sha256: sha256)
-    }
-
     public init(file: String, text: String, sha256: String? = nil) throws {
         self.file = file
-        self.sha256 = sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString
-        let root = try MappingNode(file: file, text: text)
-        let job = try root.requiredString("job")
-        guard job == "contacts-csv" else {
-            throw root.error("job must be 'contacts-csv' in a CSV contacts mapping, not '\(job)'")
-        }
-        _ = try root.string("description")
+        let (root, _, sha256) = try MappingNode.openMapping(
+            file: file, text: text, sha256: sha256, jobs: ["contacts-csv"], kind: "CSV contacts")
+        self.sha256 = sha256
 
         let fileNode = root.child("file")
         func singleByte(_ key: String, _ fallback: String) throws -> UInt8 {
@@ -188,4 +179,4 @@ public struct ContactsCSVMapping: Sendable {
 
 }
 
-extension ContactsCSVMapping: JobMapping {}
+extension ContactsCSVMapping: JobMapping, MappingFileModel {}

@@ -88,21 +88,12 @@ public struct PhonesMapping: Sendable {
             regionsByTenant: regionsByTenant, regionAmbiguity: regionAmbiguity, acceptance: acceptance)
     }
 
-    public static func load(path: String) throws -> PhonesMapping {
-        let (text, sha256) = try readMappingFile(path)
-        return try PhonesMapping(file: path, text: text, sha256: sha256)
-    }
-
     public init(file: String, text: String, sha256: String? = nil) throws {
         self.file = file
-        self.sha256 = sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString
-        let root = try MappingNode(file: file, text: text)
-        let job = try root.requiredString("job")
-        guard job == "phones" || job == Self.inPlaceJob else {
-            throw root.error("job must be 'phones' or '\(Self.inPlaceJob)' in a phones mapping, not '\(job)'")
-        }
+        let (root, job, sha256) = try MappingNode.openMapping(
+            file: file, text: text, sha256: sha256, jobs: ["phones", Self.inPlaceJob], kind: "phones")
+        self.sha256 = sha256
         inPlace = job == Self.inPlaceJob
-        _ = try root.string("description")
 
         let targetNode = root.child("target")
         (phoneNumbers, typeDefinitions) = try Self.phoneTargets(targetNode)
@@ -359,4 +350,4 @@ struct ColumnNames {
     }
 }
 
-extension PhonesMapping: JobMapping {}
+extension PhonesMapping: JobMapping, MappingFileModel {}

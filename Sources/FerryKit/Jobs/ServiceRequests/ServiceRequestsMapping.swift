@@ -37,20 +37,11 @@ public struct ServiceRequestsMapping: Sendable {
     public let report: ReportSettings
     public let isolation: TenantIsolation
 
-    public static func load(path: String) throws -> ServiceRequestsMapping {
-        let (text, sha256) = try readMappingFile(path)
-        return try ServiceRequestsMapping(file: path, text: text, sha256: sha256)
-    }
-
     public init(file: String, text: String, sha256: String? = nil) throws {
         self.file = file
-        self.sha256 = sha256 ?? SHA256.hash(data: Data(text.utf8)).hexString
-        let root = try MappingNode(file: file, text: text)
-        let job = try root.requiredString("job")
-        guard job == ServiceRequestsJob.name else {
-            throw root.error("job must be 'service-requests' in a service requests mapping, not '\(job)'")
-        }
-        _ = try root.string("description")
+        let (root, _, sha256) = try MappingNode.openMapping(
+            file: file, text: text, sha256: sha256, jobs: [ServiceRequestsJob.name], kind: "service requests")
+        self.sha256 = sha256
 
         let source = try root.requiredChild("source")
         let (requestsName, r) = try ColumnNames.table(
@@ -107,4 +98,4 @@ public struct ServiceRequestsMapping: Sendable {
     static func statusKey(_ value: String) -> String { value.trimmingWhitespace().lowercased() }
 }
 
-extension ServiceRequestsMapping: JobMapping {}
+extension ServiceRequestsMapping: JobMapping, MappingFileModel {}
