@@ -367,6 +367,44 @@ struct PhonesJobTests {
         #expect(summary.applied?.rowsInserted == (try db.count("SELECT count(*) FROM contact_phone_numbers")))
     }
 
+    /// `existing_rows: replace_naive`: the application edits one naive row and deletes another after
+    /// ferry read them and before their batch is written. Both contacts are left as the application
+    /// left them (the deleted number is not written back) and counted as skipped at load.
+    @Test func naiveRowsTheApplicationChangedAfterTheReadAreLeftAlone() throws {
+        let db = try TestDatabase(samples: 300)
+        let mapping = "mappings/phones-over-naive-rows.yaml"
+        _ = try db.applySchema(try db.mapping(mapping))
+        try db.connection.execute(script: JobCase.naiveBackfill[1])
+        // Two contacts read after the first batch (of 25) and before the read-ahead stops, whose naive
+        // value is not already what ferry writes.
+        let victims = try db.connection.query(
+            """
+            SELECT c.contact_name_id::text AS key
+            FROM (SELECT tenant, contact_name_id, row_number() OVER (ORDER BY tenant, contact_name_id) AS position FROM contacts) c
+            JOIN contact_phone_numbers p ON p.tenant = c.tenant AND p.contact_name_id = c.contact_name_id
+            WHERE c.position BETWEEN 30 AND 70 AND p.phone_number !~ '^\\+'
+            ORDER BY c.position LIMIT 2
+            """
+        ).decoded("two naive rows", key: "key").map { try $0.required("key", as: String.self) }
+        try #require(victims.count == 2)
+        let (status, json) = try runWhileTheFirstBatchWaits(
+            db, ["apply", mapping, "--no-progress", "--json", "--batch-size", "25", "--lock-timeout", "20s"],
+            session: "ferry apply phones", lock: "LOCK TABLE contact_phone_numbers IN EXCLUSIVE MODE",
+            meanwhile: """
+                UPDATE contact_phone_numbers SET phone_number = '555 0100 (front desk)' WHERE contact_name_id = '\(victims[0])';
+                DELETE FROM contact_phone_numbers WHERE contact_name_id = '\(victims[1])'
+                """)
+        #expect(status == 0)
+        let summary = try JSONDecoder().decode(PhonesSummary.self, from: json)
+        #expect(summary.applied?.contactsSkippedAtLoad == 2)
+        #expect(
+            try db.scalar(
+                "SELECT string_agg(phone_number, ',') FROM contact_phone_numbers WHERE contact_name_id = '\(victims[0])'"
+            )
+                == "555 0100 (front desk)")
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE contact_name_id = '\(victims[1])'") == 0)
+    }
+
     @Test func missingTargetTablesAreReportedBeforeAnyWork() throws {
         let db = try fixture()
         let job = PhonesJob(mapping: try db.mapping(), conninfo: db.conninfo)

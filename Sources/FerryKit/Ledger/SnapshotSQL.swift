@@ -45,16 +45,24 @@ public struct SnapshotTable: Sendable {
     static let preImageColumns = "before, before_xmin"
 
     /// A row's pre-image (`preImageColumns`): the row as JSON and, where xmin judges rows, its xmin as
-    /// it was (see `LedgerSchema.restoredRowsStep`). `xminColumn`: for a row read through a CTE, the
-    /// column that carries its xmin, which the JSON leaves out.
-    func preImage(_ alias: String, xminColumn: String? = nil) -> String {
-        let xmin = hashesRows ? "NULL::bigint" : xminColumn.map { "\(alias).\($0)" } ?? "\(alias).xmin::text::bigint"
-        return "to_jsonb(\(alias))" + (xminColumn.map { " - '\($0)'" } ?? "") + ", " + xmin
+    /// it was (see `LedgerSchema.restoredRowsStep`).
+    func preImage(_ alias: String) -> String {
+        "to_jsonb(\(alias)), " + (hashesRows ? "NULL::bigint" : "\(alias).xmin::text::bigint")
     }
 
-    /// `xmin` as a CTE carries it for `preImage(_:xminColumn:)`.
-    static let carriedXmin = "xmin::text::bigint AS ferry_before_xmin"
-    static let carriedXminColumn = "ferry_before_xmin"
+    /// A row's key and pre-image computed where the statement scans and locks it, as columns a CTE
+    /// carries to the ledger's insert (`carriedKeyAndPreImage`). Read from a CTE, the row is an anonymous
+    /// record, which costs more to turn into JSON than the table's own row where it is scanned.
+    func carryingKeyAndPreImage(_ alias: String) -> String {
+        "\(keyObject(alias: alias)) AS ferry_key, to_jsonb(\(alias)) AS ferry_before, "
+            + (hashesRows ? "NULL::bigint" : "\(alias).xmin::text::bigint") + " AS ferry_before_xmin"
+    }
+
+    /// The key and pre-image (`key, ` + `preImageColumns`) a CTE row `alias` carries (see
+    /// `carryingKeyAndPreImage`).
+    static func carriedKeyAndPreImage(_ alias: String) -> String {
+        "\(alias).ferry_key, \(alias).ferry_before, \(alias).ferry_before_xmin"
+    }
 
     /// `jsonb_build_object('k1', alias.k1, ...)`: the key of a row as the snapshot stores it.
     func keyObject(alias: String) -> String {

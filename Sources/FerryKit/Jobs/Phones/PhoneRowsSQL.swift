@@ -9,6 +9,9 @@ struct PhoneRowsSQL {
     /// Probe the phone table's (tenant, contact) index per staged row instead of letting the planner
     /// hash the table: worth it when the table is full before the run (naive rows being replaced).
     var probeByIndex = false
+    /// Batches stage naive rows to replace (`existing_rows: replace_naive`) in `replacing`: a contact
+    /// staged there is written by the replacement alone, never by the insert for contacts without phones.
+    var replacesNaiveRows = false
     /// The staged rows carry their contact's timestamps (the mapping's `created_at_column`/`updated_at_column`).
     var timestampsFromSource = false
     /// The staged rows carry the key of the phone row each becomes (`row_key`), drawn by the loader as the
@@ -133,9 +136,16 @@ struct PhoneRowsSQL {
             case .existing:
                 // OFFSET 0 keeps this a probe of the (tenant, contact) index per staged row: as an anti-join
                 // the planner hashed the whole phone table for every batch, which costs most when the table
-                // is full from the start. A run that fills an empty table is faster with the hash.
+                // is full from the start. A run that fills an empty table is faster with the hash. A contact
+                // whose naive row the batch replaces needs no probe: it has a row, or the application
+                // deleted it since the read, which leaves the contact alone like any other change. Said as
+                // NOT IN (the columns are NOT NULL), a hashed subplan the scan asks before the probe: an
+                // anti-join would be joined only after the probe.
                 """
-                NOT s.contact_is_new
+                NOT s.contact_is_new\(replacesNaiveRows ? """
+
+                  AND (s.tenant, s.contact_key) NOT IN (SELECT r.tenant, r.contact_key FROM \(replacing.quoted) r\(oneTenant("r.tenant").replacingOccurrences(of: " AND ", with: " WHERE ")))
+                """ : "")
                   AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                                   WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key\(oneTenant("p.\(q(phones.tenant))"))\(probeByIndex ? "\n                  OFFSET 0" : ""))\(present)
                 """
@@ -224,7 +234,8 @@ struct PhoneRowsSQL {
                 row_id \(idType) NOT NULL,
                 naive_number text NOT NULL,
                 has_rows boolean NOT NULL,
-                done boolean NOT NULL DEFAULT false
+                done boolean NOT NULL DEFAULT false,
+                row_ctid tid
                 """) + [SnapshotTable.createPendingPreImages]
     }
 
@@ -248,9 +259,9 @@ struct PhoneRowsSQL {
     }
 
     /// Locks the naive rows that are still exactly as read (still the contact's only row), records their
-    /// pre-images (update or delete) and marks them done; a row the application changed meanwhile is
-    /// left alone. $1 run, $2 batch, $3 the table's qualified name for the snapshot. (On Citus:
-    /// `citusSnapshotNaiveRows`.)
+    /// pre-images (update or delete) and marks them done with where each stands (its ctid, which the lock
+    /// keeps until the batch commits); a row the application changed meanwhile is left alone. $1 run,
+    /// $2 batch, $3 the table's qualified name for the snapshot. (On Citus: `citusSnapshotNaiveRows`.)
     func snapshotNaiveRows(snapshot: SnapshotTable, signature: (_ row: String, _ legacy: String) -> String) -> String {
         // A lateral probe by primary key per staged row: as a join, the planner merged the batch with a
         // scan of the whole phone table.
@@ -258,17 +269,19 @@ struct PhoneRowsSQL {
         WITH still AS (
             SELECT p.* FROM \(replacing.quoted) r
             CROSS JOIN LATERAL (
-                SELECT p.*, p.\(SnapshotTable.carriedXmin) FROM \(phones.table.quoted) p
+                SELECT p.\(q(phones.tenant)), p.\(q(phones.contactKey)), p.\(q(phones.id)), p.ctid AS ferry_ctid,
+                       \(snapshot.carryingKeyAndPreImage("p"))
+                FROM \(phones.table.quoted) p
                 WHERE \(stillNaive(signature))
                 OFFSET 0) p
             FOR UPDATE OF p
         ), snapshot AS (
             INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
             SELECT $1, $2, \(phonesOrder), $3, CASE WHEN r.has_rows THEN 'update' ELSE 'delete' END,
-                   \(snapshot.keyObject(alias: "p")), \(snapshot.preImage("p", xminColumn: SnapshotTable.carriedXminColumn))
+                   \(SnapshotTable.carriedKeyAndPreImage("p"))
             FROM still p JOIN \(replacing.quoted) r ON \(sameNaiveRow)
         )
-        UPDATE \(replacing.quoted) r SET done = true FROM still p WHERE \(sameNaiveRow)
+        UPDATE \(replacing.quoted) r SET done = true, row_ctid = p.ferry_ctid FROM still p WHERE \(sameNaiveRow)
         """
     }
 
@@ -310,8 +323,15 @@ struct PhoneRowsSQL {
             JOIN \(staging.quoted) s ON s.tenant = r.tenant AND s.contact_key = r.contact_key AND s.is_default
             LEFT JOIN \(types.table.quoted) t
                    ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized\(oneTenant("t.\(q(types.tenant))", 1))
-            WHERE r.done AND r.has_rows AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id\(oneTenant("p.\(q(phones.tenant))", 1))\(oneTenant("r.tenant", 1))\(oneTenant("s.tenant", 1))
+            WHERE r.done AND r.has_rows AND \(lockedNaiveRow)\(oneTenant("p.\(q(phones.tenant))", 1))\(oneTenant("r.tenant", 1))\(oneTenant("s.tenant", 1))
             """
+    }
+
+    /// `p` is the naive row `r` names, which the batch locked: found where the lock saw it (its ctid, no
+    /// index descent) where the lock recorded that, else by key (Citus).
+    private var lockedNaiveRow: String {
+        (replacing.isDistributed ? "" : "p.ctid = r.row_ctid AND ")
+            + "p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id"
     }
 
     /// (Citus) After `updateNaiveRows` and `deleteNaiveRows`: the pre-images into the ledger, the
@@ -331,7 +351,7 @@ struct PhoneRowsSQL {
     var deleteNaiveRows: String {
         """
         DELETE FROM \(phones.table.quoted) p USING \(replacing.quoted) r
-        WHERE r.done AND NOT r.has_rows AND p.\(q(phones.tenant)) = r.tenant AND p.\(q(phones.id)) = r.row_id\(oneTenant("p.\(q(phones.tenant))", 1))\(oneTenant("r.tenant", 1))
+        WHERE r.done AND NOT r.has_rows AND \(lockedNaiveRow)\(oneTenant("p.\(q(phones.tenant))", 1))\(oneTenant("r.tenant", 1))
         """
     }
 }

@@ -114,6 +114,7 @@ struct PhonesSQL {
             // On Citus also for a table filled by this run: a tenant's shard, planned on statistics from when it
             // was empty, was scanned whole once per staged row (a nested loop) in the tenant's second batch.
             probeByIndex: mapping.existingRows == .replaceNaive || engine.isCitus,
+            replacesNaiveRows: mapping.existingRows == .replaceNaive,
             timestampsFromSource: source.timestampsFromSource,
             stagedRowKeys: drawsPhoneRowKeys,
             staging: .forEngine(engine, name: "stage_phones", writer: writer),

@@ -114,12 +114,13 @@ struct PhonesInPlaceSQL: Sendable {
         """
         WITH still AS (
             SELECT p.* FROM \(table) r
-            CROSS JOIN LATERAL (SELECT p.*, p.\(SnapshotTable.carriedXmin) FROM \(phones.table.quoted) p
+            CROSS JOIN LATERAL (SELECT p.\(q(phones.tenant)), p.\(q(phones.id)), \(snapshot.carryingKeyAndPreImage("p"))
+                                FROM \(phones.table.quoted) p
                                 WHERE \(same("p")) AND p.\(q(phones.phoneNumber)) = r.was OFFSET 0) p
             FOR UPDATE OF p
         ), snapshot AS (
             INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
-            SELECT $1, $2, 2, $3, '\(action)', \(snapshot.keyObject(alias: "p")), \(snapshot.preImage("p", xminColumn: SnapshotTable.carriedXminColumn)) FROM still p
+            SELECT $1, $2, 2, $3, '\(action)', \(SnapshotTable.carriedKeyAndPreImage("p")) FROM still p
         ), changed AS (
             \(change)
         )
