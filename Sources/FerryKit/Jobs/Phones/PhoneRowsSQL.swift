@@ -264,7 +264,8 @@ struct PhoneRowsSQL {
     /// $2 batch, $3 the table's qualified name for the snapshot. (On Citus: `citusSnapshotNaiveRows`.)
     func snapshotNaiveRows(snapshot: SnapshotTable, signature: (_ row: String, _ legacy: String) -> String) -> String {
         // A lateral probe by primary key per staged row: as a join, the planner merged the batch with a
-        // scan of the whole phone table.
+        // scan of the whole phone table. The lock inside the probe: locked from outside, the subquery's
+        // whole output row, pre-image included, would be copied once more for the outer lock.
         """
         WITH still AS (
             SELECT p.* FROM \(replacing.quoted) r
@@ -273,8 +274,7 @@ struct PhoneRowsSQL {
                        \(snapshot.carryingKeyAndPreImage("p"))
                 FROM \(phones.table.quoted) p
                 WHERE \(stillNaive(signature))
-                OFFSET 0) p
-            FOR UPDATE OF p
+                FOR UPDATE OF p) p
         ), snapshot AS (
             INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
             SELECT $1, $2, \(phonesOrder), $3, CASE WHEN r.has_rows THEN 'update' ELSE 'delete' END,

@@ -116,8 +116,8 @@ struct PhonesInPlaceSQL: Sendable {
             SELECT p.* FROM \(table) r
             CROSS JOIN LATERAL (SELECT p.\(q(phones.tenant)), p.\(q(phones.id)), \(snapshot.carryingKeyAndPreImage("p"))
                                 FROM \(phones.table.quoted) p
-                                WHERE \(same("p")) AND p.\(q(phones.phoneNumber)) = r.was OFFSET 0) p
-            FOR UPDATE OF p
+                                WHERE \(same("p")) AND p.\(q(phones.phoneNumber)) = r.was
+                                FOR UPDATE OF p) p
         ), snapshot AS (
             INSERT INTO ferry.snapshot_rows (run_id, batch_no, table_order, table_name, action, key, \(SnapshotTable.preImageColumns))
             SELECT $1, $2, 2, $3, '\(action)', \(SnapshotTable.carriedKeyAndPreImage("p")) FROM still p
