@@ -51,8 +51,8 @@ public struct SnapshotTable: Sendable {
     }
 
     /// A row's key and pre-image computed where the statement scans and locks it, as columns a CTE
-    /// carries to the ledger's insert (`carriedKeyAndPreImage`). Read from a CTE, the row is an anonymous
-    /// record, which costs more to turn into JSON than the table's own row where it is scanned.
+    /// carries to the ledger's insert (`carriedKeyAndPreImage`) beside whatever else the scan reads
+    /// (the row's ctid), none of which the pre-image must then leave out.
     func carryingKeyAndPreImage(_ alias: String) -> String {
         "\(keyObject(alias: alias)) AS ferry_key, to_jsonb(\(alias)) AS ferry_before, "
             + (hashesRows ? "NULL::bigint" : "\(alias).xmin::text::bigint") + " AS ferry_before_xmin"

@@ -144,7 +144,7 @@ struct PhoneRowsSQL {
                 """
                 NOT s.contact_is_new\(replacesNaiveRows ? """
 
-                  AND (s.tenant, s.contact_key) NOT IN (SELECT r.tenant, r.contact_key FROM \(replacing.quoted) r\(oneTenant("r.tenant").replacingOccurrences(of: " AND ", with: " WHERE ")))
+                  AND (s.tenant, s.contact_key) NOT IN (SELECT r.tenant, r.contact_key FROM \(replacing.quoted) r WHERE true\(oneTenant("r.tenant")))
                 """ : "")
                   AND NOT EXISTS (SELECT 1 FROM \(phones.table.quoted) p
                                   WHERE p.\(q(phones.tenant)) = s.tenant AND p.\(q(phones.contactKey)) = s.contact_key\(oneTenant("p.\(q(phones.tenant))"))\(probeByIndex ? "\n                  OFFSET 0" : ""))\(present)
