@@ -70,13 +70,21 @@ extension PhonesInPlaceJob: TableMigration {
     func extractTenantPage(_ sql: PhonesInPlaceSQL) -> String? { sql.extractPage(oneTenant: true) }
 
     func record(_ row: Row) throws -> PhoneRowsOfContact {
-        let json = try row.required("rows", as: String.self)
         let rows: [ExistingPhoneRow]
-        do {
-            rows = try JSONDecoder().decode([ExistingPhoneRow].self, from: Data(json.utf8))
-        } catch {
-            throw RowDecodingError(
-                purpose: "phone rows", column: "rows", key: row.key, reason: "is not their JSON: \(error)")
+        if try row.required("row_count", as: Int.self) == 1 {
+            rows = [
+                ExistingPhoneRow(
+                    id: try row.required("only_id"), number: try row.required("only_number"),
+                    ext: try row.optional("only_ext"))
+            ]
+        } else {
+            let json = try row.required("rows", as: String.self)
+            do {
+                rows = try JSONDecoder().decode([ExistingPhoneRow].self, from: Data(json.utf8))
+            } catch {
+                throw RowDecodingError(
+                    purpose: "phone rows", column: "rows", key: row.key, reason: "is not their JSON: \(error)")
+            }
         }
         return PhoneRowsOfContact(
             tenant: try row.required("ferry_tenant"), contactKey: try row.required("ferry_key"),

@@ -28,7 +28,7 @@ struct PhonesInPlaceSQL: Sendable {
     /// On Citus, distributed tables (a batch is one tenant's: $4 names it); temporary ones elsewhere.
     var isDistributed: Bool { rewrites.isDistributed }
 
-    /// One keyset page of contacts with their rows as JSON (parameters: `KeysetSource`). `oneTenant`:
+    /// One keyset page of contacts with their rows (parameters: `KeysetSource`). `oneTenant`:
     /// $4 names one tenant, said again as an equality so that Citus runs the page on that tenant's shard.
     func extractPage(oneTenant: Bool = false) -> String {
         let tenant = "p.\(q(phones.tenant))", contact = "p.\(q(phones.contactKey))"
@@ -39,10 +39,15 @@ struct PhonesInPlaceSQL: Sendable {
                 ? "p.\(quoteIdentifier(column))" : "(array_agg(p.\(quoteIdentifier(column))))[1]"
         }
         let ext = phones.extensionDigits.map { "p.\(q($0))" } ?? "NULL::text"
+        // Most contacts have one row: it comes as plain columns (the min of one value is that value), and
+        // only a contact with more has its rows as JSON, which costs ferry a decoder per contact.
         return """
             SELECT \(tenant)::text AS ferry_tenant, \(contact)::text AS ferry_key, \(lookup) AS region_lookup,
-                   json_agg(json_build_object('id', p.\(q(phones.id))::text, 'number', p.\(q(phones.phoneNumber)), 'ext', \(ext))
-                            ORDER BY p.\(q(phones.displayOrder)), p.\(q(phones.id)))::text AS rows
+                   count(*) AS row_count, min(p.\(q(phones.id))::text) AS only_id,
+                   min(p.\(q(phones.phoneNumber))) AS only_number, min(\(ext)) AS only_ext,
+                   CASE WHEN count(*) > 1 THEN
+                       json_agg(json_build_object('id', p.\(q(phones.id))::text, 'number', p.\(q(phones.phoneNumber)), 'ext', \(ext))
+                                ORDER BY p.\(q(phones.displayOrder)), p.\(q(phones.id)))::text END AS rows
             FROM \(phones.table.quoted) p
             WHERE ($1::text IS NULL OR (\(tenant), \(contact)) > ($1::\(tenantType), $2::\(contactType)))
               AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))\(oneTenant ? "\n              AND \(tenant) = ($4::text[])[1]::\(tenantType)" : "")
