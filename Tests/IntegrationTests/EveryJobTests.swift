@@ -66,14 +66,14 @@ struct JobCase: Sendable, CustomTestStringConvertible {
         return (report.tenants.map(\.tenant), report.header.estimatedGrowthBytes)
     }
 
-    /// The phone tables, then the application's own naive backfill into them.
-    static let naiveBackfill = [
-        "ferry schema apply mappings/phones.yaml",
-        """
+    /// The application's own naive backfill into the phone tables.
+    static let naiveBackfillSQL = """
         INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default, display_order)
         SELECT tenant, contact_name_id, btrim(phone_number), 'work', true, 0 FROM contacts WHERE btrim(phone_number) <> ''
-        """,
-    ]
+        """
+
+    /// The phone tables, then the application's own naive backfill into them.
+    static let naiveBackfill = ["ferry schema apply mappings/phones.yaml", naiveBackfillSQL]
 
     static let phoneTables = ["contacts", "contact_phone_numbers", "contact_phone_type_definitions"]
     /// The first contact's legacy phone value, changed.

@@ -374,7 +374,7 @@ struct PhonesJobTests {
         let db = try TestDatabase(samples: 300)
         let mapping = "mappings/phones-over-naive-rows.yaml"
         _ = try db.applySchema(try db.mapping(mapping))
-        try db.connection.execute(script: JobCase.naiveBackfill[1])
+        try db.connection.execute(script: JobCase.naiveBackfillSQL)
         // Two contacts read after the first batch (of 25) and before the read-ahead stops, whose naive
         // value is not already what ferry writes.
         let victims = try db.connection.query(

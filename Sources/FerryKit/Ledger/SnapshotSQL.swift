@@ -46,16 +46,18 @@ public struct SnapshotTable: Sendable {
 
     /// A row's pre-image (`preImageColumns`): the row as JSON and, where xmin judges rows, its xmin as
     /// it was (see `LedgerSchema.restoredRowsStep`).
-    func preImage(_ alias: String) -> String {
-        "to_jsonb(\(alias)), " + (hashesRows ? "NULL::bigint" : "\(alias).xmin::text::bigint")
+    func preImage(_ alias: String) -> String { "to_jsonb(\(alias)), \(xminAsItWas(alias))" }
+
+    /// The row's xmin for `before_xmin`: none where rows are hashed instead (`hashesRows`).
+    private func xminAsItWas(_ alias: String) -> String {
+        hashesRows ? "NULL::bigint" : "\(alias).xmin::text::bigint"
     }
 
     /// A row's key and pre-image computed where the statement scans and locks it, as columns a CTE
     /// carries to the ledger's insert (`carriedKeyAndPreImage`) beside whatever else the scan reads
     /// (the row's ctid), none of which the pre-image must then leave out.
     func carryingKeyAndPreImage(_ alias: String) -> String {
-        "\(keyObject(alias: alias)) AS ferry_key, to_jsonb(\(alias)) AS ferry_before, "
-            + (hashesRows ? "NULL::bigint" : "\(alias).xmin::text::bigint") + " AS ferry_before_xmin"
+        "\(keyObject(alias: alias)) AS ferry_key, to_jsonb(\(alias)) AS ferry_before, \(xminAsItWas(alias)) AS ferry_before_xmin"
     }
 
     /// The key and pre-image (`key, ` + `preImageColumns`) a CTE row `alias` carries (see
