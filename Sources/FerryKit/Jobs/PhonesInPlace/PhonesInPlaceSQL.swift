@@ -39,15 +39,20 @@ struct PhonesInPlaceSQL: Sendable {
                 ? "p.\(quoteIdentifier(column))" : "(array_agg(p.\(quoteIdentifier(column))))[1]"
         }
         let ext = phones.extensionDigits.map { "p.\(q($0))" } ?? "NULL::text"
+        let listExt = phones.extensionDigits.map { "l.\(q($0))" } ?? "NULL::text"
         // Most contacts have one row: it comes as plain columns (the min of one value is that value), and
-        // only a contact with more has its rows as JSON, which costs ferry a decoder per contact.
+        // only a contact with more has its rows as JSON, which costs ferry a decoder per contact. The JSON
+        // is a subquery inside the CASE, run only for such a contact: an aggregate beside count(*) would be
+        // built for every contact and thrown away.
         return """
             SELECT \(tenant)::text AS ferry_tenant, \(contact)::text AS ferry_key, \(lookup) AS region_lookup,
                    count(*) AS row_count, min(p.\(q(phones.id))::text) AS only_id,
                    min(p.\(q(phones.phoneNumber))) AS only_number, min(\(ext)) AS only_ext,
-                   CASE WHEN count(*) > 1 THEN
-                       json_agg(json_build_object('id', p.\(q(phones.id))::text, 'number', p.\(q(phones.phoneNumber)), 'ext', \(ext))
-                                ORDER BY p.\(q(phones.displayOrder)), p.\(q(phones.id)))::text END AS rows
+                   CASE WHEN count(*) > 1 THEN (
+                       SELECT json_agg(json_build_object('id', l.\(q(phones.id))::text, 'number', l.\(q(phones.phoneNumber)), 'ext', \(listExt))
+                                       ORDER BY l.\(q(phones.displayOrder)), l.\(q(phones.id)))::text
+                       FROM \(phones.table.quoted) l
+                       WHERE l.\(q(phones.tenant)) = \(tenant) AND l.\(q(phones.contactKey)) = \(contact)) END AS rows
             FROM \(phones.table.quoted) p
             WHERE ($1::text IS NULL OR (\(tenant), \(contact)) > ($1::\(tenantType), $2::\(contactType)))
               AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))\(oneTenant ? "\n              AND \(tenant) = ($4::text[])[1]::\(tenantType)" : "")
