@@ -49,8 +49,9 @@ let package = Package(
         ),
         // The multilingual phone corpus's reader, for the transform's tests and the database tests.
         .target(name: "PhoneCorpus", path: "Tests/PhoneCorpus"),
-        .testTarget(name: "FerryKitTests", dependencies: ["FerryKit", "PhoneCorpus"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["FerryKit", "PhoneCorpus"]),
+        .target(name: "TestFiles", path: "Tests/TestFiles"),
+        .testTarget(name: "FerryKitTests", dependencies: ["FerryKit", "PhoneCorpus", "TestFiles"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["FerryKit", "PhoneCorpus", "TestFiles"]),
     ],
     cxxLanguageStandard: .cxx17
 )

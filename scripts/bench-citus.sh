@@ -25,7 +25,7 @@ run() {
     PGDATABASE=$db $psql -f samples/schema.sql
     [ "$engine" = citus ] && PGDATABASE=$db $psql -f samples/citus.sql >/dev/null
     PGDATABASE=$db $psql -v contacts="$contacts" -f samples/generate.sql
-    PGDATABASE=$db "$ferry" schema apply mappings/phones.yaml >/dev/null
+    PGDATABASE=$db "$ferry" schema apply mappings/phones.yaml --snapshot-dir "$bench_snapshots" >/dev/null
     PGDATABASE=$db $psql -c "VACUUM ANALYZE"
     local start naive_s ferry_s rows
     start=$(now)

@@ -3,4 +3,6 @@
 psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
 now() { date +%s.%N; }
 seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+# Benchmarks take a schema snapshot per database they set up: kept out of the checkout.
+bench_snapshots="${TMPDIR:-/tmp}/ferry-bench-snapshots"
 settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }

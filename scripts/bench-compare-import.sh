@@ -19,7 +19,7 @@ PGDATABASE=compare_import_base $psql -f samples/schema.sql
 PGDATABASE=compare_import_base $psql -v contacts="$rows" -f samples/generate.sql
 PGDATABASE=compare_import_base $psql -c "\\copy (SELECT c.tenant AS \"Tenant\", c.full_name AS \"Full Name\", c.country AS \"Country\", c.email AS \"Email\", cl.client_name AS \"Company\", c.role AS \"Title\", c.phone_number AS \"Office Phone\", NULL AS \"Mobile\", c.notes AS \"Notes\" FROM contacts c LEFT JOIN clients cl USING (tenant, client_id) ORDER BY c.created_at) TO '$work/contacts.csv' WITH (FORMAT csv, HEADER)"
 PGDATABASE=compare_import_base $psql -c "TRUNCATE contacts CASCADE"
-PGDATABASE=compare_import_base "$new" schema apply mappings/contacts-csv.yaml >/dev/null
+PGDATABASE=compare_import_base "$new" schema apply mappings/contacts-csv.yaml --snapshot-dir "$bench_snapshots" >/dev/null
 PGDATABASE=compare_import_base $psql -c "VACUUM ANALYZE"
 
 : >"$work/old.times"

@@ -20,7 +20,7 @@ echo "bench-compare: generating $contacts contacts"
 $psql -d postgres -c "DROP DATABASE IF EXISTS compare_base" -c "CREATE DATABASE compare_base"
 PGDATABASE=compare_base $psql -f samples/schema.sql
 PGDATABASE=compare_base $psql -v contacts="$contacts" -f samples/generate.sql
-PGDATABASE=compare_base "$new" schema apply mappings/phones.yaml >/dev/null
+PGDATABASE=compare_base "$new" schema apply mappings/phones.yaml --snapshot-dir "$bench_snapshots" >/dev/null
 settle compare_base
 
 declare -A apply_naive plan_apply

@@ -27,7 +27,7 @@ make_csv() {  # $1 rows, $2 file
 target_db() {  # $1 name: tenants and organizations of the generator, the normalized tables, no contacts
     $psql -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 TEMPLATE bench_csv_source"
     PGDATABASE=$1 $psql -c "TRUNCATE contacts CASCADE"
-    PGDATABASE=$1 "$ferry" schema apply mappings/contacts-csv.yaml >/dev/null
+    PGDATABASE=$1 "$ferry" schema apply mappings/contacts-csv.yaml --snapshot-dir "$bench_snapshots" >/dev/null
     settle "$1"
 }
 

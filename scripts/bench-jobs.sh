@@ -16,7 +16,7 @@ $psql -d postgres -c "DROP DATABASE IF EXISTS bench_jobs" -c "CREATE DATABASE be
 export PGDATABASE=bench_jobs
 $psql -f samples/schema.sql
 $psql -v contacts="$contacts" -v projects="$projects" -v requests="$requests" -f samples/generate.sql
-for job in customers service-requests; do "$ferry" schema apply "mappings/$job.yaml" --snapshot-dir /tmp/ferry-bench-snapshots >/dev/null; done
+for job in customers service-requests; do "$ferry" schema apply "mappings/$job.yaml" --snapshot-dir "$bench_snapshots" >/dev/null; done
 $psql -c "VACUUM ANALYZE"
 
 report=""

@@ -17,7 +17,7 @@ echo "bench: generating $contacts contacts"
 $psql -d postgres -c "CREATE DATABASE bench_base"
 PGDATABASE=bench_base $psql -f samples/schema.sql
 PGDATABASE=bench_base $psql -v contacts="$contacts" -f samples/generate.sql
-PGDATABASE=bench_base "$ferry" schema apply mappings/phones.yaml >/dev/null
+PGDATABASE=bench_base "$ferry" schema apply mappings/phones.yaml --snapshot-dir "$bench_snapshots" >/dev/null
 settle bench_base
 
 ratios=() plan_ratios=() report=""

@@ -14,7 +14,7 @@ naive_database() {
     $psql -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
     PGDATABASE=$1 $psql -f samples/schema.sql
     PGDATABASE=$1 $psql -v contacts="$2" -f samples/generate.sql
-    PGDATABASE=$1 "$ferry" schema apply "$3" >/dev/null
+    PGDATABASE=$1 "$ferry" schema apply "$3" --snapshot-dir "$bench_snapshots" >/dev/null
     settle "$1"
 }
 
@@ -30,6 +30,6 @@ naive_backfill() {
 without_legacy_column() {
     $psql -d postgres -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2 TEMPLATE $1"
     PGDATABASE=$2 $psql -c "ALTER TABLE contacts DROP COLUMN phone_number"
-    PGDATABASE=$2 "$ferry" schema apply mappings/phones-in-place.yaml >/dev/null
+    PGDATABASE=$2 "$ferry" schema apply mappings/phones-in-place.yaml --snapshot-dir "$bench_snapshots" >/dev/null
     settle "$2"
 }

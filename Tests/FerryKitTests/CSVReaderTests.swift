@@ -1,4 +1,5 @@
 import Foundation
+import TestFiles
 import Testing
 @testable import FerryKit
 
@@ -33,18 +34,6 @@ func readAll(
         }
     }
     return (records, blanks)
-}
-
-func temporaryFile(_ bytes: [UInt8], name: String = "input.csv") throws -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let path = directory.appendingPathComponent(name).path
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
-    return path
-}
-
-func temporaryFile(_ text: String, name: String = "input.csv") throws -> String {
-    try temporaryFile(Array(text.utf8), name: name)
 }
 
 @Suite("CSV reader (libcsv, strict)")

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestFiles
 import Testing
 @testable import FerryKit
 
@@ -8,8 +9,7 @@ struct OutputFileTests {
     let folder: String
 
     init() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-output-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        folder = Scratch.folder("output").path
     }
 
     func fileType(_ path: String, following: Bool = false) -> mode_t {

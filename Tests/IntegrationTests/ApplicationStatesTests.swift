@@ -1,5 +1,6 @@
 import Foundation
 import PhoneCorpus
+import TestFiles
 import Testing
 @testable import FerryKit
 

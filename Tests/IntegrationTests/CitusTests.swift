@@ -19,7 +19,7 @@ struct CitusTests {
         environment["PGDATABASE"] = db.name
         return try runProcess(
             "/bin/sh",
-            ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' " + arguments.joined(separator: " ")],
+            ["-c", ferryCommand(arguments.joined(separator: " "))],
             environment: environment)
     }
 
@@ -36,7 +36,7 @@ struct CitusTests {
 
     /// Imports `text` as a CSV file; expects the import to succeed and returns its run.
     func importing(_ text: String, into db: TestDatabase) throws -> Int {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-\(UUID().uuidString).csv")
+        let file = URL(fileURLWithPath: db.scratchFile("\(UUID().uuidString).csv"))
         try text.write(to: file, atomically: true, encoding: .utf8)
         let run = try ferry(["import", file.path, "--mapping", Self.importMapping], db: db)
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
@@ -68,7 +68,7 @@ struct CitusTests {
                 .first { $0.hasPrefix("schema snapshot") }
             #expect(snapshotLine != nil, "\(mapping): \(applied.stdout)\(applied.stderr)")
             if mapping == "phones", let line = snapshotLine, let colon = line.range(of: ": ", options: .backwards) {
-                let file = TestDatabase.packageRoot.appendingPathComponent(String(line[colon.upperBound...]))
+                let file = URL(fileURLWithPath: String(line[colon.upperBound...]), relativeTo: TestDatabase.packageRoot)
                 let text = try String(contentsOf: file, encoding: .utf8)
                 #expect(text.contains("-- citus: contacts is distributed by tenant (hash"), "\(text.prefix(400))")
                 try? FileManager.default.removeItem(at: file)
@@ -166,7 +166,7 @@ struct CitusTests {
                 fileEmails.insert(tenant + "/new\(n)@import.example")
             }
         }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).csv").path
+        let file = db.scratchFile("import.csv")
         try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
         // Active contacts of the two tenants that no line names: what --deactivate-missing must deactivate.
         let missing = try db.connection.query(
@@ -217,7 +217,7 @@ struct CitusTests {
     /// The import's staging tables are distributed and shared by the cluster: one writer session on Citus.
     @Test func anImportWithSeveralWritersIsRefusedBeforeAnythingIsWritten() throws {
         let db = try databaseForImports()
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-writers.csv")
+        let file = URL(fileURLWithPath: db.scratchFile("writers.csv"))
         try """
         Tenant,Full Name,Email,Office Phone
         00000000-0000-4000-8000-000000000001,Grace Hopper,grace@navy.example,650-253-0000
@@ -447,9 +447,8 @@ struct CitusTests {
     @Test(arguments: contractCases)
     func theContractJudgesByWhatTheApplyReadAndItsRollbackRestoresEveryValue(_ job: ContractCase) throws {
         let db = try TestDatabase(samples: 300)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-\(db.name)").path
+        let folder = db.scratchFile("contract")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
         let list = folder + "/unmigrated.csv"
         func contract(_ extra: [String], _ out: String) throws -> (ContractReport, ProcessResult) {
             let run = try ferry(["contract", job.mapping, "--json", "--unmigrated-out", out] + extra, db: db)
@@ -571,7 +570,7 @@ struct CitusTests {
                 FROM contacts WHERE phone_number IS NOT NULL AND BTRIM(phone_number) <> ''
                 """)
         try db.connection.execute(script: "ALTER TABLE contacts DROP COLUMN phone_number")
-        let mapping = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-in-place.yaml")
+        let mapping = URL(fileURLWithPath: db.scratchFile("in-place.yaml"))
         try String(
             contentsOf: TestDatabase.packageRoot.appendingPathComponent("mappings/phones-in-place.yaml"),
             encoding: .utf8

@@ -1,4 +1,5 @@
 import Foundation
+import TestFiles
 import Testing
 @testable import FerryKit
 
@@ -8,13 +9,12 @@ struct CommandLineTests {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(extraEnvironment) { $1 }
         return try runProcess(
-            "/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' \(arguments)"],
+            "/bin/sh", ["-c", ferryCommand(arguments)],
             environment: environment)
     }
 
     @Test func aBadMappingExitsOneNamingFileAndLine() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = Scratch.folder("bad-mapping")
         let file = directory.appendingPathComponent("bad.yaml")
         try
             "job: phones\nsource:\n  columns:\n    - column: phone_number\n      type: work\nphones:\n  default_region: US\n  colour: blue\n"
@@ -73,7 +73,7 @@ struct CommandLineTests {
     @Test func applyPrintsWhatItDidAndSchemaStatusShowsSteps() throws {
         let db = try TestDatabase(samples: 90)
         let schema = try ferry(
-            "schema apply mappings/phones.yaml --db dbname=\(db.name) --snapshot-dir '\(FileManager.default.temporaryDirectory.path)/ferry-cli-snapshots'"
+            "schema apply mappings/phones.yaml --db dbname=\(db.name) --snapshot-dir '\(db.scratchFile("snapshots"))'"
         )
         #expect(schema.status == 0, "\(schema.stderr)")
         #expect(schema.stdout.contains("schema snapshot (pg_dump) of contacts: "), "\(schema.stdout)")

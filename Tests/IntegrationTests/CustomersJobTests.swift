@@ -232,7 +232,7 @@ struct CustomersJobTests {
         let before = try db.customerTablesChecksum()
         func contract(_ configure: (inout ContractOptions) -> Void = { _ in }) throws -> ContractReport {
             var options = ContractOptions()
-            options.unmigratedFile = db.temporaryFile("customers-unmigrated.csv")
+            options.unmigratedFile = db.scratchFile("customers-unmigrated.csv")
             options.log = { _ in }
             configure(&options)
             return try Contract(subject: CustomersContractSubject(mapping: job.mapping), conninfo: db.conninfo).run(
@@ -253,7 +253,7 @@ struct CustomersJobTests {
         // The application moves a linked project to another customer after the apply: that cannot be accepted.
         try db.connection.execute(
             script: "UPDATE projects SET customer_id = 'c0000000-0000-4000-8000-000000000009' WHERE title = 'has org'")
-        let accepted = db.temporaryFile("customers-accepted.csv")
+        let accepted = db.scratchFile("customers-accepted.csv")
         try FileManager.default.copyItem(atPath: checked.unmigratedFile!, toPath: accepted)
         let changed = try contract {
             $0.confirm = true; $0.acceptRejectedFile = accepted

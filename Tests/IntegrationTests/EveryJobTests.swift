@@ -30,7 +30,7 @@ struct JobCase: Sendable, CustomTestStringConvertible {
 
     /// The file an import job reads, written beside `db` (a copy of `db` reads the same file).
     func inputFile(of db: TestDatabase) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).import.csv").path
+        db.scratchFile("import.csv")
     }
 
     /// `ferry plan` (for the import, `ferry import FILE --dry-run`) with `extra` arguments.
@@ -215,11 +215,7 @@ struct EveryJobTests {
         #expect(try db.tablesChecksum(job) == before, "the plan changed nothing")
         #expect(try db.count("SELECT count(*) FROM ferry.runs") == 0, "not even the ledger")
 
-        let snapshot = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).snapshot.gz").path
-        defer {
-            try? FileManager.default.removeItem(atPath: snapshot)
-            try? FileManager.default.removeItem(atPath: snapshot + ".sha256")
-        }
+        let snapshot = db.scratchFile("snapshot.gz")
         let apply = try ferryCLI(job.apply(db, "--no-progress --snapshot-file \(snapshot)"), database: db.name)
         #expect(apply.status == 0, "\(apply.stderr)")
         let applied = try db.tablesChecksum(job)
@@ -298,8 +294,7 @@ struct EveryJobTests {
     @Test(arguments: JobCase.every)
     func aPlanFileRefusesAnApplyAfterTheSourceChanged(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name).plan.json").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let path = db.scratchFile("plan.json")
         let plan = try ferryCLI(job.plan(db, "--no-progress --out \(path)"), database: db.name)
         #expect(plan.status == 0, "\(plan.stderr)")
         #expect(

@@ -1,4 +1,5 @@
 import Foundation
+import TestFiles
 import Testing
 @testable import FerryKit
 
@@ -83,18 +84,6 @@ func appendALateLine(to file: String) throws -> Data {
     try (original + Data("00000000-0000-4000-8000-000000000001,Late,US,late@example.com,,,,,\n".utf8)).write(
         to: URL(fileURLWithPath: file))
     return original
-}
-
-func temporaryFile(_ data: Data, name: String = "input.csv") throws -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-it-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let path = directory.appendingPathComponent(name).path
-    FileManager.default.createFile(atPath: path, contents: data)
-    return path
-}
-
-func temporaryFile(_ text: String, name: String = "input.csv") throws -> String {
-    try temporaryFile(Data(text.utf8), name: name)
 }
 
 /// Records in a CSV file, read with ferry's own reader (bytes, whatever the encoding).

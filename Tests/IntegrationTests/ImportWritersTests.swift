@@ -1,4 +1,5 @@
 import Foundation
+import TestFiles
 import Testing
 @testable import FerryKit
 
@@ -38,7 +39,6 @@ struct ImportWritersTests {
 
     @Test func threeWritersWriteWhatOneWriterWritesAndCreateEachOrganizationOnce() throws {
         let file = try sharedFile()
-        defer { try? FileManager.default.removeItem(atPath: file + ".rejects.csv") }
         let serial = try importDatabase(), parallel = try importDatabase()
         let before = try parallel.importedTablesChecksum()
 
@@ -90,7 +90,6 @@ struct ImportWritersTests {
     /// each share after its own last committed line, and ends where one uninterrupted writer does.
     @Test func aShareThatFailedIsLoadedAgainOnResumeAndTheOtherIsNot() throws {
         let file = try sharedFile()
-        defer { try? FileManager.default.removeItem(atPath: file + ".rejects.csv") }
         let db = try importDatabase(), serial = try importDatabase()
         try db.connection.execute(
             script: """

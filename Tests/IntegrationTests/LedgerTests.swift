@@ -1,4 +1,5 @@
 import Foundation
+import TestFiles
 import Testing
 @testable import FerryKit
 
@@ -7,7 +8,7 @@ func ferryCLI(_ arguments: String, database: String) throws -> ProcessResult {
     var environment = ProcessInfo.processInfo.environment
     environment["PGDATABASE"] = database
     return try runProcess(
-        "/bin/sh", ["-c", "cd '\(TestDatabase.packageRoot.path)' && exec '\(ferryBinary)' \(arguments)"],
+        "/bin/sh", ["-c", ferryCommand(arguments)],
         environment: environment)
 }
 
@@ -528,8 +529,7 @@ struct SnapshotFileTests {
     @Test func applyWritesACompressedSnapshotWithAChecksum() throws {
         let db = try TestDatabase(samples: 300)
         _ = try db.applySchema(try db.mapping())
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-snap-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = Scratch.folder("snapshot")
         let path = directory.appendingPathComponent("run.snapshot.gz").path
         var options = db.quietOptions()
         options.pacing.snapshotFile = path

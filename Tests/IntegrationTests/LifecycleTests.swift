@@ -18,14 +18,10 @@ extension TestDatabase {
 
     func contract(_ configure: (inout ContractOptions) -> Void = { _ in }) throws -> ContractReport {
         var options = ContractOptions()
-        options.unmigratedFile = temporaryFile("unmigrated.csv")
+        options.unmigratedFile = scratchFile("unmigrated.csv")
         options.log = { _ in }
         configure(&options)
         return try Contract(subject: PhonesContractSubject(mapping: try mapping()), conninfo: conninfo).run(options)
-    }
-
-    func temporaryFile(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("ferry-\(self.name)-\(name)").path
     }
 }
 
@@ -90,7 +86,7 @@ struct LifecycleTests {
         // An accepted list that misses one key, or names one that is migrated: refused, naming the difference.
         let full = try String(contentsOfFile: checked.unmigratedFile!, encoding: .utf8).split(separator: "\r\n").map(
             String.init)
-        let short = db.temporaryFile("short.csv")
+        let short = db.scratchFile("short.csv")
         try (full.dropLast().joined(separator: "\r\n") + "\r\n").write(toFile: short, atomically: true, encoding: .utf8)
         let missingOne = try db.contract {
             $0.confirm = true; $0.acceptRejectedFile = short
@@ -101,7 +97,7 @@ struct LifecycleTests {
         let migratedKey = try db.connection.query(
             "SELECT tenant::text, contact_name_id::text FROM contact_phone_numbers LIMIT 1"
         ).rows[0]
-        let extra = db.temporaryFile("extra.csv")
+        let extra = db.scratchFile("extra.csv")
         try (full.joined(separator: "\r\n") + "\r\n\(migratedKey[0]!),\(migratedKey[1]!),,,\r\n").write(
             toFile: extra, atomically: true, encoding: .utf8)
         let extraOne = try db.contract {
@@ -115,7 +111,7 @@ struct LifecycleTests {
         #expect(try db.hasColumn("contacts", "phone_number"))
 
         // The exact list: the column is dropped, its values kept in the ledger.
-        let accepted = db.temporaryFile("accepted.csv")
+        let accepted = db.scratchFile("accepted.csv")
         try FileManager.default.copyItem(atPath: checked.unmigratedFile!, toPath: accepted)
         let dropped = try db.contract {
             $0.confirm = true; $0.acceptRejectedFile = accepted
@@ -164,7 +160,7 @@ struct LifecycleTests {
         let db = try appliedDatabase(contacts: 200)
         let checked = try db.contract()
         #expect(checked.unmigrated > 0 && checked.changedSinceApply == 0)
-        let accepted = db.temporaryFile("accepted-again.csv")
+        let accepted = db.scratchFile("accepted-again.csv")
         try? FileManager.default.removeItem(atPath: accepted)
         try FileManager.default.copyItem(atPath: checked.unmigratedFile!, toPath: accepted)
         let dropped = try db.contract {
@@ -205,7 +201,7 @@ struct LifecycleTests {
         let changedLine = try contractKeyFile(first.unmigratedFile!).first { $0.key == "\(contact[0]!)/\(contact[1]!)" }
         #expect(changedLine?.changed == "yes")
         // Even a list that names it cannot accept it: the apply never saw this value.
-        let accepted = db.temporaryFile("accept-all.csv")
+        let accepted = db.scratchFile("accept-all.csv")
         try FileManager.default.copyItem(atPath: first.unmigratedFile!, toPath: accepted)
         let refused = try db.contract {
             $0.confirm = true; $0.acceptRejectedFile = accepted
@@ -222,7 +218,7 @@ struct LifecycleTests {
         _ = try db.job().apply(db.quietOptions())
         let second = try db.contract()
         #expect(second.changedSinceApply == 0)
-        let exact = db.temporaryFile("exact.csv")
+        let exact = db.scratchFile("exact.csv")
         try FileManager.default.copyItem(atPath: second.unmigratedFile!, toPath: exact)
         let dropped = try db.contract {
             $0.confirm = true; $0.acceptRejectedFile = exact
@@ -384,7 +380,7 @@ struct LifecycleTests {
         for method in [SchemaSnapshot.Method.pgDump, .catalog] {
             let db = try TestDatabase(samples: 10)
             try db.connection.execute(script: "CREATE INDEX contacts_by_name ON contacts (full_name)")
-            let directory = db.temporaryFile("snapshots-\(method == .pgDump ? "dump" : "catalog")")
+            let directory = db.scratchFile("snapshots-\(method == .pgDump ? "dump" : "catalog")")
             let job = try db.job()
             let steps = try job.schemaSteps(using: db.connection)
             let tables = try job.expectations(using: db.connection, forApply: false).map(\.table)
@@ -510,7 +506,7 @@ struct LifecycleTests {
 
     @Test func contractOnTheCommandLineExitsFiveWhenRefused() throws {
         let db = try appliedDatabase(contacts: 60)
-        let list = db.temporaryFile("cli-unmigrated.csv")
+        let list = db.scratchFile("cli-unmigrated.csv")
         let result = try ferryCLI(
             "contract mappings/phones.yaml --confirm --unmigrated-out '\(list)'", database: db.name)
         #expect(result.status == 5, "\(result.stdout)\(result.stderr)")
@@ -536,7 +532,7 @@ struct LifecycleTests {
         let withoutLegacy =
             "SELECT md5(string_agg((to_jsonb(t) - 'phone_number')::text, '|' ORDER BY contact_name_id)) FROM contacts t"
         func contract() throws -> Int {
-            let list = db.temporaryFile("touch-unmigrated-\(UUID().uuidString).csv")
+            let list = db.scratchFile("touch-unmigrated-\(UUID().uuidString).csv")
             let first = try ferryCLI(
                 "contract mappings/phones.yaml --confirm --unmigrated-out '\(list)'", database: db.name)
             let dropped = try ferryCLI(

@@ -319,7 +319,7 @@ struct PhonesJobTests {
 
         func unmigrated(_ mapping: PhonesMapping, _ name: String) throws -> [String] {
             var options = ContractOptions()
-            options.unmigratedFile = db.temporaryFile("\(name)-unmigrated.csv")
+            options.unmigratedFile = db.scratchFile("\(name)-unmigrated.csv")
             options.log = { _ in }
             let report = try Contract(subject: PhonesContractSubject(mapping: mapping), conninfo: db.conninfo).run(
                 options)

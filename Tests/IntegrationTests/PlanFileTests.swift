@@ -1,11 +1,12 @@
 import Foundation
+import TestFiles
 import Testing
 @testable import FerryKit
 
 @Suite("Plan files, drift and plan exit codes")
 struct PlanFileTests {
     func planFile() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("ferry-plan-\(UUID().uuidString).json").path
+        Scratch.path("plan.json")
     }
 
     @Test func applyWithAnUnchangedPlanRuns() throws {
@@ -61,7 +62,7 @@ struct PlanFileTests {
         _ = try db.applySchema(try db.mapping())
         let path = planFile()
         #expect(try ferryCLI("plan mappings/phones.yaml --out \(path)", database: db.name).status == 0)
-        let edited = FileManager.default.temporaryDirectory.appendingPathComponent("phones-\(UUID().uuidString).yaml")
+        let edited = URL(fileURLWithPath: Scratch.path("phones.yaml"))
         let text = try String(
             contentsOf: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml"), encoding: .utf8)
         try text.replacingOccurrences(of: "batch_size: 5000", with: "batch_size: 100").write(
@@ -284,9 +285,7 @@ struct PlanReportIntegrationTests {
     @Test func everyFormatIsWrittenAndTheJSONAgreesWithTheData() throws {
         let db = try TestDatabase(samples: 1500)
         _ = try db.applySchema(try db.mapping())
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ferry-report-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = Scratch.folder("reports")
         for name in ["r.md", "r.json", "r.html", "r.txt"] {
             let result = try ferryCLI(
                 "plan mappings/phones.yaml --report '\(directory.path)/\(name)'", database: db.name)

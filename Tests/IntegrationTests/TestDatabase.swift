@@ -1,4 +1,5 @@
 import Foundation
+import TestFiles
 import Testing
 @testable import FerryKit
 
@@ -52,6 +53,13 @@ final class TestDatabase: @unchecked Sendable {
                 _ = try? admin.execute(script: "DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)")
             }
         }
+    }
+
+    /// The path of `name` among this database's files (in the test process's `Scratch` folder).
+    func scratchFile(_ name: String) -> String {
+        let folder = Scratch.root.appendingPathComponent(self.name)
+        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder.appendingPathComponent(name).path
     }
 
     func runPSQL(file: String, variables: [String: String] = [:]) throws {
@@ -120,6 +128,15 @@ func runProcess(
 var ferryBinary: String {
     ProcessInfo.processInfo.environment["FERRY_BIN"]
         ?? TestDatabase.packageRoot.appendingPathComponent(".build/debug/ferry").path
+}
+
+/// The shell command that runs ferry with `arguments` from the package root, as a user runs it from a
+/// checkout; the snapshots `schema apply` takes go among the test process's files, not into the checkout.
+func ferryCommand(_ arguments: String) -> String {
+    let snapshots =
+        arguments.hasPrefix("schema apply") && !arguments.contains("--snapshot-dir")
+        ? " --snapshot-dir '\(Scratch.root.path)/schema-snapshots'" : ""
+    return "cd '\(TestDatabase.packageRoot.path)' && exec '\(ferryBinary)' \(arguments)\(snapshots)"
 }
 
 /// An identical copy of a test database (for an uninterrupted run to compare with), dropped when released.

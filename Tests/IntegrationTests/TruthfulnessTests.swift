@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestFiles
 import Testing
 @testable import FerryKit
 
@@ -208,9 +209,7 @@ struct ResumeOptionsTests {
     @Test func aResumedRunKeepsItsOptionsAndRefusesAChangedMapping() throws {
         let db = try TestDatabase(samples: 30_000)
         _ = try db.applySchema(try db.mapping())
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-resume-\(UUID().uuidString)")
-            .path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = Scratch.folder("resume").path
         let mapping = folder + "/phones.yaml"
         try FileManager.default.copyItem(
             atPath: TestDatabase.packageRoot.appendingPathComponent("mappings/phones.yaml").path, toPath: mapping)
@@ -393,8 +392,7 @@ struct ReplicaLagTests {
         }
         let db = try TestDatabase(samples: 40_000)
         _ = try db.applySchema(try db.mapping())
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-standby-\(UUID().uuidString)")
-            .path
+        let folder = Scratch.folder("standby").path
         let script = TestDatabase.packageRoot.appendingPathComponent("scripts/pg.sh").path
         let started = try runProcess(script, ["standby", folder, port])
         #expect(started.status == 0, "\(started.stderr)")
@@ -468,7 +466,7 @@ struct ConfirmationTests {
     func onTerminal(_ arguments: String, answer: String, database: String) throws -> ProcessResult {
         var environment = ProcessInfo.processInfo.environment
         environment["PGDATABASE"] = database
-        let command = "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' \(arguments)"
+        let command = ferryCommand(arguments)
         return try runProcess(
             "/bin/sh", ["-c", "printf '\(answer)\\n' | script -qec \"\(command)\" /dev/null"], environment: environment)
     }
@@ -648,8 +646,7 @@ struct ManualPageTests {
 @Suite("The password prompt")
 struct PasswordPromptTests {
     @Test func aPasswordIsAskedOnATerminalNeverEchoedAndRequiredElsewhere() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-pwpg-\(UUID().uuidString)")
-            .path
+        let folder = Scratch.folder("password-cluster").path
         let script = TestDatabase.packageRoot.appendingPathComponent("scripts/pg.sh").path
         var environment = ProcessInfo.processInfo.environment
         environment["FERRY_PG_PASSWORD"] = "s3cret pw"
