@@ -15,12 +15,7 @@ struct CitusTests {
     }
 
     func ferry(_ arguments: [String], db: TestDatabase) throws -> ProcessResult {
-        var environment = ProcessInfo.processInfo.environment
-        environment["PGDATABASE"] = db.name
-        return try runProcess(
-            "/bin/sh",
-            ["-c", ferryCommand(arguments.joined(separator: " "))],
-            environment: environment)
+        try ferryCLI(arguments.joined(separator: " "), database: db.name)
     }
 
     static let importMapping = "mappings/contacts-csv.yaml"

@@ -5,21 +5,13 @@ import Testing
 
 @Suite("ferry on the command line")
 struct CommandLineTests {
-    func ferry(_ arguments: String, extraEnvironment: [String: String] = [:]) throws -> ProcessResult {
-        var environment = ProcessInfo.processInfo.environment
-        environment.merge(extraEnvironment) { $1 }
-        return try runProcess(
-            "/bin/sh", ["-c", ferryCommand(arguments)],
-            environment: environment)
-    }
-
     @Test func aBadMappingExitsOneNamingFileAndLine() throws {
         let directory = Scratch.folder("bad-mapping")
         let file = directory.appendingPathComponent("bad.yaml")
         try
             "job: phones\nsource:\n  columns:\n    - column: phone_number\n      type: work\nphones:\n  default_region: US\n  colour: blue\n"
             .write(to: file, atomically: true, encoding: .utf8)
-        let result = try ferry("plan '\(file.path)'")
+        let result = try ferryCLI("plan '\(file.path)'")
         #expect(result.status == 1)
         #expect(result.stderr.contains("bad.yaml:8: unknown key 'phones.colour'"), "\(result.stderr)")
     }
@@ -31,20 +23,21 @@ struct CommandLineTests {
             "import samples/import/partner-contacts.csv --mapping mappings/phones.yaml",
             "export --mapping mappings/customers.yaml",
         ] {
-            let result = try ferry(command + " --db 'postgresql://127.0.0.1:1/nowhere'")
+            let result = try ferryCLI(command + " --db 'postgresql://127.0.0.1:1/nowhere'")
             #expect(result.status == 1, "\(command)")
             #expect(
                 result.stderr.contains("works with a contacts-csv mapping")
                     && result.stderr.contains("run it with `ferry plan` and `ferry apply`"),
                 "\(command): \(result.stderr)")
         }
-        let plan = try ferry("plan mappings/contacts-csv.yaml --db 'postgresql://127.0.0.1:1/nowhere'")
+        let plan = try ferryCLI("plan mappings/contacts-csv.yaml --db 'postgresql://127.0.0.1:1/nowhere'")
         #expect(plan.status == 1)
         #expect(plan.stderr.contains("run it with `ferry import FILE --mapping MAPPING`"), "\(plan.stderr)")
     }
 
     @Test func aPasswordNeverAppearsInOutput() throws {
-        let result = try ferry("plan mappings/phones.yaml --db 'postgresql://postgres:Sup3rSecret@127.0.0.1:1/nowhere'")
+        let result = try ferryCLI(
+            "plan mappings/phones.yaml --db 'postgresql://postgres:Sup3rSecret@127.0.0.1:1/nowhere'")
         #expect(result.status == 1)
         #expect(!result.stderr.contains("Sup3rSecret") && !result.stdout.contains("Sup3rSecret"))
         #expect(result.stderr.contains("connecting to PostgreSQL"))
@@ -53,7 +46,7 @@ struct CommandLineTests {
     @Test func connectsThroughPGVariablesLikePsql() throws {
         let db = try TestDatabase(samples: 60)
         _ = try db.applySchema(try db.mapping())
-        let result = try ferry("plan mappings/phones.yaml --no-progress", extraEnvironment: ["PGDATABASE": db.name])
+        let result = try ferryCLI("plan mappings/phones.yaml --no-progress", database: db.name)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("/\(db.name) (PostgreSQL 15."))
         #expect(result.stdout.contains("✓ adds up"))
@@ -62,7 +55,7 @@ struct CommandLineTests {
     @Test func runsOnADatabaseWithoutTheLedgerSaysWhatToDo() throws {
         let db = try TestDatabase()
         for command in ["runs", "show 1", "rollback 1"] {
-            let result = try ferry("\(command) --db dbname=\(db.name)")
+            let result = try ferryCLI("\(command) --db dbname=\(db.name)")
             #expect(result.status == 1)
             #expect(
                 result.stderr.contains("this database has no ferry ledger (ferry.runs)"), "\(command): \(result.stderr)"
@@ -72,19 +65,19 @@ struct CommandLineTests {
 
     @Test func applyPrintsWhatItDidAndSchemaStatusShowsSteps() throws {
         let db = try TestDatabase(samples: 90)
-        let schema = try ferry(
+        let schema = try ferryCLI(
             "schema apply mappings/phones.yaml --db dbname=\(db.name) --snapshot-dir '\(db.scratchFile("snapshots"))'"
         )
         #expect(schema.status == 0, "\(schema.stderr)")
         #expect(schema.stdout.contains("schema snapshot (pg_dump) of contacts: "), "\(schema.stdout)")
-        let apply = try ferry("apply mappings/phones.yaml --db dbname=\(db.name)")
+        let apply = try ferryCLI("apply mappings/phones.yaml --db dbname=\(db.name)")
         #expect(apply.status == 0, "\(apply.stderr)")
         let inserted = try db.count("SELECT count(*) FROM contact_phone_numbers")
         #expect(inserted > 50)
         #expect(
             apply.stdout.contains("phone rows inserted                          \(formatCount(inserted))"),
             "\(apply.stdout)")
-        let status = try ferry("schema status mappings/phones.yaml --db dbname=\(db.name)")
+        let status = try ferryCLI("schema status mappings/phones.yaml --db dbname=\(db.name)")
         #expect(status.stdout.contains("phones/contact_phone_numbers  applied"))
     }
 }
@@ -94,12 +87,7 @@ struct MemoryTests {
     func peakMegabytes(contacts: Int) throws -> Double {
         let db = try TestDatabase(samples: contacts)
         _ = try db.applySchema(try db.mapping())
-        let plan = try runProcess(
-            "/bin/sh",
-            [
-                "-c",
-                "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --db 'dbname=\(db.name)' --json",
-            ])
+        let plan = try ferryCLI("plan mappings/phones.yaml --db 'dbname=\(db.name)' --json")
         #expect(plan.status == 0, "\(plan.stderr)")
         let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
         #expect(report.tenants.map(\.counts.contactsScanned).reduce(0, +) == contacts)

@@ -4,14 +4,6 @@ import Testing
 @testable import FerryKit
 
 /// Runs the built ferry in the package root (so mappings/ resolves) against one test database.
-func ferryCLI(_ arguments: String, database: String) throws -> ProcessResult {
-    var environment = ProcessInfo.processInfo.environment
-    environment["PGDATABASE"] = database
-    return try runProcess(
-        "/bin/sh", ["-c", ferryCommand(arguments)],
-        environment: environment)
-}
-
 extension TestDatabase {
     /// A content fingerprint of the phone tables that ignores generated ids and timestamps.
     func phoneContentChecksum() throws -> String {

@@ -152,12 +152,7 @@ struct PhonesJobTests {
         let tables = ["contacts", "contact_phone_numbers", "contact_phone_type_definitions", "ferry.schema_steps"]
         let before = try tables.map(db.checksum)
         let counters = try tupleCounters(db)
-        let plan = try runProcess(
-            "/bin/sh",
-            [
-                "-c",
-                "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --db 'dbname=\(db.name)' --json",
-            ])
+        let plan = try ferryCLI("plan mappings/phones.yaml --db 'dbname=\(db.name)' --json")
         #expect(plan.status == 0, "\(plan.stderr)")
         let report = try JSONDecoder().decode(PlanReport.self, from: Data(plan.stdout.utf8))
         #expect(report.schema == PlanReport.schemaVersion && report.changesPending)

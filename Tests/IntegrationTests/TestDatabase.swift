@@ -139,6 +139,13 @@ func ferryCommand(_ arguments: String) -> String {
     return "cd '\(TestDatabase.packageRoot.path)' && exec '\(ferryBinary)' \(arguments)\(snapshots)"
 }
 
+/// Runs ferry (`ferryCommand`); `database` becomes PGDATABASE.
+func ferryCLI(_ arguments: String, database: String? = nil) throws -> ProcessResult {
+    var environment = ProcessInfo.processInfo.environment
+    if let database { environment["PGDATABASE"] = database }
+    return try runProcess("/bin/sh", ["-c", ferryCommand(arguments)], environment: environment)
+}
+
 /// An identical copy of a test database (for an uninterrupted run to compare with), dropped when released.
 final class DatabaseCopy {
     let name: String

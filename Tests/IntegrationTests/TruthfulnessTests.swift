@@ -588,8 +588,7 @@ struct OutputConventionTests {
         var environment = ProcessInfo.processInfo.environment
         environment["PGDATABASE"] = db.name
         environment.removeValue(forKey: "NO_COLOR")
-        let command =
-            "cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' plan mappings/phones.yaml --no-progress"
+        let command = ferryCommand("plan mappings/phones.yaml --no-progress")
         let onTerminal = try runProcess("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment)
         #expect(onTerminal.stdout.contains("\u{1B}[1mContacts"))
         environment["NO_COLOR"] = "1"
@@ -609,8 +608,7 @@ struct ProgressLineTests {
         _ = try db.applySchema(try db.mapping())
         var environment = ProcessInfo.processInfo.environment
         environment["PGDATABASE"] = db.name
-        let command =
-            "stty cols 32; cd '\(TestDatabase.packageRoot.path)' && '\(ferryBinary)' apply mappings/phones.yaml --batch-size 500 >/dev/null"
+        let command = "stty cols 32; " + ferryCommand("apply mappings/phones.yaml --batch-size 500 >/dev/null")
         let run = try runProcess("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment)
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         let plain = run.stdout.replacingOccurrences(
