@@ -135,8 +135,8 @@ final class PhonesLoader: BatchLoader {
                     try connection.query(snapshot.preImages, snapshotParameters)
                     try connection.query(snapshot.markDone, tenant)
                 } else {
-                    // No ANALYZE of the replace table: the lock probes each row by its key and the rewrite
-                    // reaches it by the ctid the lock recorded, plans its statistics cannot turn into a scan.
+                    // No ANALYZE of the replace table: the lock probes each row by its key, and the rewrite and
+                    // the delete reach it by the ctid the lock recorded (a TID scan), whatever its statistics say.
                     try connection.query(
                         rows.snapshotNaiveRows(snapshot: phonesTable, signature: sql.naiveSignature),
                         [run, number, phonesTable.qualifiedName])
