@@ -3,6 +3,7 @@
 psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
 now() { date +%s.%N; }
 seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
-# Benchmarks take a schema snapshot per database they set up: kept out of the checkout.
-bench_snapshots="${TMPDIR:-/tmp}/ferry-bench-snapshots"
+# Benchmarks take a schema snapshot per database they set up: kept out of the checkout, and in the
+# throwaway cluster's folder when scripts/with-cluster.sh started one (removed with it).
+bench_snapshots="${FERRY_CLUSTER_DIR:-${TMPDIR:-/tmp}}/ferry-bench-snapshots"
 settle() { $psql -d "$1" -c "VACUUM ANALYZE"; $psql -d postgres -c "CHECKPOINT"; }

@@ -15,4 +15,6 @@ trap '"$cluster" stop "$dir"' EXIT
 "$cluster" start "$dir"
 # shellcheck disable=SC1091
 . "$dir/env"
+# Scratch files of the command (benchmarks' schema snapshots) go with the cluster.
+export FERRY_CLUSTER_DIR="$dir"
 "$@"
