@@ -44,9 +44,21 @@ public struct SnapshotTable: Sendable {
     /// The columns a pre-image fills in a snapshot row, in `preImage`'s order.
     static let preImageColumns = "before, before_xmin"
 
-    /// A row's pre-image (`preImageColumns`): the row as JSON and, where xmin judges rows, its xmin as
-    /// it was (see `LedgerSchema.restoredRowsStep`).
-    func preImage(_ alias: String) -> String { "to_jsonb(\(alias)), \(xminAsItWas(alias))" }
+    /// A row's pre-image (`preImageColumns`): the row as JSON (or `object`, see `updatedColumns`) and,
+    /// where xmin judges rows, its xmin as it was (see `LedgerSchema.restoredRowsStep`).
+    func preImage(_ alias: String, object: String? = nil) -> String {
+        "\(object ?? "to_jsonb(\(alias))"), \(xminAsItWas(alias))"
+    }
+
+    /// The pre-image of an update that writes only `columns` of row `alias`: those columns as they were.
+    /// Rollback overwrites a row with what its pre-image holds and leaves its other columns as they
+    /// are, which the update did not touch either: a copy of them would be built and stored for every
+    /// row for nothing. (A deleted row comes back from its pre-image alone: it keeps the whole row.)
+    /// Where xmin judges rows only: a distributed rollback knows a row it restored by comparing the row
+    /// with its whole pre-image, generated columns included (`DistributedRollback`).
+    static func updatedColumns(_ columns: [String], of alias: String) -> String {
+        jsonObject(columns, of: alias)
+    }
 
     /// The row's xmin for `before_xmin`: none where rows are hashed instead (`hashesRows`).
     private func xminAsItWas(_ alias: String) -> String {
@@ -56,8 +68,8 @@ public struct SnapshotTable: Sendable {
     /// A row's key and pre-image computed where the statement scans and locks it, as columns a CTE
     /// carries to the ledger's insert (`carriedKeyAndPreImage`) beside whatever else the scan reads
     /// (the row's ctid), none of which the pre-image must then leave out.
-    func carryingKeyAndPreImage(_ alias: String) -> String {
-        "\(keyObject(alias: alias)) AS ferry_key, to_jsonb(\(alias)) AS ferry_before, \(xminAsItWas(alias)) AS ferry_before_xmin"
+    func carryingKeyAndPreImage(_ alias: String, object: String? = nil) -> String {
+        "\(keyObject(alias: alias)) AS ferry_key, \(object ?? "to_jsonb(\(alias))") AS ferry_before, \(xminAsItWas(alias)) AS ferry_before_xmin"
     }
 
     /// The key and pre-image (`key, ` + `preImageColumns`) a CTE row `alias` carries (see
@@ -67,11 +79,12 @@ public struct SnapshotTable: Sendable {
     }
 
     /// `jsonb_build_object('k1', alias.k1, ...)`: the key of a row as the snapshot stores it.
-    func keyObject(alias: String) -> String {
+    func keyObject(alias: String) -> String { Self.jsonObject(keyColumns.map(\.name), of: alias) }
+
+    /// `jsonb_build_object('c1', alias.c1, ...)`.
+    private static func jsonObject(_ columns: [String], of alias: String) -> String {
         "jsonb_build_object("
-            + keyColumns.map {
-                "'\($0.name.replacingOccurrences(of: "'", with: "''"))', \(alias).\(quoteIdentifier($0.name))"
-            }
+            + columns.map { "'\($0.replacingOccurrences(of: "'", with: "''"))', \(alias).\(quoteIdentifier($0))" }
             .joined(separator: ", ") + ")"
     }
 

@@ -271,7 +271,7 @@ struct PhoneRowsSQL {
             SELECT p.* FROM \(replacing.quoted) r
             CROSS JOIN LATERAL (
                 SELECT p.\(q(phones.tenant)), p.\(q(phones.contactKey)), p.\(q(phones.id)), p.ctid AS ferry_ctid,
-                       \(snapshot.carryingKeyAndPreImage("p"))
+                       \(snapshot.carryingKeyAndPreImage("p", object: snapshot.hashesRows ? nil : naiveRowPreImage))
                 FROM \(phones.table.quoted) p
                 WHERE \(stillNaive(signature))
                 FOR UPDATE OF p) p
@@ -307,24 +307,33 @@ struct PhoneRowsSQL {
         )
     }
 
+    /// What the rewrite of a naive row writes: each column with its new value.
+    private var naiveRowUpdate: [(column: String, value: String)] {
+        [
+            (phones.phoneNumber, "s.phone_number"), (phones.canonicalType, "s.canonical_type"),
+            (phones.customType, "t.\(q(types.id))"),
+        ]
+            + (phones.extensionDigits.map { [($0, "s.extension")] } ?? [])
+            + (phones.updatedAt.map { [($0, "now()")] } ?? [])
+    }
+
+    /// A naive row's pre-image, for the replace table's row `r`: the columns the rewrite writes, or the
+    /// whole row where it is deleted (no usable number).
+    private var naiveRowPreImage: String {
+        "CASE WHEN r.has_rows THEN \(SnapshotTable.updatedColumns(naiveRowUpdate.map(\.column), of: "p")) ELSE to_jsonb(p) END"
+    }
+
     /// Writes each replaced contact's first normalized number into its naive row (its key kept).
     /// $1 (Citus) the batch's tenant.
     var updateNaiveRows: String {
-        let set =
-            [
-                "\(q(phones.phoneNumber)) = s.phone_number", "\(q(phones.canonicalType)) = s.canonical_type",
-                "\(q(phones.customType)) = t.\(q(types.id))",
-            ]
-            + (phones.extensionDigits.map { ["\(q($0)) = s.extension"] } ?? [])
-            + (phones.updatedAt.map { ["\(q($0)) = now()"] } ?? [])
-        return """
-            UPDATE \(phones.table.quoted) p SET \(set.joined(separator: ", "))
-            FROM \(replacing.quoted) r
-            JOIN \(staging.quoted) s ON s.tenant = r.tenant AND s.contact_key = r.contact_key AND s.is_default
-            LEFT JOIN \(types.table.quoted) t
-                   ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized\(oneTenant("t.\(q(types.tenant))", 1))
-            WHERE r.done AND r.has_rows AND \(lockedNaiveRow)\(oneTenant("p.\(q(phones.tenant))", 1))\(oneTenant("r.tenant", 1))\(oneTenant("s.tenant", 1))
-            """
+        """
+        UPDATE \(phones.table.quoted) p SET \(naiveRowUpdate.map { "\(q($0.column)) = \($0.value)" }.joined(separator: ", "))
+        FROM \(replacing.quoted) r
+        JOIN \(staging.quoted) s ON s.tenant = r.tenant AND s.contact_key = r.contact_key AND s.is_default
+        LEFT JOIN \(types.table.quoted) t
+               ON t.\(q(types.tenant)) = s.tenant AND t.\(q(types.normalizedLabel)) = s.custom_normalized\(oneTenant("t.\(q(types.tenant))", 1))
+        WHERE r.done AND r.has_rows AND \(lockedNaiveRow)\(oneTenant("p.\(q(phones.tenant))", 1))\(oneTenant("r.tenant", 1))\(oneTenant("s.tenant", 1))
+        """
     }
 
     /// `p` is the naive row `r` names, which the batch locked: found where the lock saw it (its ctid, no

@@ -82,10 +82,14 @@ struct PhonesInPlaceSQL: Sendable {
         [rewrites.emptyBeforeCommit, deletions.emptyBeforeCommit, phoneRows.staging.emptyBeforeCommit].compactMap { $0 }
     }
 
-    private var newValues: String {
-        (["\(q(phones.phoneNumber)) = r.number"] + (phones.extensionDigits.map { ["\(q($0)) = r.extension"] } ?? [])
-            + (phones.updatedAt.map { ["\(q($0)) = now()"] } ?? [])).joined(separator: ", ")
+    /// What a rewrite writes: each column with its new value.
+    private var rewrite: [(column: String, value: String)] {
+        [(phones.phoneNumber, "r.number")] + (phones.extensionDigits.map { [($0, "r.extension")] } ?? [])
+            + (phones.updatedAt.map { [($0, "now()")] } ?? [])
     }
+    private var newValues: String { rewrite.map { "\(q($0.column)) = \($0.value)" }.joined(separator: ", ") }
+    /// A rewritten row's pre-image: the columns the rewrite writes.
+    private var rewrittenColumns: String { SnapshotTable.updatedColumns(rewrite.map(\.column), of: "p") }
 
     /// Rewrites the rows still holding the value that was read: each is locked, its pre-image recorded,
     /// and its number (and extension) written, in one statement; a row the application changed meanwhile
@@ -93,7 +97,7 @@ struct PhonesInPlaceSQL: Sendable {
     func rewriteRows(snapshot: SnapshotTable) -> String {
         let set = newValues
         return write(
-            rewrites.quoted, action: "update", snapshot: snapshot,
+            rewrites.quoted, action: "update", snapshot: snapshot, preImage: rewrittenColumns,
             """
             UPDATE \(phones.table.quoted) p SET \(set)
                 FROM still s JOIN \(rewrites.quoted) r ON \(same("s"))
@@ -120,11 +124,14 @@ struct PhonesInPlaceSQL: Sendable {
 
     /// The rows of `table` still holding the value that was read, locked (`still`), their pre-images
     /// recorded, then `change` (which reads `still`); its count of rows is the result.
-    private func write(_ table: String, action: String, snapshot: SnapshotTable, _ change: String) -> String {
+    /// `preImage`: what each pre-image keeps (`SnapshotTable.updatedColumns`); nil, the whole row.
+    private func write(
+        _ table: String, action: String, snapshot: SnapshotTable, preImage: String? = nil, _ change: String
+    ) -> String {
         """
         WITH still AS (
             SELECT p.* FROM \(table) r
-            CROSS JOIN LATERAL (SELECT p.\(q(phones.tenant)), p.\(q(phones.id)), \(snapshot.carryingKeyAndPreImage("p"))
+            CROSS JOIN LATERAL (SELECT p.\(q(phones.tenant)), p.\(q(phones.id)), \(snapshot.carryingKeyAndPreImage("p", object: snapshot.hashesRows ? nil : preImage))
                                 FROM \(phones.table.quoted) p
                                 WHERE \(same("p")) AND p.\(q(phones.phoneNumber)) = r.was
                                 FOR UPDATE OF p) p
