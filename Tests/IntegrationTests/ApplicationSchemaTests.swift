@@ -336,6 +336,26 @@ struct ApplicationSchemaTests {
             """, name: "in-place.yaml")
     }
 
+    /// The application's BEFORE UPDATE trigger writes a column the rewrite does not name: the
+    /// pre-images keep the whole row, and a rollback with the trigger disabled puts every column back.
+    @Test func aRewriteThroughAnApplicationTriggerIsUndoneExactly() throws {
+        let db = try legacyColumnDropped()
+        try db.connection.execute(
+            script: """
+                ALTER TABLE contact_phone_numbers ADD COLUMN revision int NOT NULL DEFAULT 0;
+                CREATE FUNCTION bump_revision() RETURNS trigger LANGUAGE plpgsql
+                    AS $$ BEGIN NEW.revision = OLD.revision + 1; RETURN NEW; END $$;
+                CREATE TRIGGER phone_revision BEFORE UPDATE ON contact_phone_numbers
+                    FOR EACH ROW EXECUTE FUNCTION bump_revision();
+                """)
+        let mapping = try Self.inPlaceMapping()
+        let (before, _) = try ApplicationSchema.planAndApply(mapping, db, planSays: "✓ adds up")
+        #expect(try db.count("SELECT count(*) FROM contact_phone_numbers WHERE revision > 0") > 0, "the trigger fired")
+        let rollback = try ferryCLI("rollback 1 --yes --disable-before-triggers", database: db.name)
+        #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
+        #expect(try db.checksum("contact_phone_numbers") == before, "every column as it was, revision included")
+    }
+
     @Test func withTheLegacyColumnGoneRowsAreNormalizedWhereTheyStand() throws {
         let db = try legacyColumnDropped()
         let mapping = try Self.inPlaceMapping()

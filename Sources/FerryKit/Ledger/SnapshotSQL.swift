@@ -6,6 +6,9 @@ public struct SnapshotTable: Sendable {
     /// Rows written are recorded with a hash of what was written, which rollback compares: on a Citus
     /// distributed table a row's xmin is its worker's transaction id, not the batch's.
     var hashesRows = false
+    /// Whether an update's pre-image must hold the whole row (see `updatedColumns`): where rows are
+    /// hashed, or where a BEFORE UPDATE row trigger may write columns the update itself does not name.
+    var keepsWholeRows = false
 
     static let lookup = """
         SELECT format('%I.%I', n.nspname, c.relname) AS qualified_name, a.attname AS key_column,
@@ -30,6 +33,9 @@ public struct SnapshotTable: Sendable {
             qualifiedName: qualified,
             keyColumns: try rows.map { (try $0.required("key_column"), try $0.required("key_type")) })
         table.hashesRows = try isDistributed(qualified, on: connection)
+        table.keepsWholeRows =
+            try table.hashesRows
+            || RowTrigger.beforeRowTriggers(on: qualified, connection: connection).contains(where: \.onUpdate)
         return table
     }
 
@@ -54,8 +60,9 @@ public struct SnapshotTable: Sendable {
     /// Rollback overwrites a row with what its pre-image holds and leaves its other columns as they
     /// are, which the update did not touch either: a copy of them would be built and stored for every
     /// row for nothing. (A deleted row comes back from its pre-image alone: it keeps the whole row.)
-    /// Where xmin judges rows only: a distributed rollback knows a row it restored by comparing the row
-    /// with its whole pre-image, generated columns included (`DistributedRollback`).
+    /// Not where `keepsWholeRows`: a distributed rollback knows a row it restored by comparing the row
+    /// with its whole pre-image, generated columns included (`DistributedRollback`), and a trigger may
+    /// change more than the update names.
     static func updatedColumns(_ columns: [String], of alias: String) -> String {
         jsonObject(columns, of: alias)
     }

@@ -271,7 +271,7 @@ struct PhoneRowsSQL {
             SELECT p.* FROM \(replacing.quoted) r
             CROSS JOIN LATERAL (
                 SELECT p.\(q(phones.tenant)), p.\(q(phones.contactKey)), p.\(q(phones.id)), p.ctid AS ferry_ctid,
-                       \(snapshot.carryingKeyAndPreImage("p", object: snapshot.hashesRows ? nil : naiveRowPreImage))
+                       \(snapshot.carryingKeyAndPreImage("p", object: snapshot.keepsWholeRows ? nil : naiveRowPreImage))
                 FROM \(phones.table.quoted) p
                 WHERE \(stillNaive(signature))
                 FOR UPDATE OF p) p

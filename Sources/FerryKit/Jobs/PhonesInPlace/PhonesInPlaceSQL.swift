@@ -131,7 +131,7 @@ struct PhonesInPlaceSQL: Sendable {
         """
         WITH still AS (
             SELECT p.* FROM \(table) r
-            CROSS JOIN LATERAL (SELECT p.\(q(phones.tenant)), p.\(q(phones.id)), \(snapshot.carryingKeyAndPreImage("p", object: snapshot.hashesRows ? nil : preImage))
+            CROSS JOIN LATERAL (SELECT p.\(q(phones.tenant)), p.\(q(phones.id)), \(snapshot.carryingKeyAndPreImage("p", object: snapshot.keepsWholeRows ? nil : preImage))
                                 FROM \(phones.table.quoted) p
                                 WHERE \(same("p")) AND p.\(q(phones.phoneNumber)) = r.was
                                 FOR UPDATE OF p) p
