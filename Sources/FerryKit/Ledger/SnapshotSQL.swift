@@ -50,11 +50,9 @@ public struct SnapshotTable: Sendable {
     /// The columns a pre-image fills in a snapshot row, in `preImage`'s order.
     static let preImageColumns = "before, before_xmin"
 
-    /// A row's pre-image (`preImageColumns`): the row as JSON (or `object`, see `updatedColumns`) and,
-    /// where xmin judges rows, its xmin as it was (see `LedgerSchema.restoredRowsStep`).
-    func preImage(_ alias: String, object: String? = nil) -> String {
-        "\(object ?? "to_jsonb(\(alias))"), \(xminAsItWas(alias))"
-    }
+    /// A row's pre-image (`preImageColumns`): the row as JSON and, where xmin judges rows, its xmin as
+    /// it was (see `LedgerSchema.restoredRowsStep`).
+    func preImage(_ alias: String) -> String { "to_jsonb(\(alias)), \(xminAsItWas(alias))" }
 
     /// The pre-image of an update that writes only `columns` of row `alias`: those columns as they were.
     /// Rollback overwrites a row with what its pre-image holds and leaves its other columns as they
@@ -74,7 +72,8 @@ public struct SnapshotTable: Sendable {
 
     /// A row's key and pre-image computed where the statement scans and locks it, as columns a CTE
     /// carries to the ledger's insert (`carriedKeyAndPreImage`) beside whatever else the scan reads
-    /// (the row's ctid), none of which the pre-image must then leave out.
+    /// (the row's ctid), none of which the pre-image must then leave out. `object`: what the pre-image
+    /// holds (`updatedColumns`); nil, the whole row.
     func carryingKeyAndPreImage(_ alias: String, object: String? = nil) -> String {
         "\(keyObject(alias: alias)) AS ferry_key, \(object ?? "to_jsonb(\(alias))") AS ferry_before, \(xminAsItWas(alias)) AS ferry_before_xmin"
     }
