@@ -58,11 +58,11 @@ public struct SnapshotTable: Sendable {
     /// Rollback overwrites a row with what its pre-image holds and leaves its other columns as they
     /// are, which the update did not touch either: a copy of them would be built and stored for every
     /// row for nothing. (A deleted row comes back from its pre-image alone: it keeps the whole row.)
-    /// Not where `keepsWholeRows`: a distributed rollback knows a row it restored by comparing the row
-    /// with its whole pre-image, generated columns included (`DistributedRollback`), and a trigger may
-    /// change more than the update names.
-    static func updatedColumns(_ columns: [String], of alias: String) -> String {
-        jsonObject(columns, of: alias)
+    /// The whole row where `keepsWholeRows`: a distributed rollback knows a row it restored by comparing
+    /// the row with its whole pre-image, generated columns included (`DistributedRollback`), and a
+    /// trigger may change more than the update names.
+    func updatedColumns(_ columns: [String], of alias: String) -> String {
+        keepsWholeRows ? "to_jsonb(\(alias))" : Self.jsonObject(columns, of: alias)
     }
 
     /// The row's xmin for `before_xmin`: none where rows are hashed instead (`hashesRows`).

@@ -271,7 +271,7 @@ struct PhoneRowsSQL {
             SELECT p.* FROM \(replacing.quoted) r
             CROSS JOIN LATERAL (
                 SELECT p.\(q(phones.tenant)), p.\(q(phones.contactKey)), p.\(q(phones.id)), p.ctid AS ferry_ctid,
-                       \(snapshot.carryingKeyAndPreImage("p", object: snapshot.keepsWholeRows ? nil : naiveRowPreImage))
+                       \(snapshot.carryingKeyAndPreImage("p", object: naiveRowPreImage(snapshot)))
                 FROM \(phones.table.quoted) p
                 WHERE \(stillNaive(signature))
                 FOR UPDATE OF p) p
@@ -319,8 +319,8 @@ struct PhoneRowsSQL {
 
     /// A naive row's pre-image, for the replace table's row `r`: the columns the rewrite writes, or the
     /// whole row where it is deleted (no usable number).
-    private var naiveRowPreImage: String {
-        "CASE WHEN r.has_rows THEN \(SnapshotTable.updatedColumns(naiveRowUpdate.map(\.column), of: "p")) ELSE to_jsonb(p) END"
+    private func naiveRowPreImage(_ snapshot: SnapshotTable) -> String {
+        "CASE WHEN r.has_rows THEN \(snapshot.updatedColumns(naiveRowUpdate.map(\.column), of: "p")) ELSE to_jsonb(p) END"
     }
 
     /// Writes each replaced contact's first normalized number into its naive row (its key kept).

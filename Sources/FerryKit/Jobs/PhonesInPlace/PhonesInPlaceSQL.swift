@@ -38,8 +38,9 @@ struct PhonesInPlaceSQL: Sendable {
             [phones.tenant, phones.contactKey].contains(column)
                 ? "p.\(quoteIdentifier(column))" : "(array_agg(p.\(quoteIdentifier(column))))[1]"
         }
-        let ext = phones.extensionDigits.map { "p.\(q($0))" } ?? "NULL::text"
-        let listExt = phones.extensionDigits.map { "l.\(q($0))" } ?? "NULL::text"
+        let ext = { [phones] (alias: String) in
+            phones.extensionDigits.map { "\(alias).\(quoteIdentifier($0))" } ?? "NULL::text"
+        }
         // Most contacts have one row: it comes as plain columns (the min of one value is that value), and
         // only a contact with more has its rows as JSON, which costs ferry a decoder per contact. The JSON
         // is a subquery inside the CASE, run only for such a contact: an aggregate beside count(*) would be
@@ -47,9 +48,9 @@ struct PhonesInPlaceSQL: Sendable {
         return """
             SELECT \(tenant)::text AS ferry_tenant, \(contact)::text AS ferry_key, \(lookup) AS region_lookup,
                    count(*) AS row_count, min(p.\(q(phones.id))::text) AS only_id,
-                   min(p.\(q(phones.phoneNumber))) AS only_number, min(\(ext)) AS only_ext,
+                   min(p.\(q(phones.phoneNumber))) AS only_number, min(\(ext("p"))) AS only_ext,
                    CASE WHEN count(*) > 1 THEN (
-                       SELECT json_agg(json_build_object('id', l.\(q(phones.id))::text, 'number', l.\(q(phones.phoneNumber)), 'ext', \(listExt))
+                       SELECT json_agg(json_build_object('id', l.\(q(phones.id))::text, 'number', l.\(q(phones.phoneNumber)), 'ext', \(ext("l")))
                                        ORDER BY l.\(q(phones.displayOrder)), l.\(q(phones.id)))::text
                        FROM \(phones.table.quoted) l
                        WHERE l.\(q(phones.tenant)) = \(tenant) AND l.\(q(phones.contactKey)) = \(contact)) END AS rows
@@ -88,8 +89,6 @@ struct PhonesInPlaceSQL: Sendable {
             + (phones.updatedAt.map { [($0, "now()")] } ?? [])
     }
     private var newValues: String { rewrite.map { "\(q($0.column)) = \($0.value)" }.joined(separator: ", ") }
-    /// A rewritten row's pre-image: the columns the rewrite writes.
-    private var rewrittenColumns: String { SnapshotTable.updatedColumns(rewrite.map(\.column), of: "p") }
 
     /// Rewrites the rows still holding the value that was read: each is locked, its pre-image recorded,
     /// and its number (and extension) written, in one statement; a row the application changed meanwhile
@@ -97,7 +96,8 @@ struct PhonesInPlaceSQL: Sendable {
     func rewriteRows(snapshot: SnapshotTable) -> String {
         let set = newValues
         return write(
-            rewrites.quoted, action: "update", snapshot: snapshot, preImage: rewrittenColumns,
+            rewrites.quoted, action: "update", snapshot: snapshot,
+            preImage: snapshot.updatedColumns(rewrite.map(\.column), of: "p"),
             """
             UPDATE \(phones.table.quoted) p SET \(set)
                 FROM still s JOIN \(rewrites.quoted) r ON \(same("s"))
@@ -131,7 +131,7 @@ struct PhonesInPlaceSQL: Sendable {
         """
         WITH still AS (
             SELECT p.* FROM \(table) r
-            CROSS JOIN LATERAL (SELECT p.\(q(phones.tenant)), p.\(q(phones.id)), \(snapshot.carryingKeyAndPreImage("p", object: snapshot.keepsWholeRows ? nil : preImage))
+            CROSS JOIN LATERAL (SELECT p.\(q(phones.tenant)), p.\(q(phones.id)), \(snapshot.carryingKeyAndPreImage("p", object: preImage))
                                 FROM \(phones.table.quoted) p
                                 WHERE \(same("p")) AND p.\(q(phones.phoneNumber)) = r.was
                                 FOR UPDATE OF p) p
