@@ -209,7 +209,8 @@ extension PhonesJob: TableMigration {
         statements.sql.applyStatements(
             types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: reader),
             phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: reader),
-            tenantType: statements.tenantType, keyType: statements.keyType)
+            tenantType: statements.tenantType, keyType: statements.keyType,
+            idType: try reader.columnTypes(mapping.phoneNumbers.table)[mapping.phoneNumbers.id] ?? "uuid")
     }
 
     /// The plan checks the target's constraints on every planned row, in a session of its own on the

@@ -124,15 +124,43 @@ struct PhonesSQL {
     }
 
     /// What apply runs, in order: once per session, then for every batch in one transaction ($1 run,
-    /// $2 batch, $3 the table's name for its snapshot rows). For the plan report's appendix.
-    func applyStatements(types: SnapshotTable, phones: SnapshotTable, tenantType: String, keyType: String) -> [String] {
-        phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType)
+    /// $2 batch, $3 the table's name for its snapshot rows; on Citus $4 or $1 the batch's tenant), as
+    /// `PhonesLoader` runs them. For the plan report's appendix. `idType`: the phone table's key type.
+    func applyStatements(
+        types: SnapshotTable, phones: SnapshotTable, tenantType: String, keyType: String, idType: String
+    ) -> [String] {
+        let rows = phoneRows
+        let replaces = mapping.existingRows == .replaceNaive
+        var naiveRows: [String] = []
+        if replaces {
+            naiveRows.append(rows.copyIntoReplaceTable)
+            if rows.replacing.isDistributed {
+                let snapshot = rows.citusSnapshotNaiveRows(snapshot: phones, signature: naiveSignature)
+                naiveRows += [snapshot.preImages, snapshot.markDone, rows.updateNaiveRows, rows.deleteNaiveRows]
+                naiveRows += [rows.recordNaivePreImages(snapshot: phones)].compactMap { $0 }
+            } else {
+                naiveRows += [
+                    rows.snapshotNaiveRows(snapshot: phones, signature: naiveSignature), rows.updateNaiveRows,
+                    rows.deleteNaiveRows,
+                ]
+            }
+            naiveRows.append(rows.insertPhoneRows(snapshot: phones, for: .replacing))
+        }
+        let reads = legacyReads.isRecorded ? [legacyReads.copyIntoStaging, legacyReads.record] : []
+        let sessionTables =
+            rows.createStagingTable(tenantType: tenantType, keyType: keyType)
+            + legacyReads.create(tenantType: tenantType, keyType: keyType)
+            + (replaces ? rows.createReplaceTable(tenantType: tenantType, keyType: keyType, idType: idType) : [])
+        let emptied =
+            [rows.staging.emptyBeforeCommit] + (legacyReads.isRecorded ? [legacyReads.staging.emptyBeforeCommit] : [])
+            + (replaces ? [rows.replacing.emptyBeforeCommit] : [])
+        return sessionTables
             + [
                 "BEGIN", SessionSettings.setLocalBatchSettingsForReport,
-                phoneRows.copyIntoStaging, phoneRows.insertCustomTypes(snapshot: types),
-                phoneRows.insertPhoneRows(snapshot: phones),
-                LedgerRun.recordBatch(.key),
-            ] + [phoneRows.staging.emptyBeforeCommit].compactMap { $0 } + ["COMMIT"]
+                rows.copyIntoStaging, rows.insertCustomTypes(snapshot: types),
+            ] + naiveRows + [rows.insertPhoneRows(snapshot: phones)]
+            + [legacyReads.forget(staged: rows.staging, keyColumn: "contact_key")].compactMap { $0 } + reads
+            + [LedgerRun.recordBatch(.key)] + emptied.compactMap { $0 } + ["COMMIT"]
     }
 
 }
