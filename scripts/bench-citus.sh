@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Citus benchmark (needs an installed Citus; run through scripts/with-cluster.sh --citus): BENCH_CONTACTS
 # legacy contacts (default 1,000,000) on the coordinator-and-two-workers cluster, the sample schema
-# distributed by tenant; the naive backfill (one btrim'd work row per non-blank value, INSERT … SELECT)
+# distributed by tenant, its three tenants spread over the two workers; the naive backfill (one btrim'd work row per non-blank value, INSERT … SELECT)
 # is timed, the phone table emptied, then `ferry apply` (one writer, then --jobs 2) is timed on the same cluster. The same on a
 # plain PostgreSQL 15 cluster started here, for the figures side by side. Ratio target: <= 1.5.
 set -euo pipefail
@@ -24,7 +24,10 @@ run() {
         $psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     fi
     PGDATABASE=$db $psql -f samples/schema.sql
-    [ "$engine" = citus ] && PGDATABASE=$db $psql -f samples/citus.sql >/dev/null
+    if [ "$engine" = citus ]; then
+        PGDATABASE=$db $psql -f samples/citus.sql >/dev/null
+        PGDATABASE=$db $psql -f scripts/citus-spread-sample-tenants.sql >/dev/null
+    fi
     PGDATABASE=$db $psql -v contacts="$contacts" -f samples/generate.sql
     PGDATABASE=$db "$ferry" schema apply mappings/phones.yaml --snapshot-dir "$bench_snapshots" >/dev/null
     PGDATABASE=$db $psql -c "VACUUM ANALYZE"
