@@ -146,21 +146,25 @@ struct PhonesSQL {
             }
             naiveRows.append(rows.insertPhoneRows(snapshot: phones, for: .replacing))
         }
-        let reads = legacyReads.isRecorded ? [legacyReads.copyIntoStaging, legacyReads.record] : []
-        let sessionTables =
+        // On Citus the batch's reads of the legacy values, recorded for the contract (see `LegacyReads`).
+        let reads: [String?] =
+            legacyReads.isRecorded
+            ? [
+                legacyReads.forget(staged: rows.staging, keyColumn: "contact_key"), legacyReads.copyIntoStaging,
+                legacyReads.record, legacyReads.staging.emptyBeforeCommit,
+            ] : []
+        let sessionTables: [String] =
             rows.createStagingTable(tenantType: tenantType, keyType: keyType)
             + legacyReads.create(tenantType: tenantType, keyType: keyType)
             + (replaces ? rows.createReplaceTable(tenantType: tenantType, keyType: keyType, idType: idType) : [])
-        let emptied =
-            [rows.staging.emptyBeforeCommit] + (legacyReads.isRecorded ? [legacyReads.staging.emptyBeforeCommit] : [])
-            + (replaces ? [rows.replacing.emptyBeforeCommit] : [])
-        return sessionTables
-            + [
-                "BEGIN", SessionSettings.setLocalBatchSettingsForReport,
-                rows.copyIntoStaging, rows.insertCustomTypes(snapshot: types),
-            ] + naiveRows + [rows.insertPhoneRows(snapshot: phones)]
-            + [legacyReads.forget(staged: rows.staging, keyColumn: "contact_key")].compactMap { $0 } + reads
-            + [LedgerRun.recordBatch(.key)] + emptied.compactMap { $0 } + ["COMMIT"]
+        let batch: [String?] =
+            [
+                "BEGIN", SessionSettings.setLocalBatchSettingsForReport, rows.copyIntoStaging,
+                rows.insertCustomTypes(snapshot: types),
+            ] + naiveRows + [rows.insertPhoneRows(snapshot: phones)] + reads
+            + [LedgerRun.recordBatch(.key), rows.staging.emptyBeforeCommit]
+            + (replaces ? [rows.replacing.emptyBeforeCommit] : []) + ["COMMIT"]
+        return sessionTables + batch.compactMap { $0 }
     }
 
 }
