@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Citus benchmark (needs an installed Citus; run through scripts/with-cluster.sh --citus): BENCH_CONTACTS
 # legacy contacts (default 1,000,000) on the coordinator-and-two-workers cluster, the sample schema
-# distributed by tenant, its three tenants spread over the two workers; the naive backfill (one btrim'd work row per non-blank value, INSERT … SELECT)
-# is timed, the phone table emptied, then `ferry apply` (one writer, then --jobs 2) is timed on the same cluster. The same on a
-# plain PostgreSQL 15 cluster started here, for the figures side by side. Ratio target: <= 1.5.
+# distributed by tenant, its three tenants spread over the two workers; the naive backfill (one btrim'd
+# work row per non-blank value, INSERT … SELECT) is timed, the phone table emptied, then `ferry apply`
+# (one writer, then --jobs 2) is timed on the same cluster. The same on a plain PostgreSQL 15 cluster
+# started here, for the figures side by side. Ratio target: <= 1.5.
 set -euo pipefail
 : "${FERRY_CITUS_WORKERS:?run through scripts/with-cluster.sh --citus}"
 here=$(cd "$(dirname "$0")" && pwd)

@@ -5,7 +5,7 @@ WITH sample_tenants AS (
     FROM (VALUES ('00000000-0000-4000-8000-000000000001'::uuid), ('00000000-0000-4000-8000-000000000002'::uuid),
                  ('00000000-0000-4000-8000-000000000003'::uuid)) AS t (tenant)
 ), workers AS (
-    SELECT nodeid, groupid, row_number() OVER (ORDER BY nodeid) - 1 AS position, count(*) OVER () AS workers
+    SELECT nodeid, row_number() OVER (ORDER BY nodeid) - 1 AS position, count(*) OVER () AS workers
     FROM pg_dist_node WHERE noderole = 'primary' AND shouldhaveshards AND groupid <> 0
 ), placed AS (
     SELECT t.tenant, p.shardid, n.nodeid AS now_on, w.nodeid AS goes_to

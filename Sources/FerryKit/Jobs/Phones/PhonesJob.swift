@@ -210,7 +210,7 @@ extension PhonesJob: TableMigration {
             types: try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: reader),
             phones: try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: reader),
             tenantType: statements.tenantType, keyType: statements.keyType,
-            idType: try reader.columnTypes(mapping.phoneNumbers.table)[mapping.phoneNumbers.id] ?? "uuid")
+            idType: try statements.sql.phoneKeyType(on: reader))
     }
 
     /// The plan checks the target's constraints on every planned row, in a session of its own on the

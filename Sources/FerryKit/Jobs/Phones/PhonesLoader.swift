@@ -48,14 +48,8 @@ final class PhonesLoader: BatchLoader {
     }
 
     private func createSessionTables() throws {
-        for statement in sql.phoneRows.createStagingTable(tenantType: stagingTypes.tenant, keyType: stagingTypes.key)
-            + sql.legacyReads.create(tenantType: stagingTypes.tenant, keyType: stagingTypes.key)
-        {
-            try connection.execute(script: statement)
-        }
-        guard mapping.existingRows == .replaceNaive else { return }
-        let idType = try connection.columnTypes(mapping.phoneNumbers.table)[mapping.phoneNumbers.id] ?? "uuid"
-        for statement in sql.phoneRows.createReplaceTable(
+        let idType = try sql.phoneKeyType(on: connection)
+        for statement in sql.createSessionTables(
             tenantType: stagingTypes.tenant, keyType: stagingTypes.key, idType: idType)
         {
             try connection.execute(script: statement)

@@ -123,6 +123,19 @@ struct PhonesSQL {
         )
     }
 
+    /// The phone table's key type, as the replace table (`existing_rows: replace_naive`) holds it.
+    func phoneKeyType(on connection: PostgresConnection) throws -> String {
+        try connection.columnTypes(phones.table)[phones.id] ?? "uuid"
+    }
+
+    /// The tables each apply session stages its batches in (`idType`: `phoneKeyType`).
+    func createSessionTables(tenantType: String, keyType: String, idType: String) -> [String] {
+        phoneRows.createStagingTable(tenantType: tenantType, keyType: keyType)
+            + legacyReads.create(tenantType: tenantType, keyType: keyType)
+            + (mapping.existingRows == .replaceNaive
+                ? phoneRows.createReplaceTable(tenantType: tenantType, keyType: keyType, idType: idType) : [])
+    }
+
     /// What apply runs, in order: once per session, then for every batch in one transaction ($1 run,
     /// $2 batch, $3 the table's name for its snapshot rows; on Citus $4 or $1 the batch's tenant), as
     /// `PhonesLoader` runs them. For the plan report's appendix. `idType`: the phone table's key type.
@@ -153,10 +166,6 @@ struct PhonesSQL {
                 legacyReads.forget(staged: rows.staging, keyColumn: "contact_key"), legacyReads.copyIntoStaging,
                 legacyReads.record, legacyReads.staging.emptyBeforeCommit,
             ] : []
-        let sessionTables: [String] =
-            rows.createStagingTable(tenantType: tenantType, keyType: keyType)
-            + legacyReads.create(tenantType: tenantType, keyType: keyType)
-            + (replaces ? rows.createReplaceTable(tenantType: tenantType, keyType: keyType, idType: idType) : [])
         let batch: [String?] =
             [
                 "BEGIN", SessionSettings.setLocalBatchSettingsForReport, rows.copyIntoStaging,
@@ -164,7 +173,7 @@ struct PhonesSQL {
             ] + naiveRows + [rows.insertPhoneRows(snapshot: phones)] + reads
             + [LedgerRun.recordBatch(.key), rows.staging.emptyBeforeCommit]
             + (replaces ? [rows.replacing.emptyBeforeCommit] : []) + ["COMMIT"]
-        return sessionTables + batch.compactMap { $0 }
+        return createSessionTables(tenantType: tenantType, keyType: keyType, idType: idType) + batch.compactMap { $0 }
     }
 
 }
