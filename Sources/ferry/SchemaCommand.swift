@@ -72,5 +72,5 @@ private func schemaSteps(mapping: String, conninfo: String) throws -> (PostgresC
 /// The tables a mapping's schema steps create or reference (those outside ferry's own schema).
 private func affectedTables(mapping: String, conninfo: String, database: PostgresConnection) throws -> [TableName] {
     try JobRegistry.schema(mapping: mapping, conninfo: conninfo).expectations(using: database, forApply: false)
-        .map(\.table).filter { $0.schema != "ferry" }
+        .filter { $0.query == nil }.map(\.table).filter { $0.schema != "ferry" }
 }

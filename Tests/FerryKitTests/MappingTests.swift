@@ -64,6 +64,53 @@ struct MappingTests {
         } throws: { String(describing: $0).contains(expectedMessage) }
     }
 
+    /// A region lookup is a table or a query, never both; a query's own terminator is dropped (it runs as
+    /// a subquery) and it goes into the statements as the mapping wrote it.
+    @Test func aRegionLookupIsATableOrAQuery() throws {
+        func mapping(_ lookup: String) throws -> PhonesMapping {
+            try PhonesMapping(
+                file: "m.yaml",
+                text: Self.minimal.replacingOccurrences(of: "source:\n", with: "source:\n  region_lookup:\n\(lookup)\n")
+            )
+        }
+        let query = try mapping(
+            """
+                query: |
+                  SELECT tenant, client_id, country_code FROM client_locations WHERE is_default;
+                join: {tenant: tenant, client_id: client_id}
+                column: country_code
+            """)
+        let lookup = try #require(query.source.regionLookup)
+        #expect(
+            lookup.fromItem == "(\nSELECT tenant, client_id, country_code FROM client_locations WHERE is_default\n)")
+        #expect(
+            lookup.expectation.query != nil
+                && lookup.expectation.columns.map(\.name) == ["tenant", "client_id", "country_code"])
+        let sql = PhonesSQL(mapping: query).extractPage(tenantType: "uuid", keyType: "uuid")
+        #expect(
+            sql.contains(
+                "FROM (\nSELECT tenant, client_id, country_code FROM client_locations WHERE is_default\n) r WHERE"),
+            "\(sql)")
+        let table = try mapping(
+            "    table: tenant_settings\n    schema: app\n    join: {tenant: tenant}\n    column: country")
+        #expect(try #require(table.source.regionLookup).fromItem == "\"app\".\"tenant_settings\"")
+        for (lookup, message) in [
+            (
+                "    table: t\n    query: SELECT 1\n    join: {tenant: tenant}\n    column: c",
+                "names both a table and a query"
+            ),
+            ("    join: {tenant: tenant}\n    column: c", "needs a table (with join and column) or a query"),
+            ("    query: ' ; '\n    join: {tenant: tenant}\n    column: c", "query is empty"),
+            (
+                "    query: SELECT 1\n    schema: app\n    join: {tenant: tenant}\n    column: c",
+                "schema goes with table"
+            ),
+        ] {
+            #expect(throws: (any Error).self) { try mapping(lookup) }
+            do { _ = try mapping(lookup) } catch { #expect(String(describing: error).contains(message), "\(error)") }
+        }
+    }
+
     @Test func badDurationsAreRejected() {
         #expect(DurationSetting("2s")?.text == "2s")
         #expect(DurationSetting("500 ms")?.text == "500ms")

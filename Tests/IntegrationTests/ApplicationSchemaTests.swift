@@ -230,6 +230,74 @@ struct ApplicationSchemaTests {
         #expect(refused.stderr.contains("view contacts_twice repeats its declared key"), "\(refused.stderr)")
     }
 
+    /// The region from a query, not a table: a contact's client's default location (the application keeps
+    /// locations per client, several per client, one the default), else its tenant's region. `ferry doctor`
+    /// runs the query and names what is wrong with it.
+    @Test func aQueryGivesEachContactItsClientsRegionAndDoctorChecksIt() throws {
+        let db = try ApplicationSchema.database()
+        let us = ApplicationSchema.us
+        let client = "50000000-0000-4000-8000-000000000001"
+        try db.connection.execute(
+            script: """
+                CREATE TABLE client_locations (
+                    tenant uuid NOT NULL, location_id uuid NOT NULL DEFAULT gen_random_uuid(), client_id uuid NOT NULL,
+                    country_code text, is_default boolean NOT NULL DEFAULT false, PRIMARY KEY (tenant, location_id));
+                INSERT INTO client_locations (tenant, client_id, country_code, is_default)
+                    VALUES ('\(us)', '\(client)', 'DE', true), ('\(us)', '\(client)', 'FR', false);
+                INSERT INTO contacts (tenant, contact_name_id, full_name, phone_number, client_id) VALUES
+                    ('\(us)', '10000000-0000-4000-8000-000000000009', 'Berlin office of a US client', '030 1234568', '\(client)');
+                """)
+        func lookup(_ query: String, column: String = "region") -> String {
+            """
+              table: contacts
+              region_lookup:
+                query: |
+                  \(query)
+                join: {tenant: tenant, contact_name_id: contact_name_id}
+                column: \(column)
+            """
+        }
+        let regions = """
+            SELECT c.tenant, c.contact_name_id, coalesce(l.country_code, t.region) AS region
+                  FROM contacts c
+                  LEFT JOIN client_locations l ON l.tenant = c.tenant AND l.client_id = c.client_id AND l.is_default
+                  LEFT JOIN tenant_regions t ON t.tenant = c.tenant;
+            """
+        let mapping = try ApplicationSchema.mapping(source: lookup(regions))
+        let (before, _) = try ApplicationSchema.planAndApply(mapping, db, planSays: "DE (lookup)")
+        let fine = try ferryCLI("doctor \(mapping)", database: db.name)
+        #expect(fine.status == 0, "\(fine.stdout)")
+        #expect(
+            try db.scalar(
+                "SELECT phone_number FROM contact_phone_numbers WHERE contact_name_id = '10000000-0000-4000-8000-000000000009'"
+            ) == "+49301234568", "read in its client's region, not its tenant's")
+        #expect(
+            try db.scalar(
+                "SELECT phone_number FROM contact_phone_numbers WHERE contact_name_id = '20000000-0000-4000-8000-000000000001'"
+            ) == "+442079460958", "the tenant's region where the contact has no client")
+        #expect(try ferryCLI("rollback 1 --yes", database: db.name).status == 0)
+        #expect(try db.checksum("contact_phone_numbers") == before)
+
+        // A query that does not return the mapping's column, and one that does not run: doctor and plan refuse.
+        let renamed = try ApplicationSchema.mapping(source: lookup(regions, column: "country"))
+        let doctor = try ferryCLI("doctor \(renamed)", database: db.name)
+        #expect(doctor.status == 1)
+        #expect(
+            doctor.stdout.contains(
+                "source.region_lookup.query in \(renamed) returns no column country (it returns tenant, contact_name_id, region)"
+            ),
+            "\(doctor.stdout)")
+        let broken = try ApplicationSchema.mapping(
+            source: lookup("SELECT tenant, contact_name_id, region FROM tenant_region"))
+        let plan = try ferryCLI("plan \(broken) --no-progress", database: db.name)
+        #expect(plan.status == 1)
+        #expect(
+            plan.stderr.contains(
+                "source.region_lookup.query in \(broken) does not run: relation \"tenant_region\" does not exist"),
+            "\(plan.stderr)")
+        #expect(try db.checksum("contact_phone_numbers") == before, "nothing written by the refused runs")
+    }
+
     @Test func naiveRowsTheApplicationsBackfillWroteAreReplacedInPlaceAndRollbackRestoresThem() throws {
         let db = try ApplicationSchema.database()
         let us = ApplicationSchema.us

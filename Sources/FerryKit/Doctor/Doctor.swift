@@ -27,6 +27,12 @@ public struct Doctor {
         var missingBySteps: [(step: SchemaStep, tables: [String])] = []
         for expected in expectations {
             let table = expected.table
+            if let query = expected.query {
+                findings += try check(
+                    query: query, named: table.description, returning: expected.columns.map(\.name),
+                    mappingFile: mappingFile)
+                continue
+            }
             // to_regclass itself fails without USAGE on the schema: look at the schema first.
             if let schema = table.schema {
                 let access = try connection.query(
@@ -175,7 +181,7 @@ public struct Doctor {
         if case .citus(_, let source, _) = engine {
             // The ledger stays on the coordinator: ferry reads it apart from the job's tables.
             for expected in expectations
-            where try expected.table.schema != "ferry"
+            where try expected.table.schema != "ferry" && expected.query == nil
                 && connection.query("SELECT to_regclass($1) IS NOT NULL", [expected.table.quoted]).value(
                     "whether \(expected.table) exists", as: Bool.self)
             {
@@ -234,6 +240,38 @@ public struct Doctor {
             }
         }
         return findings
+    }
+
+    /// A query the mapping gives (`name` says where): it must run for this role, and return `columns`.
+    /// It runs with LIMIT 0, so only its planning costs anything; its own error is quoted.
+    private func check(
+        query: String, named name: String, returning columns: [String], mappingFile: String
+    ) throws
+        -> [DoctorFinding]
+    {
+        let returned: [String]
+        do {
+            returned = try connection.keepingTransactionUsable {
+                try connection.query("SELECT * FROM (\n\(query)\n) ferry_query LIMIT 0").columns
+            }
+        } catch let failure as PostgresError where !failure.isTransient {
+            return [
+                DoctorFinding(
+                    severity: .error, problem: "\(name) in \(mappingFile) does not run: \(failure.message)",
+                    fix: "correct the query: ferry runs it as a subquery, SELECT … FROM (<query>) r")
+            ]
+        }
+        let missing = columns.filter { !returned.contains($0) }
+        guard !missing.isEmpty else { return [] }
+        return [
+            DoctorFinding(
+                severity: .error,
+                problem:
+                    "\(name) in \(mappingFile) returns no column \(missing.joined(separator: ", ")) (it returns \(returned.joined(separator: ", ")))",
+                fix:
+                    "name the query's columns in the mapping, or give them those names in its SELECT list (… AS \(missing[0]))"
+            )
+        ]
     }
 
     /// On Citus, what keeps `table` from joining `source` on the worker that holds both: nil when it is

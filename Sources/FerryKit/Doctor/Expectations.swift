@@ -43,6 +43,9 @@ public struct TableExpectation: Sendable {
     public var foreignKeys: [ForeignKey] = []
     /// The schema step that creates the table, when ferry owns it.
     public var createdBy: SchemaStep?
+    /// A query the mapping gives in place of a table (`table` then names where the mapping says it): it
+    /// must run for the role and return `columns`; keys, indexes and privileges are not asked of it.
+    public var query: String?
 
     public init(_ table: TableName, use: Use) {
         self.table = table

@@ -259,6 +259,21 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` so that an error it throws leaves the session usable: inside a transaction block
+    /// (where any error aborts the transaction), in a savepoint rolled back when it throws.
+    public func keepingTransactionUsable<T>(_ body: () throws -> T) throws -> T {
+        guard PQtransactionStatus(handle) == PQTRANS_INTRANS else { return try body() }
+        try execute(script: "SAVEPOINT ferry_guarded")
+        do {
+            let value = try body()
+            try execute(script: "RELEASE SAVEPOINT ferry_guarded")
+            return value
+        } catch {
+            if isConnected { _ = try? execute(script: "ROLLBACK TO SAVEPOINT ferry_guarded") }
+            throw error
+        }
+    }
+
     public var isConnected: Bool { handle != nil && PQstatus(handle) == CONNECTION_OK }
 
     // MARK: COPY

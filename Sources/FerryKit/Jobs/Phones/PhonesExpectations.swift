@@ -77,10 +77,8 @@ extension PhonesJob {
         ]
         var lookups: [TableExpectation] = []
         if let lookup = source.regionLookup {
-            var table = TableExpectation(lookup.table, use: .read)
-            for column in lookup.join.map(\.lookup) + [lookup.column] { table.column(column) }
             for column in lookup.join.map(\.source) { sourceTable.column(column) }
-            lookups.append(table)
+            lookups.append(lookup.expectation)
         }
         let types = try sourceKeyTypes(connection)
         let engine = try DatabaseEngine.detect(source: source.table, on: connection)

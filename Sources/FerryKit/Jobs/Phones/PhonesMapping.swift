@@ -12,12 +12,39 @@ public enum ExistingRows: String, Sendable {
 
 /// `mappings/phones.yaml`: where the legacy phones are, where the normalized rows go, and how to read them.
 public struct PhonesMapping: Sendable {
-    /// A region per tenant or per client, from another table: `join` pairs a source column with a
-    /// column of `table`, whose `column` holds the region (ISO 3166 code).
+    /// A region per tenant or per client, from another table or from a query: `join` pairs a source
+    /// column with a column of the lookup, whose `column` holds the region (ISO 3166 code).
     public struct RegionLookup: Sendable {
-        public let table: TableName
+        /// Where the regions are: a table (or view) by name, or the text of a SELECT the mapping gives
+        /// (e.g. a client's default location), which runs as a subquery with the role's privileges.
+        public enum Relation: Sendable {
+            case table(TableName)
+            case query(String)
+        }
+        public let relation: Relation
         public let join: [(source: String, lookup: String)]
         public let column: String
+
+        /// The relation as a FROM item: the table's quoted name, or the query in parentheses.
+        var fromItem: String {
+            switch relation {
+            case .table(let table): table.quoted
+            case .query(let text): "(\n\(text)\n)"
+            }
+        }
+
+        /// What `ferry doctor` checks: the table with the lookup's columns, or the query returning them.
+        var expectation: TableExpectation {
+            var expected: TableExpectation
+            switch relation {
+            case .table(let table): expected = TableExpectation(table, use: .read)
+            case .query(let text):
+                expected = TableExpectation(TableName(schema: nil, name: "source.region_lookup.query"), use: .read)
+                expected.query = text
+            }
+            for name in join.map(\.lookup) + [column] { expected.column(name) }
+            return expected
+        }
     }
 
     public struct Source: Sendable {
@@ -257,9 +284,23 @@ public struct PhonesMapping: Sendable {
         let joinNode = try node.requiredChild("join")
         let join = try joinNode.stringPairs().map { (source: $0.0, lookup: $0.1) }
         guard !join.isEmpty else { throw joinNode.error("must pair at least one source column with a lookup column") }
-        let lookup = RegionLookup(
-            table: TableName(schema: try node.string("schema"), name: try node.requiredString("table")), join: join,
-            column: try node.requiredString("column"))
+        let relation: RegionLookup.Relation
+        switch (try node.string("table"), try node.string("query")) {
+        case (let table?, nil): relation = .table(TableName(schema: try node.string("schema"), name: table))
+        case (nil, let query?):
+            guard node.child("schema") == nil else { throw node.error("schema goes with table, not with query") }
+            // A statement's own terminator would end the subquery the query runs in.
+            var text = query.trimmingCharacters(in: .whitespacesAndNewlines)
+            while text.hasSuffix(";") { text = String(text.dropLast()).trimmingCharacters(in: .whitespacesAndNewlines) }
+            guard !text.isEmpty else {
+                throw node.error("query is empty: give a SELECT returning the join columns and the region")
+            }
+            relation = .query(text)
+        case (_?, _?): throw node.error("names both a table and a query: give one")
+        case (nil, nil):
+            throw node.error("needs a table (with join and column) or a query (a SELECT with those columns)")
+        }
+        let lookup = RegionLookup(relation: relation, join: join, column: try node.requiredString("column"))
         try node.rejectUnknownKeys()
         return lookup
     }

@@ -64,7 +64,7 @@ struct PhonesSQL {
     /// fails loudly instead of repeating the contact); `column` names a source column in the statement.
     static func regionLookup(_ source: PhonesMapping.Source, column: (String) -> String) -> String {
         source.regionLookup.map { l in
-            "(SELECT r.\(quoteIdentifier(l.column))::text FROM \(l.table.quoted) r WHERE "
+            "(SELECT r.\(quoteIdentifier(l.column))::text FROM \(l.fromItem) r WHERE "
                 + l.join.map { "r.\(quoteIdentifier($0.lookup)) = \(column($0.source))" }.joined(separator: " AND ")
                 + ")"
         } ?? "NULL::text"

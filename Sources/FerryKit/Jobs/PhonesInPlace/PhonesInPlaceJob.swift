@@ -35,12 +35,7 @@ public struct PhonesInPlaceJob: Sendable {
     public func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation] {
         let phones = mapping.phoneNumbers
         let columns = try connection.columnTypes(phones.table)
-        var lookups: [TableExpectation] = []
-        if let lookup = mapping.source.regionLookup {
-            var table = TableExpectation(lookup.table, use: .read)
-            for column in lookup.join.map(\.lookup) + [lookup.column] { table.column(column) }
-            lookups.append(table)
-        }
+        let lookups = mapping.source.regionLookup.map { [$0.expectation] } ?? []
         return PhonesSchema.expectations(
             phones: phones, types: mapping.typeDefinitions, contacts: nil,
             tenantColumn: phones.tenant, keyColumn: phones.contactKey, tenantType: columns[phones.tenant],
