@@ -69,6 +69,9 @@ final class PhonesLoader: BatchLoader {
         replaceEncoder.removeAll()
         readsEncoder.removeAll()
         var sequence = 0, replacing = 0, customLabels = 0
+        // Rows for a contact that had none (not a naive row's replacement): only those need the insert
+        // that checks the phone table, whose scan of the batch costs as much when it inserts nothing.
+        var rowsForContactsWithoutPhones = false
         let timestampsFromSource = sql.phoneRows.timestampsFromSource
         let drawsRowKeys = sql.drawsPhoneRowKeys
         for (contact, outcome) in zip(batch.records, batch.decisions) {
@@ -89,6 +92,7 @@ final class PhonesLoader: BatchLoader {
             if let hash = contact.legacyHash, outcome.mayLeaveValueUnmigrated {
                 readsEncoder.appendRow([contact.tenant, contact.contactKey, hash])
             }
+            if !outcome.rows.isEmpty, outcome.replacesRow == nil { rowsForContactsWithoutPhones = true }
             if let naive = outcome.replacesRow {
                 replacing += 1
                 replaceEncoder.appendRow([
@@ -144,7 +148,7 @@ final class PhonesLoader: BatchLoader {
                     result.phoneRowsInserted += try insert(.replacing, snapshotParameters, batch: batch.number).rows
                 }
             }
-            if sequence > 0 {
+            if rowsForContactsWithoutPhones {
                 let counts = try insert(
                     .existing, snapshotParameters, batch: batch.number, stillThere: contactsStillThere)
                 result.phoneRowsInserted += counts.rows
