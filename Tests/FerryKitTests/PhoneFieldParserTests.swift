@@ -253,6 +253,17 @@ struct PhoneFieldParserTests {
         #expect(parser.parse("+1 650 253 0000 ext ٣٣", region: "US").numbers.first?.extensionDigits == "33")
         #expect(parser.parse("+1 650 253 0000 x １２", region: "US").numbers.first?.extensionDigits == "12")
         #expect(asciiDigits("٠١٢٣٤٥٦٧٨٩ ０９ १२") == "0123456789 09 12")
+        // A digit carrying a combining mark is no digit: it never makes a DIN 5008 extension (found by
+        // FuzzPhones, where the mark reached the stored extension).
+        for value in ["877715 34-0\u{365}5556", "(030) 282 53 78-5\u{301}24"] {
+            let result = parser.parse(value, region: "DE")
+            for number in result.numbers {
+                #expect(
+                    number.extensionDigits?.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } ?? true,
+                    "\(number.extensionDigits.debugDescription) from \(value.debugDescription)")
+            }
+        }
+        #expect(parser.parse("(030) 282 53 78-524", region: "DE").numbers.first?.extensionDigits == "524")
     }
 
     @Test func rejectedFragmentsOfASplitFieldAreKept() {
@@ -318,11 +329,16 @@ struct PhoneLabelTests {
     // one two-scalar ASCII cluster and a few others must get the standard library's answers.
     let characters =
         (0...127).map { Character(Unicode.Scalar(UInt8($0))) }
-        + ["\r\n", "\u{85}", "\u{A0}", "\u{3000}", "\u{2028}", "é", "e\u{301}", "Ж", "ー", "٣", "３", "\u{1C}", "\u{7F}"]
+        + [
+            "\r\n", "\u{85}", "\u{A0}", "\u{3000}", "\u{2028}", "é", "e\u{301}", "Ж", "ー", "٣", "３", "\u{1C}", "\u{7F}",
+            "0\u{365}", "٣\u{301}",
+        ]
     for character in characters {
         #expect(character.isAnyWhitespace == character.isWhitespace, "\(character.debugDescription)")
         #expect(character.isLetterOfAnyScript == character.isLetter, "\(character.debugDescription)")
-        let decimal = character.unicodeScalars.first?.properties.numericType == .decimal
+        // A digit is one scalar: with a combining mark it is another character.
+        let decimal =
+            character.unicodeScalars.count == 1 && character.unicodeScalars.first?.properties.numericType == .decimal
         #expect(character.isDecimalDigit == decimal, "\(character.debugDescription)")
     }
 }

@@ -550,7 +550,10 @@ extension Character {
         // The parser asks this of nearly every character of every value: ASCII is answered without a
         // Unicode property lookup.
         if let ascii = asciiValue { return ascii >= 0x30 && ascii <= 0x39 }
-        return unicodeScalars.first?.properties.numericType == .decimal
+        // A digit carrying a combining mark ("0" and U+0365) is one Character, and no digit: its mark
+        // would otherwise ride along into an extension as if it were one.
+        let scalars = unicodeScalars
+        return scalars.count == 1 && scalars.first?.properties.numericType == .decimal
     }
 
     /// `isWhitespace`, with ASCII answered without a Unicode property lookup (see `isDecimalDigit`).
