@@ -111,6 +111,26 @@ struct MappingTests {
         }
     }
 
+    /// `source.query` is read in place of the table, as a subquery; the in-place job's source has none.
+    @Test func aSourceQueryIsReadInPlaceOfTheTable() throws {
+        let text = Self.minimal.replacingOccurrences(
+            of: "source:\n", with: "source:\n  query: SELECT * FROM contacts WHERE NOT is_inactive;\n")
+        let mapping = try PhonesMapping(file: "m.yaml", text: text)
+        #expect(mapping.source.query == "SELECT * FROM contacts WHERE NOT is_inactive")
+        #expect(mapping.source.table == TableName(schema: nil, name: "contacts"), "the table the rows belong to")
+        let sql = PhonesSQL(mapping: mapping).extractPage(tenantType: "uuid", keyType: "uuid")
+        #expect(sql.contains("FROM (\nSELECT * FROM contacts WHERE NOT is_inactive\n) s"), "\(sql)")
+        #expect(throws: (any Error).self) {
+            try PhonesMapping(
+                file: "m.yaml",
+                text: Self.minimal.replacingOccurrences(of: "source:\n", with: "source:\n  query: ';'\n"))
+        }
+        let inPlace = "job: phones-in-place\nsource:\n  query: SELECT 1\nphones:\n  default_region: US\n"
+        #expect { try PhonesMapping(file: "m.yaml", text: inPlace) } throws: {
+            "\($0)".contains("unknown key 'source.query'")
+        }
+    }
+
     @Test func badDurationsAreRejected() {
         #expect(DurationSetting("2s")?.text == "2s")
         #expect(DurationSetting("500 ms")?.text == "500ms")

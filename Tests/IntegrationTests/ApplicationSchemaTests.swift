@@ -298,6 +298,73 @@ struct ApplicationSchemaTests {
         #expect(try db.checksum("contact_phone_numbers") == before, "nothing written by the refused runs")
     }
 
+    /// The contacts read from a query (the region joined in, inactive contacts left out), without a
+    /// view in the application's database: paged by its declared key, which is counted first.
+    @Test func aQueryIsASourceWhenItsDeclaredKeyIsUnique() throws {
+        let db = try ApplicationSchema.database()
+        try db.connection.execute(
+            script:
+                "UPDATE contacts SET is_inactive = true WHERE contact_name_id = '30000000-0000-4000-8000-000000000001'")
+        func source(_ query: String) -> String {
+            """
+              table: contacts
+              query: |
+                \(query)
+              region_column: region
+            """
+        }
+        let active = """
+            SELECT c.tenant, c.contact_name_id, c.phone_number, r.region
+                FROM contacts c LEFT JOIN tenant_regions r USING (tenant) WHERE NOT c.is_inactive;
+            """
+        let mapping = try ApplicationSchema.mapping(source: source(active))
+        let (before, json) = try ApplicationSchema.planAndApply(mapping, db, planSays: "GB (row)")
+        let summary = try JSONDecoder().decode(PhonesSummary.self, from: json)
+        #expect(
+            summary.contactsScanned == 5 && summary.accountingAddsUp, "the inactive contact is not read: \(summary)")
+        #expect(
+            try ApplicationSchema.rows(db).map { $0[1] } == ["+12125550101", "+442079460958", "+33142685300"],
+            "London by the region the query joined in; Berlin (inactive) left alone")
+        let doctor = try ferryCLI("doctor \(mapping)", database: db.name)
+        #expect(doctor.status == 0, "\(doctor.stdout)")
+        let after = try db.checksum("contact_phone_numbers")
+        #expect(try ferryCLI("apply \(mapping) --no-progress", database: db.name).status == 0)
+        #expect(try db.checksum("contact_phone_numbers") == after, "a second apply changes nothing")
+        #expect(try ferryCLI("rollback 1 --yes", database: db.name).status == 0)
+        #expect(try db.checksum("contact_phone_numbers") == before)
+
+        // A query's keys need not be the table's: the plan counts the foreign key instead of assuming it.
+        let stranger = try ApplicationSchema.mapping(
+            source: source(
+                """
+                SELECT tenant, contact_name_id, phone_number, region FROM (\(active.dropLast())) a
+                    UNION ALL SELECT '\(ApplicationSchema.us)', '90000000-0000-4000-8000-000000000001', '212-555-0199', NULL
+                """))
+        let predicted = try ferryCLI("plan \(stranger) --no-progress --json", database: db.name)
+        #expect(predicted.status == 6, "\(predicted.stderr)")
+        let checks = try JSONDecoder().decode(PlanReport.self, from: Data(predicted.stdout.utf8)).checks
+        #expect(
+            checks.contains { $0.constraint.contains("→ contacts") && $0.violations == 1 && $0.heldBecause == nil },
+            "\(checks)")
+
+        let twice = try ApplicationSchema.mapping(
+            source: source(
+                "SELECT tenant, contact_name_id, phone_number, NULL::text AS region FROM contacts, generate_series(1, 2)"
+            ))
+        let refused = try ferryCLI("plan \(twice) --no-progress", database: db.name)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("the query source.query repeats its declared key"), "\(refused.stderr)")
+        let short = try ApplicationSchema.mapping(
+            source: source("SELECT tenant, contact_name_id, NULL::text AS region FROM contacts"))
+        let found = try ferryCLI("doctor \(short)", database: db.name)
+        #expect(found.status == 1)
+        #expect(
+            found.stdout.contains(
+                "source.query in \(short) returns no column phone_number (it returns tenant, contact_name_id, region)"),
+            "\(found.stdout)")
+        #expect(try db.checksum("contact_phone_numbers") == before, "nothing written by the refused runs")
+    }
+
     @Test func naiveRowsTheApplicationsBackfillWroteAreReplacedInPlaceAndRollbackRestoresThem() throws {
         let db = try ApplicationSchema.database()
         let us = ApplicationSchema.us

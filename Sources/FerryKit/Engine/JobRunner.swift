@@ -133,18 +133,18 @@ struct JobRunner<Job: TableMigration> {
     /// (`ferry doctor` checks it); a view cannot, so its declared key is counted before it is read.
     func requireUniqueKeyOfAView(_ connection: PostgresConnection) throws {
         let source = job.source
-        guard try connection.isView(source.table) else { return }
+        guard try source.keyIsOnlyDeclared(connection) else { return }
         let tenant = quoteIdentifier(source.tenantColumn), key = quoteIdentifier(source.keyColumn)
         let duplicates = try connection.query(
             """
             SELECT count(*) AS keys, min(\(tenant)::text || ' / ' || \(key)::text) AS example FROM (
-                SELECT \(tenant), \(key) FROM \(source.table.quoted) GROUP BY 1, 2 HAVING count(*) > 1) d
+                SELECT \(tenant), \(key) FROM \(source.fromItem) s GROUP BY 1, 2 HAVING count(*) > 1) d
             """
         ).decoded("duplicate keys of \(source.table)").first
         let count = try duplicates?.required("keys", as: Int.self) ?? 0
         guard count == 0 else {
             throw PreflightError(problems: [
-                "view \(source.table) repeats its declared key (\(source.tenantColumn), \(source.keyColumn)) for \(formatCount(count)) keys (e.g. \(try duplicates?.optional("example", as: String.self) ?? "?")): ferry pages by it, and would skip or repeat those rows; name a column that is unique per tenant"
+                "\(source.described) repeats its declared key (\(source.tenantColumn), \(source.keyColumn)) for \(formatCount(count)) keys (e.g. \(try duplicates?.optional("example", as: String.self) ?? "?")): ferry pages by it, and would skip or repeat those rows; name a column that is unique per tenant"
             ])
         }
     }
@@ -182,13 +182,13 @@ struct JobRunner<Job: TableMigration> {
     private func tenantsInOrder(
         _ connection: PostgresConnection, _ scope: String?, from first: String?
     ) throws -> [String] {
-        let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
+        let table = job.source.fromItem, tenant = quoteIdentifier(job.source.tenantColumn)
         return try connection.query(
             """
             SELECT d.\(tenant)::text AS tenant FROM (
-                SELECT DISTINCT \(tenant) FROM \(table)
+                SELECT DISTINCT \(tenant) FROM \(table) s
                 WHERE ($1::text[] IS NULL OR \(tenant)::text = ANY ($1::text[]))) d
-            WHERE $2::text IS NULL OR d.\(tenant) >= (SELECT \(tenant) FROM \(table) WHERE \(tenant)::text = $2 LIMIT 1)
+            WHERE $2::text IS NULL OR d.\(tenant) >= (SELECT \(tenant) FROM \(table) s WHERE \(tenant)::text = $2 LIMIT 1)
             ORDER BY d.\(tenant)
             """, [scope, first]
         ).decoded("the tenants of \(job.source.table)").map { try $0.required("tenant") }
@@ -383,7 +383,7 @@ struct JobRunner<Job: TableMigration> {
             ["uuid", "integer", "bigint", "smallint"].contains(keyType)
         else { return ([:], keyType) }
         let fractions = (1..<writers).map { String(Double($0) / Double(writers)) }.joined(separator: ",")
-        let table = job.source.table.quoted, tenant = quoteIdentifier(job.source.tenantColumn)
+        let table = job.source.fromItem, tenant = quoteIdentifier(job.source.tenantColumn)
         let key = quoteIdentifier(job.source.keyColumn)
         let tenantType = columns[job.source.tenantColumn] ?? "text"
         var cuts: [String: [String]] = [:]
@@ -393,7 +393,7 @@ struct JobRunner<Job: TableMigration> {
                 try run.reader.query(
                     """
                     SELECT (percentile_disc($2::float8[]) WITHIN GROUP (ORDER BY \(key)))::text[]::text AS bounds
-                    FROM \(table) WHERE \(tenant) = $1::\(tenantType)
+                    FROM \(table) s WHERE \(tenant) = $1::\(tenantType)
                     """, [name, "{\(fractions)}"]
                 ).decoded("the key ranges of \(job.source.table)").first?.required("bounds", as: [String].self) ?? []
             // In key order already (the fractions ascend); a tenant with few keys repeats some.
@@ -493,9 +493,10 @@ extension TableMigration {
     func sourceRowsWritten(
         since xid: Int64, _ connection: PostgresConnection, tenants: [String]
     ) throws -> [String: Int] {
-        // A view has no transaction ids of its own, and on Citus a row's xmin is its worker's: the
-        // fingerprint alone says what changed.
-        if try connection.isView(source.table) || SnapshotTable.isDistributed(source.table.quoted, on: connection) {
+        // A view or a query has no transaction ids of its own, and on Citus a row's xmin is its
+        // worker's: the fingerprint alone says what changed.
+        if try source.keyIsOnlyDeclared(connection) || SnapshotTable.isDistributed(source.table.quoted, on: connection)
+        {
             return [:]
         }
         let table = source.table.quoted, tenant = quoteIdentifier(source.tenantColumn)

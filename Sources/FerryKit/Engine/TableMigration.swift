@@ -97,7 +97,23 @@ struct KeysetSource: Sendable {
     let keyColumn: String
     /// What one record is, in words ("contacts", "projects").
     let noun: String
+    /// A SELECT the records are read from instead of `table` (the mapping's `source.query`).
+    var query: String? = nil
+
+    /// What the extract reads, as a FROM item: the table's name, or the query as a subquery.
+    var fromItem: String { query.map(subquery) ?? table.quoted }
+
+    /// What keyset paging stands on is not proved by an index: a view's or a query's declared key.
+    func keyIsOnlyDeclared(_ connection: PostgresConnection) throws -> Bool {
+        try query != nil || connection.isView(table)
+    }
+
+    /// How reports name it: the table, or the mapping's query.
+    var described: String { query == nil ? "view \(table)" : "the query source.query" }
 }
+
+/// `text` (a SELECT) as a FROM item.
+func subquery(_ text: String) -> String { "(\n\(text)\n)" }
 
 /// What the engine reads of every job's mapping file.
 public protocol JobMapping: Sendable {

@@ -326,10 +326,12 @@ final class LiveConstraintChecks {
             // The key ferry writes into these columns is the key of a source row the plan read in this
             // snapshot: every planned row has its referenced row, and anti-joining them all would only
             // confirm it (0.4 s at 1,000,000 contacts). A change before the apply is drift, which the
-            // plan file refuses, and PostgreSQL still enforces the key then.
+            // plan file refuses, and PostgreSQL still enforces the key then. Not so for rows read from a
+            // query (`source.query`): its keys need not be the table's.
             let sourceKey = [(phones.tenant, source.tenantColumn), (phones.contactKey, source.keyColumn)]
             let pairs = Array(zip(columns, referenced))
-            if try foreignKey.required("to_source", as: Bool.self), pairs.count == sourceKey.count,
+            if self.source.query == nil, try foreignKey.required("to_source", as: Bool.self),
+                pairs.count == sourceKey.count,
                 sourceKey.allSatisfy({ key in pairs.contains { $0 == key.0 && $1 == key.1 } })
             {
                 checks.append(

@@ -64,27 +64,38 @@ extension PhonesJob {
     /// What the phones job expects of the database; `forApply` adds write privileges and the ledger.
     public func expectations(using connection: PostgresConnection, forApply: Bool) throws -> [TableExpectation] {
         let source = mapping.source
+        var read: [String] = []
+        for column in [source.tenantColumn, source.keyColumn]
+            + [source.regionColumn, source.createdAtColumn, source.updatedAtColumn].compactMap({ $0 })
+            + source.columns.map(\.name) + (source.regionLookup?.join.map(\.source) ?? [])
+        where !read.contains(column) {
+            read.append(column)
+        }
         var sourceTable = TableExpectation(source.table, use: .read)
-        sourceTable.column(source.tenantColumn)
-        sourceTable.column(source.keyColumn)
-        if let region = source.regionColumn { sourceTable.column(region) }
-        for column in source.columns { sourceTable.column(column.name) }
         sourceTable.needsPrimaryKey = true
         sourceTable.uniqueKeys = [
             .init(
                 columns: [source.tenantColumn, source.keyColumn],
                 reason: "the extraction pages by it, and rows sharing a key at a page boundary would be skipped")
         ]
-        var lookups: [TableExpectation] = []
-        if let lookup = source.regionLookup {
-            for column in lookup.join.map(\.source) { sourceTable.column(column) }
-            lookups.append(lookup.expectation)
+        var queries: [TableExpectation] = []
+        if let query = source.query {
+            // The table keeps the key the phone rows refer to; the query returns what the extract reads.
+            for column in read.prefix(2) { sourceTable.column(column) }
+            var expected = TableExpectation(TableName(schema: nil, name: "source.query"), use: .read)
+            expected.query = query
+            for column in read { expected.column(column) }
+            queries.append(expected)
+        } else {
+            for column in read { sourceTable.column(column) }
         }
+        var lookups: [TableExpectation] = []
+        if let lookup = source.regionLookup { lookups.append(lookup.expectation) }
         let types = try sourceKeyTypes(connection)
         let engine = try DatabaseEngine.detect(source: source.table, on: connection)
         let steps =
             types.map { PhonesSchema.steps(for: mapping, tenantType: $0.tenant, keyType: $0.key, engine: engine) } ?? []
-        return [sourceTable] + lookups
+        return [sourceTable] + queries + lookups
             + PhonesSchema.expectations(
                 phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: source.table,
                 tenantColumn: source.tenantColumn, keyColumn: source.keyColumn,

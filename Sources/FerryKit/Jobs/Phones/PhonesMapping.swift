@@ -29,7 +29,7 @@ public struct PhonesMapping: Sendable {
         var fromItem: String {
             switch relation {
             case .table(let table): table.quoted
-            case .query(let text): "(\n\(text)\n)"
+            case .query(let text): subquery(text)
             }
         }
 
@@ -60,6 +60,10 @@ public struct PhonesMapping: Sendable {
         /// created_at, then now()); without them, now().
         public var createdAtColumn: String? = nil
         public var updatedAtColumn: String? = nil
+        /// `source.query`: the contacts are read from this SELECT (paged by its tenant and key, which
+        /// must be unique in it: counted before it is read) instead of from `table`, which stays the
+        /// table the phone rows belong to (their foreign key, the contract's legacy columns).
+        public var query: String? = nil
 
         var timestampsFromSource: Bool { createdAtColumn != nil || updatedAtColumn != nil }
     }
@@ -155,7 +159,8 @@ public struct PhonesMapping: Sendable {
                 regionLookup: try Self.regionLookup(sourceNode.child("region_lookup")),
                 columns: columns,
                 createdAtColumn: try sourceNode.string("created_at_column"),
-                updatedAtColumn: try sourceNode.string("updated_at_column"))
+                updatedAtColumn: try sourceNode.string("updated_at_column"),
+                query: try Self.subqueryText(sourceNode, "the tenant, key and phone columns"))
             for (key, target) in [
                 ("created_at_column", phoneNumbers.createdAt), ("updated_at_column", phoneNumbers.updatedAt),
             ]
@@ -285,17 +290,11 @@ public struct PhonesMapping: Sendable {
         let join = try joinNode.stringPairs().map { (source: $0.0, lookup: $0.1) }
         guard !join.isEmpty else { throw joinNode.error("must pair at least one source column with a lookup column") }
         let relation: RegionLookup.Relation
-        switch (try node.string("table"), try node.string("query")) {
+        switch (try node.string("table"), try subqueryText(node, "the join columns and the region")) {
         case (let table?, nil): relation = .table(TableName(schema: try node.string("schema"), name: table))
         case (nil, let query?):
             guard node.child("schema") == nil else { throw node.error("schema goes with table, not with query") }
-            // A statement's own terminator would end the subquery the query runs in.
-            var text = query.trimmingCharacters(in: .whitespacesAndNewlines)
-            while text.hasSuffix(";") { text = String(text.dropLast()).trimmingCharacters(in: .whitespacesAndNewlines) }
-            guard !text.isEmpty else {
-                throw node.error("query is empty: give a SELECT returning the join columns and the region")
-            }
-            relation = .query(text)
+            relation = .query(query)
         case (_?, _?): throw node.error("names both a table and a query: give one")
         case (nil, nil):
             throw node.error("needs a table (with join and column) or a query (a SELECT with those columns)")
@@ -303,6 +302,16 @@ public struct PhonesMapping: Sendable {
         let lookup = RegionLookup(relation: relation, join: join, column: try node.requiredString("column"))
         try node.rejectUnknownKeys()
         return lookup
+    }
+
+    /// `node.query`: the text of a SELECT that runs as a subquery (nil when absent). Its own terminator
+    /// would end the subquery: it is dropped. `returning` says what it must return, for the error.
+    static func subqueryText(_ node: MappingNode, _ returning: String) throws -> String? {
+        guard let query = try node.string("query") else { return nil }
+        var text = query.trimmingCharacters(in: .whitespacesAndNewlines)
+        while text.hasSuffix(";") { text = String(text.dropLast()).trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard !text.isEmpty else { throw node.error("query is empty: give a SELECT returning \(returning)") }
+        return text
     }
 
     static func regionsByTenant(_ node: MappingNode?) throws -> [String: String] {
