@@ -248,28 +248,27 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs `body` inside BEGIN/COMMIT; rolls back when it throws.
     public func transaction<T>(_ begin: String = "BEGIN", _ body: () throws -> T) throws -> T {
-        try execute(script: begin)
-        do {
-            let value = try body()
-            try execute(script: "COMMIT")
-            return value
-        } catch {
-            if isConnected { _ = try? execute(script: "ROLLBACK") }
-            throw error
-        }
+        try bracketed(begin, commit: "COMMIT", rollback: "ROLLBACK", body)
     }
 
     /// Runs `body` so that an error it throws leaves the session usable: inside a transaction block
     /// (where any error aborts the transaction), in a savepoint rolled back when it throws.
     public func keepingTransactionUsable<T>(_ body: () throws -> T) throws -> T {
         guard PQtransactionStatus(handle) == PQTRANS_INTRANS else { return try body() }
-        try execute(script: "SAVEPOINT ferry_guarded")
+        return try bracketed(
+            "SAVEPOINT ferry_guarded", commit: "RELEASE SAVEPOINT ferry_guarded",
+            rollback: "ROLLBACK TO SAVEPOINT ferry_guarded", body)
+    }
+
+    /// `begin`, then `body`, then `commit`; `rollback` instead when `body` throws.
+    private func bracketed<T>(_ begin: String, commit: String, rollback: String, _ body: () throws -> T) throws -> T {
+        try execute(script: begin)
         do {
             let value = try body()
-            try execute(script: "RELEASE SAVEPOINT ferry_guarded")
+            try execute(script: commit)
             return value
         } catch {
-            if isConnected { _ = try? execute(script: "ROLLBACK TO SAVEPOINT ferry_guarded") }
+            if isConnected { _ = try? execute(script: rollback) }
             throw error
         }
     }
