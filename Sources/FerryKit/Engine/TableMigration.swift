@@ -108,7 +108,7 @@ struct KeysetSource: Sendable {
         try query != nil || connection.isView(table)
     }
 
-    /// How reports name it: the table, or the mapping's query.
+    /// How a refusal names it: the view, or the mapping's query.
     var described: String { query == nil ? "view \(table)" : "the query source.query" }
 }
 
