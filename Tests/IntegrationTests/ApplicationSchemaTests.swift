@@ -110,6 +110,17 @@ enum ApplicationSchema {
         return (before, Data(apply.stdout.utf8))
     }
 
+    /// `ferry arguments` exits 1 and says `text` (doctor on standard output, the others on standard error).
+    static func expectRefusal(
+        _ arguments: String, _ db: TestDatabase, says text: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let result = try ferryCLI(arguments, database: db.name)
+        #expect(result.status == 1, sourceLocation: sourceLocation)
+        #expect(
+            (result.stdout + result.stderr).contains(text), "\(result.stdout)\(result.stderr)",
+            sourceLocation: sourceLocation)
+    }
+
     static func database() throws -> TestDatabase {
         let db = try TestDatabase(empty: true)
         try db.connection.execute(script: ddl)
@@ -280,21 +291,16 @@ struct ApplicationSchemaTests {
 
         // A query that does not return the mapping's column, and one that does not run: doctor and plan refuse.
         let renamed = try ApplicationSchema.mapping(source: lookup(regions, column: "country"))
-        let doctor = try ferryCLI("doctor \(renamed)", database: db.name)
-        #expect(doctor.status == 1)
-        #expect(
-            doctor.stdout.contains(
+        try ApplicationSchema.expectRefusal(
+            "doctor \(renamed)", db,
+            says:
                 "source.region_lookup.query in \(renamed) returns no column country (it returns tenant, contact_name_id, region)"
-            ),
-            "\(doctor.stdout)")
+        )
         let broken = try ApplicationSchema.mapping(
             source: lookup("SELECT tenant, contact_name_id, region FROM tenant_region"))
-        let plan = try ferryCLI("plan \(broken) --no-progress", database: db.name)
-        #expect(plan.status == 1)
-        #expect(
-            plan.stderr.contains(
-                "source.region_lookup.query in \(broken) does not run: relation \"tenant_region\" does not exist"),
-            "\(plan.stderr)")
+        try ApplicationSchema.expectRefusal(
+            "plan \(broken) --no-progress", db,
+            says: "source.region_lookup.query in \(broken) does not run: relation \"tenant_region\" does not exist")
         #expect(try db.checksum("contact_phone_numbers") == before, "nothing written by the refused runs")
     }
 
@@ -351,17 +357,14 @@ struct ApplicationSchemaTests {
             source: source(
                 "SELECT tenant, contact_name_id, phone_number, NULL::text AS region FROM contacts, generate_series(1, 2)"
             ))
-        let refused = try ferryCLI("plan \(twice) --no-progress", database: db.name)
-        #expect(refused.status == 1)
-        #expect(refused.stderr.contains("the query source.query repeats its declared key"), "\(refused.stderr)")
+        try ApplicationSchema.expectRefusal(
+            "plan \(twice) --no-progress", db, says: "the query source.query repeats its declared key")
         let short = try ApplicationSchema.mapping(
             source: source("SELECT tenant, contact_name_id, NULL::text AS region FROM contacts"))
-        let found = try ferryCLI("doctor \(short)", database: db.name)
-        #expect(found.status == 1)
-        #expect(
-            found.stdout.contains(
-                "source.query in \(short) returns no column phone_number (it returns tenant, contact_name_id, region)"),
-            "\(found.stdout)")
+        try ApplicationSchema.expectRefusal(
+            "doctor \(short)", db,
+            says: "source.query in \(short) returns no column phone_number (it returns tenant, contact_name_id, region)"
+        )
         #expect(try db.checksum("contact_phone_numbers") == before, "nothing written by the refused runs")
     }
 
