@@ -105,11 +105,7 @@ struct PhonesStatements: Sendable {
 }
 
 extension PhonesJob: TableMigration {
-    var source: KeysetSource {
-        KeysetSource(
-            table: mapping.source.table, tenantColumn: mapping.source.tenantColumn,
-            keyColumn: mapping.source.keyColumn, noun: "contacts", query: mapping.source.query)
-    }
+    var source: KeysetSource { mapping.source.keyset }
     static var planChecksAreConstraints: Bool { true }
     static var writesAnomalyList: Bool { true }
     /// A contact's rows depend on no other contact's; custom types are inserted ON CONFLICT DO NOTHING.

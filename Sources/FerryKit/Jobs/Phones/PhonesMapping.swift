@@ -66,6 +66,11 @@ public struct PhonesMapping: Sendable {
         public var query: String? = nil
 
         var timestampsFromSource: Bool { createdAtColumn != nil || updatedAtColumn != nil }
+
+        /// How the engine pages it (and where the extract reads it: `KeysetSource.fromItem`).
+        var keyset: KeysetSource {
+            KeysetSource(table: table, tenantColumn: tenantColumn, keyColumn: keyColumn, noun: "contacts", query: query)
+        }
     }
 
     /// The phone table. Columns ferry can do without are optional: a mapping says `extension: null` for

@@ -52,7 +52,7 @@ struct PhonesSQL {
             SELECT \(tenant)::text AS ferry_tenant, \(key)::text AS ferry_key, \(region) AS region,\(timestamps)
                    \(lookup) AS region_lookup, \(values),
                    \(phoneRows.columns), \(engine.isCitus ? LegacyReads.hash(source.columns.map(\.name), alias: "s") : "NULL::text") AS ferry_legacy_hash
-            FROM \(source.query.map(subquery) ?? source.table.quoted) s\(phoneRows.join)
+            FROM \(source.keyset.fromItem) s\(phoneRows.join)
             WHERE ($1::text IS NULL OR (\(tenant), \(key)) > ($1::\(tenantType), $2::\(keyType)))
               AND ($4::text[] IS NULL OR \(tenant) = ANY ($4::text[]::\(tenantType)[]))\(thisTenant)
             ORDER BY \(tenant), \(key)
