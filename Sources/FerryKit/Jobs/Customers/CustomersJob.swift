@@ -68,7 +68,7 @@ extension CustomersJob: TableMigration {
     func loader(_ sql: CustomersSQL, run: LedgerRun.Context) throws -> CustomersLoader {
         var sql = sql
         sql.writer = run.writer
-        return try CustomersLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
+        return try CustomersLoader(run: run, sql: sql)
     }
 
     func count(
@@ -184,37 +184,25 @@ final class CustomersLoader: BatchLoader {
         var rowsUpdated: Int { contactsUpdated + projectsUpdated }
     }
 
-    private let conninfo: String
-    private var connection: PostgresConnection
+    private let session: LoaderSession
+    private var connection: PostgresConnection { session.connection }
     private let sql: CustomersSQL
-    private let runId: Int64
-    private let timeouts: (lock: String, statement: String)
     private let organizations, contacts, projects, points: SnapshotTable
     private var encoder = CopyTextEncoder()
     private var reads = CopyTextEncoder()
 
-    init(conninfo: String, sql: CustomersSQL, runId: Int64, timeouts: (lock: String, statement: String)) throws {
-        self.conninfo = conninfo
+    init(run: LedgerRun.Context, sql: CustomersSQL) throws {
         self.sql = sql
-        self.runId = runId
-        self.timeouts = timeouts
-        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply customers")
-        organizations = try SnapshotTable.resolve(sql.mapping.organizations.table.quoted, on: connection)
-        contacts = try SnapshotTable.resolve(sql.mapping.contacts.table.quoted, on: connection)
-        projects = try SnapshotTable.resolve(sql.mapping.projects.table.quoted, on: connection)
-        points = try SnapshotTable.resolve(sql.mapping.contactPoints.table.quoted, on: connection)
-        try createSessionTables()
+        session = try LoaderSession(run: run) { connection in
+            for statement in sql.createStagingTable { try connection.execute(script: statement) }
+        }
+        organizations = try SnapshotTable.resolve(sql.mapping.organizations.table.quoted, on: session.connection)
+        contacts = try SnapshotTable.resolve(sql.mapping.contacts.table.quoted, on: session.connection)
+        projects = try SnapshotTable.resolve(sql.mapping.projects.table.quoted, on: session.connection)
+        points = try SnapshotTable.resolve(sql.mapping.contactPoints.table.quoted, on: session.connection)
     }
 
-    private func createSessionTables() throws {
-        for statement in sql.createStagingTable { try connection.execute(script: statement) }
-    }
-
-    func reconnect() throws {
-        connection.close()
-        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply customers")
-        try createSessionTables()
-    }
+    func reconnect() throws { try session.reconnect() }
 
     /// `onlyRowsStillThere`: staged projects whose project, contact or existing organization is gone
     /// are dropped before anything is written.
@@ -238,11 +226,12 @@ final class CustomersLoader: BatchLoader {
                 decision.insertsContactPoint ? "t" : "f",
             ])
         }
-        let run = String(runId), number = String(batch.number)
+        let run = String(session.runId), number = String(batch.number)
         // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
         let tenant = try sql.staging.isDistributed ? [batch.onlyTenant()] : []
-        return try connection.transaction {
-            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
+        return try session.commit(
+            batch, emptiedBeforeCommit: [sql.staging.emptyBeforeCommit].compactMap { $0 }, tenant: tenant
+        ) {
             var result = BatchResult()
             if sequence > 0 {
                 _ = try connection.copyIn(sql.copyIntoStaging) { write in
@@ -271,14 +260,7 @@ final class CustomersLoader: BatchLoader {
                         [run, number, points.qualifiedName] + tenant
                     ).value("a count", as: Int.self)
             }
-            try connection.query(
-                LedgerRun.recordBatch(.key),
-                [
-                    run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                    String(result.rowsInserted), String(result.rowsUpdated), "0",
-                ])
             try sql.legacyReads.record(reads, run: run, tenant: tenant, on: connection)
-            if let empty = sql.staging.emptyBeforeCommit { try connection.query(empty, tenant) }
             return result
         }
     }

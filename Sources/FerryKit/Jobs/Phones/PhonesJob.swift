@@ -181,9 +181,7 @@ extension PhonesJob: TableMigration {
     func loader(_ statements: PhonesStatements, run: LedgerRun.Context) throws -> PhonesLoader {
         var sql = statements.sql
         sql.writer = run.writer
-        return try PhonesLoader(
-            conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts,
-            tenantType: statements.tenantType, keyType: statements.keyType)
+        return try PhonesLoader(run: run, sql: sql, tenantType: statements.tenantType, keyType: statements.keyType)
     }
 
     func count(_ result: PhonesLoader.BatchResult, of batch: PhonesBatch, into applied: inout PhonesSummary.Applied) {

@@ -14,15 +14,12 @@ final class PhonesLoader: BatchLoader {
         var rowsDeleted: Int { naiveRowsDeleted }
     }
 
-    private let conninfo: String
-    private var connection: PostgresConnection
+    private let session: LoaderSession
+    private var connection: PostgresConnection { session.connection }
     private let sql: PhonesSQL
     private let mapping: PhonesMapping
-    private let runId: Int64
-    private let timeouts: (lock: String, statement: String)
     private let phonesTable: SnapshotTable
     private let typesTable: SnapshotTable
-    private let stagingTypes: (tenant: String, key: String)
     private var encoder = CopyTextEncoder()
     private var replaceEncoder = CopyTextEncoder()
     private var readsEncoder = CopyTextEncoder()
@@ -31,37 +28,20 @@ final class PhonesLoader: BatchLoader {
     private var earlierReads: [String: Bool] = [:]
 
     /// `sql`: the run's statements (engine and writer set), which this session stages and writes through.
-    init(
-        conninfo: String, sql: PhonesSQL, runId: Int64, timeouts: (lock: String, statement: String),
-        tenantType: String, keyType: String
-    ) throws {
-        self.conninfo = conninfo
+    init(run: LedgerRun.Context, sql: PhonesSQL, tenantType: String, keyType: String) throws {
         self.mapping = sql.mapping
         self.sql = sql
-        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
-        self.runId = runId
-        self.timeouts = timeouts
-        self.stagingTypes = (tenantType, keyType)
-        phonesTable = try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: connection)
-        typesTable = try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: connection)
-        try createSessionTables()
-    }
-
-    private func createSessionTables() throws {
-        let idType = try sql.phoneKeyType(on: connection)
-        for statement in sql.createSessionTables(
-            tenantType: stagingTypes.tenant, keyType: stagingTypes.key, idType: idType)
-        {
-            try connection.execute(script: statement)
+        session = try LoaderSession(run: run) { connection in
+            let idType = try sql.phoneKeyType(on: connection)
+            for statement in sql.createSessionTables(tenantType: tenantType, keyType: keyType, idType: idType) {
+                try connection.execute(script: statement)
+            }
         }
+        phonesTable = try SnapshotTable.resolve(mapping.phoneNumbers.table.quoted, on: session.connection)
+        typesTable = try SnapshotTable.resolve(mapping.typeDefinitions.table.quoted, on: session.connection)
     }
 
-    /// After a lost connection: a new session, and its own staging table.
-    func reconnect() throws {
-        connection.close()
-        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply phones")
-        try createSessionTables()
-    }
+    func reconnect() throws { try session.reconnect() }
 
     /// `onlyRowsStillThere`: the insert only for contacts that still exist.
     func load(_ batch: PhonesBatch, onlyRowsStillThere contactsStillThere: Bool) throws -> BatchResult {
@@ -102,12 +82,14 @@ final class PhonesLoader: BatchLoader {
                 ])
             }
         }
-        let run = String(runId), number = String(batch.number)
+        let run = String(session.runId), number = String(batch.number)
         // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
         let tenant = try sql.phoneRows.staging.isDistributed ? [batch.onlyTenant()] : []
         let snapshotParameters = [run, number, phonesTable.qualifiedName] + tenant
-        return try connection.transaction {
-            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
+        let emptied =
+            [sql.phoneRows.staging.emptyBeforeCommit]
+            + (mapping.existingRows == .replaceNaive ? [sql.phoneRows.replacing.emptyBeforeCommit] : [])
+        return try session.commit(batch, emptiedBeforeCommit: emptied.compactMap { $0 }, tenant: tenant) {
             var result = BatchResult()
             if sequence > 0 {
                 _ = try connection.copyIn(sql.phoneRows.copyIntoStaging) { write in
@@ -161,16 +143,6 @@ final class PhonesLoader: BatchLoader {
                 try connection.query(forget, tenant)
             }
             try sql.legacyReads.record(readsEncoder, run: run, tenant: tenant, on: connection)
-            try connection.query(
-                LedgerRun.recordBatch(.key),
-                [
-                    run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                    String(result.rowsInserted), String(result.rowsUpdated), String(result.rowsDeleted),
-                ])
-            if let empty = sql.phoneRows.staging.emptyBeforeCommit { try connection.query(empty, tenant) }
-            if mapping.existingRows == .replaceNaive, let empty = sql.phoneRows.replacing.emptyBeforeCommit {
-                try connection.query(empty, tenant)
-            }
             return result
         }
     }

@@ -103,7 +103,7 @@ extension PhonesInPlaceJob: TableMigration {
     func loader(_ sql: PhonesInPlaceSQL, run: LedgerRun.Context) throws -> PhonesInPlaceLoader {
         var sql = sql
         sql.writer = run.writer
-        return try PhonesInPlaceLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
+        return try PhonesInPlaceLoader(run: run, sql: sql)
     }
 
     func count(
@@ -163,36 +163,23 @@ final class PhonesInPlaceLoader: BatchLoader {
         var rowsDeleted: Int { deleted }
     }
 
-    private let conninfo: String
-    private var connection: PostgresConnection
+    private let session: LoaderSession
+    private var connection: PostgresConnection { session.connection }
     private let sql: PhonesInPlaceSQL
-    private let runId: Int64
-    private let timeouts: (lock: String, statement: String)
     private let phonesTable: SnapshotTable
     private let typesTable: SnapshotTable
     private var rewrites = CopyTextEncoder(), deletions = CopyTextEncoder(), additions = CopyTextEncoder()
 
-    init(conninfo: String, sql: PhonesInPlaceSQL, runId: Int64, timeouts: (lock: String, statement: String)) throws {
-        self.conninfo = conninfo
+    init(run: LedgerRun.Context, sql: PhonesInPlaceSQL) throws {
         self.sql = sql
-        self.runId = runId
-        self.timeouts = timeouts
-        connection = try Self.open(conninfo, sql)
-        phonesTable = try SnapshotTable.resolve(sql.mapping.phoneNumbers.table.quoted, on: connection)
-        typesTable = try SnapshotTable.resolve(sql.mapping.typeDefinitions.table.quoted, on: connection)
+        session = try LoaderSession(run: run) { connection in
+            for statement in sql.createSessionTables { try connection.execute(script: statement) }
+        }
+        phonesTable = try SnapshotTable.resolve(sql.mapping.phoneNumbers.table.quoted, on: session.connection)
+        typesTable = try SnapshotTable.resolve(sql.mapping.typeDefinitions.table.quoted, on: session.connection)
     }
 
-    private static func open(_ conninfo: String, _ sql: PhonesInPlaceSQL) throws -> PostgresConnection {
-        let connection = try PostgresConnection(
-            conninfo: conninfo, applicationName: "ferry apply \(PhonesInPlaceJob.name)")
-        for statement in sql.createSessionTables { try connection.execute(script: statement) }
-        return connection
-    }
-
-    func reconnect() throws {
-        connection.close()
-        connection = try Self.open(conninfo, sql)
-    }
+    func reconnect() throws { try session.reconnect() }
 
     /// `onlyRowsStillThere` changes nothing: a row is rewritten or deleted only while it still holds
     /// the value read, and further numbers go only to contacts that still have rows.
@@ -221,12 +208,11 @@ final class PhonesInPlaceLoader: BatchLoader {
                 ])
             }
         }
-        let run = String(runId), number = String(batch.number)
+        let run = String(session.runId), number = String(batch.number)
         // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
         let tenant = try sql.isDistributed ? [batch.onlyTenant()] : []
         let phones = [run, number, phonesTable.qualifiedName] + tenant
-        return try connection.transaction {
-            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
+        return try session.commit(batch, emptiedBeforeCommit: sql.emptyBeforeCommit, tenant: tenant) {
             var result = BatchResult()
             if counts.rewrites > 0 {
                 _ = try connection.copyIn(sql.copyRewrites) { write in
@@ -268,13 +254,6 @@ final class PhonesInPlaceLoader: BatchLoader {
                 result.added = try connection.query(sql.phoneRows.mergePhoneRows(snapshot: phonesTable), phones)
                     .value("rows added", as: Int.self)
             }
-            try connection.query(
-                LedgerRun.recordBatch(.key),
-                [
-                    run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                    String(result.rowsInserted), String(result.rowsUpdated), String(result.rowsDeleted),
-                ])
-            for empty in sql.emptyBeforeCommit { try connection.query(empty, tenant) }
             return result
         }
     }

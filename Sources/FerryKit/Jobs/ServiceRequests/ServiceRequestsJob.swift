@@ -66,7 +66,7 @@ extension ServiceRequestsJob: TableMigration {
     func loader(_ sql: ServiceRequestsSQL, run: LedgerRun.Context) throws -> ServiceRequestsLoader {
         var sql = sql
         sql.writer = run.writer
-        return try ServiceRequestsLoader(conninfo: conninfo, sql: sql, runId: run.runId, timeouts: run.timeouts)
+        return try ServiceRequestsLoader(run: run, sql: sql)
     }
 
     func count(
@@ -192,34 +192,22 @@ final class ServiceRequestsLoader: BatchLoader {
         var rowsUpdated: Int { requestsUpdated }
     }
 
-    private let conninfo: String
-    private var connection: PostgresConnection
+    private let session: LoaderSession
+    private var connection: PostgresConnection { session.connection }
     private let sql: ServiceRequestsSQL
-    private let runId: Int64
-    private let timeouts: (lock: String, statement: String)
     private let contacts, requests: SnapshotTable
     private var encoder = CopyTextEncoder()
 
-    init(conninfo: String, sql: ServiceRequestsSQL, runId: Int64, timeouts: (lock: String, statement: String)) throws {
-        self.conninfo = conninfo
+    init(run: LedgerRun.Context, sql: ServiceRequestsSQL) throws {
         self.sql = sql
-        self.runId = runId
-        self.timeouts = timeouts
-        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply service-requests")
-        contacts = try SnapshotTable.resolve(sql.mapping.contacts.table.quoted, on: connection)
-        requests = try SnapshotTable.resolve(sql.mapping.requests.table.quoted, on: connection)
-        try createSessionTables()
+        session = try LoaderSession(run: run) { connection in
+            for statement in sql.createStagingTable { try connection.execute(script: statement) }
+        }
+        contacts = try SnapshotTable.resolve(sql.mapping.contacts.table.quoted, on: session.connection)
+        requests = try SnapshotTable.resolve(sql.mapping.requests.table.quoted, on: session.connection)
     }
 
-    private func createSessionTables() throws {
-        for statement in sql.createStagingTable { try connection.execute(script: statement) }
-    }
-
-    func reconnect() throws {
-        connection.close()
-        connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply service-requests")
-        try createSessionTables()
-    }
+    func reconnect() throws { try session.reconnect() }
 
     /// `onlyRowsStillThere` changes nothing: a request is updated only where it still is, and the
     /// contacts it gets are looked up inside the batch's transaction.
@@ -233,11 +221,12 @@ final class ServiceRequestsLoader: BatchLoader {
                 decision.submittedEmail, decision.assignedEmail, request.createdAt,
             ])
         }
-        let run = String(runId), number = String(batch.number)
+        let run = String(session.runId), number = String(batch.number)
         // On Citus every batch is one tenant's (the extract reads a tenant at a time): the statements name it.
         let tenant = try sql.staging.isDistributed ? [batch.onlyTenant()] : []
-        return try connection.transaction {
-            try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
+        return try session.commit(
+            batch, emptiedBeforeCommit: [sql.staging.emptyBeforeCommit].compactMap { $0 }, tenant: tenant
+        ) {
             var result = BatchResult()
             if sequence > 0 {
                 _ = try connection.copyIn(sql.copyIntoStaging) { write in
@@ -253,13 +242,6 @@ final class ServiceRequestsLoader: BatchLoader {
                     requests, preImages: sql.snapshotRequests(snapshot: requests), change: sql.updateRequests,
                     record: sql.recordRequestPreImages(snapshot: requests), run: run, batch: number, tenant: tenant)
             }
-            try connection.query(
-                LedgerRun.recordBatch(.key),
-                [
-                    run, number, textArrayLiteral(batch.firstKey), textArrayLiteral(batch.lastKey),
-                    String(result.rowsInserted), String(result.rowsUpdated), "0",
-                ])
-            if let empty = sql.staging.emptyBeforeCommit { try connection.query(empty, tenant) }
             return result
         }
     }
