@@ -44,7 +44,7 @@ struct Ferry: ParsableCommand {
     /// behaves the same way; the flags themselves are declared in OutputOptions and ConnectionOptions,
     /// which document and validate them.
     static func configureProcess(_ arguments: [String]) {
-        var format = FerryLogHandler.Format.text
+        let format: FerryLogHandler.Format
         if let index = arguments.firstIndex(of: "--log-format"), index + 1 < arguments.count,
             let chosen = FerryLogHandler.Format(rawValue: arguments[index + 1])
         {
@@ -53,6 +53,8 @@ struct Ferry: ParsableCommand {
             let chosen = FerryLogHandler.Format(rawValue: String(inline.dropFirst("--log-format=".count)))
         {
             format = chosen
+        } else {
+            format = .text
         }
         // -W is declared in ConnectionOptions; the prompt must be armed before the first session opens.
         PostgresConnection.PasswordPrompt.forced = arguments.contains("-W") || arguments.contains("--password")
