@@ -368,6 +368,37 @@ struct ApplicationSchemaTests {
         #expect(try db.checksum("contact_phone_numbers") == before, "nothing written by the refused runs")
     }
 
+    /// Progress and ETA for a query source count what the query returns, not the table it reads.
+    @Test func aQuerySourcesProgressTotalIsWhatTheQueryReturns() throws {
+        let db = try ApplicationSchema.database()
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, phone_number, is_inactive)
+                    SELECT '\(ApplicationSchema.us)', gen_random_uuid(), 'Contact ' || n, '212-555-0100', n > 100
+                    FROM generate_series(1, 2000) n;
+                ANALYZE contacts;
+                """)
+        func total(_ source: String) throws -> Int? {
+            let file = try ApplicationSchema.mapping(source: source)
+            let job = PhonesJob(
+                mapping: try PhonesMapping(file: file, text: String(contentsOfFile: file, encoding: .utf8)),
+                conninfo: db.conninfo)
+            return try job.recordCount(try job.statements(db.connection), db.connection, tenants: nil)
+        }
+        let table = try #require(try total("  table: contacts"))
+        #expect(table > 1900, "the table's estimate: \(table)")
+        let active = try #require(
+            try total(
+                """
+                  table: contacts
+                  query: SELECT tenant, contact_name_id, phone_number FROM contacts WHERE NOT is_inactive
+                """))
+        let counted = try db.count("SELECT count(*) FROM contacts WHERE NOT is_inactive")
+        #expect(
+            (counted / 2...counted * 2).contains(active),
+            "the planner's estimate of the query's rows (\(counted) counted), not the table's: \(active)")
+    }
+
     @Test func naiveRowsTheApplicationsBackfillWroteAreReplacedInPlaceAndRollbackRestoresThem() throws {
         let db = try ApplicationSchema.database()
         let us = ApplicationSchema.us

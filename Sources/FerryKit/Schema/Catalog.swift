@@ -1,3 +1,5 @@
+import Foundation
+
 extension PostgresConnection {
     /// A table's columns and their SQL types, as format_type prints them; empty when the table is missing.
     /// Jobs type their staging tables and new columns after these, and the doctor checks them.
@@ -60,6 +62,23 @@ extension PostgresConnection {
             "SELECT coalesce((SELECT relkind IN ('v', 'm') FROM pg_class WHERE oid = to_regclass($1)), false)",
             [table.quoted]
         ).value("whether \(table) is a view", as: Bool.self)
+    }
+
+    /// How many rows the planner expects `select` to return (EXPLAIN, nothing run): for progress and ETA
+    /// where counting would cost a pass of its own.
+    func plannerRowEstimate(_ select: String) throws -> Int? {
+        struct Explained: Decodable {
+            struct Plan: Decodable {
+                let rows: Double
+                enum CodingKeys: String, CodingKey { case rows = "Plan Rows" }
+            }
+            let plan: Plan
+            enum CodingKeys: String, CodingKey { case plan = "Plan" }
+        }
+        guard let text = try query("EXPLAIN (FORMAT JSON) \(select)").scalar,
+            let rows = try JSONDecoder().decode([Explained].self, from: Data(text.utf8)).first?.plan.rows
+        else { return nil }
+        return Int(rows.rounded())
     }
 }
 

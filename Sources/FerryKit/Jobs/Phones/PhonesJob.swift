@@ -155,11 +155,15 @@ extension PhonesJob: TableMigration {
         return { transform.transform($0) }
     }
 
-    /// The planner's row count (an exact count on a never-analyzed table, or for some tenants only).
+    /// The planner's row count (an exact count on a never-analyzed table, or for some tenants only; for a
+    /// query source, the planner's estimate of what the query returns, which may leave out much of the table).
     func recordCount(_ statements: PhonesStatements, _ reader: PostgresConnection, tenants: String?) throws -> Int? {
         if tenants != nil {
             return try reader.query("SELECT count(*) FROM (\(extractPage(statements))) x", [nil, nil, nil, tenants])
                 .value("the contacts of the tenants", as: Int.self)
+        }
+        if let query = mapping.source.query {
+            return try reader.plannerRowEstimate("SELECT 1 FROM \(subquery(query)) AS ferry_source")
         }
         return Int(
             try reader.query(statements.sql.estimatedSourceRows, [mapping.source.table.quoted]).scalar ?? "")
