@@ -270,6 +270,57 @@ struct EveryJobTests {
                 == TestDatabaseView(connection: copy).contentChecksum(job))
     }
 
+    /// A DBA's pg_terminate_backend, a proxy or a failover drops ferry's sessions mid-run. A table job's
+    /// writer and reader get new sessions (the writer its staging tables again), the lost batch is
+    /// written again and the run ends as an uninterrupted one. The import remembers the file's lines in
+    /// its session: it stops as interrupted, and its resume (which rebuilds that memory) ends the same.
+    @Test(arguments: JobCase.every)
+    func sessionsTerminatedMidRunAreReplacedAndTheRunEndsAsAnUninterruptedOne(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let (twin, twinName) = try Self.twin(of: db, job)
+        defer { withExtendedLifetime(twin) {} }
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        var terminated = 0
+        let run = try interruptFerry(
+            job.applyArguments(db, ["--batch-size", "100"]), conninfo: db.conninfo, after: 3, watcher: watcher
+        ) { _ in
+            // The writer ("ferry apply <job>", "ferry import") and the reader ("… (read)"); not the session
+            // holding the job's lock, nor the ledger's.
+            terminated =
+                try watcher.query(
+                    """
+                    SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE datname = current_database() AND application_name ~ '^ferry (apply [a-z-]+( \\(read\\))?|import)$'
+                    """
+                ).value("sessions terminated", as: Int.self)
+        }
+        #expect(terminated >= 1, "a session to terminate")
+        #expect(run.stderr.contains("retry 1"), "\(run.stderr)")
+        if job.importFileQuery == nil {
+            #expect(run.status == 0, "\(run.stderr)")
+        } else {
+            #expect(run.status == 1, "\(run.stderr)")
+            #expect(run.stderr.contains(job.resumeHint(db)), "\(run.stderr)")
+            #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "interrupted")
+            let resumed = try ferryCLI("resume 1 --no-progress", database: db.name)
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+        }
+        #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "succeeded")
+        #expect(try watcher.query("SELECT count(*) = max(batch_no) FROM ferry.batches").scalar == "t")
+
+        let uninterrupted = try ferryCLI(job.apply(db, "--batch-size 100 --no-progress"), database: twinName)
+        #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
+        let copy = try PostgresConnection(conninfo: "dbname=\(twinName)")
+        defer { copy.close() }
+        #expect(
+            try TestDatabaseView(connection: watcher).contentChecksum(job)
+                == TestDatabaseView(connection: copy).contentChecksum(job))
+        let counts =
+            "SELECT sum(rows_inserted) || '/' || sum(rows_updated) || '/' || sum(rows_deleted) FROM ferry.batches"
+        #expect(try watcher.query(counts).scalar == copy.query(counts).scalar, "the batches' counts add up the same")
+    }
+
     @Test(arguments: JobCase.every)
     func sigtermStopsBetweenBatchesAndLeavesTheRunResumable(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)

@@ -185,6 +185,18 @@ func signalApply(
 func signalFerry(
     _ arguments: [String], conninfo: String, after batches: Int, watcher: PostgresConnection, signal number: Int32
 ) throws -> (committed: Int, status: Int32, stderr: String) {
+    try interruptFerry(arguments, conninfo: conninfo, after: batches, watcher: watcher) {
+        kill($0.processIdentifier, number)
+    }
+}
+
+/// Runs ferry with `arguments` (and `--db`, `--no-progress`) until `batches` batches are committed, then
+/// calls `interrupt` (a signal, a terminated session) and waits for ferry to exit. Returns the batches
+/// committed by then, the exit status and stderr.
+func interruptFerry(
+    _ arguments: [String], conninfo: String, after batches: Int, watcher: PostgresConnection,
+    interrupt: (Process) throws -> Void
+) throws -> (committed: Int, status: Int32, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: ferryBinary)
     process.arguments = arguments + ["--db", conninfo, "--no-progress"]
@@ -198,7 +210,7 @@ func signalFerry(
         Thread.sleep(forTimeInterval: 0.02)
         committed = Int(try watcher.query("SELECT count(*) FROM ferry.batches").scalar ?? "0") ?? 0
     }
-    kill(process.processIdentifier, number)
+    try interrupt(process)
     let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     return (

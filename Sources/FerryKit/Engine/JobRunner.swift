@@ -106,7 +106,7 @@ struct JobRunner<Job: TableMigration> {
                 let extract = try runner.extractor(
                     run.reader, sql: sql, pageSize: run.options.pacing.batchSize ?? job.load.batchSize,
                     after: run.resume?.lastKey, retry: run.options.retry, log: run.options.log,
-                    reconnect: run.openReader)
+                    reconnect: run.reopenReader)
                 summary = try runner.run(
                     mode: .apply, reader: run.reader, sql: sql, extractor: extract,
                     firstBatch: (run.resume?.lastBatch ?? 0) + 1
@@ -119,6 +119,10 @@ struct JobRunner<Job: TableMigration> {
             }
             summary.applied = applied
             summary.runId = run.runId
+            // The reader may have lost its session while the writers worked (idle, it would not know yet).
+            try run.options.retry.run(
+                "the checks after the last batch", reconnect: { _ = try run.reopenReader() }, log: run.options.log
+            ) { _ = try run.reader.query("SELECT 1") }
             summary.checks = try job.checks(summary, sql: sql, reader: run.reader, predicted: false)
             try job.afterApply(&summary, sql: sql, run: run)
             if let path = run.options.pacing.snapshotFile {
@@ -260,7 +264,8 @@ struct JobRunner<Job: TableMigration> {
                 label: "apply \(Job.name)", total: total, enabled: enabled,
                 alreadyDone: remaining.map { max(0, (total ?? 0) - $0) } ?? 0))
         let batchOf = batchMaker(numberingAfter: firstBatch - 1)
-        let walksTenants = try job.sourceEngine(using: run.reader).isCitus
+        let engine = try job.sourceEngine(using: run.reader)
+        let walksTenants = engine.isCitus
         // Each writer touches only its own sessions; what they share is `shared`, under its lock.
         let context = UncheckedSendable((runner: self, run: run, sql: sql, pacing: pacing))
         let writers = DispatchGroup()
@@ -279,7 +284,10 @@ struct JobRunner<Job: TableMigration> {
                         let extractor = try runner.extractor(
                             reader, sql: sql, pageSize: run.options.pacing.batchSize ?? runner.job.load.batchSize,
                             after: slice.after, retry: run.options.retry, log: run.options.log,
-                            reconnect: run.openReader, tenants: textArrayLiteral([slice.tenant]),
+                            reconnect: {
+                                reader.takeOver(try run.openReader()); return reader
+                            },
+                            tenants: textArrayLiteral([slice.tenant]),
                             walk: walksTenants ? [slice.tenant] : [], until: slice.until)
                         try BatchPipeline.run(
                             stopRequested: {
@@ -307,7 +315,7 @@ struct JobRunner<Job: TableMigration> {
         writers.wait()
         if let failure = shared.failure { throw failure }
         applied = shared.applied
-        return try finish(shared.builder, reader: run.reader, started: started)
+        return try finish(shared.builder, reader: run.reader, engine: engine, started: started)
     }
 
     /// What the writers of a parallel apply take from their queue: whole tenants, or, for a job whose
@@ -406,13 +414,15 @@ struct JobRunner<Job: TableMigration> {
     }
 
     /// The summary as every run ends it: counts from the builder, where it ran, how long, how much memory.
-    private func finish(_ builder: Job.Builder, reader: PostgresConnection, started: Date) throws -> Job.Summary {
+    /// `engine`: asked before the first batch, so that finishing needs no session (the reader's may
+    /// have been lost and replaced meanwhile).
+    private func finish(
+        _ builder: Job.Builder, reader: PostgresConnection, engine: DatabaseEngine, started: Date
+    ) throws -> Job.Summary {
         var builder = builder
         var summary = try builder.finish()
         summary.database = reader.info
-        if case let engine = try job.sourceEngine(using: reader), engine.isCitus {
-            summary.database?.engine = engine.description
-        }
+        if engine.isCitus { summary.database?.engine = engine.description }
         summary.elapsedSeconds = Date().timeIntervalSince(started)
         summary.peakResidentMegabytes = peakResidentMegabytes()
         return summary
@@ -423,6 +433,7 @@ struct JobRunner<Job: TableMigration> {
         firstBatch: Int, sink: @escaping (MigrationBatch<Job.Record, Job.Decision>) throws -> Void
     ) throws -> Job.Summary {
         let started = Date()
+        let engine = try job.sourceEngine(using: reader)
         var builder = try job.summaryBuilder(mode: mode, settings: settings, sql: sql, reader: reader)
         let enabled = settings.showProgress && isatty(STDERR_FILENO) == 1
         let total = enabled ? try job.recordCount(sql, reader, tenants: settings.tenantsParameter) : nil
@@ -446,7 +457,7 @@ struct JobRunner<Job: TableMigration> {
                 progress.update(done: done)
             })
         progress.finish()
-        return try finish(builder, reader: reader, started: started)
+        return try finish(builder, reader: reader, engine: engine, started: started)
     }
 
     /// Per tenant: the records the job reads and a hash of each one's extracted values in key order.

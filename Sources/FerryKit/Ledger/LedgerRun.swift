@@ -43,6 +43,13 @@ enum LedgerRun {
         /// sessions that must not share a table name it by this.
         var writer = 0
 
+        /// After a lost connection: `reader` gets a new session (with the run's timeouts), in place, so
+        /// the steps after the last batch read through a live one too.
+        func reopenReader() throws -> PostgresConnection {
+            reader.takeOver(try openReader())
+            return reader
+        }
+
         /// A session for the pacing checks between batches (each thread owns its sessions).
         func openPacingSession() throws -> PostgresConnection {
             try PostgresConnection(conninfo: conninfo, applicationName: "ferry apply \(job) (pacing)")

@@ -220,6 +220,15 @@ public final class PostgresConnection: @unchecked Sendable {
         handle = nil
     }
 
+    /// After a lost connection: this object talks to `replacement`'s session from now on, and
+    /// `replacement` is left closed. Everything holding this object sees the new session.
+    public func takeOver(_ replacement: PostgresConnection) {
+        guard replacement !== self else { return }
+        close()
+        handle = replacement.handle
+        replacement.handle = nil
+    }
+
     public var info: ConnectionInfo {
         let host = PQhost(handle).map { String(cString: $0) } ?? ""
         let version = Int(PQserverVersion(handle))
