@@ -306,12 +306,19 @@ struct EveryJobTests {
             let resumed = try ferryCLI("resume 1 --no-progress", database: db.name)
             #expect(resumed.status == 0, "\(resumed.stderr)")
         }
+        try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
+    }
+
+    /// Run 1 on `db` succeeded with contiguous batches, and its rows and batch counts are those of an
+    /// uninterrupted run of the job (in batches of 100) on `twin`.
+    static func expectTheEndStateOfAnUninterruptedRun(
+        _ job: JobCase, _ db: TestDatabase, _ watcher: PostgresConnection, twin: String
+    ) throws {
         #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "succeeded")
         #expect(try watcher.query("SELECT count(*) = max(batch_no) FROM ferry.batches").scalar == "t")
-
-        let uninterrupted = try ferryCLI(job.apply(db, "--batch-size 100 --no-progress"), database: twinName)
+        let uninterrupted = try ferryCLI(job.apply(db, "--batch-size 100 --no-progress"), database: twin)
         #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
-        let copy = try PostgresConnection(conninfo: "dbname=\(twinName)")
+        let copy = try PostgresConnection(conninfo: "dbname=\(twin)")
         defer { copy.close() }
         #expect(
             try TestDatabaseView(connection: watcher).contentChecksum(job)
@@ -319,6 +326,38 @@ struct EveryJobTests {
         let counts =
             "SELECT sum(rows_inserted) || '/' || sum(rows_updated) || '/' || sum(rows_deleted) FROM ferry.batches"
         #expect(try watcher.query(counts).scalar == copy.query(counts).scalar, "the batches' counts add up the same")
+    }
+
+    /// The session holding the job's lock ends mid-run (PostgreSQL then releases the lock, and a second
+    /// run of the job could start): the run stops before its next batch, as interrupted, and its resume
+    /// ends as an uninterrupted run.
+    @Test(arguments: JobCase.every)
+    func aRunWhoseLockSessionIsLostStopsAndItsResumeEndsAsAnUninterruptedOne(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let (twin, twinName) = try Self.twin(of: db, job)
+        defer { withExtendedLifetime(twin) {} }
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        var terminated = 0
+        let run = try interruptFerry(
+            job.applyArguments(db, ["--batch-size", "100"]), conninfo: db.conninfo, after: 3, watcher: watcher
+        ) { _ in
+            terminated =
+                try watcher.query(
+                    """
+                    SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE datname = current_database() AND application_name LIKE 'ferry lock %'
+                    """
+                ).value("sessions terminated", as: Int.self)
+        }
+        #expect(terminated == 1, "the lock's session")
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("lock was lost"), "\(run.stderr)")
+        #expect(run.stderr.contains(job.resumeHint(db)), "\(run.stderr)")
+        #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "interrupted")
+        let resumed = try ferryCLI("resume 1 --no-progress", database: db.name)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
     }
 
     @Test(arguments: JobCase.every)

@@ -217,6 +217,7 @@ struct JobRunner<Job: TableMigration> {
     func load(
         _ batch: MigrationBatch<Job.Record, Job.Decision>, with loader: Job.Loader, run: LedgerRun.Context
     ) throws -> Job.Loader.Result {
+        try run.confirmLock()
         let result = try run.options.retry.run(
             "batch \(batch.number)", reconnect: loader.reconnect, log: run.options.log
         ) {

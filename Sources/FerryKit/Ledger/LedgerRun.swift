@@ -39,6 +39,8 @@ enum LedgerRun {
         let ledger: RunLedger
         let conninfo: String
         let job: String
+        /// Confirms, before each batch, that the run still holds its job's lock (see `RunLock.confirmHeld`).
+        let confirmLock: () throws -> Void
         /// Which writer of a parallel apply (`--jobs`) this context is for (0: the only one, or the first):
         /// sessions that must not share a table name it by this.
         var writer = 0
@@ -134,7 +136,8 @@ enum LedgerRun {
             try body(
                 Context(
                     runId: runId, resume: resume, options: options, reader: reader, openReader: openReader,
-                    timeouts: effectiveTimeouts, ledger: ledger, conninfo: conninfo, job: job))
+                    timeouts: effectiveTimeouts, ledger: ledger, conninfo: conninfo, job: job,
+                    confirmLock: lock.confirmHeld))
         }
     }
 
@@ -160,7 +163,8 @@ enum LedgerRun {
             return summary
         } catch {
             let cancelled = error as? Cancelled
-            let transient = cancelled != nil || ((error as? PostgresError)?.isTransient ?? false)
+            let transient =
+                cancelled != nil || error is LockLost || ((error as? PostgresError)?.isTransient ?? false)
             try? ledger.finish(
                 runId: runId, status: transient ? "interrupted" : "failed", error: String(describing: error))
             guard transient else { throw error }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One runner per job and database: a session-level advisory lock held on a connection of its own,
 /// so a reconnecting writer never drops it. PostgreSQL releases it when this session ends, even on kill -9.
 public final class RunLock {
@@ -6,6 +8,8 @@ public final class RunLock {
 
     private let connection: PostgresConnection
     public let job: String
+    /// Parallel writers confirm the lock from their own threads; the session is used by one at a time.
+    private let confirming = NSLock()
 
     public init(conninfo: String, job: String, wait: Bool) throws {
         self.job = job
@@ -19,6 +23,26 @@ public final class RunLock {
         ).value("the job's lock", as: Bool.self)
         if !acquired {
             throw LedgerError(try holderDescription())
+        }
+    }
+
+    /// Before each batch: this session still holds the job's lock. A DBA's pg_terminate_backend, a proxy
+    /// or a failover may end it, and PostgreSQL then releases the lock: a second run of the job could
+    /// start beside this one, so this one stops.
+    func confirmHeld() throws {
+        try confirming.withLock {
+            let held: Bool
+            do {
+                held = try connection.query(
+                    """
+                    SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                                     AND classid = $1::int::oid AND objid = hashtext($2)::oid AND objsubid = 2 AND granted)
+                    """, [String(Self.namespace), job]
+                ).value("whether the job's lock is held", as: Bool.self)
+            } catch let error as PostgresError {
+                throw LockLost(job: job, reason: error.message)
+            }
+            guard held else { throw LockLost(job: job, reason: "the lock is no longer held") }
         }
     }
 
@@ -46,5 +70,15 @@ public final class RunLock {
             } ?? "another session"
         return "job '\(job)' is already running in this database: \(run) (\(who)). "
             + "Wait for it, or pass --wait to queue behind it."
+    }
+}
+
+/// The session holding a job's lock ended during a run: the run stops, as interrupted (resumable).
+struct LockLost: Error, CustomStringConvertible {
+    let job: String
+    let reason: String
+
+    var description: String {
+        "the session holding job '\(job)''s lock was lost (\(reason)): another run of the job could start beside this one, so this one stops"
     }
 }

@@ -261,7 +261,7 @@ public struct ImportJob: Sendable {
                 try anomalies?.writeRow(["line", "tenant", "email", "column", "raw", "class", "detail"])
                 try load(
                     reader: reader, transform: transform, writers: writers, rejects: rejects, anomalies: anomalies,
-                    scan: scan, earlier: earlier, options: options, summary: &summary)
+                    scan: scan, earlier: earlier, lock: lock, options: options, summary: &summary)
                 try anomalies?.close()
                 summary.anomalyFile = options.anomalyFile
                 if options.deactivateMissing, earlier?.deactivated != true {
@@ -330,8 +330,8 @@ public struct ImportJob: Sendable {
 
     private func load(
         reader: CSVReader, transform: ContactImportTransform, writers: SessionThreads<ImportLoader>,
-        rejects: RejectFile, anomalies: CSVWriter?, scan: FileScan, earlier: EarlierLines?, options: ImportOptions,
-        summary: inout ImportSummary
+        rejects: RejectFile, anomalies: CSVWriter?, scan: FileScan, earlier: EarlierLines?, lock: RunLock?,
+        options: ImportOptions, summary: inout ImportSummary
     ) throws {
         let batchSize = options.batchSize ?? mapping.load.batchSize
         let pacing = ApplyPacing(
@@ -369,6 +369,7 @@ public struct ImportJob: Sendable {
                     numbers[index] = summary.batches
                 }
                 let samplesWanted = 10 - summary.samples.count
+                try lock?.confirmHeld()
                 let outcomesByShare = writers.perform(
                     work.shares.enumerated().map { index, share -> ((ImportLoader) throws -> ShareLoaded?)? in
                         guard !share.replayed.isEmpty || numbers[index] != nil else { return nil }
