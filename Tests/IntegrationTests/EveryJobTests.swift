@@ -281,20 +281,10 @@ struct EveryJobTests {
         defer { withExtendedLifetime(twin) {} }
         let watcher = try PostgresConnection(conninfo: db.conninfo)
         defer { watcher.close() }
-        var terminated = 0
-        let run = try interruptFerry(
-            job.applyArguments(db, ["--batch-size", "100"]), conninfo: db.conninfo, after: 3, watcher: watcher
-        ) { _ in
-            // The writer ("ferry apply <job>", "ferry import") and the reader ("… (read)"); not the session
-            // holding the job's lock, nor the ledger's.
-            terminated =
-                try watcher.query(
-                    """
-                    SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-                    WHERE datname = current_database() AND application_name ~ '^ferry (apply [a-z-]+( \\(read\\))?|import)$'
-                    """
-                ).value("sessions terminated", as: Int.self)
-        }
+        // The writer ("ferry apply <job>", "ferry import") and the reader ("… (read)"); not the session
+        // holding the job's lock, nor the ledger's.
+        let (terminated, run) = try Self.applyTerminatingSessions(
+            job, db, watcher, named: "^ferry (apply [a-z-]+( \\(read\\))?|import)$")
         #expect(terminated >= 1, "a session to terminate")
         #expect(run.stderr.contains("retry 1"), "\(run.stderr)")
         if job.importFileQuery == nil {
@@ -307,6 +297,26 @@ struct EveryJobTests {
             #expect(resumed.status == 0, "\(resumed.stderr)")
         }
         try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
+    }
+
+    /// The job's apply in batches of 100, during which, after three batches, ferry's sessions whose
+    /// application_name matches the regular expression `named` are terminated: how many, and the run.
+    static func applyTerminatingSessions(
+        _ job: JobCase, _ db: TestDatabase, _ watcher: PostgresConnection, named: String
+    ) throws -> (terminated: Int, run: (committed: Int, status: Int32, stderr: String)) {
+        var terminated = 0
+        let run = try interruptFerry(
+            job.applyArguments(db, ["--batch-size", "100"]), conninfo: db.conninfo, after: 3, watcher: watcher
+        ) { _ in
+            terminated =
+                try watcher.query(
+                    """
+                    SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE datname = current_database() AND application_name ~ $1
+                    """, [named]
+                ).value("sessions terminated", as: Int.self)
+        }
+        return (terminated, run)
     }
 
     /// Run 1 on `db` succeeded with contiguous batches, and its rows and batch counts are those of an
@@ -338,18 +348,7 @@ struct EveryJobTests {
         defer { withExtendedLifetime(twin) {} }
         let watcher = try PostgresConnection(conninfo: db.conninfo)
         defer { watcher.close() }
-        var terminated = 0
-        let run = try interruptFerry(
-            job.applyArguments(db, ["--batch-size", "100"]), conninfo: db.conninfo, after: 3, watcher: watcher
-        ) { _ in
-            terminated =
-                try watcher.query(
-                    """
-                    SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-                    WHERE datname = current_database() AND application_name LIKE 'ferry lock %'
-                    """
-                ).value("sessions terminated", as: Int.self)
-        }
+        let (terminated, run) = try Self.applyTerminatingSessions(job, db, watcher, named: "^ferry lock ")
         #expect(terminated == 1, "the lock's session")
         #expect(run.status == 1, "\(run.stderr)")
         #expect(run.stderr.contains("lock was lost"), "\(run.stderr)")
