@@ -106,7 +106,7 @@ struct JobRunner<Job: TableMigration> {
                 let extract = try runner.extractor(
                     run.reader, sql: sql, pageSize: run.options.pacing.batchSize ?? job.load.batchSize,
                     after: run.resume?.lastKey, retry: run.options.retry, log: run.options.log,
-                    reconnect: run.reopenReader)
+                    reconnect: { try run.reopenReader(run.reader) })
                 summary = try runner.run(
                     mode: .apply, reader: run.reader, sql: sql, extractor: extract,
                     firstBatch: (run.resume?.lastBatch ?? 0) + 1
@@ -121,7 +121,8 @@ struct JobRunner<Job: TableMigration> {
             summary.runId = run.runId
             // The reader may have lost its session while the writers worked (idle, it would not know yet).
             try run.options.retry.run(
-                "the checks after the last batch", reconnect: { _ = try run.reopenReader() }, log: run.options.log
+                "the checks after the last batch", reconnect: { _ = try run.reopenReader(run.reader) },
+                log: run.options.log
             ) { _ = try run.reader.query("SELECT 1") }
             summary.checks = try job.checks(summary, sql: sql, reader: run.reader, predicted: false)
             try job.afterApply(&summary, sql: sql, run: run)
@@ -285,9 +286,7 @@ struct JobRunner<Job: TableMigration> {
                         let extractor = try runner.extractor(
                             reader, sql: sql, pageSize: run.options.pacing.batchSize ?? runner.job.load.batchSize,
                             after: slice.after, retry: run.options.retry, log: run.options.log,
-                            reconnect: {
-                                reader.takeOver(try run.openReader()); return reader
-                            },
+                            reconnect: { try run.reopenReader(reader) },
                             tenants: textArrayLiteral([slice.tenant]),
                             walk: walksTenants ? [slice.tenant] : [], until: slice.until)
                         try BatchPipeline.run(

@@ -45,11 +45,12 @@ enum LedgerRun {
         /// sessions that must not share a table name it by this.
         var writer = 0
 
-        /// After a lost connection: `reader` gets a new session (with the run's timeouts), in place, so
-        /// the steps after the last batch read through a live one too.
-        func reopenReader() throws -> PostgresConnection {
-            reader.takeOver(try openReader())
-            return reader
+        /// After a lost connection: `connection` (the run's `reader`, or a parallel writer's own) gets a new
+        /// reader session with the run's timeouts, in place, so that whoever holds it (the steps after the
+        /// last batch too) reads through a live one.
+        func reopenReader(_ connection: PostgresConnection) throws -> PostgresConnection {
+            connection.takeOver(try openReader())
+            return connection
         }
 
         /// A session for the pacing checks between batches (each thread owns its sessions).
