@@ -422,6 +422,35 @@ struct ResumeTests {
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") > 0)
     }
 
+    /// The session holding the job's lock ends while a rollback works (PostgreSQL releases the lock, and
+    /// a run of the job could start beside it): the rollback commits nothing and says so; run again, it
+    /// restores the tables.
+    @Test func aRollbackWhoseLockSessionIsLostCommitsNothing() throws {
+        let db = try TestDatabase(samples: 200)
+        _ = try db.applySchema(try db.mapping())
+        let before = try db.touchedTablesChecksum()
+        let runId = try #require(db.job().apply(db.quietOptions()).runId)
+        let applied = try db.touchedTablesChecksum()
+        let (outcome, waited) = try whileASessionWaits(
+            db, session: "ferry rollback", lock: "LOCK TABLE contact_phone_numbers IN SHARE MODE",
+            meanwhile:
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ferry lock phones'"
+        ) { try Rollback(conninfo: db.conninfo).run(runId, dryRun: false, force: false) }
+        #expect(waited, "the rollback never waited for the table")
+        #expect(throws: LedgerError.self) { try outcome.get() }
+        if case .failure(let error) = outcome {
+            #expect("\(error)".contains("lock was lost"), "\(error)")
+            #expect("\(error)".contains("nothing was restored: run `ferry rollback \(runId)` again"), "\(error)")
+        }
+        #expect(try db.touchedTablesChecksum() == applied, "nothing restored")
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE run_id = $1", [String(runId)]) == "succeeded")
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE rollback_of = $1", [String(runId)]) == "failed")
+
+        let again = try Rollback(conninfo: db.conninfo).run(runId, dryRun: false, force: false)
+        #expect(again.complete)
+        #expect(try db.touchedTablesChecksum() == before)
+    }
+
     @Test func lockTimeoutsAreRetriedThenTheRunStopsAsInterrupted() throws {
         let db = try TestDatabase(samples: 300)
         _ = try db.applySchema(try db.mapping())

@@ -286,6 +286,40 @@ struct LifecycleTests {
                 == "failed")
     }
 
+    /// The session holding the job's lock ends while the contract waits for the table (a run of the job
+    /// could then start beside it): the contract drops nothing and says so; run again, it drops.
+    @Test func aContractWhoseLockSessionIsLostDropsNothing() throws {
+        let db = try appliedDatabase(contacts: 120)
+        try db.connection.execute(
+            script:
+                "UPDATE contacts SET phone_number = NULL WHERE NOT EXISTS (SELECT 1 FROM contact_phone_numbers p WHERE (p.tenant, p.contact_name_id) = (contacts.tenant, contacts.contact_name_id))"
+        )
+        _ = try db.job().apply(db.quietOptions())
+        let (outcome, waited) = try whileASessionWaits(
+            db, session: "ferry contract phones", lock: "LOCK TABLE contacts IN ACCESS SHARE MODE",
+            meanwhile:
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ferry lock phones'"
+        ) {
+            try db.contract {
+                $0.confirm = true
+                $0.lockTimeout = DurationSetting("60s")
+            }
+        }
+        #expect(waited, "the contract never waited for the table")
+        #expect(throws: LedgerError.self) { try outcome.get() }
+        if case .failure(let error) = outcome {
+            #expect("\(error)".contains("lock was lost"), "\(error)")
+            #expect("\(error)".contains("no column was dropped"), "\(error)")
+        }
+        #expect(try db.hasColumn("contacts", "phone_number"))
+        #expect(try db.count("SELECT count(*) FROM ferry.dropped_values") == 0)
+        #expect(try db.scalar("SELECT status FROM ferry.runs WHERE mode = 'contract'") == "failed")
+
+        let again = try db.contract { $0.confirm = true }
+        #expect(again.dropped, "\(again.problems)")
+        #expect(try !db.hasColumn("contacts", "phone_number"))
+    }
+
     @Test func eachTenantSeesOnlyItsOwnRowsInTheNewTablesAndNoneWithoutTheSetting() throws {
         let db = try appliedDatabase(contacts: 300)
         let role = "ferry_app_\(UUID().uuidString.prefix(8).lowercased())"

@@ -261,3 +261,45 @@ func runWhileTheFirstBatchWaits(
     process.waitUntilExit()
     return (process.terminationStatus, stdout)
 }
+
+/// Runs `body` while another session holds `lock` in an open transaction. Once a session named
+/// `session` waits for that lock, `meanwhile` runs on a session of its own (a DBA's
+/// `pg_terminate_backend`, say), then the transaction commits and `body` goes on. Returns how `body`
+/// ended and whether the session was seen waiting.
+func whileASessionWaits<T>(
+    _ db: TestDatabase, session: String, lock: String, meanwhile: String, _ body: () throws -> T
+) throws -> (outcome: Result<T, Error>, waited: Bool) {
+    let application = try PostgresConnection(conninfo: db.conninfo)
+    defer { application.close() }
+    try application.execute(script: "BEGIN; \(lock)")
+    let watcher = try PostgresConnection(conninfo: db.conninfo)
+    defer { watcher.close() }
+    let waited = Flag()
+    let released = DispatchSemaphore(value: 0)
+    Thread {
+        defer { released.signal() }
+        for _ in 0..<2000 where !waited.value {
+            Thread.sleep(forTimeInterval: 0.01)
+            let waiting = try? watcher.query(
+                """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock'
+                """, [session]
+            ).scalar
+            if let waiting, waiting != "0" { waited.set() }
+        }
+        if waited.value { _ = try? watcher.execute(script: meanwhile) }
+        _ = try? application.execute(script: "COMMIT")
+    }.start()
+    let outcome = Result { try body() }
+    released.wait()
+    return (outcome, waited.value)
+}
+
+/// A flag one thread sets and another reads.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+    var value: Bool { lock.withLock { raised } }
+    func set() { lock.withLock { raised = true } }
+}

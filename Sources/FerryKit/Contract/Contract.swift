@@ -111,6 +111,8 @@ public struct Contract: Sendable {
                             [String(runId), table.qualifiedName]
                         ).affectedRows
                         try connection.execute(script: ContractSQL.dropColumns(source, subject.legacyColumns))
+                        // Last: a contract whose lock session ended meanwhile drops nothing.
+                        try lock?.confirmHeld()
                     }
                 } catch let error as PostgresError where error.sqlState == "55P03" {
                     options.log("\(source) is busy (lock_timeout \(lockTimeout)); retrying")
@@ -120,6 +122,9 @@ public struct Contract: Sendable {
         } catch is RecheckFailed {
             try ledger.finish(runId: runId, status: "failed", error: "refused by the re-check under the table lock")
             return report
+        } catch let lost as LockLost {
+            try? ledger.finish(runId: runId, status: "failed", error: String(describing: lost))
+            throw LedgerError("\(lost); the contract's transaction was rolled back: no column was dropped")
         } catch {
             try? ledger.finish(runId: runId, status: "failed", error: String(describing: error))
             throw error

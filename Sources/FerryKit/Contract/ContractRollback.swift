@@ -5,6 +5,7 @@ import Foundation
 struct ContractRollback {
     let connection: PostgresConnection
     let ledger: RunLedger
+    let lock: RunLock
     /// See `Rollback.disablesBeforeTriggers`: putting the values back updates every row they belong to.
     let disablesBeforeTriggers: Bool
 
@@ -50,7 +51,8 @@ struct ContractRollback {
         let scratch = try DistributedRollback.prepareKeptValues(table, runId: runId, on: connection)
         defer { if let scratch { _ = try? connection.execute(script: "DROP TABLE IF EXISTS \(scratch.table)") } }
 
-        return try Rollback.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
+        return try Rollback.recorded(runId, record: record, ledger: ledger, lock: lock, report: report) {
+            rollbackRunId, report in
             // Values first, then defaults: a default added with the column would fill rows that were NULL.
             try connection.execute(
                 script: "ALTER TABLE \(tableName) "

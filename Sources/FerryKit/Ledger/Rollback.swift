@@ -83,7 +83,7 @@ public struct Rollback {
 
         if record.mode == "contract" {
             return try ContractRollback(
-                connection: connection, ledger: ledger, disablesBeforeTriggers: disablesBeforeTriggers
+                connection: connection, ledger: ledger, lock: lock, disablesBeforeTriggers: disablesBeforeTriggers
             ).run(
                 runId, dryRun: dryRun, force: force, record: record)
         }
@@ -125,7 +125,8 @@ public struct Rollback {
             return report
         }
 
-        return try Self.recorded(runId, record: record, ledger: ledger, report: report) { rollbackRunId, report in
+        return try Self.recorded(runId, record: record, ledger: ledger, lock: lock, report: report) {
+            rollbackRunId, report in
             try undoTables(
                 runId, tables: resolved, distributed: distributed, report: &report, ledger: ledger,
                 rollbackRunId: rollbackRunId)
@@ -252,8 +253,10 @@ public struct Rollback {
 
     /// Undoes run `runId` as a run of its own (`mode = rollback`, `rollback_of`): `body` runs in one
     /// transaction on the ledger's session, and the rollback run ends succeeded with the report, or failed.
+    /// The job's lock is confirmed last in the transaction: a rollback whose lock session ended while
+    /// it worked (a run of the job may have started beside it) commits nothing.
     static func recorded(
-        _ runId: Int64, record: RunRecord, ledger: RunLedger, report: RollbackReport,
+        _ runId: Int64, record: RunRecord, ledger: RunLedger, lock: RunLock, report: RollbackReport,
         _ body: (_ rollbackRunId: Int64, _ report: inout RollbackReport) throws -> Void
     ) throws -> RollbackReport {
         var report = report
@@ -262,10 +265,18 @@ public struct Rollback {
             mappingSHA256: record.mappingSHA256, rollbackOf: runId)
         report.rollbackRunId = rollbackRunId
         do {
-            try ledger.connection.transaction { try body(rollbackRunId, &report) }
+            try ledger.connection.transaction {
+                try body(rollbackRunId, &report)
+                try lock.confirmHeld()
+            }
             try ledger.finish(
                 runId: rollbackRunId, status: report.complete ? "succeeded" : "partial",
                 countsJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+        } catch let lost as LockLost {
+            try? ledger.finish(runId: rollbackRunId, status: "failed", error: String(describing: lost))
+            throw LedgerError(
+                "\(lost); the rollback's transaction was rolled back, nothing was restored: run `ferry rollback \(runId)` again"
+            )
         } catch {
             try? ledger.finish(runId: rollbackRunId, status: "failed", error: String(describing: error))
             throw error

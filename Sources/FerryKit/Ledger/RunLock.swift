@@ -40,7 +40,9 @@ public final class RunLock {
                     """, [String(Self.namespace), job]
                 ).value("whether the job's lock is held", as: Bool.self)
             } catch let error as PostgresError {
-                throw LockLost(job: job, reason: error.message)
+                // libpq's message for a lost connection runs over lines of advice: its first says it.
+                throw LockLost(
+                    job: job, reason: error.message.split(whereSeparator: \.isNewline).first.map(String.init) ?? "")
             }
             guard held else { throw LockLost(job: job, reason: "the lock is no longer held") }
         }
