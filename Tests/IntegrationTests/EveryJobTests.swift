@@ -299,6 +299,22 @@ struct EveryJobTests {
         try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
     }
 
+    /// The ledger's own session ends mid-run (idle between the run's start and its end): the run opens
+    /// another and ends as an uninterrupted one.
+    @Test(arguments: JobCase.every)
+    func aLostLedgerSessionIsReplacedAndTheRunEndsAsAnUninterruptedOne(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let (twin, twinName) = try Self.twin(of: db, job)
+        defer { withExtendedLifetime(twin) {} }
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        let (terminated, run) = try Self.applyTerminatingSessions(job, db, watcher, named: "^ferry ledger$")
+        #expect(terminated == 1, "the ledger's session")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("the ledger's session was lost; opening another"), "\(run.stderr)")
+        try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
+    }
+
     /// The job's apply in batches of 100, during which, after three batches, ferry's sessions whose
     /// application_name matches the regular expression `named` are terminated: how many, and the run.
     static func applyTerminatingSessions(

@@ -82,7 +82,7 @@ public struct Contract: Sendable {
         verification.judge(into: &report, judgement)
         guard !report.refused, options.confirm else { return report }
 
-        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
+        let ledger = try RunLedger.ownSession(conninfo: conninfo)
         let runId = try ledger.start(
             job: subject.job, mode: "contract", mappingFile: subject.mappingFile, mappingSHA256: subject.mappingSHA256)
         report.runId = runId

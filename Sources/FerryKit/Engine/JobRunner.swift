@@ -128,7 +128,7 @@ struct JobRunner<Job: TableMigration> {
             try job.afterApply(&summary, sql: sql, run: run)
             if let path = run.options.pacing.snapshotFile {
                 summary.snapshotFile = try SnapshotFile.write(
-                    runId: run.runId, connection: run.ledger.connection, path: path)
+                    runId: run.runId, ledger: run.ledger, path: path)
             }
             return summary
         }
@@ -246,7 +246,7 @@ struct JobRunner<Job: TableMigration> {
         let started = Date()
         let slices = try sliceQueue(run)
         let firstBatch =
-            try run.ledger.connection.query(
+            try run.ledger.query(
                 "SELECT coalesce(max(batch_no), 0) + 1 AS next FROM ferry.batches WHERE run_id = $1",
                 [String(run.runId)]
             ).decoded("ferry.batches").first?.required("next", as: Int.self) ?? 1
@@ -352,7 +352,7 @@ struct JobRunner<Job: TableMigration> {
                  AND (s.until = '' OR b.last_key[2]::\(keyType) <= s.until::\(keyType))
             """
         var resumeAfter: [Int: String] = [:]
-        for row in try run.ledger.connection.query(
+        for row in try run.ledger.query(
             """
             SELECT DISTINCT ON (s.slice) s.slice, b.last_key[2] AS last
             FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY s (tenant, after, until, slice)

@@ -145,7 +145,7 @@ enum LedgerRun {
     /// The ledger for a writing run of `job` (under the job's lock, after the database was checked):
     /// runs of the job whose session died without a word are marked interrupted first.
     static func openLedger(job: String, conninfo: String) throws -> RunLedger {
-        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
+        let ledger = try RunLedger.ownSession(conninfo: conninfo)
         try ledger.markDeadRunsInterrupted(job: job)
         return ledger
     }

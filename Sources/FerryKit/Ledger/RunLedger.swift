@@ -50,9 +50,42 @@ public struct ResumePoint: Equatable, Sendable {
 /// Reads and writes the run ledger. Statements that must commit with a batch take the batch's connection.
 public struct RunLedger {
     let connection: PostgresConnection
+    /// For a session of the ledger's own: opens another like it.
+    private let reopen: (() throws -> PostgresConnection)?
 
     public init(connection: PostgresConnection) {
         self.connection = connection
+        reopen = nil
+    }
+
+    /// A session of its own (`ferry ledger`), replaced when it is found lost between transactions (a DBA's
+    /// pg_terminate_backend, a proxy's idle timeout): a long run writes to it only at its start and end,
+    /// and its batches are already committed then.
+    static func ownSession(conninfo: String) throws -> RunLedger {
+        let open = { try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger") }
+        return RunLedger(connection: try open(), reopen: open)
+    }
+
+    private init(connection: PostgresConnection, reopen: @escaping () throws -> PostgresConnection) {
+        self.connection = connection
+        self.reopen = reopen
+    }
+
+    /// One statement on the ledger's session. Outside a transaction a session of its own that turns out
+    /// lost is replaced and the statement sent again: a lost session ran nothing of it, unless it was lost
+    /// in the instant between its commit and the reply.
+    @discardableResult
+    func query(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
+        let replaceable = reopen != nil && !connection.inTransaction
+        do {
+            return try connection.query(sql, parameters)
+        } catch let error as PostgresError where replaceable && !connection.isConnected {
+            guard let reopen else { throw error }
+            FerryLog.logger.warning(
+                "the ledger's session was lost; opening another", metadata: ["error": "\(error.message)"])
+            connection.takeOver(try reopen())
+            return try connection.query(sql, parameters)
+        }
     }
 
     /// Records a new run. `mappingFile` is stored as an absolute path, so `ferry resume` works from any folder.
@@ -60,7 +93,7 @@ public struct RunLedger {
         job: String, mode: String, mappingFile: String, mappingSHA256: String, rollbackOf: Int64? = nil,
         options: [String: String] = [:]
     ) throws -> Int64 {
-        let id = try connection.query(
+        let id = try query(
             """
             INSERT INTO ferry.runs (job, mode, status, mapping_file, mapping_sha256, tool_version, os_user, host, pid,
                                     rollback_of, start_xid, options)
@@ -79,14 +112,14 @@ public struct RunLedger {
     }
 
     public func event(runId: Int64, kind: String, detail: [String: String] = [:]) throws {
-        try connection.query(
+        try query(
             "INSERT INTO ferry.events (run_id, kind, detail) VALUES ($1, $2, $3::jsonb)",
             [String(runId), kind, jsonObject(detail)])
     }
 
     /// Marks a run resumed: running again, from this process.
     public func resume(_ point: ResumePoint) throws {
-        try connection.query(
+        try query(
             "UPDATE ferry.runs SET status = 'running', finished_at = NULL, error = NULL, pid = $2, host = $3 WHERE run_id = $1",
             [String(point.runId), String(ProcessInfo.processInfo.processIdentifier), ProcessInfo.processInfo.hostName])
         try event(
@@ -96,7 +129,7 @@ public struct RunLedger {
 
     public func finish(runId: Int64, status: String, countsJSON: String = "{}", error: String? = nil) throws {
         // The totals come from the committed batches, so a resumed run counts its earlier parts too.
-        let totals = try connection.query(
+        let totals = try query(
             """
             UPDATE ferry.runs SET status = $2, finished_at = now(), error = $4,
                    counts = $3::jsonb || jsonb_build_object('run_totals', (
@@ -126,7 +159,7 @@ public struct RunLedger {
     /// Runs left `running` by a process that died. Only call while holding the job's lock:
     /// then nobody else can be running it.
     public func markDeadRunsInterrupted(job: String) throws {
-        let dead = try connection.query(
+        let dead = try query(
             """
             UPDATE ferry.runs SET status = 'interrupted', finished_at = now(),
                    error = coalesce(error, 'the ferry process stopped without finishing the run')
@@ -142,7 +175,7 @@ public struct RunLedger {
 
     /// The newest interrupted apply of this job with the same mapping, if any.
     public func resumePoint(job: String, mode: String, mappingSHA256: String) throws -> ResumePoint? {
-        let latest = try connection.query(
+        let latest = try query(
             """
             SELECT run_id, status, mapping_sha256 FROM ferry.runs
             WHERE job = $1 AND mode = $2 ORDER BY run_id DESC LIMIT 1
@@ -155,7 +188,7 @@ public struct RunLedger {
     }
 
     public func resumePoint(runId: Int64) throws -> ResumePoint {
-        let batch = try connection.query(
+        let batch = try query(
             """
             SELECT batch_no, last_key FROM ferry.batches WHERE run_id = $1 ORDER BY batch_no DESC LIMIT 1
             """, [String(runId)]
@@ -184,7 +217,7 @@ public struct RunLedger {
     }
 
     public func events(_ runId: Int64) throws -> [RunEvent] {
-        try connection.query(
+        try query(
             """
             SELECT event_id, \(Self.iso8601("at")) AS at, kind, detail::text AS detail FROM ferry.events WHERE run_id = $1 ORDER BY event_id
             """, [String(runId)]
@@ -203,7 +236,7 @@ public struct RunLedger {
     private func runs(where condition: String, _ parameters: [String?]) throws -> [RunRecord] {
         // Say what to do rather than "relation ferry.runs does not exist" (or a privilege error from to_regclass).
         let present =
-            try connection.query(
+            try query(
                 """
                 SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'ferry' AND c.relname = 'runs')
                 """
@@ -214,7 +247,7 @@ public struct RunLedger {
             )
         }
         // A run recorded `running` is really running only while a session holds its job's lock.
-        return try connection.query(
+        return try query(
             """
             SELECT r.run_id, r.job, r.mode,
                    CASE WHEN r.status = 'running' AND NOT EXISTS (
@@ -301,7 +334,7 @@ func textArrayLiteral(_ values: [String]) -> String {
 extension RunLedger {
     /// Whether the ledger has `ferry.restored_rows` (`LedgerSchema.restoredRowsStep`).
     func recordsRestoredRows() throws -> Bool {
-        try connection.query("SELECT to_regclass('ferry.restored_rows') IS NOT NULL AS present")
+        try query("SELECT to_regclass('ferry.restored_rows') IS NOT NULL AS present")
             .value("whether ferry.restored_rows exists", as: Bool.self)
     }
 

@@ -9,10 +9,11 @@ public enum SnapshotFile {
         public let sha256: String
     }
 
-    public static func write(runId: Int64, connection: PostgresConnection, path: String) throws -> Written {
-        guard let run = try RunLedger(connection: connection).run(runId) else {
+    public static func write(runId: Int64, ledger: RunLedger, path: String) throws -> Written {
+        guard let run = try ledger.run(runId) else {
             throw LedgerError("there is no run \(runId)")
         }
+        let connection = ledger.connection
         let writer = try GzipFileWriter(path: path)
         let header = try JSONEncoder.sorted.encode([
             "format": "ferry-snapshot/1", "run": String(runId), "job": run.job,
@@ -36,7 +37,7 @@ public enum SnapshotFile {
             rows += 1
         }
         let sha = try writer.finish()
-        try RunLedger(connection: connection).event(
+        try ledger.event(
             runId: runId, kind: "snapshot file written",
             detail: ["path": path, "rows": String(rows), "sha256": sha])
         return Written(path: path, rows: rows, sha256: sha)

@@ -284,6 +284,12 @@ public final class PostgresConnection: @unchecked Sendable {
 
     public var isConnected: Bool { handle != nil && PQstatus(handle) == CONNECTION_OK }
 
+    /// Inside a transaction block (or one that failed and awaits its ROLLBACK).
+    public var inTransaction: Bool {
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
+    }
+
     // MARK: COPY
 
     /// Streams rows into `COPY ... FROM STDIN` (text format). `write` is called with a sink

@@ -295,7 +295,7 @@ public struct ImportJob: Sendable {
                 summary.peakResidentMegabytes = peakResidentMegabytes()
                 if let ledger, let runId, let path = options.snapshotFile {
                     summary.snapshotFile = try SnapshotFile.write(
-                        runId: runId, connection: ledger.connection, path: path)
+                        runId: runId, ledger: ledger, path: path)
                 }
                 return summary
             } catch {
@@ -663,7 +663,7 @@ public struct ImportJob: Sendable {
     public static func resume(
         runId: Int64, conninfo: String, pacing: RunPacing = RunPacing(), jobs: Int? = nil, showProgress: Bool
     ) throws -> ImportSummary {
-        let ledger = RunLedger(connection: try PostgresConnection(conninfo: conninfo, applicationName: "ferry ledger"))
+        let ledger = try RunLedger.ownSession(conninfo: conninfo)
         guard let run = try ledger.run(runId), run.job == name, run.mode == "import" else {
             throw LedgerError("run \(runId) is not a \(name) import run")
         }
