@@ -434,7 +434,7 @@ struct ResumeTests {
         let (outcome, waited) = try whileASessionWaits(
             db, session: "ferry rollback", lock: "LOCK TABLE contact_phone_numbers IN SHARE MODE",
             meanwhile:
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ferry lock phones'"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ferry lock phones'"
         ) { try Rollback(conninfo: db.conninfo).run(runId, dryRun: false, force: false) }
         #expect(waited, "the rollback never waited for the table")
         #expect(throws: LedgerError.self) { try outcome.get() }

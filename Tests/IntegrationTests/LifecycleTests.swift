@@ -298,7 +298,7 @@ struct LifecycleTests {
         let (outcome, waited) = try whileASessionWaits(
             db, session: "ferry contract phones", lock: "LOCK TABLE contacts IN ACCESS SHARE MODE",
             meanwhile:
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ferry lock phones'"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ferry lock phones'"
         ) {
             try db.contract {
                 $0.confirm = true
