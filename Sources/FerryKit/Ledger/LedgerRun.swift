@@ -171,7 +171,7 @@ enum LedgerRun {
             guard transient else { throw error }
             throw RunInterrupted(
                 runId: runId, reason: String(describing: error), resumeCommand: resumeCommand,
-                signal: cancelled?.signal)
+                signal: cancelled?.signal, sessionLost: (error as? PostgresError)?.isConnectionLoss ?? false)
         }
     }
 }

@@ -53,6 +53,9 @@ public struct RunInterrupted: Error, CustomStringConvertible, Sendable {
     public let resumeCommand: String
     /// The signal that stopped the run, when one did (the process exits 128 + signal).
     public var signal: Int32? = nil
+    /// A session of the run was lost for good (the retries found it gone), not stopped by a signal,
+    /// a lock timeout or a lost lock.
+    public var sessionLost = false
 
     public var description: String {
         "run \(runId) stopped: \(reason)\nEvery batch before this one is committed. Resume with: \(resumeCommand)"

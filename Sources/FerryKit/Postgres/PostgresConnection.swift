@@ -25,8 +25,13 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
 
     /// Errors worth retrying: connection loss, serialization failure, deadlock, lock timeout.
     public var isTransient: Bool {
+        isConnectionLoss || ["40001", "40P01", "55P03"].contains(sqlState ?? "")
+    }
+
+    /// The session is gone: libpq lost the connection, or the server ended it (a DBA, a shutdown).
+    public var isConnectionLoss: Bool {
         guard let sqlState else { return true }  // no SQLSTATE means libpq lost the connection
-        return sqlState.hasPrefix("08") || ["40001", "40P01", "55P03", "57P01", "57P02", "57P03"].contains(sqlState)
+        return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState)
     }
 }
 

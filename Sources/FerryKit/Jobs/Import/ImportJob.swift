@@ -89,8 +89,29 @@ public struct ImportJob: Sendable {
         try DatabaseEngine.detect(source: mapping.contacts.table, on: connection)
     }
 
+    /// A session lost mid-run takes the run's memory of the file's lines with it (its temporary tables),
+    /// so the import cannot go on in place as a table job does: it resumes the run, as `ferry resume`
+    /// would, as many times as the retry policy retries a statement.
     public func run(file: String, _ given: ImportOptions = ImportOptions()) throws -> ImportSummary {
         let started = Date()
+        var options = given
+        var attempt = 1
+        while true {
+            do {
+                return try runOnce(file: file, options, startedAt: started)
+            } catch let stopped as RunInterrupted
+                where stopped.sessionLost && stopped.signal == nil && attempt < options.retry.attempts
+            {
+                options.log(
+                    "import run \(stopped.runId) lost a session (\(stopped.reason)); resuming it, attempt \(attempt) of \(options.retry.attempts - 1)"
+                )
+                options.resumeRunId = stopped.runId
+                attempt += 1
+            }
+        }
+    }
+
+    private func runOnce(file: String, _ given: ImportOptions, startedAt started: Date) throws -> ImportSummary {
         var options = given
         let encoding = options.encoding ?? mapping.encoding
         var summary = ImportSummary(
