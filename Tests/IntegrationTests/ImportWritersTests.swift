@@ -119,6 +119,39 @@ struct ImportWritersTests {
         #expect(try content(db) == content(serial))
     }
 
+    /// One writer's session is terminated mid-import (a DBA, a proxy, a failover): the import resumes
+    /// its run by itself and ends where one uninterrupted writer does, reject file included.
+    @Test func aWriterSessionLostMidImportResumesTheRunAndEndsAsOneWriterDoes() throws {
+        let file = try sharedFile()
+        let db = try importDatabase(), serial = try importDatabase()
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        var terminated = 0
+        let run = try interruptFerry(
+            ["import", file, "--jobs", "2", "--batch-size", "40"], conninfo: db.conninfo, after: 3, watcher: watcher
+        ) { _ in
+            terminated =
+                try watcher.query(
+                    """
+                    SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE datname = current_database() AND application_name = 'ferry import (writer 2)'
+                    """
+                ).value("sessions terminated", as: Int.self)
+        }
+        #expect(terminated == 1)
+        #expect(run.status == 4, "rejected lines, nothing else: \(run.stderr)")
+        #expect(run.stderr.contains("import run 1 lost a session"), "\(run.stderr)")
+        #expect(try db.scalar("SELECT string_agg(status, ',') FROM ferry.runs") == "succeeded")
+        #expect(try db.count("SELECT count(*) FROM ferry.events WHERE kind = 'run resumed'") == 1)
+        #expect(try db.scalar("SELECT count(*) = max(batch_no) FROM ferry.batches") == "t")
+        let resumedRejects = try Data(contentsOf: URL(fileURLWithPath: file + ".rejects.csv"))
+
+        let one = try serial.importFile(file) { $0.batchSize = 40 }
+        #expect(one.rejected > 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file + ".rejects.csv")) == resumedRejects)
+        #expect(try content(db) == content(serial))
+    }
+
     @Test func writersAreRefusedWhereOneSessionMustSeeEveryLine() throws {
         let db = try importDatabase()
         let file = try sharedFile()
