@@ -276,48 +276,66 @@ struct EveryJobTests {
     /// its session: it resumes its run (which rebuilds that memory), and ends the same.
     @Test(arguments: JobCase.every)
     func sessionsTerminatedMidRunAreReplacedAndTheRunEndsAsAnUninterruptedOne(_ job: JobCase) throws {
-        let db = try TestDatabase.forJob(job)
-        let (twin, twinName) = try Self.twin(of: db, job)
-        defer { withExtendedLifetime(twin) {} }
-        let watcher = try PostgresConnection(conninfo: db.conninfo)
-        defer { watcher.close() }
         // The writer ("ferry apply <job>", "ferry import") and the reader ("… (read)"); not the session
         // holding the job's lock, nor the ledger's.
-        let (terminated, run) = try Self.applyTerminatingSessions(
-            job, db, watcher, named: "^ferry (apply [a-z-]+( \\(read\\))?|import)$")
-        #expect(terminated >= 1, "a session to terminate")
-        #expect(run.stderr.contains("retry 1"), "\(run.stderr)")
-        #expect(run.status == 0, "\(run.stderr)")
-        if job.importFileQuery != nil {
-            // The import's memory of the file's lines went with its session: it resumed its run.
-            #expect(run.stderr.contains("import run 1 lost a session"), "\(run.stderr)")
-            #expect(try watcher.query("SELECT count(*) FROM ferry.runs").scalar == "1")
-            #expect(try watcher.query("SELECT count(*) FROM ferry.events WHERE kind = 'run resumed'").scalar == "1")
+        try Self.terminatingSessions(job, named: "^ferry (apply [a-z-]+( \\(read\\))?|import)$") {
+            _, watcher, terminated, run throws in
+            #expect(terminated >= 1, "a session to terminate")
+            #expect(run.stderr.contains("retry 1"), "\(run.stderr)")
+            #expect(run.status == 0, "\(run.stderr)")
+            if job.importFileQuery != nil {
+                // The import's memory of the file's lines went with its session: it resumed its run.
+                #expect(run.stderr.contains("import run 1 lost a session"), "\(run.stderr)")
+                #expect(try watcher.query("SELECT count(*) FROM ferry.runs").scalar == "1")
+                #expect(
+                    try watcher.query("SELECT count(*) FROM ferry.events WHERE kind = 'run resumed'").scalar == "1")
+            }
         }
-        try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
     }
 
     /// The ledger's own session ends mid-run (idle between the run's start and its end): the run opens
     /// another and ends as an uninterrupted one.
     @Test(arguments: JobCase.every)
     func aLostLedgerSessionIsReplacedAndTheRunEndsAsAnUninterruptedOne(_ job: JobCase) throws {
+        try Self.terminatingSessions(job, named: "^ferry ledger$") { _, _, terminated, run in
+            #expect(terminated == 1, "the ledger's session")
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stderr.contains("the ledger's session was lost; opening another"), "\(run.stderr)")
+        }
+    }
+
+    /// The session holding the job's lock ends mid-run (PostgreSQL then releases the lock, and a second
+    /// run of the job could start): the run stops before its next batch, as interrupted, and its resume
+    /// ends as an uninterrupted run.
+    @Test(arguments: JobCase.every)
+    func aRunWhoseLockSessionIsLostStopsAndItsResumeEndsAsAnUninterruptedOne(_ job: JobCase) throws {
+        try Self.terminatingSessions(job, named: "^ferry lock ") { db, watcher, terminated, run in
+            #expect(terminated == 1, "the lock's session")
+            #expect(run.status == 1, "\(run.stderr)")
+            #expect(run.stderr.contains("lock was lost"), "\(run.stderr)")
+            #expect(run.stderr.contains(job.resumeHint(db)), "\(run.stderr)")
+            #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "interrupted")
+            let resumed = try ferryCLI("resume 1 --no-progress", database: db.name)
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+        }
+    }
+
+    /// The job's apply in batches of 100 on a fresh database, during which, after three batches, ferry's
+    /// sessions whose application_name matches the regular expression `named` are terminated. `check`
+    /// looks at how many were and at the run (ending it, if it stopped); what is left must then be the
+    /// end state of an uninterrupted run on a twin database.
+    static func terminatingSessions(
+        _ job: JobCase, named: String,
+        check: (
+            _ db: TestDatabase, _ watcher: PostgresConnection, _ terminated: Int,
+            _ run: (committed: Int, status: Int32, stderr: String)
+        ) throws -> Void
+    ) throws {
         let db = try TestDatabase.forJob(job)
         let (twin, twinName) = try Self.twin(of: db, job)
         defer { withExtendedLifetime(twin) {} }
         let watcher = try PostgresConnection(conninfo: db.conninfo)
         defer { watcher.close() }
-        let (terminated, run) = try Self.applyTerminatingSessions(job, db, watcher, named: "^ferry ledger$")
-        #expect(terminated == 1, "the ledger's session")
-        #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.stderr.contains("the ledger's session was lost; opening another"), "\(run.stderr)")
-        try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
-    }
-
-    /// The job's apply in batches of 100, during which, after three batches, ferry's sessions whose
-    /// application_name matches the regular expression `named` are terminated: how many, and the run.
-    static func applyTerminatingSessions(
-        _ job: JobCase, _ db: TestDatabase, _ watcher: PostgresConnection, named: String
-    ) throws -> (terminated: Int, run: (committed: Int, status: Int32, stderr: String)) {
         var terminated = 0
         let run = try interruptFerry(
             job.applyArguments(db, ["--batch-size", "100"]), conninfo: db.conninfo, after: 3, watcher: watcher
@@ -330,7 +348,8 @@ struct EveryJobTests {
                     """, [named]
                 ).value("sessions terminated", as: Int.self)
         }
-        return (terminated, run)
+        try check(db, watcher, terminated, run)
+        try expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
     }
 
     /// Run 1 on `db` succeeded with contiguous batches, and its rows and batch counts are those of an
@@ -350,27 +369,6 @@ struct EveryJobTests {
         let counts =
             "SELECT sum(rows_inserted) || '/' || sum(rows_updated) || '/' || sum(rows_deleted) FROM ferry.batches"
         #expect(try watcher.query(counts).scalar == copy.query(counts).scalar, "the batches' counts add up the same")
-    }
-
-    /// The session holding the job's lock ends mid-run (PostgreSQL then releases the lock, and a second
-    /// run of the job could start): the run stops before its next batch, as interrupted, and its resume
-    /// ends as an uninterrupted run.
-    @Test(arguments: JobCase.every)
-    func aRunWhoseLockSessionIsLostStopsAndItsResumeEndsAsAnUninterruptedOne(_ job: JobCase) throws {
-        let db = try TestDatabase.forJob(job)
-        let (twin, twinName) = try Self.twin(of: db, job)
-        defer { withExtendedLifetime(twin) {} }
-        let watcher = try PostgresConnection(conninfo: db.conninfo)
-        defer { watcher.close() }
-        let (terminated, run) = try Self.applyTerminatingSessions(job, db, watcher, named: "^ferry lock ")
-        #expect(terminated == 1, "the lock's session")
-        #expect(run.status == 1, "\(run.stderr)")
-        #expect(run.stderr.contains("lock was lost"), "\(run.stderr)")
-        #expect(run.stderr.contains(job.resumeHint(db)), "\(run.stderr)")
-        #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "interrupted")
-        let resumed = try ferryCLI("resume 1 --no-progress", database: db.name)
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
     }
 
     @Test(arguments: JobCase.every)
