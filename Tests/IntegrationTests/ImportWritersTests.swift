@@ -126,6 +126,12 @@ struct ImportWritersTests {
         let db = try importDatabase(), serial = try importDatabase()
         let watcher = try PostgresConnection(conninfo: db.conninfo)
         defer { watcher.close() }
+        // The session holding the job's lock, sampled through the run: one, kept from the attempt to its resume.
+        let lockSessions = SessionSampler(
+            conninfo: db.conninfo,
+            query:
+                "SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ferry lock contacts-csv'"
+        )
         var terminated = 0
         let run = try interruptFerry(
             ["import", file, "--jobs", "2", "--batch-size", "40"], conninfo: db.conninfo, after: 3, watcher: watcher
@@ -138,7 +144,9 @@ struct ImportWritersTests {
                     """
                 ).value("sessions terminated", as: Int.self)
         }
+        let lockPids = lockSessions.stop()
         #expect(terminated == 1)
+        #expect(lockPids.count == 1, "the lock's sessions: \(lockPids)")
         #expect(run.status == 4, "rejected lines, nothing else: \(run.stderr)")
         #expect(run.stderr.contains("import run 1 lost a session"), "\(run.stderr)")
         #expect(try db.scalar("SELECT string_agg(status, ',') FROM ferry.runs") == "succeeded")

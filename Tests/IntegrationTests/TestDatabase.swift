@@ -303,3 +303,32 @@ final class Flag: @unchecked Sendable {
     var value: Bool { lock.withLock { raised } }
     func set() { lock.withLock { raised = true } }
 }
+
+/// Runs `query` every 10 ms on a session of its own until `stop()`, which returns every value it returned.
+final class SessionSampler: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values = Set<String>()
+    private var running = true
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(conninfo: String, query: String) {
+        Thread { [self] in
+            defer { finished.signal() }
+            guard let connection = try? PostgresConnection(conninfo: conninfo) else { return }
+            defer { connection.close() }
+            while lock.withLock({ running }) {
+                if let rows = try? connection.query(query).rows {
+                    let found = rows.compactMap { $0.first ?? nil }
+                    lock.withLock { values.formUnion(found) }
+                }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }.start()
+    }
+
+    func stop() -> Set<String> {
+        lock.withLock { running = false }
+        finished.wait()
+        return lock.withLock { values }
+    }
+}

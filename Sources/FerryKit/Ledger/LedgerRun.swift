@@ -66,7 +66,7 @@ enum LedgerRun {
         body: (Context) throws -> Summary
     ) throws -> Summary {
         let lock = try RunLock(conninfo: conninfo, job: job, wait: given.pacing.wait)
-        defer { withExtendedLifetime(lock) {} }
+        defer { lock.release() }
         var effectiveTimeouts = given.pacing.timeouts(load)
         // The reader never queues behind the application's locks for longer than the writer would.
         let openReader = { () throws -> PostgresConnection in

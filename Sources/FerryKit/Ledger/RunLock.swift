@@ -48,12 +48,19 @@ public final class RunLock {
         }
     }
 
-    /// Unlocks before closing: a closed session's locks go only when its backend has finished exiting,
-    /// which a command started right after this one could race.
-    deinit {
-        _ = try? connection.query("SELECT pg_advisory_unlock_all()")
-        connection.close()
+    /// Gives the lock up now, not when the last holder of this object lets go of it: after a failed run a
+    /// worker thread may hold it a little longer, and what runs next (an import resuming its own run, a
+    /// caller's next command) must not find the job taken. Unlocks before closing: a closed session's
+    /// locks go only when its backend has finished exiting, which a command started right after could race.
+    func release() {
+        confirming.withLock {
+            guard connection.isConnected else { return connection.close() }
+            _ = try? connection.query("SELECT pg_advisory_unlock_all()")
+            connection.close()
+        }
     }
+
+    deinit { release() }
 
     private func holderDescription() throws -> String {
         let holder = try connection.query(

@@ -96,9 +96,12 @@ public struct ImportJob: Sendable {
         let started = Date()
         var options = given
         var attempt = 1
+        // Kept from an attempt to its resume, so that no other import of the job starts in between.
+        var lock: RunLock?
+        defer { lock?.release() }
         while true {
             do {
-                return try runOnce(file: file, options, startedAt: started)
+                return try runOnce(file: file, options, startedAt: started, keeping: &lock)
             } catch let stopped as RunInterrupted
                 where stopped.sessionLost && stopped.signal == nil && attempt < options.retry.attempts
             {
@@ -111,7 +114,11 @@ public struct ImportJob: Sendable {
         }
     }
 
-    private func runOnce(file: String, _ given: ImportOptions, startedAt started: Date) throws -> ImportSummary {
+    /// `held`: the job's lock, taken by the first attempt (and again if its session was lost too), given
+    /// up by the caller.
+    private func runOnce(
+        file: String, _ given: ImportOptions, startedAt started: Date, keeping held: inout RunLock?
+    ) throws -> ImportSummary {
         var options = given
         let encoding = options.encoding ?? mapping.encoding
         var summary = ImportSummary(
@@ -186,9 +193,15 @@ public struct ImportJob: Sendable {
         if options.dryRun, engine.isCitus {
             // Dry runs on Citus share distributed staging tables (see ImportSQL.dryRun): one at a time.
             lock = try RunLock(conninfo: conninfo, job: Self.name + " dry run", wait: options.wait)
+            held = lock
         }
         if !options.dryRun {
-            lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
+            if let kept = held, (try? kept.confirmHeld()) != nil {
+                lock = kept
+            } else {
+                lock = try RunLock(conninfo: conninfo, job: Self.name, wait: options.wait)
+                held = lock
+            }
             let runLedger = try LedgerRun.openLedger(job: Self.name, conninfo: conninfo)
             let resuming = try resumable(
                 runLedger, file: file, sha256: scan.sha256, requested: options.resumeRunId, options: options,
@@ -259,7 +272,6 @@ public struct ImportJob: Sendable {
             ledger = runLedger
             summary.runId = runId
         }
-        defer { withExtendedLifetime(lock) {} }
 
         /// The file's lines into the database, then --deactivate-missing; the run's end is recorded around it.
         func importLines() throws -> ImportSummary {
