@@ -257,17 +257,8 @@ struct EveryJobTests {
         #expect(atKill >= 3, "killed after \(atKill) batches")
         let resumed = try ferryCLI("resume 1 --wait --no-progress", database: db.name)
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "succeeded")
-        #expect(try watcher.query("SELECT count(*) = max(batch_no) FROM ferry.batches").scalar == "t")
         #expect(try watcher.query("SELECT count(*) FROM ferry.batches").scalar.flatMap { Int($0) } ?? 0 > atKill)
-
-        let uninterrupted = try ferryCLI(job.apply(db, "--batch-size 100 --no-progress"), database: twinName)
-        #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
-        let copy = try PostgresConnection(conninfo: "dbname=\(twinName)")
-        defer { copy.close() }
-        #expect(
-            try TestDatabaseView(connection: watcher).contentChecksum(job)
-                == TestDatabaseView(connection: copy).contentChecksum(job))
+        try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
     }
 
     /// A DBA's pg_terminate_backend, a proxy or a failover drops ferry's sessions mid-run. A table job's
