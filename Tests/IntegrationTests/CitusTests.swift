@@ -357,6 +357,55 @@ struct CitusTests {
         #expect(waited < 20, "waited \(waited) s: the statement timeout, not the lock timeout, ended the wait")
     }
 
+    /// Transactions left prepared on the workers as a coordinator session lost during Citus's two-phase
+    /// commit leaves them (Citus's names for them, their coordinator transaction gone, no record that it
+    /// committed), holding every row of the job's tables. Citus's daemon would roll them back within a
+    /// minute, longer than a batch's retries wait: the batch that times out on their locks asks Citus to
+    /// resolve them, and the run ends as an uninterrupted one.
+    @Test(arguments: JobCase.every)
+    func transactionsLeftPreparedOnTheWorkersAreResolvedAndTheRunGoesOn(_ job: JobCase) throws {
+        let created = Date()
+        let db = try TestDatabase.forJob(job)
+        // The coordinator's daemon resolves such transactions when it starts in a database and then once
+        // a minute: ferry, not the daemon, must be the one to find these.
+        let sinceTheDaemonsLastPass = Date().timeIntervalSince(created).truncatingRemainder(dividingBy: 60)
+        if sinceTheDaemonsLastPass > 40 { Thread.sleep(forTimeInterval: 65 - sinceTheDaemonsLastPass) }
+        let prepared = "SELECT count(*) FROM pg_prepared_xacts WHERE gid = $1"
+        var workers: [(connection: PostgresConnection, gid: String)] = []
+        defer {
+            for (worker, gid) in workers {
+                _ = try? worker.execute(script: "ROLLBACK PREPARED '\(gid)'")
+                worker.close()
+            }
+        }
+        for port in TestDatabase.citusWorkerPorts {
+            let shards = try db.connection.query(
+                "SELECT shard_name FROM citus_shards WHERE nodeport = $1::int AND table_name::text = ANY ($2::text[])",
+                [port, textArrayLiteral(job.tables)]
+            ).rows.compactMap { $0[0] }
+            let worker = try PostgresConnection(conninfo: "\(db.conninfo) port=\(port)")
+            let gid = "citus_0_2147483000_\(Int.random(in: 1_000_000_000...2_000_000_000))_0"
+            workers.append((worker, gid))
+            try worker.execute(script: "BEGIN")
+            for shard in shards {
+                _ = try worker.query("SELECT count(*) FROM (SELECT FROM \(shard) FOR UPDATE) locked")
+            }
+            try worker.execute(script: "PREPARE TRANSACTION '\(gid)'")
+            #expect(try worker.query(prepared, [gid]).scalar == "1")
+        }
+
+        let run = try ferryCLI(job.apply(db, "--batch-size 100 --no-progress"), database: db.name)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("lock timeout"), "a batch waited on a prepared transaction: \(run.stderr)")
+        #expect(run.stderr.contains("Citus resolved"), "\(run.stderr)")
+        for (worker, gid) in workers { #expect(try worker.query(prepared, [gid]).scalar == "0") }
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        let (twin, twinName) = try EveryJobTests.twin(of: db, job)
+        defer { withExtendedLifetime(twin) {} }
+        try EveryJobTests.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
+    }
+
     /// ferry's session turns JIT off at connect, which Citus does not pass on: a batch's own settings must
     /// reach the worker its statements run on (compiling a batch's insert there took longer than running it).
     @Test func aBatchsSettingsReachTheWorkers() throws {

@@ -30,8 +30,10 @@ public struct Contract: Sendable {
         self.conninfo = conninfo
     }
 
-    public func run(_ options: ContractOptions = ContractOptions()) throws -> ContractReport {
+    public func run(_ given: ContractOptions = ContractOptions()) throws -> ContractReport {
         let connection = try PostgresConnection(conninfo: conninfo, applicationName: "ferry contract \(subject.job)")
+        var options = given
+        options.retry.inDoubt = try InDoubtTransactions.on(connection, conninfo: conninfo)
         var report = ContractReport(
             job: subject.job, table: subject.table.description, columns: subject.legacyColumns, rowNoun: subject.rowNoun
         )

@@ -131,6 +131,7 @@ enum LedgerRun {
                 job: job, mode: "apply", mappingFile: mappingFile, mappingSHA256: mappingSHA256, options: given.recorded
             )
         }
+        options.retry.inDoubt = try InDoubtTransactions.on(reader, conninfo: conninfo)
         return try recording(
             runId: runId, ledger: ledger, resumeCommand: "ferry apply \(mappingFile)   (or: ferry resume \(runId))"
         ) {

@@ -6,6 +6,9 @@ public struct RetryPolicy: Sendable {
     public var attempts = 5
     public var baseDelay = 0.2
     public var maxDelay = 10.0
+    /// On Citus: transactions a lost session left prepared on the workers, resolved before a retry
+    /// that may be waiting on their locks (set for a run once its database is known).
+    var inDoubt: InDoubtTransactions?
 
     public init() {}
 
@@ -24,6 +27,7 @@ public struct RetryPolicy: Sendable {
                 )
                 Thread.sleep(forTimeInterval: delay)
                 attempt += 1
+                if error.isConnectionLoss || error.sqlState == "55P03" { inDoubt?.resolve(after: error, log: log) }
                 try? reconnect()
             }
         }

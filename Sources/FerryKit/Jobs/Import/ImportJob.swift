@@ -168,6 +168,7 @@ public struct ImportJob: Sendable {
         let types = try keyTypes(connection)
         let engine = try engine(using: connection)
         if engine.isCitus { summary.database?.engine = engine.description }
+        options.retry.inDoubt = try InDoubtTransactions.on(connection, conninfo: conninfo)
         summary.applyStatements = sql(types, engine: engine, dryRun: false).applyStatements(
             organizations: try SnapshotTable.resolve(mapping.organizations.table.quoted, on: connection),
             contacts: try SnapshotTable.resolve(mapping.contacts.table.quoted, on: connection),
