@@ -295,6 +295,32 @@ struct EveryJobTests {
         }
     }
 
+    /// The writer's connection drops after its third COMMIT reached the server and before the reply came
+    /// back: that transaction committed, and ferry learns it only by asking. The run writes nothing twice
+    /// and ends as an uninterrupted one (on Citus, with the whole two-phase commit behind the COMMIT).
+    @Test(arguments: JobCase.every)
+    func aCommitWhoseReplyIsLostIsNotWrittenAgain(_ job: JobCase) throws {
+        let db = try TestDatabase.forJob(job)
+        let (twin, twinName) = try Self.twin(of: db, job)
+        defer { withExtendedLifetime(twin) {} }
+        let proxy = try CommitReplyDroppingProxy(application: "^ferry (apply [a-z-]+|import)$", commit: 3)
+        defer { proxy.close() }
+        let run = try ferryCLI(
+            job.apply(db, "--batch-size 100 --no-progress"), database: db.name, environment: proxy.environment)
+        #expect(proxy.dropped.value)
+        #expect(run.status == 0, "\(run.stderr)")
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        if job.importFileQuery != nil {
+            #expect(run.stderr.contains("import run 1 lost a session"), "\(run.stderr)")
+        } else {
+            #expect(
+                run.stderr.contains("was committed before its session was lost (the reply went with it)"),
+                "\(run.stderr)")
+        }
+        try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
+    }
+
     /// The session holding the job's lock ends mid-run (PostgreSQL then releases the lock, and a second
     /// run of the job could start): the run stops before its next batch, as interrupted, and its resume
     /// ends as an uninterrupted run.

@@ -139,9 +139,11 @@ func ferryCommand(_ arguments: String) -> String {
     return "cd '\(TestDatabase.packageRoot.path)' && exec '\(ferryBinary)' \(arguments)\(snapshots)"
 }
 
-/// Runs ferry (`ferryCommand`); `database` becomes PGDATABASE.
-func ferryCLI(_ arguments: String, database: String? = nil) throws -> ProcessResult {
-    var environment = ProcessInfo.processInfo.environment
+/// Runs ferry (`ferryCommand`) in `environment` (by default the tests'); `database` becomes PGDATABASE.
+func ferryCLI(
+    _ arguments: String, database: String? = nil, environment given: [String: String]? = nil
+) throws -> ProcessResult {
+    var environment = given ?? ProcessInfo.processInfo.environment
     if let database { environment["PGDATABASE"] = database }
     return try runProcess("/bin/sh", ["-c", ferryCommand(arguments)], environment: environment)
 }

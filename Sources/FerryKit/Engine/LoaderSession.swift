@@ -1,3 +1,5 @@
+import Foundation
+
 /// The database session of one job's batch loader, used by one thread. It holds what every keyset
 /// loader does the same way: its session tables made when it opens and again after a lost connection,
 /// and each batch written in one transaction under the run's timeouts that also records the batch's
@@ -9,6 +11,7 @@ final class LoaderSession {
     private let applicationName: String
     private let timeouts: (lock: String, statement: String)
     private let makeSessionTables: (PostgresConnection) throws -> Void
+    private let log: @Sendable (String) -> Void
 
     /// `makeSessionTables`: the loader's staging tables, made on every new session (temporary tables
     /// go with the session that made them).
@@ -18,6 +21,7 @@ final class LoaderSession {
         applicationName = "ferry apply \(run.job)"
         timeouts = run.timeouts
         self.makeSessionTables = makeSessionTables
+        log = run.options.log
         connection = try Self.open(conninfo, applicationName, makeSessionTables)
     }
 
@@ -29,9 +33,14 @@ final class LoaderSession {
         return connection
     }
 
+    /// Whether the session was replaced after a lost connection since the last batch committed: the
+    /// batch being retried may have committed just before the connection went, its reply lost with it.
+    private var replacedSinceLastCommit = false
+
     /// After a lost connection: a new session with its own session tables.
     func reconnect() throws {
         connection.close()
+        replacedSinceLastCommit = true
         connection = try Self.open(conninfo, applicationName, makeSessionTables)
     }
 
@@ -41,18 +50,37 @@ final class LoaderSession {
         _ batch: MigrationBatch<Record, Decision>, emptiedBeforeCommit: [String] = [], tenant: [String] = [],
         _ write: () throws -> Result
     ) throws -> Result {
-        try connection.transaction {
+        if replacedSinceLastCommit, let committed = try committedResult(of: batch, as: Result.self) {
+            replacedSinceLastCommit = false
+            log(
+                "batch \(batch.number) was committed before its session was lost (the reply went with it); not writing it again"
+            )
+            return committed
+        }
+        let result = try connection.transaction {
             try connection.execute(script: SessionSettings.setLocalBatchSettings(timeouts))
             let result = try write()
             try connection.query(
-                LedgerRun.recordBatch(.key),
+                LedgerRun.recordBatch(.key, withResult: true),
                 [
                     String(runId), String(batch.number), textArrayLiteral(batch.firstKey),
                     textArrayLiteral(batch.lastKey), String(result.rowsInserted), String(result.rowsUpdated),
-                    String(result.rowsDeleted),
+                    String(result.rowsDeleted), String(decoding: try JSONEncoder().encode(result), as: UTF8.self),
                 ])
             for statement in emptiedBeforeCommit { try connection.query(statement, tenant) }
             return result
         }
+        replacedSinceLastCommit = false
+        return result
+    }
+
+    /// What `batch` recorded when it committed, or nil when it did not.
+    private func committedResult<Record, Decision, Result: BatchWrites>(
+        of batch: MigrationBatch<Record, Decision>, as: Result.Type
+    ) throws -> Result? {
+        guard
+            let json = try connection.query(LedgerRun.committedResult, [String(runId), String(batch.number)]).scalar
+        else { return nil }
+        return try JSONDecoder().decode(Result.self, from: Data(json.utf8))
     }
 }

@@ -62,7 +62,7 @@ extension SummaryBuilding {
 }
 
 /// What one committed batch wrote, as `ferry.batches` records it.
-protocol BatchWrites {
+protocol BatchWrites: Codable {
     var rowsInserted: Int { get }
     var rowsUpdated: Int { get }
     var rowsDeleted: Int { get }

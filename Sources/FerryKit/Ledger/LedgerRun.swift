@@ -13,8 +13,9 @@ enum LedgerRun {
     }
 
     /// A batch's cursor and counts, committed with its rows.
-    /// $1 run, $2 batch, $3 first key or line, $4 last, $5 rows inserted, $6 rows updated, $7 rows deleted.
-    static func recordBatch(_ cursor: Cursor) -> String {
+    /// $1 run, $2 batch, $3 first key or line, $4 last, $5 rows inserted, $6 rows updated, $7 rows deleted;
+    /// `withResult`: $8 the loader's whole result (JSON), which its event keeps for `committedResult`.
+    static func recordBatch(_ cursor: Cursor, withResult: Bool = false) -> String {
         """
         WITH batch AS (
             INSERT INTO ferry.batches (run_id, batch_no, first_key, last_key, rows_inserted, rows_updated, rows_deleted)
@@ -22,9 +23,16 @@ enum LedgerRun {
         )
         INSERT INTO ferry.events (run_id, kind, detail)
         VALUES ($1, 'batch committed', jsonb_build_object('batch', $2::int, 'first_\(cursor.rawValue)', $3::text[], 'last_\(cursor.rawValue)', $4::text[],
-                                                          'rows_inserted', $5::int, 'rows_updated', $6::int, 'rows_deleted', $7::int))
+                                                          'rows_inserted', $5::int, 'rows_updated', $6::int, 'rows_deleted', $7::int\(withResult ? ", 'result', $8::jsonb" : "")))
         """
     }
+
+    /// The result a table job's batch recorded with `recordBatch(.key, withResult: true)`, if it committed.
+    /// $1 run, $2 batch.
+    static let committedResult = """
+        SELECT detail->'result' AS result FROM ferry.events
+        WHERE run_id = $1 AND kind = 'batch committed' AND (detail->>'batch')::int = $2
+        """
 
     struct Context {
         let runId: Int64

@@ -251,7 +251,7 @@ struct CustomersSQL {
             ] + [recordContactPreImages(snapshot: contacts)].compactMap { $0 }
             + [snapshotProjects(snapshot: projects), updateProjects]
             + [recordProjectPreImages(snapshot: projects)].compactMap { $0 }
-            + [insertContactPoints(snapshot: points), LedgerRun.recordBatch(.key)]
+            + [insertContactPoints(snapshot: points), LedgerRun.recordBatch(.key, withResult: true)]
             + [staging.emptyBeforeCommit].compactMap { $0 } + ["COMMIT"]
     }
 }

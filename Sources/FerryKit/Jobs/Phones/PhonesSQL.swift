@@ -171,7 +171,7 @@ struct PhonesSQL {
                 "BEGIN", SessionSettings.setLocalBatchSettingsForReport, rows.copyIntoStaging,
                 rows.insertCustomTypes(snapshot: types),
             ] + naiveRows + [rows.insertPhoneRows(snapshot: phones)] + reads
-            + [LedgerRun.recordBatch(.key), rows.staging.emptyBeforeCommit]
+            + [LedgerRun.recordBatch(.key, withResult: true), rows.staging.emptyBeforeCommit]
             + (replaces ? [rows.replacing.emptyBeforeCommit] : []) + ["COMMIT"]
         return createSessionTables(tenantType: tenantType, keyType: keyType, idType: idType) + batch.compactMap { $0 }
     }

@@ -209,7 +209,7 @@ struct PhonesInPlaceSQL: Sendable {
             "BEGIN", SessionSettings.setLocalBatchSettingsForReport, copyRewrites, copyDeletions,
             phoneRows.copyIntoStaging,
             phoneRows.insertCustomTypes(snapshot: types),
-        ] + writes + [phoneRows.mergePhoneRows(snapshot: table), LedgerRun.recordBatch(.key)] + emptyBeforeCommit
+        ] + writes + [phoneRows.mergePhoneRows(snapshot: table), LedgerRun.recordBatch(.key, withResult: true)] + emptyBeforeCommit
             + ["COMMIT"]
     }
 }

@@ -216,7 +216,7 @@ struct ServiceRequestsSQL {
                 insertEmergentContacts(snapshot: contacts), resolveActors, snapshotRequests(snapshot: requests),
                 updateRequests,
             ] + [recordRequestPreImages(snapshot: requests)].compactMap { $0 }
-            + [LedgerRun.recordBatch(.key)] + [staging.emptyBeforeCommit].compactMap { $0 } + ["COMMIT"]
+            + [LedgerRun.recordBatch(.key, withResult: true)] + [staging.emptyBeforeCommit].compactMap { $0 } + ["COMMIT"]
     }
 }
 
