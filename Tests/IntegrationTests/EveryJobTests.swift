@@ -145,6 +145,10 @@ struct JobCase: Sendable, CustomTestStringConvertible {
             // New contacts get random keys; their phone rows point at them.
             volatileColumns: ["contact_name_id"]),
     ]
+
+    /// One job per way of writing a batch: a table job (every one commits through `LoaderSession`) and
+    /// the CSV import. For the slow Citus tier's checks of what all table jobs share.
+    static let onePerWritePath = every.filter { $0.mapping == "mappings/phones.yaml" || $0.importFileQuery != nil }
 }
 
 extension TestDatabase {
@@ -297,8 +301,9 @@ struct EveryJobTests {
 
     /// The writer's connection drops after its third COMMIT reached the server and before the reply came
     /// back: that transaction committed, and ferry learns it only by asking. The run writes nothing twice
-    /// and ends as an uninterrupted one (on Citus, with the whole two-phase commit behind the COMMIT).
-    @Test(arguments: JobCase.every)
+    /// and ends as an uninterrupted one (on Citus, with the whole two-phase commit behind the COMMIT;
+    /// there for one table job, as every table job commits through the same `LoaderSession`).
+    @Test(arguments: TestDatabase.onCitus ? JobCase.onePerWritePath : JobCase.every)
     func aCommitWhoseReplyIsLostIsNotWrittenAgain(_ job: JobCase) throws {
         let db = try TestDatabase.forJob(job)
         let (twin, twinName) = try Self.twin(of: db, job)
