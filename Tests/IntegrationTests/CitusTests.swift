@@ -132,6 +132,31 @@ struct CitusTests {
         #expect(!doctor.stdout.contains("ferry.runs is local"), "\(doctor.stdout)")
     }
 
+    /// Citus revokes its recovery function from PUBLIC: doctor warns a role that may not call it (after a
+    /// lost session ferry could not resolve what it left prepared), and stops once it is granted.
+    @Test func doctorWarnsARoleThatMayNotResolvePreparedTransactions() throws {
+        let db = try TestDatabase(samples: 10)
+        #expect(try ferry(["schema", "apply", "mappings/phones.yaml"], db: db).status == 0)
+        let role = "ferry_doctor_\(UUID().uuidString.prefix(8).lowercased())"
+        try db.connection.execute(script: "CREATE ROLE \(role) LOGIN")
+        defer { _ = try? db.connection.execute(script: "DROP OWNED BY \(role); DROP ROLE \(role)") }
+        let warning = "role \(role) may not call recover_prepared_transactions()"
+        let asRole = "doctor mappings/phones.yaml --db 'dbname=\(db.name) user=\(role)'"
+        let refused = try ferryCLI(asRole)
+        #expect(refused.stdout.contains(warning), "\(refused.stdout)\(refused.stderr)")
+        #expect(
+            refused.stdout.contains(
+                "GRANT EXECUTE ON FUNCTION pg_catalog.recover_prepared_transactions() TO \"\(role)\";"),
+            "\(refused.stdout)")
+        try db.connection.execute(
+            script: "GRANT EXECUTE ON FUNCTION pg_catalog.recover_prepared_transactions() TO \(role)")
+        let granted = try ferryCLI(asRole)
+        #expect(!granted.stdout.contains("recover_prepared_transactions"), "\(granted.stdout)")
+        #expect(granted.stdout.contains("role \(role)"), "the role's other findings still shown: \(granted.stdout)")
+        let owner = try ferry(["doctor", "mappings/phones.yaml"], db: db)
+        #expect(!owner.stdout.contains("recover_prepared_transactions"), "\(owner.stdout)")
+    }
+
     /// The import's own paths on Citus: a dry run that writes no application row, then a run that updates,
     /// inserts and deactivates (pre-images keyed from the coordinator's ledger), undone byte for byte.
     @Test func anImportUpdatesInsertsAndDeactivatesAndItsRollbackIsExact() throws {

@@ -178,6 +178,13 @@ public struct Doctor {
             }
         }
 
+        if engine.isCitus, expectations.contains(where: { $0.use == .write }),
+            try InDoubtTransactions.mayResolve(on: connection) == false
+        {
+            warning(
+                "role \(role) may not call recover_prepared_transactions(): a transaction that a session lost during Citus's two-phase commit leaves prepared on the workers keeps its rows locked until Citus's daemon resolves it (citus.recover_2pc_interval), and a run waiting on them may stop as interrupted",
+                "GRANT EXECUTE ON FUNCTION \(InDoubtTransactions.function) TO \(quotedRole);")
+        }
         if case .citus(_, let source, _) = engine {
             // The ledger stays on the coordinator: ferry reads it apart from the job's tables.
             for expected in expectations

@@ -15,6 +15,11 @@ struct InDoubtTransactions: Sendable {
 
     /// nil on a database without Citus: there a lost session's transaction is simply rolled back.
     static func on(_ connection: PostgresConnection, conninfo: String) throws -> InDoubtTransactions? {
+        try mayResolve(on: connection).map { InDoubtTransactions(conninfo: conninfo, permitted: $0) }
+    }
+
+    /// Whether the session's role may run the recovery function; nil without Citus.
+    static func mayResolve(on connection: PostgresConnection) throws -> Bool? {
         let row = try connection.query(
             """
             SELECT to_regprocedure($1) IS NOT NULL AS citus,
@@ -23,7 +28,7 @@ struct InDoubtTransactions: Sendable {
             """, [function]
         ).decoded("Citus's recovery function").first
         guard let row, try row.required("citus", as: Bool.self) else { return nil }
-        return InDoubtTransactions(conninfo: conninfo, permitted: try row.required("permitted", as: Bool.self))
+        return try row.required("permitted", as: Bool.self)
     }
 
     /// After `error` (a lost session or a lock timeout), before the retry. Never throws: the retry
