@@ -151,6 +151,37 @@ struct JobCase: Sendable, CustomTestStringConvertible {
     static let onePerWritePath = every.filter { $0.mapping == "mappings/phones.yaml" || $0.importFileQuery != nil }
 }
 
+/// A moment at which the ledger's own session is lost during a write of its, and what ferry then says.
+struct LedgerWriteLoss: Sendable, CustomTestStringConvertible {
+    let testDescription: String
+    /// Text the write sends: the loss happens in the write that sends it.
+    let statement: String
+    let fault: ConnectionDroppingProxy.Fault
+    let says: String
+
+    static let all = [
+        LedgerWriteLoss(
+            testDescription: "the run's record, its reply lost", statement: "INSERT INTO ferry.runs",
+            fault: .replyLost(tag: "INSERT", occurrence: 1), says: "opening another"),
+        LedgerWriteLoss(
+            testDescription: "the run's start, its COMMIT's reply lost", statement: "INSERT INTO ferry.runs",
+            fault: .replyLost(tag: "COMMIT", occurrence: 1), says: "had committed before its session was lost"),
+        LedgerWriteLoss(
+            testDescription: "the run's last event, its reply lost", statement: "run finished",
+            fault: .replyLost(tag: "INSERT", occurrence: 1), says: "opening another"),
+        LedgerWriteLoss(
+            testDescription: "the run's end, its COMMIT's reply lost", statement: "run finished",
+            fault: .replyLost(tag: "COMMIT", occurrence: 1), says: "had committed before its session was lost"),
+        LedgerWriteLoss(
+            testDescription: "the run's end, its last event lost on the way",
+            statement: "UPDATE ferry.runs SET status = $2",
+            fault: .requestLost(containing: "run finished"), says: "still held its transaction open; ended it"),
+        LedgerWriteLoss(
+            testDescription: "the run's end, its COMMIT lost on the way", statement: "run finished",
+            fault: .requestLost(containing: "COMMIT"), says: "still held its transaction open; ended it"),
+    ]
+}
+
 extension TestDatabase {
     /// A database with the samples and the job's schema steps applied.
     static func forJob(_ job: JobCase, contacts: Int = 6_000) throws -> TestDatabase {
@@ -308,7 +339,8 @@ struct EveryJobTests {
         let db = try TestDatabase.forJob(job)
         let (twin, twinName) = try Self.twin(of: db, job)
         defer { withExtendedLifetime(twin) {} }
-        let proxy = try CommitReplyDroppingProxy(application: "^ferry (apply [a-z-]+|import)$", commit: 3)
+        let proxy = try ConnectionDroppingProxy(
+            application: "^ferry (apply [a-z-]+|import)$", .replyLost(tag: "COMMIT", occurrence: 3))
         defer { proxy.close() }
         let run = try ferryCLI(
             job.apply(db, "--batch-size 100 --no-progress"), database: db.name, environment: proxy.environment)
@@ -324,6 +356,34 @@ struct EveryJobTests {
                 "\(run.stderr)")
         }
         try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
+    }
+
+    /// The ledger's own session is lost during one of its writes, at the moments that leave ferry unsure
+    /// whether the write took effect. The run opens another session, writes what had not committed and
+    /// nothing twice: one run, whose events are those of an uninterrupted run. For one job: every run
+    /// writes its ledger through `RunLedger`, whatever its job.
+    @Test(arguments: LedgerWriteLoss.all)
+    func aLedgerWriteWhoseSessionIsLostIsRecordedOnce(_ loss: LedgerWriteLoss) throws {
+        let job = JobCase.every.first { $0.mapping == "mappings/phones.yaml" }!
+        // The ledger writes the same whatever the number of rows: few rows, few batches.
+        let db = try TestDatabase.forJob(job, contacts: 1_000)
+        let (twin, twinName) = try Self.twin(of: db, job)
+        defer { withExtendedLifetime(twin) {} }
+        let proxy = try ConnectionDroppingProxy(application: "^ferry ledger$", loss.fault, after: loss.statement)
+        defer { proxy.close() }
+        let run = try ferryCLI(
+            job.apply(db, "--batch-size 250 --no-progress"), database: db.name, environment: proxy.environment)
+        #expect(proxy.dropped.value)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("the ledger's session was lost; opening another"), "\(run.stderr)")
+        #expect(run.stderr.contains(loss.says), "\(run.stderr)")
+        let watcher = try PostgresConnection(conninfo: db.conninfo)
+        defer { watcher.close() }
+        try Self.expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName, batchSize: 250)
+        let copy = try PostgresConnection(conninfo: "dbname=\(twinName)")
+        defer { copy.close() }
+        let story = "SELECT string_agg(kind, ', ' ORDER BY event_id) FROM ferry.events"
+        #expect(try watcher.query(story).scalar == copy.query(story).scalar, "the run's events, each once")
     }
 
     /// The session holding the job's lock ends mid-run (PostgreSQL then releases the lock, and a second
@@ -374,14 +434,14 @@ struct EveryJobTests {
         try expectTheEndStateOfAnUninterruptedRun(job, db, watcher, twin: twinName)
     }
 
-    /// Run 1 on `db` succeeded with contiguous batches, and its rows and batch counts are those of an
-    /// uninterrupted run of the job (in batches of 100) on `twin`.
+    /// The one run on `db` succeeded with contiguous batches, and its rows and batch counts are those of
+    /// an uninterrupted run of the job (in batches of `batchSize`) on `twin`.
     static func expectTheEndStateOfAnUninterruptedRun(
-        _ job: JobCase, _ db: TestDatabase, _ watcher: PostgresConnection, twin: String
+        _ job: JobCase, _ db: TestDatabase, _ watcher: PostgresConnection, twin: String, batchSize: Int = 100
     ) throws {
-        #expect(try watcher.query("SELECT status FROM ferry.runs WHERE run_id = 1").scalar == "succeeded")
+        #expect(try watcher.query("SELECT string_agg(status, ', ') FROM ferry.runs").scalar == "succeeded", "one run")
         #expect(try watcher.query("SELECT count(*) = max(batch_no) FROM ferry.batches").scalar == "t")
-        let uninterrupted = try ferryCLI(job.apply(db, "--batch-size 100 --no-progress"), database: twin)
+        let uninterrupted = try ferryCLI(job.apply(db, "--batch-size \(batchSize) --no-progress"), database: twin)
         #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
         let copy = try PostgresConnection(conninfo: "dbname=\(twin)")
         defer { copy.close() }

@@ -71,9 +71,8 @@ public struct RunLedger {
         self.reopen = reopen
     }
 
-    /// One statement on the ledger's session. Outside a transaction a session of its own that turns out
-    /// lost is replaced and the statement sent again: a lost session ran nothing of it, unless it was lost
-    /// in the instant between its commit and the reply.
+    /// One statement that only reads, on the ledger's session. Outside a transaction a session of its own
+    /// that turns out lost is replaced and the statement sent again. Writes go through `write`.
     @discardableResult
     func query(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
         let replaceable = reopen != nil && !connection.inTransaction
@@ -88,65 +87,137 @@ public struct RunLedger {
         }
     }
 
+    /// Runs `body`'s statements as one transaction (inside the caller's, if one is open). On a session of
+    /// the ledger's own that turns out lost, the session is replaced and `body` sent again, unless it had
+    /// committed: a session lost after its COMMIT reached the server and before the reply came back leaves
+    /// the client unable to tell, so the transaction's id, taken before, is asked about on the new session.
+    @discardableResult
+    func write<T>(_ body: () throws -> T) throws -> T {
+        if connection.inTransaction { return try body() }
+        guard let reopen else { return try connection.transaction { try body() } }
+        switch try writeOnce(body) {
+        case .written(let value): return value
+        case .lost(let error, let transaction, let valueIfCommitted):
+            FerryLog.logger.warning(
+                "the ledger's session was lost; opening another", metadata: ["error": "\(error.message)"])
+            connection.takeOver(try reopen())
+            // Asked even when the COMMIT was not sent: a transaction still open on the lost backend
+            // (a drop that sent nothing) would hold its locks against the write sent again.
+            if let transaction, try LedgerTransaction(transaction).committed(on: connection),
+                let valueIfCommitted
+            {
+                FerryLog.logger.warning(
+                    "the ledger's write had committed before its session was lost (the reply went with it); not writing it again"
+                )
+                return valueIfCommitted
+            }
+            switch try writeOnce(body) {
+            case .written(let value): return value
+            case .lost(let error, _, _): throw error
+            }
+        }
+    }
+
+    private enum WriteOutcome<T> {
+        case written(T)
+        /// The session was lost (found lost at BEGIN, before the transaction had an id, when it was lost
+        /// while idle); `valueIfCommitted` is what `body` returned when the COMMIT was the statement lost,
+        /// so that the transaction may have committed.
+        case lost(PostgresError, LedgerTransaction.Identity?, valueIfCommitted: T?)
+    }
+
+    /// `body` between BEGIN and COMMIT, with the transaction's id and backend taken first.
+    private func writeOnce<T>(_ body: () throws -> T) throws -> WriteOutcome<T> {
+        var transaction: LedgerTransaction.Identity?
+        var value: T?
+        do {
+            try connection.execute(script: "BEGIN")
+            transaction = try LedgerTransaction.identity(on: connection)
+            value = try body()
+            try connection.execute(script: "COMMIT")
+            return .written(value!)
+        } catch let error as PostgresError where !connection.isConnected {
+            return .lost(error, transaction, valueIfCommitted: value)
+        } catch {
+            if connection.isConnected, connection.inTransaction { _ = try? connection.execute(script: "ROLLBACK") }
+            throw error
+        }
+    }
+
     /// Records a new run. `mappingFile` is stored as an absolute path, so `ferry resume` works from any folder.
     public func start(
         job: String, mode: String, mappingFile: String, mappingSHA256: String, rollbackOf: Int64? = nil,
         options: [String: String] = [:]
     ) throws -> Int64 {
-        let id = try query(
-            """
-            INSERT INTO ferry.runs (job, mode, status, mapping_file, mapping_sha256, tool_version, os_user, host, pid,
-                                    rollback_of, start_xid, options)
-            VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, pg_current_xact_id()::text::bigint, $10::jsonb)
-            RETURNING run_id
-            """,
-            [
-                job, mode, absolutePath(mappingFile), mappingSHA256, FerryVersion.current, Self.osUser,
-                ProcessInfo.processInfo.hostName, String(ProcessInfo.processInfo.processIdentifier),
-                rollbackOf.map(String.init), jsonObject(options),
-            ]
-        ).value("the run recorded", as: Int64.self)
-        try event(runId: id, kind: "run started", detail: ["mode": mode, "mapping_sha256": mappingSHA256])
+        let id = try write {
+            let id = try connection.query(
+                """
+                INSERT INTO ferry.runs (job, mode, status, mapping_file, mapping_sha256, tool_version, os_user, host, pid,
+                                        rollback_of, start_xid, options)
+                VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, pg_current_xact_id()::text::bigint, $10::jsonb)
+                RETURNING run_id
+                """,
+                [
+                    job, mode, absolutePath(mappingFile), mappingSHA256, FerryVersion.current, Self.osUser,
+                    ProcessInfo.processInfo.hostName, String(ProcessInfo.processInfo.processIdentifier),
+                    rollbackOf.map(String.init), jsonObject(options),
+                ]
+            ).value("the run recorded", as: Int64.self)
+            try event(runId: id, kind: "run started", detail: ["mode": mode, "mapping_sha256": mappingSHA256])
+            return id
+        }
         FerryLog.logger.info("run started", metadata: ["run": "\(id)", "job": "\(job)", "mode": "\(mode)"])
         return id
     }
 
     public func event(runId: Int64, kind: String, detail: [String: String] = [:]) throws {
-        try query(
-            "INSERT INTO ferry.events (run_id, kind, detail) VALUES ($1, $2, $3::jsonb)",
-            [String(runId), kind, jsonObject(detail)])
+        try write {
+            try connection.query(
+                "INSERT INTO ferry.events (run_id, kind, detail) VALUES ($1, $2, $3::jsonb)",
+                [String(runId), kind, jsonObject(detail)])
+        }
     }
 
     /// Marks a run resumed: running again, from this process.
     public func resume(_ point: ResumePoint) throws {
-        try query(
-            "UPDATE ferry.runs SET status = 'running', finished_at = NULL, error = NULL, pid = $2, host = $3 WHERE run_id = $1",
-            [String(point.runId), String(ProcessInfo.processInfo.processIdentifier), ProcessInfo.processInfo.hostName])
-        try event(
-            runId: point.runId, kind: "run resumed",
-            detail: ["after_batch": String(point.lastBatch), "after_key": point.lastKey?.joined(separator: "/") ?? ""])
+        try write {
+            try connection.query(
+                "UPDATE ferry.runs SET status = 'running', finished_at = NULL, error = NULL, pid = $2, host = $3 WHERE run_id = $1",
+                [
+                    String(point.runId), String(ProcessInfo.processInfo.processIdentifier),
+                    ProcessInfo.processInfo.hostName,
+                ])
+            try event(
+                runId: point.runId, kind: "run resumed",
+                detail: [
+                    "after_batch": String(point.lastBatch), "after_key": point.lastKey?.joined(separator: "/") ?? "",
+                ])
+        }
     }
 
     public func finish(runId: Int64, status: String, countsJSON: String = "{}", error: String? = nil) throws {
         // The totals come from the committed batches, so a resumed run counts its earlier parts too.
-        let totals = try query(
-            """
-            UPDATE ferry.runs SET status = $2, finished_at = now(), error = $4,
-                   counts = $3::jsonb || jsonb_build_object('run_totals', (
-                       SELECT jsonb_build_object('batches', count(*), 'rows_inserted', coalesce(sum(rows_inserted), 0),
-                                                 'rows_updated', coalesce(sum(rows_updated), 0),
-                                                 'rows_deleted', coalesce(sum(rows_deleted), 0))
-                       FROM ferry.batches WHERE run_id = $1))
-            WHERE run_id = $1
-            RETURNING counts->'run_totals'->>'batches' AS batches, counts->'run_totals'->>'rows_inserted' AS rows_inserted,
-                      counts->'run_totals'->>'rows_updated' AS rows_updated,
-                      counts->'run_totals'->>'rows_deleted' AS rows_deleted,
-                      round(extract(epoch FROM finished_at - started_at), 1)::text AS seconds
-            """, [String(runId), status, countsJSON, error]
-        ).decoded("the run's totals").first
-        try event(
-            runId: runId, kind: "run finished",
-            detail: ["status": status].merging(error.map { ["error": $0] } ?? [:]) { $1 })
+        let totals = try write {
+            let totals = try connection.query(
+                """
+                UPDATE ferry.runs SET status = $2, finished_at = now(), error = $4,
+                       counts = $3::jsonb || jsonb_build_object('run_totals', (
+                           SELECT jsonb_build_object('batches', count(*), 'rows_inserted', coalesce(sum(rows_inserted), 0),
+                                                     'rows_updated', coalesce(sum(rows_updated), 0),
+                                                     'rows_deleted', coalesce(sum(rows_deleted), 0))
+                           FROM ferry.batches WHERE run_id = $1))
+                WHERE run_id = $1
+                RETURNING counts->'run_totals'->>'batches' AS batches, counts->'run_totals'->>'rows_inserted' AS rows_inserted,
+                          counts->'run_totals'->>'rows_updated' AS rows_updated,
+                          counts->'run_totals'->>'rows_deleted' AS rows_deleted,
+                          round(extract(epoch FROM finished_at - started_at), 1)::text AS seconds
+                """, [String(runId), status, countsJSON, error]
+            ).decoded("the run's totals").first
+            try event(
+                runId: runId, kind: "run finished",
+                detail: ["status": status].merging(error.map { ["error": $0] } ?? [:]) { $1 })
+            return totals
+        }
         // The totals come with the event, so a log pipeline has the run's outcome without asking the ledger.
         var fields: Logger.Metadata = ["run": "\(runId)", "status": "\(status)"]
         for name in ["batches", "rows_inserted", "rows_updated", "rows_deleted", "seconds"] {
@@ -159,17 +230,19 @@ public struct RunLedger {
     /// Runs left `running` by a process that died. Only call while holding the job's lock:
     /// then nobody else can be running it.
     public func markDeadRunsInterrupted(job: String) throws {
-        let dead = try query(
-            """
-            UPDATE ferry.runs SET status = 'interrupted', finished_at = now(),
-                   error = coalesce(error, 'the ferry process stopped without finishing the run')
-            WHERE job = $1 AND status = 'running' RETURNING run_id
-            """, [job]
-        ).decoded("ferry.runs")
-        for row in dead {
-            try event(
-                runId: try row.required("run_id"), kind: "run found interrupted",
-                detail: ["by_pid": String(ProcessInfo.processInfo.processIdentifier)])
+        try write {
+            let dead = try connection.query(
+                """
+                UPDATE ferry.runs SET status = 'interrupted', finished_at = now(),
+                       error = coalesce(error, 'the ferry process stopped without finishing the run')
+                WHERE job = $1 AND status = 'running' RETURNING run_id
+                """, [job]
+            ).decoded("ferry.runs")
+            for row in dead {
+                try event(
+                    runId: try row.required("run_id"), kind: "run found interrupted",
+                    detail: ["by_pid": String(ProcessInfo.processInfo.processIdentifier)])
+            }
         }
     }
 

@@ -1,20 +1,33 @@
 import Foundation
 import Glibc
 
-/// A TCP proxy in front of the test cluster that passes every session through, except that the
-/// server's report that the `commit`-th COMMIT of the sessions whose startup names an application
-/// matching `application` completed does not reach the client, whose connection is closed instead (a
-/// network drop at the worst moment). The transaction committed; the client cannot know. Clients reach
-/// it through `environment` (without TLS, so that the proxy can read the protocol).
-final class CommitReplyDroppingProxy: @unchecked Sendable {
+/// A TCP proxy in front of the test cluster that passes every session through, except that it drops
+/// one client's connection at the worst moment, once, in one of the sessions whose startup names an
+/// application matching `application`. Clients reach it through `environment` (without TLS, so that
+/// the proxy can read the protocol).
+final class ConnectionDroppingProxy: @unchecked Sendable {
+    enum Fault {
+        /// The server's report that a statement completed, the `occurrence`-th whose command tag starts
+        /// with `tag` (`COMMIT`, `INSERT`), does not reach the client, whose connection is closed instead,
+        /// and the server's with it: the statement took effect; the client cannot know.
+        case replyLost(tag: String, occurrence: Int)
+        /// The client's first message containing `text` never reaches the server, and the client's
+        /// connection is closed while the server's stays open, as after a network drop that sent nothing:
+        /// the server's session waits, its transaction still open, until the proxy closes.
+        case requestLost(containing: String)
+    }
+
     let port: Int
     private let listener: Int32
     private let application: NSRegularExpression
-    private let commit: Int
+    private let fault: Fault
+    /// Text the client must have sent in a session before the fault can happen in it (a statement of its).
+    private let after: String?
     private let upstreamPort: Int
     private let lock = NSLock()
-    private var commitsSeen = 0
-    /// Whether a COMMIT's reply was dropped.
+    private var repliesSeen = 0
+    private var heldServers: [Int32] = []
+    /// Whether the fault happened.
     let dropped = Flag()
 
     /// PG* variables that send a client through the proxy.
@@ -27,9 +40,10 @@ final class CommitReplyDroppingProxy: @unchecked Sendable {
         return environment
     }
 
-    init(application pattern: String, commit: Int) throws {
+    init(application pattern: String, _ fault: Fault, after: String? = nil) throws {
         application = try NSRegularExpression(pattern: pattern)
-        self.commit = commit
+        self.fault = fault
+        self.after = after
         upstreamPort = Int(ProcessInfo.processInfo.environment["PGPORT"] ?? "5432") ?? 5432
         let listening = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = Self.loopback(port: 0)
@@ -54,7 +68,14 @@ final class CommitReplyDroppingProxy: @unchecked Sendable {
         }
     }
 
-    func close() { shutdown(listener, Int32(SHUT_RDWR)); Glibc.close(listener) }
+    func close() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        Glibc.close(listener)
+        for server in lock.withLock({ heldServers }) {
+            shutdown(server, Int32(SHUT_RDWR))
+            Glibc.close(server)
+        }
+    }
 
     private static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
@@ -77,12 +98,15 @@ final class CommitReplyDroppingProxy: @unchecked Sendable {
             Glibc.close(server)
             return
         }
+        var serverHeld = false
         defer {
-            shutdown(server, Int32(SHUT_RDWR))
             Glibc.close(client)
-            Glibc.close(server)
+            if !serverHeld {
+                shutdown(server, Int32(SHUT_RDWR))
+                Glibc.close(server)
+            }
         }
-        // Client to server: the startup packet (no type byte) names the application; then every byte.
+        // Client to server: the startup packet (no type byte) names the application; then typed messages.
         guard let startup = Self.readMessage(client, typed: false), Self.writeAll(server, startup) else { return }
         let parameters = startup.dropFirst(8).split(separator: 0, omittingEmptySubsequences: false)
             .map { String(decoding: $0, as: UTF8.self) }
@@ -93,33 +117,46 @@ final class CommitReplyDroppingProxy: @unchecked Sendable {
                 target = true
             }
         }
+        let armed = Flag()
+        if target, after == nil { armed.set() }
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread { [self, target] in
-            // Server to client, message by message, until the chosen COMMIT's CommandComplete: the
-            // server has committed, and the client gets a closed connection instead.
+            // Server to client, message by message, until the chosen reply: the server has done what it
+            // reports, and the client gets a closed connection instead.
             while let message = Self.readMessage(server, typed: true) {
-                if target, message[0] == UInt8(ascii: "C"), message.dropFirst(5).starts(with: Array("COMMIT\0".utf8)) {
+                if target, armed.value, case .replyLost(let tag, let occurrence) = fault,
+                    message[0] == UInt8(ascii: "C"),
+                    message.dropFirst(5).starts(with: Array(tag.utf8))
+                {
                     let seen = lock.withLock {
-                        commitsSeen += 1
-                        return commitsSeen
+                        repliesSeen += 1
+                        return repliesSeen
                     }
-                    if seen == commit {
+                    if seen == occurrence {
                         dropped.set()
+                        shutdown(server, Int32(SHUT_RDWR))
                         break
                     }
                 }
                 guard Self.writeAll(client, message) else { break }
             }
             shutdown(client, Int32(SHUT_RDWR))
-            shutdown(server, Int32(SHUT_RDWR))
             done.signal()
         }
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(client, &buffer, buffer.count)
-            if count <= 0 || !Self.writeAll(server, Array(buffer[0..<count])) { break }
+        while let message = Self.readMessage(client, typed: true) {
+            if target, let after, !armed.value, message.contains(subsequence: Array(after.utf8)) { armed.set() }
+            if target, armed.value, case .requestLost(let text) = fault, !dropped.value,
+                message.contains(subsequence: Array(text.utf8))
+            {
+                dropped.set()
+                serverHeld = true
+                lock.withLock { heldServers.append(server) }
+                break
+            }
+            guard Self.writeAll(server, message) else { break }
         }
-        shutdown(server, Int32(SHUT_RDWR))
+        if !serverHeld { shutdown(server, Int32(SHUT_RDWR)) }
+        shutdown(client, Int32(SHUT_RDWR))
         done.wait()
     }
 
@@ -147,10 +184,21 @@ final class CommitReplyDroppingProxy: @unchecked Sendable {
     private static func writeAll(_ socket: Int32, _ bytes: [UInt8]) -> Bool {
         var done = 0
         while done < bytes.count {
-            let wrote = bytes.withUnsafeBytes { write(socket, $0.baseAddress! + done, bytes.count - done) }
+            let wrote = bytes.withUnsafeBytes {
+                send(socket, $0.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL))
+            }
             if wrote <= 0 { return false }
             done += wrote
         }
         return true
+    }
+}
+
+extension Array where Element == UInt8 {
+    func contains(subsequence: [UInt8]) -> Bool {
+        guard !subsequence.isEmpty, subsequence.count <= count else { return subsequence.isEmpty }
+        return (0...(count - subsequence.count)).contains { start in
+            self[start..<(start + subsequence.count)].elementsEqual(subsequence)
+        }
     }
 }
