@@ -79,12 +79,16 @@ public struct RunLedger {
         do {
             return try connection.query(sql, parameters)
         } catch let error as PostgresError where replaceable && !connection.isConnected {
-            guard let reopen else { throw error }
-            FerryLog.logger.warning(
-                "the ledger's session was lost; opening another", metadata: ["error": "\(error.message)"])
-            connection.takeOver(try reopen())
+            try replaceSession(lostWith: error)
             return try connection.query(sql, parameters)
         }
+    }
+
+    private func replaceSession(lostWith error: PostgresError) throws {
+        guard let reopen else { throw error }
+        FerryLog.logger.warning(
+            "the ledger's session was lost; opening another", metadata: ["error": "\(error.message)"])
+        connection.takeOver(try reopen())
     }
 
     /// Runs `body`'s statements as one transaction (inside the caller's, if one is open). On a session of
@@ -94,13 +98,11 @@ public struct RunLedger {
     @discardableResult
     func write<T>(_ body: () throws -> T) throws -> T {
         if connection.inTransaction { return try body() }
-        guard let reopen else { return try connection.transaction { try body() } }
+        guard reopen != nil else { return try connection.transaction { try body() } }
         switch try writeOnce(body) {
         case .written(let value): return value
         case .lost(let error, let transaction, let valueIfCommitted):
-            FerryLog.logger.warning(
-                "the ledger's session was lost; opening another", metadata: ["error": "\(error.message)"])
-            connection.takeOver(try reopen())
+            try replaceSession(lostWith: error)
             // Asked even when the COMMIT was not sent: a transaction still open on the lost backend
             // (a drop that sent nothing) would hold its locks against the write sent again.
             if let transaction, try LedgerTransaction(transaction).committed(on: connection),
@@ -126,21 +128,19 @@ public struct RunLedger {
         case lost(PostgresError, LedgerTransaction.Identity?, valueIfCommitted: T?)
     }
 
-    /// `body` between BEGIN and COMMIT, with the transaction's id and backend taken first.
+    /// `body` in a transaction, with the transaction's id and backend taken first.
     private func writeOnce<T>(_ body: () throws -> T) throws -> WriteOutcome<T> {
         var transaction: LedgerTransaction.Identity?
         var value: T?
         do {
-            try connection.execute(script: "BEGIN")
-            transaction = try LedgerTransaction.identity(on: connection)
-            value = try body()
-            try connection.execute(script: "COMMIT")
-            return .written(value!)
+            return .written(
+                try connection.transaction {
+                    transaction = try LedgerTransaction.identity(on: connection)
+                    value = try body()
+                    return value!
+                })
         } catch let error as PostgresError where !connection.isConnected {
             return .lost(error, transaction, valueIfCommitted: value)
-        } catch {
-            if connection.isConnected, connection.inTransaction { _ = try? connection.execute(script: "ROLLBACK") }
-            throw error
         }
     }
 
