@@ -144,9 +144,9 @@ final class ConnectionDroppingProxy: @unchecked Sendable {
             done.signal()
         }
         while let message = Self.readMessage(client, typed: true) {
-            if target, let after, !armed.value, message.contains(subsequence: Array(after.utf8)) { armed.set() }
+            if target, let after, !armed.value, message.firstRange(of: Array(after.utf8)) != nil { armed.set() }
             if target, armed.value, case .requestLost(let text) = fault, !dropped.value,
-                message.contains(subsequence: Array(text.utf8))
+                message.firstRange(of: Array(text.utf8)) != nil
             {
                 dropped.set()
                 serverHeld = true
@@ -191,14 +191,5 @@ final class ConnectionDroppingProxy: @unchecked Sendable {
             done += wrote
         }
         return true
-    }
-}
-
-extension Array where Element == UInt8 {
-    func contains(subsequence: [UInt8]) -> Bool {
-        guard !subsequence.isEmpty, subsequence.count <= count else { return subsequence.isEmpty }
-        return (0...(count - subsequence.count)).contains { start in
-            self[start..<(start + subsequence.count)].elementsEqual(subsequence)
-        }
     }
 }
