@@ -98,6 +98,18 @@ struct PlanReportTests {
         #expect(try report.render(.terminal, colour: true).contains("\u{1B}[1m"))
     }
 
+    @Test func samplesAreTheFirstOfEachClassAndAFewPlainOnesUpToTheMaximum() {
+        var selection = SampleSelection<String>(plainWanted: 2, maximum: 5)
+        let records: [([String], Bool)] = [
+            ([], true), (["a"], false), (["a"], false), ([], true), ([], true), (["a", "b"], false),
+            ([], false), (["c"], false), (["d"], false), (["e"], false),
+        ]
+        let shown = records.indices.filter { selection.shows(records[$0].0, isPlain: records[$0].1) }
+        // The second "a", the third plain one and a record that is neither are passed over; "c" is the
+        // fifth shown, so "d" and "e" are past the maximum.
+        #expect(shown == [0, 1, 3, 5, 7])
+    }
+
     @Test(arguments: [
         ("r.md", PlanReport.Format.markdown), ("r.JSON", .json), ("r.html", .html), ("r.htm", .html),
         ("r.txt", .terminal), ("r", .terminal),

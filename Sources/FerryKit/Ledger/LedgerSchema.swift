@@ -1,6 +1,15 @@
 /// The `ferry` schema's own tables: runs, their append-only events, committed batches, and row
 /// snapshots that make every run undoable. Every job's schema steps start with this one.
 public enum LedgerSchema {
+    /// What doctor and preflight expect of the ledger's tables: every writing job writes all four.
+    static func expectations() -> [TableExpectation] {
+        ["runs", "events", "batches", "snapshot_rows"].map { name in
+            var table = TableExpectation(TableName(schema: "ferry", name: name), use: .write)
+            table.createdBy = step
+            return table
+        }
+    }
+
     public static let step = SchemaStep(
         name: "ferry/ledger-runs",
         sql: """

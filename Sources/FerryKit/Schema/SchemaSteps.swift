@@ -24,6 +24,22 @@ public struct SchemaStep: Sendable {
         self.onlySpeedsUpRuns = onlySpeedsUpRuns
     }
 
+    /// `statements` run only where `table` does not exist yet, as one statement (a step creating a table
+    /// the application may already have made).
+    static func whenMissing(_ table: TableName, _ statements: String) -> String {
+        var tag = "$ferry$"
+        while statements.contains(tag) { tag = "$ferry\(tag.count)$" }  // a table name may contain "$ferry$"
+        return """
+            DO \(tag)
+            BEGIN
+            IF to_regclass(\(sqlLiteral(table.quoted))) IS NULL THEN
+            \(statements)
+            END IF;
+            END
+            \(tag);
+            """
+    }
+
     /// The statements as one text: what the checksum covers and `schema status --sql` shows.
     public var sql: String {
         statements.count == 1 ? statements[0] : statements.map { $0 + ";" }.joined(separator: "\n")

@@ -162,7 +162,7 @@ extension CustomersJob: TableMigration {
         points.uniqueKeys = [.init(columns: [cp.tenant, cp.project, cp.contact])]
         points.indexes = [[cp.tenant, cp.contact]]
         points.createdBy = steps.first { $0.name == "customers/\(cp.table)" }
-        return [projects, contacts, organizations, points] + (forApply ? PhonesSchema.ledgerExpectations() : [])
+        return [projects, contacts, organizations, points] + (forApply ? LedgerSchema.expectations() : [])
     }
 }
 

@@ -82,7 +82,7 @@ enum CustomersSchema {
             ])
         let points = SchemaStep(
             name: "customers/\(cp.table)",
-            sql: PhonesSchema.whenMissing(
+            sql: SchemaStep.whenMissing(
                 cp.table,
                 """
                 CREATE TABLE \(cp.table.quoted) (

@@ -66,8 +66,7 @@ struct CustomersSummaryBuilder {
     private var plannedOrganizations = Set<String>()
     /// Contacts counted as updated (a contact may be the customer of several projects), hashed to stay small.
     private var updatedContacts = Set<Int>()
-    private var sampledClasses = Set<String>()
-    static let maximumSamples = 16
+    private var samples = SampleSelection<String>(maximum: 16)
 
     init(summary: CustomersSummary, existingDomains: Set<String>) {
         self.summary = summary
@@ -132,11 +131,7 @@ struct CustomersSummaryBuilder {
     /// then plain links, up to the maximum.
     private mutating func sample(_ decision: ProjectCustomerDecision, project: LegacyProjectCustomer) {
         let classes = decision.anomalies.map(\.kind.rawValue)
-        let new = classes.filter { !sampledClasses.contains($0) }
-        guard !new.isEmpty || (classes.isEmpty && summary.samples.count < 3),
-            summary.samples.count < Self.maximumSamples
-        else { return }
-        sampledClasses.formUnion(classes)
+        guard samples.shows(classes, isPlain: classes.isEmpty) else { return }
         let after: [String]
         switch decision.action {
         case .alreadyLinked: after = ["unchanged (already linked)"]

@@ -815,7 +815,7 @@ public struct ImportJob: Sendable {
                 phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: c.table,
                 tenantColumn: c.tenant, keyColumn: c.key, tenantType: tenantType, keyType: keyType,
                 use: use, steps: steps)
-            + (forApply ? PhonesSchema.ledgerExpectations() : [])
+            + (forApply ? LedgerSchema.expectations() : [])
     }
 }
 

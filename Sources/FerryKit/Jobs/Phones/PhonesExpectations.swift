@@ -49,15 +49,6 @@ extension PhonesSchema {
         phoneTable.createdBy = steps.first { $0.name == "phones/\(phones.table)" }
         return [typeTable, phoneTable]
     }
-
-    /// The run ledger, which every writing job needs.
-    static func ledgerExpectations() -> [TableExpectation] {
-        ["runs", "events", "batches", "snapshot_rows"].map { name in
-            var table = TableExpectation(TableName(schema: "ferry", name: name), use: .write)
-            table.createdBy = LedgerSchema.step
-            return table
-        }
-    }
 }
 
 extension PhonesJob {
@@ -100,6 +91,6 @@ extension PhonesJob {
                 phones: mapping.phoneNumbers, types: mapping.typeDefinitions, contacts: source.table,
                 tenantColumn: source.tenantColumn, keyColumn: source.keyColumn,
                 tenantType: types?.tenant, keyType: types?.key, use: forApply ? .write : .read, steps: steps)
-            + (forApply ? PhonesSchema.ledgerExpectations() : [])
+            + (forApply ? LedgerSchema.expectations() : [])
     }
 }

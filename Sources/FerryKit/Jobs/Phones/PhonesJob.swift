@@ -1,13 +1,5 @@
 import Foundation
 
-/// A problem found before any row is touched: missing tables, columns, or a schema step not applied.
-public struct PreflightError: Error, CustomStringConvertible, Sendable {
-    public let problems: [String]
-    public var description: String {
-        "ferry cannot start:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
-    }
-}
-
 /// The phones backfill: extract legacy contacts → transform phones → a sink (the runner's).
 public struct PhonesJob: Sendable {
     public static let name = "phones"

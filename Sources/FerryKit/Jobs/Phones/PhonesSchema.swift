@@ -21,7 +21,7 @@ public enum PhonesSchema {
         let canonical = CanonicalPhoneType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         let typeDefinitions = SchemaStep(
             name: "phones/\(types.table)",
-            sql: whenMissing(
+            sql: SchemaStep.whenMissing(
                 types.table,
                 """
                 CREATE TABLE \(types.table.quoted) (
@@ -55,7 +55,7 @@ public enum PhonesSchema {
         let created = engine.createdTable(phones.table, tenantColumn: phones.tenant, foreignKeys: foreignKeys)
         let phoneNumbers = SchemaStep(
             name: "phones/\(phones.table)",
-            sql: whenMissing(
+            sql: SchemaStep.whenMissing(
                 phones.table,
                 """
                 CREATE TABLE \(phones.table.quoted) (
@@ -104,19 +104,5 @@ public enum PhonesSchema {
         phones.normalizedPhoneNumber.map {
             "\nCREATE INDEX \(quoteIdentifier(phones.table.name + "_normalized"))\n    ON \(phones.table.quoted) (\(quoteIdentifier(phones.tenant)), \(quoteIdentifier($0)));"
         } ?? ""
-    }
-
-    static func whenMissing(_ table: TableName, _ statements: String) -> String {
-        var tag = "$ferry$"
-        while statements.contains(tag) { tag = "$ferry\(tag.count)$" }  // a table name may contain "$ferry$"
-        return """
-            DO \(tag)
-            BEGIN
-            IF to_regclass(\(sqlLiteral(table.quoted))) IS NULL THEN
-            \(statements)
-            END IF;
-            END
-            \(tag);
-            """
     }
 }

@@ -1,67 +1,3 @@
-/// An example a DBA can look up: which contact, which column, what it held, and why it is listed.
-public struct ValueExample: Codable, Equatable, Sendable {
-    public let tenant: String
-    public let contactKey: String
-    public let column: String
-    public let raw: String
-    public let detail: String
-    /// How many values of the class had this same raw value and reason (nil: one).
-    public var occurrences: Int? = nil
-
-    /// " (×3)" when the same value occurred more than once, for the renderers.
-    public var occurrencesText: String { (occurrences ?? 1) > 1 ? " (×\(formatCount(occurrences!)))" : "" }
-
-    /// "n/a" three times is one example seen three times, not three examples.
-    func sameCase(as other: ValueExample) -> Bool {
-        raw == other.raw && detail == other.detail && column == other.column
-    }
-}
-
-public struct CountWithExamples: Codable, Equatable, Sendable {
-    public static let examplesKept = 5
-
-    public var count = 0
-    /// Up to `examplesKept` distinct examples, each with how often it occurred.
-    public var examples: [ValueExample] = []
-
-    mutating func add(_ example: ValueExample) {
-        merge(CountWithExamples(count: 1, examples: [example]))
-    }
-
-    /// Adds another count of the same class (a batch's, say): its examples join these, the same case
-    /// once with both occurrence counts.
-    mutating func merge(_ other: CountWithExamples) {
-        count += other.count
-        for example in other.examples {
-            if let index = examples.firstIndex(where: { $0.sameCase(as: example) }) {
-                examples[index].occurrences = (examples[index].occurrences ?? 1) + (example.occurrences ?? 1)
-            } else if examples.count < Self.examplesKept {
-                examples.append(example)
-            }
-        }
-    }
-}
-
-/// One contact before → after: its legacy values and the phone rows that would be written.
-public struct ContactSample: Codable, Equatable, Sendable {
-    public struct Row: Codable, Equatable, Sendable {
-        public let phoneNumber: String
-        public let extensionDigits: String?
-        public let type: String
-        public let isDefault: Bool
-        public let displayOrder: Int
-    }
-
-    public let tenant: String
-    public let contactKey: String
-    public let legacyValues: [String: String?]
-    public let rows: [Row]
-    /// For jobs that write something other than phone rows: what the record looks like after, one line each.
-    public var after: [String]? = nil
-    /// The anomaly classes this contact shows (why it was chosen).
-    public let classes: [String]
-}
-
 /// What a phones run found and did. `plan` fills the predictions; `apply` also fills the `applied` part
 /// from what PostgreSQL reported.
 public struct PhonesSummary: MigrationSummary, Codable {
@@ -151,9 +87,7 @@ struct PhonesSummaryBuilder {
         tenant + "\u{1F}" + normalizePhoneLabel(label)
     }
 
-    private var sampledClasses = Set<SampleClass>()
-    private var plainSamples = 0
-    static let plainSampleCount = 3
+    private var samples = SampleSelection<SampleClass>()
 
     mutating func add(_ outcome: PhoneContactOutcome, contact: LegacyPhoneContact, columns: [PhoneSourceColumn]) {
         add(outcome)
@@ -214,13 +148,9 @@ struct PhonesSummaryBuilder {
     private mutating func sampleIfNew(
         _ outcome: PhoneContactOutcome, contact: LegacyPhoneContact, columns: [PhoneSourceColumn]
     ) {
-        let isPlain = outcome.anomalies.isEmpty && !outcome.rows.isEmpty && plainSamples < Self.plainSampleCount
-        let isNew = outcome.anomalies.contains { !sampledClasses.contains(SampleClass($0)) }
-        guard isNew || isPlain else { return }
-        let sampled = Set(outcome.anomalies.map(SampleClass.init))
-        let classes = sampled.map(\.name).sorted()
-        if isPlain { plainSamples += 1 }
-        sampledClasses.formUnion(sampled)
+        let isPlain = outcome.anomalies.isEmpty && !outcome.rows.isEmpty
+        guard samples.shows(outcome.anomalies.lazy.map(SampleClass.init), isPlain: isPlain) else { return }
+        let classes = Set(outcome.anomalies.map(SampleClass.init)).map(\.name).sorted()
         var legacy: [String: String?] = [:]
         for (column, value) in zip(columns, contact.values) { legacy[column.name] = value }
         summary.samples.append(

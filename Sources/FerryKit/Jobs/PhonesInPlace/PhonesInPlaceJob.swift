@@ -40,7 +40,7 @@ public struct PhonesInPlaceJob: Sendable {
             phones: phones, types: mapping.typeDefinitions, contacts: nil,
             tenantColumn: phones.tenant, keyColumn: phones.contactKey, tenantType: columns[phones.tenant],
             keyType: columns[phones.contactKey], use: forApply ? .write : .read, steps: []
-        ) + lookups + (forApply ? PhonesSchema.ledgerExpectations() : [])
+        ) + lookups + (forApply ? LedgerSchema.expectations() : [])
     }
 }
 

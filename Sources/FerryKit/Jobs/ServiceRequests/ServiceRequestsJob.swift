@@ -175,7 +175,7 @@ extension ServiceRequestsJob: TableMigration {
         var organizations = TableExpectation(mapping.organizations.table, use: .read)
         organizations.column(mapping.organizations.tenant)
         organizations.column(mapping.organizations.key)
-        return [requests, contacts, organizations] + (forApply ? PhonesSchema.ledgerExpectations() : [])
+        return [requests, contacts, organizations] + (forApply ? LedgerSchema.expectations() : [])
     }
 }
 

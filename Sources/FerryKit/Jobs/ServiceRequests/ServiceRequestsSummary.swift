@@ -55,7 +55,7 @@ struct ServiceRequestsSummaryBuilder {
     private(set) var summary: ServiceRequestsSummary
     private var emergent = Set<Int>()
     private var duplicates = Set<String>()
-    private var sampledClasses = Set<String>()
+    private var samples = SampleSelection<String>(maximum: 16)
 
     init(summary: ServiceRequestsSummary) {
         self.summary = summary
@@ -111,11 +111,7 @@ struct ServiceRequestsSummaryBuilder {
 
     private mutating func sample(_ decision: ServiceRequestDecision, request: LegacyServiceRequest) {
         let classes = decision.anomalies.map(\.kind.rawValue)
-        let new = classes.filter { !sampledClasses.contains($0) }
-        guard !new.isEmpty || (classes.isEmpty && summary.samples.count < 3),
-            summary.samples.count < CustomersSummaryBuilder.maximumSamples
-        else { return }
-        sampledClasses.formUnion(classes)
+        guard samples.shows(classes, isPlain: classes.isEmpty) else { return }
         func describe(_ actor: RequestActor?) -> String {
             switch actor {
             case nil: return "none"
