@@ -148,7 +148,9 @@ struct JobCase: Sendable, CustomTestStringConvertible {
 
     /// One job per way of writing a batch: a table job (every one commits through `LoaderSession`) and
     /// the CSV import. For the slow Citus tier's checks of what all table jobs share.
-    static let onePerWritePath = every.filter { $0.mapping == "mappings/phones.yaml" || $0.importFileQuery != nil }
+    /// The phones job on an empty phone table: the engine's plain write path.
+    static let phones = every.first { $0.mapping == "mappings/phones.yaml" }!
+    static let onePerWritePath = every.filter { $0.mapping == phones.mapping || $0.importFileQuery != nil }
 }
 
 /// A moment at which the ledger's own session is lost during a write of its, and what ferry then says.
@@ -369,7 +371,7 @@ struct EveryJobTests {
     /// coordinator's own tables, the two moments that ask the server what became of a COMMIT.
     @Test(arguments: TestDatabase.onCitus ? LedgerWriteLoss.all.filter(\.checkedOnCitus) : LedgerWriteLoss.all)
     func aLedgerWriteWhoseSessionIsLostIsRecordedOnce(_ loss: LedgerWriteLoss) throws {
-        let job = JobCase.every.first { $0.mapping == "mappings/phones.yaml" }!
+        let job = JobCase.phones
         // The ledger writes the same whatever the number of rows: few rows, few batches.
         let db = try TestDatabase.forJob(job, contacts: 1_000)
         let (twin, twinName) = try Self.twin(of: db, job, contacts: 1_000)

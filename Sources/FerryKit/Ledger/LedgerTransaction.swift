@@ -12,7 +12,7 @@ struct LedgerTransaction {
     let identity: Identity
     /// How long a transaction still in progress is given to end by itself (its backend noticing that its
     /// client went away) before ferry ends it.
-    var patience: TimeInterval = 5
+    static let patience: TimeInterval = 5
 
     init(_ identity: Identity) { self.identity = identity }
 
@@ -28,7 +28,7 @@ struct LedgerTransaction {
     /// its client is gone (a network drop that sent nothing, so the COMMIT never arrived): after
     /// `patience` it is terminated, which settles the outcome either way.
     func committed(on connection: PostgresConnection) throws -> Bool {
-        var deadline = Date().addingTimeInterval(patience)
+        var deadline = Date().addingTimeInterval(Self.patience)
         var terminated = false
         while true {
             let status: String? = try connection.query(
@@ -42,7 +42,7 @@ struct LedgerTransaction {
             case "in progress" where !terminated:
                 try terminate(on: connection)
                 terminated = true
-                deadline = Date().addingTimeInterval(patience)
+                deadline = Date().addingTimeInterval(Self.patience)
             default:
                 throw LedgerError(
                     "cannot tell whether the ledger's transaction \(identity.xid) (backend \(identity.backendPID)) committed after its session was lost: PostgreSQL reports it \(status ?? "unknown"); end that backend (SELECT pg_terminate_backend(\(identity.backendPID))) and look at ferry.runs before running again"
