@@ -104,10 +104,9 @@ namespace {
 
 // Every PhoneNumberUtil keeps its compiled patterns in a cache behind one mutex, and each lookup
 // copies and hashes the whole pattern (often over a kilobyte) while holding it. With the singleton, the
-// transform threads queued there: a 200,000-contact plan took 3.35 s on two cores; with an instance of
-// its own for each parsing thread, 2.95 s.
-// An instance costs about 2 MB, and up to 10 MB once its caches hold every region's patterns (about
-// 2 MB more with PatternPerDescMatcher), so at most kMaxOwnInstances are built; threads beyond them
+// transform threads queued there; each parsing thread gets an instance of its own instead.
+// An instance's caches grow until they hold every region's patterns (and PatternPerDescMatcher's
+// matchers with them; docs/performance.md has the sizes), so at most kMaxOwnInstances are built; threads beyond them
 // share the singleton (and its mutex), which keeps memory bounded on a machine with many cores.
 // Instances are never destroyed: the constructor installs its own logger as the library's global one,
 // so deleting an instance could leave that global dangling.

@@ -58,8 +58,8 @@ struct CSVReaderTests {
     }
 
     @Test func blankLinesCostTimeInProportionToTheirNumber() throws {
-        // A complexity guard, not a benchmark: taking items from the front of an array cost the square
-        // of a chunk's blank lines (160,000 took 23 s); 400,000 now take well under a second.
+        // A complexity guard, not a benchmark: taking items from the front of an array once cost the
+        // square of a chunk's blank lines, and the bound below is far beyond what linear work needs.
         let path = try temporaryFile("h\n" + String(repeating: "\n", count: 400_000) + "v\n")
         let reader = try CSVReader(path: path)
         var blanks = 0, records = 0

@@ -104,7 +104,8 @@ extension LedgerSchema {
 
     /// Snapshot rows are written only by ferry, inside the batch transaction that also records the
     /// batch in `ferry.batches`, whose foreign key checks the run once. Checking every snapshot row
-    /// against `ferry.runs` as well cost 2.7 µs a row: about 9% of a phones apply, 6% of an import.
+    /// against `ferry.runs` as well was a per-row cost every apply and import paid for nothing
+    /// (measured in docs/performance.md).
     public static let uncheckedSnapshotRowsStep = SchemaStep(
         name: "ferry/ledger-snapshot-rows-unchecked",
         sql: """

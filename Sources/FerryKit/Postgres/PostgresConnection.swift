@@ -148,9 +148,9 @@ public final class PostgresConnection: @unchecked Sendable {
                 sqlState: nil, detail: nil, context: "connecting to PostgreSQL")
         }
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
-        // ferry's statements work a batch at a time, yet some cost estimates cross jit_above_cost:
-        // compiling one took 300 ms a batch where running it took 50 (service requests), and 25 ms
-        // where running it took less (the import's classification). A SET, not libpq's `options`,
+        // ferry's statements work a batch at a time, yet some cost estimates cross jit_above_cost, and
+        // compiling such a statement took longer than running it, batch after batch (the service
+        // requests' actor lookup, the import's classification). A SET, not libpq's `options`,
         // so that a PGOPTIONS the DBA set still applies.
         try execute(script: "SET jit = off; \(SessionSettings.propagateLocalSettings)")
     }

@@ -291,7 +291,7 @@ final class LiveConstraintChecks {
                 separator: " AND ")
             // Two planned rows equal on an index that includes the source key belong to one contact, and
             // only a contact with several planned rows has two: grouping those few instead of every
-            // planned row saves most of the check (0.4 s at 1,000,000 contacts).
+            // planned row saves most of the check.
             let sharing =
                 columns.contains(phones.tenant) && columns.contains(phones.contactKey)
                 ? " AND ferry_contact_has_several" : ""
@@ -325,7 +325,7 @@ final class LiveConstraintChecks {
             }
             // The key ferry writes into these columns is the key of a source row the plan read in this
             // snapshot: every planned row has its referenced row, and anti-joining them all would only
-            // confirm it (0.4 s at 1,000,000 contacts). A change before the apply is drift, which the
+            // confirm it, with a pass over every planned row. A change before the apply is drift, which the
             // plan file refuses, and PostgreSQL still enforces the key then. Not so for rows read from a
             // query (`source.query`): its keys need not be the table's.
             let sourceKey = [(phones.tenant, source.tenantColumn), (phones.contactKey, source.keyColumn)]
@@ -358,8 +358,8 @@ final class LiveConstraintChecks {
                 WHERE \(present)\(newTypes) AND \(missing)
                 """)
         }
-        // Row by row rules, counted in one pass over the planned rows (a pass costs 50 ms at 1,000,000
-        // contacts): each NOT NULL column's NULLs, every row for a NOT NULL column ferry does not fill and
+        // Row by row rules, counted in one pass over the planned rows rather than a pass each: each NOT
+        // NULL column's NULLs, every row for a NOT NULL column ferry does not fill and
         // PostgreSQL gives no value (no default, identity or expression), and the rows for which a CHECK
         // constraint, the application's own included, is false.
         var rowRules: [(constraint: String, offending: String)] = []
