@@ -40,6 +40,9 @@ struct PlanReportTests {
         #expect(report.summaryLines.first == "changes: 6 rows inserted, 0 updated, 0 deleted in 2 tables")
         #expect(report.summaryLines[1] == "rejected: 2 of 7 read (28.6%), every one accounted for")
         #expect(report.summaryLines.last?.hasPrefix("constraint checks: ") == true)
+        #expect(
+            report.summaryLines.contains(
+                "locks: 4 (advisory lock ferry:phones (session), and 3 more listed below)"), "\(report.summaryLines)")
         for format in PlanReport.Format.allCases where format != .json {
             let text = try report.render(format)
             let summary = text.range(of: "rows inserted")!.lowerBound, tables = text.range(of: "Tables")!.lowerBound
@@ -96,6 +99,19 @@ struct PlanReportTests {
         let report = try report()
         #expect(!(try report.render(.terminal)).contains("\u{1B}["))
         #expect(try report.render(.terminal, colour: true).contains("\u{1B}[1m"))
+    }
+
+    @Test func aNullLegacyValueIsNotShownAsTheTextNULL() throws {
+        let mapping = try PhonesMapping(file: "m.yaml", text: MappingTests.minimal)
+        var summary = PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256)
+        summary.samples = [
+            ContactSample(
+                tenant: "t", contactKey: "c", legacyValues: ["absent": nil, "text": "NULL"], rows: [], classes: ["x"])
+        ]
+        let report = PlanReport(summary: summary, mapping: mapping, generatedAt: Date(timeIntervalSince1970: 0))
+        #expect(try report.render(.terminal).contains(#"before  absent=NULL text="NULL""#))
+        #expect(try report.render(.markdown).contains(#"| absent: NULL<br>text: "NULL" |"#))
+        #expect(try report.render(.html).contains("absent: <code>NULL</code><br>text: <code>&quot;NULL&quot;</code>"))
     }
 
     @Test func samplesAreTheFirstOfEachClassAndAFewPlainOnesUpToTheMaximum() {

@@ -230,9 +230,7 @@ public struct PlanReport: Codable, Sendable {
                 "growth: about \(formatBytes(growth)) of table and indexes; WAL about \(formatBytes(growth)) to \(formatBytes(growth * 2))"
             )
         }
-        lines.append(
-            "locks: \(header.locks.count) (\(header.locks.first.map { String($0.prefix(60)) } ?? "none")\(header.locks.count > 1 ? ", …" : ""))"
-        )
+        lines.append("locks: " + Self.lockSummary(header.locks))
         let violated = checks.filter { $0.violations > 0 }.count,
             unchecked = checks.filter { $0.notChecked != nil }.count
         lines.append(
@@ -243,6 +241,15 @@ public struct PlanReport: Codable, Sendable {
                     : "constraint checks: \(checks.count - unchecked) held\(unchecked > 0 ? ", \(unchecked) not checked (see below)" : "")"
         )
         return lines
+    }
+
+    /// "4 (advisory lock ferry:phones (session), and 3 more listed below)": each lock's text leads with
+    /// what it locks, up to its first comma; the reason after it is for the full list.
+    static func lockSummary(_ locks: [String]) -> String {
+        guard let first = locks.first else { return "none" }
+        let lead = first.range(of: ", ").map { String(first[..<$0.lowerBound]) } ?? first
+        let more = locks.count > 1 ? ", and \(locks.count - 1) more listed below" : ""
+        return "\(locks.count) (\(lead)\(more))"
     }
 
     /// The block a reviewer fills in; it names what the signature approves.

@@ -63,7 +63,7 @@ enum PlanReportHTML {
         body += "<h2>Samples, before → after</h2><table><tr><th>contact<th>why<th>before<th>after</tr>"
         for s in report.samples {
             let before = s.legacyValues.sorted { $0.key < $1.key }.map {
-                "\(e($0.key)): <code>\(e(quotedRaw($0.value ?? "NULL")))</code>"
+                "\(e($0.key)): <code>\(e(shownValue($0.value)))</code>"
             }
             let after =
                 s.after.map { $0.map(e) }

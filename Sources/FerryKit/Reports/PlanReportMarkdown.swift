@@ -43,7 +43,7 @@ enum PlanReportMarkdown {
         out += "\n## Samples, before → after\n\n| contact | why | before | after |\n|---|---|---|---|\n"
         for sample in report.samples {
             let before = sample.legacyValues.sorted { $0.key < $1.key }.map {
-                "\($0.key): \(cell(quotedRaw($0.value ?? "NULL")))"
+                "\($0.key): \(cell(shownValue($0.value)))"
             }
             let after = PlanReport.afterLines(sample) {
                 "\($0.phoneNumber)\($0.extensionDigits.map { " ext. \($0)" } ?? "") \($0.type)\($0.isDefault ? " **default**" : "")"

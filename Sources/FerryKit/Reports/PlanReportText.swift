@@ -66,7 +66,7 @@ enum PlanReportText {
         lines.append(bold("Samples, before → after"))
         for sample in report.samples {
             let legacy = sample.legacyValues.sorted { $0.key < $1.key }.map {
-                "\($0.key)=\(quotedRaw($0.value ?? "NULL"))"
+                "\($0.key)=\(shownValue($0.value))"
             }.joined(separator: " ")
             lines.append("  \(sample.tenant)/\(sample.contactKey) [\(sample.classes.joined(separator: ", "))]")
             lines.append("    before  \(legacy)")
@@ -107,6 +107,9 @@ enum PlanReportText {
         return lines.joined(separator: "\n") + "\n"
     }
 }
+
+/// A legacy value as reports show it: quoted, or a bare NULL, which no quoted text can be mistaken for.
+func shownValue(_ value: String?) -> String { value.map(quotedRaw) ?? "NULL" }
 
 func quotedRaw(_ raw: String) -> String {
     "\"" + raw.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r") + "\""
