@@ -157,7 +157,7 @@ extension ExportJob: FileExportJob {
         let summary = try run(options)
         let without =
             summary.contactsWithoutEmail > 0
-            ? "; \(summary.contactsWithoutEmail) without an email (they cannot be imported back)" : ""
-        return "exported \(summary.rows) rows to \(summary.output)\(without)"
+            ? "; \(formatCount(summary.contactsWithoutEmail)) without an email (they cannot be imported back)" : ""
+        return "exported \(formatCount(summary.rows)) rows to \(summary.output)\(without)"
     }
 }
