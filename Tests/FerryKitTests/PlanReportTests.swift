@@ -101,6 +101,17 @@ struct PlanReportTests {
         #expect(try report.render(.terminal, colour: true).contains("\u{1B}[1m"))
     }
 
+    /// Columns are right-aligned, so a header as long as its rows stands over their numbers.
+    @Test func theTerminalTablesLabelsStandOverTheirNumbers() throws {
+        let lines = try report().render(.terminal).components(separatedBy: "\n")
+        for title in ["Tables", "Tenants"] {
+            let start = try #require(lines.firstIndex { $0.hasPrefix(title + " ") })
+            let block = lines[start...].prefix { !$0.isEmpty }
+            #expect(block.count > 1, "\(title) has rows")
+            #expect(Set(block.map(\.count)).count == 1, "\(block.joined(separator: "\n"))")
+        }
+    }
+
     @Test func aNullLegacyValueIsNotShownAsTheTextNULL() throws {
         let mapping = try PhonesMapping(file: "m.yaml", text: MappingTests.minimal)
         var summary = PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256)

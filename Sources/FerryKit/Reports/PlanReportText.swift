@@ -15,33 +15,21 @@ enum PlanReportText {
         lines.append("  apply      \(report.batchesText); \(report.estimateText)")
         for lock in header.locks { lines.append("  lock       \(lock)") }
         lines.append("")
-        lines.append(bold("Tables") + "                                   insert     update     delete  unchanged")
-        for table in report.tables {
-            lines.append(
-                "  " + table.table.padded(38)
-                    + [table.insert, table.update, table.delete, table.unchanged]
-                    .map { formatCount($0).leftPadded(11) }.joined())
-        }
+        lines += numberTable(
+            bold, title: "Tables", labels: ["insert", "update", "delete", "unchanged"],
+            rows: report.tables.map { ($0.table, [$0.insert, $0.update, $0.delete, $0.unchanged]) })
         lines.append("")
-        // Each column as wide as its label (never cut) or its widest number.
-        let tenantCells = report.tenants.map { row in
-            [
-                row.counts.contactsScanned, row.counts.contactsWithNumbers, row.counts.rowsToInsert,
-                row.counts.valuesRejected,
-                row.counts.contactsSkippedExisting,
-            ].map(formatCount)
-        }
-        let tenantWidths = report.tenantLabels.indices.map { column in
-            max(report.tenantLabels[column].count, tenantCells.map { $0[column].count }.max() ?? 0) + 2
-        }
-        let tenantNameWidth = max(38, (report.tenants.map(\.label.count).max() ?? 0) + 2)
-        lines.append(
-            bold("Tenants".padded(tenantNameWidth + 2))
-                + zip(report.tenantLabels, tenantWidths).map { $0.leftPadded($1) }.joined())
-        for (row, cells) in zip(report.tenants, tenantCells) {
-            lines.append(
-                "  " + row.label.padded(tenantNameWidth) + zip(cells, tenantWidths).map { $0.leftPadded($1) }.joined())
-        }
+        lines += numberTable(
+            bold, title: "Tenants", labels: report.tenantLabels,
+            rows: report.tenants.map { row in
+                (
+                    row.label,
+                    [
+                        row.counts.contactsScanned, row.counts.contactsWithNumbers, row.counts.rowsToInsert,
+                        row.counts.valuesRejected, row.counts.contactsSkippedExisting,
+                    ]
+                )
+            })
         lines.append("")
         lines.append(bold("Anomalies"))
         for anomaly in report.anomalies {
@@ -105,6 +93,22 @@ enum PlanReportText {
         lines.append(bold("Sign-off"))
         for line in report.signOffLines { lines.append("  " + line) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A titled table of counts: names left-aligned, each column as wide as its label (never cut) or its
+    /// widest number, so the labels stand over their numbers whatever the names' lengths.
+    private static func numberTable(
+        _ bold: (String) -> String, title: String, labels: [String], rows: [(name: String, counts: [Int])]
+    ) -> [String] {
+        let cells = rows.map { $0.counts.map(formatCount) }
+        let widths = labels.indices.map { column in
+            max(labels[column].count, cells.map { $0[column].count }.max() ?? 0) + 2
+        }
+        let nameWidth = max(38, (rows.map(\.name.count).max() ?? 0) + 2)
+        return [bold(title.padded(nameWidth + 2)) + zip(labels, widths).map { $0.leftPadded($1) }.joined()]
+            + zip(rows, cells).map { row, cells in
+                "  " + row.name.padded(nameWidth) + zip(cells, widths).map { $0.leftPadded($1) }.joined()
+            }
     }
 }
 
