@@ -6,6 +6,11 @@ import Testing
 struct PlanReportTests {
     /// A summary built from real transform outcomes, including a hostile legacy value.
     func report() throws -> PlanReport {
+        let (summary, mapping) = try summary()
+        return PlanReport(summary: summary, mapping: mapping, generatedAt: Date(timeIntervalSince1970: 0))
+    }
+
+    func summary() throws -> (PhonesSummary, PhonesMapping) {
         let mapping = try PhonesMapping(file: "m.yaml", text: MappingTests.minimal)
         var builder = PhonesSummaryBuilder(
             summary: PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256),
@@ -19,7 +24,7 @@ struct PlanReportTests {
                 tenant: index % 2 == 0 ? "tenant-a" : "tenant-b", contactKey: "c\(index)", values: [value])
             builder.add(mapping.transform.transform(contact), contact: contact, columns: mapping.source.columns)
         }
-        return PlanReport(summary: builder.finished, mapping: mapping, generatedAt: Date(timeIntervalSince1970: 0))
+        return (builder.finished, mapping)
     }
 
     @Test func everyAnomalyClassHasASample() throws {
@@ -110,6 +115,22 @@ struct PlanReportTests {
             #expect(block.count > 1, "\(title) has rows")
             #expect(Set(block.map(\.count)).count == 1, "\(block.joined(separator: "\n"))")
         }
+    }
+
+    @Test func countsLineUpHoweverLongTheirLabels() throws {
+        let long = "a class whose name is longer than forty-four characters"
+        let apply = TableJobTerminalText.counts(
+            [("projects read", 900), ("  linked", 12)], anomalies: [long: CountWithExamples(count: 1_234)],
+            noun: "project")
+        #expect(apply.count == 3 && Set(apply.map(\.count)).count == 1, "\(apply.joined(separator: "\n"))")
+
+        var (summary, mapping) = try summary()
+        summary.anomalies[long] = CountWithExamples(count: 1_234)
+        let lines = try PlanReport(summary: summary, mapping: mapping, generatedAt: Date(timeIntervalSince1970: 0))
+            .render(.terminal).components(separatedBy: "\n")
+        let start = try #require(lines.firstIndex(of: "Anomalies"))
+        let rows = lines[(start + 1)...].prefix { !$0.isEmpty }.filter { !$0.hasPrefix("      ") }
+        #expect(rows.count > 1 && Set(rows.map(\.count)).count == 1, "\(rows.joined(separator: "\n"))")
     }
 
     @Test func aNullLegacyValueIsNotShownAsTheTextNULL() throws {

@@ -32,8 +32,9 @@ enum PlanReportText {
             })
         lines.append("")
         lines.append(bold("Anomalies"))
+        let anomalyWidth = max(44, (report.anomalies.map(\.name.count).max() ?? 0) + 2)
         for anomaly in report.anomalies {
-            lines.append("  " + anomaly.name.padded(44) + formatCount(anomaly.count).leftPadded(9))
+            lines.append("  " + anomaly.name.padded(anomalyWidth) + formatCount(anomaly.count).leftPadded(9))
             for example in anomaly.examples.prefix(3) {
                 lines.append(
                     "      \(example.tenant)/\(example.contactKey) \(example.column) \(quotedRaw(example.raw)) → \(example.detail)\(example.occurrencesText)"

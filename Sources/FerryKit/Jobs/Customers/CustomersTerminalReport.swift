@@ -2,7 +2,8 @@
 public enum CustomersTerminalReport {
     public static func render(_ summary: CustomersSummary) -> String {
         var lines = ["customers \(summary.mode.rawValue)\(summary.runId.map { ", run \($0)" } ?? "")"]
-        func row(_ label: String, _ value: Int) { lines.append(TableJobTerminalText.row(label, value)) }
+        var counts: [(label: String, value: Int)] = []
+        func row(_ label: String, _ value: Int) { counts.append((label, value)) }
         row("projects read (customer is a contact)", summary.projectsRead)
         row("  linked to an organization", summary.projectsToLink)
         row("  rejected (left unchanged)", summary.projectsRejected)
@@ -20,7 +21,7 @@ public enum CustomersTerminalReport {
             }
             row("batches committed", applied.batchesCommitted)
         }
-        lines += TableJobTerminalText.anomalies(summary.anomalies, noun: "project")
+        lines += TableJobTerminalText.counts(counts, anomalies: summary.anomalies, noun: "project")
         lines += TableJobTerminalText.checks(summary.checks)
         lines.append("Accounting")
         let gone = summary.applied?.projectsGoneSinceRead ?? 0

@@ -2,7 +2,8 @@
 public enum ServiceRequestsTerminalReport {
     public static func render(_ summary: ServiceRequestsSummary) -> String {
         var lines = ["service-requests \(summary.mode.rawValue)\(summary.runId.map { ", run \($0)" } ?? "")"]
-        func row(_ label: String, _ value: Int) { lines.append(TableJobTerminalText.row(label, value)) }
+        var counts: [(label: String, value: Int)] = []
+        func row(_ label: String, _ value: Int) { counts.append((label, value)) }
         row("requests read", summary.requestsRead)
         row("  updated", summary.requestsToUpdate)
         row("  rejected (left unchanged)", summary.requestsRejected)
@@ -12,7 +13,7 @@ public enum ServiceRequestsTerminalReport {
             row("requests written", applied.requestsUpdated)
             row("batches committed", applied.batchesCommitted)
         }
-        lines += TableJobTerminalText.anomalies(summary.anomalies, noun: "request")
+        lines += TableJobTerminalText.counts(counts, anomalies: summary.anomalies, noun: "request")
         if !summary.duplicateContacts.isEmpty {
             lines.append(
                 "Contacts sharing a canonical email (not merged): \(formatCount(summary.duplicateContacts.count))")
