@@ -133,6 +133,19 @@ struct PlanReportTests {
         #expect(rows.count > 1 && Set(rows.map(\.count)).count == 1, "\(rows.joined(separator: "\n"))")
     }
 
+    /// Only a job whose checks are the target's constraints may say that the apply would fail.
+    @Test func aViolatedCheckSaysTheApplyWouldFailOnlyWhereTheChecksAreConstraints() throws {
+        var (summary, mapping) = try summary()
+        summary.checks.append(ConstraintCheck(constraint: "every project has an organization", violations: 2))
+        var report = PlanReport(summary: summary, mapping: mapping, generatedAt: Date(timeIntervalSince1970: 0))
+        let checks = "constraint checks: 1 VIOLATED of \(report.checks.count) "
+        #expect(report.summaryLines.contains(checks + "(see below)"), "\(report.summaryLines)")
+        report.checksAreConstraints = false
+        #expect(report.summaryLines.contains(checks + "(see below)"), "\(report.summaryLines)")
+        report.checksAreConstraints = true
+        #expect(report.summaryLines.contains(checks + "(apply would fail)"), "\(report.summaryLines)")
+    }
+
     @Test func aNullLegacyValueIsNotShownAsTheTextNULL() throws {
         let mapping = try PhonesMapping(file: "m.yaml", text: MappingTests.minimal)
         var summary = PhonesSummary(mode: .plan, mappingFile: "m.yaml", mappingSHA256: mapping.sha256)

@@ -66,6 +66,10 @@ struct ServiceRequestsJobTests {
         for format in PlanReport.Format.allCases {
             #expect(try report.render(format).contains("tom@repair.example"), "\(format)")
         }
+        // Contacts that share an email are listed for the reviewer, not counted as a broken check.
+        #expect(report.listings?.first?.entries == summary.duplicateContacts)
+        #expect(report.checks.allSatisfy { $0.violations == 0 }, "\(report.checks)")
+        #expect(report.summaryLines.contains("constraint checks: 4 held"), "\(report.summaryLines)")
         let sampled = Set(summary.samples.flatMap(\.classes))
         #expect(Set(summary.anomalies.keys).isSubset(of: sampled))
     }

@@ -344,9 +344,12 @@ struct FuzzFindingsTests {
             script:
                 "ALTER TABLE contact_phone_numbers ADD CONSTRAINT no_mobiles CHECK (canonical_type IS DISTINCT FROM 'mobile')"
         )
-        let plan = try ferryCLI("plan mappings/phones.yaml --no-progress", database: db.name)
+        let report = try temporaryFile("", name: "plan.md")
+        let plan = try ferryCLI("plan mappings/phones.yaml --no-progress --report '\(report)'", database: db.name)
         #expect(plan.status == 6, "\(plan.stdout)\n\(plan.stderr)")
         #expect(plan.stderr.contains("the plan predicts") && plan.stderr.contains("no_mobiles"), "\(plan.stderr)")
+        let markdown = try String(contentsOfFile: report, encoding: .utf8)
+        #expect(markdown.contains("VIOLATED of") && markdown.contains("(apply would fail)"), "\(markdown.prefix(800))")
         #expect(try db.count("SELECT count(*) FROM contact_phone_numbers") == 0)
     }
 }

@@ -161,6 +161,7 @@ struct JobHandle<Job: TableMigration>: RunnableJob {
         }
         var report = job.planReport(summary)
         report.header.planFile = reference
+        report.checksAreConstraints = Job.planChecksAreConstraints
         let connection = try PostgresConnection(conninfo: job.conninfo, applicationName: "ferry plan \(Job.name)")
         defer { connection.close() }
         try report.estimateGrowth(using: connection)

@@ -118,10 +118,26 @@ public struct PlanReport: Codable, Sendable {
     public var tenantColumns: [String]? = nil
     /// Every organization the run would create (customers job).
     public var organizationsToCreate: [String]? = nil
+    /// Further lists a reviewer reads that are neither anomalies nor checks (service requests: the
+    /// contacts that share an email, which the run leaves alone).
+    public var listings: [Listing]? = nil
+    /// Whether the checks are the target's own constraints, so that a violation makes the apply fail
+    /// (the phones job); other jobs' checks describe what the apply would leave. Set by the runner.
+    public var checksAreConstraints: Bool? = nil
     /// What one batch holds, when not contacts.
     public var batchUnit: String? = nil
     /// The SQL apply would run (once per session, then per batch), as the appendix a reviewer reads.
     public var statements: [String]? = nil
+
+    /// A titled list: the first entries of `total`.
+    public struct Listing: Codable, Equatable, Sendable {
+        public let title: String
+        public let entries: [String]
+        public let total: Int
+
+        /// "… and 12 more" when the list holds fewer than `total`.
+        var moreText: String? { total > entries.count ? "… and \(formatCount(total - entries.count)) more" : nil }
+    }
 
     var tenantLabels: [String] {
         tenantColumns ?? ["contacts", "with numbers", "rows to insert", "values rejected", "skipped (have phones)"]
@@ -237,7 +253,8 @@ public struct PlanReport: Codable, Sendable {
             checks.isEmpty
                 ? "constraint checks: none for this job"
                 : violated > 0
-                    ? "constraint checks: \(violated) VIOLATED of \(checks.count) (apply would fail)"
+                    ? "constraint checks: \(violated) VIOLATED of \(checks.count) "
+                        + (checksAreConstraints == true ? "(apply would fail)" : "(see below)")
                     : "constraint checks: \(checks.count - unchecked) held\(unchecked > 0 ? ", \(unchecked) not checked (see below)" : "")"
         )
         return lines

@@ -54,6 +54,12 @@ enum PlanReportHTML {
                 "<h2>Organizations to create (\(formatCount(organizations.count)))</h2><ul>"
                 + organizations.map { "<li>\(e($0))" }.joined() + "</ul>"
         }
+        for listing in report.listings ?? [] {
+            body +=
+                "<h2>\(e(listing.title)) (\(formatCount(listing.total)))</h2><ul>"
+                + listing.entries.map { "<li>\(e($0))" }.joined() + (listing.moreText.map { "<li>\(e($0))" } ?? "")
+                + "</ul>"
+        }
         if !report.customTypesToCreate.isEmpty {
             body +=
                 "<h2>Custom phone types to create</h2><ul>" + report.customTypesToCreate.map { "<li>\(e($0))" }.joined()

@@ -36,6 +36,11 @@ enum PlanReportMarkdown {
                 "\n## Organizations to create (\(formatCount(organizations.count)))\n\n"
                 + organizations.map { "- \(cell($0))\n" }.joined()
         }
+        for listing in report.listings ?? [] {
+            out +=
+                "\n## \(cell(listing.title)) (\(formatCount(listing.total)))\n\n"
+                + listing.entries.map { "- \(cell($0))\n" }.joined() + (listing.moreText.map { "- \($0)\n" } ?? "")
+        }
         if !report.customTypesToCreate.isEmpty {
             out +=
                 "\n## Custom phone types to create\n\n" + report.customTypesToCreate.map { "- \(cell($0))\n" }.joined()

@@ -46,6 +46,12 @@ enum PlanReportText {
             lines.append(bold("Organizations to create (\(formatCount(organizations.count)))"))
             for organization in organizations { lines.append("  \(organization)") }
         }
+        for listing in report.listings ?? [] {
+            lines.append("")
+            lines.append(bold("\(listing.title) (\(formatCount(listing.total)))"))
+            for entry in listing.entries { lines.append("  \(entry)") }
+            if let more = listing.moreText { lines.append("  \(more)") }
+        }
         if !report.customTypesToCreate.isEmpty {
             lines.append("")
             lines.append(bold("Custom phone types to create"))

@@ -183,11 +183,14 @@ extension PlanReport {
         .sorted { ($0.count, $1.name) > ($1.count, $0.name) }
         customTypesToCreate = []
         samples = summary.samples
-        var duplicates = ConstraintCheck(
-            constraint: "contacts that share a canonical email within a tenant (listed; not merged)")
-        duplicates.violations = summary.duplicateContacts.count
-        duplicates.examples = Array(summary.duplicateContacts.prefix(50))
-        checks = summary.checks + [duplicates]
+        checks = summary.checks
+        if !summary.duplicateContacts.isEmpty {
+            listings = [
+                Listing(
+                    title: "Contacts that share a canonical email within a tenant (not merged; one is used)",
+                    entries: Array(summary.duplicateContacts.prefix(50)), total: summary.duplicateContacts.count)
+            ]
+        }
         accounting = [
             Accounting(
                 sourceTable: mapping.requests.table.description, read: summary.requestsRead,
