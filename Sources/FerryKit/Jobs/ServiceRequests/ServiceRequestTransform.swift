@@ -63,7 +63,8 @@ public enum ServiceRequestAnomalyClass: String, CaseIterable, Codable, Sendable 
     case unmappedStatus = "rejected: status not in the mapping's table"
     case malformedEmail = "rejected: malformed email"
     case statusMapped = "status mapped"
-    case emergentContact = "contact created on first sight"
+    /// Counted per request and column, beside the run's count of contacts created (one per email).
+    case emergentContact = "names a contact created on first sight"
     case duplicateContacts = "several contacts share the canonical email (one is used)"
     case emailCanonicalized = "email trimmed or lower-cased"
     case actorWithoutOrganization = "actor has no organization: company column left empty"
