@@ -60,7 +60,10 @@ public struct ContractReport: Codable, Sendable {
             lines.append("refused: nothing was dropped")
             lines += problems.map { "  ✗ \($0)" }
         } else if dropped, let runId {
-            lines.append("dropped in run \(runId); \(formatCount(valuesKept)) rows' values kept in the ledger")
+            // More than the rows checked above: a blank value has nothing to migrate but is kept all the same.
+            lines.append(
+                "dropped in run \(runId); the values of \(formatCount(valuesKept)) \(rowNoun)s kept in the ledger (every one not NULL, blank ones too)"
+            )
             lines.append("  undo with: ferry rollback \(runId)   (re-adds the column with its values)")
         } else {
             lines.append("✓ every check passed; nothing dropped yet: run again with --confirm to drop")
