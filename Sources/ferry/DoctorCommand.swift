@@ -39,7 +39,7 @@ struct DoctorCommand: ParsableCommand {
             } else {
                 let info = database.info
                 print(
-                    "ferry doctor \(mapping) on \(info.database) at \(info.host):\(info.port) as \(info.user) (checks for \(forPlan ? "plan" : "apply"))"
+                    "ferry doctor \(mapping): \(info.place) (checks for \(forPlan ? "plan" : "apply"))"
                 )
                 print("  engine: \(engine)")
                 for finding in findings {

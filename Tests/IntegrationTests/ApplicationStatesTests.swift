@@ -219,6 +219,7 @@ struct ApplicationStatesTests {
         }
         let apply = try ferryCLI("apply \(mapping) --no-progress --batch-size 100", database: db.name)
         #expect(apply.status == 0, "\(apply.stdout)\(apply.stderr)")
+        #expect(apply.stdout.contains("  database  \(db.name) on "), "every state's apply names its database")
         let actual = try state.actualRows(db)
         var agreed = 0
         for item in cases {

@@ -48,7 +48,8 @@ struct CommandLineTests {
         _ = try db.applySchema(try db.mapping())
         let result = try ferryCLI("plan mappings/phones.yaml --no-progress", database: db.name)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("/\(db.name) (PostgreSQL 15."))
+        #expect(result.stdout.contains("  database  \(db.name) on "), "\(result.stdout)")
+        #expect(result.stdout.contains(" (PostgreSQL 15."), "\(result.stdout)")
         #expect(result.stdout.contains("✓ adds up"))
     }
 

@@ -65,6 +65,12 @@ public struct ConnectionInfo: Sendable, Codable, Equatable {
         "PostgreSQL \(serverVersion)" + (engine.map { "; \($0)" } ?? "")
     }
 
+    /// "crm on db1:5432 as ferry": where a run ran, as every report names it.
+    public var place: String { "\(database) on \(host):\(port) as \(user)" }
+
+    /// The place and the server: "crm on db1:5432 as ferry (PostgreSQL 15.4)".
+    public var placeAndServer: String { "\(place) (\(serverDescription))" }
+
     init(host: String, port: String, database: String, user: String, serverVersion: String) {
         (self.host, self.port, self.database, self.user, self.serverVersion) = (
             host, port, database, user, serverVersion

@@ -290,8 +290,7 @@ public struct PlanReport: Codable, Sendable {
     }
 
     var databaseText: String {
-        guard let db = header.database else { return "-" }
-        return "\(db.database) on \(db.host):\(db.port) as \(db.user) (\(db.serverDescription))"
+        header.database?.placeAndServer ?? "-"
     }
 }
 

@@ -4,7 +4,7 @@ import Foundation
 public enum ImportTerminalReport {
     public static func render(_ s: ImportSummary) -> String {
         var lines: [String] = []
-        let db = s.database.map { " → \($0.database) on \($0.host):\($0.port) as \($0.user)" } ?? ""
+        let db = s.database.map { " → \($0.place)" } ?? ""
         // On Citus a dry run stages the file's lines in ferry's distributed tables (emptied at its end).
         let dryRun = s.database?.engine == nil ? "nothing written" : "no application table written"
         lines.append("ferry import\(s.dryRun ? " (dry run: \(dryRun))" : "") \(s.file)\(db)")

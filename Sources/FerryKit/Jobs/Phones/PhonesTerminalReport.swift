@@ -7,7 +7,7 @@ public enum PhonesTerminalReport {
         lines.append(title)
         lines.append("  mapping   \(summary.mappingFile) (sha256 \(summary.mappingSHA256.prefix(12))…)")
         if let db = summary.database {
-            lines.append("  database  \(db.user)@\(db.host):\(db.port)/\(db.database) (\(db.serverDescription))")
+            lines.append("  database  \(db.placeAndServer)")
         }
         lines.append("")
         lines.append(heading("Contacts"))

@@ -137,7 +137,11 @@ enum PhonesInPlaceTerminalReport {
             summary.mode == .plan
                 ? "ferry plan: \(PhonesMapping.inPlaceJob) (nothing was changed)"
                 : "ferry apply: \(PhonesMapping.inPlaceJob)",
-            "  mapping   \(summary.mappingFile) (sha256 \(summary.mappingSHA256.prefix(12))…)", "",
+            "  mapping   \(summary.mappingFile) (sha256 \(summary.mappingSHA256.prefix(12))…)",
+        ]
+        if let db = summary.database { lines.append("  database  \(db.placeAndServer)") }
+        lines += [
+            "",
             heading("Phone rows, normalized where they stand"),
             row("contacts read", summary.contactsRead), row("rows read", summary.rowsRead),
             row("already in stored form, unchanged", summary.rowsUnchanged),
