@@ -311,7 +311,7 @@ struct PlanReportIntegrationTests {
         #expect(report.accounting.first?.addsUp == true)
         // No apply has run here yet: the estimate's load rate comes from the plan's own sample load.
         #expect(
-            report.header.estimateBasis?.contains("a sample load of \(min(5000, report.tables[0].insert)) rows")
+            report.header.estimateBasis?.contains("a sample load of \(formatCount(min(5000, report.tables[0].insert))) rows")
                 == true, "\(report.header.estimateBasis ?? "")")
         // What the report predicts is what apply does.
         let apply = try ferryCLI("apply mappings/phones.yaml --batch-size 200 --no-progress", database: db.name)

@@ -302,7 +302,7 @@ public struct Rollback {
         let written = record.rowsInserted + record.rowsUpdated + record.rowsDeleted
         if written > 0 {
             throw LedgerError(
-                "run \(record.runId) cannot be rolled back: its batches wrote \(written) rows but its snapshot rows "
+                "run \(record.runId) cannot be rolled back: its batches wrote \(formatCount(written)) rows but its snapshot rows "
                     + "(ferry.snapshot_rows) are gone; nothing was changed")
         }
     }

@@ -679,7 +679,7 @@ public struct ImportJob: Sendable {
             ).decoded("the run's batches", key: "batch_no").map { try $0.required("batch_no", as: Int.self) }
             guard tallies.map(\.batch).sorted() == committed else {
                 throw LedgerError(
-                    "run \(point.runId) committed \(committed.count) batches but recorded what \(tallies.count) of them decided (an older ferry did not record it): start a new import instead (it finds what the run wrote unchanged)"
+                    "run \(point.runId) committed \(formatCount(committed.count)) batches but recorded what \(formatCount(tallies.count)) of them decided (an older ferry did not record it): start a new import instead (it finds what the run wrote unchanged)"
                 )
             }
             throughLine = tallies.map(\.lastLine).max() ?? 0

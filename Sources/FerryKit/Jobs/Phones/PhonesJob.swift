@@ -35,10 +35,8 @@ public struct PhonesJob: Sendable {
         if let sample {
             // A temporary table writes no WAL and checks no foreign keys, and the real batch also writes snapshot rows.
             loadRate = sample.rate / 3
-            basis = String(
-                format:
-                    "load rate: a sample load of %d rows into a temporary copy of the table with its indexes ran at %.0f rows/s; a third of that is assumed for the real table (WAL, foreign keys, snapshot rows)",
-                sample.rows, sample.rate)
+            basis =
+                "load rate: a sample load of \(formatCount(sample.rows)) rows into a temporary copy of the table with its indexes ran at \(formatCount(Int(sample.rate.rounded()))) rows/s; a third of that is assumed for the real table (WAL, foreign keys, snapshot rows)"
         }
         // A failed statement would abort the plan's snapshot transaction: look before querying the ledger.
         let hasLedger =
@@ -61,7 +59,8 @@ public struct PhonesJob: Sendable {
             ).scalar.flatMap { Double($0) }
         if let history, history > 0 {
             loadRate = history
-            basis = String(format: "load rate: %.0f rows/s measured on earlier applies of this job here", history)
+            basis =
+                "load rate: \(formatCount(Int(history.rounded()))) rows/s measured on earlier applies of this job here"
         }
         let transformSeconds = summary.elapsedSeconds
         summary.estimatedApplySeconds = max(transformSeconds, Double(summary.rowsToInsert) / loadRate) * 1.1 + 1
