@@ -76,7 +76,8 @@ struct CommandLineTests {
         let inserted = try db.count("SELECT count(*) FROM contact_phone_numbers")
         #expect(inserted > 50)
         #expect(
-            apply.stdout.contains("phone rows inserted                          \(formatCount(inserted))"),
+            apply.stdout.contains(
+                "  phone rows inserted" + String(repeating: " ", count: 26) + formatCount(inserted).leftPadded(9)),
             "\(apply.stdout)")
         let status = try ferryCLI("schema status mappings/phones.yaml --db dbname=\(db.name)")
         #expect(status.stdout.contains("phones/contact_phone_numbers  applied"))

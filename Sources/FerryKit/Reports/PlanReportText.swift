@@ -119,6 +119,9 @@ enum PlanReportText {
     }
 }
 
+/// A terminal report's "label  count" line: the label in 45 columns, the count right-aligned in 9 more.
+func countRow(_ label: String, _ value: Int) -> String { "  " + label.padded(45) + formatCount(value).leftPadded(9) }
+
 /// A legacy value as reports show it: quoted, or a bare NULL, which no quoted text can be mistaken for.
 func shownValue(_ value: String?) -> String { value.map(quotedRaw) ?? "NULL" }
 

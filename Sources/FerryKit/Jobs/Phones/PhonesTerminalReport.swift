@@ -11,31 +11,31 @@ public enum PhonesTerminalReport {
         }
         lines.append("")
         lines.append(heading("Contacts"))
-        lines.append(row("scanned", summary.contactsScanned))
-        lines.append(row("with numbers", summary.contactsWithNumbers))
-        lines.append(row("without a usable number", summary.contactsWithoutNumbers))
-        lines.append(row("skipped, already have phone rows", summary.contactsSkippedExisting))
+        lines.append(countRow("scanned", summary.contactsScanned))
+        lines.append(countRow("with numbers", summary.contactsWithNumbers))
+        lines.append(countRow("without a usable number", summary.contactsWithoutNumbers))
+        lines.append(countRow("skipped, already have phone rows", summary.contactsSkippedExisting))
         if summary.naiveRowsToReplace + summary.naiveRowsToDelete > 0 {
-            lines.append(row("naive rows replaced in place", summary.naiveRowsToReplace))
-            lines.append(row("naive rows deleted (no usable number)", summary.naiveRowsToDelete))
+            lines.append(countRow("naive rows replaced in place", summary.naiveRowsToReplace))
+            lines.append(countRow("naive rows deleted (no usable number)", summary.naiveRowsToDelete))
         }
         // Only worth a section when the region is not simply the default for everyone.
         if summary.contactsByRegion.keys.contains(where: { !$0.hasSuffix("(default)") }) {
             lines.append("")
             lines.append(heading("Contacts with values, by region (where the region came from)"))
             for (region, count) in summary.contactsByRegion.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
-                lines.append(row(region, count))
+                lines.append(countRow(region, count))
             }
         }
         lines.append("")
         let verb = summary.mode == .plan ? "to insert" : "transformed"
         lines.append(heading("Phone rows \(verb)"))
-        lines.append(row("total", summary.rowsToInsert))
+        lines.append(countRow("total", summary.rowsToInsert))
         for type in CanonicalPhoneType.allCases.map(\.rawValue) + ["custom"] {
-            if let count = summary.rowsByType[type] { lines.append(row("  \(type)", count)) }
+            if let count = summary.rowsByType[type] { lines.append(countRow("  \(type)", count)) }
         }
-        lines.append(row("defaults (one per contact)", summary.defaults))
-        lines.append(row("custom types to create", summary.customTypesToCreate.count))
+        lines.append(countRow("defaults (one per contact)", summary.defaults))
+        lines.append(countRow("custom types to create", summary.customTypesToCreate.count))
         for label in summary.customTypesToCreate.prefix(10) { lines.append("      \(label)") }
         if let applied = summary.applied {
             lines.append("")
@@ -44,14 +44,14 @@ public enum PhonesTerminalReport {
                     "Done in the database" + (summary.runId.map { " (run \($0)" } ?? "")
                         + (summary.resumedAfterBatch.map { ", resumed after batch \($0))" }
                             ?? (summary.runId == nil ? "" : ")"))))
-            lines.append(row("phone rows inserted", applied.rowsInserted))
+            lines.append(countRow("phone rows inserted", applied.rowsInserted))
             if applied.naiveRowsReplaced + applied.naiveRowsDeleted > 0 {
-                lines.append(row("naive rows replaced in place", applied.naiveRowsReplaced))
-                lines.append(row("naive rows deleted (no usable number)", applied.naiveRowsDeleted))
+                lines.append(countRow("naive rows replaced in place", applied.naiveRowsReplaced))
+                lines.append(countRow("naive rows deleted (no usable number)", applied.naiveRowsDeleted))
             }
-            lines.append(row("contacts given phones", applied.contactsInserted))
-            lines.append(row("custom types created", applied.customTypesCreated))
-            lines.append(row("batches committed", applied.batchesCommitted))
+            lines.append(countRow("contacts given phones", applied.contactsInserted))
+            lines.append(countRow("custom types created", applied.customTypesCreated))
+            lines.append(countRow("batches committed", applied.batchesCommitted))
             if let file = summary.snapshotFile {
                 lines.append(
                     "  snapshot file \(file.path) (\(formatCount(file.rows)) rows, sha256 \(file.sha256.prefix(12))…, see \(file.path).sha256)"
@@ -59,13 +59,13 @@ public enum PhonesTerminalReport {
             }
             if applied.sourceRowsChangedDuringRun > 0 {
                 lines.append(
-                    row(
+                    countRow(
                         "source rows changed by others during the run (a re-run picks them up)",
                         applied.sourceRowsChangedDuringRun))
             }
             if applied.contactsSkippedAtLoad > 0 {
                 lines.append(
-                    row("skipped at load: got phones, or deleted", applied.contactsSkippedAtLoad))
+                    countRow("skipped at load: got phones, or deleted", applied.contactsSkippedAtLoad))
             }
         }
         if !summary.rejectedByReason.isEmpty {
@@ -74,7 +74,7 @@ public enum PhonesTerminalReport {
             for (reason, entry) in summary.rejectedByReason.sorted(by: {
                 $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key)
             }) {
-                lines.append(row(reason, entry.count))
+                lines.append(countRow(reason, entry.count))
                 for example in entry.examples.prefix(3) {
                     lines.append(
                         "      \(example.tenant)/\(example.contactKey) \(example.column): \(quotedRaw(example.raw))\(example.occurrencesText)"
@@ -87,7 +87,7 @@ public enum PhonesTerminalReport {
             lines.append("")
             lines.append(heading("Anomalies"))
             for (kind, entry) in otherAnomalies.sorted(by: { $0.key < $1.key }) {
-                lines.append(row(kind, entry.count))
+                lines.append(countRow(kind, entry.count))
                 for example in entry.examples.prefix(2) {
                     lines.append(
                         "      \(example.tenant)/\(example.contactKey) \(quotedRaw(example.raw)) → \(example.detail)\(example.occurrencesText)"
@@ -109,9 +109,5 @@ public enum PhonesTerminalReport {
             "  elapsed \(formatDuration(summary.elapsedSeconds)) (\(String(format: "%.1f", summary.elapsedSeconds)) s),"
                 + " peak memory \(String(format: "%.0f", summary.peakResidentMegabytes)) MB")
         return lines.joined(separator: "\n")
-    }
-
-    private static func row(_ label: String, _ value: Int) -> String {
-        "  \(label.padded(45))\(formatCount(value))"
     }
 }

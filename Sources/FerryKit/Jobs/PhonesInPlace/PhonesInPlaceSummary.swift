@@ -132,7 +132,6 @@ extension PlanReport {
 enum PhonesInPlaceTerminalReport {
     static func render(_ summary: PhonesInPlaceSummary, colour: Bool) -> String {
         func heading(_ text: String) -> String { colour ? "\u{1B}[1m\(text)\u{1B}[0m" : text }
-        func row(_ label: String, _ value: Int) -> String { "  " + label.padded(44) + " " + formatCount(value) }
         var lines = [
             summary.mode == .plan
                 ? "ferry plan: \(PhonesMapping.inPlaceJob) (nothing was changed)"
@@ -143,17 +142,18 @@ enum PhonesInPlaceTerminalReport {
         lines += [
             "",
             heading("Phone rows, normalized where they stand"),
-            row("contacts read", summary.contactsRead), row("rows read", summary.rowsRead),
-            row("already in stored form, unchanged", summary.rowsUnchanged),
-            row(summary.mode == .plan ? "to rewrite in place" : "rewritten in place (planned)", summary.rowsToRewrite),
-            row("further numbers to add beside them", summary.rowsToAdd),
-            row("unusable, left as they are", summary.rowsUnusable - summary.rowsToDelete),
-            row("unusable, deleted (unusable_rows: delete)", summary.rowsToDelete),
+            countRow("contacts read", summary.contactsRead), countRow("rows read", summary.rowsRead),
+            countRow("already in stored form, unchanged", summary.rowsUnchanged),
+            countRow(
+                summary.mode == .plan ? "to rewrite in place" : "rewritten in place (planned)", summary.rowsToRewrite),
+            countRow("further numbers to add beside them", summary.rowsToAdd),
+            countRow("unusable, left as they are", summary.rowsUnusable - summary.rowsToDelete),
+            countRow("unusable, deleted (unusable_rows: delete)", summary.rowsToDelete),
         ]
         if !summary.rejectedByReason.isEmpty {
             lines += ["", heading("Unusable values")]
             for (reason, entry) in summary.rejectedByReason.sorted(by: { $0.value.count > $1.value.count }) {
-                lines.append(row(reason, entry.count))
+                lines.append(countRow(reason, entry.count))
                 for example in entry.examples.prefix(3) {
                     lines.append("      \(example.tenant)/\(example.contactKey): \"\(example.raw)\"")
                 }
@@ -162,16 +162,17 @@ enum PhonesInPlaceTerminalReport {
         if summary.contactsByRegion.keys.contains(where: { !$0.hasSuffix("(default)") }) {
             lines += ["", heading("Contacts by region (where the region came from)")]
             for (region, count) in summary.contactsByRegion.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
-                lines.append(row(region, count))
+                lines.append(countRow(region, count))
             }
         }
         if let applied = summary.applied {
             lines += [
                 "", heading("Done in the database" + (summary.runId.map { " (run \($0))" } ?? "")),
-                row("rows rewritten", applied.rowsRewritten), row("rows added", applied.rowsAdded),
-                row("rows deleted", applied.rowsDeleted), row("custom types created", applied.customTypesCreated),
-                row("rows changed by others meanwhile, left alone", applied.rowsChangedMeanwhile),
-                row("batches committed", applied.batchesCommitted),
+                countRow("rows rewritten", applied.rowsRewritten), countRow("rows added", applied.rowsAdded),
+                countRow("rows deleted", applied.rowsDeleted),
+                countRow("custom types created", applied.customTypesCreated),
+                countRow("rows changed by others meanwhile, left alone", applied.rowsChangedMeanwhile),
+                countRow("batches committed", applied.batchesCommitted),
             ]
             if let file = summary.snapshotFile {
                 lines.append("  snapshot written to \(file.path) (\(formatCount(file.rows)) rows)")
