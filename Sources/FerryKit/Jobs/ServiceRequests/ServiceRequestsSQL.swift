@@ -216,7 +216,9 @@ struct ServiceRequestsSQL {
                 insertEmergentContacts(snapshot: contacts), resolveActors, snapshotRequests(snapshot: requests),
                 updateRequests,
             ] + [recordRequestPreImages(snapshot: requests)].compactMap { $0 }
-            + [LedgerRun.recordBatch(.key, withResult: true)] + [staging.emptyBeforeCommit].compactMap { $0 } + ["COMMIT"]
+            + [LedgerRun.recordBatch(.key, withResult: true)] + [staging.emptyBeforeCommit].compactMap { $0 } + [
+                "COMMIT"
+            ]
     }
 }
 

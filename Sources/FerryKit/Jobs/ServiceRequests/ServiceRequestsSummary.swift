@@ -25,6 +25,8 @@ public struct ServiceRequestsSummary: MigrationSummary, Codable {
     public var contactsToCreate = 0
     /// "tenant: email (N contacts)", every canonical email that several contacts share, sorted.
     public var duplicateContacts: [String] = []
+    static let duplicateContactsTitle =
+        "Contacts that share a canonical email within a tenant (not merged; one is used)"
     public var statusesMapped: [String: Int] = [:]
     public var anomalies: [String: CountWithExamples] = [:]
     public var tenants: [String: TenantCounts] = [:]
@@ -187,7 +189,7 @@ extension PlanReport {
         if !summary.duplicateContacts.isEmpty {
             listings = [
                 Listing(
-                    title: "Contacts that share a canonical email within a tenant (not merged; one is used)",
+                    title: ServiceRequestsSummary.duplicateContactsTitle,
                     entries: Array(summary.duplicateContacts.prefix(50)), total: summary.duplicateContacts.count)
             ]
         }

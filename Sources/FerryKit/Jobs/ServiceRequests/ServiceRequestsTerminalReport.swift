@@ -16,8 +16,12 @@ public enum ServiceRequestsTerminalReport {
         lines += TableJobTerminalText.counts(counts, anomalies: summary.anomalies, noun: "request")
         if !summary.duplicateContacts.isEmpty {
             lines.append(
-                "Contacts sharing a canonical email (not merged): \(formatCount(summary.duplicateContacts.count))")
+                "\(ServiceRequestsSummary.duplicateContactsTitle): \(formatCount(summary.duplicateContacts.count))")
             for entry in summary.duplicateContacts.prefix(10) { lines.append("  \(entry)") }
+            if summary.duplicateContacts.count > 10 {
+                lines.append(
+                    "  … and \(formatCount(summary.duplicateContacts.count - 10)) more (a plan report lists the first 50)")
+            }
         }
         if let constraint = summary.statusConstraint { lines.append("Status constraint: \(constraint)") }
         lines += TableJobTerminalText.checks(summary.checks)
