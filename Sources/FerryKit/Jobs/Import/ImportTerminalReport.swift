@@ -42,7 +42,7 @@ public enum ImportTerminalReport {
             lines.append("  rejected, by reason:")
             for (kind, entry) in s.rejectsByClass.sorted(by: { ($0.value.count, $1.key) > ($1.value.count, $0.key) }) {
                 lines.append(
-                    "    \(kind.padded(24)) \(formatCount(entry.count).padded(8))  e.g. \(entry.examples.first.map { "\($0.contactKey): \($0.detail)" } ?? "")"
+                    "    \(kind.padded(24))\(formatCount(entry.count).leftPadded(8))   e.g. \(entry.examples.first.map { "\($0.contactKey): \($0.detail)" } ?? "")"
                 )
             }
         }
