@@ -279,6 +279,25 @@ struct CustomersJobTests {
             ) == 1)
     }
 
+    /// acme-tools.com and acme-tools.org both give "Acme Tools": the plan says so, with a sample.
+    @Test func twoNewOrganizationsOfOneNameAreAnAnomaly() throws {
+        let db = try fixture()
+        try db.connection.execute(
+            script: """
+                INSERT INTO contacts (tenant, contact_name_id, full_name, email, client_id, role, contact_type) VALUES
+                    ('\(Self.tenant)', 'c0000000-0000-4000-8000-000000000010', 'Other TLD', 'three@acme-tools.org', NULL, 'QA', 'customer');
+                INSERT INTO projects (tenant, project_id, title, customer_id) VALUES
+                    ('\(Self.tenant)', 'b0000000-0000-4000-8000-00000000000c', 'same name, other domain', 'c0000000-0000-4000-8000-000000000010');
+                """)
+        let summary = try db.customersJob().plan()
+        let name = CustomerAnomalyClass.sameNameAsAnotherNewOrganization.rawValue
+        let anomaly = try #require(summary.anomalies[name], "\(summary.anomalies.keys)")
+        #expect(anomaly.count == 1)
+        #expect(anomaly.examples.first?.detail == "\"Acme Tools\" from acme-tools.org, and from acme-tools.com")
+        #expect(summary.organizationsToCreate.filter { $0.contains(": Acme Tools (company") }.count == 2)
+        #expect(summary.samples.contains { $0.classes.contains(name) })
+    }
+
     @Test func theCommandLinePlansAndAppliesByTheMappingsJob() throws {
         let db = try fixture()
         let plan = try ferryCLI("plan mappings/customers.yaml --no-progress --detailed-exitcode", database: db.name)

@@ -62,6 +62,9 @@ public enum CustomerAnomalyClass: String, CaseIterable, Codable, Sendable {
     case alreadyLinked = "already linked (skipped)"
     case severalProjects = "contact is the customer of several projects"
     case defaultRole = "role text matched no rule: default role"
+    /// Found across projects, by the summary: two domains (example.com, example.org) or two people
+    /// can give one name, and the application then shows two organizations a reader cannot tell apart.
+    case sameNameAsAnotherNewOrganization = "organization to create has the name of another one this run creates"
 }
 
 public struct CustomerAnomaly: Equatable, Sendable {

@@ -64,6 +64,8 @@ struct CustomersSummaryBuilder {
     private(set) var summary: CustomersSummary
     private let existingDomains: Set<String>
     private var plannedOrganizations = Set<String>()
+    /// The organizations to create by tenant and lower-cased name: what each was made from.
+    private var plannedNames: [String: String] = [:]
     /// Contacts counted as updated (a contact may be the customer of several projects), hashed to stay small.
     private var updatedContacts = Set<Int>()
     private var samples = SampleSelection<String>(maximum: 16)
@@ -77,6 +79,7 @@ struct CustomersSummaryBuilder {
 
     mutating func add(_ decision: ProjectCustomerDecision, project: LegacyProjectCustomer) {
         summary.projectsRead += 1
+        var sameName: CustomerAnomaly?
         var tenant = summary.tenants[project.tenant] ?? TenantCounts()
         tenant.contactsScanned += 1
         let who = "\(project.contactName) <\(project.email ?? "no email")>"
@@ -115,22 +118,44 @@ struct CustomersSummaryBuilder {
                     if plannedOrganizations.insert(key).inserted { summary.organizationsReused += 1 }
                 } else if plannedOrganizations.insert(key).inserted {
                     summary.organizationsToCreate.append("\(project.tenant): \(name) (company, from \(domain))")
+                    sameName = planName(name, from: domain, tenant: project.tenant)
                 }
             case .individual(let name):
                 if plannedOrganizations.insert(project.tenant + "\u{1F}contact:" + project.contactKey).inserted {
                     summary.organizationsToCreate.append(
                         "\(project.tenant): \(name) (individual, contact \(project.contactKey))")
+                    sameName = planName(name, from: "contact \(project.contactKey)", tenant: project.tenant)
                 }
             }
         }
         summary.tenants[project.tenant] = tenant
-        sample(decision, project: project)
+        if let sameName {
+            summary.anomalies[sameName.kind.rawValue, default: CountWithExamples()].add(
+                ValueExample(
+                    tenant: project.tenant, contactKey: project.projectKey, column: "customer_id", raw: who,
+                    detail: sameName.detail))
+        }
+        sample(decision, project: project, also: sameName.map { [$0.kind.rawValue] } ?? [])
+    }
+
+    /// Records a new organization's name; the anomaly when the run already creates one of that name in
+    /// the tenant from something else.
+    private mutating func planName(_ name: String, from source: String, tenant: String) -> CustomerAnomaly? {
+        let key = tenant + "\u{1F}" + name.lowercased()
+        guard let first = plannedNames[key] else {
+            plannedNames[key] = source
+            return nil
+        }
+        return CustomerAnomaly(
+            kind: .sameNameAsAnotherNewOrganization, detail: "\"\(name)\" from \(source), and from \(first)")
     }
 
     /// The first project of each anomaly class (keyset order, so the same data gives the same samples),
     /// then plain links, up to the maximum.
-    private mutating func sample(_ decision: ProjectCustomerDecision, project: LegacyProjectCustomer) {
-        let classes = decision.anomalies.map(\.kind.rawValue)
+    private mutating func sample(
+        _ decision: ProjectCustomerDecision, project: LegacyProjectCustomer, also: [String]
+    ) {
+        let classes = decision.anomalies.map(\.kind.rawValue) + also
         guard samples.shows(classes, isPlain: classes.isEmpty) else { return }
         let after: [String]
         switch decision.action {
