@@ -82,13 +82,6 @@ struct CustomersSummaryBuilder {
         var sameName: CustomerAnomaly?
         var tenant = summary.tenants[project.tenant] ?? TenantCounts()
         tenant.contactsScanned += 1
-        let who = "\(project.contactName) <\(project.email ?? "no email")>"
-        for anomaly in decision.anomalies {
-            summary.anomalies[anomaly.kind.rawValue, default: CountWithExamples()].add(
-                ValueExample(
-                    tenant: project.tenant, contactKey: project.projectKey, column: "customer_id", raw: who,
-                    detail: anomaly.detail))
-        }
         switch decision.action {
         case .alreadyLinked:
             summary.projectsAlreadyLinked += 1
@@ -129,13 +122,16 @@ struct CustomersSummaryBuilder {
             }
         }
         summary.tenants[project.tenant] = tenant
-        if let sameName {
-            summary.anomalies[sameName.kind.rawValue, default: CountWithExamples()].add(
+        // The project's own anomalies and the one only the whole run can see, counted and sampled alike.
+        let anomalies = decision.anomalies + (sameName.map { [$0] } ?? [])
+        let who = "\(project.contactName) <\(project.email ?? "no email")>"
+        for anomaly in anomalies {
+            summary.anomalies[anomaly.kind.rawValue, default: CountWithExamples()].add(
                 ValueExample(
                     tenant: project.tenant, contactKey: project.projectKey, column: "customer_id", raw: who,
-                    detail: sameName.detail))
+                    detail: anomaly.detail))
         }
-        sample(decision, project: project, also: sameName.map { [$0.kind.rawValue] } ?? [])
+        sample(decision, project: project, classes: anomalies.map(\.kind.rawValue))
     }
 
     /// Records a new organization's name; the anomaly when the run already creates one of that name in
@@ -153,9 +149,8 @@ struct CustomersSummaryBuilder {
     /// The first project of each anomaly class (keyset order, so the same data gives the same samples),
     /// then plain links, up to the maximum.
     private mutating func sample(
-        _ decision: ProjectCustomerDecision, project: LegacyProjectCustomer, also: [String]
+        _ decision: ProjectCustomerDecision, project: LegacyProjectCustomer, classes: [String]
     ) {
-        let classes = decision.anomalies.map(\.kind.rawValue) + also
         guard samples.shows(classes, isPlain: classes.isEmpty) else { return }
         let after: [String]
         switch decision.action {
