@@ -22,6 +22,7 @@ all: build
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/libphonenumber.sh
 
 build: deps
 	swift build
@@ -101,4 +102,4 @@ samples: deps
 	scripts/with-cluster.sh scripts/make-samples.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build .deps

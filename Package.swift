@@ -2,6 +2,9 @@
 import Foundation
 import PackageDescription
 
+/// Where `make deps` (scripts/libphonenumber.sh) puts the libphonenumber ferry links.
+let libphonenumberBuild = Context.packageDirectory + "/.deps/libphonenumber"
+
 let package = Package(
     name: "ferry",
     platforms: [.macOS(.v13)],
@@ -21,11 +24,17 @@ let package = Package(
         // SHA-256 from the system's OpenSSL, which libpq links anyway: swift-crypto compiled about 360
         // BoringSSL files into every clean build for that one hash.
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // libphonenumber as scripts/libphonenumber.sh builds it (`make deps`): Debian's source of the
+        // library with its RE2 engine; the shim's own matcher uses ICU's.
         .target(
             name: "CPhoneNumber",
+            cxxSettings: [.unsafeFlags(["-I", libphonenumberBuild + "/include"])],
             linkerSettings: [
-                .linkedLibrary("phonenumber"), .linkedLibrary("icui18n"), .linkedLibrary("icuuc"),
-                .linkedLibrary("stdc++"),
+                .unsafeFlags(["-L", libphonenumberBuild + "/lib"]),
+                .linkedLibrary("phonenumber-re2"), .linkedLibrary("re2"), .linkedLibrary("absl_hash"),
+                .linkedLibrary("absl_raw_hash_set"), .linkedLibrary("absl_strings"),
+                .linkedLibrary("absl_throw_delegate"), .linkedLibrary("protobuf"), .linkedLibrary("icui18n"),
+                .linkedLibrary("icuuc"), .linkedLibrary("stdc++"),
             ]
         ),
         .target(
@@ -42,9 +51,8 @@ let package = Package(
                 "FerryKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            // jemalloc instead of glibc's malloc: libphonenumber builds and frees an ICU matcher for
-            // every pattern it runs, and the plan at 1,000,000 contacts went from 10.0–10.6 to 9.1–9.4 s
-            // (README, Performance).
+            // jemalloc instead of glibc's malloc: parsing allocates and frees many small objects for every
+            // number (docs/performance.md).
             linkerSettings: [.linkedLibrary("jemalloc")]
         ),
         // The multilingual phone corpus's reader, for the transform's tests and the database tests.

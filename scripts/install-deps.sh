@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what ferry needs from Debian's packages, only when missing.
 set -euo pipefail
-packages=(libpq-dev libssl-dev libcsv-dev libphonenumber-dev libjemalloc-dev zlib1g-dev postgresql-15 postgresql-client-15 pkg-config groff-base "$@")
+# libphonenumber is built from Debian's source with RE2 (scripts/libphonenumber.sh): these build and link it.
+packages=(libpq-dev libssl-dev libcsv-dev libjemalloc-dev zlib1g-dev postgresql-15 postgresql-client-15 pkg-config groff-base
+    cmake protobuf-compiler libprotobuf-dev libre2-dev libabsl-dev libicu-dev libgtest-dev xz-utils patch "$@")
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

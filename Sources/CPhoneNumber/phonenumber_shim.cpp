@@ -1,3 +1,6 @@
+// How the library was built (its definitions change what its headers declare): first, before its headers.
+#include <ferry_libphonenumber_build.h>
+
 #include "CPhoneNumber.h"
 
 #include <cstring>
@@ -205,6 +208,8 @@ extern "C" void ferry_phone_parse_with_spare_own_instance(const char *text, cons
     std::lock_guard<std::mutex> guard(mutex);
     ParseWith(*spare, text, default_region, out);
 }
+
+extern "C" const char *ferry_phone_library_version(void) { return FERRY_LIBPHONENUMBER_VERSION; }
 
 extern "C" int ferry_phone_region_is_supported(const char *region) {
     const PhoneNumberUtil &util = *PhoneNumberUtil::GetInstance();

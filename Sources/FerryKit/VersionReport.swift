@@ -1,12 +1,12 @@
 import Foundation
 
 /// `ferry --version`: what a bug report needs, read from the running process: ferry's version and
-/// commit, the libpq and libphonenumber it loaded, and the server the PG* variables point at.
+/// commit, the libpq it loaded and the libphonenumber it was built with, and the server the PG* variables point at.
 public enum VersionReport {
     public static func text(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         var lines = ["ferry \(FerryVersion.current) (commit \(commit() ?? "unknown: not run from a git checkout"))"]
         lines.append("libpq \(PostgresConnection.libraryVersion)")
-        lines.append("libphonenumber \(loadedLibraryVersion("libphonenumber.so.") ?? "unknown")")
+        lines.append("libphonenumber \(PhoneNumberParser.libraryVersion)")
         do {
             let connection = try PostgresConnection(conninfo: "connect_timeout=3", applicationName: "ferry --version")
             let info = connection.info
@@ -44,19 +44,5 @@ public enum VersionReport {
         git.waitUntilExit()
         let commit = text.trimmingCharacters(in: .whitespacesAndNewlines)
         return git.terminationStatus == 0 && !commit.isEmpty ? commit : nil
-    }
-
-    /// "8.12" from the file name of a shared library this process mapped ("libphonenumber.so.8.12").
-    static func loadedLibraryVersion(_ prefix: String) -> String? {
-        // Read to the end: /proc files report size 0, which a whole-file read takes at its word.
-        guard let handle = FileHandle(forReadingAtPath: "/proc/self/maps") else { return nil }
-        let maps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-        try? handle.close()
-        for line in maps.split(separator: "\n") {
-            guard let path = line.split(separator: " ").last, let range = path.range(of: prefix) else { continue }
-            let version = path[range.upperBound...]
-            if !version.isEmpty { return String(version) }
-        }
-        return nil
     }
 }

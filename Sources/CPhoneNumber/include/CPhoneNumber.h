@@ -46,6 +46,9 @@ void ferry_phone_parse_with_library_instance(const char *text, const char *defau
 /// on any thread, whatever the pool holds.
 void ferry_phone_parse_with_spare_own_instance(const char *text, const char *default_region, ferry_phone_result *out);
 
+/// The libphonenumber this shim was built against: "8.12.57+ds-3 (RE2)" (scripts/libphonenumber.sh).
+const char *ferry_phone_library_version(void);
+
 /// 1 when libphonenumber has metadata for the region code.
 int ferry_phone_region_is_supported(const char *region);
 

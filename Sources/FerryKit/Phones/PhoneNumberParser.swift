@@ -79,6 +79,9 @@ public enum PhoneNumberParser {
             isPossible: isPossible)
     }
 
+    /// The libphonenumber release ferry was built with, and its regular-expression engine.
+    public static var libraryVersion: String { String(cString: ferry_phone_library_version()) }
+
     public static func isSupportedRegion(_ region: String) -> Bool {
         region.withCString { ferry_phone_region_is_supported($0) == 1 }
     }
