@@ -25,13 +25,15 @@ using i18n::phonenumbers::PhoneNumberUtil;
 namespace {
 
 // The library's own MatcherApi (RegexBasedMatcher) finds each pattern by hashing its whole text
-// (libstdc++'s TR1 hash, a byte at a time, over patterns that are often longer than a kilobyte) and
-// builds a new ICU RegexMatcher for every match; IsValidNumber runs it a dozen times a number, which
-// made it a quarter of the transform's CPU. This one answers exactly as that one does, with the same
-// ICU calls on the same patterns (a full match, else a match anchored at the start when a prefix
-// match is allowed), but finds a pattern by the address of its PhoneNumberDesc (the metadata lives as
-// long as its PhoneNumberUtil) and keeps one RegexMatcher per pattern. It is not thread-safe: only
-// instances the pool hands to one thread at a time get it, never the shared singleton.
+// (libstdc++'s TR1 hash, a byte at a time, over patterns that are often longer than a kilobyte) behind
+// its cache's mutex, then runs it with the library's engine (RE2 in ferry's build; with ICU it built a
+// new RegexMatcher for every match); IsValidNumber runs it a dozen times a number. This one answers
+// as that one does (a full match, else a match anchored at the start when a prefix match is allowed),
+// with ICU's engine (a test compares its verdicts with the library matcher's). It finds a pattern by
+// the address of its PhoneNumberDesc (the metadata lives as long as its PhoneNumberUtil) and keeps one
+// RegexMatcher per pattern, which measured faster than the library's matcher with either engine
+// (docs/performance.md). It is not thread-safe: only instances the pool hands to one thread at a time
+// get it, never the shared singleton.
 class PatternPerDescMatcher : public MatcherApi {
  public:
   bool MatchNationalNumber(const std::string &number, const PhoneNumberDesc &number_desc,
