@@ -103,6 +103,7 @@ build_library build-icu -DUSE_RE2=OFF -DUSE_ICU_REGEXP=ON
         tail -n +2 "$corpus" | awk -F'\t' '{ print $2 "\t" $1 }'
     done
 } >inputs.tsv
+[ -s inputs.tsv ] || { echo "error: no corpus inputs to compare the two builds on (Tests/Corpus/phones)" >&2; exit 1; }
 verdicts build-re2 >verdicts-re2.tsv
 verdicts build-icu >verdicts-icu.tsv
 if ! cmp -s verdicts-re2.tsv verdicts-icu.tsv; then
