@@ -64,7 +64,6 @@ read -r plain_naive plain_ferry plain_rows plain_jobs2 plain_naive_cpu plain_fer
     run postgres
 )
 
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 cat <<REPORT
 
 Citus benchmark, $contacts contacts, $(nproc) cores (Citus: a coordinator and two workers on this machine)

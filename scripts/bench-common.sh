@@ -3,6 +3,8 @@
 psql="/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1"
 now() { date +%s.%N; }
 seconds() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+# ratio A B: A / B to two decimals.
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 # The whole machine's busy CPU time (every process on every core), in seconds since boot: between two
 # readings, what a timed step used of the machine, whoever used it (ferry, the server's backends and
 # background processes). A target of R times a baseline's wall time on C cores leaves R x C x that

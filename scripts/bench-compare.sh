@@ -13,7 +13,8 @@ rounds=${BENCH_ROUNDS:-4}
 . scripts/bench-common.sh
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.3f'; }
+# Three decimals: the medians of several rounds differ in the third.
+precise_ratio() { echo "$1 / $2" | bc -l | xargs printf '%.3f'; }
 timed() { local start; start=$(now); "$@" >/dev/null; seconds "$start" "$(now)"; }
 
 echo "bench-compare: generating $contacts contacts"
@@ -54,11 +55,11 @@ for round in $(seq 1 "$rounds"); do
     rows_new=$(PGDATABASE=compare_new $psql -Atc "SELECT count(*) FROM contact_phone_numbers")
     [ "$rows_old" = "$rows_new" ] || { echo "bench-compare: old wrote $rows_old rows, new $rows_new" >&2; exit 1; }
     for which in old new; do
-        apply_naive[$which]+="$(ratio "${apply[$which]}" "$naive") "
-        plan_apply[$which]+="$(ratio "${plan[$which]}" "${apply[$which]}") "
+        apply_naive[$which]+="$(precise_ratio "${apply[$which]}" "$naive") "
+        plan_apply[$which]+="$(precise_ratio "${plan[$which]}" "${apply[$which]}") "
     done
-    old_new_apply+=("$(ratio "${apply[new]}" "${apply[old]}")")
-    old_new_plan+=("$(ratio "${plan[new]}" "${plan[old]}")")
+    old_new_apply+=("$(precise_ratio "${apply[new]}" "${apply[old]}")")
+    old_new_plan+=("$(precise_ratio "${plan[new]}" "${plan[old]}")")
     report+=$(printf '\n  round %d (%s first): naive %6.2f s | plan old %6.2f new %6.2f | apply old %6.2f new %6.2f | %s rows' \
         "$round" "${order[0]}" "$naive" "${plan[old]}" "${plan[new]}" "${apply[old]}" "${apply[new]}" "$rows_new")
     echo "bench-compare: round $round done"

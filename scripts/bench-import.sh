@@ -128,8 +128,8 @@ CSV import benchmark, $rows rows ($bytes bytes), $(nproc) cores
   hand-written SQL, same tables    $sql_seconds s ($sql_contacts contacts, $sql_phones phone rows; no normalization, no snapshots)
   ferry import, normalized         $ferry_seconds s (read $read, inserted $inserted, rejected $rejected; $phones phone rows; peak RSS $rss MB)
   ferry import --jobs 2            $jobs_seconds s ($jobs_phones phone rows, $same_rejects; peak RSS $jobs_rss MB)
-  ratio ferry import / hand SQL    $(echo "$ferry_seconds / $sql_seconds" | bc -l | xargs printf '%.2f')   (issue 15 target <= 1.5, goal 1.25)
-  ratio --jobs 2 / hand SQL        $(echo "$jobs_seconds / $sql_seconds" | bc -l | xargs printf '%.2f')
-  ratio ferry import / pgloader    $(echo "$ferry_seconds / $pgloader_seconds" | bc -l | xargs printf '%.2f')   (context: a flat table)
+  ratio ferry import / hand SQL    $(ratio "$ferry_seconds" "$sql_seconds")   (issue 15 target <= 1.5, goal 1.25)
+  ratio --jobs 2 / hand SQL        $(ratio "$jobs_seconds" "$sql_seconds")
+  ratio ferry import / pgloader    $(ratio "$ferry_seconds" "$pgloader_seconds")   (context: a flat table)
   peak RSS $rows rows / $small rows   $rss MB / $small_rss MB   (target <= 100 MB, within 20%)
 REPORT

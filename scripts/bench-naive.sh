@@ -66,10 +66,10 @@ in_place_rows_jobs2=$(PGDATABASE=naive_in_place2 $psql -Atc "SELECT count(*) FRO
 [ "$in_place_rows_jobs2" = "$in_place_rows" ] || { echo "bench-naive: in place --jobs 2 left $in_place_rows_jobs2 rows, one writer $in_place_rows" >&2; exit 1; }
 $psql -d postgres -c "DROP DATABASE naive_in_place2" -c "DROP DATABASE naive_dropped" -c "DROP DATABASE naive_base"
 
-# ratio SECONDS: SECONDS against the backfill's, and whether that meets issue 17's target.
-ratio() {
+# against_backfill SECONDS: SECONDS against the backfill's, and whether that meets issue 17's target.
+against_backfill() {
     local value
-    value=$(echo "$1 / $backfill" | bc -l | xargs printf '%.2f')
+    value=$(ratio "$1" "$backfill")
     if [ "$(echo "$value <= 1.5" | bc)" = 1 ]; then echo "$value (target <= 1.5: met)"; else echo "$value (target <= 1.5: not met)"; fi
 }
 
@@ -77,10 +77,10 @@ cat <<REPORT
 naive-rows benchmark, $contacts contacts, $(nproc) cores (CPU: the whole machine's busy time during each step)
   the application's naive backfill   $backfill s, CPU $backfill_cpu s ($naive_rows rows)
   ferry apply, replace_naive          $apply s, CPU $apply_cpu s ($replaced rewritten in place, $deleted deleted; $rows rows after; contacts without exactly one default: $bad; peak RSS $rss MB)
-  ratio ferry / naive backfill        $(ratio "$apply")
-  the same with --jobs 2              $apply_jobs2 s, CPU $apply_jobs2_cpu s, ratio $(ratio "$apply_jobs2")
+  ratio ferry / naive backfill        $(against_backfill "$apply")
+  the same with --jobs 2              $apply_jobs2 s, CPU $apply_jobs2_cpu s, ratio $(against_backfill "$apply_jobs2")
   ferry apply, in place (no legacy)   $in_place s, CPU $in_place_cpu s ($in_place_rows rows after, $in_place_e164 in E.164, the rest kept as they were and reported; contacts without exactly one default: $in_place_bad; peak RSS $in_place_rss MB)
-  ratio in place / naive backfill     $(ratio "$in_place")
-  the same with --jobs 2              $in_place_jobs2 s, CPU $in_place_jobs2_cpu s, ratio $(ratio "$in_place_jobs2")
+  ratio in place / naive backfill     $(against_backfill "$in_place")
+  the same with --jobs 2              $in_place_jobs2 s, CPU $in_place_jobs2_cpu s, ratio $(against_backfill "$in_place_jobs2")
   CPU the 1.5 target leaves           $(cpu_allowed "$backfill") s (1.5 x the backfill's time on $(nproc) cores): a step that used more cannot meet it on this machine
 REPORT

@@ -48,8 +48,8 @@ SQL
     bad_defaults=$(PGDATABASE=bench_ferry $psql -Atc "SELECT count(*) FROM (SELECT 1 FROM contact_phone_numbers GROUP BY tenant, contact_name_id HAVING count(*) FILTER (WHERE is_default) <> 1) x")
     rss=$(grep -o '"peakResidentMegabytes" : [0-9.]*' /tmp/ferry-bench-apply.json | awk '{printf "%.0f", $3}')
     plan_rss=$(grep -o '"peakResidentMegabytes" : [0-9.]*' /tmp/ferry-bench-plan.json | awk '{printf "%.0f", $3}')
-    ratio=$(echo "$apply / $naive" | bc -l | xargs printf '%.2f')
-    plan_ratio=$(echo "$plan / $apply" | bc -l | xargs printf '%.2f')
+    ratio=$(ratio "$apply" "$naive")
+    plan_ratio=$(ratio "$plan" "$apply")
     ratios+=("$ratio") plan_ratios+=("$plan_ratio")
     report+=$(printf '\n  round %d: naive %6.2f s (%s rows) | ferry apply %6.2f s (%s rows, RSS %s MB, contacts without exactly one default: %s) | ratio %s | plan %6.2f s (RSS %s MB), plan/apply %s' \
         "$round" "$naive" "$naive_rows" "$apply" "$ferry_rows" "$rss" "$bad_defaults" "$ratio" "$plan" "$plan_rss" "$plan_ratio")
